@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages modeld needs to build and test, only those missing.
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds nginx, aria2 and GNU time)
+set -euo pipefail
+pkgs=(build-essential cmake ninja-build ccache pkg-config git
+      libboost1.81-dev libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev
+      nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev curl)
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx-light aria2 time); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then exit 0; fi
+echo "installing: ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

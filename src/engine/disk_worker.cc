@@ -1,0 +1,220 @@
+#include "engine/disk_worker.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "core/fs.h"
+#include "core/log.h"
+
+namespace modeld::engine {
+
+namespace {
+constexpr uint64_t kHashBlock = 1 << 20;
+constexpr uint64_t kWritebackBlock = 8 << 20;
+}  // namespace
+
+DiskWorker::DiskWorker(int fd, std::filesystem::path part_path,
+                       std::filesystem::path journal_path, std::optional<Checksum> expected)
+    : fd_(fd),
+      part_path_(std::move(part_path)),
+      journal_path_(std::move(journal_path)),
+      expected_(std::move(expected)) {
+  if (expected_ && expected_->algorithm != HashAlgorithm::kSha256) {
+    extra_.emplace(expected_->algorithm);
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+DiskWorker::~DiskWorker() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void DiskWorker::SetPrefix(uint64_t prefix) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (prefix <= prefix_) return;
+    prefix_ = prefix;
+  }
+  cv_.notify_all();
+}
+
+void DiskWorker::Checkpoint(JournalState state) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ = std::move(state);
+  }
+  cv_.notify_all();
+}
+
+void DiskWorker::Reset() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++generation_;
+    prefix_ = 0;
+    hashed_ = 0;
+    pending_.reset();
+    reset_journal_ = true;
+  }
+  cv_.notify_all();
+}
+
+void DiskWorker::Finish(uint64_t total, std::filesystem::path dest,
+                        std::function<void()> installing, std::function<void(FinishResult)> done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    finish_ = true;
+    finish_total_ = total;
+    prefix_ = std::max(prefix_, total);
+    finish_dest_ = std::move(dest);
+    installing_ = std::move(installing);
+    done_ = std::move(done);
+    pending_.reset();  // the file is complete; the journal is about to go away
+  }
+  cv_.notify_all();
+}
+
+uint64_t DiskWorker::hashed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hashed_;
+}
+
+void DiskWorker::Run() {
+  std::vector<char> buf(kHashBlock);
+  uint64_t seen_generation = 0;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] {
+      return stop_ || pending_ || reset_journal_ || (read_error_.ok() && hashed_ < prefix_) ||
+             (finish_ && (hashed_ >= finish_total_ || !read_error_.ok())) ||
+             generation_ != seen_generation;
+    });
+    if (generation_ != seen_generation) {
+      seen_generation = generation_;
+      sha256_.Reset();
+      if (extra_) extra_->Reset();
+      read_error_ = Status::OK();
+      written_back_ = 0;
+    }
+    if (reset_journal_) {
+      reset_journal_ = false;
+      lock.unlock();
+      journal_.reset();
+      ::unlink(journal_path_.c_str());
+      lock.lock();
+      continue;
+    }
+    if (pending_) {
+      JournalState state = std::move(*pending_);
+      pending_.reset();
+      lock.unlock();
+      // Data before metadata: the journal must never name bytes that are not durable.
+      Status s;
+      if (::fdatasync(fd_) != 0) s = ErrnoStatus("fdatasync " + part_path_.string(), errno);
+      if (s.ok() && !journal_) {
+        auto j = Journal::Open(journal_path_);
+        if (j.has_value()) {
+          journal_.emplace(std::move(j.value()));
+        } else {
+          s = j.error();
+        }
+      }
+      if (s.ok()) s = journal_->Append(state, /*sync=*/true);
+      if (!s.ok()) log::Warn("checkpoint {}: {}", journal_path_.string(), s.ToString());
+      lock.lock();
+      continue;
+    }
+    if (stop_) return;
+    if (read_error_.ok() && hashed_ < prefix_) {
+      uint64_t from = hashed_;
+      uint64_t len = std::min<uint64_t>(prefix_ - hashed_, kHashBlock);
+      uint64_t gen = generation_;
+      lock.unlock();
+      ssize_t n = ::pread(fd_, buf.data(), len, static_cast<off_t>(from));
+      bool ok = n == static_cast<ssize_t>(len);
+      lock.lock();
+      if (gen != generation_) continue;  // the file restarted while we read
+      if (!ok) {
+        read_error_ = n < 0 ? ErrnoStatus("read back " + part_path_.string(), errno)
+                            : Status::IoError("short read back of " + part_path_.string());
+        log::Error("{}", read_error_.ToString());
+        continue;
+      }
+      sha256_.Update(buf.data(), len);
+      if (extra_) extra_->Update(buf.data(), len);
+      hashed_ = from + len;
+      if (hashed_ - written_back_ >= kWritebackBlock) {
+        uint64_t wb_from = written_back_, wb_len = hashed_ - written_back_;
+        written_back_ = hashed_;
+        lock.unlock();
+        ::sync_file_range(fd_, static_cast<off_t>(wb_from), static_cast<off_t>(wb_len),
+                          SYNC_FILE_RANGE_WRITE);
+        lock.lock();
+      }
+      continue;
+    }
+    if (finish_ && !read_error_.ok()) {
+      finish_ = false;
+      auto done = std::move(done_);
+      Status err = read_error_;
+      lock.unlock();
+      done({err, ""});
+      lock.lock();
+      continue;
+    }
+    if (finish_ && hashed_ >= finish_total_) {
+      finish_ = false;
+      uint64_t total = finish_total_;
+      auto dest = finish_dest_;
+      auto installing = std::move(installing_);
+      auto done = std::move(done_);
+      lock.unlock();
+      FinishResult result = Publish(total, dest, installing);
+      done(std::move(result));
+      lock.lock();
+      continue;
+    }
+  }
+}
+
+FinishResult DiskWorker::Publish(uint64_t total, const std::filesystem::path& dest,
+                                 const std::function<void()>& installing) {
+  FinishResult r;
+  r.sha256 = sha256_.FinishHex();
+  std::string actual = extra_ ? extra_->FinishHex() : r.sha256;
+  if (expected_ && actual != expected_->hex) {
+    r.status = Status::Corrupt("checksum mismatch for " + dest.string() + ": expected " +
+                               expected_->ToString() + ", got " +
+                               std::string(HashAlgorithmName(expected_->algorithm)) + ":" +
+                               actual);
+    journal_.reset();
+    ::unlink(part_path_.c_str());
+    ::unlink(journal_path_.c_str());
+    return r;
+  }
+  if (installing) installing();
+  Status s;
+  if (::ftruncate(fd_, static_cast<off_t>(total)) != 0) s = ErrnoStatus("truncate", errno);
+  if (s.ok() && ::fdatasync(fd_) != 0) s = ErrnoStatus("fdatasync " + part_path_.string(), errno);
+  if (s.ok() && ::rename(part_path_.c_str(), dest.c_str()) != 0) {
+    s = ErrnoStatus("rename " + part_path_.string() + " to " + dest.string(), errno);
+  }
+  if (s.ok()) s = FsyncDir(dest.parent_path().empty() ? "." : dest.parent_path());
+  if (!s.ok()) {
+    r.status = s;
+    return r;
+  }
+  journal_.reset();
+  ::unlink(journal_path_.c_str());
+  return r;
+}
+
+}  // namespace modeld::engine

@@ -1,0 +1,91 @@
+// DiskWorker: one thread per transfer that keeps slow disk work off the engine loop.
+//
+// - Hashes the file as its contiguous written prefix grows, reading back what the loop
+//   just wrote (from the page cache), so the digest is ready moments after the last byte.
+// - Starts write-back of hashed ranges (sync_file_range), so the final fsync is short.
+// - Writes journal checkpoints: fdatasync of the .part file first, then the journal
+//   record, so the journal never claims bytes that are not on disk.
+// - Finishes: waits for the hash to reach the end, fdatasyncs, compares checksums and
+//   publishes with rename + directory fsync (or deletes a corrupt partial).
+//
+// Thread safety: all public methods are safe from any thread. The callback given to
+// Finish runs on the worker thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/checksum.h"
+#include "core/status.h"
+#include "engine/journal.h"
+
+namespace modeld::engine {
+
+struct FinishResult {
+  Status status;
+  std::string sha256;  // hex digest of the whole file
+};
+
+class DiskWorker {
+ public:
+  // |fd| is the open .part file, owned by the caller and kept open while the worker lives.
+  DiskWorker(int fd, std::filesystem::path part_path, std::filesystem::path journal_path,
+             std::optional<Checksum> expected);
+  // Writes any pending checkpoint, then stops the thread.
+  ~DiskWorker();
+
+  // The file is written contiguously from 0 up to |prefix|.
+  void SetPrefix(uint64_t prefix);
+  // Records |state| in the journal (after syncing the data), replacing any checkpoint not
+  // yet written.
+  void Checkpoint(JournalState state);
+  // The file restarts from empty: drops the hash state, pending checkpoints and the journal.
+  void Reset();
+  // Once the hash reaches |total|: verify, fsync, rename to |dest|, remove the journal,
+  // then call |done| on the worker thread. |installing| is called before the rename.
+  void Finish(uint64_t total, std::filesystem::path dest, std::function<void()> installing,
+              std::function<void(FinishResult)> done);
+  // Bytes hashed so far (for tests and progress).
+  uint64_t hashed() const;
+
+ private:
+  void Run();
+  FinishResult Publish(uint64_t total, const std::filesystem::path& dest,
+                       const std::function<void()>& installing);
+
+  const int fd_;
+  const std::filesystem::path part_path_;
+  const std::filesystem::path journal_path_;
+  const std::optional<Checksum> expected_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t prefix_ = 0;                    // GUARDED_BY(mu_)
+  uint64_t hashed_ = 0;                    // GUARDED_BY(mu_)
+  uint64_t generation_ = 0;                // GUARDED_BY(mu_): bumped by Reset
+  bool reset_journal_ = false;             // GUARDED_BY(mu_)
+  std::optional<JournalState> pending_;    // GUARDED_BY(mu_)
+  bool finish_ = false;                    // GUARDED_BY(mu_)
+  uint64_t finish_total_ = 0;              // GUARDED_BY(mu_)
+  std::filesystem::path finish_dest_;      // GUARDED_BY(mu_)
+  std::function<void()> installing_;       // GUARDED_BY(mu_)
+  std::function<void(FinishResult)> done_;  // GUARDED_BY(mu_)
+  bool stop_ = false;                      // GUARDED_BY(mu_)
+  Status read_error_;                      // GUARDED_BY(mu_): reading back failed
+
+  // Owned by the worker thread.
+  Hasher sha256_{HashAlgorithm::kSha256};
+  std::optional<Hasher> extra_;  // the expected checksum's algorithm, if not sha256
+  std::optional<Journal> journal_;
+  uint64_t written_back_ = 0;
+
+  std::thread thread_;
+};
+
+}  // namespace modeld::engine

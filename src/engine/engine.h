@@ -1,0 +1,116 @@
+// Engine: downloads files over HTTP(S) with many connections per file, resumably and
+// verified, on one event-loop thread driving libcurl's multi interface.
+//
+// The rest of the program talks to the engine through its mailbox (Submit, Cancel, Stop,
+// Pause, Resume: each returns at once and takes effect on the loop thread, well within
+// 200 ms) and hears back through TransferEvents. One request, end to end:
+//
+//   probe GET (Range: bytes=N-, If-Range when resuming) -> size, validators, Range support
+//   -> disk-space check and fallocate of <dest>.part -> pieces leased to up to 16
+//   connections (SegmentPlanner), bytes pwritten at their offsets -> the DiskWorker hashes
+//   the growing prefix and checkpoints the journal -> last byte -> verify, fsync, rename.
+//
+// Thread safety: all public methods are safe to call from any thread, including from an
+// EventCallback. Callbacks run on the engine thread and must not block.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/checksum.h"
+#include "core/status.h"
+
+namespace modeld::engine {
+
+using TransferId = uint64_t;
+
+enum class Stage {
+  kQueued,
+  kResolving,    // probing the URL: size, validators, Range support
+  kDownloading,  // bytes moving
+  kVerifying,    // last byte received; hash catching up, checksum compared
+  kInstalling,   // fsync and rename into place
+  kCompleted,    // terminal: file installed
+  kFailed,       // terminal: see status
+  kPaused,
+  kCancelled,  // terminal: stopped on request (partial kept or removed, see Cancel/Stop)
+};
+std::string_view StageName(Stage stage);
+
+struct DownloadOptions {
+  int max_connections = 16;  // upper bound; small files use fewer (1..64)
+  int retry_count = 5;       // retries per connection after a failure with no progress
+  std::chrono::milliseconds connect_timeout{30'000};
+  std::chrono::milliseconds stall_timeout{30'000};  // no byte for this long: reconnect
+  std::chrono::milliseconds total_timeout{0};       // whole download; 0 = none
+  std::chrono::milliseconds checkpoint_interval{1'000};
+  std::chrono::milliseconds max_backoff{30'000};
+  size_t buffer_size = 256 * 1024;  // libcurl receive buffer ("chunk_size")
+  uint64_t piece_size = 0;          // bytes per lease; 0 = chosen from the file size
+  uint64_t min_split = 1 << 20;     // never split a lease below 2 * min_split
+  bool verify_ssl = true;
+};
+
+struct DownloadRequest {
+  std::string url;
+  std::filesystem::path dest;       // the file to install
+  std::filesystem::path part_path;  // default: dest + ".part"; the journal is part + ".journal"
+  std::optional<Checksum> checksum;
+  std::optional<uint64_t> expected_size;  // fail early if the server disagrees
+  // Extra request headers ("Authorization: Bearer ..."). They are sent only to the
+  // origin (scheme, host, port) of |url|, never to a host a redirect leads to.
+  std::vector<std::string> headers;
+  DownloadOptions options;
+};
+
+struct TransferEvent {
+  TransferId id = 0;
+  Stage stage = Stage::kQueued;
+  uint64_t done_bytes = 0;
+  std::optional<uint64_t> total_bytes;
+  uint64_t resumed_bytes = 0;  // bytes already on disk when this run started
+  double bytes_per_second = 0;
+  std::optional<double> eta_seconds;
+  int connections = 0;
+  Status status;       // the error, when stage is kFailed or kCancelled
+  std::string sha256;  // when kCompleted
+  std::filesystem::path path;
+  bool terminal() const {
+    return stage == Stage::kCompleted || stage == Stage::kFailed || stage == Stage::kCancelled;
+  }
+};
+
+using EventCallback = std::function<void(const TransferEvent&)>;
+
+class Engine {
+ public:
+  Engine();
+  // Stops every transfer, keeping partials for resume, and joins the loop thread.
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Starts a download. |callback| receives stage changes (never dropped) and progress
+  // (about 10 a second); the last event has terminal() true.
+  TransferId Submit(DownloadRequest request, EventCallback callback);
+  // Stops and deletes the partial file and journal.
+  void Cancel(TransferId id);
+  // Stops and keeps the partial file and journal, so a later Submit resumes.
+  void Stop(TransferId id);
+  // Closes the transfer's connections (its partial state stays in memory and on disk).
+  void Pause(TransferId id);
+  void Resume(TransferId id);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace modeld::engine

@@ -1,0 +1,178 @@
+#include "engine/journal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace modeld::engine {
+
+namespace {
+
+constexpr char kMagic[8] = {'M', 'D', 'J', 'R', 'N', 'L', '1', '\n'};
+constexpr uint32_t kMaxRecord = 16 << 20;
+
+std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+
+void PutU32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint32_t GetU32(const unsigned char* p) {
+  return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+
+std::string EncodeRecord(const JournalState& s) {
+  nlohmann::json j;
+  j["v"] = 1;
+  j["url"] = s.url;
+  j["etag"] = s.etag;
+  j["last_modified"] = s.last_modified;
+  if (s.size) j["size"] = *s.size;
+  auto ranges = nlohmann::json::array();
+  for (const auto& r : s.written) ranges.push_back({r.begin, r.end});
+  j["written"] = ranges;
+  std::string payload = j.dump();
+  std::string rec;
+  PutU32(&rec, static_cast<uint32_t>(payload.size()));
+  PutU32(&rec, Crc32(payload.data(), payload.size()));
+  rec += payload;
+  return rec;
+}
+
+std::optional<JournalState> DecodePayload(const std::string& payload) {
+  auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || j.value("v", 0) != 1) return std::nullopt;
+  try {
+    JournalState s;
+    s.url = j.value("url", "");
+    s.etag = j.value("etag", "");
+    s.last_modified = j.value("last_modified", "");
+    if (j.contains("size")) s.size = j["size"].get<uint64_t>();
+    for (const auto& r : j.at("written")) {
+      ByteRange br{r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>()};
+      if (br.end < br.begin) return std::nullopt;
+      s.written.push_back(br);
+    }
+    return s;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+Status WriteAll(int fd, const std::string& data) {
+  const char* p = data.data();
+  size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write journal", errno);
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+uint32_t Crc32(const void* data, size_t size) {
+  static const auto kTable = MakeCrcTable();
+  uint32_t c = 0xFFFFFFFFu;
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) c = kTable[(c ^ p[i]) & 0xff] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+Result<std::optional<JournalState>> Journal::Load(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return std::optional<JournalState>();
+    return ErrnoStatus("open " + path.string(), errno);
+  }
+  std::string data;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("read " + path.string(), errno);
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  if (data.empty()) return std::optional<JournalState>();
+  if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0) {
+    return Status::Corrupt("journal " + path.string() + " has no valid header");
+  }
+  std::optional<JournalState> last;
+  size_t off = sizeof kMagic;
+  while (off + 8 <= data.size()) {
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data() + off);
+    uint32_t len = GetU32(p);
+    uint32_t crc = GetU32(p + 4);
+    if (len > kMaxRecord || off + 8 + len > data.size()) break;  // torn tail
+    std::string payload = data.substr(off + 8, len);
+    if (Crc32(payload.data(), payload.size()) != crc) break;  // torn or garbage tail
+    if (auto s = DecodePayload(payload)) last = std::move(s);
+    off += 8 + len;
+  }
+  return last;
+}
+
+Result<Journal> Journal::Open(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!fd.valid()) return ErrnoStatus("open " + path.string(), errno);
+  off_t size = ::lseek(fd.get(), 0, SEEK_END);
+  if (size < 0) return ErrnoStatus("seek " + path.string(), errno);
+  if (size == 0) {
+    if (Status s = WriteAll(fd.get(), std::string(kMagic, sizeof kMagic)); !s.ok()) return s;
+    size = sizeof kMagic;
+  }
+  return Journal(path, std::move(fd), static_cast<uint64_t>(size));
+}
+
+Status Journal::Append(const JournalState& state, bool sync) {
+  std::string rec = EncodeRecord(state);
+  if (size_ + rec.size() > kCompactBytes) return Compact(rec, sync);
+  if (Status s = WriteAll(fd_.get(), rec); !s.ok()) return s;
+  size_ += rec.size();
+  if (sync && ::fdatasync(fd_.get()) != 0) return ErrnoStatus("fdatasync journal", errno);
+  return Status::OK();
+}
+
+Status Journal::Compact(const std::string& record, bool sync) {
+  std::filesystem::path tmp = path_;
+  tmp += ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return ErrnoStatus("open " + tmp.string(), errno);
+  Status s = WriteAll(fd.get(), std::string(kMagic, sizeof kMagic) + record);
+  if (s.ok() && ::fdatasync(fd.get()) != 0) s = ErrnoStatus("fdatasync " + tmp.string(), errno);
+  if (s.ok() && ::rename(tmp.c_str(), path_.c_str()) != 0) {
+    s = ErrnoStatus("rename " + tmp.string(), errno);
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  if (sync) (void)FsyncDir(path_.parent_path().empty() ? "." : path_.parent_path());
+  int newfd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (newfd < 0) return ErrnoStatus("reopen " + path_.string(), errno);
+  fd_.Reset(newfd);
+  size_ = sizeof kMagic + record.size();
+  return Status::OK();
+}
+
+}  // namespace modeld::engine

@@ -1,0 +1,65 @@
+// Journal: the crash-safe record of a partial download, kept beside its .part file.
+//
+// Format (docs/journal.md): the 8-byte magic "MDJRNL1\n", then records, each
+// [u32 payload length, little endian][u32 CRC-32 of payload][payload: JSON]. Every record
+// is a full snapshot (validators and written ranges); on load the last record whose
+// length and CRC check out wins, so a torn final record (kill -9, power loss) costs only
+// the progress since the one before it. The file is rewritten (tmp + rename) when it
+// grows past a bound.
+//
+// Thread safety: a Journal is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "core/status.h"
+#include "engine/range_set.h"
+
+namespace modeld::engine {
+
+struct JournalState {
+  std::string url;
+  std::string etag;           // as the server sent it, quotes included
+  std::string last_modified;  // as the server sent it
+  std::optional<uint64_t> size;
+  std::vector<ByteRange> written;
+
+  bool operator==(const JournalState&) const = default;
+};
+
+uint32_t Crc32(const void* data, size_t size);
+
+class Journal {
+ public:
+  // Reads the last valid snapshot at |path|. Returns nullopt when the file does not
+  // exist or holds no valid record; Corrupt only if the magic is wrong.
+  static Result<std::optional<JournalState>> Load(const std::filesystem::path& path);
+
+  // Opens |path| for appending, creating it (with the magic) if it is missing or empty.
+  static Result<Journal> Open(const std::filesystem::path& path);
+
+  Journal(Journal&&) = default;
+  Journal& operator=(Journal&&) = default;
+
+  // Appends |state| as a new record; with |sync| the record is fdatasync'ed. Compacts
+  // the file to one record once it passes |kCompactBytes|.
+  Status Append(const JournalState& state, bool sync);
+
+  static constexpr uint64_t kCompactBytes = 1 << 20;
+
+ private:
+  explicit Journal(std::filesystem::path path, UniqueFd fd, uint64_t size)
+      : path_(std::move(path)), fd_(std::move(fd)), size_(size) {}
+  Status Compact(const std::string& record, bool sync);
+
+  std::filesystem::path path_;
+  UniqueFd fd_;
+  uint64_t size_ = 0;
+};
+
+}  // namespace modeld::engine

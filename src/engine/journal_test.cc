@@ -1,0 +1,110 @@
+#include "engine/journal.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace modeld::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("modeld_journal_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = dir_ / "f.part.journal";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  JournalState State(uint64_t upto) {
+    JournalState s;
+    s.url = "http://127.0.0.1/x";
+    s.etag = "\"abc\"";
+    s.last_modified = "Sun, 06 Nov 1994 08:49:37 GMT";
+    s.size = 1000;
+    s.written = {{0, upto}, {900, 1000}};
+    return s;
+  }
+
+  fs::path dir_;
+  fs::path path_;
+};
+
+TEST_F(JournalTest, MissingFileLoadsAsNothing) {
+  auto r = Journal::Load(path_);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->has_value());
+}
+
+TEST_F(JournalTest, LastRecordWins) {
+  auto j = Journal::Open(path_);
+  ASSERT_TRUE(j.has_value()) << j.error().ToString();
+  ASSERT_TRUE(j->Append(State(100), true).ok());
+  ASSERT_TRUE(j->Append(State(200), false).ok());
+  auto r = Journal::Load(path_);
+  ASSERT_TRUE(r.has_value() && r->has_value());
+  EXPECT_EQ(**r, State(200));
+}
+
+TEST_F(JournalTest, TornLastRecordFallsBackToThePreviousOne) {
+  {
+    auto j = Journal::Open(path_);
+    ASSERT_TRUE(j.has_value());
+    ASSERT_TRUE(j->Append(State(100), true).ok());
+    ASSERT_TRUE(j->Append(State(300), true).ok());
+  }
+  // Cut the file at every byte of the last record: never an error, always record 1.
+  std::ifstream in(path_, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  size_t len1 = 8;  // magic
+  {
+    uint32_t l = static_cast<unsigned char>(bytes[8]) | static_cast<unsigned char>(bytes[9]) << 8 |
+                 static_cast<unsigned char>(bytes[10]) << 16;
+    len1 += 8 + l;
+  }
+  for (size_t cut = len1; cut < bytes.size(); ++cut) {
+    std::ofstream(path_, std::ios::binary | std::ios::trunc).write(bytes.data(), cut);
+    auto r = Journal::Load(path_);
+    ASSERT_TRUE(r.has_value()) << cut;
+    ASSERT_TRUE(r->has_value()) << cut;
+    EXPECT_EQ(**r, State(100)) << "cut at " << cut;
+  }
+  // A flipped byte in the last record's payload is caught by the CRC.
+  std::string flipped = bytes;
+  flipped[bytes.size() - 3] ^= 0x40;
+  std::ofstream(path_, std::ios::binary | std::ios::trunc).write(flipped.data(), flipped.size());
+  auto r = Journal::Load(path_);
+  ASSERT_TRUE(r.has_value() && r->has_value());
+  EXPECT_EQ(**r, State(100));
+}
+
+TEST_F(JournalTest, ZeroFilledFileIsRejectedNotTrusted) {
+  std::string zeros(4096, '\0');
+  std::ofstream(path_, std::ios::binary).write(zeros.data(), zeros.size());
+  auto r = Journal::Load(path_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), Status::Code::kCorrupt);
+}
+
+TEST_F(JournalTest, CompactsWhenLarge) {
+  auto j = Journal::Open(path_);
+  ASSERT_TRUE(j.has_value());
+  for (int i = 0; i < 20000; ++i) ASSERT_TRUE(j->Append(State(i % 900), false).ok());
+  EXPECT_LT(fs::file_size(path_), Journal::kCompactBytes);
+  auto r = Journal::Load(path_);
+  ASSERT_TRUE(r.has_value() && r->has_value());
+  EXPECT_EQ(**r, State(19999 % 900));
+}
+
+TEST(Crc32Test, KnownVector) { EXPECT_EQ(Crc32("123456789", 9), 0xCBF43926u); }
+
+}  // namespace
+}  // namespace modeld::engine

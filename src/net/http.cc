@@ -1,0 +1,189 @@
+#include "net/http.h"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <ctime>
+#include <mutex>
+
+namespace modeld::net {
+
+void EnsureCurlGlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+static std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+static std::optional<uint64_t> ParseU64(std::string_view s) {
+  s = Trim(s);
+  if (s.empty()) return std::nullopt;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<ContentRange> ParseContentRange(std::string_view value) {
+  value = Trim(value);
+  constexpr std::string_view kBytes = "bytes";
+  if (value.size() < kBytes.size() || value.substr(0, kBytes.size()) != kBytes) {
+    return std::nullopt;
+  }
+  value = Trim(value.substr(kBytes.size()));
+  size_t dash = value.find('-');
+  size_t slash = value.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || dash > slash) {
+    return std::nullopt;
+  }
+  auto first = ParseU64(value.substr(0, dash));
+  auto last = ParseU64(value.substr(dash + 1, slash - dash - 1));
+  if (!first || !last || *last < *first) return std::nullopt;
+  ContentRange cr{*first, *last, std::nullopt};
+  std::string_view total = Trim(value.substr(slash + 1));
+  if (total != "*") {
+    auto t = ParseU64(total);
+    if (!t || *t <= *last) return std::nullopt;
+    cr.total = *t;
+  }
+  return cr;
+}
+
+std::optional<std::chrono::milliseconds> ParseRetryAfter(
+    std::string_view value, std::chrono::system_clock::time_point now) {
+  value = Trim(value);
+  if (auto secs = ParseU64(value)) {
+    return std::chrono::milliseconds(std::min<uint64_t>(*secs, 86400) * 1000);
+  }
+  std::tm tm{};
+  std::string s(value);
+  if (::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) == nullptr) return std::nullopt;
+  auto when = std::chrono::system_clock::from_time_t(::timegm(&tm));
+  auto delta = std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
+  return std::max(delta, std::chrono::milliseconds(0));
+}
+
+bool SplitHeaderLine(std::string_view line, std::string* name, std::string* value) {
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  if (line.substr(0, 5) == "HTTP/") return false;
+  name->assign(Trim(line.substr(0, colon)));
+  std::transform(name->begin(), name->end(), name->begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  value->assign(Trim(line.substr(colon + 1)));
+  return true;
+}
+
+int ParseStatusLine(std::string_view line) {
+  if (line.substr(0, 5) != "HTTP/") return 0;
+  size_t sp = line.find(' ');
+  if (sp == std::string_view::npos) return 0;
+  auto code = ParseU64(line.substr(sp + 1, 3));
+  return code ? static_cast<int>(*code) : 0;
+}
+
+bool IsWeakEtag(std::string_view etag) { return etag.substr(0, 2) == "W/"; }
+
+std::string UrlOrigin(std::string_view url) {
+  auto r = boost::urls::parse_absolute_uri(url);
+  if (!r) return {};
+  const auto& u = *r;
+  std::string scheme(u.scheme());
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string host(u.encoded_host());
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string port(u.port());
+  if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+  return scheme + "://" + host + ":" + port;
+}
+
+std::string UrlFileName(std::string_view url) {
+  auto r = boost::urls::parse_uri_reference(url);
+  if (!r) return {};
+  auto segs = r->segments();
+  if (segs.empty()) return {};
+  std::string last;
+  for (auto s : segs) last = s;
+  return last;
+}
+
+std::string ContentDispositionFileName(std::string_view value) {
+  auto find_param = [&](std::string_view key) -> std::string {
+    std::string lower(value);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    size_t pos = 0;
+    while ((pos = lower.find(key, pos)) != std::string::npos) {
+      bool at_start = pos == 0 || lower[pos - 1] == ';' || lower[pos - 1] == ' ';
+      size_t eq = pos + key.size();
+      if (at_start && eq < lower.size() && lower[eq] == '=') {
+        std::string_view v = value.substr(eq + 1);
+        size_t end = v.find(';');
+        v = Trim(v.substr(0, end));
+        if (v.size() >= 2 && v.front() == '"') {
+          v = v.substr(1);
+          size_t q = v.find('"');
+          v = v.substr(0, q);
+        }
+        return std::string(v);
+      }
+      pos = eq;
+    }
+    return {};
+  };
+  std::string ext = find_param("filename*");
+  if (!ext.empty()) {
+    size_t quote = ext.find("''");
+    std::string encoded = quote == std::string::npos ? ext : ext.substr(quote + 2);
+    std::string out;
+    for (size_t i = 0; i < encoded.size(); ++i) {
+      if (encoded[i] == '%' && i + 2 < encoded.size()) {
+        out.push_back(static_cast<char>(std::stoi(encoded.substr(i + 1, 2), nullptr, 16)));
+        i += 2;
+      } else {
+        out.push_back(encoded[i]);
+      }
+    }
+    return out;
+  }
+  return find_param("filename");
+}
+
+Status CurlStatus(std::string_view context, CURLcode code) {
+  std::string msg = std::string(context) + ": " + curl_easy_strerror(code);
+  switch (code) {
+    case CURLE_OK: return Status::OK();
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: return Status::InvalidArgument(msg);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM: return Status::PermissionDenied(msg);
+    case CURLE_WRITE_ERROR: return Status::IoError(msg);
+    case CURLE_ABORTED_BY_CALLBACK: return Status::Cancelled(msg);
+    default: return Status::Unavailable(msg);
+  }
+}
+
+Status HttpStatusToStatus(int http_status, std::string_view context) {
+  std::string msg = std::string(context) + ": HTTP " + std::to_string(http_status);
+  if (http_status == 404 || http_status == 410) return Status::NotFound(msg);
+  if (http_status == 401 || http_status == 403) return Status::PermissionDenied(msg);
+  if (IsRetryableHttpStatus(http_status) || http_status >= 500) return Status::Unavailable(msg);
+  if (http_status >= 400) return Status::InvalidArgument(msg);
+  return Status::Internal(msg + " (unexpected)");
+}
+
+bool IsRetryableHttpStatus(int s) {
+  return s == 408 || s == 425 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+}  // namespace modeld::net

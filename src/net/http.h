@@ -1,0 +1,65 @@
+// HTTP helpers shared by the engine and sources: header parsing, URL origin checks and
+// the mappers from libcurl and HTTP status codes to Status.
+//
+// Thread safety: stateless functions, safe from any thread.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace modeld::net {
+
+// Calls curl_global_init once per process. Safe to call many times.
+void EnsureCurlGlobalInit();
+
+// "Content-Range: bytes 0-99/1000" -> {0, 99, 1000}; total is nullopt for "/*".
+struct ContentRange {
+  uint64_t first = 0;
+  uint64_t last = 0;
+  std::optional<uint64_t> total;
+};
+std::optional<ContentRange> ParseContentRange(std::string_view value);
+
+// Retry-After as delta-seconds or an HTTP-date, relative to |now|. nullopt if unparsable.
+std::optional<std::chrono::milliseconds> ParseRetryAfter(
+    std::string_view value, std::chrono::system_clock::time_point now);
+
+// A header line "Name: value\r\n" split into a lower-cased name and trimmed value.
+// Returns false for status lines and the blank line.
+bool SplitHeaderLine(std::string_view line, std::string* name, std::string* value);
+
+// Parses "HTTP/1.1 206 Partial Content" -> 206; 0 if not a status line.
+int ParseStatusLine(std::string_view line);
+
+// True when an ETag is weak (W/"...").
+bool IsWeakEtag(std::string_view etag);
+
+// scheme://host:port of |url| with the default port filled in, lower-cased; empty if
+// |url| does not parse. Two URLs with the same origin may share credentials.
+std::string UrlOrigin(std::string_view url);
+
+// The last path segment of |url|, percent-decoded, or "" if there is none.
+std::string UrlFileName(std::string_view url);
+
+// The filename from a Content-Disposition value (filename*=UTF-8'' preferred), or "".
+std::string ContentDispositionFileName(std::string_view value);
+
+// Maps a libcurl result to a Status: timeouts, resets and DNS failures are Unavailable;
+// TLS verification failures are PermissionDenied; write errors are IoError.
+Status CurlStatus(std::string_view context, CURLcode code);
+
+// Maps an HTTP status to a Status: 404/410 NotFound, 401/403 PermissionDenied,
+// 408/429/5xx Unavailable, other 4xx InvalidArgument.
+Status HttpStatusToStatus(int http_status, std::string_view context);
+
+// True for statuses worth retrying: 408, 425, 429, 500, 502, 503, 504.
+bool IsRetryableHttpStatus(int http_status);
+
+}  // namespace modeld::net

@@ -1,0 +1,67 @@
+#include "net/http.h"
+
+#include <gtest/gtest.h>
+
+namespace modeld::net {
+namespace {
+
+TEST(HttpTest, ParsesContentRange) {
+  auto cr = ParseContentRange("bytes 0-99/1000");
+  ASSERT_TRUE(cr);
+  EXPECT_EQ(cr->first, 0u);
+  EXPECT_EQ(cr->last, 99u);
+  EXPECT_EQ(cr->total, 1000u);
+  cr = ParseContentRange("bytes 5-9/*");
+  ASSERT_TRUE(cr);
+  EXPECT_FALSE(cr->total);
+  EXPECT_FALSE(ParseContentRange("bytes 9-5/10"));
+  EXPECT_FALSE(ParseContentRange("bytes 0-10/10"));
+  EXPECT_FALSE(ParseContentRange("bytes */10"));
+  EXPECT_FALSE(ParseContentRange("items 0-1/2"));
+}
+
+TEST(HttpTest, ParsesRetryAfter) {
+  auto now = std::chrono::system_clock::from_time_t(784111777);  // Sun, 06 Nov 1994 08:49:37
+  EXPECT_EQ(ParseRetryAfter("3", now), std::chrono::milliseconds(3000));
+  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            std::chrono::milliseconds(10000));
+  EXPECT_FALSE(ParseRetryAfter("soon", now));
+}
+
+TEST(HttpTest, SplitsHeaders) {
+  std::string n, v;
+  ASSERT_TRUE(SplitHeaderLine("ETag:  \"abc\"\r\n", &n, &v));
+  EXPECT_EQ(n, "etag");
+  EXPECT_EQ(v, "\"abc\"");
+  EXPECT_FALSE(SplitHeaderLine("HTTP/1.1 200 OK\r\n", &n, &v));
+  EXPECT_FALSE(SplitHeaderLine("\r\n", &n, &v));
+  EXPECT_EQ(ParseStatusLine("HTTP/1.1 206 Partial Content\r\n"), 206);
+  EXPECT_EQ(ParseStatusLine("HTTP/2 404\r\n"), 404);
+}
+
+TEST(HttpTest, UrlOriginIncludesDefaultPort) {
+  EXPECT_EQ(UrlOrigin("https://HF.co/a/b"), "https://hf.co:443");
+  EXPECT_EQ(UrlOrigin("http://127.0.0.1:8080/x"), "http://127.0.0.1:8080");
+  EXPECT_NE(UrlOrigin("http://127.0.0.1:8080/x"), UrlOrigin("http://127.0.0.1:8081/x"));
+  EXPECT_EQ(UrlOrigin("not a url"), "");
+}
+
+TEST(HttpTest, FileNames) {
+  EXPECT_EQ(UrlFileName("https://x.org/models/resnet%2050.pth?sig=1"), "resnet 50.pth");
+  EXPECT_EQ(ContentDispositionFileName("attachment; filename=\"model.gguf\""), "model.gguf");
+  EXPECT_EQ(ContentDispositionFileName("attachment; filename=a.bin; filename*=UTF-8''b%20c.bin"),
+            "b c.bin");
+}
+
+TEST(HttpTest, MapsStatuses) {
+  EXPECT_EQ(HttpStatusToStatus(404, "GET").code(), Status::Code::kNotFound);
+  EXPECT_EQ(HttpStatusToStatus(403, "GET").code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(HttpStatusToStatus(503, "GET").code(), Status::Code::kUnavailable);
+  EXPECT_EQ(HttpStatusToStatus(400, "GET").code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(CurlStatus("GET", CURLE_OPERATION_TIMEDOUT).code(), Status::Code::kUnavailable);
+  EXPECT_TRUE(IsRetryableHttpStatus(429));
+  EXPECT_FALSE(IsRetryableHttpStatus(404));
+}
+
+}  // namespace
+}  // namespace modeld::net
