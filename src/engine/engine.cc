@@ -46,6 +46,9 @@ constexpr uint64_t kUnknown = UINT64_MAX;
 constexpr int kMaxRestarts = 3;
 constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 constexpr auto kMaxRetryAfter = std::chrono::minutes(10);
+// The probe asks for this much; its connection then continues with the rest of its lease.
+// Bounded so that learning the size never means aborting a response mid-body.
+constexpr uint64_t kProbeBytes = 1 << 20;
 
 struct Transfer;
 
@@ -71,6 +74,7 @@ struct Connection {
   uint64_t pos = 0;          // next byte this connection writes
   uint64_t attempt_start = 0;
   uint64_t end = kUnknown;   // single-stream end (ranged transfers ask the planner)
+  uint64_t request_end = kUnknown;  // exclusive end of the range this attempt asked for
   int attempts = 0;
   std::optional<Clock::time_point> retry_at;
 
@@ -314,7 +318,7 @@ void Engine::Impl::Tick(Clock::time_point now) {
     for (Connection* c : due) {
       c->retry_at.reset();
       if (c->probe) {
-        Launch(*c, c->pos, kUnknown);
+        Launch(*c, c->pos, c->no_range ? kUnknown : c->pos + kProbeBytes - 1);
       } else if (!StartLease(*c)) {
         RemoveConn(*c);
       }
@@ -421,13 +425,14 @@ Connection* Engine::Impl::NewConn(Transfer& t) {
 void Engine::Impl::StartProbe(Transfer& t) {
   Connection* c = NewConn(t);
   c->probe = true;
+  c->no_range = false;
   c->pos = t.resume_done.ContiguousEnd(0);
   // Everything already on disk (killed while publishing): re-check the last byte's
   // range rather than asking for bytes past the end.
   if (t.journal && t.journal->size && *t.journal->size > 0 && c->pos >= *t.journal->size) {
     c->pos = *t.journal->size - 1;
   }
-  Launch(*c, c->pos, kUnknown);
+  Launch(*c, c->pos, c->pos + kProbeBytes - 1);
 }
 
 // Configures |c|'s easy handle for bytes [from, to_inclusive] (kUnknown: to the end) and
@@ -440,6 +445,7 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
   c.url = t.effective_url;
   c.pos = from;
   c.attempt_start = from;
+  c.request_end = to_inclusive == kUnknown ? kUnknown : to_inclusive + 1;
   c.http_status = 0;
   c.etag.clear();
   c.last_modified.clear();
@@ -497,6 +503,9 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
     }
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, c.headers);
+  log::Debug("job={} conn={} GET {} bytes={}-{}{}", t.id, c.worker, c.url, from,
+             to_inclusive == kUnknown ? std::string() : std::to_string(to_inclusive),
+             c.probe ? " (probe)" : "");
   curl_multi_add_handle(multi, e);
   c.in_multi = true;
 }
@@ -727,7 +736,9 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
     t.target_connections = static_cast<int>(std::clamp<uint64_t>(
         remaining / (4ull << 20), 1, static_cast<uint64_t>(opt.max_connections)));
     uint64_t piece = opt.piece_size;
-    if (piece == 0) {
+    if (piece == 0 && t.target_connections == 1) {
+      piece = remaining;
+    } else if (piece == 0) {
       piece = std::clamp<uint64_t>(remaining / (static_cast<uint64_t>(t.target_connections) * 4),
                                    1 << 20, 8 << 20);
     }
@@ -773,6 +784,10 @@ void Engine::Impl::OnDone(Connection& c, CURLcode rc) {
   if (rc == CURLE_OK && c.validated) {
     uint64_t end = t.planner ? t.planner->LeaseEnd(c.worker) : c.end;
     if (end == kUnknown || c.pos == end) return OnLeaseDone(c);
+    if (t.planner && c.pos == c.request_end && c.pos < end) {
+      // The request was shorter than the lease (the probe's): carry on with the rest.
+      return Launch(c, c.pos, end - 1);
+    }
   }
   OnFailure(c, rc);
 }
@@ -883,7 +898,8 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
     std::uniform_int_distribution<int64_t> dist(base / 2, base);
     wait = std::chrono::milliseconds(dist(rng));
   }
-  log::Info("{}: {}; retry {} of {} in {} ms", t.req.url, err.ToString(), c.attempts,
+  log::Info("job={} conn={} {}: {} at byte {} (this attempt: {} bytes); retry {} of {} in {} ms",
+            t.id, c.worker, t.req.url, err.ToString(), c.pos, c.pos - c.attempt_start, c.attempts,
             opt.retry_count, wait->count());
   if (t.planner) {
     t.planner->Release(c.worker);  // others may pick the rest up meanwhile

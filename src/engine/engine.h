@@ -52,7 +52,7 @@ struct DownloadOptions {
   std::chrono::milliseconds total_timeout{0};       // whole download; 0 = none
   std::chrono::milliseconds checkpoint_interval{1'000};
   std::chrono::milliseconds max_backoff{30'000};
-  size_t buffer_size = 256 * 1024;  // libcurl receive buffer ("chunk_size")
+  size_t buffer_size = 262144;  // libcurl receive buffer ("chunk_size")
   uint64_t piece_size = 0;          // bytes per lease; 0 = chosen from the file size
   uint64_t min_split = 1 << 20;     // never split a lease below 2 * min_split
   bool verify_ssl = true;

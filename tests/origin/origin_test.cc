@@ -1,0 +1,127 @@
+#include "origin.h"
+
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+
+#include "net/http.h"
+
+namespace modeld::testing {
+namespace {
+
+struct Reply {
+  long status = 0;
+  std::string headers;
+  std::string body;
+  CURLcode rc = CURLE_OK;
+};
+
+Reply Get(const std::string& url, std::vector<std::string> headers = {}, bool head = false) {
+  net::EnsureCurlGlobalInit();
+  Reply r;
+  CURL* e = curl_easy_init();
+  curl_slist* list = nullptr;
+  for (auto& h : headers) list = curl_slist_append(list, h.c_str());
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(e, CURLOPT_NOBODY, head ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
+  auto append = +[](char* d, size_t s, size_t n, void* u) {
+    static_cast<std::string*>(u)->append(d, s * n);
+    return s * n;
+  };
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, append);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, append);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &r.headers);
+  r.rc = curl_easy_perform(e);
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(e);
+  return r;
+}
+
+TEST(TestOriginTest, ServesRangesAndValidators) {
+  TestOrigin o;
+  std::string data = RandomBytes(1000, 1);
+  o.Put("/f", {.content = data, .etag = "\"v1\""});
+  auto full = Get(o.Url("/f"));
+  EXPECT_EQ(full.status, 200);
+  EXPECT_EQ(full.body, data);
+  EXPECT_NE(full.headers.find("ETag: \"v1\""), std::string::npos);
+
+  auto part = Get(o.Url("/f"), {"Range: bytes=10-19"});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, data.substr(10, 10));
+  EXPECT_NE(part.headers.find("Content-Range: bytes 10-19/1000"), std::string::npos);
+
+  auto stale = Get(o.Url("/f"), {"Range: bytes=10-19", "If-Range: \"v0\""});
+  EXPECT_EQ(stale.status, 200) << "If-Range mismatch must send the whole file";
+  EXPECT_EQ(stale.body.size(), 1000u);
+
+  EXPECT_EQ(Get(o.Url("/f"), {"Range: bytes=1000-"}).status, 416);
+  auto head = Get(o.Url("/f"), {}, true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(Get(o.Url("/missing")).status, 404);
+}
+
+TEST(TestOriginTest, InjectsFaults) {
+  TestOrigin o;
+  std::string data = RandomBytes(100000, 2);
+  o.Put("/503", {.content = data, .fail_status = 503, .fail_times = 1, .retry_after = "1"});
+  auto r = Get(o.Url("/503"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.headers.find("Retry-After: 1"), std::string::npos);
+  EXPECT_EQ(Get(o.Url("/503")).status, 200);
+
+  o.Put("/drop", {.content = data, .drop_after = 5000, .drop_times = 1});
+  r = Get(o.Url("/drop"));
+  EXPECT_EQ(r.rc, CURLE_PARTIAL_FILE);
+  EXPECT_EQ(r.body.size(), 5000u);
+  EXPECT_EQ(Get(o.Url("/drop")).body, data);
+
+  o.Put("/norange", {.content = data, .ranges = false});
+  r = Get(o.Url("/norange"), {"Range: bytes=10-19"});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, data);
+
+  o.Put("/chunked", {.content = data, .chunked = true});
+  r = Get(o.Url("/chunked"));
+  EXPECT_EQ(r.body, data);
+  EXPECT_EQ(r.headers.find("Content-Length"), std::string::npos);
+
+  o.Put("/corrupt", {.content = data, .corrupt_offsets = {7}});
+  r = Get(o.Url("/corrupt"));
+  EXPECT_NE(r.body, data);
+  EXPECT_EQ(r.body.substr(8), data.substr(8));
+
+  o.Put("/liar", {.content = data, .lie_extra = 100});
+  r = Get(o.Url("/liar"));
+  EXPECT_EQ(r.rc, CURLE_PARTIAL_FILE);
+  EXPECT_EQ(r.body, data);
+
+  std::string v2 = RandomBytes(100000, 3);
+  o.Put("/change", {.content = data, .change_after = 1, .changed_content = v2});
+  EXPECT_EQ(Get(o.Url("/change")).body, data);
+  EXPECT_EQ(Get(o.Url("/change")).body, v2);
+
+  o.Put("/moved", {.redirect_to = o.Url("/change")});
+  r = Get(o.Url("/moved"));
+  EXPECT_EQ(r.status, 302);
+
+  EXPECT_EQ(o.BodyBytes("/503"), data.size());
+  EXPECT_EQ(o.Requests("/503").size(), 2u);
+}
+
+TEST(TestOriginTest, RateLimitsEachConnection) {
+  TestOrigin o;
+  o.Put("/slow", {.content = RandomBytes(200000, 4), .rate = 1000000});
+  auto start = std::chrono::steady_clock::now();
+  auto r = Get(o.Url("/slow"));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.body.size(), 200000u);
+  EXPECT_GE(secs, 0.15);  // 200 KB at 1 MB/s is 0.2 s
+}
+
+}  // namespace
+}  // namespace modeld::testing
