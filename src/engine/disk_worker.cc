@@ -26,7 +26,8 @@ DiskWorker::DiskWorker(int fd, std::filesystem::path part_path,
   if (expected_ && expected_->algorithm != HashAlgorithm::kSha256) {
     extra_.emplace(expected_->algorithm);
   }
-  thread_ = std::thread([this] { Run(); });
+  hash_thread_ = std::thread([this] { HashLoop(); });
+  sync_thread_ = std::thread([this] { SyncLoop(); });
 }
 
 DiskWorker::~DiskWorker() {
@@ -35,7 +36,8 @@ DiskWorker::~DiskWorker() {
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  hash_thread_.join();
+  sync_thread_.join();
 }
 
 void DiskWorker::SetPrefix(uint64_t prefix) {
@@ -50,6 +52,7 @@ void DiskWorker::SetPrefix(uint64_t prefix) {
 void DiskWorker::Checkpoint(JournalState state) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (finishing_) return;  // the journal is about to be removed
     pending_ = std::move(state);
   }
   cv_.notify_all();
@@ -72,6 +75,7 @@ void DiskWorker::Finish(uint64_t total, std::filesystem::path dest,
   {
     std::lock_guard<std::mutex> lock(mu_);
     finish_ = true;
+    finishing_ = true;
     finish_total_ = total;
     prefix_ = std::max(prefix_, total);
     finish_dest_ = std::move(dest);
@@ -87,34 +91,25 @@ uint64_t DiskWorker::hashed() const {
   return hashed_;
 }
 
-void DiskWorker::Run() {
-  std::vector<char> buf(kHashBlock);
-  uint64_t seen_generation = 0;
+void DiskWorker::SyncLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] {
-      return stop_ || pending_ || reset_journal_ || (read_error_.ok() && hashed_ < prefix_) ||
-             (finish_ && (hashed_ >= finish_total_ || !read_error_.ok())) ||
-             generation_ != seen_generation;
-    });
-    if (generation_ != seen_generation) {
-      seen_generation = generation_;
-      sha256_.Reset();
-      if (extra_) extra_->Reset();
-      read_error_ = Status::OK();
-      written_back_ = 0;
-    }
+    cv_.wait(lock, [&] { return stop_ || pending_ || reset_journal_; });
     if (reset_journal_) {
       reset_journal_ = false;
+      checkpoint_busy_ = true;
       lock.unlock();
       journal_.reset();
       ::unlink(journal_path_.c_str());
       lock.lock();
+      checkpoint_busy_ = false;
+      cv_.notify_all();
       continue;
     }
     if (pending_) {
       JournalState state = std::move(*pending_);
       pending_.reset();
+      checkpoint_busy_ = true;
       lock.unlock();
       // Data before metadata: the journal must never name bytes that are not durable.
       Status s;
@@ -130,7 +125,30 @@ void DiskWorker::Run() {
       if (s.ok()) s = journal_->Append(state, /*sync=*/true);
       if (!s.ok()) log::Warn("checkpoint {}: {}", journal_path_.string(), s.ToString());
       lock.lock();
+      checkpoint_busy_ = false;
+      cv_.notify_all();
       continue;
+    }
+    if (stop_) return;
+  }
+}
+
+void DiskWorker::HashLoop() {
+  std::vector<char> buf(kHashBlock);
+  uint64_t seen_generation = 0;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] {
+      return stop_ || (read_error_.ok() && hashed_ < prefix_) ||
+             (finish_ && (hashed_ >= finish_total_ || !read_error_.ok())) ||
+             generation_ != seen_generation;
+    });
+    if (generation_ != seen_generation) {
+      seen_generation = generation_;
+      sha256_.Reset();
+      if (extra_) extra_->Reset();
+      read_error_ = Status::OK();
+      written_back_ = 0;
     }
     if (stop_) return;
     if (read_error_.ok() && hashed_ < prefix_) {
@@ -171,6 +189,9 @@ void DiskWorker::Run() {
       continue;
     }
     if (finish_ && hashed_ >= finish_total_) {
+      // No checkpoint may land after the journal is removed.
+      pending_.reset();
+      cv_.wait(lock, [&] { return !checkpoint_busy_ && !reset_journal_; });
       finish_ = false;
       uint64_t total = finish_total_;
       auto dest = finish_dest_;
@@ -195,7 +216,6 @@ FinishResult DiskWorker::Publish(uint64_t total, const std::filesystem::path& de
                                expected_->ToString() + ", got " +
                                std::string(HashAlgorithmName(expected_->algorithm)) + ":" +
                                actual);
-    journal_.reset();
     ::unlink(part_path_.c_str());
     ::unlink(journal_path_.c_str());
     return r;
@@ -212,7 +232,6 @@ FinishResult DiskWorker::Publish(uint64_t total, const std::filesystem::path& de
     r.status = s;
     return r;
   }
-  journal_.reset();
   ::unlink(journal_path_.c_str());
   return r;
 }

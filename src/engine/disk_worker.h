@@ -1,4 +1,5 @@
-// DiskWorker: one thread per transfer that keeps slow disk work off the engine loop.
+// DiskWorker: two threads per transfer that keep slow disk work off the engine loop:
+// one hashes and publishes, the other writes checkpoints, so an fsync never delays hashing.
 //
 // - Hashes the file as its contiguous written prefix grows, reading back what the loop
 //   just wrote (from the page cache), so the digest is ready moments after the last byte.
@@ -55,7 +56,8 @@ class DiskWorker {
   uint64_t hashed() const;
 
  private:
-  void Run();
+  void HashLoop();
+  void SyncLoop();
   FinishResult Publish(uint64_t total, const std::filesystem::path& dest,
                        const std::function<void()>& installing);
 
@@ -71,21 +73,24 @@ class DiskWorker {
   uint64_t generation_ = 0;                // GUARDED_BY(mu_): bumped by Reset
   bool reset_journal_ = false;             // GUARDED_BY(mu_)
   std::optional<JournalState> pending_;    // GUARDED_BY(mu_)
-  bool finish_ = false;                    // GUARDED_BY(mu_)
+  bool finish_ = false;                    // GUARDED_BY(mu_): Publish requested
+  bool finishing_ = false;                 // GUARDED_BY(mu_): Finish was called
   uint64_t finish_total_ = 0;              // GUARDED_BY(mu_)
   std::filesystem::path finish_dest_;      // GUARDED_BY(mu_)
   std::function<void()> installing_;       // GUARDED_BY(mu_)
   std::function<void(FinishResult)> done_;  // GUARDED_BY(mu_)
   bool stop_ = false;                      // GUARDED_BY(mu_)
+  bool checkpoint_busy_ = false;           // GUARDED_BY(mu_): SyncLoop is writing one
   Status read_error_;                      // GUARDED_BY(mu_): reading back failed
 
   // Owned by the worker thread.
   Hasher sha256_{HashAlgorithm::kSha256};
   std::optional<Hasher> extra_;  // the expected checksum's algorithm, if not sha256
-  std::optional<Journal> journal_;
+  std::optional<Journal> journal_;  // owned by SyncLoop
   uint64_t written_back_ = 0;
 
-  std::thread thread_;
+  std::thread hash_thread_;
+  std::thread sync_thread_;
 };
 
 }  // namespace modeld::engine

@@ -122,6 +122,7 @@ struct Transfer {
   Clock::time_point last_emit{};
   uint64_t last_emit_bytes = kUnknown;
   Clock::time_point last_checkpoint{};
+  uint64_t checkpoint_bytes = 0;  // DoneBytes() at the last checkpoint
 
   uint64_t DoneBytes() const { return planner ? planner->DoneBytes() : single_done; }
 };
@@ -328,8 +329,15 @@ void Engine::Impl::Tick(Clock::time_point now) {
     if (t->worker) {
       t->worker->SetPrefix(t->planner ? t->planner->ContiguousPrefix() : t->DoneBytes());
     }
-    if (t->planner && now - t->last_checkpoint >= t->req.options.checkpoint_interval) {
-      Checkpoint(*t);
+    // Checkpoint every interval, and also every 1 % of the file (at most 10 times a
+    // second), so kill -9 loses little of a fast download too.
+    if (t->planner) {
+      auto since = now - t->last_checkpoint;
+      uint64_t step = std::max<uint64_t>(t->planner->total() / 100, 1 << 20);
+      if (since >= t->req.options.checkpoint_interval ||
+          (since >= kProgressInterval && t->DoneBytes() >= t->checkpoint_bytes + step)) {
+        Checkpoint(*t);
+      }
     }
     if (now - t->last_emit >= kProgressInterval) Emit(*t, false);
   }
@@ -957,6 +965,7 @@ JournalState Engine::Impl::Snapshot(const Transfer& t) const {
 
 void Engine::Impl::Checkpoint(Transfer& t) {
   t.last_checkpoint = Clock::now();
+  t.checkpoint_bytes = t.DoneBytes();
   if (t.worker && t.planner) t.worker->Checkpoint(Snapshot(t));
 }
 

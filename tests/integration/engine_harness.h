@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/checksum.h"
 #include "core/log.h"
 #include "engine/engine.h"
 
@@ -44,6 +45,13 @@ class ScratchDir {
 inline std::string ReadFile(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// SHA-256 of a file's contents ("" if it cannot be read). Tests compare digests, not
+// megabytes, so a failure prints something readable.
+inline std::string FileSha256(const std::filesystem::path& p) {
+  if (!std::filesystem::exists(p)) return "<missing>";
+  return HashHex(HashAlgorithm::kSha256, ReadFile(p));
 }
 
 // Collects a transfer's events and lets the test wait for any condition on them.

@@ -34,7 +34,7 @@ class EngineTest : public ::testing::Test {
   void ExpectInstalled(const TransferEvent& ev, const std::string& content) {
     ASSERT_EQ(ev.stage, Stage::kCompleted) << ev.status.ToString();
     EXPECT_EQ(ev.sha256, Sha256Hex(content));
-    EXPECT_EQ(ReadFile(dir_ / "model.bin"), content);
+    EXPECT_EQ(FileSha256(dir_ / "model.bin"), Sha256Hex(content));
     ExpectNoLeftovers();
   }
   void ExpectNothingInstalled() {

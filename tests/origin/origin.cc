@@ -99,9 +99,22 @@ std::vector<RequestLog> TestOrigin::Requests(const std::string& path) const {
 }
 
 uint64_t TestOrigin::BodyBytes(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return BodyBytesLocked(path);
+}
+
+uint64_t TestOrigin::BodyBytesLocked(const std::string& path) const {
   uint64_t n = 0;
-  for (const auto& r : Requests(path)) n += r.body_bytes;
+  for (const auto& r : log_) {
+    if (path.empty() || r.target == path) n += r.body_bytes;
+  }
   return n;
+}
+
+bool TestOrigin::WaitForBodyBytes(const std::string& path, uint64_t bytes,
+                                  std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return BodyBytesLocked(path) >= bytes; });
 }
 
 void TestOrigin::ResetLog() {

@@ -95,6 +95,9 @@ class TestOrigin {
   // until |timeout| passes; returns whether it became true. For tests that must act at a
   // known point of a download without sleeping.
   bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+  // Waits until at least |bytes| of body have been written for |path|.
+  bool WaitForBodyBytes(const std::string& path, uint64_t bytes,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
  private:
   struct File {
@@ -107,6 +110,7 @@ class TestOrigin {
   void AcceptLoop();
   void Serve(int fd);
   std::string EtagFor(const FileSpec& spec) const;
+  uint64_t BodyBytesLocked(const std::string& path) const;  // REQUIRES: mu_ held
 
   int listen_fd_ = -1;
   uint16_t port_ = 0;

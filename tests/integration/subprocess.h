@@ -1,0 +1,91 @@
+// Runs the modeld binary as a child process, for end-to-end CLI tests.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace modeld::testing {
+
+// The binary under test: $MODELD_BIN if set, else the one this build made.
+inline std::string ModeldBin() {
+  const char* bin = std::getenv("MODELD_BIN");
+  return bin ? bin : MODELD_BIN_PATH;
+}
+
+class Child {
+ public:
+  // Starts `modeld args...` with stdout and stderr sent to files in |dir|.
+  Child(const std::vector<std::string>& args, const std::filesystem::path& dir) {
+    out_ = dir / ("stdout." + std::to_string(counter_));
+    err_ = dir / ("stderr." + std::to_string(counter_++));
+    std::vector<std::string> argv_s = {ModeldBin()};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
+      pid_ = -1;
+      ADD_FAILURE() << "cannot start " << argv_s[0];
+    }
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Child() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      Wait();
+    }
+  }
+  pid_t pid() const { return pid_; }
+  // Waits for exit; returns the exit code, or 128 + signal number.
+  int Wait() {
+    if (pid_ <= 0) return -1;
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  void Signal(int sig) { ::kill(pid_, sig); }
+  std::string Stdout() const { return Slurp(out_); }
+  std::string Stderr() const { return Slurp(err_); }
+
+ private:
+  static std::string Slurp(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+  static inline int counter_ = 0;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::filesystem::path out_, err_;
+};
+
+// Runs modeld to completion and returns its exit code.
+inline int RunModeld(const std::vector<std::string>& args, const std::filesystem::path& dir,
+                     std::string* out = nullptr, std::string* err = nullptr) {
+  Child c(args, dir);
+  int rc = c.Wait();
+  if (out) *out = c.Stdout();
+  if (err) *err = c.Stderr();
+  return rc;
+}
+
+}  // namespace modeld::testing
