@@ -100,7 +100,11 @@ int RunPull(const PullArgs& args) {
   std::optional<engine::TransferEvent> final_event;
   engine::Engine eng;
   auto start = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> last_byte;  // entered verifying
   engine::TransferId id = eng.Submit(req, [&](const engine::TransferEvent& ev) {
+    if (ev.stage == engine::Stage::kVerifying && !last_byte) {
+      last_byte = std::chrono::steady_clock::now();
+    }
     if (!args.quiet && !ev.terminal()) printer.Update(ev);
     if (ev.terminal()) {
       std::lock_guard<std::mutex> lock(mu);
@@ -114,7 +118,8 @@ int RunPull(const PullArgs& args) {
     cv.wait(lock, [&] { return final_event.has_value(); });
   }
   if (!args.quiet) printer.Done();
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto end = std::chrono::steady_clock::now();
+  double secs = std::chrono::duration<double>(end - start).count();
   const auto& ev = *final_event;
 
   if (args.json) {
@@ -126,6 +131,10 @@ int RunPull(const PullArgs& args) {
     j["resumed_bytes"] = ev.resumed_bytes;
     j["seconds"] = secs;
     if (!ev.sha256.empty()) j["sha256"] = ev.sha256;
+    if (last_byte && ev.stage == engine::Stage::kCompleted) {
+      // From the last byte received to the verified file in place.
+      j["finalize_seconds"] = std::chrono::duration<double>(end - *last_byte).count();
+    }
     if (!ev.status.ok()) j["error"] = ev.status.message();
     std::printf("%s\n", j.dump().c_str());
   }

@@ -304,7 +304,7 @@ void Engine::Impl::Tick(Clock::time_point now) {
   std::vector<Transfer*> all;
   for (auto& [id, t] : transfers) all.push_back(t.get());
   for (Transfer* t : all) {
-    if (t->deadline && now >= *t->deadline && !t->finishing) {
+    if (t->deadline && now >= *t->deadline && !t->finishing && t->stage != Stage::kPaused) {
       Fail(*t,
            Status::Unavailable("download of " + t->req.url + " timed out after " +
                                std::to_string(t->req.options.total_timeout.count() / 1000) + " s"),
