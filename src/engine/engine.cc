@@ -56,7 +56,7 @@ struct Transfer;
 enum class Abort {
   kNone,
   kLeaseEnd,     // reached the (possibly shrunk) end of the lease: success
-  kBadResponse,  // status or headers unusable; see http_status
+  kBadResponse,  // status or headers unusable; see resp.status
   kFileChanged,  // validators or range show the upstream file changed: restart
   kFatal,        // fail the transfer with |fatal|
 };
@@ -78,9 +78,11 @@ struct Connection {
   int attempts = 0;
   std::optional<Clock::time_point> retry_at;
 
-  // Response state, reset per attempt and per redirect hop.
-  int http_status = 0;
-  std::string etag, last_modified, content_range, accept_ranges, content_length, retry_after;
+  // The current response's status and headers, reset per attempt and per redirect hop.
+  struct Response {
+    int status = 0;
+    std::string etag, last_modified, content_range, accept_ranges, content_length, retry_after;
+  } resp;
   bool validated = false;
   Abort abort = Abort::kNone;
   Status fatal;
@@ -454,13 +456,7 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
   c.pos = from;
   c.attempt_start = from;
   c.request_end = to_inclusive == kUnknown ? kUnknown : to_inclusive + 1;
-  c.http_status = 0;
-  c.etag.clear();
-  c.last_modified.clear();
-  c.content_range.clear();
-  c.accept_ranges.clear();
-  c.content_length.clear();
-  c.retry_after.clear();
+  c.resp = {};
   c.validated = false;
   c.abort = Abort::kNone;
   c.fatal = Status::OK();
@@ -549,29 +545,24 @@ size_t Engine::Impl::HeaderCb(char* data, size_t size, size_t n, void* user) {
   std::string_view line(data, size * n);
   if (int status = net::ParseStatusLine(line)) {
     // A new response (the first, or the next hop of a redirect): forget the last one.
-    c.http_status = status;
-    c.etag.clear();
-    c.last_modified.clear();
-    c.content_range.clear();
-    c.accept_ranges.clear();
-    c.content_length.clear();
-    c.retry_after.clear();
+    c.resp = {};
+    c.resp.status = status;
     return size * n;
   }
   std::string name, value;
   if (!net::SplitHeaderLine(line, &name, &value)) return size * n;
   if (name == "etag") {
-    c.etag = value;
+    c.resp.etag = value;
   } else if (name == "last-modified") {
-    c.last_modified = value;
+    c.resp.last_modified = value;
   } else if (name == "content-range") {
-    c.content_range = value;
+    c.resp.content_range = value;
   } else if (name == "accept-ranges") {
-    c.accept_ranges = value;
+    c.resp.accept_ranges = value;
   } else if (name == "content-length") {
-    c.content_length = value;
+    c.resp.content_length = value;
   } else if (name == "retry-after") {
-    c.retry_after = value;
+    c.resp.retry_after = value;
   }
   return size * n;
 }
@@ -616,23 +607,23 @@ size_t Engine::Impl::WriteCb(char* data, size_t size, size_t n, void* user) {
 // no body). Returns false to abort it; c.abort says why.
 bool Engine::Impl::Validate(Connection& c) {
   Transfer& t = *c.t;
-  if (c.http_status != 200 && c.http_status != 206) {
+  if (c.resp.status != 200 && c.resp.status != 206) {
     c.abort = Abort::kBadResponse;
     return false;
   }
   if (c.probe) return InitFromProbe(c);
-  if (c.http_status == 200) {
+  if (c.resp.status == 200) {
     // We asked for a range with If-Range: a 200 means the file changed (or the server
     // stopped honouring ranges). Either way our partial bytes may be stale.
     c.abort = Abort::kFileChanged;
     return false;
   }
-  auto cr = net::ParseContentRange(c.content_range);
+  auto cr = net::ParseContentRange(c.resp.content_range);
   if (!cr || cr->first != c.pos || cr->total != t.total) {
     c.abort = Abort::kFileChanged;
     return false;
   }
-  if (!c.etag.empty() && !t.etag.empty() && c.etag != t.etag) {
+  if (!c.resp.etag.empty() && !t.etag.empty() && c.resp.etag != t.etag) {
     c.abort = Abort::kFileChanged;
     return false;
   }
@@ -647,12 +638,12 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
   bool resuming = c.pos > 0;
   std::optional<uint64_t> total;
   bool ranged = false;
-  if (c.http_status == 206) {
-    auto cr = net::ParseContentRange(c.content_range);
+  if (c.resp.status == 206) {
+    auto cr = net::ParseContentRange(c.resp.content_range);
     if (!cr || cr->first != c.pos) {
       c.abort = Abort::kFatal;
       c.fatal = Status::Corrupt("server answered a request for bytes " + std::to_string(c.pos) +
-                                "- with Content-Range '" + c.content_range + "'");
+                                "- with Content-Range '" + c.resp.content_range + "'");
       return false;
     }
     total = cr->total;
@@ -660,9 +651,9 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
     if (resuming && t.journal) {
       const auto& j = *t.journal;
       bool changed = (j.size && total != j.size) ||
-                     (!j.etag.empty() && !c.etag.empty() && j.etag != c.etag) ||
-                     (j.etag.empty() && !j.last_modified.empty() && !c.last_modified.empty() &&
-                      j.last_modified != c.last_modified);
+                     (!j.etag.empty() && !c.resp.etag.empty() && j.etag != c.resp.etag) ||
+                     (j.etag.empty() && !j.last_modified.empty() && !c.resp.last_modified.empty() &&
+                      j.last_modified != c.resp.last_modified);
       if (changed) {
         c.abort = Abort::kFileChanged;
         return false;
@@ -678,13 +669,13 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
       c.pos = 0;
       c.attempt_start = 0;
     }
-    if (!c.content_length.empty()) {
+    if (!c.resp.content_length.empty()) {
       try {
-        total = std::stoull(c.content_length);
+        total = std::stoull(c.resp.content_length);
       } catch (...) {
       }
     }
-    ranged = total.has_value() && c.accept_ranges.find("bytes") != std::string::npos;
+    ranged = total.has_value() && c.resp.accept_ranges.find("bytes") != std::string::npos;
     // This response runs from 0 to the end: keep it as the one stream unless the
     // server can do ranges, in which case it becomes the first piece.
   }
@@ -698,8 +689,8 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
   t.total = total;
   t.ranged = ranged;
   t.probed = true;
-  t.etag = c.etag;
-  t.last_modified = c.last_modified;
+  t.etag = c.resp.etag;
+  t.last_modified = c.resp.last_modified;
   char* eff = nullptr;
   curl_easy_getinfo(c.easy, CURLINFO_EFFECTIVE_URL, &eff);
   if (eff) t.effective_url = eff;
@@ -839,7 +830,7 @@ void Engine::Impl::FillConnections(Transfer& t) {
 void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
   Transfer& t = *c.t;
   const auto& opt = t.req.options;
-  int status = c.http_status;
+  int status = c.resp.status;
   Status err;
   std::optional<std::chrono::milliseconds> wait;
   bool counted = true;  // whether this failure uses up a retry
@@ -874,8 +865,8 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
       return Fail(t, s, true);
     } else {
       err = net::HttpStatusToStatus(status, "GET " + c.url);
-      if (!c.retry_after.empty()) {
-        wait = net::ParseRetryAfter(c.retry_after, std::chrono::system_clock::now());
+      if (!c.resp.retry_after.empty()) {
+        wait = net::ParseRetryAfter(c.resp.retry_after, std::chrono::system_clock::now());
         if (wait) wait = std::min<std::chrono::milliseconds>(*wait, kMaxRetryAfter);
       }
     }
