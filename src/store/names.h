@@ -1,0 +1,34 @@
+// Model references and path validation. Every name and file path that comes from a
+// source, a request or the command line passes through here before it touches disk.
+//
+// Thread safety: stateless functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace modeld::store {
+
+// A model is "name:version": "resnet50:v1.0", "Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M".
+struct ModelRef {
+  std::string name;
+  std::string version;
+  std::string ToString() const { return name + ":" + version; }
+  bool operator==(const ModelRef&) const = default;
+};
+
+// Parses "name[:version]", validating both; a missing version is |default_version|.
+Result<ModelRef> ParseModelRef(std::string_view text, std::string_view default_version = "latest");
+
+// name: 1-200 chars of [A-Za-z0-9._-] in 1-4 '/'-separated segments, none empty, none
+// starting with '.' or '-'. Returns InvalidArgument saying what is wrong.
+Status ValidateModelName(std::string_view name);
+// version: 1-128 chars of [A-Za-z0-9._+-], not starting with '.' or '-'.
+Status ValidateVersion(std::string_view version);
+// A file path inside a model: relative, '/'-separated segments of 1-255 bytes, none
+// "." or "..", no NUL, control characters or backslashes, at most 1024 bytes.
+Status ValidateRelativePath(std::string_view path);
+
+}  // namespace modeld::store

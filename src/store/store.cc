@@ -1,0 +1,773 @@
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <sys/random.h>
+#include <set>
+
+#include "core/checksum.h"
+#include "core/log.h"
+#include "store/sqlite.h"
+
+namespace modeld::store {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Numbered migrations: index i upgrades user_version i to i + 1. Append only.
+const char* const kMigrations[] = {
+    R"sql(
+    CREATE TABLE models (
+      id           INTEGER PRIMARY KEY,
+      name         TEXT NOT NULL,
+      version      TEXT NOT NULL,
+      source       TEXT NOT NULL DEFAULT '',
+      description  TEXT NOT NULL DEFAULT '',
+      tags         TEXT NOT NULL DEFAULT '[]',
+      metadata     TEXT NOT NULL DEFAULT '{}',
+      status       TEXT NOT NULL,
+      content_dir  TEXT NOT NULL,
+      created_at   INTEGER NOT NULL,
+      installed_at INTEGER NOT NULL,
+      UNIQUE (name, version)
+    );
+    CREATE TABLE files (
+      model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+      path     TEXT NOT NULL,
+      size     INTEGER NOT NULL,
+      sha256   TEXT NOT NULL,
+      PRIMARY KEY (model_id, path)
+    );
+    CREATE INDEX files_by_sha256 ON files(sha256);
+    CREATE TABLE jobs (
+      id          TEXT PRIMARY KEY,
+      model       TEXT NOT NULL,
+      request     TEXT NOT NULL,
+      state       TEXT NOT NULL,
+      bytes_done  INTEGER NOT NULL DEFAULT 0,
+      bytes_total INTEGER,
+      error       TEXT,
+      created_at  INTEGER NOT NULL,
+      updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE url_blobs (
+      url    TEXT PRIMARY KEY,
+      path   TEXT NOT NULL,
+      size   INTEGER NOT NULL,
+      sha256 TEXT NOT NULL
+    );
+    )sql",
+};
+
+std::string& CrashPoint() {
+  static std::string point;
+  return point;
+}
+void MaybeCrash(const char* point) {
+  if (CrashPoint() == point) ::_exit(86);
+}
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Unique names come from the kernel's entropy, not a seeded PRNG, so forked or
+// concurrent processes never pick the same one.
+std::string RandomHex(size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::vector<unsigned char> bytes((n + 1) / 2);
+  size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t r = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (r > 0) got += static_cast<size_t>(r);
+  }
+  std::string s;
+  for (unsigned char b : bytes) {
+    s.push_back(kHex[b >> 4]);
+    s.push_back(kHex[b & 15]);
+  }
+  s.resize(n);
+  return s;
+}
+
+std::string HomeDir() {
+  const char* home = std::getenv("HOME");
+  return home && *home ? home : "/root";
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// Links |target| at |link|: a hard link, else a symlink, else a copy. |link| must not
+// exist. Hard links share the inode, so blobs are kept read-only.
+Status LinkOrCopy(const fs::path& target, const fs::path& link) {
+  if (::link(target.c_str(), link.c_str()) == 0) return Status::OK();
+  int err = errno;
+  if (err != EXDEV && err != EPERM && err != EMLINK && err != ENOTSUP) {
+    return ErrnoStatus("link " + link.string(), err);
+  }
+  if (::symlink(target.c_str(), link.c_str()) == 0) return Status::OK();
+  std::error_code ec;
+  fs::copy_file(target, link, ec);
+  if (ec) return Status::IoError("copy " + target.string() + " to " + link.string() + ": " + ec.message());
+  return Status::OK();
+}
+
+// Atomically points |link| at |target| (a relative path): tmp symlink + rename.
+Status ReplaceSymlink(const fs::path& target, const fs::path& link) {
+  fs::path tmp = link.parent_path() / ("." + link.filename().string() + ".tmp" + RandomHex(8));
+  if (::symlink(target.c_str(), tmp.c_str()) != 0) return ErrnoStatus("symlink " + tmp.string(), errno);
+  if (::rename(tmp.c_str(), link.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus("rename " + tmp.string(), err);
+  }
+  return FsyncDir(link.parent_path());
+}
+
+// Writes |data| to |path| atomically (tmp + fsync + rename).
+Status WriteFileAtomic(const fs::path& path, const std::string& data) {
+  fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp" + RandomHex(8));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return ErrnoStatus("open " + tmp.string(), errno);
+  Status s = PwriteAll(fd.get(), data.data(), data.size(), 0);
+  if (s.ok() && ::fsync(fd.get()) != 0) s = ErrnoStatus("fsync " + tmp.string(), errno);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus("rename " + tmp.string(), errno);
+  if (!s.ok()) ::unlink(tmp.c_str());
+  return s;
+}
+
+uint64_t TreeBytes(const fs::path& dir) {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_regular_file(ec)) n += it->file_size(ec);
+  }
+  return n;
+}
+
+Status CreateDirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IoError("create " + dir.string() + ": " + ec.message());
+  return Status::OK();
+}
+
+}  // namespace
+
+nlohmann::json ModelInfo::ToJson() const {
+  nlohmann::json j;
+  j["name"] = ref.name;
+  j["version"] = ref.version;
+  j["ref"] = ref.ToString();
+  j["status"] = status;
+  j["source"] = source;
+  j["description"] = description;
+  j["tags"] = tags;
+  j["metadata"] = metadata;
+  j["size"] = size;
+  j["path"] = path.string();
+  j["created_at"] = created_at;
+  j["installed_at"] = installed_at;
+  if (!files.empty()) {
+    auto arr = nlohmann::json::array();
+    for (const auto& f : files) arr.push_back({{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
+    j["files"] = arr;
+  }
+  return j;
+}
+
+StoreOptions DefaultStoreOptions(const std::string& data_dir_flag) {
+  StoreOptions o;
+  if (!data_dir_flag.empty()) {
+    o.data_dir = data_dir_flag;
+  } else if (!Env("MODELD_HOME").empty()) {
+    o.data_dir = Env("MODELD_HOME");
+  } else if (!Env("XDG_DATA_HOME").empty()) {
+    o.data_dir = fs::path(Env("XDG_DATA_HOME")) / "modeld";
+  } else {
+    o.data_dir = fs::path(HomeDir()) / ".local" / "share" / "modeld";
+  }
+  if (!Env("HF_HUB_CACHE").empty()) {
+    o.hf_cache = Env("HF_HUB_CACHE");
+  } else if (!Env("HF_HOME").empty()) {
+    o.hf_cache = fs::path(Env("HF_HOME")) / "hub";
+  } else {
+    o.hf_cache = fs::path(HomeDir()) / ".cache" / "huggingface" / "hub";
+  }
+  return o;
+}
+
+void Store::SetCrashPointForTest(const std::string& point) { CrashPoint() = point; }
+
+Store::Store(StoreOptions options, std::unique_ptr<Db> db)
+    : options_(std::move(options)), db_(std::move(db)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  StoreOptions o = options;
+  std::error_code ec;
+  o.data_dir = fs::absolute(o.data_dir, ec);
+  for (const char* sub : {"blobs/sha256", "content", "models", "partial", "locks"}) {
+    if (Status s = CreateDirs(o.data_dir / sub); !s.ok()) return s;
+  }
+  auto db = Db::Open(o.data_dir / "registry.sqlite");
+  if (!db.has_value()) return db.error();
+  std::unique_ptr<Store> store(new Store(o, std::move(db.value())));
+  if (Status s = store->Migrate(); !s.ok()) return s;
+  if (Status s = store->RepairLinks(); !s.ok()) return s;
+  return store;
+}
+
+Status Store::Migrate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto tx = Transaction::Begin(*db_);
+  if (!tx.has_value()) return tx.error();
+  auto st = db_->Prepare("PRAGMA user_version");
+  if (!st.has_value()) return st.error();
+  auto row = st->Step();
+  if (!row.has_value()) return row.error();
+  int64_t version = st->Int(0);
+  const int64_t latest = static_cast<int64_t>(std::size(kMigrations));
+  if (version > latest) {
+    return Status::FailedPrecondition("registry schema version " + std::to_string(version) +
+                                      " is newer than this modeld knows (" +
+                                      std::to_string(latest) + "): upgrade modeld");
+  }
+  for (int64_t v = version; v < latest; ++v) {
+    if (Status s = db_->Exec(kMigrations[v]); !s.ok()) return s.WithContext("migration " + std::to_string(v + 1));
+  }
+  if (version != latest) {
+    if (Status s = db_->Exec("PRAGMA user_version = " + std::to_string(latest)); !s.ok()) return s;
+  }
+  return (*tx)->Commit();
+}
+
+fs::path Store::BlobPath(const std::string& sha256) const {
+  return options_.data_dir / "blobs" / "sha256" / sha256;
+}
+
+fs::path Store::ModelPath(const ModelRef& ref) const {
+  return options_.data_dir / "models" / ref.name / ref.version;
+}
+
+fs::path Store::PartialDir(const std::string& key) const {
+  return options_.data_dir / "partial" / HashHex(HashAlgorithm::kSha256, key).substr(0, 32);
+}
+
+bool Store::HasBlob(const std::string& sha256, uint64_t size) const {
+  struct stat st {};
+  return ::stat(BlobPath(sha256).c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == size;
+}
+
+Status Store::AdoptBlob(const fs::path& file, const std::string& sha256) {
+  if (sha256.size() != 64) return Status::InvalidArgument("not a sha256: " + sha256);
+  fs::path blob = BlobPath(sha256);
+  struct stat st {};
+  if (::stat(blob.c_str(), &st) == 0) {
+    ::unlink(file.c_str());  // already have it: keep one copy
+    return Status::OK();
+  }
+  ::chmod(file.c_str(), 0444);
+  // rename() replaces atomically: a concurrent adopter of the same digest is harmless.
+  if (::rename(file.c_str(), blob.c_str()) != 0) {
+    return ErrnoStatus("move " + file.string() + " into the blob store", errno);
+  }
+  return FsyncDir(blob.parent_path());
+}
+
+Result<ModelInfo> Store::Install(const InstallSpec& spec) {
+  if (Status s = ValidateModelName(spec.ref.name); !s.ok()) return s;
+  if (Status s = ValidateVersion(spec.ref.version); !s.ok()) return s;
+  std::set<std::string> seen;
+  for (const auto& f : spec.files) {
+    if (Status s = ValidateRelativePath(f.path); !s.ok()) return s;
+    if (!seen.insert(f.path).second) return Status::InvalidArgument("file " + f.path + " listed twice");
+    if (!HasBlob(f.sha256, f.size)) {
+      return Status::NotFound("blob " + f.sha256 + " for " + f.path + " is not in the store");
+    }
+  }
+  // 1. Build the new version in a fresh content dir.
+  std::string content_id = RandomHex(24);
+  fs::path content = options_.data_dir / "content" / content_id;
+  if (Status s = CreateDirs(content); !s.ok()) return s;
+  std::set<fs::path> dirs = {content};
+  for (const auto& f : spec.files) {
+    fs::path dst = content / f.path;
+    if (Status s = CreateDirs(dst.parent_path()); !s.ok()) return s;
+    if (Status s = LinkOrCopy(BlobPath(f.sha256), dst); !s.ok()) return s;
+    dirs.insert(dst.parent_path());
+  }
+  for (const auto& d : dirs) {
+    if (Status s = FsyncDir(d); !s.ok()) return s;
+  }
+  MaybeCrash("content");
+
+  // 2. Switch the registry in one transaction.
+  fs::path link = ModelPath(spec.ref);
+  std::string old_content;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto tx = Transaction::Begin(*db_);
+    if (!tx.has_value()) return tx.error();
+    auto q = db_->Prepare("SELECT id, content_dir, created_at FROM models WHERE name=?1 AND version=?2");
+    if (!q.has_value()) return q.error();
+    q->Bind(1, spec.ref.name).Bind(2, spec.ref.version);
+    auto row = q->Step();
+    if (!row.has_value()) return row.error();
+    int64_t now = NowSeconds();
+    int64_t created = now;
+    if (*row) {
+      old_content = q->Text(1);
+      created = q->Int(2);
+      auto del = db_->Prepare("DELETE FROM models WHERE id=?1");
+      if (!del.has_value()) return del.error();
+      if (Status s = del->Bind(1, q->Int(0)).Run(); !s.ok()) return s;
+    }
+    auto ins = db_->Prepare(
+        "INSERT INTO models(name, version, source, description, tags, metadata, status, "
+        "content_dir, created_at, installed_at) VALUES (?1,?2,?3,?4,?5,?6,'available',?7,?8,?9)");
+    if (!ins.has_value()) return ins.error();
+    ins->Bind(1, spec.ref.name)
+        .Bind(2, spec.ref.version)
+        .Bind(3, spec.source)
+        .Bind(4, spec.description)
+        .Bind(5, nlohmann::json(spec.tags).dump())
+        .Bind(6, spec.metadata.is_null() ? std::string("{}") : spec.metadata.dump())
+        .Bind(7, content_id)
+        .Bind(8, created)
+        .Bind(9, now);
+    if (Status s = ins->Run(); !s.ok()) return s;
+    int64_t id = db_->LastInsertId();
+    auto fins = db_->Prepare("INSERT INTO files(model_id, path, size, sha256) VALUES (?1,?2,?3,?4)");
+    if (!fins.has_value()) return fins.error();
+    for (const auto& f : spec.files) {
+      fins->Reset();
+      if (Status s = fins->Bind(1, id).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size))
+                         .Bind(4, f.sha256).Run();
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (Status s = (*tx)->Commit(); !s.ok()) return s;
+  }
+  MaybeCrash("commit");
+
+  // 3. Point the model path at the new content, then drop the old content.
+  if (Status s = CreateDirs(link.parent_path()); !s.ok()) return s;
+  if (Status s = ReplaceSymlink(fs::relative(content, link.parent_path()), link); !s.ok()) return s;
+  MaybeCrash("swap");
+  if (!old_content.empty() && old_content != content_id) {
+    std::error_code ec;
+    fs::remove_all(options_.data_dir / "content" / old_content, ec);
+  }
+  return Get(spec.ref);
+}
+
+Status Store::RepairLinks() {
+  std::vector<std::tuple<std::string, std::string, std::string>> rows;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto q = db_->Prepare("SELECT name, version, content_dir FROM models");
+    if (!q.has_value()) return q.error();
+    for (;;) {
+      auto r = q->Step();
+      if (!r.has_value()) return r.error();
+      if (!*r) break;
+      rows.emplace_back(q->Text(0), q->Text(1), q->Text(2));
+    }
+  }
+  for (const auto& [name, version, content_id] : rows) {
+    fs::path link = ModelPath({name, version});
+    fs::path want = fs::relative(options_.data_dir / "content" / content_id, link.parent_path());
+    std::error_code ec;
+    fs::path have = fs::read_symlink(link, ec);
+    if (!ec && have == want) continue;
+    log::Info("repairing {} -> {}", link.string(), want.string());
+    if (Status s = CreateDirs(link.parent_path()); !s.ok()) return s;
+    if (Status s = ReplaceSymlink(want, link); !s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Result<std::vector<ModelInfo>> Store::Query(const std::string& where,
+                                            const std::vector<std::string>& args,
+                                            bool with_files) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string sql =
+      "SELECT m.id, m.name, m.version, m.source, m.description, m.tags, m.metadata, m.status, "
+      "m.created_at, m.installed_at, (SELECT COALESCE(SUM(size),0) FROM files f WHERE "
+      "f.model_id=m.id) FROM models m " +
+      where + " ORDER BY m.name, m.version";
+  auto q = db_->Prepare(sql);
+  if (!q.has_value()) return q.error();
+  for (size_t i = 0; i < args.size(); ++i) q->Bind(static_cast<int>(i + 1), args[i]);
+  std::vector<ModelInfo> out;
+  std::vector<int64_t> ids;
+  for (;;) {
+    auto r = q->Step();
+    if (!r.has_value()) return r.error();
+    if (!*r) break;
+    ModelInfo m;
+    ids.push_back(q->Int(0));
+    m.ref = {q->Text(1), q->Text(2)};
+    m.source = q->Text(3);
+    m.description = q->Text(4);
+    auto tags = nlohmann::json::parse(q->Text(5), nullptr, false);
+    if (tags.is_array()) {
+      for (const auto& t : tags) {
+        if (t.is_string()) m.tags.push_back(t.get<std::string>());
+      }
+    }
+    m.metadata = nlohmann::json::parse(q->Text(6), nullptr, false);
+    if (m.metadata.is_discarded()) m.metadata = nlohmann::json::object();
+    m.status = q->Text(7);
+    m.created_at = q->Int(8);
+    m.installed_at = q->Int(9);
+    m.size = static_cast<uint64_t>(q->Int(10));
+    m.path = ModelPath(m.ref);
+    out.push_back(std::move(m));
+  }
+  if (with_files) {
+    auto fq = db_->Prepare("SELECT path, size, sha256 FROM files WHERE model_id=?1 ORDER BY path");
+    if (!fq.has_value()) return fq.error();
+    auto& f = fq.value();
+    for (size_t i = 0; i < out.size(); ++i) {
+      f.Reset();
+      f.Bind(1, ids[i]);
+      for (;;) {
+        auto r = f.Step();
+        if (!r.has_value()) return r.error();
+        if (!*r) break;
+        out[i].files.push_back({f.Text(0), static_cast<uint64_t>(f.Int(1)), f.Text(2)});
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::vector<ModelInfo>> Store::List(bool with_files) { return Query("", {}, with_files); }
+
+Result<ModelInfo> Store::Get(const ModelRef& ref) {
+  auto r = Query("WHERE m.name=?1 AND m.version=?2", {ref.name, ref.version}, true);
+  if (!r.has_value()) return r.error();
+  if (r->empty()) return Status::NotFound("model '" + ref.ToString() + "' is not installed");
+  return std::move(r->front());
+}
+
+Result<std::vector<ModelInfo>> Store::Versions(const std::string& name) {
+  return Query("WHERE m.name=?1", {name}, true);
+}
+
+Status Store::RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) {
+  // REQUIRES: mu_ held, inside a write transaction (so no install can add a reference).
+  auto q = db_->Prepare("SELECT 1 FROM files WHERE sha256=?1 LIMIT 1");
+  if (!q.has_value()) return q.error();
+  auto r = q->Bind(1, sha256).Step();
+  if (!r.has_value()) return r.error();
+  if (*r) return Status::OK();
+  fs::path blob = BlobPath(sha256);
+  struct stat st {};
+  if (::stat(blob.c_str(), &st) == 0) {
+    if (::unlink(blob.c_str()) != 0) return ErrnoStatus("remove " + blob.string(), errno);
+    if (rep) {
+      ++rep->blobs_removed;
+      rep->blob_bytes += static_cast<uint64_t>(st.st_size);
+    }
+  }
+  auto del = db_->Prepare("DELETE FROM url_blobs WHERE sha256=?1");
+  if (!del.has_value()) return del.error();
+  return del->Bind(1, sha256).Run();
+}
+
+Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::string& version) {
+  if (Status s = ValidateModelName(name); !s.ok()) return s;
+  if (!version.empty()) {
+    if (Status s = ValidateVersion(version); !s.ok()) return s;
+  }
+  std::vector<ModelRef> removed;
+  std::vector<std::string> contents;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto tx = Transaction::Begin(*db_);
+    if (!tx.has_value()) return tx.error();
+    auto q = db_->Prepare(version.empty()
+                              ? "SELECT id, version, content_dir FROM models WHERE name=?1"
+                              : "SELECT id, version, content_dir FROM models WHERE name=?1 AND version=?2");
+    if (!q.has_value()) return q.error();
+    q->Bind(1, name);
+    if (!version.empty()) q->Bind(2, version);
+    std::vector<int64_t> ids;
+    for (;;) {
+      auto r = q->Step();
+      if (!r.has_value()) return r.error();
+      if (!*r) break;
+      ids.push_back(q->Int(0));
+      removed.push_back({name, q->Text(1)});
+      contents.push_back(q->Text(2));
+    }
+    if (ids.empty()) {
+      return Status::NotFound("model '" + name + (version.empty() ? "" : ":" + version) +
+                              "' is not installed");
+    }
+    std::set<std::string> digests;
+    for (int64_t id : ids) {
+      auto f = db_->Prepare("SELECT sha256 FROM files WHERE model_id=?1");
+      if (!f.has_value()) return f.error();
+      f->Bind(1, id);
+      for (;;) {
+        auto r = f->Step();
+        if (!r.has_value()) return r.error();
+        if (!*r) break;
+        digests.insert(f->Text(0));
+      }
+      auto del = db_->Prepare("DELETE FROM models WHERE id=?1");
+      if (!del.has_value()) return del.error();
+      if (Status s = del->Bind(1, id).Run(); !s.ok()) return s;
+    }
+    for (const auto& d : digests) {
+      if (Status s = RemoveBlobIfUnused(d, nullptr); !s.ok()) return s;
+    }
+    if (Status s = (*tx)->Commit(); !s.ok()) return s;
+  }
+  for (size_t i = 0; i < removed.size(); ++i) {
+    fs::path link = ModelPath(removed[i]);
+    ::unlink(link.c_str());
+    std::error_code ec;
+    fs::remove_all(options_.data_dir / "content" / contents[i], ec);
+    // Prune empty parents up to models/.
+    for (fs::path p = link.parent_path(); p != options_.data_dir / "models"; p = p.parent_path()) {
+      if (!fs::is_empty(p, ec) || ec) break;
+      fs::remove(p, ec);
+    }
+  }
+  return removed;
+}
+
+Status Store::SetStatus(const ModelRef& ref, const std::string& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto q = db_->Prepare("UPDATE models SET status=?1 WHERE name=?2 AND version=?3 AND status<>?1");
+  if (!q.has_value()) return q.error();
+  return q->Bind(1, status).Bind(2, ref.name).Bind(3, ref.version).Run();
+}
+
+Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& only,
+                                                bool full_hash) {
+  auto models = only ? Query("WHERE m.name=?1 AND m.version=?2", {only->name, only->version}, true)
+                     : List(true);
+  if (!models.has_value()) return models.error();
+  if (only && models->empty()) return Status::NotFound("model '" + only->ToString() + "' is not installed");
+  std::vector<VerifyResult> out;
+  for (const auto& m : *models) {
+    VerifyResult v{m.ref, true, {}};
+    for (const auto& f : m.files) {
+      fs::path p = m.path / f.path;
+      struct stat st {};
+      if (::stat(p.c_str(), &st) != 0) {
+        v.problems.push_back(f.path + ": missing");
+        continue;
+      }
+      if (static_cast<uint64_t>(st.st_size) != f.size) {
+        v.problems.push_back(f.path + ": size " + std::to_string(st.st_size) + ", want " +
+                             std::to_string(f.size));
+        continue;
+      }
+      if (full_hash) {
+        UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+        Hasher h(HashAlgorithm::kSha256);
+        std::vector<char> buf(1 << 20);
+        ssize_t n;
+        while (fd.valid() && (n = ::read(fd.get(), buf.data(), buf.size())) > 0) h.Update(buf.data(), n);
+        std::string got = h.FinishHex();
+        if (got != f.sha256) v.problems.push_back(f.path + ": sha256 " + got + ", want " + f.sha256);
+      }
+    }
+    v.ok = v.problems.empty();
+    std::string status = v.ok ? "available" : "broken";
+    if (status != m.status) {
+      if (Status s = SetStatus(m.ref, status); !s.ok()) return s;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
+  GcReport rep;
+  std::set<std::string> live_content;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto tx = Transaction::Begin(*db_);
+    if (!tx.has_value()) return tx.error();
+    auto q = db_->Prepare("SELECT content_dir FROM models");
+    if (!q.has_value()) return q.error();
+    for (;;) {
+      auto r = q->Step();
+      if (!r.has_value()) return r.error();
+      if (!*r) break;
+      live_content.insert(q->Text(0));
+    }
+    // Blobs: every file in blobs/sha256 that no model references.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(options_.data_dir / "blobs" / "sha256", ec)) {
+      std::string name = e.path().filename().string();
+      if (name.size() != 64) continue;
+      if (Status s = RemoveBlobIfUnused(name, &rep); !s.ok()) return s;
+    }
+    if (Status s = (*tx)->Commit(); !s.ok()) return s;
+  }
+  // Content dirs no model points at (left by a crash mid-install).
+  std::error_code ec;
+  auto now = fs::file_time_type::clock::now();
+  for (const auto& e : fs::directory_iterator(options_.data_dir / "content", ec)) {
+    if (live_content.count(e.path().filename().string())) continue;
+    // A dir younger than a minute may belong to an install running right now.
+    auto mtime = fs::last_write_time(e.path(), ec);
+    if (!ec && now - mtime < std::chrono::minutes(1)) continue;
+    fs::remove_all(e.path(), ec);
+    ++rep.content_dirs_removed;
+  }
+  // Partials whose lock nobody holds and that are old enough.
+  for (const auto& e : fs::directory_iterator(options_.data_dir / "partial", ec)) {
+    fs::path lockfile = options_.data_dir / "locks" / (e.path().filename().string() + ".lock");
+    UniqueFd fd(::open(lockfile.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd.valid() || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
+    auto mtime = fs::last_write_time(e.path(), ec);
+    if (ec || now - mtime < partial_age) continue;
+    rep.partial_bytes += TreeBytes(e.path());
+    fs::remove_all(e.path(), ec);
+    ++rep.partials_removed;
+  }
+  return rep;
+}
+
+Result<CacheReport> Store::Cache() {
+  CacheReport rep;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(options_.data_dir / "blobs" / "sha256", ec)) {
+    if (!e.is_regular_file(ec)) continue;
+    ++rep.blob_count;
+    rep.blob_bytes += e.file_size(ec);
+  }
+  for (const auto& e : fs::directory_iterator(options_.data_dir / "partial", ec)) {
+    ++rep.partial_count;
+    rep.partial_bytes += TreeBytes(e.path());
+  }
+  auto models = List(false);
+  if (!models.has_value()) return models.error();
+  rep.model_count = models->size();
+  for (const auto& m : *models) {
+    rep.logical_bytes += m.size;
+    rep.per_model.emplace_back(m.ref.ToString(), m.size);
+  }
+  auto avail = AvailableBytes(options_.data_dir);
+  if (avail.has_value()) rep.free_bytes = *avail;
+  return rep;
+}
+
+Result<std::optional<FileEntry>> Store::LookupUrl(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto q = db_->Prepare("SELECT path, size, sha256 FROM url_blobs WHERE url=?1");
+  if (!q.has_value()) return q.error();
+  auto r = q->Bind(1, url).Step();
+  if (!r.has_value()) return r.error();
+  if (!*r) return std::optional<FileEntry>();
+  FileEntry f{q->Text(0), static_cast<uint64_t>(q->Int(1)), q->Text(2)};
+  if (!HasBlob(f.sha256, f.size)) return std::optional<FileEntry>();
+  return std::optional<FileEntry>(f);
+}
+
+Status Store::RememberUrl(const std::string& url, const FileEntry& entry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto q = db_->Prepare("INSERT OR REPLACE INTO url_blobs(url, path, size, sha256) VALUES (?1,?2,?3,?4)");
+  if (!q.has_value()) return q.error();
+  return q->Bind(1, url).Bind(2, entry.path).Bind(3, static_cast<int64_t>(entry.size))
+      .Bind(4, entry.sha256).Run();
+}
+
+Result<FileLock> Store::Lock(const std::string& key) {
+  fs::path path = options_.data_dir / "locks" / (PartialDir(key).filename().string() + ".lock");
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return ErrnoStatus("open " + path.string(), errno);
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return ErrnoStatus("lock " + path.string(), errno);
+  }
+  return FileLock(std::move(fd));
+}
+
+fs::path Store::HubRepoDir(const std::string& repo_id) const {
+  std::string folder = "models--";
+  for (char c : repo_id) {
+    if (c == '/') {
+      folder += "--";
+    } else {
+      folder += c;
+    }
+  }
+  return options_.hf_cache / folder;
+}
+
+std::optional<fs::path> Store::FindHubBlob(const std::string& repo_id, const std::string& etag) const {
+  if (etag.empty() || etag.find('/') != std::string::npos || etag.find("..") != std::string::npos) {
+    return std::nullopt;
+  }
+  fs::path p = HubRepoDir(repo_id) / "blobs" / etag;
+  std::error_code ec;
+  if (fs::is_regular_file(p, ec)) return p;
+  return std::nullopt;
+}
+
+Status Store::LinkHubSnapshot(const HubSnapshot& snap) {
+  if (Status s = ValidateModelName(snap.repo_id); !s.ok()) return s;
+  for (const std::string* rev : {&snap.revision, &snap.commit}) {
+    if (rev->empty() || rev->find('/') != std::string::npos || rev->find("..") != std::string::npos) {
+      return Status::InvalidArgument("bad revision '" + *rev + "'");
+    }
+  }
+  fs::path repo = HubRepoDir(snap.repo_id);
+  fs::path snapshot = repo / "snapshots" / snap.commit;
+  for (const auto& d : {repo / "blobs", repo / "refs", snapshot}) {
+    if (Status s = CreateDirs(d); !s.ok()) return s;
+  }
+  std::error_code ec;
+  if (!fs::exists(options_.hf_cache / "CACHEDIR.TAG", ec)) {
+    (void)WriteFileAtomic(options_.hf_cache / "CACHEDIR.TAG",
+                          "Signature: 8a477f597d28d172789f06886806bc55\n");
+  }
+  for (const auto& f : snap.files) {
+    if (Status s = ValidateRelativePath(f.path); !s.ok()) return s;
+    if (f.etag.empty() || f.etag.find('/') != std::string::npos) {
+      return Status::InvalidArgument("bad etag for " + f.path);
+    }
+    fs::path blob = repo / "blobs" / f.etag;
+    if (!fs::exists(blob, ec)) {
+      fs::path tmp = repo / "blobs" / (f.etag + "." + RandomHex(8) + ".incomplete");
+      if (Status s = LinkOrCopy(BlobPath(f.sha256), tmp); !s.ok()) return s;
+      if (::rename(tmp.c_str(), blob.c_str()) != 0) {
+        ::unlink(tmp.c_str());
+        return ErrnoStatus("rename into " + blob.string(), errno);
+      }
+    }
+    fs::path link = snapshot / f.path;
+    if (Status s = CreateDirs(link.parent_path()); !s.ok()) return s;
+    if (Status s = ReplaceSymlink(fs::relative(blob, link.parent_path()), link); !s.ok()) return s;
+  }
+  if (snap.revision != snap.commit) {
+    fs::path ref = repo / "refs" / snap.revision;
+    if (Status s = WriteFileAtomic(ref, snap.commit); !s.ok()) return s;
+  }
+  return FsyncDir(repo / "blobs");
+}
+
+}  // namespace modeld::store

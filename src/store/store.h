@@ -1,0 +1,190 @@
+// Store: the SQLite registry of models, files and jobs, and the content-addressed blob
+// cache on disk (docs/store.md).
+//
+//   <data_dir>/registry.sqlite         models, files, jobs, url memo (WAL)
+//   <data_dir>/blobs/sha256/<hex>      each distinct file once, read-only
+//   <data_dir>/content/<id>/<path>     one installed version: links to blobs
+//   <data_dir>/models/<name>/<version> symlink -> ../../content/<id> (the path users open)
+//   <data_dir>/partial/<key>/          downloads in progress (.part + .journal)
+//   <data_dir>/locks/<key>.lock        flock()s that keep two processes off one download
+//
+// Installs are atomic: the new version is built in a fresh content dir, the registry is
+// switched in one transaction, then the model's symlink is swapped with rename(). A crash
+// at any point leaves the old version or the new one; Open() repairs a symlink left
+// behind by a crash between the commit and the swap, and Gc() removes orphans.
+//
+// Thread safety: a Store is safe to use from several threads (one mutex guards the
+// database). Several processes may share a data dir.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "core/status.h"
+#include "store/names.h"
+
+namespace modeld::store {
+
+class Db;
+
+struct StoreOptions {
+  std::filesystem::path data_dir;
+  std::filesystem::path hf_cache;  // the Hugging Face hub cache (HF_HUB_CACHE layout)
+};
+
+// --data-dir, else $MODELD_HOME, else $XDG_DATA_HOME/modeld, else ~/.local/share/modeld;
+// the Hub cache from $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.
+StoreOptions DefaultStoreOptions(const std::string& data_dir_flag = "");
+
+struct FileEntry {
+  std::string path;  // inside the model, validated
+  uint64_t size = 0;
+  std::string sha256;
+  bool operator==(const FileEntry&) const = default;
+};
+
+struct ModelInfo {
+  ModelRef ref;
+  std::string source;
+  std::string description;
+  std::vector<std::string> tags;
+  nlohmann::json metadata = nlohmann::json::object();
+  std::string status;  // "available" or "broken"
+  int64_t created_at = 0;
+  int64_t installed_at = 0;
+  std::vector<FileEntry> files;
+  uint64_t size = 0;
+  std::filesystem::path path;  // models/<name>/<version>
+  nlohmann::json ToJson() const;
+};
+
+struct InstallSpec {
+  ModelRef ref;
+  std::string source;
+  std::string description;
+  std::vector<std::string> tags;
+  nlohmann::json metadata = nlohmann::json::object();
+  std::vector<FileEntry> files;  // every blob must already be in the store
+};
+
+struct GcReport {
+  uint64_t blobs_removed = 0, blob_bytes = 0;
+  uint64_t content_dirs_removed = 0;
+  uint64_t partials_removed = 0, partial_bytes = 0;
+};
+
+struct CacheReport {
+  uint64_t blob_count = 0, blob_bytes = 0;
+  uint64_t model_count = 0;
+  uint64_t logical_bytes = 0;  // sum of model sizes; > blob_bytes when files are shared
+  uint64_t partial_count = 0, partial_bytes = 0;
+  uint64_t free_bytes = 0;
+  std::vector<std::pair<std::string, uint64_t>> per_model;  // ref, size
+};
+
+struct VerifyResult {
+  ModelRef ref;
+  bool ok = true;
+  std::vector<std::string> problems;  // "config.json: missing", "w.bin: size 3, want 5"
+};
+
+// A Hugging Face snapshot, for the Hub cache layout (models--org--name/...).
+struct HubFile {
+  std::string path;    // in the repository
+  std::string etag;    // sha256 for LFS files, git blob sha1 otherwise
+  std::string sha256;  // our blob
+};
+struct HubSnapshot {
+  std::string repo_id;   // "org/name"
+  std::string revision;  // "main", a tag, or the commit itself
+  std::string commit;
+  std::vector<HubFile> files;
+};
+
+// An exclusive flock on a lock file; released on destruction.
+class FileLock {
+ public:
+  explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
+
+ private:
+  UniqueFd fd_;
+};
+
+class Store {
+ public:
+  // Opens the data dir (creating it), migrates the schema, and repairs model symlinks
+  // left by a crash mid-install.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+
+  const StoreOptions& options() const { return options_; }
+  std::filesystem::path BlobPath(const std::string& sha256) const;
+  std::filesystem::path ModelPath(const ModelRef& ref) const;
+  // A directory for downloads of |key| (say, a URL): partial/<sha256(key)[0:32]>.
+  std::filesystem::path PartialDir(const std::string& key) const;
+
+  bool HasBlob(const std::string& sha256, uint64_t size) const;
+  // Moves |file| (on the same file system) into blobs/ under |sha256|; if that blob is
+  // already there, |file| is deleted instead. REQUIRES: |file| hashes to |sha256|.
+  Status AdoptBlob(const std::filesystem::path& file, const std::string& sha256);
+
+  // Installs (or replaces) a model version from blobs in the store. Atomic.
+  // InvalidArgument for bad names or paths, NotFound if a blob is missing.
+  Result<ModelInfo> Install(const InstallSpec& spec);
+  Result<std::vector<ModelInfo>> List(bool with_files = false);
+  // NotFound if not installed.
+  Result<ModelInfo> Get(const ModelRef& ref);
+  Result<std::vector<ModelInfo>> Versions(const std::string& name);
+  // Removes one version (or all when |version| is empty) and frees the blobs no other
+  // model uses. Returns the removed references. NotFound if nothing matched.
+  Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version);
+
+  // Checks every installed file (size; with |full_hash| also SHA-256) and records
+  // "broken" or "available". Only |only| when given.
+  Result<std::vector<VerifyResult>> Verify(const std::optional<ModelRef>& only, bool full_hash);
+  // Removes blobs no model uses, orphaned content dirs, and partial downloads not in
+  // use that are older than |partial_age| (all unlocked ones when zero).
+  Result<GcReport> Gc(std::chrono::seconds partial_age = std::chrono::hours(24 * 7));
+  Result<CacheReport> Cache();
+
+  // Remembers which blob a URL produced, so a second pull (even from another process)
+  // does not download it again.
+  Result<std::optional<FileEntry>> LookupUrl(const std::string& url);
+  Status RememberUrl(const std::string& url, const FileEntry& entry);
+  // Blocks until this process holds the lock for |key| (one download of one thing).
+  Result<FileLock> Lock(const std::string& key);
+
+  // Writes |snap| into the Hub cache: blobs/<etag> (hard link or copy of our blob),
+  // snapshots/<commit>/<path> (relative symlinks) and refs/<revision>.
+  Status LinkHubSnapshot(const HubSnapshot& snap);
+  // A file already in the Hub cache, by its etag; nullopt if absent.
+  std::optional<std::filesystem::path> FindHubBlob(const std::string& repo_id,
+                                                   const std::string& etag) const;
+  std::filesystem::path HubRepoDir(const std::string& repo_id) const;
+
+  // Test hook: the process _exit()s at the named install step ("content", "commit",
+  // "swap") so tests can check crash consistency.
+  static void SetCrashPointForTest(const std::string& point);
+
+ private:
+  explicit Store(StoreOptions options, std::unique_ptr<Db> db);
+  Status Migrate();
+  Status RepairLinks();
+  Result<std::vector<ModelInfo>> Query(const std::string& where, const std::vector<std::string>& args,
+                                       bool with_files);
+  Status SetStatus(const ModelRef& ref, const std::string& status);
+  Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep);
+
+  StoreOptions options_;
+  std::mutex mu_;
+  std::unique_ptr<Db> db_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace modeld::store

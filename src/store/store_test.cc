@@ -1,0 +1,314 @@
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "core/checksum.h"
+
+namespace modeld::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("modeld_store_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    opts_.data_dir = root_ / "data";
+    opts_.hf_cache = root_ / "hf";
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(root_);
+  }
+  void Reopen() {
+    store_.reset();
+    auto s = Store::Open(opts_);
+    ASSERT_TRUE(s.has_value()) << s.error().ToString();
+    store_ = std::move(s.value());
+  }
+  // Puts |content| into the blob store and returns its entry under |path|.
+  FileEntry Blob(const std::string& path, const std::string& content) {
+    fs::path tmp = root_ / ("tmp" + std::to_string(counter_++));
+    std::ofstream(tmp, std::ios::binary) << content;
+    std::string sha = HashHex(HashAlgorithm::kSha256, content);
+    EXPECT_TRUE(store_->AdoptBlob(tmp, sha).ok());
+    return {path, content.size(), sha};
+  }
+  InstallSpec Spec(const std::string& name, const std::string& version,
+                   std::vector<FileEntry> files) {
+    InstallSpec s;
+    s.ref = {name, version};
+    s.source = "test";
+    s.description = "a test model";
+    s.tags = {"nlp", "small"};
+    s.metadata = {{"author", "tests"}};
+    s.files = std::move(files);
+    return s;
+  }
+  static std::string Read(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+  size_t BlobCount() {
+    size_t n = 0;
+    for (auto& e : fs::directory_iterator(opts_.data_dir / "blobs" / "sha256")) n += e.is_regular_file();
+    return n;
+  }
+
+  fs::path root_;
+  StoreOptions opts_;
+  std::unique_ptr<Store> store_;
+  int counter_ = 0;
+};
+
+TEST_F(StoreTest, InstallListInfoRemove) {
+  auto a = Blob("model.bin", "weights");
+  auto b = Blob("config/config.json", "{\"x\":1}");
+  auto m = store_->Install(Spec("org/tiny", "v1", {a, b}));
+  ASSERT_TRUE(m.has_value()) << m.error().ToString();
+  EXPECT_EQ(m->status, "available");
+  EXPECT_EQ(m->size, 7u + 7u);
+  EXPECT_EQ(Read(m->path / "model.bin"), "weights");
+  EXPECT_EQ(Read(m->path / "config" / "config.json"), "{\"x\":1}");
+  EXPECT_EQ(m->path, opts_.data_dir / "models" / "org" / "tiny" / "v1");
+
+  auto list = store_->List();
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].tags, (std::vector<std::string>{"nlp", "small"}));
+  EXPECT_EQ((*list)[0].metadata["author"], "tests");
+
+  auto got = store_->Get({"org/tiny", "v1"});
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->files.size(), 2u);
+  EXPECT_EQ(store_->Get({"org/tiny", "v2"}).error().code(), Status::Code::kNotFound);
+
+  auto removed = store_->Remove("org/tiny", "v1");
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(removed->size(), 1u);
+  EXPECT_FALSE(fs::exists(m->path));
+  EXPECT_FALSE(fs::exists(opts_.data_dir / "models" / "org")) << "empty parents pruned";
+  EXPECT_EQ(BlobCount(), 0u) << "blobs used by nothing else are freed";
+  EXPECT_EQ(store_->Remove("org/tiny", "v1").error().code(), Status::Code::kNotFound);
+}
+
+TEST_F(StoreTest, IdenticalFilesAreStoredOnce) {
+  std::string big(1 << 20, 'w');
+  auto shared = Blob("weights.bin", big);
+  ASSERT_TRUE(store_->Install(Spec("a", "v1", {shared, Blob("a.txt", "a")})).has_value());
+  ASSERT_TRUE(store_->Install(Spec("b", "v1", {shared, Blob("b.txt", "b")})).has_value());
+  EXPECT_EQ(BlobCount(), 3u);
+  struct stat st {};
+  ASSERT_EQ(::stat(store_->BlobPath(shared.sha256).c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 3u) << "the blob and two hard links to it";
+  auto cache = store_->Cache();
+  ASSERT_TRUE(cache.has_value());
+  EXPECT_EQ(cache->blob_bytes, big.size() + 2);
+  EXPECT_EQ(cache->logical_bytes, 2 * big.size() + 2);
+
+  ASSERT_TRUE(store_->Remove("a", "").has_value());
+  EXPECT_TRUE(fs::exists(store_->BlobPath(shared.sha256))) << "still used by b";
+  EXPECT_EQ(Read(opts_.data_dir / "models" / "b" / "v1" / "weights.bin"), big);
+  ASSERT_TRUE(store_->Remove("b", "").has_value());
+  EXPECT_EQ(BlobCount(), 0u);
+}
+
+TEST_F(StoreTest, RefusesBadInputAndMissingBlobs) {
+  auto a = Blob("x", "x");
+  EXPECT_EQ(store_->Install(Spec("../evil", "v1", {a})).error().code(),
+            Status::Code::kInvalidArgument);
+  a.path = "../../etc/passwd";
+  EXPECT_EQ(store_->Install(Spec("ok", "v1", {a})).error().code(), Status::Code::kInvalidArgument);
+  a.path = "x";
+  FileEntry missing{"y", 3, std::string(64, 'a')};
+  EXPECT_EQ(store_->Install(Spec("ok", "v1", {a, missing})).error().code(),
+            Status::Code::kNotFound);
+  EXPECT_EQ(store_->Install(Spec("ok", "v1", {a, a})).error().code(),
+            Status::Code::kInvalidArgument);
+  auto list = store_->List();
+  ASSERT_TRUE(list.has_value());
+  EXPECT_TRUE(list->empty()) << "nothing half-installed";
+}
+
+TEST_F(StoreTest, ReinstallReplacesAndGcFreesTheOldBlob) {
+  auto v1 = Blob("model.bin", "old weights");
+  ASSERT_TRUE(store_->Install(Spec("m", "latest", {v1})).has_value());
+  auto v2 = Blob("model.bin", "new weights!");
+  auto m = store_->Install(Spec("m", "latest", {v2}));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(Read(m->path / "model.bin"), "new weights!");
+  size_t contents = 0;
+  for (auto& e : fs::directory_iterator(opts_.data_dir / "content")) contents += e.is_directory();
+  EXPECT_EQ(contents, 1u) << "the old version's directory is gone";
+  auto gc = store_->Gc();
+  ASSERT_TRUE(gc.has_value());
+  EXPECT_EQ(gc->blobs_removed, 1u);
+  EXPECT_FALSE(fs::exists(store_->BlobPath(v1.sha256)));
+  EXPECT_TRUE(fs::exists(store_->BlobPath(v2.sha256)));
+}
+
+TEST_F(StoreTest, GcRemovesOrphansAndStalePartialsButNotLockedOnes) {
+  Blob("orphan", "nobody uses me");
+  fs::create_directories(opts_.data_dir / "content" / "deadbeef");
+  fs::last_write_time(opts_.data_dir / "content" / "deadbeef",
+                      fs::file_time_type::clock::now() - std::chrono::hours(1));
+  fs::path stale = store_->PartialDir("http://x/stale");
+  fs::path busy = store_->PartialDir("http://x/busy");
+  fs::create_directories(stale);
+  fs::create_directories(busy);
+  std::ofstream(stale / "f.part") << std::string(1000, 'p');
+  auto lock = store_->Lock("http://x/busy");
+  ASSERT_TRUE(lock.has_value());
+  auto gc = store_->Gc(std::chrono::seconds(0));
+  ASSERT_TRUE(gc.has_value());
+  EXPECT_EQ(gc->blobs_removed, 1u);
+  EXPECT_EQ(gc->content_dirs_removed, 1u);
+  EXPECT_EQ(gc->partials_removed, 1u);
+  EXPECT_EQ(gc->partial_bytes, 1000u);
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(busy)) << "a partial in use is kept";
+}
+
+TEST_F(StoreTest, VerifyMarksBrokenModelsAndRecovers) {
+  auto a = Blob("model.bin", "0123456789");
+  auto m = store_->Install(Spec("m", "v1", {a}));
+  ASSERT_TRUE(m.has_value());
+  fs::path file = m->path / "model.bin";
+  // A user truncates the file (the hard link shares the blob, so copy-on-write it).
+  fs::remove(file);
+  std::ofstream(file) << "01234";
+  auto v = store_->Verify(std::nullopt, false);
+  ASSERT_TRUE(v.has_value());
+  ASSERT_EQ(v->size(), 1u);
+  EXPECT_FALSE((*v)[0].ok);
+  EXPECT_NE((*v)[0].problems[0].find("size 5, want 10"), std::string::npos);
+  EXPECT_EQ(store_->Get({"m", "v1"})->status, "broken");
+  // Same size, other bytes: only a full hash sees it.
+  fs::remove(file);
+  std::ofstream(file) << "9876543210";
+  EXPECT_TRUE((*store_->Verify(ModelRef{"m", "v1"}, false))[0].ok);
+  EXPECT_FALSE((*store_->Verify(ModelRef{"m", "v1"}, true))[0].ok);
+  fs::remove(file);
+  EXPECT_FALSE((*store_->Verify(ModelRef{"m", "v1"}, false))[0].ok);
+  // Reinstalling repairs it.
+  ASSERT_TRUE(store_->Install(Spec("m", "v1", {a})).has_value());
+  EXPECT_TRUE((*store_->Verify(ModelRef{"m", "v1"}, true))[0].ok);
+  EXPECT_EQ(store_->Get({"m", "v1"})->status, "available");
+}
+
+// kill -9 at each step of a re-install: afterwards the model is entirely the old
+// version or entirely the new one, and its files match the registry byte for byte.
+TEST_F(StoreTest, CrashDuringInstallLeavesOldOrNewNeverAMix) {
+  auto old_a = Blob("a.bin", "old-a");
+  auto old_b = Blob("b.bin", "old-b");
+  ASSERT_TRUE(store_->Install(Spec("m", "v1", {old_a, old_b})).has_value());
+  auto new_a = Blob("a.bin", "new-a!");
+  auto new_c = Blob("c.bin", "new-c!");
+  for (const char* point : {"content", "commit", "swap"}) {
+    store_.reset();
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto s = Store::Open(opts_);
+      if (!s.has_value()) ::_exit(2);
+      Store::SetCrashPointForTest(point);
+      (void)(*s)->Install(Spec("m", "v1", {new_a, new_c}));
+      ::_exit(3);  // the crash point was not reached
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 86) << "crash point " << point;
+    Reopen();
+    auto m = store_->Get({"m", "v1"});
+    ASSERT_TRUE(m.has_value());
+    std::vector<FileEntry> old_files = {old_a, old_b}, new_files = {new_a, new_c};
+    bool is_old = m->files == old_files, is_new = m->files == new_files;
+    EXPECT_TRUE(is_old || is_new) << point;
+    EXPECT_EQ(is_new, std::string(point) != "content") << point;
+    auto v = store_->Verify(ModelRef{"m", "v1"}, true);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_TRUE((*v)[0].ok) << point << ": " << ((*v)[0].problems.empty() ? "" : (*v)[0].problems[0]);
+    // Files of the other version are not visible at the model path.
+    EXPECT_EQ(fs::exists(m->path / "b.bin"), is_old) << point;
+    EXPECT_EQ(fs::exists(m->path / "c.bin"), is_new) << point;
+    // Restore the old version for the next crash point.
+    auto restored = store_->Install(Spec("m", "v1", {old_a, old_b}));
+    ASSERT_TRUE(restored.has_value()) << point << ": " << restored.error().ToString();
+  }
+  store_->Gc(std::chrono::seconds(0));
+}
+
+TEST_F(StoreTest, MigrationsAreIdempotentAndRefuseNewerSchemas) {
+  Reopen();
+  Reopen();
+  store_.reset();
+  {
+    sqlite3* db = nullptr;
+    sqlite3_open((opts_.data_dir / "registry.sqlite").c_str(), &db);
+    sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  auto s = Store::Open(opts_);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_NE(s.error().message().find("upgrade modeld"), std::string::npos);
+}
+
+TEST_F(StoreTest, RemembersWhichBlobAUrlProduced) {
+  auto a = Blob("w.bin", "weights");
+  ASSERT_TRUE(store_->RememberUrl("http://x/w.bin", a).ok());
+  auto hit = store_->LookupUrl("http://x/w.bin");
+  ASSERT_TRUE(hit.has_value() && hit->has_value());
+  EXPECT_EQ(**hit, a);
+  EXPECT_FALSE(store_->LookupUrl("http://x/other")->has_value());
+  fs::remove(store_->BlobPath(a.sha256));
+  EXPECT_FALSE(store_->LookupUrl("http://x/w.bin")->has_value()) << "a memo without its blob is a miss";
+}
+
+// transformers and llama.cpp open files by path in the Hub cache: check that layout.
+TEST_F(StoreTest, HubCacheLayoutReadsBackByPath) {
+  auto cfg = Blob("config.json", "{\"model_type\":\"llama\"}");
+  auto w = Blob("model.safetensors", std::string(4096, 's'));
+  auto nested = Blob("tokenizer/vocab.txt", "a\nb\n");
+  std::string commit = "0123456789abcdef0123456789abcdef01234567";
+  HubSnapshot snap{"org/tiny-llama", "main", commit,
+                   {{"config.json", "1d5f2c0f0b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d", cfg.sha256},
+                    {"model.safetensors", w.sha256, w.sha256},
+                    {"tokenizer/vocab.txt", "aa5f2c0f0b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d", nested.sha256}}};
+  ASSERT_TRUE(store_->LinkHubSnapshot(snap).ok());
+  fs::path repo = opts_.hf_cache / "models--org--tiny-llama";
+  EXPECT_EQ(Read(repo / "refs" / "main"), commit);
+  fs::path snapdir = repo / "snapshots" / commit;
+  EXPECT_EQ(Read(snapdir / "config.json"), "{\"model_type\":\"llama\"}");
+  EXPECT_EQ(Read(snapdir / "model.safetensors"), std::string(4096, 's'));
+  EXPECT_EQ(Read(snapdir / "tokenizer" / "vocab.txt"), "a\nb\n");
+  EXPECT_TRUE(fs::is_symlink(snapdir / "tokenizer" / "vocab.txt"));
+  EXPECT_EQ(fs::read_symlink(snapdir / "model.safetensors"), fs::path("../../blobs") / w.sha256);
+  EXPECT_EQ(fs::read_symlink(snapdir / "tokenizer" / "vocab.txt"),
+            fs::path("../../../blobs/aa5f2c0f0b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d"));
+  EXPECT_TRUE(fs::exists(opts_.hf_cache / "CACHEDIR.TAG"));
+  auto found = store_->FindHubBlob("org/tiny-llama", w.sha256);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(Read(*found), std::string(4096, 's'));
+  EXPECT_FALSE(store_->FindHubBlob("org/tiny-llama", "../../etc").has_value());
+  // Linking again (another revision name, same commit) is idempotent.
+  snap.revision = "v1.0";
+  ASSERT_TRUE(store_->LinkHubSnapshot(snap).ok());
+  EXPECT_EQ(Read(repo / "refs" / "v1.0"), commit);
+  snap.files[0].path = "../escape";
+  EXPECT_FALSE(store_->LinkHubSnapshot(snap).ok());
+}
+
+}  // namespace
+}  // namespace modeld::store
