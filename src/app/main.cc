@@ -4,6 +4,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/pull.h"
+#include "cli/store_commands.h"
 #include "core/log.h"
 
 #ifndef MODELD_VERSION
@@ -18,9 +19,13 @@ int main(int argc, char** argv) {
                "every byte."};
   app.set_version_flag("--version", std::string("modeld ") + MODELD_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
+  std::string data_dir;
+  app.add_option("--data-dir", data_dir,
+                 "where models live (default: $MODELD_HOME, else ~/.local/share/modeld)");
 
   cli::PullArgs pull;
   auto* pull_cmd = app.add_subcommand(
@@ -28,8 +33,11 @@ int main(int argc, char** argv) {
       "Download URL to a file: segmented over several connections, resumable (run the same "
       "command again after an interruption), verified, and installed atomically.");
   pull_cmd->add_option("url", pull.url, "http(s) URL to download")->required();
+  pull_cmd->add_option("-n,--name", pull.name,
+                       "install as NAME[:VERSION] (default: the URL's file name, version latest)");
+  pull_cmd->add_flag("-f,--force", pull.force, "download and install again even if installed");
   pull_cmd->add_option("-o,--output", pull.output,
-                       "where to install the file (default: the URL's file name)");
+                       "export to this file instead of installing into the store");
   pull_cmd->add_option("--sha256", pull.sha256, "expected SHA-256 (hex); mismatch installs nothing");
   pull_cmd->add_option("--checksum", pull.checksum,
                        "expected checksum as sha256:HEX, sha512:HEX, sha1:HEX or md5:HEX")
@@ -60,8 +68,34 @@ int main(int argc, char** argv) {
   pull_cmd->footer(
       "Exit codes: 0 ok, 1 internal error, 2 usage, 3 network, 4 not found, 5 checksum or "
       "size mismatch, 6 insufficient storage, 7 permission denied, 8 disk error, 9 another "
-      "download of the file is running, 130 interrupted (partial kept).\n"
+      "download of the file is running, 10 already installed (use --force), 130 interrupted "
+      "(partial kept).\n"
       "Proxies: http_proxy, https_proxy, no_proxy from the environment are honoured.");
+
+  cli::StoreArgs st;
+  auto add_json = [&](CLI::App* c) { c->add_flag("--json", st.json, "print JSON"); };
+  auto* ls_cmd = app.add_subcommand("ls", "List installed models (checking their files are there).");
+  add_json(ls_cmd);
+  auto* info_cmd = app.add_subcommand("info", "Show a model: NAME:VERSION, or NAME for all versions.");
+  info_cmd->add_option("ref", st.ref, "NAME[:VERSION]")->required();
+  add_json(info_cmd);
+  auto* rm_cmd = app.add_subcommand(
+      "rm", "Remove NAME:VERSION (or every version of NAME), freeing files no other model uses.");
+  rm_cmd->add_option("ref", st.ref, "NAME[:VERSION]")->required();
+  add_json(rm_cmd);
+  auto* verify_cmd = app.add_subcommand(
+      "verify", "Check installed files against their SHA-256 (exit 5 if any model is broken).");
+  verify_cmd->add_option("ref", st.ref, "NAME:VERSION (default: every model)");
+  verify_cmd->add_flag("--quick", st.quick, "check sizes only");
+  add_json(verify_cmd);
+  auto* gc_cmd = app.add_subcommand(
+      "gc", "Delete blobs no model uses, orphaned files and stale partial downloads.");
+  gc_cmd->add_option("--partials-older-than", st.partial_age_h,
+                     "remove unused partial downloads older than this many hours")
+      ->capture_default_str();
+  add_json(gc_cmd);
+  auto* cache_cmd = app.add_subcommand("cache", "Show disk use: models, blobs, partials, free space.");
+  add_json(cache_cmd);
 
   try {
     app.parse(argc, argv);
@@ -70,6 +104,14 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : cli::kExitUsage;
   }
   log::SetLevel(log_level);
+  pull.data_dir = data_dir;
+  st.data_dir = data_dir;
   if (pull_cmd->parsed()) return cli::RunPull(pull);
+  if (ls_cmd->parsed()) return cli::RunLs(st);
+  if (info_cmd->parsed()) return cli::RunInfo(st);
+  if (rm_cmd->parsed()) return cli::RunRm(st);
+  if (verify_cmd->parsed()) return cli::RunVerify(st);
+  if (gc_cmd->parsed()) return cli::RunGc(st);
+  if (cache_cmd->parsed()) return cli::RunCache(st);
   return cli::kExitUsage;
 }

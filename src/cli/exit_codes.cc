@@ -8,7 +8,7 @@ int ExitCodeFor(const Status& status) {
     case Code::kOk: return kExitOk;
     case Code::kInvalidArgument: return kExitUsage;
     case Code::kNotFound: return kExitNotFound;
-    case Code::kAlreadyExists: return kExitUsage;
+    case Code::kAlreadyExists: return kExitExists;
     case Code::kUnavailable: return kExitNetwork;
     case Code::kIoError: return kExitIo;
     case Code::kCorrupt: return kExitChecksum;

@@ -16,6 +16,7 @@ enum ExitCode : int {
   kExitPermission = 7,    // 401/403, TLS verification failed, file permissions
   kExitIo = 8,            // local disk error
   kExitBusy = 9,          // another download of the same file is running
+  kExitExists = 10,       // the model is already installed (use --force)
   kExitInterrupted = 130, // SIGINT/SIGTERM; the partial download is kept for resume
 };
 

@@ -13,7 +13,10 @@
 #include "cli/progress.h"
 #include "core/checksum.h"
 #include "core/fs.h"
+#include "cli/service_factory.h"
 #include "net/http.h"
+#include "service/model_service.h"
+#include "store/names.h"
 
 namespace modeld::cli {
 
@@ -60,19 +63,16 @@ class SignalWatcher {
 
 }  // namespace
 
-int RunPull(const PullArgs& args) {
-  engine::DownloadRequest req;
-  req.url = args.url;
+namespace {
+
+// Builds the engine options and checksum shared by both modes. Returns an exit code on
+// bad input (after printing why), else nullopt.
+std::optional<int> BuildRequest(const PullArgs& args, engine::DownloadRequest* req) {
+  req->url = args.url;
   if (net::UrlOrigin(args.url).empty()) {
     std::fprintf(stderr, "modeld pull: '%s' is not an http(s) URL\n", args.url.c_str());
     return kExitUsage;
   }
-  std::string out = args.output;
-  if (out.empty()) {
-    out = net::UrlFileName(args.url);
-    if (out.empty() || out == "." || out == "..") out = "download.bin";
-  }
-  req.dest = out;
   std::string sum = !args.sha256.empty() ? "sha256:" + args.sha256 : args.checksum;
   if (!sum.empty()) {
     auto parsed = ParseChecksum(sum);
@@ -80,32 +80,68 @@ int RunPull(const PullArgs& args) {
       std::fprintf(stderr, "modeld pull: %s\n", parsed.error().message().c_str());
       return kExitUsage;
     }
-    req.checksum = *parsed;
+    req->checksum = *parsed;
   }
-  req.headers = args.headers;
-  auto& o = req.options;
+  req->headers = args.headers;
+  auto& o = req->options;
   o.max_connections = args.connections;
   o.retry_count = args.retries;
   o.total_timeout = Ms(args.timeout_s);
   o.stall_timeout = Ms(args.stall_timeout_s);
   o.connect_timeout = Ms(args.connect_timeout_s);
   o.verify_ssl = !args.no_verify_ssl;
+  return std::nullopt;
+}
 
-  SignalWatcher signals;  // before any thread starts, so all inherit the blocked mask
-  bool tty = ::isatty(STDERR_FILENO) != 0;
-  ProgressPrinter printer(stderr, tty, out);
-
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<engine::TransferEvent> final_event;
-  engine::Engine eng;
-  auto start = std::chrono::steady_clock::now();
-  std::optional<std::chrono::steady_clock::time_point> last_byte;  // entered verifying
-  engine::TransferId id = eng.Submit(req, [&](const engine::TransferEvent& ev) {
+// Tracks the events of one pull for the summary and --json.
+struct PullProgress {
+  explicit PullProgress(const PullArgs& args, std::string label)
+      : args(args), printer(stderr, ::isatty(STDERR_FILENO) != 0, std::move(label)) {}
+  void operator()(const engine::TransferEvent& ev) {
     if (ev.stage == engine::Stage::kVerifying && !last_byte) {
       last_byte = std::chrono::steady_clock::now();
     }
     if (!args.quiet && !ev.terminal()) printer.Update(ev);
+  }
+  double Seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  std::optional<double> FinalizeSeconds() const {
+    if (!last_byte) return std::nullopt;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - *last_byte).count();
+  }
+  const PullArgs& args;
+  ProgressPrinter printer;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> last_byte;
+};
+
+void PrintSummary(const std::string& what, uint64_t bytes, uint64_t resumed, double secs,
+                  const std::string& sha256) {
+  std::fprintf(stderr, "%s: %s in %.1f s (%.1f MB/s)%s, sha256 %s\n", what.c_str(),
+               HumanBytes(bytes).c_str(), secs,
+               secs > 0 ? static_cast<double>(bytes - resumed) / secs / 1e6 : 0.0,
+               resumed > 0 ? (", resumed from " + HumanBytes(resumed)).c_str() : "",
+               sha256.c_str());
+}
+
+int Interrupted() {
+  std::fprintf(stderr, "modeld pull: interrupted; run the same command again to resume\n");
+  return kExitInterrupted;
+}
+
+// -o PATH: a plain file, not recorded in the store.
+int RunExport(const PullArgs& args, engine::DownloadRequest req) {
+  std::string out = args.output;
+  req.dest = out;
+  SignalWatcher signals;  // before any thread starts, so all inherit the blocked mask
+  PullProgress progress(args, out);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<engine::TransferEvent> final_event;
+  engine::Engine eng;
+  engine::TransferId id = eng.Submit(req, [&](const engine::TransferEvent& ev) {
+    progress(ev);
     if (ev.terminal()) {
       std::lock_guard<std::mutex> lock(mu);
       final_event = ev;
@@ -117,11 +153,8 @@ int RunPull(const PullArgs& args) {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return final_event.has_value(); });
   }
-  if (!args.quiet) printer.Done();
-  auto end = std::chrono::steady_clock::now();
-  double secs = std::chrono::duration<double>(end - start).count();
+  if (!args.quiet) progress.printer.Done();
   const auto& ev = *final_event;
-
   if (args.json) {
     nlohmann::json j;
     j["url"] = args.url;
@@ -129,34 +162,97 @@ int RunPull(const PullArgs& args) {
     j["status"] = std::string(engine::StageName(ev.stage));
     j["bytes"] = ev.total_bytes.value_or(ev.done_bytes);
     j["resumed_bytes"] = ev.resumed_bytes;
-    j["seconds"] = secs;
+    j["seconds"] = progress.Seconds();
     if (!ev.sha256.empty()) j["sha256"] = ev.sha256;
-    if (last_byte && ev.stage == engine::Stage::kCompleted) {
+    if (ev.stage == engine::Stage::kCompleted) {
       // From the last byte received to the verified file in place.
-      j["finalize_seconds"] = std::chrono::duration<double>(end - *last_byte).count();
+      if (auto f = progress.FinalizeSeconds()) j["finalize_seconds"] = *f;
     }
     if (!ev.status.ok()) j["error"] = ev.status.message();
     std::printf("%s\n", j.dump().c_str());
   }
   if (ev.stage == engine::Stage::kCompleted) {
     if (!args.json && !args.quiet) {
-      uint64_t bytes = ev.total_bytes.value_or(0);
-      std::fprintf(stderr, "%s: %s in %.1f s (%.1f MB/s)%s, sha256 %s\n", ev.path.c_str(),
-                   HumanBytes(bytes).c_str(), secs,
-                   secs > 0 ? static_cast<double>(bytes - ev.resumed_bytes) / secs / 1e6 : 0.0,
-                   ev.resumed_bytes > 0
-                       ? (", resumed from " + HumanBytes(ev.resumed_bytes)).c_str()
-                       : "",
-                   ev.sha256.c_str());
+      PrintSummary(ev.path.string(), ev.total_bytes.value_or(0), ev.resumed_bytes,
+                   progress.Seconds(), ev.sha256);
     }
     return kExitOk;
   }
-  if (ev.stage == engine::Stage::kCancelled || signals.interrupted()) {
-    std::fprintf(stderr, "modeld pull: interrupted; run the same command again to resume\n");
-    return kExitInterrupted;
-  }
+  if (ev.stage == engine::Stage::kCancelled || signals.interrupted()) return Interrupted();
   std::fprintf(stderr, "modeld pull: %s\n", ev.status.message().c_str());
   return ExitCodeFor(ev.status);
+}
+
+// Into the store, as NAME:VERSION.
+int RunStorePull(const PullArgs& args, const engine::DownloadRequest& dl) {
+  service::PullRequest req;
+  req.url = dl.url;
+  req.checksum = dl.checksum;
+  req.headers = dl.headers;
+  req.options = dl.options;
+  req.force = args.force;
+  std::string name = args.name.empty() ? service::ModelNameFromUrl(args.url) : args.name;
+  auto ref = store::ParseModelRef(name);
+  if (!ref.has_value()) {
+    std::fprintf(stderr, "modeld pull: %s\n", ref.error().message().c_str());
+    return kExitUsage;
+  }
+  req.ref = *ref;
+  SignalWatcher signals;
+  auto svc = OpenService(args.data_dir);
+  if (!svc.has_value()) {
+    std::fprintf(stderr, "modeld pull: %s\n", svc.error().message().c_str());
+    return ExitCodeFor(svc.error());
+  }
+  service::StopSignal stop;
+  signals.Start([&] { stop.Request(); });
+  PullProgress progress(args, req.ref.ToString());
+  auto result = (*svc)->Pull(req, std::ref(progress), &stop);
+  if (!args.quiet) progress.printer.Done();
+  if (!result.has_value()) {
+    if (args.json) {
+      std::printf("%s\n", nlohmann::json{{"status", "failed"}, {"error", result.error().message()}}
+                             .dump()
+                             .c_str());
+    }
+    if (result.error().code() == Status::Code::kCancelled || signals.interrupted()) {
+      return Interrupted();
+    }
+    std::fprintf(stderr, "modeld pull: %s\n", result.error().message().c_str());
+    return ExitCodeFor(result.error());
+  }
+  const auto& r = *result;
+  if (args.json) {
+    nlohmann::json j = r.model.ToJson();
+    j["status"] = "completed";
+    j["model_status"] = r.model.status;
+    j["downloaded"] = r.downloaded;
+    j["resumed_bytes"] = r.resumed_bytes;
+    j["sha256"] = r.sha256;
+    j["seconds"] = progress.Seconds();
+    if (auto f = progress.FinalizeSeconds()) j["finalize_seconds"] = *f;
+    std::printf("%s\n", j.dump().c_str());
+  } else if (!args.quiet) {
+    if (r.downloaded) {
+      PrintSummary(r.model.ref.ToString(), r.model.size, r.resumed_bytes, progress.Seconds(),
+                   r.sha256);
+    } else {
+      std::fprintf(stderr, "%s: already in the store, nothing downloaded\n",
+                   r.model.ref.ToString().c_str());
+    }
+    std::fprintf(stderr, "installed %s at %s\n", r.model.ref.ToString().c_str(),
+                 r.model.path.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunPull(const PullArgs& args) {
+  engine::DownloadRequest req;
+  if (auto rc = BuildRequest(args, &req)) return *rc;
+  if (!args.output.empty()) return RunExport(args, std::move(req));
+  return RunStorePull(args, req);
 }
 
 }  // namespace modeld::cli

@@ -1,23 +1,25 @@
-// `modeld pull URL`: downloads one file with the engine, in this process.
+// `modeld pull URL`: downloads a model file. By default it goes into the store (a blob
+// plus an installed model NAME:VERSION); with -o it is exported to a plain file instead.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "engine/engine.h"
-
 namespace modeld::cli {
 
 struct PullArgs {
   std::string url;
-  std::string output;    // -o; default: the URL's file name in the current directory
+  std::string output;    // -o: export to this file, bypassing the store
+  std::string name;      // --name NAME[:VERSION]; default from the URL's file name
+  std::string data_dir;  // --data-dir
+  bool force = false;
   std::string checksum;  // --checksum algo:hex
   std::string sha256;    // --sha256 hex
   std::vector<std::string> headers;
   int connections = 16;
   int retries = 5;
-  double timeout_s = 0;        // whole download; 0 = none
+  double timeout_s = 0;  // whole download; 0 = none
   double stall_timeout_s = 30;
   double connect_timeout_s = 30;
   bool no_verify_ssl = false;

@@ -593,6 +593,11 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
         if (got != f.sha256) v.problems.push_back(f.path + ": sha256 " + got + ", want " + f.sha256);
       }
     }
+    if (!full_hash && v.problems.empty() && m.status == "broken") {
+      // A size check cannot clear what a full check found: only a full check or a
+      // reinstall makes a broken model available again.
+      v.problems.push_back("marked broken by an earlier full check; run a full verify");
+    }
     v.ok = v.problems.empty();
     std::string status = v.ok ? "available" : "broken";
     if (status != m.status) {

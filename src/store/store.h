@@ -147,7 +147,8 @@ class Store {
   Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version);
 
   // Checks every installed file (size; with |full_hash| also SHA-256) and records
-  // "broken" or "available". Only |only| when given.
+  // "broken" or "available". Only |only| when given. A size check never clears a
+  // "broken" found by a full check.
   Result<std::vector<VerifyResult>> Verify(const std::optional<ModelRef>& only, bool full_hash);
   // Removes blobs no model uses, orphaned content dirs, and partial downloads not in
   // use that are older than |partial_age| (all unlocked ones when zero).

@@ -194,7 +194,17 @@ TEST_F(StoreTest, VerifyMarksBrokenModelsAndRecovers) {
   EXPECT_FALSE((*v)[0].ok);
   EXPECT_NE((*v)[0].problems[0].find("size 5, want 10"), std::string::npos);
   EXPECT_EQ(store_->Get({"m", "v1"})->status, "broken");
-  // Same size, other bytes: only a full hash sees it.
+  // Same size, other bytes: a size check cannot clear "broken"; the full hash sees why.
+  fs::remove(file);
+  std::ofstream(file) << "9876543210";
+  EXPECT_FALSE((*store_->Verify(ModelRef{"m", "v1"}, false))[0].ok);
+  EXPECT_FALSE((*store_->Verify(ModelRef{"m", "v1"}, true))[0].ok);
+  // The right bytes back: a full check clears it.
+  fs::remove(file);
+  std::ofstream(file) << "0123456789";
+  EXPECT_TRUE((*store_->Verify(ModelRef{"m", "v1"}, true))[0].ok);
+  EXPECT_EQ(store_->Get({"m", "v1"})->status, "available");
+  // Same size, other bytes, on a model known good: only a full hash sees it.
   fs::remove(file);
   std::ofstream(file) << "9876543210";
   EXPECT_TRUE((*store_->Verify(ModelRef{"m", "v1"}, false))[0].ok);

@@ -1,0 +1,210 @@
+#include "cli/store_commands.h"
+
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "cli/exit_codes.h"
+#include "cli/service_factory.h"
+#include "core/fs.h"
+#include "store/names.h"
+
+namespace modeld::cli {
+
+namespace {
+
+int Fail(const char* cmd, const Status& s) {
+  std::fprintf(stderr, "modeld %s: %s\n", cmd, s.message().c_str());
+  return ExitCodeFor(s);
+}
+
+void PrintJson(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+std::string Date(int64_t t) {
+  char buf[32];
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+}  // namespace
+
+int RunLs(const StoreArgs& args) {
+  auto svc = OpenService(args.data_dir);
+  if (!svc.has_value()) return Fail("ls", svc.error());
+  auto models = (*svc)->List();
+  if (!models.has_value()) return Fail("ls", models.error());
+  if (args.json) {
+    auto arr = nlohmann::json::array();
+    for (const auto& m : *models) arr.push_back(m.ToJson());
+    PrintJson({{"models", arr}});
+    return kExitOk;
+  }
+  if (models->empty()) {
+    std::printf("no models installed (modeld pull URL installs one)\n");
+    return kExitOk;
+  }
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-48s %-16s %-10s %10s  %s\n", "NAME", "VERSION", "STATUS",
+                "SIZE", "INSTALLED");
+  out += line;
+  for (const auto& m : *models) {
+    std::snprintf(line, sizeof line, "%-48s %-16s %-10s %10s  %s\n", m.ref.name.c_str(),
+                  m.ref.version.c_str(), m.status.c_str(), HumanBytes(m.size).c_str(),
+                  Date(m.installed_at).c_str());
+    out += line;
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+int RunInfo(const StoreArgs& args) {
+  auto svc = OpenService(args.data_dir);
+  if (!svc.has_value()) return Fail("info", svc.error());
+  // NAME:VERSION shows one version; NAME alone shows every installed version.
+  std::vector<store::ModelInfo> models;
+  if (args.ref.find(':') != std::string::npos) {
+    auto ref = store::ParseModelRef(args.ref);
+    if (!ref.has_value()) return Fail("info", ref.error());
+    auto m = (*svc)->Info(*ref);
+    if (!m.has_value()) return Fail("info", m.error());
+    models.push_back(std::move(m.value()));
+  } else {
+    if (Status s = store::ValidateModelName(args.ref); !s.ok()) return Fail("info", s);
+    auto v = (*svc)->Versions(args.ref);
+    if (!v.has_value()) return Fail("info", v.error());
+    if (v->empty()) return Fail("info", Status::NotFound("model '" + args.ref + "' is not installed"));
+    models = std::move(v.value());
+  }
+  if (args.json) {
+    if (models.size() == 1) {
+      PrintJson(models[0].ToJson());
+    } else {
+      auto arr = nlohmann::json::array();
+      for (const auto& m : models) arr.push_back(m.ToJson());
+      PrintJson({{"name", args.ref}, {"versions", arr}});
+    }
+    return kExitOk;
+  }
+  for (const auto& m : models) {
+    std::printf("%s\n  status:    %s\n  path:      %s\n  size:      %s\n  source:    %s\n",
+                m.ref.ToString().c_str(), m.status.c_str(), m.path.c_str(),
+                HumanBytes(m.size).c_str(), m.source.c_str());
+    if (!m.description.empty()) std::printf("  about:     %s\n", m.description.c_str());
+    if (!m.tags.empty()) std::printf("  tags:      %s\n", nlohmann::json(m.tags).dump().c_str());
+    std::printf("  installed: %s UTC\n  files:\n", Date(m.installed_at).c_str());
+    for (const auto& f : m.files) {
+      std::printf("    %-40s %10s  sha256:%s\n", f.path.c_str(), HumanBytes(f.size).c_str(),
+                  f.sha256.c_str());
+    }
+  }
+  return kExitOk;
+}
+
+int RunRm(const StoreArgs& args) {
+  auto svc = OpenService(args.data_dir);
+  if (!svc.has_value()) return Fail("rm", svc.error());
+  std::string name = args.ref, version;
+  if (size_t colon = args.ref.find(':'); colon != std::string::npos) {
+    auto ref = store::ParseModelRef(args.ref);
+    if (!ref.has_value()) return Fail("rm", ref.error());
+    name = ref->name;
+    version = ref->version;
+  }
+  auto removed = (*svc)->Remove(name, version);
+  if (!removed.has_value()) return Fail("rm", removed.error());
+  if (args.json) {
+    auto arr = nlohmann::json::array();
+    for (const auto& r : *removed) arr.push_back(r.ToString());
+    PrintJson({{"removed", arr}});
+  } else {
+    for (const auto& r : *removed) std::printf("removed %s\n", r.ToString().c_str());
+  }
+  return kExitOk;
+}
+
+int RunVerify(const StoreArgs& args) {
+  auto svc = OpenService(args.data_dir);
+  if (!svc.has_value()) return Fail("verify", svc.error());
+  std::optional<store::ModelRef> only;
+  if (!args.ref.empty()) {
+    auto ref = store::ParseModelRef(args.ref);
+    if (!ref.has_value()) return Fail("verify", ref.error());
+    only = *ref;
+  }
+  auto results = (*svc)->Verify(only, !args.quick);
+  if (!results.has_value()) return Fail("verify", results.error());
+  bool all_ok = true;
+  auto arr = nlohmann::json::array();
+  for (const auto& r : *results) {
+    all_ok &= r.ok;
+    arr.push_back({{"ref", r.ref.ToString()}, {"ok", r.ok}, {"problems", r.problems}});
+    if (!args.json) {
+      std::printf("%-60s %s\n", r.ref.ToString().c_str(), r.ok ? "ok" : "BROKEN");
+      for (const auto& p : r.problems) std::printf("    %s\n", p.c_str());
+    }
+  }
+  if (args.json) PrintJson({{"models", arr}, {"ok", all_ok}});
+  return all_ok ? kExitOk : kExitChecksum;
+}
+
+int RunGc(const StoreArgs& args) {
+  auto svc = OpenService(args.data_dir);
+  if (!svc.has_value()) return Fail("gc", svc.error());
+  auto rep = (*svc)->Gc(std::chrono::seconds(static_cast<int64_t>(args.partial_age_h * 3600)));
+  if (!rep.has_value()) return Fail("gc", rep.error());
+  if (args.json) {
+    PrintJson({{"blobs_removed", rep->blobs_removed},
+               {"blob_bytes", rep->blob_bytes},
+               {"content_dirs_removed", rep->content_dirs_removed},
+               {"partials_removed", rep->partials_removed},
+               {"partial_bytes", rep->partial_bytes}});
+  } else {
+    std::printf("removed %llu unused blobs (%s), %llu stale partial downloads (%s), %llu orphaned "
+                "directories\n",
+                static_cast<unsigned long long>(rep->blobs_removed), HumanBytes(rep->blob_bytes).c_str(),
+                static_cast<unsigned long long>(rep->partials_removed),
+                HumanBytes(rep->partial_bytes).c_str(),
+                static_cast<unsigned long long>(rep->content_dirs_removed));
+  }
+  return kExitOk;
+}
+
+int RunCache(const StoreArgs& args) {
+  auto svc = OpenService(args.data_dir);
+  if (!svc.has_value()) return Fail("cache", svc.error());
+  auto rep = (*svc)->Cache();
+  if (!rep.has_value()) return Fail("cache", rep.error());
+  const auto& opts = (*svc)->store().options();
+  if (args.json) {
+    auto per = nlohmann::json::array();
+    for (const auto& [ref, size] : rep->per_model) per.push_back({{"ref", ref}, {"size", size}});
+    PrintJson({{"data_dir", opts.data_dir.string()},
+               {"hf_cache", opts.hf_cache.string()},
+               {"models", rep->model_count},
+               {"blobs", rep->blob_count},
+               {"blob_bytes", rep->blob_bytes},
+               {"logical_bytes", rep->logical_bytes},
+               {"partials", rep->partial_count},
+               {"partial_bytes", rep->partial_bytes},
+               {"free_bytes", rep->free_bytes},
+               {"per_model", per}});
+    return kExitOk;
+  }
+  std::printf("data dir:  %s\nhub cache: %s\n", opts.data_dir.c_str(), opts.hf_cache.c_str());
+  std::printf("models:    %llu using %s (%s on disk after de-duplication, %llu blobs)\n",
+              static_cast<unsigned long long>(rep->model_count), HumanBytes(rep->logical_bytes).c_str(),
+              HumanBytes(rep->blob_bytes).c_str(), static_cast<unsigned long long>(rep->blob_count));
+  std::printf("partial:   %llu downloads, %s\nfree:      %s\n",
+              static_cast<unsigned long long>(rep->partial_count), HumanBytes(rep->partial_bytes).c_str(),
+              HumanBytes(rep->free_bytes).c_str());
+  for (const auto& [ref, size] : rep->per_model) {
+    std::printf("  %-58s %10s\n", ref.c_str(), HumanBytes(size).c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace modeld::cli

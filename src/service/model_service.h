@@ -1,0 +1,93 @@
+// ModelService: the one API under every front end (CLI today; HTTP dialects next).
+// It turns "pull this model" into engine downloads and store installs, and answers
+// list/info/remove/verify/gc/cache from the store.
+//
+// Thread safety: safe to call from several threads; Pull blocks its caller.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/checksum.h"
+#include "core/status.h"
+#include "engine/engine.h"
+#include "store/store.h"
+
+namespace modeld::service {
+
+// Lets one thread stop an operation another thread is blocked in.
+class StopSignal {
+ public:
+  void Request();
+  bool requested() const { return requested_; }
+  // Runs |fn| now if a stop was already requested, else on the first Request().
+  void OnRequest(std::function<void()> fn);
+  void Clear();
+
+ private:
+  std::mutex mu_;
+  std::atomic<bool> requested_{false};
+  std::function<void()> fn_;  // GUARDED_BY(mu_)
+};
+
+struct PullRequest {
+  std::string url;
+  store::ModelRef ref;  // validated by the caller or by Pull
+  std::optional<Checksum> checksum;
+  std::vector<std::string> headers;
+  engine::DownloadOptions options;
+  bool force = false;  // replace an installed version
+  std::string source = "url";
+  std::string description;
+  std::vector<std::string> tags;
+  nlohmann::json metadata = nlohmann::json::object();
+};
+
+struct PullResult {
+  store::ModelInfo model;
+  bool downloaded = false;  // false when the blob was already in the store
+  uint64_t resumed_bytes = 0;
+  std::string sha256;
+};
+
+class ModelService {
+ public:
+  // |engine| may be null: one is started on the first Pull.
+  ModelService(std::unique_ptr<store::Store> store, std::unique_ptr<engine::Engine> engine = nullptr);
+  ~ModelService();
+
+  // Downloads (or reuses) the file and installs it as |req.ref|. Blocks until done.
+  // AlreadyExists if installed and !force; Cancelled if |stop| fired (the partial is
+  // kept for resume); otherwise the engine's or store's error.
+  Result<PullResult> Pull(const PullRequest& req, const engine::EventCallback& progress,
+                          StopSignal* stop = nullptr);
+
+  Result<std::vector<store::ModelInfo>> List();
+  Result<store::ModelInfo> Info(const store::ModelRef& ref);
+  Result<std::vector<store::ModelInfo>> Versions(const std::string& name);
+  Result<std::vector<store::ModelRef>> Remove(const std::string& name, const std::string& version);
+  Result<std::vector<store::VerifyResult>> Verify(const std::optional<store::ModelRef>& ref,
+                                                  bool full_hash);
+  Result<store::GcReport> Gc(std::chrono::seconds partial_age);
+  Result<store::CacheReport> Cache();
+
+  store::Store& store() { return *store_; }
+
+ private:
+  engine::Engine& engine();
+
+  std::unique_ptr<store::Store> store_;
+  std::mutex engine_mu_;
+  std::unique_ptr<engine::Engine> engine_;  // GUARDED_BY(engine_mu_) while null
+};
+
+// A model name from a URL: the file name without its extension ("resnet50.pth" ->
+// "resnet50"), made safe; "model" if nothing usable is left.
+std::string ModelNameFromUrl(const std::string& url);
+
+}  // namespace modeld::service
