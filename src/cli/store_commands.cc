@@ -18,7 +18,11 @@ int Fail(const char* cmd, const Status& s) {
   return ExitCodeFor(s);
 }
 
-void PrintJson(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+void PrintJson(const nlohmann::json& j) {
+  std::string s = j.dump(2);
+  s += "\n";
+  std::fwrite(s.data(), 1, s.size(), stdout);
+}
 
 std::string Date(int64_t t) {
   char buf[32];
@@ -34,28 +38,35 @@ std::string Date(int64_t t) {
 int RunLs(const StoreArgs& args) {
   auto svc = OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("ls", svc.error());
-  auto models = (*svc)->List();
-  if (!models.has_value()) return Fail("ls", models.error());
-  if (args.json) {
-    auto arr = nlohmann::json::array();
-    for (const auto& m : *models) arr.push_back(m.ToJson());
-    PrintJson({{"models", arr}});
-    return kExitOk;
-  }
-  if (models->empty()) {
-    std::printf("no models installed (modeld pull URL installs one)\n");
-    return kExitOk;
-  }
+  // Streamed: one model at a time into one output buffer.
   std::string out;
+  size_t count = 0;
   char line[512];
-  std::snprintf(line, sizeof line, "%-48s %-16s %-10s %10s  %s\n", "NAME", "VERSION", "STATUS",
-                "SIZE", "INSTALLED");
-  out += line;
-  for (const auto& m : *models) {
-    std::snprintf(line, sizeof line, "%-48s %-16s %-10s %10s  %s\n", m.ref.name.c_str(),
-                  m.ref.version.c_str(), m.status.c_str(), HumanBytes(m.size).c_str(),
-                  Date(m.installed_at).c_str());
-    out += line;
+  if (args.json) {
+    out = "{\"models\": [";
+  } else {
+    std::snprintf(line, sizeof line, "%-48s %-16s %-10s %10s  %s\n", "NAME", "VERSION", "STATUS",
+                  "SIZE", "INSTALLED");
+    out = line;
+  }
+  Status s = (*svc)->ForEachModel([&](const store::ModelInfo& m) {
+    if (args.json) {
+      if (count) out += ",";
+      out += "\n  ";
+      out += m.ToJson().dump();
+    } else {
+      std::snprintf(line, sizeof line, "%-48s %-16s %-10s %10s  %s\n", m.ref.name.c_str(),
+                    m.ref.version.c_str(), m.status.c_str(), HumanBytes(m.size).c_str(),
+                    Date(m.installed_at).c_str());
+      out += line;
+    }
+    ++count;
+  });
+  if (!s.ok()) return Fail("ls", s);
+  if (args.json) {
+    out += count ? "\n]}\n" : "]}\n";
+  } else if (count == 0) {
+    out = "no models installed (modeld pull URL installs one)\n";
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
   return kExitOk;

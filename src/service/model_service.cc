@@ -150,18 +150,21 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
   return result;
 }
 
-Result<std::vector<store::ModelInfo>> ModelService::List() {
-  // Reconcile first (a size check), so a model whose files are gone is never listed as
-  // available.
-  auto v = store_->Verify(std::nullopt, /*full_hash=*/false);
-  if (!v.has_value()) return v.error();
-  return store_->List();
+Result<std::vector<store::ModelInfo>> ModelService::List() { return store_->List(); }
+
+Status ModelService::ForEachModel(const std::function<void(const store::ModelInfo&)>& fn) {
+  return store_->ScanModels(fn);
+}
+
+Result<std::vector<store::VerifyResult>> ModelService::Reconcile() {
+  return store_->Verify(std::nullopt, /*full_hash=*/false);
 }
 
 Result<store::ModelInfo> ModelService::Info(const store::ModelRef& ref) {
-  auto v = store_->Verify(ref, false);
+  std::vector<store::ModelInfo> models;
+  auto v = store_->Verify(ref, false, &models);
   if (!v.has_value()) return v.error();
-  return store_->Get(ref);
+  return std::move(models.front());
 }
 
 Result<std::vector<store::ModelInfo>> ModelService::Versions(const std::string& name) {

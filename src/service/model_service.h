@@ -67,7 +67,14 @@ class ModelService {
   Result<PullResult> Pull(const PullRequest& req, const engine::EventCallback& progress,
                           StopSignal* stop = nullptr);
 
+  // The registry's view (statuses as last checked): fast, no file system walk.
   Result<std::vector<store::ModelInfo>> List();
+  // The same, one model at a time (for long listings).
+  Status ForEachModel(const std::function<void(const store::ModelInfo&)>& fn);
+  // Size-checks every installed model's files and marks missing or changed ones broken
+  // (run at server start-up; `modeld verify --quick`).
+  Result<std::vector<store::VerifyResult>> Reconcile();
+  // One model, its files size-checked first.
   Result<store::ModelInfo> Info(const store::ModelRef& ref);
   Result<std::vector<store::ModelInfo>> Versions(const std::string& name);
   Result<std::vector<store::ModelRef>> Remove(const std::string& name, const std::string& version);

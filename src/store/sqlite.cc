@@ -68,8 +68,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::filesystem::path& path, int busy
   }
   std::unique_ptr<Db> db(new Db(raw));
   sqlite3_busy_timeout(raw, busy_ms);
+  // mmap reads: listing 10,000 models should not be 4,000 read() calls.
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                             "PRAGMA foreign_keys=ON"}) {
+                             "PRAGMA foreign_keys=ON", "PRAGMA mmap_size=268435456"}) {
     if (Status s = db->Exec(pragma); !s.ok()) return s;
   }
   return db;

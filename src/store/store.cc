@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <sys/random.h>
 #include <set>
+#include <unordered_map>
 
 #include "core/checksum.h"
 #include "core/log.h"
@@ -62,6 +63,19 @@ const char* const kMigrations[] = {
       size   INTEGER NOT NULL,
       sha256 TEXT NOT NULL
     );
+    )sql",
+    // 2: installs whose model symlink may not point at their content yet. Written in the
+    // install's transaction, deleted after the swap; Open() finishes what is left.
+    R"sql(
+    CREATE TABLE pending_links (
+      name        TEXT NOT NULL,
+      version     TEXT NOT NULL,
+      content_dir TEXT NOT NULL,
+      PRIMARY KEY (name, version)
+    );
+    -- Each model's total size, so listing does not sum its files.
+    ALTER TABLE models ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    UPDATE models SET size = (SELECT COALESCE(SUM(size), 0) FROM files WHERE model_id = models.id);
     )sql",
 };
 
@@ -164,6 +178,17 @@ Status CreateDirs(const fs::path& dir) {
   return Status::OK();
 }
 
+// The symlink target for models/<name>/<version>: "../" once per directory between the
+// link and the data dir, then content/<id>. Pure string work: no syscalls.
+fs::path ContentLinkTarget(const ModelRef& ref, const std::string& content_id) {
+  std::string up = "../";  // out of models/
+  for (char c : ref.name) {
+    if (c == '/') up += "../";
+  }
+  up += "../";  // out of the last name segment
+  return fs::path(up) / "content" / content_id;
+}
+
 }  // namespace
 
 nlohmann::json ModelInfo::ToJson() const {
@@ -175,7 +200,7 @@ nlohmann::json ModelInfo::ToJson() const {
   j["source"] = source;
   j["description"] = description;
   j["tags"] = tags;
-  j["metadata"] = metadata;
+  j["metadata"] = metadata.is_null() ? nlohmann::json::object() : metadata;
   j["size"] = size;
   j["path"] = path.string();
   j["created_at"] = created_at;
@@ -232,6 +257,14 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 
 Status Store::Migrate() {
   std::lock_guard<std::mutex> lock(mu_);
+  {
+    // The common case, an up-to-date schema, takes no write lock.
+    auto st = db_->Prepare("PRAGMA user_version");
+    if (!st.has_value()) return st.error();
+    auto row = st->Step();
+    if (!row.has_value()) return row.error();
+    if (st->Int(0) == static_cast<int64_t>(std::size(kMigrations))) return Status::OK();
+  }
   auto tx = Transaction::Begin(*db_);
   if (!tx.has_value()) return tx.error();
   auto st = db_->Prepare("PRAGMA user_version");
@@ -259,7 +292,13 @@ fs::path Store::BlobPath(const std::string& sha256) const {
 }
 
 fs::path Store::ModelPath(const ModelRef& ref) const {
-  return options_.data_dir / "models" / ref.name / ref.version;
+  std::string p = options_.data_dir.native();
+  p.reserve(p.size() + ref.name.size() + ref.version.size() + 10);
+  p += "/models/";
+  p += ref.name;
+  p += '/';
+  p += ref.version;
+  return fs::path(std::move(p));
 }
 
 fs::path Store::PartialDir(const std::string& key) const {
@@ -314,6 +353,9 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
   }
   MaybeCrash("content");
 
+  uint64_t total_size = 0;
+  for (const auto& f : spec.files) total_size += f.size;
+
   // 2. Switch the registry in one transaction.
   fs::path link = ModelPath(spec.ref);
   std::string old_content;
@@ -337,7 +379,8 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
     }
     auto ins = db_->Prepare(
         "INSERT INTO models(name, version, source, description, tags, metadata, status, "
-        "content_dir, created_at, installed_at) VALUES (?1,?2,?3,?4,?5,?6,'available',?7,?8,?9)");
+        "content_dir, created_at, installed_at, size) "
+        "VALUES (?1,?2,?3,?4,?5,?6,'available',?7,?8,?9,?10)");
     if (!ins.has_value()) return ins.error();
     ins->Bind(1, spec.ref.name)
         .Bind(2, spec.ref.version)
@@ -347,9 +390,17 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
         .Bind(6, spec.metadata.is_null() ? std::string("{}") : spec.metadata.dump())
         .Bind(7, content_id)
         .Bind(8, created)
-        .Bind(9, now);
+        .Bind(9, now)
+        .Bind(10, static_cast<int64_t>(total_size));
     if (Status s = ins->Run(); !s.ok()) return s;
     int64_t id = db_->LastInsertId();
+    auto pending = db_->Prepare(
+        "INSERT OR REPLACE INTO pending_links(name, version, content_dir) VALUES (?1,?2,?3)");
+    if (!pending.has_value()) return pending.error();
+    if (Status s = pending->Bind(1, spec.ref.name).Bind(2, spec.ref.version).Bind(3, content_id).Run();
+        !s.ok()) {
+      return s;
+    }
     auto fins = db_->Prepare("INSERT INTO files(model_id, path, size, sha256) VALUES (?1,?2,?3,?4)");
     if (!fins.has_value()) return fins.error();
     for (const auto& f : spec.files) {
@@ -366,8 +417,9 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
 
   // 3. Point the model path at the new content, then drop the old content.
   if (Status s = CreateDirs(link.parent_path()); !s.ok()) return s;
-  if (Status s = ReplaceSymlink(fs::relative(content, link.parent_path()), link); !s.ok()) return s;
+  if (Status s = ReplaceSymlink(ContentLinkTarget(spec.ref, content_id), link); !s.ok()) return s;
   MaybeCrash("swap");
+  if (Status s = ClearPendingLink(spec.ref); !s.ok()) return s;
   if (!old_content.empty() && old_content != content_id) {
     std::error_code ec;
     fs::remove_all(options_.data_dir / "content" / old_content, ec);
@@ -375,83 +427,116 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
   return Get(spec.ref);
 }
 
+Status Store::ClearPendingLink(const ModelRef& ref) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto q = db_->Prepare("DELETE FROM pending_links WHERE name=?1 AND version=?2");
+  if (!q.has_value()) return q.error();
+  return q->Bind(1, ref.name).Bind(2, ref.version).Run();
+}
+
 Status Store::RepairLinks() {
-  std::vector<std::tuple<std::string, std::string, std::string>> rows;
+  // Only installs interrupted between their commit and their symlink swap are listed.
+  std::vector<std::pair<ModelRef, std::string>> rows;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto q = db_->Prepare("SELECT name, version, content_dir FROM models");
+    auto q = db_->Prepare(
+        "SELECT p.name, p.version, p.content_dir FROM pending_links p JOIN models m ON "
+        "m.name = p.name AND m.version = p.version AND m.content_dir = p.content_dir");
     if (!q.has_value()) return q.error();
     for (;;) {
       auto r = q->Step();
       if (!r.has_value()) return r.error();
       if (!*r) break;
-      rows.emplace_back(q->Text(0), q->Text(1), q->Text(2));
+      rows.emplace_back(ModelRef{q->Text(0), q->Text(1)}, q->Text(2));
     }
   }
-  for (const auto& [name, version, content_id] : rows) {
-    fs::path link = ModelPath({name, version});
-    fs::path want = fs::relative(options_.data_dir / "content" / content_id, link.parent_path());
-    std::error_code ec;
-    fs::path have = fs::read_symlink(link, ec);
-    if (!ec && have == want) continue;
-    log::Info("repairing {} -> {}", link.string(), want.string());
+  for (const auto& [ref, content_id] : rows) {
+    fs::path link = ModelPath(ref);
+    log::Info("finishing the interrupted install of {}", ref.ToString());
     if (Status s = CreateDirs(link.parent_path()); !s.ok()) return s;
-    if (Status s = ReplaceSymlink(want, link); !s.ok()) return s;
+    if (Status s = ReplaceSymlink(ContentLinkTarget(ref, content_id), link); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return db_->Exec("DELETE FROM pending_links");
+}
+
+Status Store::ForEach(const std::string& where, const std::vector<std::string>& args,
+                      const std::function<void(int64_t id, const ModelInfo&)>& fn) {
+  // REQUIRES: mu_ held.
+  std::string sql =
+      "SELECT m.id, m.name, m.version, m.source, m.description, m.tags, m.metadata, m.status, "
+      "m.created_at, m.installed_at, m.size FROM models m " +
+      where + " ORDER BY m.name, m.version";
+  auto q = db_->Prepare(sql);
+  if (!q.has_value()) return q.error();
+  for (size_t i = 0; i < args.size(); ++i) q->Bind(static_cast<int>(i + 1), args[i]);
+  ModelInfo m;  // reused row to row: its buffers keep their capacity
+  for (;;) {
+    auto r = q->Step();
+    if (!r.has_value()) return r.error();
+    if (!*r) break;
+    m.ref.name = q->Text(1);
+    m.ref.version = q->Text(2);
+    m.source = q->Text(3);
+    m.description = q->Text(4);
+    m.tags.clear();
+    m.metadata = nullptr;
+    std::string tags_text = q->Text(5), meta_text = q->Text(6);
+    if (tags_text != "[]") {
+      auto tags = nlohmann::json::parse(tags_text, nullptr, false);
+      if (tags.is_array()) {
+        for (const auto& t : tags) {
+          if (t.is_string()) m.tags.push_back(t.get<std::string>());
+        }
+      }
+    }
+    if (meta_text != "{}") {
+      m.metadata = nlohmann::json::parse(meta_text, nullptr, false);
+      if (m.metadata.is_discarded()) m.metadata = nullptr;
+    }
+    m.status = q->Text(7);
+    m.created_at = q->Int(8);
+    m.installed_at = q->Int(9);
+    m.size = static_cast<uint64_t>(q->Int(10));
+    m.path = ModelPath(m.ref);
+    fn(q->Int(0), m);
   }
   return Status::OK();
+}
+
+Status Store::ScanModels(const std::function<void(const ModelInfo&)>& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ForEach("", {}, [&](int64_t, const ModelInfo& m) { fn(m); });
 }
 
 Result<std::vector<ModelInfo>> Store::Query(const std::string& where,
                                             const std::vector<std::string>& args,
                                             bool with_files) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string sql =
-      "SELECT m.id, m.name, m.version, m.source, m.description, m.tags, m.metadata, m.status, "
-      "m.created_at, m.installed_at, (SELECT COALESCE(SUM(size),0) FROM files f WHERE "
-      "f.model_id=m.id) FROM models m " +
-      where + " ORDER BY m.name, m.version";
-  auto q = db_->Prepare(sql);
-  if (!q.has_value()) return q.error();
-  for (size_t i = 0; i < args.size(); ++i) q->Bind(static_cast<int>(i + 1), args[i]);
   std::vector<ModelInfo> out;
   std::vector<int64_t> ids;
-  for (;;) {
-    auto r = q->Step();
-    if (!r.has_value()) return r.error();
-    if (!*r) break;
-    ModelInfo m;
-    ids.push_back(q->Int(0));
-    m.ref = {q->Text(1), q->Text(2)};
-    m.source = q->Text(3);
-    m.description = q->Text(4);
-    auto tags = nlohmann::json::parse(q->Text(5), nullptr, false);
-    if (tags.is_array()) {
-      for (const auto& t : tags) {
-        if (t.is_string()) m.tags.push_back(t.get<std::string>());
-      }
-    }
-    m.metadata = nlohmann::json::parse(q->Text(6), nullptr, false);
-    if (m.metadata.is_discarded()) m.metadata = nlohmann::json::object();
-    m.status = q->Text(7);
-    m.created_at = q->Int(8);
-    m.installed_at = q->Int(9);
-    m.size = static_cast<uint64_t>(q->Int(10));
-    m.path = ModelPath(m.ref);
-    out.push_back(std::move(m));
+  if (Status s = ForEach(where, args, [&](int64_t id, const ModelInfo& m) {
+        ids.push_back(id);
+        out.push_back(m);
+      });
+      !s.ok()) {
+    return s;
   }
-  if (with_files) {
-    auto fq = db_->Prepare("SELECT path, size, sha256 FROM files WHERE model_id=?1 ORDER BY path");
-    if (!fq.has_value()) return fq.error();
-    auto& f = fq.value();
-    for (size_t i = 0; i < out.size(); ++i) {
-      f.Reset();
-      f.Bind(1, ids[i]);
-      for (;;) {
-        auto r = f.Step();
-        if (!r.has_value()) return r.error();
-        if (!*r) break;
-        out[i].files.push_back({f.Text(0), static_cast<uint64_t>(f.Int(1)), f.Text(2)});
-      }
+  if (with_files && !out.empty()) {
+    // One query for every file of the selected models, not one per model.
+    std::unordered_map<int64_t, size_t> index;
+    for (size_t i = 0; i < ids.size(); ++i) index[ids[i]] = i;
+    auto f = db_->Prepare("SELECT f.model_id, f.path, f.size, f.sha256 FROM files f JOIN models m "
+                          "ON m.id = f.model_id " + where + " ORDER BY f.model_id, f.path");
+    if (!f.has_value()) return f.error();
+    for (size_t i = 0; i < args.size(); ++i) f->Bind(static_cast<int>(i + 1), args[i]);
+    for (;;) {
+      auto r = f->Step();
+      if (!r.has_value()) return r.error();
+      if (!*r) break;
+      auto it = index.find(f->Int(0));
+      if (it == index.end()) continue;
+      out[it->second].files.push_back({f->Text(1), static_cast<uint64_t>(f->Int(2)), f->Text(3)});
     }
   }
   return out;
@@ -536,6 +621,12 @@ Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::
       if (!del.has_value()) return del.error();
       if (Status s = del->Bind(1, id).Run(); !s.ok()) return s;
     }
+    auto unpend = db_->Prepare(version.empty() ? "DELETE FROM pending_links WHERE name=?1"
+                                               : "DELETE FROM pending_links WHERE name=?1 AND version=?2");
+    if (!unpend.has_value()) return unpend.error();
+    unpend->Bind(1, name);
+    if (!version.empty()) unpend->Bind(2, version);
+    if (Status s = unpend->Run(); !s.ok()) return s;
     for (const auto& d : digests) {
       if (Status s = RemoveBlobIfUnused(d, nullptr); !s.ok()) return s;
     }
@@ -555,21 +646,15 @@ Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::
   return removed;
 }
 
-Status Store::SetStatus(const ModelRef& ref, const std::string& status) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto q = db_->Prepare("UPDATE models SET status=?1 WHERE name=?2 AND version=?3 AND status<>?1");
-  if (!q.has_value()) return q.error();
-  return q->Bind(1, status).Bind(2, ref.name).Bind(3, ref.version).Run();
-}
-
 Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& only,
-                                                bool full_hash) {
+                                                bool full_hash, std::vector<ModelInfo>* checked) {
   auto models = only ? Query("WHERE m.name=?1 AND m.version=?2", {only->name, only->version}, true)
                      : List(true);
   if (!models.has_value()) return models.error();
   if (only && models->empty()) return Status::NotFound("model '" + only->ToString() + "' is not installed");
   std::vector<VerifyResult> out;
-  for (const auto& m : *models) {
+  std::vector<std::pair<ModelRef, std::string>> changes;
+  for (auto& m : *models) {
     VerifyResult v{m.ref, true, {}};
     for (const auto& f : m.files) {
       fs::path p = m.path / f.path;
@@ -601,10 +686,24 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
     v.ok = v.problems.empty();
     std::string status = v.ok ? "available" : "broken";
     if (status != m.status) {
-      if (Status s = SetStatus(m.ref, status); !s.ok()) return s;
+      changes.emplace_back(m.ref, status);
+      m.status = status;
     }
     out.push_back(std::move(v));
   }
+  if (!changes.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto tx = Transaction::Begin(*db_);
+    if (!tx.has_value()) return tx.error();
+    auto q = db_->Prepare("UPDATE models SET status=?1 WHERE name=?2 AND version=?3");
+    if (!q.has_value()) return q.error();
+    for (const auto& [ref, status] : changes) {
+      q->Reset();
+      if (Status s = q->Bind(1, status).Bind(2, ref.name).Bind(3, ref.version).Run(); !s.ok()) return s;
+    }
+    if (Status s = (*tx)->Commit(); !s.ok()) return s;
+  }
+  if (checked) *checked = std::move(models.value());
   return out;
 }
 

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -55,7 +56,7 @@ struct ModelInfo {
   std::string source;
   std::string description;
   std::vector<std::string> tags;
-  nlohmann::json metadata = nlohmann::json::object();
+  nlohmann::json metadata;  // an object, or null for none (no allocation per listed model)
   std::string status;  // "available" or "broken"
   int64_t created_at = 0;
   int64_t installed_at = 0;
@@ -119,8 +120,8 @@ class FileLock {
 
 class Store {
  public:
-  // Opens the data dir (creating it), migrates the schema, and repairs model symlinks
-  // left by a crash mid-install.
+  // Opens the data dir (creating it), migrates the schema, and finishes installs a crash
+  // interrupted between their commit and their symlink swap (a pending_links row each).
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
   ~Store();
 
@@ -139,6 +140,9 @@ class Store {
   // InvalidArgument for bad names or paths, NotFound if a blob is missing.
   Result<ModelInfo> Install(const InstallSpec& spec);
   Result<std::vector<ModelInfo>> List(bool with_files = false);
+  // Calls |fn| for each installed model in name order, without files, reusing one record
+  // (so listing 10,000 models allocates almost nothing). |fn| must not call the Store.
+  Status ScanModels(const std::function<void(const ModelInfo&)>& fn);
   // NotFound if not installed.
   Result<ModelInfo> Get(const ModelRef& ref);
   Result<std::vector<ModelInfo>> Versions(const std::string& name);
@@ -149,7 +153,9 @@ class Store {
   // Checks every installed file (size; with |full_hash| also SHA-256) and records
   // "broken" or "available". Only |only| when given. A size check never clears a
   // "broken" found by a full check.
-  Result<std::vector<VerifyResult>> Verify(const std::optional<ModelRef>& only, bool full_hash);
+  // |checked|, when given, receives the models with their statuses as now recorded.
+  Result<std::vector<VerifyResult>> Verify(const std::optional<ModelRef>& only, bool full_hash,
+                                           std::vector<ModelInfo>* checked = nullptr);
   // Removes blobs no model uses, orphaned content dirs, and partial downloads not in
   // use that are older than |partial_age| (all unlocked ones when zero).
   Result<GcReport> Gc(std::chrono::seconds partial_age = std::chrono::hours(24 * 7));
@@ -178,9 +184,11 @@ class Store {
   explicit Store(StoreOptions options, std::unique_ptr<Db> db);
   Status Migrate();
   Status RepairLinks();
+  Status ClearPendingLink(const ModelRef& ref);
+  Status ForEach(const std::string& where, const std::vector<std::string>& args,
+                 const std::function<void(int64_t id, const ModelInfo&)>& fn);
   Result<std::vector<ModelInfo>> Query(const std::string& where, const std::vector<std::string>& args,
                                        bool with_files);
-  Status SetStatus(const ModelRef& ref, const std::string& status);
   Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep);
 
   StoreOptions options_;
