@@ -33,16 +33,15 @@ TEST_F(PullCliTest, InstallsVerifiedFileWithPlainProgressWhenPiped) {
   EXPECT_EQ(err.find('\r'), std::string::npos) << "no terminal control codes in a pipe";
 }
 
-TEST_F(PullCliTest, DefaultOutputIsTheUrlFileName) {
+TEST_F(PullCliTest, DefaultNameAndFileComeFromTheUrl) {
   std::string data = RandomBytes(1000, 2);
-  origin_.Put("/a/weights.gguf", {.content = data});
-  // The child runs in the test's working directory: point -o's default there via cwd.
-  fs::path cwd = fs::current_path();
-  fs::current_path(dir_.path());
-  int rc = RunModeld({"pull", "-q", origin_.Url("/a/weights.gguf")}, dir_.path());
-  fs::current_path(cwd);
+  origin_.Put("/a/weights.Q4_K_M.gguf", {.content = data});
+  fs::path store = dir_ / "data";
+  int rc = RunModeld({"--data-dir", store.string(), "pull", "-q", origin_.Url("/a/weights.Q4_K_M.gguf")},
+                     dir_.path());
   ASSERT_EQ(rc, 0);
-  EXPECT_EQ(FileSha256(dir_ / "weights.gguf"), Sha256Hex(data));
+  EXPECT_EQ(FileSha256(store / "models" / "weights" / "latest" / "weights.Q4_K_M.gguf"),
+            Sha256Hex(data));
 }
 
 TEST_F(PullCliTest, JsonResult) {

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 extern char** environ;
@@ -41,7 +42,20 @@ class Child {
     posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
+    // Never the real home: default data and Hub cache dirs point into the scratch dir.
+    std::vector<std::string> env_s = {"MODELD_HOME=" + (dir / "modeld-home").string(),
+                                      "HF_HUB_CACHE=" + (dir / "hf-cache").string()};
+    for (char** e = environ; *e; ++e) {
+      std::string_view kv(*e);
+      if (kv.rfind("MODELD_HOME=", 0) != 0 && kv.rfind("HF_HUB_CACHE=", 0) != 0 &&
+          kv.rfind("HF_HOME=", 0) != 0) {
+        env_s.emplace_back(kv);
+      }
+    }
+    std::vector<char*> envp;
+    for (auto& e : env_s) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data()) != 0) {
       pid_ = -1;
       ADD_FAILURE() << "cannot start " << argv_s[0];
     }
