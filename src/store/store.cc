@@ -780,6 +780,88 @@ Result<CacheReport> Store::Cache() {
   return rep;
 }
 
+namespace {
+JobRecord ReadJob(const Stmt& q) {
+  JobRecord j;
+  j.id = q.Text(0);
+  j.model = q.Text(1);
+  j.request = nlohmann::json::parse(q.Text(2), nullptr, false);
+  if (j.request.is_discarded()) j.request = nlohmann::json::object();
+  j.state = q.Text(3);
+  j.bytes_done = static_cast<uint64_t>(q.Int(4));
+  if (!q.IsNull(5)) j.bytes_total = static_cast<uint64_t>(q.Int(5));
+  j.error = q.Text(6);
+  j.created_at = q.Int(7);
+  j.updated_at = q.Int(8);
+  return j;
+}
+constexpr const char* kJobColumns =
+    "SELECT id, model, request, state, bytes_done, bytes_total, COALESCE(error, ''), created_at, "
+    "updated_at FROM jobs ";
+}  // namespace
+
+Status Store::SaveJob(JobRecord job) {
+  if (job.id.empty()) return Status::InvalidArgument("job id is empty");
+  int64_t now = NowSeconds();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto q = db_->Prepare(
+      "INSERT INTO jobs(id, model, request, state, bytes_done, bytes_total, error, created_at, "
+      "updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8) ON CONFLICT(id) DO UPDATE SET "
+      "model=excluded.model, request=excluded.request, state=excluded.state, "
+      "bytes_done=excluded.bytes_done, bytes_total=excluded.bytes_total, error=excluded.error, "
+      "updated_at=excluded.updated_at");
+  if (!q.has_value()) return q.error();
+  q->Bind(1, job.id).Bind(2, job.model).Bind(3, job.request.dump()).Bind(4, job.state)
+      .Bind(5, static_cast<int64_t>(job.bytes_done));
+  if (job.bytes_total) {
+    q->Bind(6, static_cast<int64_t>(*job.bytes_total));
+  } else {
+    q->BindNull(6);
+  }
+  if (job.error.empty()) {
+    q->BindNull(7);
+  } else {
+    q->Bind(7, job.error);
+  }
+  q->Bind(8, now);
+  return q->Run();
+}
+
+Result<JobRecord> Store::GetJob(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto q = db_->Prepare(std::string(kJobColumns) + "WHERE id=?1");
+  if (!q.has_value()) return q.error();
+  auto r = q->Bind(1, id).Step();
+  if (!r.has_value()) return r.error();
+  if (!*r) return Status::NotFound("no download job '" + id + "'");
+  return ReadJob(*q);
+}
+
+Result<std::vector<JobRecord>> Store::ListJobs(bool unfinished_only) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto q = db_->Prepare(std::string(kJobColumns) +
+                        (unfinished_only
+                             ? "WHERE state NOT IN ('completed','failed','cancelled') "
+                             : "") +
+                        "ORDER BY created_at, rowid");
+  if (!q.has_value()) return q.error();
+  std::vector<JobRecord> out;
+  for (;;) {
+    auto r = q->Step();
+    if (!r.has_value()) return r.error();
+    if (!*r) break;
+    out.push_back(ReadJob(*q));
+  }
+  return out;
+}
+
+Status Store::DeleteJob(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto q = db_->Prepare("DELETE FROM jobs WHERE id=?1");
+  if (!q.has_value()) return q.error();
+  return q->Bind(1, id).Run();
+}
+
 Result<std::optional<FileEntry>> Store::LookupUrl(const std::string& url) {
   std::lock_guard<std::mutex> lock(mu_);
   auto q = db_->Prepare("SELECT path, size, sha256 FROM url_blobs WHERE url=?1");

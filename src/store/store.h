@@ -96,6 +96,19 @@ struct VerifyResult {
   std::vector<std::string> problems;  // "config.json: missing", "w.bin: size 3, want 5"
 };
 
+// A download job as recorded for restarts (the job manager owns the state machine).
+struct JobRecord {
+  std::string id;
+  std::string model;  // canonical reference
+  nlohmann::json request = nlohmann::json::object();
+  std::string state;  // queued, resolving, downloading, ..., completed, failed, cancelled
+  uint64_t bytes_done = 0;
+  std::optional<uint64_t> bytes_total;
+  std::string error;
+  int64_t created_at = 0;  // set by SaveJob on first save
+  int64_t updated_at = 0;  // set by SaveJob
+};
+
 // A Hugging Face snapshot, for the Hub cache layout (models--org--name/...).
 struct HubFile {
   std::string path;    // in the repository
@@ -160,6 +173,14 @@ class Store {
   // use that are older than |partial_age| (all unlocked ones when zero).
   Result<GcReport> Gc(std::chrono::seconds partial_age = std::chrono::hours(24 * 7));
   Result<CacheReport> Cache();
+
+  // Inserts or updates a job (by id). InvalidArgument for an empty id.
+  Status SaveJob(JobRecord job);
+  // NotFound if there is no such job.
+  Result<JobRecord> GetJob(const std::string& id);
+  // Oldest first; with |unfinished_only|, jobs not completed, failed or cancelled.
+  Result<std::vector<JobRecord>> ListJobs(bool unfinished_only);
+  Status DeleteJob(const std::string& id);
 
   // Remembers which blob a URL produced, so a second pull (even from another process)
   // does not download it again.

@@ -286,6 +286,41 @@ TEST_F(StoreTest, RemembersWhichBlobAUrlProduced) {
   EXPECT_FALSE(store_->LookupUrl("http://x/w.bin")->has_value()) << "a memo without its blob is a miss";
 }
 
+TEST_F(StoreTest, JobsSurviveAReopen) {
+  JobRecord a;
+  a.id = "dwnld_1";
+  a.model = "resnet50:v1.0";
+  a.request = {{"model_name", "resnet50"}, {"version", "v1.0"}};
+  a.state = "downloading";
+  a.bytes_done = 10;
+  a.bytes_total = 100;
+  ASSERT_TRUE(store_->SaveJob(a).ok());
+  JobRecord b = a;
+  b.id = "dwnld_2";
+  b.state = "completed";
+  b.bytes_total.reset();
+  ASSERT_TRUE(store_->SaveJob(b).ok());
+  a.bytes_done = 50;
+  ASSERT_TRUE(store_->SaveJob(a).ok());  // an update, not a second row
+  Reopen();
+  auto all = store_->ListJobs(false);
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 2u);
+  auto open = store_->ListJobs(true);
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].id, "dwnld_1");
+  EXPECT_EQ((*open)[0].bytes_done, 50u);
+  EXPECT_EQ((*open)[0].bytes_total, 100u);
+  EXPECT_EQ((*open)[0].request["model_name"], "resnet50");
+  EXPECT_GT((*open)[0].created_at, 0);
+  auto got = store_->GetJob("dwnld_2");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_FALSE(got->bytes_total.has_value());
+  ASSERT_TRUE(store_->DeleteJob("dwnld_2").ok());
+  EXPECT_EQ(store_->GetJob("dwnld_2").error().code(), Status::Code::kNotFound);
+  EXPECT_EQ(store_->SaveJob(JobRecord{}).code(), Status::Code::kInvalidArgument);
+}
+
 // transformers and llama.cpp open files by path in the Hub cache: check that layout.
 TEST_F(StoreTest, HubCacheLayoutReadsBackByPath) {
   auto cfg = Blob("config.json", "{\"model_type\":\"llama\"}");
