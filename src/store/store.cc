@@ -914,6 +914,33 @@ std::optional<fs::path> Store::FindHubBlob(const std::string& repo_id, const std
   return std::nullopt;
 }
 
+Result<bool> Store::AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
+                                      const std::string& sha256, uint64_t size) {
+  if (HasBlob(sha256, size)) return true;
+  auto found = FindHubBlob(repo_id, etag);
+  if (!found) return false;
+  struct stat st {};
+  if (::stat(found->c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != size) return false;
+  // Hash it: a file in someone else's cache is trusted for nothing but its bytes.
+  UniqueFd fd(::open(found->c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return false;
+  Hasher h(HashAlgorithm::kSha256);
+  std::vector<char> buf(1 << 20);
+  ssize_t n;
+  while ((n = ::read(fd.get(), buf.data(), buf.size())) > 0) h.Update(buf.data(), static_cast<size_t>(n));
+  if (n < 0 || h.FinishHex() != sha256) {
+    log::Warn("{} in the Hub cache does not match sha256 {}; not reusing it", found->string(), sha256);
+    return false;
+  }
+  fs::path tmp = options_.data_dir / "blobs" / "sha256" / (sha256 + ".hub" + RandomHex(8));
+  if (Status s = LinkOrCopy(*found, tmp); !s.ok()) return s;
+  if (Status s = AdoptBlob(tmp, sha256); !s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return true;
+}
+
 Status Store::LinkHubSnapshot(const HubSnapshot& snap) {
   if (Status s = ValidateModelName(snap.repo_id); !s.ok()) return s;
   for (const std::string* rev : {&snap.revision, &snap.commit}) {

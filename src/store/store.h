@@ -196,6 +196,12 @@ class Store {
   std::optional<std::filesystem::path> FindHubBlob(const std::string& repo_id,
                                                    const std::string& etag) const;
   std::filesystem::path HubRepoDir(const std::string& repo_id) const;
+  // Reuses a file the Hub cache already holds instead of fetching it: if
+  // models--<repo>/blobs/<etag> exists, is |size| bytes and hashes to |sha256|, it is
+  // linked (or copied) into our blobs. Returns false, not an error, when it is absent or
+  // does not match (the caller downloads it then).
+  Result<bool> AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
+                                 const std::string& sha256, uint64_t size);
 
   // Test hook: the process _exit()s at the named install step ("content", "commit",
   // "swap") so tests can check crash consistency.

@@ -286,6 +286,28 @@ TEST_F(StoreTest, RemembersWhichBlobAUrlProduced) {
   EXPECT_FALSE(store_->LookupUrl("http://x/w.bin")->has_value()) << "a memo without its blob is a miss";
 }
 
+TEST_F(StoreTest, ReusesFilesAlreadyInTheHubCacheAfterHashingThem) {
+  std::string content(100000, 'h');
+  std::string sha = HashHex(HashAlgorithm::kSha256, content);
+  fs::path blobs = opts_.hf_cache / "models--org--m" / "blobs";
+  fs::create_directories(blobs);
+  std::ofstream(blobs / sha, std::ios::binary) << content;
+  auto r = store_->AdoptFromHubCache("org/m", sha, sha, content.size());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(*r);
+  EXPECT_TRUE(store_->HasBlob(sha, content.size()));
+  EXPECT_EQ(Read(store_->BlobPath(sha)), content);
+  EXPECT_TRUE(fs::exists(blobs / sha)) << "the Hub's copy is left alone";
+  // A lying cache entry (right name, wrong bytes) is not reused.
+  std::string other(100000, 'x');
+  std::string other_sha = HashHex(HashAlgorithm::kSha256, other);
+  std::ofstream(blobs / other_sha, std::ios::binary) << std::string(100000, 'y');
+  EXPECT_FALSE(*store_->AdoptFromHubCache("org/m", other_sha, other_sha, other.size()));
+  EXPECT_FALSE(store_->HasBlob(other_sha, other.size()));
+  EXPECT_FALSE(*store_->AdoptFromHubCache("org/m", "absent", other_sha, other.size()));
+  EXPECT_FALSE(*store_->AdoptFromHubCache("org/m", sha, other_sha, 5)) << "size mismatch";
+}
+
 TEST_F(StoreTest, JobsSurviveAReopen) {
   JobRecord a;
   a.id = "dwnld_1";

@@ -1,6 +1,8 @@
 // `modeld pull` end to end: the real binary against the test origin.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
@@ -132,6 +134,105 @@ TEST_F(PullCliTest, KillNineThenSameCommandResumesAndVerifies) {
       << "first run sent " << first << ", second " << second << " of " << data.size();
   EXPECT_FALSE(fs::exists(dir_ / "big.part"));
   EXPECT_FALSE(fs::exists(dir_ / "big.part.journal"));
+}
+
+}  // namespace
+}  // namespace modeld::testing
+
+namespace modeld::testing {
+namespace {
+
+// A real HTTPS origin: `openssl s_server -WWW` with a self-signed certificate made for
+// the test, on 127.0.0.1 port 0. It serves files from its working directory.
+class TlsOrigin {
+ public:
+  explicit TlsOrigin(const fs::path& dir) {
+    std::string cmd = "cd '" + dir.string() +
+                      "' && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+                      "-days 1 -subj /CN=127.0.0.1 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) return;
+    int out[2];
+    if (::pipe(out) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      ::dup2(out[1], 2);
+      ::close(out[0]);
+      if (::chdir(dir.c_str()) != 0) ::_exit(127);
+      ::execlp("openssl", "openssl", "s_server", "-WWW", "-accept", "127.0.0.1:0", "-cert",
+               "cert.pem", "-key", "key.pem", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    FILE* f = ::fdopen(out[0], "r");
+    char line[256];
+    while (f && std::fgets(line, sizeof line, f)) {  // blocks until the server says where
+      std::string l(line);
+      if (l.rfind("ACCEPT", 0) == 0) {
+        port_ = std::stoi(l.substr(l.rfind(':') + 1));
+        break;
+      }
+    }
+    out_ = f;
+  }
+  ~TlsOrigin() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_) std::fclose(out_);
+  }
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  FILE* out_ = nullptr;
+};
+
+TEST(TlsPullTest, VerifiesCertificatesUnlessToldNotTo) {
+  ScratchDir dir;
+  std::string data = RandomBytes(300000, 9);
+  std::ofstream(dir / "f.bin", std::ios::binary) << data;
+  TlsOrigin tls(dir.path());
+  ASSERT_GT(tls.port(), 0) << "openssl s_server did not start";
+  std::string url = "https://127.0.0.1:" + std::to_string(tls.port()) + "/f.bin";
+  std::string err;
+  EXPECT_EQ(RunModeld({"pull", "-q", url, "-o", (dir / "out.bin").string()}, dir.path(), nullptr, &err),
+            7)
+      << err;
+  EXPECT_NE(err.find("certificate"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(dir / "out.bin"));
+  ASSERT_EQ(RunModeld({"pull", "-q", "--no-verify-ssl", url, "-o", (dir / "out.bin").string(),
+                       "--sha256", Sha256Hex(data)},
+                      dir.path(), nullptr, &err),
+            0)
+      << err;
+  EXPECT_EQ(FileSha256(dir / "out.bin"), Sha256Hex(data));
+}
+
+// Proxies come from the standard environment variables: the request for the origin goes
+// to the proxy as an absolute URI.
+TEST(ProxyPullTest, HonoursHttpProxyFromTheEnvironment) {
+  ScratchDir dir;
+  TestOrigin proxy;
+  std::string data = RandomBytes(200000, 10);
+  std::string seen;
+  proxy.Handle("http://", [&](const std::string& method, const std::string& target,
+                              const std::map<std::string, std::string>&) {
+    seen = method + " " + target;
+    return SimpleResponse{200, {{"Content-Type", "application/octet-stream"}}, data};
+  });
+  std::string target = "http://models.example.invalid/w.bin";
+  ::setenv("http_proxy", ("http://127.0.0.1:" + std::to_string(proxy.port())).c_str(), 1);
+  std::string err;
+  int rc = RunModeld({"pull", "-q", target, "-o", (dir / "w.bin").string(), "--sha256",
+                      Sha256Hex(data)},
+                     dir.path(), nullptr, &err);
+  ::unsetenv("http_proxy");
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_EQ(seen.rfind("GET http://models.example.invalid/w.bin", 0), 0u) << seen;
+  EXPECT_EQ(FileSha256(dir / "w.bin"), Sha256Hex(data));
 }
 
 }  // namespace
