@@ -26,7 +26,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 P_FAST=$(free_port); P_CAP=$(free_port)
 cat > "$work/nginx.conf" <<CONF
 daemon on;
-worker_processes 2;
+worker_processes 1;  # the origin stands in for a remote server: leave the client a core
 pid $work/nginx.pid;
 error_log $work/logs/error.log;
 events { worker_connections 4096; }

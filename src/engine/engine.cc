@@ -49,6 +49,11 @@ constexpr auto kMaxRetryAfter = std::chrono::minutes(10);
 // The probe asks for this much; its connection then continues with the rest of its lease.
 // Bounded so that learning the size never means aborting a response mid-body.
 constexpr uint64_t kProbeBytes = 1 << 20;
+// Received bytes are written in chunks of this size: one pwrite per libcurl callback
+// (16-64 KiB) costs more in syscalls than the copy into this buffer.
+constexpr size_t kWriteChunk = 512 * 1024;
+// ...or once the oldest buffered byte is this old, so a slow link loses little to kill -9.
+constexpr auto kWriteDelay = std::chrono::milliseconds(100);
 
 struct Transfer;
 
@@ -71,7 +76,10 @@ struct Connection {
   bool no_range = false;     // request without a Range header (probe fallback)
   bool in_multi = false;
   std::string url;           // the URL this attempt requested
-  uint64_t pos = 0;          // next byte this connection writes
+  uint64_t pos = 0;          // next byte this connection receives
+  uint64_t flushed = 0;      // bytes before this are written to the file
+  std::string wbuf;          // received, not yet written: bytes [flushed, pos)
+  Clock::time_point wbuf_since{};  // when the first byte in wbuf arrived
   uint64_t attempt_start = 0;
   uint64_t end = kUnknown;   // single-stream end (ranged transfers ask the planner)
   uint64_t request_end = kUnknown;  // exclusive end of the range this attempt asked for
@@ -169,6 +177,8 @@ struct Engine::Impl {
   Transfer* Find(TransferId id);
   JournalState Snapshot(const Transfer& t) const;
   Connection* NewConn(Transfer& t);
+  Status FlushWrites(Connection& c);
+  void FlushAll(Transfer& t);
 
   static size_t WriteCb(char* data, size_t size, size_t n, void* user);
   static size_t HeaderCb(char* data, size_t size, size_t n, void* user);
@@ -327,6 +337,17 @@ void Engine::Impl::Tick(Clock::time_point now) {
       }
     }
     if (t->stage != Stage::kDownloading) continue;
+    Status flushed;
+    for (auto& c : t->conns) {
+      if (!c->wbuf.empty() && now - c->wbuf_since >= kWriteDelay) {
+        flushed = FlushWrites(*c);
+        if (!flushed.ok()) break;
+      }
+    }
+    if (!flushed.ok()) {
+      Fail(*t, flushed, true);  // erases *t
+      continue;
+    }
     FillConnections(*t);
     if (t->worker) {
       t->worker->SetPrefix(t->planner ? t->planner->ContiguousPrefix() : t->DoneBytes());
@@ -454,6 +475,8 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
   curl_easy_reset(e);
   c.url = t.effective_url;
   c.pos = from;
+  c.flushed = from;
+  c.wbuf.clear();
   c.attempt_start = from;
   c.request_end = to_inclusive == kUnknown ? kUnknown : to_inclusive + 1;
   c.resp = {};
@@ -524,6 +547,7 @@ void Engine::Impl::Detach(Connection& c) {
 void Engine::Impl::RemoveConn(Connection& c) {
   Transfer& t = *c.t;
   Detach(c);
+  (void)FlushWrites(c);  // on failure the bytes are simply not counted as written
   if (t.planner) t.planner->Release(c.worker);
   live.erase(c.easy);
   curl_easy_cleanup(c.easy);
@@ -580,20 +604,16 @@ size_t Engine::Impl::WriteCb(char* data, size_t size, size_t n, void* user) {
   uint64_t room = end == kUnknown ? len : end - c.pos;
   size_t take = static_cast<size_t>(std::min<uint64_t>(len, room));
   if (take > 0) {
-    Status s = PwriteAll(t.fd.get(), data, take, c.pos);
-    if (!s.ok()) {
-      c.abort = Abort::kFatal;
-      c.fatal = s.code() == Status::Code::kNoSpace
-                    ? Status::NoSpace("disk full while writing " + t.req.part_path.string() +
-                                      " (partial download kept for resume)")
-                    : s.WithContext(t.req.part_path.string());
-      return 0;
-    }
+    auto now = Clock::now();
+    if (c.wbuf.empty()) c.wbuf_since = now;
+    c.wbuf.append(data, take);
     c.pos += take;
-    if (t.planner) {
-      t.planner->Advance(c.worker, c.pos);
-    } else {
-      t.single_done = c.pos;
+    if (c.wbuf.size() >= kWriteChunk || c.pos == end || now - c.wbuf_since >= kWriteDelay) {
+      if (Status s = impl.FlushWrites(c); !s.ok()) {
+        c.abort = Abort::kFatal;
+        c.fatal = s;
+        return 0;
+      }
     }
   }
   if (take < len) {
@@ -601,6 +621,44 @@ size_t Engine::Impl::WriteCb(char* data, size_t size, size_t n, void* user) {
     return 0;
   }
   return len;
+}
+
+// Writes |c|'s buffered bytes at their offset and only then tells the planner (and so
+// the journal) about them. Bytes past a lease end that a steal moved down are dropped:
+// the thief fetches them.
+Status Engine::Impl::FlushWrites(Connection& c) {
+  Transfer& t = *c.t;
+  if (c.wbuf.empty()) return Status::OK();
+  uint64_t limit = kUnknown;
+  if (t.planner) {
+    if (!t.planner->HasLease(c.worker)) {
+      c.wbuf.clear();
+      return Status::OK();
+    }
+    limit = t.planner->LeaseEnd(c.worker);
+  }
+  size_t n = static_cast<size_t>(
+      std::min<uint64_t>(c.wbuf.size(), limit == kUnknown ? c.wbuf.size() : limit - c.flushed));
+  Status s = PwriteAll(t.fd.get(), c.wbuf.data(), n, c.flushed);
+  c.wbuf.clear();
+  if (!s.ok()) {
+    c.pos = c.flushed;  // nothing of the buffer counts
+    return s.code() == Status::Code::kNoSpace
+               ? Status::NoSpace("disk full while writing " + t.req.part_path.string() +
+                                 " (partial download kept for resume)")
+               : s.WithContext(t.req.part_path.string());
+  }
+  c.flushed += n;
+  if (t.planner) {
+    t.planner->Advance(c.worker, c.flushed);
+  } else {
+    t.single_done = c.flushed;
+  }
+  return Status::OK();
+}
+
+void Engine::Impl::FlushAll(Transfer& t) {
+  for (auto& c : t.conns) (void)FlushWrites(*c);
 }
 
 // Checks the response to one request, at its first body byte (or at its end when it had
@@ -667,6 +725,7 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
       t.journal.reset();
       t.worker->Reset();
       c.pos = 0;
+      c.flushed = 0;
       c.attempt_start = 0;
     }
     if (!c.resp.content_length.empty()) {
@@ -764,6 +823,7 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
 void Engine::Impl::OnDone(Connection& c, CURLcode rc) {
   Transfer& t = *c.t;
   Detach(c);
+  if (Status s = FlushWrites(c); !s.ok()) return Fail(t, s, true);
   if (rc == CURLE_OK && !c.validated && c.abort == Abort::kNone) {
     // No body at all (an empty file, or an empty range): validate now.
     if (Validate(c)) c.validated = true;
@@ -905,6 +965,8 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
   } else if (!c.probe) {
     // One stream without ranges: start over from byte 0.
     c.pos = 0;
+    c.flushed = 0;
+    c.wbuf.clear();
     t.single_done = 0;
     t.probed = false;
     t.worker->Reset();
@@ -963,6 +1025,7 @@ void Engine::Impl::Checkpoint(Transfer& t) {
 void Engine::Impl::Fail(Transfer& t, Status status, bool keep_partial) {
   log::Info("{}: failed: {}", t.req.url, status.ToString());
   bool resumable = keep_partial && t.planner && t.fd.valid();
+  FlushAll(t);
   if (resumable) Checkpoint(t);
   StopAllConns(t);
   t.worker.reset();  // writes the last checkpoint
@@ -1028,6 +1091,7 @@ void Engine::Impl::Erase(Transfer& t) {
 void Engine::Impl::DoCancel(TransferId id, bool keep_partial) {
   Transfer* t = Find(id);
   if (!t || t->finishing) return;
+  FlushAll(*t);
   if (keep_partial) Checkpoint(*t);
   StopAllConns(*t);
   t->worker.reset();
@@ -1052,6 +1116,7 @@ void Engine::Impl::DoCancel(TransferId id, bool keep_partial) {
 void Engine::Impl::DoPause(TransferId id) {
   Transfer* t = Find(id);
   if (!t || t->finishing || t->stage == Stage::kPaused) return;
+  FlushAll(*t);
   Checkpoint(*t);
   StopAllConns(*t);
   SetStage(*t, Stage::kPaused);
