@@ -52,8 +52,18 @@ void DiskWorker::SetPrefix(uint64_t prefix) {
 void DiskWorker::Checkpoint(JournalState state) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (finishing_) return;  // the journal is about to be removed
+    if (finishing_ || abandoned_) return;  // the journal is about to be removed
     pending_ = std::move(state);
+  }
+  cv_.notify_all();
+}
+
+void DiskWorker::Abandon() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    abandoned_ = true;
+    pending_.reset();
+    stop_ = true;
   }
   cv_.notify_all();
 }
@@ -114,6 +124,10 @@ void DiskWorker::SyncLoop() {
       // Data before metadata: the journal must never name bytes that are not durable.
       Status s;
       if (::fdatasync(fd_) != 0) s = ErrnoStatus("fdatasync " + part_path_.string(), errno);
+      {
+        std::lock_guard<std::mutex> relock(mu_);
+        if (abandoned_) s = Status::Cancelled("cancelled");  // its files are gone: write nothing
+      }
       if (s.ok() && !journal_) {
         auto j = Journal::Open(journal_path_);
         if (j.has_value()) {
@@ -123,7 +137,9 @@ void DiskWorker::SyncLoop() {
         }
       }
       if (s.ok()) s = journal_->Append(state, /*sync=*/true);
-      if (!s.ok()) log::Warn("checkpoint {}: {}", journal_path_.string(), s.ToString());
+      if (!s.ok() && s.code() != Status::Code::kCancelled) {
+        log::Warn("checkpoint {}: {}", journal_path_.string(), s.ToString());
+      }
       lock.lock();
       checkpoint_busy_ = false;
       cv_.notify_all();

@@ -52,6 +52,9 @@ class DiskWorker {
   // then call |done| on the worker thread. |installing| is called before the rename.
   void Finish(uint64_t total, std::filesystem::path dest, std::function<void()> installing,
               std::function<void(FinishResult)> done);
+  // The transfer is being cancelled: drop pending checkpoints and write no more journal
+  // records (the caller deletes the files). Returns at once.
+  void Abandon();
   // Bytes hashed so far (for tests and progress).
   uint64_t hashed() const;
 
@@ -75,6 +78,7 @@ class DiskWorker {
   std::optional<JournalState> pending_;    // GUARDED_BY(mu_)
   bool finish_ = false;                    // GUARDED_BY(mu_): Publish requested
   bool finishing_ = false;                 // GUARDED_BY(mu_): Finish was called
+  bool abandoned_ = false;                 // GUARDED_BY(mu_): Abandon was called
   uint64_t finish_total_ = 0;              // GUARDED_BY(mu_)
   std::filesystem::path finish_dest_;      // GUARDED_BY(mu_)
   std::function<void()> installing_;       // GUARDED_BY(mu_)

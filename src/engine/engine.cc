@@ -1092,13 +1092,20 @@ void Engine::Impl::DoCancel(TransferId id, bool keep_partial) {
   Transfer* t = Find(id);
   if (!t || t->finishing) return;
   FlushAll(*t);
-  if (keep_partial) Checkpoint(*t);
+  if (keep_partial) {
+    Checkpoint(*t);
+  } else if (t->worker) {
+    t->worker->Abandon();  // no journal record may land after the unlink below
+  }
   StopAllConns(*t);
-  t->worker.reset();
   if (!keep_partial && t->fd.valid()) {
     ::unlink(t->req.part_path.c_str());
     ::unlink(t->journal_path.c_str());
   }
+  // Tell the caller first; then wait for the disk worker (it may be in an fsync) and only
+  // after it has stopped close the file it uses.
+  auto worker = std::move(t->worker);
+  UniqueFd fd = std::move(t->fd);
   TransferEvent ev;
   ev.id = id;
   ev.stage = Stage::kCancelled;
@@ -1111,6 +1118,8 @@ void Engine::Impl::DoCancel(TransferId id, bool keep_partial) {
   auto cb = t->cb;
   Erase(*t);
   cb(ev);
+  worker.reset();
+  fd.Reset();
 }
 
 void Engine::Impl::DoPause(TransferId id) {
