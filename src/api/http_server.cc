@@ -1,0 +1,382 @@
+#include "api/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/url/parse.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "core/log.h"
+
+namespace modeld::api {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+Response JsonResponse(http::status status, const std::string& json_body) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = json_body;
+  return res;
+}
+
+Response ErrorResponse(http::status status, const std::string& detail) {
+  std::string escaped;
+  for (char c : detail) {
+    switch (c) {
+      case '"': escaped += "\\\""; break;
+      case '\\': escaped += "\\\\"; break;
+      case '\n': escaped += "\\n"; break;
+      case '\r': escaped += "\\r"; break;
+      case '\t': escaped += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          escaped += buf;
+        } else {
+          escaped += c;
+        }
+    }
+  }
+  return JsonResponse(status, "{\"detail\": \"" + escaped + "\"}");
+}
+
+namespace {
+
+std::vector<std::string> SplitPath(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+struct CompiledRoute {
+  Route route;
+  std::vector<std::string> segments;  // literal, ":param", or a final "*param"
+};
+
+// Matches |segs| (decoded) against |r|; fills |params|.
+bool Match(const CompiledRoute& r, const std::vector<std::string>& segs, Params* params) {
+  const auto& pat = r.segments;
+  for (size_t i = 0; i < pat.size(); ++i) {
+    const std::string& p = pat[i];
+    if (!p.empty() && p[0] == '*') {
+      if (i >= segs.size()) return false;
+      std::string rest;
+      for (size_t k = i; k < segs.size(); ++k) rest += (k > i ? "/" : "") + segs[k];
+      params->path[p.substr(1)] = rest;
+      return true;
+    }
+    if (i >= segs.size()) return false;
+    if (!p.empty() && p[0] == ':') {
+      params->path[p.substr(1)] = segs[i];
+    } else if (p != segs[i]) {
+      return false;
+    }
+  }
+  return segs.size() == pat.size();
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+Result<tcp::endpoint> ParseListen(const std::string& spec) {
+  size_t colon = spec.rfind(':');
+  if (colon == std::string::npos) {
+    return Status::InvalidArgument("listen address '" + spec + "' needs a port (host:port)");
+  }
+  std::string host = spec.substr(0, colon), port = spec.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  if (host.empty()) host = "127.0.0.1";
+  boost::system::error_code ec;
+  auto addr = net::ip::make_address(host, ec);
+  if (ec) return Status::InvalidArgument("listen address '" + spec + "': bad host '" + host + "'");
+  int p = -1;
+  try {
+    p = std::stoi(port);
+  } catch (...) {
+  }
+  if (p < 0 || p > 65535) return Status::InvalidArgument("listen address '" + spec + "': bad port");
+  return tcp::endpoint(addr, static_cast<uint16_t>(p));
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  ServerOptions opts;
+  std::vector<CompiledRoute> routes;
+  net::io_context ioc;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::thread> threads;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;  // GUARDED_BY(mu): requests being handled or written
+  std::atomic<bool> stopping{false};
+
+  void Accept(tcp::acceptor& acc);
+  void Dispatch(const Request& req, Responder respond);
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer::Impl* server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void Run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::DoRead, shared_from_this()));
+  }
+
+ private:
+  void DoRead() {
+    if (server_->stopping) return Close();
+    parser_.emplace();
+    parser_->body_limit(server_->opts.body_limit);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(first_ ? server_->opts.header_timeout : server_->opts.idle_timeout);
+    first_ = false;
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t) {
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      return Send(ErrorResponse(http::status::payload_too_large,
+                                "Request body too large (limit " +
+                                    std::to_string(server_->opts.body_limit) + " bytes)"),
+                  false);
+    }
+    if (ec == http::error::header_limit || ec == http::error::bad_target ||
+        ec == http::error::bad_method || ec == http::error::bad_version) {
+      keep_alive_ = false;
+      return Send(ErrorResponse(http::status::bad_request, "Malformed request: " + ec.message()),
+                  false);
+    }
+    if (ec) return Close();
+    req_ = parser_->release();
+    keep_alive_ = req_.keep_alive();
+    started_ = Clock::now();
+    stream_.expires_never();  // a handler may take its time (wait=true); writes re-arm it
+    {
+      std::lock_guard<std::mutex> lock(server_->mu);
+      ++server_->in_flight;
+    }
+    counted_ = true;
+    auto self = shared_from_this();
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    Responder respond = [self, once](Response res) {
+      if (once->exchange(true)) return;  // a handler answers once
+      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        self->Send(std::move(res), true);
+      });
+    };
+    server_->Dispatch(req_, std::move(respond));
+  }
+
+  void Send(Response res, bool log) {
+    res.version(11);
+    res.set(http::field::server, "modeld");
+    res.set(http::field::access_control_allow_origin, "*");
+    res.keep_alive(keep_alive_ && !server_->stopping);
+    res.prepare_payload();
+    if (log && server_->opts.access_log) {
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+      log::Info("{} {} {} {} {:.1f}ms", std::string(req_.method_string()), std::string(req_.target()),
+                res.result_int(), res.body().size(), ms);
+    }
+    res_ = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_write(stream_, *res_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    bool close = !res_->keep_alive();
+    res_.reset();
+    if (counted_) {
+      counted_ = false;
+      std::lock_guard<std::mutex> lock(server_->mu);
+      --server_->in_flight;
+      server_->cv.notify_all();
+    }
+    if (ec || close) return Close();
+    DoRead();
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  HttpServer::Impl* server_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Request req_;
+  std::shared_ptr<Response> res_;
+  bool keep_alive_ = true;
+  bool first_ = true;
+  bool counted_ = false;
+  Clock::time_point started_;
+};
+
+}  // namespace
+
+void HttpServer::Impl::Accept(tcp::acceptor& acc) {
+  acc.async_accept(net::make_strand(ioc), [this, &acc](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (!stopping && acc.is_open()) Accept(acc);
+      return;
+    }
+    std::make_shared<Session>(std::move(socket), this)->Run();
+    Accept(acc);
+  });
+}
+
+void HttpServer::Impl::Dispatch(const Request& req, Responder respond) {
+  auto target = boost::urls::parse_origin_form(req.target());
+  if (!target) return respond(ErrorResponse(http::status::bad_request, "Malformed request target"));
+  Params params;
+  for (auto qp : target->params()) params.query[std::string(qp.key)] = std::string(qp.value);
+  std::vector<std::string> segs;
+  for (auto seg : target->segments()) segs.emplace_back(seg);
+  std::string path = "/";
+  for (size_t i = 0; i < segs.size(); ++i) path += (i ? "/" : "") + segs[i];
+
+  if (req.method() == http::verb::options) {  // CORS preflight: no auth
+    Response res{http::status::no_content, 11};
+    res.set(http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
+    res.set(http::field::access_control_allow_headers, "Authorization, Content-Type");
+    res.set(http::field::access_control_max_age, "600");
+    return respond(std::move(res));
+  }
+  bool public_path = req.method() == http::verb::get && path == "/healthz";
+  if (!opts.token.empty() && !public_path) {
+    auto auth = req[http::field::authorization];
+    if (!ConstantTimeEquals(auth, "Bearer " + opts.token)) {
+      Response res = ErrorResponse(http::status::unauthorized, "Missing or invalid bearer token");
+      res.set(http::field::www_authenticate, "Bearer");
+      return respond(std::move(res));
+    }
+  }
+  bool path_matched = false;
+  for (const auto& r : routes) {
+    Params p = params;
+    if (!Match(r, segs, &p)) continue;
+    path_matched = true;
+    if (r.route.method != req.method()) continue;
+    try {
+      r.route.handler(req, p, respond);
+    } catch (const std::exception& e) {
+      log::Error("handler for {} threw: {}", std::string(req.target()), e.what());
+      respond(ErrorResponse(http::status::internal_server_error, std::string("Internal error: ") + e.what()));
+    }
+    return;
+  }
+  if (path_matched) {
+    return respond(ErrorResponse(http::status::method_not_allowed, "Method not allowed"));
+  }
+  respond(ErrorResponse(http::status::not_found, "Not Found"));
+}
+
+HttpServer::HttpServer(ServerOptions options, std::vector<Route> routes)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->opts = std::move(options);
+  for (auto& r : routes) {
+    CompiledRoute c{std::move(r), {}};
+    c.segments = SplitPath(c.route.pattern);
+    impl_->routes.push_back(std::move(c));
+  }
+}
+
+HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
+
+Status HttpServer::Start() {
+  for (const auto& spec : impl_->opts.listen) {
+    auto ep = ParseListen(spec);
+    if (!ep.has_value()) return ep.error();
+    auto acc = std::make_unique<tcp::acceptor>(impl_->ioc);
+    boost::system::error_code ec;
+    acc->open(ep->protocol(), ec);
+    if (!ec) acc->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec && ep->address().is_v6()) acc->set_option(net::ip::v6_only(true), ec);
+    if (!ec) acc->bind(*ep, ec);
+    if (!ec) acc->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return Status::Unavailable("cannot listen on " + spec + ": " + ec.message());
+    impl_->acceptors.push_back(std::move(acc));
+  }
+  for (auto& acc : impl_->acceptors) impl_->Accept(*acc);
+  impl_->work.emplace(impl_->ioc.get_executor());
+  for (int i = 0; i < std::max(1, impl_->opts.threads); ++i) {
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  }
+  return Status::OK();
+}
+
+void HttpServer::Stop(std::chrono::milliseconds grace) {
+  if (impl_->threads.empty()) return;
+  impl_->stopping = true;
+  net::post(impl_->ioc, [this] {
+    for (auto& acc : impl_->acceptors) {
+      boost::system::error_code ec;
+      acc->close(ec);
+    }
+  });
+  {
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->cv.wait_for(lock, grace, [this] { return impl_->in_flight == 0; });
+  }
+  impl_->work.reset();
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+std::vector<std::string> HttpServer::bound() const {
+  std::vector<std::string> out;
+  for (const auto& acc : impl_->acceptors) {
+    boost::system::error_code ec;
+    auto ep = acc->local_endpoint(ec);
+    if (ec) continue;
+    std::string host = ep.address().to_string();
+    if (ep.address().is_v6()) host = "[" + host + "]";
+    out.push_back(host + ":" + std::to_string(ep.port()));
+  }
+  return out;
+}
+
+std::vector<uint16_t> HttpServer::ports() const {
+  std::vector<uint16_t> out;
+  for (const auto& acc : impl_->acceptors) {
+    boost::system::error_code ec;
+    auto ep = acc->local_endpoint(ec);
+    if (!ec) out.push_back(ep.port());
+  }
+  return out;
+}
+
+}  // namespace modeld::api
