@@ -1,0 +1,208 @@
+// The job manager over a real store and engine, against the test origin.
+#include "service/job_manager.h"
+
+#include <gtest/gtest.h>
+
+#include "engine_harness.h"
+#include "origin.h"
+
+namespace modeld::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using service::JobEvent;
+constexpr uint64_t kMiB = 1 << 20;
+
+// Records every event; waits for conditions on them.
+class BusLog {
+ public:
+  explicit BusLog(service::EventBus& bus) : bus_(bus) {
+    id_ = bus.Subscribe([this](const JobEvent& ev) {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(ev);
+      cv_.notify_all();
+    });
+  }
+  ~BusLog() { bus_.Unsubscribe(id_); }
+  bool WaitFor(const std::function<bool(const JobEvent&)>& pred,
+               std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      return std::any_of(events_.begin(), events_.end(), pred);
+    });
+  }
+  bool WaitState(const std::string& job, const std::string& state) {
+    return WaitFor([&](const JobEvent& e) { return e.job_id == job && e.state == state; });
+  }
+  // States of |job| in order, consecutive duplicates folded.
+  std::vector<std::string> States(const std::string& job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& e : events_) {
+      if (e.job_id == job && (out.empty() || out.back() != e.state)) out.push_back(e.state);
+    }
+    return out;
+  }
+  // Index of the first event matching, or -1.
+  int IndexOf(const std::string& job, const std::string& state) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < events_.size(); ++i) {
+      if (events_[i].job_id == job && events_[i].state == state) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+ private:
+  service::EventBus& bus_;
+  uint64_t id_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<JobEvent> events_;
+};
+
+class JobManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void Open() {
+    store::StoreOptions o;
+    o.data_dir = dir_ / "data";
+    o.hf_cache = dir_ / "hf";
+    auto st = store::Store::Open(o);
+    ASSERT_TRUE(st.has_value());
+    svc_ = std::make_unique<service::ModelService>(std::move(st.value()));
+  }
+  service::PullRequest Req(const std::string& path, const std::string& name) {
+    service::PullRequest r;
+    r.url = origin_.Url(path);
+    r.ref = {name, "v1"};
+    r.options.max_backoff = std::chrono::milliseconds(100);
+    return r;
+  }
+
+  TestOrigin origin_;
+  ScratchDir dir_;
+  std::unique_ptr<service::ModelService> svc_;
+};
+
+TEST_F(JobManagerTest, RunsAJobThroughEveryState) {
+  std::string data = RandomBytes(8 * kMiB, 1);
+  origin_.Put("/a.bin", {.content = data, .rate = 8 * kMiB});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto job = jm.Submit(Req("/a.bin", "a"), 0);
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->id.rfind("dwnld_", 0), 0u);
+  ASSERT_TRUE(log.WaitState(job->id, "completed"));
+  std::vector<std::string> want = {"queued", "resolving", "downloading", "verifying", "installing",
+                                   "completed"};
+  EXPECT_EQ(log.States(job->id), want);
+  auto done = jm.Get(job->id);
+  ASSERT_TRUE(done.has_value() && done->result.has_value());
+  EXPECT_EQ(FileSha256(done->result->path / "a.bin"), Sha256Hex(data));
+  auto rec = svc_->store().GetJob(job->id);
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->state, "completed");
+  EXPECT_EQ(rec->bytes_done, data.size());
+}
+
+TEST_F(JobManagerTest, IdenticalRequestsJoinOneJob) {
+  origin_.Put("/a.bin", {.content = RandomBytes(4 * kMiB, 2), .rate = 4 * kMiB});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  bool joined = true;
+  auto a = jm.Submit(Req("/a.bin", "a"), 0, &joined);
+  EXPECT_FALSE(joined);
+  auto b = jm.Submit(Req("/a.bin", "a"), 0, &joined);
+  EXPECT_TRUE(joined);
+  EXPECT_EQ(a->id, b->id);
+  ASSERT_TRUE(log.WaitState(a->id, "completed"));
+  EXPECT_EQ(jm.List().size(), 1u);
+}
+
+TEST_F(JobManagerTest, QueueHonoursTheLimitAndPriority) {
+  for (const char* p : {"/1", "/2", "/3"}) origin_.Put(p, {.content = RandomBytes(2 * kMiB, 3), .rate = 4 * kMiB});
+  service::JobManager jm(*svc_, 1);
+  BusLog log(jm.events());
+  auto first = jm.Submit(Req("/1", "one"), 0);
+  ASSERT_TRUE(log.WaitState(first->id, "downloading"));
+  auto low = jm.Submit(Req("/2", "two"), 0);
+  auto high = jm.Submit(Req("/3", "three"), 5);
+  EXPECT_EQ(jm.Get(low->id)->last.state, "queued");
+  ASSERT_TRUE(log.WaitState(low->id, "completed"));
+  EXPECT_LT(log.IndexOf(first->id, "completed"), log.IndexOf(high->id, "resolving"))
+      << "one download at a time";
+  EXPECT_LT(log.IndexOf(high->id, "completed"), log.IndexOf(low->id, "resolving"))
+      << "higher priority first";
+}
+
+TEST_F(JobManagerTest, CancelStopsAndRemovesThePartial) {
+  origin_.Put("/big", {.content = RandomBytes(32 * kMiB, 4), .rate = 2 * kMiB});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto job = jm.Submit(Req("/big", "big"), 0);
+  ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.bytes_done > kMiB; }));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(jm.Cancel(job->id).ok());
+  ASSERT_TRUE(log.WaitState(job->id, "cancelled"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+  EXPECT_FALSE(fs::exists(svc_->store().PartialDir(origin_.Url("/big"))));
+  EXPECT_EQ(svc_->store().Get({"big", "v1"}).error().code(), Status::Code::kNotFound);
+  EXPECT_EQ(jm.Cancel(job->id).code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(jm.Cancel("dwnld_nope").code(), Status::Code::kNotFound);
+}
+
+TEST_F(JobManagerTest, PauseAndResumeKeepTheBytes) {
+  std::string data = RandomBytes(24 * kMiB, 5);
+  origin_.Put("/big", {.content = data, .rate = 4 * kMiB});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto job = jm.Submit(Req("/big", "big"), 0);
+  ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.bytes_done > 4 * kMiB; }));
+  ASSERT_TRUE(jm.Pause(job->id).ok());
+  ASSERT_TRUE(log.WaitState(job->id, "paused"));
+  EXPECT_EQ(jm.Pause(job->id).code(), Status::Code::kFailedPrecondition);
+  origin_.Update("/big", [](FileSpec& f) { f.rate = 0; });
+  ASSERT_TRUE(jm.Resume(job->id).ok());
+  ASSERT_TRUE(log.WaitState(job->id, "completed"));
+  EXPECT_LT(origin_.BodyBytes("/big"), data.size() + 6 * kMiB);
+}
+
+TEST_F(JobManagerTest, UnfinishedJobsResumeAfterARestart) {
+  std::string data = RandomBytes(24 * kMiB, 6);
+  origin_.Put("/big", {.content = data, .rate = 4 * kMiB});
+  std::string id;
+  {
+    service::JobManager jm(*svc_, 3);
+    BusLog log(jm.events());
+    auto job = jm.Submit(Req("/big", "big"), 0);
+    id = job->id;
+    ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.bytes_done > 8 * kMiB; }));
+  }  // the "server" goes away mid-download
+  svc_.reset();
+  Open();
+  origin_.Update("/big", [](FileSpec& f) { f.rate = 0; });
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto n = jm.Recover();
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, 1);
+  ASSERT_TRUE(log.WaitState(id, "completed"));
+  auto got = jm.Get(id);
+  ASSERT_TRUE(got.has_value() && got->result.has_value());
+  EXPECT_EQ(FileSha256(got->result->path / "big"), Sha256Hex(data));
+  EXPECT_LT(origin_.BodyBytes("/big"), data.size() + data.size() / 4);
+}
+
+TEST_F(JobManagerTest, FailuresCarryTheirReason) {
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto job = jm.Submit(Req("/missing", "m"), 0);
+  ASSERT_TRUE(log.WaitState(job->id, "failed"));
+  auto got = jm.Get(job->id);
+  EXPECT_EQ(got->last.error_code, "NotFound");
+  EXPECT_NE(got->last.error.find("/missing"), std::string::npos);
+  EXPECT_EQ(jm.Submit(Req("/x", "../bad"), 0).error().code(), Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace modeld::testing
