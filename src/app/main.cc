@@ -4,6 +4,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/pull.h"
+#include "cli/serve.h"
 #include "cli/store_commands.h"
 #include "core/log.h"
 
@@ -72,6 +73,19 @@ int main(int argc, char** argv) {
       "(partial kept).\n"
       "Proxies: http_proxy, https_proxy, no_proxy from the environment are honoured.");
 
+  cli::ServeArgs serve;
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "Run the HTTP server: the /model-download API with progress, over the store.");
+  serve_cmd->add_option("--listen", serve.listen,
+                        "ADDR:PORT to listen on, repeatable (default 127.0.0.1:8000; [::1]:8000 "
+                        "for IPv6)");
+  serve_cmd->add_option("--token", serve.token,
+                        "require 'Authorization: Bearer TOKEN' on every request but GET /healthz "
+                        "(default: $MODELD_TOKEN)");
+  serve_cmd->add_option("--max-downloads", serve.max_downloads, "downloads running at once")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+
   cli::StoreArgs st;
   auto add_json = [&](CLI::App* c) { c->add_flag("--json", st.json, "print JSON"); };
   auto* ls_cmd = app.add_subcommand("ls", "List installed models (checking their files are there).");
@@ -107,6 +121,14 @@ int main(int argc, char** argv) {
   pull.data_dir = data_dir;
   st.data_dir = data_dir;
   if (pull_cmd->parsed()) return cli::RunPull(pull);
+  if (serve_cmd->parsed()) {
+    log::SetLevel(log_level == "warn" ? "info" : log_level);  // the access log
+    serve.data_dir = data_dir;
+    if (serve.token.empty()) {
+      if (const char* t = std::getenv("MODELD_TOKEN")) serve.token = t;
+    }
+    return cli::RunServe(serve);
+  }
   if (ls_cmd->parsed()) return cli::RunLs(st);
   if (info_cmd->parsed()) return cli::RunInfo(st);
   if (rm_cmd->parsed()) return cli::RunRm(st);

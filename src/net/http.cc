@@ -101,8 +101,10 @@ std::string UrlOrigin(std::string_view url) {
   std::string host(u.encoded_host());
   std::transform(host.begin(), host.end(), host.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme != "http" && scheme != "https") return {};
+  if (u.encoded_host().empty()) return {};
   std::string port(u.port());
-  if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+  if (port.empty()) port = scheme == "https" ? "443" : "80";
   return scheme + "://" + host + ":" + port;
 }
 

@@ -41,8 +41,9 @@ int ParseStatusLine(std::string_view line);
 // True when an ETag is weak (W/"...").
 bool IsWeakEtag(std::string_view etag);
 
-// scheme://host:port of |url| with the default port filled in, lower-cased; empty if
-// |url| does not parse. Two URLs with the same origin may share credentials.
+// scheme://host:port of an http(s) |url| with the default port filled in, lower-cased;
+// empty if |url| does not parse or is not http(s). Two URLs with the same origin may
+// share credentials.
 std::string UrlOrigin(std::string_view url);
 
 // The last path segment of |url|, percent-decoded, or "" if there is none.

@@ -44,6 +44,8 @@ TEST(HttpTest, UrlOriginIncludesDefaultPort) {
   EXPECT_EQ(UrlOrigin("http://127.0.0.1:8080/x"), "http://127.0.0.1:8080");
   EXPECT_NE(UrlOrigin("http://127.0.0.1:8080/x"), UrlOrigin("http://127.0.0.1:8081/x"));
   EXPECT_EQ(UrlOrigin("not a url"), "");
+  EXPECT_EQ(UrlOrigin("ftp://example.com/x"), "");
+  EXPECT_EQ(UrlOrigin("file:///etc/passwd"), "");
 }
 
 TEST(HttpTest, FileNames) {

@@ -1,0 +1,454 @@
+#include "api/generic/routes.h"
+
+#include <atomic>
+#include <cmath>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/fs.h"
+#include "net/http.h"
+#include "net/probe.h"
+#include "store/names.h"
+
+namespace modeld::api::generic {
+
+namespace {
+
+using nlohmann::json;
+constexpr double kMB = 1e6;  // the API's "MB" is decimal, as in speed_mbps
+
+double Mb(uint64_t bytes) { return std::round(static_cast<double>(bytes) / kMB * 100) / 100; }
+
+std::string Iso8601(int64_t t) {
+  char buf[32];
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  return buf;
+}
+
+Response Json(http::status status, const json& j) { return JsonResponse(status, j.dump()); }
+
+Response Error(const Status& s) { return ErrorResponse(HttpStatusFor(s), s.message()); }
+
+// The seed's clients poll until status is completed or failed: a cancelled job reports
+// failed (with its stage saying cancelled), so they stop.
+std::string SeedStatus(const std::string& state) {
+  if (state == "cancelled") return "failed";
+  if (state == "queued" || state == "resolving") return "started";
+  if (state == "verifying" || state == "installing") return "downloading";
+  return state;  // downloading, paused, completed, failed
+}
+
+json InstallationJson(const store::ModelInfo& m) {
+  return {{"status", "success"},
+          {"installed_at", Iso8601(m.installed_at)},
+          {"model_id", m.ref.name + "_" + m.ref.version},
+          {"ready_for_inference", m.status == "available"}};
+}
+
+json ProgressJson(const service::Job& job) {
+  const auto& ev = job.last;
+  json j;
+  j["download_id"] = job.id;
+  j["model_name"] = job.request.ref.name;
+  j["version"] = job.request.ref.version;
+  j["status"] = SeedStatus(ev.state);
+  j["state"] = ev.state;
+  uint64_t total = ev.bytes_total.value_or(0);
+  double pct = total > 0 ? 100.0 * static_cast<double>(ev.bytes_done) / static_cast<double>(total)
+                         : (ev.state == "completed" ? 100.0 : 0.0);
+  json progress = {{"percentage", std::round(pct * 10) / 10},
+                   {"downloaded_mb", Mb(ev.bytes_done)},
+                   {"total_mb", Mb(total)},
+                   {"speed_mbps", std::round(ev.bytes_per_second / kMB * 100) / 100},
+                   {"eta_seconds", ev.eta_seconds ? static_cast<int64_t>(std::ceil(*ev.eta_seconds)) : 0},
+                   {"current_stage", ev.state}};
+  j["progress"] = progress;
+  if (ev.state == "completed" && job.result) {
+    j["message"] = "Model downloaded and installed successfully";
+    j["installation"] = InstallationJson(*job.result);
+    j["file_path"] = job.result->files.empty() ? job.result->path.string()
+                                               : (job.result->path / job.result->files[0].path).string();
+  } else if (ev.state == "failed" || ev.state == "cancelled") {
+    j["message"] = ev.state == "cancelled" ? "Download cancelled" : "Download failed";
+    j["error"] = ev.error;
+    j["error_code"] = ev.error_code;
+  } else if (ev.state == "paused") {
+    j["message"] = "Download paused";
+  } else if (ev.state == "queued") {
+    j["message"] = "Download queued";
+  } else {
+    j["message"] = "Download in progress";
+  }
+  j["download_url"] = job.request.url;
+  return j;
+}
+
+json CompletedJson(const service::Job& job) {
+  const auto& m = *job.result;
+  json j;
+  j["status"] = "completed";
+  j["message"] = "Model downloaded and installed successfully";
+  j["download_id"] = job.id;
+  j["model_name"] = m.ref.name;
+  j["version"] = m.ref.version;
+  j["file_path"] = m.files.empty() ? m.path.string() : (m.path / m.files[0].path).string();
+  j["model_path"] = m.path.string();
+  j["file_size_mb"] = Mb(m.size);
+  j["download_duration_seconds"] =
+      static_cast<double>(std::max<int64_t>(0, job.finished_at - job.started_at));
+  j["checksum_verified"] = job.request.checksum.has_value();
+  j["sha256"] = m.files.empty() ? "" : m.files[0].sha256;
+  j["installation"] = InstallationJson(m);
+  return j;
+}
+
+// Field checks for the POST body: a wrong type is a 400 that names the field.
+struct Body {
+  const json& j;
+  std::string error;
+  bool Str(const char* key, std::string* out, bool required = false) {
+    if (!j.contains(key) || j[key].is_null()) {
+      if (required) error = "Invalid parameter '" + std::string(key) + "': required";
+      return !required;
+    }
+    if (!j[key].is_string()) {
+      error = "Invalid parameter '" + std::string(key) + "': must be a string";
+      return false;
+    }
+    *out = j[key].get<std::string>();
+    return true;
+  }
+  bool Bool(const json& obj, const std::string& key, bool* out, const std::string& where) {
+    if (!obj.contains(key) || obj[key].is_null()) return true;
+    if (!obj[key].is_boolean()) {
+      error = "Invalid parameter '" + where + key + "': must be a boolean";
+      return false;
+    }
+    *out = obj[key].get<bool>();
+    return true;
+  }
+  bool Int(const json& obj, const std::string& key, int64_t min, int64_t max, int64_t* out,
+           const std::string& where) {
+    if (!obj.contains(key) || obj[key].is_null()) return true;
+    if (!obj[key].is_number_integer()) {
+      error = "Invalid parameter '" + where + key + "': must be an integer";
+      return false;
+    }
+    int64_t v = obj[key].get<int64_t>();
+    if (v < min || v > max) {
+      error = "Invalid parameter '" + where + key + "': must be between " + std::to_string(min) +
+              " and " + std::to_string(max);
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+};
+
+struct DownloadRequest {
+  service::PullRequest pull;
+  bool wait = false;
+  std::string source = "default";
+};
+
+// Parses and validates the POST body. Returns a 400 response on bad input.
+std::optional<Response> ParseDownload(const Request& req, const Params& params, DownloadRequest* out) {
+  json j = json::parse(req.body(), nullptr, false);
+  if (j.is_discarded()) return ErrorResponse(http::status::bad_request, "Invalid JSON body");
+  if (!j.is_object()) return ErrorResponse(http::status::bad_request, "The body must be a JSON object");
+  Body b{j, ""};
+  std::string name, version = "latest", url, checksum;
+  bool force = false;
+  if (!b.Str("model_name", &name, true) || !b.Str("version", &version) ||
+      !b.Str("download_url", &url) || !b.Str("source", &out->source) ||
+      !b.Str("checksum", &checksum) || !b.Bool(j, "force_download", &force, "") ||
+      !b.Bool(j, "wait", &out->wait, "")) {
+    return ErrorResponse(http::status::bad_request, b.error);
+  }
+  if (name.empty()) return ErrorResponse(http::status::bad_request, "Invalid parameter 'model_name': empty");
+  if (version.empty()) version = "latest";
+  if (Status s = store::ValidateModelName(name); !s.ok()) {
+    return ErrorResponse(http::status::bad_request, "Invalid parameter 'model_name': " + s.message());
+  }
+  if (Status s = store::ValidateVersion(version); !s.ok()) {
+    return ErrorResponse(http::status::bad_request, "Invalid parameter 'version': " + s.message());
+  }
+  auto& p = out->pull;
+  p.ref = {name, version};
+  p.force = force;
+  if (!url.empty()) {
+    if (net::UrlOrigin(url).empty()) {
+      return ErrorResponse(http::status::bad_request,
+                           "Invalid parameter 'download_url': not an http(s) URL");
+    }
+    p.url = url;
+  }
+  if (!checksum.empty()) {
+    auto c = ParseChecksum(checksum);
+    if (!c.has_value()) {
+      return ErrorResponse(http::status::bad_request, "Invalid parameter 'checksum': " + c.error().message());
+    }
+    p.checksum = *c;
+  }
+  if (j.contains("options") && !j["options"].is_null()) {
+    const json& o = j["options"];
+    if (!o.is_object()) {
+      return ErrorResponse(http::status::bad_request, "Invalid parameter 'options': must be an object");
+    }
+    int64_t chunk = -1, timeout = -1, retries = -1;
+    bool verify = true, extract = true, cleanup = true;
+    if (!b.Int(o, "chunk_size", 1, 64 << 20, &chunk, "options.") ||
+        !b.Int(o, "timeout", 1, 7 * 24 * 3600, &timeout, "options.") ||
+        !b.Int(o, "retry_count", 0, 100, &retries, "options.") ||
+        !b.Bool(o, "verify_ssl", &verify, "options.") ||
+        !b.Bool(o, "extract_after_download", &extract, "options.") ||
+        !b.Bool(o, "cleanup_temp_files", &cleanup, "options.")) {
+      return ErrorResponse(http::status::bad_request, b.error);
+    }
+    // chunk_size: the receive buffer. timeout: seconds without progress before a
+    // connection is replaced (a whole-download limit would kill large models).
+    if (chunk > 0) p.options.buffer_size = static_cast<size_t>(std::max<int64_t>(chunk, 16384));
+    if (timeout > 0) p.options.stall_timeout = std::chrono::seconds(timeout);
+    if (retries >= 0) p.options.retry_count = static_cast<int>(retries);
+    p.options.verify_ssl = verify;
+    p.metadata["extract_after_download"] = extract;
+    p.metadata["cleanup_temp_files"] = cleanup;
+  }
+  if (j.contains("metadata") && !j["metadata"].is_null()) {
+    const json& m = j["metadata"];
+    if (!m.is_object()) {
+      return ErrorResponse(http::status::bad_request, "Invalid parameter 'metadata': must be an object");
+    }
+    for (const auto& [k, v] : m.items()) p.metadata[k] = v;
+    if (m.contains("description") && m["description"].is_string()) p.description = m["description"];
+    if (m.contains("tags") && m["tags"].is_array()) {
+      for (const auto& t : m["tags"]) {
+        if (t.is_string()) p.tags.push_back(t.get<std::string>());
+      }
+    }
+  }
+  if (params.Query("wait") == "true" || params.Query("wait") == "1") out->wait = true;
+  p.source = url.empty() ? out->source : "url";
+  return std::nullopt;
+}
+
+// Answers once the job ends: the completed shape, or the failure as an error.
+void AnswerWhenDone(Context& ctx, const std::string& job_id, Responder respond) {
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto sub = std::make_shared<uint64_t>(0);
+  auto finish = [&ctx, job_id, respond, answered, sub]() {
+    if (answered->exchange(true)) return;
+    auto job = ctx.jobs.Get(job_id);
+    if (!job.has_value()) return respond(Error(job.error()));
+    if (job->last.state == "completed" && job->result) {
+      return respond(Json(http::status::ok, CompletedJson(*job)));
+    }
+    Status s = job->error.ok() ? Status::Cancelled("Download cancelled") : job->error;
+    if (job->last.state == "cancelled") {
+      return respond(ErrorResponse(http::status::internal_server_error, "Download failed: cancelled by user"));
+    }
+    return respond(ErrorResponse(HttpStatusFor(s), s.code() == Status::Code::kNoSpace
+                                                       ? s.message()
+                                                       : "Download failed: " + s.message()));
+  };
+  *sub = ctx.jobs.events().Subscribe([&ctx, job_id, finish, sub](const service::JobEvent& ev) {
+    if (ev.job_id != job_id || !ev.terminal) return;
+    ctx.jobs.events().Unsubscribe(*sub);
+    // Not from inside the job manager's lock: answer on the work queue.
+    if (!ctx.work.Post(finish)) std::thread(finish).detach();
+  });
+  // It may have ended before we subscribed.
+  auto job = ctx.jobs.Get(job_id);
+  if (job.has_value() && job->last.terminal) {
+    ctx.jobs.events().Unsubscribe(*sub);
+    finish();
+  }
+}
+
+void StartDownload(Context& ctx, DownloadRequest dl, Responder respond) {
+  auto& p = dl.pull;
+  if (p.url.empty()) {
+    // Named models come from catalogs and the Hub (sources); none is configured yet.
+    return respond(ErrorResponse(http::status::not_found,
+                                 "Model '" + p.ref.name + "' not found in repository"));
+  }
+  if (!p.force) {
+    auto existing = ctx.models.store().Get(p.ref);
+    if (existing.has_value()) {
+      return respond(ErrorResponse(http::status::conflict,
+                                   "Model '" + p.ref.name + "' version '" + p.ref.version +
+                                       "' already exists. Use force_download=true to override."));
+    }
+  }
+  // Learn the size first: a missing file is a 404 and a full disk a 413 now, not later.
+  auto probe = net::Probe(p.url, p.headers, p.options.verify_ssl, std::chrono::seconds(15));
+  std::optional<uint64_t> size;
+  if (probe.has_value()) {
+    size = probe->size;
+  } else if (probe.error().code() == Status::Code::kNotFound) {
+    return respond(ErrorResponse(http::status::not_found,
+                                 "Model '" + p.ref.name + "' not found: " + probe.error().message()));
+  } else if (probe.error().code() == Status::Code::kPermissionDenied) {
+    return respond(ErrorResponse(http::status::forbidden, probe.error().message()));
+  }  // other probe failures: the download itself retries
+  if (size) {
+    auto avail = AvailableBytes(ctx.models.store().options().data_dir);
+    if (avail.has_value() && *avail < *size) {
+      return respond(ErrorResponse(
+          http::status::payload_too_large,
+          "Insufficient storage space. Required: " + std::to_string(static_cast<int64_t>(std::ceil(*size / kMB))) +
+              "MB, Available: " + std::to_string(static_cast<int64_t>(*avail / kMB)) + "MB"));
+    }
+  }
+  bool joined = false;
+  auto job = ctx.jobs.Submit(p, 0, &joined);
+  if (!job.has_value()) return respond(Error(job.error()));
+  if (dl.wait) return AnswerWhenDone(ctx, job->id, respond);
+  json j;
+  j["status"] = "started";
+  j["message"] = joined ? "Model download already in progress" : "Model download started";
+  j["download_id"] = job->id;
+  j["model_name"] = p.ref.name;
+  j["version"] = p.ref.version;
+  j["estimated_size_mb"] = size ? json(Mb(*size)) : json(nullptr);
+  // At 50 MB/s until the first downloads teach us better.
+  j["estimated_duration_seconds"] = size ? json(static_cast<int64_t>(std::ceil(*size / (50 * kMB)))) : json(nullptr);
+  j["download_url"] = p.url;
+  j["progress_endpoint"] = "/model-download/" + job->id + "/progress";
+  respond(Json(http::status::ok, j));
+}
+
+json ModelJson(const store::ModelInfo& m) {
+  json j = m.ToJson();
+  j["size_mb"] = Mb(m.size);
+  return j;
+}
+
+}  // namespace
+
+http::status HttpStatusFor(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk: return http::status::ok;
+    case Status::Code::kInvalidArgument: return http::status::bad_request;
+    case Status::Code::kNotFound: return http::status::not_found;
+    case Status::Code::kAlreadyExists: return http::status::conflict;
+    case Status::Code::kFailedPrecondition: return http::status::conflict;
+    case Status::Code::kNoSpace: return http::status::payload_too_large;
+    case Status::Code::kPermissionDenied: return http::status::forbidden;
+    case Status::Code::kUnavailable: return http::status::service_unavailable;
+    default: return http::status::internal_server_error;
+  }
+}
+
+std::vector<Route> Routes(Context& ctx) {
+  std::vector<Route> r;
+  r.push_back({http::verb::get, "/healthz", [](const Request&, const Params&, Responder respond) {
+                 respond(Json(http::status::ok, {{"status", "ok"}}));
+               }});
+  r.push_back({http::verb::get, "/version", [&ctx](const Request&, const Params&, Responder respond) {
+                 respond(Json(http::status::ok, {{"version", ctx.version}, {"name", "modeld"}}));
+               }});
+  r.push_back({http::verb::post, "/model-download",
+               [&ctx](const Request& req, const Params& params, Responder respond) {
+                 DownloadRequest dl;
+                 if (auto bad = ParseDownload(req, params, &dl)) return respond(std::move(*bad));
+                 bool posted = ctx.work.Post([&ctx, dl = std::move(dl), respond]() mutable {
+                   StartDownload(ctx, std::move(dl), respond);
+                 });
+                 if (!posted) {
+                   respond(ErrorResponse(http::status::service_unavailable, "Too many requests in flight"));
+                 }
+               }});
+  r.push_back({http::verb::get, "/model-download", [&ctx](const Request&, const Params&, Responder respond) {
+                 json arr = json::array();
+                 for (const auto& job : ctx.jobs.List()) arr.push_back(ProgressJson(job));
+                 respond(Json(http::status::ok, {{"downloads", arr}}));
+               }});
+  r.push_back({http::verb::get, "/model-download/:id/progress",
+               [&ctx](const Request&, const Params& p, Responder respond) {
+                 auto job = ctx.jobs.Get(p.path.at("id"));
+                 if (!job.has_value()) return respond(Error(job.error()));
+                 respond(Json(http::status::ok, ProgressJson(*job)));
+               }});
+  for (const char* action : {"cancel", "pause", "resume"}) {
+    std::string act = action;
+    r.push_back({http::verb::post, "/model-download/:id/" + act,
+                 [&ctx, act](const Request&, const Params& p, Responder respond) {
+                   const std::string& id = p.path.at("id");
+                   Status s = act == "cancel"  ? ctx.jobs.Cancel(id)
+                              : act == "pause" ? ctx.jobs.Pause(id)
+                                               : ctx.jobs.Resume(id);
+                   if (!s.ok()) return respond(Error(s));
+                   auto job = ctx.jobs.Get(id);
+                   if (!job.has_value()) return respond(Error(job.error()));
+                   json j = ProgressJson(*job);
+                   j["requested"] = act;
+                   respond(Json(http::status::ok, j));
+                 }});
+  }
+  r.push_back({http::verb::get, "/models", [&ctx](const Request&, const Params&, Responder respond) {
+                 auto models = ctx.models.List();
+                 if (!models.has_value()) return respond(Error(models.error()));
+                 json arr = json::array();
+                 for (const auto& m : *models) arr.push_back(ModelJson(m));
+                 // Versions still downloading are models too, for the seed's monitors.
+                 for (const auto& job : ctx.jobs.List()) {
+                   const auto& st = job.last.state;
+                   if (job.last.terminal || st == "paused") continue;
+                   arr.push_back({{"name", job.request.ref.name},
+                                  {"version", job.request.ref.version},
+                                  {"ref", job.request.ref.ToString()},
+                                  {"status", "downloading"},
+                                  {"download_id", job.id},
+                                  {"size", job.last.bytes_total.value_or(0)},
+                                  {"size_mb", Mb(job.last.bytes_total.value_or(0))}});
+                 }
+                 respond(Json(http::status::ok, {{"models", arr}}));
+               }});
+  r.push_back({http::verb::get, "/models/*name", [&ctx](const Request&, const Params& p, Responder respond) {
+                 const std::string& name = p.path.at("name");
+                 if (Status s = store::ValidateModelName(name); !s.ok()) return respond(Error(s));
+                 auto versions = ctx.models.Versions(name);
+                 if (!versions.has_value()) return respond(Error(versions.error()));
+                 if (versions->empty()) {
+                   return respond(ErrorResponse(http::status::not_found, "Model '" + name + "' not found"));
+                 }
+                 json arr = json::array();
+                 for (const auto& m : *versions) arr.push_back(ModelJson(m));
+                 respond(Json(http::status::ok, {{"name", name}, {"versions", arr}}));
+               }});
+  r.push_back({http::verb::delete_, "/models/*name", [&ctx](const Request&, const Params& p, Responder respond) {
+                 const std::string& name = p.path.at("name");
+                 std::string version = p.Query("version");
+                 auto removed = ctx.models.Remove(name, version);
+                 if (!removed.has_value()) return respond(Error(removed.error()));
+                 json arr = json::array();
+                 for (const auto& ref : *removed) arr.push_back(ref.ToString());
+                 respond(Json(http::status::ok, {{"status", "removed"}, {"removed", arr}}));
+               }});
+  r.push_back({http::verb::get, "/cache", [&ctx](const Request&, const Params&, Responder respond) {
+                 auto rep = ctx.models.Cache();
+                 if (!rep.has_value()) return respond(Error(rep.error()));
+                 json per = json::array();
+                 for (const auto& [ref, size] : rep->per_model) per.push_back({{"ref", ref}, {"size", size}});
+                 const auto& o = ctx.models.store().options();
+                 respond(Json(http::status::ok, {{"data_dir", o.data_dir.string()},
+                                                 {"hf_cache", o.hf_cache.string()},
+                                                 {"models", rep->model_count},
+                                                 {"blobs", rep->blob_count},
+                                                 {"blob_bytes", rep->blob_bytes},
+                                                 {"logical_bytes", rep->logical_bytes},
+                                                 {"partials", rep->partial_count},
+                                                 {"partial_bytes", rep->partial_bytes},
+                                                 {"free_bytes", rep->free_bytes},
+                                                 {"total_size_mb", Mb(rep->blob_bytes)},
+                                                 {"per_model", per}}));
+               }});
+  return r;
+}
+
+}  // namespace modeld::api::generic

@@ -1,0 +1,318 @@
+// The generic /model-download API over a real server, store, job manager and engine.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "api/generic/routes.h"
+#include "api/http_server.h"
+#include "engine_harness.h"
+#include "http_client.h"
+#include "origin.h"
+
+namespace modeld::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+constexpr uint64_t kMiB = 1 << 20;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(); }
+  void TearDown() override { Stop(); }
+  void Start(const std::string& token = "") {
+    store::StoreOptions o;
+    o.data_dir = dir_ / "data";
+    o.hf_cache = dir_ / "hf";
+    auto st = store::Store::Open(o);
+    ASSERT_TRUE(st.has_value());
+    models_ = std::make_unique<service::ModelService>(std::move(st.value()));
+    jobs_ = std::make_unique<service::JobManager>(*models_, 3);
+    work_ = std::make_unique<api::WorkQueue>();
+    ctx_ = std::make_unique<api::generic::Context>(
+        api::generic::Context{*models_, *jobs_, *work_, "test"});
+    api::ServerOptions opts;
+    opts.listen = {"127.0.0.1:0"};
+    opts.token = token;
+    opts.access_log = false;
+    server_ = std::make_unique<api::HttpServer>(opts, api::generic::Routes(*ctx_));
+    ASSERT_TRUE(server_->Start().ok());
+    base_ = "http://127.0.0.1:" + std::to_string(server_->ports()[0]);
+  }
+  void Stop() {
+    if (server_) server_->Stop(std::chrono::seconds(5));
+    server_.reset();
+    work_.reset();
+    jobs_.reset();
+    ctx_.reset();
+    models_.reset();
+  }
+  // POSTs |body| to /model-download; returns {status, json}.
+  std::pair<long, json> Post(const json& body, const std::string& query = "") {
+    auto r = HttpCall("POST", base_ + "/model-download" + query, body.dump(),
+                      {"Content-Type: application/json"});
+    return {r.status, json::parse(r.body, nullptr, false)};
+  }
+  std::pair<long, json> Get(const std::string& path) {
+    auto r = HttpCall("GET", base_ + path);
+    return {r.status, json::parse(r.body, nullptr, false)};
+  }
+  json Body(const std::string& name, const std::string& path, const std::string& data) {
+    return {{"model_name", name},
+            {"version", "v1.0"},
+            {"download_url", origin_.Url(path)},
+            {"checksum", "sha256:" + Sha256Hex(data)}};
+  }
+  // Waits (on the event bus, no sleeping) until job |id| is in a state |pred| accepts.
+  bool WaitState(const std::string& id, const std::function<bool(const std::string&)>& pred) {
+    std::mutex mu;
+    std::condition_variable cv;
+    auto sub = jobs_->events().Subscribe([&](const service::JobEvent& ev) {
+      if (ev.job_id == id) {
+        std::lock_guard<std::mutex> l(mu);
+        cv.notify_all();
+      }
+    });
+    std::unique_lock<std::mutex> l(mu);
+    bool ok = cv.wait_for(l, std::chrono::seconds(60), [&] {
+      auto job = jobs_->Get(id);
+      return job.has_value() && pred(job->last.state);
+    });
+    l.unlock();
+    jobs_->events().Unsubscribe(sub);
+    return ok;
+  }
+  // The progress a seed client sees once the job has ended.
+  json PollUntilDone(const std::string& id) {
+    EXPECT_TRUE(WaitState(id, [](const std::string& s) {
+      return s == "completed" || s == "failed" || s == "cancelled";
+    })) << "download " << id << " never finished";
+    auto [code, j] = Get("/model-download/" + id + "/progress");
+    EXPECT_EQ(code, 200);
+    return j;
+  }
+
+  TestOrigin origin_;
+  ScratchDir dir_;
+  std::unique_ptr<service::ModelService> models_;
+  std::unique_ptr<service::JobManager> jobs_;
+  std::unique_ptr<api::WorkQueue> work_;
+  std::unique_ptr<api::generic::Context> ctx_;
+  std::unique_ptr<api::HttpServer> server_;
+  std::string base_;
+};
+
+TEST_F(ServerTest, StartedThenProgressThenCompleted) {
+  std::string data = RandomBytes(6 * kMiB, 1);
+  origin_.Put("/resnet50.pth", {.content = data, .rate = 8 * kMiB});
+  auto [code, started] = Post(Body("resnet50", "/resnet50.pth", data));
+  ASSERT_EQ(code, 200) << started.dump();
+  EXPECT_EQ(started["status"], "started");
+  EXPECT_EQ(started["message"], "Model download started");
+  EXPECT_EQ(started["model_name"], "resnet50");
+  EXPECT_EQ(started["version"], "v1.0");
+  EXPECT_NEAR(started["estimated_size_mb"].get<double>(), 6.29, 0.01);
+  EXPECT_GE(started["estimated_duration_seconds"].get<int>(), 1);
+  EXPECT_EQ(started["download_url"], origin_.Url("/resnet50.pth"));
+  std::string id = started["download_id"];
+  EXPECT_EQ(started["progress_endpoint"], "/model-download/" + id + "/progress");
+
+  auto done = PollUntilDone(id);
+  EXPECT_EQ(done["status"], "completed");
+  for (const char* k : {"percentage", "downloaded_mb", "total_mb", "speed_mbps", "eta_seconds",
+                        "current_stage"}) {
+    EXPECT_TRUE(done["progress"].contains(k)) << k;
+  }
+  EXPECT_EQ(done["progress"]["percentage"], 100.0);
+  EXPECT_EQ(done["installation"]["status"], "success");
+  EXPECT_EQ(done["installation"]["model_id"], "resnet50_v1.0");
+  EXPECT_EQ(done["installation"]["ready_for_inference"], true);
+  EXPECT_EQ(FileSha256(done["file_path"].get<std::string>()), Sha256Hex(data));
+
+  auto [lc, list] = Get("/model-download");
+  EXPECT_EQ(lc, 200);
+  EXPECT_EQ(list["downloads"].size(), 1u);
+}
+
+TEST_F(ServerTest, WaitTrueAnswersWithTheCompletedShape) {
+  std::string data = RandomBytes(3 * kMiB, 2);
+  origin_.Put("/bert.bin", {.content = data});
+  auto body = Body("bert-base", "/bert.bin", data);
+  body["wait"] = true;
+  auto [code, j] = Post(body);
+  ASSERT_EQ(code, 200) << j.dump();
+  EXPECT_EQ(j["status"], "completed");
+  EXPECT_EQ(j["message"], "Model downloaded and installed successfully");
+  EXPECT_EQ(j["checksum_verified"], true);
+  EXPECT_NEAR(j["file_size_mb"].get<double>(), 3.15, 0.01);
+  EXPECT_TRUE(j.contains("download_duration_seconds"));
+  EXPECT_EQ(j["installation"]["status"], "success");
+  EXPECT_FALSE(j["installation"]["installed_at"].get<std::string>().empty());
+  // ?wait=true works too, and a second identical request is a 409.
+  auto [code2, j2] = Post(Body("bert-base", "/bert.bin", data), "?wait=true");
+  EXPECT_EQ(code2, 409);
+  EXPECT_EQ(j2["detail"],
+            "Model 'bert-base' version 'v1.0' already exists. Use force_download=true to override.");
+  auto forced = Body("bert-base", "/bert.bin", data);
+  forced["force_download"] = true;
+  EXPECT_EQ(Post(forced, "?wait=true").first, 200);
+}
+
+TEST_F(ServerTest, BadRequestsNameTheField) {
+  struct Case {
+    std::string body;
+    std::string want;
+  } cases[] = {
+      {"not json", "Invalid JSON body"},
+      {"[1,2]", "JSON object"},
+      {"{}", "'model_name': required"},
+      {R"({"model_name": 5})", "'model_name': must be a string"},
+      {R"({"model_name": "a", "version": 1})", "'version': must be a string"},
+      {R"({"model_name": "a", "force_download": "yes"})", "'force_download': must be a boolean"},
+      {R"({"model_name": "a", "options": []})", "'options': must be an object"},
+      {R"({"model_name": "a", "options": {"retry_count": "3"}})", "'options.retry_count': must be an integer"},
+      {R"({"model_name": "a", "options": {"timeout": 0}})", "'options.timeout': must be between"},
+      {R"({"model_name": "a", "options": {"verify_ssl": 1}})", "'options.verify_ssl': must be a boolean"},
+      {R"({"model_name": "a", "metadata": "x"})", "'metadata': must be an object"},
+      {R"({"model_name": "../etc"})", "'model_name'"},
+      {R"({"model_name": "a", "version": "../x"})", "'version'"},
+      {R"({"model_name": "a", "checksum": "sha256:abc"})", "'checksum'"},
+      {R"({"model_name": "a", "download_url": "ftp://x/y"})", "'download_url'"},
+  };
+  for (const auto& c : cases) {
+    auto r = HttpCall("POST", base_ + "/model-download", c.body);
+    EXPECT_EQ(r.status, 400) << c.body;
+    auto j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.contains("detail")) << r.body;
+    EXPECT_NE(j["detail"].get<std::string>().find(c.want), std::string::npos)
+        << c.body << " -> " << r.body;
+  }
+  // Unknown fields are ignored.
+  origin_.Put("/x", {.content = "x"});
+  auto [code, j] = Post({{"model_name", "x"}, {"download_url", origin_.Url("/x")}, {"colour", "blue"}});
+  EXPECT_EQ(code, 200) << j.dump();
+}
+
+TEST_F(ServerTest, NotFoundCases) {
+  auto [c1, j1] = Post({{"model_name", "unknown-model"}});
+  EXPECT_EQ(c1, 404);
+  EXPECT_EQ(j1["detail"], "Model 'unknown-model' not found in repository");
+  auto [c2, j2] = Post({{"model_name", "m"}, {"download_url", origin_.Url("/gone")}});
+  EXPECT_EQ(c2, 404);
+  EXPECT_EQ(Get("/model-download/dwnld_nope/progress").first, 404);
+  EXPECT_EQ(HttpCall("POST", base_ + "/model-download/dwnld_nope/cancel").status, 404);
+  EXPECT_EQ(Get("/models/none").first, 404);
+  EXPECT_EQ(HttpCall("DELETE", base_ + "/models/none").status, 404);
+}
+
+TEST_F(ServerTest, InsufficientStorageIs413) {
+  // The origin announces 100 TB: more than any disk here.
+  origin_.Put("/huge", {.content = "x", .lie_extra = 100'000'000'000'000ull});
+  auto [code, j] = Post({{"model_name", "huge"}, {"download_url", origin_.Url("/huge")}});
+  EXPECT_EQ(code, 413);
+  std::string detail = j["detail"];
+  EXPECT_EQ(detail.rfind("Insufficient storage space. Required: 100000001MB, Available: ", 0), 0u)
+      << detail;
+}
+
+TEST_F(ServerTest, FailedDownloadIs500WithTheCause) {
+  std::string data = RandomBytes(kMiB, 3);
+  origin_.Put("/bad", {.content = data, .corrupt_offsets = {100}});
+  auto body = Body("bad", "/bad", data);
+  auto [code, j] = Post(body, "?wait=true");
+  EXPECT_EQ(code, 500);
+  EXPECT_NE(j["detail"].get<std::string>().find("Download failed: checksum mismatch"), std::string::npos)
+      << j.dump();
+  auto [lc, list] = Get("/model-download");
+  EXPECT_EQ(list["downloads"][0]["status"], "failed");
+  EXPECT_EQ(list["downloads"][0]["error_code"], "Corrupt");
+}
+
+TEST_F(ServerTest, OptionsReachTheEngine) {
+  std::string data = RandomBytes(2 * kMiB, 4);
+  // retry_count 0: one 503 is fatal (the first 503 answers the API's size probe).
+  origin_.Put("/flaky", {.content = data, .fail_status = 503, .fail_times = 2});
+  json b = {{"model_name", "flaky"}, {"download_url", origin_.Url("/flaky")}, {"options", {{"retry_count", 0}}}};
+  EXPECT_EQ(Post(b, "?wait=true").first, 503);
+  // timeout: seconds without progress before a connection is replaced.
+  origin_.Put("/stall", {.content = data, .stall_after = 100000, .stall_times = 1});
+  json s = {{"model_name", "stall"},
+            {"download_url", origin_.Url("/stall")},
+            {"options", {{"timeout", 1}, {"chunk_size", 8192}, {"verify_ssl", true},
+                         {"extract_after_download", false}, {"cleanup_temp_files", true}}},
+            {"metadata", {{"description", "a stalled model"}, {"tags", {"nlp", "large"}}, {"author", "X"}}}};
+  auto [code, j] = Post(s, "?wait=true");
+  ASSERT_EQ(code, 200) << j.dump();
+  auto [ic, info] = Get("/models/stall");
+  ASSERT_EQ(ic, 200);
+  auto v = info["versions"][0];
+  EXPECT_EQ(v["description"], "a stalled model");
+  EXPECT_EQ(v["tags"], json({"nlp", "large"}));
+  EXPECT_EQ(v["metadata"]["author"], "X");
+  EXPECT_EQ(v["metadata"]["extract_after_download"], false);
+}
+
+TEST_F(ServerTest, CancelPauseResume) {
+  std::string data = RandomBytes(32 * kMiB, 5);
+  origin_.Put("/big", {.content = data, .rate = 2 * kMiB});
+  auto [code, started] = Post({{"model_name", "big"}, {"download_url", origin_.Url("/big")}});
+  ASSERT_EQ(code, 200);
+  std::string id = started["download_id"];
+  ASSERT_TRUE(origin_.WaitForBodyBytes("/big", kMiB));
+  auto p = HttpCall("POST", base_ + "/model-download/" + id + "/pause");
+  EXPECT_EQ(p.status, 200) << p.body;
+  // Paused: resume it, unthrottled.
+  ASSERT_TRUE(WaitState(id, [](const std::string& st) { return st == "paused"; }));
+  EXPECT_EQ(Get("/model-download/" + id + "/progress").second["state"], "paused");
+  EXPECT_EQ(HttpCall("POST", base_ + "/model-download/" + id + "/pause").status, 409);
+  origin_.Update("/big", [](FileSpec& f) { f.rate = 0; });
+  EXPECT_EQ(HttpCall("POST", base_ + "/model-download/" + id + "/resume").status, 200);
+  auto done = PollUntilDone(id);
+  EXPECT_EQ(done["status"], "completed");
+  EXPECT_EQ(HttpCall("POST", base_ + "/model-download/" + id + "/cancel").status, 409)
+      << "a completed download cannot be cancelled";
+
+  origin_.Put("/big2", {.content = data, .rate = 2 * kMiB});
+  auto [c2, s2] = Post({{"model_name", "big2"}, {"download_url", origin_.Url("/big2")}});
+  std::string id2 = s2["download_id"];
+  ASSERT_TRUE(origin_.WaitForBodyBytes("/big2", kMiB));
+  EXPECT_EQ(HttpCall("POST", base_ + "/model-download/" + id2 + "/cancel").status, 200);
+  auto cancelled = PollUntilDone(id2);
+  EXPECT_EQ(cancelled["status"], "failed") << "seed clients stop polling at failed";
+  EXPECT_EQ(cancelled["state"], "cancelled");
+}
+
+TEST_F(ServerTest, ModelsInfoRemoveAndCache) {
+  std::string data = RandomBytes(kMiB, 6);
+  origin_.Put("/m.bin", {.content = data});
+  ASSERT_EQ(Post(Body("org/m", "/m.bin", data), "?wait=true").first, 200);
+  auto [c, models] = Get("/models");
+  ASSERT_EQ(c, 200);
+  ASSERT_EQ(models["models"].size(), 1u);
+  EXPECT_EQ(models["models"][0]["name"], "org/m");
+  EXPECT_EQ(models["models"][0]["version"], "v1.0");
+  EXPECT_EQ(models["models"][0]["status"], "available");
+  EXPECT_EQ(models["models"][0]["size"], data.size());
+  auto [ic, info] = Get("/models/org/m");
+  ASSERT_EQ(ic, 200) << "names with a slash work";
+  EXPECT_EQ(info["versions"][0]["files"][0]["sha256"], Sha256Hex(data));
+  auto [cc, cache] = Get("/cache");
+  EXPECT_EQ(cache["blobs"], 1);
+  auto del = HttpCall("DELETE", base_ + "/models/org/m?version=v1.0");
+  EXPECT_EQ(del.status, 200) << del.body;
+  EXPECT_EQ(Get("/models").second["models"].size(), 0u);
+  EXPECT_EQ(HttpCall("DELETE", base_ + "/models/org/m").status, 404);
+}
+
+TEST_F(ServerTest, TokenRequiredWhenSet) {
+  Stop();
+  Start("tok");
+  EXPECT_EQ(HttpCall("GET", base_ + "/healthz").status, 200);
+  EXPECT_EQ(HttpCall("GET", base_ + "/models").status, 401);
+  EXPECT_EQ(HttpCall("GET", base_ + "/models", "", {"Authorization: Bearer tok"}).status, 200);
+  auto v = HttpCall("GET", base_ + "/version", "", {"Authorization: Bearer tok"});
+  EXPECT_EQ(json::parse(v.body)["version"], "test");
+}
+
+}  // namespace
+}  // namespace modeld::testing
