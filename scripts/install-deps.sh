@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config git
       libboost1.81-dev libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev
-      nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev curl openssl)
+      nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev curl openssl
+      python3 python3-requests jq)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx-light aria2 time); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -395,14 +395,17 @@ std::vector<Route> Routes(Context& ctx) {
                  if (!models.has_value()) return respond(Error(models.error()));
                  json arr = json::array();
                  for (const auto& m : *models) arr.push_back(ModelJson(m));
-                 // Versions still downloading are models too, for the seed's monitors.
+                 // Versions still downloading are models too. The seed's monitor script
+                 // counts status "loading" as an active download, so that is the word here;
+                 // download_state says precisely where it is.
                  for (const auto& job : ctx.jobs.List()) {
                    const auto& st = job.last.state;
                    if (job.last.terminal || st == "paused") continue;
                    arr.push_back({{"name", job.request.ref.name},
                                   {"version", job.request.ref.version},
                                   {"ref", job.request.ref.ToString()},
-                                  {"status", "downloading"},
+                                  {"status", "loading"},
+                                  {"download_state", st},
                                   {"download_id", job.id},
                                   {"size", job.last.bytes_total.value_or(0)},
                                   {"size_mb", Mb(job.last.bytes_total.value_or(0))}});
