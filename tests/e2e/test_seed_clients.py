@@ -55,16 +55,39 @@ def make_handler(root):
             if not self.path.startswith("/slow/"):
                 return super().do_GET()
             data = (root / self.path[len("/slow/"):]).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
+            first, last, status = 0, len(data) - 1, 200
+            rng = self.headers.get("Range", "")
+            if rng.startswith("bytes="):  # one range, as download tools ask for
+                a, _, b = rng[6:].partition("-")
+                first = int(a or 0)
+                last = min(int(b), len(data) - 1) if b else len(data) - 1
+                status = 206
+            self.send_response(status)
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("ETag", '"%s"' % hashlib.sha256(data).hexdigest()[:16])
+            self.send_header("Content-Length", str(last - first + 1))
+            if status == 206:
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, len(data)))
             self.end_headers()
             try:
-                for i in range(0, len(data), 64 * 1024):
-                    self.wfile.write(data[i:i + 64 * 1024])
+                for i in range(first, last + 1, 64 * 1024):
+                    chunk = data[i:min(i + 64 * 1024, last + 1)]
+                    self.wfile.write(chunk)
+                    with SENT_LOCK:
+                        SENT[0] += len(chunk)
+                        if SENT[0] >= SENT_TRIGGER[0]:
+                            SENT_EVENT.set()
                     time.sleep(0.03)  # throttling the origin, not synchronising the test
             except (BrokenPipeError, ConnectionResetError):
                 pass
     return Handler
+
+
+# Bytes the throttled path has sent; SENT_EVENT fires once they reach SENT_TRIGGER.
+SENT = [0]
+SENT_TRIGGER = [1 << 62]
+SENT_LOCK = threading.Lock()
+SENT_EVENT = threading.Event()
 
 
 class SeedClientsTest(unittest.TestCase):
@@ -173,6 +196,66 @@ class SeedClientsTest(unittest.TestCase):
         d = ModelDownloader()
         done = d._monitor_download(download_id, progress_callback=lambda _: None)
         self.assertEqual(done["status"], "completed")
+
+
+class ServerKillTest(unittest.TestCase):
+    """kill -9 of the server mid-download; started again, the job resumes and completes."""
+
+    def start_server(self):
+        env = dict(os.environ, MODELD_HOME=str(self.tmp / "home"), HF_HUB_CACHE=str(self.tmp / "hf"))
+        server = subprocess.Popen(
+            [MODELD, "--data-dir", str(self.tmp / "data"), "serve", "--listen", "127.0.0.1:8001"],
+            stderr=subprocess.PIPE, text=True, env=env)
+        lines = []
+        for line in server.stderr:
+            lines.append(line)
+            if "listening on" in line:
+                break
+        threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
+        return server, "".join(lines)
+
+    def test_kill9_then_restart_resumes(self):
+        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="modeld_kill_"))
+        www = self.tmp / "www"
+        www.mkdir()
+        data = os.urandom(12 << 20)
+        (www / "big.bin").write_bytes(data)
+        origin = Origin(("127.0.0.1", 0), make_handler(www))
+        threading.Thread(target=origin.serve_forever, daemon=True).start()
+        url = "http://127.0.0.1:%d/slow/big.bin" % origin.server_address[1]
+        import requests
+        server, _ = self.start_server()
+        try:
+            with SENT_LOCK:
+                SENT[0] = 0
+                SENT_TRIGGER[0] = 5 << 20
+                SENT_EVENT.clear()
+            r = requests.post("http://localhost:8001/model-download",
+                              json={"model_name": "big", "version": "v1",
+                                    "download_url": url,
+                                    "checksum": "sha256:" + hashlib.sha256(data).hexdigest()})
+            self.assertEqual(r.status_code, 200, r.text)
+            download_id = r.json()["download_id"]
+            self.assertTrue(SENT_EVENT.wait(60), "the download never got going")
+            server.kill()  # SIGKILL: no chance to checkpoint or say goodbye
+            server.wait()
+            with SENT_LOCK:
+                before = SENT[0]
+            server, banner = self.start_server()
+            self.assertIn("resuming 1 download", banner)
+            done = ModelDownloader("http://localhost:8001")._monitor_download(
+                download_id, progress_callback=lambda _: None)
+            self.assertEqual(done["status"], "completed", done)
+            got = hashlib.sha256(pathlib.Path(done["file_path"]).read_bytes()).hexdigest()
+            self.assertEqual(got, hashlib.sha256(data).hexdigest())
+            with SENT_LOCK:
+                after = SENT[0] - before
+            self.assertLess(after, len(data) - (3 << 20), "the restart fetched only what was missing")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            origin.shutdown()
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
