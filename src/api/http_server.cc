@@ -2,6 +2,8 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
 #include <boost/url/parse.hpp>
 #include <atomic>
 #include <condition_variable>
@@ -134,10 +136,224 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
 
   void Accept(tcp::acceptor& acc);
-  void Dispatch(const Request& req, Responder respond);
+  // Parses the target, checks the token, and finds the route. Returns the response to
+  // send instead when any of that fails (or for a CORS preflight).
+  std::optional<Response> Route(const Request& req, const CompiledRoute** route, Params* params);
 };
 
 namespace {
+
+// A queue in which a message replaces a waiting one with the same non-empty key.
+class CoalescingQueue {
+ public:
+  void Push(const std::string& key, std::string data) {
+    if (!key.empty()) {
+      for (auto& [k, d] : q_) {
+        if (k == key) {
+          d = std::move(data);
+          return;
+        }
+      }
+    }
+    q_.emplace_back(key, std::move(data));
+  }
+  bool empty() const { return q_.empty(); }
+  std::string Pop() {
+    std::string d = std::move(q_.front().second);
+    q_.pop_front();
+    return d;
+  }
+
+ private:
+  std::deque<std::pair<std::string, std::string>> q_;
+};
+
+// The common part of SSE and WebSocket streams: the queue, closing, the close callback.
+// Subclasses write one message at a time on their strand.
+class StreamBase : public EventStream {
+ public:
+  void Send(const std::string& key, std::string data) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_ || closing_) return;
+      queue_.Push(key, std::move(data));
+    }
+    Kick();
+  }
+  void Close() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
+    }
+    Kick();
+  }
+  bool closed() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
+  void OnClose(std::function<void()> fn) override {
+    bool now = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) {
+        now = true;
+      } else {
+        on_close_ = std::move(fn);
+      }
+    }
+    if (now) fn();
+  }
+
+ protected:
+  virtual void Kick() = 0;  // post Pump to the strand
+  // On the strand: the next message to write, or nullopt (and *finish when the stream
+  // should end now).
+  std::optional<std::string> Next(bool* finish) {
+    std::lock_guard<std::mutex> lock(mu_);
+    *finish = false;
+    if (closed_) return std::nullopt;
+    if (!queue_.empty()) return queue_.Pop();
+    if (closing_) *finish = true;
+    return std::nullopt;
+  }
+  void Finished() {
+    std::function<void()> fn;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return;
+      closed_ = true;
+      fn = std::move(on_close_);
+    }
+    if (fn) fn();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  CoalescingQueue queue_;               // GUARDED_BY(mu_)
+  bool closing_ = false;                // GUARDED_BY(mu_)
+  bool closed_ = false;                 // GUARDED_BY(mu_)
+  std::function<void()> on_close_;      // GUARDED_BY(mu_)
+};
+
+// Server-Sent Events: a 200 with text/event-stream, then each message as written; the
+// body ends when the connection closes.
+class SseStream : public StreamBase, public std::enable_shared_from_this<SseStream> {
+ public:
+  explicit SseStream(beast::tcp_stream&& s) : stream_(std::move(s)) {}
+  void Start() {
+    stream_.expires_never();
+    current_ =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "Connection: close\r\nAccess-Control-Allow-Origin: *\r\nX-Accel-Buffering: no\r\n\r\n"
+        ": modeld event stream\n\n";
+    writing_ = true;
+    auto self = shared_from_this();
+    net::async_write(stream_.socket(), net::buffer(current_),
+                     [self](beast::error_code ec, size_t) { self->OnWrite(ec); });
+    ReadForClose();
+  }
+
+ private:
+  void Kick() override {
+    auto self = shared_from_this();
+    net::post(stream_.get_executor(), [self] { self->Pump(); });
+  }
+  void Pump() {
+    if (writing_) return;
+    bool finish = false;
+    auto next = Next(&finish);
+    if (finish) return Shut();
+    if (!next) return;
+    current_ = std::move(*next);
+    writing_ = true;
+    auto self = shared_from_this();
+    net::async_write(stream_.socket(), net::buffer(current_),
+                     [self](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+  void OnWrite(beast::error_code ec) {
+    writing_ = false;
+    if (ec) return Shut();
+    Pump();
+  }
+  void ReadForClose() {  // the client sends nothing; a read completes when it leaves
+    auto self = shared_from_this();
+    stream_.socket().async_read_some(net::buffer(rbuf_), [self](beast::error_code ec, size_t) {
+      if (ec) return self->Shut();
+      self->ReadForClose();
+    });
+  }
+  void Shut() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+    Finished();
+  }
+
+  beast::tcp_stream stream_;
+  std::string current_;
+  bool writing_ = false;
+  char rbuf_[64];
+};
+
+// A WebSocket: every message a text frame.
+class WsStream : public StreamBase, public std::enable_shared_from_this<WsStream> {
+ public:
+  explicit WsStream(beast::tcp_stream&& s) : ws_(std::move(s)) {}
+  void Start(Request req) {
+    ws_.set_option(beast::websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(beast::websocket::stream_base::decorator(
+        [](beast::websocket::response_type& res) { res.set(http::field::server, "modeld"); }));
+    ws_.text(true);
+    req_ = std::move(req);
+    auto self = shared_from_this();
+    ws_.async_accept(req_, [self](beast::error_code ec) {
+      if (ec) return self->Finished();
+      self->accepted_ = true;
+      self->Read();
+      self->Pump();
+    });
+  }
+
+ private:
+  void Kick() override {
+    auto self = shared_from_this();
+    net::post(ws_.get_executor(), [self] { self->Pump(); });
+  }
+  void Pump() {
+    if (!accepted_ || writing_) return;
+    bool finish = false;
+    auto next = Next(&finish);
+    if (finish) {
+      auto self = shared_from_this();
+      return ws_.async_close(beast::websocket::close_code::normal,
+                             [self](beast::error_code) { self->Finished(); });
+    }
+    if (!next) return;
+    current_ = std::move(*next);
+    writing_ = true;
+    auto self = shared_from_this();
+    ws_.async_write(net::buffer(current_), [self](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) return self->Finished();
+      self->Pump();
+    });
+  }
+  void Read() {  // client messages are ignored; a read fails when the client leaves
+    auto self = shared_from_this();
+    ws_.async_read(rbuf_, [self](beast::error_code ec, size_t) {
+      if (ec) return self->Finished();
+      self->rbuf_.consume(self->rbuf_.size());
+      self->Read();
+    });
+  }
+
+  beast::websocket::stream<beast::tcp_stream> ws_;
+  Request req_;
+  std::string current_;
+  beast::flat_buffer rbuf_;
+  bool accepted_ = false;
+  bool writing_ = false;
+};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -180,6 +396,29 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = req_.keep_alive();
     started_ = Clock::now();
     stream_.expires_never();  // a handler may take its time (wait=true); writes re-arm it
+    const CompiledRoute* route = nullptr;
+    Params params;
+    std::optional<Response> early = server_->Route(req_, &route, &params);
+    if (!early && route->route.stream) {
+      if (server_->opts.access_log) {
+        log::Info("{} {} stream", std::string(req_.method_string()), std::string(req_.target()));
+      }
+      if (route->route.websocket) {
+        if (!beast::websocket::is_upgrade(req_)) {
+          early = ErrorResponse(http::status::upgrade_required, "This endpoint speaks WebSocket");
+        } else {
+          auto ws = std::make_shared<WsStream>(std::move(stream_));
+          route->route.stream(req_, params, ws);
+          ws->Start(std::move(req_));
+          return;
+        }
+      } else {
+        auto sse = std::make_shared<SseStream>(std::move(stream_));
+        route->route.stream(req_, params, sse);
+        sse->Start();
+        return;
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(server_->mu);
       ++server_->in_flight;
@@ -193,7 +432,13 @@ class Session : public std::enable_shared_from_this<Session> {
         self->Send(std::move(res), true);
       });
     };
-    server_->Dispatch(req_, std::move(respond));
+    if (early) return respond(std::move(*early));
+    try {
+      route->route.handler(req_, params, respond);
+    } catch (const std::exception& e) {
+      log::Error("handler for {} threw: {}", std::string(req_.target()), e.what());
+      respond(ErrorResponse(http::status::internal_server_error, std::string("Internal error: ") + e.what()));
+    }
   }
 
   void Send(Response res, bool log) {
@@ -257,11 +502,12 @@ void HttpServer::Impl::Accept(tcp::acceptor& acc) {
   });
 }
 
-void HttpServer::Impl::Dispatch(const Request& req, Responder respond) {
+std::optional<Response> HttpServer::Impl::Route(const Request& req, const CompiledRoute** route,
+                                                Params* params) {
+  *route = nullptr;
   auto target = boost::urls::parse_origin_form(req.target());
-  if (!target) return respond(ErrorResponse(http::status::bad_request, "Malformed request target"));
-  Params params;
-  for (auto qp : target->params()) params.query[std::string(qp.key)] = std::string(qp.value);
+  if (!target) return ErrorResponse(http::status::bad_request, "Malformed request target");
+  for (auto qp : target->params()) params->query[std::string(qp.key)] = std::string(qp.value);
   std::vector<std::string> segs;
   for (auto seg : target->segments()) segs.emplace_back(seg);
   std::string path = "/";
@@ -272,35 +518,38 @@ void HttpServer::Impl::Dispatch(const Request& req, Responder respond) {
     res.set(http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
     res.set(http::field::access_control_allow_headers, "Authorization, Content-Type");
     res.set(http::field::access_control_max_age, "600");
-    return respond(std::move(res));
-  }
-  bool public_path = req.method() == http::verb::get && path == "/healthz";
-  if (!opts.token.empty() && !public_path) {
-    auto auth = req[http::field::authorization];
-    if (!ConstantTimeEquals(auth, "Bearer " + opts.token)) {
-      Response res = ErrorResponse(http::status::unauthorized, "Missing or invalid bearer token");
-      res.set(http::field::www_authenticate, "Bearer");
-      return respond(std::move(res));
-    }
+    return res;
   }
   bool path_matched = false;
+  const CompiledRoute* found = nullptr;
+  Params found_params;
   for (const auto& r : routes) {
-    Params p = params;
+    Params p = *params;
     if (!Match(r, segs, &p)) continue;
     path_matched = true;
     if (r.route.method != req.method()) continue;
-    try {
-      r.route.handler(req, p, respond);
-    } catch (const std::exception& e) {
-      log::Error("handler for {} threw: {}", std::string(req.target()), e.what());
-      respond(ErrorResponse(http::status::internal_server_error, std::string("Internal error: ") + e.what()));
+    found = &r;
+    found_params = std::move(p);
+    break;
+  }
+  bool public_path = req.method() == http::verb::get && path == "/healthz";
+  if (!opts.token.empty() && !public_path) {
+    bool ok = ConstantTimeEquals(req[http::field::authorization], "Bearer " + opts.token);
+    // EventSource and WebSocket clients in browsers cannot set headers.
+    if (!ok && found && found->route.stream) ok = ConstantTimeEquals(params->Query("token"), opts.token);
+    if (!ok) {
+      Response res = ErrorResponse(http::status::unauthorized, "Missing or invalid bearer token");
+      res.set(http::field::www_authenticate, "Bearer");
+      return res;
     }
-    return;
   }
-  if (path_matched) {
-    return respond(ErrorResponse(http::status::method_not_allowed, "Method not allowed"));
+  if (!found) {
+    if (path_matched) return ErrorResponse(http::status::method_not_allowed, "Method not allowed");
+    return ErrorResponse(http::status::not_found, "Not Found");
   }
-  respond(ErrorResponse(http::status::not_found, "Not Found"));
+  *route = found;
+  *params = std::move(found_params);
+  return std::nullopt;
 }
 
 HttpServer::HttpServer(ServerOptions options, std::vector<Route> routes)

@@ -38,10 +38,33 @@ struct Params {
 using Responder = std::function<void(Response)>;
 using Handler = std::function<void(const Request&, const Params&, Responder)>;
 
+// A one-way stream of messages to a client: Server-Sent Events or a WebSocket.
+// Send never blocks: each stream keeps a queue in which a message replaces a waiting one
+// with the same key (progress coalesces per job), while an empty key is never dropped
+// (state changes, terminal events). A slow client thus loses intermediate progress only.
+// Thread safety: all methods are safe from any thread.
+class EventStream {
+ public:
+  virtual ~EventStream() = default;
+  virtual void Send(const std::string& key, std::string data) = 0;
+  // Ends the stream after the queued messages are written.
+  virtual void Close() = 0;
+  virtual bool closed() const = 0;
+  // |fn| runs once, when the client goes away or the stream is closed.
+  virtual void OnClose(std::function<void()> fn) = 0;
+};
+using StreamHandler =
+    std::function<void(const Request&, const Params&, std::shared_ptr<EventStream>)>;
+
 struct Route {
   http::verb method;
   std::string pattern;  // "/model-download/:id/progress"
   Handler handler;
+  // For streaming routes instead of |handler|: SSE (GET), or a WebSocket upgrade when
+  // |websocket| is set. Streams may carry the token as ?token= (browsers cannot set
+  // headers on EventSource or WebSocket).
+  StreamHandler stream = nullptr;
+  bool websocket = false;
 };
 
 struct ServerOptions {

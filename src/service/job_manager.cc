@@ -135,6 +135,22 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
 
 // ---------------------------------------------------------------------------------------
 
+class JobManager::Locked {
+ public:
+  explicit Locked(JobManager* jm) : jm_(jm), lock_(jm->mu_) {}
+  ~Locked() {
+    std::vector<JobEvent> out;
+    out.swap(jm_->outbox_);
+    lock_.unlock();
+    for (const auto& ev : out) jm_->bus_.Publish(ev);
+  }
+  std::unique_lock<std::mutex>& lock() { return lock_; }
+
+ private:
+  JobManager* jm_;
+  std::unique_lock<std::mutex> lock_;
+};
+
 JobManager::JobManager(ModelService& service, int max_concurrent)
     : service_(service), max_concurrent_(std::max(1, max_concurrent)) {}
 
@@ -175,13 +191,13 @@ void JobManager::Update(Entry& e, const std::string& state, bool state_change) {
   job.last.terminal = IsTerminal(state);
   job.last.state_change = state_change;
   if (state_change) Persist(job);
-  bus_.Publish(job.last);
+  outbox_.push_back(job.last);  // published by Locked once mu_ is released
 }
 
 Result<Job> JobManager::Submit(PullRequest request, int priority, bool* joined) {
   if (Status s = store::ValidateModelName(request.ref.name); !s.ok()) return s;
   if (Status s = store::ValidateVersion(request.ref.version); !s.ok()) return s;
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   if (shutting_down_) return Status::Unavailable("shutting down");
   for (const auto& id : order_) {
     const Entry& e = jobs_.at(id);
@@ -227,7 +243,7 @@ void JobManager::Run(std::string id) {
   PullRequest req;
   StopSignal* stop;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     Entry& e = jobs_.at(id);
     req = e.job.request;
     stop = e.stop.get();
@@ -236,7 +252,7 @@ void JobManager::Run(std::string id) {
   auto progress = [&](const engine::TransferEvent& ev) {
     std::string state = StateFor(ev.stage);
     if (state.empty()) return;  // terminal engine events: the pull's result says it
-    std::lock_guard<std::mutex> lock(mu_);
+    Locked lock(this);
     Entry& e = jobs_.at(id);
     if (!e.after_stop.empty()) return;  // stopping: no more progress
     e.job.last.bytes_done = ev.done_bytes;
@@ -253,7 +269,7 @@ void JobManager::Run(std::string id) {
   };
   auto result = service_.Pull(req, progress, stop);
 
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   Entry& e = jobs_.at(id);
   e.running = false;
   --running_;
@@ -292,21 +308,21 @@ void JobManager::Run(std::string id) {
 }
 
 Result<Job> JobManager::Get(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound("Download '" + id + "' not found");
   return it->second.job;
 }
 
 std::vector<Job> JobManager::List() {
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   std::vector<Job> out;
   for (const auto& id : order_) out.push_back(jobs_.at(id).job);
   return out;
 }
 
 Status JobManager::Cancel(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound("Download '" + id + "' not found");
   Entry& e = it->second;
@@ -327,7 +343,7 @@ Status JobManager::Cancel(const std::string& id) {
 }
 
 Status JobManager::Pause(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound("Download '" + id + "' not found");
   Entry& e = it->second;
@@ -345,7 +361,7 @@ Status JobManager::Pause(const std::string& id) {
 }
 
 Status JobManager::Resume(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound("Download '" + id + "' not found");
   Entry& e = it->second;
@@ -365,7 +381,7 @@ Status JobManager::Resume(const std::string& id) {
 Result<int> JobManager::Recover() {
   auto records = service_.store().ListJobs(false);
   if (!records.has_value()) return records.error();
-  std::lock_guard<std::mutex> lock(mu_);
+  Locked lock(this);
   int resumed = 0;
   for (const auto& rec : *records) {
     if (jobs_.count(rec.id)) continue;

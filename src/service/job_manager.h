@@ -6,8 +6,9 @@
 // Job states: queued -> resolving -> downloading -> verifying -> installing -> completed,
 // with paused, cancelled and failed beside them (docs/jobs.md).
 //
-// Thread safety: all methods are safe from any thread. Event subscribers are called on
-// download threads and must not block (queue and return).
+// Thread safety: all methods are safe from any thread. Events are published after the
+// manager's lock is released, so a subscriber may call back into it; subscribers run on
+// download and API threads and must not block (queue and return).
 #pragma once
 
 #include <condition_variable>
@@ -94,6 +95,8 @@ class JobManager {
     bool running = false;
     std::string after_stop;  // "pause" or "cancel": what a stop request means
   };
+  // Holds mu_; on destruction releases it, then publishes the events Update queued.
+  class Locked;
   void Pump();                         // REQUIRES: mu_ held; starts queued jobs
   void Run(std::string id);            // a download thread
   void Update(Entry& e, const std::string& state, bool state_change);  // REQUIRES: mu_ held
@@ -110,6 +113,7 @@ class JobManager {
   int running_ = 0;                     // GUARDED_BY(mu_)
   bool shutting_down_ = false;          // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;    // GUARDED_BY(mu_)
+  std::vector<JobEvent> outbox_;        // GUARDED_BY(mu_): to publish once unlocked
 };
 
 // The request as JSON and back (what the jobs table stores).

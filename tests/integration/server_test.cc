@@ -1,6 +1,16 @@
 // The generic /model-download API over a real server, store, job manager and engine.
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 
 #include "api/generic/routes.h"
@@ -312,6 +322,112 @@ TEST_F(ServerTest, TokenRequiredWhenSet) {
   EXPECT_EQ(HttpCall("GET", base_ + "/models", "", {"Authorization: Bearer tok"}).status, 200);
   auto v = HttpCall("GET", base_ + "/version", "", {"Authorization: Bearer tok"});
   EXPECT_EQ(json::parse(v.body)["version"], "test");
+}
+
+// Reads an SSE stream until |stop_at| appears (or the stream ends); returns the text.
+std::string ReadSse(const std::string& url, const std::string& stop_at) {
+  struct Ctx {
+    std::string text, stop;
+  } ctx{"", stop_at};
+  CURL* e = curl_easy_init();
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &ctx);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) -> size_t {
+    auto& c = *static_cast<Ctx*>(u);
+    c.text.append(d, s * n);
+    return c.text.find(c.stop) != std::string::npos && c.text.size() > 2 &&
+                   c.text.substr(c.text.find(c.stop)).find("\n\n") != std::string::npos
+               ? 0
+               : s * n;
+  });
+  curl_easy_perform(e);
+  curl_easy_cleanup(e);
+  return ctx.text;
+}
+
+TEST_F(ServerTest, SseStreamsStatesProgressAndDone) {
+  std::string data = RandomBytes(16 * kMiB, 7);
+  origin_.Put("/s.bin", {.content = data, .rate = 4 * kMiB});
+  auto [code, started] = Post(Body("s", "/s.bin", data));
+  ASSERT_EQ(code, 200);
+  std::string id = started["download_id"];
+  std::string text = ReadSse(base_ + "/model-download/" + id + "/events", "event: done");
+  EXPECT_NE(text.find("event: progress"), std::string::npos) << text.substr(0, 500);
+  for (const char* state : {"\"state\":\"verifying\"", "\"state\":\"installing\""}) {
+    EXPECT_NE(text.find(state), std::string::npos) << "state changes are never dropped: " << state;
+  }
+  size_t done = text.find("event: done");
+  ASSERT_NE(done, std::string::npos);
+  auto last = json::parse(text.substr(text.find("data: ", done) + 6, text.find('\n', text.find("data: ", done)) - text.find("data: ", done) - 6));
+  EXPECT_EQ(last["status"], "completed");
+  // A finished job: its done event at once. An unknown one: an error event.
+  EXPECT_NE(ReadSse(base_ + "/model-download/" + id + "/events", "event: done").find("completed"),
+            std::string::npos);
+  EXPECT_NE(ReadSse(base_ + "/model-download/dwnld_none/events", "event: error").find("not found"),
+            std::string::npos);
+}
+
+TEST_F(ServerTest, AStuckStreamReaderNeverSlowsADownload) {
+  std::string data = RandomBytes(24 * kMiB, 8);
+  origin_.Put("/s.bin", {.content = data});
+  auto [code, started] = Post(Body("s", "/s.bin", data));
+  std::string id = started["download_id"];
+  // A client that asks for the stream and then never reads a byte.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int small = 1024;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->ports()[0]);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req = "GET /model-download/" + id + "/events HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  auto done = PollUntilDone(id);
+  EXPECT_EQ(done["status"], "completed");
+  EXPECT_EQ(Get("/healthz").first, 200) << "the server still answers";
+  ::close(fd);
+}
+
+TEST_F(ServerTest, WebSocketCarriesEveryJob) {
+  namespace beast = boost::beast;
+  namespace websocket = beast::websocket;
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::resolver resolver(ioc);
+  websocket::stream<boost::asio::ip::tcp::socket> ws(ioc);
+  boost::asio::connect(ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(server_->ports()[0])));
+  ws.handshake("127.0.0.1", "/ws");
+  std::string data = RandomBytes(8 * kMiB, 9);
+  origin_.Put("/w.bin", {.content = data, .rate = 8 * kMiB});
+  auto [code, started] = Post(Body("w", "/w.bin", data));
+  std::string id = started["download_id"];
+  std::set<std::string> types;
+  for (;;) {
+    beast::flat_buffer buf;
+    ws.read(buf);
+    auto j = json::parse(beast::buffers_to_string(buf.data()));
+    if (j["download_id"] != id) continue;
+    types.insert(j["type"].get<std::string>());
+    if (j["type"] == "done") {
+      EXPECT_EQ(j["status"], "completed");
+      break;
+    }
+  }
+  EXPECT_TRUE(types.count("state"));
+  EXPECT_TRUE(types.count("progress"));
+  ws.close(websocket::close_code::normal);
+  // Plain HTTP to the WebSocket endpoint is refused.
+  EXPECT_EQ(HttpCall("GET", base_ + "/ws").status, 426);
+}
+
+TEST_F(ServerTest, StreamsTakeTheTokenInTheQuery) {
+  Stop();
+  Start("tok");
+  EXPECT_EQ(HttpCall("GET", base_ + "/model-download/dwnld_x/events").status, 401);
+  EXPECT_NE(ReadSse(base_ + "/model-download/dwnld_x/events?token=tok", "event: error").find("not found"),
+            std::string::npos);
+  EXPECT_EQ(HttpCall("GET", base_ + "/models?token=tok").status, 401) << "only streams take it there";
 }
 
 }  // namespace

@@ -322,6 +322,38 @@ void StartDownload(Context& ctx, DownloadRequest dl, Responder respond) {
   respond(Json(http::status::ok, j));
 }
 
+// A job event as the streams send it (the same fields as the progress endpoint).
+json EventJson(const service::JobEvent& ev) {
+  uint64_t total = ev.bytes_total.value_or(0);
+  double pct = total > 0 ? 100.0 * static_cast<double>(ev.bytes_done) / static_cast<double>(total)
+                         : (ev.state == "completed" ? 100.0 : 0.0);
+  size_t colon = ev.model.rfind(':');
+  json j = {{"download_id", ev.job_id},
+            {"model_name", ev.model.substr(0, colon)},
+            {"version", colon == std::string::npos ? "" : ev.model.substr(colon + 1)},
+            {"status", SeedStatus(ev.state)},
+            {"state", ev.state},
+            {"progress",
+             {{"percentage", std::round(pct * 10) / 10},
+              {"downloaded_mb", Mb(ev.bytes_done)},
+              {"total_mb", Mb(total)},
+              {"downloaded_bytes", ev.bytes_done},
+              {"total_bytes", total},
+              {"speed_mbps", std::round(ev.bytes_per_second / kMB * 100) / 100},
+              {"eta_seconds", ev.eta_seconds ? static_cast<int64_t>(std::ceil(*ev.eta_seconds)) : 0},
+              {"current_stage", ev.state}}}};
+  if (!ev.error.empty()) {
+    j["error"] = ev.error;
+    j["error_code"] = ev.error_code;
+  }
+  return j;
+}
+
+// SSE framing: "event: NAME" and one "data:" line of JSON.
+std::string Sse(const std::string& name, const json& data) {
+  return "event: " + name + "\ndata: " + data.dump() + "\n\n";
+}
+
 json ModelJson(const store::ModelInfo& m) {
   json j = m.ToJson();
   j["size_mb"] = Mb(m.size);
@@ -390,6 +422,53 @@ std::vector<Route> Routes(Context& ctx) {
                    respond(Json(http::status::ok, j));
                  }});
   }
+  // Live progress of one download as Server-Sent Events: "state" on each state change
+  // (never dropped), "progress" about ten times a second (coalesced for slow readers),
+  // and "done" last, after which the stream ends.
+  r.push_back({http::verb::get, "/model-download/:id/events", nullptr,
+               [&ctx](const Request&, const Params& p, std::shared_ptr<EventStream> stream) {
+                 std::string id = p.path.at("id");
+                 auto& bus = ctx.jobs.events();
+                 auto sub = std::make_shared<uint64_t>(0);
+                 *sub = bus.Subscribe([stream, id](const service::JobEvent& ev) {
+                   if (ev.job_id != id) return;
+                   if (ev.terminal) {
+                     stream->Send("", Sse("done", EventJson(ev)));
+                     stream->Close();
+                   } else {
+                     stream->Send(ev.state_change ? "" : "progress",
+                                  Sse(ev.state_change ? "state" : "progress", EventJson(ev)));
+                   }
+                 });
+                 stream->OnClose([&bus, sub] { bus.Unsubscribe(*sub); });
+                 auto job = ctx.jobs.Get(id);
+                 if (!job.has_value()) {
+                   stream->Send("", Sse("error", {{"detail", job.error().message()}}));
+                   return stream->Close();
+                 }
+                 // Where it stands now; a job that already ended ends the stream.
+                 stream->Send("", Sse(job->last.terminal ? "done" : "state", EventJson(job->last)));
+                 if (job->last.terminal) stream->Close();
+               }});
+  // Every job's state changes and progress on one WebSocket: a JSON object per message,
+  // with "type" state, progress or done.
+  r.push_back({http::verb::get, "/ws", nullptr,
+               [&ctx](const Request&, const Params&, std::shared_ptr<EventStream> stream) {
+                 auto& bus = ctx.jobs.events();
+                 auto sub = std::make_shared<uint64_t>(0);
+                 *sub = bus.Subscribe([stream](const service::JobEvent& ev) {
+                   json j = EventJson(ev);
+                   j["type"] = ev.terminal ? "done" : ev.state_change ? "state" : "progress";
+                   stream->Send(ev.terminal || ev.state_change ? "" : ev.job_id, j.dump());
+                 });
+                 stream->OnClose([&bus, sub] { bus.Unsubscribe(*sub); });
+                 for (const auto& job : ctx.jobs.List()) {
+                   json j = EventJson(job.last);
+                   j["type"] = "snapshot";
+                   stream->Send("", j.dump());
+                 }
+               },
+               true});
   r.push_back({http::verb::get, "/models", [&ctx](const Request&, const Params&, Responder respond) {
                  auto models = ctx.models.List();
                  if (!models.has_value()) return respond(Error(models.error()));
