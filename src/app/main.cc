@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
   pull_cmd->add_flag("--no-verify-ssl", pull.no_verify_ssl, "do not verify TLS certificates");
   pull_cmd->add_flag("-q,--quiet", pull.quiet, "no progress output");
   pull_cmd->add_flag("--json", pull.json, "print the result as one JSON object on stdout");
+  pull_cmd->add_flag("--local", pull.local,
+                     "download in this process even if a modeld server is running (by default a "
+                     "server at $MODELD_URL, else 127.0.0.1:8000, does the download)");
   pull_cmd->footer(
       "Exit codes: 0 ok, 1 internal error, 2 usage, 3 network, 4 not found, 5 checksum or "
       "size mismatch, 6 insufficient storage, 7 permission denied, 8 disk error, 9 another "

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "cli/progress.h"
 #include "core/checksum.h"
 #include "core/fs.h"
+#include "cli/server_client.h"
 #include "cli/service_factory.h"
 #include "net/http.h"
 #include "service/model_service.h"
@@ -246,12 +248,120 @@ int RunStorePull(const PullArgs& args, const engine::DownloadRequest& dl) {
   return kExitOk;
 }
 
+engine::Stage StageFromState(const std::string& state) {
+  if (state == "resolving" || state == "queued") return engine::Stage::kResolving;
+  if (state == "verifying") return engine::Stage::kVerifying;
+  if (state == "installing") return engine::Stage::kInstalling;
+  if (state == "paused") return engine::Stage::kPaused;
+  return engine::Stage::kDownloading;
+}
+
+int ExitCodeForHttp(long status) {
+  switch (status) {
+    case 400: return kExitUsage;
+    case 401:
+    case 403: return kExitPermission;
+    case 404: return kExitNotFound;
+    case 409: return kExitExists;
+    case 413: return kExitNoSpace;
+    case 500: return kExitInternal;
+    default: return kExitNetwork;
+  }
+}
+
+// The exit code for a failure the server reports by its Status code name.
+int ExitCodeForName(const std::string& code) {
+  static const std::map<std::string, int> kCodes = {
+      {"InvalidArgument", kExitUsage},     {"NotFound", kExitNotFound},
+      {"AlreadyExists", kExitExists},      {"Unavailable", kExitNetwork},
+      {"IoError", kExitIo},                {"Corrupt", kExitChecksum},
+      {"Cancelled", kExitInterrupted},     {"PermissionDenied", kExitPermission},
+      {"NoSpace", kExitNoSpace},           {"FailedPrecondition", kExitBusy}};
+  auto it = kCodes.find(code);
+  return it == kCodes.end() ? kExitInternal : it->second;
+}
+
+// Through a running server: submit, then follow its event stream.
+int RunServerPull(const PullArgs& args, const engine::DownloadRequest& dl, const ServerClient& server) {
+  std::string name = args.name.empty() ? service::ModelNameFromUrl(args.url) : args.name;
+  auto ref = store::ParseModelRef(name);
+  if (!ref.has_value()) {
+    std::fprintf(stderr, "modeld pull: %s\n", ref.error().message().c_str());
+    return kExitUsage;
+  }
+  nlohmann::json body = {{"model_name", ref->name},
+                         {"version", ref->version},
+                         {"download_url", dl.url},
+                         {"force_download", args.force},
+                         {"options", {{"retry_count", args.retries},
+                                      {"timeout", static_cast<int64_t>(std::max(1.0, args.stall_timeout_s))},
+                                      {"verify_ssl", !args.no_verify_ssl}}}};
+  if (dl.checksum) body["checksum"] = dl.checksum->ToString();
+  SignalWatcher signals;
+  auto r = server.Post("/model-download", body);
+  if (r.status != 200) {
+    std::string detail = r.body.is_object() ? r.body.value("detail", r.error) : r.error;
+    std::fprintf(stderr, "modeld pull: %s\n", detail.c_str());
+    return ExitCodeForHttp(r.status);
+  }
+  std::string id = r.body.value("download_id", "");
+  if (!args.quiet && !args.json) {
+    std::fprintf(stderr, "%s: downloading through the modeld server at %s (%s)\n",
+                 ref->ToString().c_str(), server.base().c_str(), id.c_str());
+  }
+  std::atomic<bool> paused{false};
+  signals.Start([&] {
+    paused = true;
+    server.Post("/model-download/" + id + "/pause", nlohmann::json::object(), 5000);
+  });
+  PullProgress progress(args, ref->ToString());
+  nlohmann::json last;
+  server.Events("/model-download/" + id + "/events", [&](const std::string& ev_name, const nlohmann::json& j) {
+    if (!j.is_object()) return true;
+    last = j;
+    if (ev_name == "done" || ev_name == "error") return false;
+    std::string state = j.value("state", "");
+    if (state == "paused" && paused) return false;
+    engine::TransferEvent ev;
+    ev.stage = StageFromState(state);
+    const auto& p = j.value("progress", nlohmann::json::object());
+    ev.done_bytes = p.value("downloaded_bytes", uint64_t{0});
+    if (p.value("total_bytes", uint64_t{0}) > 0) ev.total_bytes = p.value("total_bytes", uint64_t{0});
+    ev.bytes_per_second = p.value("speed_mbps", 0.0) * 1e6;
+    if (p.value("eta_seconds", 0) > 0) ev.eta_seconds = p.value("eta_seconds", 0);
+    progress(ev);
+    return true;
+  });
+  if (!args.quiet) progress.printer.Done();
+  if (paused) {
+    std::fprintf(stderr, "modeld pull: paused on the server; run the same command again to resume\n");
+    return kExitInterrupted;
+  }
+  auto final = server.Get("/model-download/" + id + "/progress");
+  const auto& f = final.body;
+  if (args.json) std::printf("%s\n", f.dump().c_str());
+  if (f.is_object() && f.value("state", "") == "completed") {
+    if (!args.quiet && !args.json) {
+      std::fprintf(stderr, "installed %s at %s\n", ref->ToString().c_str(),
+                   f.value("file_path", std::string()).c_str());
+    }
+    return kExitOk;
+  }
+  std::string err = f.is_object() ? f.value("error", std::string("the download did not finish")) : final.error;
+  std::fprintf(stderr, "modeld pull: %s\n", err.c_str());
+  return f.is_object() ? ExitCodeForName(f.value("error_code", std::string())) : kExitNetwork;
+}
+
 }  // namespace
 
 int RunPull(const PullArgs& args) {
   engine::DownloadRequest req;
   if (auto rc = BuildRequest(args, &req)) return *rc;
   if (!args.output.empty()) return RunExport(args, std::move(req));
+  // A running server owns the store: hand it the pull, unless told to work locally.
+  if (!args.local && args.data_dir.empty() && req.headers.empty()) {
+    if (auto server = ServerClient::Discover()) return RunServerPull(args, req, *server);
+  }
   return RunStorePull(args, req);
 }
 

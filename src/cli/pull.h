@@ -25,6 +25,7 @@ struct PullArgs {
   bool no_verify_ssl = false;
   bool quiet = false;
   bool json = false;
+  bool local = false;  // never hand the pull to a running server
 };
 
 // Runs the pull; returns the process exit code (cli/exit_codes.h).

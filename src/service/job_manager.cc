@@ -203,7 +203,12 @@ Result<Job> JobManager::Submit(PullRequest request, int priority, bool* joined) 
     const Entry& e = jobs_.at(id);
     if (e.job.request.ref == request.ref && !IsTerminal(e.job.last.state)) {
       if (joined) *joined = true;
-      return e.job;
+      Entry& live = jobs_.at(id);
+      if (live.job.last.state == "paused" && !live.running) {  // asking again resumes it
+        Update(live, "queued", true);
+        Pump();
+      }
+      return live.job;
     }
   }
   if (joined) *joined = false;

@@ -72,8 +72,8 @@ class JobManager {
   // resumes them.
   ~JobManager();
 
-  // Queues a pull. If a job for the same model version is queued or running, that job
-  // is returned instead (*joined = true).
+  // Queues a pull. If a job for the same model version is queued, running or paused,
+  // that job is returned instead (*joined = true); a paused one is resumed.
   Result<Job> Submit(PullRequest request, int priority, bool* joined = nullptr);
   Result<Job> Get(const std::string& id);
   std::vector<Job> List();

@@ -99,7 +99,7 @@ class SeedClientsTest(unittest.TestCase):
         cls.files = {}
         for name, size in [("resnet50.pth", 3 << 20), ("resnet18.pth", 1 << 20),
                            ("mobilenet.pth", 2 << 20), ("efficientnet.pth", 1 << 20),
-                           ("slow.bin", 6 << 20)]:
+                           ("slow.bin", 6 << 20), ("pause.bin", 6 << 20)]:
             data = os.urandom(size)
             (cls.www / name).write_bytes(data)
             cls.files[name] = hashlib.sha256(data).hexdigest()
@@ -174,6 +174,41 @@ class SeedClientsTest(unittest.TestCase):
         self.assertEqual(r.status_code, 200)
         status = d.get_download_status(r.json()["download_id"])
         self.assertIn(status["status"], ["started", "downloading", "completed"])
+
+    def test_pull_hands_the_download_to_the_running_server(self):
+        env = dict(os.environ, MODELD_HOME=str(self.tmp / "cli-home"))  # not the server's
+        env.pop("MODELD_URL", None)
+        out = subprocess.run([MODELD, "pull", self.url("resnet18.pth"), "--name", "viacli:v1",
+                              "--sha256", self.files["resnet18.pth"]],
+                             capture_output=True, text=True, env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("downloading through the modeld server at http://127.0.0.1:8000", out.stderr)
+        self.assertTrue(ModelDownloader().verify_download("viacli", "v1"))
+        self.assertFalse((self.tmp / "cli-home" / "models").exists())
+        again = subprocess.run([MODELD, "pull", self.url("resnet18.pth"), "--name", "viacli:v1"],
+                               capture_output=True, text=True, env=env)
+        self.assertEqual(again.returncode, 10, again.stderr)
+
+    def test_ctrl_c_pauses_on_the_server_and_pulling_again_resumes(self):
+        env = dict(os.environ, MODELD_HOME=str(self.tmp / "cli-home"))
+        with SENT_LOCK:
+            SENT[0] = 0
+            SENT_TRIGGER[0] = 1 << 20
+            SENT_EVENT.clear()
+        cmd = [MODELD, "pull", self.origin_url + "/slow/pause.bin", "--name", "paused:v1"]
+        p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+        self.assertTrue(SENT_EVENT.wait(60))
+        p.send_signal(2)  # SIGINT
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 130, err)
+        self.assertIn("paused on the server", err)
+        import requests
+        listing = requests.get("http://localhost:8000/model-download").json()["downloads"]
+        mine = [d for d in listing if d["model_name"] == "paused"]
+        self.assertEqual(mine[0]["state"], "paused")
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(ModelDownloader().verify_download("paused", "v1"))
 
     def test_bash_monitor(self):
         import requests

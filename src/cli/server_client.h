@@ -1,0 +1,39 @@
+// A client for a running `modeld serve`: `modeld pull` uses one when it answers, so a
+// download started from the command line shows up in every app's progress view.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace modeld::cli {
+
+class ServerClient {
+ public:
+  // |base| like "http://127.0.0.1:8000"; |token| for Authorization: Bearer (may be empty).
+  ServerClient(std::string base, std::string token);
+  // The server from $MODELD_URL (default http://127.0.0.1:8000) with $MODELD_TOKEN, if
+  // GET /healthz answers within 300 ms.
+  static std::optional<ServerClient> Discover();
+
+  struct Reply {
+    long status = 0;  // 0: no answer
+    nlohmann::json body;
+    std::string error;  // transport error
+  };
+  Reply Get(const std::string& path, long timeout_ms = 10000) const;
+  Reply Post(const std::string& path, const nlohmann::json& body, long timeout_ms = 60000) const;
+  // Reads Server-Sent Events from |path|, calling |on_event(name, data)| for each until
+  // it returns false or the stream ends. Returns false on a transport error.
+  bool Events(const std::string& path,
+              const std::function<bool(const std::string&, const nlohmann::json&)>& on_event) const;
+  const std::string& base() const { return base_; }
+
+ private:
+  std::string base_;
+  std::string token_;
+};
+
+}  // namespace modeld::cli
