@@ -21,9 +21,8 @@ build: deps configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
-# `modeld serve` arrives with issue 4; until then `run` shows what the binary can do.
 run: build
-	$(BUILD)/modeld --help
+	$(BUILD)/modeld serve
 
 bench: build
 	@scripts/install-deps.sh --bench
