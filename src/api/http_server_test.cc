@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <future>
 #include <thread>
 
@@ -121,6 +125,27 @@ TEST_F(HttpServerTest, HandlersMayAnswerLaterAndStopWaitsForThem) {
   stopper.join();
   EXPECT_EQ(reply.status, 200) << "a response in flight finishes during a graceful stop";
   EXPECT_EQ(reply.body, "{\"late\":true}");
+}
+
+TEST_F(HttpServerTest, SilentConnectionsAreClosedAfterTheHeaderTimeout) {
+  ServerOptions opts;
+  opts.header_timeout = std::chrono::seconds(1);
+  Start(opts);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->ports()[0]);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::send(fd, "GET /heal", 9, 0);  // a request that never completes
+  auto start = std::chrono::steady_clock::now();
+  char buf[64];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);  // blocks until the server hangs up
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_LE(n, 0) << "closed, not answered";
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::seconds(10));
+  ::close(fd);
 }
 
 TEST(HttpServerListenTest, RefusesBadAddressesAndListensOnSeveral) {

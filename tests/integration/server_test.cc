@@ -184,6 +184,7 @@ TEST_F(ServerTest, BadRequestsNameTheField) {
       {R"({"model_name": "a", "options": {"timeout": 0}})", "'options.timeout': must be between"},
       {R"({"model_name": "a", "options": {"verify_ssl": 1}})", "'options.verify_ssl': must be a boolean"},
       {R"({"model_name": "a", "metadata": "x"})", "'metadata': must be an object"},
+      {R"({"model_name": "a", "priority": 1000})", "'priority': must be between"},
       {R"({"model_name": "../etc"})", "'model_name'"},
       {R"({"model_name": "a", "version": "../x"})", "'version'"},
       {R"({"model_name": "a", "checksum": "sha256:abc"})", "'checksum'"},

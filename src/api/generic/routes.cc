@@ -151,6 +151,7 @@ struct Body {
 
 struct DownloadRequest {
   service::PullRequest pull;
+  int priority = 0;  // higher starts first when downloads queue
   bool wait = false;
   std::string source = "default";
 };
@@ -218,6 +219,11 @@ std::optional<Response> ParseDownload(const Request& req, const Params& params, 
     p.metadata["extract_after_download"] = extract;
     p.metadata["cleanup_temp_files"] = cleanup;
   }
+  int64_t priority = 0;
+  if (!b.Int(j, "priority", -100, 100, &priority, "")) {
+    return ErrorResponse(http::status::bad_request, b.error);
+  }
+  out->priority = static_cast<int>(priority);
   if (j.contains("metadata") && !j["metadata"].is_null()) {
     const json& m = j["metadata"];
     if (!m.is_object()) {
@@ -305,7 +311,7 @@ void StartDownload(Context& ctx, DownloadRequest dl, Responder respond) {
     }
   }
   bool joined = false;
-  auto job = ctx.jobs.Submit(p, 0, &joined);
+  auto job = ctx.jobs.Submit(p, dl.priority, &joined);
   if (!job.has_value()) return respond(Error(job.error()));
   if (dl.wait) return AnswerWhenDone(ctx, job->id, respond);
   json j;
