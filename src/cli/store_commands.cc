@@ -191,18 +191,7 @@ int RunCache(const StoreArgs& args) {
   if (!rep.has_value()) return Fail("cache", rep.error());
   const auto& opts = (*svc)->store().options();
   if (args.json) {
-    auto per = nlohmann::json::array();
-    for (const auto& [ref, size] : rep->per_model) per.push_back({{"ref", ref}, {"size", size}});
-    PrintJson({{"data_dir", opts.data_dir.string()},
-               {"hf_cache", opts.hf_cache.string()},
-               {"models", rep->model_count},
-               {"blobs", rep->blob_count},
-               {"blob_bytes", rep->blob_bytes},
-               {"logical_bytes", rep->logical_bytes},
-               {"partials", rep->partial_count},
-               {"partial_bytes", rep->partial_bytes},
-               {"free_bytes", rep->free_bytes},
-               {"per_model", per}});
+    PrintJson(rep->ToJson(opts));
     return kExitOk;
   }
   std::printf("data dir:  %s\nhub cache: %s\n", opts.data_dir.c_str(), opts.hf_cache.c_str());

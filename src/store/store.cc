@@ -213,6 +213,21 @@ nlohmann::json ModelInfo::ToJson() const {
   return j;
 }
 
+nlohmann::json CacheReport::ToJson(const StoreOptions& options) const {
+  auto per = nlohmann::json::array();
+  for (const auto& [ref, size] : per_model) per.push_back({{"ref", ref}, {"size", size}});
+  return {{"data_dir", options.data_dir.string()},
+          {"hf_cache", options.hf_cache.string()},
+          {"models", model_count},
+          {"blobs", blob_count},
+          {"blob_bytes", blob_bytes},
+          {"logical_bytes", logical_bytes},
+          {"partials", partial_count},
+          {"partial_bytes", partial_bytes},
+          {"free_bytes", free_bytes},
+          {"per_model", per}};
+}
+
 StoreOptions DefaultStoreOptions(const std::string& data_dir_flag) {
   StoreOptions o;
   if (!data_dir_flag.empty()) {

@@ -88,6 +88,8 @@ struct CacheReport {
   uint64_t partial_count = 0, partial_bytes = 0;
   uint64_t free_bytes = 0;
   std::vector<std::pair<std::string, uint64_t>> per_model;  // ref, size
+  // With |options|' data dir and Hub cache named.
+  nlohmann::json ToJson(const StoreOptions& options) const;
 };
 
 struct VerifyResult {

@@ -3,41 +3,13 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
-#include "net/http.h"
+#include "http_client.h"
 
 namespace modeld::testing {
 namespace {
 
-struct Reply {
-  long status = 0;
-  std::string headers;
-  std::string body;
-  CURLcode rc = CURLE_OK;
-};
-
-Reply Get(const std::string& url, std::vector<std::string> headers = {}, bool head = false) {
-  net::EnsureCurlGlobalInit();
-  Reply r;
-  CURL* e = curl_easy_init();
-  curl_slist* list = nullptr;
-  for (auto& h : headers) list = curl_slist_append(list, h.c_str());
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(e, CURLOPT_NOBODY, head ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
-  auto append = +[](char* d, size_t s, size_t n, void* u) {
-    static_cast<std::string*>(u)->append(d, s * n);
-    return s * n;
-  };
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, append);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, append);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &r.headers);
-  r.rc = curl_easy_perform(e);
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_slist_free_all(list);
-  curl_easy_cleanup(e);
-  return r;
+HttpReply Get(const std::string& url, std::vector<std::string> headers = {}, bool head = false) {
+  return HttpCall(head ? "HEAD" : "GET", url, "", headers, nullptr, 10);
 }
 
 TEST(TestOriginTest, ServesRangesAndValidators) {

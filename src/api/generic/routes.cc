@@ -521,20 +521,9 @@ std::vector<Route> Routes(Context& ctx) {
   r.push_back({http::verb::get, "/cache", [&ctx](const Request&, const Params&, Responder respond) {
                  auto rep = ctx.models.Cache();
                  if (!rep.has_value()) return respond(Error(rep.error()));
-                 json per = json::array();
-                 for (const auto& [ref, size] : rep->per_model) per.push_back({{"ref", ref}, {"size", size}});
-                 const auto& o = ctx.models.store().options();
-                 respond(Json(http::status::ok, {{"data_dir", o.data_dir.string()},
-                                                 {"hf_cache", o.hf_cache.string()},
-                                                 {"models", rep->model_count},
-                                                 {"blobs", rep->blob_count},
-                                                 {"blob_bytes", rep->blob_bytes},
-                                                 {"logical_bytes", rep->logical_bytes},
-                                                 {"partials", rep->partial_count},
-                                                 {"partial_bytes", rep->partial_bytes},
-                                                 {"free_bytes", rep->free_bytes},
-                                                 {"total_size_mb", Mb(rep->blob_bytes)},
-                                                 {"per_model", per}}));
+                 json j = rep->ToJson(ctx.models.store().options());
+                 j["total_size_mb"] = Mb(rep->blob_bytes);
+                 respond(Json(http::status::ok, j));
                }});
   return r;
 }
