@@ -826,13 +826,10 @@ Status Store::SaveJob(JobRecord job) {
       "bytes_done=excluded.bytes_done, bytes_total=excluded.bytes_total, error=excluded.error, "
       "updated_at=excluded.updated_at");
   if (!q.has_value()) return q.error();
+  std::optional<int64_t> total;
+  if (job.bytes_total) total = static_cast<int64_t>(*job.bytes_total);
   q->Bind(1, job.id).Bind(2, job.model).Bind(3, job.request.dump()).Bind(4, job.state)
-      .Bind(5, static_cast<int64_t>(job.bytes_done));
-  if (job.bytes_total) {
-    q->Bind(6, static_cast<int64_t>(*job.bytes_total));
-  } else {
-    q->BindNull(6);
-  }
+      .Bind(5, static_cast<int64_t>(job.bytes_done)).Bind(6, total);
   if (job.error.empty()) {
     q->BindNull(7);
   } else {
