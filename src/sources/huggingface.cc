@@ -1,0 +1,258 @@
+#include "sources/huggingface.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/log.h"
+#include "net/fetch.h"
+#include "net/http.h"
+#include "store/names.h"
+
+namespace modeld::sources {
+
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string PercentEncodePath(const std::string& path) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+Status ValidateRevision(const std::string& rev) {
+  if (rev.empty() || rev.size() > 256) return Status::InvalidArgument("bad revision '" + rev + "'");
+  for (char c : rev) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      return Status::InvalidArgument("bad revision '" + rev + "'");
+    }
+  }
+  return Status::OK();
+}
+
+// One API GET with the token, retrying 429 and 5xx (Retry-After honoured).
+Result<net::FetchResponse> ApiGet(const std::string& url, const HubConfig& config) {
+  std::vector<std::string> headers = {"Accept: application/json"};
+  if (!config.token.empty()) headers.push_back("Authorization: Bearer " + config.token);
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  for (int attempt = 0;; ++attempt) {
+    auto r = net::Fetch(url, headers, config.timeout);
+    bool retry = false;
+    std::chrono::milliseconds wait{0};
+    if (!r.has_value()) {
+      if (r.error().code() != Status::Code::kUnavailable) return r.error();
+      retry = true;
+    } else if (net::IsRetryableHttpStatus(r->status)) {
+      retry = true;
+      auto it = r->headers.find("retry-after");
+      if (it != r->headers.end()) {
+        if (auto ra = net::ParseRetryAfter(it->second, std::chrono::system_clock::now())) wait = *ra;
+      }
+    } else {
+      return r;
+    }
+    if (!retry || attempt >= config.max_retries) {
+      if (!r.has_value()) return r.error().WithContext("giving up after " + std::to_string(attempt) + " retries");
+      return Status::Unavailable("the Hub answered HTTP " + std::to_string(r->status) + " to " + url +
+                                 " after " + std::to_string(attempt) + " retries");
+    }
+    if (wait.count() == 0) {
+      int64_t base = std::min<int64_t>(config.max_backoff.count(), 500LL << std::min(attempt, 10));
+      wait = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(base / 2, base)(rng));
+    }
+    log::Info("{}: retrying in {} ms", url, wait.count());
+    std::this_thread::sleep_for(std::min(wait, config.max_backoff));  // back-off, not sync
+  }
+}
+
+// Turns a Hub error answer into a Status a user can act on.
+Status HubError(const net::FetchResponse& r, const std::string& repo_id, const std::string& revision,
+                const HubConfig& config) {
+  auto header = [&](const char* n) {
+    auto it = r.headers.find(n);
+    return it == r.headers.end() ? std::string() : it->second;
+  };
+  std::string code = header("x-error-code");
+  std::string page = config.endpoint + "/" + repo_id;
+  if (r.status == 401 || r.status == 403) {
+    if (code == "GatedRepo") {
+      return Status::PermissionDenied("repository '" + repo_id + "' is gated: accept its licence at " +
+                                      page + (config.token.empty() ? " and set HF_TOKEN" : " with the account of HF_TOKEN"));
+    }
+    return Status::PermissionDenied("repository '" + repo_id + "' is private or gated" +
+                                    (config.token.empty() ? ": set HF_TOKEN" : ": HF_TOKEN has no access to it"));
+  }
+  if (r.status == 404) {
+    if (code == "RevisionNotFound") {
+      return Status::NotFound("revision '" + revision + "' not found in " + repo_id);
+    }
+    if (code == "EntryNotFound") return Status::NotFound("file not found in " + repo_id + "@" + revision);
+    return Status::NotFound("repository '" + repo_id + "' not found on " + config.endpoint +
+                            (config.token.empty() ? " (if it is private, set HF_TOKEN)" : ""));
+  }
+  return net::HttpStatusToStatus(r.status, "the Hub, for " + repo_id);
+}
+
+bool IsGguf(const std::string& path) {
+  return path.size() > 5 && Lower(path.substr(path.size() - 5)) == ".gguf";
+}
+
+}  // namespace
+
+HubConfig HubConfig::FromEnvironment() {
+  HubConfig c;
+  if (!Env("HF_ENDPOINT").empty()) c.endpoint = Env("HF_ENDPOINT");
+  while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
+  c.token = Env("HF_TOKEN");
+  if (c.token.empty()) c.token = Env("HUGGING_FACE_HUB_TOKEN");
+  std::string off = Lower(Env("HF_HUB_OFFLINE"));
+  c.offline = off == "1" || off == "true" || off == "yes";
+  return c;
+}
+
+bool GlobMatch(const std::string& pattern, const std::string& path) {
+  return ::fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
+}
+
+std::optional<HubReference> ParseHubReference(const std::string& text) {
+  HubReference ref;
+  std::string rest = text;
+  if (rest.rfind("hf://", 0) == 0) {
+    rest = rest.substr(5);
+  } else if (rest.rfind("https://", 0) == 0 || rest.rfind("http://", 0) == 0) {
+    size_t host_end = rest.find('/', rest.find("//") + 2);
+    if (host_end == std::string::npos) return std::nullopt;
+    rest = rest.substr(host_end + 1);
+    size_t q = rest.find_first_of("?#");
+    if (q != std::string::npos) rest = rest.substr(0, q);
+  }
+  // org/name[/resolve|blob|tree/REV[/FILE...]]
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos <= rest.size()) {
+    size_t slash = rest.find('/', pos);
+    parts.push_back(rest.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  while (!parts.empty() && parts.back().empty()) parts.pop_back();
+  if (parts.size() < 2) return std::nullopt;
+  ref.repo_id = parts[0] + "/" + parts[1];
+  if (!store::ValidateModelName(ref.repo_id).ok()) return std::nullopt;
+  if (parts.size() >= 4 && (parts[2] == "resolve" || parts[2] == "blob" || parts[2] == "tree")) {
+    ref.revision = parts[3];
+    for (size_t i = 4; i < parts.size(); ++i) ref.file += (i > 4 ? "/" : "") + parts[i];
+  } else if (parts.size() != 2) {
+    return std::nullopt;
+  }
+  return ref;
+}
+
+Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revision,
+                           const HubSelect& select, const HubConfig& config) {
+  if (Status s = store::ValidateModelName(repo_id); !s.ok()) return s;
+  if (Status s = ValidateRevision(revision); !s.ok()) return s;
+  if (config.offline) {
+    return Status::Unavailable("HF_HUB_OFFLINE is set: not asking the Hub about " + repo_id);
+  }
+  HubPlan plan;
+  plan.repo_id = repo_id;
+  plan.revision = revision;
+
+  auto rev = ApiGet(config.endpoint + "/api/models/" + repo_id + "/revision/" + revision, config);
+  if (!rev.has_value()) return rev.error();
+  if (rev->status != 200) return HubError(*rev, repo_id, revision, config);
+  auto rj = nlohmann::json::parse(rev->body, nullptr, false);
+  if (!rj.is_object() || !rj.contains("sha") || !rj["sha"].is_string()) {
+    return Status::Corrupt("the Hub's revision answer for " + repo_id + " has no commit");
+  }
+  plan.commit = rj["sha"].get<std::string>();
+  if (Status s = ValidateRevision(plan.commit); !s.ok()) return s;
+
+  std::vector<HubFile> all;
+  std::string url = config.endpoint + "/api/models/" + repo_id + "/tree/" + plan.commit + "?recursive=true";
+  for (int page = 0; !url.empty(); ++page) {
+    if (page > 10000) return Status::Corrupt("the Hub's file listing of " + repo_id + " does not end");
+    auto tree = ApiGet(url, config);
+    if (!tree.has_value()) return tree.error();
+    if (tree->status != 200) return HubError(*tree, repo_id, revision, config);
+    auto tj = nlohmann::json::parse(tree->body, nullptr, false);
+    if (!tj.is_array()) return Status::Corrupt("the Hub's file listing of " + repo_id + " is not a list");
+    for (const auto& item : tj) {
+      if (!item.is_object() || item.value("type", "") != "file") continue;
+      HubFile f;
+      f.path = item.value("path", "");
+      if (Status s = store::ValidateRelativePath(f.path); !s.ok()) {
+        return Status::Corrupt("the Hub listed a bad path in " + repo_id + ": " + s.message());
+      }
+      f.size = item.value("size", uint64_t{0});
+      f.git_sha1 = item.value("oid", "");
+      if (item.contains("lfs") && item["lfs"].is_object()) {
+        f.sha256 = item["lfs"].value("oid", "");
+        f.size = item["lfs"].value("size", f.size);
+      }
+      f.url = config.endpoint + "/" + repo_id + "/resolve/" + plan.commit + "/" + PercentEncodePath(f.path);
+      all.push_back(std::move(f));
+    }
+    auto link = tree->headers.find("link");
+    url = link == tree->headers.end() ? "" : net::NextLink(link->second);
+    // Follow pages on the endpoint only: the token must not go anywhere else.
+    if (!url.empty() && net::UrlOrigin(url) != net::UrlOrigin(config.endpoint)) {
+      return Status::Corrupt("the Hub's next page points to another host: " + url);
+    }
+  }
+
+  for (auto& f : all) {
+    bool keep = select.include.empty();
+    for (const auto& g : select.include) keep = keep || GlobMatch(g, f.path);
+    for (const auto& g : select.exclude) keep = keep && !GlobMatch(g, f.path);
+    if (keep && !select.quantization.empty()) {
+      // Q4_K_M picks model-Q4_K_M.gguf and its split parts (…-00001-of-00003.gguf).
+      keep = IsGguf(f.path) && Lower(f.path).find(Lower(select.quantization)) != std::string::npos;
+    }
+    if (keep) {
+      plan.total_size += f.size;
+      plan.files.push_back(std::move(f));
+    }
+  }
+  if (plan.files.empty()) {
+    std::string what = select.quantization.empty() ? "no file matched" : "no GGUF file for quantization " + select.quantization;
+    std::string available;
+    for (const auto& f : all) {
+      if (!select.quantization.empty() && !IsGguf(f.path)) continue;
+      available += (available.empty() ? "" : ", ") + f.path;
+      if (available.size() > 300) break;
+    }
+    return Status::NotFound(what + " in " + repo_id + "@" + revision +
+                            (available.empty() ? "" : " (files: " + available + ")"));
+  }
+  std::sort(plan.files.begin(), plan.files.end(),
+            [](const HubFile& a, const HubFile& b) { return a.path < b.path; });
+  return plan;
+}
+
+}  // namespace modeld::sources

@@ -1,0 +1,72 @@
+// The Hugging Face Hub as a source: a repository and revision become a plan of files to
+// fetch, each with its size and digest (PEERS.md section 2.1).
+//
+// The revision is resolved to a commit first (GET /api/models/{repo}/revision/{rev}), so
+// every file comes from one snapshot; the files come from the recursive tree API,
+// following its Link: rel="next" pages; each is fetched from
+// {endpoint}/{repo}/resolve/{commit}/{path}. The token goes to the endpoint only.
+//
+// Thread safety: stateless functions; ResolveHub blocks (call from a worker thread).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace modeld::sources {
+
+struct HubConfig {
+  std::string endpoint = "https://huggingface.co";  // HF_ENDPOINT
+  std::string token;                                // HF_TOKEN
+  bool offline = false;                             // HF_HUB_OFFLINE
+  std::chrono::milliseconds timeout{15000};
+  int max_retries = 5;  // for 429 and 5xx
+  std::chrono::milliseconds max_backoff{30000};
+  static HubConfig FromEnvironment();
+};
+
+struct HubFile {
+  std::string path;
+  uint64_t size = 0;
+  std::string sha256;    // LFS files: the content's SHA-256
+  std::string git_sha1;  // every file: the git blob id (sha1 of "blob <size>\0" + content)
+  std::string url;       // resolve URL at the commit
+  bool lfs() const { return !sha256.empty(); }
+};
+
+struct HubPlan {
+  std::string repo_id;
+  std::string revision;
+  std::string commit;
+  std::vector<HubFile> files;
+  uint64_t total_size = 0;
+};
+
+struct HubSelect {
+  std::vector<std::string> include;  // globs; empty means everything
+  std::vector<std::string> exclude;
+  std::string quantization;          // e.g. Q4_K_M: only the matching .gguf files
+};
+
+// "org/repo", "hf://org/repo", "https://huggingface.co/org/repo[/resolve/REV/FILE]"
+// (any endpoint host). |file| is set for links to one file.
+struct HubReference {
+  std::string repo_id;
+  std::string revision = "main";
+  std::string file;
+};
+std::optional<HubReference> ParseHubReference(const std::string& text);
+
+// NotFound (repository, revision, or no file matched), PermissionDenied (gated or
+// private: says to accept the licence or set HF_TOKEN), Unavailable (network, rate
+// limits after retries, or offline), InvalidArgument (bad names).
+Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revision,
+                           const HubSelect& select, const HubConfig& config);
+
+// fnmatch-style glob where '*' also crosses '/', as huggingface_hub's allow_patterns.
+bool GlobMatch(const std::string& pattern, const std::string& path);
+
+}  // namespace modeld::sources

@@ -1,0 +1,151 @@
+// The Hugging Face source against the Hub mimic: revision to commit, the paginated tree,
+// selection, errors a user can act on, and the resolve links through the engine.
+#include "sources/huggingface.h"
+
+#include <gtest/gtest.h>
+
+#include "engine_harness.h"
+#include "hub_mimic.h"
+#include "origin.h"
+
+namespace modeld::testing {
+namespace {
+
+using sources::HubConfig;
+using sources::HubSelect;
+const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
+
+class HubSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    hub_.AddRepo("org/tiny", kCommit, {"main", "v1.0"},
+                 {{"config.json", "{\"model_type\":\"llama\"}", false},
+                  {"tokenizer/vocab.txt", "a\nb\n", false},
+                  {"model.safetensors", RandomBytes(300000, 1), true},
+                  {"gguf/tiny-Q4_K_M-00001-of-00002.gguf", RandomBytes(200000, 2), true},
+                  {"gguf/tiny-Q4_K_M-00002-of-00002.gguf", RandomBytes(100000, 3), true},
+                  {"gguf/tiny-Q8_0.gguf", RandomBytes(150000, 4), true}});
+    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}}, "hf_secret");
+    hub_.SetPageSize(2);
+    config_.endpoint = api_.Url("");  // http://127.0.0.1:PORT, no trailing slash
+    config_.max_backoff = std::chrono::milliseconds(100);
+  }
+  TestOrigin api_, cdn_;
+  HubMimic hub_{api_, &cdn_};
+  HubConfig config_;
+};
+
+TEST_F(HubSourceTest, ResolvesTheRevisionAndListsEveryPage) {
+  auto plan = sources::ResolveHub("org/tiny", "main", {}, config_);
+  ASSERT_TRUE(plan.has_value()) << plan.error().ToString();
+  EXPECT_EQ(plan->commit, kCommit);
+  ASSERT_EQ(plan->files.size(), 6u) << "all pages of 2 followed";
+  const auto& cfg = plan->files[0];
+  EXPECT_EQ(cfg.path, "config.json");
+  EXPECT_FALSE(cfg.lfs());
+  EXPECT_EQ(cfg.git_sha1, HubMimic::GitBlobSha1("{\"model_type\":\"llama\"}"));
+  EXPECT_EQ(cfg.url, config_.endpoint + "/org/tiny/resolve/" + kCommit + "/config.json");
+  auto st = std::find_if(plan->files.begin(), plan->files.end(),
+                         [](const auto& f) { return f.path == "model.safetensors"; });
+  ASSERT_NE(st, plan->files.end());
+  EXPECT_EQ(st->sha256, Sha256Hex(RandomBytes(300000, 1)));
+  EXPECT_EQ(st->size, 300000u);
+  // A tag resolves to the same commit.
+  EXPECT_EQ(sources::ResolveHub("org/tiny", "v1.0", {}, config_)->commit, kCommit);
+}
+
+TEST_F(HubSourceTest, SelectsByGlobAndQuantization) {
+  HubSelect sel;
+  sel.include = {"*.json", "tokenizer/*"};
+  auto plan = sources::ResolveHub("org/tiny", "main", sel, config_);
+  ASSERT_TRUE(plan.has_value());
+  ASSERT_EQ(plan->files.size(), 2u);
+  sel = {};
+  sel.exclude = {"*.gguf"};
+  EXPECT_EQ(sources::ResolveHub("org/tiny", "main", sel, config_)->files.size(), 3u);
+  sel = {};
+  sel.quantization = "q4_k_m";
+  plan = sources::ResolveHub("org/tiny", "main", sel, config_);
+  ASSERT_TRUE(plan.has_value());
+  ASSERT_EQ(plan->files.size(), 2u) << "both parts of the split GGUF";
+  EXPECT_EQ(plan->total_size, 300000u);
+  sel.quantization = "Q2_K";
+  auto none = sources::ResolveHub("org/tiny", "main", sel, config_);
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().code(), Status::Code::kNotFound);
+  EXPECT_NE(none.error().message().find("tiny-Q8_0.gguf"), std::string::npos) << "lists what exists";
+}
+
+TEST_F(HubSourceTest, ErrorsSayWhatToDo) {
+  auto gated = sources::ResolveHub("org/gated", "main", {}, config_);
+  ASSERT_FALSE(gated.has_value());
+  EXPECT_EQ(gated.error().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(gated.error().message().find("accept its licence"), std::string::npos);
+  EXPECT_NE(gated.error().message().find("HF_TOKEN"), std::string::npos);
+  config_.token = "hf_secret";
+  EXPECT_TRUE(sources::ResolveHub("org/gated", "main", {}, config_).has_value());
+  EXPECT_EQ(hub_.AuthSeen().back(), "Bearer hf_secret");
+  auto repo = sources::ResolveHub("org/none", "main", {}, config_);
+  EXPECT_EQ(repo.error().code(), Status::Code::kNotFound);
+  EXPECT_NE(repo.error().message().find("repository 'org/none' not found"), std::string::npos);
+  auto rev = sources::ResolveHub("org/tiny", "nobranch", {}, config_);
+  EXPECT_EQ(rev.error().code(), Status::Code::kNotFound);
+  EXPECT_NE(rev.error().message().find("revision 'nobranch'"), std::string::npos);
+  EXPECT_EQ(sources::ResolveHub("../x", "main", {}, config_).error().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(sources::ResolveHub("org/tiny", "a/../b", {}, config_).error().code(),
+            Status::Code::kInvalidArgument);
+  config_.offline = true;
+  EXPECT_EQ(sources::ResolveHub("org/tiny", "main", {}, config_).error().code(), Status::Code::kUnavailable);
+}
+
+TEST_F(HubSourceTest, RateLimitsBackOffAndRetry) {
+  hub_.RateLimitNext(2, 0);
+  auto plan = sources::ResolveHub("org/tiny", "main", {}, config_);
+  ASSERT_TRUE(plan.has_value()) << plan.error().ToString();
+  hub_.RateLimitNext(100, 0);
+  config_.max_retries = 2;
+  auto gave_up = sources::ResolveHub("org/tiny", "main", {}, config_);
+  ASSERT_FALSE(gave_up.has_value());
+  EXPECT_EQ(gave_up.error().code(), Status::Code::kUnavailable);
+  hub_.RateLimitNext(0, 0);
+}
+
+TEST_F(HubSourceTest, ResolveLinksDownloadFromTheCdnWithoutTheToken) {
+  config_.token = "hf_secret";
+  auto plan = sources::ResolveHub("org/gated", "main", {}, config_);
+  ASSERT_TRUE(plan.has_value());
+  const auto& f = plan->files[0];
+  ScratchDir dir;
+  engine::DownloadRequest req;
+  req.url = f.url;
+  req.dest = dir / "w.bin";
+  req.checksum = Checksum{HashAlgorithm::kSha256, f.sha256};
+  req.expected_size = f.size;
+  req.headers = {"Authorization: Bearer " + config_.token};
+  auto ev = Download(req);
+  ASSERT_EQ(ev.stage, engine::Stage::kCompleted) << ev.status.ToString();
+  EXPECT_EQ(ev.sha256, f.sha256);
+  for (const auto& r : cdn_.Requests()) EXPECT_EQ(r.authorization, "") << "token sent to the CDN";
+  EXPECT_FALSE(cdn_.Requests().empty());
+}
+
+TEST(HubReferenceTest, ParsesTheFormsUsersPaste) {
+  auto r = sources::ParseHubReference("Qwen/Qwen2.5-0.5B-Instruct-GGUF");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->repo_id, "Qwen/Qwen2.5-0.5B-Instruct-GGUF");
+  EXPECT_EQ(r->revision, "main");
+  r = sources::ParseHubReference("https://huggingface.co/org/repo/resolve/v1.0/sub/model.gguf?download=true");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->repo_id, "org/repo");
+  EXPECT_EQ(r->revision, "v1.0");
+  EXPECT_EQ(r->file, "sub/model.gguf");
+  r = sources::ParseHubReference("hf://org/repo");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->repo_id, "org/repo");
+  EXPECT_FALSE(sources::ParseHubReference("justone"));
+  EXPECT_FALSE(sources::ParseHubReference("org/repo/extra"));
+  EXPECT_FALSE(sources::ParseHubReference("../../etc/passwd"));
+}
+
+}  // namespace
+}  // namespace modeld::testing

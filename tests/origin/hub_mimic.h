@@ -1,0 +1,74 @@
+// HubMimic: the parts of the Hugging Face Hub's HTTP API a client needs, served by a
+// TestOrigin, for tests of the Hub source (PEERS.md section 2):
+//   GET /api/models/{repo}/revision/{rev}          -> {"id", "sha", "siblings": [...]}
+//   GET /api/models/{repo}/tree/{rev}?recursive=true -> [{type, path, size, oid, lfs}],
+//       paginated with Link: <...&cursor=N>; rel="next"
+//   GET|HEAD /{repo}/resolve/{rev}/{path}          -> LFS: 302 to /cdn/<sha256> with
+//       X-Repo-Commit, X-Linked-Etag, X-Linked-Size; small files: 200 with ETag (git sha1)
+// plus gated repositories (401 + X-Error-Code: GatedRepo without the right token),
+// unknown repos, revisions and files (404 + X-Error-Code), and 429 + Retry-After.
+//
+// Thread safety: configure before use; requests are served from origin threads.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "origin.h"
+
+namespace modeld::testing {
+
+struct HubRepoFile {
+  std::string path;
+  std::string content;
+  bool lfs = false;  // LFS files are served from the CDN path, with their sha256
+};
+
+class HubMimic {
+ public:
+  // LFS files are served from |cdn| (another host, as the real Hub's CDN is), or from
+  // |origin| itself when null.
+  explicit HubMimic(TestOrigin& origin, TestOrigin* cdn = nullptr);
+  // Adds |repo_id| ("org/name") with |files| at |commit|; |refs| maps branch/tag names
+  // to it ("main" at least). |gated_token| non-empty: requests need that bearer token.
+  void AddRepo(const std::string& repo_id, const std::string& commit,
+               const std::vector<std::string>& refs, std::vector<HubRepoFile> files,
+               const std::string& gated_token = "");
+  void SetPageSize(size_t n) { page_size_ = n; }
+  // The next |n| API requests get 429 with Retry-After: |seconds|.
+  void RateLimitNext(int n, int seconds);
+  std::string Endpoint() const { return origin_.Url(""); }
+  // Authorization headers the Hub API and resolve endpoints received (not the CDN).
+  std::vector<std::string> AuthSeen() const;
+
+  static std::string GitBlobSha1(const std::string& content);
+
+ private:
+  struct Repo {
+    std::string commit;
+    std::vector<std::string> refs;
+    std::vector<HubRepoFile> files;
+    std::string token;
+  };
+  SimpleResponse Api(const std::string& method, const std::string& target,
+                     const std::map<std::string, std::string>& headers);
+  SimpleResponse Resolve(const std::string& method, const std::string& target,
+                         const std::map<std::string, std::string>& headers);
+  // Finds the repo whose id prefixes |rest| ("org/name/..."); fills |after|.
+  Repo* FindRepo(const std::string& rest, std::string* repo_id, std::string* after);
+  std::optional<SimpleResponse> Gate(Repo& repo, const std::map<std::string, std::string>& headers);
+
+  TestOrigin& origin_;
+  TestOrigin& cdn_;
+  mutable std::mutex mu_;
+  std::map<std::string, Repo> repos_;
+  size_t page_size_ = 1000;
+  int rate_limited_ = 0;
+  int retry_after_ = 1;
+  std::vector<std::string> auth_seen_;
+};
+
+}  // namespace modeld::testing
