@@ -13,6 +13,7 @@ std::string_view HashAlgorithmName(HashAlgorithm algo) {
     case HashAlgorithm::kSha512: return "sha512";
     case HashAlgorithm::kSha1: return "sha1";
     case HashAlgorithm::kMd5: return "md5";
+    case HashAlgorithm::kGitSha1: return "git-sha1";
   }
   return "?";
 }
@@ -23,6 +24,7 @@ size_t HashHexLength(HashAlgorithm algo) {
     case HashAlgorithm::kSha512: return 128;
     case HashAlgorithm::kSha1: return 40;
     case HashAlgorithm::kMd5: return 32;
+    case HashAlgorithm::kGitSha1: return 40;
   }
   return 0;
 }
@@ -57,9 +59,11 @@ Result<Checksum> ParseChecksum(std::string_view text) {
       sum.algorithm = HashAlgorithm::kSha1;
     } else if (algo == "md5") {
       sum.algorithm = HashAlgorithm::kMd5;
+    } else if (algo == "gitsha1") {
+      sum.algorithm = HashAlgorithm::kGitSha1;
     } else {
       return Status::InvalidArgument("unsupported checksum algorithm '" + algo +
-                                     "' (use sha256, sha512, sha1 or md5)");
+                                     "' (use sha256, sha512, sha1, md5 or git-sha1)");
     }
     hex = std::string_view(lower).substr(colon + 1);
   } else {
@@ -96,18 +100,26 @@ static const EVP_MD* MdFor(HashAlgorithm algo) {
     case HashAlgorithm::kSha512: return EVP_sha512();
     case HashAlgorithm::kSha1: return EVP_sha1();
     case HashAlgorithm::kMd5: return EVP_md5();
+    case HashAlgorithm::kGitSha1: return EVP_sha1();
   }
   return EVP_sha256();
 }
 
-Hasher::Hasher(HashAlgorithm algo) : algo_(algo), ctx_(std::make_unique<Ctx>()) {
+Hasher::Hasher(HashAlgorithm algo, std::optional<uint64_t> git_blob_size)
+    : algo_(algo), git_blob_size_(git_blob_size), ctx_(std::make_unique<Ctx>()) {
   ctx_->md = EVP_MD_CTX_new();
   Reset();
 }
 
 Hasher::~Hasher() { EVP_MD_CTX_free(ctx_->md); }
 
-void Hasher::Reset() { EVP_DigestInit_ex(ctx_->md, MdFor(algo_), nullptr); }
+void Hasher::Reset() {
+  EVP_DigestInit_ex(ctx_->md, MdFor(algo_), nullptr);
+  if (algo_ == HashAlgorithm::kGitSha1) {
+    std::string prefix = "blob " + std::to_string(git_blob_size_.value_or(0));
+    EVP_DigestUpdate(ctx_->md, prefix.data(), prefix.size() + 1);  // with its NUL
+  }
+}
 
 void Hasher::Update(const void* data, size_t size) { EVP_DigestUpdate(ctx_->md, data, size); }
 
@@ -126,7 +138,7 @@ std::string Hasher::FinishHex() {
 }
 
 std::string HashHex(HashAlgorithm algo, std::string_view data) {
-  Hasher h(algo);
+  Hasher h(algo, algo == HashAlgorithm::kGitSha1 ? std::optional<uint64_t>(data.size()) : std::nullopt);
   h.Update(data.data(), data.size());
   return h.FinishHex();
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,7 +13,9 @@
 
 namespace modeld {
 
-enum class HashAlgorithm { kSha256, kSha512, kSha1, kMd5 };
+// kGitSha1 is git's blob id: SHA-1 of "blob <size>\0" followed by the content, which the
+// Hugging Face Hub gives for files not stored in LFS. Hashing it needs the size up front.
+enum class HashAlgorithm { kSha256, kSha512, kSha1, kMd5, kGitSha1 };
 
 std::string_view HashAlgorithmName(HashAlgorithm algo);  // "sha256"
 size_t HashHexLength(HashAlgorithm algo);                  // 64 for sha256
@@ -25,15 +28,16 @@ struct Checksum {
   bool operator==(const Checksum&) const = default;
 };
 
-// Parses "sha256:HEX", "sha512:HEX", "sha1:HEX", "md5:HEX" (case-insensitive, also
-// "sha-256:"), or a bare hex string whose length names the algorithm (64 -> sha256,
-// 128 -> sha512, 40 -> sha1, 32 -> md5).
+// Parses "sha256:HEX", "sha512:HEX", "sha1:HEX", "md5:HEX", "git-sha1:HEX"
+// (case-insensitive, also "sha-256:"), or a bare hex string whose length names the
+// algorithm (64 -> sha256, 128 -> sha512, 40 -> sha1, 32 -> md5).
 // Returns InvalidArgument naming what is wrong.
 Result<Checksum> ParseChecksum(std::string_view text);
 
 class Hasher {
  public:
-  explicit Hasher(HashAlgorithm algo);
+  // REQUIRES: |git_blob_size| is set for kGitSha1 (the content's size).
+  explicit Hasher(HashAlgorithm algo, std::optional<uint64_t> git_blob_size = std::nullopt);
   ~Hasher();
   Hasher(const Hasher&) = delete;
   Hasher& operator=(const Hasher&) = delete;
@@ -47,11 +51,12 @@ class Hasher {
 
  private:
   HashAlgorithm algo_;
+  std::optional<uint64_t> git_blob_size_;
   struct Ctx;
   std::unique_ptr<Ctx> ctx_;
 };
 
-// Convenience: the hex digest of |data|.
+// Convenience: the hex digest of |data| (kGitSha1 uses data.size()).
 std::string HashHex(HashAlgorithm algo, std::string_view data);
 
 }  // namespace modeld

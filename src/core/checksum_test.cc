@@ -55,6 +55,16 @@ TEST(ChecksumTest, HashesKnownVectors) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(HashHex(HashAlgorithm::kSha1, "abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
   EXPECT_EQ(HashHex(HashAlgorithm::kMd5, "abc"), "900150983cd24fb0d6963f7d28e17f72");
+  // `echo hello | git hash-object --stdin`
+  EXPECT_EQ(HashHex(HashAlgorithm::kGitSha1, "hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+  Hasher g(HashAlgorithm::kGitSha1, 6);
+  g.Update("hel", 3);
+  g.Reset();  // the prefix is fed again
+  g.Update("hello\n", 6);
+  EXPECT_EQ(g.FinishHex(), "ce013625030ba8dba906f756967f9e9ca394464a");
+  auto parsed = ParseChecksum("git-sha1:CE013625030BA8DBA906F756967F9E9CA394464A");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->algorithm, HashAlgorithm::kGitSha1);
   Hasher h(HashAlgorithm::kSha256);
   h.Update("a", 1);
   h.Update("bc", 2);

@@ -18,13 +18,14 @@ constexpr uint64_t kWritebackBlock = 8 << 20;
 }  // namespace
 
 DiskWorker::DiskWorker(int fd, std::filesystem::path part_path,
-                       std::filesystem::path journal_path, std::optional<Checksum> expected)
+                       std::filesystem::path journal_path, std::optional<Checksum> expected,
+                       std::optional<uint64_t> expected_size)
     : fd_(fd),
       part_path_(std::move(part_path)),
       journal_path_(std::move(journal_path)),
       expected_(std::move(expected)) {
   if (expected_ && expected_->algorithm != HashAlgorithm::kSha256) {
-    extra_.emplace(expected_->algorithm);
+    extra_.emplace(expected_->algorithm, expected_size);
   }
   hash_thread_ = std::thread([this] { HashLoop(); });
   sync_thread_ = std::thread([this] { SyncLoop(); });

@@ -36,8 +36,9 @@ struct FinishResult {
 class DiskWorker {
  public:
   // |fd| is the open .part file, owned by the caller and kept open while the worker lives.
+  // |expected_size| is needed (and required) for a git-sha1 checksum.
   DiskWorker(int fd, std::filesystem::path part_path, std::filesystem::path journal_path,
-             std::optional<Checksum> expected);
+             std::optional<Checksum> expected, std::optional<uint64_t> expected_size = std::nullopt);
   // Writes any pending checkpoint, then stops the thread.
   ~DiskWorker();
 

@@ -396,6 +396,9 @@ void Engine::Impl::Start(std::unique_ptr<Transfer> owned) {
   if (t.origin.empty()) {
     return Fail(t, Status::InvalidArgument("not an absolute URL: '" + req.url + "'"), false);
   }
+  if (req.checksum && req.checksum->algorithm == HashAlgorithm::kGitSha1 && !req.expected_size) {
+    return Fail(t, Status::InvalidArgument("a git-sha1 checksum needs the file's size"), false);
+  }
   std::error_code ec;
   if (!req.part_path.parent_path().empty()) {
     std::filesystem::create_directories(req.part_path.parent_path(), ec);
@@ -437,7 +440,8 @@ void Engine::Impl::Start(std::unique_ptr<Transfer> owned) {
       return Fail(t, ErrnoStatus("truncate " + req.part_path.string(), errno), false);
     }
   }
-  t.worker = std::make_unique<DiskWorker>(t.fd.get(), req.part_path, t.journal_path, req.checksum);
+  t.worker = std::make_unique<DiskWorker>(t.fd.get(), req.part_path, t.journal_path, req.checksum,
+                                          req.expected_size);
   if (!t.journal) t.worker->Reset();
   StartProbe(t);
 }

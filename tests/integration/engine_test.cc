@@ -109,6 +109,26 @@ TEST_F(EngineTest, OtherChecksumAlgorithms) {
   ExpectInstalled(Download(req), data);
 }
 
+// Files the Hub keeps in git (not LFS) are named by their git blob SHA-1.
+TEST_F(EngineTest, GitBlobSha1Verifies) {
+  std::string data = RandomBytes(3 * kMiB + 7, 30);
+  origin_.Put("/config.json", {.content = data});
+  auto req = Request("/config.json", data);
+  req.checksum = Checksum{HashAlgorithm::kGitSha1, HashHex(HashAlgorithm::kGitSha1, data)};
+  req.expected_size = data.size();
+  ExpectInstalled(Download(req), data);
+  fs::remove(dir_ / "model.bin");
+  req.checksum->hex = HashHex(HashAlgorithm::kSha1, data);  // plain sha1 is not the blob id
+  auto bad = Download(req);
+  ASSERT_EQ(bad.stage, Stage::kFailed);
+  EXPECT_EQ(bad.status.code(), Status::Code::kCorrupt);
+  EXPECT_NE(bad.status.message().find("git-sha1:"), std::string::npos) << bad.status.message();
+  req.expected_size.reset();
+  auto no_size = Download(req);
+  EXPECT_EQ(no_size.status.code(), Status::Code::kInvalidArgument);
+  ExpectNothingInstalled();
+}
+
 TEST_F(EngineTest, DroppedConnectionsResumeTheirRange) {
   std::string data = RandomBytes(24 * kMiB, 4);
   origin_.Put("/m", {.content = data, .drop_after = 700 * 1024, .drop_times = 6});
