@@ -7,6 +7,7 @@
 #include "cli/exit_codes.h"
 #include "cli/service_factory.h"
 #include "core/fs.h"
+#include "core/time_format.h"
 #include "store/names.h"
 
 namespace modeld::cli {
@@ -24,14 +25,7 @@ void PrintJson(const nlohmann::json& j) {
   std::fwrite(s.data(), 1, s.size(), stdout);
 }
 
-std::string Date(int64_t t) {
-  char buf[32];
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
-}
+std::string Date(int64_t t) { return FormatUtc(t, "%Y-%m-%d %H:%M"); }
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/fs.h"
+#include "core/time_format.h"
 #include "net/http.h"
 #include "net/probe.h"
 #include "store/names.h"
@@ -20,14 +21,7 @@ constexpr double kMB = 1e6;  // the API's "MB" is decimal, as in speed_mbps
 
 double Mb(uint64_t bytes) { return std::round(static_cast<double>(bytes) / kMB * 100) / 100; }
 
-std::string Iso8601(int64_t t) {
-  char buf[32];
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-  return buf;
-}
+std::string Iso8601(int64_t t) { return FormatUtc(t, "%Y-%m-%dT%H:%M:%S.000Z"); }
 
 Response Json(http::status status, const json& j) { return JsonResponse(status, j.dump()); }
 
