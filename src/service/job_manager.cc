@@ -296,11 +296,7 @@ void JobManager::Run(std::string id) {
     e.job.last.eta_seconds.reset();
     Update(e, "paused", true);
   } else if (e.after_stop == "cancel" || result.error().code() == Status::Code::kCancelled) {
-    std::error_code ec;
-    std::filesystem::remove_all(service_.store().PartialDir(e.job.request.url), ec);
-    e.job.last.error = "cancelled by user";
-    e.job.last.error_code = "Cancelled";
-    Update(e, "cancelled", true);
+    MarkCancelled(e);
   } else {
     e.job.error = result.error();
     e.job.last.error = result.error().message();
@@ -312,11 +308,25 @@ void JobManager::Run(std::string id) {
   cv_.notify_all();
 }
 
-Result<Job> JobManager::Get(const std::string& id) {
-  Locked lock(this);
+void JobManager::MarkCancelled(Entry& e) {
+  std::error_code ec;
+  std::filesystem::remove_all(service_.store().PartialDir(e.job.request.url), ec);
+  e.job.last.error = "cancelled by user";
+  e.job.last.error_code = "Cancelled";
+  Update(e, "cancelled", true);
+}
+
+Result<JobManager::Entry*> JobManager::Find(const std::string& id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound("Download '" + id + "' not found");
-  return it->second.job;
+  return &it->second;
+}
+
+Result<Job> JobManager::Get(const std::string& id) {
+  Locked lock(this);
+  auto e = Find(id);
+  if (!e.has_value()) return e.error();
+  return (*e)->job;
 }
 
 std::vector<Job> JobManager::List() {
@@ -328,9 +338,9 @@ std::vector<Job> JobManager::List() {
 
 Status JobManager::Cancel(const std::string& id) {
   Locked lock(this);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return Status::NotFound("Download '" + id + "' not found");
-  Entry& e = it->second;
+  auto found = Find(id);
+  if (!found.has_value()) return found.error();
+  Entry& e = **found;
   if (IsTerminal(e.job.last.state)) {
     return Status::FailedPrecondition("Download '" + id + "' is already " + e.job.last.state);
   }
@@ -339,19 +349,15 @@ Status JobManager::Cancel(const std::string& id) {
     e.stop->Request();
     return Status::OK();
   }
-  std::error_code ec;
-  std::filesystem::remove_all(service_.store().PartialDir(e.job.request.url), ec);
-  e.job.last.error = "cancelled by user";
-  e.job.last.error_code = "Cancelled";
-  Update(e, "cancelled", true);
+  MarkCancelled(e);
   return Status::OK();
 }
 
 Status JobManager::Pause(const std::string& id) {
   Locked lock(this);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return Status::NotFound("Download '" + id + "' not found");
-  Entry& e = it->second;
+  auto found = Find(id);
+  if (!found.has_value()) return found.error();
+  Entry& e = **found;
   if (IsTerminal(e.job.last.state) || e.job.last.state == "paused") {
     return Status::FailedPrecondition("Download '" + id + "' is " + e.job.last.state +
                                       ": it cannot be paused");
@@ -367,9 +373,9 @@ Status JobManager::Pause(const std::string& id) {
 
 Status JobManager::Resume(const std::string& id) {
   Locked lock(this);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return Status::NotFound("Download '" + id + "' not found");
-  Entry& e = it->second;
+  auto found = Find(id);
+  if (!found.has_value()) return found.error();
+  Entry& e = **found;
   if (e.running && e.after_stop == "pause") {  // still stopping: requeue when it has
     e.after_stop = "requeue";
     return Status::OK();

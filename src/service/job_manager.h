@@ -101,6 +101,8 @@ class JobManager {
   void Run(std::string id);            // a download thread
   void Update(Entry& e, const std::string& state, bool state_change);  // REQUIRES: mu_ held
   void Persist(const Job& job);
+  void MarkCancelled(Entry& e);                    // REQUIRES: mu_ held
+  Result<Entry*> Find(const std::string& id);     // REQUIRES: mu_ held
   Job Snapshot(const Entry& e) const { return e.job; }
 
   ModelService& service_;

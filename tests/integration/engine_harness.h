@@ -13,6 +13,7 @@
 #include "core/checksum.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "store/store.h"
 
 namespace modeld::testing {
 
@@ -45,6 +46,16 @@ class ScratchDir {
 inline std::string ReadFile(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// A store in |dir|/data with its Hub cache in |dir|/hf.
+inline std::unique_ptr<store::Store> OpenTestStore(const std::filesystem::path& dir) {
+  store::StoreOptions o;
+  o.data_dir = dir / "data";
+  o.hf_cache = dir / "hf";
+  auto st = store::Store::Open(o);
+  EXPECT_TRUE(st.has_value()) << st.error().ToString();
+  return st.has_value() ? std::move(st.value()) : nullptr;
 }
 
 // SHA-256 of a file's contents ("" if it cannot be read). Tests compare digests, not

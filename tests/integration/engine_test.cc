@@ -44,6 +44,17 @@ class EngineTest : public ::testing::Test {
     EXPECT_FALSE(fs::exists(dir_ / "model.bin.part"));
     EXPECT_FALSE(fs::exists(dir_ / "model.bin.part.journal"));
   }
+  // Runs |req| until |bytes| are written, then stops it (keeping the partial).
+  void DownloadPartly(const engine::DownloadRequest& req, uint64_t bytes) {
+    engine::Engine eng;
+    EventLog log;
+    auto id = eng.Submit(req, log.Callback());
+    ASSERT_TRUE(log.WaitFor([&](const TransferEvent& e) { return e.done_bytes >= bytes; }));
+    eng.Stop(id);
+    auto ev = log.WaitTerminal();
+    ASSERT_EQ(ev.stage, Stage::kCancelled);
+    EXPECT_EQ(ev.status.code(), Status::Code::kCancelled);
+  }
   // Distinct range starts the origin served for |path|.
   std::set<std::string> Ranges(const std::string& path) {
     std::set<std::string> out;
@@ -328,16 +339,7 @@ TEST_F(EngineTest, StopKeepsPartialAndNextRunResumes) {
   origin_.Put("/m", {.content = data, .rate = 16 * kMiB});
   auto req = Request("/m", data);
   req.options.checkpoint_interval = std::chrono::milliseconds(100);
-  {
-    engine::Engine eng;
-    EventLog log;
-    auto id = eng.Submit(req, log.Callback());
-    ASSERT_TRUE(log.WaitFor([&](const TransferEvent& e) { return e.done_bytes >= 12 * kMiB; }));
-    eng.Stop(id);
-    auto ev = log.WaitTerminal();
-    ASSERT_EQ(ev.stage, Stage::kCancelled);
-    EXPECT_EQ(ev.status.code(), Status::Code::kCancelled);
-  }
+  DownloadPartly(req, 12 * kMiB);
   ExpectNothingInstalled();
   ASSERT_TRUE(fs::exists(dir_ / "model.bin.part"));
   ASSERT_TRUE(fs::exists(dir_ / "model.bin.part.journal"));
@@ -358,14 +360,7 @@ TEST_F(EngineTest, ResumeAgainstAChangedFileStartsOver) {
   auto req = Request("/m", v2);
   req.checksum.reset();
   req.options.checkpoint_interval = std::chrono::milliseconds(100);
-  {
-    engine::Engine eng;
-    EventLog log;
-    auto id = eng.Submit(req, log.Callback());
-    ASSERT_TRUE(log.WaitFor([&](const TransferEvent& e) { return e.done_bytes >= 8 * kMiB; }));
-    eng.Stop(id);
-    log.WaitTerminal();
-  }
+  DownloadPartly(req, 8 * kMiB);
   origin_.Put("/m", {.content = v2, .etag = "\"v2\""});
   auto ev = Download(req);
   ExpectInstalled(ev, v2);

@@ -64,12 +64,9 @@ class JobManagerTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
   void Open() {
-    store::StoreOptions o;
-    o.data_dir = dir_ / "data";
-    o.hf_cache = dir_ / "hf";
-    auto st = store::Store::Open(o);
-    ASSERT_TRUE(st.has_value());
-    svc_ = std::make_unique<service::ModelService>(std::move(st.value()));
+    auto st = OpenTestStore(dir_.path());
+    ASSERT_TRUE(st);
+    svc_ = std::make_unique<service::ModelService>(std::move(st));
   }
   service::PullRequest Req(const std::string& path, const std::string& name) {
     service::PullRequest r;

@@ -31,12 +31,9 @@ class ServerTest : public ::testing::Test {
   void SetUp() override { Start(); }
   void TearDown() override { Stop(); }
   void Start(const std::string& token = "") {
-    store::StoreOptions o;
-    o.data_dir = dir_ / "data";
-    o.hf_cache = dir_ / "hf";
-    auto st = store::Store::Open(o);
-    ASSERT_TRUE(st.has_value());
-    models_ = std::make_unique<service::ModelService>(std::move(st.value()));
+    auto st = OpenTestStore(dir_.path());
+    ASSERT_TRUE(st);
+    models_ = std::make_unique<service::ModelService>(std::move(st));
     jobs_ = std::make_unique<service::JobManager>(*models_, 3);
     work_ = std::make_unique<api::WorkQueue>();
     ctx_ = std::make_unique<api::generic::Context>(
