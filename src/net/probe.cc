@@ -8,20 +8,21 @@ namespace {
 
 struct ProbeState {
   int status = 0;
-  std::string content_range, content_length;
+  std::string content_range, content_length, disposition;
 };
 
 size_t ProbeHeader(char* d, size_t s, size_t n, void* u) {
   auto& st = *static_cast<ProbeState*>(u);
   std::string_view line(d, s * n);
   if (int code = ParseStatusLine(line)) {
-    st = ProbeState{code, "", ""};
+    st = ProbeState{code, "", "", ""};
     return s * n;
   }
   std::string name, value;
   if (SplitHeaderLine(line, &name, &value)) {
     if (name == "content-range") st.content_range = value;
     if (name == "content-length") st.content_length = value;
+    if (name == "content-disposition") st.disposition = value;
   }
   return s * n;
 }
@@ -59,6 +60,7 @@ Result<ProbeResult> Probe(const std::string& url, const std::vector<std::string>
   char* eff = nullptr;
   curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
   if (eff) out.effective_url = eff;
+  out.file_name = ContentDispositionFileName(st.disposition);
   curl_slist_free_all(list);
   curl_easy_cleanup(e);
   if (st.status == 206) {

@@ -16,6 +16,7 @@ namespace modeld::net {
 struct ProbeResult {
   std::optional<uint64_t> size;
   std::string effective_url;
+  std::string file_name;  // from Content-Disposition, if the server sent one
 };
 
 // NotFound (404/410), PermissionDenied (401/403, TLS), Unavailable (network, 5xx),

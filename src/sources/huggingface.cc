@@ -121,6 +121,19 @@ bool IsGguf(const std::string& path) {
   return path.size() > 5 && Lower(path.substr(path.size() - 5)) == ".gguf";
 }
 
+// |token| occurs in |text| with no letter, digit or '_' right before or after it:
+// "q4_k" is not in "model-q4_k_m.gguf", "q4_k_m" is.
+bool HasToken(const std::string& text, const std::string& token) {
+  auto boundary = [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '_'); };
+  for (size_t pos = text.find(token); pos != std::string::npos; pos = text.find(token, pos + 1)) {
+    bool before = pos == 0 || boundary(text[pos - 1]);
+    size_t end = pos + token.size();
+    bool after = end == text.size() || boundary(text[end]);
+    if (before && after) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 HubConfig HubConfig::FromEnvironment() {
@@ -226,28 +239,36 @@ Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revisi
     }
   }
 
-  for (auto& f : all) {
+  plan.files = std::move(all);
+  return SelectHubFiles(std::move(plan), select);
+}
+
+Result<HubPlan> SelectHubFiles(HubPlan listing, const HubSelect& select) {
+  HubPlan plan = listing;
+  plan.files.clear();
+  plan.total_size = 0;
+  for (auto& f : listing.files) {
     bool keep = select.include.empty();
     for (const auto& g : select.include) keep = keep || GlobMatch(g, f.path);
     for (const auto& g : select.exclude) keep = keep && !GlobMatch(g, f.path);
     if (keep && !select.quantization.empty()) {
-      // Q4_K_M picks model-Q4_K_M.gguf and its split parts (…-00001-of-00003.gguf).
-      keep = IsGguf(f.path) && Lower(f.path).find(Lower(select.quantization)) != std::string::npos;
+      // Q4_K_M picks model-Q4_K_M.gguf and its split parts (...-00001-of-00003.gguf).
+      keep = IsGguf(f.path) && HasToken(Lower(f.path), Lower(select.quantization));
     }
     if (keep) {
       plan.total_size += f.size;
-      plan.files.push_back(std::move(f));
+      plan.files.push_back(f);
     }
   }
   if (plan.files.empty()) {
     std::string what = select.quantization.empty() ? "no file matched" : "no GGUF file for quantization " + select.quantization;
     std::string available;
-    for (const auto& f : all) {
+    for (const auto& f : listing.files) {
       if (!select.quantization.empty() && !IsGguf(f.path)) continue;
       available += (available.empty() ? "" : ", ") + f.path;
       if (available.size() > 300) break;
     }
-    return Status::NotFound(what + " in " + repo_id + "@" + revision +
+    return Status::NotFound(what + " in " + plan.repo_id + "@" + plan.revision +
                             (available.empty() ? "" : " (files: " + available + ")"));
   }
   std::sort(plan.files.begin(), plan.files.end(),

@@ -66,6 +66,10 @@ std::optional<HubReference> ParseHubReference(const std::string& text);
 Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revision,
                            const HubSelect& select, const HubConfig& config);
 
+// Keeps the files of |listing| that |select| picks, sorted by path. NotFound (listing
+// what there is) when none is left.
+Result<HubPlan> SelectHubFiles(HubPlan listing, const HubSelect& select);
+
 // fnmatch-style glob where '*' also crosses '/', as huggingface_hub's allow_patterns.
 bool GlobMatch(const std::string& pattern, const std::string& path);
 

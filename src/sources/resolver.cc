@@ -1,0 +1,250 @@
+#include "sources/resolver.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <regex>
+
+#include "net/http.h"
+#include "net/probe.h"
+#include "store/names.h"
+
+namespace modeld::sources {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool IsHex(const std::string& s, size_t len) {
+  return s.size() == len && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
+}
+
+PlannedFile FromHubFile(const HubFile& f, const HubConfig& hub) {
+  PlannedFile p;
+  p.path = f.path;
+  p.url = f.url;
+  p.size = f.size;
+  p.sha256 = f.sha256;
+  if (f.lfs()) {
+    p.checksum = Checksum{HashAlgorithm::kSha256, f.sha256};
+    p.hub_etag = f.sha256;
+  } else if (!f.git_sha1.empty()) {
+    p.checksum = Checksum{HashAlgorithm::kGitSha1, f.git_sha1};
+    p.hub_etag = f.git_sha1;
+  }
+  // The engine sends it to the Hub's own origin only, never to the CDN a redirect leads to.
+  if (!hub.token.empty()) p.headers.push_back("Authorization: Bearer " + hub.token);
+  return p;
+}
+
+Plan FromHubPlan(const HubPlan& hp, const HubConfig& hub) {
+  Plan plan;
+  plan.source = "huggingface";
+  plan.hub_repo = hp.repo_id;
+  plan.hub_revision = hp.revision;
+  plan.hub_commit = hp.commit;
+  plan.metadata["huggingface"] = {{"repo", hp.repo_id}, {"revision", hp.revision}, {"commit", hp.commit}};
+  for (const auto& f : hp.files) plan.files.push_back(FromHubFile(f, hub));
+  return plan;
+}
+
+// A file name for a direct URL: Content-Disposition, else the URL's, else "model.bin".
+std::string DirectFileName(const std::string& disposition, const std::string& url) {
+  for (const std::string& name : {disposition, net::UrlFileName(url)}) {
+    if (!name.empty() && name.find('/') == std::string::npos && store::ValidateRelativePath(name).ok()) {
+      return name;
+    }
+  }
+  return "model.bin";
+}
+
+}  // namespace
+
+bool LooksLikeQuantization(const std::string& version) {
+  static const std::regex kQuant("^(i?q[1-8](_[a-z0-9]+)*|f16|f32|bf16|fp16|fp32)$", std::regex::icase);
+  return std::regex_match(version, kQuant);
+}
+
+Resolver::Resolver(ResolverConfig config) : config_(std::move(config)) {}
+
+std::vector<const Catalog*> Resolver::catalogs() const {
+  std::vector<const Catalog*> out = {&Catalog::Default()};
+  for (const auto& c : config_.catalogs) out.push_back(&c);
+  return out;
+}
+
+Result<Plan> Resolver::Resolve(const SourceRequest& req) const {
+  if (!req.url.empty()) {
+    // A link to one file on the Hub is a Hub pull of that file: verified, with the token.
+    if (auto ref = ParseHubReference(req.url);
+        ref && !ref->file.empty() && net::UrlOrigin(req.url) == net::UrlOrigin(config_.hub.endpoint)) {
+      HubSelect select;
+      select.include = {ref->file};
+      return ResolveOnHub(ref->repo_id, ref->revision, select);
+    }
+    return ResolveUrl(req);
+  }
+  const std::string& source = req.source;
+  if (source == "url") return Status::InvalidArgument("source 'url' needs a download_url");
+
+  // The Hub: by source, by link (hf://, https://huggingface.co/...), or org/repo.
+  auto hub_ref = ParseHubReference(req.name);
+  bool hub_link = hub_ref && req.name.find(':') != std::string::npos;  // hf:// or https://
+  if (source == "huggingface" || hub_link) {
+    if (!hub_ref) return Status::InvalidArgument("'" + req.name + "' is not a Hugging Face repository (org/name)");
+    HubSelect select{req.include, req.exclude, req.quantization};
+    std::string revision = !req.revision.empty() ? req.revision : hub_link ? hub_ref->revision : "main";
+    if (!hub_ref->file.empty()) select.include.push_back(hub_ref->file);
+    if (!hub_link && req.version != "latest" && !req.version.empty() && req.revision.empty()) {
+      if (select.quantization.empty() && LooksLikeQuantization(req.version)) {
+        select.quantization = req.version;
+      } else if (!LooksLikeQuantization(req.version)) {
+        revision = req.version;
+      }
+    }
+    return ResolveOnHub(hub_ref->repo_id, revision, select);
+  }
+
+  std::vector<const Catalog*> searched;
+  if (source.empty() || source == "default") {
+    searched = catalogs();
+  } else {
+    for (const Catalog* c : catalogs()) {
+      if (c->name() == source) searched.push_back(c);
+    }
+    if (searched.empty()) {
+      std::string known = "default, huggingface, url";
+      for (const auto& c : config_.catalogs) known += ", " + c.name();
+      return Status::InvalidArgument("unknown source '" + source + "' (known: " + known + ")");
+    }
+  }
+  for (const Catalog* c : searched) {
+    if (const CatalogModel* m = c->Find(req.name)) return FromCatalog(*c, *m, req.version);
+  }
+  if ((source.empty() || source == "default") && hub_ref && hub_ref->file.empty()) {
+    SourceRequest hub = req;
+    hub.source = "huggingface";
+    return Resolve(hub);
+  }
+  std::string where;
+  for (const Catalog* c : searched) where += (where.empty() ? "" : ", ") + c->name();
+  return Status::NotFound("Model '" + req.name + "' not found in repository (searched the " + where +
+                          " catalog" + (searched.size() > 1 ? "s" : "") +
+                          "; a Hugging Face repository is named org/name)");
+}
+
+Result<Plan> Resolver::ResolveUrl(const SourceRequest& req) const {
+  if (net::UrlOrigin(req.url).empty()) {
+    return Status::InvalidArgument("'" + req.url + "' is not an http(s) URL");
+  }
+  Plan plan;
+  plan.source = "url";
+  plan.metadata["url"] = req.url;
+  PlannedFile f;
+  f.url = req.url;
+  f.checksum = req.checksum;
+  if (req.checksum && req.checksum->algorithm == HashAlgorithm::kSha256) f.sha256 = req.checksum->hex;
+  f.headers = req.headers;
+  // Learn the size and the server's file name first: a missing file is a NotFound now.
+  auto probe = net::Probe(req.url, req.headers, req.verify_ssl, config_.probe_timeout);
+  std::string disposition;
+  if (probe.has_value()) {
+    f.size = probe->size;
+    disposition = probe->file_name;
+  } else if (probe.error().code() == Status::Code::kNotFound ||
+             probe.error().code() == Status::Code::kPermissionDenied ||
+             probe.error().code() == Status::Code::kInvalidArgument) {
+    return probe.error();
+  }  // otherwise the download itself retries
+  f.path = DirectFileName(disposition, req.url);
+  plan.files.push_back(std::move(f));
+  return plan;
+}
+
+Result<Plan> Resolver::ResolveOnHub(const std::string& repo, const std::string& revision,
+                                    const HubSelect& select) const {
+  if (config_.hub.offline) return ResolveOffline(repo, revision, select);
+  auto hp = ResolveHub(repo, revision, select, config_.hub);
+  if (!hp.has_value()) return hp.error();
+  return FromHubPlan(*hp, config_.hub);
+}
+
+// HF_HUB_OFFLINE: the snapshot the Hub cache holds for |revision| (refs/<revision>, or
+// the commit itself), each file named by its blob (an etag: sha256 or git sha1).
+Result<Plan> Resolver::ResolveOffline(const std::string& repo, const std::string& revision,
+                                      const HubSelect& select) const {
+  if (Status s = store::ValidateModelName(repo); !s.ok()) return s;
+  std::string folder = "models--";
+  for (char c : repo) folder += c == '/' ? std::string("--") : std::string(1, c);
+  fs::path dir = config_.hub_cache / folder;
+  std::string commit = revision;
+  if (!IsHex(revision, 40)) {
+    std::ifstream in(dir / "refs" / revision);
+    if (!(in >> commit) || !IsHex(commit, 40)) {
+      return Status::Unavailable("HF_HUB_OFFLINE is set and the Hub cache (" + config_.hub_cache.string() +
+                                 ") has no snapshot of " + repo + "@" + revision);
+    }
+  }
+  HubPlan hp;
+  hp.repo_id = repo;
+  hp.revision = revision;
+  hp.commit = commit;
+  std::error_code ec;
+  fs::path snap = dir / "snapshots" / commit;
+  for (auto it = fs::recursive_directory_iterator(snap, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!it->is_symlink(ec) && !it->is_regular_file(ec)) continue;
+    if (it->is_directory(ec)) continue;
+    HubFile f;
+    f.path = fs::relative(it->path(), snap, ec).generic_string();
+    std::string etag = it->is_symlink() ? fs::read_symlink(it->path(), ec).filename().string() : "";
+    if (IsHex(etag, 64)) f.sha256 = etag;
+    if (IsHex(etag, 40)) f.git_sha1 = etag;
+    f.size = fs::file_size(it->path(), ec);
+    if (ec || etag.empty() || !store::ValidateRelativePath(f.path).ok()) continue;
+    hp.files.push_back(std::move(f));
+  }
+  if (hp.files.empty()) {
+    return Status::Unavailable("HF_HUB_OFFLINE is set and the Hub cache has no files for " + repo + "@" + revision);
+  }
+  auto selected = SelectHubFiles(std::move(hp), select);
+  if (!selected.has_value()) return selected.error();
+  Plan plan = FromHubPlan(*selected, config_.hub);
+  for (auto& f : plan.files) f.url.clear();  // offline: the cache has them or nothing does
+  return plan;
+}
+
+Result<Plan> Resolver::FromCatalog(const Catalog& catalog, const CatalogModel& model,
+                                   const std::string& version) const {
+  const CatalogVersion* v = model.Find(version);
+  if (!v) {
+    std::string known;
+    for (const auto& cv : model.versions) known += (known.empty() ? "" : ", ") + cv.version;
+    return Status::NotFound("Model '" + model.name + "' has no version '" + version + "' in the " +
+                            catalog.name() + " catalog (versions: " + known + ")");
+  }
+  Plan plan;
+  if (v->hub) {
+    HubSelect select{v->hub->include, v->hub->exclude, v->hub->quantization};
+    auto hub = ResolveOnHub(v->hub->repo, v->hub->revision, select);
+    if (!hub.has_value()) return hub.error();
+    plan = std::move(hub.value());
+  } else {
+    for (const auto& cf : v->files) {
+      PlannedFile f;
+      f.path = cf.path;
+      f.url = cf.url;
+      f.size = cf.size;
+      f.checksum = cf.checksum;
+      if (cf.checksum && cf.checksum->algorithm == HashAlgorithm::kSha256) f.sha256 = cf.checksum->hex;
+      plan.files.push_back(std::move(f));
+    }
+  }
+  plan.source = catalog.name();
+  plan.description = model.description;
+  plan.tags = model.tags;
+  plan.metadata["catalog"] = {{"name", catalog.name()}, {"model", model.name}, {"version", v->version}};
+  return plan;
+}
+
+}  // namespace modeld::sources
