@@ -84,6 +84,12 @@ nlohmann::json PullRequestToJson(const PullRequest& r, int priority) {
   j["headers"] = r.headers;
   j["force"] = r.force;
   j["source"] = r.source;
+  j["include"] = r.include;
+  j["exclude"] = r.exclude;
+  j["quantization"] = r.quantization;
+  j["revision"] = r.revision;
+  j["extract"] = r.extract;
+  j["keep_archive"] = r.keep_archive;
   j["description"] = r.description;
   j["tags"] = r.tags;
   j["metadata"] = r.metadata;
@@ -102,7 +108,7 @@ nlohmann::json PullRequestToJson(const PullRequest& r, int priority) {
 Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) {
   try {
     PullRequest r;
-    r.url = j.at("url").get<std::string>();
+    r.url = j.value("url", std::string());
     r.ref = {j.at("name").get<std::string>(), j.at("version").get<std::string>()};
     if (j.contains("checksum")) {
       auto c = ParseChecksum(j["checksum"].get<std::string>());
@@ -111,7 +117,13 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
     }
     r.headers = j.value("headers", std::vector<std::string>{});
     r.force = j.value("force", false);
-    r.source = j.value("source", std::string("url"));
+    r.source = j.value("source", std::string());
+    r.include = j.value("include", std::vector<std::string>{});
+    r.exclude = j.value("exclude", std::vector<std::string>{});
+    r.quantization = j.value("quantization", std::string());
+    r.revision = j.value("revision", std::string());
+    r.extract = j.value("extract", true);
+    r.keep_archive = j.value("keep_archive", false);
     r.description = j.value("description", std::string());
     r.tags = j.value("tags", std::vector<std::string>{});
     r.metadata = j.value("metadata", nlohmann::json::object());
@@ -310,7 +322,7 @@ void JobManager::Run(std::string id) {
 
 void JobManager::MarkCancelled(Entry& e) {
   std::error_code ec;
-  std::filesystem::remove_all(service_.store().PartialDir(e.job.request.url), ec);
+  std::filesystem::remove_all(service_.store().PartialDir(PullKey(e.job.request.ref)), ec);
   e.job.last.error = "cancelled by user";
   e.job.last.error_code = "Cancelled";
   Update(e, "cancelled", true);

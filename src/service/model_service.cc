@@ -2,8 +2,13 @@
 
 #include <condition_variable>
 
+#include <set>
+
+#include "archive/extract.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "net/http.h"
+#include "service/plan_runner.h"
 
 namespace modeld::service {
 
@@ -48,9 +53,28 @@ std::string ModelNameFromUrl(const std::string& url) {
   return out;
 }
 
-ModelService::ModelService(std::unique_ptr<store::Store> store,
-                           std::unique_ptr<engine::Engine> engine)
-    : store_(std::move(store)), engine_(std::move(engine)) {}
+std::string PullKey(const store::ModelRef& ref) { return "pull:" + ref.ToString(); }
+
+Status CheckSpace(const store::Store& store, uint64_t bytes) {
+  if (bytes == 0) return Status::OK();
+  auto avail = AvailableBytes(store.options().data_dir);
+  if (!avail.has_value() || *avail >= bytes) return Status::OK();
+  auto mb = [](uint64_t b, bool up) {
+    return std::to_string(up ? (b + 999999) / 1000000 : b / 1000000) + "MB";
+  };
+  return Status::NoSpace("Insufficient storage space. Required: " + mb(bytes, true) +
+                         ", Available: " + mb(*avail, false));
+}
+
+ModelService::ModelService(std::unique_ptr<store::Store> store, std::unique_ptr<engine::Engine> engine,
+                           std::shared_ptr<const sources::Resolver> resolver)
+    : store_(std::move(store)), resolver_(std::move(resolver)), engine_(std::move(engine)) {
+  if (!resolver_) {
+    sources::ResolverConfig config;
+    config.hub_cache = store_->options().hf_cache;
+    resolver_ = std::make_shared<sources::Resolver>(std::move(config));
+  }
+}
 
 ModelService::~ModelService() = default;
 
@@ -60,93 +84,101 @@ engine::Engine& ModelService::engine() {
   return *engine_;
 }
 
+Result<sources::Plan> ModelService::Resolve(const PullRequest& req) const {
+  sources::SourceRequest s;
+  s.name = req.ref.name;
+  s.version = req.ref.version;
+  s.url = req.url;
+  s.source = req.source;
+  s.checksum = req.checksum;
+  s.headers = req.headers;
+  s.include = req.include;
+  s.exclude = req.exclude;
+  s.quantization = req.quantization;
+  s.revision = req.revision;
+  s.verify_ssl = req.options.verify_ssl;
+  return resolver_->Resolve(s);
+}
+
 Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::EventCallback& progress,
                                       StopSignal* stop) {
   if (Status s = store::ValidateModelName(req.ref.name); !s.ok()) return s;
   if (Status s = store::ValidateVersion(req.ref.version); !s.ok()) return s;
-  if (net::UrlOrigin(req.url).empty()) {
-    return Status::InvalidArgument("'" + req.url + "' is not an http(s) URL");
+  if (!req.force && store_->Get(req.ref).has_value()) {
+    return Status::AlreadyExists("Model '" + req.ref.name + "' version '" + req.ref.version +
+                                 "' already exists. Use force_download=true to override.");
   }
-  if (!req.force) {
-    auto existing = store_->Get(req.ref);
-    if (existing.has_value()) {
-      return Status::AlreadyExists("Model '" + req.ref.name + "' version '" + req.ref.version +
-                                   "' already exists. Use force_download=true to override.");
-    }
+  std::shared_ptr<const sources::Plan> plan = req.plan;
+  if (!plan) {
+    auto resolved = Resolve(req);
+    if (!resolved.has_value()) return resolved.error();
+    plan = std::make_shared<sources::Plan>(std::move(resolved.value()));
   }
-  std::string file_name = net::UrlFileName(req.url);
-  if (!store::ValidateRelativePath(file_name).ok() || file_name.find('/') != std::string::npos) {
-    file_name = "model.bin";
-  }
+  if (plan->files.empty()) return Status::NotFound("the source lists no file for " + req.ref.ToString());
 
-  // One download of one URL at a time, across processes: a second pull waits here and
-  // then finds the blob the first one stored.
-  auto lock = store_->Lock(req.url);
+  // One pull of one model version at a time, across processes; gc skips its partials.
+  auto lock = store_->Lock(PullKey(req.ref));
   if (!lock.has_value()) return lock.error();
-
   PullResult result;
-  std::optional<store::FileEntry> blob;
-  auto memo = store_->LookupUrl(req.url);
-  if (!memo.has_value()) return memo.error();
-  // A URL seen before is reused unless the caller forces a fresh download (the URL may
-  // now serve something else) or names another digest.
-  if (memo->has_value() && !req.force) {
-    const auto& hit = **memo;
-    bool matches = !req.checksum || (req.checksum->algorithm == HashAlgorithm::kSha256 &&
-                                     req.checksum->hex == hit.sha256);
-    if (matches) blob = store::FileEntry{file_name, hit.size, hit.sha256};
-  }
-  if (!blob) {
-    fs::path dir = store_->PartialDir(req.url);
-    engine::DownloadRequest dl;
-    dl.url = req.url;
-    dl.dest = dir / file_name;
-    dl.checksum = req.checksum;
-    dl.headers = req.headers;
-    dl.options = req.options;
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<engine::TransferEvent> final_event;
-    engine::Engine& eng = engine();
-    engine::TransferId id = eng.Submit(dl, [&](const engine::TransferEvent& ev) {
-      if (progress) progress(ev);
-      if (ev.terminal()) {
-        std::lock_guard<std::mutex> l(mu);
-        final_event = ev;
-        cv.notify_all();
-      }
-    });
-    if (stop) stop->OnRequest([&eng, id] { eng.Stop(id); });
-    {
-      std::unique_lock<std::mutex> l(mu);
-      cv.wait(l, [&] { return final_event.has_value(); });
-    }
-    if (stop) stop->Clear();
-    const auto& ev = *final_event;
-    if (ev.stage != engine::Stage::kCompleted) return ev.status;
-    result.downloaded = true;
-    result.resumed_bytes = ev.resumed_bytes;
-    blob = store::FileEntry{file_name, *ev.total_bytes, ev.sha256};
-    if (Status s = store_->AdoptBlob(dl.dest, ev.sha256); !s.ok()) return s;
-    std::error_code ec;
-    fs::remove(dir, ec);  // empty now
-    if (Status s = store_->RememberUrl(req.url, *blob); !s.ok()) {
-      log::Warn("could not remember {}: {}", req.url, s.ToString());
+  if (!req.force) {
+    if (auto now = store_->Get(req.ref); now.has_value()) {  // another process just did it
+      result.model = std::move(now.value());
+      return result;
     }
   }
-  result.sha256 = blob->sha256;
+  PlanRunner runner(*store_, engine(), req, *plan, progress, stop);
+  RunStats stats;
+  auto files = runner.Run(&stats);
+  if (!files.has_value()) return files.error();
+  result.downloaded = stats.downloaded;
+  result.resumed_bytes = stats.resumed_bytes;
+  if (progress) {
+    engine::TransferEvent ev;
+    ev.stage = engine::Stage::kInstalling;
+    for (const auto& f : *files) ev.done_bytes += f.size;
+    ev.total_bytes = ev.done_bytes;
+    progress(ev);
+  }
 
   store::InstallSpec spec;
   spec.ref = req.ref;
-  spec.source = req.source;
-  spec.description = req.description;
-  spec.tags = req.tags;
-  spec.metadata = req.metadata;
-  spec.metadata["url"] = req.url;
-  spec.files = {*blob};
+  spec.source = plan->source;
+  spec.description = req.description.empty() ? plan->description : req.description;
+  spec.tags = req.tags.empty() ? plan->tags : req.tags;
+  spec.metadata = plan->metadata;
+  for (const auto& [k, v] : req.metadata.items()) spec.metadata[k] = v;
+  spec.files = *files;
   auto installed = store_->Install(spec);
   if (!installed.has_value()) return installed.error();
   result.model = std::move(installed.value());
+  result.sha256 = files->empty() ? "" : files->front().sha256;
+
+  // Archives extracted without keep_archive: the archive's blob goes unless used.
+  std::set<std::string> kept;
+  for (const auto& f : *files) kept.insert(f.sha256);
+  for (const auto& pf : plan->files) {
+    if (!req.extract || req.keep_archive || !archive::IsArchive(pf.path)) continue;
+    auto memo = pf.url.empty() ? Result<std::optional<store::FileEntry>>(std::nullopt) : store_->LookupUrl(pf.url);
+    std::string sha = !pf.sha256.empty() ? pf.sha256 : memo.has_value() && memo->has_value() ? (*memo)->sha256 : "";
+    if (!sha.empty() && !kept.count(sha)) {
+      if (Status s = store_->DiscardBlob(sha); !s.ok()) log::Warn("could not remove {}: {}", pf.path, s.ToString());
+    }
+  }
+  // Hub models also go into the Hub's cache layout, so other tools find them.
+  if (!plan->hub_repo.empty()) {
+    store::HubSnapshot snap{plan->hub_repo, plan->hub_revision, plan->hub_commit, {}};
+    for (size_t i = 0; i < plan->files.size(); ++i) {
+      const auto& pf = plan->files[i];
+      for (const auto& f : *files) {
+        if (f.path == pf.path && !pf.hub_etag.empty()) snap.files.push_back({pf.path, pf.hub_etag, f.sha256});
+      }
+    }
+    if (Status s = store_->LinkHubSnapshot(snap); !s.ok()) {
+      log::Warn("could not write {} into the Hub cache: {}", plan->hub_repo, s.ToString());
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(store_->PartialDir(PullKey(req.ref)), ec);
   return result;
 }
 

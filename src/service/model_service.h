@@ -16,6 +16,7 @@
 #include "core/checksum.h"
 #include "core/status.h"
 #include "engine/engine.h"
+#include "sources/resolver.h"
 #include "store/store.h"
 
 namespace modeld::service {
@@ -36,34 +37,53 @@ class StopSignal {
 };
 
 struct PullRequest {
-  std::string url;
+  std::string url;      // download_url: fetched directly, overriding any lookup
   store::ModelRef ref;  // validated by the caller or by Pull
   std::optional<Checksum> checksum;
   std::vector<std::string> headers;
   engine::DownloadOptions options;
-  bool force = false;  // replace an installed version
-  std::string source = "url";
+  bool force = false;  // replace an installed version, fetching again
+  std::string source;  // "" (decided by the Resolver), "huggingface", "url", a catalog
   std::string description;
   std::vector<std::string> tags;
   nlohmann::json metadata = nlohmann::json::object();
+  // Hub selection (sources::SourceRequest).
+  std::vector<std::string> include, exclude;
+  std::string quantization, revision;
+  bool extract = true;        // extract .zip/.tar.* files into the model
+  bool keep_archive = false;  // keep the archive too (!cleanup_temp_files)
+  // Already resolved (by the API, to answer 404/413 up front); not persisted.
+  std::shared_ptr<const sources::Plan> plan;
 };
 
 struct PullResult {
   store::ModelInfo model;
-  bool downloaded = false;  // false when the blob was already in the store
+  bool downloaded = false;  // false when every file was already in the store
   uint64_t resumed_bytes = 0;
-  std::string sha256;
+  std::string sha256;       // the first file's
 };
+
+// The key of one model version's pull: its partial dir and lock (Store::PartialDir/Lock).
+std::string PullKey(const store::ModelRef& ref);
+// NoSpace, worded as the seed API's 413 ("Insufficient storage space. Required: ...,
+// Available: ..."), when the data dir's file system has less than |bytes| free.
+Status CheckSpace(const store::Store& store, uint64_t bytes);
 
 class ModelService {
  public:
-  // |engine| may be null: one is started on the first Pull.
-  ModelService(std::unique_ptr<store::Store> store, std::unique_ptr<engine::Engine> engine = nullptr);
+  // |engine| may be null: one is started on the first Pull. |resolver| may be null: one
+  // from the environment (HF_ENDPOINT, HF_TOKEN, ...) and the store's Hub cache is used.
+  ModelService(std::unique_ptr<store::Store> store, std::unique_ptr<engine::Engine> engine = nullptr,
+               std::shared_ptr<const sources::Resolver> resolver = nullptr);
   ~ModelService();
 
-  // Downloads (or reuses) the file and installs it as |req.ref|. Blocks until done.
-  // AlreadyExists if installed and !force; Cancelled if |stop| fired (the partial is
-  // kept for resume); otherwise the engine's or store's error.
+  // What |req| would fetch: its source's files with sizes and digests. Blocks (network).
+  Result<sources::Plan> Resolve(const PullRequest& req) const;
+
+  // Resolves |req| (unless req.plan is set), downloads (or reuses) its files and installs
+  // them as |req.ref|. Blocks until done. AlreadyExists if installed and !force;
+  // Cancelled if |stop| fired (partials are kept for resume); otherwise the source's,
+  // engine's or store's error.
   Result<PullResult> Pull(const PullRequest& req, const engine::EventCallback& progress,
                           StopSignal* stop = nullptr);
 
@@ -84,11 +104,13 @@ class ModelService {
   Result<store::CacheReport> Cache();
 
   store::Store& store() { return *store_; }
+  const sources::Resolver& resolver() const { return *resolver_; }
 
  private:
   engine::Engine& engine();
 
   std::unique_ptr<store::Store> store_;
+  std::shared_ptr<const sources::Resolver> resolver_;
   std::mutex engine_mu_;
   std::unique_ptr<engine::Engine> engine_;  // GUARDED_BY(engine_mu_) while null
 };

@@ -126,11 +126,8 @@ Result<Plan> Resolver::Resolve(const SourceRequest& req) const {
     hub.source = "huggingface";
     return Resolve(hub);
   }
-  std::string where;
-  for (const Catalog* c : searched) where += (where.empty() ? "" : ", ") + c->name();
-  return Status::NotFound("Model '" + req.name + "' not found in repository (searched the " + where +
-                          " catalog" + (searched.size() > 1 ? "s" : "") +
-                          "; a Hugging Face repository is named org/name)");
+  // The seed API's exact words (clients may match them); `modeld search` lists the names.
+  return Status::NotFound("Model '" + req.name + "' not found in repository");
 }
 
 Result<Plan> Resolver::ResolveUrl(const SourceRequest& req) const {

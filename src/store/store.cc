@@ -591,6 +591,14 @@ Status Store::RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) {
   return del->Bind(1, sha256).Run();
 }
 
+Status Store::DiscardBlob(const std::string& sha256) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto tx = Transaction::Begin(*db_);
+  if (!tx.has_value()) return tx.error();
+  if (Status s = RemoveBlobIfUnused(sha256, nullptr); !s.ok()) return s;
+  return (*tx)->Commit();
+}
+
 Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::string& version) {
   if (Status s = ValidateModelName(name); !s.ok()) return s;
   if (!version.empty()) {
@@ -926,31 +934,39 @@ std::optional<fs::path> Store::FindHubBlob(const std::string& repo_id, const std
   return std::nullopt;
 }
 
-Result<bool> Store::AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
-                                      const std::string& sha256, uint64_t size) {
-  if (HasBlob(sha256, size)) return true;
+Result<std::string> Store::AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
+                                             const std::string& sha256, uint64_t size) {
+  if (!sha256.empty() && HasBlob(sha256, size)) return sha256;
   auto found = FindHubBlob(repo_id, etag);
-  if (!found) return false;
+  if (!found) return std::string();
   struct stat st {};
-  if (::stat(found->c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != size) return false;
+  if (::stat(found->c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != size) return std::string();
   // Hash it: a file in someone else's cache is trusted for nothing but its bytes.
   UniqueFd fd(::open(found->c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return false;
+  if (!fd.valid()) return std::string();
   Hasher h(HashAlgorithm::kSha256);
+  std::optional<Hasher> git;
+  if (sha256.empty()) git.emplace(HashAlgorithm::kGitSha1, size);
   std::vector<char> buf(1 << 20);
   ssize_t n;
-  while ((n = ::read(fd.get(), buf.data(), buf.size())) > 0) h.Update(buf.data(), static_cast<size_t>(n));
-  if (n < 0 || h.FinishHex() != sha256) {
-    log::Warn("{} in the Hub cache does not match sha256 {}; not reusing it", found->string(), sha256);
-    return false;
+  while ((n = ::read(fd.get(), buf.data(), buf.size())) > 0) {
+    h.Update(buf.data(), static_cast<size_t>(n));
+    if (git) git->Update(buf.data(), static_cast<size_t>(n));
   }
-  fs::path tmp = options_.data_dir / "blobs" / "sha256" / (sha256 + ".hub" + RandomHex(8));
+  std::string got = h.FinishHex();
+  bool ok = n == 0 && (git ? git->FinishHex() == etag : got == sha256);
+  if (!ok) {
+    log::Warn("{} in the Hub cache does not match its digest; not reusing it", found->string());
+    return std::string();
+  }
+  if (HasBlob(got, size)) return got;
+  fs::path tmp = options_.data_dir / "blobs" / "sha256" / (got + ".hub" + RandomHex(8));
   if (Status s = LinkOrCopy(*found, tmp); !s.ok()) return s;
-  if (Status s = AdoptBlob(tmp, sha256); !s.ok()) {
+  if (Status s = AdoptBlob(tmp, got); !s.ok()) {
     ::unlink(tmp.c_str());
     return s;
   }
-  return true;
+  return got;
 }
 
 Status Store::LinkHubSnapshot(const HubSnapshot& snap) {

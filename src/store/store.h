@@ -151,6 +151,9 @@ class Store {
   // already there, |file| is deleted instead. REQUIRES: |file| hashes to |sha256|.
   Status AdoptBlob(const std::filesystem::path& file, const std::string& sha256);
 
+  // Deletes the blob (and forgets the URLs that produced it) unless a model uses it.
+  Status DiscardBlob(const std::string& sha256);
+
   // Installs (or replaces) a model version from blobs in the store. Atomic.
   // InvalidArgument for bad names or paths, NotFound if a blob is missing.
   Result<ModelInfo> Install(const InstallSpec& spec);
@@ -199,11 +202,12 @@ class Store {
                                                    const std::string& etag) const;
   std::filesystem::path HubRepoDir(const std::string& repo_id) const;
   // Reuses a file the Hub cache already holds instead of fetching it: if
-  // models--<repo>/blobs/<etag> exists, is |size| bytes and hashes to |sha256|, it is
-  // linked (or copied) into our blobs. Returns false, not an error, when it is absent or
-  // does not match (the caller downloads it then).
-  Result<bool> AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
-                                 const std::string& sha256, uint64_t size);
+  // models--<repo>/blobs/<etag> exists, is |size| bytes and hashes to |sha256| (or, when
+  // |sha256| is empty, to the git blob id |etag|), it is linked (or copied) into our
+  // blobs. Returns the blob's sha256, or "" (not an error) when it is absent or does not
+  // match (the caller downloads it then).
+  Result<std::string> AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
+                                        const std::string& sha256, uint64_t size);
 
   // Test hook: the process _exit()s at the named install step ("content", "commit",
   // "swap") so tests can check crash consistency.

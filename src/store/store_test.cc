@@ -294,7 +294,7 @@ TEST_F(StoreTest, ReusesFilesAlreadyInTheHubCacheAfterHashingThem) {
   std::ofstream(blobs / sha, std::ios::binary) << content;
   auto r = store_->AdoptFromHubCache("org/m", sha, sha, content.size());
   ASSERT_TRUE(r.has_value());
-  EXPECT_TRUE(*r);
+  EXPECT_EQ(*r, sha);
   EXPECT_TRUE(store_->HasBlob(sha, content.size()));
   EXPECT_EQ(Read(store_->BlobPath(sha)), content);
   EXPECT_TRUE(fs::exists(blobs / sha)) << "the Hub's copy is left alone";
@@ -302,10 +302,18 @@ TEST_F(StoreTest, ReusesFilesAlreadyInTheHubCacheAfterHashingThem) {
   std::string other(100000, 'x');
   std::string other_sha = HashHex(HashAlgorithm::kSha256, other);
   std::ofstream(blobs / other_sha, std::ios::binary) << std::string(100000, 'y');
-  EXPECT_FALSE(*store_->AdoptFromHubCache("org/m", other_sha, other_sha, other.size()));
+  EXPECT_EQ(*store_->AdoptFromHubCache("org/m", other_sha, other_sha, other.size()), "");
   EXPECT_FALSE(store_->HasBlob(other_sha, other.size()));
-  EXPECT_FALSE(*store_->AdoptFromHubCache("org/m", "absent", other_sha, other.size()));
-  EXPECT_FALSE(*store_->AdoptFromHubCache("org/m", sha, other_sha, 5)) << "size mismatch";
+  EXPECT_EQ(*store_->AdoptFromHubCache("org/m", "absent", other_sha, other.size()), "");
+  EXPECT_EQ(*store_->AdoptFromHubCache("org/m", sha, other_sha, 5), "") << "size mismatch";
+  // Small (non-LFS) files are named by their git blob id: checked by that, stored by sha256.
+  std::string small = "{\"model_type\": \"x\"}";
+  std::string oid = HashHex(HashAlgorithm::kGitSha1, small);
+  std::ofstream(blobs / oid, std::ios::binary) << small;
+  EXPECT_EQ(*store_->AdoptFromHubCache("org/m", oid, "", small.size()), HashHex(HashAlgorithm::kSha256, small));
+  EXPECT_TRUE(store_->HasBlob(HashHex(HashAlgorithm::kSha256, small), small.size()));
+  std::ofstream(blobs / std::string(40, 'a'), std::ios::binary) << small;
+  EXPECT_EQ(*store_->AdoptFromHubCache("org/m", std::string(40, 'a'), "", small.size()), "") << "wrong git id";
 }
 
 TEST_F(StoreTest, JobsSurviveAReopen) {

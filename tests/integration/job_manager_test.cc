@@ -142,7 +142,7 @@ TEST_F(JobManagerTest, CancelStopsAndRemovesThePartial) {
   ASSERT_TRUE(jm.Cancel(job->id).ok());
   ASSERT_TRUE(log.WaitState(job->id, "cancelled"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
-  EXPECT_FALSE(fs::exists(svc_->store().PartialDir(origin_.Url("/big"))));
+  EXPECT_FALSE(fs::exists(svc_->store().PartialDir(service::PullKey({"big", "v1"}))));
   EXPECT_EQ(svc_->store().Get({"big", "v1"}).error().code(), Status::Code::kNotFound);
   EXPECT_EQ(jm.Cancel(job->id).code(), Status::Code::kFailedPrecondition);
   EXPECT_EQ(jm.Cancel("dwnld_nope").code(), Status::Code::kNotFound);

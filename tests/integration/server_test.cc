@@ -257,7 +257,6 @@ TEST_F(ServerTest, OptionsReachTheEngine) {
   EXPECT_EQ(v["description"], "a stalled model");
   EXPECT_EQ(v["tags"], json({"nlp", "large"}));
   EXPECT_EQ(v["metadata"]["author"], "X");
-  EXPECT_EQ(v["metadata"]["extract_after_download"], false);
 }
 
 TEST_F(ServerTest, CancelPauseResume) {

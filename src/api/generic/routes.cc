@@ -10,6 +10,7 @@
 #include "core/time_format.h"
 #include "net/http.h"
 #include "net/probe.h"
+#include "service/model_service.h"
 #include "store/names.h"
 
 namespace modeld::api::generic {
@@ -43,6 +44,11 @@ json InstallationJson(const store::ModelInfo& m) {
           {"ready_for_inference", m.status == "available"}};
 }
 
+// The seed's file_path: the file of a one-file model, else the model's directory.
+std::string FilePath(const store::ModelInfo& m) {
+  return m.files.size() == 1 ? (m.path / m.files[0].path).string() : m.path.string();
+}
+
 json ProgressJson(const service::Job& job) {
   const auto& ev = job.last;
   json j;
@@ -64,8 +70,7 @@ json ProgressJson(const service::Job& job) {
   if (ev.state == "completed" && job.result) {
     j["message"] = "Model downloaded and installed successfully";
     j["installation"] = InstallationJson(*job.result);
-    j["file_path"] = job.result->files.empty() ? job.result->path.string()
-                                               : (job.result->path / job.result->files[0].path).string();
+    j["file_path"] = FilePath(*job.result);
   } else if (ev.state == "failed" || ev.state == "cancelled") {
     j["message"] = ev.state == "cancelled" ? "Download cancelled" : "Download failed";
     j["error"] = ev.error;
@@ -77,7 +82,8 @@ json ProgressJson(const service::Job& job) {
   } else {
     j["message"] = "Download in progress";
   }
-  j["download_url"] = job.request.url;
+  const auto& rq = job.request;
+  j["download_url"] = rq.url.empty() && rq.plan && !rq.plan->files.empty() ? rq.plan->files.front().url : rq.url;
   return j;
 }
 
@@ -89,7 +95,7 @@ json CompletedJson(const service::Job& job) {
   j["download_id"] = job.id;
   j["model_name"] = m.ref.name;
   j["version"] = m.ref.version;
-  j["file_path"] = m.files.empty() ? m.path.string() : (m.path / m.files[0].path).string();
+  j["file_path"] = FilePath(m);
   j["model_path"] = m.path.string();
   j["file_size_mb"] = Mb(m.size);
   j["download_duration_seconds"] =
@@ -210,8 +216,27 @@ std::optional<Response> ParseDownload(const Request& req, const Params& params, 
     if (timeout > 0) p.options.stall_timeout = std::chrono::seconds(timeout);
     if (retries >= 0) p.options.retry_count = static_cast<int>(retries);
     p.options.verify_ssl = verify;
-    p.metadata["extract_after_download"] = extract;
-    p.metadata["cleanup_temp_files"] = cleanup;
+    p.extract = extract;
+    p.keep_archive = !cleanup;
+  }
+  // Hub selection: include/exclude globs, a GGUF quantization, a revision.
+  for (const char* key : {"include", "exclude"}) {
+    if (!j.contains(key) || j[key].is_null()) continue;
+    auto& list = std::string(key) == "include" ? p.include : p.exclude;
+    const json& v = j[key];
+    if (v.is_string()) {
+      list.push_back(v.get<std::string>());
+      continue;
+    }
+    bool ok = v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_string(); });
+    if (!ok) {
+      return ErrorResponse(http::status::bad_request,
+                           "Invalid parameter '" + std::string(key) + "': must be a list of glob patterns");
+    }
+    for (const auto& e : v) list.push_back(e.get<std::string>());
+  }
+  if (!b.Str("quantization", &p.quantization) || !b.Str("revision", &p.revision)) {
+    return ErrorResponse(http::status::bad_request, b.error);
   }
   int64_t priority = 0;
   if (!b.Int(j, "priority", -100, 100, &priority, "")) {
@@ -232,7 +257,7 @@ std::optional<Response> ParseDownload(const Request& req, const Params& params, 
     }
   }
   if (params.Query("wait") == "true" || params.Query("wait") == "1") out->wait = true;
-  p.source = url.empty() ? out->source : "url";
+  p.source = out->source;
   return std::nullopt;
 }
 
@@ -271,11 +296,6 @@ void AnswerWhenDone(Context& ctx, const std::string& job_id, Responder respond) 
 
 void StartDownload(Context& ctx, DownloadRequest dl, Responder respond) {
   auto& p = dl.pull;
-  if (p.url.empty()) {
-    // Named models come from catalogs and the Hub (sources); none is configured yet.
-    return respond(ErrorResponse(http::status::not_found,
-                                 "Model '" + p.ref.name + "' not found in repository"));
-  }
   if (!p.force) {
     auto existing = ctx.models.store().Get(p.ref);
     if (existing.has_value()) {
@@ -284,26 +304,22 @@ void StartDownload(Context& ctx, DownloadRequest dl, Responder respond) {
                                        "' already exists. Use force_download=true to override."));
     }
   }
-  // Learn the size first: a missing file is a 404 and a full disk a 413 now, not later.
-  auto probe = net::Probe(p.url, p.headers, p.options.verify_ssl, std::chrono::seconds(15));
-  std::optional<uint64_t> size;
-  if (probe.has_value()) {
-    size = probe->size;
-  } else if (probe.error().code() == Status::Code::kNotFound) {
-    return respond(ErrorResponse(http::status::not_found,
-                                 "Model '" + p.ref.name + "' not found: " + probe.error().message()));
-  } else if (probe.error().code() == Status::Code::kPermissionDenied) {
-    return respond(ErrorResponse(http::status::forbidden, probe.error().message()));
-  }  // other probe failures: the download itself retries
-  if (size) {
-    auto avail = AvailableBytes(ctx.models.store().options().data_dir);
-    if (avail.has_value() && *avail < *size) {
-      return respond(ErrorResponse(
-          http::status::payload_too_large,
-          "Insufficient storage space. Required: " + std::to_string(static_cast<int64_t>(std::ceil(*size / kMB))) +
-              "MB, Available: " + std::to_string(static_cast<int64_t>(*avail / kMB)) + "MB"));
+  // Resolve first: an unknown model or file is a 404, a gated one a 403 and a full disk
+  // a 413 now, not later. The job reuses the plan.
+  auto plan = ctx.models.Resolve(p);
+  if (!plan.has_value()) {
+    const Status& e = plan.error();
+    if (e.code() == Status::Code::kNotFound && e.message().rfind("Model '", 0) != 0) {
+      return respond(ErrorResponse(http::status::not_found, "Model '" + p.ref.name + "' not found: " + e.message()));
     }
+    return respond(Error(e));
   }
+  std::optional<uint64_t> size = plan->TotalSize();
+  if (size) {
+    if (Status s = service::CheckSpace(ctx.models.store(), *size); !s.ok()) return respond(Error(s));
+  }
+  std::string first_url = plan->files.empty() ? p.url : plan->files.front().url;
+  p.plan = std::make_shared<sources::Plan>(std::move(plan.value()));
   bool joined = false;
   auto job = ctx.jobs.Submit(p, dl.priority, &joined);
   if (!job.has_value()) return respond(Error(job.error()));
@@ -317,7 +333,9 @@ void StartDownload(Context& ctx, DownloadRequest dl, Responder respond) {
   j["estimated_size_mb"] = size ? json(Mb(*size)) : json(nullptr);
   // At 50 MB/s until the first downloads teach us better.
   j["estimated_duration_seconds"] = size ? json(static_cast<int64_t>(std::ceil(*size / (50 * kMB)))) : json(nullptr);
-  j["download_url"] = p.url;
+  j["download_url"] = p.url.empty() ? first_url : p.url;
+  j["source"] = p.plan->source;
+  j["files"] = p.plan->files.size();
   j["progress_endpoint"] = "/model-download/" + job->id + "/progress";
   respond(Json(http::status::ok, j));
 }
@@ -518,6 +536,17 @@ std::vector<Route> Routes(Context& ctx) {
                  json j = rep->ToJson(ctx.models.store().options());
                  j["total_size_mb"] = Mb(rep->blob_bytes);
                  respond(Json(http::status::ok, j));
+               }});
+  // What can be pulled by name: every catalog's models, ?q= to search, ?source= for one.
+  r.push_back({http::verb::get, "/catalog", [&ctx](const Request&, const Params& params, Responder respond) {
+                 std::string q = params.Query("q"), source = params.Query("source");
+                 json models = json::array(), sources = json::array();
+                 for (const auto* c : ctx.models.resolver().catalogs()) {
+                   sources.push_back({{"name", c->name()}, {"origin", c->origin()}, {"models", c->models().size()}});
+                   if (!source.empty() && source != c->name()) continue;
+                   for (const auto* m : c->Search(q)) models.push_back(m->ToJson(c->name()));
+                 }
+                 respond(Json(http::status::ok, {{"models", models}, {"sources", sources}}));
                }});
   return r;
 }

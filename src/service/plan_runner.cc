@@ -1,0 +1,271 @@
+#include "service/plan_runner.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <thread>
+
+#include "archive/extract.h"
+#include "core/fs.h"
+#include "core/log.h"
+
+namespace modeld::service {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kMaxParallelFiles = 4;
+
+}  // namespace
+
+PlanRunner::PlanRunner(store::Store& store, engine::Engine& engine, const PullRequest& req,
+                       const sources::Plan& plan, const engine::EventCallback& progress, StopSignal* stop)
+    : store_(store), engine_(engine), req_(req), plan_(plan), progress_(progress), stop_(stop),
+      slots_(plan.files.size()) {
+  for (size_t i = 0; i < plan.files.size(); ++i) slots_[i].total = plan.files[i].size;
+}
+
+fs::path PlanRunner::PartialPath(size_t i) const {
+  return store_.PartialDir(PullKey(req_.ref)) / "files" / plan_.files[i].path;
+}
+
+// A file the store (or the Hub cache) already has: no byte to fetch.
+std::optional<store::FileEntry> PlanRunner::Reuse(size_t i) {
+  const auto& f = plan_.files[i];
+  if (!f.sha256.empty() && f.size && store_.HasBlob(f.sha256, *f.size)) {
+    return store::FileEntry{f.path, *f.size, f.sha256};
+  }
+  if (!f.hub_etag.empty() && f.size) {
+    auto adopted = store_.AdoptFromHubCache(plan_.hub_repo, f.hub_etag, f.sha256, *f.size);
+    if (adopted.has_value() && !adopted->empty()) return store::FileEntry{f.path, *f.size, *adopted};
+  }
+  if (f.url.empty() || req_.force) return std::nullopt;  // a forced pull fetches again
+  auto memo = store_.LookupUrl(f.url);
+  if (!memo.has_value() || !memo->has_value()) return std::nullopt;
+  const auto& hit = **memo;
+  if (f.size && *f.size != hit.size) return std::nullopt;
+  if (!f.sha256.empty() && f.sha256 != hit.sha256) return std::nullopt;
+  // Another digest (sha1, md5, git-sha1) cannot be compared with the memo's sha256:
+  // trust the memo only for URLs pinned to content (the Hub's resolve/<commit> URLs).
+  if (f.checksum && f.checksum->algorithm != HashAlgorithm::kSha256 && f.hub_etag.empty()) return std::nullopt;
+  return store::FileEntry{f.path, hit.size, hit.sha256};
+}
+
+void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
+  engine::TransferEvent sum;
+  {
+    std::lock_guard<std::mutex> lock(progress_mu_);
+    if (ev) {
+      Slot& s = slots_[i];
+      s.stage = ev->stage;
+      s.done = ev->done_bytes;
+      if (ev->total_bytes) s.total = ev->total_bytes;
+      s.rate = ev->terminal() ? 0 : ev->bytes_per_second;
+      s.resumed = ev->resumed_bytes;
+      if (ev->stage == engine::Stage::kCompleted && s.total) s.done = *s.total;
+    } else {  // reused: all of it, at once
+      slots_[i].stage = engine::Stage::kCompleted;
+      if (slots_[i].total) slots_[i].done = *slots_[i].total;
+    }
+    bool all_known = true, all_done = true;
+    uint64_t total = 0;
+    for (const auto& s : slots_) {
+      sum.done_bytes += s.done;
+      sum.bytes_per_second += s.rate;
+      sum.resumed_bytes += s.resumed;
+      if (s.total) total += *s.total; else all_known = false;
+      all_done = all_done && s.stage == engine::Stage::kCompleted;
+    }
+    if (all_known) sum.total_bytes = total;
+    // One file: its own stage (verifying, installing); several: downloading until all
+    // are in, then installing.
+    sum.stage = slots_.size() == 1 && ev && !ev->terminal() ? ev->stage
+                : all_done                                  ? engine::Stage::kInstalling
+                                                            : engine::Stage::kDownloading;
+    if (sum.total_bytes && sum.bytes_per_second > 0) {
+      sum.eta_seconds = static_cast<double>(*sum.total_bytes - std::min(*sum.total_bytes, sum.done_bytes)) /
+                        sum.bytes_per_second;
+    }
+  }
+  if (progress_) progress_(sum);
+}
+
+Status PlanRunner::Download(size_t i, store::FileEntry* out) {
+  const auto& f = plan_.files[i];
+  if (f.url.empty()) {
+    return Status::Unavailable("HF_HUB_OFFLINE is set and " + f.path + " of " + plan_.hub_repo +
+                               " is not in the Hub cache");
+  }
+  // One download of one URL at a time, across processes: a second one waits here, then
+  // finds the blob the first stored.
+  auto lock = store_.Lock(f.url);
+  if (!lock.has_value()) return lock.error();
+  if (auto hit = Reuse(i)) {
+    *out = *hit;
+    Report(i, nullptr);
+    return Status::OK();
+  }
+  engine::DownloadRequest dl;
+  dl.url = f.url;
+  dl.dest = PartialPath(i);
+  dl.checksum = f.checksum;
+  dl.expected_size = f.size;
+  dl.headers = f.headers;
+  dl.options = req_.options;
+  std::error_code ec;
+  fs::create_directories(dl.dest.parent_path(), ec);
+  if (ec) return Status::IoError("mkdir " + dl.dest.parent_path().string() + ": " + ec.message());
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<engine::TransferEvent> final_event;
+  {
+    std::lock_guard<std::mutex> l(active_mu_);
+    if (stopping_) return Status::Cancelled("stopped");
+    engine::TransferId id = engine_.Submit(dl, [&, i](const engine::TransferEvent& ev) {
+      Report(i, &ev);
+      if (ev.terminal()) {
+        std::lock_guard<std::mutex> fl(mu);
+        final_event = ev;
+        cv.notify_all();
+      }
+    });
+    active_.insert(id);
+  }
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return final_event.has_value(); });
+  }
+  {
+    std::lock_guard<std::mutex> l(active_mu_);
+    active_.erase(final_event->id);
+  }
+  const auto& ev = *final_event;
+  if (ev.stage != engine::Stage::kCompleted) {
+    Status s = ev.status.ok() ? Status::Cancelled("stopped") : ev.status;
+    return plan_.files.size() > 1 && s.code() != Status::Code::kCancelled ? s.WithContext(f.path) : s;
+  }
+  *out = store::FileEntry{f.path, ev.total_bytes.value_or(0), ev.sha256};
+  if (Status s = store_.AdoptBlob(dl.dest, ev.sha256); !s.ok()) return s;
+  if (Status s = store_.RememberUrl(f.url, *out); !s.ok()) log::Warn("could not remember {}: {}", f.url, s.ToString());
+  return Status::OK();
+}
+
+Result<std::vector<store::FileEntry>> PlanRunner::Extract(const store::FileEntry& archive_file,
+                                                          const fs::path& from, size_t index) {
+  fs::path dest = store_.PartialDir(PullKey(req_.ref)) / ("extract-" + std::to_string(index));
+  std::error_code ec;
+  fs::remove_all(dest, ec);  // a previous attempt's leftovers
+  archive::Limits limits;
+  // Never more than the free space, keeping what the store needs besides.
+  if (auto avail = AvailableBytes(store_.options().data_dir); avail.has_value()) {
+    limits.max_total_bytes = std::min(limits.max_total_bytes, *avail);
+  }
+  if (progress_) {
+    engine::TransferEvent ev;
+    ev.stage = engine::Stage::kInstalling;  // extracting is part of installing
+    ev.done_bytes = ev.resumed_bytes = archive_file.size;
+    ev.total_bytes = archive_file.size;
+    progress_(ev);
+  }
+  auto files = archive::Extract(from, dest, limits);
+  if (!files.has_value()) return files.error();
+  std::vector<store::FileEntry> out;
+  for (const auto& f : *files) {
+    // Links share their target's bytes: the first adoption moves them into blobs/.
+    if (!store_.HasBlob(f.sha256, f.size)) {
+      if (Status s = store_.AdoptBlob(f.disk_path, f.sha256); !s.ok()) return s;
+    }
+    out.push_back({f.path, f.size, f.sha256});
+  }
+  fs::remove_all(dest, ec);
+  return out;
+}
+
+Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
+  const size_t n = plan_.files.size();
+  std::vector<std::optional<store::FileEntry>> done(n);
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < n; ++i) {
+    done[i] = Reuse(i);
+    if (done[i]) {
+      Report(i, nullptr);
+    } else {
+      todo.push_back(i);
+    }
+  }
+  // Space for what is left to fetch, up front (the engine checks each file again).
+  uint64_t needed = 0;
+  for (size_t i : todo) needed += plan_.files[i].size.value_or(0);
+  if (Status s = CheckSpace(store_, needed); !s.ok()) return s;
+
+  if (stop_) {
+    stop_->OnRequest([this] {
+      std::lock_guard<std::mutex> l(active_mu_);
+      stopping_ = true;
+      for (auto id : active_) engine_.Stop(id);
+    });
+  }
+  std::mutex mu;
+  size_t next = 0;
+  Status first_error;
+  auto worker = [&] {
+    for (;;) {
+      size_t i;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        if (next >= todo.size() || !first_error.ok()) return;
+        i = todo[next++];
+      }
+      store::FileEntry entry;
+      Status s = Download(i, &entry);
+      std::lock_guard<std::mutex> l(mu);
+      if (s.ok()) {
+        done[i] = entry;
+        stats->downloaded = true;
+      } else if (first_error.ok()) {
+        first_error = s;
+        // One file failed: stop the others (their partials stay for a retry).
+        std::lock_guard<std::mutex> al(active_mu_);
+        stopping_ = true;
+        for (auto id : active_) engine_.Stop(id);
+      }
+    }
+  };
+  std::vector<std::thread> workers;
+  size_t parallel = std::min(kMaxParallelFiles, todo.size());
+  for (size_t w = 1; w < parallel; ++w) workers.emplace_back(worker);
+  if (parallel > 0) worker();
+  for (auto& t : workers) t.join();
+  if (stop_) stop_->Clear();
+  {
+    std::lock_guard<std::mutex> l(progress_mu_);
+    for (const auto& s : slots_) stats->resumed_bytes += s.resumed;
+  }
+  if (stop_ && stop_->requested()) return Status::Cancelled("stopped");
+  if (!first_error.ok()) return first_error;
+
+  // Archives: their contents join the model; the archive itself stays unless cleaned up.
+  std::vector<store::FileEntry> files;
+  for (size_t i = 0; i < n; ++i) {
+    const store::FileEntry& f = *done[i];
+    if (!req_.extract || !archive::IsArchive(f.path)) {
+      files.push_back(f);
+      continue;
+    }
+    auto extracted = Extract(f, store_.BlobPath(f.sha256), i);
+    if (!extracted.has_value()) return extracted.error();
+    for (auto& e : *extracted) files.push_back(std::move(e));
+    if (req_.keep_archive) files.push_back(f);
+  }
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  for (size_t i = 1; i < files.size(); ++i) {
+    if (files[i].path == files[i - 1].path) {
+      return Status::InvalidArgument("two files of the model would be named '" + files[i].path +
+                                     "' (an archive's entry and another file)");
+    }
+  }
+  return files;
+}
+
+}  // namespace modeld::service

@@ -1,0 +1,62 @@
+// PlanRunner: executes one resolved Plan for ModelService::Pull. Each file is reused when
+// the store already has its blob (by SHA-256, by an earlier download of the same URL, or
+// from the Hugging Face cache), else downloaded by the engine, up to four files at once,
+// each verified by its digest. Archives are extracted when asked. Progress from all files
+// is summed into one event stream.
+//
+// Thread safety: one Run per runner; Run blocks. The StopSignal may fire from any thread.
+#pragma once
+
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "service/model_service.h"
+#include "sources/plan.h"
+
+namespace modeld::service {
+
+struct RunStats {
+  bool downloaded = false;
+  uint64_t resumed_bytes = 0;
+};
+
+class PlanRunner {
+ public:
+  PlanRunner(store::Store& store, engine::Engine& engine, const PullRequest& req,
+             const sources::Plan& plan, const engine::EventCallback& progress, StopSignal* stop);
+
+  // The model's files, each blob in the store. Cancelled when |stop| fired (partials kept).
+  Result<std::vector<store::FileEntry>> Run(RunStats* stats);
+
+ private:
+  struct Slot {  // one file's progress
+    uint64_t done = 0;
+    std::optional<uint64_t> total;
+    double rate = 0;
+    uint64_t resumed = 0;
+    engine::Stage stage = engine::Stage::kQueued;
+  };
+  std::optional<store::FileEntry> Reuse(size_t i);
+  Status Download(size_t i, store::FileEntry* out);
+  Result<std::vector<store::FileEntry>> Extract(const store::FileEntry& archive, const std::filesystem::path& from,
+                                                size_t index);
+  void Report(size_t i, const engine::TransferEvent* ev);  // REQUIRES: progress_mu_ not held
+  std::filesystem::path PartialPath(size_t i) const;
+
+  store::Store& store_;
+  engine::Engine& engine_;
+  const PullRequest& req_;
+  const sources::Plan& plan_;
+  const engine::EventCallback& progress_;
+  StopSignal* stop_;
+
+  std::mutex active_mu_;
+  std::set<engine::TransferId> active_;  // GUARDED_BY(active_mu_)
+  bool stopping_ = false;                // GUARDED_BY(active_mu_)
+
+  std::mutex progress_mu_;
+  std::vector<Slot> slots_;  // GUARDED_BY(progress_mu_)
+};
+
+}  // namespace modeld::service
