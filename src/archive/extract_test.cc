@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 
+#include "archive_writer.h"
 #include "core/checksum.h"
 
 namespace modeld::archive {
@@ -16,48 +17,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Item {
-  std::string path;
-  std::string data;
-  mode_t type = AE_IFREG;
-  std::string link;  // symlink target
-  bool hardlink = false;
-};
+using Item = testing::ArchiveItem;
 
-// Writes |items| with libarchive itself, so tests can craft entries no sane tool makes.
 void WriteArchive(const fs::path& out, const std::vector<Item>& items, const std::string& kind) {
-  struct archive* a = archive_write_new();
-  if (kind == "zip") {
-    archive_write_set_format_zip(a);
-  } else {
-    archive_write_set_format_pax_restricted(a);
-    if (kind == "tar.gz") archive_write_add_filter_gzip(a);
-    if (kind == "tar.zst") archive_write_add_filter_zstd(a);
-    if (kind == "tar.xz") archive_write_add_filter_xz(a);
-  }
-  ASSERT_EQ(archive_write_open_filename(a, out.c_str()), ARCHIVE_OK) << archive_error_string(a);
-  for (const auto& it : items) {
-    struct archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, it.path.c_str());
-    archive_entry_set_perm(e, 0644);
-    if (it.hardlink) {
-      archive_entry_set_filetype(e, AE_IFREG);
-      archive_entry_set_hardlink(e, it.link.c_str());
-      archive_entry_set_size(e, 0);
-    } else {
-      archive_entry_set_filetype(e, it.type);
-      if (it.type == AE_IFLNK) archive_entry_set_symlink(e, it.link.c_str());
-      if (it.type == AE_IFCHR) archive_entry_set_rdev(e, makedev(1, 3));
-      archive_entry_set_size(e, it.type == AE_IFREG ? static_cast<la_int64_t>(it.data.size()) : 0);
-    }
-    ASSERT_EQ(archive_write_header(a, e), ARCHIVE_OK) << archive_error_string(a);
-    if (it.type == AE_IFREG && !it.hardlink && !it.data.empty()) {
-      ASSERT_EQ(archive_write_data(a, it.data.data(), it.data.size()), static_cast<la_ssize_t>(it.data.size()));
-    }
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
+  ASSERT_EQ(testing::WriteArchive(out, items, kind), "");
 }
 
 std::string Read(const fs::path& p) {

@@ -53,6 +53,20 @@ std::string ModelNameFromUrl(const std::string& url) {
   return out;
 }
 
+namespace {
+
+// Removes the empty directories under (and including) |dir|, deepest first.
+void PruneEmptyDirs(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_directory(ec) && !e.is_symlink(ec)) PruneEmptyDirs(e.path());
+  }
+  if (fs::is_empty(dir, ec)) fs::remove(dir, ec);
+}
+
+}  // namespace
+
 std::string PullKey(const store::ModelRef& ref) { return "pull:" + ref.ToString(); }
 
 Status CheckSpace(const store::Store& store, uint64_t bytes) {
@@ -126,10 +140,13 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
       return result;
     }
   }
-  PlanRunner runner(*store_, engine(), req, *plan, progress, stop);
+  PlanRunner runner(*store_, engine(), req, *plan, progress, stop, archive_limits_);
   RunStats stats;
   auto files = runner.Run(&stats);
-  if (!files.has_value()) return files.error();
+  if (!files.has_value()) {
+    PruneEmptyDirs(store_->PartialDir(PullKey(req.ref)));  // what is left is for a resume
+    return files.error();
+  }
   result.downloaded = stats.downloaded;
   result.resumed_bytes = stats.resumed_bytes;
   if (progress) {

@@ -15,6 +15,7 @@
 
 #include "core/checksum.h"
 #include "core/status.h"
+#include "archive/extract.h"
 #include "engine/engine.h"
 #include "sources/resolver.h"
 #include "store/store.h"
@@ -103,6 +104,10 @@ class ModelService {
   Result<store::GcReport> Gc(std::chrono::seconds partial_age);
   Result<store::CacheReport> Cache();
 
+  // Bounds for extracting archives (the free space caps the total as well).
+  void set_archive_limits(const archive::Limits& limits) { archive_limits_ = limits; }
+  const archive::Limits& archive_limits() const { return archive_limits_; }
+
   store::Store& store() { return *store_; }
   const sources::Resolver& resolver() const { return *resolver_; }
 
@@ -111,6 +116,7 @@ class ModelService {
 
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<const sources::Resolver> resolver_;
+  archive::Limits archive_limits_;
   std::mutex engine_mu_;
   std::unique_ptr<engine::Engine> engine_;  // GUARDED_BY(engine_mu_) while null
 };

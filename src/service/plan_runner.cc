@@ -19,8 +19,9 @@ constexpr size_t kMaxParallelFiles = 4;
 }  // namespace
 
 PlanRunner::PlanRunner(store::Store& store, engine::Engine& engine, const PullRequest& req,
-                       const sources::Plan& plan, const engine::EventCallback& progress, StopSignal* stop)
-    : store_(store), engine_(engine), req_(req), plan_(plan), progress_(progress), stop_(stop),
+                       const sources::Plan& plan, const engine::EventCallback& progress, StopSignal* stop,
+                       const archive::Limits& limits)
+    : store_(store), engine_(engine), req_(req), plan_(plan), progress_(progress), stop_(stop), limits_(limits),
       slots_(plan.files.size()) {
   for (size_t i = 0; i < plan.files.size(); ++i) slots_[i].total = plan.files[i].size;
 }
@@ -156,7 +157,7 @@ Result<std::vector<store::FileEntry>> PlanRunner::Extract(const store::FileEntry
   fs::path dest = store_.PartialDir(PullKey(req_.ref)) / ("extract-" + std::to_string(index));
   std::error_code ec;
   fs::remove_all(dest, ec);  // a previous attempt's leftovers
-  archive::Limits limits;
+  archive::Limits limits = limits_;
   // Never more than the free space, keeping what the store needs besides.
   if (auto avail = AvailableBytes(store_.options().data_dir); avail.has_value()) {
     limits.max_total_bytes = std::min(limits.max_total_bytes, *avail);

@@ -24,7 +24,8 @@ struct RunStats {
 class PlanRunner {
  public:
   PlanRunner(store::Store& store, engine::Engine& engine, const PullRequest& req,
-             const sources::Plan& plan, const engine::EventCallback& progress, StopSignal* stop);
+             const sources::Plan& plan, const engine::EventCallback& progress, StopSignal* stop,
+             const archive::Limits& limits);
 
   // The model's files, each blob in the store. Cancelled when |stop| fired (partials kept).
   Result<std::vector<store::FileEntry>> Run(RunStats* stats);
@@ -50,6 +51,7 @@ class PlanRunner {
   const sources::Plan& plan_;
   const engine::EventCallback& progress_;
   StopSignal* stop_;
+  archive::Limits limits_;
 
   std::mutex active_mu_;
   std::set<engine::TransferId> active_;  // GUARDED_BY(active_mu_)

@@ -84,8 +84,9 @@ Result<net::FetchResponse> ApiGet(const std::string& url, const HubConfig& confi
       int64_t base = std::min<int64_t>(config.max_backoff.count(), 500LL << std::min(attempt, 10));
       wait = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(base / 2, base)(rng));
     }
+    wait = std::min(wait, config.max_backoff);
     log::Info("{}: retrying in {} ms", url, wait.count());
-    std::this_thread::sleep_for(std::min(wait, config.max_backoff));  // back-off, not sync
+    std::this_thread::sleep_for(wait);  // back-off, not sync
   }
 }
 

@@ -26,7 +26,7 @@ void HubMimic::AddRepo(const std::string& repo_id, const std::string& commit,
                        const std::vector<std::string>& refs, std::vector<HubRepoFile> files,
                        const std::string& gated_token) {
   for (const auto& f : files) {
-    if (f.lfs) cdn_.Put("/cdn/" + Sha256Hex(f.content), {.content = f.content});
+    if (f.lfs) cdn_.Put(CdnPath(f.content), {.content = f.content});
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -36,6 +36,44 @@ void HubMimic::AddRepo(const std::string& repo_id, const std::string& commit,
                                                      const std::map<std::string, std::string>& h) {
     return Resolve(m, t, h);
   });
+}
+
+std::string HubMimic::CdnPath(const std::string& content) const {
+  return "/cdn/" + std::to_string(generation_) + "/" + Sha256Hex(content);
+}
+
+void HubMimic::RotateCdnLinks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, repo] : repos_) {
+    for (const auto& f : repo.files) {
+      if (!f.lfs) continue;
+      cdn_.Update(CdnPath(f.content), [](FileSpec& spec) {
+        spec.fail_status = 403;
+        spec.fail_times = -1;
+      });
+    }
+  }
+  ++generation_;
+  for (const auto& [id, repo] : repos_) {
+    for (const auto& f : repo.files) {
+      if (f.lfs) cdn_.Put(CdnPath(f.content), {.content = f.content});
+    }
+  }
+}
+
+void HubMimic::ServeInstead(const std::string& repo_id, const std::string& path, const std::string& content) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string key = repo_id + "/" + path;
+  for (const auto& f : repos_[repo_id].files) {
+    if (f.path == path && f.lfs) {
+      cdn_.Update(CdnPath(f.content), [&](FileSpec& spec) { spec.content = content.empty() ? f.content : content; });
+    }
+  }
+  if (content.empty()) {
+    served_instead_.erase(key);
+  } else {
+    served_instead_[key] = content;
+  }
 }
 
 void HubMimic::RateLimitNext(int n, int seconds) {
@@ -159,7 +197,7 @@ SimpleResponse HubMimic::Resolve(const std::string& method, const std::string& t
     if (f.lfs) {
       std::string sha = Sha256Hex(f.content);
       return SimpleResponse{302,
-                            {{"Location", cdn_.Url("/cdn/" + sha)},
+                            {{"Location", cdn_.Url(CdnPath(f.content))},
                              {"X-Repo-Commit", repo->commit},
                              {"X-Linked-Etag", "\"" + sha + "\""},
                              {"X-Linked-Size", std::to_string(f.content.size())},
@@ -171,7 +209,8 @@ SimpleResponse HubMimic::Resolve(const std::string& method, const std::string& t
                           {{"X-Repo-Commit", repo->commit},
                            {"ETag", "\"" + GitBlobSha1(f.content) + "\""},
                            {"Content-Type", "application/octet-stream"}},
-                          f.content};
+                          served_instead_.count(repo_id + "/" + f.path) ? served_instead_[repo_id + "/" + f.path]
+                                                                        : f.content};
   }
   return HubError(404, "EntryNotFound", file + " does not exist on \"" + rev + "\"");
 }

@@ -44,6 +44,15 @@ class HubMimic {
   // Authorization headers the Hub API and resolve endpoints received (not the CDN).
   std::vector<std::string> AuthSeen() const;
 
+  // The CDN path an LFS file is served from now ("/cdn/<generation>/<sha256>").
+  std::string CdnPath(const std::string& content) const;
+  // Expires every CDN link handed out so far (they answer 403, as an expired signed URL
+  // does) and serves the files under new ones.
+  void RotateCdnLinks();
+  // Serves |content| for |path| of |repo_id| while the listing keeps the true digest (a
+  // Hub or a proxy that lies); empty to stop.
+  void ServeInstead(const std::string& repo_id, const std::string& path, const std::string& content);
+
   static std::string GitBlobSha1(const std::string& content);
 
  private:
@@ -69,6 +78,8 @@ class HubMimic {
   int rate_limited_ = 0;
   int retry_after_ = 1;
   std::vector<std::string> auth_seen_;
+  int generation_ = 0;
+  std::map<std::string, std::string> served_instead_;  // "repo/path" -> bytes
 };
 
 }  // namespace modeld::testing

@@ -276,7 +276,11 @@ void AnswerWhenDone(Context& ctx, const std::string& job_id, Responder respond) 
     if (job->last.state == "cancelled") {
       return respond(ErrorResponse(http::status::internal_server_error, "Download failed: cancelled by user"));
     }
-    return respond(ErrorResponse(HttpStatusFor(s), s.code() == Status::Code::kNoSpace
+    // The request itself was valid (it was checked up front): what the download met
+    // (a refused archive entry, say) is the server's 500 with its cause.
+    http::status code = s.code() == Status::Code::kInvalidArgument ? http::status::internal_server_error
+                                                                    : HttpStatusFor(s);
+    return respond(ErrorResponse(code, s.code() == Status::Code::kNoSpace
                                                        ? s.message()
                                                        : "Download failed: " + s.message()));
   };

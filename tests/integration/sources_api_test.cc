@@ -1,0 +1,368 @@
+// Every source through the real server: Hugging Face repositories (against the Hub
+// mimic, with its CDN on another host), catalogs, direct URLs and archives.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "archive_writer.h"
+#include "hub_mimic.h"
+#include "origin.h"
+#include "server_harness.h"
+
+namespace modeld::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+constexpr uint64_t kMiB = 1 << 20;
+const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+class SourcesTest : public ServerHarness {
+ protected:
+  void SetUp() override {
+    hub_.AddRepo("org/tiny", kCommit, {"main", "v1.0"},
+                 {{"config.json", kConfig, false},
+                  {"tokenizer/vocab.txt", "a\nb\n", false},
+                  {"model.safetensors", Weights(), true},
+                  {"gguf/tiny-Q4_K_M-00001-of-00002.gguf", RandomBytes(200000, 2), true},
+                  {"gguf/tiny-Q4_K_M-00002-of-00002.gguf", RandomBytes(100000, 3), true},
+                  {"gguf/tiny-Q8_0.gguf", RandomBytes(150000, 4), true}});
+    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}}, "hf_secret");
+    hub_.SetPageSize(2);
+    Configure(false, "");
+    Start();
+  }
+  // A Resolver pointed at the mimic, with an "acme" catalog served by origin_.
+  void Configure(bool offline, const std::string& token, const fs::path& hub_cache = "") {
+    sources::ResolverConfig c;
+    c.hub.endpoint = api_.Url("");
+    c.hub.token = token;
+    c.hub.offline = offline;
+    c.hub.max_backoff = std::chrono::milliseconds(200);
+    c.hub_cache = hub_cache.empty() ? dir_.path() / "hf" : hub_cache;
+    std::string a = RandomBytes(300000, 10), b = "{\"labels\": 3}";
+    origin_.Put("/acme/a.bin", {.content = a});
+    origin_.Put("/acme/labels.json", {.content = b});
+    json catalog = {
+        {"name", "acme"},
+        {"models",
+         {{{"name", "acme-model"},
+           {"description", "Acme's in-house classifier"},
+           {"tags", {"vision", "internal"}},
+           {"latest", "2"},
+           {"versions",
+            {{{"version", "1"},
+              {"files", {{{"url", origin_.Url("/acme/a.bin")}, {"sha256", std::string(64, '0')}}}}},
+             {{"version", "2"},
+              {"files",
+               {{{"url", origin_.Url("/acme/a.bin")}, {"size", a.size()}, {"sha256", Sha256Hex(a)}},
+                {{"url", origin_.Url("/acme/labels.json")}, {"path", "meta/labels.json"}, {"checksum", "md5:" + Md5(b)}}}}},
+             {{"version", "q8"}, {"huggingface", {{"repo", "org/tiny"}, {"quantization", "Q8_0"}}}}}}}}}};
+    auto cat = sources::Catalog::Parse(catalog.dump(), "", "acme.json");
+    ASSERT_TRUE(cat.has_value()) << cat.error().ToString();
+    c.catalogs.push_back(std::move(cat.value()));
+    resolver_ = std::make_shared<sources::Resolver>(std::move(c));
+  }
+  void Restart(bool offline, const std::string& token) {
+    Stop();
+    Configure(offline, token);
+    Start();
+  }
+  static std::string Md5(const std::string& s) { return HashHex(HashAlgorithm::kMd5, s); }
+  static std::string Weights() { return RandomBytes(300000, 1); }
+  // POSTs with wait=true: {status, body}.
+  std::pair<long, json> Pull(json body) {
+    body["wait"] = true;
+    return Post(body);
+  }
+  json Model(const std::string& name) {
+    auto [code, j] = Get("/models/" + name);
+    EXPECT_EQ(code, 200) << j.dump();
+    return code == 200 ? j["versions"][0] : json();
+  }
+  static std::map<std::string, json> Files(const json& model) {
+    std::map<std::string, json> out;
+    for (const auto& f : model["files"]) out[f["path"]] = f;
+    return out;
+  }
+  uint64_t CdnBytes() {
+    uint64_t n = 0;
+    for (const auto& r : cdn_.Requests()) n += r.body_bytes;
+    return n;
+  }
+
+  const std::string kConfig = "{\"model_type\": \"llama\"}";
+  TestOrigin api_, cdn_, origin_;
+  HubMimic hub_{api_, &cdn_};
+};
+
+TEST_F(SourcesTest, PullsAHubRepositoryVerifiedIntoTheStoreAndTheHubCache) {
+  auto [code, j] = Pull({{"model_name", "org/tiny"}, {"exclude", {"*.gguf"}}});
+  ASSERT_EQ(code, 200) << j.dump();
+  EXPECT_EQ(j["status"], "completed");
+  json m = Model("org/tiny");
+  EXPECT_EQ(m["version"], "latest");
+  EXPECT_EQ(m["source"], "huggingface");
+  EXPECT_EQ(m["metadata"]["huggingface"]["commit"], kCommit);
+  auto files = Files(m);
+  ASSERT_EQ(files.size(), 3u) << m.dump();
+  fs::path dir = m["path"].get<std::string>();
+  EXPECT_EQ(j["file_path"], dir.string()) << "several files: the model's directory";
+  EXPECT_EQ(ReadFile(dir / "config.json"), kConfig);
+  EXPECT_EQ(ReadFile(dir / "tokenizer/vocab.txt"), "a\nb\n");
+  EXPECT_EQ(ReadFile(dir / "model.safetensors"), Weights());
+  // The Hub's own layout, so huggingface_hub and transformers find it too.
+  fs::path repo = dir_.path() / "hf" / "models--org--tiny";
+  EXPECT_EQ(ReadFile(repo / "refs" / "main"), kCommit);
+  EXPECT_EQ(ReadFile(repo / "snapshots" / kCommit / "tokenizer/vocab.txt"), "a\nb\n");
+  EXPECT_TRUE(fs::exists(repo / "blobs" / Sha256Hex(Weights())));
+  EXPECT_TRUE(fs::exists(repo / "blobs" / HubMimic::GitBlobSha1(kConfig)));
+}
+
+TEST_F(SourcesTest, AQuantizationPicksItsGgufPartsAndBlobsAreNeverFetchedTwice) {
+  auto [code, j] = Pull({{"model_name", "org/tiny"}, {"version", "Q4_K_M"}});
+  ASSERT_EQ(code, 200) << j.dump();
+  auto files = Files(Model("org/tiny"));
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_TRUE(files.count("gguf/tiny-Q4_K_M-00001-of-00002.gguf"));
+  uint64_t fetched = CdnBytes();
+  EXPECT_EQ(fetched, 300000u);
+  // The same files under another version name (a revision, with a glob): nothing moves.
+  std::tie(code, j) = Pull({{"model_name", "org/tiny"}, {"version", "v1.0"}, {"include", {"gguf/*Q4_K_M*"}}});
+  ASSERT_EQ(code, 200) << j.dump();
+  EXPECT_EQ(CdnBytes(), fetched);
+  // An unknown quantization is a 404 that lists what there is.
+  std::tie(code, j) = Post({{"model_name", "org/tiny"}, {"version", "Q2_K"}});
+  EXPECT_EQ(code, 404);
+  EXPECT_NE(j["detail"].get<std::string>().find("tiny-Q8_0.gguf"), std::string::npos) << j.dump();
+}
+
+TEST_F(SourcesTest, EveryFileIsVerifiedLfsBySha256AndSmallOnesByGitSha1) {
+  std::string fake = kConfig;
+  fake[3] = 'X';  // same size, other bytes
+  hub_.ServeInstead("org/tiny", "config.json", fake);
+  auto [code, j] = Pull({{"model_name", "org/tiny"}, {"include", {"*.json"}}});
+  EXPECT_EQ(code, 500) << j.dump();
+  EXPECT_NE(j["detail"].get<std::string>().find("checksum mismatch"), std::string::npos) << j.dump();
+  EXPECT_EQ(Get("/models/org/tiny").first, 404) << "nothing installed";
+  hub_.ServeInstead("org/tiny", "config.json", "");
+  std::string bad = Weights();
+  bad[100] ^= 1;
+  hub_.ServeInstead("org/tiny", "model.safetensors", bad);
+  std::tie(code, j) = Pull({{"model_name", "org/tiny"}, {"include", {"*.safetensors"}}});
+  EXPECT_EQ(code, 500) << j.dump();
+  EXPECT_NE(j["detail"].get<std::string>().find("model.safetensors"), std::string::npos) << j.dump();
+  hub_.ServeInstead("org/tiny", "model.safetensors", "");
+  std::tie(code, j) = Pull({{"model_name", "org/tiny"}, {"include", {"*.safetensors", "*.json"}}});
+  EXPECT_EQ(code, 200) << j.dump();
+}
+
+TEST_F(SourcesTest, GatedRepositoriesSayWhatToDoAndTheTokenStaysOnTheHub) {
+  auto [code, j] = Post({{"model_name", "org/gated"}});
+  EXPECT_EQ(code, 403);
+  std::string detail = j["detail"];
+  EXPECT_NE(detail.find("accept its licence"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("HF_TOKEN"), std::string::npos) << detail;
+  Restart(false, "hf_secret");
+  std::tie(code, j) = Pull({{"model_name", "org/gated"}, {"source", "huggingface"}});
+  ASSERT_EQ(code, 200) << j.dump();
+  bool hub_saw_token = false;
+  for (const auto& a : hub_.AuthSeen()) hub_saw_token = hub_saw_token || a == "Bearer hf_secret";
+  EXPECT_TRUE(hub_saw_token);
+  ASSERT_FALSE(cdn_.Requests().empty());
+  for (const auto& r : cdn_.Requests()) EXPECT_EQ(r.authorization, "") << "token sent to the CDN";
+  for (const auto& r : origin_.Requests()) EXPECT_EQ(r.authorization, "");
+}
+
+TEST_F(SourcesTest, UnknownRepositoriesRevisionsAndFilesAre404) {
+  EXPECT_EQ(Post({{"model_name", "org/nope"}}).first, 404);
+  auto [code, j] = Post({{"model_name", "org/tiny"}, {"revision", "no-such-branch"}});
+  EXPECT_EQ(code, 404);
+  EXPECT_NE(j["detail"].get<std::string>().find("no-such-branch"), std::string::npos) << j.dump();
+  std::tie(code, j) = Post({{"model_name", "x"}, {"download_url", api_.Url("/org/tiny/resolve/main/missing.bin")}});
+  EXPECT_EQ(code, 404) << j.dump();
+  std::tie(code, j) = Post({{"model_name", "org/tiny"}, {"source", "nowhere"}});
+  EXPECT_EQ(code, 400);
+  EXPECT_NE(j["detail"].get<std::string>().find("acme"), std::string::npos) << "lists the known sources";
+}
+
+TEST_F(SourcesTest, RateLimitsBackOffAndSucceed) {
+  hub_.RateLimitNext(2, 1);
+  auto [code, j] = Pull({{"model_name", "org/tiny"}, {"include", {"*.json"}}});
+  EXPECT_EQ(code, 200) << j.dump();
+}
+
+TEST_F(SourcesTest, AnExpiredCdnLinkIsResolvedAgainKeepingItsBytes) {
+  std::string big = RandomBytes(16 * kMiB, 7);
+  hub_.AddRepo("org/big", kCommit, {"main"}, {{"big.safetensors", big, true}});
+  cdn_.Update(hub_.CdnPath(big), [](FileSpec& f) { f.rate = 4 * kMiB; });
+  auto [code, started] = Post({{"model_name", "org/big"}});
+  ASSERT_EQ(code, 200) << started.dump();
+  ASSERT_TRUE(cdn_.WaitForBodyBytes(hub_.CdnPath(big), 4 * kMiB));
+  hub_.RotateCdnLinks();  // the signed link expires: 403 from now on
+  json done = PollUntilDone(started["download_id"]);
+  EXPECT_EQ(done["status"], "completed") << done.dump();
+  EXPECT_LT(CdnBytes(), big.size() + big.size() / 10) << "bytes before the expiry were kept";
+  EXPECT_EQ(ReadFile(fs::path(Model("org/big")["path"].get<std::string>()) / "big.safetensors"), big);
+}
+
+TEST_F(SourcesTest, AHubFileLinkAsDownloadUrlGoesThroughTheHub) {
+  auto [code, j] = Pull({{"model_name", "tiny-config"}, {"download_url", api_.Url("/org/tiny/resolve/main/config.json")}});
+  ASSERT_EQ(code, 200) << j.dump();
+  json m = Model("tiny-config");
+  EXPECT_EQ(m["source"], "huggingface");
+  ASSERT_EQ(m["files"].size(), 1u);
+  EXPECT_EQ(m["files"][0]["path"], "config.json");
+  EXPECT_EQ(j["sha256"], Sha256Hex(kConfig));
+}
+
+TEST_F(SourcesTest, OfflineModeUsesTheHubCacheWithoutANetworkRequest) {
+  ASSERT_EQ(Pull({{"model_name", "org/tiny"}, {"exclude", {"*.gguf"}}}).first, 200);
+  // Another data dir sharing the Hub cache, offline: everything comes from the cache.
+  store::StoreOptions o;
+  o.data_dir = dir_.path() / "other-data";
+  o.hf_cache = dir_.path() / "hf";
+  auto st = store::Store::Open(o);
+  ASSERT_TRUE(st.has_value());
+  sources::ResolverConfig c;
+  c.hub.endpoint = api_.Url("");
+  c.hub.offline = true;
+  c.hub_cache = o.hf_cache;
+  service::ModelService svc(std::move(st.value()), nullptr, std::make_shared<sources::Resolver>(std::move(c)));
+  size_t api_requests = api_.Requests().size(), cdn_requests = cdn_.Requests().size();
+  service::PullRequest req;
+  req.ref = {"org/tiny", "latest"};
+  req.exclude = {"*.gguf"};
+  auto r = svc.Pull(req, nullptr);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_FALSE(r->downloaded);
+  EXPECT_EQ(r->model.files.size(), 3u);
+  EXPECT_EQ(api_.Requests().size(), api_requests);
+  EXPECT_EQ(cdn_.Requests().size(), cdn_requests);
+  EXPECT_EQ(ReadFile(r->model.path / "config.json"), kConfig);
+  // What the cache does not hold is an error that says so.
+  req.ref = {"org/gated", "latest"};
+  req.exclude.clear();
+  auto missing = svc.Pull(req, nullptr);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), Status::Code::kUnavailable);
+  EXPECT_NE(missing.error().message().find("HF_HUB_OFFLINE"), std::string::npos);
+}
+
+TEST_F(SourcesTest, CatalogsListSearchAndInstall) {
+  auto [code, cat] = Get("/catalog");
+  ASSERT_EQ(code, 200);
+  std::set<std::string> names, sources;
+  for (const auto& m : cat["models"]) names.insert(m["name"].get<std::string>());
+  for (const auto& s : cat["sources"]) sources.insert(s["name"].get<std::string>());
+  EXPECT_TRUE(names.count("acme-model"));
+  EXPECT_TRUE(names.count("whisper-base.en")) << "the default catalog is always there";
+  EXPECT_EQ(sources, (std::set<std::string>{"default", "acme"}));
+  std::tie(code, cat) = Get("/catalog?q=internal%20classifier");
+  ASSERT_EQ(cat["models"].size(), 1u) << cat.dump();
+  EXPECT_EQ(cat["models"][0]["source"], "acme");
+  std::tie(code, cat) = Get("/catalog?source=acme");
+  EXPECT_EQ(cat["models"].size(), 1u);
+
+  // latest is version 2: two files, one renamed into a directory, sha256 and md5 checked.
+  auto [pc, j] = Pull({{"model_name", "acme-model"}, {"source", "acme"}});
+  ASSERT_EQ(pc, 200) << j.dump();
+  json m = Model("acme-model");
+  EXPECT_EQ(m["source"], "acme");
+  EXPECT_EQ(m["description"], "Acme's in-house classifier");
+  auto files = Files(m);
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(ReadFile(fs::path(m["path"].get<std::string>()) / "meta/labels.json"), "{\"labels\": 3}");
+  // Version 1 lists a wrong digest: refused, nothing installed.
+  std::tie(pc, j) = Pull({{"model_name", "acme-model"}, {"version", "1"}});
+  EXPECT_EQ(pc, 500);
+  EXPECT_NE(j["detail"].get<std::string>().find("checksum mismatch"), std::string::npos) << j.dump();
+  // A catalog version may name a Hub selection.
+  std::tie(pc, j) = Pull({{"model_name", "acme-model"}, {"version", "q8"}});
+  ASSERT_EQ(pc, 200) << j.dump();
+  std::tie(pc, j) = Post({{"model_name", "acme-model"}, {"version", "9"}});
+  EXPECT_EQ(pc, 404);
+  EXPECT_NE(j["detail"].get<std::string>().find("versions: 1, 2, q8"), std::string::npos) << j.dump();
+}
+
+TEST_F(SourcesTest, DirectUrlsTakeTheirNameFromContentDisposition) {
+  std::string data = RandomBytes(100000, 8);
+  origin_.Put("/download/7", {.content = data, .content_disposition = "attachment; filename=\"weights-v2.safetensors\""});
+  auto [code, j] = Pull({{"model_name", "named"}, {"download_url", origin_.Url("/download/7")}});
+  ASSERT_EQ(code, 200) << j.dump();
+  json m = Model("named");
+  EXPECT_EQ(m["files"][0]["path"], "weights-v2.safetensors");
+  EXPECT_EQ(m["source"], "url");
+  // A name that would escape the model's directory is not used.
+  origin_.Put("/download/8", {.content = data, .content_disposition = "attachment; filename=\"../../evil.bin\""});
+  std::tie(code, j) = Pull({{"model_name", "named2"}, {"download_url", origin_.Url("/download/8")}});
+  ASSERT_EQ(code, 200) << j.dump();
+  EXPECT_EQ(Model("named2")["files"][0]["path"], "8");
+}
+
+TEST_F(SourcesTest, ArchivesAreExtractedIntoTheModelAndCleanedUp) {
+  std::string w = RandomBytes(500000, 9);
+  std::string tgz = ArchiveBytes({{"model/", "", 0040000}, {"model/weights.bin", w}, {"model/config.json", "{}"}}, "tar.gz");
+  origin_.Put("/m.tar.gz", {.content = tgz});
+  auto [code, j] = Pull({{"model_name", "packed"}, {"download_url", origin_.Url("/m.tar.gz")}});
+  ASSERT_EQ(code, 200) << j.dump();
+  json m = Model("packed");
+  auto files = Files(m);
+  ASSERT_EQ(files.size(), 2u) << m.dump();
+  EXPECT_EQ(ReadFile(fs::path(m["path"].get<std::string>()) / "model/weights.bin"), w);
+  auto [cc, cache] = Get("/cache");
+  EXPECT_EQ(cache["blobs"], 2) << "the archive itself was cleaned up: " << cache.dump();
+  // cleanup_temp_files false keeps it beside its contents.
+  std::tie(code, j) = Pull({{"model_name", "packed2"}, {"download_url", origin_.Url("/m.tar.gz")},
+                            {"options", {{"cleanup_temp_files", false}}}});
+  ASSERT_EQ(code, 200) << j.dump();
+  EXPECT_EQ(Files(Model("packed2")).size(), 3u);
+  // extract_after_download false: the archive, as it is.
+  std::tie(code, j) = Pull({{"model_name", "packed3"}, {"download_url", origin_.Url("/m.tar.gz")},
+                            {"options", {{"extract_after_download", false}}}});
+  ASSERT_EQ(code, 200) << j.dump();
+  EXPECT_EQ(Files(Model("packed3")).size(), 1u);
+}
+
+TEST_F(SourcesTest, HostileArchivesFailCleanly) {
+  struct Case {
+    std::string name, kind;
+    std::vector<ArchiveItem> items;
+    std::string why;
+  };
+  std::vector<Case> cases = {
+      {"slip", "zip", {{"ok.txt", "x"}, {"../../../../tmp/modeld-slip", "boom"}}, "'..'"},
+      {"symlink", "tar", {{"l", "", 0120000, "/etc"}, {"l/passwd", "boom"}}, "outside"},
+      {"device", "tar", {{"null", "", 0020000}}, "device"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    origin_.Put("/" + c.name + "." + c.kind, {.content = ArchiveBytes(c.items, c.kind)});
+    auto [code, j] = Pull({{"model_name", c.name}, {"download_url", origin_.Url("/" + c.name + "." + c.kind)}});
+    EXPECT_EQ(code, 500) << j.dump();
+    EXPECT_NE(j["detail"].get<std::string>().find(c.why), std::string::npos) << j.dump();
+    EXPECT_EQ(Get("/models/" + c.name).first, 404);
+  }
+  EXPECT_FALSE(fs::exists("/tmp/modeld-slip"));
+  // A decompression bomb: 64 MiB of zeros in 64 KiB, against limits scaled down from
+  // the defaults (100x past 1 GiB) so the test stays small.
+  archive::Limits limits;
+  limits.ratio_floor = 8 * kMiB;
+  models_->set_archive_limits(limits);
+  std::string bomb = ArchiveBytes({{"zeros.bin", std::string(64 * kMiB, '\0')}}, "tar.gz");
+  ASSERT_LT(bomb.size(), kMiB);
+  origin_.Put("/bomb.tar.gz", {.content = bomb});
+  auto [code, j] = Pull({{"model_name", "bomb"}, {"download_url", origin_.Url("/bomb.tar.gz")}});
+  EXPECT_EQ(code, 500) << j.dump();
+  EXPECT_NE(j["detail"].get<std::string>().find("decompression bomb"), std::string::npos) << j.dump();
+  auto [cc, cache] = Get("/cache");
+  EXPECT_EQ(cache["partials"], 0) << "nothing half-extracted is left";
+}
+
+}  // namespace
+}  // namespace modeld::testing
