@@ -4,6 +4,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/pull.h"
+#include "cli/search.h"
 #include "cli/serve.h"
 #include "cli/store_commands.h"
 #include "core/log.h"
@@ -27,15 +28,30 @@ int main(int argc, char** argv) {
   std::string data_dir;
   app.add_option("--data-dir", data_dir,
                  "where models live (default: $MODELD_HOME, else ~/.local/share/modeld)");
+  std::vector<std::string> catalogs;
+  app.add_option("--catalog", catalogs,
+                 "another catalog of models to pull by name: PATH, URL or NAME=PATH_OR_URL, "
+                 "repeatable (also the \"catalogs\" list in <data dir>/config.json)");
 
   cli::PullArgs pull;
   auto* pull_cmd = app.add_subcommand(
       "pull",
-      "Download URL to a file: segmented over several connections, resumable (run the same "
-      "command again after an interruption), verified, and installed atomically.");
-  pull_cmd->add_option("url", pull.url, "http(s) URL to download")->required();
+      "Download a model: segmented over several connections, resumable (run the same command "
+      "again after an interruption), every file verified, installed atomically.");
+  pull_cmd->add_option("model", pull.model,
+                       "a URL; a catalog model NAME[:VERSION] (see `modeld search`); or a Hugging "
+                       "Face repository org/name[:REVISION or :QUANT such as Q4_K_M], hf://org/name "
+                       "or https://huggingface.co/org/name[/resolve/REV/FILE]")
+      ->required();
   pull_cmd->add_option("-n,--name", pull.name,
-                       "install as NAME[:VERSION] (default: the URL's file name, version latest)");
+                       "install a URL as NAME[:VERSION] (default: its file name, version latest)");
+  pull_cmd->add_option("--source", pull.source, "where to look a name up: default, huggingface, or a catalog's name");
+  pull_cmd->add_option("--include", pull.include, "Hub files to fetch, by glob (repeatable; default all)");
+  pull_cmd->add_option("--exclude", pull.exclude, "Hub files to skip, by glob (repeatable)");
+  pull_cmd->add_option("--revision", pull.revision, "Hub branch, tag or commit (default main)");
+  pull_cmd->add_option("--quant", pull.quantization, "GGUF quantization to fetch, e.g. Q4_K_M (split files included)");
+  pull_cmd->add_flag("--no-extract", pull.no_extract, "install .zip/.tar.* archives as they are, unextracted");
+  pull_cmd->add_flag("--keep-archive", pull.keep_archive, "keep an extracted archive in the model too");
   pull_cmd->add_flag("-f,--force", pull.force, "download and install again even if installed");
   pull_cmd->add_option("-o,--output", pull.output,
                        "export to this file instead of installing into the store");
@@ -89,6 +105,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
 
+  cli::SearchArgs search;
+  auto* search_cmd = app.add_subcommand("search", "List the models the catalogs offer by name, matching every word of TEXT.");
+  search_cmd->add_option("text", search.words, "words to find in names, descriptions and tags (default: list all)");
+  search_cmd->add_option("--source", search.source, "only this catalog");
+  search_cmd->add_flag("--json", search.json, "print JSON");
+
   cli::StoreArgs st;
   auto add_json = [&](CLI::App* c) { c->add_flag("--json", st.json, "print JSON"); };
   auto* ls_cmd = app.add_subcommand("ls", "List installed models (checking their files are there).");
@@ -122,11 +144,18 @@ int main(int argc, char** argv) {
   }
   log::SetLevel(log_level);
   pull.data_dir = data_dir;
+  pull.catalogs = catalogs;
   st.data_dir = data_dir;
   if (pull_cmd->parsed()) return cli::RunPull(pull);
+  if (search_cmd->parsed()) {
+    search.data_dir = data_dir;
+    search.catalogs = catalogs;
+    return cli::RunSearch(search);
+  }
   if (serve_cmd->parsed()) {
     log::SetLevel(log_level == "warn" ? "info" : log_level);  // the access log
     serve.data_dir = data_dir;
+    serve.catalogs = catalogs;
     if (serve.token.empty()) {
       if (const char* t = std::getenv("MODELD_TOKEN")) serve.token = t;
     }

@@ -18,6 +18,7 @@
 #include "cli/service_factory.h"
 #include "net/http.h"
 #include "service/model_service.h"
+#include "sources/huggingface.h"
 #include "store/names.h"
 
 namespace modeld::cli {
@@ -70,11 +71,7 @@ namespace {
 // Builds the engine options and checksum shared by both modes. Returns an exit code on
 // bad input (after printing why), else nullopt.
 std::optional<int> BuildRequest(const PullArgs& args, engine::DownloadRequest* req) {
-  req->url = args.url;
-  if (net::UrlOrigin(args.url).empty()) {
-    std::fprintf(stderr, "modeld pull: '%s' is not an http(s) URL\n", args.url.c_str());
-    return kExitUsage;
-  }
+  if (!net::UrlOrigin(args.model).empty()) req->url = args.model;
   std::string sum = !args.sha256.empty() ? "sha256:" + args.sha256 : args.checksum;
   if (!sum.empty()) {
     auto parsed = ParseChecksum(sum);
@@ -92,6 +89,56 @@ std::optional<int> BuildRequest(const PullArgs& args, engine::DownloadRequest* r
   o.stall_timeout = Ms(args.stall_timeout_s);
   o.connect_timeout = Ms(args.connect_timeout_s);
   o.verify_ssl = !args.no_verify_ssl;
+  return std::nullopt;
+}
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "modeld pull: %s\n", why.c_str());
+  return kExitUsage;
+}
+
+// What MODEL names, as a service request: a URL (installed as --name or its file name),
+// a Hub repository (by hf://, a link to the Hub without a file, or org/name[:VERSION]),
+// or a catalog model NAME[:VERSION].
+std::optional<int> BuildPull(const PullArgs& args, const engine::DownloadRequest& dl, service::PullRequest* req) {
+  req->checksum = dl.checksum;
+  req->headers = dl.headers;
+  req->options = dl.options;
+  req->force = args.force;
+  req->source = args.source;
+  req->include = args.include;
+  req->exclude = args.exclude;
+  req->revision = args.revision;
+  req->quantization = args.quantization;
+  req->extract = !args.no_extract;
+  req->keep_archive = args.keep_archive;
+  const std::string& m = args.model;
+  bool is_url = !net::UrlOrigin(m).empty();
+  auto hub = sources::ParseHubReference(m);
+  bool hub_repo_link = hub && (m.rfind("hf://", 0) == 0 ||
+                               (is_url && hub->file.empty() &&
+                                net::UrlOrigin(m) == net::UrlOrigin(sources::HubConfig::FromEnvironment().endpoint)));
+  if (hub_repo_link) {
+    req->ref = {hub->repo_id, hub->revision == "main" ? "latest" : hub->revision};
+    if (hub->revision != "main" && req->revision.empty()) req->revision = hub->revision;
+    if (!hub->file.empty()) req->include.push_back(hub->file);
+    if (req->source.empty()) req->source = "huggingface";
+  } else if (is_url) {
+    req->url = m;
+    std::string name = args.name.empty() ? service::ModelNameFromUrl(m) : args.name;
+    auto ref = store::ParseModelRef(name);
+    if (!ref.has_value()) return Usage(ref.error().message());
+    req->ref = *ref;
+    return std::nullopt;
+  } else {
+    auto ref = store::ParseModelRef(m);
+    if (!ref.has_value()) {
+      return Usage(ref.error().message() + " (MODEL is a URL, NAME[:VERSION] or org/name[:VERSION])");
+    }
+    req->ref = *ref;
+  }
+  if (!args.name.empty()) return Usage("--name is for URLs; a named model installs under its own name");
+  if (!args.output.empty()) return Usage("-o exports a URL; pull a named model into the store instead");
   return std::nullopt;
 }
 
@@ -159,7 +206,7 @@ int RunExport(const PullArgs& args, engine::DownloadRequest req) {
   const auto& ev = *final_event;
   if (args.json) {
     nlohmann::json j;
-    j["url"] = args.url;
+    j["url"] = args.model;
     j["path"] = ev.path.string();
     j["status"] = std::string(engine::StageName(ev.stage));
     j["bytes"] = ev.total_bytes.value_or(ev.done_bytes);
@@ -186,22 +233,9 @@ int RunExport(const PullArgs& args, engine::DownloadRequest req) {
 }
 
 // Into the store, as NAME:VERSION.
-int RunStorePull(const PullArgs& args, const engine::DownloadRequest& dl) {
-  service::PullRequest req;
-  req.url = dl.url;
-  req.checksum = dl.checksum;
-  req.headers = dl.headers;
-  req.options = dl.options;
-  req.force = args.force;
-  std::string name = args.name.empty() ? service::ModelNameFromUrl(args.url) : args.name;
-  auto ref = store::ParseModelRef(name);
-  if (!ref.has_value()) {
-    std::fprintf(stderr, "modeld pull: %s\n", ref.error().message().c_str());
-    return kExitUsage;
-  }
-  req.ref = *ref;
+int RunStorePull(const PullArgs& args, service::PullRequest req) {
   SignalWatcher signals;
-  auto svc = OpenService(args.data_dir);
+  auto svc = OpenService(args.data_dir, args.catalogs);
   if (!svc.has_value()) {
     std::fprintf(stderr, "modeld pull: %s\n", svc.error().message().c_str());
     return ExitCodeFor(svc.error());
@@ -282,21 +316,23 @@ int ExitCodeForName(const std::string& code) {
 }
 
 // Through a running server: submit, then follow its event stream.
-int RunServerPull(const PullArgs& args, const engine::DownloadRequest& dl, const ServerClient& server) {
-  std::string name = args.name.empty() ? service::ModelNameFromUrl(args.url) : args.name;
-  auto ref = store::ParseModelRef(name);
-  if (!ref.has_value()) {
-    std::fprintf(stderr, "modeld pull: %s\n", ref.error().message().c_str());
-    return kExitUsage;
-  }
+int RunServerPull(const PullArgs& args, const service::PullRequest& req, const ServerClient& server) {
+  const store::ModelRef* ref = &req.ref;
   nlohmann::json body = {{"model_name", ref->name},
                          {"version", ref->version},
-                         {"download_url", dl.url},
                          {"force_download", args.force},
                          {"options", {{"retry_count", args.retries},
                                       {"timeout", static_cast<int64_t>(std::max(1.0, args.stall_timeout_s))},
-                                      {"verify_ssl", !args.no_verify_ssl}}}};
-  if (dl.checksum) body["checksum"] = dl.checksum->ToString();
+                                      {"verify_ssl", !args.no_verify_ssl},
+                                      {"extract_after_download", req.extract},
+                                      {"cleanup_temp_files", !req.keep_archive}}}};
+  if (!req.url.empty()) body["download_url"] = req.url;
+  if (!req.source.empty()) body["source"] = req.source;
+  if (!req.include.empty()) body["include"] = req.include;
+  if (!req.exclude.empty()) body["exclude"] = req.exclude;
+  if (!req.revision.empty()) body["revision"] = req.revision;
+  if (!req.quantization.empty()) body["quantization"] = req.quantization;
+  if (req.checksum) body["checksum"] = req.checksum->ToString();
   SignalWatcher signals;
   auto r = server.Post("/model-download", body);
   if (r.status != 200) {
@@ -355,14 +391,20 @@ int RunServerPull(const PullArgs& args, const engine::DownloadRequest& dl, const
 }  // namespace
 
 int RunPull(const PullArgs& args) {
-  engine::DownloadRequest req;
-  if (auto rc = BuildRequest(args, &req)) return *rc;
-  if (!args.output.empty()) return RunExport(args, std::move(req));
-  // A running server owns the store: hand it the pull, unless told to work locally.
-  if (!args.local && args.data_dir.empty() && req.headers.empty()) {
+  engine::DownloadRequest dl;
+  if (auto rc = BuildRequest(args, &dl)) return *rc;
+  if (!args.output.empty()) {
+    if (dl.url.empty()) return Usage("-o exports a URL; '" + args.model + "' is not one");
+    return RunExport(args, std::move(dl));
+  }
+  service::PullRequest req;
+  if (auto rc = BuildPull(args, dl, &req)) return *rc;
+  // A running server owns the store: hand it the pull, unless told to work locally (or
+  // given headers or catalogs only this process knows).
+  if (!args.local && args.data_dir.empty() && req.headers.empty() && args.catalogs.empty()) {
     if (auto server = ServerClient::Discover()) return RunServerPull(args, req, *server);
   }
-  return RunStorePull(args, req);
+  return RunStorePull(args, std::move(req));
 }
 
 }  // namespace modeld::cli

@@ -1,5 +1,6 @@
-// `modeld pull URL`: downloads a model file. By default it goes into the store (a blob
-// plus an installed model NAME:VERSION); with -o it is exported to a plain file instead.
+// `modeld pull MODEL`: downloads a model into the store. MODEL is a URL, a catalog name
+// (NAME[:VERSION]), a Hugging Face repository (org/name[:REVISION_OR_QUANT], hf://...,
+// https://huggingface.co/...). With -o a URL is exported to a plain file instead.
 #pragma once
 
 #include <optional>
@@ -9,9 +10,9 @@
 namespace modeld::cli {
 
 struct PullArgs {
-  std::string url;
+  std::string model;     // URL, NAME[:VERSION], org/name[:VERSION], hf://..., Hub link
   std::string output;    // -o: export to this file, bypassing the store
-  std::string name;      // --name NAME[:VERSION]; default from the URL's file name
+  std::string name;      // --name NAME[:VERSION] for a URL; default from its file name
   std::string data_dir;  // --data-dir
   bool force = false;
   std::string checksum;  // --checksum algo:hex
@@ -26,6 +27,13 @@ struct PullArgs {
   bool quiet = false;
   bool json = false;
   bool local = false;  // never hand the pull to a running server
+  // Sources.
+  std::string source;  // --source: huggingface, default, or a catalog's name
+  std::vector<std::string> include, exclude;
+  std::string revision, quantization;
+  bool no_extract = false;    // keep archives as they are
+  bool keep_archive = false;  // keep the archive beside what it extracted
+  std::vector<std::string> catalogs;  // --catalog
 };
 
 // Runs the pull; returns the process exit code (cli/exit_codes.h).

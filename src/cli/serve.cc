@@ -9,6 +9,7 @@
 #include "api/http_server.h"
 #include "api/work_queue.h"
 #include "cli/exit_codes.h"
+#include "cli/service_factory.h"
 #include "core/log.h"
 #include "service/job_manager.h"
 
@@ -26,12 +27,12 @@ int RunServe(const ServeArgs& args) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  auto store = store::Store::Open(store::DefaultStoreOptions(args.data_dir));
-  if (!store.has_value()) {
-    std::fprintf(stderr, "modeld serve: %s\n", store.error().message().c_str());
-    return ExitCodeFor(store.error());
+  auto opened = OpenService(args.data_dir, args.catalogs);
+  if (!opened.has_value()) {
+    std::fprintf(stderr, "modeld serve: %s\n", opened.error().message().c_str());
+    return ExitCodeFor(opened.error());
   }
-  service::ModelService models(std::move(store.value()));
+  service::ModelService& models = **opened;
   // Start-up reconciliation: a model whose files are gone is never served as available.
   if (auto r = models.Reconcile(); r.has_value()) {
     for (const auto& v : *r) {

@@ -10,6 +10,7 @@ struct ServeArgs {
   std::vector<std::string> listen;  // default 127.0.0.1:8000
   std::string token;                // --token or $MODELD_TOKEN
   std::string data_dir;
+  std::vector<std::string> catalogs;  // --catalog
   int max_downloads = 3;
   size_t body_limit = 1 << 20;
 };

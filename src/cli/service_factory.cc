@@ -1,11 +1,74 @@
 #include "cli/service_factory.h"
 
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
 namespace modeld::cli {
 
-Result<std::unique_ptr<service::ModelService>> OpenService(const std::string& data_dir) {
+namespace fs = std::filesystem;
+
+Result<std::vector<sources::Catalog>> LoadCatalogs(const fs::path& data_dir,
+                                                   const std::vector<std::string>& flags) {
+  std::vector<std::string> specs;
+  fs::path config = data_dir / "config.json";
+  std::error_code ec;
+  if (fs::exists(config, ec)) {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto j = nlohmann::json::parse(text.str(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return Status::InvalidArgument(config.string() + " is not a JSON object");
+    }
+    if (j.contains("catalogs")) {
+      const auto& c = j["catalogs"];
+      bool ok = c.is_array() && std::all_of(c.begin(), c.end(), [](const auto& e) { return e.is_string(); });
+      if (!ok) return Status::InvalidArgument(config.string() + ": 'catalogs' must be a list of paths or URLs");
+      for (const auto& e : c) {
+        std::string spec = e.get<std::string>();
+        // Relative paths are relative to the config file.
+        size_t eq = spec.find('=');
+        std::string where = eq != std::string::npos && spec.find('/') > eq ? spec.substr(eq + 1) : spec;
+        if (where.find("://") == std::string::npos && fs::path(where).is_relative()) {
+          spec = spec.substr(0, spec.size() - where.size()) + (data_dir / where).string();
+        }
+        specs.push_back(spec);
+      }
+    }
+  }
+  specs.insert(specs.end(), flags.begin(), flags.end());
+  std::vector<sources::Catalog> out;
+  for (const auto& spec : specs) {
+    auto c = sources::Catalog::Load(spec);
+    if (!c.has_value()) return c.error();
+    for (const auto& other : out) {
+      if (other.name() == c->name()) {
+        return Status::InvalidArgument("two catalogs are named '" + c->name() + "' (" + other.origin() + ", " +
+                                       c->origin() + "); name one with NAME=PATH");
+      }
+    }
+    if (c->name() == "default") {
+      return Status::InvalidArgument("catalog " + c->origin() + " is named 'default', which is modeld's own; "
+                                     "name it with NAME=PATH");
+    }
+    out.push_back(std::move(c.value()));
+  }
+  return out;
+}
+
+Result<std::unique_ptr<service::ModelService>> OpenService(const std::string& data_dir,
+                                                           const std::vector<std::string>& catalogs) {
   auto store = store::Store::Open(store::DefaultStoreOptions(data_dir));
   if (!store.has_value()) return store.error();
-  return std::make_unique<service::ModelService>(std::move(store.value()));
+  auto loaded = LoadCatalogs((*store)->options().data_dir, catalogs);
+  if (!loaded.has_value()) return loaded.error();
+  sources::ResolverConfig config;
+  config.hub_cache = (*store)->options().hf_cache;
+  config.catalogs = std::move(loaded.value());
+  return std::make_unique<service::ModelService>(std::move(store.value()), nullptr,
+                                                 std::make_shared<sources::Resolver>(std::move(config)));
 }
 
 }  // namespace modeld::cli

@@ -8,6 +8,7 @@
 #include "hub_mimic.h"
 #include "origin.h"
 #include "server_harness.h"
+#include "subprocess.h"
 
 namespace modeld::testing {
 namespace {
@@ -362,6 +363,132 @@ TEST_F(SourcesTest, HostileArchivesFailCleanly) {
   EXPECT_NE(j["detail"].get<std::string>().find("decompression bomb"), std::string::npos) << j.dump();
   auto [cc, cache] = Get("/cache");
   EXPECT_EQ(cache["partials"], 0) << "nothing half-extracted is left";
+}
+
+// ---------------------------------------------------------------------------------------
+// The same sources through `modeld pull` and `modeld search`.
+
+class SourcesCliTest : public SourcesTest {
+ protected:
+  void SetUp() override {
+    SourcesTest::SetUp();
+    ::setenv("HF_ENDPOINT", api_.Url("").c_str(), 1);
+    ::unsetenv("HF_TOKEN");
+    ::setenv("MODELD_URL", "http://127.0.0.1:1", 1);  // no server unless a test says so
+  }
+  void TearDown() override {
+    ::unsetenv("HF_ENDPOINT");
+    ::unsetenv("HF_TOKEN");
+    ::unsetenv("MODELD_URL");
+    SourcesTest::TearDown();
+  }
+  // `modeld --data-dir D ARGS...`: {exit code, stdout parsed if --json, stderr}.
+  struct Out {
+    int rc;
+    json j;
+    std::string err;
+  };
+  Out Modeld(std::vector<std::string> args, bool data_dir = true) {
+    if (data_dir) args.insert(args.begin(), {"--data-dir", (dir_.path() / "cli-data").string()});
+    std::string out, err;
+    int rc = RunModeld(args, dir_.path(), &out, &err);
+    return {rc, json::parse(out, nullptr, false), err};
+  }
+  fs::path HubCache() const { return dir_.path() / "hf-cache"; }  // the child's HF_HUB_CACHE
+  fs::path WriteCatalog() {
+    std::string a = RandomBytes(300000, 10);
+    json catalog = {{"name", "acme"},
+                    {"models",
+                     {{{"name", "acme-model"},
+                       {"description", "Acme's in-house classifier"},
+                       {"versions", {{{"version", "2"}, {"files", {{{"url", origin_.Url("/acme/a.bin")}, {"sha256", Sha256Hex(a)}}}}}}}}}}};
+    fs::path p = dir_.path() / "acme.json";
+    std::ofstream(p) << catalog.dump();
+    return p;
+  }
+};
+
+TEST_F(SourcesCliTest, PullsHubRepositoriesByNameQuantizationAndLink) {
+  auto r = Modeld({"pull", "org/tiny:Q4_K_M", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.j["ref"], "org/tiny:Q4_K_M");
+  EXPECT_EQ(r.j["files"].size(), 2u);
+  EXPECT_EQ(ReadFile(HubCache() / "models--org--tiny" / "refs" / "main"), kCommit);
+  r = Modeld({"pull", "hf://org/tiny", "--include", "*.json", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.j["ref"], "org/tiny:latest");
+  ASSERT_EQ(r.j["files"].size(), 1u);
+  EXPECT_EQ(r.j["files"][0]["path"], "config.json");
+  r = Modeld({"pull", api_.Url("/org/tiny/tree/v1.0"), "--exclude", "*.gguf", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.j["ref"], "org/tiny:v1.0");
+  EXPECT_EQ(r.j["files"].size(), 3u);
+  // config.json came with the second pull: the third reuses it (by its URL at the commit).
+  size_t config_gets = 0;
+  for (const auto& q : api_.Requests()) {
+    config_gets += q.method == "GET" && q.target.find("/config.json") != std::string::npos;
+  }
+  EXPECT_EQ(config_gets, 1u);
+}
+
+TEST_F(SourcesCliTest, ErrorsHaveTheirExitCodes) {
+  auto r = Modeld({"pull", "org/gated"});
+  EXPECT_EQ(r.rc, 7) << r.err;
+  EXPECT_NE(r.err.find("HF_TOKEN"), std::string::npos) << r.err;
+  ::setenv("HF_TOKEN", "hf_secret", 1);
+  r = Modeld({"pull", "org/gated"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(Modeld({"pull", "org/nope"}).rc, 4);
+  EXPECT_EQ(Modeld({"pull", "no-such-model"}).rc, 4);
+  EXPECT_EQ(Modeld({"pull", "org/tiny", "--name", "x"}).rc, 2);
+  EXPECT_EQ(Modeld({"pull", "org/tiny", "-o", (dir_.path() / "x").string()}).rc, 2);
+}
+
+TEST_F(SourcesCliTest, CatalogsFromFlagsAndConfigSearchAndPull) {
+  fs::path cat = WriteCatalog();
+  auto r = Modeld({"--catalog", cat.string(), "search", "classifier", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(r.j["models"].size(), 1u);
+  EXPECT_EQ(r.j["models"][0]["source"], "acme");
+  r = Modeld({"--catalog", "mirror=" + cat.string(), "pull", "acme-model", "--source", "mirror", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.j["source"], "mirror");
+  // The data dir's config.json lists catalogs too (relative to the data dir).
+  fs::create_directories(dir_.path() / "cli-data");
+  fs::copy_file(cat, dir_.path() / "cli-data" / "acme.json");
+  std::ofstream(dir_.path() / "cli-data" / "config.json") << R"({"catalogs": ["acme.json"]})";
+  r = Modeld({"search", "acme", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.j["models"].size(), 1u);
+  std::string out, err;
+  EXPECT_EQ(RunModeld({"--data-dir", (dir_.path() / "cli-data").string(), "search", "whisper"}, dir_.path(), &out, &err), 0);
+  EXPECT_NE(out.find("whisper-base.en"), std::string::npos) << out;
+  // A broken catalog is an error naming it, not a silent empty list.
+  std::ofstream(dir_.path() / "cli-data" / "acme.json") << "{\"name\": \"acme\", \"models\": [{}]}";
+  r = Modeld({"search"});
+  EXPECT_EQ(r.rc, 2) << r.err;
+  EXPECT_NE(r.err.find("acme.json"), std::string::npos) << r.err;
+}
+
+TEST_F(SourcesCliTest, ArchivesThroughTheCli) {
+  std::string tgz = ArchiveBytes({{"w.bin", RandomBytes(1000, 1)}, {"c.json", "{}"}}, "tar.gz");
+  origin_.Put("/pack.tar.gz", {.content = tgz});
+  auto r = Modeld({"pull", origin_.Url("/pack.tar.gz"), "--keep-archive", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.j["files"].size(), 3u);
+  r = Modeld({"pull", origin_.Url("/pack.tar.gz"), "--name", "raw", "--no-extract", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.j["files"].size(), 1u);
+}
+
+TEST_F(SourcesCliTest, AHubPullIsHandedToARunningServer) {
+  ::setenv("MODELD_URL", base_.c_str(), 1);
+  auto r = Modeld({"pull", "org/tiny:Q8_0", "--exclude", "*Q4*"}, /*data_dir=*/false);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("downloading through the modeld server"), std::string::npos) << r.err;
+  json m = Model("org/tiny");
+  ASSERT_EQ(m["files"].size(), 1u);
+  EXPECT_EQ(m["files"][0]["path"], "gguf/tiny-Q8_0.gguf");
 }
 
 }  // namespace
