@@ -491,5 +491,71 @@ TEST_F(SourcesCliTest, AHubPullIsHandedToARunningServer) {
   EXPECT_EQ(m["files"][0]["path"], "gguf/tiny-Q8_0.gguf");
 }
 
+TEST_F(SourcesTest, ProgressIsSummedOverTheFilesOfAPlan) {
+  std::string a = RandomBytes(3 * kMiB, 20), b = RandomBytes(2 * kMiB, 21);
+  hub_.AddRepo("org/two", kCommit, {"main"}, {{"a.safetensors", a, true}, {"b.safetensors", b, true}});
+  cdn_.Update(hub_.CdnPath(a), [](FileSpec& f) { f.rate = 4 * kMiB; });
+  cdn_.Update(hub_.CdnPath(b), [](FileSpec& f) { f.rate = 4 * kMiB; });
+  std::mutex mu;
+  std::vector<service::JobEvent> seen;
+  auto sub = jobs_->events().Subscribe([&](const service::JobEvent& ev) {
+    std::lock_guard<std::mutex> l(mu);
+    seen.push_back(ev);
+  });
+  auto [code, started] = Post({{"model_name", "org/two"}});
+  ASSERT_EQ(code, 200) << started.dump();
+  EXPECT_NEAR(started["estimated_size_mb"].get<double>(), 5.24, 0.01) << "both files";
+  EXPECT_EQ(started["files"], 2);
+  json done = PollUntilDone(started["download_id"]);
+  jobs_->events().Unsubscribe(sub);
+  EXPECT_EQ(done["status"], "completed");
+  std::lock_guard<std::mutex> l(mu);
+  uint64_t last = 0;
+  bool mid = false;
+  for (const auto& ev : seen) {
+    if (ev.state != "downloading") continue;
+    EXPECT_EQ(ev.bytes_total.value_or(0), a.size() + b.size());
+    EXPECT_GE(ev.bytes_done, last) << "progress never goes back";
+    last = ev.bytes_done;
+    mid = mid || (ev.bytes_done > 0 && ev.bytes_done < a.size() + b.size());
+  }
+  EXPECT_TRUE(mid) << "progress was reported along the way";
+}
+
+TEST_F(SourcesTest, CatalogsLoadFromUrls) {
+  origin_.Put("/catalog.json", {.content = R"({"name": "net", "models": [{"name": "n",
+      "versions": [{"version": "1", "files": [{"url": "http://example.invalid/n.bin"}]}]}]})"});
+  auto c = sources::Catalog::Load(origin_.Url("/catalog.json"));
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
+  EXPECT_EQ(c->name(), "net");
+  EXPECT_NE(c->Find("n"), nullptr);
+  auto renamed = sources::Catalog::Load("other=" + origin_.Url("/catalog.json"));
+  ASSERT_TRUE(renamed.has_value());
+  EXPECT_EQ(renamed->name(), "other");
+  auto missing = sources::Catalog::Load(origin_.Url("/nope.json"));
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message().find("404"), std::string::npos) << missing.error().message();
+}
+
+TEST_F(SourcesCliTest, AKilledHubPullResumesFileByFile) {
+  std::string big = RandomBytes(24 * kMiB, 22), small = RandomBytes(1 * kMiB, 23);
+  hub_.AddRepo("org/resume", kCommit, {"main"}, {{"big.safetensors", big, true}, {"small.safetensors", small, true}});
+  cdn_.Update(hub_.CdnPath(big), [](FileSpec& f) { f.rate = 4 * kMiB; });
+  {
+    Child c({"--data-dir", (dir_.path() / "cli-data").string(), "pull", "-q", "org/resume"}, dir_.path());
+    ASSERT_TRUE(cdn_.WaitForBodyBytes(hub_.CdnPath(big), 10 * kMiB));
+    c.Signal(SIGKILL);
+    c.Wait();
+  }
+  uint64_t first = CdnBytes();
+  cdn_.Update(hub_.CdnPath(big), [](FileSpec& f) { f.rate = 0; });
+  auto r = Modeld({"pull", "org/resume", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_GT(r.j["resumed_bytes"].get<uint64_t>(), 6 * kMiB);
+  uint64_t second = CdnBytes() - first;
+  EXPECT_LT(second, big.size() + small.size() - 6 * kMiB) << "the second run fetched only the rest";
+  EXPECT_EQ(r.j["files"].size(), 2u);
+}
+
 }  // namespace
 }  // namespace modeld::testing
