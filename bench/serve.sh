@@ -3,7 +3,9 @@
 # wrk hammering GET /model-download/{id}/progress from 1,000 connections.
 #   bench/serve.sh [SIZE_MIB]     (default 1024 per file)
 # Prints wrk's requests/s and latency percentiles and the download throughput beside the
-# throughput of the same downloads without the load.
+# throughput of the same downloads without the load; and, in the same run, two
+# references: the same wrk on the progress endpoint with no download running, and on
+# nginx (2 workers) serving a copy of the same JSON body: what this machine allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
@@ -33,6 +35,11 @@ http {
   server { listen 127.0.0.1:$P_ORIGIN; root $work/www; }
 }
 CONF
+P_REF=$(free_port)
+sed -e "s/worker_processes 1;/worker_processes 2;/" -e "s|pid $work/nginx.pid|pid $work/ref.pid|" \
+    -e "s|listen 127.0.0.1:$P_ORIGIN; root $work/www;|listen 127.0.0.1:$P_REF backlog=4096; root $work/ref;|" \
+    "$work/nginx.conf" > "$work/ref.conf"
+mkdir -p "$work/ref"; chmod 755 "$work/ref"
 echo "generating 3 x ${SIZE_MIB} MiB..." >&2
 for f in a b c; do head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$work/www/$f.bin"; done
 cat "$work"/www/*.bin > /dev/null
@@ -79,14 +86,22 @@ wrk -t2 -c1000 -d"$(printf '%.0f' "$(echo "$base + 2" | bc -l)")"s --latency \
   "http://127.0.0.1:$P_API/model-download/$id/progress" > "$work/wrk.txt"
 wait $loader
 loaded=$(cat "$work/loaded")
+# References: the same wrk with no download running (the job is done), then nginx.
+curl -s "127.0.0.1:$P_API/model-download/$id/progress" > "$work/ref/progress.json"
+wrk -t2 -c1000 -d8s --latency "http://127.0.0.1:$P_API/model-download/$id/progress" > "$work/wrk-idle.txt"
 stop_server
+nginx -c "$work/ref.conf"
+wrk -t2 -c1000 -d8s --latency "http://127.0.0.1:$P_REF/progress.json" > "$work/wrk-nginx.txt"
+kill "$(cat "$work/ref.pid")"
 
 bytes=$((3 * SIZE_MIB * 1024 * 1024))
-rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
-p50=$(awk '/^ +50%/ {print $2}' "$work/wrk.txt")
-p99=$(awk '/^ +99%/ {print $2}' "$work/wrk.txt")
-errors=$(grep -E "Non-2xx|Socket errors" "$work/wrk.txt" || true)
+summary() {  # wrk output file -> "N req/s, p50 X, p99 Y [errors]"
+  echo "$(awk '/Requests\/sec/ {print $2}' "$1") req/s, p50 $(awk '/^ +50%/ {print $2}' "$1")," \
+       "p99 $(awk '/^ +99%/ {print $2}' "$1") $(grep -E "Non-2xx|Socket errors" "$1" || true)"
+}
 printf '3 downloads, no load:       %6.2f s  %7.1f MB/s\n' "$base" "$(echo "$bytes / $base / 1000000" | bc -l)"
 printf '3 downloads, under wrk:     %6.2f s  %7.1f MB/s  (%.1f%% of unloaded; target >= 95%%)\n' \
   "$loaded" "$(echo "$bytes / $loaded / 1000000" | bc -l)" "$(echo "100 * $base / $loaded" | bc -l)"
-echo "wrk -t2 -c1000 on /model-download/{id}/progress: $rps req/s, p50 $p50, p99 $p99 (target p99 < 10ms) ${errors}"
+echo "wrk -t2 -c1000 on /model-download/{id}/progress, 3 downloads running: $(summary "$work/wrk.txt") (target p99 < 10ms)"
+echo "  the same, no download running:                 $(summary "$work/wrk-idle.txt")"
+echo "  reference, nginx (2 workers), the same JSON:   $(summary "$work/wrk-nginx.txt")"

@@ -126,10 +126,14 @@ Result<tcp::endpoint> ParseListen(const std::string& spec) {
 struct HttpServer::Impl {
   ServerOptions opts;
   std::vector<CompiledRoute> routes;
-  net::io_context ioc;
+  // One io_context per I/O thread (as nginx has one event loop per worker): each
+  // connection lives on one of them, so no two threads contend for one epoll and a busy
+  // connection cannot starve the others behind a shared queue. Acceptors run on the first.
+  std::vector<std::unique_ptr<net::io_context>> iocs;
+  std::atomic<size_t> next_ioc{0};
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::thread> threads;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::mutex mu;
   std::condition_variable cv;
   int in_flight = 0;  // GUARDED_BY(mu): requests being handled or written
@@ -492,12 +496,23 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void HttpServer::Impl::Accept(tcp::acceptor& acc) {
-  acc.async_accept(net::make_strand(ioc), [this, &acc](beast::error_code ec, tcp::socket socket) {
+  net::io_context& home = *iocs[next_ioc++ % iocs.size()];
+  acc.async_accept(net::make_strand(home), [this, &acc](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (!stopping && acc.is_open()) Accept(acc);
       return;
     }
     std::make_shared<Session>(std::move(socket), this)->Run();
+    // A burst of clients (1,000 connecting at once) is taken in one go: each waiting
+    // connection's first request is already in its socket, and a connection accepted
+    // one event-loop turn at a time would wait for hundreds of others' answers first.
+    for (int i = 0; i < 256 && !stopping; ++i) {
+      beast::error_code aec;
+      tcp::socket more(net::make_strand(*iocs[next_ioc++ % iocs.size()]));
+      acc.accept(more, aec);  // non-blocking: the acceptor is set so in Start()
+      if (aec) break;
+      std::make_shared<Session>(std::move(more), this)->Run();
+    }
     Accept(acc);
   });
 }
@@ -565,23 +580,26 @@ HttpServer::HttpServer(ServerOptions options, std::vector<Route> routes)
 HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
 
 Status HttpServer::Start() {
+  int n = std::max(1, impl_->opts.threads);
+  for (int i = 0; i < n; ++i) impl_->iocs.push_back(std::make_unique<net::io_context>(1));
   for (const auto& spec : impl_->opts.listen) {
     auto ep = ParseListen(spec);
     if (!ep.has_value()) return ep.error();
-    auto acc = std::make_unique<tcp::acceptor>(impl_->ioc);
+    auto acc = std::make_unique<tcp::acceptor>(*impl_->iocs[0]);
     boost::system::error_code ec;
     acc->open(ep->protocol(), ec);
     if (!ec) acc->set_option(net::socket_base::reuse_address(true), ec);
     if (!ec && ep->address().is_v6()) acc->set_option(net::ip::v6_only(true), ec);
     if (!ec) acc->bind(*ep, ec);
     if (!ec) acc->listen(net::socket_base::max_listen_connections, ec);
+    if (!ec) acc->non_blocking(true, ec);
     if (ec) return Status::Unavailable("cannot listen on " + spec + ": " + ec.message());
     impl_->acceptors.push_back(std::move(acc));
   }
   for (auto& acc : impl_->acceptors) impl_->Accept(*acc);
-  impl_->work.emplace(impl_->ioc.get_executor());
-  for (int i = 0; i < std::max(1, impl_->opts.threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (auto& ioc : impl_->iocs) {
+    impl_->work.push_back(net::make_work_guard(*ioc));
+    impl_->threads.emplace_back([ioc = ioc.get()] { ioc->run(); });
   }
   return Status::OK();
 }
@@ -589,7 +607,7 @@ Status HttpServer::Start() {
 void HttpServer::Stop(std::chrono::milliseconds grace) {
   if (impl_->threads.empty()) return;
   impl_->stopping = true;
-  net::post(impl_->ioc, [this] {
+  net::post(*impl_->iocs[0], [this] {
     for (auto& acc : impl_->acceptors) {
       boost::system::error_code ec;
       acc->close(ec);
@@ -599,8 +617,8 @@ void HttpServer::Stop(std::chrono::milliseconds grace) {
     std::unique_lock<std::mutex> lock(impl_->mu);
     impl_->cv.wait_for(lock, grace, [this] { return impl_->in_flight == 0; });
   }
-  impl_->work.reset();
-  impl_->ioc.stop();
+  impl_->work.clear();
+  for (auto& ioc : impl_->iocs) ioc->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
 }

@@ -26,6 +26,7 @@ int RunServe(const ServeArgs& args) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  log::WriteInBackground();  // the access log must never hold up an answer
 
   auto opened = OpenService(args.data_dir, args.catalogs);
   if (!opened.has_value()) {

@@ -11,6 +11,10 @@ namespace modeld::log {
 void SetLevel(const std::string& level);
 // Sends log lines to stderr (the default).
 void Init();
+// From now on lines are written by a background thread: a caller never waits on stderr
+// (a file on a disk busy with downloads can block a write for a long time). When lines
+// come faster than they are written, the oldest are dropped. For the server.
+void WriteInBackground();
 
 template <typename... Args>
 void Debug(spdlog::format_string_t<Args...> fmt, Args&&... args) {

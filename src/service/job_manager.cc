@@ -153,7 +153,12 @@ class JobManager::Locked {
   ~Locked() {
     std::vector<JobEvent> out;
     out.swap(jm_->outbox_);
+    std::vector<std::pair<uint64_t, store::JobRecord>> records;
+    records.swap(jm_->persist_outbox_);
     lock_.unlock();
+    // Registry writes (an fsync, when the disk is busy with downloads, can take a while)
+    // never hold the manager's lock: progress readers are never stuck behind them.
+    for (auto& [seq, rec] : records) jm_->Write(seq, std::move(rec));
     for (const auto& ev : out) jm_->bus_.Publish(ev);
   }
   std::unique_lock<std::mutex>& lock() { return lock_; }
@@ -181,6 +186,17 @@ JobManager::~JobManager() {
   for (auto& t : threads) t.join();
 }
 
+void JobManager::Write(uint64_t seq, store::JobRecord rec) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  uint64_t& last = written_[rec.id];
+  if (seq <= last) return;  // a newer record of this job is already in
+  last = seq;
+  std::string id = rec.id;
+  if (Status s = service_.store().SaveJob(std::move(rec)); !s.ok()) {
+    log::Warn("job={} cannot record its state: {}", id, s.ToString());
+  }
+}
+
 void JobManager::Persist(const Job& job) {
   store::JobRecord rec;
   rec.id = job.id;
@@ -190,9 +206,7 @@ void JobManager::Persist(const Job& job) {
   rec.bytes_done = job.last.bytes_done;
   rec.bytes_total = job.last.bytes_total;
   rec.error = job.last.error;
-  if (Status s = service_.store().SaveJob(rec); !s.ok()) {
-    log::Warn("job={} cannot record its state: {}", job.id, s.ToString());
-  }
+  persist_outbox_.emplace_back(++persist_seq_, std::move(rec));  // written by Locked, unlocked
 }
 
 void JobManager::Update(Entry& e, const std::string& state, bool state_change) {

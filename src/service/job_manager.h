@@ -100,7 +100,8 @@ class JobManager {
   void Pump();                         // REQUIRES: mu_ held; starts queued jobs
   void Run(std::string id);            // a download thread
   void Update(Entry& e, const std::string& state, bool state_change);  // REQUIRES: mu_ held
-  void Persist(const Job& job);
+  void Persist(const Job& job);                     // REQUIRES: mu_ held (queues the write)
+  void Write(uint64_t seq, store::JobRecord rec);   // REQUIRES: mu_ not held
   void MarkCancelled(Entry& e);                    // REQUIRES: mu_ held
   Result<Entry*> Find(const std::string& id);     // REQUIRES: mu_ held
   Job Snapshot(const Entry& e) const { return e.job; }
@@ -116,6 +117,10 @@ class JobManager {
   bool shutting_down_ = false;          // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;    // GUARDED_BY(mu_)
   std::vector<JobEvent> outbox_;        // GUARDED_BY(mu_): to publish once unlocked
+  std::vector<std::pair<uint64_t, store::JobRecord>> persist_outbox_;  // GUARDED_BY(mu_)
+  uint64_t persist_seq_ = 0;            // GUARDED_BY(mu_)
+  std::mutex write_mu_;                 // serialises registry writes, in order per job
+  std::map<std::string, uint64_t> written_;  // GUARDED_BY(write_mu_): last seq per job
 };
 
 // The request as JSON and back (what the jobs table stores).

