@@ -2,7 +2,9 @@
 
 #include <condition_variable>
 
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "archive/extract.h"
 #include "core/fs.h"
@@ -129,6 +131,14 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
     plan = std::make_shared<sources::Plan>(std::move(resolved.value()));
   }
   if (plan->files.empty()) return Status::NotFound("the source lists no file for " + req.ref.ToString());
+  // Every path comes from a source: check them before any touches the disk.
+  std::set<std::string> paths;
+  for (const auto& f : plan->files) {
+    if (Status s = store::ValidateRelativePath(f.path); !s.ok()) return s.WithContext(req.ref.ToString());
+    if (!paths.insert(f.path).second) {
+      return Status::InvalidArgument(req.ref.ToString() + ": two files are named '" + f.path + "'");
+    }
+  }
 
   // One pull of one model version at a time, across processes; gc skips its partials.
   auto lock = store_->Lock(PullKey(req.ref));
@@ -182,16 +192,24 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
     }
   }
   // Hub models also go into the Hub's cache layout, so other tools find them.
-  if (!plan->hub_repo.empty()) {
-    store::HubSnapshot snap{plan->hub_repo, plan->hub_revision, plan->hub_commit, {}};
-    for (size_t i = 0; i < plan->files.size(); ++i) {
-      const auto& pf = plan->files[i];
-      for (const auto& f : *files) {
-        if (f.path == pf.path && !pf.hub_etag.empty()) snap.files.push_back({pf.path, pf.hub_etag, f.sha256});
-      }
+  // Hub files also go into the Hub's cache layout (a snapshot per repository and
+  // commit), so other tools find them.
+  std::map<std::tuple<std::string, std::string, std::string>, store::HubSnapshot> snaps;
+  for (const auto& pf : plan->files) {
+    if (pf.hub_repo.empty() || pf.hub_etag.empty()) continue;
+    for (const auto& f : *files) {
+      if (f.path != pf.path) continue;
+      auto& snap = snaps[{pf.hub_repo, pf.hub_revision, pf.hub_commit}];
+      snap.repo_id = pf.hub_repo;
+      snap.revision = pf.hub_revision;
+      snap.commit = pf.hub_commit;
+      // The Hub's own path: a catalog may have renamed the file in the model.
+      snap.files.push_back({pf.hub_path, pf.hub_etag, f.sha256});
     }
+  }
+  for (const auto& [key, snap] : snaps) {
     if (Status s = store_->LinkHubSnapshot(snap); !s.ok()) {
-      log::Warn("could not write {} into the Hub cache: {}", plan->hub_repo, s.ToString());
+      log::Warn("could not write {} into the Hub cache: {}", snap.repo_id, s.ToString());
     }
   }
   std::error_code ec;

@@ -37,7 +37,7 @@ std::optional<store::FileEntry> PlanRunner::Reuse(size_t i) {
     return store::FileEntry{f.path, *f.size, f.sha256};
   }
   if (!f.hub_etag.empty() && f.size) {
-    auto adopted = store_.AdoptFromHubCache(plan_.hub_repo, f.hub_etag, f.sha256, *f.size);
+    auto adopted = store_.AdoptFromHubCache(f.hub_repo, f.hub_etag, f.sha256, *f.size);
     if (adopted.has_value() && !adopted->empty()) return store::FileEntry{f.path, *f.size, *adopted};
   }
   if (f.url.empty() || req_.force) return std::nullopt;  // a forced pull fetches again
@@ -94,7 +94,7 @@ void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
 Status PlanRunner::Download(size_t i, store::FileEntry* out) {
   const auto& f = plan_.files[i];
   if (f.url.empty()) {
-    return Status::Unavailable("HF_HUB_OFFLINE is set and " + f.path + " of " + plan_.hub_repo +
+    return Status::Unavailable("HF_HUB_OFFLINE is set and " + f.path + " of " + f.hub_repo +
                                " is not in the Hub cache");
   }
   // One download of one URL at a time, across processes: a second one waits here, then

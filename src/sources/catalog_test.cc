@@ -121,7 +121,11 @@ TEST(ResolverTest, UnknownNamesAndSourcesAreClearErrors) {
 }
 
 TEST(ResolverTest, CatalogFilesNeedNoNetwork) {
-  Resolver r(ResolverConfig{});
+  // Files on another host than the Hub endpoint are plain URLs: nothing to ask anyone.
+  // (On huggingface.co itself they would go through the Hub API, for its digests.)
+  ResolverConfig config;
+  config.hub.endpoint = "http://127.0.0.1:9";
+  Resolver r(config);
   SourceRequest req;
   req.name = "whisper-large-v3";
   req.version = "q5_0";

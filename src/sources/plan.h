@@ -34,7 +34,10 @@ struct PlannedFile {
   std::optional<uint64_t> size;       // when known up front
   std::optional<Checksum> checksum;   // what the engine verifies (sha256, git-sha1, ...)
   std::string sha256;                 // when known: a blob already stored is reused
-  std::string hub_etag;               // Hub files: the name of the Hub cache's blob
+  // Hub files: the snapshot they belong to, and the name of the Hub cache's blob.
+  std::string hub_repo, hub_revision, hub_commit;
+  std::string hub_path;  // in the repository (|path| may differ: a catalog renames)
+  std::string hub_etag;
   std::vector<std::string> headers;   // sent to |url|'s origin only, never after a redirect
   bool operator==(const PlannedFile&) const = default;
 };
@@ -45,8 +48,6 @@ struct Plan {
   std::vector<std::string> tags;
   nlohmann::json metadata = nlohmann::json::object();
   std::vector<PlannedFile> files;
-  // Hub models: the snapshot, for the Hub cache layout.
-  std::string hub_repo, hub_revision, hub_commit;
 
   // The sum of the file sizes, or nullopt if any is unknown.
   std::optional<uint64_t> TotalSize() const {

@@ -19,9 +19,13 @@ bool IsHex(const std::string& s, size_t len) {
   return s.size() == len && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
 }
 
-PlannedFile FromHubFile(const HubFile& f, const HubConfig& hub) {
+PlannedFile FromHubFile(const HubPlan& hp, const HubFile& f, const HubConfig& hub) {
   PlannedFile p;
   p.path = f.path;
+  p.hub_repo = hp.repo_id;
+  p.hub_revision = hp.revision;
+  p.hub_commit = hp.commit;
+  p.hub_path = f.path;
   p.url = f.url;
   p.size = f.size;
   p.sha256 = f.sha256;
@@ -40,11 +44,8 @@ PlannedFile FromHubFile(const HubFile& f, const HubConfig& hub) {
 Plan FromHubPlan(const HubPlan& hp, const HubConfig& hub) {
   Plan plan;
   plan.source = "huggingface";
-  plan.hub_repo = hp.repo_id;
-  plan.hub_revision = hp.revision;
-  plan.hub_commit = hp.commit;
   plan.metadata["huggingface"] = {{"repo", hp.repo_id}, {"revision", hp.revision}, {"commit", hp.commit}};
-  for (const auto& f : hp.files) plan.files.push_back(FromHubFile(f, hub));
+  for (const auto& f : hp.files) plan.files.push_back(FromHubFile(hp, f, hub));
   return plan;
 }
 
@@ -229,10 +230,27 @@ Result<Plan> Resolver::FromCatalog(const Catalog& catalog, const CatalogModel& m
   } else {
     for (const auto& cf : v->files) {
       PlannedFile f;
-      f.path = cf.path;
-      f.url = cf.url;
-      f.size = cf.size;
-      f.checksum = cf.checksum;
+      // A link to a file on the Hub is fetched through the Hub: its digest, HF_TOKEN,
+      // the Hub cache. The catalog's own checksum, if any, is the one verified.
+      auto ref = ParseHubReference(cf.url);
+      if (ref && !ref->file.empty() && net::UrlOrigin(cf.url) == net::UrlOrigin(config_.hub.endpoint)) {
+        HubSelect one;
+        one.include = {ref->file};
+        auto hub = ResolveOnHub(ref->repo_id, ref->revision, one);
+        if (!hub.has_value()) return hub.error();
+        f = hub->files.front();
+        if (cf.checksum) f.checksum = cf.checksum;
+        if (cf.size && f.size && *cf.size != *f.size) {
+          return Status::Corrupt("catalog " + catalog.name() + " says " + cf.path + " has " +
+                                 std::to_string(*cf.size) + " bytes; the Hub says " + std::to_string(*f.size));
+        }
+        f.path = cf.path;
+      } else {
+        f.path = cf.path;
+        f.url = cf.url;
+        f.size = cf.size;
+        f.checksum = cf.checksum;
+      }
       if (cf.checksum && cf.checksum->algorithm == HashAlgorithm::kSha256) f.sha256 = cf.checksum->hex;
       plan.files.push_back(std::move(f));
     }

@@ -63,7 +63,9 @@ class SourcesTest : public ServerHarness {
               {"files",
                {{{"url", origin_.Url("/acme/a.bin")}, {"size", a.size()}, {"sha256", Sha256Hex(a)}},
                 {{"url", origin_.Url("/acme/labels.json")}, {"path", "meta/labels.json"}, {"checksum", "md5:" + Md5(b)}}}}},
-             {{"version", "q8"}, {"huggingface", {{"repo", "org/tiny"}, {"quantization", "Q8_0"}}}}}}}}}};
+             {{"version", "q8"}, {"huggingface", {{"repo", "org/tiny"}, {"quantization", "Q8_0"}}}},
+             {{"version", "cfg"},
+              {"files", {{{"url", api_.Url("/org/tiny/resolve/main/config.json")}, {"path", "conf/model.json"}}}}}}}}}}};
     auto cat = sources::Catalog::Parse(catalog.dump(), "", "acme.json");
     ASSERT_TRUE(cat.has_value()) << cat.error().ToString();
     c.catalogs.push_back(std::move(cat.value()));
@@ -288,7 +290,14 @@ TEST_F(SourcesTest, CatalogsListSearchAndInstall) {
   ASSERT_EQ(pc, 200) << j.dump();
   std::tie(pc, j) = Post({{"model_name", "acme-model"}, {"version", "9"}});
   EXPECT_EQ(pc, 404);
-  EXPECT_NE(j["detail"].get<std::string>().find("versions: 1, 2, q8"), std::string::npos) << j.dump();
+  EXPECT_NE(j["detail"].get<std::string>().find("versions: 1, 2, q8, cfg"), std::string::npos) << j.dump();
+  // A catalog file that is a Hub link goes through the Hub: verified by its git blob id,
+  // renamed in the model, and in the Hub cache under its own name.
+  std::tie(pc, j) = Pull({{"model_name", "acme-model"}, {"version", "cfg"}});
+  ASSERT_EQ(pc, 200) << j.dump();
+  EXPECT_EQ(ReadFile(j["file_path"].get<std::string>()), kConfig);
+  EXPECT_EQ(fs::path(j["file_path"].get<std::string>()).filename(), "model.json");
+  EXPECT_EQ(ReadFile(dir_.path() / "hf" / "models--org--tiny" / "snapshots" / kCommit / "config.json"), kConfig);
 }
 
 TEST_F(SourcesTest, DirectUrlsTakeTheirNameFromContentDisposition) {
