@@ -144,8 +144,8 @@ std::optional<int> BuildPull(const PullArgs& args, const engine::DownloadRequest
 
 // Tracks the events of one pull for the summary and --json.
 struct PullProgress {
-  explicit PullProgress(const PullArgs& args, std::string label)
-      : args(args), printer(stderr, ::isatty(STDERR_FILENO) != 0, std::move(label)) {}
+  explicit PullProgress(const PullArgs& a, std::string label)
+      : args(a), printer(stderr, ::isatty(STDERR_FILENO) != 0, std::move(label)) {}
   void operator()(const engine::TransferEvent& ev) {
     if (ev.stage == engine::Stage::kVerifying && !last_byte) {
       last_byte = std::chrono::steady_clock::now();

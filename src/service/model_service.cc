@@ -67,6 +67,48 @@ void PruneEmptyDirs(const fs::path& dir) {
   if (fs::is_empty(dir, ec)) fs::remove(dir, ec);
 }
 
+// Archives extracted without keep_archive: the archive's blob goes unless a model uses it.
+void DiscardExtractedArchives(store::Store& store, const PullRequest& req, const sources::Plan& plan,
+                              const std::vector<store::FileEntry>& files) {
+  if (!req.extract || req.keep_archive) return;
+  std::set<std::string> kept;
+  for (const auto& f : files) kept.insert(f.sha256);
+  for (const auto& pf : plan.files) {
+    if (!archive::IsArchive(pf.path)) continue;
+    std::string sha = pf.sha256;
+    if (sha.empty() && !pf.url.empty()) {
+      auto memo = store.LookupUrl(pf.url);
+      if (memo.has_value() && memo->has_value()) sha = (*memo)->sha256;
+    }
+    if (!sha.empty() && !kept.count(sha)) {
+      if (Status s = store.DiscardBlob(sha); !s.ok()) log::Warn("could not remove {}: {}", pf.path, s.ToString());
+    }
+  }
+}
+
+// Hub files also go into the Hub's cache layout (a snapshot per repository and commit),
+// so other tools find them. A courtesy: failures are logged, not returned.
+void LinkIntoHubCache(store::Store& store, const sources::Plan& plan, const std::vector<store::FileEntry>& files) {
+  std::map<std::tuple<std::string, std::string, std::string>, store::HubSnapshot> snaps;
+  for (const auto& pf : plan.files) {
+    if (pf.hub_repo.empty() || pf.hub_etag.empty()) continue;
+    for (const auto& f : files) {
+      if (f.path != pf.path) continue;
+      auto& snap = snaps[{pf.hub_repo, pf.hub_revision, pf.hub_commit}];
+      snap.repo_id = pf.hub_repo;
+      snap.revision = pf.hub_revision;
+      snap.commit = pf.hub_commit;
+      // The Hub's own path: a catalog may have renamed the file in the model.
+      snap.files.push_back({pf.hub_path, pf.hub_etag, f.sha256});
+    }
+  }
+  for (const auto& [key, snap] : snaps) {
+    if (Status s = store.LinkHubSnapshot(snap); !s.ok()) {
+      log::Warn("could not write {} into the Hub cache: {}", snap.repo_id, s.ToString());
+    }
+  }
+}
+
 }  // namespace
 
 std::string PullKey(const store::ModelRef& ref) { return "pull:" + ref.ToString(); }
@@ -180,38 +222,8 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
   result.model = std::move(installed.value());
   result.sha256 = files->empty() ? "" : files->front().sha256;
 
-  // Archives extracted without keep_archive: the archive's blob goes unless used.
-  std::set<std::string> kept;
-  for (const auto& f : *files) kept.insert(f.sha256);
-  for (const auto& pf : plan->files) {
-    if (!req.extract || req.keep_archive || !archive::IsArchive(pf.path)) continue;
-    auto memo = pf.url.empty() ? Result<std::optional<store::FileEntry>>(std::nullopt) : store_->LookupUrl(pf.url);
-    std::string sha = !pf.sha256.empty() ? pf.sha256 : memo.has_value() && memo->has_value() ? (*memo)->sha256 : "";
-    if (!sha.empty() && !kept.count(sha)) {
-      if (Status s = store_->DiscardBlob(sha); !s.ok()) log::Warn("could not remove {}: {}", pf.path, s.ToString());
-    }
-  }
-  // Hub models also go into the Hub's cache layout, so other tools find them.
-  // Hub files also go into the Hub's cache layout (a snapshot per repository and
-  // commit), so other tools find them.
-  std::map<std::tuple<std::string, std::string, std::string>, store::HubSnapshot> snaps;
-  for (const auto& pf : plan->files) {
-    if (pf.hub_repo.empty() || pf.hub_etag.empty()) continue;
-    for (const auto& f : *files) {
-      if (f.path != pf.path) continue;
-      auto& snap = snaps[{pf.hub_repo, pf.hub_revision, pf.hub_commit}];
-      snap.repo_id = pf.hub_repo;
-      snap.revision = pf.hub_revision;
-      snap.commit = pf.hub_commit;
-      // The Hub's own path: a catalog may have renamed the file in the model.
-      snap.files.push_back({pf.hub_path, pf.hub_etag, f.sha256});
-    }
-  }
-  for (const auto& [key, snap] : snaps) {
-    if (Status s = store_->LinkHubSnapshot(snap); !s.ok()) {
-      log::Warn("could not write {} into the Hub cache: {}", snap.repo_id, s.ToString());
-    }
-  }
+  DiscardExtractedArchives(*store_, req, *plan, *files);
+  LinkIntoHubCache(*store_, *plan, *files);
   std::error_code ec;
   fs::remove_all(store_->PartialDir(PullKey(req.ref)), ec);
   return result;
