@@ -580,7 +580,8 @@ HttpServer::HttpServer(ServerOptions options, std::vector<Route> routes)
 HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
 
 Status HttpServer::Start() {
-  int n = std::max(1, impl_->opts.threads);
+  int n = impl_->opts.threads > 0 ? impl_->opts.threads
+                                  : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
   for (int i = 0; i < n; ++i) impl_->iocs.push_back(std::make_unique<net::io_context>(1));
   for (const auto& spec : impl_->opts.listen) {
     auto ep = ParseListen(spec);

@@ -71,7 +71,9 @@ struct ServerOptions {
   std::vector<std::string> listen = {"127.0.0.1:8000"};  // "host:port", "[::1]:port"
   std::string token;                                    // empty: no auth
   size_t body_limit = 1 << 20;
-  int threads = 2;
+  // I/O threads, each with its own event loop; 0: half the CPUs (at least 1), leaving
+  // the rest to downloads and clients. On two cores one thread answers the most (bench/).
+  int threads = 0;
   std::chrono::seconds header_timeout{30};
   std::chrono::seconds idle_timeout{120};
   bool access_log = true;

@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--token", serve.token,
                         "require 'Authorization: Bearer TOKEN' on every request but GET /healthz "
                         "(default: $MODELD_TOKEN)");
+  serve_cmd->add_option("--io-threads", serve.io_threads,
+                        "threads answering HTTP, each with its own event loop (default: half the CPUs)")
+      ->check(CLI::Range(0, 256));
   serve_cmd->add_option("--max-downloads", serve.max_downloads, "downloads running at once")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

@@ -47,6 +47,7 @@ int RunServe(const ServeArgs& args) {
   if (!args.listen.empty()) opts.listen = args.listen;
   opts.token = args.token;
   opts.body_limit = args.body_limit;
+  opts.threads = args.io_threads;
   api::HttpServer server(opts, api::generic::Routes(ctx));
   if (Status s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "modeld serve: %s\n", s.message().c_str());

@@ -12,6 +12,7 @@ struct ServeArgs {
   std::string data_dir;
   std::vector<std::string> catalogs;  // --catalog
   int max_downloads = 3;
+  int io_threads = 0;  // 0: half the CPUs
   size_t body_limit = 1 << 20;
 };
 
