@@ -531,6 +531,17 @@ TEST_F(SourcesTest, ProgressIsSummedOverTheFilesOfAPlan) {
   EXPECT_TRUE(mid) << "progress was reported along the way";
 }
 
+TEST_F(SourcesTest, EmptyAndNestedFilesOfARepository) {
+  hub_.AddRepo("org/odd", kCommit, {"main"},
+               {{"__init__.py", "", false}, {"a/b/c/deep.txt", "deep", false}, {"empty.bin", "", true}});
+  auto [code, j] = Pull({{"model_name", "org/odd"}});
+  ASSERT_EQ(code, 200) << j.dump();
+  fs::path dir = Model("org/odd")["path"].get<std::string>();
+  EXPECT_EQ(fs::file_size(dir / "__init__.py"), 0u);
+  EXPECT_EQ(fs::file_size(dir / "empty.bin"), 0u);
+  EXPECT_EQ(ReadFile(dir / "a/b/c/deep.txt"), "deep");
+}
+
 TEST_F(SourcesTest, CatalogsLoadFromUrls) {
   origin_.Put("/catalog.json", {.content = R"({"name": "net", "models": [{"name": "n",
       "versions": [{"version": "1", "files": [{"url": "http://example.invalid/n.bin"}]}]}]})"});
