@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> catalogs;
   app.add_option("--catalog", catalogs,
                  "another catalog of models to pull by name: PATH, URL or NAME=PATH_OR_URL, "
-                 "repeatable (also the \"catalogs\" list in <data dir>/config.json)");
+                 "repeatable (also the \"catalogs\" list in <data dir>/config.json)")
+      ->allow_extra_args(false);
 
   cli::PullArgs pull;
   auto* pull_cmd = app.add_subcommand(
@@ -46,8 +47,11 @@ int main(int argc, char** argv) {
   pull_cmd->add_option("-n,--name", pull.name,
                        "install a URL as NAME[:VERSION] (default: its file name, version latest)");
   pull_cmd->add_option("--source", pull.source, "where to look a name up: default, huggingface, or a catalog's name");
-  pull_cmd->add_option("--include", pull.include, "Hub files to fetch, by glob (repeatable; default all)");
-  pull_cmd->add_option("--exclude", pull.exclude, "Hub files to skip, by glob (repeatable)");
+  // One value per flag (repeat the flag), so a glob never swallows the MODEL after it.
+  pull_cmd->add_option("--include", pull.include, "Hub files to fetch, by glob (repeatable; default all)")
+      ->allow_extra_args(false);
+  pull_cmd->add_option("--exclude", pull.exclude, "Hub files to skip, by glob (repeatable)")
+      ->allow_extra_args(false);
   pull_cmd->add_option("--revision", pull.revision, "Hub branch, tag or commit (default main)");
   pull_cmd->add_option("--quant", pull.quantization, "GGUF quantization to fetch, e.g. Q4_K_M (split files included)");
   pull_cmd->add_flag("--no-extract", pull.no_extract, "install .zip/.tar.* archives as they are, unextracted");
@@ -78,7 +82,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   pull_cmd->add_option("-H,--header", pull.headers,
                        "extra request header, e.g. 'Authorization: Bearer TOKEN' (sent only to "
-                       "the URL's own host, never across a redirect)");
+                       "the URL's own host, never across a redirect)")
+      ->allow_extra_args(false);
   pull_cmd->add_flag("--no-verify-ssl", pull.no_verify_ssl, "do not verify TLS certificates");
   pull_cmd->add_flag("-q,--quiet", pull.quiet, "no progress output");
   pull_cmd->add_flag("--json", pull.json, "print the result as one JSON object on stdout");

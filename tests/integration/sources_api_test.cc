@@ -423,7 +423,8 @@ TEST_F(SourcesCliTest, PullsHubRepositoriesByNameQuantizationAndLink) {
   EXPECT_EQ(r.j["ref"], "org/tiny:Q4_K_M");
   EXPECT_EQ(r.j["files"].size(), 2u);
   EXPECT_EQ(ReadFile(HubCache() / "models--org--tiny" / "refs" / "main"), kCommit);
-  r = Modeld({"pull", "hf://org/tiny", "--include", "*.json", "--json"});
+  // Repeatable options take one value each, so MODEL may come after them.
+  r = Modeld({"pull", "--include", "*.json", "--include", "no-such-*", "hf://org/tiny", "--json"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.j["ref"], "org/tiny:latest");
   ASSERT_EQ(r.j["files"].size(), 1u);
