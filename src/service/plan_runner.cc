@@ -87,8 +87,10 @@ void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
       sum.eta_seconds = static_cast<double>(*sum.total_bytes - std::min(*sum.total_bytes, sum.done_bytes)) /
                         sum.bytes_per_second;
     }
+    // Under the lock: the engine's thread and the workers report, and a caller's
+    // callback (a terminal progress bar, say) sees one event at a time, in order.
+    if (progress_) progress_(sum);
   }
-  if (progress_) progress_(sum);
 }
 
 Status PlanRunner::Download(size_t i, store::FileEntry* out) {

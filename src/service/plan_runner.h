@@ -42,7 +42,8 @@ class PlanRunner {
   Status Download(size_t i, store::FileEntry* out);
   Result<std::vector<store::FileEntry>> Extract(const store::FileEntry& archive, const std::filesystem::path& from,
                                                 size_t index);
-  void Report(size_t i, const engine::TransferEvent* ev);  // REQUIRES: progress_mu_ not held
+  // Sums and reports (|ev| null: file |i| reused). The callback runs under progress_mu_.
+  void Report(size_t i, const engine::TransferEvent* ev);
   std::filesystem::path PartialPath(size_t i) const;
 
   store::Store& store_;
