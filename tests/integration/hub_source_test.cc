@@ -30,6 +30,10 @@ class HubSourceTest : public ::testing::Test {
     config_.endpoint = api_.Url("");  // http://127.0.0.1:PORT, no trailing slash
     config_.max_backoff = std::chrono::milliseconds(100);
   }
+  void TearDown() override {  // the mimic's handlers run on the origins' threads
+    api_.Stop();
+    cdn_.Stop();
+  }
   TestOrigin api_, cdn_;
   HubMimic hub_{api_, &cdn_};
   HubConfig config_;

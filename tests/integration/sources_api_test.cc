@@ -71,6 +71,12 @@ class SourcesTest : public ServerHarness {
     c.catalogs.push_back(std::move(cat.value()));
     resolver_ = std::make_shared<sources::Resolver>(std::move(c));
   }
+  void TearDown() override {
+    ServerHarness::TearDown();
+    // The mimic's handlers run on the origins' threads: stop those before it goes.
+    api_.Stop();
+    cdn_.Stop();
+  }
   void Restart(bool offline, const std::string& token) {
     Stop();
     Configure(offline, token);

@@ -37,7 +37,10 @@ class HubMimic {
   void AddRepo(const std::string& repo_id, const std::string& commit,
                const std::vector<std::string>& refs, std::vector<HubRepoFile> files,
                const std::string& gated_token = "");
-  void SetPageSize(size_t n) { page_size_ = n; }
+  void SetPageSize(size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    page_size_ = n;
+  }
   // The next |n| API requests get 429 with Retry-After: |seconds|.
   void RateLimitNext(int n, int seconds);
   std::string Endpoint() const { return origin_.Url(""); }

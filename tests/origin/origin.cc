@@ -52,8 +52,10 @@ TestOrigin::TestOrigin() {
   accept_thread_ = std::thread([this] { AcceptLoop(); });
 }
 
-TestOrigin::~TestOrigin() {
-  stop_ = true;
+TestOrigin::~TestOrigin() { Stop(); }
+
+void TestOrigin::Stop() {
+  if (stop_.exchange(true)) return;
   ::shutdown(listen_fd_, SHUT_RDWR);
   ::close(listen_fd_);
   accept_thread_.join();

@@ -72,6 +72,9 @@ class TestOrigin {
  public:
   TestOrigin();
   ~TestOrigin();
+  // Closes the listener and every connection and joins the threads (handlers included),
+  // so what a handler uses may go away after. Idempotent; the destructor calls it.
+  void Stop();
   TestOrigin(const TestOrigin&) = delete;
   TestOrigin& operator=(const TestOrigin&) = delete;
 
