@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
 #include <memory>
 
 #include "core/checksum.h"
@@ -141,7 +142,7 @@ class Extractor {
       std::vector<std::string> prefix(segs.begin(), segs.begin() + static_cast<long>(i));
       if (seen_.count(Join(prefix))) return Refuse(name, "lies under a file or link of the archive");
     }
-    seen_[path] = true;
+    seen_.insert(path);
     std::vector<std::string> parent(segs.begin(), segs.end() - 1);
     if (const char* hard = archive_entry_hardlink(entry)) {
       std::vector<std::string> target;
@@ -222,7 +223,7 @@ class Extractor {
   fs::path archive_, dest_;
   Limits limits_;
   uint64_t archive_size_ = 0, total_ = 0, entries_ = 0;
-  std::map<std::string, bool> seen_;
+  std::set<std::string> seen_;  // every file and link path so far
   std::vector<ExtractedFile> files_;
   std::vector<Link> links_;
 };

@@ -27,14 +27,12 @@ Result<std::vector<sources::Catalog>> LoadCatalogs(const fs::path& data_dir,
       bool ok = c.is_array() && std::all_of(c.begin(), c.end(), [](const auto& e) { return e.is_string(); });
       if (!ok) return Status::InvalidArgument(config.string() + ": 'catalogs' must be a list of paths or URLs");
       for (const auto& e : c) {
-        std::string spec = e.get<std::string>();
+        auto spec = sources::CatalogSpec::Parse(e.get<std::string>());
         // Relative paths are relative to the config file.
-        size_t eq = spec.find('=');
-        std::string where = eq != std::string::npos && spec.find('/') > eq ? spec.substr(eq + 1) : spec;
-        if (where.find("://") == std::string::npos && fs::path(where).is_relative()) {
-          spec = spec.substr(0, spec.size() - where.size()) + (data_dir / where).string();
+        if (spec.where.find("://") == std::string::npos && fs::path(spec.where).is_relative()) {
+          spec.where = (data_dir / spec.where).string();
         }
-        specs.push_back(spec);
+        specs.push_back(spec.ToString());
       }
     }
   }

@@ -108,14 +108,17 @@ std::string UrlOrigin(std::string_view url) {
   return scheme + "://" + host + ":" + port;
 }
 
-std::string UrlFileName(std::string_view url) {
+std::optional<std::vector<std::string>> UrlPathSegments(std::string_view url) {
   auto r = boost::urls::parse_uri_reference(url);
-  if (!r) return {};
-  auto segs = r->segments();
-  if (segs.empty()) return {};
-  std::string last;
-  for (auto s : segs) last = s;
-  return last;
+  if (!r) return std::nullopt;
+  std::vector<std::string> out;
+  for (auto s : r->segments()) out.emplace_back(s);
+  return out;
+}
+
+std::string UrlFileName(std::string_view url) {
+  auto segs = UrlPathSegments(url);
+  return segs && !segs->empty() ? segs->back() : std::string();
 }
 
 std::string ContentDispositionFileName(std::string_view value) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,9 @@ bool IsWeakEtag(std::string_view etag);
 // empty if |url| does not parse or is not http(s). Two URLs with the same origin may
 // share credentials.
 std::string UrlOrigin(std::string_view url);
+
+// The path segments of |url|, percent-decoded; nullopt if it does not parse.
+std::optional<std::vector<std::string>> UrlPathSegments(std::string_view url);
 
 // The last path segment of |url|, percent-decoded, or "" if there is none.
 std::string UrlFileName(std::string_view url);

@@ -1,5 +1,6 @@
 #include "service/model_service.h"
 
+#include <algorithm>
 #include <condition_variable>
 
 #include <map>
@@ -68,21 +69,12 @@ void PruneEmptyDirs(const fs::path& dir) {
 }
 
 // Archives extracted without keep_archive: the archive's blob goes unless a model uses it.
-void DiscardExtractedArchives(store::Store& store, const PullRequest& req, const sources::Plan& plan,
+void DiscardExtractedArchives(store::Store& store, const std::vector<std::string>& archives,
                               const std::vector<store::FileEntry>& files) {
-  if (!req.extract || req.keep_archive) return;
-  std::set<std::string> kept;
-  for (const auto& f : files) kept.insert(f.sha256);
-  for (const auto& pf : plan.files) {
-    if (!archive::IsArchive(pf.path)) continue;
-    std::string sha = pf.sha256;
-    if (sha.empty() && !pf.url.empty()) {
-      auto memo = store.LookupUrl(pf.url);
-      if (memo.has_value() && memo->has_value()) sha = (*memo)->sha256;
-    }
-    if (!sha.empty() && !kept.count(sha)) {
-      if (Status s = store.DiscardBlob(sha); !s.ok()) log::Warn("could not remove {}: {}", pf.path, s.ToString());
-    }
+  for (const auto& sha : archives) {
+    bool used = std::any_of(files.begin(), files.end(), [&](const auto& f) { return f.sha256 == sha; });
+    if (used) continue;
+    if (Status s = store.DiscardBlob(sha); !s.ok()) log::Warn("could not remove archive {}: {}", sha, s.ToString());
   }
 }
 
@@ -222,7 +214,7 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
   result.model = std::move(installed.value());
   result.sha256 = files->empty() ? "" : files->front().sha256;
 
-  DiscardExtractedArchives(*store_, req, *plan, *files);
+  DiscardExtractedArchives(*store_, stats.extracted_archives, *files);
   LinkIntoHubCache(*store_, *plan, *files);
   std::error_code ec;
   fs::remove_all(store_->PartialDir(PullKey(req.ref)), ec);

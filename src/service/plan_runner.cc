@@ -167,7 +167,7 @@ Result<std::vector<store::FileEntry>> PlanRunner::Extract(const store::FileEntry
   if (progress_) {
     engine::TransferEvent ev;
     ev.stage = engine::Stage::kInstalling;  // extracting is part of installing
-    ev.done_bytes = ev.resumed_bytes = archive_file.size;
+    ev.done_bytes = archive_file.size;
     ev.total_bytes = archive_file.size;
     progress_(ev);
   }
@@ -183,6 +183,12 @@ Result<std::vector<store::FileEntry>> PlanRunner::Extract(const store::FileEntry
   }
   fs::remove_all(dest, ec);
   return out;
+}
+
+void PlanRunner::StopAll() {
+  std::lock_guard<std::mutex> l(active_mu_);
+  stopping_ = true;
+  for (auto id : active_) engine_.Stop(id);
 }
 
 Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
@@ -202,13 +208,7 @@ Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
   for (size_t i : todo) needed += plan_.files[i].size.value_or(0);
   if (Status s = CheckSpace(store_, needed); !s.ok()) return s;
 
-  if (stop_) {
-    stop_->OnRequest([this] {
-      std::lock_guard<std::mutex> l(active_mu_);
-      stopping_ = true;
-      for (auto id : active_) engine_.Stop(id);
-    });
-  }
+  if (stop_) stop_->OnRequest([this] { StopAll(); });
   std::mutex mu;
   size_t next = 0;
   Status first_error;
@@ -228,10 +228,7 @@ Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
         stats->downloaded = true;
       } else if (first_error.ok()) {
         first_error = s;
-        // One file failed: stop the others (their partials stay for a retry).
-        std::lock_guard<std::mutex> al(active_mu_);
-        stopping_ = true;
-        for (auto id : active_) engine_.Stop(id);
+        StopAll();  // one file failed: stop the others (their partials stay for a retry)
       }
     }
   };
@@ -259,7 +256,11 @@ Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
     auto extracted = Extract(f, store_.BlobPath(f.sha256), i);
     if (!extracted.has_value()) return extracted.error();
     for (auto& e : *extracted) files.push_back(std::move(e));
-    if (req_.keep_archive) files.push_back(f);
+    if (req_.keep_archive) {
+      files.push_back(f);
+    } else {
+      stats->extracted_archives.push_back(f.sha256);
+    }
   }
   std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
   for (size_t i = 1; i < files.size(); ++i) {

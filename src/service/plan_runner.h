@@ -19,6 +19,7 @@ namespace modeld::service {
 struct RunStats {
   bool downloaded = false;
   uint64_t resumed_bytes = 0;
+  std::vector<std::string> extracted_archives;  // sha256 of archives not kept in the model
 };
 
 class PlanRunner {
@@ -44,6 +45,7 @@ class PlanRunner {
                                                 size_t index);
   // Sums and reports (|ev| null: file |i| reused). The callback runs under progress_mu_.
   void Report(size_t i, const engine::TransferEvent* ev);
+  void StopAll();  // stops every running transfer and starts no more
   std::filesystem::path PartialPath(size_t i) const;
 
   store::Store& store_;

@@ -211,13 +211,14 @@ Result<Catalog> Catalog::Parse(const std::string& text, const std::string& name,
   return c;
 }
 
-Result<Catalog> Catalog::Load(const std::string& spec) {
-  std::string name, where = spec;
+CatalogSpec CatalogSpec::Parse(const std::string& spec) {
   size_t eq = spec.find('=');
-  if (eq != std::string::npos && spec.find('/') > eq) {
-    name = spec.substr(0, eq);
-    where = spec.substr(eq + 1);
-  }
+  if (eq != std::string::npos && spec.find('/') > eq) return {spec.substr(0, eq), spec.substr(eq + 1)};
+  return {"", spec};
+}
+
+Result<Catalog> Catalog::Load(const std::string& spec_text) {
+  auto [name, where] = CatalogSpec::Parse(spec_text);
   std::string text;
   if (!net::UrlOrigin(where).empty()) {
     auto r = net::Fetch(where, {"Accept: application/json"}, std::chrono::seconds(30), true, 16 << 20);

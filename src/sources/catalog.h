@@ -50,6 +50,15 @@ struct CatalogModel {
   nlohmann::json ToJson(const std::string& source) const;
 };
 
+// A catalog spec split: "NAME=PATH_OR_URL" gives {NAME, PATH_OR_URL}; a plain "PATH" or
+// "URL" (an '=' after the first '/' is part of it) gives {"", spec}.
+struct CatalogSpec {
+  std::string name;
+  std::string where;
+  static CatalogSpec Parse(const std::string& spec);
+  std::string ToString() const { return name.empty() ? where : name + "=" + where; }
+};
+
 class Catalog {
  public:
   // |name| overrides the file's own "name" (which is required otherwise).

@@ -154,24 +154,20 @@ bool GlobMatch(const std::string& pattern, const std::string& path) {
 
 std::optional<HubReference> ParseHubReference(const std::string& text) {
   HubReference ref;
-  std::string rest = text;
-  if (rest.rfind("hf://", 0) == 0) {
-    rest = rest.substr(5);
-  } else if (rest.rfind("https://", 0) == 0 || rest.rfind("http://", 0) == 0) {
-    size_t host_end = rest.find('/', rest.find("//") + 2);
-    if (host_end == std::string::npos) return std::nullopt;
-    rest = rest.substr(host_end + 1);
-    size_t q = rest.find_first_of("?#");
-    if (q != std::string::npos) rest = rest.substr(0, q);
-  }
-  // org/name[/resolve|blob|tree/REV[/FILE...]]
-  std::vector<std::string> parts;
-  size_t pos = 0;
-  while (pos <= rest.size()) {
-    size_t slash = rest.find('/', pos);
-    parts.push_back(rest.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
-    if (slash == std::string::npos) break;
-    pos = slash + 1;
+  std::vector<std::string> parts;  // org/name[/resolve|blob|tree/REV[/FILE...]]
+  if (text.rfind("https://", 0) == 0 || text.rfind("http://", 0) == 0) {
+    auto segs = net::UrlPathSegments(text);  // percent-decoded: "weird%5B1%5D" is "weird[1]"
+    if (!segs) return std::nullopt;
+    parts = std::move(*segs);
+  } else {
+    std::string rest = text.rfind("hf://", 0) == 0 ? text.substr(5) : text;
+    size_t pos = 0;
+    while (pos <= rest.size()) {
+      size_t slash = rest.find('/', pos);
+      parts.push_back(rest.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
+      if (slash == std::string::npos) break;
+      pos = slash + 1;
+    }
   }
   while (!parts.empty() && parts.back().empty()) parts.pop_back();
   if (parts.size() < 2) return std::nullopt;

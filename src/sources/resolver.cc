@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <map>
+#include <tuple>
 #include <regex>
 
 #include "net/http.h"
@@ -49,6 +51,16 @@ Plan FromHubPlan(const HubPlan& hp, const HubConfig& hub) {
   return plan;
 }
 
+// A glob matching exactly |path| (fnmatch's special characters escaped).
+std::string ExactGlob(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 // A file name for a direct URL: Content-Disposition, else the URL's, else "model.bin".
 std::string DirectFileName(const std::string& disposition, const std::string& url) {
   for (const std::string& name : {disposition, net::UrlFileName(url)}) {
@@ -68,6 +80,12 @@ bool LooksLikeQuantization(const std::string& version) {
 
 Resolver::Resolver(ResolverConfig config) : config_(std::move(config)) {}
 
+std::optional<HubReference> Resolver::HubFileLink(const std::string& url) const {
+  auto ref = ParseHubReference(url);
+  if (!ref || ref->file.empty() || net::UrlOrigin(url) != net::UrlOrigin(config_.hub.endpoint)) return std::nullopt;
+  return ref;
+}
+
 std::vector<const Catalog*> Resolver::catalogs() const {
   std::vector<const Catalog*> out = {&Catalog::Default()};
   for (const auto& c : config_.catalogs) out.push_back(&c);
@@ -77,10 +95,9 @@ std::vector<const Catalog*> Resolver::catalogs() const {
 Result<Plan> Resolver::Resolve(const SourceRequest& req) const {
   if (!req.url.empty()) {
     // A link to one file on the Hub is a Hub pull of that file: verified, with the token.
-    if (auto ref = ParseHubReference(req.url);
-        ref && !ref->file.empty() && net::UrlOrigin(req.url) == net::UrlOrigin(config_.hub.endpoint)) {
+    if (auto ref = HubFileLink(req.url)) {
       HubSelect select;
-      select.include = {ref->file};
+      select.include = {ExactGlob(ref->file)};
       return ResolveOnHub(ref->repo_id, ref->revision, select);
     }
     return ResolveUrl(req);
@@ -95,12 +112,13 @@ Result<Plan> Resolver::Resolve(const SourceRequest& req) const {
     if (!hub_ref) return Status::InvalidArgument("'" + req.name + "' is not a Hugging Face repository (org/name)");
     HubSelect select{req.include, req.exclude, req.quantization};
     std::string revision = !req.revision.empty() ? req.revision : hub_link ? hub_ref->revision : "main";
-    if (!hub_ref->file.empty()) select.include.push_back(hub_ref->file);
+    if (!hub_ref->file.empty()) select.include.push_back(ExactGlob(hub_ref->file));
+    // The version: a quantization (unless one is given) or else a revision.
     if (!hub_link && req.version != "latest" && !req.version.empty() && req.revision.empty()) {
-      if (select.quantization.empty() && LooksLikeQuantization(req.version)) {
-        select.quantization = req.version;
-      } else if (!LooksLikeQuantization(req.version)) {
+      if (!LooksLikeQuantization(req.version)) {
         revision = req.version;
+      } else if (select.quantization.empty()) {
+        select.quantization = req.version;
       }
     }
     return ResolveOnHub(hub_ref->repo_id, revision, select);
@@ -149,8 +167,9 @@ Result<Plan> Resolver::ResolveUrl(const SourceRequest& req) const {
   if (probe.has_value()) {
     f.size = probe->size;
     disposition = probe->file_name;
-  } else if (probe.error().code() == Status::Code::kNotFound ||
-             probe.error().code() == Status::Code::kPermissionDenied ||
+  } else if (probe.error().code() == Status::Code::kNotFound) {
+    return Status::NotFound("Model '" + req.name + "' not found: " + probe.error().message());
+  } else if (probe.error().code() == Status::Code::kPermissionDenied ||
              probe.error().code() == Status::Code::kInvalidArgument) {
     return probe.error();
   }  // otherwise the download itself retries
@@ -228,29 +247,39 @@ Result<Plan> Resolver::FromCatalog(const Catalog& catalog, const CatalogModel& m
     if (!hub.has_value()) return hub.error();
     plan = std::move(hub.value());
   } else {
+    // Files that link to the Hub are fetched through it (its digest, HF_TOKEN, the Hub
+    // cache): one listing per repository and revision, however many files it gives.
+    std::map<std::pair<std::string, std::string>, std::vector<std::string>> wanted;
+    for (const auto& cf : v->files) {
+      if (auto ref = HubFileLink(cf.url)) wanted[{ref->repo_id, ref->revision}].push_back(ExactGlob(ref->file));
+    }
+    std::map<std::tuple<std::string, std::string, std::string>, PlannedFile> from_hub;  // repo, rev, path
+    for (const auto& [repo_rev, globs] : wanted) {
+      HubSelect select;
+      select.include = globs;
+      auto hub = ResolveOnHub(repo_rev.first, repo_rev.second, select);
+      if (!hub.has_value()) return hub.error();
+      for (auto& f : hub->files) {
+        from_hub[{repo_rev.first, repo_rev.second, f.hub_path}] = f;
+      }
+    }
     for (const auto& cf : v->files) {
       PlannedFile f;
-      // A link to a file on the Hub is fetched through the Hub: its digest, HF_TOKEN,
-      // the Hub cache. The catalog's own checksum, if any, is the one verified.
-      auto ref = ParseHubReference(cf.url);
-      if (ref && !ref->file.empty() && net::UrlOrigin(cf.url) == net::UrlOrigin(config_.hub.endpoint)) {
-        HubSelect one;
-        one.include = {ref->file};
-        auto hub = ResolveOnHub(ref->repo_id, ref->revision, one);
-        if (!hub.has_value()) return hub.error();
-        f = hub->files.front();
-        if (cf.checksum) f.checksum = cf.checksum;
+      if (auto ref = HubFileLink(cf.url)) {
+        auto it = from_hub.find({ref->repo_id, ref->revision, ref->file});
+        if (it == from_hub.end()) return Status::NotFound("catalog " + catalog.name() + ": " + cf.url + " is not on the Hub");
+        f = it->second;
+        if (cf.checksum) f.checksum = cf.checksum;  // the catalog's own digest is the one verified
         if (cf.size && f.size && *cf.size != *f.size) {
           return Status::Corrupt("catalog " + catalog.name() + " says " + cf.path + " has " +
                                  std::to_string(*cf.size) + " bytes; the Hub says " + std::to_string(*f.size));
         }
-        f.path = cf.path;
       } else {
-        f.path = cf.path;
         f.url = cf.url;
         f.size = cf.size;
         f.checksum = cf.checksum;
       }
+      f.path = cf.path;
       if (cf.checksum && cf.checksum->algorithm == HashAlgorithm::kSha256) f.sha256 = cf.checksum->hex;
       plan.files.push_back(std::move(f));
     }

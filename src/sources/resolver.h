@@ -41,6 +41,8 @@ class Resolver {
   const HubConfig& hub() const { return config_.hub; }
 
  private:
+  // A link to one file on the configured Hub endpoint ({endpoint}/org/name/resolve/REV/FILE).
+  std::optional<HubReference> HubFileLink(const std::string& url) const;
   Result<Plan> ResolveUrl(const SourceRequest& req) const;
   Result<Plan> ResolveOnHub(const std::string& repo, const std::string& revision,
                             const HubSelect& select) const;

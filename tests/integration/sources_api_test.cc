@@ -65,7 +65,8 @@ class SourcesTest : public ServerHarness {
                 {{"url", origin_.Url("/acme/labels.json")}, {"path", "meta/labels.json"}, {"checksum", "md5:" + Md5(b)}}}}},
              {{"version", "q8"}, {"huggingface", {{"repo", "org/tiny"}, {"quantization", "Q8_0"}}}},
              {{"version", "cfg"},
-              {"files", {{{"url", api_.Url("/org/tiny/resolve/main/config.json")}, {"path", "conf/model.json"}}}}}}}}}}};
+              {"files", {{{"url", api_.Url("/org/tiny/resolve/main/config.json")}, {"path", "conf/model.json"}},
+                         {{"url", api_.Url("/org/tiny/resolve/main/tokenizer/vocab.txt")}}}}}}}}}}};
     auto cat = sources::Catalog::Parse(catalog.dump(), "", "acme.json");
     ASSERT_TRUE(cat.has_value()) << cat.error().ToString();
     c.catalogs.push_back(std::move(cat.value()));
@@ -299,10 +300,21 @@ TEST_F(SourcesTest, CatalogsListSearchAndInstall) {
   EXPECT_NE(j["detail"].get<std::string>().find("versions: 1, 2, q8, cfg"), std::string::npos) << j.dump();
   // A catalog file that is a Hub link goes through the Hub: verified by its git blob id,
   // renamed in the model, and in the Hub cache under its own name.
+  auto revision_calls = [&] {
+    size_t n = 0;
+    for (const auto& q : api_.Requests()) n += q.target.find("/api/models/org/tiny/revision/") == 0;
+    return n;
+  };
+  size_t before = revision_calls();
   std::tie(pc, j) = Pull({{"model_name", "acme-model"}, {"version", "cfg"}});
   ASSERT_EQ(pc, 200) << j.dump();
-  EXPECT_EQ(ReadFile(j["file_path"].get<std::string>()), kConfig);
-  EXPECT_EQ(fs::path(j["file_path"].get<std::string>()).filename(), "model.json");
+  EXPECT_EQ(revision_calls(), before + 1) << "one Hub listing for both files of the repository";
+  fs::path cfg_dir = Model("acme-model")["path"].get<std::string>();
+  for (const auto& m : Get("/models/acme-model").second["versions"]) {
+    if (m["version"] == "cfg") cfg_dir = m["path"].get<std::string>();
+  }
+  EXPECT_EQ(ReadFile(cfg_dir / "conf/model.json"), kConfig);
+  EXPECT_EQ(ReadFile(cfg_dir / "vocab.txt"), "a\nb\n");
   EXPECT_EQ(ReadFile(dir_.path() / "hf" / "models--org--tiny" / "snapshots" / kCommit / "config.json"), kConfig);
 }
 
@@ -540,13 +552,20 @@ TEST_F(SourcesTest, ProgressIsSummedOverTheFilesOfAPlan) {
 
 TEST_F(SourcesTest, EmptyAndNestedFilesOfARepository) {
   hub_.AddRepo("org/odd", kCommit, {"main"},
-               {{"__init__.py", "", false}, {"a/b/c/deep.txt", "deep", false}, {"empty.bin", "", true}});
+               {{"__init__.py", "", false}, {"a/b/c/deep.txt", "deep", false}, {"empty.bin", "", true},
+                {"weird[1]*.txt", "glob characters", false}, {"weird1x.txt", "not this one", false}});
   auto [code, j] = Pull({{"model_name", "org/odd"}});
   ASSERT_EQ(code, 200) << j.dump();
   fs::path dir = Model("org/odd")["path"].get<std::string>();
   EXPECT_EQ(fs::file_size(dir / "__init__.py"), 0u);
   EXPECT_EQ(fs::file_size(dir / "empty.bin"), 0u);
   EXPECT_EQ(ReadFile(dir / "a/b/c/deep.txt"), "deep");
+  // A link to one file whose name holds glob characters picks that file only.
+  std::tie(code, j) = Pull({{"model_name", "weird"}, {"download_url", api_.Url("/org/odd/resolve/main/weird%5B1%5D%2A.txt")}});
+  ASSERT_EQ(code, 200) << j.dump();
+  json m = Model("weird");
+  ASSERT_EQ(m["files"].size(), 1u) << m.dump();
+  EXPECT_EQ(m["files"][0]["path"], "weird[1]*.txt");
 }
 
 TEST_F(SourcesTest, CatalogsLoadFromUrls) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "core/checksum.h"
@@ -98,6 +99,21 @@ HubMimic::Repo* HubMimic::FindRepo(const std::string& rest, std::string* repo_id
   return nullptr;
 }
 
+// The Hub decodes percent-escapes in paths ("%5B" is "[").
+static std::string PercentDecode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 static SimpleResponse HubError(int status, const std::string& code, const std::string& message) {
   return SimpleResponse{status,
                         {{"Content-Type", "application/json"}, {"X-Error-Code", code},
@@ -188,7 +204,7 @@ SimpleResponse HubMimic::Resolve(const std::string& method, const std::string& t
   // after: "resolve/<rev>/<path>"
   std::string tail = after.substr(std::string("resolve/").size());
   std::string rev = tail.substr(0, tail.find('/'));
-  std::string file = tail.find('/') == std::string::npos ? "" : tail.substr(tail.find('/') + 1);
+  std::string file = tail.find('/') == std::string::npos ? "" : PercentDecode(tail.substr(tail.find('/') + 1));
   bool known = rev == repo->commit ||
                std::find(repo->refs.begin(), repo->refs.end(), rev) != repo->refs.end();
   if (!known) return HubError(404, "RevisionNotFound", "Invalid rev id: " + rev);

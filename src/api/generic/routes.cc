@@ -311,13 +311,7 @@ void StartDownload(Context& ctx, DownloadRequest dl, Responder respond) {
   // Resolve first: an unknown model or file is a 404, a gated one a 403 and a full disk
   // a 413 now, not later. The job reuses the plan.
   auto plan = ctx.models.Resolve(p);
-  if (!plan.has_value()) {
-    const Status& e = plan.error();
-    if (e.code() == Status::Code::kNotFound && e.message().rfind("Model '", 0) != 0) {
-      return respond(ErrorResponse(http::status::not_found, "Model '" + p.ref.name + "' not found: " + e.message()));
-    }
-    return respond(Error(e));
-  }
+  if (!plan.has_value()) return respond(Error(plan.error()));
   std::optional<uint64_t> size = plan->TotalSize();
   if (size) {
     if (Status s = service::CheckSpace(ctx.models.store(), *size); !s.ok()) return respond(Error(s));
