@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages modeld needs to build and test, only those missing.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds nginx, aria2 and GNU time)
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds nginx, aria2, wrk, hey and GNU time)
+# Tests need clang (fuzz targets, sanitizers, thread-safety analysis), Chromium (the browser
+# tests, driven by playwright-core from tests/browser's lockfile) and Node.js with npm.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config git
       libboost1.81-dev libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev
       nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev curl openssl
-      python3 python3-requests jq)
-if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx-light aria2 time); fi
+      python3 python3-requests jq
+      clang libclang-rt-14-dev llvm chromium)
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx-light aria2 wrk hey time); fi
+# Node.js: Debian's nodejs and npm unless a node with npm is already installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

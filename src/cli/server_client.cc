@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "core/json.h"
 #include "net/http.h"
 
 namespace modeld::cli {
@@ -39,7 +40,7 @@ size_t SseWrite(char* d, size_t s, size_t n, void* u) {
       if (line.rfind("data: ", 0) == 0) data += line.substr(6);
     }
     if (data.empty()) continue;  // a comment
-    auto j = nlohmann::json::parse(data, nullptr, false);
+    auto j = ParseJsonOrDiscarded(data);
     if (!(*st.fn)(name, j)) {
       st.stop = true;
       return 0;
@@ -95,7 +96,7 @@ ServerClient::Reply ServerClient::Get(const std::string& path, long timeout_ms) 
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Append);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
   Reply r = Finish(e, headers, out);
-  r.body = nlohmann::json::parse(out, nullptr, false);
+  r.body = ParseJsonOrDiscarded(out);
   return r;
 }
 
@@ -108,7 +109,7 @@ ServerClient::Reply ServerClient::Post(const std::string& path, const nlohmann::
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Append);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
   Reply r = Finish(e, headers, out);
-  r.body = nlohmann::json::parse(out, nullptr, false);
+  r.body = ParseJsonOrDiscarded(out);
   return r;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "core/json.h"
 #include <sstream>
 
 namespace modeld::cli {
@@ -18,7 +20,7 @@ Result<std::vector<sources::Catalog>> LoadCatalogs(const fs::path& data_dir,
     std::ifstream in(config);
     std::stringstream text;
     text << in.rdbuf();
-    auto j = nlohmann::json::parse(text.str(), nullptr, false);
+    auto j = ParseJsonOrDiscarded(text.str());
     if (j.is_discarded() || !j.is_object()) {
       return Status::InvalidArgument(config.string() + " is not a JSON object");
     }

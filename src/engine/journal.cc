@@ -8,6 +8,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "core/json.h"
+
 namespace modeld::engine {
 
 namespace {
@@ -52,7 +54,7 @@ std::string EncodeRecord(const JournalState& s) {
 }
 
 std::optional<JournalState> DecodePayload(const std::string& payload) {
-  auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  auto j = ParseJsonOrDiscarded(payload);
   if (j.is_discarded() || !j.is_object() || j.value("v", 0) != 1) return std::nullopt;
   try {
     JournalState s;

@@ -150,9 +150,17 @@ std::string ContentDispositionFileName(std::string_view value) {
     size_t quote = ext.find("''");
     std::string encoded = quote == std::string::npos ? ext : ext.substr(quote + 2);
     std::string out;
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
     for (size_t i = 0; i < encoded.size(); ++i) {
-      if (encoded[i] == '%' && i + 2 < encoded.size()) {
-        out.push_back(static_cast<char>(std::stoi(encoded.substr(i + 1, 2), nullptr, 16)));
+      int hi = i + 2 < encoded.size() && encoded[i] == '%' ? hex(encoded[i + 1]) : -1;
+      int lo = hi >= 0 ? hex(encoded[i + 2]) : -1;
+      if (lo >= 0) {  // "%zz" or a cut-off "%4" stays as it is: the name is then refused
+        out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;
       } else {
         out.push_back(encoded[i]);

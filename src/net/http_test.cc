@@ -65,5 +65,14 @@ TEST(HttpTest, MapsStatuses) {
   EXPECT_FALSE(IsRetryableHttpStatus(404));
 }
 
+TEST(HttpTest, ContentDispositionBadPercentEscapesDoNotThrow) {
+  // These threw out of std::stoi and terminated the server.
+  EXPECT_EQ(ContentDispositionFileName("attachment; filename*=UTF-8''%zz"), "%zz");
+  EXPECT_EQ(ContentDispositionFileName("attachment; filename*=UTF-8''x%G1.bin"), "x%G1.bin");
+  EXPECT_EQ(ContentDispositionFileName("attachment; filename*=UTF-8''a%4"), "a%4");
+  EXPECT_EQ(ContentDispositionFileName("attachment; filename*=UTF-8''%"), "%");
+  EXPECT_EQ(ContentDispositionFileName("attachment; filename*=UTF-8''a%20b%2Ec"), "a b.c");
+}
+
 }  // namespace
 }  // namespace modeld::net

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "net/fetch.h"
+#include "core/json.h"
 #include "net/http.h"
 #include "store/names.h"
 
@@ -181,7 +182,7 @@ json CatalogModel::ToJson(const std::string& source) const {
 
 Result<Catalog> Catalog::Parse(const std::string& text, const std::string& name,
                                const std::string& origin) {
-  json j = json::parse(text, nullptr, false);
+  json j = ParseJsonOrDiscarded(text);
   if (j.is_discarded() || !j.is_object()) {
     return Status::InvalidArgument("catalog " + origin + " is not a JSON object");
   }

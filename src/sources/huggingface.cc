@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "net/fetch.h"
 #include "net/http.h"
@@ -196,7 +197,7 @@ Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revisi
   auto rev = ApiGet(config.endpoint + "/api/models/" + repo_id + "/revision/" + revision, config);
   if (!rev.has_value()) return rev.error();
   if (rev->status != 200) return HubError(*rev, repo_id, revision, config);
-  auto rj = nlohmann::json::parse(rev->body, nullptr, false);
+  auto rj = ParseJsonOrDiscarded(rev->body);
   if (!rj.is_object() || !rj.contains("sha") || !rj["sha"].is_string()) {
     return Status::Corrupt("the Hub's revision answer for " + repo_id + " has no commit");
   }
@@ -210,7 +211,7 @@ Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revisi
     auto tree = ApiGet(url, config);
     if (!tree.has_value()) return tree.error();
     if (tree->status != 200) return HubError(*tree, repo_id, revision, config);
-    auto tj = nlohmann::json::parse(tree->body, nullptr, false);
+    auto tj = ParseJsonOrDiscarded(tree->body);
     if (!tj.is_array()) return Status::Corrupt("the Hub's file listing of " + repo_id + " is not a list");
     for (const auto& item : tj) {
       if (!item.is_object() || item.value("type", "") != "file") continue;

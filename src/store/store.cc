@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/json.h"
 #include "core/checksum.h"
 #include "core/log.h"
 #include "store/sqlite.h"
@@ -498,7 +499,7 @@ Status Store::ForEach(const std::string& where, const std::vector<std::string>& 
     m.metadata = nullptr;
     std::string tags_text = q->Text(5), meta_text = q->Text(6);
     if (tags_text != "[]") {
-      auto tags = nlohmann::json::parse(tags_text, nullptr, false);
+      auto tags = ParseJsonOrDiscarded(tags_text);
       if (tags.is_array()) {
         for (const auto& t : tags) {
           if (t.is_string()) m.tags.push_back(t.get<std::string>());
@@ -506,7 +507,7 @@ Status Store::ForEach(const std::string& where, const std::vector<std::string>& 
       }
     }
     if (meta_text != "{}") {
-      m.metadata = nlohmann::json::parse(meta_text, nullptr, false);
+      m.metadata = ParseJsonOrDiscarded(meta_text);
       if (m.metadata.is_discarded()) m.metadata = nullptr;
     }
     m.status = q->Text(7);
@@ -808,7 +809,7 @@ JobRecord ReadJob(const Stmt& q) {
   JobRecord j;
   j.id = q.Text(0);
   j.model = q.Text(1);
-  j.request = nlohmann::json::parse(q.Text(2), nullptr, false);
+  j.request = ParseJsonOrDiscarded(q.Text(2));
   if (j.request.is_discarded()) j.request = nlohmann::json::object();
   j.state = q.Text(3);
   j.bytes_done = static_cast<uint64_t>(q.Int(4));

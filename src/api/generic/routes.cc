@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/json.h"
 #include "core/fs.h"
 #include "core/time_format.h"
 #include "net/http.h"
@@ -158,7 +159,7 @@ struct DownloadRequest {
 
 // Parses and validates the POST body. Returns a 400 response on bad input.
 std::optional<Response> ParseDownload(const Request& req, const Params& params, DownloadRequest* out) {
-  json j = json::parse(req.body(), nullptr, false);
+  json j = ParseJsonOrDiscarded(req.body());
   if (j.is_discarded()) return ErrorResponse(http::status::bad_request, "Invalid JSON body");
   if (!j.is_object()) return ErrorResponse(http::status::bad_request, "The body must be a JSON object");
   Body b{j, ""};
