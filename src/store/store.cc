@@ -78,6 +78,12 @@ const char* const kMigrations[] = {
     ALTER TABLE models ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
     UPDATE models SET size = (SELECT COALESCE(SUM(size), 0) FROM files WHERE model_id = models.id);
     )sql",
+    // 3: runs of a job that the process did not live to finish, so a job that crashes
+    // the server is not retried at every start for ever (JobManager::Recover).
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN interrupted_runs INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN run_start_bytes INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 
 std::string& CrashPoint() {
@@ -817,11 +823,13 @@ JobRecord ReadJob(const Stmt& q) {
   j.error = q.Text(6);
   j.created_at = q.Int(7);
   j.updated_at = q.Int(8);
+  j.interrupted_runs = static_cast<int>(q.Int(9));
+  j.run_start_bytes = static_cast<uint64_t>(q.Int(10));
   return j;
 }
 constexpr const char* kJobColumns =
     "SELECT id, model, request, state, bytes_done, bytes_total, COALESCE(error, ''), created_at, "
-    "updated_at FROM jobs ";
+    "updated_at, interrupted_runs, run_start_bytes FROM jobs ";
 }  // namespace
 
 Status Store::SaveJob(JobRecord job) {
@@ -830,10 +838,12 @@ Status Store::SaveJob(JobRecord job) {
   std::lock_guard<std::mutex> lock(mu_);
   auto q = db_->Prepare(
       "INSERT INTO jobs(id, model, request, state, bytes_done, bytes_total, error, created_at, "
-      "updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8) ON CONFLICT(id) DO UPDATE SET "
+      "updated_at, interrupted_runs, run_start_bytes) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9,?10) "
+      "ON CONFLICT(id) DO UPDATE SET "
       "model=excluded.model, request=excluded.request, state=excluded.state, "
       "bytes_done=excluded.bytes_done, bytes_total=excluded.bytes_total, error=excluded.error, "
-      "updated_at=excluded.updated_at");
+      "updated_at=excluded.updated_at, interrupted_runs=excluded.interrupted_runs, "
+      "run_start_bytes=excluded.run_start_bytes");
   if (!q.has_value()) return q.error();
   std::optional<int64_t> total;
   if (job.bytes_total) total = static_cast<int64_t>(*job.bytes_total);
@@ -844,7 +854,8 @@ Status Store::SaveJob(JobRecord job) {
   } else {
     q->Bind(7, job.error);
   }
-  q->Bind(8, now);
+  q->Bind(8, now).Bind(9, static_cast<int64_t>(job.interrupted_runs))
+      .Bind(10, static_cast<int64_t>(job.run_start_bytes));
   return q->Run();
 }
 

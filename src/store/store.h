@@ -109,6 +109,10 @@ struct JobRecord {
   std::string error;
   int64_t created_at = 0;  // set by SaveJob on first save
   int64_t updated_at = 0;  // set by SaveJob
+  // Runs in a row that the process did not live to finish without the job making
+  // progress, and the bytes done when the current run started (JobManager::Recover).
+  int interrupted_runs = 0;
+  uint64_t run_start_bytes = 0;
 };
 
 // A Hugging Face snapshot, for the Hub cache layout (models--org--name/...).
