@@ -53,19 +53,31 @@ std::string EncodeRecord(const JournalState& s) {
   return rec;
 }
 
-std::optional<JournalState> DecodePayload(const std::string& payload) {
+// A number the journal wrote as an unsigned integer. Anything else (a negative or
+// fractional number, which get<uint64_t>() would wrap or convert with undefined
+// behaviour) makes the record invalid.
+std::optional<uint64_t> U64(const nlohmann::json& j) {
+  if (!j.is_number_unsigned()) return std::nullopt;
+  return j.get<uint64_t>();
+}
+
+std::optional<JournalState> DecodePayload(std::string_view payload) {
   auto j = ParseJsonOrDiscarded(payload);
-  if (j.is_discarded() || !j.is_object() || j.value("v", 0) != 1) return std::nullopt;
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  if (auto v = j.find("v"); v == j.end() || U64(*v) != 1u) return std::nullopt;
   try {
     JournalState s;
     s.url = j.value("url", "");
     s.etag = j.value("etag", "");
     s.last_modified = j.value("last_modified", "");
-    if (j.contains("size")) s.size = j["size"].get<uint64_t>();
+    if (j.contains("size")) {
+      s.size = U64(j["size"]);
+      if (!s.size) return std::nullopt;
+    }
     for (const auto& r : j.at("written")) {
-      ByteRange br{r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>()};
-      if (br.end < br.begin) return std::nullopt;
-      s.written.push_back(br);
+      auto begin = U64(r.at(0)), end = U64(r.at(1));
+      if (!begin || !end || *end < *begin) return std::nullopt;
+      s.written.push_back({*begin, *end});
     }
     return s;
   } catch (const nlohmann::json::exception&) {
@@ -115,23 +127,31 @@ Result<std::optional<JournalState>> Journal::Load(const std::filesystem::path& p
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
   }
+  return Decode(data, path.string());
+}
+
+Result<std::optional<JournalState>> Journal::Decode(std::string_view data, std::string_view what) {
   if (data.empty()) return std::optional<JournalState>();
   if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0) {
-    return Status::Corrupt("journal " + path.string() + " has no valid header");
+    return Status::Corrupt("journal " + std::string(what) + " has no valid header");
   }
   std::optional<JournalState> last;
   size_t off = sizeof kMagic;
-  while (off + 8 <= data.size()) {
+  while (data.size() - off >= 8) {
     const auto* p = reinterpret_cast<const unsigned char*>(data.data() + off);
     uint32_t len = GetU32(p);
     uint32_t crc = GetU32(p + 4);
-    if (len > kMaxRecord || off + 8 + len > data.size()) break;  // torn tail
-    std::string payload = data.substr(off + 8, len);
+    if (len > kMaxRecord || len > data.size() - off - 8) break;  // torn tail
+    std::string_view payload = data.substr(off + 8, len);
     if (Crc32(payload.data(), payload.size()) != crc) break;  // torn or garbage tail
     if (auto s = DecodePayload(payload)) last = std::move(s);
     off += 8 + len;
   }
   return last;
+}
+
+std::string Journal::Encode(const JournalState& state) {
+  return std::string(kMagic, sizeof kMagic) + EncodeRecord(state);
 }
 
 Result<Journal> Journal::Open(const std::filesystem::path& path) {

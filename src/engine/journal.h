@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/fs.h"
@@ -39,6 +40,13 @@ class Journal {
   // Reads the last valid snapshot at |path|. Returns nullopt when the file does not
   // exist or holds no valid record; Corrupt only if the magic is wrong.
   static Result<std::optional<JournalState>> Load(const std::filesystem::path& path);
+
+  // The same for the bytes of a journal file, named |what| in errors: nullopt for no
+  // bytes or no valid record, Corrupt only if the magic is wrong. Pure; never throws.
+  static Result<std::optional<JournalState>> Decode(std::string_view bytes, std::string_view what);
+
+  // The bytes of a journal file holding |state| as its one record (what compaction writes).
+  static std::string Encode(const JournalState& state);
 
   // Opens |path| for appending, creating it (with the magic) if it is missing or empty.
   static Result<Journal> Open(const std::filesystem::path& path);

@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 namespace modeld::engine {
 namespace {
@@ -102,6 +104,81 @@ TEST_F(JournalTest, CompactsWhenLarge) {
   auto r = Journal::Load(path_);
   ASSERT_TRUE(r.has_value() && r->has_value());
   EXPECT_EQ(**r, State(19999 % 900));
+}
+
+// A journal file whose records carry |payloads| with correct lengths and CRCs.
+std::string JournalBytes(const std::vector<std::string>& payloads) {
+  std::string out = "MDJRNL1\n";
+  auto put = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  for (const auto& p : payloads) {
+    put(static_cast<uint32_t>(p.size()));
+    put(Crc32(p.data(), p.size()));
+    out += p;
+  }
+  return out;
+}
+
+TEST_F(JournalTest, DecodeReadsWhatLoadReads) {
+  {
+    auto j = Journal::Open(path_);
+    ASSERT_TRUE(j.has_value());
+    ASSERT_TRUE(j->Append(State(100), false).ok());
+    ASSERT_TRUE(j->Append(State(200), false).ok());
+  }
+  std::ifstream in(path_, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  auto r = Journal::Decode(bytes, "test");
+  ASSERT_TRUE(r.has_value() && r->has_value());
+  EXPECT_EQ(**r, State(200));
+  EXPECT_EQ(**Journal::Load(path_), **r);
+}
+
+TEST(JournalDecodeTest, EncodeRoundTrips) {
+  JournalState s{"https://example.org/a b", "W/\"x\"", "", std::nullopt, {{0, 0}, {5, 1ull << 63}}};
+  auto r = Journal::Decode(Journal::Encode(s), "test");
+  ASSERT_TRUE(r.has_value() && r->has_value());
+  EXPECT_EQ(**r, s);
+}
+
+TEST(JournalDecodeTest, EmptyOrForeignBytes) {
+  auto empty = Journal::Decode("", "test");
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_FALSE(empty->has_value());
+  auto foreign = Journal::Decode("MDJRNL2\n", "test");
+  ASSERT_FALSE(foreign.has_value());
+  EXPECT_EQ(foreign.error().code(), Status::Code::kCorrupt);
+  auto only_magic = Journal::Decode("MDJRNL1\n\xff\xff\xff\xff", "test");
+  ASSERT_TRUE(only_magic.has_value());
+  EXPECT_FALSE(only_magic->has_value());
+}
+
+// Regression: numbers that are not unsigned integers were converted with get<int> and
+// get<uint64_t>, which is undefined behaviour for 1e300 (UBSan float-cast-overflow) and
+// wraps -1 into a huge offset. Such records are now invalid; the one before them wins.
+TEST(JournalDecodeTest, NumbersThatAreNotByteCountsInvalidateTheRecord) {
+  const std::string good = R"({"v":1,"url":"u","size":10,"written":[[0,5]]})";
+  for (const std::string bad : {
+           R"({"v":1e300,"written":[]})",
+           R"({"v":1.0,"written":[]})",
+           R"({"v":-1,"written":[]})",
+           R"({"v":1,"size":1e300,"written":[]})",
+           R"({"v":1,"size":-1,"written":[]})",
+           R"({"v":1,"size":2.5,"written":[]})",
+           R"({"v":1,"written":[[-1,5]]})",
+           R"({"v":1,"written":[[0,1e300]]})",
+           R"({"v":1,"written":[[6,5]]})",
+           R"({"v":1,"written":[[0]]})",
+           R"({"v":1,"written":{"a":1}})",
+           R"({"v":1,"url":7,"written":[]})",
+       }) {
+    auto r = Journal::Decode(JournalBytes({good, bad}), "test");
+    ASSERT_TRUE(r.has_value()) << bad;
+    ASSERT_TRUE(r->has_value()) << bad;
+    EXPECT_EQ((*r)->size, 10u) << bad;
+    EXPECT_EQ((*r)->written, (std::vector<ByteRange>{{0, 5}})) << bad;
+  }
 }
 
 TEST(Crc32Test, KnownVector) { EXPECT_EQ(Crc32("123456789", 9), 0xCBF43926u); }
