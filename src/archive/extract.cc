@@ -72,10 +72,7 @@ class Extractor {
     struct stat st {};
     if (::stat(archive_.c_str(), &st) != 0) return ErrnoStatus("stat " + archive_.string(), errno);
     archive_size_ = static_cast<uint64_t>(st.st_size);
-    std::unique_ptr<struct archive, ReadCloser> a(archive_read_new());
-    archive_read_support_filter_all(a.get());
-    archive_read_support_format_zip(a.get());
-    archive_read_support_format_tar(a.get());
+    std::unique_ptr<struct archive, ReadCloser> a(NewArchiveReader());
     if (archive_read_open_filename(a.get(), archive_.c_str(), 1 << 16) != ARCHIVE_OK) {
       return Damaged(a.get());
     }
@@ -103,67 +100,24 @@ class Extractor {
     return Status::Corrupt(Name() + " cannot be read: " + (why ? why : "unknown format"));
   }
 
-  Status Refuse(const std::string& path, const std::string& why) const {
-    std::string shown = path.substr(0, 200);
-    for (char& c : shown) {
-      if (std::iscntrl(static_cast<unsigned char>(c))) c = '?';
-    }
-    return Status::InvalidArgument(Name() + ": entry '" + shown + "' " + why + "; refused");
-  }
-
   Status Entry(struct archive* a, struct archive_entry* entry) {
-    const char* raw = archive_entry_pathname(entry);
-    std::string name = raw ? raw : "";
-    std::vector<std::string> segs;
-    if (name.empty()) return Refuse(name, "has no name");
-    if (name.front() == '/') return Refuse(name, "has an absolute path");
-    for (size_t pos = 0;;) {  // any ".." at all is refused, even one that stays inside
-      size_t slash = name.find('/', pos);
-      if (name.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos) == "..") {
-        return Refuse(name, "contains '..'");
+    auto action = checker_.Check(EntryChecker::Entry::From(entry));
+    if (!action.has_value()) return action.error();
+    const std::string& path = action->path;
+    switch (action->kind) {
+      case EntryChecker::Action::Kind::kSkip:
+      case EntryChecker::Action::Kind::kLink: return Status::OK();
+      case EntryChecker::Action::Kind::kDirectory: {
+        std::error_code ec;
+        fs::create_directories(dest_ / path, ec);
+        return ec ? Status::IoError("mkdir " + (dest_ / path).string() + ": " + ec.message()) : Status::OK();
       }
-      if (slash == std::string::npos) break;
-      pos = slash + 1;
+      case EntryChecker::Action::Kind::kFile: return WriteFile(a, path);
     }
-    Normalize({}, name, &segs);
-    std::string path = Join(segs);
-    mode_t type = archive_entry_filetype(entry);
-    if (type == AE_IFDIR) {
-      if (path.empty()) return Status::OK();
-      if (Status s = store::ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name");
-      std::error_code ec;
-      fs::create_directories(dest_ / path, ec);
-      return ec ? Status::IoError("mkdir " + (dest_ / path).string() + ": " + ec.message()) : Status::OK();
-    }
-    if (path.empty()) return Refuse(name, "has no name");
-    if (Status s = store::ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name (" + s.message() + ")");
-    if (seen_.count(path)) return Refuse(name, "appears twice");
-    for (size_t i = 1; i < segs.size(); ++i) {
-      std::vector<std::string> prefix(segs.begin(), segs.begin() + static_cast<long>(i));
-      if (seen_.count(Join(prefix))) return Refuse(name, "lies under a file or link of the archive");
-    }
-    seen_.insert(path);
-    std::vector<std::string> parent(segs.begin(), segs.end() - 1);
-    if (const char* hard = archive_entry_hardlink(entry)) {
-      std::vector<std::string> target;
-      if (!Normalize({}, hard, &target)) return Refuse(name, "is a hard link leading outside the directory");
-      links_.push_back({path, Join(target), name});
-      return Status::OK();
-    }
-    if (type == AE_IFLNK) {
-      const char* target_raw = archive_entry_symlink(entry);
-      std::vector<std::string> target;
-      if (!target_raw || !Normalize(parent, target_raw, &target)) {
-        return Refuse(name, "is a symbolic link leading outside the directory");
-      }
-      links_.push_back({path, Join(target), name});
-      return Status::OK();
-    }
-    if (type != AE_IFREG) return Refuse(name, "is a device, FIFO or socket");
-    return WriteFile(a, name, path);
+    return Status::Internal("unknown entry action");
   }
 
-  Status WriteFile(struct archive* a, const std::string& name, const std::string& path) {
+  Status WriteFile(struct archive* a, const std::string& path) {
     fs::path out = dest_ / path;
     std::error_code ec;
     fs::create_directories(out.parent_path(), ec);
@@ -198,37 +152,132 @@ class Extractor {
     return Status::OK();
   }
 
-  // Links become further files sharing their target's bytes, if the target is a file of
-  // the archive (following links up to 40 deep).
+  // Links become further files sharing their target's bytes.
   Result<std::vector<ExtractedFile>> ResolveLinks() {
     std::map<std::string, size_t> by_path;
-    for (size_t i = 0; i < files_.size(); ++i) by_path[files_[i].path] = i;
-    std::map<std::string, std::string> link_target;
-    for (const auto& l : links_) link_target[l.path] = l.target;
-    for (const auto& l : links_) {
-      std::string target = l.target;
-      for (int hops = 0; hops < 40 && link_target.count(target); ++hops) target = link_target[target];
-      auto it = by_path.find(target);
-      if (it == by_path.end()) return Refuse(l.name, "is a link to '" + l.target + "', which is not a file in the archive");
-      ExtractedFile f = files_[it->second];
-      f.path = l.path;
+    std::set<std::string> paths;
+    for (size_t i = 0; i < files_.size(); ++i) {
+      by_path[files_[i].path] = i;
+      paths.insert(files_[i].path);
+    }
+    auto links = checker_.ResolveLinks(paths);
+    if (!links.has_value()) return links.error();
+    for (const auto& [path, target] : *links) {
+      ExtractedFile f = files_[by_path.at(target)];
+      f.path = path;
       files_.push_back(std::move(f));
     }
     return std::move(files_);
   }
 
-  struct Link {
-    std::string path, target, name;
-  };
   fs::path archive_, dest_;
   Limits limits_;
+  EntryChecker checker_{Name()};
   uint64_t archive_size_ = 0, total_ = 0, entries_ = 0;
-  std::set<std::string> seen_;  // every file and link path so far
   std::vector<ExtractedFile> files_;
-  std::vector<Link> links_;
 };
 
 }  // namespace
+
+struct archive* NewArchiveReader() {
+  struct archive* a = archive_read_new();
+  archive_read_support_filter_all(a);
+  archive_read_support_format_zip(a);
+  archive_read_support_format_tar(a);
+  return a;
+}
+
+EntryChecker::Entry EntryChecker::Entry::From(struct archive_entry* entry) {
+  const char* raw = archive_entry_pathname(entry);
+  Entry e;
+  e.name = raw ? raw : "";
+  switch (archive_entry_filetype(entry)) {
+    case AE_IFDIR: e.type = Type::kDirectory; break;
+    case AE_IFREG: e.type = Type::kFile; break;
+    case AE_IFLNK: e.type = Type::kSymlink; break;
+    default: e.type = Type::kOther; break;
+  }
+  e.hardlink = archive_entry_hardlink(entry);
+  e.symlink = e.type == Type::kSymlink ? archive_entry_symlink(entry) : nullptr;
+  return e;
+}
+
+Status EntryChecker::Refuse(std::string_view name, const std::string& why) const {
+  std::string shown(name.substr(0, 200));
+  for (char& c : shown) {
+    if (std::iscntrl(static_cast<unsigned char>(c))) c = '?';
+  }
+  return Status::InvalidArgument(label_ + ": entry '" + shown + "' " + why + "; refused");
+}
+
+Result<EntryChecker::Action> EntryChecker::Check(const Entry& entry) {
+  const std::string name(entry.name);
+  std::vector<std::string> segs;
+  if (name.empty()) return Refuse(name, "has no name");
+  if (name.front() == '/') return Refuse(name, "has an absolute path");
+  for (size_t pos = 0;;) {  // any ".." at all is refused, even one that stays inside
+    size_t slash = name.find('/', pos);
+    if (name.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos) == "..") {
+      return Refuse(name, "contains '..'");
+    }
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  Normalize({}, name, &segs);
+  Action action;
+  action.path = Join(segs);
+  const std::string& path = action.path;
+  if (entry.type == Type::kDirectory) {
+    if (path.empty()) return action;  // kSkip
+    if (Status s = store::ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name");
+    action.kind = Action::Kind::kDirectory;
+    return action;
+  }
+  if (path.empty()) return Refuse(name, "has no name");
+  if (Status s = store::ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name (" + s.message() + ")");
+  if (seen_.count(path)) return Refuse(name, "appears twice");
+  for (size_t i = 1; i < segs.size(); ++i) {
+    std::vector<std::string> prefix(segs.begin(), segs.begin() + static_cast<long>(i));
+    if (seen_.count(Join(prefix))) return Refuse(name, "lies under a file or link of the archive");
+  }
+  seen_.insert(path);
+  std::vector<std::string> parent(segs.begin(), segs.end() - 1);
+  if (entry.hardlink) {
+    std::vector<std::string> target;
+    if (!Normalize({}, entry.hardlink, &target)) return Refuse(name, "is a hard link leading outside the directory");
+    action.kind = Action::Kind::kLink;
+    action.target = Join(target);
+    links_.push_back({path, action.target, name});
+    return action;
+  }
+  if (entry.type == Type::kSymlink) {
+    std::vector<std::string> target;
+    if (!entry.symlink || !Normalize(parent, entry.symlink, &target)) {
+      return Refuse(name, "is a symbolic link leading outside the directory");
+    }
+    action.kind = Action::Kind::kLink;
+    action.target = Join(target);
+    links_.push_back({path, action.target, name});
+    return action;
+  }
+  if (entry.type != Type::kFile) return Refuse(name, "is a device, FIFO or socket");
+  action.kind = Action::Kind::kFile;
+  return action;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> EntryChecker::ResolveLinks(
+    const std::set<std::string>& files) const {
+  std::map<std::string, std::string> link_target;
+  for (const auto& l : links_) link_target[l.path] = l.target;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& l : links_) {
+    std::string target = l.target;
+    for (int hops = 0; hops < 40 && link_target.count(target); ++hops) target = link_target[target];
+    if (!files.count(target)) return Refuse(l.name, "is a link to '" + l.target + "', which is not a file in the archive");
+    out.emplace_back(l.path, std::move(target));
+  }
+  return out;
+}
 
 bool IsArchive(const std::string& file_name) {
   std::string n = Lower(file_name);

@@ -216,5 +216,68 @@ TEST_F(ExtractTest, NeverTouchesAnExistingDestination) {
   EXPECT_EQ(Read(root_ / "out" / "keep"), "mine");
 }
 
+// The entry checks on their own, without libarchive or a disk.
+TEST(EntryCheckerTest, AcceptsAndNormalises) {
+  using Type = EntryChecker::Type;
+  using Kind = EntryChecker::Action::Kind;
+  EntryChecker c("archive 't.tar'");
+  auto root = c.Check({"./", Type::kDirectory});
+  ASSERT_TRUE(root.has_value());
+  EXPECT_EQ(root->kind, Kind::kSkip);
+  auto dir = c.Check({"./m//", Type::kDirectory});
+  ASSERT_TRUE(dir.has_value());
+  EXPECT_EQ(dir->kind, Kind::kDirectory);
+  EXPECT_EQ(dir->path, "m");
+  auto file = c.Check({"./m/./w.bin", Type::kFile});
+  ASSERT_TRUE(file.has_value());
+  EXPECT_EQ(file->kind, Kind::kFile);
+  EXPECT_EQ(file->path, "m/w.bin");
+  auto sym = c.Check({"m/alias", Type::kSymlink, nullptr, "./w.bin"});
+  ASSERT_TRUE(sym.has_value());
+  EXPECT_EQ(sym->kind, Kind::kLink);
+  EXPECT_EQ(sym->target, "m/w.bin");
+  auto hard = c.Check({"hard", Type::kFile, "m/alias"});
+  ASSERT_TRUE(hard.has_value());
+  EXPECT_EQ(hard->target, "m/alias");
+  auto links = c.ResolveLinks({"m/w.bin"});
+  ASSERT_TRUE(links.has_value()) << links.error().ToString();
+  EXPECT_EQ(*links, (std::vector<std::pair<std::string, std::string>>{{"m/alias", "m/w.bin"},
+                                                                       {"hard", "m/w.bin"}}));
+  EXPECT_FALSE(c.ResolveLinks({"m/other"}).has_value());
+}
+
+TEST(EntryCheckerTest, Refuses) {
+  using Type = EntryChecker::Type;
+  struct Case {
+    EntryChecker::Entry entry;
+    const char* why;
+  };
+  for (const Case& t : std::vector<Case>{
+           {{"", Type::kFile}, "no name"},
+           {{".", Type::kFile}, "no name"},
+           {{"/etc/passwd", Type::kFile}, "absolute"},
+           {{"a/../b", Type::kFile}, "'..'"},
+           {{"..", Type::kDirectory}, "'..'"},
+           {{"a\\b", Type::kFile}, "bad name"},
+           {{"a\nb", Type::kDirectory}, "bad name"},
+           {{"dev", Type::kOther}, "device"},
+           {{"s", Type::kSymlink, nullptr, nullptr}, "outside"},
+           {{"s", Type::kSymlink, nullptr, "../x"}, "outside"},
+           {{"s", Type::kSymlink, nullptr, "/x"}, "outside"},
+           {{"h", Type::kFile, "/etc/passwd"}, "hard link"},
+           {{"h", Type::kFile, "a/../../x"}, "hard link"},
+       }) {
+    EntryChecker c("archive 't.tar'");
+    auto r = c.Check(t.entry);
+    ASSERT_FALSE(r.has_value()) << t.entry.name;
+    EXPECT_EQ(r.error().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(r.error().message().find(t.why), std::string::npos) << r.error().message();
+  }
+  EntryChecker c("archive 't.tar'");
+  ASSERT_TRUE(c.Check({"a", Type::kFile}).has_value());
+  EXPECT_FALSE(c.Check({"./a", Type::kFile}).has_value());      // twice
+  EXPECT_FALSE(c.Check({"a/b", Type::kFile}).has_value());      // under a file
+}
+
 }  // namespace
 }  // namespace modeld::archive
