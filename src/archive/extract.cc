@@ -240,6 +240,10 @@ Result<EntryChecker::Action> EntryChecker::Check(const Entry& entry) {
     std::vector<std::string> prefix(segs.begin(), segs.begin() + static_cast<long>(i));
     if (seen_.count(Join(prefix))) return Refuse(name, "lies under a file or link of the archive");
   }
+  // The other way round too: "d" after "d/f" would make d both a directory and a file.
+  if (auto below = seen_.lower_bound(path + "/"); below != seen_.end() && below->rfind(path + "/", 0) == 0) {
+    return Refuse(name, "lies over a file or link of the archive ('" + below->substr(0, 200) + "')");
+  }
   seen_.insert(path);
   std::vector<std::string> parent(segs.begin(), segs.end() - 1);
   if (entry.hardlink) {

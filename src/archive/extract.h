@@ -76,8 +76,8 @@ class EntryChecker {
   explicit EntryChecker(std::string label) : label_(std::move(label)) {}
 
   // InvalidArgument naming the entry when it is refused: no name, an absolute path, a
-  // '..' component, a bad name, the same path twice, a path under a file or link of the
-  // archive, a link leading outside, a device, FIFO or socket.
+  // '..' component, a bad name, the same path twice, a path under or over a file or link
+  // of the archive, a link leading outside, a device, FIFO or socket.
   Result<Action> Check(const Entry& entry);
 
   // Once every entry is checked: each link (its path) with the file it leads to, links

@@ -170,6 +170,22 @@ TEST_F(ExtractTest, RefusesDuplicateEntries) {
   ExpectNothingExtracted(archive);
 }
 
+// Regression (fuzz/archive_entry_fuzz.cc): a link or file listed after files under its
+// own path ("d/f", then "d") was accepted, so Extract returned both "d/f" and "d", a
+// model whose "d" is at once a directory and a file.
+TEST_F(ExtractTest, RefusesAnEntryOverEarlierFiles) {
+  for (mode_t type : {AE_IFLNK, AE_IFREG}) {
+    fs::path archive = root_ / "over.tar";
+    WriteArchive(archive, {{"d/f", "one"}, {"d", "", type, type == AE_IFLNK ? "d/f" : ""}}, "tar");
+    auto r = Extract(archive, root_ / "out", Limits{});
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(r.error().message().find("over a file"), std::string::npos) << r.error().message();
+    ExpectNothingExtracted(archive);
+    fs::remove(archive);
+  }
+}
+
 TEST_F(ExtractTest, StopsADecompressionBomb) {
   // 64 MiB of zeros gzip to about 64 KiB: a ratio near 1000.
   fs::path archive = root_ / "bomb.tar.gz";
@@ -277,6 +293,15 @@ TEST(EntryCheckerTest, Refuses) {
   ASSERT_TRUE(c.Check({"a", Type::kFile}).has_value());
   EXPECT_FALSE(c.Check({"./a", Type::kFile}).has_value());      // twice
   EXPECT_FALSE(c.Check({"a/b", Type::kFile}).has_value());      // under a file
+  EntryChecker over("archive 't.tar'");
+  ASSERT_TRUE(over.Check({"d/e/f", Type::kFile}).has_value());
+  ASSERT_TRUE(over.Check({"d.txt", Type::kFile}).has_value());
+  ASSERT_TRUE(over.Check({"d0", Type::kFile}).has_value());
+  auto r = over.Check({"d", Type::kSymlink, nullptr, "d.txt"});  // over a file
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("over a file or link"), std::string::npos) << r.error().message();
+  EXPECT_FALSE(over.Check({"d/e", Type::kFile}).has_value());
+  EXPECT_TRUE(over.Check({"d/e2", Type::kFile}).has_value());
 }
 
 }  // namespace
