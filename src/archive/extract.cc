@@ -181,7 +181,12 @@ class Extractor {
 
 struct archive* NewArchiveReader() {
   struct archive* a = archive_read_new();
-  archive_read_support_filter_all(a);
+  // The decompressors IsArchive names, built into libarchive. Not _all(): for grzip, lzop
+  // and lrzip libarchive runs an external program found on PATH on the upstream's bytes.
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_bzip2(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_zstd(a);
   archive_read_support_format_zip(a);
   archive_read_support_format_tar(a);
   return a;

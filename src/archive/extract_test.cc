@@ -6,6 +6,7 @@
 
 #include <sys/sysmacros.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
 
@@ -220,6 +221,31 @@ TEST_F(ExtractTest, ReportsADamagedArchive) {
   r = Extract(root_ / "plain.zip", root_ / "out", Limits{});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), Status::Code::kCorrupt);
+}
+
+// Regression (found running fuzz/archive_fuzz.cc): with every libarchive filter on, bytes
+// starting with grzip's or lzop's magic made libarchive run "grzip -d" or "lzop -d" from
+// PATH on them, whatever the file was called. Only built-in decompressors are used now.
+TEST_F(ExtractTest, NeverRunsAnExternalDecompressor) {
+  fs::path bin = root_ / "bin";
+  fs::create_directories(bin);
+  for (const char* tool : {"grzip", "lzop", "lrzip"}) {
+    std::ofstream(bin / tool) << "#!/bin/sh\necho ran >> '" << (root_ / "ran").string() << "'\ncat >/dev/null\n";
+    fs::permissions(bin / tool, fs::perms::owner_all);
+  }
+  std::string path = bin.string() + ":" + (std::getenv("PATH") ? std::getenv("PATH") : "");
+  ASSERT_EQ(::setenv("PATH", path.c_str(), 1), 0);
+  const std::string magics[] = {std::string("GRZipII\0\x02\x04:)", 12), std::string("\x89LZO\0\r\n\x1a\n", 9),
+                                std::string("LRZI\0\x06", 6)};
+  for (const std::string& magic : magics) {
+    fs::path archive = root_ / "m.tar.gz";
+    std::ofstream(archive, std::ios::binary) << magic << std::string(4096, 'x');
+    auto r = Extract(archive, root_ / "out", Limits{});
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), Status::Code::kCorrupt) << r.error().ToString();
+    EXPECT_FALSE(fs::exists(root_ / "ran")) << "an external decompressor ran for " << magic.substr(0, 4);
+    fs::remove(archive);
+  }
 }
 
 TEST_F(ExtractTest, NeverTouchesAnExistingDestination) {
