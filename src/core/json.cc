@@ -37,7 +37,14 @@ int JsonDepth(std::string_view text, int limit) {
   return deepest;
 }
 
+// nlohmann's lexer takes a NUL byte for the end of the input, so "{}\0anything" would
+// parse as {}. JSON has no place for a raw NUL (strings escape it as \u0000): refuse it.
+static bool HasNul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+
 Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what, int max_depth) {
+  if (HasNul(text)) {
+    return Status::InvalidArgument(std::string(what) + ": invalid JSON: a NUL byte");
+  }
   if (JsonDepth(text, max_depth) > max_depth) {
     return Status::InvalidArgument(std::string(what) + ": JSON nested deeper than " +
                                    std::to_string(max_depth) + " levels");
@@ -56,7 +63,9 @@ Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what, i
 }
 
 nlohmann::json ParseJsonOrDiscarded(std::string_view text, int max_depth) {
-  if (JsonDepth(text, max_depth) > max_depth) return nlohmann::json(nlohmann::json::value_t::discarded);
+  if (HasNul(text) || JsonDepth(text, max_depth) > max_depth) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
   return nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
+
 namespace modeld {
 namespace {
 
@@ -42,6 +45,21 @@ TEST(JsonTest, MalformedIsAnErrorNamingWhat) {
   EXPECT_EQ(r.error().message().rfind("catalog c.json: invalid JSON", 0), 0u) << r.error().message();
   EXPECT_TRUE(ParseJsonOrDiscarded("nope").is_discarded());
   EXPECT_FALSE(ParseJsonOrDiscarded("{\"a\":1}").is_discarded());
+}
+
+// Regression (fuzz/json_fuzz.cc): nlohmann stops at a NUL byte as if the input ended
+// there, so "6\0[[[garbage" parsed as 6 and the bytes after the NUL went unchecked.
+TEST(JsonTest, NulByteIsInvalidNotTheEnd) {
+  using namespace std::string_view_literals;
+  for (std::string_view text : {"6\0[[[garbage"sv, "{}\0"sv, "{\"a\":\"x\0y\"}"sv, "\0"sv}) {
+    auto r = ParseJson(text, "body");
+    ASSERT_FALSE(r.has_value()) << text.size();
+    EXPECT_NE(r.error().message().find("NUL"), std::string::npos) << r.error().message();
+    EXPECT_TRUE(ParseJsonOrDiscarded(text).is_discarded());
+  }
+  auto escaped = ParseJson(R"({"a":"x\u0000y"})", "body");  // the escaped form is fine
+  ASSERT_TRUE(escaped.has_value());
+  EXPECT_EQ((*escaped)["a"].get<std::string>(), std::string("x\0y", 3));
 }
 
 }  // namespace
