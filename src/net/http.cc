@@ -65,9 +65,11 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
   std::tm tm{};
   std::string s(value);
   if (::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) == nullptr) return std::nullopt;
-  auto when = std::chrono::system_clock::from_time_t(::timegm(&tm));
-  auto delta = std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
-  return std::max(delta, std::chrono::milliseconds(0));
+  // In milliseconds, not system_clock's nanoseconds, which overflow past 2262 (any year
+  // up to 9999 parses); capped at a day like delta-seconds.
+  int64_t when_ms = static_cast<int64_t>(::timegm(&tm)) * 1000;
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  return std::chrono::milliseconds(std::clamp<int64_t>(when_ms - now_ms, 0, int64_t{86400} * 1000));
 }
 
 bool SplitHeaderLine(std::string_view line, std::string* name, std::string* value) {

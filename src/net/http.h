@@ -28,7 +28,8 @@ struct ContentRange {
 };
 std::optional<ContentRange> ParseContentRange(std::string_view value);
 
-// Retry-After as delta-seconds or an HTTP-date, relative to |now|. nullopt if unparsable.
+// Retry-After as delta-seconds or an HTTP-date, relative to |now|, at most a day (a date
+// in the past is 0). nullopt if unparsable.
 std::optional<std::chrono::milliseconds> ParseRetryAfter(
     std::string_view value, std::chrono::system_clock::time_point now);
 

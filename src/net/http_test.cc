@@ -28,6 +28,18 @@ TEST(HttpTest, ParsesRetryAfter) {
   EXPECT_FALSE(ParseRetryAfter("soon", now));
 }
 
+// Regression (fuzz/retry_after_fuzz.cc, UBSan): a date past 2262 overflowed
+// system_clock's nanoseconds (signed overflow), and came out as no wait at all.
+TEST(HttpTest, RetryAfterFarDatesWaitADayAtMost) {
+  auto now = std::chrono::system_clock::from_time_t(784111777);
+  const auto kDay = std::chrono::milliseconds(86400 * 1000);
+  EXPECT_EQ(ParseRetryAfter("Sat, 01 Jan 2300 00:00:00 GMT", now), kDay);
+  EXPECT_EQ(ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now), kDay);
+  EXPECT_EQ(ParseRetryAfter("Mon, 07 Nov 1994 08:49:37 GMT", now), kDay);
+  EXPECT_EQ(ParseRetryAfter("99999999", now), kDay);
+  EXPECT_EQ(ParseRetryAfter("Mon, 01 Jan 1600 00:00:00 GMT", now), std::chrono::milliseconds(0));
+}
+
 TEST(HttpTest, SplitsHeaders) {
   std::string n, v;
   ASSERT_TRUE(SplitHeaderLine("ETag:  \"abc\"\r\n", &n, &v));
