@@ -94,7 +94,7 @@ int ParseStatusLine(std::string_view line) {
 bool IsWeakEtag(std::string_view etag) { return etag.substr(0, 2) == "W/"; }
 
 std::string UrlOrigin(std::string_view url) {
-  auto r = boost::urls::parse_absolute_uri(url);
+  auto r = boost::urls::parse_uri(url);  // absolute, a #fragment allowed
   if (!r) return {};
   const auto& u = *r;
   std::string scheme(u.scheme());

@@ -60,6 +60,14 @@ TEST(HttpTest, UrlOriginIncludesDefaultPort) {
   EXPECT_EQ(UrlOrigin("file:///etc/passwd"), "");
 }
 
+// Regression (fuzz/url_fuzz.cc): a URL with a #fragment had no origin, so it was not
+// taken for an http(s) URL at all.
+TEST(HttpTest, UrlOriginIgnoresTheFragment) {
+  EXPECT_EQ(UrlOrigin("https://hf.co/a/b.bin#part"), "https://hf.co:443");
+  EXPECT_EQ(UrlOrigin("http://h:8080/x?y=1#z"), "http://h:8080");
+  EXPECT_EQ(UrlOrigin("#x"), "");
+}
+
 TEST(HttpTest, FileNames) {
   EXPECT_EQ(UrlFileName("https://x.org/models/resnet%2050.pth?sig=1"), "resnet 50.pth");
   EXPECT_EQ(ContentDispositionFileName("attachment; filename=\"model.gguf\""), "model.gguf");
