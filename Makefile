@@ -1,9 +1,10 @@
 # modeld: `make` builds build/modeld; `make test` builds and runs every test; `make run` starts it.
+# `make fuzz` builds and runs the libFuzzer targets (build-fuzz; fuzz/README.md).
 BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test run bench format clean
+.PHONY: all deps configure build test run bench format clean fuzz
 
 all: build
 
@@ -28,8 +29,12 @@ bench: build
 	@scripts/install-deps.sh --bench
 	bench/run.sh
 
+# FUZZ_SECONDS per target (default 60), FUZZ_RUNS, FUZZ_TARGETS, FUZZ_MERGE: see fuzz/run.sh.
+fuzz: deps
+	JOBS=$(JOBS) fuzz/run.sh
+
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-fuzz

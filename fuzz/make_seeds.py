@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus fuzz/corpus/<target>/ (small, meaningful inputs: real headers,
+real catalog entries, journal files in the engine's format, archives of every kind with
+the entries Extract refuses). Run again after changing it; the output is deterministic
+except for archives compressed by external tools. Usage: fuzz/make_seeds.py"""
+import bz2, gzip, hashlib, io, json, lzma, os, shutil, struct, subprocess, tarfile, zipfile, zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+OUT = os.path.join(HERE, "corpus")
+
+
+def put(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def many(target, items):
+    for i, v in enumerate(items):
+        put(target, "seed-%02d" % i, v)
+
+
+SHA256 = hashlib.sha256(b"weights").hexdigest()
+SHA1 = hashlib.sha1(b"weights").hexdigest()
+
+# ---- JSON bodies, Hub answers, config -------------------------------------------------
+many("json", [
+    '{"model_name": "resnet50", "version": "v1.0", "download_url": "https://example.org/models/resnet50.pth",'
+    ' "checksum": "sha256:%s", "force_download": false, "options": {"chunk_size": 1048576, "timeout": 30,'
+    ' "retry_count": 3, "verify_ssl": true}, "metadata": {"tags": ["vision"], "x": null}}' % SHA256,
+    '[{"type":"file","oid":"%s","size":1234,"path":"config.json"},{"type":"directory","path":"onnx"},'
+    '{"type":"file","size":4068,"path":"model.safetensors","lfs":{"oid":"%s","size":4068,"pointerSize":134}}]'
+    % (SHA1, SHA256),
+    '{"data_dir": "/var/lib/modeld", "catalogs": ["mine=/etc/modeld/catalog.json"], "max_concurrent": 3}',
+    '{"a": "\\u00e9\\ud83d\\ude00\\n\\t\\"\\\\/", "b": [1, -1, 1.5e300, -0.0, 18446744073709551615, '
+    '-9223372036854775808, 1e-320, 123456789012345678901234567890], "c": true, "d": false, "e": null}',
+    "[" * 127 + "]" * 127,
+    "[" * 129 + "]" * 129,
+    '{"s": "[[[[{{{{", "t": "\\"[[["}',
+    '""', "0", "[]", "{}", " \t\r\n[ 1 , 2 ] ", '{"a":1,"a":2}', '{"a":}', "[1,]", b"\xef\xbb\xbf{}",
+    '"\\ud800"', b'"\xff"', b'{"a":1}\x00[[[', "1e400", "-", "tru", "[\"\\u0000\"]",
+])
+
+# ---- checksums ------------------------------------------------------------------------
+many("checksum", [
+    "sha256:" + SHA256, SHA256, "SHA-256:" + SHA256.upper(), "  sha512:" + hashlib.sha512(b"w").hexdigest() + "\n",
+    "sha1:" + SHA1, "md5:" + hashlib.md5(b"w").hexdigest(), "git-sha1:" + SHA1, hashlib.md5(b"w").hexdigest(),
+    "sha256:" + SHA256[:-1] + "g", "crc32:1234abcd", ":", "sha256:", "sha-2-5-6:" + SHA256,
+])
+
+# ---- HTTP headers -----------------------------------------------------------------------
+many("content_range", [
+    "bytes 0-99/1000", "bytes 0-0/1", "bytes 500-999/*", "bytes */1000", " bytes  1 - 2 / 3 ",
+    "bytes 18446744073709551614-18446744073709551614/18446744073709551615",
+    "bytes 0-18446744073709551616/5", "bytes 5-4/10", "bytes 0-9/10", "bytes 0-10/10", "bytes=0-9/10",
+    "bytes -1-5/10", "bytes 0x10-0x20/100",
+])
+many("retry_after", [
+    "120", "0", "  5  ", "86401", "99999999999999999999", "18446744073709551615",
+    "Wed, 21 Oct 2015 07:28:00 GMT", "Sun, 06 Nov 1994 08:49:37 GMT", "Thu, 01 Jan 1970 00:00:00 GMT",
+    "Fri, 31 Dec 9999 23:59:59 GMT", "Sat, 01 Jan 2300 00:00:00 GMT", "Mon, 01 Jan 1600 00:00:00 GMT",
+    "Sunday, 06-Nov-94 08:49:37 GMT", "-1", "1.5",
+])
+many("content_disposition", [
+    'attachment; filename="model.bin"',
+    "attachment; filename*=UTF-8''na%C3%AFve%20file.txt",
+    "attachment; filename*=UTF-8''%zz",
+    "inline; filename=x%G1.bin",
+    'attachment; filename="a;b.txt"; filename*=utf-8\'\'a%3Bb.txt',
+    "attachment;filename=ggml-tiny.bin",
+    "attachment; filename*=UTF-8''%4",
+    "attachment; filename*=UTF-8''model.safetensors; filename=\"model.safetensors\";",
+    "attachment; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd",
+    "attachment; FILENAME=\"\"",
+    "attachment; xfilename=a; filename=b",
+])
+many("header_line", [
+    "HTTP/1.1 206 Partial Content\r\n", "HTTP/2 200\r\n", "HTTP/1.0 -20 x", "HTTP/1.1 99999", "HTTP/",
+    "Content-Range: bytes 0-99/1000\r\n", "ETag:  \"abc\"\r\n", "Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n",
+    "X-Linked-Etag: \"%s\"\r\n" % SHA256, "Location: https://cdn-lfs.hf.co/repos/a/b?X-Amz-Signature=x\r\n",
+    "Content-Length: 18446744073709551616\r\n", "\r\n", ": empty name\r\n", "   : x", "NoColon\r\n",
+    "Content-Disposition: attachment; filename*=UTF-8''%zz\r\n",
+])
+many("link_header", [
+    '<https://huggingface.co/api/models/org/name/tree/main?recursive=true&cursor=ZXlKbU1qQT0>; rel="next"',
+    '<https://h/a?page=1>; rel="prev", <https://h/a?page=3>; rel="next", <https://h/a?page=9>; rel="last"',
+    "<https://h/a>; rel=next", "<a>, <b>; rel=\"next\"", "<>; rel=next", "<no-end; rel=next",
+    "rel=next <x>", '<a,b>; rel="next"', ">; <", "",
+])
+
+# ---- URLs and names ---------------------------------------------------------------------
+many("url", [
+    "https://huggingface.co/org/name/resolve/main/model-Q4_K_M.gguf?download=true",
+    "http://user:pass@127.0.0.1:8080/a%2Fb/c%20d.bin", "http://[::1]:80/x", "HTTPS://EXAMPLE.org",
+    "https://example.org:443/", "http://h:/", "http://h:0080/", "http://h:99999999999999999999/",
+    "http://%41.COM/%7e", "ftp://x/y", "file:///etc/passwd", "//host/path", "relative/path/file.bin",
+    "https://cdn-lfs.hf.co/repos/ab/cd/e?response-content-disposition=attachment%3B&Expires=1",
+    "http://h/a/..%2F..%2Fetc/passwd", "http://h/%2E%2E", "https://[v1.x:y]/", "http://h?x#y", "",
+])
+many("model_ref", [
+    "resnet50:v1.0", "Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M", "a/b/c/d:1", "a/b/c/d/e:1", ".hidden:1",
+    "name", "name:", "a::b", "../etc/passwd", "model/weights.bin", "a/./b", "a\\b", "a//b", "v1.0+build.7",
+    "onnx/model.onnx", "x" * 201, "/abs/path", "a/" + "b" * 256, "tab\there", "-dash:1",
+])
+
+# ---- catalogs ---------------------------------------------------------------------------
+with open(os.path.join(ROOT, "catalog", "default.json"), "rb") as f:
+    put("catalog", "default.json", f.read())
+put("catalog", "small.json", json.dumps({
+    "name": "mine",
+    "models": [
+        {"name": "acme/cls", "description": "A classifier", "tags": ["vision"], "latest": "v2",
+         "versions": [
+             {"version": "v1", "files": [
+                 {"url": "https://example.org/cls/v1/model.onnx", "size": 1234, "sha256": SHA256},
+                 {"path": "config/labels.txt", "url": "http://127.0.0.1:8080/labels.txt",
+                  "checksum": "sha1:" + SHA1}]},
+             {"version": "v2", "files": [{"url": "https://example.org/cls/v2/model.onnx"}]}]},
+        {"name": "cls-gguf", "versions": [
+            {"version": "Q4_K_M", "huggingface": {"repo": "acme/cls-GGUF", "revision": "main",
+                                                  "quantization": "Q4_K_M", "include": ["*.json"],
+                                                  "exclude": ["*.md"]}}]},
+    ]}, indent=1))
+many("catalog", [
+    '{"name":"c","models":[{"name":"m","versions":[{"version":"v","files":[{"url":"https://h/a/../x"}]}]}]}',
+    '{"name":"c","models":[{"name":"m","versions":[{"version":"v","files":[{"url":"https://h/x","path":"../x"}]}]}]}',
+    '{"name":"c","models":[{"name":"m","latest":"V","versions":[{"version":"v","huggingface":{"repo":"a/b"}}]}]}',
+    '{"name":"c","models":[{"name":"M","versions":[{"version":"v","huggingface":{"repo":"a/b"}}]},'
+    '{"name":"m","versions":[{"version":"v","huggingface":{"repo":"a/b"}}]}]}',
+    '{"name":"huggingface","models":[]}', '{"models":[]}', '{"name":"c","models":{}}',
+    '{"name":"c","models":[{"name":"m","versions":[{"version":"v","files":[{"url":"https://h/x","size":-1}]}]}]}',
+    '{"name":"c","models":[{"name":"m","versions":[{"version":"v","files":[{"url":"https://h/%2E%2E"}]}]}]}',
+])
+
+# ---- journals: the engine's format (docs/journal.md) -----------------------------------------
+def record(state):
+    payload = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+    return struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+
+MAGIC = b"MDJRNL1\n"
+s1 = {"v": 1, "url": "https://example.org/models/resnet50.pth", "etag": '"abc"',
+      "last_modified": "Wed, 21 Oct 2026 07:28:00 GMT", "size": 1073741824,
+      "written": [[0, 536870912], [541065216, 545259520]]}
+s2 = dict(s1, written=[[0, 1073741824]])
+s3 = {"v": 1, "url": "u", "etag": "", "last_modified": "", "written": []}
+put("journal", "two-records", MAGIC + record(s1) + record(s2))
+put("journal", "torn-tail", MAGIC + record(s1) + record(s2)[:-7])
+put("journal", "bad-crc", MAGIC + record(s1) + record(s2)[:9] + b"X" + record(s2)[10:])
+put("journal", "no-size", MAGIC + record(s3))
+put("journal", "fractional", MAGIC + record(s3) + record(dict(s3, size=1.5)) + record(dict(s3, v=1e300)))
+put("journal", "negative", MAGIC + record(dict(s3, written=[[-1, 5]])))
+put("journal", "huge-length", MAGIC + struct.pack("<II", 0xFFFFFFFF, 0) + b"{}")
+put("journal", "magic-only", MAGIC)
+put("journal", "zeros", b"\0" * 64)
+put("journal", "not-json", MAGIC + struct.pack("<II", 3, zlib.crc32(b"{{{")) + b"{{{")
+
+# ---- job records: what PullRequestToJson writes -------------------------------------------------
+job = {"url": "https://example.org/m.bin", "name": "resnet50", "version": "v1.0", "checksum": "sha256:" + SHA256,
+       "headers": ["Authorization: Bearer x"], "force": False, "source": "", "include": [], "exclude": [],
+       "quantization": "", "revision": "", "extract": True, "keep_archive": False, "description": "d",
+       "tags": ["a"], "metadata": {"k": [1, {"n": None}]}, "priority": 0,
+       "options": {"max_connections": 16, "retry_count": 5, "connect_timeout_ms": 30000,
+                   "stall_timeout_ms": 30000, "total_timeout_ms": 0, "buffer_size": 262144, "verify_ssl": True}}
+hub = dict(job, url="", name="Qwen/Qwen2.5-0.5B-Instruct-GGUF", version="Q4_K_M", source="huggingface",
+           include=["*.gguf"], quantization="Q4_K_M", revision="main", checksum=None)
+del hub["checksum"]
+many("job_record", [
+    json.dumps(job), json.dumps(hub), '{"name":"a","version":"b"}', '{"name":1,"version":"b"}',
+    '{"name":"a","version":"b","checksum":"nope"}', '{"name":"a","version":"b","options":[]}',
+    '{"name":"a","version":"b","headers":"x"}', "", "[]", "{",
+])
+
+# ---- archives ---------------------------------------------------------------------------
+tarfile.RECORDSIZE = 512  # no padding to 10 KiB: just the two end blocks
+
+
+def tar_bytes(entries, fmt=tarfile.GNU_FORMAT):
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as t:
+        for name, kind, data, link in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = 0
+            info.type = kind
+            if link:
+                info.linkname = link
+            if kind == tarfile.REGTYPE:
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+            else:
+                t.addfile(info)
+    return out.getvalue()
+
+
+good = [("model/", tarfile.DIRTYPE, b"", ""), ("model/weights.bin", tarfile.REGTYPE, b"w" * 100, ""),
+        ("./model/config.json", tarfile.REGTYPE, b'{"a":1}', ""),
+        ("model/alias.bin", tarfile.SYMTYPE, b"", "weights.bin"),
+        ("model/hard.bin", tarfile.LNKTYPE, b"", "model/weights.bin")]
+plain = tar_bytes(good)
+put("archive", "good.tar", plain)
+put("archive", "good-pax.tar", tar_bytes(good, tarfile.PAX_FORMAT))
+put("archive", "good.tar.gz", gzip.compress(plain, mtime=0))
+put("archive", "good.tar.bz2", bz2.compress(plain))
+put("archive", "good.tar.xz", lzma.compress(plain))
+if shutil.which("zstd"):
+    put("archive", "good.tar.zst", subprocess.run(["zstd", "-q", "-c"], input=plain, check=True,
+                                                  stdout=subprocess.PIPE).stdout)
+put("archive", "slip.tar", tar_bytes([("ok.txt", tarfile.REGTYPE, b"fine", ""),
+                                      ("../../evil.sh", tarfile.REGTYPE, b"boom", "")]))
+put("archive", "absolute.tar", tar_bytes([("/tmp/abs-evil", tarfile.REGTYPE, b"boom", "")]))
+put("archive", "link-out.tar", tar_bytes([("sub/", tarfile.DIRTYPE, b"", ""),
+                                          ("sub/escape", tarfile.SYMTYPE, b"", "../../../etc/passwd"),
+                                          ("sub/escape/x", tarfile.REGTYPE, b"boom", "")]))
+put("archive", "hard-out.tar", tar_bytes([("h", tarfile.LNKTYPE, b"", "../../etc/passwd")]))
+put("archive", "dangling.tar", tar_bytes([("a", tarfile.SYMTYPE, b"", "missing")]))
+put("archive", "devices.tar", tar_bytes([("null", tarfile.CHRTYPE, b"", ""), ("fifo", tarfile.FIFOTYPE, b"", "")]))
+put("archive", "duplicate.tar", tar_bytes([("a.txt", tarfile.REGTYPE, b"one", ""),
+                                           ("a.txt", tarfile.REGTYPE, b"two", "")]))
+put("archive", "under-link.tar", tar_bytes([("a.txt", tarfile.REGTYPE, b"one", ""),
+                                            ("dir", tarfile.SYMTYPE, b"", "a.txt"),
+                                            ("dir/b.txt", tarfile.REGTYPE, b"two", "")]))
+put("archive", "over-file.tar", tar_bytes([("d/f", tarfile.REGTYPE, b"one", ""),
+                                           ("d", tarfile.SYMTYPE, b"", "d/f")]))
+put("archive", "link-loop.tar", tar_bytes([("a", tarfile.SYMTYPE, b"", "b"), ("b", tarfile.SYMTYPE, b"", "a")]))
+put("archive", "bomb.tar.gz", gzip.compress(tar_bytes([("zeros", tarfile.REGTYPE, b"\0" * (1 << 20), "")]),
+                                            mtime=0))
+put("archive", "truncated.tar.gz", gzip.compress(plain, mtime=0)[:200])
+z = io.BytesIO()
+with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+    zf.writestr(zipfile.ZipInfo("model/", (1980, 1, 1, 0, 0, 0)), b"")
+    zf.writestr(zipfile.ZipInfo("model/weights.bin", (1980, 1, 1, 0, 0, 0)), b"w" * 100)
+    zf.writestr(zipfile.ZipInfo("model/config.json", (1980, 1, 1, 0, 0, 0)), b'{"a":1}')
+    link = zipfile.ZipInfo("model/alias.bin", (1980, 1, 1, 0, 0, 0))
+    link.create_system = 3
+    link.external_attr = (0o120777 << 16)
+    zf.writestr(link, b"weights.bin")
+put("archive", "good.zip", z.getvalue())
+z = io.BytesIO()
+with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+    zf.writestr(zipfile.ZipInfo("../../evil.sh", (1980, 1, 1, 0, 0, 0)), b"boom")
+    zf.writestr(zipfile.ZipInfo("C:\\win\\x", (1980, 1, 1, 0, 0, 0)), b"boom")
+put("archive", "slip.zip", z.getvalue())
+
+# The entry checker on its own (archive_entry_fuzz.cc's format: flags, NAME\0, LINK\0).
+def entries(*items):
+    return b"".join(bytes([flags]) + name.encode() + b"\0" + link.encode() + b"\0" for flags, name, link in items)
+
+DIR, FILE, SYM, OTHER, HARD = 0, 1, 2, 3, 4
+many("archive_entry", [
+    entries((DIR, "./", ""), (DIR, "model/", ""), (FILE, "model/weights.bin", ""),
+            (FILE, "./model/config.json", ""), (SYM, "model/alias.bin", "weights.bin"),
+            (FILE | HARD, "model/hard.bin", "model/weights.bin")),
+    entries((FILE, "ok.txt", ""), (FILE, "../../evil.sh", "")),
+    entries((FILE, "/abs", "")),
+    entries((DIR, "sub/", ""), (SYM, "sub/escape", "../../../etc/passwd"), (FILE, "sub/escape/x", "")),
+    entries((FILE | HARD, "h", "../../etc/passwd")),
+    entries((SYM, "a", "b"), (SYM, "b", "a")),
+    entries((FILE, "d/f", ""), (SYM, "d", "d/f")),
+    entries((FILE, "a.txt", ""), (FILE, "a.txt", "")),
+    entries((OTHER, "dev", "")),
+    entries((SYM | 8, "s", "")),
+    entries((FILE, "a//b/./c", ""), (SYM, "l", "a/b/c/../c")),
+])
+print("seeds written to", OUT)

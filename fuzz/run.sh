@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# make fuzz: builds the libFuzzer targets in $FUZZ_BUILD (clang, -fsanitize=fuzzer,address,
+# undefined) and runs each on a temporary copy of its seed corpus (fuzz/corpus/<target>),
+# printing executions, exec/s and coverage per target. Any crash, sanitizer report or
+# broken invariant leaves its reproducer in $FUZZ_ARTIFACTS/<target>/ and fails the run.
+#
+# Environment:
+#   FUZZ_SECONDS=60       time per target (0: no limit; then set FUZZ_RUNS)
+#   FUZZ_RUNS=N           stop each target after N executions (the bench: 10000000)
+#   FUZZ_TARGETS="a b"    only these targets (names without _fuzz; default: all)
+#   FUZZ_MERGE=1          merge inputs that add coverage back into fuzz/corpus/<target>
+#   FUZZ_BUILD=build-fuzz FUZZ_ARTIFACTS=$FUZZ_BUILD/artifacts JOBS=$(nproc)
+#   FUZZ_REPORT=file      also append the per-target figures to this file (TSV)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build=${FUZZ_BUILD:-build-fuzz}
+artifacts=${FUZZ_ARTIFACTS:-$build/artifacts}
+seconds=${FUZZ_SECONDS:-60}
+runs=${FUZZ_RUNS:-}
+jobs=${JOBS:-$(nproc)}
+
+if [[ ! -f $build/build.ninja ]]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DMODELD_FUZZ=ON -DMODELD_BUILD_TESTS=OFF
+fi
+cmake --build "$build" -j "$jobs" --target fuzzers
+
+all=()
+for src in fuzz/*_fuzz.cc; do all+=("$(basename "$src" _fuzz.cc)"); done
+read -r -a targets <<<"${FUZZ_TARGETS:-${all[*]}}"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/modeld-fuzz.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+failed=()
+printf '%-20s %12s %10s %8s %7s %7s %7s\n' target runs exec/s seconds cov ft corpus
+for t in "${targets[@]}"; do
+  bin=$build/fuzz/${t}_fuzz
+  [[ -x $bin ]] || { echo "no fuzz target '$t' ($bin)" >&2; exit 2; }
+  corpus=$work/$t
+  mkdir -p "$corpus" "$artifacts/$t"
+  if [[ -d fuzz/corpus/$t ]]; then cp -r "fuzz/corpus/$t/." "$corpus/"; fi
+  args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
+        -artifact_prefix="$root/$artifacts/$t/")
+  [[ -n $runs ]] && args+=(-runs="$runs")
+  [[ -f fuzz/dict/$t.dict ]] && args+=(-dict="fuzz/dict/$t.dict")
+  [[ -f fuzz/$t.options ]] && read -r -a extra <"fuzz/$t.options" && args+=("${extra[@]}")
+  log=$work/$t.log
+  start=$(date +%s%N)
+  status=0
+  "$bin" "${args[@]}" "$corpus" >"$log" 2>&1 || status=$?
+  elapsed=$((($(date +%s%N) - start) / 1000000000))
+  executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
+  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+  corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
+  printf '%-20s %12s %10s %8s %7s %7s %7s\n' "$t" "${executed:-?}" "${rate:-?}" "$elapsed" \
+    "${cov:-?}" "${ft:-?}" "${corp:-?}"
+  if [[ -n ${FUZZ_REPORT:-} ]]; then
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${executed:-}" "${rate:-}" "$elapsed" "${cov:-}" \
+      "${ft:-}" "${corp:-}" >>"$FUZZ_REPORT"
+  fi
+  if ((status != 0)); then
+    failed+=("$t")
+    echo "---- $t failed (exit $status):" >&2
+    # The report, from its first line (libFuzzer's progress lines before it say nothing).
+    if grep -qE 'ERROR:|runtime error:|FUZZ_CHECK failed|^==[0-9]+==' "$log"; then
+      sed -n '/ERROR:\|runtime error:\|FUZZ_CHECK failed\|^==[0-9]*==/,$p' "$log" | head -n 80 >&2
+    else
+      tail -n 40 "$log" >&2
+    fi
+    for crash in "$artifacts/$t"/*; do
+      [[ -f $crash ]] && echo "reproduce: $bin $crash" >&2
+    done
+    echo "----" >&2
+  elif [[ ${FUZZ_MERGE:-0} == 1 ]]; then
+    mkdir -p "fuzz/corpus/$t"
+    "$bin" -merge=1 "fuzz/corpus/$t" "$corpus" >"$work/$t.merge.log" 2>&1
+  fi
+done
+if ((${#failed[@]} > 0)); then
+  echo "fuzz: FAILED: ${failed[*]} (reproducers under $artifacts/)" >&2
+  exit 1
+fi
+echo "fuzz: ${#targets[@]} targets, no crash"
