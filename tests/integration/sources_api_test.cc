@@ -310,7 +310,8 @@ TEST_F(SourcesTest, CatalogsListSearchAndInstall) {
   ASSERT_EQ(pc, 200) << j.dump();
   EXPECT_EQ(revision_calls(), before + 1) << "one Hub listing for both files of the repository";
   fs::path cfg_dir = Model("acme-model")["path"].get<std::string>();
-  for (const auto& m : Get("/models/acme-model").second["versions"]) {
+  auto versions = Get("/models/acme-model").second["versions"];  // not a temporary's member
+  for (const auto& m : versions) {
     if (m["version"] == "cfg") cfg_dir = m["path"].get<std::string>();
   }
   EXPECT_EQ(ReadFile(cfg_dir / "conf/model.json"), kConfig);
