@@ -1,10 +1,11 @@
 # modeld: `make` builds build/modeld; `make test` builds and runs every test; `make run` starts it.
+# `make asan` / `make tsan` build and run every test under sanitizers (build-asan, build-tsan);
 # `make fuzz` builds and runs the libFuzzer targets (build-fuzz; fuzz/README.md).
 BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test run bench format clean fuzz
+.PHONY: all deps configure build test run bench format clean asan tsan fuzz
 
 all: build
 
@@ -29,6 +30,25 @@ bench: build
 	@scripts/install-deps.sh --bench
 	bench/run.sh
 
+# Sanitizer builds use clang (its UBSan also checks float-to-int conversions); -O1 keeps
+# them quick to build and run. Reports are fatal (scripts/sanitizers/run-tests.sh).
+SAN_CMAKE = cmake -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g"
+
+build-asan/build.ninja: | deps
+	$(SAN_CMAKE) -S . -B build-asan -DMODELD_SANITIZE=address,undefined
+
+build-tsan/build.ninja: | deps
+	$(SAN_CMAKE) -S . -B build-tsan -DMODELD_SANITIZE=thread
+
+asan: deps build-asan/build.ninja
+	cmake --build build-asan -j $(JOBS)
+	JOBS=$(JOBS) scripts/sanitizers/run-tests.sh build-asan asan
+
+tsan: deps build-tsan/build.ninja
+	cmake --build build-tsan -j $(JOBS)
+	JOBS=$(JOBS) scripts/sanitizers/run-tests.sh build-tsan tsan
+
 # FUZZ_SECONDS per target (default 60), FUZZ_RUNS, FUZZ_TARGETS, FUZZ_MERGE: see fuzz/run.sh.
 fuzz: deps
 	JOBS=$(JOBS) fuzz/run.sh
@@ -37,4 +57,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
