@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
@@ -217,9 +218,11 @@ TEST(ProxyPullTest, HonoursHttpProxyFromTheEnvironment) {
   ScratchDir dir;
   TestOrigin proxy;
   std::string data = RandomBytes(200000, 10);
-  std::string seen;
+  std::mutex mu;
+  std::string seen;  // GUARDED_BY(mu): written on the proxy's thread
   proxy.Handle("http://", [&](const std::string& method, const std::string& target,
                               const std::map<std::string, std::string>&) {
+    std::lock_guard<std::mutex> lock(mu);
     seen = method + " " + target;
     return SimpleResponse{200, {{"Content-Type", "application/octet-stream"}}, data};
   });
@@ -231,6 +234,7 @@ TEST(ProxyPullTest, HonoursHttpProxyFromTheEnvironment) {
                      dir.path(), nullptr, &err);
   ::unsetenv("http_proxy");
   ASSERT_EQ(rc, 0) << err;
+  std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(seen.rfind("GET http://models.example.invalid/w.bin", 0), 0u) << seen;
   EXPECT_EQ(FileSha256(dir / "w.bin"), Sha256Hex(data));
 }
