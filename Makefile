@@ -32,6 +32,7 @@ bench: build
 
 # Sanitizer builds use clang (its UBSan also checks float-to-int conversions); -O1 keeps
 # them quick to build and run. Reports are fatal (scripts/sanitizers/run-tests.sh).
+# CTEST_ARGS go to ctest: make tsan CTEST_ARGS='-R Journal' or CTEST_ARGS='-E Sse'.
 SAN_CMAKE = cmake -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g"
 
@@ -43,11 +44,11 @@ build-tsan/build.ninja: | deps
 
 asan: deps build-asan/build.ninja
 	cmake --build build-asan -j $(JOBS)
-	JOBS=$(JOBS) scripts/sanitizers/run-tests.sh build-asan asan
+	JOBS=$(JOBS) scripts/sanitizers/run-tests.sh build-asan asan $(CTEST_ARGS)
 
 tsan: deps build-tsan/build.ninja
 	cmake --build build-tsan -j $(JOBS)
-	JOBS=$(JOBS) scripts/sanitizers/run-tests.sh build-tsan tsan
+	JOBS=$(JOBS) scripts/sanitizers/run-tests.sh build-tsan tsan $(CTEST_ARGS)
 
 # FUZZ_SECONDS per target (default 60), FUZZ_RUNS, FUZZ_TARGETS, FUZZ_MERGE: see fuzz/run.sh.
 fuzz: deps
