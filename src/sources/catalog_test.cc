@@ -76,6 +76,22 @@ TEST(CatalogTest, MalformedCatalogsSayWhatAndWhere) {
   EXPECT_NE(s.message().find("'size'"), std::string::npos);
 }
 
+// Regression (fuzz/catalog_fuzz.cc): a file named by its URL's last segment, percent-
+// decoded to bytes that are not UTF-8, was accepted, and ToJson's output then threw when
+// dumped (GET /catalog, modeld search --json).
+TEST(CatalogTest, FileNamesFromUrlsMustBeUtf8) {
+  Status s = ParseError(
+      R"({"name":"c","models":[{"name":"m","versions":[{"version":"v","files":[{"url":"https://h/%8E%2E"}]}]}]})");
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("UTF-8"), std::string::npos) << s.message();
+  auto ok = Catalog::Parse(
+      R"({"name":"c","models":[{"name":"m","versions":[{"version":"v","files":[{"url":"https://h/caf%C3%A9"}]}]}]})",
+      "", "t.json");
+  ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
+  EXPECT_EQ(ok->models()[0].versions[0].files[0].path, "caf\xc3\xa9");
+  EXPECT_NO_THROW(ok->models()[0].ToJson("c").dump());
+}
+
 TEST(CatalogTest, LoadsFromAFileUnderItsOwnOrAGivenName) {
   auto path = std::filesystem::temp_directory_path() / ("modeld-catalog-" + std::to_string(::getpid()) + ".json");
   std::ofstream(path) << R"({"name":"acme","models":[{"name":"m","tags":["x"],

@@ -1,6 +1,7 @@
 #include "store/names.h"
 
 #include <cctype>
+#include <cstdint>
 
 namespace modeld::store {
 
@@ -17,6 +18,26 @@ std::string Quote(std::string_view s) {
 
 bool NameChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+}
+
+// Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points past
+// U+10FFFF), as JSON requires of every string modeld writes.
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
 }
 
 }  // namespace
@@ -77,6 +98,7 @@ Status ValidateRelativePath(std::string_view path) {
     }
     if (c == '\\') return Status::InvalidArgument("file path " + Quote(path) + " contains '\\'");
   }
+  if (!IsUtf8(path)) return Status::InvalidArgument("file path " + Quote(path) + " is not valid UTF-8");
   size_t start = 0;
   for (;;) {
     size_t slash = path.find('/', start);

@@ -44,5 +44,21 @@ TEST(NamesTest, ValidatesFilePaths) {
   EXPECT_FALSE(ValidateRelativePath(std::string("a\0b", 3)).ok());
 }
 
+// Regression (fuzz/catalog_fuzz.cc): a catalog file URL ending in "%8E%2E" named the file
+// "\x8E.", which passed; any JSON holding that path (GET /catalog, --json listings) then
+// threw nlohmann::type_error 316 when dumped. Paths must be valid UTF-8.
+TEST(NamesTest, FilePathsAreValidUtf8) {
+  for (const char* ok : {"caf\xc3\xa9.bin", "\xe6\xa8\xa1\xe5\x9e\x8b/w.bin", "\xf0\x9f\x98\x80.bin",
+                         "\xef\xbf\xbd", "\xf4\x8f\xbf\xbf"}) {
+    EXPECT_TRUE(ValidateRelativePath(ok).ok()) << ok;
+  }
+  for (const char* bad : {"\x8e.", "caf\xe9.bin", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80",
+                          "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "\xff", "a\xe6\xa8"}) {
+    auto s = ValidateRelativePath(bad);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("UTF-8"), std::string::npos) << s.message();
+  }
+}
+
 }  // namespace
 }  // namespace modeld::store
