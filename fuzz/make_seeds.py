@@ -134,6 +134,7 @@ many("catalog", [
     '{"name":"huggingface","models":[]}', '{"models":[]}', '{"name":"c","models":{}}',
     '{"name":"c","models":[{"name":"m","versions":[{"version":"v","files":[{"url":"https://h/x","size":-1}]}]}]}',
     '{"name":"c","models":[{"name":"m","versions":[{"version":"v","files":[{"url":"https://h/%2E%2E"}]}]}]}',
+    '{"name":"c","models":[{"name":"m","versions":[{"version":"v","files":[{"url":"https://h/%8E%2E"}]}]}]}',
 ])
 
 # ---- journals: the engine's format (docs/journal.md) -----------------------------------------

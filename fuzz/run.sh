@@ -66,8 +66,9 @@ for t in "${targets[@]}"; do
     failed+=("$t")
     echo "---- $t failed (exit $status):" >&2
     # The report, from its first line (libFuzzer's progress lines before it say nothing).
-    if grep -qE 'ERROR:|runtime error:|FUZZ_CHECK failed|^==[0-9]+==' "$log"; then
-      sed -n '/ERROR:\|runtime error:\|FUZZ_CHECK failed\|^==[0-9]*==/,$p' "$log" | head -n 80 >&2
+    pattern='ERROR:|runtime error:|FUZZ_CHECK failed|^==[0-9]+==|^terminate called'
+    if grep -qE "$pattern" "$log"; then
+      awk -v p="$pattern" 'found || $0 ~ p { found = 1; print }' "$log" | head -n 80 >&2
     else
       tail -n 40 "$log" >&2
     fi
