@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "api/access_policy.h"
+#include "api/dialect.h"
 #include "api/router.h"
 #include "api/streams.h"
 #include "api/work_pool.h"
@@ -94,11 +95,10 @@ uint64_t RaiseFileLimit() {
 }
 
 struct HttpServer::Impl {
-  explicit Impl(ServerOptions o, std::vector<Route> routes)
-      : opts(std::move(o)), router(std::move(routes)) {}
+  explicit Impl(ServerOptions o, std::vector<Dialect> d) : opts(std::move(o)), dialects(std::move(d)) {}
 
   ServerOptions opts;
-  Router router;
+  std::vector<Dialect> dialects;
   std::unique_ptr<AccessPolicy> policy;  // set in Start(), from the bound addresses
   int max_connections = 0;
 
@@ -121,6 +121,8 @@ struct HttpServer::Impl {
     std::unique_ptr<tcp::acceptor> acceptor;
     std::unique_ptr<net::steady_timer> retry;
     std::chrono::milliseconds backoff{0};
+    std::unique_ptr<Router> router;  // the routes of its dialects
+    ErrorBody error_body;            // its first dialect's
   };
   std::vector<std::unique_ptr<Listener>> listeners;
   std::vector<std::thread> threads;
@@ -128,7 +130,7 @@ struct HttpServer::Impl {
 
   net::io_context& NextIoc() { return *iocs[next_ioc++ % iocs.size()]; }
   void Accept(Listener& l);
-  void Admit(tcp::socket socket);
+  void Admit(tcp::socket socket, Listener& l);
   void ServeFromReserve(Listener& l);
   // Counts a connection while the returned handle lives.
   std::shared_ptr<void> Slot(bool over, bool from_reserve);
@@ -138,8 +140,10 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl* server, std::shared_ptr<void> slot, bool overflow)
-      : stream_(std::move(socket)), server_(server), slot_(std::move(slot)), overflow_(overflow) {}
+  Session(tcp::socket&& socket, HttpServer::Impl* server, HttpServer::Impl::Listener* listener,
+          std::shared_ptr<void> slot, bool overflow)
+      : stream_(std::move(socket)), server_(server), listener_(listener), slot_(std::move(slot)),
+        overflow_(overflow) {}
 
   void Run() {
     net::dispatch(stream_.get_executor(),
@@ -148,6 +152,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   const ServerOptions& opts() const { return server_->opts; }
+  Response ErrorBody(http::status status, const std::string& message) const {
+    return listener_->error_body(status, message);
+  }
 
   void DoRead() {
     if (server_->stopping) return Close();
@@ -212,13 +219,17 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string_view origin = h[http::field::origin];
     if (h.method() == http::verb::options) return Preflight(origin);
 
-    auto match = server_->router.Find(h.method(), h.target());
+    // HEAD is answered by the GET route, without its body.
+    head_ = h.method() == http::verb::head;
+    auto match = listener_->router->Find(head_ ? http::verb::get : h.method(), h.target());
     if (!match) return Refuse(http::status::bad_request, "Malformed request target");
     const Route* route = match->route;
     if (!opts().token.empty() && !(route && route->public_path)) {
       bool ok = ConstantTimeEquals(h[http::field::authorization], "Bearer " + opts().token);
       // EventSource and WebSocket clients in browsers cannot set headers.
-      if (!ok && route && route->stream) ok = ConstantTimeEquals(match->params.Query("token"), opts().token);
+      if (!ok && route && route->stream) {
+        ok = ConstantTimeEquals(match->params.Query("token"), opts().token);
+      }
       if (!ok) {
         return Refuse(http::status::unauthorized, "Missing or invalid bearer token",
                       {{"WWW-Authenticate", "Bearer"}});
@@ -270,7 +281,14 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = req->keep_alive();
     stream_.expires_never();  // a handler may take its time (wait=true); writes re-arm it
     const Route* route = route_;
-    if (route->stream) return StartStream(*route, std::move(req));
+    if (route->stream) {
+      bool upgrade = beast::websocket::is_upgrade(*req);
+      if (route->stream_kind != StreamKind::kWebSocket || upgrade) return StartStream(*route, std::move(req));
+      if (!route->handler) {
+        return Send(ErrorBody(http::status::upgrade_required, "This endpoint speaks WebSocket"), true);
+      }
+      // One path, two answers: the WebSocket, and a plain GET (Pieces' progress).
+    }
 
     {
       std::lock_guard<std::mutex> lock(server_->mu);
@@ -301,8 +319,8 @@ class Session : public std::enable_shared_from_this<Session> {
                                                      : nullptr;
     if (!pool) return run();
     if (!pool->Post(std::move(run))) {
-      Response busy = opts().error_body(http::status::service_unavailable,
-                                        "Too many requests in progress; try again shortly");
+      Response busy = ErrorBody(http::status::service_unavailable,
+                                "Too many requests in progress; try again shortly");
       busy.set(http::field::retry_after, "1");
       respond(std::move(busy));
     }
@@ -310,27 +328,43 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void StartStream(const Route& route, std::shared_ptr<Request> req) {
     if (opts().access_log) log::Info("{} {} stream", method_, log_target_);
-    auto attach = [&route, req, params = params_](std::shared_ptr<EventStream> s) {
-      try {
-        route.stream(*req, params, s);
-      } catch (const std::exception& e) {
-        log::Error("stream handler threw: {}", e.what());
-        s->Close();
-      }
-    };
-    if (route.websocket) {
-      if (!beast::websocket::is_upgrade(*req)) {
-        return Send(opts().error_body(http::status::upgrade_required, "This endpoint speaks WebSocket"), true);
-      }
-      StartWebSocket(std::move(stream_), *req, slot_, attach);
-      return;
-    }
     std::vector<std::string> extra;
     if (!cors_origin_.empty()) {
       extra.push_back("Access-Control-Allow-Origin: " + cors_origin_);
       extra.push_back("Vary: Origin");
     }
-    StartSse(std::move(stream_), extra, slot_, attach);
+    // The handler either starts the stream (the connection moves into it) or answers
+    // plainly, on this strand, before it returns.
+    enum Outcome { kNone, kRejected, kStarted };
+    auto outcome = std::make_shared<Outcome>(kNone);  // a late call finds it decided
+    auto self = shared_from_this();
+    StreamReply reply;
+    reply.Reject = [this, self, outcome](Response res) {
+      if (*outcome != kNone) return;
+      *outcome = kRejected;
+      counted_ = false;
+      Send(std::move(res), true);
+    };
+    reply.Start = [this, self, outcome, &route, req, extra]() -> std::shared_ptr<EventStream> {
+      if (*outcome != kNone) return nullptr;
+      *outcome = kStarted;
+      switch (route.stream_kind) {
+        case StreamKind::kWebSocket: return StartWebSocket(std::move(stream_), *req, slot_);
+        case StreamKind::kNdjson: return StartBodyStream(std::move(stream_), "application/x-ndjson", extra, slot_);
+        case StreamKind::kSse: return StartBodyStream(std::move(stream_), "text/event-stream", extra, slot_);
+      }
+      return nullptr;
+    };
+    try {
+      route.stream(*req, params_, reply);
+    } catch (const std::exception& e) {
+      log::Error("stream handler for {} threw: {}", log_target_, e.what());
+      if (*outcome == kNone) reply.Reject(ErrorBody(http::status::internal_server_error, "Internal error"));
+    }
+    if (*outcome == kNone) {
+      log::Error("stream handler for {} gave no answer", log_target_);
+      reply.Reject(ErrorBody(http::status::internal_server_error, "Internal error: no answer"));
+    }
   }
 
   // A CORS preflight: only configured origins are told they may proceed.
@@ -360,7 +394,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (method == http::verb::get && target == "/healthz") {
       return Send(JsonResponse(http::status::ok, "{\"status\":\"ok\"}"), true);
     }
-    Response res = opts().error_body(
+    Response res = ErrorBody(
         http::status::service_unavailable,
         "Too many connections (limit " + std::to_string(server_->max_connections) +
             "); try again shortly");
@@ -370,7 +404,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Refuse(http::status status, const std::string& message,
               std::vector<std::pair<std::string, std::string>> headers = {}) {
-    Response res = opts().error_body(status, message);
+    Response res = ErrorBody(status, message);
     for (auto& [k, v] : headers) res.set(k, v);
     // A request whose body was not read, or whose framing is in doubt, ends here.
     must_close_ = body_unread_ || status == http::status::bad_request ||
@@ -389,6 +423,11 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     res.keep_alive(keep_alive_ && !must_close_ && !server_->stopping);
     res.prepare_payload();
+    if (head_) {  // the GET's headers, Content-Length included; no body
+      std::string length = std::to_string(res.body().size());
+      res.body().clear();
+      res.set(http::field::content_length, length);
+    }
     if (log && opts().access_log) {
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
       log::Info("{} {} {} {} {:.1f}ms", method_, log_target_, res.result_int(), res.body().size(), ms);
@@ -440,6 +479,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   HttpServer::Impl* server_;
+  HttpServer::Impl::Listener* listener_;
   std::shared_ptr<void> slot_;
   const bool overflow_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -454,6 +494,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool body_unread_ = false;
   bool first_ = true;
   bool counted_ = false;
+  bool head_ = false;
   Clock::time_point started_ = Clock::now();
 };
 
@@ -471,7 +512,7 @@ std::shared_ptr<void> HttpServer::Impl::Slot(bool over, bool from_reserve) {
   });
 }
 
-void HttpServer::Impl::Admit(tcp::socket socket) {
+void HttpServer::Impl::Admit(tcp::socket socket, Listener& l) {
   int n = ++connections;
   bool over = n > max_connections;
   if (over && ++overflow > kMaxOverflow) {
@@ -487,7 +528,7 @@ void HttpServer::Impl::Admit(tcp::socket socket) {
     --connections;
     return;
   }
-  std::make_shared<Session>(std::move(socket), this, Slot(over, false), over)->Run();
+  std::make_shared<Session>(std::move(socket), this, &l, Slot(over, false), over)->Run();
 }
 
 // Out of descriptors: the one kept in reserve takes waiting connections off the backlog,
@@ -515,7 +556,7 @@ void HttpServer::Impl::ServeFromReserve(Listener& l) {
     if (socket.available(ec) > 0 && !ec) {
       ++connections;
       ++overflow;
-      std::make_shared<Session>(std::move(socket), this, Slot(true, true), true)->Run();
+      std::make_shared<Session>(std::move(socket), this, &l, Slot(true, true), true)->Run();
       return;  // the reserve comes back when that session ends
     }
     socket.non_blocking(true, ec);
@@ -544,7 +585,7 @@ void HttpServer::Impl::Accept(Listener& l) {
       return Accept(l);  // ECONNABORTED and the like: the next one
     }
     l.backoff = std::chrono::milliseconds(0);
-    Admit(std::move(socket));
+    Admit(std::move(socket), l);
     // A burst of clients (1,000 connecting at once) is taken in one go: each waiting
     // connection's first request is already in its socket, and a connection accepted
     // one event-loop turn at a time would wait for hundreds of others' answers first.
@@ -553,14 +594,17 @@ void HttpServer::Impl::Accept(Listener& l) {
       tcp::socket more(net::make_strand(NextIoc()));
       l.acceptor->accept(more, aec);  // non-blocking: the acceptor is set so in Start()
       if (aec) break;
-      Admit(std::move(more));
+      Admit(std::move(more), l);
     }
     Accept(l);
   });
 }
 
+HttpServer::HttpServer(ServerOptions options, std::vector<Dialect> dialects)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(dialects))) {}
+
 HttpServer::HttpServer(ServerOptions options, std::vector<Route> routes)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(routes))) {}
+    : HttpServer(std::move(options), std::vector<Dialect>{Dialect{"default", std::move(routes)}}) {}
 
 HttpServer::~HttpServer() {
   Stop(std::chrono::milliseconds(0));
@@ -581,10 +625,29 @@ Status HttpServer::Start() {
   AccessPolicyOptions policy;
   policy.allowed_hosts = im.opts.allowed_hosts;
   policy.allowed_origins = im.opts.allowed_origins;
-  for (const auto& spec : im.opts.listen) {
-    auto ep = ParseListen(spec);
+  for (const auto& text : im.opts.listen) {
+    auto spec = ParseListenSpec(text);
+    if (!spec.has_value()) return spec.error();
+    auto ep = ParseListen(spec->address);
     if (!ep.has_value()) return ep.error();
     auto l = std::make_unique<Impl::Listener>();
+    std::vector<const Dialect*> spoken;
+    for (const auto& d : im.dialects) {
+      if (spec->dialects.empty()) spoken.push_back(&d);
+    }
+    for (const auto& name : spec->dialects) {
+      auto it = std::find_if(im.dialects.begin(), im.dialects.end(), [&](const Dialect& d) { return d.name == name; });
+      if (it == im.dialects.end()) {
+        std::string known;
+        for (const auto& d : im.dialects) known += (known.empty() ? "" : ", ") + d.name;
+        return Status::InvalidArgument("--listen " + text + ": no dialect '" + name + "' (there are: " + known + ")");
+      }
+      spoken.push_back(&*it);
+    }
+    if (spoken.empty()) return Status::InvalidArgument("--listen " + text + ": no dialect to speak");
+    l->router = std::make_unique<Router>(CombineRoutes(spoken));
+    l->error_body = spoken.front()->error_body;
+    const std::string& spec_address = spec->address;
     l->acceptor = std::make_unique<tcp::acceptor>(*im.iocs[0]);
     l->retry = std::make_unique<net::steady_timer>(*im.iocs[0]);
     auto& acc = *l->acceptor;
@@ -595,7 +658,7 @@ Status HttpServer::Start() {
     if (!ec) acc.bind(*ep, ec);
     if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
     if (!ec) acc.non_blocking(true, ec);
-    if (ec) return Status::Unavailable("cannot listen on " + spec + ": " + ec.message());
+    if (ec) return Status::Unavailable("cannot listen on " + spec_address + ": " + ec.message());
     policy.listen_addresses.push_back(ep->address().to_string());
     im.listeners.push_back(std::move(l));
   }

@@ -1,8 +1,9 @@
 // HttpServer: HTTP/1.1 over Boost.Beast, an io_context per I/O thread, a strand per
 // connection (Beast's advanced-server shape).
 //
-// Every request passes these checks after its header and before its body is read, in
-// this order, each answered with the error body of ServerOptions::error_body:
+// Each listener speaks one or more Dialects (dialect.h) and writes its own refusals in
+// its first dialect's error shape. Every request passes these checks after its header and
+// before its body is read, in this order:
 //   framing   both Transfer-Encoding and Content-Length, a Transfer-Encoding other than
 //             "chunked", or a repeated Content-Length: 400 and the connection closes (a
 //             body a proxy would frame differently is never run as a second request);
@@ -19,7 +20,9 @@
 //             the answer is sent, then the rest of the body is read and dropped, up to a
 //             bound, before the connection closes, so the client sees it).
 // Then the route's handler runs on its Lane: inline on the I/O thread, or on the store or
-// network worker pool (route.h). Answers to allowed cross-origin requests carry CORS
+// network worker pool (route.h); a stream route's handler runs inline and starts an SSE,
+// NDJSON or WebSocket stream or rejects the request. HEAD is answered on every GET route
+// (the GET's headers, no body). Answers to allowed cross-origin requests carry CORS
 // headers for that origin only.
 //
 // Connections: at most ServerOptions::max_connections; past it (and when the process is
@@ -37,13 +40,16 @@
 #include <string>
 #include <vector>
 
+#include "api/dialect.h"
 #include "api/route.h"
 #include "core/status.h"
 
 namespace modeld::api {
 
 struct ServerOptions {
-  std::vector<std::string> listen = {"127.0.0.1:8000"};  // "host:port", "[::1]:port"
+  // "host:port" or "[::1]:port", each optionally "=DIALECT,..." (ParseListenSpec): the
+  // dialects spoken there; none: every dialect.
+  std::vector<std::string> listen = {"127.0.0.1:8000"};
   std::string token;                                    // empty: no auth
   std::vector<std::string> allowed_hosts;    // Host names answered besides localhost
   std::vector<std::string> allowed_origins;  // origins that may drive and read modeld
@@ -59,18 +65,17 @@ struct ServerOptions {
   std::chrono::seconds header_timeout{30};
   std::chrono::seconds idle_timeout{120};
   bool access_log = true;
-  // The error body the server writes for its own refusals (400, 401, 403, 404, 405, 413,
-  // 415, 503). Default: ErrorResponse, {"detail": message}.
-  std::function<Response(http::status, const std::string&)> error_body = ErrorResponse;
 };
 
 class HttpServer {
  public:
+  HttpServer(ServerOptions options, std::vector<Dialect> dialects);
+  // One dialect of |routes| with {"detail"} errors.
   HttpServer(ServerOptions options, std::vector<Route> routes);
   ~HttpServer();
 
-  // Binds every listen address and starts serving. InvalidArgument for a bad address,
-  // Unavailable if a port is taken.
+  // Binds every listen address and starts serving. InvalidArgument for a bad address or
+  // an unknown dialect, Unavailable if a port is taken.
   Status Start();
   // Stops accepting, lets responses in flight finish (up to |grace|), then stops. Event
   // streams end at once; handlers still running on worker pools finish before it returns.

@@ -32,7 +32,7 @@ std::vector<Route> TestRoutes(Hooks* hooks = nullptr) {
                     [](const Request&, const Params&, Responder r) {
                       r(JsonResponse(http::status::ok, "{\"status\":\"ok\"}"));
                     },
-                    nullptr, false, Lane::kInline, true});
+                    nullptr, StreamKind::kSse, Lane::kInline, true});
   routes.push_back({http::verb::get, "/items/:id/detail",
                     [](const Request&, const Params& p, Responder r) {
                       r(JsonResponse(http::status::ok, "{\"id\":\"" + p.Path("id") + "\",\"q\":\"" +
@@ -58,9 +58,10 @@ std::vector<Route> TestRoutes(Hooks* hooks = nullptr) {
                       hooks->slow_release.wait();
                       r(JsonResponse(http::status::ok, "{\"slow\":true}"));
                     },
-                    nullptr, false, Lane::kStore});
+                    nullptr, StreamKind::kSse, Lane::kStore});
   routes.push_back({http::verb::get, "/events", nullptr,
-                    [](const Request&, const Params&, std::shared_ptr<EventStream> s) {
+                    [](const Request&, const Params&, StreamReply& reply) {
+                      auto s = reply.Start();
                       s->Send("", "data: hello\n\n");
                       s->Close();
                     }});
@@ -374,9 +375,9 @@ TEST_F(HttpServerTest, SilentConnectionsAreClosedAfterTheHeaderTimeout) {
 }
 
 TEST(HttpServerListenTest, RefusesBadAddressesAndListensOnSeveral) {
-  HttpServer bad({.listen = {"nonsense"}}, {});
+  HttpServer bad({.listen = {"nonsense"}}, std::vector<Route>{});
   EXPECT_EQ(bad.Start().code(), Status::Code::kInvalidArgument);
-  HttpServer bad_port({.listen = {"127.0.0.1:99999"}}, {});
+  HttpServer bad_port({.listen = {"127.0.0.1:99999"}}, std::vector<Route>{});
   EXPECT_EQ(bad_port.Start().code(), Status::Code::kInvalidArgument);
   HttpServer two({.listen = {"127.0.0.1:0", "127.0.0.2:0"}, .access_log = false}, TestRoutes());
   ASSERT_TRUE(two.Start().ok());

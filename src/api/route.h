@@ -50,8 +50,20 @@ class EventStream {
   // |fn| runs once, when the client goes away or the stream is closed.
   virtual void OnClose(std::function<void()> fn) = 0;
 };
-using StreamHandler =
-    std::function<void(const Request&, const Params&, std::shared_ptr<EventStream>)>;
+// How a stream route answers: Server-Sent Events (text/event-stream), newline-delimited
+// JSON (application/x-ndjson, Ollama's streamed POSTs), or a WebSocket upgrade.
+enum class StreamKind { kSse, kNdjson, kWebSocket };
+
+// Given to a stream handler, which calls exactly one of them, at once, on the thread it
+// was called on: Reject answers with a plain response (an unknown job is a 404 in the
+// dialect's own error shape); Start sends the stream's header and returns the stream.
+struct StreamReply {
+  std::function<void(Response)> Reject;
+  std::function<std::shared_ptr<EventStream>()> Start;
+};
+// Stream handlers run on the connection's I/O thread and must not block: long work is
+// started elsewhere and reports into the stream.
+using StreamHandler = std::function<void(const Request&, const Params&, StreamReply&)>;
 
 // Where a handler runs. I/O threads must never wait: a handler that touches the store
 // (SQLite, the file system) or the network says so, and the server runs it on a worker
@@ -65,14 +77,14 @@ enum class Lane {
 struct Route {
   http::verb method;
   std::string pattern;  // "/model-download/:id/progress"; a last "*name" takes the rest
+  // A plain answer. On a WebSocket route, what a GET without an upgrade gets (null: 426).
   Handler handler;
-  // For streaming routes instead of |handler|: SSE (GET), or a WebSocket upgrade when
-  // |websocket| is set. Streams may carry the token as ?token= (browsers cannot set
-  // headers on EventSource or WebSocket).
+  // For streaming routes: the stream's kind and handler. Streams may carry the token as
+  // ?token= (browsers cannot set headers on EventSource or WebSocket).
   StreamHandler stream = nullptr;
-  bool websocket = false;
-  Lane lane = Lane::kInline;
-  bool public_path = false;  // answered without the bearer token (health checks)
+  StreamKind stream_kind = StreamKind::kSse;
+  Lane lane = Lane::kInline;  // for |handler|
+  bool public_path = false;   // answered without the bearer token (health checks)
 };
 
 // A JSON response with |json_body| as it is.

@@ -107,19 +107,21 @@ class StreamBase : public EventStream {
   std::function<void()> on_close_;  // GUARDED_BY(mu_)
 };
 
-// Server-Sent Events: a 200 with text/event-stream, then each message as written; the
-// body ends when the connection closes.
-class SseStream : public StreamBase, public std::enable_shared_from_this<SseStream> {
+// A streamed body (Server-Sent Events, NDJSON): a 200 with its content type, then each
+// message as written; the body ends when the connection closes.
+class BodyStream : public StreamBase, public std::enable_shared_from_this<BodyStream> {
  public:
-  SseStream(beast::tcp_stream&& s, std::shared_ptr<void> keep)
+  BodyStream(beast::tcp_stream&& s, std::shared_ptr<void> keep)
       : stream_(std::move(s)), keep_(std::move(keep)) {}
-  void Start(const std::vector<std::string>& extra_headers) {
+  void Start(const std::string& content_type, const std::vector<std::string>& extra_headers) {
     stream_.expires_never();
-    current_ =
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        "Connection: close\r\nX-Accel-Buffering: no\r\nServer: modeld\r\n";
+    current_ = "HTTP/1.1 200 OK\r\nContent-Type: " + content_type +
+               "\r\nCache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n"
+               "Server: modeld\r\n";
     for (const auto& h : extra_headers) current_ += h + "\r\n";
-    current_ += "\r\n: modeld event stream\n\n";
+    current_ += "\r\n";
+    // SSE clients take a comment as a sign of life; NDJSON has none.
+    if (content_type == "text/event-stream") current_ += ": modeld event stream\n\n";
     writing_ = true;
     auto self = shared_from_this();
     net::async_write(stream_.socket(), net::buffer(current_),
@@ -235,21 +237,17 @@ class WsStream : public StreamBase, public std::enable_shared_from_this<WsStream
 
 }  // namespace
 
-std::shared_ptr<EventStream> StartSse(beast::tcp_stream&& stream,
-                                      const std::vector<std::string>& extra_headers,
-                                      std::shared_ptr<void> keep,
-                                      const std::function<void(std::shared_ptr<EventStream>)>& attach) {
-  auto sse = std::make_shared<SseStream>(std::move(stream), std::move(keep));
-  attach(sse);  // subscribes before the first write: nothing published meanwhile is lost
-  sse->Start(extra_headers);
-  return sse;
+std::shared_ptr<EventStream> StartBodyStream(beast::tcp_stream&& stream, const std::string& content_type,
+                                             const std::vector<std::string>& extra_headers,
+                                             std::shared_ptr<void> keep) {
+  auto body = std::make_shared<BodyStream>(std::move(stream), std::move(keep));
+  body->Start(content_type, extra_headers);
+  return body;
 }
 
 std::shared_ptr<EventStream> StartWebSocket(beast::tcp_stream&& stream, Request req,
-                                            std::shared_ptr<void> keep,
-                                            const std::function<void(std::shared_ptr<EventStream>)>& attach) {
+                                            std::shared_ptr<void> keep) {
   auto ws = std::make_shared<WsStream>(std::move(stream), std::move(keep));
-  attach(ws);
   ws->Start(std::move(req));
   return ws;
 }

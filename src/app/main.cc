@@ -102,8 +102,13 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand(
       "serve", "Run the HTTP server: the /model-download API with progress, over the store.");
   serve_cmd->add_option("--listen", serve.listen,
-                        "ADDR:PORT to listen on, repeatable (default 127.0.0.1:8000; [::1]:8000 "
-                        "for IPv6)");
+                        "ADDR:PORT[=DIALECT,...] to listen on, repeatable (default 127.0.0.1:8000; "
+                        "[::1]:8000 for IPv6). With a dialect list the address speaks only those "
+                        "APIs (generic, ...); without, every one")
+      ->allow_extra_args(false);
+  serve_cmd->add_flag("--compat", serve.compat,
+                      "also listen on each system's own port on 127.0.0.1 with its API only "
+                      "(Pieces 1000, LM Studio 1234, Jan 1337, Ollama 11434, as they are added)");
   serve_cmd->add_option("--token", serve.token,
                         "require 'Authorization: Bearer TOKEN' on every request but GET /healthz "
                         "(default: $MODELD_TOKEN; --token-file keeps it off the command line)");

@@ -68,15 +68,19 @@ int RunServe(ServeArgs args) {
   }
   auto jobs = std::make_unique<service::JobManager>(models, args.max_downloads);
   api::generic::Context ctx{models, *jobs, MODELD_VERSION};
+  std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx)};
   api::ServerOptions opts;
   if (!args.listen.empty()) opts.listen = args.listen;
+  if (args.compat) {
+    for (auto& extra : api::CompatListens(dialects, opts.listen)) opts.listen.push_back(std::move(extra));
+  }
   opts.token = *token;
   opts.allowed_hosts = args.allowed_hosts;
   opts.allowed_origins = args.allowed_origins;
   opts.max_connections = args.max_connections;
   opts.body_limit = args.body_limit;
   opts.threads = args.io_threads;
-  api::HttpServer server(opts, api::generic::Routes(ctx));
+  api::HttpServer server(opts, std::move(dialects));
   if (Status s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "modeld serve: %s\n", s.message().c_str());
     return ExitCodeFor(s);

@@ -7,7 +7,8 @@
 namespace modeld::cli {
 
 struct ServeArgs {
-  std::vector<std::string> listen;  // default 127.0.0.1:8000
+  std::vector<std::string> listen;  // "ADDR[=DIALECT,...]"; default 127.0.0.1:8000
+  bool compat = false;              // also each system's own port, with its dialect
   std::string token;                // --token, --token-file or $MODELD_TOKEN
   std::string token_file;           // --token-file
   std::vector<std::string> allowed_hosts;    // --allowed-host

@@ -397,13 +397,22 @@ http::status HttpStatusFor(const Status& s) {
   }
 }
 
+Dialect GenericDialect(Context& ctx) {
+  Dialect d;
+  d.name = "generic";
+  d.routes = Routes(ctx);
+  d.error_body = ErrorResponse;  // {"detail": message}
+  d.compat_port = 8000;
+  return d;
+}
+
 std::vector<Route> Routes(Context& ctx) {
   std::vector<Route> r;
   r.push_back({http::verb::get, "/healthz",
                [](const Request&, const Params&, Responder respond) {
                  respond(Json(http::status::ok, {{"status", "ok"}}));
                },
-               nullptr, false, Lane::kInline, /*public_path=*/true});
+               nullptr, StreamKind::kSse, Lane::kInline, /*public_path=*/true});
   r.push_back({http::verb::get, "/version", [&ctx](const Request&, const Params&, Responder respond) {
                  respond(Json(http::status::ok, {{"version", ctx.version}, {"name", "modeld"}}));
                }});
@@ -413,7 +422,7 @@ std::vector<Route> Routes(Context& ctx) {
                  if (auto bad = ParseDownload(req, params, &dl)) return respond(std::move(*bad));
                  StartDownload(ctx, std::move(dl), respond);
                },
-               nullptr, false, Lane::kNetwork});
+               nullptr, StreamKind::kSse, Lane::kNetwork});
   r.push_back({http::verb::get, "/model-download", [&ctx](const Request&, const Params&, Responder respond) {
                  json arr = json::array();
                  for (const auto& job : ctx.jobs.List()) arr.push_back(ProgressJson(job));
@@ -440,7 +449,7 @@ std::vector<Route> Routes(Context& ctx) {
                    j["requested"] = act;
                    respond(Json(http::status::ok, j));
                  },
-               nullptr, false, Lane::kStore});
+               nullptr, StreamKind::kSse, Lane::kStore});
   }
   // Forgets a job: a running one is cancelled first (its partial download removed).
   r.push_back({http::verb::delete_, "/model-download/:id",
@@ -449,13 +458,16 @@ std::vector<Route> Routes(Context& ctx) {
                  if (Status s = ctx.jobs.Remove(id); !s.ok()) return respond(Error(s));
                  respond(Json(http::status::ok, {{"status", "removed"}, {"download_id", id}}));
                },
-               nullptr, false, Lane::kStore});
+               nullptr, StreamKind::kSse, Lane::kStore});
   // Live progress of one download as Server-Sent Events: "state" on each state change
   // (never dropped), "progress" about ten times a second (coalesced for slow readers),
   // and "done" last, after which the stream ends.
   r.push_back({http::verb::get, "/model-download/:id/events", nullptr,
-               [&ctx](const Request&, const Params& p, std::shared_ptr<EventStream> stream) {
+               [&ctx](const Request&, const Params& p, StreamReply& reply) {
                  std::string id = p.Path("id");
+                 auto job = ctx.jobs.Get(id);
+                 if (!job.has_value()) return reply.Reject(Error(job.error()));
+                 auto stream = reply.Start();
                  auto& bus = ctx.jobs.events();
                  auto sub = std::make_shared<uint64_t>(0);
                  *sub = bus.Subscribe([stream, id](const service::JobEvent& ev) {
@@ -469,19 +481,18 @@ std::vector<Route> Routes(Context& ctx) {
                    }
                  });
                  stream->OnClose([&bus, sub] { bus.Unsubscribe(*sub); });
-                 auto job = ctx.jobs.Get(id);
-                 if (!job.has_value()) {
-                   stream->Send("", Sse("error", {{"detail", job.error().message()}}));
-                   return stream->Close();
-                 }
-                 // Where it stands now; a job that already ended ends the stream.
+                 // Where it stands now (read after subscribing: nothing falls between);
+                 // a job that already ended ends the stream.
+                 job = ctx.jobs.Get(id);
+                 if (!job.has_value()) return stream->Close();
                  stream->Send("", Sse(job->last.terminal ? "done" : "state", EventJson(job->last)));
                  if (job->last.terminal) stream->Close();
                }});
   // Every job's state changes and progress on one WebSocket: a JSON object per message,
   // with "type" state, progress or done.
   r.push_back({http::verb::get, "/ws", nullptr,
-               [&ctx](const Request&, const Params&, std::shared_ptr<EventStream> stream) {
+               [&ctx](const Request&, const Params&, StreamReply& reply) {
+                 auto stream = reply.Start();
                  auto& bus = ctx.jobs.events();
                  auto sub = std::make_shared<uint64_t>(0);
                  *sub = bus.Subscribe([stream](const service::JobEvent& ev) {
@@ -496,7 +507,7 @@ std::vector<Route> Routes(Context& ctx) {
                    stream->Send("", j.dump());
                  }
                },
-               true});
+               StreamKind::kWebSocket});
   r.push_back({http::verb::get, "/models", [&ctx](const Request&, const Params&, Responder respond) {
                  auto models = ctx.models.List();
                  if (!models.has_value()) return respond(Error(models.error()));
@@ -519,7 +530,7 @@ std::vector<Route> Routes(Context& ctx) {
                  }
                  respond(Json(http::status::ok, {{"models", arr}}));
                },
-               nullptr, false, Lane::kStore});
+               nullptr, StreamKind::kSse, Lane::kStore});
   r.push_back({http::verb::get, "/models/*name", [&ctx](const Request&, const Params& p, Responder respond) {
                  const std::string& name = p.Path("name");
                  if (Status s = store::ValidateModelName(name); !s.ok()) return respond(Error(s));
@@ -532,7 +543,7 @@ std::vector<Route> Routes(Context& ctx) {
                  for (const auto& m : *versions) arr.push_back(ModelJson(m));
                  respond(Json(http::status::ok, {{"name", name}, {"versions", arr}}));
                },
-               nullptr, false, Lane::kStore});
+               nullptr, StreamKind::kSse, Lane::kStore});
   r.push_back({http::verb::delete_, "/models/*name", [&ctx](const Request&, const Params& p, Responder respond) {
                  const std::string& name = p.Path("name");
                  std::string version = p.Query("version");
@@ -542,7 +553,7 @@ std::vector<Route> Routes(Context& ctx) {
                  for (const auto& ref : *removed) arr.push_back(ref.ToString());
                  respond(Json(http::status::ok, {{"status", "removed"}, {"removed", arr}}));
                },
-               nullptr, false, Lane::kStore});
+               nullptr, StreamKind::kSse, Lane::kStore});
   r.push_back({http::verb::get, "/cache", [&ctx](const Request&, const Params&, Responder respond) {
                  auto rep = ctx.models.Cache();
                  if (!rep.has_value()) return respond(Error(rep.error()));
@@ -550,7 +561,7 @@ std::vector<Route> Routes(Context& ctx) {
                  j["total_size_mb"] = Mb(rep->blob_bytes);
                  respond(Json(http::status::ok, j));
                },
-               nullptr, false, Lane::kStore});
+               nullptr, StreamKind::kSse, Lane::kStore});
   // What can be pulled by name: every catalog's models, ?q= to search, ?source= for one.
   r.push_back({http::verb::get, "/catalog", [&ctx](const Request&, const Params& params, Responder respond) {
                  std::string q = params.Query("q"), source = params.Query("source");

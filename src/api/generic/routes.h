@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "api/dialect.h"
 #include "api/http_server.h"
 #include "service/job_manager.h"
 #include "service/model_service.h"
@@ -21,6 +22,8 @@ struct Context {
 };
 
 std::vector<Route> Routes(Context& ctx);
+// The routes as a Dialect: {"detail"} errors, default port 8000.
+Dialect GenericDialect(Context& ctx);
 
 // The HTTP status for a failed operation, as the seed's table has it.
 http::status HttpStatusFor(const Status& s);
