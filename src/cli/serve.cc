@@ -40,6 +40,9 @@ int RunServe(const ServeArgs& args) {
       if (!v.ok) log::Warn("model {} is broken: {}", v.ref.ToString(), v.problems.front());
     }
   }
+  if (Status full = service::CheckDiskFull(models.store()); !full.ok()) {
+    std::fprintf(stderr, "modeld serve: %s\n", full.message().c_str());
+  }
   auto jobs = std::make_unique<service::JobManager>(models, args.max_downloads);
   auto work = std::make_unique<api::WorkQueue>();
   api::generic::Context ctx{models, *jobs, *work, MODELD_VERSION};
