@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-
 #include <map>
 #include <set>
 #include <tuple>
@@ -118,7 +117,8 @@ Status CheckSpace(const store::Store& store, uint64_t bytes) {
                          ", Available: " + mb(*avail, false));
 }
 
-fs::path PullPartialPath(const store::Store& store, const store::ModelRef& ref, const std::string& path) {
+fs::path PullPartialPath(const store::Store& store, const store::ModelRef& ref,
+                         const std::string& path) {
   return store.PartialDir(PullKey(ref)) / "files" / path;
 }
 

@@ -77,7 +77,8 @@ std::filesystem::path PullPartialPath(const store::Store& store, const store::Mo
 // nothing when the store has its blob (by sha256, or from an earlier download of its URL
 // unless req.force) or the Hub cache has it (linked, not copied); otherwise its size less
 // what its partial download already holds on disk. A file of unknown size counts 0.
-uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::PlannedFile& file);
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req,
+                      const sources::PlannedFile& file);
 // The same for every file of |plan|: a retry whose bytes are already in blobs/ needs none.
 uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::Plan& plan);
 

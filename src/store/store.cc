@@ -259,7 +259,9 @@ StoreOptions DefaultStoreOptions(const std::string& data_dir_flag) {
 void Store::SetCrashPointForTest(const std::string& point) { CrashPoint() = point; }
 
 Store::Store(StoreOptions options, std::unique_ptr<Db> db, Status read_only_reason)
-    : options_(std::move(options)), db_(std::move(db)), read_only_reason_(std::move(read_only_reason)) {
+    : options_(std::move(options)),
+      db_(std::move(db)),
+      read_only_reason_(std::move(read_only_reason)) {
   read_only_ = db_->read_only();
 }
 Store::~Store() = default;
@@ -298,7 +300,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (Status s = store->Migrate(); !s.ok()) return s;
   if (Status s = store->RepairLinks(); !s.ok()) return s;
   if (Status s = store->FinishRemovals(); !s.ok()) {
-    log::Warn("could not finish an interrupted removal (the next rm or gc retries): {}", s.message());
+    log::Warn("could not finish an interrupted removal (the next rm or gc retries): {}",
+              s.message());
   }
   return store;
 }
@@ -331,8 +334,10 @@ Status Store::Writable() {
   }
   const Status& s = read_only_reason_;
   if (s.code() == Status::Code::kNoSpace) {
-    return Status::NoSpace("the disk is full: the registry can be read but not written until "
-                           "space is freed (" + s.message() + ")");
+    return Status::NoSpace(
+        "the disk is full: the registry can be read but not written until "
+        "space is freed (" +
+        s.message() + ")");
   }
   return s.WithContext("the registry is open read-only");
 }
@@ -467,7 +472,8 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
     std::lock_guard<std::mutex> lock(mu_);
     Status committed = WriteTx([&]() -> Status {
       old_content.clear();
-      auto q = db_->Prepare("SELECT id, content_dir, created_at FROM models WHERE name=?1 AND version=?2");
+      auto q = db_->Prepare(
+          "SELECT id, content_dir, created_at FROM models WHERE name=?1 AND version=?2");
       if (!q.has_value()) return q.error();
       q->Bind(1, spec.ref.name).Bind(2, spec.ref.version);
       auto row = q->Step();
@@ -501,16 +507,21 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
       auto pending = db_->Prepare(
           "INSERT OR REPLACE INTO pending_links(name, version, content_dir) VALUES (?1,?2,?3)");
       if (!pending.has_value()) return pending.error();
-      if (Status s = pending->Bind(1, spec.ref.name).Bind(2, spec.ref.version).Bind(3, content_id).Run();
+      if (Status s =
+              pending->Bind(1, spec.ref.name).Bind(2, spec.ref.version).Bind(3, content_id).Run();
           !s.ok()) {
         return s;
       }
-      auto fins = db_->Prepare("INSERT INTO files(model_id, path, size, sha256) VALUES (?1,?2,?3,?4)");
+      auto fins =
+          db_->Prepare("INSERT INTO files(model_id, path, size, sha256) VALUES (?1,?2,?3,?4)");
       if (!fins.has_value()) return fins.error();
       for (const auto& f : spec.files) {
         fins->Reset();
-        if (Status s = fins->Bind(1, id).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size))
-                           .Bind(4, f.sha256).Run();
+        if (Status s = fins->Bind(1, id)
+                           .Bind(2, f.path)
+                           .Bind(3, static_cast<int64_t>(f.size))
+                           .Bind(4, f.sha256)
+                           .Run();
             !s.ok()) {
           return s;
         }
@@ -576,7 +587,8 @@ Status Store::RepairLinks() {
     if (s.ok()) s = ReplaceSymlink(ContentLinkTarget(ref, content_id), link);
     if (s.ok()) continue;
     if (!later(s)) return s;
-    log::Warn("could not finish the install of {} (the next start retries): {}", ref.ToString(), s.message());
+    log::Warn("could not finish the install of {} (the next start retries): {}", ref.ToString(),
+              s.message());
     return Status::OK();
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -742,7 +754,8 @@ Result<std::vector<std::string>> Store::UnusedDigests(const std::vector<int64_t>
   for (int64_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
   auto q = db_->Prepare("SELECT DISTINCT f.sha256 FROM files f WHERE f.model_id IN (" + list +
                         ") AND NOT EXISTS (SELECT 1 FROM files g WHERE g.sha256 = f.sha256 AND "
-                        "g.model_id NOT IN (" + list + "))");
+                        "g.model_id NOT IN (" +
+                        list + "))");
   if (!q.has_value()) return q.error();
   std::vector<std::string> out;
   for (;;) {
@@ -795,7 +808,9 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
     fs::path link = ModelPath(r.ref);
     std::error_code ec;
     // Only this version's link: an install of the same name may have replaced it since.
-    if (fs::read_symlink(link, ec) == ContentLinkTarget(r.ref, r.content_id)) ::unlink(link.c_str());
+    if (fs::read_symlink(link, ec) == ContentLinkTarget(r.ref, r.content_id)) {
+      ::unlink(link.c_str());
+    }
     for (fs::path p = link.parent_path(); p != options_.data_dir / "models"; p = p.parent_path()) {
       if (!fs::is_empty(p, ec) || ec) break;
       fs::remove(p, ec);
@@ -814,7 +829,9 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
     if (!unused.has_value()) return unused.error();
     for (const auto& d : *unused) {
       fs::path blob = BlobPath(d);
-      if (::unlink(blob.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove " + blob.string(), errno);
+      if (::unlink(blob.c_str()) != 0 && errno != ENOENT) {
+        return ErrnoStatus("remove " + blob.string(), errno);
+      }
       freed.insert(d);
     }
     return Status::OK();
@@ -823,14 +840,16 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
     if (Status s = free_blobs(); !s.ok()) return s;
     MaybeCrash("remove-freed");
     auto del = db_->Prepare("DELETE FROM models WHERE id=?1");  // and its files (cascade)
-    auto unpend = db_->Prepare("DELETE FROM pending_links WHERE name=?1 AND version=?2 AND content_dir=?3");
+    auto unpend =
+        db_->Prepare("DELETE FROM pending_links WHERE name=?1 AND version=?2 AND content_dir=?3");
     if (!del.has_value()) return del.error();
     if (!unpend.has_value()) return unpend.error();
     for (const auto& r : rows) {
       del->Reset();
       if (Status s = del->Bind(1, r.id).Run(); !s.ok()) return s;
       unpend->Reset();
-      if (Status s = unpend->Bind(1, r.ref.name).Bind(2, r.ref.version).Bind(3, r.content_id).Run(); !s.ok()) {
+      if (Status s = unpend->Bind(1, r.ref.name).Bind(2, r.ref.version).Bind(3, r.content_id).Run();
+          !s.ok()) {
         return s;
       }
     }
@@ -845,8 +864,10 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
     if (s.ok()) s = WriteTx(forget);
   }
   if (!s.ok()) {
-    log::Warn("{} stays marked as broken until modeld rm, gc or the next start finishes its "
-              "removal: {}", rows.front().ref.ToString(), s.message());
+    log::Warn(
+        "{} stays marked as broken until modeld rm, gc or the next start finishes its "
+        "removal: {}",
+        rows.front().ref.ToString(), s.message());
     return s;
   }
 
@@ -896,8 +917,8 @@ Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::
   return removed;
 }
 
-Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& only,
-                                                bool full_hash, std::vector<ModelInfo>* checked,
+Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& only, bool full_hash,
+                                                std::vector<ModelInfo>* checked,
                                                 Status* record_error) {
   auto models = only ? Query("WHERE m.name=?1 AND m.version=?2", {only->name, only->version}, true)
                      : List(true);
@@ -935,7 +956,8 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
       v.problems.push_back("marked broken by an earlier full check; run a full verify");
     }
     if (m.removing) {
-      v.problems.push_back("its removal was interrupted: modeld rm " + m.ref.ToString() + " finishes it");
+      v.problems.push_back("its removal was interrupted: modeld rm " + m.ref.ToString() +
+                           " finishes it");
     }
     v.ok = v.problems.empty();
     std::string status = v.ok ? "available" : "broken";
@@ -952,7 +974,9 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
       if (!q.has_value()) return q.error();
       for (const auto& [ref, status] : changes) {
         q->Reset();
-        if (Status r = q->Bind(1, status).Bind(2, ref.name).Bind(3, ref.version).Run(); !r.ok()) return r;
+        if (Status r = q->Bind(1, status).Bind(2, ref.name).Bind(3, ref.version).Run(); !r.ok()) {
+          return r;
+        }
       }
       return Status::OK();
     });
@@ -971,7 +995,9 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
 
 Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
   GcReport rep;
-  if (Status s = FinishRemovals(); !s.ok()) log::Warn("could not finish an interrupted removal: {}", s.message());
+  if (Status s = FinishRemovals(); !s.ok()) {
+    log::Warn("could not finish an interrupted removal: {}", s.message());
+  }
   std::set<std::string> live_content;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1034,7 +1060,9 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
     }
     return Status::OK();
   };
-  auto forget = [&]() -> Status { return ForgetUrls(std::vector<std::string>(freed.begin(), freed.end())); };
+  auto forget = [&]() -> Status {
+    return ForgetUrls(std::vector<std::string>(freed.begin(), freed.end()));
+  };
   Status s = WriteTx([&]() -> Status {
     if (Status f = free_blobs(); !f.ok()) return f;
     return forget();
@@ -1115,14 +1143,19 @@ Status Store::SaveJob(JobRecord job) {
     if (!q.has_value()) return q.error();
     std::optional<int64_t> total;
     if (job.bytes_total) total = static_cast<int64_t>(*job.bytes_total);
-    q->Bind(1, job.id).Bind(2, job.model).Bind(3, job.request.dump()).Bind(4, job.state)
-        .Bind(5, static_cast<int64_t>(job.bytes_done)).Bind(6, total);
+    q->Bind(1, job.id)
+        .Bind(2, job.model)
+        .Bind(3, job.request.dump())
+        .Bind(4, job.state)
+        .Bind(5, static_cast<int64_t>(job.bytes_done))
+        .Bind(6, total);
     if (job.error.empty()) {
       q->BindNull(7);
     } else {
       q->Bind(7, job.error);
     }
-    q->Bind(8, now).Bind(9, static_cast<int64_t>(job.interrupted_runs))
+    q->Bind(8, now)
+        .Bind(9, static_cast<int64_t>(job.interrupted_runs))
         .Bind(10, static_cast<int64_t>(job.run_start_bytes));
     return q->Run();
   });
@@ -1180,10 +1213,14 @@ Result<std::optional<FileEntry>> Store::LookupUrl(const std::string& url) {
 Status Store::RememberUrl(const std::string& url, const FileEntry& entry) {
   std::lock_guard<std::mutex> lock(mu_);
   return WriteTx([&]() -> Status {
-    auto q = db_->Prepare("INSERT OR REPLACE INTO url_blobs(url, path, size, sha256) VALUES (?1,?2,?3,?4)");
+    auto q = db_->Prepare(
+        "INSERT OR REPLACE INTO url_blobs(url, path, size, sha256) VALUES (?1,?2,?3,?4)");
     if (!q.has_value()) return q.error();
-    return q->Bind(1, url).Bind(2, entry.path).Bind(3, static_cast<int64_t>(entry.size))
-        .Bind(4, entry.sha256).Run();
+    return q->Bind(1, url)
+        .Bind(2, entry.path)
+        .Bind(3, static_cast<int64_t>(entry.size))
+        .Bind(4, entry.sha256)
+        .Run();
   });
 }
 

@@ -26,8 +26,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -271,7 +271,8 @@ class Store {
   // the WAL (so the retry reuses its blocks) and runs |body| once more; |body| must be
   // safe to run twice.
   Status WriteTx(const std::function<Status()>& body);
-  Result<std::vector<Row>> SelectRows(const std::string& where, const std::vector<std::string>& args);
+  Result<std::vector<Row>> SelectRows(const std::string& where,
+                                      const std::vector<std::string>& args);
   // Marks, unlinks, frees and forgets |rows| (Remove's steps, docs/store.md).
   Status RemoveRows(const std::vector<Row>& rows);
   // The blobs of models |ids| that no other model uses.
@@ -285,8 +286,8 @@ class Store {
 
   StoreOptions options_;
   std::mutex mu_;
-  std::unique_ptr<Db> db_;           // GUARDED_BY(mu_)
-  Status read_only_reason_;          // GUARDED_BY(mu_): why db_ is read-only
+  std::unique_ptr<Db> db_;   // GUARDED_BY(mu_)
+  Status read_only_reason_;  // GUARDED_BY(mu_): why db_ is read-only
   std::atomic<bool> read_only_{false};
 };
 

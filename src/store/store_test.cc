@@ -297,11 +297,14 @@ TEST_F(StoreTest, CrashDuringRemoveNeverLeavesAModelAvailableWithoutItsFiles) {
     EXPECT_EQ(m->status, "broken") << point;
     auto listed = store_->List();
     ASSERT_TRUE(listed.has_value());
-    for (const auto& l : *listed) EXPECT_EQ(l.status, l.ref.name == "m" ? "broken" : "available") << point;
+    for (const auto& l : *listed) {
+      EXPECT_EQ(l.status, l.ref.name == "m" ? "broken" : "available") << point;
+    }
     auto v = store_->Verify(ModelRef{"m", "v1"}, false);
     ASSERT_TRUE(v.has_value());
     ASSERT_FALSE((*v)[0].ok) << point;
-    EXPECT_NE((*v)[0].problems.back().find("interrupted"), std::string::npos) << (*v)[0].problems.back();
+    EXPECT_NE((*v)[0].problems.back().find("interrupted"), std::string::npos)
+        << (*v)[0].problems.back();
 
     Reopen();  // finishes the removal
     EXPECT_FALSE(store_->Get({"m", "v1"}).has_value()) << point;

@@ -3,6 +3,7 @@
 // full, lists and removes models; and a pull whose bytes are already on the disk is not
 // refused for space it does not need. Mounting a tmpfs needs root (CI runs as root).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -10,8 +11,6 @@
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstring>
@@ -67,10 +66,10 @@ class Tmpfs {
   std::string skip_reason_, error_;
 };
 
-#define MOUNT_OR_SKIP(tmpfs)                                             \
-  do {                                                                   \
+#define MOUNT_OR_SKIP(tmpfs)                                                   \
+  do {                                                                         \
     if (!(tmpfs).skip_reason().empty()) GTEST_SKIP() << (tmpfs).skip_reason(); \
-    ASSERT_TRUE((tmpfs).mounted()) << (tmpfs).error();                   \
+    ASSERT_TRUE((tmpfs).mounted()) << (tmpfs).error();                         \
   } while (0)
 
 // Fills the file system holding |dir| until |leave| bytes (a multiple of the page size) or
@@ -168,7 +167,8 @@ TEST_P(FullDiskCliTest, EveryStoreCommandWorksAndRmFreesSpace) {
   EXPECT_EQ(FreeBytes(dir_ / "mnt"), 0u);
 
   EXPECT_EQ(Json({"rm", "a:v1"})["removed"], json::array({"a:v1"}));
-  EXPECT_GE(FreeBytes(dir_ / "mnt"), 900 * kKiB) << "rm freed a's blob (the registry took a few pages)";
+  EXPECT_GE(FreeBytes(dir_ / "mnt"), 900 * kKiB)
+      << "rm freed a's blob (the registry took a few pages)";
   EXPECT_FALSE(fs::exists(data_ / "models" / "a" / "v1"));
   if (GetParam() == Wal::kGone) Json({"rm", "bcopy:v1"});
   ls = Json({"ls"});
@@ -264,7 +264,8 @@ TEST_P(FullDiskServerTest, APullWhoseBlobIsInTheStoreNeedsNoSpace) {
   auto [code, j] = Post(Body("w", "/w.bin", w));
   ASSERT_EQ(code, 200) << j.dump();
   EXPECT_EQ(j["status"], "completed");
-  EXPECT_LE(origin_.BodyBytes("/w.bin"), fetched + 1) << "nothing downloaded (a 1-byte size probe at most)";
+  EXPECT_LE(origin_.BodyBytes("/w.bin"), fetched + 1)
+      << "nothing downloaded (a 1-byte size probe at most)";
   EXPECT_EQ(FileSha256(dir_ / "data" / "models" / "w" / "v1" / "w.bin"), Sha256Hex(w));
 }
 
@@ -285,7 +286,8 @@ TEST_F(FullDiskServeTest, ServeStartsAndSaysTheDiskIsFull) {
     TestOrigin origin;
     std::string m = RandomBytes(kMiB, 6);
     origin.Put("/m.bin", {.content = m});
-    ASSERT_EQ(RunModeld({"--data-dir", data_.string(), "pull", "-q", origin.Url("/m.bin"), "--name", "m:v1"},
+    ASSERT_EQ(RunModeld({"--data-dir", data_.string(), "pull", "-q", origin.Url("/m.bin"), "--name",
+                         "m:v1"},
                         dir_.path()),
               0);
   }
@@ -297,8 +299,8 @@ TEST_F(FullDiskServeTest, ServeStartsAndSaysTheDiskIsFull) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  std::vector<std::string> args = {ModeldBin(), "--data-dir", data_.string(), "serve", "--listen",
-                                    "127.0.0.1:0"};
+  std::vector<std::string> args = {ModeldBin(), "--data-dir", data_.string(),
+                                   "serve",     "--listen",   "127.0.0.1:0"};
   std::vector<char*> argv;
   for (auto& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
@@ -347,8 +349,9 @@ TEST_F(FullDiskResumeTest, AResumedPullCountsItsPartialDownload) {
   TestOrigin origin;
   std::string w = RandomBytes(8 * kMiB, 7);
   origin.Put("/w.bin", {.content = w, .rate = 2 * kMiB});
-  std::vector<std::string> cmd = {"--data-dir", data.string(), "pull", "-q", origin.Url("/w.bin"),
-                                  "--sha256", Sha256Hex(w), "--name", "w:v1"};
+  std::vector<std::string> cmd = {
+      "--data-dir", data.string(), "pull",   "-q",  origin.Url("/w.bin"),
+      "--sha256",   Sha256Hex(w),  "--name", "w:v1"};
   {
     Child c(cmd, dir_.path());
     ASSERT_TRUE(origin.WaitForBodyBytes("/w.bin", 2 * kMiB));
