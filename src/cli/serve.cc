@@ -66,6 +66,9 @@ int RunServe(ServeArgs args) {
       if (!v.ok) log::Warn("model {} is broken: {}", v.ref.ToString(), v.problems.front());
     }
   }
+  if (Status full = service::CheckDiskFull(models.store()); !full.ok()) {
+    std::fprintf(stderr, "modeld serve: %s\n", full.message().c_str());
+  }
   auto jobs = std::make_unique<service::JobManager>(models, args.max_downloads);
   api::generic::Context ctx{models, *jobs, MODELD_VERSION};
   std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx)};

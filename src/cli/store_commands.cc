@@ -140,8 +140,13 @@ int RunVerify(const StoreArgs& args) {
     if (!ref.has_value()) return Fail("verify", ref.error());
     only = *ref;
   }
-  auto results = (*svc)->Verify(only, !args.quick);
+  Status recorded;
+  auto results = (*svc)->Verify(only, !args.quick, &recorded);
   if (!results.has_value()) return Fail("verify", results.error());
+  if (!recorded.ok()) {  // a full disk: what was found still stands
+    std::fprintf(stderr, "modeld verify: warning: the statuses found could not be recorded: %s\n",
+                 recorded.message().c_str());
+  }
   bool all_ok = true;
   auto arr = nlohmann::json::array();
   for (const auto& r : *results) {

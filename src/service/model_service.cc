@@ -1,8 +1,9 @@
 #include "service/model_service.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <condition_variable>
-
 #include <map>
 #include <set>
 #include <tuple>
@@ -114,6 +115,56 @@ Status CheckSpace(const store::Store& store, uint64_t bytes) {
   };
   return Status::NoSpace("Insufficient storage space. Required: " + mb(bytes, true) +
                          ", Available: " + mb(*avail, false));
+}
+
+fs::path PullPartialPath(const store::Store& store, const store::ModelRef& ref,
+                         const std::string& path) {
+  return store.PartialDir(PullKey(ref)) / "files" / path;
+}
+
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::PlannedFile& f) {
+  if (!f.size) return 0;
+  const uint64_t size = *f.size;
+  // The reuses PlanRunner makes (PlanRunner::Reuse), checked without side effects.
+  if (!f.sha256.empty() && store.HasBlob(f.sha256, size)) return 0;
+  if (!f.hub_etag.empty()) {
+    if (auto hub = store.FindHubBlob(f.hub_repo, f.hub_etag)) {
+      struct stat st {};
+      if (::stat(hub->c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == size) return 0;
+    }
+  }
+  if (!f.url.empty() && !req.force) {
+    auto memo = store.LookupUrl(f.url);  // only when its blob is there
+    if (memo.has_value() && memo->has_value() && (*memo)->size == size &&
+        (f.sha256.empty() || f.sha256 == (*memo)->sha256)) {
+      return 0;
+    }
+  }
+  // A partial download: the engine reserved (fallocate) its whole size at its start.
+  fs::path part = PullPartialPath(store, req.ref, f.path);
+  part += ".part";
+  struct stat st {};
+  if (::stat(part.c_str(), &st) != 0) return size;
+  uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+  return size > allocated ? size - allocated : 0;
+}
+
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::Plan& plan) {
+  uint64_t total = 0;
+  for (const auto& f : plan.files) total += BytesToFetch(store, req, f);
+  return total;
+}
+
+Status CheckDiskFull(const store::Store& store) {
+  const fs::path& dir = store.options().data_dir;
+  auto avail = AvailableBytes(dir);
+  if (store.read_only() || (avail.has_value() && *avail < kDiskFullBytes)) {
+    return Status::NoSpace("the disk holding " + dir.string() + " is full (" +
+                           HumanBytes(avail.has_value() ? *avail : 0) +
+                           " free): downloads will fail until space is freed; listing works, and "
+                           "rm, gc and DELETE /models/NAME free space");
+  }
+  return Status::OK();
 }
 
 ModelService::ModelService(std::unique_ptr<store::Store> store, std::unique_ptr<engine::Engine> engine,
@@ -248,8 +299,8 @@ Result<std::vector<store::ModelRef>> ModelService::Remove(const std::string& nam
 }
 
 Result<std::vector<store::VerifyResult>> ModelService::Verify(
-    const std::optional<store::ModelRef>& ref, bool full_hash) {
-  return store_->Verify(ref, full_hash);
+    const std::optional<store::ModelRef>& ref, bool full_hash, Status* record_error) {
+  return store_->Verify(ref, full_hash, nullptr, record_error);
 }
 
 Result<store::GcReport> ModelService::Gc(std::chrono::seconds partial_age) {

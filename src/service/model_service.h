@@ -70,6 +70,25 @@ std::string PullKey(const store::ModelRef& ref);
 // Available: ..."), when the data dir's file system has less than |bytes| free.
 Status CheckSpace(const store::Store& store, uint64_t bytes);
 
+// Where a pull of |ref| downloads |path| (the engine writes it as this + ".part").
+std::filesystem::path PullPartialPath(const store::Store& store, const store::ModelRef& ref,
+                                      const std::string& path);
+// The bytes a pull of |file| for |req| still has to write, for up-front space checks:
+// nothing when the store has its blob (by sha256, or from an earlier download of its URL
+// unless req.force) or the Hub cache has it (linked, not copied); otherwise its size less
+// what its partial download already holds on disk. A file of unknown size counts 0.
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req,
+                      const sources::PlannedFile& file);
+// The same for every file of |plan|: a retry whose bytes are already in blobs/ needs none.
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::Plan& plan);
+
+// Less than this free on the data dir's file system is a full disk (CheckDiskFull).
+constexpr uint64_t kDiskFullBytes = 1 << 20;
+// OK, or NoSpace saying that the disk holding the store is full (less than kDiskFullBytes
+// free, or the registry could only be opened read-only) and that downloads will fail
+// until space is freed. Listing, rm, gc and DELETE /models/NAME work all the same.
+Status CheckDiskFull(const store::Store& store);
+
 class ModelService {
  public:
   // |engine| may be null: one is started on the first Pull. |resolver| may be null: one
@@ -99,8 +118,10 @@ class ModelService {
   Result<store::ModelInfo> Info(const store::ModelRef& ref);
   Result<std::vector<store::ModelInfo>> Versions(const std::string& name);
   Result<std::vector<store::ModelRef>> Remove(const std::string& name, const std::string& version);
+  // Recording the statuses found is best effort: when it fails (a full disk) the results
+  // are still returned and the failure goes to |record_error| (when given).
   Result<std::vector<store::VerifyResult>> Verify(const std::optional<store::ModelRef>& ref,
-                                                  bool full_hash);
+                                                  bool full_hash, Status* record_error = nullptr);
   Result<store::GcReport> Gc(std::chrono::seconds partial_age);
   Result<store::CacheReport> Cache();
 

@@ -27,7 +27,7 @@ PlanRunner::PlanRunner(store::Store& store, engine::Engine& engine, const PullRe
 }
 
 fs::path PlanRunner::PartialPath(size_t i) const {
-  return store_.PartialDir(PullKey(req_.ref)) / "files" / plan_.files[i].path;
+  return PullPartialPath(store_, req_.ref, plan_.files[i].path);
 }
 
 // A file the store (or the Hub cache) already has: no byte to fetch.
@@ -203,9 +203,10 @@ Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
       todo.push_back(i);
     }
   }
-  // Space for what is left to fetch, up front (the engine checks each file again).
+  // Space for what is left to fetch, up front, less what partial downloads already hold
+  // (the engine checks each file again).
   uint64_t needed = 0;
-  for (size_t i : todo) needed += plan_.files[i].size.value_or(0);
+  for (size_t i : todo) needed += BytesToFetch(store_, req_, plan_.files[i]);
   if (Status s = CheckSpace(store_, needed); !s.ok()) return s;
 
   if (stop_) stop_->OnRequest([this] { StopAll(); });

@@ -258,23 +258,109 @@ StoreOptions DefaultStoreOptions(const std::string& data_dir_flag) {
 
 void Store::SetCrashPointForTest(const std::string& point) { CrashPoint() = point; }
 
-Store::Store(StoreOptions options, std::unique_ptr<Db> db)
-    : options_(std::move(options)), db_(std::move(db)) {}
+Store::Store(StoreOptions options, std::unique_ptr<Db> db, Status read_only_reason)
+    : options_(std::move(options)),
+      db_(std::move(db)),
+      read_only_reason_(std::move(read_only_reason)) {
+  read_only_ = db_->read_only();
+}
 Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   StoreOptions o = options;
   std::error_code ec;
   o.data_dir = fs::absolute(o.data_dir, ec);
-  for (const char* sub : {"blobs/sha256", "content", "models", "partial", "locks"}) {
-    if (Status s = CreateDirs(o.data_dir / sub); !s.ok()) return s;
+  const fs::path registry = o.data_dir / "registry.sqlite";
+  const bool existing = fs::exists(registry, ec);
+  for (const char* sub : {"blobs/sha256", "content", "models", "partial", "locks", "removing"}) {
+    // Directories that exist cost nothing. One a full disk cannot hold (removing/ in a data
+    // dir older than it) is made again when needed.
+    if (Status s = CreateDirs(o.data_dir / sub); !s.ok()) {
+      if (!existing) return s;
+      log::Debug("{}", s.ToString());
+    }
   }
-  auto db = Db::Open(o.data_dir / "registry.sqlite");
-  if (!db.has_value()) return db.error();
-  std::unique_ptr<Store> store(new Store(o, std::move(db.value())));
+  auto db = Db::Open(registry);
+  Status read_only_reason;
+  if (!db.has_value()) {
+    // A full disk (SQLite cannot map its -shm index) or a read-only one: an existing
+    // registry can still be read, so ls, info, verify, rm and gc work.
+    auto code = db.error().code();
+    if (!existing || (code != Status::Code::kNoSpace && code != Status::Code::kPermissionDenied &&
+                      code != Status::Code::kIoError)) {
+      return db.error();
+    }
+    auto ro = Db::OpenReadOnly(registry);
+    if (!ro.has_value()) return db.error();
+    log::Info("the registry is open read-only: {}", db.error().message());
+    read_only_reason = db.error();
+    db = std::move(ro.value());
+  }
+  std::unique_ptr<Store> store(new Store(o, std::move(db.value()), read_only_reason));
   if (Status s = store->Migrate(); !s.ok()) return s;
   if (Status s = store->RepairLinks(); !s.ok()) return s;
+  if (Status s = store->FinishRemovals(); !s.ok()) {
+    log::Warn("could not finish an interrupted removal (the next rm or gc retries): {}",
+              s.message());
+  }
   return store;
+}
+
+Status Store::Writable() {
+  if (!db_->read_only()) return Status::OK();
+  const fs::path registry = options_.data_dir / "registry.sqlite";
+  // SQLite shares one -shm mapping among a process's connections to a file: while the
+  // read-only one is open, a new connection would be read-only too. So it goes first.
+  db_.reset();
+  auto db = Db::Open(registry);
+  if (db.has_value()) {
+    db_ = std::move(db.value());
+    read_only_reason_ = Status::OK();
+    read_only_ = false;
+    log::Info("the registry can be written again");
+    return Status::OK();
+  }
+  read_only_reason_ = db.error();
+  auto ro = Db::OpenReadOnly(registry);
+  if (ro.has_value()) {
+    db_ = std::move(ro.value());
+  } else {
+    // Not even readable any more (the file went?): an empty database in its place, so
+    // every call fails ("no such table") instead of crashing.
+    log::Warn("cannot reopen the registry: {}", ro.error().ToString());
+    auto mem = Db::Open(":memory:");
+    if (!mem.has_value()) std::abort();
+    db_ = std::move(mem.value());
+  }
+  const Status& s = read_only_reason_;
+  if (s.code() == Status::Code::kNoSpace) {
+    return Status::NoSpace(
+        "the disk is full: the registry can be read but not written until "
+        "space is freed (" +
+        s.message() + ")");
+  }
+  return s.WithContext("the registry is open read-only");
+}
+
+Status Store::WriteTx(const std::function<Status()>& body) {
+  Status s;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (attempt > 0) {
+      // The WAL keeps the blocks of transactions already copied into the database: a
+      // checkpoint lets the retry write into them instead of growing the file.
+      if (Status c = db_->Checkpoint(); !c.ok()) log::Debug("{}", c.ToString());
+    }
+    if (s = Writable(); !s.ok()) return s;
+    auto tx = Transaction::Begin(*db_);
+    if (!tx.has_value()) {
+      s = tx.error();
+    } else {
+      s = body();
+      if (s.ok()) s = (*tx)->Commit();
+    }  // a transaction not committed rolls back here
+    if (s.code() != Status::Code::kNoSpace) return s;
+  }
+  return s;
 }
 
 Status Store::Migrate() {
@@ -287,6 +373,7 @@ Status Store::Migrate() {
     if (!row.has_value()) return row.error();
     if (st->Int(0) == static_cast<int64_t>(std::size(kMigrations))) return Status::OK();
   }
+  if (Status s = Writable(); !s.ok()) return s.WithContext("upgrading the registry");
   auto tx = Transaction::Begin(*db_);
   if (!tx.has_value()) return tx.error();
   auto st = db_->Prepare("PRAGMA user_version");
@@ -383,57 +470,65 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
   std::string old_content;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto tx = Transaction::Begin(*db_);
-    if (!tx.has_value()) return tx.error();
-    auto q = db_->Prepare("SELECT id, content_dir, created_at FROM models WHERE name=?1 AND version=?2");
-    if (!q.has_value()) return q.error();
-    q->Bind(1, spec.ref.name).Bind(2, spec.ref.version);
-    auto row = q->Step();
-    if (!row.has_value()) return row.error();
-    int64_t now = NowSeconds();
-    int64_t created = now;
-    if (*row) {
-      old_content = q->Text(1);
-      created = q->Int(2);
-      auto del = db_->Prepare("DELETE FROM models WHERE id=?1");
-      if (!del.has_value()) return del.error();
-      if (Status s = del->Bind(1, q->Int(0)).Run(); !s.ok()) return s;
-    }
-    auto ins = db_->Prepare(
-        "INSERT INTO models(name, version, source, description, tags, metadata, status, "
-        "content_dir, created_at, installed_at, size) "
-        "VALUES (?1,?2,?3,?4,?5,?6,'available',?7,?8,?9,?10)");
-    if (!ins.has_value()) return ins.error();
-    ins->Bind(1, spec.ref.name)
-        .Bind(2, spec.ref.version)
-        .Bind(3, spec.source)
-        .Bind(4, spec.description)
-        .Bind(5, nlohmann::json(spec.tags).dump())
-        .Bind(6, spec.metadata.is_null() ? std::string("{}") : spec.metadata.dump())
-        .Bind(7, content_id)
-        .Bind(8, created)
-        .Bind(9, now)
-        .Bind(10, static_cast<int64_t>(total_size));
-    if (Status s = ins->Run(); !s.ok()) return s;
-    int64_t id = db_->LastInsertId();
-    auto pending = db_->Prepare(
-        "INSERT OR REPLACE INTO pending_links(name, version, content_dir) VALUES (?1,?2,?3)");
-    if (!pending.has_value()) return pending.error();
-    if (Status s = pending->Bind(1, spec.ref.name).Bind(2, spec.ref.version).Bind(3, content_id).Run();
-        !s.ok()) {
-      return s;
-    }
-    auto fins = db_->Prepare("INSERT INTO files(model_id, path, size, sha256) VALUES (?1,?2,?3,?4)");
-    if (!fins.has_value()) return fins.error();
-    for (const auto& f : spec.files) {
-      fins->Reset();
-      if (Status s = fins->Bind(1, id).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size))
-                         .Bind(4, f.sha256).Run();
+    Status committed = WriteTx([&]() -> Status {
+      old_content.clear();
+      auto q = db_->Prepare(
+          "SELECT id, content_dir, created_at FROM models WHERE name=?1 AND version=?2");
+      if (!q.has_value()) return q.error();
+      q->Bind(1, spec.ref.name).Bind(2, spec.ref.version);
+      auto row = q->Step();
+      if (!row.has_value()) return row.error();
+      int64_t now = NowSeconds();
+      int64_t created = now;
+      if (*row) {
+        old_content = q->Text(1);
+        created = q->Int(2);
+        auto del = db_->Prepare("DELETE FROM models WHERE id=?1");
+        if (!del.has_value()) return del.error();
+        if (Status s = del->Bind(1, q->Int(0)).Run(); !s.ok()) return s;
+      }
+      auto ins = db_->Prepare(
+          "INSERT INTO models(name, version, source, description, tags, metadata, status, "
+          "content_dir, created_at, installed_at, size) "
+          "VALUES (?1,?2,?3,?4,?5,?6,'available',?7,?8,?9,?10)");
+      if (!ins.has_value()) return ins.error();
+      ins->Bind(1, spec.ref.name)
+          .Bind(2, spec.ref.version)
+          .Bind(3, spec.source)
+          .Bind(4, spec.description)
+          .Bind(5, nlohmann::json(spec.tags).dump())
+          .Bind(6, spec.metadata.is_null() ? std::string("{}") : spec.metadata.dump())
+          .Bind(7, content_id)
+          .Bind(8, created)
+          .Bind(9, now)
+          .Bind(10, static_cast<int64_t>(total_size));
+      if (Status s = ins->Run(); !s.ok()) return s;
+      int64_t id = db_->LastInsertId();
+      auto pending = db_->Prepare(
+          "INSERT OR REPLACE INTO pending_links(name, version, content_dir) VALUES (?1,?2,?3)");
+      if (!pending.has_value()) return pending.error();
+      if (Status s =
+              pending->Bind(1, spec.ref.name).Bind(2, spec.ref.version).Bind(3, content_id).Run();
           !s.ok()) {
         return s;
       }
-    }
-    if (Status s = (*tx)->Commit(); !s.ok()) return s;
+      auto fins =
+          db_->Prepare("INSERT INTO files(model_id, path, size, sha256) VALUES (?1,?2,?3,?4)");
+      if (!fins.has_value()) return fins.error();
+      for (const auto& f : spec.files) {
+        fins->Reset();
+        if (Status s = fins->Bind(1, id)
+                           .Bind(2, f.path)
+                           .Bind(3, static_cast<int64_t>(f.size))
+                           .Bind(4, f.sha256)
+                           .Run();
+            !s.ok()) {
+          return s;
+        }
+      }
+      return Status::OK();
+    });
+    if (!committed.ok()) return committed;
   }
   MaybeCrash("commit");
 
@@ -451,9 +546,11 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
 
 Status Store::ClearPendingLink(const ModelRef& ref) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto q = db_->Prepare("DELETE FROM pending_links WHERE name=?1 AND version=?2");
-  if (!q.has_value()) return q.error();
-  return q->Bind(1, ref.name).Bind(2, ref.version).Run();
+  return WriteTx([&]() -> Status {
+    auto q = db_->Prepare("DELETE FROM pending_links WHERE name=?1 AND version=?2");
+    if (!q.has_value()) return q.error();
+    return q->Bind(1, ref.name).Bind(2, ref.version).Run();
+  });
 }
 
 Status Store::RepairLinks() {
@@ -461,6 +558,12 @@ Status Store::RepairLinks() {
   std::vector<std::pair<ModelRef, std::string>> rows;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Nearly always none: then opening writes nothing.
+    auto any = db_->Prepare("SELECT 1 FROM pending_links LIMIT 1");
+    if (!any.has_value()) return any.error();
+    auto found = any->Step();
+    if (!found.has_value()) return found.error();
+    if (!*found) return Status::OK();
     auto q = db_->Prepare(
         "SELECT p.name, p.version, p.content_dir FROM pending_links p JOIN models m ON "
         "m.name = p.name AND m.version = p.version AND m.content_dir = p.content_dir");
@@ -472,14 +575,29 @@ Status Store::RepairLinks() {
       rows.emplace_back(ModelRef{q->Text(0), q->Text(1)}, q->Text(2));
     }
   }
+  // On a full (or read-only) disk what cannot be done now is left for the next start: the
+  // rows stay, and the registry already shows the new version.
+  auto later = [](const Status& s) {
+    return s.code() == Status::Code::kNoSpace || s.code() == Status::Code::kPermissionDenied;
+  };
   for (const auto& [ref, content_id] : rows) {
     fs::path link = ModelPath(ref);
     log::Info("finishing the interrupted install of {}", ref.ToString());
-    if (Status s = CreateDirs(link.parent_path()); !s.ok()) return s;
-    if (Status s = ReplaceSymlink(ContentLinkTarget(ref, content_id), link); !s.ok()) return s;
+    Status s = CreateDirs(link.parent_path());
+    if (s.ok()) s = ReplaceSymlink(ContentLinkTarget(ref, content_id), link);
+    if (s.ok()) continue;
+    if (!later(s)) return s;
+    log::Warn("could not finish the install of {} (the next start retries): {}", ref.ToString(),
+              s.message());
+    return Status::OK();
   }
   std::lock_guard<std::mutex> lock(mu_);
-  return db_->Exec("DELETE FROM pending_links");
+  Status s = WriteTx([&] { return db_->Exec("DELETE FROM pending_links"); });
+  if (!s.ok() && later(s)) {
+    log::Warn("could not record the finished installs (the next start does): {}", s.message());
+    return Status::OK();
+  }
+  return s;
 }
 
 Status Store::ForEach(const std::string& where, const std::vector<std::string>& args,
@@ -487,8 +605,10 @@ Status Store::ForEach(const std::string& where, const std::vector<std::string>& 
   // REQUIRES: mu_ held.
   std::string sql =
       "SELECT m.id, m.name, m.version, m.source, m.description, m.tags, m.metadata, m.status, "
-      "m.created_at, m.installed_at, m.size FROM models m " +
+      "m.created_at, m.installed_at, m.size, m.content_dir FROM models m " +
       where + " ORDER BY m.name, m.version";
+  // Removals in progress or interrupted: those models are broken, whatever was recorded.
+  const std::set<std::string> removing = RemovalMarkers();
   auto q = db_->Prepare(sql);
   if (!q.has_value()) return q.error();
   for (size_t i = 0; i < args.size(); ++i) q->Bind(static_cast<int>(i + 1), args[i]);
@@ -516,7 +636,8 @@ Status Store::ForEach(const std::string& where, const std::vector<std::string>& 
       m.metadata = ParseJsonOrDiscarded(meta_text);
       if (m.metadata.is_discarded()) m.metadata = nullptr;
     }
-    m.status = q->Text(7);
+    m.removing = !removing.empty() && removing.count(q->Text(11)) > 0;
+    m.status = m.removing ? "broken" : q->Text(7);
     m.created_at = q->Int(8);
     m.installed_at = q->Int(9);
     m.size = static_cast<uint64_t>(q->Int(10));
@@ -600,10 +721,179 @@ Status Store::RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) {
 
 Status Store::DiscardBlob(const std::string& sha256) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto tx = Transaction::Begin(*db_);
-  if (!tx.has_value()) return tx.error();
-  if (Status s = RemoveBlobIfUnused(sha256, nullptr); !s.ok()) return s;
-  return (*tx)->Commit();
+  return WriteTx([&] { return RemoveBlobIfUnused(sha256, nullptr); });
+}
+
+std::set<std::string> Store::RemovalMarkers() const {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(options_.data_dir / "removing", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    out.insert(it->path().filename().string());
+  }
+  return out;
+}
+
+Result<std::vector<Store::Row>> Store::SelectRows(const std::string& where,
+                                                  const std::vector<std::string>& args) {
+  auto q = db_->Prepare("SELECT id, name, version, content_dir FROM models " + where);
+  if (!q.has_value()) return q.error();
+  for (size_t i = 0; i < args.size(); ++i) q->Bind(static_cast<int>(i + 1), args[i]);
+  std::vector<Row> rows;
+  for (;;) {
+    auto r = q->Step();
+    if (!r.has_value()) return r.error();
+    if (!*r) break;
+    rows.push_back({q->Int(0), {q->Text(1), q->Text(2)}, q->Text(3)});
+  }
+  return rows;
+}
+
+Result<std::vector<std::string>> Store::UnusedDigests(const std::vector<int64_t>& ids) {
+  std::string list;
+  for (int64_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+  auto q = db_->Prepare("SELECT DISTINCT f.sha256 FROM files f WHERE f.model_id IN (" + list +
+                        ") AND NOT EXISTS (SELECT 1 FROM files g WHERE g.sha256 = f.sha256 AND "
+                        "g.model_id NOT IN (" +
+                        list + "))");
+  if (!q.has_value()) return q.error();
+  std::vector<std::string> out;
+  for (;;) {
+    auto r = q->Step();
+    if (!r.has_value()) return r.error();
+    if (!*r) break;
+    out.push_back(q->Text(0));
+  }
+  return out;
+}
+
+Status Store::ForgetUrls(const std::vector<std::string>& digests) {
+  auto del = db_->Prepare("DELETE FROM url_blobs WHERE sha256=?1");
+  if (!del.has_value()) return del.error();
+  for (const auto& d : digests) {
+    del->Reset();
+    if (Status s = del->Bind(1, d).Run(); !s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status Store::RemoveRows(const std::vector<Row>& rows) {
+  // 1. Mark: from here on these models read as broken, and an interruption is finished by
+  //    the next Open, Remove or Gc. An empty file needs an inode, no data block.
+  const fs::path marks = options_.data_dir / "removing";
+  if (Status s = CreateDirs(marks); !s.ok()) return s;
+  std::vector<fs::path> made;
+  auto unmark = [&made] {
+    for (const auto& m : made) ::unlink(m.c_str());
+  };
+  for (const auto& r : rows) {
+    fs::path m = marks / r.content_id;
+    UniqueFd fd(::open(m.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid() && errno != EEXIST) {
+      Status s = ErrnoStatus("mark " + m.string(), errno);
+      unmark();
+      return s;
+    }
+    if (fd.valid()) made.push_back(m);
+  }
+  if (Status s = FsyncDir(marks); !s.ok()) {
+    unmark();
+    return s;
+  }
+  MaybeCrash("remove-marked");
+
+  // 2. The model paths and content dirs. Their files are hard links to the blobs, so this
+  //    frees little by itself; it makes each unused blob's last link the one in blobs/.
+  for (const auto& r : rows) {
+    fs::path link = ModelPath(r.ref);
+    std::error_code ec;
+    // Only this version's link: an install of the same name may have replaced it since.
+    if (fs::read_symlink(link, ec) == ContentLinkTarget(r.ref, r.content_id)) {
+      ::unlink(link.c_str());
+    }
+    for (fs::path p = link.parent_path(); p != options_.data_dir / "models"; p = p.parent_path()) {
+      if (!fs::is_empty(p, ec) || ec) break;
+      fs::remove(p, ec);
+    }
+    fs::remove_all(options_.data_dir / "content" / r.content_id, ec);
+  }
+
+  // 3. The blobs no other model uses, then the rows: under the write lock, so no install
+  //    adds a reference in between. The blobs go first, so on a full disk the registry has
+  //    room when it commits.
+  std::vector<int64_t> ids;
+  for (const auto& r : rows) ids.push_back(r.id);
+  std::set<std::string> freed;
+  auto free_blobs = [&]() -> Status {
+    auto unused = UnusedDigests(ids);
+    if (!unused.has_value()) return unused.error();
+    for (const auto& d : *unused) {
+      fs::path blob = BlobPath(d);
+      if (::unlink(blob.c_str()) != 0 && errno != ENOENT) {
+        return ErrnoStatus("remove " + blob.string(), errno);
+      }
+      freed.insert(d);
+    }
+    return Status::OK();
+  };
+  auto forget = [&]() -> Status {
+    if (Status s = free_blobs(); !s.ok()) return s;
+    MaybeCrash("remove-freed");
+    auto del = db_->Prepare("DELETE FROM models WHERE id=?1");  // and its files (cascade)
+    auto unpend =
+        db_->Prepare("DELETE FROM pending_links WHERE name=?1 AND version=?2 AND content_dir=?3");
+    if (!del.has_value()) return del.error();
+    if (!unpend.has_value()) return unpend.error();
+    for (const auto& r : rows) {
+      del->Reset();
+      if (Status s = del->Bind(1, r.id).Run(); !s.ok()) return s;
+      unpend->Reset();
+      if (Status s = unpend->Bind(1, r.ref.name).Bind(2, r.ref.version).Bind(3, r.content_id).Run();
+          !s.ok()) {
+        return s;
+      }
+    }
+    return ForgetUrls(std::vector<std::string>(freed.begin(), freed.end()));
+  };
+  Status s = WriteTx(forget);
+  if (s.code() == Status::Code::kNoSpace || s.code() == Status::Code::kPermissionDenied) {
+    // Still no room for the registry, or it is open read-only: free the blobs without the
+    // write lock (an install racing with this on a full disk may fetch its blob again),
+    // then try once more.
+    s = free_blobs();
+    if (s.ok()) s = WriteTx(forget);
+  }
+  if (!s.ok()) {
+    log::Warn(
+        "{} stays marked as broken until modeld rm, gc or the next start finishes its "
+        "removal: {}",
+        rows.front().ref.ToString(), s.message());
+    return s;
+  }
+
+  // 4. Done: unmark.
+  for (const auto& r : rows) ::unlink((marks / r.content_id).c_str());
+  return Status::OK();
+}
+
+Status Store::FinishRemovals() {
+  const std::set<std::string> marks = RemovalMarkers();
+  if (marks.empty()) return Status::OK();
+  std::lock_guard<std::mutex> lock(mu_);
+  Status first;
+  for (const auto& content_id : marks) {
+    auto rows = SelectRows("WHERE content_dir=?1", {content_id});
+    if (!rows.has_value()) return rows.error();
+    if (rows->empty()) {  // the rows went: only files may be left
+      std::error_code ec;
+      fs::remove_all(options_.data_dir / "content" / content_id, ec);
+      ::unlink((options_.data_dir / "removing" / content_id).c_str());
+      continue;
+    }
+    log::Info("finishing the interrupted removal of {}", rows->front().ref.ToString());
+    if (Status s = RemoveRows(*rows); !s.ok() && first.ok()) first = s;
+  }
+  return first;
 }
 
 Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::string& version) {
@@ -611,73 +901,25 @@ Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::
   if (!version.empty()) {
     if (Status s = ValidateVersion(version); !s.ok()) return s;
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto rows = version.empty() ? SelectRows("WHERE name=?1", {name})
+                              : SelectRows("WHERE name=?1 AND version=?2", {name, version});
+  if (!rows.has_value()) return rows.error();
+  if (rows->empty()) {
+    return Status::NotFound("model '" + name + (version.empty() ? "" : ":" + version) +
+                            "' is not installed");
+  }
+  if (Status s = RemoveRows(*rows); !s.ok()) {
+    return s.WithContext("removing " + name + (version.empty() ? "" : ":" + version));
+  }
   std::vector<ModelRef> removed;
-  std::vector<std::string> contents;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto tx = Transaction::Begin(*db_);
-    if (!tx.has_value()) return tx.error();
-    auto q = db_->Prepare(version.empty()
-                              ? "SELECT id, version, content_dir FROM models WHERE name=?1"
-                              : "SELECT id, version, content_dir FROM models WHERE name=?1 AND version=?2");
-    if (!q.has_value()) return q.error();
-    q->Bind(1, name);
-    if (!version.empty()) q->Bind(2, version);
-    std::vector<int64_t> ids;
-    for (;;) {
-      auto r = q->Step();
-      if (!r.has_value()) return r.error();
-      if (!*r) break;
-      ids.push_back(q->Int(0));
-      removed.push_back({name, q->Text(1)});
-      contents.push_back(q->Text(2));
-    }
-    if (ids.empty()) {
-      return Status::NotFound("model '" + name + (version.empty() ? "" : ":" + version) +
-                              "' is not installed");
-    }
-    std::set<std::string> digests;
-    for (int64_t id : ids) {
-      auto f = db_->Prepare("SELECT sha256 FROM files WHERE model_id=?1");
-      if (!f.has_value()) return f.error();
-      f->Bind(1, id);
-      for (;;) {
-        auto r = f->Step();
-        if (!r.has_value()) return r.error();
-        if (!*r) break;
-        digests.insert(f->Text(0));
-      }
-      auto del = db_->Prepare("DELETE FROM models WHERE id=?1");
-      if (!del.has_value()) return del.error();
-      if (Status s = del->Bind(1, id).Run(); !s.ok()) return s;
-    }
-    auto unpend = db_->Prepare(version.empty() ? "DELETE FROM pending_links WHERE name=?1"
-                                               : "DELETE FROM pending_links WHERE name=?1 AND version=?2");
-    if (!unpend.has_value()) return unpend.error();
-    unpend->Bind(1, name);
-    if (!version.empty()) unpend->Bind(2, version);
-    if (Status s = unpend->Run(); !s.ok()) return s;
-    for (const auto& d : digests) {
-      if (Status s = RemoveBlobIfUnused(d, nullptr); !s.ok()) return s;
-    }
-    if (Status s = (*tx)->Commit(); !s.ok()) return s;
-  }
-  for (size_t i = 0; i < removed.size(); ++i) {
-    fs::path link = ModelPath(removed[i]);
-    ::unlink(link.c_str());
-    std::error_code ec;
-    fs::remove_all(options_.data_dir / "content" / contents[i], ec);
-    // Prune empty parents up to models/.
-    for (fs::path p = link.parent_path(); p != options_.data_dir / "models"; p = p.parent_path()) {
-      if (!fs::is_empty(p, ec) || ec) break;
-      fs::remove(p, ec);
-    }
-  }
+  for (const auto& r : *rows) removed.push_back(r.ref);
   return removed;
 }
 
-Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& only,
-                                                bool full_hash, std::vector<ModelInfo>* checked) {
+Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& only, bool full_hash,
+                                                std::vector<ModelInfo>* checked,
+                                                Status* record_error) {
   auto models = only ? Query("WHERE m.name=?1 AND m.version=?2", {only->name, only->version}, true)
                      : List(true);
   if (!models.has_value()) return models.error();
@@ -713,6 +955,10 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
       // reinstall makes a broken model available again.
       v.problems.push_back("marked broken by an earlier full check; run a full verify");
     }
+    if (m.removing) {
+      v.problems.push_back("its removal was interrupted: modeld rm " + m.ref.ToString() +
+                           " finishes it");
+    }
     v.ok = v.problems.empty();
     std::string status = v.ok ? "available" : "broken";
     if (status != m.status) {
@@ -723,15 +969,25 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
   }
   if (!changes.empty()) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto tx = Transaction::Begin(*db_);
-    if (!tx.has_value()) return tx.error();
-    auto q = db_->Prepare("UPDATE models SET status=?1 WHERE name=?2 AND version=?3");
-    if (!q.has_value()) return q.error();
-    for (const auto& [ref, status] : changes) {
-      q->Reset();
-      if (Status s = q->Bind(1, status).Bind(2, ref.name).Bind(3, ref.version).Run(); !s.ok()) return s;
+    Status s = WriteTx([&]() -> Status {
+      auto q = db_->Prepare("UPDATE models SET status=?1 WHERE name=?2 AND version=?3");
+      if (!q.has_value()) return q.error();
+      for (const auto& [ref, status] : changes) {
+        q->Reset();
+        if (Status r = q->Bind(1, status).Bind(2, ref.name).Bind(3, ref.version).Run(); !r.ok()) {
+          return r;
+        }
+      }
+      return Status::OK();
+    });
+    // What was found is the answer; recording it is a cache (a full disk must not hide it).
+    if (!s.ok()) {
+      if (record_error) {
+        *record_error = s;
+      } else {
+        log::Warn("could not record the statuses verify found: {}", s.message());
+      }
     }
-    if (Status s = (*tx)->Commit(); !s.ok()) return s;
   }
   if (checked) *checked = std::move(models.value());
   return out;
@@ -739,11 +995,12 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
 
 Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
   GcReport rep;
+  if (Status s = FinishRemovals(); !s.ok()) {
+    log::Warn("could not finish an interrupted removal: {}", s.message());
+  }
   std::set<std::string> live_content;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto tx = Transaction::Begin(*db_);
-    if (!tx.has_value()) return tx.error();
     auto q = db_->Prepare("SELECT content_dir FROM models");
     if (!q.has_value()) return q.error();
     for (;;) {
@@ -752,15 +1009,8 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
       if (!*r) break;
       live_content.insert(q->Text(0));
     }
-    // Blobs: every file in blobs/sha256 that no model references.
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(options_.data_dir / "blobs" / "sha256", ec)) {
-      std::string name = e.path().filename().string();
-      if (name.size() != 64) continue;
-      if (Status s = RemoveBlobIfUnused(name, &rep); !s.ok()) return s;
-    }
-    if (Status s = (*tx)->Commit(); !s.ok()) return s;
   }
+  // Files first, the registry last, so gc frees space on a full disk.
   // Content dirs no model points at (left by a crash mid-install).
   std::error_code ec;
   auto now = fs::file_time_type::clock::now();
@@ -783,6 +1033,51 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
     fs::remove_all(e.path(), ec);
     ++rep.partials_removed;
   }
+  // Blobs no model references: deleted under the write lock (so no install adds a
+  // reference meanwhile), with the URLs that produced them.
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<std::string> freed;
+  auto free_blobs = [&]() -> Status {
+    std::error_code dir_ec;
+    for (fs::directory_iterator it(options_.data_dir / "blobs" / "sha256", dir_ec), end;
+         !dir_ec && it != end; it.increment(dir_ec)) {
+      std::string name = it->path().filename().string();
+      if (name.size() != 64) continue;
+      auto q = db_->Prepare("SELECT 1 FROM files WHERE sha256=?1 LIMIT 1");
+      if (!q.has_value()) return q.error();
+      auto used = q->Bind(1, name).Step();
+      if (!used.has_value()) return used.error();
+      if (*used) continue;
+      struct stat st {};
+      if (::stat(it->path().c_str(), &st) != 0) continue;
+      if (::unlink(it->path().c_str()) != 0) {
+        if (errno == ENOENT) continue;
+        return ErrnoStatus("remove " + it->path().string(), errno);
+      }
+      ++rep.blobs_removed;
+      rep.blob_bytes += static_cast<uint64_t>(st.st_size);
+      freed.insert(name);
+    }
+    return Status::OK();
+  };
+  auto forget = [&]() -> Status {
+    return ForgetUrls(std::vector<std::string>(freed.begin(), freed.end()));
+  };
+  Status s = WriteTx([&]() -> Status {
+    if (Status f = free_blobs(); !f.ok()) return f;
+    return forget();
+  });
+  if (s.code() == Status::Code::kNoSpace || s.code() == Status::Code::kPermissionDenied) {
+    // No room even for that, or the registry is open read-only: delete them without the
+    // write lock (an install racing with this on a full disk may fetch its blob again).
+    if (Status f = free_blobs(); !f.ok()) return f;
+    if (freed.empty()) return rep;
+    s = WriteTx(forget);
+    // A URL remembered for a blob that is gone is harmless (LookupUrl checks the blob).
+    if (!s.ok()) log::Warn("could not forget the URLs of the removed blobs: {}", s.message());
+    return rep;
+  }
+  if (!s.ok()) return s;
   return rep;
 }
 
@@ -836,27 +1131,34 @@ Status Store::SaveJob(JobRecord job) {
   if (job.id.empty()) return Status::InvalidArgument("job id is empty");
   int64_t now = NowSeconds();
   std::lock_guard<std::mutex> lock(mu_);
-  auto q = db_->Prepare(
-      "INSERT INTO jobs(id, model, request, state, bytes_done, bytes_total, error, created_at, "
-      "updated_at, interrupted_runs, run_start_bytes) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9,?10) "
-      "ON CONFLICT(id) DO UPDATE SET "
-      "model=excluded.model, request=excluded.request, state=excluded.state, "
-      "bytes_done=excluded.bytes_done, bytes_total=excluded.bytes_total, error=excluded.error, "
-      "updated_at=excluded.updated_at, interrupted_runs=excluded.interrupted_runs, "
-      "run_start_bytes=excluded.run_start_bytes");
-  if (!q.has_value()) return q.error();
-  std::optional<int64_t> total;
-  if (job.bytes_total) total = static_cast<int64_t>(*job.bytes_total);
-  q->Bind(1, job.id).Bind(2, job.model).Bind(3, job.request.dump()).Bind(4, job.state)
-      .Bind(5, static_cast<int64_t>(job.bytes_done)).Bind(6, total);
-  if (job.error.empty()) {
-    q->BindNull(7);
-  } else {
-    q->Bind(7, job.error);
-  }
-  q->Bind(8, now).Bind(9, static_cast<int64_t>(job.interrupted_runs))
-      .Bind(10, static_cast<int64_t>(job.run_start_bytes));
-  return q->Run();
+  return WriteTx([&]() -> Status {
+    auto q = db_->Prepare(
+        "INSERT INTO jobs(id, model, request, state, bytes_done, bytes_total, error, created_at, "
+        "updated_at, interrupted_runs, run_start_bytes) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9,?10) "
+        "ON CONFLICT(id) DO UPDATE SET "
+        "model=excluded.model, request=excluded.request, state=excluded.state, "
+        "bytes_done=excluded.bytes_done, bytes_total=excluded.bytes_total, error=excluded.error, "
+        "updated_at=excluded.updated_at, interrupted_runs=excluded.interrupted_runs, "
+        "run_start_bytes=excluded.run_start_bytes");
+    if (!q.has_value()) return q.error();
+    std::optional<int64_t> total;
+    if (job.bytes_total) total = static_cast<int64_t>(*job.bytes_total);
+    q->Bind(1, job.id)
+        .Bind(2, job.model)
+        .Bind(3, job.request.dump())
+        .Bind(4, job.state)
+        .Bind(5, static_cast<int64_t>(job.bytes_done))
+        .Bind(6, total);
+    if (job.error.empty()) {
+      q->BindNull(7);
+    } else {
+      q->Bind(7, job.error);
+    }
+    q->Bind(8, now)
+        .Bind(9, static_cast<int64_t>(job.interrupted_runs))
+        .Bind(10, static_cast<int64_t>(job.run_start_bytes));
+    return q->Run();
+  });
 }
 
 Result<JobRecord> Store::GetJob(const std::string& id) {
@@ -889,9 +1191,11 @@ Result<std::vector<JobRecord>> Store::ListJobs(bool unfinished_only) {
 
 Status Store::DeleteJob(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto q = db_->Prepare("DELETE FROM jobs WHERE id=?1");
-  if (!q.has_value()) return q.error();
-  return q->Bind(1, id).Run();
+  return WriteTx([&]() -> Status {
+    auto q = db_->Prepare("DELETE FROM jobs WHERE id=?1");
+    if (!q.has_value()) return q.error();
+    return q->Bind(1, id).Run();
+  });
 }
 
 Result<std::optional<FileEntry>> Store::LookupUrl(const std::string& url) {
@@ -908,10 +1212,16 @@ Result<std::optional<FileEntry>> Store::LookupUrl(const std::string& url) {
 
 Status Store::RememberUrl(const std::string& url, const FileEntry& entry) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto q = db_->Prepare("INSERT OR REPLACE INTO url_blobs(url, path, size, sha256) VALUES (?1,?2,?3,?4)");
-  if (!q.has_value()) return q.error();
-  return q->Bind(1, url).Bind(2, entry.path).Bind(3, static_cast<int64_t>(entry.size))
-      .Bind(4, entry.sha256).Run();
+  return WriteTx([&]() -> Status {
+    auto q = db_->Prepare(
+        "INSERT OR REPLACE INTO url_blobs(url, path, size, sha256) VALUES (?1,?2,?3,?4)");
+    if (!q.has_value()) return q.error();
+    return q->Bind(1, url)
+        .Bind(2, entry.path)
+        .Bind(3, static_cast<int64_t>(entry.size))
+        .Bind(4, entry.sha256)
+        .Run();
+  });
 }
 
 Result<FileLock> Store::Lock(const std::string& key) {

@@ -7,23 +7,32 @@
 //   <data_dir>/models/<name>/<version> symlink -> ../../content/<id> (the path users open)
 //   <data_dir>/partial/<key>/          downloads in progress (.part + .journal)
 //   <data_dir>/locks/<key>.lock        flock()s that keep two processes off one download
+//   <data_dir>/removing/<content id>   an empty file per removal in progress
 //
 // Installs are atomic: the new version is built in a fresh content dir, the registry is
 // switched in one transaction, then the model's symlink is swapped with rename(). A crash
 // at any point leaves the old version or the new one; Open() repairs a symlink left
 // behind by a crash between the commit and the swap, and Gc() removes orphans.
 //
+// A full disk: opening a current registry writes nothing (reading always works, read-only
+// if need be), and Remove() and Gc() free blob bytes before they need new blocks, behind
+// a removal marker, so an interruption never leaves a model "available" without its files
+// (docs/store.md, "A full disk").
+//
 // Thread safety: a Store is safe to use from several threads (one mutex guards the
 // database). Several processes may share a data dir.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,6 +72,9 @@ struct ModelInfo {
   std::vector<FileEntry> files;
   uint64_t size = 0;
   std::filesystem::path path;  // models/<name>/<version>
+  // An interrupted removal marked it (and its files may be gone): reported "broken"; the
+  // next Open, Remove or Gc finishes the removal.
+  bool removing = false;
   nlohmann::json ToJson() const;
 };
 
@@ -139,12 +151,20 @@ class FileLock {
 
 class Store {
  public:
-  // Opens the data dir (creating it), migrates the schema, and finishes installs a crash
-  // interrupted between their commit and their symlink swap (a pending_links row each).
+  // Opens the data dir (creating it), migrates the schema, finishes installs a crash
+  // interrupted between their commit and their symlink swap (a pending_links row each) and
+  // removals a crash interrupted (a removing/ marker each). On a full file system an
+  // up-to-date registry still opens and writes nothing; if SQLite cannot even map its
+  // index there, the registry is opened read-only (read_only()) and finishing what a crash
+  // left is retried later.
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
   ~Store();
 
   const StoreOptions& options() const { return options_; }
+  // True while the registry is open read-only (opened on a full or read-only file system).
+  // Every write first tries to reopen it read-write, so this clears itself once space is
+  // freed; until then writes fail with NoSpace or PermissionDenied.
+  bool read_only() const { return read_only_; }
   std::filesystem::path BlobPath(const std::string& sha256) const;
   std::filesystem::path ModelPath(const ModelRef& ref) const;
   // A directory for downloads of |key| (say, a URL): partial/<sha256(key)[0:32]>.
@@ -170,16 +190,25 @@ class Store {
   Result<std::vector<ModelInfo>> Versions(const std::string& name);
   // Removes one version (or all when |version| is empty) and frees the blobs no other
   // model uses. Returns the removed references. NotFound if nothing matched.
+  // Works on a full disk: the models are marked (removing/), their files and unused blobs
+  // deleted, then the rows; if the registry still cannot be written (NoSpace,
+  // PermissionDenied, Unavailable) the error is returned and the models stay marked,
+  // reported broken, until the next Open, Remove or Gc finishes the removal.
   Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version);
 
   // Checks every installed file (size; with |full_hash| also SHA-256) and records
   // "broken" or "available". Only |only| when given. A size check never clears a
-  // "broken" found by a full check.
-  // |checked|, when given, receives the models with their statuses as now recorded.
+  // "broken" found by a full check; a model whose removal was interrupted is broken.
+  // |checked|, when given, receives the models with the statuses found.
+  // Recording is best effort (a full disk): the results are returned even when it fails,
+  // and the failure goes to |record_error| when given, else to the log.
   Result<std::vector<VerifyResult>> Verify(const std::optional<ModelRef>& only, bool full_hash,
-                                           std::vector<ModelInfo>* checked = nullptr);
-  // Removes blobs no model uses, orphaned content dirs, and partial downloads not in
-  // use that are older than |partial_age| (all unlocked ones when zero).
+                                           std::vector<ModelInfo>* checked = nullptr,
+                                           Status* record_error = nullptr);
+  // Finishes interrupted removals, then removes orphaned content dirs, partial downloads
+  // not in use that are older than |partial_age| (all unlocked ones when zero), and blobs
+  // no model uses. Files go before the registry is written, so it frees space on a full
+  // disk; forgetting the URLs of removed blobs is then best effort (logged).
   Result<GcReport> Gc(std::chrono::seconds partial_age = std::chrono::hours(24 * 7));
   Result<CacheReport> Cache();
 
@@ -213,12 +242,19 @@ class Store {
   Result<std::string> AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
                                         const std::string& sha256, uint64_t size);
 
-  // Test hook: the process _exit()s at the named install step ("content", "commit",
-  // "swap") so tests can check crash consistency.
+  // Test hook: the process _exit()s at the named step so tests can check crash
+  // consistency: install ("content", "commit", "swap") or remove ("remove-marked": marker
+  // written, nothing deleted; "remove-freed": files and blobs deleted, rows not).
   static void SetCrashPointForTest(const std::string& point);
 
  private:
-  explicit Store(StoreOptions options, std::unique_ptr<Db> db);
+  struct Row {  // one installed version, as Remove needs it
+    int64_t id = 0;
+    ModelRef ref;
+    std::string content_id;
+  };
+
+  Store(StoreOptions options, std::unique_ptr<Db> db, Status read_only_reason);
   Status Migrate();
   Status RepairLinks();
   Status ClearPendingLink(const ModelRef& ref);
@@ -228,9 +264,31 @@ class Store {
                                        bool with_files);
   Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep);
 
+  // REQUIRES (all below): mu_ held.
+  // OK once db_ can be written: reopens it read-write if it was opened read-only.
+  Status Writable();
+  // Runs |body| in a write transaction and commits. On NoSpace it rolls back, checkpoints
+  // the WAL (so the retry reuses its blocks) and runs |body| once more; |body| must be
+  // safe to run twice.
+  Status WriteTx(const std::function<Status()>& body);
+  Result<std::vector<Row>> SelectRows(const std::string& where,
+                                      const std::vector<std::string>& args);
+  // Marks, unlinks, frees and forgets |rows| (Remove's steps, docs/store.md).
+  Status RemoveRows(const std::vector<Row>& rows);
+  // The blobs of models |ids| that no other model uses.
+  Result<std::vector<std::string>> UnusedDigests(const std::vector<int64_t>& ids);
+  // Deletes the url memo rows of |digests|.
+  Status ForgetUrls(const std::vector<std::string>& digests);
+  // Content ids with a removing/ marker (a readdir of a directory that is nearly always empty).
+  std::set<std::string> RemovalMarkers() const;
+  // Completes the removals whose marker is left (by a crash, or a full disk).
+  Status FinishRemovals();
+
   StoreOptions options_;
   std::mutex mu_;
-  std::unique_ptr<Db> db_;  // GUARDED_BY(mu_)
+  std::unique_ptr<Db> db_;   // GUARDED_BY(mu_)
+  Status read_only_reason_;  // GUARDED_BY(mu_): why db_ is read-only
+  std::atomic<bool> read_only_{false};
 };
 
 }  // namespace modeld::store

@@ -319,7 +319,9 @@ void StartDownload(Context& ctx, DownloadRequest dl, Responder respond) {
   if (!plan.has_value()) return respond(Error(plan.error()));
   std::optional<uint64_t> size = plan->TotalSize();
   if (size) {
-    if (Status s = service::CheckSpace(ctx.models.store(), *size); !s.ok()) return respond(Error(s));
+    // Only what is not on the disk yet: blobs we have and partial downloads cost nothing.
+    uint64_t to_fetch = service::BytesToFetch(ctx.models.store(), p, *plan);
+    if (Status s = service::CheckSpace(ctx.models.store(), to_fetch); !s.ok()) return respond(Error(s));
   }
   std::string first_url = plan->files.empty() ? p.url : plan->files.front().url;
   p.plan = std::make_shared<sources::Plan>(std::move(plan.value()));
