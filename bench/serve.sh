@@ -6,7 +6,8 @@
 # downloads; and the downloads' speed against the same downloads with no load.
 #
 #   bench/serve.sh [SIZE_MIB]     (default 1024 per file)
-#   env: RATE (1000 req/s), CONNS ("50 1000"), BASE_RUNS (2 unloaded runs, averaged),
+#   env: RATE (1000 req/s), CONNS ("50 1000"), BASE_RUNS (2 unloaded runs, first and last,
+#        averaged),
 #        NGINX_WORKERS (1, as modeld's one I/O thread on 2 cores), CAPACITY (1: also the
 #        saturated req/s of each with wrk -c50, no download running), MODELD, LOADGEN
 #
@@ -38,6 +39,7 @@ chmod 755 "$work"
 SERVER_PID=""
 LG_PID=""
 cleanup() {
+  set +e
   [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null
   [[ -n $LG_PID ]] && kill "$LG_PID" 2>/dev/null
   kill "$(cat "$work/origin.pid" 2>/dev/null)" "$(cat "$work/ref.pid" 2>/dev/null)" 2>/dev/null
@@ -69,6 +71,7 @@ P_ORIGIN=$(free_port); P_REF=$(free_port)
 echo "generating 3 x ${SIZE_MIB} MiB..." >&2
 for f in a b c; do head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$work/www/$f.bin"; done
 cat "$work"/www/*.bin > /dev/null
+sync  # the files' write-back must not slow the first (unloaded) runs
 nginx_conf origin "$P_ORIGIN" "$work/www" 1
 nginx_conf ref "$P_REF" "$work/ref" "$NGINX_WORKERS"
 
@@ -76,6 +79,7 @@ serve_args=()  # the SSRF guard refuses loopback origins unless told (issue 9)
 "$MODELD" serve --help 2>/dev/null | grep -q -- --allow-private-upstreams && serve_args+=(--allow-private-upstreams)
 start_server() {  # a fresh data dir each time; sets SERVER_PID and P_API
   rm -rf "$work/data"
+  sync  # each run starts with the last one's 3 files written back
   MODELD_ALLOW_PRIVATE_UPSTREAMS=1 "$MODELD" --data-dir "$work/data" --log-level warn serve \
     --listen 127.0.0.1:0 "${serve_args[@]}" 2> "$work/serve.log" &
   SERVER_PID=$!
@@ -133,11 +137,12 @@ lg_stop() {  # OUT_FILE
 }
 
 results="$work/results.txt"; : > "$results"
-echo "unloaded downloads..." >&2
-for ((i = 0; i < BASE_RUNS; i++)); do
+unloaded() {  # one run of the 3 downloads with no load
+  echo "unloaded downloads..." >&2
   start_server; start_downloads; wait_downloads; stop_server
   echo "base $ELAPSED" >> "$results"
-done
+}
+unloaded  # the first; the others at the end, so that drift shows
 
 for c in $CONNS; do
   echo "$c connections: modeld..." >&2
@@ -168,6 +173,8 @@ for c in $CONNS; do
   echo "idle modeld $c 0 $work/lg-idle-$c.json" >> "$results"
   stop_server
 done
+
+for ((i = 1; i < BASE_RUNS; i++)); do unloaded; done
 
 if [[ $CAPACITY == 1 ]]; then  # what each answers flat out (wrk, closed loop), no download running
   echo "capacity..." >&2

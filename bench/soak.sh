@@ -41,6 +41,7 @@ data=$work/data
 mkdir -p "$work/manifest" "$work/logs"
 SERVER_PID="" ORIGIN_PID=""
 cleanup() {
+  set +e
   [[ -n $SERVER_PID ]] && kill -9 "$SERVER_PID" 2>/dev/null
   [[ -n $ORIGIN_PID ]] && kill "$ORIGIN_PID" 2>/dev/null
   if [[ ${KEEP:-0} == 1 ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi

@@ -3,10 +3,12 @@
 // same actions from modeld's own origin do. modeld's state is checked after each attack by
 // direct (non-browser) requests.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 
-import { launchChromium, request, startModeld, startOrigin, startPageServer, until } from './lib.mjs';
+import { launchChromium, request, startModeld, startOrigin, startPageServer, tmpdir, until } from './lib.mjs';
 
 let browser, origin, attacker;
 before(async () => {
@@ -398,6 +400,23 @@ describe('--token: a page without the token can do nothing, and ?token= is never
 
   it('GET /healthz needs no token', async () => {
     assert.equal((await request(modeld.port, 'GET', '/healthz')).status, 200);
+  });
+
+  it('the token may come from MODELD_TOKEN or --token-file instead of the command line', async () => {
+    const file = path.join(tmpdir('modeld-token-'), 'token');
+    fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    for (const opts of [{ env: { MODELD_TOKEN: token } }, { args: ['--token-file', file] }]) {
+      const m = await startModeld(opts);
+      try {
+        assert.equal((await request(m.port, 'GET', '/models')).status, 401, JSON.stringify(opts));
+        const ok = await request(m.port, 'GET', '/models', { headers: { Authorization: `Bearer ${token}` } });
+        assert.equal(ok.status, 200, JSON.stringify(opts));
+        assert.ok(!m.stderr().includes(token), 'the token is in the log');
+      } finally {
+        await m.stop();
+      }
+    }
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });
 });
 
