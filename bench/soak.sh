@@ -6,6 +6,7 @@
 #   env: SEED (bash RANDOM seed; default random, printed), RATE (bytes/s per origin
 #        connection, default 2 MiB/s), MIN_MIB/MAX_MIB (size of a pull, 2/16),
 #        KILL_MS (kills land uniformly in 0..KILL_MS after the start, default 2500),
+#        KINDS ("single hub tar.gz zip"), VIA ("cli srv"), KEEP (1: keep the work dir),
 #        MODELD, ORIGIN (build/bench/modeld_bench_soak_origin)
 #
 # Half the pulls are `modeld pull` (in-process; killed, then the same command again), half
@@ -96,14 +97,16 @@ wait_job() {
   echo "stuck $(jq -c '{state, status}' <<< "$p" 2>/dev/null)"
 }
 
-kinds=(single hub tar.gz zip)
+combos=()  # "via kind", in turn
+for kind in ${KINDS:-single hub tar.gz zip}; do
+  for via in ${VIA:-cli srv}; do combos+=("$via $kind"); done
+done
 results=$work/results.tsv  # n via kind killed resumed outcome detail
 : > "$results"
 echo "soak: $PULLS pulls, seed $SEED, data in $work" >&2
 start_server
 for ((n = 1; n <= PULLS; n++)); do
-  via=cli; ((n % 2 == 0)) && via=srv
-  kind=${kinds[$(((n - 1) / 2 % 4))]}
+  read -r via kind <<< "${combos[$(((n - 1) % ${#combos[@]}))]}"
   size=$(((MIN_MIB + RANDOM % (MAX_MIB - MIN_MIB + 1)) * 1024 * 1024 + RANDOM))
   ctl "new?kind=$kind&id=$n&size=$size" > "$work/manifest/$n.json"
   url=$(jq -r '.url // empty' "$work/manifest/$n.json")

@@ -38,6 +38,7 @@ export async function startModeld({ args = [], env = {}, logLevel = 'warn' } = {
   const proc = spawn(MODELD, argv, { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const port = await new Promise((resolve, reject) => {
+    const fail = (e) => { fs.rmSync(dataDir, { recursive: true, force: true }); reject(e); };
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (chunk) => {
       stderr += chunk;
@@ -45,8 +46,8 @@ export async function startModeld({ args = [], env = {}, logLevel = 'warn' } = {
       if (m) resolve(Number(m[1]));
     });
     proc.on('exit', (code, sig) =>
-      reject(new Error(`modeld serve ${argv.join(' ')} exited (${code ?? sig}) before listening:\n${stderr}`)));
-    proc.on('error', reject);
+      fail(new Error(`modeld serve ${argv.join(' ')} exited (${code ?? sig}) before listening:\n${stderr}`)));
+    proc.on('error', fail);
   });
   const exited = new Promise((resolve) => proc.on('exit', resolve));
   return {

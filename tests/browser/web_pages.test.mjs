@@ -403,20 +403,24 @@ describe('--token: a page without the token can do nothing, and ?token= is never
   });
 
   it('the token may come from MODELD_TOKEN or --token-file instead of the command line', async () => {
-    const file = path.join(tmpdir('modeld-token-'), 'token');
+    const dir = tmpdir('modeld-token-');
+    const file = path.join(dir, 'token');
     fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
-    for (const opts of [{ env: { MODELD_TOKEN: token } }, { args: ['--token-file', file] }]) {
-      const m = await startModeld(opts);
-      try {
-        assert.equal((await request(m.port, 'GET', '/models')).status, 401, JSON.stringify(opts));
-        const ok = await request(m.port, 'GET', '/models', { headers: { Authorization: `Bearer ${token}` } });
-        assert.equal(ok.status, 200, JSON.stringify(opts));
-        assert.ok(!m.stderr().includes(token), 'the token is in the log');
-      } finally {
-        await m.stop();
+    try {
+      for (const opts of [{ env: { MODELD_TOKEN: token } }, { args: ['--token-file', file] }]) {
+        const m = await startModeld(opts);
+        try {
+          assert.equal((await request(m.port, 'GET', '/models')).status, 401, JSON.stringify(opts));
+          const ok = await request(m.port, 'GET', '/models', { headers: { Authorization: `Bearer ${token}` } });
+          assert.equal(ok.status, 200, JSON.stringify(opts));
+          assert.ok(!m.stderr().includes(token), 'the token is in the log');
+        } finally {
+          await m.stop();
+        }
       }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });
 });
 
