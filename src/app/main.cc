@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/exit_codes.h"
+#include "cli/jobs.h"
 #include "cli/pull.h"
 #include "cli/search.h"
 #include "cli/serve.h"
@@ -105,7 +106,22 @@ int main(int argc, char** argv) {
                         "for IPv6)");
   serve_cmd->add_option("--token", serve.token,
                         "require 'Authorization: Bearer TOKEN' on every request but GET /healthz "
-                        "(default: $MODELD_TOKEN)");
+                        "(default: $MODELD_TOKEN; --token-file keeps it off the command line)");
+  serve_cmd->add_option("--token-file", serve.token_file,
+                        "read the bearer token from the first line of this file")
+      ->excludes("--token");
+  serve_cmd->add_option("--allowed-host", serve.allowed_hosts,
+                        "answer requests for this host name too (besides localhost and the "
+                        "listen addresses), e.g. behind a reverse proxy; repeatable")
+      ->allow_extra_args(false);
+  serve_cmd->add_option("--allowed-origin", serve.allowed_origins,
+                        "let web pages from this origin (e.g. http://localhost:5173) use the API "
+                        "and read its answers (CORS); repeatable. Other pages are refused")
+      ->allow_extra_args(false);
+  serve_cmd->add_option("--max-connections", serve.max_connections,
+                        "open connections served at once; past it a connection is told 503 "
+                        "(default: from the file descriptor limit, at most 10000)")
+      ->check(CLI::Range(1, 1000000));
   serve_cmd->add_option("--io-threads", serve.io_threads,
                         "threads answering HTTP, each with its own event loop (default: half the CPUs)")
       ->check(CLI::Range(0, 256));
@@ -144,36 +160,63 @@ int main(int argc, char** argv) {
   auto* cache_cmd = app.add_subcommand("cache", "Show disk use: models, blobs, partials, free space.");
   add_json(cache_cmd);
 
+  cli::JobsArgs jobs;
+  auto* jobs_cmd = app.add_subcommand(
+      "jobs", "List download jobs (through a running server when one answers, else from the "
+              "registry); `jobs rm ID...` removes them.");
+  jobs_cmd->add_flag("--json", jobs.json, "print JSON");
+  jobs_cmd->add_flag("--local", jobs.local, "read the registry even if a server is running");
+  auto* jobs_rm = jobs_cmd->add_subcommand(
+      "rm", "Remove jobs: cancel them if unfinished (their partial downloads go) and forget them.");
+  jobs_rm->add_option("id", jobs.remove, "job ids (dwnld_...)");
+  jobs_rm->add_flag("--finished", jobs.remove_finished, "every completed, failed or cancelled job");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : cli::kExitUsage;
   }
-  log::SetLevel(log_level);
-  pull.data_dir = data_dir;
-  pull.catalogs = catalogs;
-  st.data_dir = data_dir;
-  if (pull_cmd->parsed()) return cli::RunPull(pull);
-  if (search_cmd->parsed()) {
-    search.data_dir = data_dir;
-    search.catalogs = catalogs;
-    return cli::RunSearch(search);
-  }
-  if (serve_cmd->parsed()) {
-    log::SetLevel(log_level == "warn" ? "info" : log_level);  // the access log
-    serve.data_dir = data_dir;
-    serve.catalogs = catalogs;
-    if (serve.token.empty()) {
-      if (const char* t = std::getenv("MODELD_TOKEN")) serve.token = t;
+  auto Dispatch = [&]() -> int {
+    pull.data_dir = data_dir;
+    pull.catalogs = catalogs;
+    st.data_dir = data_dir;
+    if (pull_cmd->parsed()) return cli::RunPull(pull);
+    if (search_cmd->parsed()) {
+      search.data_dir = data_dir;
+      search.catalogs = catalogs;
+      return cli::RunSearch(search);
     }
-    return cli::RunServe(serve);
+    if (serve_cmd->parsed()) {
+      log::SetLevel(log_level == "warn" ? "info" : log_level);  // the access log
+      serve.data_dir = data_dir;
+      serve.catalogs = catalogs;
+      return cli::RunServe(std::move(serve));
+    }
+    if (jobs_cmd->parsed()) {
+      jobs.data_dir = data_dir;
+      if (jobs_rm->parsed() && jobs.remove.empty() && !jobs.remove_finished) {
+        std::fprintf(stderr, "modeld jobs rm: give job ids or --finished\n");
+        return cli::kExitUsage;
+      }
+      return cli::RunJobs(jobs);
+    }
+    if (ls_cmd->parsed()) return cli::RunLs(st);
+    if (info_cmd->parsed()) return cli::RunInfo(st);
+    if (rm_cmd->parsed()) return cli::RunRm(st);
+    if (verify_cmd->parsed()) return cli::RunVerify(st);
+    if (gc_cmd->parsed()) return cli::RunGc(st);
+    if (cache_cmd->parsed()) return cli::RunCache(st);
+    return cli::kExitUsage;
+  };
+  log::SetLevel(log_level);
+  // Nothing may escape main: an unexpected exception is reported as what it is.
+  try {
+    return Dispatch();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "modeld: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "modeld: internal error\n");
   }
-  if (ls_cmd->parsed()) return cli::RunLs(st);
-  if (info_cmd->parsed()) return cli::RunInfo(st);
-  if (rm_cmd->parsed()) return cli::RunRm(st);
-  if (verify_cmd->parsed()) return cli::RunVerify(st);
-  if (gc_cmd->parsed()) return cli::RunGc(st);
-  if (cache_cmd->parsed()) return cli::RunCache(st);
-  return cli::kExitUsage;
+  return cli::kExitInternal;
 }

@@ -4,10 +4,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "api/generic/routes.h"
 #include "api/http_server.h"
-#include "api/work_queue.h"
 #include "cli/exit_codes.h"
 #include "cli/service_factory.h"
 #include "core/log.h"
@@ -19,7 +19,28 @@
 
 namespace modeld::cli {
 
-int RunServe(const ServeArgs& args) {
+namespace {
+
+// --token, else the first line of --token-file, else $MODELD_TOKEN.
+Result<std::string> ReadToken(const ServeArgs& args) {
+  if (!args.token.empty()) return args.token;
+  if (!args.token_file.empty()) {
+    std::ifstream in(args.token_file);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+      return Status::InvalidArgument("cannot read a token from --token-file " + args.token_file);
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (line.empty()) return Status::InvalidArgument("--token-file " + args.token_file + " is empty");
+    return line;
+  }
+  const char* env = std::getenv("MODELD_TOKEN");
+  return std::string(env ? env : "");
+}
+
+}  // namespace
+
+int RunServe(ServeArgs args) {
   // Signals are taken by sigwait below, on this thread; every other thread blocks them.
   sigset_t set;
   sigemptyset(&set);
@@ -28,6 +49,11 @@ int RunServe(const ServeArgs& args) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   log::WriteInBackground();  // the access log must never hold up an answer
 
+  auto token = ReadToken(args);
+  if (!token.has_value()) {
+    std::fprintf(stderr, "modeld serve: %s\n", token.error().message().c_str());
+    return ExitCodeFor(token.error());
+  }
   auto opened = OpenService(args.data_dir, args.catalogs);
   if (!opened.has_value()) {
     std::fprintf(stderr, "modeld serve: %s\n", opened.error().message().c_str());
@@ -41,11 +67,13 @@ int RunServe(const ServeArgs& args) {
     }
   }
   auto jobs = std::make_unique<service::JobManager>(models, args.max_downloads);
-  auto work = std::make_unique<api::WorkQueue>();
-  api::generic::Context ctx{models, *jobs, *work, MODELD_VERSION};
+  api::generic::Context ctx{models, *jobs, MODELD_VERSION};
   api::ServerOptions opts;
   if (!args.listen.empty()) opts.listen = args.listen;
-  opts.token = args.token;
+  opts.token = *token;
+  opts.allowed_hosts = args.allowed_hosts;
+  opts.allowed_origins = args.allowed_origins;
+  opts.max_connections = args.max_connections;
   opts.body_limit = args.body_limit;
   opts.threads = args.io_threads;
   api::HttpServer server(opts, api::generic::Routes(ctx));
@@ -66,9 +94,11 @@ int RunServe(const ServeArgs& args) {
   int sig = 0;
   sigwait(&set, &sig);
   std::fprintf(stderr, "modeld: %s received, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  server.Stop(std::chrono::seconds(5));  // answers in flight finish
-  work.reset();
-  jobs.reset();  // downloads checkpoint and stop; they resume at the next start
+  std::fflush(stderr);
+  // Answers in flight get a moment; downloads checkpoint and stop, and resume at the next
+  // start. The whole stop stays well under the 10 s a service manager waits.
+  server.Stop(std::chrono::milliseconds(500));
+  jobs.reset();
   return kExitOk;
 }
 

@@ -113,6 +113,18 @@ ServerClient::Reply ServerClient::Post(const std::string& path, const nlohmann::
   return r;
 }
 
+ServerClient::Reply ServerClient::Delete(const std::string& path, long timeout_ms) const {
+  curl_slist* headers = nullptr;
+  CURL* e = NewHandle(base_ + path, token_, &headers, timeout_ms);
+  std::string out;
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Append);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
+  Reply r = Finish(e, headers, out);
+  r.body = ParseJsonOrDiscarded(out);
+  return r;
+}
+
 bool ServerClient::Events(
     const std::string& path,
     const std::function<bool(const std::string&, const nlohmann::json&)>& on_event) const {

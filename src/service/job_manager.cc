@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/log.h"
+#include "core/redact.h"
 
 namespace modeld::service {
 
@@ -35,6 +36,13 @@ std::string NewJobId() {
 
 bool IsTerminal(const std::string& state) {
   return state == "completed" || state == "failed" || state == "cancelled";
+}
+
+// States in which a job's thread was working: a record left in one of these means the
+// process died during the run.
+bool IsRunning(const std::string& state) {
+  return state == "resolving" || state == "downloading" || state == "verifying" ||
+         state == "installing";
 }
 
 std::string StateFor(engine::Stage stage) {
@@ -70,7 +78,17 @@ void EventBus::Publish(const JobEvent& ev) {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, s] : subs_) subs.push_back(s);
   }
-  for (const auto& s : subs) (*s)(ev);  // outside the lock: a subscriber may unsubscribe
+  // Outside the lock: a subscriber may unsubscribe. One that throws loses this event; the
+  // publisher (a download thread) and the other subscribers go on.
+  for (const auto& s : subs) {
+    try {
+      (*s)(ev);
+    } catch (const std::exception& e) {
+      log::Error("job event subscriber threw: {}", e.what());
+    } catch (...) {
+      log::Error("job event subscriber threw");
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -181,9 +199,25 @@ JobManager::~JobManager() {
     }
   }
   cv_.wait(lock, [&] { return running_ == 0; });
-  auto threads = std::move(threads_);
+  std::vector<std::thread> threads = std::move(finished_threads_);
+  for (auto& [tid, t] : threads_) threads.push_back(std::move(t));
+  threads_.clear();
   lock.unlock();
   for (auto& t : threads) t.join();
+}
+
+void JobManager::ReapThreads() {
+  std::vector<std::thread> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto self = std::this_thread::get_id();
+    if (threads_.count(self)) return;  // a job thread (a subscriber calling in): not here
+    for (auto& t : finished_threads_) {
+      if (t.get_id() == self) return;
+    }
+    done.swap(finished_threads_);
+  }
+  for (auto& t : done) t.join();
 }
 
 void JobManager::Write(uint64_t seq, store::JobRecord rec) {
@@ -192,12 +226,20 @@ void JobManager::Write(uint64_t seq, store::JobRecord rec) {
   if (seq <= last) return;  // a newer record of this job is already in
   last = seq;
   std::string id = rec.id;
+  if (rec.state.empty()) {  // Forget()
+    written_.erase(id);
+    if (Status s = service_.store().DeleteJob(id); !s.ok() && s.code() != Status::Code::kNotFound) {
+      log::Warn("job={} cannot delete its record: {}", id, s.ToString());
+    }
+    return;
+  }
   if (Status s = service_.store().SaveJob(std::move(rec)); !s.ok()) {
     log::Warn("job={} cannot record its state: {}", id, s.ToString());
   }
 }
 
-void JobManager::Persist(const Job& job) {
+void JobManager::Persist(const Entry& e) {
+  const Job& job = e.job;
   store::JobRecord rec;
   rec.id = job.id;
   rec.model = job.request.ref.ToString();
@@ -206,6 +248,8 @@ void JobManager::Persist(const Job& job) {
   rec.bytes_done = job.last.bytes_done;
   rec.bytes_total = job.last.bytes_total;
   rec.error = job.last.error;
+  rec.interrupted_runs = e.interrupted_runs;
+  rec.run_start_bytes = e.run_start_bytes;
   persist_outbox_.emplace_back(++persist_seq_, std::move(rec));  // written by Locked, unlocked
 }
 
@@ -216,11 +260,12 @@ void JobManager::Update(Entry& e, const std::string& state, bool state_change) {
   job.last.state = state;
   job.last.terminal = IsTerminal(state);
   job.last.state_change = state_change;
-  if (state_change) Persist(job);
+  if (state_change) Persist(e);
   outbox_.push_back(job.last);  // published by Locked once mu_ is released
 }
 
 Result<Job> JobManager::Submit(PullRequest request, int priority, bool* joined) {
+  ReapThreads();
   if (Status s = store::ValidateModelName(request.ref.name); !s.ok()) return s;
   if (Status s = store::ValidateVersion(request.ref.version); !s.ok()) return s;
   Locked lock(this);
@@ -264,9 +309,12 @@ void JobManager::Pump() {
     next->running = true;
     next->after_stop.clear();
     next->job.started_at = NowSeconds();
+    next->run_start_bytes = next->job.last.bytes_done;
     ++running_;
     Update(*next, "resolving", true);
-    threads_.emplace_back([this, id = next->job.id] { Run(id); });
+    std::thread t([this, id = next->job.id] { Run(id); });
+    auto tid = t.get_id();
+    threads_.emplace(tid, std::move(t));
   }
 }
 
@@ -274,10 +322,13 @@ void JobManager::Run(std::string id) {
   PullRequest req;
   StopSignal* stop;
   {
+    // The record says "running" before any work starts: if this run takes the process
+    // down, the next start knows (Recover).
     Locked lock(this);
     Entry& e = jobs_.at(id);
     req = e.job.request;
     stop = e.stop.get();
+    Persist(e);
   }
   auto last_persist = std::chrono::steady_clock::now();
   auto progress = [&](const engine::TransferEvent& ev) {
@@ -286,6 +337,7 @@ void JobManager::Run(std::string id) {
     Locked lock(this);
     Entry& e = jobs_.at(id);
     if (!e.after_stop.empty()) return;  // stopping: no more progress
+    if (e.job.last.bytes_done != ev.done_bytes) e.interrupted_runs = 0;  // it moves
     e.job.last.bytes_done = ev.done_bytes;
     e.job.last.bytes_total = ev.total_bytes;
     e.job.last.bytes_per_second = ev.bytes_per_second;
@@ -294,18 +346,33 @@ void JobManager::Run(std::string id) {
     auto now = std::chrono::steady_clock::now();
     if (!change && now - last_persist >= std::chrono::seconds(1)) {
       last_persist = now;
-      Persist(e.job);  // bytes survive a restart too
+      Persist(e);  // bytes survive a restart too
     }
     Update(e, state, change);
   };
-  auto result = service_.Pull(req, progress, stop);
+  // Nothing a download meets (a header, a body, a file from an upstream) may end the
+  // process: at worst this job fails.
+  Result<PullResult> result = Status::Internal("not run");
+  try {
+    result = service_.Pull(req, progress, stop);
+  } catch (const std::exception& e) {
+    log::Error("job={} threw: {}", id, e.what());
+    result = Status::Internal(std::string("unexpected error: ") + e.what());
+  } catch (...) {
+    log::Error("job={} threw", id);
+    result = Status::Internal("unexpected error");
+  }
 
   Locked lock(this);
   Entry& e = jobs_.at(id);
   e.running = false;
   --running_;
+  e.interrupted_runs = 0;  // this run ended on its own
   e.job.finished_at = NowSeconds();
-  if (result.has_value()) {
+  if (e.after_stop == "remove") {
+    MarkCancelled(e);
+    Forget(id);
+  } else if (result.has_value()) {
     e.job.result = result->model;
     e.job.last.bytes_total = result->model.size;
     e.job.last.bytes_done = result->model.size;
@@ -313,8 +380,9 @@ void JobManager::Run(std::string id) {
     e.job.last.eta_seconds = 0;
     Update(e, "completed", true);
   } else if (e.after_stop == "shutdown") {
-    // Leave the record unfinished: the next run's Recover() resumes it.
-    Persist(e.job);
+    // Queued again for the next start's Recover(); not counted as an interrupted run.
+    e.job.last.state = "queued";
+    Persist(e);
   } else if (e.after_stop == "requeue") {
     Update(e, "queued", true);
   } else if (e.after_stop == "pause") {
@@ -324,14 +392,46 @@ void JobManager::Run(std::string id) {
   } else if (e.after_stop == "cancel" || result.error().code() == Status::Code::kCancelled) {
     MarkCancelled(e);
   } else {
+    // Messages may quote URLs: their credentials stay out of every listing and stream.
     e.job.error = result.error();
-    e.job.last.error = result.error().message();
+    e.job.last.error = RedactText(result.error().message());
     e.job.last.error_code = std::string(Status::CodeName(result.error().code()));
     Update(e, "failed", true);
   }
-  e.stop = std::make_unique<StopSignal>();
+  if (auto it = jobs_.find(id); it != jobs_.end()) it->second.stop = std::make_unique<StopSignal>();
+  // This thread is done with the job: joined by the next Submit (or the destructor).
+  if (auto t = threads_.find(std::this_thread::get_id()); t != threads_.end()) {
+    finished_threads_.push_back(std::move(t->second));
+    threads_.erase(t);
+  }
   Pump();
   cv_.notify_all();
+}
+
+void JobManager::Forget(const std::string& id) {
+  jobs_.erase(id);
+  order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
+  // Deleted from the registry in order after any record of it still queued.
+  store::JobRecord rec;
+  rec.id = id;
+  rec.state = "";  // Write() treats an empty state as "delete"
+  persist_outbox_.emplace_back(++persist_seq_, std::move(rec));
+}
+
+Status JobManager::Remove(const std::string& id) {
+  ReapThreads();
+  Locked lock(this);
+  auto found = Find(id);
+  if (!found.has_value()) return found.error();
+  Entry& e = **found;
+  if (e.running) {
+    e.after_stop = "remove";
+    e.stop->Request();
+    return Status::OK();
+  }
+  if (!IsTerminal(e.job.last.state)) MarkCancelled(e);
+  Forget(id);
+  return Status::OK();
 }
 
 void JobManager::MarkCancelled(Entry& e) {
@@ -416,6 +516,7 @@ Status JobManager::Resume(const std::string& id) {
 }
 
 Result<int> JobManager::Recover() {
+  ReapThreads();
   auto records = service_.store().ListJobs(false);
   if (!records.has_value()) return records.error();
   Locked lock(this);
@@ -441,11 +542,32 @@ Result<int> JobManager::Recover() {
     e.job.last.error = rec.error;
     e.job.last.terminal = IsTerminal(rec.state);
     e.stop = std::make_unique<StopSignal>();
+    e.interrupted_runs = rec.interrupted_runs;
+    e.run_start_bytes = rec.run_start_bytes;
+    bool died_running = IsRunning(rec.state);
+    if (died_running) {
+      // The process died during this run. A run that moved bytes starts a fresh count.
+      e.interrupted_runs = rec.bytes_done > rec.run_start_bytes ? 1 : rec.interrupted_runs + 1;
+    }
     bool unfinished = !IsTerminal(rec.state) && rec.state != "paused";
     auto [it, ok] = jobs_.emplace(rec.id, std::move(e));
     order_.push_back(rec.id);
+    Entry& entry = it->second;
+    if (died_running && entry.interrupted_runs > kMaxInterruptedRuns) {
+      std::string why = "modeld stopped " + std::to_string(entry.interrupted_runs) +
+                        " times in a row while this download ran, without it making progress; "
+                        "it is not retried again (pull the model again to retry, or remove the "
+                        "job with `modeld jobs rm " + rec.id + "`)";
+      log::Warn("job={} {}: {}", rec.id, rec.model, why);
+      entry.job.error = Status::Internal(why);
+      entry.job.last.error = why;
+      entry.job.last.error_code = std::string(Status::CodeName(Status::Code::kInternal));
+      entry.job.finished_at = NowSeconds();
+      Update(entry, "failed", true);
+      continue;
+    }
     if (unfinished) {
-      Update(it->second, "queued", true);
+      Update(entry, "queued", true);
       ++resumed;
     }
   }

@@ -81,10 +81,16 @@ class JobManager {
   Status Cancel(const std::string& id);
   Status Pause(const std::string& id);
   Status Resume(const std::string& id);
+  // Forgets a job and its record: a running or queued one is cancelled first (its partial
+  // download removed). NotFound for an unknown id.
+  Status Remove(const std::string& id);
 
-  // Requeues the jobs a previous run left unfinished (paused ones stay paused).
-  // Returns how many were recovered.
+  // Requeues the jobs a previous run left unfinished (paused ones stay paused). A job
+  // that was running when the process died is retried, but after kMaxInterruptedRuns
+  // runs in a row that died without the job making progress (a job that crashes the
+  // server, say) it is marked failed instead. Returns how many were requeued.
   Result<int> Recover();
+  static constexpr int kMaxInterruptedRuns = 3;
 
   EventBus& events() { return bus_; }
 
@@ -93,16 +99,20 @@ class JobManager {
     Job job;
     std::unique_ptr<StopSignal> stop;
     bool running = false;
-    std::string after_stop;  // "pause" or "cancel": what a stop request means
+    std::string after_stop;  // "pause", "cancel", "remove", "requeue" or "shutdown"
+    int interrupted_runs = 0;      // runs in a row the process did not survive
+    uint64_t run_start_bytes = 0;  // bytes done when the current run started
   };
   // Holds mu_; on destruction releases it, then publishes the events Update queued.
   class Locked;
   void Pump();                         // REQUIRES: mu_ held; starts queued jobs
   void Run(std::string id);            // a download thread
   void Update(Entry& e, const std::string& state, bool state_change);  // REQUIRES: mu_ held
-  void Persist(const Job& job);                     // REQUIRES: mu_ held (queues the write)
+  void Persist(const Entry& e);                     // REQUIRES: mu_ held (queues the write)
   void Write(uint64_t seq, store::JobRecord rec);   // REQUIRES: mu_ not held
   void MarkCancelled(Entry& e);                    // REQUIRES: mu_ held
+  void Forget(const std::string& id);              // REQUIRES: mu_ held; erases the entry
+  void ReapThreads();                              // REQUIRES: mu_ not held
   Result<Entry*> Find(const std::string& id);     // REQUIRES: mu_ held
   Job Snapshot(const Entry& e) const { return e.job; }
 
@@ -115,7 +125,8 @@ class JobManager {
   std::vector<std::string> order_;      // GUARDED_BY(mu_): submission order
   int running_ = 0;                     // GUARDED_BY(mu_)
   bool shutting_down_ = false;          // GUARDED_BY(mu_)
-  std::vector<std::thread> threads_;    // GUARDED_BY(mu_)
+  std::map<std::thread::id, std::thread> threads_;  // GUARDED_BY(mu_): running jobs
+  std::vector<std::thread> finished_threads_;     // GUARDED_BY(mu_): to join
   std::vector<JobEvent> outbox_;        // GUARDED_BY(mu_): to publish once unlocked
   std::vector<std::pair<uint64_t, store::JobRecord>> persist_outbox_;  // GUARDED_BY(mu_)
   uint64_t persist_seq_ = 0;            // GUARDED_BY(mu_)

@@ -258,4 +258,28 @@ Result<store::GcReport> ModelService::Gc(std::chrono::seconds partial_age) {
 
 Result<store::CacheReport> ModelService::Cache() { return store_->Cache(); }
 
+Result<std::vector<store::JobRecord>> ModelService::JobRecords() { return store_->ListJobs(false); }
+
+Status ModelService::RemoveJobRecord(const std::string& id) {
+  auto rec = store_->GetJob(id);
+  if (!rec.has_value()) return rec.error();
+  bool finished = rec->state == "completed" || rec->state == "failed" || rec->state == "cancelled";
+  if (!finished) {
+    auto ref = store::ParseModelRef(rec->model);
+    if (ref.has_value()) {
+      // Only if no other unfinished job pulls the same model version.
+      auto all = store_->ListJobs(true);
+      bool shared = all.has_value() && std::any_of(all->begin(), all->end(), [&](const auto& j) {
+        return j.id != id && j.model == rec->model;
+      });
+      if (!shared) {
+        auto lock = store_->Lock(PullKey(*ref));  // not while another process pulls it
+        std::error_code ec;
+        fs::remove_all(store_->PartialDir(PullKey(*ref)), ec);
+      }
+    }
+  }
+  return store_->DeleteJob(id);
+}
+
 }  // namespace modeld::service

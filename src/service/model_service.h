@@ -104,6 +104,13 @@ class ModelService {
   Result<store::GcReport> Gc(std::chrono::seconds partial_age);
   Result<store::CacheReport> Cache();
 
+  // Download jobs as recorded in the registry (oldest first), for `modeld jobs` when no
+  // server runs.
+  Result<std::vector<store::JobRecord>> JobRecords();
+  // Forgets a recorded job; when it had not finished, its partial download goes too.
+  // NotFound for an unknown id. REQUIRES: no server is running the job.
+  Status RemoveJobRecord(const std::string& id);
+
   // Bounds for extracting archives (the free space caps the total as well).
   void set_archive_limits(const archive::Limits& limits) { archive_limits_ = limits; }
   const archive::Limits& archive_limits() const { return archive_limits_; }

@@ -25,9 +25,7 @@ class ServerHarness : public ::testing::Test {
     ASSERT_TRUE(st);
     models_ = std::make_unique<service::ModelService>(std::move(st), nullptr, resolver_);
     jobs_ = std::make_unique<service::JobManager>(*models_, 3);
-    work_ = std::make_unique<api::WorkQueue>();
-    ctx_ = std::make_unique<api::generic::Context>(
-        api::generic::Context{*models_, *jobs_, *work_, "test"});
+    ctx_ = std::make_unique<api::generic::Context>(api::generic::Context{*models_, *jobs_, "test"});
     api::ServerOptions opts;
     opts.listen = {"127.0.0.1:0"};
     opts.token = token;
@@ -39,7 +37,6 @@ class ServerHarness : public ::testing::Test {
   void Stop() {
     if (server_) server_->Stop(std::chrono::seconds(5));
     server_.reset();
-    work_.reset();
     jobs_.reset();
     ctx_.reset();
     models_.reset();
@@ -87,7 +84,6 @@ class ServerHarness : public ::testing::Test {
   std::shared_ptr<const sources::Resolver> resolver_;  // null: from the environment
   std::unique_ptr<service::ModelService> models_;
   std::unique_ptr<service::JobManager> jobs_;
-  std::unique_ptr<api::WorkQueue> work_;
   std::unique_ptr<api::generic::Context> ctx_;
   std::unique_ptr<api::HttpServer> server_;
   std::string base_;

@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "core/fs.h"
+#include "core/redact.h"
 #include "core/time_format.h"
 #include "net/http.h"
 #include "net/probe.h"
@@ -27,7 +28,8 @@ std::string Iso8601(int64_t t) { return FormatUtc(t, "%Y-%m-%dT%H:%M:%S.000Z"); 
 
 Response Json(http::status status, const json& j) { return JsonResponse(status, j.dump()); }
 
-Response Error(const Status& s) { return ErrorResponse(HttpStatusFor(s), s.message()); }
+// Errors may quote a URL the client gave, credentials and all: never echo those.
+Response Error(const Status& s) { return ErrorResponse(HttpStatusFor(s), RedactText(s.message())); }
 
 // The seed's clients poll until status is completed or failed: a cancelled job reports
 // failed (with its stage saying cancelled), so they stop.
@@ -84,7 +86,8 @@ json ProgressJson(const service::Job& job) {
     j["message"] = "Download in progress";
   }
   const auto& rq = job.request;
-  j["download_url"] = rq.url.empty() && rq.plan && !rq.plan->files.empty() ? rq.plan->files.front().url : rq.url;
+  j["download_url"] =
+      RedactUrl(rq.url.empty() && rq.plan && !rq.plan->files.empty() ? rq.plan->files.front().url : rq.url);
   return j;
 }
 
@@ -159,8 +162,9 @@ struct DownloadRequest {
 
 // Parses and validates the POST body. Returns a 400 response on bad input.
 std::optional<Response> ParseDownload(const Request& req, const Params& params, DownloadRequest* out) {
-  json j = ParseJsonOrDiscarded(req.body());
-  if (j.is_discarded()) return ErrorResponse(http::status::bad_request, "Invalid JSON body");
+  auto parsed = ParseJson(req.body(), "Invalid JSON body");
+  if (!parsed.has_value()) return ErrorResponse(http::status::bad_request, parsed.error().message());
+  const json& j = *parsed;
   if (!j.is_object()) return ErrorResponse(http::status::bad_request, "The body must be a JSON object");
   Body b{j, ""};
   std::string name, version = "latest", url, checksum;
@@ -281,15 +285,15 @@ void AnswerWhenDone(Context& ctx, const std::string& job_id, Responder respond) 
     // (a refused archive entry, say) is the server's 500 with its cause.
     http::status code = s.code() == Status::Code::kInvalidArgument ? http::status::internal_server_error
                                                                     : HttpStatusFor(s);
-    return respond(ErrorResponse(code, s.code() == Status::Code::kNoSpace
-                                                       ? s.message()
-                                                       : "Download failed: " + s.message()));
+    std::string msg = RedactText(s.message());
+    return respond(ErrorResponse(code, s.code() == Status::Code::kNoSpace ? msg : "Download failed: " + msg));
   };
   *sub = ctx.jobs.events().Subscribe([&ctx, job_id, finish, sub](const service::JobEvent& ev) {
     if (ev.job_id != job_id || !ev.terminal) return;
     ctx.jobs.events().Unsubscribe(*sub);
-    // Not from inside the job manager's lock: answer on the work queue.
-    if (!ctx.work.Post(finish)) std::thread(finish).detach();
+    // Events are published after the job manager's lock is released: answering here may
+    // read the job again.
+    finish();
   });
   // It may have ended before we subscribed.
   auto job = ctx.jobs.Get(job_id);
@@ -332,7 +336,7 @@ void StartDownload(Context& ctx, DownloadRequest dl, Responder respond) {
   j["estimated_size_mb"] = size ? json(Mb(*size)) : json(nullptr);
   // At 50 MB/s until the first downloads teach us better.
   j["estimated_duration_seconds"] = size ? json(static_cast<int64_t>(std::ceil(*size / (50 * kMB)))) : json(nullptr);
-  j["download_url"] = p.url.empty() ? first_url : p.url;
+  j["download_url"] = RedactUrl(p.url.empty() ? first_url : p.url);
   j["source"] = p.plan->source;
   j["files"] = p.plan->files.size();
   j["progress_endpoint"] = "/model-download/" + job->id + "/progress";
@@ -395,9 +399,11 @@ http::status HttpStatusFor(const Status& s) {
 
 std::vector<Route> Routes(Context& ctx) {
   std::vector<Route> r;
-  r.push_back({http::verb::get, "/healthz", [](const Request&, const Params&, Responder respond) {
+  r.push_back({http::verb::get, "/healthz",
+               [](const Request&, const Params&, Responder respond) {
                  respond(Json(http::status::ok, {{"status", "ok"}}));
-               }});
+               },
+               nullptr, false, Lane::kInline, /*public_path=*/true});
   r.push_back({http::verb::get, "/version", [&ctx](const Request&, const Params&, Responder respond) {
                  respond(Json(http::status::ok, {{"version", ctx.version}, {"name", "modeld"}}));
                }});
@@ -405,13 +411,9 @@ std::vector<Route> Routes(Context& ctx) {
                [&ctx](const Request& req, const Params& params, Responder respond) {
                  DownloadRequest dl;
                  if (auto bad = ParseDownload(req, params, &dl)) return respond(std::move(*bad));
-                 bool posted = ctx.work.Post([&ctx, dl = std::move(dl), respond]() mutable {
-                   StartDownload(ctx, std::move(dl), respond);
-                 });
-                 if (!posted) {
-                   respond(ErrorResponse(http::status::service_unavailable, "Too many requests in flight"));
-                 }
-               }});
+                 StartDownload(ctx, std::move(dl), respond);
+               },
+               nullptr, false, Lane::kNetwork});
   r.push_back({http::verb::get, "/model-download", [&ctx](const Request&, const Params&, Responder respond) {
                  json arr = json::array();
                  for (const auto& job : ctx.jobs.List()) arr.push_back(ProgressJson(job));
@@ -419,7 +421,7 @@ std::vector<Route> Routes(Context& ctx) {
                }});
   r.push_back({http::verb::get, "/model-download/:id/progress",
                [&ctx](const Request&, const Params& p, Responder respond) {
-                 auto job = ctx.jobs.Get(p.path.at("id"));
+                 auto job = ctx.jobs.Get(p.Path("id"));
                  if (!job.has_value()) return respond(Error(job.error()));
                  respond(Json(http::status::ok, ProgressJson(*job)));
                }});
@@ -427,7 +429,7 @@ std::vector<Route> Routes(Context& ctx) {
     std::string act = action;
     r.push_back({http::verb::post, "/model-download/:id/" + act,
                  [&ctx, act](const Request&, const Params& p, Responder respond) {
-                   const std::string& id = p.path.at("id");
+                   const std::string& id = p.Path("id");
                    Status s = act == "cancel"  ? ctx.jobs.Cancel(id)
                               : act == "pause" ? ctx.jobs.Pause(id)
                                                : ctx.jobs.Resume(id);
@@ -437,14 +439,23 @@ std::vector<Route> Routes(Context& ctx) {
                    json j = ProgressJson(*job);
                    j["requested"] = act;
                    respond(Json(http::status::ok, j));
-                 }});
+                 },
+               nullptr, false, Lane::kStore});
   }
+  // Forgets a job: a running one is cancelled first (its partial download removed).
+  r.push_back({http::verb::delete_, "/model-download/:id",
+               [&ctx](const Request&, const Params& p, Responder respond) {
+                 const std::string& id = p.Path("id");
+                 if (Status s = ctx.jobs.Remove(id); !s.ok()) return respond(Error(s));
+                 respond(Json(http::status::ok, {{"status", "removed"}, {"download_id", id}}));
+               },
+               nullptr, false, Lane::kStore});
   // Live progress of one download as Server-Sent Events: "state" on each state change
   // (never dropped), "progress" about ten times a second (coalesced for slow readers),
   // and "done" last, after which the stream ends.
   r.push_back({http::verb::get, "/model-download/:id/events", nullptr,
                [&ctx](const Request&, const Params& p, std::shared_ptr<EventStream> stream) {
-                 std::string id = p.path.at("id");
+                 std::string id = p.Path("id");
                  auto& bus = ctx.jobs.events();
                  auto sub = std::make_shared<uint64_t>(0);
                  *sub = bus.Subscribe([stream, id](const service::JobEvent& ev) {
@@ -507,9 +518,10 @@ std::vector<Route> Routes(Context& ctx) {
                                   {"size_mb", Mb(job.last.bytes_total.value_or(0))}});
                  }
                  respond(Json(http::status::ok, {{"models", arr}}));
-               }});
+               },
+               nullptr, false, Lane::kStore});
   r.push_back({http::verb::get, "/models/*name", [&ctx](const Request&, const Params& p, Responder respond) {
-                 const std::string& name = p.path.at("name");
+                 const std::string& name = p.Path("name");
                  if (Status s = store::ValidateModelName(name); !s.ok()) return respond(Error(s));
                  auto versions = ctx.models.Versions(name);
                  if (!versions.has_value()) return respond(Error(versions.error()));
@@ -519,23 +531,26 @@ std::vector<Route> Routes(Context& ctx) {
                  json arr = json::array();
                  for (const auto& m : *versions) arr.push_back(ModelJson(m));
                  respond(Json(http::status::ok, {{"name", name}, {"versions", arr}}));
-               }});
+               },
+               nullptr, false, Lane::kStore});
   r.push_back({http::verb::delete_, "/models/*name", [&ctx](const Request&, const Params& p, Responder respond) {
-                 const std::string& name = p.path.at("name");
+                 const std::string& name = p.Path("name");
                  std::string version = p.Query("version");
                  auto removed = ctx.models.Remove(name, version);
                  if (!removed.has_value()) return respond(Error(removed.error()));
                  json arr = json::array();
                  for (const auto& ref : *removed) arr.push_back(ref.ToString());
                  respond(Json(http::status::ok, {{"status", "removed"}, {"removed", arr}}));
-               }});
+               },
+               nullptr, false, Lane::kStore});
   r.push_back({http::verb::get, "/cache", [&ctx](const Request&, const Params&, Responder respond) {
                  auto rep = ctx.models.Cache();
                  if (!rep.has_value()) return respond(Error(rep.error()));
                  json j = rep->ToJson(ctx.models.store().options());
                  j["total_size_mb"] = Mb(rep->blob_bytes);
                  respond(Json(http::status::ok, j));
-               }});
+               },
+               nullptr, false, Lane::kStore});
   // What can be pulled by name: every catalog's models, ?q= to search, ?source= for one.
   r.push_back({http::verb::get, "/catalog", [&ctx](const Request&, const Params& params, Responder respond) {
                  std::string q = params.Query("q"), source = params.Query("source");

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "api/http_server.h"
-#include "api/work_queue.h"
 #include "service/job_manager.h"
 #include "service/model_service.h"
 
@@ -18,7 +17,6 @@ namespace modeld::api::generic {
 struct Context {
   service::ModelService& models;
   service::JobManager& jobs;
-  WorkQueue& work;
   std::string version;
 };
 
