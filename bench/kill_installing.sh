@@ -34,7 +34,7 @@ for i in $(seq "$N"); do
     st=$(curl -s "127.0.0.1:$P/model-download/$id/progress" | jq -r .state)
     [[ $st == installing || $st == completed || $st == failed ]] && break
   done
-  kill -9 "$SP"; wait "$SP" 2>/dev/null; start
+  kill -9 "$SP"; { wait "$SP"; } 2>/dev/null; start
   for _ in $(seq 300); do
     r=$(curl -s "127.0.0.1:$P/model-download/$id/progress"); s=$(jq -r .state <<< "$r")
     [[ $s == completed || $s == failed ]] && break; sleep 0.1
