@@ -363,6 +363,17 @@ void JobManager::Run(std::string id) {
     result = Status::Internal("unexpected error");
   }
 
+  // Installed meanwhile: by another process, or by this job's own run that the process
+  // did not live to record (killed between the install's commit and the job's record).
+  // Either way the model the job asked for is there.
+  if (!result.has_value() && result.error().code() == Status::Code::kAlreadyExists && !req.force) {
+    if (auto installed = service_.Info(req.ref); installed.has_value()) {
+      PullResult done;
+      done.model = std::move(installed.value());
+      result = std::move(done);
+    }
+  }
+
   Locked lock(this);
   Entry& e = jobs_.at(id);
   e.running = false;

@@ -190,6 +190,58 @@ TEST_F(JobManagerTest, UnfinishedJobsResumeAfterARestart) {
   EXPECT_LT(origin_.BodyBytes("/big"), data.size() + data.size() / 4);
 }
 
+// Killed between the install's commit and the job's record (bench/kill_installing.sh):
+// the restarted job finds its model installed, and that is success, not AlreadyExists.
+TEST_F(JobManagerTest, ARecoveredJobWhoseModelWasInstalledCompletes) {
+  std::string data = RandomBytes(2 * kMiB, 7);
+  origin_.Put("/m.bin", {.content = data});
+  auto req = Req("/m.bin", "m");
+  ASSERT_TRUE(svc_->Pull(req, nullptr).has_value());
+  store::JobRecord rec;
+  rec.id = "dwnld_0000000000aa";
+  rec.model = "m:v1";
+  rec.request = service::PullRequestToJson(req, 0);
+  rec.state = "installing";
+  rec.bytes_done = rec.run_start_bytes = data.size();
+  ASSERT_TRUE(svc_->store().SaveJob(rec).ok());
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  ASSERT_EQ(*jm.Recover(), 1);
+  ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.job_id == rec.id && e.terminal; }));
+  auto got = jm.Get(rec.id);
+  EXPECT_EQ(got->last.state, "completed") << got->last.error;
+  ASSERT_TRUE(got->result.has_value());
+  EXPECT_EQ(FileSha256(got->result->path / "m.bin"), Sha256Hex(data));
+}
+
+// A job whose runs keep dying without progress is not retried for ever.
+TEST_F(JobManagerTest, RecoveryGivesUpOnAJobThatKeepsDyingWithoutProgress) {
+  origin_.Put("/x.bin", {.content = RandomBytes(kMiB, 8)});
+  auto save = [&](const std::string& id, int runs, uint64_t done, uint64_t start) {
+    store::JobRecord rec;
+    rec.id = id;
+    rec.model = id + ":v1";
+    rec.request = service::PullRequestToJson(Req("/x.bin", id), 0);
+    rec.state = "downloading";
+    rec.bytes_done = done;
+    rec.run_start_bytes = start;
+    rec.interrupted_runs = runs;
+    ASSERT_TRUE(svc_->store().SaveJob(rec).ok());
+  };
+  save("dwnld_0000000000b1", service::JobManager::kMaxInterruptedRuns, 0, 0);   // the last straw
+  save("dwnld_0000000000b2", service::JobManager::kMaxInterruptedRuns, 10, 0);  // it moved: go on
+  save("dwnld_0000000000b3", 1, 0, 0);                                           // once more
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  ASSERT_EQ(*jm.Recover(), 2);
+  auto failed = jm.Get("dwnld_0000000000b1");
+  EXPECT_EQ(failed->last.state, "failed");
+  EXPECT_NE(failed->last.error.find("not retried again"), std::string::npos) << failed->last.error;
+  EXPECT_EQ(svc_->store().GetJob("dwnld_0000000000b1")->state, "failed");
+  ASSERT_TRUE(log.WaitState("dwnld_0000000000b2", "completed"));
+  ASSERT_TRUE(log.WaitState("dwnld_0000000000b3", "completed"));
+}
+
 TEST_F(JobManagerTest, FailuresCarryTheirReason) {
   service::JobManager jm(*svc_, 3);
   BusLog log(jm.events());
