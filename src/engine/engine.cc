@@ -20,6 +20,7 @@
 #include "engine/disk_worker.h"
 #include "engine/journal.h"
 #include "engine/segment_planner.h"
+#include "net/curl_setup.h"
 #include "net/http.h"
 
 namespace modeld::engine {
@@ -91,6 +92,7 @@ struct Connection {
     int status = 0;
     std::string etag, last_modified, content_range, accept_ranges, content_length, retry_after;
   } resp;
+  net::UpstreamGuard guard;  // the address policy's verdicts for this handle
   bool validated = false;
   Abort abort = Abort::kNone;
   Status fatal;
@@ -488,26 +490,19 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
   c.abort = Abort::kNone;
   c.fatal = Status::OK();
 
+  net::UpstreamRequestOptions up;
+  up.verify_ssl = opt.verify_ssl;
+  up.connect_timeout = opt.connect_timeout;
+  up.stall_timeout = std::max<std::chrono::milliseconds>(opt.stall_timeout, std::chrono::seconds(1));
+  net::SetUpUpstreamHandle(e, up, &c.guard);
   curl_easy_setopt(e, CURLOPT_URL, c.url.c_str());
   curl_easy_setopt(e, CURLOPT_PRIVATE, &c);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::WriteCb);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &c);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::HeaderCb);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &c);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "modeld/0.1");
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(opt.buffer_size));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opt.connect_timeout.count()));
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-                   std::max<long>(1, static_cast<long>(opt.stall_timeout.count() / 1000)));
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt.verify_ssl ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_ssl ? 2L : 0L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
 
   if (c.headers) curl_slist_free_all(c.headers);
@@ -898,7 +893,18 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
   Status err;
   std::optional<std::chrono::milliseconds> wait;
   bool counted = true;  // whether this failure uses up a retry
-  bool bad_status = status != 0 && status != 200 && status != 206;
+  // The transport failed (not a status we refused): after a redirect the last status is
+  // the hop's 3xx, which is not the answer. A connection the upstream policy refused
+  // (PermissionDenied) and a redirect loop (InvalidArgument) are not worth a retry.
+  bool transport_failed = rc != CURLE_OK && c.abort == Abort::kNone;
+  if (transport_failed) {
+    Status up = net::UpstreamStatus("GET " + c.url, rc, c.guard);
+    if (up.code() == Status::Code::kPermissionDenied || up.code() == Status::Code::kInvalidArgument) {
+      return Fail(t, up, true);
+    }
+  }
+  bool bad_status = status != 0 && status != 200 && status != 206 &&
+                    !(transport_failed && status >= 300 && status < 400);
   if (bad_status) {
     if (status == 416) {
       if (c.probe && c.pos == 0 && !c.no_range) {
@@ -935,7 +941,9 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
       }
     }
   } else if (rc != CURLE_OK) {
-    err = net::CurlStatus("GET " + c.url, rc);
+    // A connection the upstream policy refused is PermissionDenied; a redirect loop is
+    // InvalidArgument: neither is worth a retry.
+    err = net::UpstreamStatus("GET " + c.url, rc, c.guard);
     if (err.code() == Status::Code::kInvalidArgument ||
         err.code() == Status::Code::kPermissionDenied) {
       return Fail(t, err, true);

@@ -1,0 +1,144 @@
+// Upstreams that modeld must not trust (issue 9): addresses it must not connect to (SSRF),
+// encoded bodies, redirect loops, trickling servers, hostile listings, exceptions from
+// outside data, and a download waiting behind another of the same URL that must stay
+// cancellable. Each test names what it would have caught.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "engine/engine.h"
+#include "engine_harness.h"
+#include "hub_mimic.h"
+#include "net/fetch.h"
+#include "net/probe.h"
+#include "net/upstream_policy.h"
+#include "origin.h"
+#include "service/job_manager.h"
+#include "sources/huggingface.h"
+
+namespace modeld::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using engine::Stage;
+using engine::TransferEvent;
+using net::ScopedUpstreamPolicyForTest;
+using net::UpstreamPolicy;
+constexpr uint64_t kMiB = 1 << 20;
+
+class UpstreamTest : public ::testing::Test {
+ protected:
+  engine::DownloadRequest Request(const std::string& url, const std::string& content) {
+    engine::DownloadRequest req;
+    req.url = url;
+    req.dest = dir_ / "model.bin";
+    req.checksum = Checksum{HashAlgorithm::kSha256, Sha256Hex(content)};
+    req.options.stall_timeout = std::chrono::seconds(2);
+    req.options.connect_timeout = std::chrono::seconds(5);
+    req.options.max_backoff = std::chrono::milliseconds(200);
+    return req;
+  }
+  static UpstreamPolicy Allowing(const std::string& entry) {
+    UpstreamPolicy p;
+    EXPECT_TRUE(p.Allow(entry).ok()) << entry;
+    return p;
+  }
+
+  TestOrigin origin_;
+  ScratchDir dir_;
+};
+
+// --- SSRF: the default policy refuses private and local addresses ---------------------
+
+TEST_F(UpstreamTest, DefaultPolicyRefusesALoopbackOriginWithAClearError) {
+  ScopedUpstreamPolicyForTest policy{UpstreamPolicy()};
+  std::string data = RandomBytes(100000, 1);
+  origin_.Put("/m.bin", {.content = data});
+  std::string url = origin_.Url("/m.bin");
+
+  auto ev = Download(Request(url, data));
+  ASSERT_EQ(ev.stage, Stage::kFailed);
+  EXPECT_EQ(ev.status.code(), Status::Code::kPermissionDenied) << ev.status.ToString();
+  const std::string& msg = ev.status.message();
+  EXPECT_NE(msg.find("refused to connect to 127.0.0.1 (loopback) for " + url), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--allow-private-upstreams"), std::string::npos) << msg;
+  EXPECT_TRUE(origin_.Requests().empty()) << "no request may reach the origin";
+  EXPECT_FALSE(fs::exists(dir_ / "model.bin"));
+
+  // The probe (resolution of a download_url) and API fetches (Hub, catalogs) too.
+  auto probe = net::Probe(url, {}, true, std::chrono::seconds(5));
+  ASSERT_FALSE(probe.has_value());
+  EXPECT_EQ(probe.error().code(), Status::Code::kPermissionDenied) << probe.error().ToString();
+  auto fetch = net::Fetch(url, {}, std::chrono::seconds(5));
+  ASSERT_FALSE(fetch.has_value());
+  EXPECT_EQ(fetch.error().code(), Status::Code::kPermissionDenied) << fetch.error().ToString();
+  EXPECT_TRUE(origin_.Requests().empty());
+}
+
+// The check is on the address each connection is opened to, so a redirect from an allowed
+// host to a loopback one is refused at the hop.
+TEST_F(UpstreamTest, RedirectFromAnAllowedHostToLoopbackIsRefused) {
+  TestOrigin inner;
+  std::string data = RandomBytes(100000, 2);
+  inner.Put("/secret", {.content = data});
+  origin_.Put("/m", {.redirect_to = inner.Url("/secret")});
+  // The first hop is allowed by its host name (localhost); the hop names 127.0.0.1.
+  ScopedUpstreamPolicyForTest policy{Allowing("localhost")};
+  std::string url = "http://localhost:" + std::to_string(origin_.port()) + "/m";
+
+  auto ev = Download(Request(url, data));
+  ASSERT_EQ(ev.stage, Stage::kFailed);
+  EXPECT_EQ(ev.status.code(), Status::Code::kPermissionDenied) << ev.status.ToString();
+  EXPECT_NE(ev.status.message().find("127.0.0.1 (loopback) for " + inner.Url("/secret")),
+            std::string::npos)
+      << ev.status.message();
+  EXPECT_FALSE(origin_.Requests("/m").empty()) << "the allowed first hop was asked";
+  EXPECT_TRUE(inner.Requests().empty()) << "the refused hop never saw a request";
+
+  auto probe = net::Probe(url, {}, true, std::chrono::seconds(5));
+  ASSERT_FALSE(probe.has_value());
+  EXPECT_EQ(probe.error().code(), Status::Code::kPermissionDenied) << probe.error().ToString();
+  EXPECT_TRUE(inner.Requests().empty());
+}
+
+TEST_F(UpstreamTest, AllowListLetsASpecificCidrThrough) {
+  std::string data = RandomBytes(3 * kMiB, 3);
+  origin_.Put("/m.bin", {.content = data});
+  {
+    ScopedUpstreamPolicyForTest other{Allowing("10.0.0.0/8")};  // another network: still refused
+    auto ev = Download(Request(origin_.Url("/m.bin"), data));
+    ASSERT_EQ(ev.stage, Stage::kFailed);
+    EXPECT_EQ(ev.status.code(), Status::Code::kPermissionDenied);
+  }
+  ScopedUpstreamPolicyForTest policy{Allowing("127.0.0.0/8")};
+  auto ev = Download(Request(origin_.Url("/m.bin"), data));
+  ASSERT_EQ(ev.stage, Stage::kCompleted) << ev.status.ToString();
+  EXPECT_EQ(FileSha256(dir_ / "model.bin"), Sha256Hex(data));
+}
+
+// --- Redirect loops ------------------------------------------------------------------
+
+// A loop used to end as "HTTP 302 (unexpected)", an Internal error, in the engine, and
+// as that or a retried generic message in the probe.
+TEST_F(UpstreamTest, RedirectLoopSaysTooManyRedirects) {
+  origin_.Put("/a", {.redirect_to = origin_.Url("/b")});
+  origin_.Put("/b", {.redirect_to = origin_.Url("/a")});
+  std::string url = origin_.Url("/a");
+  auto ev = Download(Request(url, "x"));
+  ASSERT_EQ(ev.stage, Stage::kFailed);
+  EXPECT_NE(ev.status.message().find("too many redirects"), std::string::npos) << ev.status.ToString();
+  EXPECT_LE(origin_.Requests().size(), 12u) << "a loop is not retried";
+
+  auto probe = net::Probe(url, {}, true, std::chrono::seconds(5));
+  ASSERT_FALSE(probe.has_value());
+  EXPECT_NE(probe.error().message().find("too many redirects"), std::string::npos)
+      << probe.error().ToString();
+  auto fetch = net::Fetch(url, {}, std::chrono::seconds(5), /*follow=*/true);
+  ASSERT_FALSE(fetch.has_value());
+  EXPECT_NE(fetch.error().message().find("too many redirects"), std::string::npos)
+      << fetch.error().ToString();
+}
+
+}  // namespace
+}  // namespace modeld::testing
