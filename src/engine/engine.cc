@@ -90,7 +90,8 @@ struct Connection {
   // The current response's status and headers, reset per attempt and per redirect hop.
   struct Response {
     int status = 0;
-    std::string etag, last_modified, content_range, accept_ranges, content_length, retry_after;
+    std::string etag, last_modified, content_range, accept_ranges, content_length, retry_after,
+        content_encoding;
   } resp;
   net::UpstreamGuard guard;  // the address policy's verdicts for this handle
   bool validated = false;
@@ -586,6 +587,8 @@ size_t Engine::Impl::HeaderCb(char* data, size_t size, size_t n, void* user) {
     c.resp.content_length = value;
   } else if (name == "retry-after") {
     c.resp.retry_after = value;
+  } else if (name == "content-encoding") {
+    c.resp.content_encoding = value;
   }
   return size * n;
 }
@@ -666,6 +669,12 @@ bool Engine::Impl::Validate(Connection& c) {
   Transfer& t = *c.t;
   if (c.resp.status != 200 && c.resp.status != 206) {
     c.abort = Abort::kBadResponse;
+    return false;
+  }
+  if (net::IsEncodedBody(c.resp.content_encoding)) {
+    // We never ask for an encoding: gzip (or br, ...) bytes are not the file's bytes.
+    c.abort = Abort::kFatal;
+    c.fatal = net::EncodedBodyError(c.resp.content_encoding, c.url);
     return false;
   }
   if (c.probe) return InitFromProbe(c);

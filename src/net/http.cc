@@ -36,6 +36,22 @@ static std::optional<uint64_t> ParseU64(std::string_view s) {
 
 std::optional<uint64_t> ParseUint64(std::string_view text) { return ParseU64(text); }
 
+bool IsEncodedBody(std::string_view content_encoding) {
+  std::string_view v = Trim(content_encoding);
+  if (v.empty()) return false;
+  std::string lower(v);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower != "identity";
+}
+
+Status EncodedBodyError(std::string_view content_encoding, std::string_view url) {
+  return Status::InvalidArgument("the server sent " + UrlForMessages(url) +
+                                 " with Content-Encoding: " + std::string(Trim(content_encoding)) +
+                                 "; modeld never asks for an encoding and installs only a "
+                                 "file's own bytes, so it refuses the encoded body");
+}
+
 std::optional<ContentRange> ParseContentRange(std::string_view value) {
   value = Trim(value);
   constexpr std::string_view kBytes = "bytes";

@@ -24,6 +24,12 @@ void EnsureCurlGlobalInit();
 // for anything else, an overflow included. Never throws.
 std::optional<uint64_t> ParseUint64(std::string_view text);
 
+// True unless |content_encoding| (a Content-Encoding value) is empty or "identity": the
+// body is then not the file's own bytes.
+bool IsEncodedBody(std::string_view content_encoding);
+// InvalidArgument naming the encoding and the URL: an encoded file is never installed.
+Status EncodedBodyError(std::string_view content_encoding, std::string_view url);
+
 // "Content-Range: bytes 0-99/1000" -> {0, 99, 1000}; total is nullopt for "/*".
 struct ContentRange {
   uint64_t first = 0;

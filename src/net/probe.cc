@@ -11,14 +11,14 @@ namespace {
 
 struct ProbeState {
   int status = 0;
-  std::string content_range, content_length, disposition;
+  std::string content_range, content_length, disposition, content_encoding;
 };
 
 size_t ProbeHeader(char* d, size_t s, size_t n, void* u) {
   auto& st = *static_cast<ProbeState*>(u);
   std::string_view line(d, s * n);
   if (int code = ParseStatusLine(line)) {
-    st = ProbeState{code, "", "", ""};
+    st = ProbeState{code, "", "", "", ""};
     return s * n;
   }
   std::string name, value;
@@ -26,6 +26,7 @@ size_t ProbeHeader(char* d, size_t s, size_t n, void* u) {
     if (name == "content-range") st.content_range = value;
     if (name == "content-length") st.content_length = value;
     if (name == "content-disposition") st.disposition = value;
+    if (name == "content-encoding") st.content_encoding = value;
   }
   return s * n;
 }
@@ -67,6 +68,9 @@ Result<ProbeResult> Probe(const std::string& url, const std::vector<std::string>
   if (transport.code() == Status::Code::kPermissionDenied ||
       transport.code() == Status::Code::kInvalidArgument) {
     return transport;  // refused by the upstream policy, a redirect loop, TLS
+  }
+  if ((st.status == 200 || st.status == 206) && IsEncodedBody(st.content_encoding)) {
+    return EncodedBodyError(st.content_encoding, url);
   }
   if (st.status == 206) {
     if (auto cr = ParseContentRange(st.content_range)) out.size = cr->total;

@@ -140,5 +140,35 @@ TEST_F(UpstreamTest, RedirectLoopSaysTooManyRedirects) {
       << fetch.error().ToString();
 }
 
+// --- Content-Encoding ------------------------------------------------------------------
+
+// modeld never asks for an encoding; gzip bytes installed as the file would pass no check
+// when no digest is known.
+TEST_F(UpstreamTest, EncodedBodyIsRefusedNotInstalled) {
+  std::string data = RandomBytes(200000, 4);
+  origin_.Put("/m.bin", {.content = data, .content_encoding = "gzip"});
+  std::string url = origin_.Url("/m.bin");
+  auto req = Request(url, data);
+  req.checksum.reset();  // nothing else would catch it
+  auto ev = Download(req);
+  ASSERT_EQ(ev.stage, Stage::kFailed);
+  EXPECT_EQ(ev.status.code(), Status::Code::kInvalidArgument) << ev.status.ToString();
+  EXPECT_NE(ev.status.message().find("Content-Encoding: gzip"), std::string::npos) << ev.status.message();
+  EXPECT_NE(ev.status.message().find(url), std::string::npos) << ev.status.message();
+  EXPECT_FALSE(fs::exists(dir_ / "model.bin"));
+  EXPECT_EQ(origin_.Requests("/m.bin").size(), 1u) << "not retried";
+
+  auto probe = net::Probe(url, {}, true, std::chrono::seconds(5));
+  ASSERT_FALSE(probe.has_value());
+  EXPECT_EQ(probe.error().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(probe.error().message().find("Content-Encoding: gzip"), std::string::npos)
+      << probe.error().ToString();
+
+  // "identity" is the file's own bytes.
+  origin_.Update("/m.bin", [](FileSpec& f) { f.content_encoding = "identity"; });
+  ev = Download(Request(url, data));
+  EXPECT_EQ(ev.stage, Stage::kCompleted) << ev.status.ToString();
+}
+
 }  // namespace
 }  // namespace modeld::testing
