@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <random>
@@ -129,6 +130,9 @@ struct Transfer {
   bool probed = false;       // the probe's answer has set total/ranged/validators
   uint64_t single_done = 0;  // bytes written by the one stream of an unranged transfer
   std::optional<Clock::time_point> deadline;
+  // The no-progress bound: DoneBytes() at the last meaningful advance, and when.
+  uint64_t progress_mark = 0;
+  Clock::time_point progress_since{};
 
   // Progress.
   std::deque<std::pair<Clock::time_point, uint64_t>> samples;
@@ -174,6 +178,11 @@ struct Engine::Impl {
   void Finished(TransferId id, FinishResult r);
   void Checkpoint(Transfer& t);
   void Tick(Clock::time_point now);
+  void TickOne(Transfer& t, Clock::time_point now);
+  // Runs |fn| (work on transfer |id|); an exception fails that transfer with Internal.
+  template <typename Fn>
+  void Guarded(TransferId id, std::string_view what, Fn&& fn);
+  void FailOnException(TransferId id, std::string_view what, std::string_view why);
   void Emit(Transfer& t, bool force);
   void SetStage(Transfer& t, Stage s);
   void Erase(Transfer& t);
@@ -185,6 +194,8 @@ struct Engine::Impl {
 
   static size_t WriteCb(char* data, size_t size, size_t n, void* user);
   static size_t HeaderCb(char* data, size_t size, size_t n, void* user);
+  size_t OnHeader(Connection& c, std::string_view line);
+  size_t OnBody(Connection& c, char* data, size_t len);
 
   CURLM* multi = nullptr;
   std::thread thread;
@@ -198,6 +209,17 @@ struct Engine::Impl {
   std::unordered_map<CURL*, Connection*> live;
   std::mt19937_64 rng{std::random_device{}()};
 };
+
+template <typename Fn>
+void Engine::Impl::Guarded(TransferId id, std::string_view what, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    FailOnException(id, what, e.what());
+  } catch (...) {
+    FailOnException(id, what, "unknown exception");
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // Public API: everything goes through the mailbox.
@@ -215,21 +237,31 @@ TransferId Engine::Submit(DownloadRequest request, EventCallback callback) {
   t->req = std::move(request);
   t->cb = std::move(callback);
   auto* raw = t.release();
-  impl_->Post([impl = impl_.get(), raw] { impl->Start(std::unique_ptr<Transfer>(raw)); });
+  impl_->Post([impl = impl_.get(), raw, id] {
+    impl->Guarded(id, "starting", [&] { impl->Start(std::unique_ptr<Transfer>(raw)); });
+  });
   return id;
 }
 
 void Engine::Cancel(TransferId id) {
-  impl_->Post([impl = impl_.get(), id] { impl->DoCancel(id, false); });
+  impl_->Post([impl = impl_.get(), id] {
+    impl->Guarded(id, "cancelling", [&] { impl->DoCancel(id, false); });
+  });
 }
 void Engine::Stop(TransferId id) {
-  impl_->Post([impl = impl_.get(), id] { impl->DoCancel(id, true); });
+  impl_->Post([impl = impl_.get(), id] {
+    impl->Guarded(id, "stopping", [&] { impl->DoCancel(id, true); });
+  });
 }
 void Engine::Pause(TransferId id) {
-  impl_->Post([impl = impl_.get(), id] { impl->DoPause(id); });
+  impl_->Post([impl = impl_.get(), id] {
+    impl->Guarded(id, "pausing", [&] { impl->DoPause(id); });
+  });
 }
 void Engine::Resume(TransferId id) {
-  impl_->Post([impl = impl_.get(), id] { impl->DoResume(id); });
+  impl_->Post([impl = impl_.get(), id] {
+    impl->Guarded(id, "resuming", [&] { impl->DoResume(id); });
+  });
 }
 
 Engine::Impl::Impl() {
@@ -276,7 +308,15 @@ void Engine::Impl::Loop() {
       std::lock_guard<std::mutex> lock(mu);
       work.swap(mailbox);
     }
-    for (auto& fn : work) fn();
+    for (auto& fn : work) {
+      try {
+        fn();  // each is Guarded by its transfer; this is the last line of defence
+      } catch (const std::exception& e) {
+        log::Error("engine: exception in a mailbox task: {}", e.what());
+      } catch (...) {
+        log::Error("engine: unknown exception in a mailbox task");
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stop && mailbox.empty()) break;
@@ -292,7 +332,8 @@ void Engine::Impl::Loop() {
     for (auto [easy, rc] : done) {
       auto it = live.find(easy);
       if (it == live.end() || !it->second->in_multi) continue;  // removed meanwhile
-      OnDone(*it->second, rc);
+      Connection* c = it->second;
+      Guarded(c->t->id, "handling a response", [&] { OnDone(*c, rc); });
     }
 
     auto now = Clock::now();
@@ -316,57 +357,105 @@ void Engine::Impl::Loop() {
 }
 
 void Engine::Impl::Tick(Clock::time_point now) {
-  std::vector<Transfer*> all;
-  for (auto& [id, t] : transfers) all.push_back(t.get());
-  for (Transfer* t : all) {
-    if (t->deadline && now >= *t->deadline && !t->finishing && t->stage != Stage::kPaused) {
-      Fail(*t,
-           Status::Unavailable("download of " + t->req.url + " timed out after " +
-                               std::to_string(t->req.options.total_timeout.count() / 1000) + " s"),
-           true);
-      continue;
-    }
-    // Connections waiting out a backoff.
-    std::vector<Connection*> due;
-    for (auto& c : t->conns) {
-      if (c->retry_at && *c->retry_at <= now) due.push_back(c.get());
-    }
-    for (Connection* c : due) {
-      c->retry_at.reset();
-      if (c->probe) {
-        Launch(*c, c->pos, c->no_range ? kUnknown : c->pos + kProbeBytes - 1);
-      } else if (!StartLease(*c)) {
-        RemoveConn(*c);
-      }
-    }
-    if (t->stage != Stage::kDownloading) continue;
-    Status flushed;
-    for (auto& c : t->conns) {
-      if (!c->wbuf.empty() && now - c->wbuf_since >= kWriteDelay) {
-        flushed = FlushWrites(*c);
-        if (!flushed.ok()) break;
-      }
-    }
-    if (!flushed.ok()) {
-      Fail(*t, flushed, true);  // erases *t
-      continue;
-    }
-    FillConnections(*t);
-    if (t->worker) {
-      t->worker->SetPrefix(t->planner ? t->planner->ContiguousPrefix() : t->DoneBytes());
-    }
-    // Checkpoint every interval, and also every 1 % of the file (at most 10 times a
-    // second), so kill -9 loses little of a fast download too.
-    if (t->planner) {
-      auto since = now - t->last_checkpoint;
-      uint64_t step = std::max<uint64_t>(t->planner->total() / 100, 1 << 20);
-      if (since >= t->req.options.checkpoint_interval ||
-          (since >= kProgressInterval && t->DoneBytes() >= t->checkpoint_bytes + step)) {
-        Checkpoint(*t);
-      }
-    }
-    if (now - t->last_emit >= kProgressInterval) Emit(*t, false);
+  std::vector<TransferId> all;
+  for (auto& [id, t] : transfers) all.push_back(id);
+  for (TransferId id : all) {
+    Transfer* t = Find(id);  // an earlier one's failure never erases another, but be sure
+    if (t) Guarded(id, "a timer tick", [&] { TickOne(*t, now); });
   }
+}
+
+void Engine::Impl::FailOnException(TransferId id, std::string_view what, std::string_view why) {
+  log::Error("job={} engine: exception while {}: {}", id, what, why);
+  try {
+    Transfer* t = Find(id);
+    if (!t) return;  // it had already ended (its last event's callback threw, say)
+    Fail(*t,
+         Status::Internal("internal error while " + std::string(what) + " for " +
+                          net::UrlForMessages(t->req.url) + ": " + std::string(why)),
+         true);
+  } catch (...) {
+    log::Error("job={} engine: exception while failing the transfer; dropping it", id);
+    try {
+      if (Transfer* t = Find(id)) {
+        StopAllConns(*t);
+        transfers.erase(id);
+      }
+    } catch (...) {
+    }
+  }
+}
+
+void Engine::Impl::TickOne(Transfer& tr, Clock::time_point now) {
+  Transfer* t = &tr;
+  if (t->deadline && now >= *t->deadline && !t->finishing && t->stage != Stage::kPaused) {
+    Fail(*t,
+         Status::Unavailable("download of " + t->req.url + " timed out after " +
+                             std::to_string(t->req.options.total_timeout.count() / 1000) + " s"),
+         true);
+    return;
+  }
+  // The no-progress bound: reconnects do not reset it, only bytes do.
+  if (!t->finishing && (t->stage == Stage::kDownloading || t->stage == Stage::kResolving)) {
+    uint64_t done = t->DoneBytes();
+    if (done < t->progress_mark) t->progress_mark = done;  // restarted from scratch
+    bool at_end = t->total && done >= *t->total && done > t->progress_mark;
+    const auto limit = t->req.options.progress_timeout;
+    if (done >= t->progress_mark + kMinProgressBytes || at_end) {
+      t->progress_mark = done;
+      t->progress_since = now;
+    } else if (limit.count() > 0 && now - t->progress_since >= limit) {
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - t->progress_since);
+      Fail(*t,
+           Status::Unavailable(
+               "no progress downloading " + net::UrlForMessages(t->req.url) + " for " +
+               std::to_string(secs.count()) + " s (less than " +
+               HumanBytes(kMinProgressBytes) + " arrived, whatever the reconnects; " +
+               std::to_string(done) + " bytes so far); giving up, the partial download is kept"),
+           true);
+      return;
+    }
+  }
+  // Connections waiting out a backoff.
+  std::vector<Connection*> due;
+  for (auto& c : t->conns) {
+    if (c->retry_at && *c->retry_at <= now) due.push_back(c.get());
+  }
+  for (Connection* c : due) {
+    c->retry_at.reset();
+    if (c->probe) {
+      Launch(*c, c->pos, c->no_range ? kUnknown : c->pos + kProbeBytes - 1);
+    } else if (!StartLease(*c)) {
+      RemoveConn(*c);
+    }
+  }
+  if (t->stage != Stage::kDownloading) return;
+  Status flushed;
+  for (auto& c : t->conns) {
+    if (!c->wbuf.empty() && now - c->wbuf_since >= kWriteDelay) {
+      flushed = FlushWrites(*c);
+      if (!flushed.ok()) break;
+    }
+  }
+  if (!flushed.ok()) {
+    Fail(*t, flushed, true);  // erases *t
+    return;
+  }
+  FillConnections(*t);
+  if (t->worker) {
+    t->worker->SetPrefix(t->planner ? t->planner->ContiguousPrefix() : t->DoneBytes());
+  }
+  // Checkpoint every interval, and also every 1 % of the file (at most 10 times a
+  // second), so kill -9 loses little of a fast download too.
+  if (t->planner) {
+    auto since = now - t->last_checkpoint;
+    uint64_t step = std::max<uint64_t>(t->planner->total() / 100, 1 << 20);
+    if (since >= t->req.options.checkpoint_interval ||
+        (since >= kProgressInterval && t->DoneBytes() >= t->checkpoint_bytes + step)) {
+      Checkpoint(*t);
+    }
+  }
+  if (now - t->last_emit >= kProgressInterval) Emit(*t, false);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -394,6 +483,7 @@ void Engine::Impl::Start(std::unique_ptr<Transfer> owned) {
   t.origin = net::UrlOrigin(req.url);
   t.effective_url = req.url;
   if (opt.total_timeout.count() > 0) t.deadline = Clock::now() + opt.total_timeout;
+  t.progress_since = Clock::now();
   SetStage(t, Stage::kResolving);
 
   if (t.origin.empty()) {
@@ -566,15 +656,25 @@ void Engine::Impl::StopAllConns(Transfer& t) {
 
 size_t Engine::Impl::HeaderCb(char* data, size_t size, size_t n, void* user) {
   auto& c = *static_cast<Connection*>(user);
-  std::string_view line(data, size * n);
+  try {
+    return static_cast<Impl*>(c.owner)->OnHeader(c, std::string_view(data, size * n));
+  } catch (const std::exception& e) {  // nothing may unwind through libcurl
+    c.abort = Abort::kFatal;
+    c.fatal = Status::Internal(std::string("internal error while reading headers from ") +
+                               net::UrlForMessages(c.url) + ": " + e.what());
+    return 0;
+  }
+}
+
+size_t Engine::Impl::OnHeader(Connection& c, std::string_view line) {
   if (int status = net::ParseStatusLine(line)) {
     // A new response (the first, or the next hop of a redirect): forget the last one.
     c.resp = {};
     c.resp.status = status;
-    return size * n;
+    return line.size();
   }
   std::string name, value;
-  if (!net::SplitHeaderLine(line, &name, &value)) return size * n;
+  if (!net::SplitHeaderLine(line, &name, &value)) return line.size();
   if (name == "etag") {
     c.resp.etag = value;
   } else if (name == "last-modified") {
@@ -590,16 +690,25 @@ size_t Engine::Impl::HeaderCb(char* data, size_t size, size_t n, void* user) {
   } else if (name == "content-encoding") {
     c.resp.content_encoding = value;
   }
-  return size * n;
+  return line.size();
 }
 
 size_t Engine::Impl::WriteCb(char* data, size_t size, size_t n, void* user) {
   auto& c = *static_cast<Connection*>(user);
-  auto& impl = *static_cast<Impl*>(c.owner);
+  try {
+    return static_cast<Impl*>(c.owner)->OnBody(c, data, size * n);
+  } catch (const std::exception& e) {  // nothing may unwind through libcurl
+    c.abort = Abort::kFatal;
+    c.fatal = Status::Internal(std::string("internal error while receiving ") +
+                               net::UrlForMessages(c.url) + ": " + e.what());
+    return 0;
+  }
+}
+
+size_t Engine::Impl::OnBody(Connection& c, char* data, size_t len) {
   Transfer& t = *c.t;
-  size_t len = size * n;
   if (!c.validated) {
-    if (!impl.Validate(c)) return 0;  // abort this response; OnDone decides what next
+    if (!Validate(c)) return 0;  // abort this response; OnDone decides what next
     c.validated = true;
   }
   uint64_t end = t.planner ? t.planner->LeaseEnd(c.worker) : c.end;
@@ -611,7 +720,7 @@ size_t Engine::Impl::WriteCb(char* data, size_t size, size_t n, void* user) {
     c.wbuf.append(data, take);
     c.pos += take;
     if (c.wbuf.size() >= kWriteChunk || c.pos == end || now - c.wbuf_since >= kWriteDelay) {
-      if (Status s = impl.FlushWrites(c); !s.ok()) {
+      if (Status s = FlushWrites(c); !s.ok()) {
         c.abort = Abort::kFatal;
         c.fatal = s;
         return 0;
@@ -736,12 +845,7 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
       c.flushed = 0;
       c.attempt_start = 0;
     }
-    if (!c.resp.content_length.empty()) {
-      try {
-        total = std::stoull(c.resp.content_length);
-      } catch (...) {
-      }
-    }
+    total = net::ParseUint64(c.resp.content_length);
     ranged = total.has_value() && c.resp.accept_ranges.find("bytes") != std::string::npos;
     // This response runs from 0 to the end: keep it as the one stream unless the
     // server can do ranges, in which case it becomes the first piece.
@@ -1081,10 +1185,14 @@ void Engine::Impl::AllDone(Transfer& t) {
       total, t.req.dest,
       [this, id] {
         Post([this, id] {
-          if (Transfer* tt = Find(id)) SetStage(*tt, Stage::kInstalling);
+          Guarded(id, "installing", [&] {
+            if (Transfer* tt = Find(id)) SetStage(*tt, Stage::kInstalling);
+          });
         });
       },
-      [this, id](FinishResult r) { Post([this, id, r] { Finished(id, r); }); });
+      [this, id](FinishResult r) {
+        Post([this, id, r] { Guarded(id, "finishing", [&] { Finished(id, r); }); });
+      });
 }
 
 void Engine::Impl::Finished(TransferId id, FinishResult r) {
@@ -1156,6 +1264,7 @@ void Engine::Impl::DoResume(TransferId id) {
   Transfer* t = Find(id);
   if (!t || t->stage != Stage::kPaused) return;
   t->samples.clear();
+  t->progress_since = Clock::now();  // paused time is not time without progress
   if (t->planner) {
     SetStage(*t, Stage::kDownloading);
     FillConnections(*t);

@@ -170,5 +170,78 @@ TEST_F(UpstreamTest, EncodedBodyIsRefusedNotInstalled) {
   EXPECT_EQ(ev.stage, Stage::kCompleted) << ev.status.ToString();
 }
 
+// --- Trickling upstreams ---------------------------------------------------------------
+
+// One byte per connection, then the connection drops: each reconnect "made progress", so
+// the retry budget never ran out and the download held its slot forever.
+TEST_F(UpstreamTest, TricklingUpstreamFailsAfterTheProgressTimeout) {
+  std::string data = RandomBytes(2 * kMiB, 5);
+  origin_.Put("/t.bin", {.content = data, .drop_after = 1, .drop_times = -1});
+  auto req = Request(origin_.Url("/t.bin"), data);
+  req.options.max_backoff = std::chrono::milliseconds(50);
+  req.options.progress_timeout = std::chrono::seconds(2);
+  engine::Engine eng;
+  EventLog log;
+  auto start = std::chrono::steady_clock::now();
+  eng.Submit(req, log.Callback());
+  auto ev = log.WaitTerminal(std::chrono::seconds(30));
+  ASSERT_EQ(ev.stage, Stage::kFailed) << "still running after 30 s";
+  EXPECT_EQ(ev.status.code(), Status::Code::kUnavailable) << ev.status.ToString();
+  EXPECT_NE(ev.status.message().find("no progress"), std::string::npos) << ev.status.message();
+  EXPECT_NE(ev.status.message().find(" 2 s"), std::string::npos) << ev.status.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_GT(origin_.Requests("/t.bin").size(), 3u) << "it did reconnect meanwhile";
+  EXPECT_FALSE(fs::exists(dir_ / "model.bin"));
+}
+
+// The generic API's options.timeout bounds time without progress: it is persisted with
+// the job, so a recovered job keeps it.
+TEST(JobRequestJsonTest, ProgressTimeoutIsPersisted) {
+  service::PullRequest r;
+  r.ref = {"m", "v1"};
+  r.options.progress_timeout = std::chrono::seconds(7);
+  auto j = service::PullRequestToJson(r, 0);
+  EXPECT_EQ(j["options"]["progress_timeout_ms"], 7000);
+  auto back = service::PullRequestFromJson(j, nullptr);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->options.progress_timeout, std::chrono::seconds(7));
+  j["options"].erase("progress_timeout_ms");  // a job stored by an older modeld
+  back = service::PullRequestFromJson(j, nullptr);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->options.progress_timeout, engine::DownloadOptions{}.progress_timeout);
+}
+
+// --- Exceptions never leave the engine's threads ---------------------------------------
+
+// An exception while handling one transfer (here from the event callback, as a bug in a
+// caller would throw) fails that transfer with Internal; the engine and its other
+// transfers carry on. It used to terminate the process.
+TEST_F(UpstreamTest, AnExceptionFailsOneTransferNotTheProcess) {
+  std::string data = RandomBytes(3 * kMiB, 6);
+  origin_.Put("/a.bin", {.content = data});
+  origin_.Put("/b.bin", {.content = data});
+  engine::Engine eng;
+  EventLog log;
+  auto cb = log.Callback();
+  std::atomic<bool> thrown{false};
+  eng.Submit(Request(origin_.Url("/a.bin"), data), [&](const TransferEvent& ev) {
+    cb(ev);
+    if (ev.stage == Stage::kDownloading && !thrown.exchange(true)) {
+      throw std::runtime_error("boom from the callback");
+    }
+  });
+  auto ev = log.WaitTerminal();
+  ASSERT_EQ(ev.stage, Stage::kFailed);
+  EXPECT_EQ(ev.status.code(), Status::Code::kInternal) << ev.status.ToString();
+  EXPECT_NE(ev.status.message().find("boom from the callback"), std::string::npos);
+
+  auto req = Request(origin_.Url("/b.bin"), data);
+  req.dest = dir_ / "b.bin";
+  EventLog log2;
+  eng.Submit(req, log2.Callback());
+  ev = log2.WaitTerminal();
+  EXPECT_EQ(ev.stage, Stage::kCompleted) << ev.status.ToString();
+}
+
 }  // namespace
 }  // namespace modeld::testing
