@@ -243,5 +243,51 @@ TEST_F(UpstreamTest, AnExceptionFailsOneTransferNotTheProcess) {
   EXPECT_EQ(ev.stage, Stage::kCompleted) << ev.status.ToString();
 }
 
+// --- A download waiting behind another of the same URL ---------------------------------
+
+// Two pulls of different models for one URL: the second waits for the first's lock on
+// the URL. Cancelling it must not wait for the first to finish (it sat in flock).
+TEST_F(UpstreamTest, JobWaitingForAnotherDownloadOfTheSameUrlCancelsPromptly) {
+  // One stream (no ranges) at 2 MiB/s: the first pull holds the URL for 16 s.
+  origin_.Put("/shared.bin", {.content = RandomBytes(32 * kMiB, 7), .ranges = false, .rate = 2 * kMiB});
+  auto st = OpenTestStore(dir_.path());
+  ASSERT_TRUE(st);
+  service::ModelService svc(std::move(st));
+  service::JobManager jm(svc, 3);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<service::JobEvent> events;
+  auto sub = jm.events().Subscribe([&](const service::JobEvent& ev) {
+    std::lock_guard<std::mutex> l(mu);
+    events.push_back(ev);
+    cv.notify_all();
+  });
+  auto wait_for = [&](const std::function<bool(const service::JobEvent&)>& pred) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, std::chrono::seconds(60),
+                       [&] { return std::any_of(events.begin(), events.end(), pred); });
+  };
+  auto req = [&](const std::string& name) {
+    service::PullRequest r;
+    r.url = origin_.Url("/shared.bin");
+    r.ref = {name, "v1"};
+    return r;
+  };
+  auto first = jm.Submit(req("first"), 0);
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == first->id && e.bytes_done > kMiB; }));
+  auto second = jm.Submit(req("second"), 0);
+  ASSERT_TRUE(second.has_value());
+  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == second->id && e.state == "resolving"; }));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(jm.Cancel(second->id).ok());
+  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == second->id && e.terminal; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(jm.Get(second->id)->last.state, "cancelled");
+  EXPECT_EQ(jm.Get(first->id)->last.state, "downloading") << "the first carries on";
+  ASSERT_TRUE(jm.Cancel(first->id).ok());
+  jm.events().Unsubscribe(sub);
+}
+
 }  // namespace
 }  // namespace modeld::testing
