@@ -289,5 +289,57 @@ TEST_F(UpstreamTest, JobWaitingForAnotherDownloadOfTheSameUrlCancelsPromptly) {
   jm.events().Unsubscribe(sub);
 }
 
+// --- Hostile listings ------------------------------------------------------------------
+
+const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
+
+// A hostile mirror's tree listing that writes into .git (hooks run code) is refused at
+// resolution, naming the path. It used to be accepted.
+TEST(HostileListingTest, HubTreeWithAGitPathFailsResolution) {
+  TestOrigin api;
+  HubMimic hub(api);
+  hub.AddRepo("org/evil", kCommit, {"main"},
+              {{"config.json", "{}", false}, {".git/config", "[core]\n", false}});
+  hub.AddRepo("org/evil2", kCommit, {"main"}, {{"sub/.GIT/hooks/post-checkout", "#!/bin/sh\n", false}});
+  sources::HubConfig config;
+  config.endpoint = api.Url("");
+  for (const char* repo : {"org/evil", "org/evil2"}) {
+    auto plan = sources::ResolveHub(repo, "main", {}, config);
+    ASSERT_FALSE(plan.has_value()) << repo;
+    EXPECT_EQ(plan.error().code(), Status::Code::kCorrupt) << plan.error().ToString();
+    EXPECT_NE(plan.error().message().find(".git"), std::string::npos) << plan.error().message();
+  }
+  api.Stop();
+}
+
+// Mistyped fields in a Hub listing are a clean error: json::value() used to throw out of
+// ResolveHub (and out of the thread resolving it).
+TEST(HostileListingTest, MistypedHubListingIsACleanError) {
+  TestOrigin api;
+  std::string tree;
+  api.Handle("/api/models/org/x/revision/", [&](const std::string&, const std::string&,
+                                               const std::map<std::string, std::string>&) {
+    return SimpleResponse{200, {{"Content-Type", "application/json"}}, "{\"sha\":\"" + kCommit + "\"}"};
+  });
+  api.Handle("/api/models/org/x/tree/", [&](const std::string&, const std::string&,
+                                           const std::map<std::string, std::string>&) {
+    return SimpleResponse{200, {{"Content-Type", "application/json"}}, tree};
+  });
+  sources::HubConfig config;
+  config.endpoint = api.Url("");
+  for (const char* listing :
+       {R"([{"type":"file","path":5,"size":1,"oid":"a"}])", R"([{"type":"file","path":"a","size":"1"}])",
+        R"([{"type":"file","path":"a","size":-1}])", R"([{"type":7,"path":"a"},{"type":"file","path":"a","oid":[]}])",
+        R"([{"type":"file","path":"a","lfs":{"oid":1,"size":2}}])",
+        R"([{"type":"file","path":"a","lfs":{"oid":"x","size":1.5}}])"}) {
+    tree = listing;
+    Result<sources::HubPlan> plan = Status::Internal("not run");
+    ASSERT_NO_THROW(plan = sources::ResolveHub("org/x", "main", {}, config)) << listing;
+    ASSERT_FALSE(plan.has_value()) << listing;
+    EXPECT_EQ(plan.error().code(), Status::Code::kCorrupt) << listing << ": " << plan.error().ToString();
+  }
+  api.Stop();
+}
+
 }  // namespace
 }  // namespace modeld::testing
