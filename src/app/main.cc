@@ -9,6 +9,7 @@
 #include "cli/serve.h"
 #include "cli/store_commands.h"
 #include "core/log.h"
+#include "net/upstream_policy.h"
 
 #ifndef MODELD_VERSION
 #define MODELD_VERSION "0.0.0"
@@ -33,6 +34,16 @@ int main(int argc, char** argv) {
   app.add_option("--catalog", catalogs,
                  "another catalog of models to pull by name: PATH, URL or NAME=PATH_OR_URL, "
                  "repeatable (also the \"catalogs\" list in <data dir>/config.json)")
+      ->allow_extra_args(false);
+
+  bool allow_private_upstreams = false;
+  app.add_flag("--allow-private-upstreams", allow_private_upstreams,
+               "allow downloads from loopback, private, link-local, CGNAT and unique-local "
+               "addresses, refused by default (also MODELD_ALLOW_PRIVATE_UPSTREAMS=1)");
+  std::vector<std::string> allowed_upstreams;
+  app.add_option("--allow-upstream", allowed_upstreams,
+                 "allow this CIDR block, address or host name although it is private or "
+                 "local, repeatable (e.g. 10.0.0.0/8, mirror.lan)")
       ->allow_extra_args(false);
 
   cli::PullArgs pull;
@@ -215,6 +226,16 @@ int main(int argc, char** argv) {
     return cli::kExitUsage;
   };
   log::SetLevel(log_level);
+  // Where upstream requests may connect (SSRF): once, before any subcommand runs.
+  net::UpstreamPolicy policy = net::UpstreamPolicy::FromEnvironment();
+  if (allow_private_upstreams) policy.set_allow_private(true);
+  for (const auto& entry : allowed_upstreams) {
+    if (Status s = policy.Allow(entry); !s.ok()) {
+      std::fprintf(stderr, "modeld: --allow-upstream: %s\n", s.message().c_str());
+      return cli::kExitUsage;
+    }
+  }
+  net::SetUpstreamPolicy(std::move(policy));
   // Nothing may escape main: an unexpected exception is reported as what it is.
   try {
     return Dispatch();

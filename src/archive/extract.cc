@@ -130,7 +130,9 @@ class Extractor {
     mode_t type = archive_entry_filetype(entry);
     if (type == AE_IFDIR) {
       if (path.empty()) return Status::OK();
-      if (Status s = store::ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name");
+      if (Status s = store::ValidateRelativePath(path); !s.ok()) {
+        return Refuse(name, "has a bad name (" + s.message() + ")");
+      }
       std::error_code ec;
       fs::create_directories(dest_ / path, ec);
       return ec ? Status::IoError("mkdir " + (dest_ / path).string() + ": " + ec.message()) : Status::OK();

@@ -9,6 +9,9 @@
 // - Finishes: waits for the hash to reach the end, fdatasyncs, compares checksums and
 //   publishes with rename + directory fsync (or deletes a corrupt partial).
 //
+// An exception on either thread (a bug, or memory) fails the transfer: Finish reports it
+// as Internal instead of the process terminating.
+//
 // Thread safety: all public methods are safe from any thread. The callback given to
 // Finish runs on the worker thread.
 #pragma once
@@ -60,6 +63,7 @@ class DiskWorker {
   uint64_t hashed() const;
 
  private:
+  void Run(const char* what, void (DiskWorker::*loop)());
   void HashLoop();
   void SyncLoop();
   FinishResult Publish(uint64_t total, const std::filesystem::path& dest,
@@ -93,6 +97,7 @@ class DiskWorker {
   std::optional<Hasher> extra_;  // the expected checksum's algorithm, if not sha256
   std::optional<Journal> journal_;  // owned by SyncLoop
   uint64_t written_back_ = 0;
+  uint64_t seen_generation_ = 0;  // the hash thread's view of generation_
 
   std::thread hash_thread_;
   std::thread sync_thread_;

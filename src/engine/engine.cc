@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <random>
@@ -20,6 +21,7 @@
 #include "engine/disk_worker.h"
 #include "engine/journal.h"
 #include "engine/segment_planner.h"
+#include "net/curl_setup.h"
 #include "net/http.h"
 
 namespace modeld::engine {
@@ -89,8 +91,10 @@ struct Connection {
   // The current response's status and headers, reset per attempt and per redirect hop.
   struct Response {
     int status = 0;
-    std::string etag, last_modified, content_range, accept_ranges, content_length, retry_after;
+    std::string etag, last_modified, content_range, accept_ranges, content_length, retry_after,
+        content_encoding;
   } resp;
+  net::UpstreamGuard guard;  // the address policy's verdicts for this handle
   bool validated = false;
   Abort abort = Abort::kNone;
   Status fatal;
@@ -126,6 +130,9 @@ struct Transfer {
   bool probed = false;       // the probe's answer has set total/ranged/validators
   uint64_t single_done = 0;  // bytes written by the one stream of an unranged transfer
   std::optional<Clock::time_point> deadline;
+  // The no-progress bound: DoneBytes() at the last meaningful advance, and when.
+  uint64_t progress_mark = 0;
+  Clock::time_point progress_since{};
 
   // Progress.
   std::deque<std::pair<Clock::time_point, uint64_t>> samples;
@@ -171,6 +178,11 @@ struct Engine::Impl {
   void Finished(TransferId id, FinishResult r);
   void Checkpoint(Transfer& t);
   void Tick(Clock::time_point now);
+  void TickOne(Transfer& t, Clock::time_point now);
+  // Runs |fn| (work on transfer |id|); an exception fails that transfer with Internal.
+  template <typename Fn>
+  void Guarded(TransferId id, std::string_view what, Fn&& fn);
+  void FailOnException(TransferId id, std::string_view what, std::string_view why);
   void Emit(Transfer& t, bool force);
   void SetStage(Transfer& t, Stage s);
   void Erase(Transfer& t);
@@ -182,6 +194,8 @@ struct Engine::Impl {
 
   static size_t WriteCb(char* data, size_t size, size_t n, void* user);
   static size_t HeaderCb(char* data, size_t size, size_t n, void* user);
+  size_t OnHeader(Connection& c, std::string_view line);
+  size_t OnBody(Connection& c, char* data, size_t len);
 
   CURLM* multi = nullptr;
   std::thread thread;
@@ -195,6 +209,17 @@ struct Engine::Impl {
   std::unordered_map<CURL*, Connection*> live;
   std::mt19937_64 rng{std::random_device{}()};
 };
+
+template <typename Fn>
+void Engine::Impl::Guarded(TransferId id, std::string_view what, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    FailOnException(id, what, e.what());
+  } catch (...) {
+    FailOnException(id, what, "unknown exception");
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // Public API: everything goes through the mailbox.
@@ -212,21 +237,31 @@ TransferId Engine::Submit(DownloadRequest request, EventCallback callback) {
   t->req = std::move(request);
   t->cb = std::move(callback);
   auto* raw = t.release();
-  impl_->Post([impl = impl_.get(), raw] { impl->Start(std::unique_ptr<Transfer>(raw)); });
+  impl_->Post([impl = impl_.get(), raw, id] {
+    impl->Guarded(id, "starting", [&] { impl->Start(std::unique_ptr<Transfer>(raw)); });
+  });
   return id;
 }
 
 void Engine::Cancel(TransferId id) {
-  impl_->Post([impl = impl_.get(), id] { impl->DoCancel(id, false); });
+  impl_->Post([impl = impl_.get(), id] {
+    impl->Guarded(id, "cancelling", [&] { impl->DoCancel(id, false); });
+  });
 }
 void Engine::Stop(TransferId id) {
-  impl_->Post([impl = impl_.get(), id] { impl->DoCancel(id, true); });
+  impl_->Post([impl = impl_.get(), id] {
+    impl->Guarded(id, "stopping", [&] { impl->DoCancel(id, true); });
+  });
 }
 void Engine::Pause(TransferId id) {
-  impl_->Post([impl = impl_.get(), id] { impl->DoPause(id); });
+  impl_->Post([impl = impl_.get(), id] {
+    impl->Guarded(id, "pausing", [&] { impl->DoPause(id); });
+  });
 }
 void Engine::Resume(TransferId id) {
-  impl_->Post([impl = impl_.get(), id] { impl->DoResume(id); });
+  impl_->Post([impl = impl_.get(), id] {
+    impl->Guarded(id, "resuming", [&] { impl->DoResume(id); });
+  });
 }
 
 Engine::Impl::Impl() {
@@ -273,7 +308,15 @@ void Engine::Impl::Loop() {
       std::lock_guard<std::mutex> lock(mu);
       work.swap(mailbox);
     }
-    for (auto& fn : work) fn();
+    for (auto& fn : work) {
+      try {
+        fn();  // each is Guarded by its transfer; this is the last line of defence
+      } catch (const std::exception& e) {
+        log::Error("engine: exception in a mailbox task: {}", e.what());
+      } catch (...) {
+        log::Error("engine: unknown exception in a mailbox task");
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stop && mailbox.empty()) break;
@@ -289,7 +332,8 @@ void Engine::Impl::Loop() {
     for (auto [easy, rc] : done) {
       auto it = live.find(easy);
       if (it == live.end() || !it->second->in_multi) continue;  // removed meanwhile
-      OnDone(*it->second, rc);
+      Connection* c = it->second;
+      Guarded(c->t->id, "handling a response", [&] { OnDone(*c, rc); });
     }
 
     auto now = Clock::now();
@@ -313,57 +357,105 @@ void Engine::Impl::Loop() {
 }
 
 void Engine::Impl::Tick(Clock::time_point now) {
-  std::vector<Transfer*> all;
-  for (auto& [id, t] : transfers) all.push_back(t.get());
-  for (Transfer* t : all) {
-    if (t->deadline && now >= *t->deadline && !t->finishing && t->stage != Stage::kPaused) {
-      Fail(*t,
-           Status::Unavailable("download of " + t->req.url + " timed out after " +
-                               std::to_string(t->req.options.total_timeout.count() / 1000) + " s"),
-           true);
-      continue;
-    }
-    // Connections waiting out a backoff.
-    std::vector<Connection*> due;
-    for (auto& c : t->conns) {
-      if (c->retry_at && *c->retry_at <= now) due.push_back(c.get());
-    }
-    for (Connection* c : due) {
-      c->retry_at.reset();
-      if (c->probe) {
-        Launch(*c, c->pos, c->no_range ? kUnknown : c->pos + kProbeBytes - 1);
-      } else if (!StartLease(*c)) {
-        RemoveConn(*c);
-      }
-    }
-    if (t->stage != Stage::kDownloading) continue;
-    Status flushed;
-    for (auto& c : t->conns) {
-      if (!c->wbuf.empty() && now - c->wbuf_since >= kWriteDelay) {
-        flushed = FlushWrites(*c);
-        if (!flushed.ok()) break;
-      }
-    }
-    if (!flushed.ok()) {
-      Fail(*t, flushed, true);  // erases *t
-      continue;
-    }
-    FillConnections(*t);
-    if (t->worker) {
-      t->worker->SetPrefix(t->planner ? t->planner->ContiguousPrefix() : t->DoneBytes());
-    }
-    // Checkpoint every interval, and also every 1 % of the file (at most 10 times a
-    // second), so kill -9 loses little of a fast download too.
-    if (t->planner) {
-      auto since = now - t->last_checkpoint;
-      uint64_t step = std::max<uint64_t>(t->planner->total() / 100, 1 << 20);
-      if (since >= t->req.options.checkpoint_interval ||
-          (since >= kProgressInterval && t->DoneBytes() >= t->checkpoint_bytes + step)) {
-        Checkpoint(*t);
-      }
-    }
-    if (now - t->last_emit >= kProgressInterval) Emit(*t, false);
+  std::vector<TransferId> all;
+  for (auto& [id, t] : transfers) all.push_back(id);
+  for (TransferId id : all) {
+    Transfer* t = Find(id);  // an earlier one's failure never erases another, but be sure
+    if (t) Guarded(id, "a timer tick", [&] { TickOne(*t, now); });
   }
+}
+
+void Engine::Impl::FailOnException(TransferId id, std::string_view what, std::string_view why) {
+  log::Error("job={} engine: exception while {}: {}", id, what, why);
+  try {
+    Transfer* t = Find(id);
+    if (!t) return;  // it had already ended (its last event's callback threw, say)
+    Fail(*t,
+         Status::Internal("internal error while " + std::string(what) + " for " +
+                          net::UrlForMessages(t->req.url) + ": " + std::string(why)),
+         true);
+  } catch (...) {
+    log::Error("job={} engine: exception while failing the transfer; dropping it", id);
+    try {
+      if (Transfer* t = Find(id)) {
+        StopAllConns(*t);
+        transfers.erase(id);
+      }
+    } catch (...) {
+    }
+  }
+}
+
+void Engine::Impl::TickOne(Transfer& tr, Clock::time_point now) {
+  Transfer* t = &tr;
+  if (t->deadline && now >= *t->deadline && !t->finishing && t->stage != Stage::kPaused) {
+    Fail(*t,
+         Status::Unavailable("download of " + t->req.url + " timed out after " +
+                             std::to_string(t->req.options.total_timeout.count() / 1000) + " s"),
+         true);
+    return;
+  }
+  // The no-progress bound: reconnects do not reset it, only bytes do.
+  if (!t->finishing && (t->stage == Stage::kDownloading || t->stage == Stage::kResolving)) {
+    uint64_t done = t->DoneBytes();
+    if (done < t->progress_mark) t->progress_mark = done;  // restarted from scratch
+    bool at_end = t->total && done >= *t->total && done > t->progress_mark;
+    const auto limit = t->req.options.progress_timeout;
+    if (done >= t->progress_mark + kMinProgressBytes || at_end) {
+      t->progress_mark = done;
+      t->progress_since = now;
+    } else if (limit.count() > 0 && now - t->progress_since >= limit) {
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - t->progress_since);
+      Fail(*t,
+           Status::Unavailable(
+               "no progress downloading " + net::UrlForMessages(t->req.url) + " for " +
+               std::to_string(secs.count()) + " s (less than " +
+               HumanBytes(kMinProgressBytes) + " arrived, whatever the reconnects; " +
+               std::to_string(done) + " bytes so far); giving up, the partial download is kept"),
+           true);
+      return;
+    }
+  }
+  // Connections waiting out a backoff.
+  std::vector<Connection*> due;
+  for (auto& c : t->conns) {
+    if (c->retry_at && *c->retry_at <= now) due.push_back(c.get());
+  }
+  for (Connection* c : due) {
+    c->retry_at.reset();
+    if (c->probe) {
+      Launch(*c, c->pos, c->no_range ? kUnknown : c->pos + kProbeBytes - 1);
+    } else if (!StartLease(*c)) {
+      RemoveConn(*c);
+    }
+  }
+  if (t->stage != Stage::kDownloading) return;
+  Status flushed;
+  for (auto& c : t->conns) {
+    if (!c->wbuf.empty() && now - c->wbuf_since >= kWriteDelay) {
+      flushed = FlushWrites(*c);
+      if (!flushed.ok()) break;
+    }
+  }
+  if (!flushed.ok()) {
+    Fail(*t, flushed, true);  // erases *t
+    return;
+  }
+  FillConnections(*t);
+  if (t->worker) {
+    t->worker->SetPrefix(t->planner ? t->planner->ContiguousPrefix() : t->DoneBytes());
+  }
+  // Checkpoint every interval, and also every 1 % of the file (at most 10 times a
+  // second), so kill -9 loses little of a fast download too.
+  if (t->planner) {
+    auto since = now - t->last_checkpoint;
+    uint64_t step = std::max<uint64_t>(t->planner->total() / 100, 1 << 20);
+    if (since >= t->req.options.checkpoint_interval ||
+        (since >= kProgressInterval && t->DoneBytes() >= t->checkpoint_bytes + step)) {
+      Checkpoint(*t);
+    }
+  }
+  if (now - t->last_emit >= kProgressInterval) Emit(*t, false);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -391,6 +483,7 @@ void Engine::Impl::Start(std::unique_ptr<Transfer> owned) {
   t.origin = net::UrlOrigin(req.url);
   t.effective_url = req.url;
   if (opt.total_timeout.count() > 0) t.deadline = Clock::now() + opt.total_timeout;
+  t.progress_since = Clock::now();
   SetStage(t, Stage::kResolving);
 
   if (t.origin.empty()) {
@@ -488,26 +581,19 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
   c.abort = Abort::kNone;
   c.fatal = Status::OK();
 
+  net::UpstreamRequestOptions up;
+  up.verify_ssl = opt.verify_ssl;
+  up.connect_timeout = opt.connect_timeout;
+  up.stall_timeout = std::max<std::chrono::milliseconds>(opt.stall_timeout, std::chrono::seconds(1));
+  net::SetUpUpstreamHandle(e, up, &c.guard);
   curl_easy_setopt(e, CURLOPT_URL, c.url.c_str());
   curl_easy_setopt(e, CURLOPT_PRIVATE, &c);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::WriteCb);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &c);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::HeaderCb);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &c);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "modeld/0.1");
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(opt.buffer_size));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opt.connect_timeout.count()));
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-                   std::max<long>(1, static_cast<long>(opt.stall_timeout.count() / 1000)));
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt.verify_ssl ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_ssl ? 2L : 0L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
 
   if (c.headers) curl_slist_free_all(c.headers);
@@ -570,15 +656,25 @@ void Engine::Impl::StopAllConns(Transfer& t) {
 
 size_t Engine::Impl::HeaderCb(char* data, size_t size, size_t n, void* user) {
   auto& c = *static_cast<Connection*>(user);
-  std::string_view line(data, size * n);
+  try {
+    return static_cast<Impl*>(c.owner)->OnHeader(c, std::string_view(data, size * n));
+  } catch (const std::exception& e) {  // nothing may unwind through libcurl
+    c.abort = Abort::kFatal;
+    c.fatal = Status::Internal(std::string("internal error while reading headers from ") +
+                               net::UrlForMessages(c.url) + ": " + e.what());
+    return 0;
+  }
+}
+
+size_t Engine::Impl::OnHeader(Connection& c, std::string_view line) {
   if (int status = net::ParseStatusLine(line)) {
     // A new response (the first, or the next hop of a redirect): forget the last one.
     c.resp = {};
     c.resp.status = status;
-    return size * n;
+    return line.size();
   }
   std::string name, value;
-  if (!net::SplitHeaderLine(line, &name, &value)) return size * n;
+  if (!net::SplitHeaderLine(line, &name, &value)) return line.size();
   if (name == "etag") {
     c.resp.etag = value;
   } else if (name == "last-modified") {
@@ -591,17 +687,28 @@ size_t Engine::Impl::HeaderCb(char* data, size_t size, size_t n, void* user) {
     c.resp.content_length = value;
   } else if (name == "retry-after") {
     c.resp.retry_after = value;
+  } else if (name == "content-encoding") {
+    c.resp.content_encoding = value;
   }
-  return size * n;
+  return line.size();
 }
 
 size_t Engine::Impl::WriteCb(char* data, size_t size, size_t n, void* user) {
   auto& c = *static_cast<Connection*>(user);
-  auto& impl = *static_cast<Impl*>(c.owner);
+  try {
+    return static_cast<Impl*>(c.owner)->OnBody(c, data, size * n);
+  } catch (const std::exception& e) {  // nothing may unwind through libcurl
+    c.abort = Abort::kFatal;
+    c.fatal = Status::Internal(std::string("internal error while receiving ") +
+                               net::UrlForMessages(c.url) + ": " + e.what());
+    return 0;
+  }
+}
+
+size_t Engine::Impl::OnBody(Connection& c, char* data, size_t len) {
   Transfer& t = *c.t;
-  size_t len = size * n;
   if (!c.validated) {
-    if (!impl.Validate(c)) return 0;  // abort this response; OnDone decides what next
+    if (!Validate(c)) return 0;  // abort this response; OnDone decides what next
     c.validated = true;
   }
   uint64_t end = t.planner ? t.planner->LeaseEnd(c.worker) : c.end;
@@ -613,7 +720,7 @@ size_t Engine::Impl::WriteCb(char* data, size_t size, size_t n, void* user) {
     c.wbuf.append(data, take);
     c.pos += take;
     if (c.wbuf.size() >= kWriteChunk || c.pos == end || now - c.wbuf_since >= kWriteDelay) {
-      if (Status s = impl.FlushWrites(c); !s.ok()) {
+      if (Status s = FlushWrites(c); !s.ok()) {
         c.abort = Abort::kFatal;
         c.fatal = s;
         return 0;
@@ -671,6 +778,12 @@ bool Engine::Impl::Validate(Connection& c) {
   Transfer& t = *c.t;
   if (c.resp.status != 200 && c.resp.status != 206) {
     c.abort = Abort::kBadResponse;
+    return false;
+  }
+  if (net::IsEncodedBody(c.resp.content_encoding)) {
+    // We never ask for an encoding: gzip (or br, ...) bytes are not the file's bytes.
+    c.abort = Abort::kFatal;
+    c.fatal = net::EncodedBodyError(c.resp.content_encoding, c.url);
     return false;
   }
   if (c.probe) return InitFromProbe(c);
@@ -732,12 +845,7 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
       c.flushed = 0;
       c.attempt_start = 0;
     }
-    if (!c.resp.content_length.empty()) {
-      try {
-        total = std::stoull(c.resp.content_length);
-      } catch (...) {
-      }
-    }
+    total = net::ParseUint64(c.resp.content_length);
     ranged = total.has_value() && c.resp.accept_ranges.find("bytes") != std::string::npos;
     // This response runs from 0 to the end: keep it as the one stream unless the
     // server can do ranges, in which case it becomes the first piece.
@@ -898,7 +1006,18 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
   Status err;
   std::optional<std::chrono::milliseconds> wait;
   bool counted = true;  // whether this failure uses up a retry
-  bool bad_status = status != 0 && status != 200 && status != 206;
+  // The transport failed (not a status we refused): after a redirect the last status is
+  // the hop's 3xx, which is not the answer. A connection the upstream policy refused
+  // (PermissionDenied) and a redirect loop (InvalidArgument) are not worth a retry.
+  bool transport_failed = rc != CURLE_OK && c.abort == Abort::kNone;
+  if (transport_failed) {
+    Status up = net::UpstreamStatus("GET " + c.url, rc, c.guard);
+    if (up.code() == Status::Code::kPermissionDenied || up.code() == Status::Code::kInvalidArgument) {
+      return Fail(t, up, true);
+    }
+  }
+  bool bad_status = status != 0 && status != 200 && status != 206 &&
+                    !(transport_failed && status >= 300 && status < 400);
   if (bad_status) {
     if (status == 416) {
       if (c.probe && c.pos == 0 && !c.no_range) {
@@ -935,7 +1054,9 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
       }
     }
   } else if (rc != CURLE_OK) {
-    err = net::CurlStatus("GET " + c.url, rc);
+    // A connection the upstream policy refused is PermissionDenied; a redirect loop is
+    // InvalidArgument: neither is worth a retry.
+    err = net::UpstreamStatus("GET " + c.url, rc, c.guard);
     if (err.code() == Status::Code::kInvalidArgument ||
         err.code() == Status::Code::kPermissionDenied) {
       return Fail(t, err, true);
@@ -1064,10 +1185,14 @@ void Engine::Impl::AllDone(Transfer& t) {
       total, t.req.dest,
       [this, id] {
         Post([this, id] {
-          if (Transfer* tt = Find(id)) SetStage(*tt, Stage::kInstalling);
+          Guarded(id, "installing", [&] {
+            if (Transfer* tt = Find(id)) SetStage(*tt, Stage::kInstalling);
+          });
         });
       },
-      [this, id](FinishResult r) { Post([this, id, r] { Finished(id, r); }); });
+      [this, id](FinishResult r) {
+        Post([this, id, r] { Guarded(id, "finishing", [&] { Finished(id, r); }); });
+      });
 }
 
 void Engine::Impl::Finished(TransferId id, FinishResult r) {
@@ -1139,6 +1264,7 @@ void Engine::Impl::DoResume(TransferId id) {
   Transfer* t = Find(id);
   if (!t || t->stage != Stage::kPaused) return;
   t->samples.clear();
+  t->progress_since = Clock::now();  // paused time is not time without progress
   if (t->planner) {
     SetStage(*t, Stage::kDownloading);
     FillConnections(*t);

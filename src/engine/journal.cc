@@ -53,24 +53,42 @@ std::string EncodeRecord(const JournalState& s) {
   return rec;
 }
 
+// A record whose CRC checks out but whose fields are not what EncodeRecord writes (a
+// bug, a hand edit, another version) is not used: every access is checked, nothing
+// throws (a string "v" or a negative size used to throw out of Load).
 std::optional<JournalState> DecodePayload(const std::string& payload) {
   auto j = ParseJsonOrDiscarded(payload);
-  if (j.is_discarded() || !j.is_object() || j.value("v", 0) != 1) return std::nullopt;
-  try {
-    JournalState s;
-    s.url = j.value("url", "");
-    s.etag = j.value("etag", "");
-    s.last_modified = j.value("last_modified", "");
-    if (j.contains("size")) s.size = j["size"].get<uint64_t>();
-    for (const auto& r : j.at("written")) {
-      ByteRange br{r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>()};
-      if (br.end < br.begin) return std::nullopt;
-      s.written.push_back(br);
-    }
-    return s;
-  } catch (const nlohmann::json::exception&) {
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto u64 = [](const nlohmann::json& v) -> std::optional<uint64_t> {
+    if (!v.is_number_unsigned()) return std::nullopt;
+    return v.get<uint64_t>();
+  };
+  auto str = [&](const char* key, std::string* out) {
+    auto it = j.find(key);
+    if (it == j.end()) return true;
+    if (!it->is_string()) return false;
+    *out = it->get<std::string>();
+    return true;
+  };
+  auto v = j.find("v");
+  if (v == j.end() || u64(*v) != 1u) return std::nullopt;
+  JournalState s;
+  if (!str("url", &s.url) || !str("etag", &s.etag) || !str("last_modified", &s.last_modified)) {
     return std::nullopt;
   }
+  if (auto size = j.find("size"); size != j.end()) {
+    s.size = u64(*size);
+    if (!s.size) return std::nullopt;
+  }
+  auto written = j.find("written");
+  if (written == j.end() || !written->is_array()) return std::nullopt;
+  for (const auto& r : *written) {
+    if (!r.is_array() || r.size() != 2) return std::nullopt;
+    auto begin = u64(r[0]), end = u64(r[1]);
+    if (!begin || !end || *end < *begin) return std::nullopt;
+    s.written.push_back({*begin, *end});
+  }
+  return s;
 }
 
 Status WriteAll(int fd, const std::string& data) {

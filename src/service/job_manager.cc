@@ -117,6 +117,7 @@ nlohmann::json PullRequestToJson(const PullRequest& r, int priority) {
                   {"retry_count", o.retry_count},
                   {"connect_timeout_ms", o.connect_timeout.count()},
                   {"stall_timeout_ms", o.stall_timeout.count()},
+                  {"progress_timeout_ms", o.progress_timeout.count()},
                   {"total_timeout_ms", o.total_timeout.count()},
                   {"buffer_size", o.buffer_size},
                   {"verify_ssl", o.verify_ssl}};
@@ -153,6 +154,8 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
       d.retry_count = o.value("retry_count", d.retry_count);
       d.connect_timeout = std::chrono::milliseconds(o.value("connect_timeout_ms", d.connect_timeout.count()));
       d.stall_timeout = std::chrono::milliseconds(o.value("stall_timeout_ms", d.stall_timeout.count()));
+      d.progress_timeout =
+          std::chrono::milliseconds(o.value("progress_timeout_ms", d.progress_timeout.count()));
       d.total_timeout = std::chrono::milliseconds(o.value("total_timeout_ms", d.total_timeout.count()));
       d.buffer_size = o.value("buffer_size", d.buffer_size);
       d.verify_ssl = o.value("verify_ssl", d.verify_ssl);

@@ -15,6 +15,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kMaxParallelFiles = 4;
+// How often a download waiting behind another of the same URL tries the lock again (a
+// stop wakes it at once).
+constexpr auto kLockRetry = std::chrono::milliseconds(100);
 
 }  // namespace
 
@@ -100,9 +103,18 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
                                " is not in the Hub cache");
   }
   // One download of one URL at a time, across processes: a second one waits here, then
-  // finds the blob the first stored.
-  auto lock = store_.Lock(f.url);
-  if (!lock.has_value()) return lock.error();
+  // finds the blob the first stored. The wait ends at once when the pull is stopped.
+  std::optional<store::FileLock> lock;
+  for (;;) {
+    auto got = store_.TryLock(f.url);
+    if (!got.has_value()) return got.error();
+    if (got->has_value()) {
+      lock = std::move(*got);
+      break;
+    }
+    std::unique_lock<std::mutex> l(active_mu_);
+    if (stop_cv_.wait_for(l, kLockRetry, [&] { return stopping_; })) return Status::Cancelled("stopped");
+  }
   if (auto hit = Reuse(i)) {
     *out = *hit;
     Report(i, nullptr);
@@ -189,6 +201,7 @@ void PlanRunner::StopAll() {
   std::lock_guard<std::mutex> l(active_mu_);
   stopping_ = true;
   for (auto id : active_) engine_.Stop(id);
+  stop_cv_.notify_all();  // downloads waiting for another's lock
 }
 
 Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {

@@ -4,9 +4,13 @@
 // each verified by its digest. Archives are extracted when asked. Progress from all files
 // is summed into one event stream.
 //
+// A file whose URL another pull (in this or another process) is downloading waits for it
+// and then reuses its blob; a stop ends that wait at once.
+//
 // Thread safety: one Run per runner; Run blocks. The StopSignal may fire from any thread.
 #pragma once
 
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -59,6 +63,7 @@ class PlanRunner {
   std::mutex active_mu_;
   std::set<engine::TransferId> active_;  // GUARDED_BY(active_mu_)
   bool stopping_ = false;                // GUARDED_BY(active_mu_)
+  std::condition_variable stop_cv_;      // signalled with stopping_
 
   std::mutex progress_mu_;
   std::vector<Slot> slots_;  // GUARDED_BY(progress_mu_)

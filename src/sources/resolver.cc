@@ -214,7 +214,7 @@ Result<Plan> Resolver::ResolveOffline(const std::string& repo, const std::string
     if (it->is_directory(ec)) continue;
     HubFile f;
     f.path = it->path().lexically_relative(snap).generic_string();
-    std::string etag = it->is_symlink() ? fs::read_symlink(it->path(), ec).filename().string() : "";
+    std::string etag = it->is_symlink(ec) ? fs::read_symlink(it->path(), ec).filename().string() : "";
     if (IsHex(etag, 64)) f.sha256 = etag;
     if (IsHex(etag, 40)) f.git_sha1 = etag;
     f.size = fs::file_size(it->path(), ec);

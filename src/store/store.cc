@@ -1234,6 +1234,17 @@ Result<FileLock> Store::Lock(const std::string& key) {
   return FileLock(std::move(fd));
 }
 
+Result<std::optional<FileLock>> Store::TryLock(const std::string& key) {
+  fs::path path = options_.data_dir / "locks" / (PartialDir(key).filename().string() + ".lock");
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return ErrnoStatus("open " + path.string(), errno);
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return std::optional<FileLock>();
+    if (errno != EINTR) return ErrnoStatus("lock " + path.string(), errno);
+  }
+  return std::optional<FileLock>(FileLock(std::move(fd)));
+}
+
 fs::path Store::HubRepoDir(const std::string& repo_id) const {
   std::string folder = "models--";
   for (char c : repo_id) {

@@ -226,6 +226,9 @@ class Store {
   Status RememberUrl(const std::string& url, const FileEntry& entry);
   // Blocks until this process holds the lock for |key| (one download of one thing).
   Result<FileLock> Lock(const std::string& key);
+  // The same without waiting: nullopt while another holder (this process or another)
+  // has it. For waits that must stay cancellable: retry, checking for a stop between.
+  Result<std::optional<FileLock>> TryLock(const std::string& key);
 
   // Writes |snap| into the Hub cache: blobs/<etag> (hard link or copy of our blob),
   // snapshots/<commit>/<path> (relative symlinks) and refs/<revision>.

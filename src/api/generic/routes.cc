@@ -216,9 +216,10 @@ std::optional<Response> ParseDownload(const Request& req, const Params& params, 
       return ErrorResponse(http::status::bad_request, b.error);
     }
     // chunk_size: the receive buffer. timeout: seconds without progress before a
-    // connection is replaced (a whole-download limit would kill large models).
+    // connection is replaced, and before the download fails however often it reconnects
+    // (a whole-download limit would kill large models).
     if (chunk > 0) p.options.buffer_size = static_cast<size_t>(std::max<int64_t>(chunk, 16384));
-    if (timeout > 0) p.options.stall_timeout = std::chrono::seconds(timeout);
+    if (timeout > 0) p.options.stall_timeout = p.options.progress_timeout = std::chrono::seconds(timeout);
     if (retries >= 0) p.options.retry_count = static_cast<int>(retries);
     p.options.verify_ssl = verify;
     p.extract = extract;
