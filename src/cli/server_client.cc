@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "core/json.h"
-#include "net/http.h"
+#include "net/curl_setup.h"
 
 namespace modeld::cli {
 
@@ -67,12 +67,9 @@ std::optional<ServerClient> ServerClient::Discover() {
 
 static CURL* NewHandle(const std::string& url, const std::string& token, curl_slist** headers,
                        long timeout_ms) {
-  net::EnsureCurlGlobalInit();
   CURL* e = curl_easy_init();
+  net::SetUpLocalServerHandle(e, std::chrono::milliseconds(timeout_ms));
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_NOPROXY, "*");  // a local server: never through a proxy
-  if (timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   *headers = curl_slist_append(*headers, "Content-Type: application/json");
   if (!token.empty()) *headers = curl_slist_append(*headers, ("Authorization: Bearer " + token).c_str());
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, *headers);

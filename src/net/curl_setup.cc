@@ -1,5 +1,7 @@
 #include "net/curl_setup.h"
 
+#include <atomic>
+
 #include <sys/socket.h>
 
 #include <boost/url/parse.hpp>
@@ -60,6 +62,16 @@ curl_socket_t UpstreamGuard::OpenSocket(void* user, curlsocktype purpose,
   }
 }
 
+namespace {
+std::atomic<bool> g_abort_blocking{false};
+
+int AbortCheck(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return g_abort_blocking.load(std::memory_order_relaxed) ? 1 : 0;
+}
+}  // namespace
+
+void AbortBlockingRequests() { g_abort_blocking = true; }
+
 void SetUpUpstreamHandle(CURL* e, const UpstreamRequestOptions& o, UpstreamGuard* guard) {
   EnsureCurlGlobalInit();
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -76,6 +88,11 @@ void SetUpUpstreamHandle(CURL* e, const UpstreamRequestOptions& o, UpstreamGuard
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
                      std::max<long>(1, static_cast<long>(o.stall_timeout.count() / 1000)));
+  }
+  if (o.abortable) {
+    // libcurl calls this at least once a second, also while waiting on a silent peer.
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &AbortCheck);
   }
   guard->easy_ = e;
   guard->policy_ = CurrentUpstreamPolicy();

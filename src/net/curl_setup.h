@@ -32,7 +32,15 @@ struct UpstreamRequestOptions {
   std::chrono::milliseconds connect_timeout{30'000};
   std::chrono::milliseconds timeout{0};        // the whole request; 0 = none
   std::chrono::milliseconds stall_timeout{0};  // abort when no byte arrives this long; 0 = never
+  // A blocking request (curl_easy_perform on a worker thread) that AbortBlockingRequests
+  // ends within about a second. The engine's transfers stop through its own mailbox.
+  bool abortable = false;
 };
+
+// Ends every abortable request in flight and every later one (CURLE_ABORTED_BY_CALLBACK,
+// a Cancelled status): the process is shutting down and must not wait on a silent
+// upstream. Safe from any thread; not undone.
+void AbortBlockingRequests();
 
 // Per-handle state of the address check. libcurl keeps a pointer to it: it must outlive
 // every transfer of the handle it was set up with, and not move.

@@ -52,6 +52,7 @@ Result<FetchResponse> Fetch(const std::string& url, const std::vector<std::strin
   opt.follow_redirects = follow;
   opt.connect_timeout = std::min(timeout, opt.connect_timeout);
   opt.timeout = timeout;
+  opt.abortable = true;
   SetUpUpstreamHandle(e, opt, &guard);
   curl_slist* list = nullptr;
   for (const auto& h : headers) list = curl_slist_append(list, h.c_str());

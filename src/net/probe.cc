@@ -45,6 +45,7 @@ Result<ProbeResult> Probe(const std::string& url, const std::vector<std::string>
   opt.verify_ssl = verify_ssl;
   opt.connect_timeout = std::min(timeout, opt.connect_timeout);
   opt.timeout = timeout;
+  opt.abortable = true;
   SetUpUpstreamHandle(e, opt, &guard);
   curl_slist* list = nullptr;
   for (const auto& h : headers) list = curl_slist_append(list, h.c_str());

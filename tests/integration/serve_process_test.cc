@@ -169,6 +169,32 @@ TEST(ServeProcessTest, SigtermStopsWithinTwoSecondsAndTheDownloadResumes) {
       << "checkpointed at SIGTERM: little fetched twice (" << refetched << " bytes)";
 }
 
+// A request resolving a model whose upstream never answers (up to the probe's 15 s) must
+// not hold up the stop, nor must a job stuck resolving.
+TEST(ServeProcessTest, SigtermDoesNotWaitOnASilentUpstream) {
+  TestOrigin origin;
+  HangingUpstream upstream(origin);  // answers the first request, then never again
+  ScratchDir dir;
+  ServeChild s(dir.path() / "data");
+  ASSERT_GT(s.port(), 0) << s.Log();
+  // A job stuck in its download (its probe was answered)...
+  auto r = PostJson(s.base() + "/model-download", {{"model_name", "stuck"}, {"download_url", origin.Url("/hang/a.bin")}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(upstream.WaitRequests(2));
+  // ...and a POST waiting on its probe.
+  auto pending = std::async(std::launch::async, [&] {
+    return PostJson(s.base() + "/model-download", {{"model_name", "silent"}, {"download_url", origin.Url("/hang/b.bin")}});
+  });
+  ASSERT_TRUE(upstream.WaitRequests(3));
+  auto start = std::chrono::steady_clock::now();
+  s.Signal(SIGTERM);
+  EXPECT_EQ(s.Wait(), 0);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(2)) << "took "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  pending.get();
+}
+
 // Out of file descriptors, the server neither spins nor goes silent: one kept in reserve
 // answers a health check, and it recovers when connections close.
 TEST(ServeProcessTest, OutOfFileDescriptorsItBacksOffAndStillAnswersHealthz) {
