@@ -106,6 +106,40 @@ void LinkIntoHubCache(store::Store& store, const sources::Plan& plan, const std:
 
 std::string PullKey(const store::ModelRef& ref) { return "pull:" + ref.ToString(); }
 
+Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key, StopSignal* stop) {
+  struct Wake {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stopped = false;  // GUARDED_BY(mu)
+  };
+  auto wake = std::make_shared<Wake>();
+  if (stop) {
+    stop->OnRequest([wake] {
+      std::lock_guard<std::mutex> l(wake->mu);
+      wake->stopped = true;
+      wake->cv.notify_all();
+    });
+  }
+  Result<store::FileLock> out = Status::Cancelled("stopped while waiting for another download of " + key);
+  for (;;) {
+    auto got = store.TryLock(key);
+    if (!got.has_value()) {
+      out = got.error();
+      break;
+    }
+    if (got->has_value()) {
+      out = std::move(**got);
+      break;
+    }
+    // Held by another process: flock cannot be waited on with a timeout, so look again
+    // every 100 ms (or at once when stopped).
+    std::unique_lock<std::mutex> l(wake->mu);
+    if (wake->cv.wait_for(l, std::chrono::milliseconds(100), [&] { return wake->stopped; })) break;
+  }
+  if (stop) stop->Clear();
+  return out;
+}
+
 Status CheckSpace(const store::Store& store, uint64_t bytes) {
   if (bytes == 0) return Status::OK();
   auto avail = AvailableBytes(store.options().data_dir);
@@ -226,7 +260,8 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
   }
 
   // One pull of one model version at a time, across processes; gc skips its partials.
-  auto lock = store_->Lock(PullKey(req.ref));
+  // Waiting for another process's pull of it ends at once when this one is stopped.
+  auto lock = LockUnlessStopped(*store_, PullKey(req.ref), stop);
   if (!lock.has_value()) return lock.error();
   PullResult result;
   if (!req.force) {

@@ -66,6 +66,9 @@ struct PullResult {
 
 // The key of one model version's pull: its partial dir and lock (Store::PartialDir/Lock).
 std::string PullKey(const store::ModelRef& ref);
+// The lock of |key| (Store::TryLock), waiting while another process holds it; Cancelled
+// at once when |stop| (may be null) fires. Replaces |stop|'s OnRequest callback.
+Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key, StopSignal* stop);
 // NoSpace, worded as the seed API's 413 ("Insufficient storage space. Required: ...,
 // Available: ..."), when the data dir's file system has less than |bytes| free.
 Status CheckSpace(const store::Store& store, uint64_t bytes);

@@ -242,6 +242,22 @@ TEST_F(JobManagerTest, RecoveryGivesUpOnAJobThatKeepsDyingWithoutProgress) {
   ASSERT_TRUE(log.WaitState("dwnld_0000000000b3", "completed"));
 }
 
+// Another process pulling the same model version holds its lock: this job waits, and a
+// cancel ends the wait at once (a blocking flock used to sit there).
+TEST_F(JobManagerTest, AJobWaitingForAnotherProcesssPullCancelsPromptly) {
+  origin_.Put("/w.bin", {.content = RandomBytes(kMiB, 9)});
+  auto held = svc_->store().Lock(service::PullKey({"w", "v1"}));  // "another process"
+  ASSERT_TRUE(held.has_value());
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto job = jm.Submit(Req("/w.bin", "w"), 0);
+  ASSERT_TRUE(log.WaitState(job->id, "resolving"));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(jm.Cancel(job->id).ok());
+  ASSERT_TRUE(log.WaitState(job->id, "cancelled"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+}
+
 TEST_F(JobManagerTest, FailuresCarryTheirReason) {
   service::JobManager jm(*svc_, 3);
   BusLog log(jm.events());
