@@ -19,6 +19,12 @@
 // a removal marker, so an interruption never leaves a model "available" without its files
 // (docs/store.md, "A full disk").
 //
+// Its parts: store/paths.h makes every name above; store/schema.h migrates the registry;
+// store/registry_db.h keeps its connection usable on a full disk; store/jobs.h is the job
+// table; store/hub_cache.h the Hugging Face cache layout; store/file_ops.h the file-system
+// steps they share. store.cc opens, installs, lists and verifies; cleanup.cc removes,
+// collects garbage and reports disk use.
+//
 // Thread safety: a Store is safe to use from several threads (one mutex guards the
 // database). Several processes may share a data dir.
 #pragma once
@@ -38,11 +44,14 @@
 
 #include "core/fs.h"
 #include "core/status.h"
+#include "store/hub_cache.h"
+#include "store/jobs.h"
 #include "store/names.h"
 
 namespace modeld::store {
 
 class Db;
+class RegistryDb;
 
 struct StoreOptions {
   std::filesystem::path data_dir;
@@ -110,36 +119,6 @@ struct VerifyResult {
   std::vector<std::string> problems;  // "config.json: missing", "w.bin: size 3, want 5"
 };
 
-// A download job as recorded for restarts (the job manager owns the state machine).
-struct JobRecord {
-  std::string id;
-  std::string model;  // canonical reference
-  nlohmann::json request = nlohmann::json::object();
-  std::string state;  // queued, resolving, downloading, ..., completed, failed, cancelled
-  uint64_t bytes_done = 0;
-  std::optional<uint64_t> bytes_total;
-  std::string error;
-  int64_t created_at = 0;  // set by SaveJob on first save
-  int64_t updated_at = 0;  // set by SaveJob
-  // Runs in a row that the process did not live to finish without the job making
-  // progress, and the bytes done when the current run started (JobManager::Recover).
-  int interrupted_runs = 0;
-  uint64_t run_start_bytes = 0;
-};
-
-// A Hugging Face snapshot, for the Hub cache layout (models--org--name/...).
-struct HubFile {
-  std::string path;    // in the repository
-  std::string etag;    // sha256 for LFS files, git blob sha1 otherwise
-  std::string sha256;  // our blob
-};
-struct HubSnapshot {
-  std::string repo_id;   // "org/name"
-  std::string revision;  // "main", a tag, or the commit itself
-  std::string commit;
-  std::vector<HubFile> files;
-};
-
 // An exclusive flock on a lock file; released on destruction.
 class FileLock {
  public:
@@ -164,7 +143,7 @@ class Store {
   // True while the registry is open read-only (opened on a full or read-only file system).
   // Every write first tries to reopen it read-write, so this clears itself once space is
   // freed; until then writes fail with NoSpace or PermissionDenied.
-  bool read_only() const { return read_only_; }
+  bool read_only() const;
   std::filesystem::path BlobPath(const std::string& sha256) const;
   std::filesystem::path ModelPath(const ModelRef& ref) const;
   // A directory for downloads of |key| (say, a URL): partial/<sha256(key)[0:32]>.
@@ -257,41 +236,53 @@ class Store {
     std::string content_id;
   };
 
-  Store(StoreOptions options, std::unique_ptr<Db> db, Status read_only_reason);
+  Store(StoreOptions options, std::unique_ptr<RegistryDb> registry);
+  // _exit()s if SetCrashPointForTest named |point|.
+  static void MaybeCrash(const char* point);
+
+  // EXCLUDES (each below): mu_. They take it themselves.
+  // Brings the schema up to date; writes nothing when it is current (store/schema.h).
   Status Migrate();
+  // Points the model symlinks of installs left in pending_links at their content.
   Status RepairLinks();
   Status ClearPendingLink(const ModelRef& ref);
-  Status ForEach(const std::string& where, const std::vector<std::string>& args,
-                 const std::function<void(int64_t id, const ModelInfo&)>& fn);
-  Result<std::vector<ModelInfo>> Query(const std::string& where, const std::vector<std::string>& args,
-                                       bool with_files);
-  Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep);
-
-  // REQUIRES (all below): mu_ held.
-  // OK once db_ can be written: reopens it read-write if it was opened read-only.
-  Status Writable();
-  // Runs |body| in a write transaction and commits. On NoSpace it rolls back, checkpoints
-  // the WAL (so the retry reuses its blocks) and runs |body| once more; |body| must be
-  // safe to run twice.
-  Status WriteTx(const std::function<Status()>& body);
-  Result<std::vector<Row>> SelectRows(const std::string& where,
-                                      const std::vector<std::string>& args);
-  // Marks, unlinks, frees and forgets |rows| (Remove's steps, docs/store.md).
-  Status RemoveRows(const std::vector<Row>& rows);
-  // The blobs of models |ids| that no other model uses.
-  Result<std::vector<std::string>> UnusedDigests(const std::vector<int64_t>& ids);
-  // Deletes the url memo rows of |digests|.
-  Status ForgetUrls(const std::vector<std::string>& digests);
-  // Content ids with a removing/ marker (a readdir of a directory that is nearly always empty).
-  std::set<std::string> RemovalMarkers() const;
+  Result<std::vector<ModelInfo>> Query(const std::string& where,
+                                       const std::vector<std::string>& args, bool with_files);
   // Completes the removals whose marker is left (by a crash, or a full disk).
   Status FinishRemovals();
 
+  // Needs no lock: content ids with a removing/ marker (a readdir of a directory that is
+  // nearly always empty).
+  std::set<std::string> RemovalMarkers() const;
+
+  // REQUIRES (each below): mu_ held.
+  // The registry's connection: it changes when a write reopens it read-write (keep no
+  // reference to it, or statement on it, across a registry_->WriteTx()).
+  Db& db();
+  // Calls |fn| for each model row matching |where| (an SQL clause over "models m" with
+  // ?1.. bound to |args|), in name order, reusing one record.
+  Status ForEach(const std::string& where, const std::vector<std::string>& args,
+                 const std::function<void(int64_t id, const ModelInfo&)>& fn);
+  Result<std::vector<Row>> SelectRows(const std::string& where,
+                                      const std::vector<std::string>& args);
+  // Marks, unlinks, frees and forgets |rows| (Remove's steps, docs/store.md). Runs its own
+  // write transactions.
+  Status RemoveRows(const std::vector<Row>& rows);
+  // The blobs of models |ids| that no other model uses.
+  Result<std::vector<std::string>> UnusedDigests(const std::vector<int64_t>& ids);
+
+  // REQUIRES (each below): mu_ held, inside registry_->WriteTx (so no install adds a
+  // reference meanwhile).
+  // Deletes the blob |sha256| and its url memo rows if no model uses it.
+  Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep);
+  // Deletes the url memo rows of |digests|.
+  Status ForgetUrls(const std::vector<std::string>& digests);
+
   StoreOptions options_;
+  HubCache hub_;  // immutable: used without mu_
   std::mutex mu_;
-  std::unique_ptr<Db> db_;   // GUARDED_BY(mu_)
-  Status read_only_reason_;  // GUARDED_BY(mu_): why db_ is read-only
-  std::atomic<bool> read_only_{false};
+  // GUARDED_BY(mu_), but for registry_->read_only(); the pointer never changes.
+  std::unique_ptr<RegistryDb> registry_;
 };
 
 }  // namespace modeld::store
