@@ -580,7 +580,7 @@ Status Store::RememberUrl(const std::string& url, const FileEntry& entry) {
 }
 
 Result<FileLock> Store::Lock(const std::string& key) {
-  fs::path path = options_.data_dir / "locks" / (PartialDir(key).filename().string() + ".lock");
+  fs::path path = LockPath(options_.data_dir, key);
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd.valid()) return ErrnoStatus("open " + path.string(), errno);
   while (::flock(fd.get(), LOCK_EX) != 0) {
@@ -590,7 +590,7 @@ Result<FileLock> Store::Lock(const std::string& key) {
 }
 
 Result<std::optional<FileLock>> Store::TryLock(const std::string& key) {
-  fs::path path = options_.data_dir / "locks" / (PartialDir(key).filename().string() + ".lock");
+  fs::path path = LockPath(options_.data_dir, key);
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd.valid()) return ErrnoStatus("open " + path.string(), errno);
   while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
