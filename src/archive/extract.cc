@@ -14,7 +14,7 @@
 
 #include "core/checksum.h"
 #include "core/fs.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::archive {
 
@@ -130,7 +130,7 @@ class Extractor {
     mode_t type = archive_entry_filetype(entry);
     if (type == AE_IFDIR) {
       if (path.empty()) return Status::OK();
-      if (Status s = store::ValidateRelativePath(path); !s.ok()) {
+      if (Status s = ValidateRelativePath(path); !s.ok()) {
         return Refuse(name, "has a bad name (" + s.message() + ")");
       }
       std::error_code ec;
@@ -138,7 +138,7 @@ class Extractor {
       return ec ? Status::IoError("mkdir " + (dest_ / path).string() + ": " + ec.message()) : Status::OK();
     }
     if (path.empty()) return Refuse(name, "has no name");
-    if (Status s = store::ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name (" + s.message() + ")");
+    if (Status s = ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name (" + s.message() + ")");
     if (seen_.count(path)) return Refuse(name, "appears twice");
     for (size_t i = 1; i < segs.size(); ++i) {
       std::vector<std::string> prefix(segs.begin(), segs.begin() + static_cast<long>(i));

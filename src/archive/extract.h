@@ -3,7 +3,7 @@
 //
 // Refused, failing the whole archive (nothing is left behind): absolute paths, '..'
 // components, symbolic or hard links whose target leaves the directory or is not a file
-// of the archive, device files, FIFOs and sockets, and names store::ValidateRelativePath
+// of the archive, device files, FIFOs and sockets, and names ValidateRelativePath
 // rejects (the one check for paths from outside: '.git' components too). Bounded: the total size written (the caller passes at most the free space),
 // the ratio of that to the archive's size (a decompression bomb fails once it passes
 // both the ratio and a floor), and the number of entries. Sizes are counted as bytes are

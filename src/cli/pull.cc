@@ -19,7 +19,7 @@
 #include "net/http.h"
 #include "service/model_service.h"
 #include "sources/huggingface.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::cli {
 
@@ -126,12 +126,12 @@ std::optional<int> BuildPull(const PullArgs& args, const engine::DownloadRequest
   } else if (is_url) {
     req->url = m;
     std::string name = args.name.empty() ? service::ModelNameFromUrl(m) : args.name;
-    auto ref = store::ParseModelRef(name);
+    auto ref = ParseModelRef(name);
     if (!ref.has_value()) return Usage(ref.error().message());
     req->ref = *ref;
     return std::nullopt;
   } else {
-    auto ref = store::ParseModelRef(m);
+    auto ref = ParseModelRef(m);
     if (!ref.has_value()) {
       return Usage(ref.error().message() + " (MODEL is a URL, NAME[:VERSION] or org/name[:VERSION])");
     }
@@ -317,7 +317,7 @@ int ExitCodeForName(const std::string& code) {
 
 // Through a running server: submit, then follow its event stream.
 int RunServerPull(const PullArgs& args, const service::PullRequest& req, const ServerClient& server) {
-  const store::ModelRef* ref = &req.ref;
+  const ModelRef* ref = &req.ref;
   nlohmann::json body = {{"model_name", ref->name},
                          {"version", ref->version},
                          {"force_download", args.force},

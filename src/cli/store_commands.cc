@@ -8,7 +8,7 @@
 #include "cli/service_factory.h"
 #include "core/fs.h"
 #include "core/time_format.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::cli {
 
@@ -72,13 +72,13 @@ int RunInfo(const StoreArgs& args) {
   // NAME:VERSION shows one version; NAME alone shows every installed version.
   std::vector<store::ModelInfo> models;
   if (args.ref.find(':') != std::string::npos) {
-    auto ref = store::ParseModelRef(args.ref);
+    auto ref = ParseModelRef(args.ref);
     if (!ref.has_value()) return Fail("info", ref.error());
     auto m = (*svc)->Info(*ref);
     if (!m.has_value()) return Fail("info", m.error());
     models.push_back(std::move(m.value()));
   } else {
-    if (Status s = store::ValidateModelName(args.ref); !s.ok()) return Fail("info", s);
+    if (Status s = ValidateModelName(args.ref); !s.ok()) return Fail("info", s);
     auto v = (*svc)->Versions(args.ref);
     if (!v.has_value()) return Fail("info", v.error());
     if (v->empty()) return Fail("info", Status::NotFound("model '" + args.ref + "' is not installed"));
@@ -114,7 +114,7 @@ int RunRm(const StoreArgs& args) {
   if (!svc.has_value()) return Fail("rm", svc.error());
   std::string name = args.ref, version;
   if (size_t colon = args.ref.find(':'); colon != std::string::npos) {
-    auto ref = store::ParseModelRef(args.ref);
+    auto ref = ParseModelRef(args.ref);
     if (!ref.has_value()) return Fail("rm", ref.error());
     name = ref->name;
     version = ref->version;
@@ -134,9 +134,9 @@ int RunRm(const StoreArgs& args) {
 int RunVerify(const StoreArgs& args) {
   auto svc = OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("verify", svc.error());
-  std::optional<store::ModelRef> only;
+  std::optional<ModelRef> only;
   if (!args.ref.empty()) {
-    auto ref = store::ParseModelRef(args.ref);
+    auto ref = ParseModelRef(args.ref);
     if (!ref.has_value()) return Fail("verify", ref.error());
     only = *ref;
   }

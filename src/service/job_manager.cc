@@ -269,8 +269,8 @@ void JobManager::Update(Entry& e, const std::string& state, bool state_change) {
 
 Result<Job> JobManager::Submit(PullRequest request, int priority, bool* joined) {
   ReapThreads();
-  if (Status s = store::ValidateModelName(request.ref.name); !s.ok()) return s;
-  if (Status s = store::ValidateVersion(request.ref.version); !s.ok()) return s;
+  if (Status s = ValidateModelName(request.ref.name); !s.ok()) return s;
+  if (Status s = ValidateVersion(request.ref.version); !s.ok()) return s;
   Locked lock(this);
   if (shutting_down_) return Status::Unavailable("shutting down");
   for (const auto& id : order_) {

@@ -53,7 +53,7 @@ std::string ModelNameFromUrl(const std::string& url) {
   }
   while (!out.empty() && (out.front() == '-' || out.front() == '.')) out.erase(0, 1);
   if (out.size() > 100) out.resize(100);
-  if (out.empty() || !store::ValidateModelName(out).ok()) return "model";
+  if (out.empty() || !ValidateModelName(out).ok()) return "model";
   return out;
 }
 
@@ -104,7 +104,7 @@ void LinkIntoHubCache(store::Store& store, const sources::Plan& plan, const std:
 
 }  // namespace
 
-std::string PullKey(const store::ModelRef& ref) { return "pull:" + ref.ToString(); }
+std::string PullKey(const ModelRef& ref) { return "pull:" + ref.ToString(); }
 
 Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key, StopSignal* stop) {
   struct Wake {
@@ -151,7 +151,7 @@ Status CheckSpace(const store::Store& store, uint64_t bytes) {
                          ", Available: " + mb(*avail, false));
 }
 
-fs::path PullPartialPath(const store::Store& store, const store::ModelRef& ref,
+fs::path PullPartialPath(const store::Store& store, const ModelRef& ref,
                          const std::string& path) {
   return store.PartialDir(PullKey(ref)) / "files" / path;
 }
@@ -237,8 +237,8 @@ Result<sources::Plan> ModelService::Resolve(const PullRequest& req) const {
 
 Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::EventCallback& progress,
                                       StopSignal* stop) {
-  if (Status s = store::ValidateModelName(req.ref.name); !s.ok()) return s;
-  if (Status s = store::ValidateVersion(req.ref.version); !s.ok()) return s;
+  if (Status s = ValidateModelName(req.ref.name); !s.ok()) return s;
+  if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
   if (!req.force && store_->Get(req.ref).has_value()) {
     return Status::AlreadyExists("Model '" + req.ref.name + "' version '" + req.ref.version +
                                  "' already exists. Use force_download=true to override.");
@@ -253,7 +253,7 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
   // Every path comes from a source: check them before any touches the disk.
   std::set<std::string> paths;
   for (const auto& f : plan->files) {
-    if (Status s = store::ValidateRelativePath(f.path); !s.ok()) return s.WithContext(req.ref.ToString());
+    if (Status s = ValidateRelativePath(f.path); !s.ok()) return s.WithContext(req.ref.ToString());
     if (!paths.insert(f.path).second) {
       return Status::InvalidArgument(req.ref.ToString() + ": two files are named '" + f.path + "'");
     }
@@ -317,7 +317,7 @@ Result<std::vector<store::VerifyResult>> ModelService::Reconcile() {
   return store_->Verify(std::nullopt, /*full_hash=*/false);
 }
 
-Result<store::ModelInfo> ModelService::Info(const store::ModelRef& ref) {
+Result<store::ModelInfo> ModelService::Info(const ModelRef& ref) {
   std::vector<store::ModelInfo> models;
   auto v = store_->Verify(ref, false, &models);
   if (!v.has_value()) return v.error();
@@ -328,13 +328,13 @@ Result<std::vector<store::ModelInfo>> ModelService::Versions(const std::string& 
   return store_->Versions(name);
 }
 
-Result<std::vector<store::ModelRef>> ModelService::Remove(const std::string& name,
+Result<std::vector<ModelRef>> ModelService::Remove(const std::string& name,
                                                           const std::string& version) {
   return store_->Remove(name, version);
 }
 
 Result<std::vector<store::VerifyResult>> ModelService::Verify(
-    const std::optional<store::ModelRef>& ref, bool full_hash, Status* record_error) {
+    const std::optional<ModelRef>& ref, bool full_hash, Status* record_error) {
   return store_->Verify(ref, full_hash, nullptr, record_error);
 }
 
@@ -351,7 +351,7 @@ Status ModelService::RemoveJobRecord(const std::string& id) {
   if (!rec.has_value()) return rec.error();
   bool finished = rec->state == "completed" || rec->state == "failed" || rec->state == "cancelled";
   if (!finished) {
-    auto ref = store::ParseModelRef(rec->model);
+    auto ref = ParseModelRef(rec->model);
     if (ref.has_value()) {
       // Only if no other unfinished job pulls the same model version.
       auto all = store_->ListJobs(true);

@@ -39,7 +39,7 @@ class StopSignal {
 
 struct PullRequest {
   std::string url;      // download_url: fetched directly, overriding any lookup
-  store::ModelRef ref;  // validated by the caller or by Pull
+  ModelRef ref;  // validated by the caller or by Pull
   std::optional<Checksum> checksum;
   std::vector<std::string> headers;
   engine::DownloadOptions options;
@@ -65,7 +65,7 @@ struct PullResult {
 };
 
 // The key of one model version's pull: its partial dir and lock (Store::PartialDir/Lock).
-std::string PullKey(const store::ModelRef& ref);
+std::string PullKey(const ModelRef& ref);
 // The lock of |key| (Store::TryLock), waiting while another process holds it; Cancelled
 // at once when |stop| (may be null) fires. Replaces |stop|'s OnRequest callback.
 Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key, StopSignal* stop);
@@ -74,7 +74,7 @@ Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string
 Status CheckSpace(const store::Store& store, uint64_t bytes);
 
 // Where a pull of |ref| downloads |path| (the engine writes it as this + ".part").
-std::filesystem::path PullPartialPath(const store::Store& store, const store::ModelRef& ref,
+std::filesystem::path PullPartialPath(const store::Store& store, const ModelRef& ref,
                                       const std::string& path);
 // The bytes a pull of |file| for |req| still has to write, for up-front space checks:
 // nothing when the store has its blob (by sha256, or from an earlier download of its URL
@@ -118,12 +118,12 @@ class ModelService {
   // (run at server start-up; `modeld verify --quick`).
   Result<std::vector<store::VerifyResult>> Reconcile();
   // One model, its files size-checked first.
-  Result<store::ModelInfo> Info(const store::ModelRef& ref);
+  Result<store::ModelInfo> Info(const ModelRef& ref);
   Result<std::vector<store::ModelInfo>> Versions(const std::string& name);
-  Result<std::vector<store::ModelRef>> Remove(const std::string& name, const std::string& version);
+  Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version);
   // Recording the statuses found is best effort: when it fails (a full disk) the results
   // are still returned and the failure goes to |record_error| (when given).
-  Result<std::vector<store::VerifyResult>> Verify(const std::optional<store::ModelRef>& ref,
+  Result<std::vector<store::VerifyResult>> Verify(const std::optional<ModelRef>& ref,
                                                   bool full_hash, Status* record_error = nullptr);
   Result<store::GcReport> Gc(std::chrono::seconds partial_age);
   Result<store::CacheReport> Cache();

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "net/fetch.h"
 #include "net/http.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::sources {
 
@@ -190,7 +190,7 @@ std::optional<HubReference> ParseHubReference(const std::string& text) {
   while (!parts.empty() && parts.back().empty()) parts.pop_back();
   if (parts.size() < 2) return std::nullopt;
   ref.repo_id = parts[0] + "/" + parts[1];
-  if (!store::ValidateModelName(ref.repo_id).ok()) return std::nullopt;
+  if (!ValidateModelName(ref.repo_id).ok()) return std::nullopt;
   if (parts.size() >= 4 && (parts[2] == "resolve" || parts[2] == "blob" || parts[2] == "tree")) {
     ref.revision = parts[3];
     for (size_t i = 4; i < parts.size(); ++i) ref.file += (i > 4 ? "/" : "") + parts[i];
@@ -202,7 +202,7 @@ std::optional<HubReference> ParseHubReference(const std::string& text) {
 
 Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revision,
                            const HubSelect& select, const HubConfig& config) {
-  if (Status s = store::ValidateModelName(repo_id); !s.ok()) return s;
+  if (Status s = ValidateModelName(repo_id); !s.ok()) return s;
   if (Status s = ValidateRevision(revision); !s.ok()) return s;
   if (config.offline) {
     return Status::Unavailable("HF_HUB_OFFLINE is set: not asking the Hub about " + repo_id);
@@ -244,7 +244,7 @@ Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revisi
       f.path = *path;
       // The path names a file on disk: checked like an archive entry (no '..', no
       // absolute path, no '.git' component, ...), before anything else is done with it.
-      if (Status s = store::ValidateRelativePath(f.path); !s.ok()) {
+      if (Status s = ValidateRelativePath(f.path); !s.ok()) {
         return Status::Corrupt("the Hub listed a bad path in " + repo_id + ": " + s.message());
       }
       f.size = *size;

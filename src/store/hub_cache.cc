@@ -11,7 +11,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "store/file_ops.h"
-#include "store/names.h"
+#include "core/names.h"
 #include "store/paths.h"
 
 namespace modeld::store {

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::store {
 

@@ -46,7 +46,7 @@
 #include "core/status.h"
 #include "store/hub_cache.h"
 #include "store/jobs.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::store {
 

@@ -13,7 +13,7 @@
 #include "net/http.h"
 #include "net/probe.h"
 #include "service/model_service.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::api::generic {
 
@@ -177,10 +177,10 @@ std::optional<Response> ParseDownload(const Request& req, const Params& params, 
   }
   if (name.empty()) return ErrorResponse(http::status::bad_request, "Invalid parameter 'model_name': empty");
   if (version.empty()) version = "latest";
-  if (Status s = store::ValidateModelName(name); !s.ok()) {
+  if (Status s = ValidateModelName(name); !s.ok()) {
     return ErrorResponse(http::status::bad_request, "Invalid parameter 'model_name': " + s.message());
   }
-  if (Status s = store::ValidateVersion(version); !s.ok()) {
+  if (Status s = ValidateVersion(version); !s.ok()) {
     return ErrorResponse(http::status::bad_request, "Invalid parameter 'version': " + s.message());
   }
   auto& p = out->pull;
@@ -536,7 +536,7 @@ std::vector<Route> Routes(Context& ctx) {
                nullptr, StreamKind::kSse, Lane::kStore});
   r.push_back({http::verb::get, "/models/*name", [&ctx](const Request&, const Params& p, Responder respond) {
                  const std::string& name = p.Path("name");
-                 if (Status s = store::ValidateModelName(name); !s.ok()) return respond(Error(s));
+                 if (Status s = ValidateModelName(name); !s.ok()) return respond(Error(s));
                  auto versions = ctx.models.Versions(name);
                  if (!versions.has_value()) return respond(Error(versions.error()));
                  if (versions->empty()) {

@@ -9,7 +9,7 @@
 
 #include "core/status.h"
 
-namespace modeld::store {
+namespace modeld {
 
 // A model is "name:version": "resnet50:v1.0", "Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M".
 struct ModelRef {
@@ -34,4 +34,4 @@ Status ValidateVersion(std::string_view version);
 // entries.
 Status ValidateRelativePath(std::string_view path);
 
-}  // namespace modeld::store
+}  // namespace modeld

@@ -1,8 +1,8 @@
-#include "store/names.h"
+#include "core/names.h"
 
 #include <cctype>
 
-namespace modeld::store {
+namespace modeld {
 
 namespace {
 
@@ -114,4 +114,4 @@ Result<ModelRef> ParseModelRef(std::string_view text, std::string_view default_v
   return ref;
 }
 
-}  // namespace modeld::store
+}  // namespace modeld

@@ -1,8 +1,8 @@
-#include "store/names.h"
+#include "core/names.h"
 
 #include <gtest/gtest.h>
 
-namespace modeld::store {
+namespace modeld {
 namespace {
 
 TEST(NamesTest, ParsesReferences) {
@@ -58,4 +58,4 @@ TEST(NamesTest, RefusesGitComponentsInAnyCase) {
 }
 
 }  // namespace
-}  // namespace modeld::store
+}  // namespace modeld
