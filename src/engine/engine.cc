@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "engine/disk_worker.h"
 #include "engine/journal.h"
+#include "engine/retry_policy.h"
 #include "engine/segment_planner.h"
 #include "net/curl_setup.h"
 #include "net/http.h"
@@ -45,9 +46,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr uint64_t kUnknown = UINT64_MAX;
-constexpr int kMaxRestarts = 3;
 constexpr auto kProgressInterval = std::chrono::milliseconds(100);
-constexpr auto kMaxRetryAfter = std::chrono::minutes(10);
 // The probe asks for this much; its connection then continues with the rest of its lease.
 // Bounded so that learning the size never means aborting a response mid-body.
 constexpr uint64_t kProbeBytes = 1 << 20;
@@ -130,9 +129,7 @@ struct Transfer {
   bool probed = false;       // the probe's answer has set total/ranged/validators
   uint64_t single_done = 0;  // bytes written by the one stream of an unranged transfer
   std::optional<Clock::time_point> deadline;
-  // The no-progress bound: DoneBytes() at the last meaningful advance, and when.
-  uint64_t progress_mark = 0;
-  Clock::time_point progress_since{};
+  ProgressBound progress;  // fails the transfer when it stops advancing
 
   // Progress.
   std::deque<std::pair<Clock::time_point, uint64_t>> samples;
@@ -397,24 +394,9 @@ void Engine::Impl::TickOne(Transfer& tr, Clock::time_point now) {
   }
   // The no-progress bound: reconnects do not reset it, only bytes do.
   if (!t->finishing && (t->stage == Stage::kDownloading || t->stage == Stage::kResolving)) {
-    uint64_t done = t->DoneBytes();
-    if (done < t->progress_mark) t->progress_mark = done;  // restarted from scratch
-    bool at_end = t->total && done >= *t->total && done > t->progress_mark;
-    const auto limit = t->req.options.progress_timeout;
-    if (done >= t->progress_mark + kMinProgressBytes || at_end) {
-      t->progress_mark = done;
-      t->progress_since = now;
-    } else if (limit.count() > 0 && now - t->progress_since >= limit) {
-      auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - t->progress_since);
-      Fail(*t,
-           Status::Unavailable(
-               "no progress downloading " + net::UrlForMessages(t->req.url) + " for " +
-               std::to_string(secs.count()) + " s (less than " +
-               HumanBytes(kMinProgressBytes) + " arrived, whatever the reconnects; " +
-               std::to_string(done) + " bytes so far); giving up, the partial download is kept"),
-           true);
-      return;
-    }
+    Status s = t->progress.Check(t->DoneBytes(), t->total, now, t->req.options.progress_timeout,
+                                 t->req.url);
+    if (!s.ok()) return Fail(*t, std::move(s), true);
   }
   // Connections waiting out a backoff.
   std::vector<Connection*> due;
@@ -483,7 +465,7 @@ void Engine::Impl::Start(std::unique_ptr<Transfer> owned) {
   t.origin = net::UrlOrigin(req.url);
   t.effective_url = req.url;
   if (opt.total_timeout.count() > 0) t.deadline = Clock::now() + opt.total_timeout;
-  t.progress_since = Clock::now();
+  t.progress.Restart(Clock::now());
   SetStage(t, Stage::kResolving);
 
   if (t.origin.empty()) {
@@ -1002,89 +984,44 @@ void Engine::Impl::FillConnections(Transfer& t) {
 void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
   Transfer& t = *c.t;
   const auto& opt = t.req.options;
-  int status = c.resp.status;
-  Status err;
-  std::optional<std::chrono::milliseconds> wait;
-  bool counted = true;  // whether this failure uses up a retry
-  // The transport failed (not a status we refused): after a redirect the last status is
-  // the hop's 3xx, which is not the answer. A connection the upstream policy refused
-  // (PermissionDenied) and a redirect loop (InvalidArgument) are not worth a retry.
-  bool transport_failed = rc != CURLE_OK && c.abort == Abort::kNone;
-  if (transport_failed) {
-    Status up = net::UpstreamStatus("GET " + c.url, rc, c.guard);
-    if (up.code() == Status::Code::kPermissionDenied || up.code() == Status::Code::kInvalidArgument) {
-      return Fail(t, up, true);
-    }
+  FailedAttempt f;
+  f.original_url = t.req.url;
+  f.request_url = c.url;
+  f.curl_code = rc;
+  if (rc != CURLE_OK) f.transport = net::UpstreamStatus("GET " + c.url, rc, c.guard);
+  f.stopped_by_engine = c.abort != Abort::kNone;
+  f.http_status = c.resp.status;
+  f.retry_after = c.resp.retry_after;
+  f.now = std::chrono::system_clock::now();
+  f.probe = c.probe;
+  f.ranged_request = !c.no_range;
+  f.attempt_start = c.attempt_start;
+  f.pos = c.pos;
+  f.total = t.total;
+  f.attempts = c.attempts;
+  RetryDecision d = DecideRetry(f, opt, [this](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  });
+  c.attempts = d.attempts;
+  if (d.resolve_again) {
+    log::Info("{}: HTTP {} from {}; resolving again through {}", t.req.url, c.resp.status, c.url,
+              t.req.url);
+    t.effective_url = t.req.url;
   }
-  bool bad_status = status != 0 && status != 200 && status != 206 &&
-                    !(transport_failed && status >= 300 && status < 400);
-  if (bad_status) {
-    if (status == 416) {
-      if (c.probe && c.pos == 0 && !c.no_range) {
-        c.no_range = true;  // e.g. an empty file: ask for it whole
-        Launch(c, 0, kUnknown);
-        return;
-      }
-      if (c.probe) return Restart(t, "the file at " + t.req.url + " is shorter than before");
-      err = Status::Corrupt("server cannot serve bytes " + std::to_string(c.pos) +
-                            "- of the " + std::to_string(t.total.value_or(0)) +
-                            " it announced for " + t.req.url);
-    } else if ((status == 401 || status == 403 || status == 404 || status == 410) &&
-               c.url != t.req.url) {
-      // The redirect target (often a signed, expiring CDN link) refused us: resolve it
-      // again through the URL the user gave, keeping every byte already fetched.
-      log::Info("{}: HTTP {} from {}; resolving again through {}", t.req.url, status, c.url,
-                t.req.url);
-      t.effective_url = t.req.url;
-      if (++c.attempts > opt.retry_count + 1) {
-        return Fail(t, net::HttpStatusToStatus(status, "GET " + t.req.url), true);
-      }
-      err = net::HttpStatusToStatus(status, "GET " + c.url);
-      wait = std::chrono::milliseconds(0);
-      counted = false;
-    } else if (!net::IsRetryableHttpStatus(status)) {
-      Status s = net::HttpStatusToStatus(status, "GET " + t.req.url);
-      if (status == 404 || status == 410) s = Status::NotFound("not found: " + t.req.url + " (HTTP " + std::to_string(status) + ")");
-      return Fail(t, s, true);
-    } else {
-      err = net::HttpStatusToStatus(status, "GET " + c.url);
-      if (!c.resp.retry_after.empty()) {
-        wait = net::ParseRetryAfter(c.resp.retry_after, std::chrono::system_clock::now());
-        if (wait) wait = std::min<std::chrono::milliseconds>(*wait, kMaxRetryAfter);
-      }
-    }
-  } else if (rc != CURLE_OK) {
-    // A connection the upstream policy refused is PermissionDenied; a redirect loop is
-    // InvalidArgument: neither is worth a retry.
-    err = net::UpstreamStatus("GET " + c.url, rc, c.guard);
-    if (err.code() == Status::Code::kInvalidArgument ||
-        err.code() == Status::Code::kPermissionDenied) {
-      return Fail(t, err, true);
-    }
-  } else {
-    err = Status::Unavailable("GET " + c.url + ": the server closed the response at byte " +
-                              std::to_string(c.pos) + ", short of what it announced");
-  }
-
-  if (c.pos > c.attempt_start) c.attempts = 0;  // progress was made: a fresh budget
-  if (counted) {
-    if (++c.attempts > opt.retry_count) {
-      return Fail(t,
-                  err.WithContext("giving up after " + std::to_string(opt.retry_count) +
-                                  " retries"),
-                  true);
-    }
-  }
-  if (!wait) {
-    // Exponential backoff with full jitter in [base/2, base].
-    auto base = std::min<int64_t>(opt.max_backoff.count(),
-                                  250LL << std::min(c.attempts - 1, 16));
-    std::uniform_int_distribution<int64_t> dist(base / 2, base);
-    wait = std::chrono::milliseconds(dist(rng));
+  switch (d.action) {
+    case RetryDecision::Action::kFail:
+      return Fail(t, std::move(d.status), true);
+    case RetryDecision::Action::kRestartFile:
+      return Restart(t, d.why);
+    case RetryDecision::Action::kFetchWhole:
+      c.no_range = true;
+      return Launch(c, 0, kUnknown);
+    case RetryDecision::Action::kRetry:
+      break;
   }
   log::Info("job={} conn={} {}: {} at byte {} (this attempt: {} bytes); retry {} of {} in {} ms",
-            t.id, c.worker, t.req.url, err.ToString(), c.pos, c.pos - c.attempt_start, c.attempts,
-            opt.retry_count, wait->count());
+            t.id, c.worker, t.req.url, d.status.ToString(), c.pos, c.pos - c.attempt_start,
+            c.attempts, opt.retry_count, d.delay.count());
   if (t.planner) {
     t.planner->Release(c.worker);  // others may pick the rest up meanwhile
   } else if (!c.probe) {
@@ -1097,19 +1034,14 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
     t.worker->Reset();
     c.probe = true;
   }
-  c.retry_at = Clock::now() + *wait;
+  c.retry_at = Clock::now() + d.delay;
 }
 
 // ---------------------------------------------------------------------------------------
 // Whole-transfer transitions.
 
 void Engine::Impl::Restart(Transfer& t, const std::string& why) {
-  if (++t.restarts > kMaxRestarts) {
-    return Fail(t,
-                Status::Corrupt(why + "; it changed " + std::to_string(kMaxRestarts) +
-                                " times during the download, giving up"),
-                false);
-  }
+  if (Status s = CheckRestart(++t.restarts, why); !s.ok()) return Fail(t, std::move(s), false);
   log::Warn("{}; starting over", why);
   StopAllConns(t);
   t.planner.reset();
@@ -1264,7 +1196,7 @@ void Engine::Impl::DoResume(TransferId id) {
   Transfer* t = Find(id);
   if (!t || t->stage != Stage::kPaused) return;
   t->samples.clear();
-  t->progress_since = Clock::now();  // paused time is not time without progress
+  t->progress.Restart(Clock::now());  // paused time is not time without progress
   if (t->planner) {
     SetStage(*t, Stage::kDownloading);
     FillConnections(*t);
