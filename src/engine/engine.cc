@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "engine/disk_worker.h"
 #include "engine/journal.h"
+#include "engine/probe_decision.h"
 #include "engine/retry_policy.h"
 #include "engine/segment_planner.h"
 #include "net/curl_setup.h"
@@ -88,11 +89,7 @@ struct Connection {
   std::optional<Clock::time_point> retry_at;
 
   // The current response's status and headers, reset per attempt and per redirect hop.
-  struct Response {
-    int status = 0;
-    std::string etag, last_modified, content_range, accept_ranges, content_length, retry_after,
-        content_encoding;
-  } resp;
+  ResponseHead resp;
   net::UpstreamGuard guard;  // the address policy's verdicts for this handle
   bool validated = false;
   Abort abort = Abort::kNone;
@@ -160,6 +157,7 @@ struct Engine::Impl {
   void StartProbe(Transfer& t);
   bool InitFromProbe(Connection& c);
   bool Validate(Connection& c);
+  bool Accept(Connection& c, const ResponseCheck& check);
   void OnDone(Connection& c, CURLcode rc);
   void OnLeaseDone(Connection& c);
   void OnFailure(Connection& c, CURLcode rc);
@@ -649,29 +647,7 @@ size_t Engine::Impl::HeaderCb(char* data, size_t size, size_t n, void* user) {
 }
 
 size_t Engine::Impl::OnHeader(Connection& c, std::string_view line) {
-  if (int status = net::ParseStatusLine(line)) {
-    // A new response (the first, or the next hop of a redirect): forget the last one.
-    c.resp = {};
-    c.resp.status = status;
-    return line.size();
-  }
-  std::string name, value;
-  if (!net::SplitHeaderLine(line, &name, &value)) return line.size();
-  if (name == "etag") {
-    c.resp.etag = value;
-  } else if (name == "last-modified") {
-    c.resp.last_modified = value;
-  } else if (name == "content-range") {
-    c.resp.content_range = value;
-  } else if (name == "accept-ranges") {
-    c.resp.accept_ranges = value;
-  } else if (name == "content-length") {
-    c.resp.content_length = value;
-  } else if (name == "retry-after") {
-    c.resp.retry_after = value;
-  } else if (name == "content-encoding") {
-    c.resp.content_encoding = value;
-  }
+  c.resp.AddLine(line);
   return line.size();
 }
 
@@ -757,34 +733,28 @@ void Engine::Impl::FlushAll(Transfer& t) {
 // Checks the response to one request, at its first body byte (or at its end when it had
 // no body). Returns false to abort it; c.abort says why.
 bool Engine::Impl::Validate(Connection& c) {
-  Transfer& t = *c.t;
-  if (c.resp.status != 200 && c.resp.status != 206) {
-    c.abort = Abort::kBadResponse;
-    return false;
-  }
-  if (net::IsEncodedBody(c.resp.content_encoding)) {
-    // We never ask for an encoding: gzip (or br, ...) bytes are not the file's bytes.
-    c.abort = Abort::kFatal;
-    c.fatal = net::EncodedBodyError(c.resp.content_encoding, c.url);
-    return false;
-  }
   if (c.probe) return InitFromProbe(c);
-  if (c.resp.status == 200) {
-    // We asked for a range with If-Range: a 200 means the file changed (or the server
-    // stopped honouring ranges). Either way our partial bytes may be stale.
-    c.abort = Abort::kFileChanged;
-    return false;
+  const Transfer& t = *c.t;
+  return Accept(c, CheckRangeResponse(c.resp, c.pos, t.total, t.etag, c.url));
+}
+
+// Returns whether |check| accepts the response; if not, sets c.abort to say why.
+bool Engine::Impl::Accept(Connection& c, const ResponseCheck& check) {
+  switch (check.verdict) {
+    case ResponseVerdict::kAccept:
+      return true;
+    case ResponseVerdict::kBadStatus:
+      c.abort = Abort::kBadResponse;
+      return false;
+    case ResponseVerdict::kFileChanged:
+      c.abort = Abort::kFileChanged;
+      return false;
+    case ResponseVerdict::kFatal:
+      c.abort = Abort::kFatal;
+      c.fatal = check.fatal;
+      return false;
   }
-  auto cr = net::ParseContentRange(c.resp.content_range);
-  if (!cr || cr->first != c.pos || cr->total != t.total) {
-    c.abort = Abort::kFileChanged;
-    return false;
-  }
-  if (!c.resp.etag.empty() && !t.etag.empty() && c.resp.etag != t.etag) {
-    c.abort = Abort::kFileChanged;
-    return false;
-  }
-  return true;
+  return false;
 }
 
 // The first response tells us the file: its size, validators and whether it can be
@@ -792,53 +762,26 @@ bool Engine::Impl::Validate(Connection& c) {
 bool Engine::Impl::InitFromProbe(Connection& c) {
   Transfer& t = *c.t;
   const auto& req = t.req;
-  bool resuming = c.pos > 0;
-  std::optional<uint64_t> total;
-  bool ranged = false;
-  if (c.resp.status == 206) {
-    auto cr = net::ParseContentRange(c.resp.content_range);
-    if (!cr || cr->first != c.pos) {
-      c.abort = Abort::kFatal;
-      c.fatal = Status::Corrupt("server answered a request for bytes " + std::to_string(c.pos) +
-                                "- with Content-Range '" + c.resp.content_range + "'");
-      return false;
-    }
-    total = cr->total;
-    ranged = total.has_value();
-    if (resuming && t.journal) {
-      const auto& j = *t.journal;
-      bool changed = (j.size && total != j.size) ||
-                     (!j.etag.empty() && !c.resp.etag.empty() && j.etag != c.resp.etag) ||
-                     (j.etag.empty() && !j.last_modified.empty() && !c.resp.last_modified.empty() &&
-                      j.last_modified != c.resp.last_modified);
-      if (changed) {
-        c.abort = Abort::kFileChanged;
-        return false;
-      }
-    }
-  } else {  // 200: the whole body from byte 0
-    if (resuming) {
-      log::Info("{}: server sent the whole file instead of a range; discarding {} of partial data",
-                req.url, HumanBytes(t.resume_done.TotalBytes()));
-      t.resume_done.Clear();
-      t.journal.reset();
-      t.worker->Reset();
-      c.pos = 0;
-      c.flushed = 0;
-      c.attempt_start = 0;
-    }
-    total = net::ParseUint64(c.resp.content_length);
-    ranged = total.has_value() && c.resp.accept_ranges.find("bytes") != std::string::npos;
-    // This response runs from 0 to the end: keep it as the one stream unless the
-    // server can do ranges, in which case it becomes the first piece.
+  ProbeContext ctx;
+  ctx.url = req.url;
+  ctx.request_url = c.url;
+  ctx.from = c.pos;
+  ctx.journal = t.journal ? &*t.journal : nullptr;
+  ctx.expected_size = req.expected_size;
+  ProbeDecision d = DecideProbe(c.resp, ctx);
+  if (d.discard_partial) {
+    log::Info("{}: server sent the whole file instead of a range; discarding {} of partial data",
+              req.url, HumanBytes(t.resume_done.TotalBytes()));
+    t.resume_done.Clear();
+    t.journal.reset();
+    t.worker->Reset();
+    c.pos = 0;
+    c.flushed = 0;
+    c.attempt_start = 0;
   }
-  if (total && req.expected_size && *total != *req.expected_size) {
-    c.abort = Abort::kFatal;
-    c.fatal = Status::Corrupt("size mismatch for " + req.url + ": expected " +
-                              std::to_string(*req.expected_size) + " bytes, server says " +
-                              std::to_string(*total));
-    return false;
-  }
+  if (!Accept(c, d.check)) return false;
+  const std::optional<uint64_t> total = d.total;
+  const bool ranged = d.ranged;
   t.total = total;
   t.ranged = ranged;
   t.probed = true;
