@@ -21,6 +21,7 @@
 #include "engine/disk_worker.h"
 #include "engine/journal.h"
 #include "engine/probe_decision.h"
+#include "engine/rate_window.h"
 #include "engine/retry_policy.h"
 #include "engine/segment_planner.h"
 #include "net/curl_setup.h"
@@ -129,7 +130,7 @@ struct Transfer {
   ProgressBound progress;  // fails the transfer when it stops advancing
 
   // Progress.
-  std::deque<std::pair<Clock::time_point, uint64_t>> samples;
+  RateWindow rate;
   Clock::time_point last_emit{};
   uint64_t last_emit_bytes = kUnknown;
   Clock::time_point last_checkpoint{};
@@ -997,7 +998,7 @@ void Engine::Impl::Restart(Transfer& t, const std::string& why) {
   t.resumed_bytes = 0;
   t.probed = false;
   t.single_done = 0;
-  t.samples.clear();
+  t.rate.Clear();
   if (::ftruncate(t.fd.get(), 0) != 0) {
     return Fail(t, ErrnoStatus("truncate " + t.req.part_path.string(), errno), false);
   }
@@ -1138,7 +1139,7 @@ void Engine::Impl::DoPause(TransferId id) {
 void Engine::Impl::DoResume(TransferId id) {
   Transfer* t = Find(id);
   if (!t || t->stage != Stage::kPaused) return;
-  t->samples.clear();
+  t->rate.Clear();
   t->progress.Restart(Clock::now());  // paused time is not time without progress
   if (t->planner) {
     SetStage(*t, Stage::kDownloading);
@@ -1170,10 +1171,7 @@ void Engine::Impl::SetStage(Transfer& t, Stage s) {
 void Engine::Impl::Emit(Transfer& t, bool force) {
   auto now = Clock::now();
   uint64_t done = t.DoneBytes();
-  t.samples.emplace_back(now, done);
-  while (t.samples.size() > 2 && now - t.samples.front().first > std::chrono::seconds(3)) {
-    t.samples.pop_front();
-  }
+  t.rate.Add(now, done);
   if (!force && done == t.last_emit_bytes && now - t.last_emit < std::chrono::seconds(1)) return;
   TransferEvent ev;
   ev.id = t.id;
@@ -1183,12 +1181,8 @@ void Engine::Impl::Emit(Transfer& t, bool force) {
   ev.resumed_bytes = t.resumed_bytes;
   ev.connections = static_cast<int>(t.conns.size());
   ev.path = t.req.dest;
-  auto& [t0, b0] = t.samples.front();
-  double secs = std::chrono::duration<double>(now - t0).count();
-  if (secs > 0.05 && done >= b0) ev.bytes_per_second = static_cast<double>(done - b0) / secs;
-  if (t.total && ev.bytes_per_second > 0) {
-    ev.eta_seconds = static_cast<double>(*t.total - std::min(*t.total, done)) / ev.bytes_per_second;
-  }
+  ev.bytes_per_second = t.rate.BytesPerSecond();
+  ev.eta_seconds = t.rate.EtaSeconds(t.total);
   t.last_emit = now;
   t.last_emit_bytes = done;
   t.cb(ev);
