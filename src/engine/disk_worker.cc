@@ -18,9 +18,8 @@ constexpr uint64_t kHashBlock = 1 << 20;
 constexpr uint64_t kWritebackBlock = 8 << 20;
 }  // namespace
 
-DiskWorker::DiskWorker(int fd, std::filesystem::path part_path,
-                       std::filesystem::path journal_path, std::optional<Checksum> expected,
-                       std::optional<uint64_t> expected_size)
+DiskWorker::DiskWorker(int fd, std::filesystem::path part_path, std::filesystem::path journal_path,
+                       std::optional<Checksum> expected, std::optional<uint64_t> expected_size)
     : fd_(fd),
       part_path_(std::move(part_path)),
       journal_path_(std::move(journal_path)),
@@ -244,8 +243,8 @@ void DiskWorker::HashLoop() {
       try {
         result = Publish(total, dest, installing);
       } catch (const std::exception& e) {
-        result.status = Status::Internal("internal error while publishing " + dest.string() +
-                                         ": " + e.what());
+        result.status =
+            Status::Internal("internal error while publishing " + dest.string() + ": " + e.what());
       }
       done(std::move(result));
       lock.lock();
@@ -262,8 +261,7 @@ FinishResult DiskWorker::Publish(uint64_t total, const std::filesystem::path& de
   if (expected_ && actual != expected_->hex) {
     r.status = Status::Corrupt("checksum mismatch for " + dest.string() + ": expected " +
                                expected_->ToString() + ", got " +
-                               std::string(HashAlgorithmName(expected_->algorithm)) + ":" +
-                               actual);
+                               std::string(HashAlgorithmName(expected_->algorithm)) + ":" + actual);
     ::unlink(part_path_.c_str());
     ::unlink(journal_path_.c_str());
     return r;

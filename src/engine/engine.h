@@ -64,12 +64,12 @@ struct DownloadOptions {
   // within this long, whatever reconnects happen meanwhile; else it fails (Unavailable).
   // Bounds an upstream that trickles a byte per connection. 0 = no bound.
   std::chrono::milliseconds progress_timeout{600'000};
-  std::chrono::milliseconds total_timeout{0};       // whole download; 0 = none
+  std::chrono::milliseconds total_timeout{0};  // whole download; 0 = none
   std::chrono::milliseconds checkpoint_interval{1'000};
   std::chrono::milliseconds max_backoff{30'000};
-  size_t buffer_size = 262144;  // libcurl receive buffer ("chunk_size")
-  uint64_t piece_size = 0;          // bytes per lease; 0 = chosen from the file size
-  uint64_t min_split = 1 << 20;     // never split a lease below 2 * min_split
+  size_t buffer_size = 262144;   // libcurl receive buffer ("chunk_size")
+  uint64_t piece_size = 0;       // bytes per lease; 0 = chosen from the file size
+  uint64_t min_split = 1 << 20;  // never split a lease below 2 * min_split
   bool verify_ssl = true;
 };
 
