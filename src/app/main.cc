@@ -6,7 +6,7 @@
 #include "cli/jobs.h"
 #include "cli/pull.h"
 #include "cli/search.h"
-#include "cli/serve.h"
+#include "app/serve.h"
 #include "cli/store_commands.h"
 #include "core/log.h"
 #include "net/upstream_policy.h"
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
       "(partial kept).\n"
       "Proxies: http_proxy, https_proxy, no_proxy from the environment are honoured.");
 
-  cli::ServeArgs serve;
+  app::ServeArgs serve;
   auto* serve_cmd = app.add_subcommand(
       "serve", "Run the HTTP server: the /model-download API with progress, over the store.");
   serve_cmd->add_option("--listen", serve.listen,
@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
       log::SetLevel(log_level == "warn" ? "info" : log_level);  // the access log
       serve.data_dir = data_dir;
       serve.catalogs = catalogs;
-      return cli::RunServe(std::move(serve));
+      return app::RunServe(std::move(serve));
     }
     if (jobs_cmd->parsed()) {
       jobs.data_dir = data_dir;

@@ -5,7 +5,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/server_client.h"
-#include "cli/service_factory.h"
+#include "service/open.h"
 #include "core/fs.h"
 #include "core/time_format.h"
 
@@ -106,7 +106,7 @@ int RunJobs(const JobsArgs& args) {
   if (!args.local) {
     if (auto server = ServerClient::Discover()) return ThroughServer(args, *server);
   }
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail(svc.error());
   auto records = (*svc)->JobRecords();
   if (!records.has_value()) return Fail(records.error());

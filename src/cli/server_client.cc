@@ -5,7 +5,6 @@
 #include <cstdlib>
 
 #include "core/json.h"
-#include "net/curl_setup.h"
 
 namespace modeld::cli {
 
@@ -67,8 +66,12 @@ std::optional<ServerClient> ServerClient::Discover() {
 
 static CURL* NewHandle(const std::string& url, const std::string& token, curl_slist** headers,
                        long timeout_ms) {
+  // A local server, not an upstream: no proxy, no address policy.
   CURL* e = curl_easy_init();
-  net::SetUpLocalServerHandle(e, std::chrono::milliseconds(timeout_ms));
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   *headers = curl_slist_append(*headers, "Content-Type: application/json");
   if (!token.empty()) *headers = curl_slist_append(*headers, ("Authorization: Bearer " + token).c_str());

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
-#include "cli/service_factory.h"
+#include "service/open.h"
 #include "core/fs.h"
 #include "core/time_format.h"
 #include "core/names.h"
@@ -30,7 +30,7 @@ std::string Date(int64_t t) { return FormatUtc(t, "%Y-%m-%d %H:%M"); }
 }  // namespace
 
 int RunLs(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("ls", svc.error());
   // Streamed: one model at a time into one output buffer.
   std::string out;
@@ -43,7 +43,7 @@ int RunLs(const StoreArgs& args) {
                   "SIZE", "INSTALLED");
     out = line;
   }
-  Status s = (*svc)->ForEachModel([&](const store::ModelInfo& m) {
+  Status s = (*svc)->ForEachModel([&](const service::Model& m) {
     if (args.json) {
       if (count) out += ",";
       out += "\n  ";
@@ -67,10 +67,10 @@ int RunLs(const StoreArgs& args) {
 }
 
 int RunInfo(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("info", svc.error());
   // NAME:VERSION shows one version; NAME alone shows every installed version.
-  std::vector<store::ModelInfo> models;
+  std::vector<service::Model> models;
   if (args.ref.find(':') != std::string::npos) {
     auto ref = ParseModelRef(args.ref);
     if (!ref.has_value()) return Fail("info", ref.error());
@@ -110,7 +110,7 @@ int RunInfo(const StoreArgs& args) {
 }
 
 int RunRm(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("rm", svc.error());
   std::string name = args.ref, version;
   if (size_t colon = args.ref.find(':'); colon != std::string::npos) {
@@ -132,7 +132,7 @@ int RunRm(const StoreArgs& args) {
 }
 
 int RunVerify(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("verify", svc.error());
   std::optional<ModelRef> only;
   if (!args.ref.empty()) {
@@ -162,7 +162,7 @@ int RunVerify(const StoreArgs& args) {
 }
 
 int RunGc(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("gc", svc.error());
   auto rep = (*svc)->Gc(std::chrono::seconds(static_cast<int64_t>(args.partial_age_h * 3600)));
   if (!rep.has_value()) return Fail("gc", rep.error());
@@ -184,16 +184,15 @@ int RunGc(const StoreArgs& args) {
 }
 
 int RunCache(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("cache", svc.error());
   auto rep = (*svc)->Cache();
   if (!rep.has_value()) return Fail("cache", rep.error());
-  const auto& opts = (*svc)->store().options();
   if (args.json) {
-    PrintJson(rep->ToJson(opts));
+    PrintJson(rep->ToJson());
     return kExitOk;
   }
-  std::printf("data dir:  %s\nhub cache: %s\n", opts.data_dir.c_str(), opts.hf_cache.c_str());
+  std::printf("data dir:  %s\nhub cache: %s\n", rep->data_dir.c_str(), rep->hf_cache.c_str());
   std::printf("models:    %llu using %s (%s on disk after de-duplication, %llu blobs)\n",
               static_cast<unsigned long long>(rep->model_count), HumanBytes(rep->logical_bytes).c_str(),
               HumanBytes(rep->blob_bytes).c_str(), static_cast<unsigned long long>(rep->blob_count));

@@ -102,15 +102,6 @@ void SetUpUpstreamHandle(CURL* e, const UpstreamRequestOptions& o, UpstreamGuard
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, guard);
 }
 
-void SetUpLocalServerHandle(CURL* e, std::chrono::milliseconds timeout) {
-  EnsureCurlGlobalInit();
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_NOPROXY, "*");  // a local server: never through a proxy
-  curl_easy_setopt(e, CURLOPT_USERAGENT, kUserAgent);
-  if (timeout.count() > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-}
-
 Status UpstreamStatus(std::string_view context, CURLcode code, const UpstreamGuard& guard) {
   if (code == CURLE_COULDNT_CONNECT && !guard.refusal_.ok()) {
     // Only when the refused connection was for the URL the transfer ended at: a refused

@@ -69,10 +69,6 @@ class UpstreamGuard {
 // The caller sets the URL, headers and callbacks.
 void SetUpUpstreamHandle(CURL* easy, const UpstreamRequestOptions& options, UpstreamGuard* guard);
 
-// For the CLI's requests to a local modeld server, which is not an upstream: no proxy,
-// no address policy, CURLOPT_NOSIGNAL, |timeout| (0 = none).
-void SetUpLocalServerHandle(CURL* easy, std::chrono::milliseconds timeout);
-
 // The Status of a transfer that ended with |code|: the guard's PermissionDenied when a
 // connection was refused, else CurlStatus(context, code) (too many redirects included).
 Status UpstreamStatus(std::string_view context, CURLcode code, const UpstreamGuard& guard);

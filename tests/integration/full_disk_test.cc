@@ -20,6 +20,8 @@
 #include "origin.h"
 #include "server_harness.h"
 #include "service/model_service.h"
+#include "service/pull_support.h"
+#include "sources/plan.h"
 #include "subprocess.h"
 
 namespace modeld::testing {
@@ -226,7 +228,7 @@ TEST_P(FullDiskServerTest, StartsListsAndDeleteFreesSpace) {
 
   RestartOnAFullDisk();
   ASSERT_TRUE(server_);
-  Status full = service::CheckDiskFull(models_->store());
+  Status full = service::CheckDiskFull(models_->StoreForTest());
   EXPECT_EQ(full.code(), Status::Code::kNoSpace);
   EXPECT_NE(full.message().find("downloads will fail until space is freed"), std::string::npos)
       << full.message();
@@ -239,7 +241,7 @@ TEST_P(FullDiskServerTest, StartsListsAndDeleteFreesSpace) {
   auto del = HttpCall("DELETE", base_ + "/models/a?version=v1");
   ASSERT_EQ(del.status, 200) << del.body;
   EXPECT_GE(FreeBytes(dir_ / "data"), 1900 * kKiB) << "a's blob, less a few pages of registry";
-  EXPECT_TRUE(service::CheckDiskFull(models_->store()).ok());
+  EXPECT_TRUE(service::CheckDiskFull(models_->StoreForTest()).ok());
   auto [lc2, list2] = Get("/models");
   ASSERT_EQ(list2["models"].size(), 1u) << list2.dump();
   EXPECT_EQ(list2["models"][0]["name"], "b");

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/generic/routes.h"
+#include "service/pull_support.h"
+#include "sources/resolver.h"
 #include "api/http_server.h"
 #include "engine_harness.h"
 #include "http_client.h"
@@ -64,7 +66,7 @@ class ServerHarness : public ::testing::Test {
     std::unique_lock<std::mutex> l(mu);
     bool ok = cv.wait_for(l, std::chrono::seconds(60), [&] {
       auto job = jobs_->Get(id);
-      return job.has_value() && pred(job->last.state);
+      return job.has_value() && pred(std::string(service::JobStateName(job->last.state)));
     });
     l.unlock();
     jobs_->events().Unsubscribe(sub);

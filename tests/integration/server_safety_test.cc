@@ -92,14 +92,16 @@ TEST_F(ServerSafetyTest, JobsAreRemovedThroughTheApi) {
   for (int i = 0; i < 2000 && !gone; ++i) gone = Get("/model-download/" + id + "/progress").first == 404;
   EXPECT_TRUE(gone);
   EXPECT_EQ(Get("/model-download").second["downloads"].size(), 0u);
-  EXPECT_FALSE(std::filesystem::exists(models_->store().PartialDir(service::PullKey({"slow", "latest"}))));
+  EXPECT_FALSE(std::filesystem::exists(models_->StoreForTest().PartialDir(service::PullKey({"slow", "latest"}))));
   EXPECT_EQ(HttpCall("DELETE", base_ + "/model-download/" + id).status, 404);
   auto [code2, done] = Post({{"model_name", "x"}, {"download_url", origin_.Url("/slow.bin")}}, "?wait=true");
   ASSERT_EQ(code2, 200);
   std::string done_id = done["download_id"];
   EXPECT_EQ(HttpCall("DELETE", base_ + "/model-download/" + done_id).status, 200);
-  EXPECT_TRUE(models_->store().GetJob(done_id).error().code() == Status::Code::kNotFound ||
-              !models_->store().GetJob(done_id).has_value());
+  jobs_->FlushRecordsForTest();
+  auto record = models_->StoreForTest().GetJob(done_id);
+  ASSERT_FALSE(record.has_value()) << "the record is deleted too";
+  EXPECT_EQ(record.error().code(), Status::Code::kNotFound);
 }
 
 }  // namespace

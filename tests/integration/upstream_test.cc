@@ -275,17 +275,17 @@ TEST_F(UpstreamTest, JobWaitingForAnotherDownloadOfTheSameUrlCancelsPromptly) {
   };
   auto first = jm.Submit(req("first"), 0);
   ASSERT_TRUE(first.has_value());
-  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == first->id && e.bytes_done > kMiB; }));
+  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == first->job.id && e.bytes_done > kMiB; }));
   auto second = jm.Submit(req("second"), 0);
   ASSERT_TRUE(second.has_value());
-  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == second->id && e.state == "resolving"; }));
+  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == second->job.id && e.state == service::JobState::kResolving; }));
   auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(jm.Cancel(second->id).ok());
-  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == second->id && e.terminal; }));
+  ASSERT_TRUE(jm.Cancel(second->job.id).ok());
+  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == second->job.id && e.terminal(); }));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
-  EXPECT_EQ(jm.Get(second->id)->last.state, "cancelled");
-  EXPECT_EQ(jm.Get(first->id)->last.state, "downloading") << "the first carries on";
-  ASSERT_TRUE(jm.Cancel(first->id).ok());
+  EXPECT_EQ(jm.Get(second->job.id)->last.state, service::JobState::kCancelled);
+  EXPECT_EQ(jm.Get(first->job.id)->last.state, service::JobState::kDownloading) << "the first carries on";
+  ASSERT_TRUE(jm.Cancel(first->job.id).ok());
   jm.events().Unsubscribe(sub);
 }
 

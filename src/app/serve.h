@@ -1,10 +1,11 @@
-// `modeld serve`: the HTTP server over the store, the job manager and the engine.
+// `modeld serve`: composes the HTTP server (api/) and its dialects over the service and
+// runs it until SIGINT or SIGTERM.
 #pragma once
 
 #include <string>
 #include <vector>
 
-namespace modeld::cli {
+namespace modeld::app {
 
 struct ServeArgs {
   std::vector<std::string> listen;  // "ADDR[=DIALECT,...]"; default 127.0.0.1:8000
@@ -25,4 +26,4 @@ struct ServeArgs {
 // --token-file, else $MODELD_TOKEN; it is never logged.
 int RunServe(ServeArgs args);
 
-}  // namespace modeld::cli
+}  // namespace modeld::app

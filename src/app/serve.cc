@@ -1,4 +1,4 @@
-#include "cli/serve.h"
+#include "app/serve.h"
 
 #include <signal.h>
 
@@ -9,16 +9,19 @@
 #include "api/generic/routes.h"
 #include "api/http_server.h"
 #include "cli/exit_codes.h"
-#include "cli/service_factory.h"
 #include "core/log.h"
 #include "net/curl_setup.h"
 #include "service/job_manager.h"
+#include "service/open.h"
 
 #ifndef MODELD_VERSION
 #define MODELD_VERSION "0.0.0"
 #endif
 
-namespace modeld::cli {
+namespace modeld::app {
+
+using cli::ExitCodeFor;
+using cli::kExitOk;
 
 namespace {
 
@@ -55,7 +58,7 @@ int RunServe(ServeArgs args) {
     std::fprintf(stderr, "modeld serve: %s\n", token.error().message().c_str());
     return ExitCodeFor(token.error());
   }
-  auto opened = OpenService(args.data_dir, args.catalogs);
+  auto opened = service::OpenService(args.data_dir, args.catalogs);
   if (!opened.has_value()) {
     std::fprintf(stderr, "modeld serve: %s\n", opened.error().message().c_str());
     return ExitCodeFor(opened.error());
@@ -67,7 +70,7 @@ int RunServe(ServeArgs args) {
       if (!v.ok) log::Warn("model {} is broken: {}", v.ref.ToString(), v.problems.front());
     }
   }
-  if (Status full = service::CheckDiskFull(models.store()); !full.ok()) {
+  if (Status full = models.CheckDiskFull(); !full.ok()) {
     std::fprintf(stderr, "modeld serve: %s\n", full.message().c_str());
   }
   auto jobs = std::make_unique<service::JobManager>(models, args.max_downloads);
@@ -93,7 +96,7 @@ int RunServe(ServeArgs args) {
   std::string where;
   for (const auto& b : server.bound()) where += (where.empty() ? "" : ", ") + b;
   std::fprintf(stderr, "modeld %s listening on %s (data in %s)%s\n", MODELD_VERSION, where.c_str(),
-               models.store().options().data_dir.c_str(),
+               models.data_dir().c_str(),
                recovered.has_value() && *recovered > 0
                    ? (", resuming " + std::to_string(*recovered) + " download(s)").c_str()
                    : "");
@@ -112,4 +115,4 @@ int RunServe(ServeArgs args) {
   return kExitOk;
 }
 
-}  // namespace modeld::cli
+}  // namespace modeld::app
