@@ -70,7 +70,7 @@ for origin in uncapped capped; do
         curl) r=$(run curl -sS -o "$work/out/model.bin" "$url") ;;
         aria2c) r=$(run aria2c -x16 -s16 -k1M -q --allow-overwrite=true \
                       --auto-file-renaming=false -d "$work/out" -o model.bin "$url") ;;
-        modeld) r=$(run "$MODELD" pull -q --json "$url" -o "$work/out/model.bin" --sha256 "$SHA") ;;
+        modeld) r=$(run "$MODELD" --allow-private-upstreams pull -q --json "$url" -o "$work/out/model.bin" --sha256 "$SHA") ;;
       esac
       if [[ -z $best || $(echo "$r" | cut -d' ' -f1) < $(echo "$best" | cut -d' ' -f1) ]]; then
         best=$r

@@ -8,7 +8,7 @@
 
 #include "archive/extract.h"
 #include "fuzz_check.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::fuzz {
 
@@ -41,7 +41,7 @@ class ArchiveModel {
       FUZZ_CHECK(e.type == archive::EntryChecker::Type::kDirectory && path.empty());
       return action->kind;
     }
-    FUZZ_CHECK(store::ValidateRelativePath(path).ok());
+    FUZZ_CHECK(ValidateRelativePath(path).ok());
     if (action->kind == Kind::kDirectory) {
       FUZZ_CHECK(e.type == archive::EntryChecker::Type::kDirectory);
       return action->kind;

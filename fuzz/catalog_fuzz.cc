@@ -15,7 +15,7 @@
 #include "fuzz_check.h"
 #include "net/http.h"
 #include "sources/catalog.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace {
 
@@ -37,28 +37,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const Catalog& c = *catalog;
-  FUZZ_CHECK(!c.name().empty() && store::ValidateVersion(c.name()).ok());
+  FUZZ_CHECK(!c.name().empty() && ValidateVersion(c.name()).ok());
   FUZZ_CHECK(c.name() != "huggingface" && c.name() != "url");
   std::set<std::string> names;
   nlohmann::json models = nlohmann::json::array();
   for (const auto& m : c.models()) {
-    FUZZ_CHECK(store::ValidateModelName(m.name).ok());
+    FUZZ_CHECK(ValidateModelName(m.name).ok());
     FUZZ_CHECK(names.insert(Lower(m.name)).second);
     FUZZ_CHECK(c.Find(m.name) == &m);
     FUZZ_CHECK(!m.versions.empty());
     FUZZ_CHECK(m.Find("latest") != nullptr);
     for (const auto& v : m.versions) {
-      FUZZ_CHECK(store::ValidateVersion(v.version).ok());
+      FUZZ_CHECK(ValidateVersion(v.version).ok());
       FUZZ_CHECK(m.Find(v.version) != nullptr);
       if (v.hub) {
-        FUZZ_CHECK(store::ValidateModelName(v.hub->repo).ok());
+        FUZZ_CHECK(ValidateModelName(v.hub->repo).ok());
         continue;
       }
       FUZZ_CHECK(!v.files.empty());
       std::set<std::string> paths;
       for (const auto& f : v.files) {
         FUZZ_CHECK(!net::UrlOrigin(f.url).empty());
-        FUZZ_CHECK(store::ValidateRelativePath(f.path).ok());
+        FUZZ_CHECK(ValidateRelativePath(f.path).ok());
         FUZZ_CHECK(paths.insert(f.path).second);
         if (f.checksum) FUZZ_CHECK(f.checksum->hex.size() == HashHexLength(f.checksum->algorithm));
       }

@@ -10,7 +10,7 @@
 
 #include "core/json.h"
 #include "fuzz_check.h"
-#include "service/job_manager.h"
+#include "service/job_codec.h"
 
 namespace {
 
@@ -35,7 +35,7 @@ bool HasKnownFloatBug(const nlohmann::json& j) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace modeld;
   nlohmann::json record = ParseJsonOrDiscarded(fuzz::AsText(data, size));
-  if (record.is_discarded()) record = nlohmann::json::object();  // as store.cc reads it
+  if (record.is_discarded()) record = nlohmann::json::object();  // as store/jobs.cc reads it
   if (HasKnownFloatBug(record)) return 0;
   int priority = 0;
   auto request = service::PullRequestFromJson(record, &priority);

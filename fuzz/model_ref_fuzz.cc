@@ -1,5 +1,5 @@
 // Model references and paths from requests, catalogs, Hub listings and archives:
-// store::ParseModelRef, ValidateModelName, ValidateVersion and ValidateRelativePath.
+// ParseModelRef, ValidateModelName, ValidateVersion and ValidateRelativePath.
 //
 // Invariants: an accepted reference has a valid name and version and prints and parses
 // back to itself; a valid relative path is relative, already normal, and has no "..",
@@ -10,30 +10,30 @@
 #include <filesystem>
 
 #include "fuzz_check.h"
-#include "store/names.h"
+#include "core/names.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace modeld;
   std::string_view text = fuzz::AsText(data, size);
 
-  auto ref = store::ParseModelRef(text);
+  auto ref = ParseModelRef(text);
   if (ref.has_value()) {
-    FUZZ_CHECK(store::ValidateModelName(ref->name).ok());
-    FUZZ_CHECK(store::ValidateVersion(ref->version).ok());
+    FUZZ_CHECK(ValidateModelName(ref->name).ok());
+    FUZZ_CHECK(ValidateVersion(ref->version).ok());
     FUZZ_CHECK(ref->name.find(':') == std::string::npos && ref->version.find(':') == std::string::npos);
-    auto again = store::ParseModelRef(ref->ToString());
+    auto again = ParseModelRef(ref->ToString());
     FUZZ_CHECK(again.has_value() && *again == *ref);
   } else {
     FUZZ_CHECK(ref.error().code() == Status::Code::kInvalidArgument);
   }
-  if (store::ValidateModelName(text).ok()) {
+  if (ValidateModelName(text).ok()) {
     FUZZ_CHECK(text.size() <= 200 && text.find("..") != 0);
     FUZZ_CHECK(std::count(text.begin(), text.end(), '/') <= 3);
-    auto r = store::ParseModelRef(std::string(text) + ":v1");
+    auto r = ParseModelRef(std::string(text) + ":v1");
     FUZZ_CHECK(r.has_value() && r->name == text);
   }
 
-  if (store::ValidateRelativePath(text).ok()) {
+  if (ValidateRelativePath(text).ok()) {
     FUZZ_CHECK(!text.empty() && text.size() <= 1024 && text.front() != '/');
     FUZZ_CHECK(std::none_of(text.begin(), text.end(), [](char c) {
       return c == '\0' || c == '\\' || std::iscntrl(static_cast<unsigned char>(c));

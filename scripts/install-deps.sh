@@ -16,10 +16,20 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]} == 0)); then exit 0; fi
-echo "installing: ${missing[*]}"
-sudo_cmd=()
-if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if ((${#missing[@]} > 0)); then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The browser tests' npm packages (playwright-core, ws) from the committed lockfile, when
+# node_modules is missing or older than the lockfile. playwright-core downloads no browser:
+# the tests drive Debian's chromium. Without them the browser test says it is skipped.
+browser="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+if [[ ! -d $browser/node_modules || $browser/package-lock.json -nt $browser/node_modules ]]; then
+  echo "installing the browser tests' npm packages (npm ci in tests/browser)"
+  (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error) ||
+    echo "warning: npm ci in tests/browser failed; the browser test will be skipped" >&2
+fi

@@ -1,106 +1,98 @@
-// HttpServer: HTTP/1.1 over Boost.Beast, on an Asio io_context run by a small thread pool,
-// a strand per connection (Beast's advanced-server shape).
+// HttpServer: HTTP/1.1 over Boost.Beast, an io_context per I/O thread, a strand per
+// connection (Beast's advanced-server shape).
 //
-// Requests are matched against a route table (method + "/path/:param"); a handler gets
-// the request and a Responder it may call at once or later from any thread (long polls,
-// wait=true). Cross-cutting rules run before any handler: the optional bearer token
-// (every path but GET /healthz), CORS, a body limit, header and idle timeouts, and an
-// access log line per request.
+// Each listener speaks one or more Dialects (dialect.h) and writes its own refusals in
+// its first dialect's error shape. Every request passes these checks after its header and
+// before its body is read, in this order:
+//   framing   both Transfer-Encoding and Content-Length, a Transfer-Encoding other than
+//             "chunked", or a repeated Content-Length: 400 and the connection closes (a
+//             body a proxy would frame differently is never run as a second request);
+//             any other malformed request: 400 and close.
+//   Host      AccessPolicy::HostAllowed, else 403 (DNS rebinding).
+//   CORS      a preflight (OPTIONS) is answered here: 204 for an allowed origin, else 403.
+//   token     when set, every route but public ones needs "Authorization: Bearer TOKEN"
+//             (streams may pass ?token=), compared in constant time: else 401.
+//   route     404 for an unknown path, 405 for a known path with another method.
+//   Origin    state-changing methods, WebSocket upgrades and event streams need an
+//             allowed Origin (or none): else 403.
+//   body      a body of a POST/PUT/PATCH must be application/json (415) and fit the
+//             body limit (413, also for chunked bodies and without Expect: 100-continue:
+//             the answer is sent, then the rest of the body is read and dropped, up to a
+//             bound, before the connection closes, so the client sees it).
+// Then the route's handler runs on its Lane: inline on the I/O thread, or on the store or
+// network worker pool (route.h); a stream route's handler runs inline and starts an SSE,
+// NDJSON or WebSocket stream or rejects the request. HEAD is answered on every GET route
+// (the GET's headers, no body). Answers to allowed cross-origin requests carry CORS
+// headers for that origin only.
 //
-// Thread safety: Start/Stop from one thread; handlers run on connection strands.
+// Connections: at most ServerOptions::max_connections; past it (and when the process is
+// out of file descriptors, using a descriptor kept in reserve) a connection gets one
+// answer, "503 Too many connections" or /healthz's 200, and is closed; accept() failing
+// with EMFILE backs off instead of spinning.
+//
+// Thread safety: Start/Stop from one thread; handlers run on connection strands or pool
+// threads and may answer from any thread.
 #pragma once
 
-#include <boost/beast/http.hpp>
+#include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "api/dialect.h"
+#include "api/route.h"
 #include "core/status.h"
 
 namespace modeld::api {
 
-namespace http = boost::beast::http;
-using Request = http::request<http::string_body>;
-using Response = http::response<http::string_body>;
-
-struct Params {
-  std::map<std::string, std::string> path;   // from ":name" segments
-  std::map<std::string, std::string> query;  // decoded
-  std::string Query(const std::string& key, const std::string& def = "") const {
-    auto it = query.find(key);
-    return it == query.end() ? def : it->second;
-  }
-};
-
-// Sends the response for one request. Copyable; call exactly once, from any thread.
-using Responder = std::function<void(Response)>;
-using Handler = std::function<void(const Request&, const Params&, Responder)>;
-
-// A one-way stream of messages to a client: Server-Sent Events or a WebSocket.
-// Send never blocks: each stream keeps a queue in which a message replaces a waiting one
-// with the same key (progress coalesces per job), while an empty key is never dropped
-// (state changes, terminal events). A slow client thus loses intermediate progress only.
-// Thread safety: all methods are safe from any thread.
-class EventStream {
- public:
-  virtual ~EventStream() = default;
-  virtual void Send(const std::string& key, std::string data) = 0;
-  // Ends the stream after the queued messages are written.
-  virtual void Close() = 0;
-  virtual bool closed() const = 0;
-  // |fn| runs once, when the client goes away or the stream is closed.
-  virtual void OnClose(std::function<void()> fn) = 0;
-};
-using StreamHandler =
-    std::function<void(const Request&, const Params&, std::shared_ptr<EventStream>)>;
-
-struct Route {
-  http::verb method;
-  std::string pattern;  // "/model-download/:id/progress"
-  Handler handler;
-  // For streaming routes instead of |handler|: SSE (GET), or a WebSocket upgrade when
-  // |websocket| is set. Streams may carry the token as ?token= (browsers cannot set
-  // headers on EventSource or WebSocket).
-  StreamHandler stream = nullptr;
-  bool websocket = false;
-};
-
 struct ServerOptions {
-  std::vector<std::string> listen = {"127.0.0.1:8000"};  // "host:port", "[::1]:port"
+  // "host:port" or "[::1]:port", each optionally "=DIALECT,..." (ParseListenSpec): the
+  // dialects spoken there; none: every dialect.
+  std::vector<std::string> listen = {"127.0.0.1:8000"};
   std::string token;                                    // empty: no auth
+  std::vector<std::string> allowed_hosts;    // Host names answered besides localhost
+  std::vector<std::string> allowed_origins;  // origins that may drive and read modeld
   size_t body_limit = 1 << 20;
   // I/O threads, each with its own event loop; 0: half the CPUs (at least 1), leaving
   // the rest to downloads and clients. On two cores one thread answers the most (bench/).
   int threads = 0;
+  // Open connections served at once; 0: from RLIMIT_NOFILE (leaving room for downloads),
+  // at most 10,000.
+  int max_connections = 0;
+  int store_threads = 4;     // Lane::kStore
+  int network_threads = 64;  // Lane::kNetwork: each may wait on a silent upstream
   std::chrono::seconds header_timeout{30};
   std::chrono::seconds idle_timeout{120};
   bool access_log = true;
 };
 
-// A JSON response: {"detail": message} for errors, as the generic API expects.
-Response JsonResponse(http::status status, const std::string& json_body);
-Response ErrorResponse(http::status status, const std::string& detail);
-
 class HttpServer {
  public:
+  HttpServer(ServerOptions options, std::vector<Dialect> dialects);
+  // One dialect of |routes| with {"detail"} errors.
   HttpServer(ServerOptions options, std::vector<Route> routes);
   ~HttpServer();
 
-  // Binds every listen address and starts serving. InvalidArgument for a bad address,
-  // Unavailable if a port is taken.
+  // Binds every listen address and starts serving. InvalidArgument for a bad address or
+  // an unknown dialect, Unavailable if a port is taken.
   Status Start();
-  // Stops accepting, lets responses in flight finish (up to |grace|), then stops.
+  // Stops accepting, lets responses in flight finish (up to |grace|), then stops. Event
+  // streams end at once; handlers still running on worker pools finish before it returns.
   void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   // The bound "host:port" of each listener (port 0 resolved).
   std::vector<std::string> bound() const;
   std::vector<uint16_t> ports() const;
+  // The connection cap in force (ServerOptions::max_connections or its default).
+  int max_connections() const;
 
   struct Impl;  // internal; public only so the connection sessions in the .cc can name it
 
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
+uint64_t RaiseFileLimit();
 
 }  // namespace modeld::api

@@ -3,11 +3,13 @@
 #include <cstdio>
 
 #include "cli/exit_codes.h"
+#include "cli/jobs.h"
 #include "cli/pull.h"
 #include "cli/search.h"
-#include "cli/serve.h"
+#include "app/serve.h"
 #include "cli/store_commands.h"
 #include "core/log.h"
+#include "net/upstream_policy.h"
 
 #ifndef MODELD_VERSION
 #define MODELD_VERSION "0.0.0"
@@ -32,6 +34,16 @@ int main(int argc, char** argv) {
   app.add_option("--catalog", catalogs,
                  "another catalog of models to pull by name: PATH, URL or NAME=PATH_OR_URL, "
                  "repeatable (also the \"catalogs\" list in <data dir>/config.json)")
+      ->allow_extra_args(false);
+
+  bool allow_private_upstreams = false;
+  app.add_flag("--allow-private-upstreams", allow_private_upstreams,
+               "allow downloads from loopback, private, link-local, CGNAT and unique-local "
+               "addresses, refused by default (also MODELD_ALLOW_PRIVATE_UPSTREAMS=1)");
+  std::vector<std::string> allowed_upstreams;
+  app.add_option("--allow-upstream", allowed_upstreams,
+                 "allow this CIDR block, address or host name although it is private or "
+                 "local, repeatable (e.g. 10.0.0.0/8, mirror.lan)")
       ->allow_extra_args(false);
 
   cli::PullArgs pull;
@@ -97,15 +109,35 @@ int main(int argc, char** argv) {
       "(partial kept).\n"
       "Proxies: http_proxy, https_proxy, no_proxy from the environment are honoured.");
 
-  cli::ServeArgs serve;
+  app::ServeArgs serve;
   auto* serve_cmd = app.add_subcommand(
       "serve", "Run the HTTP server: the /model-download API with progress, over the store.");
   serve_cmd->add_option("--listen", serve.listen,
-                        "ADDR:PORT to listen on, repeatable (default 127.0.0.1:8000; [::1]:8000 "
-                        "for IPv6)");
+                        "ADDR:PORT[=DIALECT,...] to listen on, repeatable (default 127.0.0.1:8000; "
+                        "[::1]:8000 for IPv6). With a dialect list the address speaks only those "
+                        "APIs (generic, ...); without, every one")
+      ->allow_extra_args(false);
+  serve_cmd->add_flag("--compat", serve.compat,
+                      "also listen on each system's own port on 127.0.0.1 with its API only "
+                      "(Pieces 1000, LM Studio 1234, Jan 1337, Ollama 11434, as they are added)");
   serve_cmd->add_option("--token", serve.token,
                         "require 'Authorization: Bearer TOKEN' on every request but GET /healthz "
-                        "(default: $MODELD_TOKEN)");
+                        "(default: $MODELD_TOKEN; --token-file keeps it off the command line)");
+  serve_cmd->add_option("--token-file", serve.token_file,
+                        "read the bearer token from the first line of this file")
+      ->excludes("--token");
+  serve_cmd->add_option("--allowed-host", serve.allowed_hosts,
+                        "answer requests for this host name too (besides localhost and the "
+                        "listen addresses), e.g. behind a reverse proxy; repeatable")
+      ->allow_extra_args(false);
+  serve_cmd->add_option("--allowed-origin", serve.allowed_origins,
+                        "let web pages from this origin (e.g. http://localhost:5173) use the API "
+                        "and read its answers (CORS); repeatable. Other pages are refused")
+      ->allow_extra_args(false);
+  serve_cmd->add_option("--max-connections", serve.max_connections,
+                        "open connections served at once; past it a connection is told 503 "
+                        "(default: from the file descriptor limit, at most 10000)")
+      ->check(CLI::Range(1, 1000000));
   serve_cmd->add_option("--io-threads", serve.io_threads,
                         "threads answering HTTP, each with its own event loop (default: half the CPUs)")
       ->check(CLI::Range(0, 256));
@@ -144,36 +176,73 @@ int main(int argc, char** argv) {
   auto* cache_cmd = app.add_subcommand("cache", "Show disk use: models, blobs, partials, free space.");
   add_json(cache_cmd);
 
+  cli::JobsArgs jobs;
+  auto* jobs_cmd = app.add_subcommand(
+      "jobs", "List download jobs (through a running server when one answers, else from the "
+              "registry); `jobs rm ID...` removes them.");
+  jobs_cmd->add_flag("--json", jobs.json, "print JSON");
+  jobs_cmd->add_flag("--local", jobs.local, "read the registry even if a server is running");
+  auto* jobs_rm = jobs_cmd->add_subcommand(
+      "rm", "Remove jobs: cancel them if unfinished (their partial downloads go) and forget them.");
+  jobs_rm->add_option("id", jobs.remove, "job ids (dwnld_...)");
+  jobs_rm->add_flag("--finished", jobs.remove_finished, "every completed, failed or cancelled job");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : cli::kExitUsage;
   }
-  log::SetLevel(log_level);
-  pull.data_dir = data_dir;
-  pull.catalogs = catalogs;
-  st.data_dir = data_dir;
-  if (pull_cmd->parsed()) return cli::RunPull(pull);
-  if (search_cmd->parsed()) {
-    search.data_dir = data_dir;
-    search.catalogs = catalogs;
-    return cli::RunSearch(search);
-  }
-  if (serve_cmd->parsed()) {
-    log::SetLevel(log_level == "warn" ? "info" : log_level);  // the access log
-    serve.data_dir = data_dir;
-    serve.catalogs = catalogs;
-    if (serve.token.empty()) {
-      if (const char* t = std::getenv("MODELD_TOKEN")) serve.token = t;
+  auto Dispatch = [&]() -> int {
+    pull.data_dir = data_dir;
+    pull.catalogs = catalogs;
+    st.data_dir = data_dir;
+    if (pull_cmd->parsed()) return cli::RunPull(pull);
+    if (search_cmd->parsed()) {
+      search.data_dir = data_dir;
+      search.catalogs = catalogs;
+      return cli::RunSearch(search);
     }
-    return cli::RunServe(serve);
+    if (serve_cmd->parsed()) {
+      log::SetLevel(log_level == "warn" ? "info" : log_level);  // the access log
+      serve.data_dir = data_dir;
+      serve.catalogs = catalogs;
+      return app::RunServe(std::move(serve));
+    }
+    if (jobs_cmd->parsed()) {
+      jobs.data_dir = data_dir;
+      if (jobs_rm->parsed() && jobs.remove.empty() && !jobs.remove_finished) {
+        std::fprintf(stderr, "modeld jobs rm: give job ids or --finished\n");
+        return cli::kExitUsage;
+      }
+      return cli::RunJobs(jobs);
+    }
+    if (ls_cmd->parsed()) return cli::RunLs(st);
+    if (info_cmd->parsed()) return cli::RunInfo(st);
+    if (rm_cmd->parsed()) return cli::RunRm(st);
+    if (verify_cmd->parsed()) return cli::RunVerify(st);
+    if (gc_cmd->parsed()) return cli::RunGc(st);
+    if (cache_cmd->parsed()) return cli::RunCache(st);
+    return cli::kExitUsage;
+  };
+  log::SetLevel(log_level);
+  // Where upstream requests may connect (SSRF): once, before any subcommand runs.
+  net::UpstreamPolicy policy = net::UpstreamPolicy::FromEnvironment();
+  if (allow_private_upstreams) policy.set_allow_private(true);
+  for (const auto& entry : allowed_upstreams) {
+    if (Status s = policy.Allow(entry); !s.ok()) {
+      std::fprintf(stderr, "modeld: --allow-upstream: %s\n", s.message().c_str());
+      return cli::kExitUsage;
+    }
   }
-  if (ls_cmd->parsed()) return cli::RunLs(st);
-  if (info_cmd->parsed()) return cli::RunInfo(st);
-  if (rm_cmd->parsed()) return cli::RunRm(st);
-  if (verify_cmd->parsed()) return cli::RunVerify(st);
-  if (gc_cmd->parsed()) return cli::RunGc(st);
-  if (cache_cmd->parsed()) return cli::RunCache(st);
-  return cli::kExitUsage;
+  net::SetUpstreamPolicy(std::move(policy));
+  // Nothing may escape main: an unexpected exception is reported as what it is.
+  try {
+    return Dispatch();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "modeld: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "modeld: internal error\n");
+  }
+  return cli::kExitInternal;
 }

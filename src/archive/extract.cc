@@ -14,7 +14,7 @@
 
 #include "core/checksum.h"
 #include "core/fs.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::archive {
 
@@ -234,12 +234,14 @@ Result<EntryChecker::Action> EntryChecker::Check(const Entry& entry) {
   const std::string& path = action.path;
   if (entry.type == Type::kDirectory) {
     if (path.empty()) return action;  // kSkip
-    if (Status s = store::ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name");
+    if (Status s = ValidateRelativePath(path); !s.ok()) {
+      return Refuse(name, "has a bad name (" + s.message() + ")");
+    }
     action.kind = Action::Kind::kDirectory;
     return action;
   }
   if (path.empty()) return Refuse(name, "has no name");
-  if (Status s = store::ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name (" + s.message() + ")");
+  if (Status s = ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name (" + s.message() + ")");
   if (seen_.count(path)) return Refuse(name, "appears twice");
   for (size_t i = 1; i < segs.size(); ++i) {
     std::vector<std::string> prefix(segs.begin(), segs.begin() + static_cast<long>(i));

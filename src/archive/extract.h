@@ -3,8 +3,8 @@
 //
 // Refused, failing the whole archive (nothing is left behind): absolute paths, '..'
 // components, symbolic or hard links whose target leaves the directory or is not a file
-// of the archive, device files, FIFOs and sockets, and names store::ValidateRelativePath
-// rejects. Bounded: the total size written (the caller passes at most the free space),
+// of the archive, device files, FIFOs and sockets, and names ValidateRelativePath
+// rejects (the one check for paths from outside: '.git' components too). Bounded: the total size written (the caller passes at most the free space),
 // the ratio of that to the archive's size (a decompression bomb fails once it passes
 // both the ratio and a floor), and the number of entries. Sizes are counted as bytes are
 // written, so headers that lie do not help.
@@ -63,7 +63,7 @@ class EntryChecker {
     static Entry From(struct archive_entry* entry);
   };
   // What to do with an accepted entry. |path| is normalised ('/'-separated, no "." or
-  // empty segments) and passes store::ValidateRelativePath; a link's |target| is the
+  // empty segments) and passes ValidateRelativePath; a link's |target| is the
   // normalised path inside the archive it names.
   struct Action {
     enum class Kind { kSkip, kDirectory, kFile, kLink };  // kSkip: the archive's root "./"

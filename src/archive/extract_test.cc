@@ -106,6 +106,21 @@ TEST_F(ExtractTest, RefusesZipSlip) {
   }
 }
 
+// The same path check as Hub listings and catalogs: an archive must not plant a .git
+// directory (its hooks run code) in any case.
+TEST_F(ExtractTest, RefusesGitDirectories) {
+  for (const std::string name : {".git/config", "./model/.GIT/hooks/post-checkout"}) {
+    fs::path archive = root_ / "git.tar";
+    WriteArchive(archive, {{"ok.txt", "fine"}, {name, "[core]"}}, "tar");
+    auto r = Extract(archive, root_ / "out", Limits{});
+    ASSERT_FALSE(r.has_value()) << name;
+    EXPECT_EQ(r.error().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(r.error().message().find(".git"), std::string::npos) << r.error().message();
+    ExpectNothingExtracted(archive);
+    fs::remove(archive);
+  }
+}
+
 TEST_F(ExtractTest, RefusesAbsolutePaths) {
   fs::path archive = root_ / "abs.tar";
   WriteArchive(archive, {{(root_ / "abs-evil").string(), "boom"}}, "tar");

@@ -21,14 +21,14 @@ std::string FormatDuration(double seconds) {
 ProgressPrinter::ProgressPrinter(std::FILE* out, bool tty, std::string label)
     : out_(out), tty_(tty), label_(std::move(label)) {}
 
-std::string ProgressPrinter::FormatLine(const engine::TransferEvent& ev, int width) {
+std::string ProgressPrinter::FormatLine(const service::Progress& ev, int width) {
   char buf[256];
-  std::string size = HumanBytes(ev.done_bytes);
-  if (ev.total_bytes) size += "/" + HumanBytes(*ev.total_bytes);
+  std::string size = HumanBytes(ev.done);
+  if (ev.total) size += "/" + HumanBytes(*ev.total);
   double mbps = ev.bytes_per_second / 1e6;
   std::string eta = ev.eta_seconds ? FormatDuration(*ev.eta_seconds) : "--:--";
-  if (ev.total_bytes && *ev.total_bytes > 0) {
-    double pct = 100.0 * static_cast<double>(ev.done_bytes) / static_cast<double>(*ev.total_bytes);
+  if (ev.total && *ev.total > 0) {
+    double pct = 100.0 * static_cast<double>(ev.done) / static_cast<double>(*ev.total);
     std::string bar;
     if (width > 0) {
       int filled = static_cast<int>(pct / 100.0 * width);
@@ -40,14 +40,14 @@ std::string ProgressPrinter::FormatLine(const engine::TransferEvent& ev, int wid
     std::snprintf(buf, sizeof buf, "%s  %.1f MB/s", size.c_str(), mbps);
   }
   std::string line = buf;
-  if (ev.stage != engine::Stage::kDownloading) line += "  " + std::string(StageName(ev.stage));
+  if (ev.state != service::JobState::kDownloading) line += "  " + std::string(service::JobStateName(ev.state));
   return line;
 }
 
-void ProgressPrinter::Update(const engine::TransferEvent& ev) {
+void ProgressPrinter::Update(const service::Progress& ev) {
   auto now = std::chrono::steady_clock::now();
-  bool stage_changed = ev.stage != last_stage_;
-  last_stage_ = ev.stage;
+  bool stage_changed = ev.state != last_stage_;
+  last_stage_ = ev.state;
   if (tty_) {
     std::fprintf(out_, "\r\033[K%s %s", label_.c_str(), FormatLine(ev, 24).c_str());
     std::fflush(out_);

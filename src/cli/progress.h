@@ -8,19 +8,19 @@
 #include <cstdio>
 #include <string>
 
-#include "engine/engine.h"
+#include "service/types.h"
 
 namespace modeld::cli {
 
 class ProgressPrinter {
  public:
   ProgressPrinter(std::FILE* out, bool tty, std::string label);
-  void Update(const engine::TransferEvent& ev);
+  void Update(const service::Progress& p);
   // Ends the live line (if any) so later output starts on a fresh line.
   void Done();
 
   // "  45.2% [#########-----------]  1.2 GiB/2.6 GiB  113.4 MB/s  ETA 0:12" (exposed for tests)
-  static std::string FormatLine(const engine::TransferEvent& ev, int width);
+  static std::string FormatLine(const service::Progress& p, int width);
 
  private:
   std::FILE* out_;
@@ -28,7 +28,7 @@ class ProgressPrinter {
   std::string label_;
   bool live_line_ = false;
   std::chrono::steady_clock::time_point last_plain_{};
-  engine::Stage last_stage_ = engine::Stage::kQueued;
+  service::JobState last_stage_ = service::JobState::kQueued;
 };
 
 std::string FormatDuration(double seconds);  // "1:02:03", "2:03"

@@ -8,22 +8,22 @@ namespace modeld::cli {
 namespace {
 
 TEST(ProgressTest, FormatsKnownTotal) {
-  engine::TransferEvent ev;
-  ev.stage = engine::Stage::kDownloading;
-  ev.done_bytes = 512ull << 20;
-  ev.total_bytes = 1024ull << 20;
+  service::Progress ev;
+  ev.state = service::JobState::kDownloading;
+  ev.done = 512ull << 20;
+  ev.total = 1024ull << 20;
   ev.bytes_per_second = 100e6;
   ev.eta_seconds = 75;
   EXPECT_EQ(ProgressPrinter::FormatLine(ev, 10),
             " 50.0% [#####-----] 512.0 MiB/1.0 GiB  100.0 MB/s  ETA 1:15");
-  ev.stage = engine::Stage::kVerifying;
+  ev.state = service::JobState::kVerifying;
   EXPECT_NE(ProgressPrinter::FormatLine(ev, 0).find("verifying"), std::string::npos);
 }
 
 TEST(ProgressTest, FormatsUnknownTotal) {
-  engine::TransferEvent ev;
-  ev.stage = engine::Stage::kDownloading;
-  ev.done_bytes = 2048;
+  service::Progress ev;
+  ev.state = service::JobState::kDownloading;
+  ev.done = 2048;
   EXPECT_EQ(ProgressPrinter::FormatLine(ev, 10), "2.0 KiB  0.0 MB/s");
 }
 

@@ -12,14 +12,12 @@
 
 #include "cli/exit_codes.h"
 #include "cli/progress.h"
+#include "cli/server_client.h"
 #include "core/checksum.h"
 #include "core/fs.h"
-#include "cli/server_client.h"
-#include "cli/service_factory.h"
-#include "net/http.h"
+#include "core/names.h"
 #include "service/model_service.h"
-#include "sources/huggingface.h"
-#include "store/names.h"
+#include "service/open.h"
 
 namespace modeld::cli {
 
@@ -68,10 +66,10 @@ class SignalWatcher {
 
 namespace {
 
-// Builds the engine options and checksum shared by both modes. Returns an exit code on
-// bad input (after printing why), else nullopt.
-std::optional<int> BuildRequest(const PullArgs& args, engine::DownloadRequest* req) {
-  if (!net::UrlOrigin(args.model).empty()) req->url = args.model;
+// The download options, checksum and headers shared by both modes. Returns an exit code
+// on bad input (after printing why), else nullopt.
+std::optional<int> BuildRequest(const PullArgs& args, service::ExportRequest* req) {
+  if (service::IsHttpUrl(args.model)) req->url = args.model;
   std::string sum = !args.sha256.empty() ? "sha256:" + args.sha256 : args.checksum;
   if (!sum.empty()) {
     auto parsed = ParseChecksum(sum);
@@ -100,7 +98,7 @@ int Usage(const std::string& why) {
 // What MODEL names, as a service request: a URL (installed as --name or its file name),
 // a Hub repository (by hf://, a link to the Hub without a file, or org/name[:VERSION]),
 // or a catalog model NAME[:VERSION].
-std::optional<int> BuildPull(const PullArgs& args, const engine::DownloadRequest& dl, service::PullRequest* req) {
+std::optional<int> BuildPull(const PullArgs& args, const service::ExportRequest& dl, service::PullRequest* req) {
   req->checksum = dl.checksum;
   req->headers = dl.headers;
   req->options = dl.options;
@@ -112,31 +110,8 @@ std::optional<int> BuildPull(const PullArgs& args, const engine::DownloadRequest
   req->quantization = args.quantization;
   req->extract = !args.no_extract;
   req->keep_archive = args.keep_archive;
-  const std::string& m = args.model;
-  bool is_url = !net::UrlOrigin(m).empty();
-  auto hub = sources::ParseHubReference(m);
-  bool hub_repo_link = hub && (m.rfind("hf://", 0) == 0 ||
-                               (is_url && hub->file.empty() &&
-                                net::UrlOrigin(m) == net::UrlOrigin(sources::HubConfig::FromEnvironment().endpoint)));
-  if (hub_repo_link) {
-    req->ref = {hub->repo_id, hub->revision == "main" ? "latest" : hub->revision};
-    if (hub->revision != "main" && req->revision.empty()) req->revision = hub->revision;
-    if (!hub->file.empty()) req->include.push_back(hub->file);
-    if (req->source.empty()) req->source = "huggingface";
-  } else if (is_url) {
-    req->url = m;
-    std::string name = args.name.empty() ? service::ModelNameFromUrl(m) : args.name;
-    auto ref = store::ParseModelRef(name);
-    if (!ref.has_value()) return Usage(ref.error().message());
-    req->ref = *ref;
-    return std::nullopt;
-  } else {
-    auto ref = store::ParseModelRef(m);
-    if (!ref.has_value()) {
-      return Usage(ref.error().message() + " (MODEL is a URL, NAME[:VERSION] or org/name[:VERSION])");
-    }
-    req->ref = *ref;
-  }
+  if (Status s = service::ParsePullTarget(args.model, args.name, req); !s.ok()) return Usage(s.message());
+  if (!req->url.empty()) return std::nullopt;
   if (!args.name.empty()) return Usage("--name is for URLs; a named model installs under its own name");
   if (!args.output.empty()) return Usage("-o exports a URL; pull a named model into the store instead");
   return std::nullopt;
@@ -146,11 +121,11 @@ std::optional<int> BuildPull(const PullArgs& args, const engine::DownloadRequest
 struct PullProgress {
   explicit PullProgress(const PullArgs& a, std::string label)
       : args(a), printer(stderr, ::isatty(STDERR_FILENO) != 0, std::move(label)) {}
-  void operator()(const engine::TransferEvent& ev) {
-    if (ev.stage == engine::Stage::kVerifying && !last_byte) {
+  void operator()(const service::Progress& p) {
+    if ((p.state == service::JobState::kVerifying || p.state == service::JobState::kInstalling) && !last_byte) {
       last_byte = std::chrono::steady_clock::now();
     }
-    if (!args.quiet && !ev.terminal()) printer.Update(ev);
+    if (!args.quiet) printer.Update(p);
   }
   double Seconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -180,62 +155,48 @@ int Interrupted() {
 }
 
 // -o PATH: a plain file, not recorded in the store.
-int RunExport(const PullArgs& args, engine::DownloadRequest req) {
-  std::string out = args.output;
-  req.dest = out;
+int RunExport(const PullArgs& args, service::ExportRequest req) {
+  req.path = args.output;
   SignalWatcher signals;  // before any thread starts, so all inherit the blocked mask
-  PullProgress progress(args, out);
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<engine::TransferEvent> final_event;
-  engine::Engine eng;
-  engine::TransferId id = eng.Submit(req, [&](const engine::TransferEvent& ev) {
-    progress(ev);
-    if (ev.terminal()) {
-      std::lock_guard<std::mutex> lock(mu);
-      final_event = ev;
-      cv.notify_all();
-    }
-  });
-  signals.Start([&] { eng.Stop(id); });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return final_event.has_value(); });
-  }
+  PullProgress progress(args, args.output);
+  service::StopSignal stop;
+  signals.Start([&] { stop.Request(); });
+  auto result = service::Export(req, std::ref(progress), &stop);
   if (!args.quiet) progress.printer.Done();
-  const auto& ev = *final_event;
   if (args.json) {
     nlohmann::json j;
     j["url"] = args.model;
-    j["path"] = ev.path.string();
-    j["status"] = std::string(engine::StageName(ev.stage));
-    j["bytes"] = ev.total_bytes.value_or(ev.done_bytes);
-    j["resumed_bytes"] = ev.resumed_bytes;
+    j["path"] = req.path.string();
     j["seconds"] = progress.Seconds();
-    if (!ev.sha256.empty()) j["sha256"] = ev.sha256;
-    if (ev.stage == engine::Stage::kCompleted) {
+    if (result.has_value()) {
+      j["status"] = "completed";
+      j["bytes"] = result->size;
+      j["resumed_bytes"] = result->resumed_bytes;
+      j["sha256"] = result->sha256;
       // From the last byte received to the verified file in place.
       if (auto f = progress.FinalizeSeconds()) j["finalize_seconds"] = *f;
+    } else {
+      j["status"] = result.error().code() == Status::Code::kCancelled ? "cancelled" : "failed";
+      j["error"] = result.error().message();
     }
-    if (!ev.status.ok()) j["error"] = ev.status.message();
     std::printf("%s\n", j.dump().c_str());
   }
-  if (ev.stage == engine::Stage::kCompleted) {
+  if (result.has_value()) {
     if (!args.json && !args.quiet) {
-      PrintSummary(ev.path.string(), ev.total_bytes.value_or(0), ev.resumed_bytes,
-                   progress.Seconds(), ev.sha256);
+      PrintSummary(result->path.string(), result->size, result->resumed_bytes, progress.Seconds(),
+                   result->sha256);
     }
     return kExitOk;
   }
-  if (ev.stage == engine::Stage::kCancelled || signals.interrupted()) return Interrupted();
-  std::fprintf(stderr, "modeld pull: %s\n", ev.status.message().c_str());
-  return ExitCodeFor(ev.status);
+  if (result.error().code() == Status::Code::kCancelled || signals.interrupted()) return Interrupted();
+  std::fprintf(stderr, "modeld pull: %s\n", result.error().message().c_str());
+  return ExitCodeFor(result.error());
 }
 
 // Into the store, as NAME:VERSION.
 int RunStorePull(const PullArgs& args, service::PullRequest req) {
   SignalWatcher signals;
-  auto svc = OpenService(args.data_dir, args.catalogs);
+  auto svc = service::OpenService(args.data_dir, args.catalogs);
   if (!svc.has_value()) {
     std::fprintf(stderr, "modeld pull: %s\n", svc.error().message().c_str());
     return ExitCodeFor(svc.error());
@@ -264,14 +225,14 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
     j["model_status"] = r.model.status;
     j["downloaded"] = r.downloaded;
     j["resumed_bytes"] = r.resumed_bytes;
-    j["sha256"] = r.sha256;
+    j["sha256"] = r.model.files.empty() ? "" : r.model.files.front().sha256;
     j["seconds"] = progress.Seconds();
     if (auto f = progress.FinalizeSeconds()) j["finalize_seconds"] = *f;
     std::printf("%s\n", j.dump().c_str());
   } else if (!args.quiet) {
     if (r.downloaded) {
       PrintSummary(r.model.ref.ToString(), r.model.size, r.resumed_bytes, progress.Seconds(),
-                   r.sha256);
+                   r.model.files.empty() ? "" : r.model.files.front().sha256);
     } else {
       std::fprintf(stderr, "%s: already in the store, nothing downloaded\n",
                    r.model.ref.ToString().c_str());
@@ -280,14 +241,6 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
                  r.model.path.c_str());
   }
   return kExitOk;
-}
-
-engine::Stage StageFromState(const std::string& state) {
-  if (state == "resolving" || state == "queued") return engine::Stage::kResolving;
-  if (state == "verifying") return engine::Stage::kVerifying;
-  if (state == "installing") return engine::Stage::kInstalling;
-  if (state == "paused") return engine::Stage::kPaused;
-  return engine::Stage::kDownloading;
 }
 
 int ExitCodeForHttp(long status) {
@@ -317,7 +270,7 @@ int ExitCodeForName(const std::string& code) {
 
 // Through a running server: submit, then follow its event stream.
 int RunServerPull(const PullArgs& args, const service::PullRequest& req, const ServerClient& server) {
-  const store::ModelRef* ref = &req.ref;
+  const ModelRef* ref = &req.ref;
   nlohmann::json body = {{"model_name", ref->name},
                          {"version", ref->version},
                          {"force_download", args.force},
@@ -358,11 +311,12 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req, const S
     if (ev_name == "done" || ev_name == "error") return false;
     std::string state = j.value("state", "");
     if (state == "paused" && paused) return false;
-    engine::TransferEvent ev;
-    ev.stage = StageFromState(state);
+    service::Progress ev;
+    ev.state = service::ParseJobState(state).value_or(service::JobState::kDownloading);
+    if (ev.state == service::JobState::kQueued) ev.state = service::JobState::kResolving;
     const auto& p = j.value("progress", nlohmann::json::object());
-    ev.done_bytes = p.value("downloaded_bytes", uint64_t{0});
-    if (p.value("total_bytes", uint64_t{0}) > 0) ev.total_bytes = p.value("total_bytes", uint64_t{0});
+    ev.done = p.value("downloaded_bytes", uint64_t{0});
+    if (p.value("total_bytes", uint64_t{0}) > 0) ev.total = p.value("total_bytes", uint64_t{0});
     ev.bytes_per_second = p.value("speed_mbps", 0.0) * 1e6;
     if (p.value("eta_seconds", 0) > 0) ev.eta_seconds = p.value("eta_seconds", 0);
     progress(ev);
@@ -391,7 +345,7 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req, const S
 }  // namespace
 
 int RunPull(const PullArgs& args) {
-  engine::DownloadRequest dl;
+  service::ExportRequest dl;
   if (auto rc = BuildRequest(args, &dl)) return *rc;
   if (!args.output.empty()) {
     if (dl.url.empty()) return Usage("-o exports a URL; '" + args.model + "' is not one");

@@ -5,7 +5,6 @@
 #include <cstdlib>
 
 #include "core/json.h"
-#include "net/http.h"
 
 namespace modeld::cli {
 
@@ -67,12 +66,13 @@ std::optional<ServerClient> ServerClient::Discover() {
 
 static CURL* NewHandle(const std::string& url, const std::string& token, curl_slist** headers,
                        long timeout_ms) {
-  net::EnsureCurlGlobalInit();
+  // A local server, not an upstream: no proxy, no address policy.
   CURL* e = curl_easy_init();
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_NOPROXY, "*");  // a local server: never through a proxy
+  curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   if (timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   *headers = curl_slist_append(*headers, "Content-Type: application/json");
   if (!token.empty()) *headers = curl_slist_append(*headers, ("Authorization: Bearer " + token).c_str());
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, *headers);
@@ -106,6 +106,18 @@ ServerClient::Reply ServerClient::Post(const std::string& path, const nlohmann::
   CURL* e = NewHandle(base_ + path, token_, &headers, timeout_ms);
   std::string payload = body.dump(), out;
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, payload.c_str());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Append);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
+  Reply r = Finish(e, headers, out);
+  r.body = ParseJsonOrDiscarded(out);
+  return r;
+}
+
+ServerClient::Reply ServerClient::Delete(const std::string& path, long timeout_ms) const {
+  curl_slist* headers = nullptr;
+  CURL* e = NewHandle(base_ + path, token_, &headers, timeout_ms);
+  std::string out;
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Append);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
   Reply r = Finish(e, headers, out);

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
-#include "cli/service_factory.h"
+#include "service/open.h"
 #include "core/fs.h"
 #include "core/time_format.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::cli {
 
@@ -30,7 +30,7 @@ std::string Date(int64_t t) { return FormatUtc(t, "%Y-%m-%d %H:%M"); }
 }  // namespace
 
 int RunLs(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("ls", svc.error());
   // Streamed: one model at a time into one output buffer.
   std::string out;
@@ -43,7 +43,7 @@ int RunLs(const StoreArgs& args) {
                   "SIZE", "INSTALLED");
     out = line;
   }
-  Status s = (*svc)->ForEachModel([&](const store::ModelInfo& m) {
+  Status s = (*svc)->ForEachModel([&](const service::Model& m) {
     if (args.json) {
       if (count) out += ",";
       out += "\n  ";
@@ -67,18 +67,18 @@ int RunLs(const StoreArgs& args) {
 }
 
 int RunInfo(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("info", svc.error());
   // NAME:VERSION shows one version; NAME alone shows every installed version.
-  std::vector<store::ModelInfo> models;
+  std::vector<service::Model> models;
   if (args.ref.find(':') != std::string::npos) {
-    auto ref = store::ParseModelRef(args.ref);
+    auto ref = ParseModelRef(args.ref);
     if (!ref.has_value()) return Fail("info", ref.error());
     auto m = (*svc)->Info(*ref);
     if (!m.has_value()) return Fail("info", m.error());
     models.push_back(std::move(m.value()));
   } else {
-    if (Status s = store::ValidateModelName(args.ref); !s.ok()) return Fail("info", s);
+    if (Status s = ValidateModelName(args.ref); !s.ok()) return Fail("info", s);
     auto v = (*svc)->Versions(args.ref);
     if (!v.has_value()) return Fail("info", v.error());
     if (v->empty()) return Fail("info", Status::NotFound("model '" + args.ref + "' is not installed"));
@@ -110,11 +110,11 @@ int RunInfo(const StoreArgs& args) {
 }
 
 int RunRm(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("rm", svc.error());
   std::string name = args.ref, version;
   if (size_t colon = args.ref.find(':'); colon != std::string::npos) {
-    auto ref = store::ParseModelRef(args.ref);
+    auto ref = ParseModelRef(args.ref);
     if (!ref.has_value()) return Fail("rm", ref.error());
     name = ref->name;
     version = ref->version;
@@ -132,16 +132,21 @@ int RunRm(const StoreArgs& args) {
 }
 
 int RunVerify(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("verify", svc.error());
-  std::optional<store::ModelRef> only;
+  std::optional<ModelRef> only;
   if (!args.ref.empty()) {
-    auto ref = store::ParseModelRef(args.ref);
+    auto ref = ParseModelRef(args.ref);
     if (!ref.has_value()) return Fail("verify", ref.error());
     only = *ref;
   }
-  auto results = (*svc)->Verify(only, !args.quick);
+  Status recorded;
+  auto results = (*svc)->Verify(only, !args.quick, &recorded);
   if (!results.has_value()) return Fail("verify", results.error());
+  if (!recorded.ok()) {  // a full disk: what was found still stands
+    std::fprintf(stderr, "modeld verify: warning: the statuses found could not be recorded: %s\n",
+                 recorded.message().c_str());
+  }
   bool all_ok = true;
   auto arr = nlohmann::json::array();
   for (const auto& r : *results) {
@@ -157,7 +162,7 @@ int RunVerify(const StoreArgs& args) {
 }
 
 int RunGc(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("gc", svc.error());
   auto rep = (*svc)->Gc(std::chrono::seconds(static_cast<int64_t>(args.partial_age_h * 3600)));
   if (!rep.has_value()) return Fail("gc", rep.error());
@@ -179,16 +184,15 @@ int RunGc(const StoreArgs& args) {
 }
 
 int RunCache(const StoreArgs& args) {
-  auto svc = OpenService(args.data_dir);
+  auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("cache", svc.error());
   auto rep = (*svc)->Cache();
   if (!rep.has_value()) return Fail("cache", rep.error());
-  const auto& opts = (*svc)->store().options();
   if (args.json) {
-    PrintJson(rep->ToJson(opts));
+    PrintJson(rep->ToJson());
     return kExitOk;
   }
-  std::printf("data dir:  %s\nhub cache: %s\n", opts.data_dir.c_str(), opts.hf_cache.c_str());
+  std::printf("data dir:  %s\nhub cache: %s\n", rep->data_dir.c_str(), rep->hf_cache.c_str());
   std::printf("models:    %llu using %s (%s on disk after de-duplication, %llu blobs)\n",
               static_cast<unsigned long long>(rep->model_count), HumanBytes(rep->logical_bytes).c_str(),
               HumanBytes(rep->blob_bytes).c_str(), static_cast<unsigned long long>(rep->blob_count));

@@ -3,6 +3,8 @@
 #include <spdlog/async.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include "core/redact.h"
+
 namespace modeld::log {
 
 void Init() {
@@ -27,6 +29,15 @@ void WriteInBackground() {
   spdlog::set_default_logger(logger);
   spdlog::set_level(level);
 }
+
+namespace detail {
+void Write(spdlog::level::level_enum level, std::string_view line) {
+  std::string safe = line.find("http") == std::string_view::npos && line.find('?') == std::string_view::npos
+                         ? std::string(line)
+                         : RedactText(line);
+  spdlog::log(level, "{}", safe);
+}
+}  // namespace detail
 
 void SetLevel(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
 

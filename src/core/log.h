@@ -1,4 +1,6 @@
 // Logging facade over spdlog. Every line may carry a tag ("job=12 seg=3").
+// Every line has the URLs in it redacted (core/redact.h: user:password, ?token= and
+// signed-URL signatures), so no caller can log a credential by accident.
 //
 // Thread safety: safe from any thread.
 #pragma once
@@ -16,21 +18,30 @@ void Init();
 // come faster than they are written, the oldest are dropped. For the server.
 void WriteInBackground();
 
+namespace detail {
+// Redacts |line| and writes it at |level|.
+void Write(spdlog::level::level_enum level, std::string_view line);
+}  // namespace detail
+
 template <typename... Args>
 void Debug(spdlog::format_string_t<Args...> fmt, Args&&... args) {
-  spdlog::debug(fmt, std::forward<Args>(args)...);
+  if (!spdlog::should_log(spdlog::level::debug)) return;
+  detail::Write(spdlog::level::debug, fmt::format(fmt, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void Info(spdlog::format_string_t<Args...> fmt, Args&&... args) {
-  spdlog::info(fmt, std::forward<Args>(args)...);
+  if (!spdlog::should_log(spdlog::level::info)) return;
+  detail::Write(spdlog::level::info, fmt::format(fmt, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void Warn(spdlog::format_string_t<Args...> fmt, Args&&... args) {
-  spdlog::warn(fmt, std::forward<Args>(args)...);
+  if (!spdlog::should_log(spdlog::level::warn)) return;
+  detail::Write(spdlog::level::warn, fmt::format(fmt, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void Error(spdlog::format_string_t<Args...> fmt, Args&&... args) {
-  spdlog::error(fmt, std::forward<Args>(args)...);
+  if (!spdlog::should_log(spdlog::level::err)) return;
+  detail::Write(spdlog::level::err, fmt::format(fmt, std::forward<Args>(args)...));
 }
 
 }  // namespace modeld::log

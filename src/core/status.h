@@ -50,6 +50,11 @@ class [[nodiscard]] Status {
   static Status FailedPrecondition(std::string_view msg) {
     return {Code::kFailedPrecondition, msg};
   }
+  // A Status of |code| (OK when kOk) with |msg|: for passing a failure on with its
+  // message rewritten (redacted, translated).
+  static Status FromCode(Code code, std::string_view msg) {
+    return code == Code::kOk ? Status() : Status(code, msg);
+  }
 
   bool ok() const { return rep_ == nullptr; }
   Code code() const { return rep_ ? rep_->code : Code::kOk; }

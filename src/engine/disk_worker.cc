@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <vector>
 
 #include "core/fs.h"
@@ -17,9 +18,8 @@ constexpr uint64_t kHashBlock = 1 << 20;
 constexpr uint64_t kWritebackBlock = 8 << 20;
 }  // namespace
 
-DiskWorker::DiskWorker(int fd, std::filesystem::path part_path,
-                       std::filesystem::path journal_path, std::optional<Checksum> expected,
-                       std::optional<uint64_t> expected_size)
+DiskWorker::DiskWorker(int fd, std::filesystem::path part_path, std::filesystem::path journal_path,
+                       std::optional<Checksum> expected, std::optional<uint64_t> expected_size)
     : fd_(fd),
       part_path_(std::move(part_path)),
       journal_path_(std::move(journal_path)),
@@ -27,8 +27,8 @@ DiskWorker::DiskWorker(int fd, std::filesystem::path part_path,
   if (expected_ && expected_->algorithm != HashAlgorithm::kSha256) {
     extra_.emplace(expected_->algorithm, expected_size);
   }
-  hash_thread_ = std::thread([this] { HashLoop(); });
-  sync_thread_ = std::thread([this] { SyncLoop(); });
+  hash_thread_ = std::thread([this] { Run("hashing", &DiskWorker::HashLoop); });
+  sync_thread_ = std::thread([this] { Run("checkpointing", &DiskWorker::SyncLoop); });
 }
 
 DiskWorker::~DiskWorker() {
@@ -102,6 +102,30 @@ uint64_t DiskWorker::hashed() const {
   return hashed_;
 }
 
+// A thread's top level: an exception fails this transfer (its Finish reports it), never
+// the process. The loop then starts again, so Finish and the destructor are still served.
+void DiskWorker::Run(const char* what, void (DiskWorker::*loop)()) {
+  for (;;) {
+    std::string why;
+    try {
+      (this->*loop)();
+      return;
+    } catch (const std::exception& e) {
+      why = e.what();
+    } catch (...) {
+      why = "unknown exception";
+    }
+    log::Error("disk worker for {}: exception while {}: {}", part_path_.string(), what, why);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (read_error_.ok()) {
+      read_error_ = Status::Internal("internal error while " + std::string(what) + " " +
+                                     part_path_.string() + ": " + why);
+    }
+    checkpoint_busy_ = false;  // the journal write it was in is abandoned
+    cv_.notify_all();
+  }
+}
+
 void DiskWorker::SyncLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
@@ -152,7 +176,7 @@ void DiskWorker::SyncLoop() {
 
 void DiskWorker::HashLoop() {
   std::vector<char> buf(kHashBlock);
-  uint64_t seen_generation = 0;
+  uint64_t& seen_generation = seen_generation_;
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     cv_.wait(lock, [&] {
@@ -215,7 +239,13 @@ void DiskWorker::HashLoop() {
       auto installing = std::move(installing_);
       auto done = std::move(done_);
       lock.unlock();
-      FinishResult result = Publish(total, dest, installing);
+      FinishResult result;
+      try {
+        result = Publish(total, dest, installing);
+      } catch (const std::exception& e) {
+        result.status =
+            Status::Internal("internal error while publishing " + dest.string() + ": " + e.what());
+      }
       done(std::move(result));
       lock.lock();
       continue;
@@ -231,8 +261,7 @@ FinishResult DiskWorker::Publish(uint64_t total, const std::filesystem::path& de
   if (expected_ && actual != expected_->hex) {
     r.status = Status::Corrupt("checksum mismatch for " + dest.string() + ": expected " +
                                expected_->ToString() + ", got " +
-                               std::string(HashAlgorithmName(expected_->algorithm)) + ":" +
-                               actual);
+                               std::string(HashAlgorithmName(expected_->algorithm)) + ":" + actual);
     ::unlink(part_path_.c_str());
     ::unlink(journal_path_.c_str());
     return r;

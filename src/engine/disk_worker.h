@@ -9,6 +9,9 @@
 // - Finishes: waits for the hash to reach the end, fdatasyncs, compares checksums and
 //   publishes with rename + directory fsync (or deletes a corrupt partial).
 //
+// An exception on either thread (a bug, or memory) fails the transfer: Finish reports it
+// as Internal instead of the process terminating.
+//
 // Thread safety: all public methods are safe from any thread. The callback given to
 // Finish runs on the worker thread.
 #pragma once
@@ -38,7 +41,8 @@ class DiskWorker {
   // |fd| is the open .part file, owned by the caller and kept open while the worker lives.
   // |expected_size| is needed (and required) for a git-sha1 checksum.
   DiskWorker(int fd, std::filesystem::path part_path, std::filesystem::path journal_path,
-             std::optional<Checksum> expected, std::optional<uint64_t> expected_size = std::nullopt);
+             std::optional<Checksum> expected,
+             std::optional<uint64_t> expected_size = std::nullopt);
   // Writes any pending checkpoint, then stops the thread.
   ~DiskWorker();
 
@@ -60,6 +64,7 @@ class DiskWorker {
   uint64_t hashed() const;
 
  private:
+  void Run(const char* what, void (DiskWorker::*loop)());
   void HashLoop();
   void SyncLoop();
   FinishResult Publish(uint64_t total, const std::filesystem::path& dest,
@@ -72,27 +77,28 @@ class DiskWorker {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t prefix_ = 0;                    // GUARDED_BY(mu_)
-  uint64_t hashed_ = 0;                    // GUARDED_BY(mu_)
-  uint64_t generation_ = 0;                // GUARDED_BY(mu_): bumped by Reset
-  bool reset_journal_ = false;             // GUARDED_BY(mu_)
-  std::optional<JournalState> pending_;    // GUARDED_BY(mu_)
-  bool finish_ = false;                    // GUARDED_BY(mu_): Publish requested
-  bool finishing_ = false;                 // GUARDED_BY(mu_): Finish was called
-  bool abandoned_ = false;                 // GUARDED_BY(mu_): Abandon was called
-  uint64_t finish_total_ = 0;              // GUARDED_BY(mu_)
-  std::filesystem::path finish_dest_;      // GUARDED_BY(mu_)
-  std::function<void()> installing_;       // GUARDED_BY(mu_)
+  uint64_t prefix_ = 0;                     // GUARDED_BY(mu_)
+  uint64_t hashed_ = 0;                     // GUARDED_BY(mu_)
+  uint64_t generation_ = 0;                 // GUARDED_BY(mu_): bumped by Reset
+  bool reset_journal_ = false;              // GUARDED_BY(mu_)
+  std::optional<JournalState> pending_;     // GUARDED_BY(mu_)
+  bool finish_ = false;                     // GUARDED_BY(mu_): Publish requested
+  bool finishing_ = false;                  // GUARDED_BY(mu_): Finish was called
+  bool abandoned_ = false;                  // GUARDED_BY(mu_): Abandon was called
+  uint64_t finish_total_ = 0;               // GUARDED_BY(mu_)
+  std::filesystem::path finish_dest_;       // GUARDED_BY(mu_)
+  std::function<void()> installing_;        // GUARDED_BY(mu_)
   std::function<void(FinishResult)> done_;  // GUARDED_BY(mu_)
-  bool stop_ = false;                      // GUARDED_BY(mu_)
-  bool checkpoint_busy_ = false;           // GUARDED_BY(mu_): SyncLoop is writing one
-  Status read_error_;                      // GUARDED_BY(mu_): reading back failed
+  bool stop_ = false;                       // GUARDED_BY(mu_)
+  bool checkpoint_busy_ = false;            // GUARDED_BY(mu_): SyncLoop is writing one
+  Status read_error_;                       // GUARDED_BY(mu_): reading back failed
 
   // Owned by the worker thread.
   Hasher sha256_{HashAlgorithm::kSha256};
-  std::optional<Hasher> extra_;  // the expected checksum's algorithm, if not sha256
+  std::optional<Hasher> extra_;     // the expected checksum's algorithm, if not sha256
   std::optional<Journal> journal_;  // owned by SyncLoop
   uint64_t written_back_ = 0;
+  uint64_t seen_generation_ = 0;  // the hash thread's view of generation_
 
   std::thread hash_thread_;
   std::thread sync_thread_;

@@ -10,6 +10,14 @@
 //   connections (SegmentPlanner), bytes pwritten at their offsets -> the DiskWorker hashes
 //   the growing prefix and checkpoints the journal -> last byte -> verify, fsync, rename.
 //
+// Every connection goes through net/curl_setup.h, so the upstream address policy
+// (net/upstream_policy.h) applies to each one, redirect hops included: a refused address
+// fails the transfer with PermissionDenied. A body with a Content-Encoding other than
+// identity, and a redirect loop, fail it with InvalidArgument.
+//
+// Nothing an upstream sends can throw out of the engine: an exception while handling one
+// transfer (on the loop thread or its disk worker) fails that transfer with Internal.
+//
 // Thread safety: all public methods are safe to call from any thread, including from an
 // EventCallback. Callbacks run on the engine thread and must not block.
 #pragma once
@@ -31,6 +39,9 @@ namespace modeld::engine {
 
 using TransferId = uint64_t;
 
+// What counts as progress for DownloadOptions::progress_timeout.
+inline constexpr uint64_t kMinProgressBytes = 64 * 1024;
+
 enum class Stage {
   kQueued,
   kResolving,    // probing the URL: size, validators, Range support
@@ -49,12 +60,16 @@ struct DownloadOptions {
   int retry_count = 5;       // retries per connection after a failure with no progress
   std::chrono::milliseconds connect_timeout{30'000};
   std::chrono::milliseconds stall_timeout{30'000};  // no byte for this long: reconnect
-  std::chrono::milliseconds total_timeout{0};       // whole download; 0 = none
+  // The whole transfer must advance by kMinProgressBytes (or to the end of the file)
+  // within this long, whatever reconnects happen meanwhile; else it fails (Unavailable).
+  // Bounds an upstream that trickles a byte per connection. 0 = no bound.
+  std::chrono::milliseconds progress_timeout{600'000};
+  std::chrono::milliseconds total_timeout{0};  // whole download; 0 = none
   std::chrono::milliseconds checkpoint_interval{1'000};
   std::chrono::milliseconds max_backoff{30'000};
-  size_t buffer_size = 262144;  // libcurl receive buffer ("chunk_size")
-  uint64_t piece_size = 0;          // bytes per lease; 0 = chosen from the file size
-  uint64_t min_split = 1 << 20;     // never split a lease below 2 * min_split
+  size_t buffer_size = 262144;   // libcurl receive buffer ("chunk_size")
+  uint64_t piece_size = 0;       // bytes per lease; 0 = chosen from the file size
+  uint64_t min_split = 1 << 20;  // never split a lease below 2 * min_split
   bool verify_ssl = true;
 };
 

@@ -53,36 +53,44 @@ std::string EncodeRecord(const JournalState& s) {
   return rec;
 }
 
-// A number the journal wrote as an unsigned integer. Anything else (a negative or
-// fractional number, which get<uint64_t>() would wrap or convert with undefined
-// behaviour) makes the record invalid.
-std::optional<uint64_t> U64(const nlohmann::json& j) {
-  if (!j.is_number_unsigned()) return std::nullopt;
-  return j.get<uint64_t>();
-}
-
+// A record whose CRC checks out but whose fields are not what EncodeRecord writes (a
+// bug, a hand edit, another version) is not used: every access is checked, nothing
+// throws (a string "v" or a negative size used to throw out of Load), and no number that
+// is not an unsigned integer is converted (get<uint64_t> wraps -1 and is undefined
+// behaviour for 1e300).
 std::optional<JournalState> DecodePayload(std::string_view payload) {
   auto j = ParseJsonOrDiscarded(payload);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  if (auto v = j.find("v"); v == j.end() || U64(*v) != 1u) return std::nullopt;
-  try {
-    JournalState s;
-    s.url = j.value("url", "");
-    s.etag = j.value("etag", "");
-    s.last_modified = j.value("last_modified", "");
-    if (j.contains("size")) {
-      s.size = U64(j["size"]);
-      if (!s.size) return std::nullopt;
-    }
-    for (const auto& r : j.at("written")) {
-      auto begin = U64(r.at(0)), end = U64(r.at(1));
-      if (!begin || !end || *end < *begin) return std::nullopt;
-      s.written.push_back({*begin, *end});
-    }
-    return s;
-  } catch (const nlohmann::json::exception&) {
+  auto u64 = [](const nlohmann::json& v) -> std::optional<uint64_t> {
+    if (!v.is_number_unsigned()) return std::nullopt;
+    return v.get<uint64_t>();
+  };
+  auto str = [&](const char* key, std::string* out) {
+    auto it = j.find(key);
+    if (it == j.end()) return true;
+    if (!it->is_string()) return false;
+    *out = it->get<std::string>();
+    return true;
+  };
+  auto v = j.find("v");
+  if (v == j.end() || u64(*v) != 1u) return std::nullopt;
+  JournalState s;
+  if (!str("url", &s.url) || !str("etag", &s.etag) || !str("last_modified", &s.last_modified)) {
     return std::nullopt;
   }
+  if (auto size = j.find("size"); size != j.end()) {
+    s.size = u64(*size);
+    if (!s.size) return std::nullopt;
+  }
+  auto written = j.find("written");
+  if (written == j.end() || !written->is_array()) return std::nullopt;
+  for (const auto& r : *written) {
+    if (!r.is_array() || r.size() != 2) return std::nullopt;
+    auto begin = u64(r[0]), end = u64(r[1]);
+    if (!begin || !end || *end < *begin) return std::nullopt;
+    s.written.push_back({*begin, *end});
+  }
+  return s;
 }
 
 Status WriteAll(int fd, const std::string& data) {

@@ -38,7 +38,8 @@ uint32_t Crc32(const void* data, size_t size);
 class Journal {
  public:
   // Reads the last valid snapshot at |path|. Returns nullopt when the file does not
-  // exist or holds no valid record; Corrupt only if the magic is wrong.
+  // exist or holds no valid record; Corrupt only if the magic is wrong. A record whose
+  // CRC checks out but whose JSON is not a journal record is skipped. Never throws.
   static Result<std::optional<JournalState>> Load(const std::filesystem::path& path);
 
   // The same for the bytes of a journal file, named |what| in errors: nullopt for no

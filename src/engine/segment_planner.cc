@@ -5,6 +5,20 @@
 
 namespace modeld::engine {
 
+SplitPlan PlanSplit(uint64_t remaining, int max_connections, uint64_t piece_size) {
+  SplitPlan plan;
+  plan.connections = static_cast<int>(std::clamp<uint64_t>(
+      remaining / (4ull << 20), 1, static_cast<uint64_t>(std::max(max_connections, 1))));
+  plan.piece = piece_size;
+  if (plan.piece == 0 && plan.connections == 1) {
+    plan.piece = remaining;
+  } else if (plan.piece == 0) {
+    plan.piece = std::clamp<uint64_t>(remaining / (static_cast<uint64_t>(plan.connections) * 4),
+                                      1 << 20, 8 << 20);
+  }
+  return plan;
+}
+
 SegmentPlanner::SegmentPlanner(uint64_t total, uint64_t piece, uint64_t min_split, RangeSet done)
     : total_(total),
       piece_(std::max<uint64_t>(piece, 1)),

@@ -17,6 +17,16 @@
 
 namespace modeld::engine {
 
+// How many connections fetch |remaining| bytes, and the size of a fresh lease: one
+// connection per 4 MiB, from 1 to |max_connections|; pieces of |piece_size|, or when that
+// is 0, the whole remainder for a single connection, else a quarter of each connection's
+// share, kept within 1-8 MiB (small enough to steal, large enough to keep requests few).
+struct SplitPlan {
+  int connections = 1;
+  uint64_t piece = 0;
+};
+SplitPlan PlanSplit(uint64_t remaining, int max_connections, uint64_t piece_size);
+
 class SegmentPlanner {
  public:
   // |total|: file size. |piece|: size of a fresh lease. |min_split|: a lease is split

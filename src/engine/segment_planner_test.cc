@@ -127,5 +127,34 @@ TEST(SegmentPlannerTest, RandomScheduleWritesEveryByteExactlyOnce) {
   }
 }
 
+TEST(PlanSplitTest, OneConnectionPer4MiBPiecesAQuarterOfEachShare) {
+  struct Case {
+    uint64_t remaining;
+    int max_connections;
+    uint64_t piece_size;
+    int connections;
+    uint64_t piece;
+  };
+  const Case cases[] = {
+      {0, 16, 0, 1, 0},                          // nothing left
+      {kMiB, 16, 0, 1, kMiB},                    // small: one connection, one piece
+      {7 * kMiB, 16, 0, 1, 7 * kMiB},            // under 8 MiB: still one
+      {8 * kMiB, 16, 0, 2, kMiB},                // two shares of 4 MiB, 1 MiB pieces
+      {40 * kMiB, 16, 0, 10, kMiB},              // 40 / (10 * 4) = 1 MiB
+      {100 * kMiB, 16, 0, 16, 100 * kMiB / 64},  // capped at 16 connections
+      {1024 * kMiB, 16, 0, 16, 8 * kMiB},        // pieces at most 8 MiB
+      {1024 * kMiB, 1, 0, 1, 1024 * kMiB},       // one connection: the whole remainder
+      {1024 * kMiB, 64, 0, 64, 4 * kMiB},
+      {1024 * kMiB, 16, 3 * kMiB, 16, 3 * kMiB},  // piece_size given
+      {kMiB, 16, 64 * 1024, 1, 64 * 1024},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << c.remaining << " bytes, max " << c.max_connections);
+    SplitPlan plan = PlanSplit(c.remaining, c.max_connections, c.piece_size);
+    EXPECT_EQ(plan.connections, c.connections);
+    EXPECT_EQ(plan.piece, c.piece);
+  }
+}
+
 }  // namespace
 }  // namespace modeld::engine

@@ -1,5 +1,8 @@
 #include "net/fetch.h"
 
+#include <algorithm>
+
+#include "net/curl_setup.h"
 #include "net/http.h"
 
 namespace modeld::net {
@@ -40,29 +43,33 @@ size_t OnBody(char* d, size_t s, size_t n, void* u) {
 Result<FetchResponse> Fetch(const std::string& url, const std::vector<std::string>& headers,
                             std::chrono::milliseconds timeout, bool follow, size_t max_body) {
   if (UrlOrigin(url).empty()) return Status::InvalidArgument("not an http(s) URL: '" + url + "'");
-  EnsureCurlGlobalInit();
   FetchResponse res;
   FetchState st{&res, max_body};
   CURL* e = curl_easy_init();
+  if (e == nullptr) return Status::Internal("curl_easy_init failed");
+  UpstreamGuard guard;
+  UpstreamRequestOptions opt;
+  opt.follow_redirects = follow;
+  opt.connect_timeout = std::min(timeout, opt.connect_timeout);
+  opt.timeout = timeout;
+  opt.abortable = true;
+  SetUpUpstreamHandle(e, opt, &guard);
   curl_slist* list = nullptr;
   for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "modeld/0.1");
+  // API answers (JSON): curl decodes a compressed one, should a server send it anyway.
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeader);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &st);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &st);
   CURLcode rc = curl_easy_perform(e);
+  Status status = UpstreamStatus("GET " + url, rc, guard);
   curl_slist_free_all(list);
   curl_easy_cleanup(e);
   if (st.too_big) return Status::InvalidArgument("response from " + url + " is over the size limit");
-  if (rc != CURLE_OK) return CurlStatus("GET " + url, rc);
+  if (!status.ok()) return status;
   return res;
 }
 

@@ -19,7 +19,8 @@ struct FetchResponse {
   std::string body;
 };
 
-// Unavailable on a transport error; an HTTP error status is returned, not an error.
+// Unavailable on a transport error, PermissionDenied when the upstream policy refuses the
+// address (net/upstream_policy.h); an HTTP error status is returned, not an error.
 // Bodies over |max_body| bytes are an error (InvalidArgument).
 Result<FetchResponse> Fetch(const std::string& url, const std::vector<std::string>& headers,
                             std::chrono::milliseconds timeout, bool follow = false,

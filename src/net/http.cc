@@ -1,6 +1,7 @@
 #include "net/http.h"
 
 #include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 #include <boost/url/url_view.hpp>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <charconv>
 #include <ctime>
 #include <mutex>
+
+#include "net/curl_setup.h"
 
 namespace modeld::net {
 
@@ -29,6 +32,24 @@ static std::optional<uint64_t> ParseU64(std::string_view s) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
+}
+
+std::optional<uint64_t> ParseUint64(std::string_view text) { return ParseU64(text); }
+
+bool IsEncodedBody(std::string_view content_encoding) {
+  std::string_view v = Trim(content_encoding);
+  if (v.empty()) return false;
+  std::string lower(v);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower != "identity";
+}
+
+Status EncodedBodyError(std::string_view content_encoding, std::string_view url) {
+  return Status::InvalidArgument("the server sent " + UrlForMessages(url) +
+                                 " with Content-Encoding: " + std::string(Trim(content_encoding)) +
+                                 "; modeld never asks for an encoding and installs only a "
+                                 "file's own bytes, so it refuses the encoded body");
 }
 
 std::optional<ContentRange> ParseContentRange(std::string_view value) {
@@ -110,6 +131,16 @@ std::string UrlOrigin(std::string_view url) {
   return scheme + "://" + host + ":" + port;
 }
 
+std::string UrlForMessages(std::string_view url) {
+  auto r = boost::urls::parse_absolute_uri(url);
+  if (!r) return std::string(url);
+  boost::urls::url u(*r);
+  u.remove_userinfo();
+  u.remove_query();
+  u.remove_fragment();
+  return std::string(u.buffer());
+}
+
 std::optional<std::vector<std::string>> UrlPathSegments(std::string_view url) {
   auto r = boost::urls::parse_uri_reference(url);
   if (!r) return std::nullopt;
@@ -183,6 +214,9 @@ Status CurlStatus(std::string_view context, CURLcode code) {
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM: return Status::PermissionDenied(msg);
     case CURLE_WRITE_ERROR: return Status::IoError(msg);
+    case CURLE_TOO_MANY_REDIRECTS:
+      return Status::InvalidArgument(std::string(context) + ": too many redirects (more than " +
+                                     std::to_string(kMaxRedirects) + "); a redirect loop?");
     case CURLE_ABORTED_BY_CALLBACK: return Status::Cancelled(msg);
     default: return Status::Unavailable(msg);
   }

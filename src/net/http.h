@@ -20,6 +20,16 @@ namespace modeld::net {
 // Calls curl_global_init once per process. Safe to call many times.
 void EnsureCurlGlobalInit();
 
+// A decimal unsigned integer (surrounding spaces allowed), e.g. a Content-Length; nullopt
+// for anything else, an overflow included. Never throws.
+std::optional<uint64_t> ParseUint64(std::string_view text);
+
+// True unless |content_encoding| (a Content-Encoding value) is empty or "identity": the
+// body is then not the file's own bytes.
+bool IsEncodedBody(std::string_view content_encoding);
+// InvalidArgument naming the encoding and the URL: an encoded file is never installed.
+Status EncodedBodyError(std::string_view content_encoding, std::string_view url);
+
 // "Content-Range: bytes 0-99/1000" -> {0, 99, 1000}; total is nullopt for "/*".
 struct ContentRange {
   uint64_t first = 0;
@@ -48,6 +58,10 @@ bool IsWeakEtag(std::string_view etag);
 // share credentials.
 std::string UrlOrigin(std::string_view url);
 
+// |url| without its user:password and query (signed-URL tokens), for messages and logs.
+// Returned as it is if it does not parse.
+std::string UrlForMessages(std::string_view url);
+
 // The path segments of |url|, percent-decoded; nullopt if it does not parse.
 std::optional<std::vector<std::string>> UrlPathSegments(std::string_view url);
 
@@ -58,7 +72,8 @@ std::string UrlFileName(std::string_view url);
 std::string ContentDispositionFileName(std::string_view value);
 
 // Maps a libcurl result to a Status: timeouts, resets and DNS failures are Unavailable;
-// TLS verification failures are PermissionDenied; write errors are IoError.
+// TLS verification failures are PermissionDenied; write errors are IoError; a redirect
+// loop (more than kMaxRedirects) is InvalidArgument saying "too many redirects".
 Status CurlStatus(std::string_view context, CURLcode code);
 
 // Maps an HTTP status to a Status: 404/410 NotFound, 401/403 PermissionDenied,

@@ -19,8 +19,9 @@ struct ProbeResult {
   std::string file_name;  // from Content-Disposition, if the server sent one
 };
 
-// NotFound (404/410), PermissionDenied (401/403, TLS), Unavailable (network, 5xx),
-// InvalidArgument (not an http(s) URL). |headers| go only to |url|'s own origin.
+// NotFound (404/410), PermissionDenied (401/403, TLS, an address the upstream policy
+// refuses), Unavailable (network, 5xx), InvalidArgument (not an http(s) URL, a redirect
+// loop, a Content-Encoding other than identity). |headers| go only to |url|'s own origin.
 Result<ProbeResult> Probe(const std::string& url, const std::vector<std::string>& headers,
                           bool verify_ssl, std::chrono::milliseconds timeout);
 

@@ -6,14 +6,16 @@
 #include <chrono>
 
 #include "core/log.h"
+#include "core/redact.h"
+#include "service/pull_support.h"
+#include "sources/plan.h"
 
 namespace modeld::service {
 
 namespace {
 
 int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -33,119 +35,10 @@ std::string NewJobId() {
   return id;
 }
 
-bool IsTerminal(const std::string& state) {
-  return state == "completed" || state == "failed" || state == "cancelled";
-}
-
-std::string StateFor(engine::Stage stage) {
-  switch (stage) {
-    case engine::Stage::kQueued: return "queued";
-    case engine::Stage::kResolving: return "resolving";
-    case engine::Stage::kDownloading: return "downloading";
-    case engine::Stage::kVerifying: return "verifying";
-    case engine::Stage::kInstalling: return "installing";
-    default: return "";
-  }
-}
+// A failure as events and listings show it: its message stripped of credentials.
+Status Redacted(const Status& s) { return Status::FromCode(s.code(), RedactText(s.message())); }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------
-
-uint64_t EventBus::Subscribe(Subscriber fn) {
-  std::lock_guard<std::mutex> lock(mu_);
-  uint64_t id = next_++;
-  subs_[id] = std::make_shared<Subscriber>(std::move(fn));
-  return id;
-}
-
-void EventBus::Unsubscribe(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  subs_.erase(id);
-}
-
-void EventBus::Publish(const JobEvent& ev) {
-  std::vector<std::shared_ptr<Subscriber>> subs;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, s] : subs_) subs.push_back(s);
-  }
-  for (const auto& s : subs) (*s)(ev);  // outside the lock: a subscriber may unsubscribe
-}
-
-// ---------------------------------------------------------------------------------------
-
-nlohmann::json PullRequestToJson(const PullRequest& r, int priority) {
-  nlohmann::json j;
-  j["url"] = r.url;
-  j["name"] = r.ref.name;
-  j["version"] = r.ref.version;
-  if (r.checksum) j["checksum"] = r.checksum->ToString();
-  j["headers"] = r.headers;
-  j["force"] = r.force;
-  j["source"] = r.source;
-  j["include"] = r.include;
-  j["exclude"] = r.exclude;
-  j["quantization"] = r.quantization;
-  j["revision"] = r.revision;
-  j["extract"] = r.extract;
-  j["keep_archive"] = r.keep_archive;
-  j["description"] = r.description;
-  j["tags"] = r.tags;
-  j["metadata"] = r.metadata;
-  j["priority"] = priority;
-  const auto& o = r.options;
-  j["options"] = {{"max_connections", o.max_connections},
-                  {"retry_count", o.retry_count},
-                  {"connect_timeout_ms", o.connect_timeout.count()},
-                  {"stall_timeout_ms", o.stall_timeout.count()},
-                  {"total_timeout_ms", o.total_timeout.count()},
-                  {"buffer_size", o.buffer_size},
-                  {"verify_ssl", o.verify_ssl}};
-  return j;
-}
-
-Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) {
-  try {
-    PullRequest r;
-    r.url = j.value("url", std::string());
-    r.ref = {j.at("name").get<std::string>(), j.at("version").get<std::string>()};
-    if (j.contains("checksum")) {
-      auto c = ParseChecksum(j["checksum"].get<std::string>());
-      if (!c.has_value()) return c.error();
-      r.checksum = *c;
-    }
-    r.headers = j.value("headers", std::vector<std::string>{});
-    r.force = j.value("force", false);
-    r.source = j.value("source", std::string());
-    r.include = j.value("include", std::vector<std::string>{});
-    r.exclude = j.value("exclude", std::vector<std::string>{});
-    r.quantization = j.value("quantization", std::string());
-    r.revision = j.value("revision", std::string());
-    r.extract = j.value("extract", true);
-    r.keep_archive = j.value("keep_archive", false);
-    r.description = j.value("description", std::string());
-    r.tags = j.value("tags", std::vector<std::string>{});
-    r.metadata = j.value("metadata", nlohmann::json::object());
-    if (priority) *priority = j.value("priority", 0);
-    if (j.contains("options")) {
-      const auto& o = j["options"];
-      auto& d = r.options;
-      d.max_connections = o.value("max_connections", d.max_connections);
-      d.retry_count = o.value("retry_count", d.retry_count);
-      d.connect_timeout = std::chrono::milliseconds(o.value("connect_timeout_ms", d.connect_timeout.count()));
-      d.stall_timeout = std::chrono::milliseconds(o.value("stall_timeout_ms", d.stall_timeout.count()));
-      d.total_timeout = std::chrono::milliseconds(o.value("total_timeout_ms", d.total_timeout.count()));
-      d.buffer_size = o.value("buffer_size", d.buffer_size);
-      d.verify_ssl = o.value("verify_ssl", d.verify_ssl);
-    }
-    return r;
-  } catch (const nlohmann::json::exception& e) {
-    return Status::Corrupt(std::string("unreadable job request: ") + e.what());
-  }
-}
-
-// ---------------------------------------------------------------------------------------
 
 class JobManager::Locked {
  public:
@@ -153,15 +46,17 @@ class JobManager::Locked {
   ~Locked() {
     std::vector<JobEvent> out;
     out.swap(jm_->outbox_);
-    std::vector<std::pair<uint64_t, store::JobRecord>> records;
-    records.swap(jm_->persist_outbox_);
+    std::vector<std::filesystem::path> doomed;
+    doomed.swap(jm_->doomed_);
     lock_.unlock();
-    // Registry writes (an fsync, when the disk is busy with downloads, can take a while)
-    // never hold the manager's lock: progress readers are never stuck behind them.
-    for (auto& [seq, rec] : records) jm_->Write(seq, std::move(rec));
+    // Disk work never holds the manager's lock: progress reporters (the engine's loop
+    // thread among them) are never stuck behind it.
+    for (const auto& dir : doomed) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
     for (const auto& ev : out) jm_->bus_.Publish(ev);
   }
-  std::unique_lock<std::mutex>& lock() { return lock_; }
 
  private:
   JobManager* jm_;
@@ -169,7 +64,7 @@ class JobManager::Locked {
 };
 
 JobManager::JobManager(ModelService& service, int max_concurrent)
-    : service_(service), max_concurrent_(std::max(1, max_concurrent)) {}
+    : service_(service), max_concurrent_(std::max(1, max_concurrent)), writer_(service.store()) {}
 
 JobManager::~JobManager() {
   std::unique_lock<std::mutex> lock(mu_);
@@ -181,73 +76,102 @@ JobManager::~JobManager() {
     }
   }
   cv_.wait(lock, [&] { return running_ == 0; });
-  auto threads = std::move(threads_);
+  std::vector<std::thread> threads = std::move(finished_threads_);
+  for (auto& [tid, t] : threads_) threads.push_back(std::move(t));
+  threads_.clear();
   lock.unlock();
   for (auto& t : threads) t.join();
+  writer_.Flush();
 }
 
-void JobManager::Write(uint64_t seq, store::JobRecord rec) {
-  std::lock_guard<std::mutex> lock(write_mu_);
-  uint64_t& last = written_[rec.id];
-  if (seq <= last) return;  // a newer record of this job is already in
-  last = seq;
-  std::string id = rec.id;
-  if (Status s = service_.store().SaveJob(std::move(rec)); !s.ok()) {
-    log::Warn("job={} cannot record its state: {}", id, s.ToString());
+void JobManager::ReapThreads() {
+  std::vector<std::thread> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto self = std::this_thread::get_id();
+    if (threads_.count(self)) return;  // a job thread (a subscriber calling in): not here
+    for (auto& t : finished_threads_) {
+      if (t.get_id() == self) return;
+    }
+    done.swap(finished_threads_);
   }
+  for (auto& t : done) t.join();
 }
 
-void JobManager::Persist(const Job& job) {
+void JobManager::Persist(const Entry& e) {
+  const Job& job = e.job;
   store::JobRecord rec;
   rec.id = job.id;
   rec.model = job.request.ref.ToString();
   rec.request = PullRequestToJson(job.request, job.priority);
-  rec.state = job.last.state;
+  rec.state = std::string(JobStateName(job.last.state));
   rec.bytes_done = job.last.bytes_done;
   rec.bytes_total = job.last.bytes_total;
-  rec.error = job.last.error;
-  persist_outbox_.emplace_back(++persist_seq_, std::move(rec));  // written by Locked, unlocked
+  rec.error = job.last.status.ok() ? "" : job.last.status.message();
+  rec.interrupted_runs = e.interrupted_runs;
+  rec.run_start_bytes = e.run_start_bytes;
+  writer_.Save(std::move(rec));
 }
 
-void JobManager::Update(Entry& e, const std::string& state, bool state_change) {
+void JobManager::Update(Entry& e, JobState state, bool state_change) {
   Job& job = e.job;
   job.last.job_id = job.id;
-  job.last.model = job.request.ref.ToString();
+  job.last.model = job.request.ref;
   job.last.state = state;
-  job.last.terminal = IsTerminal(state);
   job.last.state_change = state_change;
-  if (state_change) Persist(job);
+  if (state_change) Persist(e);
   outbox_.push_back(job.last);  // published by Locked once mu_ is released
 }
 
-Result<Job> JobManager::Submit(PullRequest request, int priority, bool* joined) {
-  if (Status s = store::ValidateModelName(request.ref.name); !s.ok()) return s;
-  if (Status s = store::ValidateVersion(request.ref.version); !s.ok()) return s;
+Job* JobManager::FindActive(const ModelRef& ref) {
+  for (const auto& id : order_) {
+    Entry& e = jobs_.at(id);
+    if (e.job.request.ref == ref && !IsTerminal(e.job.last.state)) return &e.job;
+  }
+  return nullptr;
+}
+
+Result<Submission> JobManager::Submit(PullRequest request, int priority) {
+  ReapThreads();
+  if (Status s = ValidateModelName(request.ref.name); !s.ok()) return s;
+  if (Status s = ValidateVersion(request.ref.version); !s.ok()) return s;
+  auto join = [this](Job* live) {
+    Entry& e = jobs_.at(live->id);
+    if (e.job.last.state == JobState::kPaused && !e.running) {  // asking again resumes it
+      Update(e, JobState::kQueued, true);
+      Pump();
+    }
+    return Submission{e.job, true};
+  };
+  {
+    Locked lock(this);
+    if (shutting_down_) return Status::Unavailable("shutting down");
+    if (Job* live = FindActive(request.ref)) return join(live);
+  }
+  // Outside the lock: resolving waits on the network.
+  PlanSummary summary;
+  auto plan = service_.Prepare(request, &summary);
+  if (!plan.has_value()) return plan.error();
   Locked lock(this);
   if (shutting_down_) return Status::Unavailable("shutting down");
-  for (const auto& id : order_) {
-    const Entry& e = jobs_.at(id);
-    if (e.job.request.ref == request.ref && !IsTerminal(e.job.last.state)) {
-      if (joined) *joined = true;
-      Entry& live = jobs_.at(id);
-      if (live.job.last.state == "paused" && !live.running) {  // asking again resumes it
-        Update(live, "queued", true);
-        Pump();
-      }
-      return live.job;
-    }
-  }
-  if (joined) *joined = false;
+  if (Job* live = FindActive(request.ref)) return join(live);  // it raced us
+  return Submission{Enqueue(std::move(request), priority, std::move(plan.value()), std::move(summary)), false};
+}
+
+Job JobManager::Enqueue(PullRequest request, int priority, std::shared_ptr<const sources::Plan> plan,
+                        PlanSummary summary) {
   Entry e;
   e.job.id = NewJobId();
   e.job.request = std::move(request);
   e.job.priority = priority;
+  e.job.plan = std::move(summary);
   e.job.created_at = NowSeconds();
+  e.plan = std::move(plan);
   e.stop = std::make_unique<StopSignal>();
   std::string id = e.job.id;
   auto [it, ok] = jobs_.emplace(id, std::move(e));
   order_.push_back(id);
-  Update(it->second, "queued", true);
+  Update(it->second, JobState::kQueued, true);
   Pump();
   return it->second.job;
 }
@@ -257,89 +181,137 @@ void JobManager::Pump() {
     Entry* next = nullptr;
     for (const auto& id : order_) {
       Entry& e = jobs_.at(id);
-      if (e.running || e.job.last.state != "queued") continue;
+      if (e.running || e.job.last.state != JobState::kQueued) continue;
       if (!next || e.job.priority > next->job.priority) next = &e;  // ties: oldest first
     }
     if (!next) return;
     next->running = true;
     next->after_stop.clear();
     next->job.started_at = NowSeconds();
+    next->run_start_bytes = next->job.last.bytes_done;
     ++running_;
-    Update(*next, "resolving", true);
-    threads_.emplace_back([this, id = next->job.id] { Run(id); });
+    Update(*next, JobState::kResolving, true);
+    std::thread t([this, id = next->job.id] { Run(id); });
+    auto tid = t.get_id();
+    threads_.emplace(tid, std::move(t));
   }
 }
 
 void JobManager::Run(std::string id) {
   PullRequest req;
+  std::shared_ptr<const sources::Plan> plan;
   StopSignal* stop;
   {
     Locked lock(this);
     Entry& e = jobs_.at(id);
     req = e.job.request;
+    plan = e.plan;
     stop = e.stop.get();
   }
+  // The record says "running" before any work starts: if this run takes the process
+  // down, the next start knows (Recover).
+  writer_.Flush();
   auto last_persist = std::chrono::steady_clock::now();
-  auto progress = [&](const engine::TransferEvent& ev) {
-    std::string state = StateFor(ev.stage);
-    if (state.empty()) return;  // terminal engine events: the pull's result says it
+  ProgressCallback progress = [&](const Progress& p) {
     Locked lock(this);
     Entry& e = jobs_.at(id);
     if (!e.after_stop.empty()) return;  // stopping: no more progress
-    e.job.last.bytes_done = ev.done_bytes;
-    e.job.last.bytes_total = ev.total_bytes;
-    e.job.last.bytes_per_second = ev.bytes_per_second;
-    e.job.last.eta_seconds = ev.eta_seconds;
-    bool change = state != e.job.last.state;
+    if (e.job.last.bytes_done != p.done) e.interrupted_runs = 0;  // it moves
+    e.job.last.bytes_done = p.done;
+    e.job.last.bytes_total = p.total;
+    e.job.last.bytes_per_second = p.bytes_per_second;
+    e.job.last.eta_seconds = p.eta_seconds;
+    e.job.last.files = p.files;
+    bool change = p.state != e.job.last.state;
     auto now = std::chrono::steady_clock::now();
     if (!change && now - last_persist >= std::chrono::seconds(1)) {
       last_persist = now;
-      Persist(e.job);  // bytes survive a restart too
+      Persist(e);  // bytes survive a restart too
     }
-    Update(e, state, change);
+    Update(e, p.state, change);
   };
-  auto result = service_.Pull(req, progress, stop);
+  // Nothing a download meets (a header, a body, a file from an upstream) may end the
+  // process: at worst this job fails.
+  Result<PullResult> result = Status::Internal("not run");
+  try {
+    result = service_.Pull(req, plan, progress, stop);
+  } catch (const std::exception& ex) {
+    log::Error("job={} threw: {}", id, ex.what());
+    result = Status::Internal(std::string("unexpected error: ") + ex.what());
+  } catch (...) {
+    log::Error("job={} threw", id);
+    result = Status::Internal("unexpected error");
+  }
+  // Installed meanwhile: by another process, or by this job's own run that the process
+  // did not live to record (killed between the install's commit and the job's record).
+  // Either way the model the job asked for is there.
+  if (!result.has_value() && result.error().code() == Status::Code::kAlreadyExists && !req.force) {
+    if (auto installed = service_.Info(req.ref); installed.has_value()) {
+      PullResult done;
+      done.model = std::move(installed.value());
+      result = std::move(done);
+    }
+  }
 
   Locked lock(this);
   Entry& e = jobs_.at(id);
   e.running = false;
+  e.plan.reset();  // a retry resolves again: links expire
   --running_;
+  e.interrupted_runs = 0;  // this run ended on its own
   e.job.finished_at = NowSeconds();
-  if (result.has_value()) {
+  e.job.last.bytes_per_second = 0;
+  if (e.after_stop == "remove") {
+    MarkCancelled(e);
+    Forget(id);
+  } else if (result.has_value()) {
     e.job.result = result->model;
     e.job.last.bytes_total = result->model.size;
     e.job.last.bytes_done = result->model.size;
-    e.job.last.bytes_per_second = 0;
     e.job.last.eta_seconds = 0;
-    Update(e, "completed", true);
+    for (auto& f : e.job.last.files) {
+      f.state = JobState::kCompleted;
+      if (f.total) f.done = *f.total;
+    }
+    Update(e, JobState::kCompleted, true);
   } else if (e.after_stop == "shutdown") {
-    // Leave the record unfinished: the next run's Recover() resumes it.
-    Persist(e.job);
+    // Queued again for the next start's Recover(); not counted as an interrupted run.
+    e.job.last.state = JobState::kQueued;
+    Persist(e);
   } else if (e.after_stop == "requeue") {
-    Update(e, "queued", true);
+    Update(e, JobState::kQueued, true);
   } else if (e.after_stop == "pause") {
-    e.job.last.bytes_per_second = 0;
     e.job.last.eta_seconds.reset();
-    Update(e, "paused", true);
+    Update(e, JobState::kPaused, true);
   } else if (e.after_stop == "cancel" || result.error().code() == Status::Code::kCancelled) {
     MarkCancelled(e);
   } else {
+    // Messages may quote URLs: their credentials stay out of every listing and stream.
     e.job.error = result.error();
-    e.job.last.error = result.error().message();
-    e.job.last.error_code = std::string(Status::CodeName(result.error().code()));
-    Update(e, "failed", true);
+    e.job.last.status = Redacted(result.error());
+    Update(e, JobState::kFailed, true);
   }
-  e.stop = std::make_unique<StopSignal>();
+  if (auto it = jobs_.find(id); it != jobs_.end()) it->second.stop = std::make_unique<StopSignal>();
+  // This thread is done with the job: joined by the next Submit (or the destructor).
+  if (auto t = threads_.find(std::this_thread::get_id()); t != threads_.end()) {
+    finished_threads_.push_back(std::move(t->second));
+    threads_.erase(t);
+  }
   Pump();
   cv_.notify_all();
 }
 
 void JobManager::MarkCancelled(Entry& e) {
-  std::error_code ec;
-  std::filesystem::remove_all(service_.store().PartialDir(PullKey(e.job.request.ref)), ec);
-  e.job.last.error = "cancelled by user";
-  e.job.last.error_code = "Cancelled";
-  Update(e, "cancelled", true);
+  doomed_.push_back(service_.store().PartialDir(PullKey(e.job.request.ref)));
+  e.job.error = Status::Cancelled("cancelled by user");
+  e.job.last.status = e.job.error;
+  Update(e, JobState::kCancelled, true);
+}
+
+void JobManager::Forget(const std::string& id) {
+  jobs_.erase(id);
+  order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
+  writer_.Delete(id);  // after any record of it still queued
 }
 
 Result<JobManager::Entry*> JobManager::Find(const std::string& id) {
@@ -362,13 +334,27 @@ std::vector<Job> JobManager::List() {
   return out;
 }
 
+Result<ModelsView> JobManager::Models() {
+  ModelsView view;
+  auto installed = service_.List();
+  if (!installed.has_value()) return installed.error();
+  view.installed = std::move(installed.value());
+  Locked lock(this);
+  for (const auto& id : order_) {
+    const Job& job = jobs_.at(id).job;
+    if (!IsTerminal(job.last.state)) view.downloads.push_back(job);
+  }
+  return view;
+}
+
 Status JobManager::Cancel(const std::string& id) {
   Locked lock(this);
   auto found = Find(id);
   if (!found.has_value()) return found.error();
   Entry& e = **found;
   if (IsTerminal(e.job.last.state)) {
-    return Status::FailedPrecondition("Download '" + id + "' is already " + e.job.last.state);
+    return Status::FailedPrecondition("Download '" + id + "' is already " +
+                                      std::string(JobStateName(e.job.last.state)));
   }
   if (e.running) {
     e.after_stop = "cancel";
@@ -384,16 +370,16 @@ Status JobManager::Pause(const std::string& id) {
   auto found = Find(id);
   if (!found.has_value()) return found.error();
   Entry& e = **found;
-  if (IsTerminal(e.job.last.state) || e.job.last.state == "paused") {
-    return Status::FailedPrecondition("Download '" + id + "' is " + e.job.last.state +
-                                      ": it cannot be paused");
+  if (IsTerminal(e.job.last.state) || e.job.last.state == JobState::kPaused) {
+    return Status::FailedPrecondition("Download '" + id + "' is " +
+                                      std::string(JobStateName(e.job.last.state)) + ": it cannot be paused");
   }
   if (e.running) {
     e.after_stop = "pause";
     e.stop->Request();
     return Status::OK();
   }
-  Update(e, "paused", true);
+  Update(e, JobState::kPaused, true);
   return Status::OK();
 }
 
@@ -406,16 +392,33 @@ Status JobManager::Resume(const std::string& id) {
     e.after_stop = "requeue";
     return Status::OK();
   }
-  if (e.job.last.state != "paused") {
-    return Status::FailedPrecondition("Download '" + id + "' is " + e.job.last.state +
-                                      ", not paused");
+  if (e.job.last.state != JobState::kPaused) {
+    return Status::FailedPrecondition("Download '" + id + "' is " +
+                                      std::string(JobStateName(e.job.last.state)) + ", not paused");
   }
-  Update(e, "queued", true);
+  Update(e, JobState::kQueued, true);
   Pump();
   return Status::OK();
 }
 
+Status JobManager::Remove(const std::string& id) {
+  ReapThreads();
+  Locked lock(this);
+  auto found = Find(id);
+  if (!found.has_value()) return found.error();
+  Entry& e = **found;
+  if (e.running) {
+    e.after_stop = "remove";
+    e.stop->Request();
+    return Status::OK();
+  }
+  if (!IsTerminal(e.job.last.state)) MarkCancelled(e);
+  Forget(id);
+  return Status::OK();
+}
+
 Result<int> JobManager::Recover() {
+  ReapThreads();
   auto records = service_.store().ListJobs(false);
   if (!records.has_value()) return records.error();
   Locked lock(this);
@@ -424,8 +427,10 @@ Result<int> JobManager::Recover() {
     if (jobs_.count(rec.id)) continue;
     int priority = 0;
     auto req = PullRequestFromJson(rec.request, &priority);
-    if (!req.has_value()) {
-      log::Warn("job={} cannot be recovered: {}", rec.id, req.error().ToString());
+    auto state = ParseJobState(rec.state);
+    if (!req.has_value() || !state) {
+      log::Warn("job={} cannot be recovered: {}", rec.id,
+                req.has_value() ? "unknown state '" + rec.state + "'" : req.error().ToString());
       continue;
     }
     Entry e;
@@ -434,18 +439,40 @@ Result<int> JobManager::Recover() {
     e.job.priority = priority;
     e.job.created_at = rec.created_at;
     e.job.last.job_id = rec.id;
-    e.job.last.model = rec.model;
-    e.job.last.state = rec.state;
+    e.job.last.model = e.job.request.ref;
+    e.job.last.state = *state;
     e.job.last.bytes_done = rec.bytes_done;
     e.job.last.bytes_total = rec.bytes_total;
-    e.job.last.error = rec.error;
-    e.job.last.terminal = IsTerminal(rec.state);
+    if (!rec.error.empty()) {
+      e.job.error = *state == JobState::kCancelled ? Status::Cancelled(rec.error) : Status::Internal(rec.error);
+      e.job.last.status = e.job.error;
+    }
     e.stop = std::make_unique<StopSignal>();
-    bool unfinished = !IsTerminal(rec.state) && rec.state != "paused";
+    e.interrupted_runs = rec.interrupted_runs;
+    e.run_start_bytes = rec.run_start_bytes;
+    bool died_running = IsActive(*state);
+    if (died_running) {
+      // The process died during this run. A run that moved bytes starts a fresh count.
+      e.interrupted_runs = rec.bytes_done > rec.run_start_bytes ? 1 : rec.interrupted_runs + 1;
+    }
+    bool unfinished = !IsTerminal(*state) && *state != JobState::kPaused;
     auto [it, ok] = jobs_.emplace(rec.id, std::move(e));
     order_.push_back(rec.id);
+    Entry& entry = it->second;
+    if (died_running && entry.interrupted_runs > kMaxInterruptedRuns) {
+      std::string why = "modeld stopped " + std::to_string(entry.interrupted_runs) +
+                        " times in a row while this download ran, without it making progress; "
+                        "it is not retried again (pull the model again to retry, or remove the "
+                        "job with `modeld jobs rm " + rec.id + "`)";
+      log::Warn("job={} {}: {}", rec.id, rec.model, why);
+      entry.job.error = Status::Internal(why);
+      entry.job.last.status = entry.job.error;
+      entry.job.finished_at = NowSeconds();
+      Update(entry, JobState::kFailed, true);
+      continue;
+    }
     if (unfinished) {
-      Update(it->second, "queued", true);
+      Update(entry, JobState::kQueued, true);
       ++resumed;
     }
   }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-
 #include <map>
 #include <set>
 #include <tuple>
@@ -10,36 +9,16 @@
 #include "archive/extract.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "engine/engine.h"
 #include "net/http.h"
 #include "service/plan_runner.h"
+#include "service/pull_support.h"
+#include "sources/resolver.h"
+#include "store/store.h"
 
 namespace modeld::service {
 
 namespace fs = std::filesystem;
-
-void StopSignal::Request() {
-  std::function<void()> fn;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    requested_ = true;
-    fn = fn_;
-  }
-  if (fn) fn();
-}
-
-void StopSignal::OnRequest(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    fn_ = fn;
-    if (!requested_) return;
-  }
-  if (fn) fn();
-}
-
-void StopSignal::Clear() {
-  std::lock_guard<std::mutex> lock(mu_);
-  fn_ = nullptr;
-}
 
 std::string ModelNameFromUrl(const std::string& url) {
   std::string file = net::UrlFileName(url);
@@ -52,7 +31,7 @@ std::string ModelNameFromUrl(const std::string& url) {
   }
   while (!out.empty() && (out.front() == '-' || out.front() == '.')) out.erase(0, 1);
   if (out.size() > 100) out.resize(100);
-  if (out.empty() || !store::ValidateModelName(out).ok()) return "model";
+  if (out.empty() || !ValidateModelName(out).ok()) return "model";
   return out;
 }
 
@@ -101,20 +80,28 @@ void LinkIntoHubCache(store::Store& store, const sources::Plan& plan, const std:
   }
 }
 
-}  // namespace
-
-std::string PullKey(const store::ModelRef& ref) { return "pull:" + ref.ToString(); }
-
-Status CheckSpace(const store::Store& store, uint64_t bytes) {
-  if (bytes == 0) return Status::OK();
-  auto avail = AvailableBytes(store.options().data_dir);
-  if (!avail.has_value() || *avail >= bytes) return Status::OK();
-  auto mb = [](uint64_t b, bool up) {
-    return std::to_string(up ? (b + 999999) / 1000000 : b / 1000000) + "MB";
-  };
-  return Status::NoSpace("Insufficient storage space. Required: " + mb(bytes, true) +
-                         ", Available: " + mb(*avail, false));
+sources::SourceRequest ToSourceRequest(const PullRequest& req) {
+  sources::SourceRequest s;
+  s.name = req.ref.name;
+  s.version = req.ref.version;
+  s.url = req.url;
+  s.source = req.source;
+  s.checksum = req.checksum;
+  s.headers = req.headers;
+  s.include = req.include;
+  s.exclude = req.exclude;
+  s.quantization = req.quantization;
+  s.revision = req.revision;
+  s.verify_ssl = req.options.verify_ssl;
+  return s;
 }
+
+std::string AlreadyInstalled(const ModelRef& ref) {
+  return "Model '" + ref.name + "' version '" + ref.version +
+         "' already exists. Use force_download=true to override.";
+}
+
+}  // namespace
 
 ModelService::ModelService(std::unique_ptr<store::Store> store, std::unique_ptr<engine::Engine> engine,
                            std::shared_ptr<const sources::Resolver> resolver)
@@ -134,53 +121,68 @@ engine::Engine& ModelService::engine() {
   return *engine_;
 }
 
-Result<sources::Plan> ModelService::Resolve(const PullRequest& req) const {
-  sources::SourceRequest s;
-  s.name = req.ref.name;
-  s.version = req.ref.version;
-  s.url = req.url;
-  s.source = req.source;
-  s.checksum = req.checksum;
-  s.headers = req.headers;
-  s.include = req.include;
-  s.exclude = req.exclude;
-  s.quantization = req.quantization;
-  s.revision = req.revision;
-  s.verify_ssl = req.options.verify_ssl;
-  return resolver_->Resolve(s);
+const fs::path& ModelService::data_dir() const { return store_->options().data_dir; }
+
+Status ModelService::CheckDiskFull() const { return service::CheckDiskFull(*store_); }
+
+void ModelService::set_archive_limits(const ArchiveLimits& limits) { archive_limits_ = limits; }
+
+Result<std::shared_ptr<const sources::Plan>> ModelService::Prepare(const PullRequest& req,
+                                                                    PlanSummary* summary) {
+  if (Status s = ValidateModelName(req.ref.name); !s.ok()) return s;
+  if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
+  if (!req.force && store_->Get(req.ref).has_value()) return Status::AlreadyExists(AlreadyInstalled(req.ref));
+  // Resolve first: an unknown model or file is NotFound, a gated one PermissionDenied
+  // and a full disk NoSpace now, not later. The job reuses the plan.
+  auto resolved = resolver_->Resolve(ToSourceRequest(req));
+  if (!resolved.has_value()) return resolved.error();
+  auto plan = std::make_shared<const sources::Plan>(std::move(resolved.value()));
+  if (plan->TotalSize()) {
+    if (Status s = CheckSpace(*store_, BytesToFetch(*store_, req, *plan)); !s.ok()) return s;
+  }
+  if (summary) {
+    summary->source = plan->source;
+    summary->files = plan->files.size();
+    summary->total_bytes = plan->TotalSize();
+    summary->first_url = plan->files.empty() ? req.url : plan->files.front().url;
+    summary->description = plan->description;
+  }
+  return plan;
 }
 
-Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::EventCallback& progress,
+Result<PullResult> ModelService::Pull(const PullRequest& req, const ProgressCallback& progress,
                                       StopSignal* stop) {
-  if (Status s = store::ValidateModelName(req.ref.name); !s.ok()) return s;
-  if (Status s = store::ValidateVersion(req.ref.version); !s.ok()) return s;
-  if (!req.force && store_->Get(req.ref).has_value()) {
-    return Status::AlreadyExists("Model '" + req.ref.name + "' version '" + req.ref.version +
-                                 "' already exists. Use force_download=true to override.");
-  }
-  std::shared_ptr<const sources::Plan> plan = req.plan;
+  return Pull(req, nullptr, progress, stop);
+}
+
+Result<PullResult> ModelService::Pull(const PullRequest& req, std::shared_ptr<const sources::Plan> plan,
+                                      const ProgressCallback& progress, StopSignal* stop) {
+  if (Status s = ValidateModelName(req.ref.name); !s.ok()) return s;
+  if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
+  if (!req.force && store_->Get(req.ref).has_value()) return Status::AlreadyExists(AlreadyInstalled(req.ref));
   if (!plan) {
-    auto resolved = Resolve(req);
+    auto resolved = resolver_->Resolve(ToSourceRequest(req));
     if (!resolved.has_value()) return resolved.error();
-    plan = std::make_shared<sources::Plan>(std::move(resolved.value()));
+    plan = std::make_shared<const sources::Plan>(std::move(resolved.value()));
   }
   if (plan->files.empty()) return Status::NotFound("the source lists no file for " + req.ref.ToString());
   // Every path comes from a source: check them before any touches the disk.
   std::set<std::string> paths;
   for (const auto& f : plan->files) {
-    if (Status s = store::ValidateRelativePath(f.path); !s.ok()) return s.WithContext(req.ref.ToString());
+    if (Status s = ValidateRelativePath(f.path); !s.ok()) return s.WithContext(req.ref.ToString());
     if (!paths.insert(f.path).second) {
       return Status::InvalidArgument(req.ref.ToString() + ": two files are named '" + f.path + "'");
     }
   }
 
   // One pull of one model version at a time, across processes; gc skips its partials.
-  auto lock = store_->Lock(PullKey(req.ref));
+  // Waiting for another process's pull of it ends at once when this one is stopped.
+  auto lock = LockUnlessStopped(*store_, PullKey(req.ref), stop);
   if (!lock.has_value()) return lock.error();
   PullResult result;
   if (!req.force) {
     if (auto now = store_->Get(req.ref); now.has_value()) {  // another process just did it
-      result.model = std::move(now.value());
+      result.model = ToModel(now.value());
       return result;
     }
   }
@@ -194,11 +196,12 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
   result.downloaded = stats.downloaded;
   result.resumed_bytes = stats.resumed_bytes;
   if (progress) {
-    engine::TransferEvent ev;
-    ev.stage = engine::Stage::kInstalling;
-    for (const auto& f : *files) ev.done_bytes += f.size;
-    ev.total_bytes = ev.done_bytes;
-    progress(ev);
+    Progress p;
+    p.state = JobState::kInstalling;
+    for (const auto& f : *files) p.done += f.size;
+    p.total = p.done;
+    p.files = runner.FileProgressSnapshot();
+    progress(p);
   }
 
   store::InstallSpec spec;
@@ -211,8 +214,7 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
   spec.files = *files;
   auto installed = store_->Install(spec);
   if (!installed.has_value()) return installed.error();
-  result.model = std::move(installed.value());
-  result.sha256 = files->empty() ? "" : files->front().sha256;
+  result.model = ToModel(installed.value());
 
   DiscardExtractedArchives(*store_, stats.extracted_archives, *files);
   LinkIntoHubCache(*store_, *plan, *files);
@@ -221,41 +223,125 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const engine::Even
   return result;
 }
 
-Result<std::vector<store::ModelInfo>> ModelService::List() { return store_->List(); }
-
-Status ModelService::ForEachModel(const std::function<void(const store::ModelInfo&)>& fn) {
-  return store_->ScanModels(fn);
+Result<std::vector<Model>> ModelService::List() {
+  auto models = store_->List();
+  if (!models.has_value()) return models.error();
+  return ToModels(*models);
 }
 
-Result<std::vector<store::VerifyResult>> ModelService::Reconcile() {
-  return store_->Verify(std::nullopt, /*full_hash=*/false);
+Status ModelService::ForEachModel(const std::function<void(const Model&)>& fn) {
+  return store_->ScanModels([&](const store::ModelInfo& m) { fn(ToModel(m)); });
 }
 
-Result<store::ModelInfo> ModelService::Info(const store::ModelRef& ref) {
+Result<std::vector<VerifyReport>> ModelService::Reconcile() {
+  auto r = store_->Verify(std::nullopt, /*full_hash=*/false);
+  if (!r.has_value()) return r.error();
+  return ToVerifyReports(*r);
+}
+
+Result<Model> ModelService::Info(const ModelRef& ref) {
   std::vector<store::ModelInfo> models;
   auto v = store_->Verify(ref, false, &models);
   if (!v.has_value()) return v.error();
-  return std::move(models.front());
+  return ToModel(models.front());
 }
 
-Result<std::vector<store::ModelInfo>> ModelService::Versions(const std::string& name) {
-  return store_->Versions(name);
+Result<std::vector<Model>> ModelService::Versions(const std::string& name) {
+  if (Status s = ValidateModelName(name); !s.ok()) return s;
+  auto v = store_->Versions(name);
+  if (!v.has_value()) return v.error();
+  return ToModels(*v);
 }
 
-Result<std::vector<store::ModelRef>> ModelService::Remove(const std::string& name,
-                                                          const std::string& version) {
+Result<std::vector<ModelRef>> ModelService::Remove(const std::string& name, const std::string& version) {
   return store_->Remove(name, version);
 }
 
-Result<std::vector<store::VerifyResult>> ModelService::Verify(
-    const std::optional<store::ModelRef>& ref, bool full_hash) {
-  return store_->Verify(ref, full_hash);
+Result<std::vector<VerifyReport>> ModelService::Verify(const std::optional<ModelRef>& ref, bool full_hash,
+                                                       Status* record_error) {
+  auto r = store_->Verify(ref, full_hash, nullptr, record_error);
+  if (!r.has_value()) return r.error();
+  return ToVerifyReports(*r);
 }
 
-Result<store::GcReport> ModelService::Gc(std::chrono::seconds partial_age) {
-  return store_->Gc(partial_age);
+Result<GcReport> ModelService::Gc(std::chrono::seconds partial_age) {
+  auto r = store_->Gc(partial_age);
+  if (!r.has_value()) return r.error();
+  return GcReport{r->blobs_removed, r->blob_bytes, r->content_dirs_removed, r->partials_removed,
+                  r->partial_bytes};
 }
 
-Result<store::CacheReport> ModelService::Cache() { return store_->Cache(); }
+Result<CacheReport> ModelService::Cache() {
+  auto r = store_->Cache();
+  if (!r.has_value()) return r.error();
+  CacheReport out;
+  out.data_dir = store_->options().data_dir;
+  out.hf_cache = store_->options().hf_cache;
+  out.blob_count = r->blob_count;
+  out.blob_bytes = r->blob_bytes;
+  out.model_count = r->model_count;
+  out.logical_bytes = r->logical_bytes;
+  out.partial_count = r->partial_count;
+  out.partial_bytes = r->partial_bytes;
+  out.free_bytes = r->free_bytes;
+  out.per_model = r->per_model;
+  return out;
+}
+
+CatalogListing ModelService::Search(const std::string& words, const std::string& source) const {
+  CatalogListing out;
+  out.source_known = source.empty();
+  for (const auto* c : resolver_->catalogs()) {
+    out.sources.push_back({c->name(), c->origin(), c->models().size()});
+    if (!source.empty() && source != c->name()) continue;
+    out.source_known = true;
+    for (const auto* m : c->Search(words)) {
+      CatalogModel cm;
+      cm.catalog = c->name();
+      cm.name = m->name;
+      cm.description = m->description;
+      cm.tags = m->tags;
+      for (const auto& v : m->versions) cm.versions.push_back({v.version, m->Size(v)});
+      cm.json = m->ToJson(c->name());
+      out.models.push_back(std::move(cm));
+    }
+  }
+  return out;
+}
+
+Result<std::vector<RecordedJob>> ModelService::JobRecords() {
+  auto records = store_->ListJobs(false);
+  if (!records.has_value()) return records.error();
+  std::vector<RecordedJob> out;
+  for (const auto& r : *records) {
+    out.push_back({r.id, r.model, r.state, r.bytes_done, r.bytes_total, r.error, r.created_at, r.updated_at});
+  }
+  return out;
+}
+
+Status ModelService::RemoveJobRecord(const std::string& id) {
+  auto rec = store_->GetJob(id);
+  if (!rec.has_value()) return rec.error();
+  auto state = ParseJobState(rec->state);
+  if (!state || !IsTerminal(*state)) {
+    auto ref = ParseModelRef(rec->model);
+    if (ref.has_value()) {
+      // Only if no other unfinished job pulls the same model version.
+      auto all = store_->ListJobs(true);
+      bool shared = all.has_value() && std::any_of(all->begin(), all->end(), [&](const auto& j) {
+        return j.id != id && j.model == rec->model;
+      });
+      if (!shared) {
+        // Not while another process pulls it: then its partial download is in use.
+        auto lock = store_->TryLock(PullKey(*ref));
+        if (lock.has_value() && lock->has_value()) {
+          std::error_code ec;
+          fs::remove_all(store_->PartialDir(PullKey(*ref)), ec);
+        }
+      }
+    }
+  }
+  return store_->DeleteJob(id);
+}
 
 }  // namespace modeld::service

@@ -1,11 +1,18 @@
-// ModelService: the one API under every front end (CLI today; HTTP dialects next).
-// It turns "pull this model" into engine downloads and store installs, and answers
-// list/info/remove/verify/gc/cache from the store.
+// ModelService: the one door under every front end (the CLI and every HTTP dialect).
+// It turns "pull this model" into source resolution, engine downloads and a store
+// install, and answers list / info / remove / verify / gc / cache / search from the store
+// and the catalogs. Front ends see only service-owned types (types.h); the store, the
+// engine, the sources and the archive extractor stay behind it.
 //
-// Thread safety: safe to call from several threads; Pull blocks its caller.
+// Download jobs (a queue, states, events) are the JobManager's (job_manager.h), built on
+// this class.
+//
+// Thread safety: safe to call from several threads; Pull and Export block their caller
+// (network and disk), as do the store calls (disk): call them off I/O threads.
 #pragma once
 
-#include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -13,113 +20,108 @@
 #include <string>
 #include <vector>
 
-#include "core/checksum.h"
 #include "core/status.h"
-#include "archive/extract.h"
-#include "engine/engine.h"
-#include "sources/resolver.h"
-#include "store/store.h"
+#include "service/stop_signal.h"
+#include "service/types.h"
+
+namespace modeld {
+namespace engine {
+class Engine;
+}
+namespace sources {
+class Resolver;
+struct Plan;
+}  // namespace sources
+namespace store {
+class Store;
+}
+}  // namespace modeld
 
 namespace modeld::service {
 
-// Lets one thread stop an operation another thread is blocked in.
-class StopSignal {
- public:
-  void Request();
-  bool requested() const { return requested_; }
-  // Runs |fn| now if a stop was already requested, else on the first Request().
-  void OnRequest(std::function<void()> fn);
-  void Clear();
-
- private:
-  std::mutex mu_;
-  std::atomic<bool> requested_{false};
-  std::function<void()> fn_;  // GUARDED_BY(mu_)
-};
-
-struct PullRequest {
-  std::string url;      // download_url: fetched directly, overriding any lookup
-  store::ModelRef ref;  // validated by the caller or by Pull
-  std::optional<Checksum> checksum;
-  std::vector<std::string> headers;
-  engine::DownloadOptions options;
-  bool force = false;  // replace an installed version, fetching again
-  std::string source;  // "" (decided by the Resolver), "huggingface", "url", a catalog
-  std::string description;
-  std::vector<std::string> tags;
-  nlohmann::json metadata = nlohmann::json::object();
-  // Hub selection (sources::SourceRequest).
-  std::vector<std::string> include, exclude;
-  std::string quantization, revision;
-  bool extract = true;        // extract .zip/.tar.* files into the model
-  bool keep_archive = false;  // keep the archive too (!cleanup_temp_files)
-  // Already resolved (by the API, to answer 404/413 up front); not persisted.
-  std::shared_ptr<const sources::Plan> plan;
-};
-
-struct PullResult {
-  store::ModelInfo model;
-  bool downloaded = false;  // false when every file was already in the store
-  uint64_t resumed_bytes = 0;
-  std::string sha256;       // the first file's
-};
-
-// The key of one model version's pull: its partial dir and lock (Store::PartialDir/Lock).
-std::string PullKey(const store::ModelRef& ref);
-// NoSpace, worded as the seed API's 413 ("Insufficient storage space. Required: ...,
-// Available: ..."), when the data dir's file system has less than |bytes| free.
-Status CheckSpace(const store::Store& store, uint64_t bytes);
-
 class ModelService {
  public:
-  // |engine| may be null: one is started on the first Pull. |resolver| may be null: one
-  // from the environment (HF_ENDPOINT, HF_TOKEN, ...) and the store's Hub cache is used.
+  // Takes the store. |engine| may be null: one is started on the first download.
+  // |resolver| may be null: one from the environment (HF_ENDPOINT, HF_TOKEN, ...) with the
+  // store's Hub cache and the default catalog is used. (service/open.h builds all three.)
   ModelService(std::unique_ptr<store::Store> store, std::unique_ptr<engine::Engine> engine = nullptr,
                std::shared_ptr<const sources::Resolver> resolver = nullptr);
   ~ModelService();
+  ModelService(const ModelService&) = delete;
+  ModelService& operator=(const ModelService&) = delete;
 
-  // What |req| would fetch: its source's files with sizes and digests. Blocks (network).
-  Result<sources::Plan> Resolve(const PullRequest& req) const;
-
-  // Resolves |req| (unless req.plan is set), downloads (or reuses) its files and installs
-  // them as |req.ref|. Blocks until done. AlreadyExists if installed and !force;
-  // Cancelled if |stop| fired (partials are kept for resume); otherwise the source's,
-  // engine's or store's error.
-  Result<PullResult> Pull(const PullRequest& req, const engine::EventCallback& progress,
+  // Resolves |req|, downloads (or reuses) its files and installs them as |req.ref|.
+  // Blocks until done. AlreadyExists if installed and !force; Cancelled if |stop| fired
+  // (partials are kept for resume); otherwise the source's, engine's or store's error.
+  Result<PullResult> Pull(const PullRequest& req, const ProgressCallback& progress,
                           StopSignal* stop = nullptr);
 
   // The registry's view (statuses as last checked): fast, no file system walk.
-  Result<std::vector<store::ModelInfo>> List();
-  // The same, one model at a time (for long listings).
-  Status ForEachModel(const std::function<void(const store::ModelInfo&)>& fn);
+  Result<std::vector<Model>> List();
+  // The same, one model at a time (for long listings); |fn| must not call the service.
+  Status ForEachModel(const std::function<void(const Model&)>& fn);
   // Size-checks every installed model's files and marks missing or changed ones broken
   // (run at server start-up; `modeld verify --quick`).
-  Result<std::vector<store::VerifyResult>> Reconcile();
-  // One model, its files size-checked first.
-  Result<store::ModelInfo> Info(const store::ModelRef& ref);
-  Result<std::vector<store::ModelInfo>> Versions(const std::string& name);
-  Result<std::vector<store::ModelRef>> Remove(const std::string& name, const std::string& version);
-  Result<std::vector<store::VerifyResult>> Verify(const std::optional<store::ModelRef>& ref,
-                                                  bool full_hash);
-  Result<store::GcReport> Gc(std::chrono::seconds partial_age);
-  Result<store::CacheReport> Cache();
+  Result<std::vector<VerifyReport>> Reconcile();
+  // One model, its files size-checked first. NotFound if not installed.
+  Result<Model> Info(const ModelRef& ref);
+  // Every installed version of |name| (empty when none).
+  Result<std::vector<Model>> Versions(const std::string& name);
+  // Removes one version (or all when |version| is empty). NotFound if nothing matched.
+  Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version);
+  // Recording the statuses found is best effort: when it fails (a full disk) the results
+  // are still returned and the failure goes to |record_error| (when given).
+  Result<std::vector<VerifyReport>> Verify(const std::optional<ModelRef>& ref, bool full_hash,
+                                           Status* record_error = nullptr);
+  Result<GcReport> Gc(std::chrono::seconds partial_age);
+  Result<CacheReport> Cache();
+
+  // What the catalogs offer: models whose name, description or tags contain every word of
+  // |words| (all when empty), from the catalog named |source| (all when empty).
+  CatalogListing Search(const std::string& words, const std::string& source = "") const;
+
+  // Download jobs as recorded in the registry (oldest first), for `modeld jobs` when no
+  // server runs.
+  Result<std::vector<RecordedJob>> JobRecords();
+  // Forgets a recorded job; when it had not finished, its partial download goes too.
+  // NotFound for an unknown id. REQUIRES: no server is running the job.
+  Status RemoveJobRecord(const std::string& id);
+
+  // OK, or NoSpace saying the disk holding the store is full and what still works.
+  Status CheckDiskFull() const;
+  const std::filesystem::path& data_dir() const;
 
   // Bounds for extracting archives (the free space caps the total as well).
-  void set_archive_limits(const archive::Limits& limits) { archive_limits_ = limits; }
-  const archive::Limits& archive_limits() const { return archive_limits_; }
+  void set_archive_limits(const ArchiveLimits& limits);
 
-  store::Store& store() { return *store_; }
-  const sources::Resolver& resolver() const { return *resolver_; }
+  // For tests that arrange or inspect the store directly.
+  store::Store& StoreForTest() { return *store_; }
 
  private:
+  friend class JobManager;
+
+  // The pre-flight of a pull, for JobManager::Submit: AlreadyExists if installed and
+  // !force, the source's error if it cannot be resolved, NoSpace if what is left to fetch
+  // does not fit. Fills |summary|. Blocks (network).
+  Result<std::shared_ptr<const sources::Plan>> Prepare(const PullRequest& req, PlanSummary* summary);
+  // Pull with a plan already resolved (null: resolve it).
+  Result<PullResult> Pull(const PullRequest& req, std::shared_ptr<const sources::Plan> plan,
+                          const ProgressCallback& progress, StopSignal* stop);
+  store::Store& store() { return *store_; }
   engine::Engine& engine();
 
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<const sources::Resolver> resolver_;
-  archive::Limits archive_limits_;
+  ArchiveLimits archive_limits_;
   std::mutex engine_mu_;
   std::unique_ptr<engine::Engine> engine_;  // GUARDED_BY(engine_mu_) while null
 };
+
+// Downloads one URL to a file outside any store (`modeld pull URL -o FILE`): segmented,
+// resumable (run it again after an interruption), verified, installed atomically. Blocks.
+// Cancelled when |stop| fired (the partial is kept); otherwise the engine's error.
+Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& progress,
+                            StopSignal* stop = nullptr);
 
 // A model name from a URL: the file name without its extension ("resnet50.pth" ->
 // "resnet50"), made safe; "model" if nothing usable is left.

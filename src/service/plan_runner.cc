@@ -7,6 +7,7 @@
 #include "archive/extract.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "service/pull_support.h"
 
 namespace modeld::service {
 
@@ -15,19 +16,22 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kMaxParallelFiles = 4;
+// How often a download waiting behind another of the same URL tries the lock again (a
+// stop wakes it at once).
+constexpr auto kLockRetry = std::chrono::milliseconds(100);
 
 }  // namespace
 
 PlanRunner::PlanRunner(store::Store& store, engine::Engine& engine, const PullRequest& req,
-                       const sources::Plan& plan, const engine::EventCallback& progress, StopSignal* stop,
-                       const archive::Limits& limits)
+                       const sources::Plan& plan, const ProgressCallback& progress, StopSignal* stop,
+                       const ArchiveLimits& limits)
     : store_(store), engine_(engine), req_(req), plan_(plan), progress_(progress), stop_(stop), limits_(limits),
       slots_(plan.files.size()) {
   for (size_t i = 0; i < plan.files.size(); ++i) slots_[i].total = plan.files[i].size;
 }
 
 fs::path PlanRunner::PartialPath(size_t i) const {
-  return store_.PartialDir(PullKey(req_.ref)) / "files" / plan_.files[i].path;
+  return PullPartialPath(store_, req_.ref, plan_.files[i].path);
 }
 
 // A file the store (or the Hub cache) already has: no byte to fetch.
@@ -52,45 +56,73 @@ std::optional<store::FileEntry> PlanRunner::Reuse(size_t i) {
   return store::FileEntry{f.path, hit.size, hit.sha256};
 }
 
-void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
-  engine::TransferEvent sum;
-  {
-    std::lock_guard<std::mutex> lock(progress_mu_);
-    if (ev) {
-      Slot& s = slots_[i];
-      s.stage = ev->stage;
-      s.done = ev->done_bytes;
-      if (ev->total_bytes) s.total = ev->total_bytes;
-      s.rate = ev->terminal() ? 0 : ev->bytes_per_second;
-      s.resumed = ev->resumed_bytes;
-      if (ev->stage == engine::Stage::kCompleted && s.total) s.done = *s.total;
-    } else {  // reused: all of it, at once
-      slots_[i].stage = engine::Stage::kCompleted;
-      if (slots_[i].total) slots_[i].done = *slots_[i].total;
-    }
-    bool all_known = true, all_done = true;
-    uint64_t total = 0;
-    for (const auto& s : slots_) {
-      sum.done_bytes += s.done;
-      sum.bytes_per_second += s.rate;
-      sum.resumed_bytes += s.resumed;
-      if (s.total) total += *s.total; else all_known = false;
-      all_done = all_done && s.stage == engine::Stage::kCompleted;
-    }
-    if (all_known) sum.total_bytes = total;
-    // One file: its own stage (verifying, installing); several: downloading until all
-    // are in, then installing.
-    sum.stage = slots_.size() == 1 && ev && !ev->terminal() ? ev->stage
-                : all_done                                  ? engine::Stage::kInstalling
-                                                            : engine::Stage::kDownloading;
-    if (sum.total_bytes && sum.bytes_per_second > 0) {
-      sum.eta_seconds = static_cast<double>(*sum.total_bytes - std::min(*sum.total_bytes, sum.done_bytes)) /
-                        sum.bytes_per_second;
-    }
-    // Under the lock: the engine's thread and the workers report, and a caller's
-    // callback (a terminal progress bar, say) sees one event at a time, in order.
-    if (progress_) progress_(sum);
+FileProgress PlanRunner::FileAt(size_t i) const {
+  const auto& f = plan_.files[i];
+  const Slot& s = slots_[i];
+  FileProgress out;
+  out.path = f.path;
+  if (!f.sha256.empty()) {
+    out.digest = "sha256:" + f.sha256;
+  } else if (f.checksum) {
+    out.digest = f.checksum->ToString();
   }
+  out.done = s.done;
+  out.total = s.total;
+  out.state = FromEngineStage(s.stage);
+  out.reused = s.reused;
+  return out;
+}
+
+std::vector<FileProgress> PlanRunner::FileProgressSnapshot() {
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  std::vector<FileProgress> out;
+  for (size_t i = 0; i < slots_.size(); ++i) out.push_back(FileAt(i));
+  return out;
+}
+
+void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
+  Progress sum;
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  if (ev) {
+    Slot& s = slots_[i];
+    s.stage = ev->stage;
+    s.done = ev->done_bytes;
+    if (ev->total_bytes) s.total = ev->total_bytes;
+    s.rate = ev->terminal() ? 0 : ev->bytes_per_second;
+    s.resumed = ev->resumed_bytes;
+    if (ev->stage == engine::Stage::kCompleted && s.total) s.done = *s.total;
+  } else {  // reused: all of it, at once
+    slots_[i].stage = engine::Stage::kCompleted;
+    slots_[i].reused = true;
+    if (slots_[i].total) slots_[i].done = *slots_[i].total;
+  }
+  bool all_known = true, all_done = true;
+  uint64_t total = 0;
+  for (size_t k = 0; k < slots_.size(); ++k) {
+    const Slot& s = slots_[k];
+    sum.done += s.done;
+    sum.bytes_per_second += s.rate;
+    sum.resumed += s.resumed;
+    if (s.total) {
+      total += *s.total;
+    } else {
+      all_known = false;
+    }
+    all_done = all_done && s.stage == engine::Stage::kCompleted;
+    sum.files.push_back(FileAt(k));
+  }
+  if (all_known) sum.total = total;
+  // One file: its own stage (verifying, installing); several: downloading until all
+  // are in, then installing.
+  sum.state = slots_.size() == 1 && ev && !ev->terminal() ? FromEngineStage(ev->stage)
+              : all_done                                  ? JobState::kInstalling
+                                                          : JobState::kDownloading;
+  if (sum.total && sum.bytes_per_second > 0) {
+    sum.eta_seconds = static_cast<double>(*sum.total - std::min(*sum.total, sum.done)) / sum.bytes_per_second;
+  }
+  // Under the lock: the engine's thread and the workers report, and a caller's
+  // callback (a terminal progress bar, say) sees one event at a time, in order.
+  if (progress_) progress_(sum);
 }
 
 Status PlanRunner::Download(size_t i, store::FileEntry* out) {
@@ -100,9 +132,18 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
                                " is not in the Hub cache");
   }
   // One download of one URL at a time, across processes: a second one waits here, then
-  // finds the blob the first stored.
-  auto lock = store_.Lock(f.url);
-  if (!lock.has_value()) return lock.error();
+  // finds the blob the first stored. The wait ends at once when the pull is stopped.
+  std::optional<store::FileLock> lock;
+  for (;;) {
+    auto got = store_.TryLock(f.url);
+    if (!got.has_value()) return got.error();
+    if (got->has_value()) {
+      lock = std::move(*got);
+      break;
+    }
+    std::unique_lock<std::mutex> l(active_mu_);
+    if (stop_cv_.wait_for(l, kLockRetry, [&] { return stopping_; })) return Status::Cancelled("stopped");
+  }
   if (auto hit = Reuse(i)) {
     *out = *hit;
     Report(i, nullptr);
@@ -114,7 +155,7 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
   dl.checksum = f.checksum;
   dl.expected_size = f.size;
   dl.headers = f.headers;
-  dl.options = req_.options;
+  dl.options = ToEngineOptions(req_.options);
   std::error_code ec;
   fs::create_directories(dl.dest.parent_path(), ec);
   if (ec) return Status::IoError("mkdir " + dl.dest.parent_path().string() + ": " + ec.message());
@@ -159,17 +200,17 @@ Result<std::vector<store::FileEntry>> PlanRunner::Extract(const store::FileEntry
   fs::path dest = store_.PartialDir(PullKey(req_.ref)) / ("extract-" + std::to_string(index));
   std::error_code ec;
   fs::remove_all(dest, ec);  // a previous attempt's leftovers
-  archive::Limits limits = limits_;
+  archive::Limits limits{limits_.max_total_bytes, limits_.max_ratio, limits_.ratio_floor, limits_.max_entries};
   // Never more than the free space, keeping what the store needs besides.
   if (auto avail = AvailableBytes(store_.options().data_dir); avail.has_value()) {
     limits.max_total_bytes = std::min(limits.max_total_bytes, *avail);
   }
   if (progress_) {
-    engine::TransferEvent ev;
-    ev.stage = engine::Stage::kInstalling;  // extracting is part of installing
-    ev.done_bytes = archive_file.size;
-    ev.total_bytes = archive_file.size;
-    progress_(ev);
+    Progress p;
+    p.state = JobState::kInstalling;  // extracting is part of installing
+    p.done = archive_file.size;
+    p.total = archive_file.size;
+    progress_(p);
   }
   auto files = archive::Extract(from, dest, limits);
   if (!files.has_value()) return files.error();
@@ -189,6 +230,7 @@ void PlanRunner::StopAll() {
   std::lock_guard<std::mutex> l(active_mu_);
   stopping_ = true;
   for (auto id : active_) engine_.Stop(id);
+  stop_cv_.notify_all();  // downloads waiting for another's lock
 }
 
 Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
@@ -203,9 +245,10 @@ Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
       todo.push_back(i);
     }
   }
-  // Space for what is left to fetch, up front (the engine checks each file again).
+  // Space for what is left to fetch, up front, less what partial downloads already hold
+  // (the engine checks each file again).
   uint64_t needed = 0;
-  for (size_t i : todo) needed += plan_.files[i].size.value_or(0);
+  for (size_t i : todo) needed += BytesToFetch(store_, req_, plan_.files[i]);
   if (Status s = CheckSpace(store_, needed); !s.ok()) return s;
 
   if (stop_) stop_->OnRequest([this] { StopAll(); });

@@ -4,15 +4,22 @@
 // each verified by its digest. Archives are extracted when asked. Progress from all files
 // is summed into one event stream.
 //
+// A file whose URL another pull (in this or another process) is downloading waits for it
+// and then reuses its blob; a stop ends that wait at once.
+//
 // Thread safety: one Run per runner; Run blocks. The StopSignal may fire from any thread.
 #pragma once
 
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <vector>
 
-#include "service/model_service.h"
+#include "engine/engine.h"
+#include "service/stop_signal.h"
+#include "service/types.h"
 #include "sources/plan.h"
+#include "store/store.h"
 
 namespace modeld::service {
 
@@ -25,11 +32,13 @@ struct RunStats {
 class PlanRunner {
  public:
   PlanRunner(store::Store& store, engine::Engine& engine, const PullRequest& req,
-             const sources::Plan& plan, const engine::EventCallback& progress, StopSignal* stop,
-             const archive::Limits& limits);
+             const sources::Plan& plan, const ProgressCallback& progress, StopSignal* stop,
+             const ArchiveLimits& limits);
 
   // The model's files, each blob in the store. Cancelled when |stop| fired (partials kept).
   Result<std::vector<store::FileEntry>> Run(RunStats* stats);
+  // Where each file stands now.
+  std::vector<FileProgress> FileProgressSnapshot();
 
  private:
   struct Slot {  // one file's progress
@@ -38,6 +47,7 @@ class PlanRunner {
     double rate = 0;
     uint64_t resumed = 0;
     engine::Stage stage = engine::Stage::kQueued;
+    bool reused = false;
   };
   std::optional<store::FileEntry> Reuse(size_t i);
   Status Download(size_t i, store::FileEntry* out);
@@ -45,6 +55,7 @@ class PlanRunner {
                                                 size_t index);
   // Sums and reports (|ev| null: file |i| reused). The callback runs under progress_mu_.
   void Report(size_t i, const engine::TransferEvent* ev);
+  FileProgress FileAt(size_t i) const;  // REQUIRES: progress_mu_ held
   void StopAll();  // stops every running transfer and starts no more
   std::filesystem::path PartialPath(size_t i) const;
 
@@ -52,13 +63,14 @@ class PlanRunner {
   engine::Engine& engine_;
   const PullRequest& req_;
   const sources::Plan& plan_;
-  const engine::EventCallback& progress_;
+  const ProgressCallback& progress_;
   StopSignal* stop_;
-  archive::Limits limits_;
+  ArchiveLimits limits_;
 
   std::mutex active_mu_;
   std::set<engine::TransferId> active_;  // GUARDED_BY(active_mu_)
   bool stopping_ = false;                // GUARDED_BY(active_mu_)
+  std::condition_variable stop_cv_;      // signalled with stopping_
 
   std::mutex progress_mu_;
   std::vector<Slot> slots_;  // GUARDED_BY(progress_mu_)

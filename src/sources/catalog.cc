@@ -8,7 +8,7 @@
 #include "net/fetch.h"
 #include "core/json.h"
 #include "net/http.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::sources {
 
@@ -58,7 +58,7 @@ bool ParseFile(const json& f, Reader& r, CatalogFile* out) {
   if (!r.Str(f, "url", &out->url, true) || !r.Str(f, "path", &out->path)) return false;
   if (net::UrlOrigin(out->url).empty()) return r.Fail("'" + out->url + "' is not an http(s) URL");
   if (out->path.empty()) out->path = net::UrlFileName(out->url);
-  if (!r.Check(store::ValidateRelativePath(out->path))) return false;
+  if (!r.Check(ValidateRelativePath(out->path))) return false;
   if (f.contains("size") && !f["size"].is_null()) {
     if (!f["size"].is_number_unsigned()) return r.Fail("'size' must be a byte count");
     out->size = f["size"].get<uint64_t>();
@@ -76,7 +76,7 @@ bool ParseFile(const json& f, Reader& r, CatalogFile* out) {
 
 bool ParseVersion(const json& v, Reader& r, CatalogVersion* out) {
   if (!v.is_object()) return r.Fail("a version must be an object");
-  if (!r.Str(v, "version", &out->version, true) || !r.Check(store::ValidateVersion(out->version))) {
+  if (!r.Str(v, "version", &out->version, true) || !r.Check(ValidateVersion(out->version))) {
     return false;
   }
   r.where += " version '" + out->version + "'";
@@ -86,7 +86,7 @@ bool ParseVersion(const json& v, Reader& r, CatalogVersion* out) {
     CatalogHub hub;
     if (!r.Str(h, "repo", &hub.repo, true) || !r.Str(h, "revision", &hub.revision) ||
         !r.Strs(h, "include", &hub.include) || !r.Strs(h, "exclude", &hub.exclude) ||
-        !r.Str(h, "quantization", &hub.quantization) || !r.Check(store::ValidateModelName(hub.repo))) {
+        !r.Str(h, "quantization", &hub.quantization) || !r.Check(ValidateModelName(hub.repo))) {
       return false;
     }
     out->hub = std::move(hub);
@@ -108,7 +108,7 @@ bool ParseVersion(const json& v, Reader& r, CatalogVersion* out) {
 
 bool ParseModel(const json& m, Reader& r, CatalogModel* out) {
   if (!m.is_object()) return r.Fail("a model must be an object");
-  if (!r.Str(m, "name", &out->name, true) || !r.Check(store::ValidateModelName(out->name))) return false;
+  if (!r.Str(m, "name", &out->name, true) || !r.Check(ValidateModelName(out->name))) return false;
   r.where += " model '" + out->name + "'";
   if (!r.Str(m, "description", &out->description) || !r.Strs(m, "tags", &out->tags) ||
       !r.Str(m, "latest", &out->latest)) {
@@ -192,7 +192,7 @@ Result<Catalog> Catalog::Parse(const std::string& text, const std::string& name,
   if (!r.Str(j, "name", &c.name_)) return r.error;
   if (!name.empty()) c.name_ = name;
   if (c.name_.empty()) return Status::InvalidArgument("catalog " + origin + " has no 'name'");
-  if (!store::ValidateVersion(c.name_).ok() || c.name_ == "huggingface" || c.name_ == "url") {
+  if (!ValidateVersion(c.name_).ok() || c.name_ == "huggingface" || c.name_ == "url") {
     return Status::InvalidArgument("catalog " + origin + ": '" + c.name_ +
                                    "' cannot be a source name (letters, digits, '.', '_', '-'; "
                                    "not 'huggingface' or 'url')");

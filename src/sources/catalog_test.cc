@@ -92,6 +92,22 @@ TEST(CatalogTest, FileNamesFromUrlsMustBeUtf8) {
   EXPECT_NO_THROW(ok->models()[0].ToJson("c").dump());
 }
 
+// Catalog paths get the same check as Hub listings and archive entries: nothing may be
+// written into a .git directory.
+TEST(CatalogTest, APathIntoGitIsRefusedNamingIt) {
+  auto model = [](const std::string& file) {
+    return R"({"name":"acme","models":[{"name":"m","versions":[{"version":"1","files":[)" + file + "]}]}]}";
+  };
+  for (const char* file : {R"({"url":"http://h/f","path":"sub/.git/config"})",
+                           R"({"url":"http://h/f","path":".GIT/hooks/post-checkout"})",
+                           R"({"url":"http://h/repo/.git"})"}) {
+    Status s = ParseError(model(file));
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << file;
+    EXPECT_NE(s.message().find(".git"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("model 'm' version '1'"), std::string::npos) << s.message();
+  }
+}
+
 TEST(CatalogTest, LoadsFromAFileUnderItsOwnOrAGivenName) {
   auto path = std::filesystem::temp_directory_path() / ("modeld-catalog-" + std::to_string(::getpid()) + ".json");
   std::ofstream(path) << R"({"name":"acme","models":[{"name":"m","tags":["x"],

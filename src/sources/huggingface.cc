@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "net/fetch.h"
 #include "net/http.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::sources {
 
@@ -119,6 +119,23 @@ Status HubError(const net::FetchResponse& r, const std::string& repo_id, const s
   return net::HttpStatusToStatus(r.status, "the Hub, for " + repo_id);
 }
 
+// |key| of the object |j| as a string: "" when absent or null, nullopt when of another
+// type. Never throws (json::value() does, on a mistyped field).
+std::optional<std::string> StringField(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+// |key| as a byte count: 0 when absent or null, nullopt when not a non-negative integer.
+std::optional<uint64_t> SizeField(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return uint64_t{0};
+  if (!it->is_number_unsigned()) return std::nullopt;
+  return it->get<uint64_t>();
+}
+
 bool IsGguf(const std::string& path) {
   return path.size() > 5 && Lower(path.substr(path.size() - 5)) == ".gguf";
 }
@@ -173,7 +190,7 @@ std::optional<HubReference> ParseHubReference(const std::string& text) {
   while (!parts.empty() && parts.back().empty()) parts.pop_back();
   if (parts.size() < 2) return std::nullopt;
   ref.repo_id = parts[0] + "/" + parts[1];
-  if (!store::ValidateModelName(ref.repo_id).ok()) return std::nullopt;
+  if (!ValidateModelName(ref.repo_id).ok()) return std::nullopt;
   if (parts.size() >= 4 && (parts[2] == "resolve" || parts[2] == "blob" || parts[2] == "tree")) {
     ref.revision = parts[3];
     for (size_t i = 4; i < parts.size(); ++i) ref.file += (i > 4 ? "/" : "") + parts[i];
@@ -185,7 +202,7 @@ std::optional<HubReference> ParseHubReference(const std::string& text) {
 
 Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revision,
                            const HubSelect& select, const HubConfig& config) {
-  if (Status s = store::ValidateModelName(repo_id); !s.ok()) return s;
+  if (Status s = ValidateModelName(repo_id); !s.ok()) return s;
   if (Status s = ValidateRevision(revision); !s.ok()) return s;
   if (config.offline) {
     return Status::Unavailable("HF_HUB_OFFLINE is set: not asking the Hub about " + repo_id);
@@ -214,17 +231,33 @@ Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revisi
     auto tj = ParseJsonOrDiscarded(tree->body);
     if (!tj.is_array()) return Status::Corrupt("the Hub's file listing of " + repo_id + " is not a list");
     for (const auto& item : tj) {
-      if (!item.is_object() || item.value("type", "") != "file") continue;
+      if (!item.is_object() || StringField(item, "type").value_or("") != "file") continue;
       HubFile f;
-      f.path = item.value("path", "");
-      if (Status s = store::ValidateRelativePath(f.path); !s.ok()) {
+      auto path = StringField(item, "path");
+      auto size = SizeField(item, "size");
+      auto oid = StringField(item, "oid");
+      if (!path || !size || !oid) {
+        return Status::Corrupt("the Hub's file listing of " + repo_id +
+                               " has an entry with a missing or mistyped path, size or oid: " +
+                               item.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).substr(0, 200));
+      }
+      f.path = *path;
+      // The path names a file on disk: checked like an archive entry (no '..', no
+      // absolute path, no '.git' component, ...), before anything else is done with it.
+      if (Status s = ValidateRelativePath(f.path); !s.ok()) {
         return Status::Corrupt("the Hub listed a bad path in " + repo_id + ": " + s.message());
       }
-      f.size = item.value("size", uint64_t{0});
-      f.git_sha1 = item.value("oid", "");
-      if (item.contains("lfs") && item["lfs"].is_object()) {
-        f.sha256 = item["lfs"].value("oid", "");
-        f.size = item["lfs"].value("size", f.size);
+      f.size = *size;
+      f.git_sha1 = *oid;
+      if (auto lfs = item.find("lfs"); lfs != item.end() && lfs->is_object()) {
+        auto sha = StringField(*lfs, "oid");
+        auto lfs_size = SizeField(*lfs, "size");
+        if (!sha || !lfs_size) {
+          return Status::Corrupt("the Hub's file listing of " + repo_id + " has a mistyped LFS entry for " +
+                                 f.path);
+        }
+        f.sha256 = *sha;
+        if (lfs->contains("size")) f.size = *lfs_size;
       }
       f.url = config.endpoint + "/" + repo_id + "/resolve/" + plan.commit + "/" + PercentEncodePath(f.path);
       all.push_back(std::move(f));

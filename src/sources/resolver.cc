@@ -9,7 +9,7 @@
 
 #include "net/http.h"
 #include "net/probe.h"
-#include "store/names.h"
+#include "core/names.h"
 
 namespace modeld::sources {
 
@@ -64,7 +64,7 @@ std::string ExactGlob(const std::string& path) {
 // A file name for a direct URL: Content-Disposition, else the URL's, else "model.bin".
 std::string DirectFileName(const std::string& disposition, const std::string& url) {
   for (const std::string& name : {disposition, net::UrlFileName(url)}) {
-    if (!name.empty() && name.find('/') == std::string::npos && store::ValidateRelativePath(name).ok()) {
+    if (!name.empty() && name.find('/') == std::string::npos && ValidateRelativePath(name).ok()) {
       return name;
     }
   }
@@ -190,7 +190,7 @@ Result<Plan> Resolver::ResolveOnHub(const std::string& repo, const std::string& 
 // the commit itself), each file named by its blob (an etag: sha256 or git sha1).
 Result<Plan> Resolver::ResolveOffline(const std::string& repo, const std::string& revision,
                                       const HubSelect& select) const {
-  if (Status s = store::ValidateModelName(repo); !s.ok()) return s;
+  if (Status s = ValidateModelName(repo); !s.ok()) return s;
   std::string folder = "models--";
   for (char c : repo) folder += c == '/' ? std::string("--") : std::string(1, c);
   fs::path dir = config_.hub_cache / folder;
@@ -214,11 +214,11 @@ Result<Plan> Resolver::ResolveOffline(const std::string& repo, const std::string
     if (it->is_directory(ec)) continue;
     HubFile f;
     f.path = it->path().lexically_relative(snap).generic_string();
-    std::string etag = it->is_symlink() ? fs::read_symlink(it->path(), ec).filename().string() : "";
+    std::string etag = it->is_symlink(ec) ? fs::read_symlink(it->path(), ec).filename().string() : "";
     if (IsHex(etag, 64)) f.sha256 = etag;
     if (IsHex(etag, 40)) f.git_sha1 = etag;
     f.size = fs::file_size(it->path(), ec);
-    if (ec || etag.empty() || !store::ValidateRelativePath(f.path).ok()) continue;
+    if (ec || etag.empty() || !ValidateRelativePath(f.path).ok()) continue;
     hp.files.push_back(std::move(f));
   }
   if (hp.files.empty()) {

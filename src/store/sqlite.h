@@ -4,6 +4,12 @@
 // Thread safety: a Db and its Stmts are used by one thread at a time (the store
 // serialises access with its own mutex). Several processes may open the same file:
 // WAL mode and a busy timeout make them take turns.
+//
+// A full disk: the -wal and -shm files are kept when the last connection closes
+// (SQLITE_FCNTL_PERSIST_WAL), so opening the registry again allocates no new blocks and a
+// checkpointed WAL's blocks are reused by the next writes (Checkpoint). When even that
+// fails (a -shm file that must grow on a full file system), OpenReadOnly reads the
+// registry without writing anything.
 #pragma once
 
 #include <sqlite3.h>
@@ -20,7 +26,9 @@
 namespace modeld::store {
 
 // Maps an SQLite result code to a Status: BUSY/LOCKED -> Unavailable, CONSTRAINT ->
-// AlreadyExists, CORRUPT/NOTADB -> Corrupt, FULL -> NoSpace, others -> IoError.
+// AlreadyExists, CORRUPT/NOTADB -> Corrupt, FULL (or an I/O error from ENOSPC/EDQUOT, or
+// a -shm file that could not grow) -> NoSpace, PERM/READONLY/AUTH -> PermissionDenied,
+// others -> IoError.
 Status SqliteStatus(sqlite3* db, int rc, std::string_view context);
 
 class Stmt {
@@ -61,9 +69,21 @@ class Stmt {
 class Db {
  public:
   // Opens (creating) the database at |path| in WAL mode with foreign keys on and a
-  // busy timeout of |busy_ms|. ":memory:" works for tests.
+  // busy timeout of |busy_ms|, keeping its -wal and -shm files after the last close.
+  // ":memory:" works for tests.
   static Result<std::unique_ptr<Db>> Open(const std::filesystem::path& path, int busy_ms = 10000);
+  // Opens an existing database read-only without writing to the disk at all: the WAL index
+  // is read into memory instead of the -shm file (SQLite's readonly_shm). For a full or
+  // read-only file system, where Open fails. Writes fail with PermissionDenied.
+  static Result<std::unique_ptr<Db>> OpenReadOnly(const std::filesystem::path& path,
+                                                  int busy_ms = 10000);
   ~Db();
+
+  bool read_only() const { return read_only_; }
+  // Copies the WAL's committed pages into the database (a passive checkpoint), so that the
+  // next write starts the WAL again from its beginning, in blocks it already has, instead
+  // of growing it. REQUIRES: no transaction open on this connection.
+  Status Checkpoint();
 
   Status Exec(std::string_view sql);
   Result<Stmt> Prepare(std::string_view sql);
@@ -72,8 +92,9 @@ class Db {
   sqlite3* raw() const { return db_; }
 
  private:
-  explicit Db(sqlite3* db) : db_(db) {}
+  Db(sqlite3* db, bool read_only) : db_(db), read_only_(read_only) {}
   sqlite3* db_;
+  bool read_only_;
 };
 
 // BEGIN IMMEDIATE on construction (so writers queue on the busy timeout instead of

@@ -7,33 +7,51 @@
 //   <data_dir>/models/<name>/<version> symlink -> ../../content/<id> (the path users open)
 //   <data_dir>/partial/<key>/          downloads in progress (.part + .journal)
 //   <data_dir>/locks/<key>.lock        flock()s that keep two processes off one download
+//   <data_dir>/removing/<content id>   an empty file per removal in progress
 //
 // Installs are atomic: the new version is built in a fresh content dir, the registry is
 // switched in one transaction, then the model's symlink is swapped with rename(). A crash
 // at any point leaves the old version or the new one; Open() repairs a symlink left
 // behind by a crash between the commit and the swap, and Gc() removes orphans.
 //
+// A full disk: opening a current registry writes nothing (reading always works, read-only
+// if need be), and Remove() and Gc() free blob bytes before they need new blocks, behind
+// a removal marker, so an interruption never leaves a model "available" without its files
+// (docs/store.md, "A full disk").
+//
+// Its parts: store/paths.h makes every name above; store/schema.h migrates the registry;
+// store/registry_db.h keeps its connection usable on a full disk; store/jobs.h is the job
+// table; store/hub_cache.h the Hugging Face cache layout; store/file_ops.h the file-system
+// steps they share. store.cc opens, installs, lists and verifies; cleanup.cc removes,
+// collects garbage and reports disk use.
+//
 // Thread safety: a Store is safe to use from several threads (one mutex guards the
 // database). Several processes may share a data dir.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "core/fs.h"
 #include "core/status.h"
-#include "store/names.h"
+#include "store/hub_cache.h"
+#include "store/jobs.h"
+#include "core/names.h"
 
 namespace modeld::store {
 
 class Db;
+class RegistryDb;
 
 struct StoreOptions {
   std::filesystem::path data_dir;
@@ -63,6 +81,9 @@ struct ModelInfo {
   std::vector<FileEntry> files;
   uint64_t size = 0;
   std::filesystem::path path;  // models/<name>/<version>
+  // An interrupted removal marked it (and its files may be gone): reported "broken"; the
+  // next Open, Remove or Gc finishes the removal.
+  bool removing = false;
   nlohmann::json ToJson() const;
 };
 
@@ -98,36 +119,6 @@ struct VerifyResult {
   std::vector<std::string> problems;  // "config.json: missing", "w.bin: size 3, want 5"
 };
 
-// A download job as recorded for restarts (the job manager owns the state machine).
-struct JobRecord {
-  std::string id;
-  std::string model;  // canonical reference
-  nlohmann::json request = nlohmann::json::object();
-  std::string state;  // queued, resolving, downloading, ..., completed, failed, cancelled
-  uint64_t bytes_done = 0;
-  std::optional<uint64_t> bytes_total;
-  std::string error;
-  int64_t created_at = 0;  // set by SaveJob on first save
-  int64_t updated_at = 0;  // set by SaveJob
-  // Runs in a row that the process did not live to finish without the job making
-  // progress, and the bytes done when the current run started (JobManager::Recover).
-  int interrupted_runs = 0;
-  uint64_t run_start_bytes = 0;
-};
-
-// A Hugging Face snapshot, for the Hub cache layout (models--org--name/...).
-struct HubFile {
-  std::string path;    // in the repository
-  std::string etag;    // sha256 for LFS files, git blob sha1 otherwise
-  std::string sha256;  // our blob
-};
-struct HubSnapshot {
-  std::string repo_id;   // "org/name"
-  std::string revision;  // "main", a tag, or the commit itself
-  std::string commit;
-  std::vector<HubFile> files;
-};
-
 // An exclusive flock on a lock file; released on destruction.
 class FileLock {
  public:
@@ -139,12 +130,20 @@ class FileLock {
 
 class Store {
  public:
-  // Opens the data dir (creating it), migrates the schema, and finishes installs a crash
-  // interrupted between their commit and their symlink swap (a pending_links row each).
+  // Opens the data dir (creating it), migrates the schema, finishes installs a crash
+  // interrupted between their commit and their symlink swap (a pending_links row each) and
+  // removals a crash interrupted (a removing/ marker each). On a full file system an
+  // up-to-date registry still opens and writes nothing; if SQLite cannot even map its
+  // index there, the registry is opened read-only (read_only()) and finishing what a crash
+  // left is retried later.
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
   ~Store();
 
   const StoreOptions& options() const { return options_; }
+  // True while the registry is open read-only (opened on a full or read-only file system).
+  // Every write first tries to reopen it read-write, so this clears itself once space is
+  // freed; until then writes fail with NoSpace or PermissionDenied.
+  bool read_only() const;
   std::filesystem::path BlobPath(const std::string& sha256) const;
   std::filesystem::path ModelPath(const ModelRef& ref) const;
   // A directory for downloads of |key| (say, a URL): partial/<sha256(key)[0:32]>.
@@ -170,16 +169,25 @@ class Store {
   Result<std::vector<ModelInfo>> Versions(const std::string& name);
   // Removes one version (or all when |version| is empty) and frees the blobs no other
   // model uses. Returns the removed references. NotFound if nothing matched.
+  // Works on a full disk: the models are marked (removing/), their files and unused blobs
+  // deleted, then the rows; if the registry still cannot be written (NoSpace,
+  // PermissionDenied, Unavailable) the error is returned and the models stay marked,
+  // reported broken, until the next Open, Remove or Gc finishes the removal.
   Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version);
 
   // Checks every installed file (size; with |full_hash| also SHA-256) and records
   // "broken" or "available". Only |only| when given. A size check never clears a
-  // "broken" found by a full check.
-  // |checked|, when given, receives the models with their statuses as now recorded.
+  // "broken" found by a full check; a model whose removal was interrupted is broken.
+  // |checked|, when given, receives the models with the statuses found.
+  // Recording is best effort (a full disk): the results are returned even when it fails,
+  // and the failure goes to |record_error| when given, else to the log.
   Result<std::vector<VerifyResult>> Verify(const std::optional<ModelRef>& only, bool full_hash,
-                                           std::vector<ModelInfo>* checked = nullptr);
-  // Removes blobs no model uses, orphaned content dirs, and partial downloads not in
-  // use that are older than |partial_age| (all unlocked ones when zero).
+                                           std::vector<ModelInfo>* checked = nullptr,
+                                           Status* record_error = nullptr);
+  // Finishes interrupted removals, then removes orphaned content dirs, partial downloads
+  // not in use that are older than |partial_age| (all unlocked ones when zero), and blobs
+  // no model uses. Files go before the registry is written, so it frees space on a full
+  // disk; forgetting the URLs of removed blobs is then best effort (logged).
   Result<GcReport> Gc(std::chrono::seconds partial_age = std::chrono::hours(24 * 7));
   Result<CacheReport> Cache();
 
@@ -197,6 +205,9 @@ class Store {
   Status RememberUrl(const std::string& url, const FileEntry& entry);
   // Blocks until this process holds the lock for |key| (one download of one thing).
   Result<FileLock> Lock(const std::string& key);
+  // The same without waiting: nullopt while another holder (this process or another)
+  // has it. For waits that must stay cancellable: retry, checking for a stop between.
+  Result<std::optional<FileLock>> TryLock(const std::string& key);
 
   // Writes |snap| into the Hub cache: blobs/<etag> (hard link or copy of our blob),
   // snapshots/<commit>/<path> (relative symlinks) and refs/<revision>.
@@ -213,24 +224,65 @@ class Store {
   Result<std::string> AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
                                         const std::string& sha256, uint64_t size);
 
-  // Test hook: the process _exit()s at the named install step ("content", "commit",
-  // "swap") so tests can check crash consistency.
+  // Test hook: the process _exit()s at the named step so tests can check crash
+  // consistency: install ("content", "commit", "swap") or remove ("remove-marked": marker
+  // written, nothing deleted; "remove-freed": files and blobs deleted, rows not).
   static void SetCrashPointForTest(const std::string& point);
 
  private:
-  explicit Store(StoreOptions options, std::unique_ptr<Db> db);
+  struct Row {  // one installed version, as Remove needs it
+    int64_t id = 0;
+    ModelRef ref;
+    std::string content_id;
+  };
+
+  Store(StoreOptions options, std::unique_ptr<RegistryDb> registry);
+  // _exit()s if SetCrashPointForTest named |point|.
+  static void MaybeCrash(const char* point);
+
+  // EXCLUDES (each below): mu_. They take it themselves.
+  // Brings the schema up to date; writes nothing when it is current (store/schema.h).
   Status Migrate();
+  // Points the model symlinks of installs left in pending_links at their content.
   Status RepairLinks();
   Status ClearPendingLink(const ModelRef& ref);
+  Result<std::vector<ModelInfo>> Query(const std::string& where,
+                                       const std::vector<std::string>& args, bool with_files);
+  // Completes the removals whose marker is left (by a crash, or a full disk).
+  Status FinishRemovals();
+
+  // Needs no lock: content ids with a removing/ marker (a readdir of a directory that is
+  // nearly always empty).
+  std::set<std::string> RemovalMarkers() const;
+
+  // REQUIRES (each below): mu_ held.
+  // The registry's connection: it changes when a write reopens it read-write (keep no
+  // reference to it, or statement on it, across a registry_->WriteTx()).
+  Db& db();
+  // Calls |fn| for each model row matching |where| (an SQL clause over "models m" with
+  // ?1.. bound to |args|), in name order, reusing one record.
   Status ForEach(const std::string& where, const std::vector<std::string>& args,
                  const std::function<void(int64_t id, const ModelInfo&)>& fn);
-  Result<std::vector<ModelInfo>> Query(const std::string& where, const std::vector<std::string>& args,
-                                       bool with_files);
+  Result<std::vector<Row>> SelectRows(const std::string& where,
+                                      const std::vector<std::string>& args);
+  // Marks, unlinks, frees and forgets |rows| (Remove's steps, docs/store.md). Runs its own
+  // write transactions.
+  Status RemoveRows(const std::vector<Row>& rows);
+  // The blobs of models |ids| that no other model uses.
+  Result<std::vector<std::string>> UnusedDigests(const std::vector<int64_t>& ids);
+
+  // REQUIRES (each below): mu_ held, inside registry_->WriteTx (so no install adds a
+  // reference meanwhile).
+  // Deletes the blob |sha256| and its url memo rows if no model uses it.
   Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep);
+  // Deletes the url memo rows of |digests|.
+  Status ForgetUrls(const std::vector<std::string>& digests);
 
   StoreOptions options_;
+  HubCache hub_;  // immutable: used without mu_
   std::mutex mu_;
-  std::unique_ptr<Db> db_;  // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_), but for registry_->read_only(); the pointer never changes.
+  std::unique_ptr<RegistryDb> registry_;
 };
 
 }  // namespace modeld::store

@@ -260,6 +260,91 @@ TEST_F(StoreTest, CrashDuringInstallLeavesOldOrNewNeverAMix) {
   ASSERT_TRUE(store_->Gc(std::chrono::seconds(0)).has_value());
 }
 
+// rm on a full disk deletes files before it deletes rows. Whatever the moment it dies
+// at, the model is never "available" without its files: it reads as broken (here in a
+// store opened before the crash, as a server's is), and the next Open finishes it.
+TEST_F(StoreTest, CrashDuringRemoveNeverLeavesAModelAvailableWithoutItsFiles) {
+  auto shared = Blob("shared.bin", "m and other use this");
+  ASSERT_TRUE(store_->Install(Spec("other", "v1", {shared})).has_value());
+  for (const char* point : {"remove-marked", "remove-freed"}) {
+    auto own = Blob("own.bin", "only m uses this");
+    ASSERT_TRUE(store_->Install(Spec("m", "v1", {own, shared})).has_value()) << point;
+    store_.reset();  // no connection across fork()
+    int go[2];
+    ASSERT_EQ(::pipe(go), 0);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      char c;
+      if (::read(go[0], &c, 1) != 1) ::_exit(2);
+      auto s = Store::Open(opts_);
+      if (!s.has_value()) ::_exit(2);
+      Store::SetCrashPointForTest(point);
+      (void)(*s)->Remove("m", "v1");
+      ::_exit(3);  // the crash point was not reached
+    }
+    Reopen();  // open before the crash, like a server
+    ASSERT_EQ(::write(go[1], "g", 1), 1);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(go[0]);
+    ::close(go[1]);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 86) << "crash point " << point;
+
+    auto m = store_->Get({"m", "v1"});
+    ASSERT_TRUE(m.has_value()) << point;
+    EXPECT_EQ(m->status, "broken") << point;
+    auto listed = store_->List();
+    ASSERT_TRUE(listed.has_value());
+    for (const auto& l : *listed) {
+      EXPECT_EQ(l.status, l.ref.name == "m" ? "broken" : "available") << point;
+    }
+    auto v = store_->Verify(ModelRef{"m", "v1"}, false);
+    ASSERT_TRUE(v.has_value());
+    ASSERT_FALSE((*v)[0].ok) << point;
+    EXPECT_NE((*v)[0].problems.back().find("interrupted"), std::string::npos)
+        << (*v)[0].problems.back();
+
+    Reopen();  // finishes the removal
+    EXPECT_FALSE(store_->Get({"m", "v1"}).has_value()) << point;
+    EXPECT_FALSE(fs::exists(opts_.data_dir / "models" / "m")) << point;
+    EXPECT_FALSE(store_->HasBlob(own.sha256, own.size)) << point;
+    EXPECT_TRUE(store_->HasBlob(shared.sha256, shared.size)) << point;
+    auto ov = store_->Verify(ModelRef{"other", "v1"}, true);
+    ASSERT_TRUE(ov.has_value());
+    EXPECT_TRUE((*ov)[0].ok) << point;
+    EXPECT_TRUE(fs::is_empty(opts_.data_dir / "removing")) << point;
+  }
+}
+
+// Opening the registry again allocates nothing: its -wal and -shm files outlive the last
+// connection (so a full disk can still open it), and an up-to-date registry is not written.
+TEST_F(StoreTest, ReopeningAllocatesNoNewBlocks) {
+  ASSERT_TRUE(store_->Install(Spec("m", "v1", {Blob("w.bin", "weights")})).has_value());
+  store_.reset();
+  const fs::path db = opts_.data_dir / "registry.sqlite";
+  auto blocks = [&] {
+    uint64_t n = 0;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      struct stat st {};
+      fs::path p = db;
+      p += suffix;
+      EXPECT_EQ(::stat(p.c_str(), &st), 0) << p << " is kept after the last close";
+      n += static_cast<uint64_t>(st.st_blocks);
+    }
+    return n;
+  };
+  uint64_t before = blocks();
+  for (int i = 0; i < 3; ++i) {
+    Reopen();
+    ASSERT_TRUE(store_->List(true).has_value());
+    ASSERT_TRUE(store_->Get({"m", "v1"}).has_value());
+    store_.reset();
+  }
+  EXPECT_EQ(blocks(), before);
+}
+
 TEST_F(StoreTest, MigrationsAreIdempotentAndRefuseNewerSchemas) {
   Reopen();
   Reopen();

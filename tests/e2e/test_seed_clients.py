@@ -106,7 +106,9 @@ class SeedClientsTest(unittest.TestCase):
         cls.origin = Origin(("127.0.0.1", 0), make_handler(cls.www))
         threading.Thread(target=cls.origin.serve_forever, daemon=True).start()
         cls.origin_url = "http://127.0.0.1:%d" % cls.origin.server_address[1]
-        env = dict(os.environ, MODELD_HOME=str(cls.tmp / "home"), HF_HUB_CACHE=str(cls.tmp / "hf"))
+        # The origin is on loopback, which modeld refuses unless allowed (SSRF protection).
+        env = dict(os.environ, MODELD_HOME=str(cls.tmp / "home"), HF_HUB_CACHE=str(cls.tmp / "hf"),
+                   MODELD_ALLOW_PRIVATE_UPSTREAMS="1")
         cls.server = subprocess.Popen(
             [MODELD, "--data-dir", str(cls.tmp / "data"), "serve", "--listen", "127.0.0.1:8000"],
             stderr=subprocess.PIPE, text=True, env=env)
@@ -237,7 +239,8 @@ class ServerKillTest(unittest.TestCase):
     """kill -9 of the server mid-download; started again, the job resumes and completes."""
 
     def start_server(self):
-        env = dict(os.environ, MODELD_HOME=str(self.tmp / "home"), HF_HUB_CACHE=str(self.tmp / "hf"))
+        env = dict(os.environ, MODELD_HOME=str(self.tmp / "home"), HF_HUB_CACHE=str(self.tmp / "hf"),
+                   MODELD_ALLOW_PRIVATE_UPSTREAMS="1")  # a loopback origin
         server = subprocess.Popen(
             [MODELD, "--data-dir", str(self.tmp / "data"), "serve", "--listen", "127.0.0.1:8001"],
             stderr=subprocess.PIPE, text=True, env=env)

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "engine_harness.h"
+#include "service/pull_support.h"
 #include "origin.h"
 
 namespace modeld::testing {
@@ -32,14 +33,15 @@ class BusLog {
     });
   }
   bool WaitState(const std::string& job, const std::string& state) {
-    return WaitFor([&](const JobEvent& e) { return e.job_id == job && e.state == state; });
+    return WaitFor([&](const JobEvent& e) { return e.job_id == job && service::JobStateName(e.state) == state; });
   }
   // States of |job| in order, consecutive duplicates folded.
   std::vector<std::string> States(const std::string& job) {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> out;
     for (const auto& e : events_) {
-      if (e.job_id == job && (out.empty() || out.back() != e.state)) out.push_back(e.state);
+      std::string st(service::JobStateName(e.state));
+      if (e.job_id == job && (out.empty() || out.back() != st)) out.push_back(st);
     }
     return out;
   }
@@ -47,7 +49,7 @@ class BusLog {
   int IndexOf(const std::string& job, const std::string& state) {
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < events_.size(); ++i) {
-      if (events_[i].job_id == job && events_[i].state == state) return static_cast<int>(i);
+      if (events_[i].job_id == job && service::JobStateName(events_[i].state) == state) return static_cast<int>(i);
     }
     return -1;
   }
@@ -88,15 +90,16 @@ TEST_F(JobManagerTest, RunsAJobThroughEveryState) {
   BusLog log(jm.events());
   auto job = jm.Submit(Req("/a.bin", "a"), 0);
   ASSERT_TRUE(job.has_value());
-  EXPECT_EQ(job->id.rfind("dwnld_", 0), 0u);
-  ASSERT_TRUE(log.WaitState(job->id, "completed"));
+  EXPECT_EQ(job->job.id.rfind("dwnld_", 0), 0u);
+  ASSERT_TRUE(log.WaitState(job->job.id, "completed"));
   std::vector<std::string> want = {"queued", "resolving", "downloading", "verifying", "installing",
                                    "completed"};
-  EXPECT_EQ(log.States(job->id), want);
-  auto done = jm.Get(job->id);
+  EXPECT_EQ(log.States(job->job.id), want);
+  auto done = jm.Get(job->job.id);
   ASSERT_TRUE(done.has_value() && done->result.has_value());
   EXPECT_EQ(FileSha256(done->result->path / "a.bin"), Sha256Hex(data));
-  auto rec = svc_->store().GetJob(job->id);
+  jm.FlushRecordsForTest();
+  auto rec = svc_->StoreForTest().GetJob(job->job.id);
   ASSERT_TRUE(rec.has_value());
   EXPECT_EQ(rec->state, "completed");
   EXPECT_EQ(rec->bytes_done, data.size());
@@ -107,12 +110,14 @@ TEST_F(JobManagerTest, IdenticalRequestsJoinOneJob) {
   service::JobManager jm(*svc_, 3);
   BusLog log(jm.events());
   bool joined = true;
-  auto a = jm.Submit(Req("/a.bin", "a"), 0, &joined);
+  auto a = jm.Submit(Req("/a.bin", "a"), 0);
+  joined = a->joined;
   EXPECT_FALSE(joined);
-  auto b = jm.Submit(Req("/a.bin", "a"), 0, &joined);
+  auto b = jm.Submit(Req("/a.bin", "a"), 0);
+  joined = b->joined;
   EXPECT_TRUE(joined);
-  EXPECT_EQ(a->id, b->id);
-  ASSERT_TRUE(log.WaitState(a->id, "completed"));
+  EXPECT_EQ(a->job.id, b->job.id);
+  ASSERT_TRUE(log.WaitState(a->job.id, "completed"));
   EXPECT_EQ(jm.List().size(), 1u);
 }
 
@@ -121,14 +126,14 @@ TEST_F(JobManagerTest, QueueHonoursTheLimitAndPriority) {
   service::JobManager jm(*svc_, 1);
   BusLog log(jm.events());
   auto first = jm.Submit(Req("/1", "one"), 0);
-  ASSERT_TRUE(log.WaitState(first->id, "downloading"));
+  ASSERT_TRUE(log.WaitState(first->job.id, "downloading"));
   auto low = jm.Submit(Req("/2", "two"), 0);
   auto high = jm.Submit(Req("/3", "three"), 5);
-  EXPECT_EQ(jm.Get(low->id)->last.state, "queued");
-  ASSERT_TRUE(log.WaitState(low->id, "completed"));
-  EXPECT_LT(log.IndexOf(first->id, "completed"), log.IndexOf(high->id, "resolving"))
+  EXPECT_EQ(jm.Get(low->job.id)->last.state, service::JobState::kQueued);
+  ASSERT_TRUE(log.WaitState(low->job.id, "completed"));
+  EXPECT_LT(log.IndexOf(first->job.id, "completed"), log.IndexOf(high->job.id, "resolving"))
       << "one download at a time";
-  EXPECT_LT(log.IndexOf(high->id, "completed"), log.IndexOf(low->id, "resolving"))
+  EXPECT_LT(log.IndexOf(high->job.id, "completed"), log.IndexOf(low->job.id, "resolving"))
       << "higher priority first";
 }
 
@@ -139,12 +144,12 @@ TEST_F(JobManagerTest, CancelStopsAndRemovesThePartial) {
   auto job = jm.Submit(Req("/big", "big"), 0);
   ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.bytes_done > kMiB; }));
   auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(jm.Cancel(job->id).ok());
-  ASSERT_TRUE(log.WaitState(job->id, "cancelled"));
+  ASSERT_TRUE(jm.Cancel(job->job.id).ok());
+  ASSERT_TRUE(log.WaitState(job->job.id, "cancelled"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
-  EXPECT_FALSE(fs::exists(svc_->store().PartialDir(service::PullKey({"big", "v1"}))));
-  EXPECT_EQ(svc_->store().Get({"big", "v1"}).error().code(), Status::Code::kNotFound);
-  EXPECT_EQ(jm.Cancel(job->id).code(), Status::Code::kFailedPrecondition);
+  EXPECT_FALSE(fs::exists(svc_->StoreForTest().PartialDir(service::PullKey({"big", "v1"}))));
+  EXPECT_EQ(svc_->StoreForTest().Get({"big", "v1"}).error().code(), Status::Code::kNotFound);
+  EXPECT_EQ(jm.Cancel(job->job.id).code(), Status::Code::kFailedPrecondition);
   EXPECT_EQ(jm.Cancel("dwnld_nope").code(), Status::Code::kNotFound);
 }
 
@@ -155,12 +160,12 @@ TEST_F(JobManagerTest, PauseAndResumeKeepTheBytes) {
   BusLog log(jm.events());
   auto job = jm.Submit(Req("/big", "big"), 0);
   ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.bytes_done > 4 * kMiB; }));
-  ASSERT_TRUE(jm.Pause(job->id).ok());
-  ASSERT_TRUE(log.WaitState(job->id, "paused"));
-  EXPECT_EQ(jm.Pause(job->id).code(), Status::Code::kFailedPrecondition);
+  ASSERT_TRUE(jm.Pause(job->job.id).ok());
+  ASSERT_TRUE(log.WaitState(job->job.id, "paused"));
+  EXPECT_EQ(jm.Pause(job->job.id).code(), Status::Code::kFailedPrecondition);
   origin_.Update("/big", [](FileSpec& f) { f.rate = 0; });
-  ASSERT_TRUE(jm.Resume(job->id).ok());
-  ASSERT_TRUE(log.WaitState(job->id, "completed"));
+  ASSERT_TRUE(jm.Resume(job->job.id).ok());
+  ASSERT_TRUE(log.WaitState(job->job.id, "completed"));
   EXPECT_LT(origin_.BodyBytes("/big"), data.size() + 6 * kMiB);
 }
 
@@ -172,7 +177,7 @@ TEST_F(JobManagerTest, UnfinishedJobsResumeAfterARestart) {
     service::JobManager jm(*svc_, 3);
     BusLog log(jm.events());
     auto job = jm.Submit(Req("/big", "big"), 0);
-    id = job->id;
+    id = job->job.id;
     ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.bytes_done > 8 * kMiB; }));
   }  // the "server" goes away mid-download
   svc_.reset();
@@ -190,15 +195,116 @@ TEST_F(JobManagerTest, UnfinishedJobsResumeAfterARestart) {
   EXPECT_LT(origin_.BodyBytes("/big"), data.size() + data.size() / 4);
 }
 
+// Killed between the install's commit and the job's record (bench/kill_installing.sh):
+// the restarted job finds its model installed, and that is success, not AlreadyExists.
+TEST_F(JobManagerTest, ARecoveredJobWhoseModelWasInstalledCompletes) {
+  std::string data = RandomBytes(2 * kMiB, 7);
+  origin_.Put("/m.bin", {.content = data});
+  auto req = Req("/m.bin", "m");
+  ASSERT_TRUE(svc_->Pull(req, nullptr).has_value());
+  store::JobRecord rec;
+  rec.id = "dwnld_0000000000aa";
+  rec.model = "m:v1";
+  rec.request = service::PullRequestToJson(req, 0);
+  rec.state = "installing";
+  rec.bytes_done = rec.run_start_bytes = data.size();
+  ASSERT_TRUE(svc_->StoreForTest().SaveJob(rec).ok());
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  ASSERT_EQ(*jm.Recover(), 1);
+  ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.job_id == rec.id && e.terminal(); }));
+  auto got = jm.Get(rec.id);
+  EXPECT_EQ(got->last.state, service::JobState::kCompleted) << got->last.status.ToString();
+  ASSERT_TRUE(got->result.has_value());
+  EXPECT_EQ(FileSha256(got->result->path / "m.bin"), Sha256Hex(data));
+}
+
+// A job whose runs keep dying without progress is not retried for ever.
+TEST_F(JobManagerTest, RecoveryGivesUpOnAJobThatKeepsDyingWithoutProgress) {
+  origin_.Put("/x.bin", {.content = RandomBytes(kMiB, 8)});
+  auto save = [&](const std::string& id, int runs, uint64_t done, uint64_t start) {
+    store::JobRecord rec;
+    rec.id = id;
+    rec.model = id + ":v1";
+    rec.request = service::PullRequestToJson(Req("/x.bin", id), 0);
+    rec.state = "downloading";
+    rec.bytes_done = done;
+    rec.run_start_bytes = start;
+    rec.interrupted_runs = runs;
+    ASSERT_TRUE(svc_->StoreForTest().SaveJob(rec).ok());
+  };
+  save("dwnld_0000000000b1", service::JobManager::kMaxInterruptedRuns, 0, 0);   // the last straw
+  save("dwnld_0000000000b2", service::JobManager::kMaxInterruptedRuns, 10, 0);  // it moved: go on
+  save("dwnld_0000000000b3", 1, 0, 0);                                           // once more
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  ASSERT_EQ(*jm.Recover(), 2);
+  auto failed = jm.Get("dwnld_0000000000b1");
+  EXPECT_EQ(failed->last.state, service::JobState::kFailed);
+  EXPECT_NE(failed->last.status.message().find("not retried again"), std::string::npos) << failed->last.status.ToString();
+  jm.FlushRecordsForTest();
+  EXPECT_EQ(svc_->StoreForTest().GetJob("dwnld_0000000000b1")->state, "failed");
+  ASSERT_TRUE(log.WaitState("dwnld_0000000000b2", "completed"));
+  ASSERT_TRUE(log.WaitState("dwnld_0000000000b3", "completed"));
+}
+
+// Another process pulling the same model version holds its lock: this job waits, and a
+// cancel ends the wait at once (a blocking flock used to sit there).
+TEST_F(JobManagerTest, AJobWaitingForAnotherProcesssPullCancelsPromptly) {
+  origin_.Put("/w.bin", {.content = RandomBytes(kMiB, 9)});
+  auto held = svc_->StoreForTest().Lock(service::PullKey({"w", "v1"}));  // "another process"
+  ASSERT_TRUE(held.has_value());
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto job = jm.Submit(Req("/w.bin", "w"), 0);
+  ASSERT_TRUE(log.WaitState(job->job.id, "resolving"));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(jm.Cancel(job->job.id).ok());
+  ASSERT_TRUE(log.WaitState(job->job.id, "cancelled"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+}
+
+// The pre-flight answers what can be known up front; what the download meets later ends
+// the job failed, with its reason and code.
 TEST_F(JobManagerTest, FailuresCarryTheirReason) {
   service::JobManager jm(*svc_, 3);
   BusLog log(jm.events());
-  auto job = jm.Submit(Req("/missing", "m"), 0);
-  ASSERT_TRUE(log.WaitState(job->id, "failed"));
-  auto got = jm.Get(job->id);
-  EXPECT_EQ(got->last.error_code, "NotFound");
-  EXPECT_NE(got->last.error.find("/missing"), std::string::npos);
+  auto missing = jm.Submit(Req("/missing", "m"), 0);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), Status::Code::kNotFound);
+  EXPECT_NE(missing.error().message().find("/missing"), std::string::npos);
+  EXPECT_TRUE(jm.List().empty()) << "nothing queued";
   EXPECT_EQ(jm.Submit(Req("/x", "../bad"), 0).error().code(), Status::Code::kInvalidArgument);
+
+  origin_.Put("/c.bin", {.content = RandomBytes(kMiB, 10)});
+  auto req = Req("/c.bin", "c");
+  req.checksum = *ParseChecksum("sha256:" + std::string(64, '0'));
+  auto job = jm.Submit(req, 0);
+  ASSERT_TRUE(job.has_value()) << job.error().ToString();
+  ASSERT_TRUE(log.WaitState(job->job.id, "failed"));
+  auto got = jm.Get(job->job.id);
+  EXPECT_EQ(got->last.status.code(), Status::Code::kCorrupt) << got->last.status.ToString();
+  jm.FlushRecordsForTest();
+  EXPECT_EQ(svc_->StoreForTest().GetJob(job->job.id)->state, "failed");
+}
+
+TEST_F(JobManagerTest, InstalledModelsAreAlreadyExistsUpFrontUnlessForced) {
+  origin_.Put("/i.bin", {.content = RandomBytes(kMiB, 11)});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto first = jm.Submit(Req("/i.bin", "i"), 0);
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(log.WaitState(first->job.id, "completed"));
+  auto again = jm.Submit(Req("/i.bin", "i"), 0);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code(), Status::Code::kAlreadyExists);
+  auto req = Req("/i.bin", "i");
+  req.force = true;
+  auto forced = jm.Submit(req, 0);
+  ASSERT_TRUE(forced.has_value()) << forced.error().ToString();
+  EXPECT_EQ(forced->job.plan.files, 1u);
+  EXPECT_EQ(forced->job.plan.source, "url");
+  ASSERT_TRUE(log.WaitState(forced->job.id, "completed"));
 }
 
 }  // namespace

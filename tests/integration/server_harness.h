@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/generic/routes.h"
+#include "service/pull_support.h"
+#include "sources/resolver.h"
 #include "api/http_server.h"
 #include "engine_harness.h"
 #include "http_client.h"
@@ -25,9 +27,7 @@ class ServerHarness : public ::testing::Test {
     ASSERT_TRUE(st);
     models_ = std::make_unique<service::ModelService>(std::move(st), nullptr, resolver_);
     jobs_ = std::make_unique<service::JobManager>(*models_, 3);
-    work_ = std::make_unique<api::WorkQueue>();
-    ctx_ = std::make_unique<api::generic::Context>(
-        api::generic::Context{*models_, *jobs_, *work_, "test"});
+    ctx_ = std::make_unique<api::generic::Context>(api::generic::Context{*models_, *jobs_, "test"});
     api::ServerOptions opts;
     opts.listen = {"127.0.0.1:0"};
     opts.token = token;
@@ -39,7 +39,6 @@ class ServerHarness : public ::testing::Test {
   void Stop() {
     if (server_) server_->Stop(std::chrono::seconds(5));
     server_.reset();
-    work_.reset();
     jobs_.reset();
     ctx_.reset();
     models_.reset();
@@ -67,7 +66,7 @@ class ServerHarness : public ::testing::Test {
     std::unique_lock<std::mutex> l(mu);
     bool ok = cv.wait_for(l, std::chrono::seconds(60), [&] {
       auto job = jobs_->Get(id);
-      return job.has_value() && pred(job->last.state);
+      return job.has_value() && pred(std::string(service::JobStateName(job->last.state)));
     });
     l.unlock();
     jobs_->events().Unsubscribe(sub);
@@ -87,7 +86,6 @@ class ServerHarness : public ::testing::Test {
   std::shared_ptr<const sources::Resolver> resolver_;  // null: from the environment
   std::unique_ptr<service::ModelService> models_;
   std::unique_ptr<service::JobManager> jobs_;
-  std::unique_ptr<api::WorkQueue> work_;
   std::unique_ptr<api::generic::Context> ctx_;
   std::unique_ptr<api::HttpServer> server_;
   std::string base_;

@@ -111,15 +111,22 @@ TEST_F(ServerTest, BadRequestsNameTheField) {
       {R"({"model_name": "a", "version": "../x"})", "'version'"},
       {R"({"model_name": "a", "checksum": "sha256:abc"})", "'checksum'"},
       {R"({"model_name": "a", "download_url": "ftp://x/y"})", "'download_url'"},
+      // 100,000 levels in metadata (200 KB) overflowed the stack and killed the server.
+      {R"({"model_name": "a", "metadata": {"x": )" + std::string(100000, '[') + std::string(100000, ']') + "}}",
+       "nested deeper than 128 levels"},
   };
   for (const auto& c : cases) {
-    auto r = HttpCall("POST", base_ + "/model-download", c.body);
+    auto r = HttpCall("POST", base_ + "/model-download", c.body, {"Content-Type: application/json"});
     EXPECT_EQ(r.status, 400) << c.body;
     auto j = json::parse(r.body, nullptr, false);
     ASSERT_TRUE(j.contains("detail")) << r.body;
     EXPECT_NE(j["detail"].get<std::string>().find(c.want), std::string::npos)
         << c.body << " -> " << r.body;
   }
+  EXPECT_EQ(Get("/healthz").first, 200) << "still alive";
+  // A browser's simple POST (text/plain, no preflight) never reaches the parser.
+  auto plain = HttpCall("POST", base_ + "/model-download", R"({"model_name": "a"})", {"Content-Type: text/plain"});
+  EXPECT_EQ(plain.status, 415);
   // Unknown fields are ignored.
   origin_.Put("/x", {.content = "x"});
   auto [code, j] = Post({{"model_name", "x"}, {"download_url", origin_.Url("/x")}, {"colour", "blue"}});

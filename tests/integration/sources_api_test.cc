@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "archive_writer.h"
+#include "sources/catalog.h"
 #include "hub_mimic.h"
 #include "origin.h"
 #include "server_harness.h"
@@ -311,8 +312,8 @@ TEST_F(SourcesTest, CatalogsListSearchAndInstall) {
   EXPECT_EQ(revision_calls(), before + 1) << "one Hub listing for both files of the repository";
   fs::path cfg_dir = Model("acme-model")["path"].get<std::string>();
   auto versions = Get("/models/acme-model").second["versions"];  // not a temporary's member
-  for (const auto& m : versions) {
-    if (m["version"] == "cfg") cfg_dir = m["path"].get<std::string>();
+  for (const auto& v : versions) {
+    if (v["version"] == "cfg") cfg_dir = v["path"].get<std::string>();
   }
   EXPECT_EQ(ReadFile(cfg_dir / "conf/model.json"), kConfig);
   EXPECT_EQ(ReadFile(cfg_dir / "vocab.txt"), "a\nb\n");
@@ -380,7 +381,7 @@ TEST_F(SourcesTest, HostileArchivesFailCleanly) {
   EXPECT_FALSE(fs::exists("/tmp/modeld-slip"));
   // A decompression bomb: 64 MiB of zeros in 64 KiB, against limits scaled down from
   // the defaults (100x past 1 GiB) so the test stays small.
-  archive::Limits limits;
+  service::ArchiveLimits limits;
   limits.ratio_floor = 8 * kMiB;
   models_->set_archive_limits(limits);
   std::string bomb = ArchiveBytes({{"zeros.bin", std::string(64 * kMiB, '\0')}}, "tar.gz");
@@ -542,7 +543,7 @@ TEST_F(SourcesTest, ProgressIsSummedOverTheFilesOfAPlan) {
   uint64_t last = 0;
   bool mid = false;
   for (const auto& ev : seen) {
-    if (ev.state != "downloading") continue;
+    if (ev.state != service::JobState::kDownloading) continue;
     EXPECT_EQ(ev.bytes_total.value_or(0), a.size() + b.size());
     EXPECT_GE(ev.bytes_done, last) << "progress never goes back";
     last = ev.bytes_done;

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -28,8 +29,10 @@ inline std::string ModeldBin() {
 
 class Child {
  public:
-  // Starts `modeld args...` with stdout and stderr sent to files in |dir|.
-  Child(const std::vector<std::string>& args, const std::filesystem::path& dir) {
+  // Starts `modeld args...` with stdout and stderr sent to files in |dir|, with
+  // |extra_env| ("NAME=value") added to the environment.
+  Child(const std::vector<std::string>& args, const std::filesystem::path& dir,
+        const std::vector<std::string>& extra_env = {}) {
     out_ = dir / ("stdout." + std::to_string(counter_));
     err_ = dir / ("stderr." + std::to_string(counter_++));
     std::vector<std::string> argv_s = {ModeldBin()};
@@ -45,9 +48,13 @@ class Child {
     // Never the real home: default data and Hub cache dirs point into the scratch dir.
     std::vector<std::string> env_s = {"MODELD_HOME=" + (dir / "modeld-home").string(),
                                       "HF_HUB_CACHE=" + (dir / "hf-cache").string()};
+    env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
-      if (kv.rfind("MODELD_HOME=", 0) != 0 && kv.rfind("HF_HUB_CACHE=", 0) != 0 &&
+      std::string_view name = kv.substr(0, kv.find('=') + 1);
+      bool overridden = std::any_of(extra_env.begin(), extra_env.end(),
+                                    [&](const std::string& x) { return x.rfind(name, 0) == 0; });
+      if (!overridden && kv.rfind("MODELD_HOME=", 0) != 0 && kv.rfind("HF_HUB_CACHE=", 0) != 0 &&
           kv.rfind("HF_HOME=", 0) != 0) {
         env_s.emplace_back(kv);
       }
@@ -96,6 +103,17 @@ class Child {
 inline int RunModeld(const std::vector<std::string>& args, const std::filesystem::path& dir,
                      std::string* out = nullptr, std::string* err = nullptr) {
   Child c(args, dir);
+  int rc = c.Wait();
+  if (out) *out = c.Stdout();
+  if (err) *err = c.Stderr();
+  return rc;
+}
+
+// The same with |extra_env| ("NAME=value") in its environment.
+inline int RunModeldEnv(const std::vector<std::string>& args, const std::filesystem::path& dir,
+                        const std::vector<std::string>& extra_env, std::string* out = nullptr,
+                        std::string* err = nullptr) {
+  Child c(args, dir, extra_env);
   int rc = c.Wait();
   if (out) *out = c.Stdout();
   if (err) *err = c.Stderr();

@@ -22,4 +22,11 @@ HttpReply HttpCall(const std::string& method, const std::string& url, const std:
                    const std::vector<std::string>& headers = {}, CURL* handle = nullptr,
                    long timeout_s = 30);
 
+// Sends |bytes| as they are on a fresh connection to 127.0.0.1:|port| and returns
+// everything the server writes until it closes the connection (or |timeout_ms| passes
+// without a byte: then *timed_out is set when given). For framing tests that no client
+// library would send.
+std::string RawHttp(uint16_t port, const std::string& bytes, int timeout_ms = 5000,
+                    bool* timed_out = nullptr);
+
 }  // namespace modeld::testing

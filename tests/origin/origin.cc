@@ -395,6 +395,7 @@ void TestOrigin::Serve(int fd) {
     if (!spec.content_disposition.empty()) {
       out += "Content-Disposition: " + spec.content_disposition + "\r\n";
     }
+    if (!spec.content_encoding.empty()) out += "Content-Encoding: " + spec.content_encoding + "\r\n";
     if (spec.chunked) {
       out += "Transfer-Encoding: chunked\r\n";
     } else {

@@ -3,8 +3,8 @@
 // It serves in-memory files with Range, If-Range, ETag, Last-Modified, HEAD and
 // keep-alive, and injects the faults real upstreams have: dropped connections, 429/503
 // with Retry-After, stalls, corrupt bytes, a file that changes mid-download, no Range
-// support, chunked bodies without a length, a lying Content-Length, redirects, and
-// per-connection rate limits (as CDNs cap). Every request is recorded, so tests can
+// support, chunked bodies without a length, a lying Content-Length, redirects, a
+// Content-Encoding nobody asked for, and per-connection rate limits (as CDNs cap). Every request is recorded, so tests can
 // assert what the client sent and how many bytes it fetched.
 //
 // Thread safety: all methods are safe from any thread. One thread per connection.
@@ -36,6 +36,7 @@ struct FileSpec {
   bool chunked = false;       // 200 with Transfer-Encoding: chunked, no length, no ranges
   uint64_t rate = 0;          // bytes per second per connection; 0 = unlimited
   std::string content_disposition;
+  std::string content_encoding;  // sent as Content-Encoding (the bytes are sent as they are)
 
   // Faults. "times" counts GET requests to this file; -1 means every one.
   int fail_status = 0;        // answer the first fail_times GETs with this status

@@ -1,15 +1,18 @@
 // The generic model-download API (../shared/seeds/001, dialects.md section 4):
 //   POST /model-download, GET /model-download, GET /model-download/{id}/progress,
-//   POST /model-download/{id}/cancel|pause|resume, GET /models, GET /models/{name},
-//   DELETE /models/{name}, GET /cache, GET /healthz, GET /version.
-// A thin translation between that wire format and ModelService / JobManager calls.
+//   POST /model-download/{id}/cancel|pause|resume, DELETE /model-download/{id},
+//   GET /model-download/{id}/events (SSE), GET /ws (WebSocket), GET /models,
+//   GET /models/{name}, DELETE /models/{name}, GET /cache, GET /catalog, GET /healthz,
+//   GET /version.
+// A thin table over ModelService and JobManager calls; the wire format is in wire.h.
+//
+// Thread safety: the handlers run on the server's threads; Context outlives the server.
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "api/http_server.h"
-#include "api/work_queue.h"
+#include "api/dialect.h"
 #include "service/job_manager.h"
 #include "service/model_service.h"
 
@@ -18,13 +21,11 @@ namespace modeld::api::generic {
 struct Context {
   service::ModelService& models;
   service::JobManager& jobs;
-  WorkQueue& work;
   std::string version;
 };
 
 std::vector<Route> Routes(Context& ctx);
-
-// The HTTP status for a failed operation, as the seed's table has it.
-http::status HttpStatusFor(const Status& s);
+// The routes as a Dialect: {"detail"} errors, default port 8000.
+Dialect GenericDialect(Context& ctx);
 
 }  // namespace modeld::api::generic

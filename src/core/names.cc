@@ -1,9 +1,9 @@
-#include "store/names.h"
+#include "core/names.h"
 
 #include <cctype>
 #include <cstdint>
 
-namespace modeld::store {
+namespace modeld {
 
 namespace {
 
@@ -107,6 +107,10 @@ Status ValidateRelativePath(std::string_view path) {
     if (seg == "." || seg == "..") {
       return Status::InvalidArgument("file path " + Quote(path) + " contains '.' or '..'");
     }
+    if (seg.size() == 4 && seg[0] == '.' && (seg[1] | 0x20) == 'g' && (seg[2] | 0x20) == 'i' &&
+        (seg[3] | 0x20) == 't') {  // a hostile listing's .git/config or .GIT/hooks/...
+      return Status::InvalidArgument("file path " + Quote(path) + " has a '.git' component");
+    }
     if (seg.size() > 255) return Status::InvalidArgument("file path has a segment over 255 bytes");
     if (slash == std::string_view::npos) break;
     start = slash + 1;
@@ -132,4 +136,4 @@ Result<ModelRef> ParseModelRef(std::string_view text, std::string_view default_v
   return ref;
 }
 
-}  // namespace modeld::store
+}  // namespace modeld

@@ -9,7 +9,7 @@
 
 #include "core/status.h"
 
-namespace modeld::store {
+namespace modeld {
 
 // A model is "name:version": "resnet50:v1.0", "Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M".
 struct ModelRef {
@@ -28,8 +28,10 @@ Status ValidateModelName(std::string_view name);
 // version: 1-128 chars of [A-Za-z0-9._+-], not starting with '.' or '-'.
 Status ValidateVersion(std::string_view version);
 // A file path inside a model: relative, '/'-separated segments of 1-255 bytes, none
-// "." or "..", no NUL, control characters or backslashes, valid UTF-8 (paths are written
-// into JSON), at most 1024 bytes.
+// "." or ".." or ".git" (in any case), no NUL, control characters or backslashes, valid
+// UTF-8 (paths are written into JSON), at most 1024 bytes. The one check for every path
+// an upstream chooses: Hub tree listings, catalogs, Content-Disposition names and (after
+// "./" prefixes are dropped) archive entries.
 Status ValidateRelativePath(std::string_view path);
 
-}  // namespace modeld::store
+}  // namespace modeld

@@ -1,13 +1,20 @@
-#include "cli/service_factory.h"
+#include "service/open.h"
 
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/json.h"
 #include <sstream>
 
-namespace modeld::cli {
+#include "core/json.h"
+#include "engine/engine.h"
+#include "sources/catalog.h"
+#include "sources/resolver.h"
+#include "store/store.h"
+
+namespace modeld::service {
+
+namespace {
 
 namespace fs = std::filesystem;
 
@@ -58,8 +65,10 @@ Result<std::vector<sources::Catalog>> LoadCatalogs(const fs::path& data_dir,
   return out;
 }
 
-Result<std::unique_ptr<service::ModelService>> OpenService(const std::string& data_dir,
-                                                           const std::vector<std::string>& catalogs) {
+}  // namespace
+
+Result<std::unique_ptr<ModelService>> OpenService(const std::string& data_dir,
+                                                  const std::vector<std::string>& catalogs) {
   auto store = store::Store::Open(store::DefaultStoreOptions(data_dir));
   if (!store.has_value()) return store.error();
   auto loaded = LoadCatalogs((*store)->options().data_dir, catalogs);
@@ -67,8 +76,8 @@ Result<std::unique_ptr<service::ModelService>> OpenService(const std::string& da
   sources::ResolverConfig config;
   config.hub_cache = (*store)->options().hf_cache;
   config.catalogs = std::move(loaded.value());
-  return std::make_unique<service::ModelService>(std::move(store.value()), nullptr,
-                                                 std::make_shared<sources::Resolver>(std::move(config)));
+  return std::make_unique<ModelService>(std::move(store.value()), nullptr,
+                                        std::make_shared<sources::Resolver>(std::move(config)));
 }
 
-}  // namespace modeld::cli
+}  // namespace modeld::service

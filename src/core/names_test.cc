@@ -1,8 +1,8 @@
-#include "store/names.h"
+#include "core/names.h"
 
 #include <gtest/gtest.h>
 
-namespace modeld::store {
+namespace modeld {
 namespace {
 
 TEST(NamesTest, ParsesReferences) {
@@ -60,5 +60,18 @@ TEST(NamesTest, FilePathsAreValidUtf8) {
   }
 }
 
+// A hostile mirror's listing must not write into a .git directory (hooks run code).
+TEST(NamesTest, RefusesGitComponentsInAnyCase) {
+  for (const char* ok : {".gitignore", ".github/workflows/x.yml", "a/.git2/x", "git/config", "x.git"}) {
+    EXPECT_TRUE(ValidateRelativePath(ok).ok()) << ok;
+  }
+  for (const char* bad : {".git", ".git/config", "a/.git/hooks/post-checkout", ".GIT/config",
+                          "sub/.Git", "a/.gIt/b"}) {
+    Status s = ValidateRelativePath(bad);
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find(".git"), std::string::npos) << s.message();
+  }
+}
+
 }  // namespace
-}  // namespace modeld::store
+}  // namespace modeld

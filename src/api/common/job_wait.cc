@@ -1,0 +1,59 @@
+#include "api/common/job_wait.h"
+
+#include <atomic>
+#include <mutex>
+
+namespace modeld::api {
+
+void WhenJobEnds(service::JobManager& jobs, const std::string& id,
+                 std::function<void(Result<service::Job>)> done) {
+  struct State {
+    std::atomic<bool> answered{false};
+    std::atomic<uint64_t> sub{0};
+  };
+  auto st = std::make_shared<State>();
+  auto finish = [&jobs, id, done, st]() {
+    if (st->answered.exchange(true)) return;
+    if (uint64_t sub = st->sub.exchange(0)) jobs.events().Unsubscribe(sub);
+    done(jobs.Get(id));
+  };
+  st->sub = jobs.events().Subscribe([id, finish](const service::JobEvent& ev) {
+    // Events are published after the job manager's lock is released: finishing here
+    // may read the job again.
+    if (ev.job_id == id && ev.terminal()) finish();
+  });
+  // It may have ended (or never existed) before we subscribed.
+  auto job = jobs.Get(id);
+  if (!job.has_value() || job->last.terminal()) finish();
+}
+
+Status FollowJob(service::JobManager& jobs, const std::string& id, std::shared_ptr<EventStream> stream,
+                 std::function<bool(const service::JobEvent&)> on_event) {
+  struct State {
+    std::mutex mu;  // one call of on_event at a time; none after it said stop
+    bool done = false;
+  };
+  auto st = std::make_shared<State>();
+  auto deliver = [st, stream, on_event](const service::JobEvent& ev) {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->done) return;
+    if (!on_event(ev)) {
+      st->done = true;
+      stream->Close();
+    }
+  };
+  auto& bus = jobs.events();
+  uint64_t sub = bus.Subscribe([id, deliver](const service::JobEvent& ev) {
+    if (ev.job_id == id) deliver(ev);
+  });
+  stream->OnClose([&bus, sub] { bus.Unsubscribe(sub); });
+  auto job = jobs.Get(id);
+  if (!job.has_value()) {
+    bus.Unsubscribe(sub);
+    return job.error();
+  }
+  deliver(job->last);  // where it stands now
+  return Status::OK();
+}
+
+}  // namespace modeld::api

@@ -1,0 +1,260 @@
+#include "api/generic/wire.h"
+
+#include <cmath>
+
+#include "api/common/body.h"
+#include "api/common/progress.h"
+#include "core/redact.h"
+
+namespace modeld::api::generic {
+
+namespace {
+
+using nlohmann::json;
+using service::JobState;
+
+json InstallationJson(const service::Model& m) {
+  return {{"status", "success"},
+          {"installed_at", Iso8601(m.installed_at)},
+          {"model_id", m.ref.name + "_" + m.ref.version},
+          {"ready_for_inference", m.status == "available"}};
+}
+
+// The seed's file_path: the file of a one-file model, else the model's directory.
+std::string FilePath(const service::Model& m) {
+  return m.files.size() == 1 ? (m.path / m.files[0].path).string() : m.path.string();
+}
+
+json ProgressObject(const service::JobEvent& ev, bool bytes) {
+  json p = {{"percentage", Percent(ev.bytes_done, ev.bytes_total, ev.state == JobState::kCompleted)},
+            {"downloaded_mb", MegaBytes(ev.bytes_done)},
+            {"total_mb", MegaBytes(ev.bytes_total.value_or(0))},
+            {"speed_mbps", MegaBytes(static_cast<uint64_t>(std::max(0.0, ev.bytes_per_second)))},
+            {"eta_seconds", EtaSeconds(ev.eta_seconds)},
+            {"current_stage", service::JobStateName(ev.state)}};
+  if (bytes) {
+    p["downloaded_bytes"] = ev.bytes_done;
+    p["total_bytes"] = ev.bytes_total.value_or(0);
+  }
+  return p;
+}
+
+std::string_view Message(JobState s) {
+  switch (s) {
+    case JobState::kCompleted: return "Model downloaded and installed successfully";
+    case JobState::kFailed: return "Download failed";
+    case JobState::kCancelled: return "Download cancelled";
+    case JobState::kPaused: return "Download paused";
+    case JobState::kQueued: return "Download queued";
+    case JobState::kResolving:
+    case JobState::kDownloading:
+    case JobState::kVerifying:
+    case JobState::kInstalling: return "Download in progress";
+  }
+  return "Download in progress";
+}
+
+}  // namespace
+
+http::status HttpStatusFor(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk: return http::status::ok;
+    case Status::Code::kInvalidArgument: return http::status::bad_request;
+    case Status::Code::kNotFound: return http::status::not_found;
+    case Status::Code::kAlreadyExists: return http::status::conflict;
+    case Status::Code::kFailedPrecondition: return http::status::conflict;
+    case Status::Code::kNoSpace: return http::status::payload_too_large;
+    case Status::Code::kPermissionDenied: return http::status::forbidden;
+    case Status::Code::kUnavailable: return http::status::service_unavailable;
+    case Status::Code::kIoError:
+    case Status::Code::kCorrupt:
+    case Status::Code::kCancelled:
+    case Status::Code::kInternal: return http::status::internal_server_error;
+  }
+  return http::status::internal_server_error;
+}
+
+Response ErrorFor(const Status& s) { return ErrorResponse(HttpStatusFor(s), RedactText(s.message())); }
+
+std::string_view SeedStatus(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+    case JobState::kResolving: return "started";
+    case JobState::kDownloading:
+    case JobState::kVerifying:
+    case JobState::kInstalling: return "downloading";
+    case JobState::kPaused: return "paused";
+    case JobState::kCompleted: return "completed";
+    case JobState::kCancelled:
+    case JobState::kFailed: return "failed";
+  }
+  return "failed";
+}
+
+Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_query) {
+  auto parsed = BodyReader::Parse(body);
+  if (!parsed.has_value()) return parsed.error();
+  BodyReader& b = *parsed;
+  DownloadRequest out;
+  auto& p = out.pull;
+  std::string name, version = "latest", url, checksum, source = "default";
+  bool force = false;
+  b.Str("model_name", &name, true) && b.Str("version", &version) && b.Str("download_url", &url) &&
+      b.Str("source", &source) && b.Str("checksum", &checksum) && b.Bool("force_download", &force) &&
+      b.Bool("wait", &out.wait);
+  if (!b.ok()) return b.error();
+  if (name.empty()) return Status::InvalidArgument("Invalid parameter 'model_name': empty");
+  if (version.empty()) version = "latest";
+  if (Status s = ValidateModelName(name); !s.ok()) {
+    return Status::InvalidArgument("Invalid parameter 'model_name': " + s.message());
+  }
+  if (Status s = ValidateVersion(version); !s.ok()) {
+    return Status::InvalidArgument("Invalid parameter 'version': " + s.message());
+  }
+  p.ref = {name, version};
+  p.force = force;
+  p.source = source;
+  if (!url.empty()) {
+    if (!service::IsHttpUrl(url)) {
+      return Status::InvalidArgument("Invalid parameter 'download_url': not an http(s) URL");
+    }
+    p.url = url;
+  }
+  if (!checksum.empty()) {
+    auto c = ParseChecksum(checksum);
+    if (!c.has_value()) return Status::InvalidArgument("Invalid parameter 'checksum': " + c.error().message());
+    p.checksum = *c;
+  }
+  if (auto o = b.Object("options")) {
+    int64_t chunk = -1, timeout = -1, retries = -1;
+    bool verify = true, extract = true, cleanup = true;
+    o->Int("chunk_size", 1, 64 << 20, &chunk) && o->Int("timeout", 1, 7 * 24 * 3600, &timeout) &&
+        o->Int("retry_count", 0, 100, &retries) && o->Bool("verify_ssl", &verify) &&
+        o->Bool("extract_after_download", &extract) && o->Bool("cleanup_temp_files", &cleanup);
+    if (!o->ok()) return o->error();
+    // chunk_size: the receive buffer. timeout: seconds without progress: a connection
+    // that sends nothing that long is replaced, and a download that makes no progress
+    // that long (across reconnects) fails. A whole-download limit would kill large models.
+    if (chunk > 0) p.options.buffer_size = static_cast<size_t>(std::max<int64_t>(chunk, 16384));
+    if (timeout > 0) {
+      p.options.stall_timeout = std::chrono::seconds(timeout);
+      p.options.progress_timeout = std::chrono::seconds(timeout);
+    }
+    if (retries >= 0) p.options.retry_count = static_cast<int>(retries);
+    p.options.verify_ssl = verify;
+    p.extract = extract;
+    p.keep_archive = !cleanup;
+  }
+  if (!b.ok()) return b.error();
+  // Hub selection: include/exclude globs, a GGUF quantization, a revision.
+  b.StrList("include", &p.include, "glob patterns") && b.StrList("exclude", &p.exclude, "glob patterns") &&
+      b.Str("quantization", &p.quantization) && b.Str("revision", &p.revision);
+  int64_t priority = 0;
+  b.Int("priority", -100, 100, &priority);
+  if (!b.ok()) return b.error();
+  out.priority = static_cast<int>(priority);
+  if (auto m = b.Object("metadata")) {
+    const json& meta = m->json();
+    for (const auto& [k, v] : meta.items()) p.metadata[k] = v;
+    if (meta.contains("description") && meta["description"].is_string()) p.description = meta["description"];
+    if (meta.contains("tags") && meta["tags"].is_array()) {
+      for (const auto& t : meta["tags"]) {
+        if (t.is_string()) p.tags.push_back(t.get<std::string>());
+      }
+    }
+  }
+  if (!b.ok()) return b.error();
+  if (wait_query) out.wait = true;
+  return out;
+}
+
+json StartedJson(const service::Submission& s) {
+  const auto& job = s.job;
+  const auto& plan = job.plan;
+  json j;
+  j["status"] = "started";
+  j["message"] = s.joined ? "Model download already in progress" : "Model download started";
+  j["download_id"] = job.id;
+  j["model_name"] = job.request.ref.name;
+  j["version"] = job.request.ref.version;
+  auto size = plan.total_bytes;
+  j["estimated_size_mb"] = size ? json(MegaBytes(*size)) : json(nullptr);
+  // At 50 MB/s until the first downloads teach us better.
+  j["estimated_duration_seconds"] = size ? json(static_cast<int64_t>(std::ceil(*size / 50e6))) : json(nullptr);
+  j["download_url"] = RedactUrl(job.request.url.empty() ? plan.first_url : job.request.url);
+  j["source"] = plan.source;
+  j["files"] = plan.files;
+  j["progress_endpoint"] = "/model-download/" + job.id + "/progress";
+  return j;
+}
+
+json ProgressJson(const service::Job& job) {
+  const auto& ev = job.last;
+  json j;
+  j["download_id"] = job.id;
+  j["model_name"] = job.request.ref.name;
+  j["version"] = job.request.ref.version;
+  j["status"] = SeedStatus(ev.state);
+  j["state"] = service::JobStateName(ev.state);
+  j["progress"] = ProgressObject(ev, false);
+  j["message"] = Message(ev.state);
+  if (ev.state == JobState::kCompleted && job.result) {
+    j["installation"] = InstallationJson(*job.result);
+    j["file_path"] = FilePath(*job.result);
+  } else if (ev.state == JobState::kFailed || ev.state == JobState::kCancelled) {
+    j["error"] = ev.status.message();
+    j["error_code"] = Status::CodeName(ev.status.code());
+  }
+  j["download_url"] = RedactUrl(job.request.url.empty() ? job.plan.first_url : job.request.url);
+  return j;
+}
+
+json CompletedJson(const service::Job& job) {
+  const auto& m = *job.result;
+  json j;
+  j["status"] = "completed";
+  j["message"] = "Model downloaded and installed successfully";
+  j["download_id"] = job.id;
+  j["model_name"] = m.ref.name;
+  j["version"] = m.ref.version;
+  j["file_path"] = FilePath(m);
+  j["model_path"] = m.path.string();
+  j["file_size_mb"] = MegaBytes(m.size);
+  j["download_duration_seconds"] = static_cast<double>(std::max<int64_t>(0, job.finished_at - job.started_at));
+  j["checksum_verified"] = job.request.checksum.has_value();
+  j["sha256"] = m.files.empty() ? "" : m.files[0].sha256;
+  j["installation"] = InstallationJson(m);
+  return j;
+}
+
+json EventJson(const service::JobEvent& ev) {
+  json j = {{"download_id", ev.job_id},
+            {"model_name", ev.model.name},
+            {"version", ev.model.version},
+            {"status", SeedStatus(ev.state)},
+            {"state", service::JobStateName(ev.state)},
+            {"progress", ProgressObject(ev, true)}};
+  if (!ev.status.ok()) {
+    j["error"] = ev.status.message();
+    j["error_code"] = Status::CodeName(ev.status.code());
+  }
+  if (!ev.files.empty()) {
+    json files = json::array();
+    for (const auto& f : ev.files) {
+      json fj = {{"path", f.path}, {"digest", f.digest}, {"downloaded_bytes", f.done},
+                 {"state", service::JobStateName(f.state)}, {"reused", f.reused}};
+      fj["total_bytes"] = f.total ? json(*f.total) : json(nullptr);
+      files.push_back(std::move(fj));
+    }
+    j["files"] = std::move(files);
+  }
+  return j;
+}
+
+json ModelJson(const service::Model& m) {
+  json j = m.ToJson();
+  j["size_mb"] = MegaBytes(m.size);
+  return j;
+}
+
+}  // namespace modeld::api::generic

@@ -1,0 +1,41 @@
+// The generic API's wire format (../shared/seeds/001, dialects.md section 4): its request
+// body, its JSON answers, and its one mapping from JobState and Status code to the seed's
+// words and HTTP statuses.
+//
+// Thread safety: stateless functions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "api/route.h"
+#include "service/job_manager.h"
+
+namespace modeld::api::generic {
+
+// The HTTP status for a failed operation, as the seed's table has it.
+http::status HttpStatusFor(const Status& s);
+// {"detail": message}, the message redacted of credentials.
+Response ErrorFor(const Status& s);
+
+// The seed's "status" for a job state: its clients poll until completed or failed, so a
+// cancelled job says failed (its "state" says cancelled).
+std::string_view SeedStatus(service::JobState state);
+
+// POST /model-download's body (and ?wait=): the pull it asks for, its priority, and
+// whether to answer only when the download ends. InvalidArgument names the field.
+struct DownloadRequest {
+  service::PullRequest pull;
+  int priority = 0;  // higher starts first when downloads queue
+  bool wait = false;
+};
+Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_query);
+
+nlohmann::json StartedJson(const service::Submission& s);
+nlohmann::json ProgressJson(const service::Job& job);
+nlohmann::json CompletedJson(const service::Job& job);
+// A job event as the streams send it (the fields of the progress endpoint, plus bytes).
+nlohmann::json EventJson(const service::JobEvent& ev);
+nlohmann::json ModelJson(const service::Model& m);
+
+}  // namespace modeld::api::generic

@@ -1,0 +1,63 @@
+#include "api/generic/wire.h"
+
+#include <gtest/gtest.h>
+
+namespace modeld::api::generic {
+namespace {
+
+using service::JobState;
+
+TEST(GenericWireTest, EveryStateHasTheSeedsWord) {
+  EXPECT_EQ(SeedStatus(JobState::kQueued), "started");
+  EXPECT_EQ(SeedStatus(JobState::kResolving), "started");
+  EXPECT_EQ(SeedStatus(JobState::kDownloading), "downloading");
+  EXPECT_EQ(SeedStatus(JobState::kVerifying), "downloading");
+  EXPECT_EQ(SeedStatus(JobState::kInstalling), "downloading");
+  EXPECT_EQ(SeedStatus(JobState::kPaused), "paused");
+  EXPECT_EQ(SeedStatus(JobState::kCompleted), "completed");
+  EXPECT_EQ(SeedStatus(JobState::kCancelled), "failed") << "the seed's clients stop polling";
+  EXPECT_EQ(SeedStatus(JobState::kFailed), "failed");
+}
+
+TEST(GenericWireTest, StatusCodesAsTheSeedsTable) {
+  EXPECT_EQ(HttpStatusFor(Status::InvalidArgument("x")), http::status::bad_request);
+  EXPECT_EQ(HttpStatusFor(Status::NotFound("x")), http::status::not_found);
+  EXPECT_EQ(HttpStatusFor(Status::AlreadyExists("x")), http::status::conflict);
+  EXPECT_EQ(HttpStatusFor(Status::NoSpace("x")), http::status::payload_too_large);
+  EXPECT_EQ(HttpStatusFor(Status::PermissionDenied("x")), http::status::forbidden);
+  EXPECT_EQ(HttpStatusFor(Status::Unavailable("x")), http::status::service_unavailable);
+  EXPECT_EQ(HttpStatusFor(Status::Corrupt("x")), http::status::internal_server_error);
+  auto r = ErrorFor(Status::NotFound("GET https://u:secret@h/x: HTTP 404"));
+  EXPECT_EQ(r.body().find("secret"), std::string::npos) << r.body();
+}
+
+TEST(GenericWireTest, ParsesTheSeedsBody) {
+  auto dl = ParseDownloadRequest(
+      R"({"model_name": "resnet50", "version": "v1.0", "download_url": "https://h/r.pth",
+          "checksum": "sha256:)" + std::string(64, 'a') + R"(", "force_download": true,
+          "options": {"timeout": 60, "retry_count": 2, "cleanup_temp_files": false},
+          "priority": 5, "include": "*.json", "metadata": {"description": "d", "tags": ["a", 1]}})",
+      false);
+  ASSERT_TRUE(dl.has_value()) << dl.error().ToString();
+  const auto& p = dl->pull;
+  EXPECT_EQ(p.ref.ToString(), "resnet50:v1.0");
+  EXPECT_EQ(p.url, "https://h/r.pth");
+  EXPECT_TRUE(p.force);
+  EXPECT_TRUE(p.checksum.has_value());
+  EXPECT_EQ(p.options.stall_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(p.options.progress_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(p.options.retry_count, 2);
+  EXPECT_TRUE(p.keep_archive);
+  EXPECT_EQ(dl->priority, 5);
+  EXPECT_EQ(p.include, (std::vector<std::string>{"*.json"}));
+  EXPECT_EQ(p.description, "d");
+  EXPECT_EQ(p.tags, (std::vector<std::string>{"a"}));
+  EXPECT_FALSE(dl->wait);
+  EXPECT_TRUE(ParseDownloadRequest(R"({"model_name": "m"})", true)->wait);
+  EXPECT_EQ(ParseDownloadRequest(R"({"model_name": "m"})", false)->pull.ref.version, "latest");
+  EXPECT_EQ(ParseDownloadRequest(R"({"model_name": "m", "download_url": "ftp://x"})", false).error().message(),
+            "Invalid parameter 'download_url': not an http(s) URL");
+}
+
+}  // namespace
+}  // namespace modeld::api::generic

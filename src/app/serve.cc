@@ -1,0 +1,118 @@
+#include "app/serve.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "api/generic/routes.h"
+#include "api/http_server.h"
+#include "cli/exit_codes.h"
+#include "core/log.h"
+#include "net/curl_setup.h"
+#include "service/job_manager.h"
+#include "service/open.h"
+
+#ifndef MODELD_VERSION
+#define MODELD_VERSION "0.0.0"
+#endif
+
+namespace modeld::app {
+
+using cli::ExitCodeFor;
+using cli::kExitOk;
+
+namespace {
+
+// --token, else the first line of --token-file, else $MODELD_TOKEN.
+Result<std::string> ReadToken(const ServeArgs& args) {
+  if (!args.token.empty()) return args.token;
+  if (!args.token_file.empty()) {
+    std::ifstream in(args.token_file);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+      return Status::InvalidArgument("cannot read a token from --token-file " + args.token_file);
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (line.empty()) return Status::InvalidArgument("--token-file " + args.token_file + " is empty");
+    return line;
+  }
+  const char* env = std::getenv("MODELD_TOKEN");
+  return std::string(env ? env : "");
+}
+
+}  // namespace
+
+int RunServe(ServeArgs args) {
+  // Signals are taken by sigwait below, on this thread; every other thread blocks them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  log::WriteInBackground();  // the access log must never hold up an answer
+
+  auto token = ReadToken(args);
+  if (!token.has_value()) {
+    std::fprintf(stderr, "modeld serve: %s\n", token.error().message().c_str());
+    return ExitCodeFor(token.error());
+  }
+  auto opened = service::OpenService(args.data_dir, args.catalogs);
+  if (!opened.has_value()) {
+    std::fprintf(stderr, "modeld serve: %s\n", opened.error().message().c_str());
+    return ExitCodeFor(opened.error());
+  }
+  service::ModelService& models = **opened;
+  // Start-up reconciliation: a model whose files are gone is never served as available.
+  if (auto r = models.Reconcile(); r.has_value()) {
+    for (const auto& v : *r) {
+      if (!v.ok) log::Warn("model {} is broken: {}", v.ref.ToString(), v.problems.front());
+    }
+  }
+  if (Status full = models.CheckDiskFull(); !full.ok()) {
+    std::fprintf(stderr, "modeld serve: %s\n", full.message().c_str());
+  }
+  auto jobs = std::make_unique<service::JobManager>(models, args.max_downloads);
+  api::generic::Context ctx{models, *jobs, MODELD_VERSION};
+  std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx)};
+  api::ServerOptions opts;
+  if (!args.listen.empty()) opts.listen = args.listen;
+  if (args.compat) {
+    for (auto& extra : api::CompatListens(dialects, opts.listen)) opts.listen.push_back(std::move(extra));
+  }
+  opts.token = *token;
+  opts.allowed_hosts = args.allowed_hosts;
+  opts.allowed_origins = args.allowed_origins;
+  opts.max_connections = args.max_connections;
+  opts.body_limit = args.body_limit;
+  opts.threads = args.io_threads;
+  api::HttpServer server(opts, std::move(dialects));
+  if (Status s = server.Start(); !s.ok()) {
+    std::fprintf(stderr, "modeld serve: %s\n", s.message().c_str());
+    return ExitCodeFor(s);
+  }
+  auto recovered = jobs->Recover();
+  std::string where;
+  for (const auto& b : server.bound()) where += (where.empty() ? "" : ", ") + b;
+  std::fprintf(stderr, "modeld %s listening on %s (data in %s)%s\n", MODELD_VERSION, where.c_str(),
+               models.data_dir().c_str(),
+               recovered.has_value() && *recovered > 0
+                   ? (", resuming " + std::to_string(*recovered) + " download(s)").c_str()
+                   : "");
+  std::fflush(stderr);
+
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::fprintf(stderr, "modeld: %s received, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  std::fflush(stderr);
+  // Answers in flight get a moment; requests waiting on silent upstreams (resolving a
+  // model, probing a URL) end now; downloads checkpoint and stop, and resume at the next
+  // start. The whole stop takes well under 2 s.
+  net::AbortBlockingRequests();
+  server.Stop(std::chrono::milliseconds(500));
+  jobs.reset();
+  return kExitOk;
+}
+
+}  // namespace modeld::app

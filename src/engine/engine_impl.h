@@ -1,0 +1,122 @@
+// Engine::Impl: the engine's loop thread, its mailbox, and the transfer state machine.
+//
+// Internal to the engine. Its methods are spread over three files, one responsibility
+// each:
+// - engine.cc: the public Engine methods, the mailbox and the loop (curl_multi_perform,
+//   timers), the mailbox handlers (cancel, stop, pause, resume), terminal transitions
+//   (fail, verify and install, erase) and events.
+// - transfer.cc: one transfer from start to last byte: open and lock the partial, load
+//   the journal, probe, reserve space, plan, lease pieces to connections, handle each
+//   finished request (applying retry_policy.h), restart, checkpoint.
+// - connection.cc: one connection's libcurl handle: set-up for a range request (the
+//   rest is net/curl_setup.h), the header and body callbacks, buffered writes.
+//
+// Thread safety: Post may be called from any thread (|mu| guards the mailbox). Every
+// other member and method belongs to the loop thread; libcurl's callbacks run on it too,
+// inside curl_multi_perform, where they must not call the multi handle.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "engine/engine.h"
+#include "engine/transfer.h"
+
+namespace modeld::engine {
+
+struct Engine::Impl {
+  Impl();
+  ~Impl();
+
+  // Runs |fn| on the loop thread soon (dropped once the engine is stopping).
+  void Post(std::function<void()> fn);
+  void Loop();
+
+  // Mailbox handlers (engine.cc, transfer.cc for Start).
+  void Start(std::unique_ptr<Transfer> t);
+  void DoCancel(TransferId id, bool keep_partial);
+  void DoPause(TransferId id);
+  void DoResume(TransferId id);
+
+  // Timers (engine.cc).
+  void Tick(Clock::time_point now);
+  void TickOne(Transfer& t, Clock::time_point now);
+
+  // The transfer state machine (transfer.cc).
+  void StartProbe(Transfer& t);
+  bool Validate(Connection& c);
+  bool Accept(Connection& c, const ResponseCheck& check);
+  bool InitFromProbe(Connection& c);
+  void OnDone(Connection& c, CURLcode rc);
+  void OnLeaseDone(Connection& c);
+  void OnFailure(Connection& c, CURLcode rc);
+  void FillConnections(Transfer& t);
+  bool StartLease(Connection& c);
+  void Restart(Transfer& t, const std::string& why);
+  void Checkpoint(Transfer& t);
+
+  // Connections (connection.cc).
+  Connection* NewConn(Transfer& t);
+  // Configures |c|'s easy handle for bytes [from, to_inclusive] (kUnknown: to the end)
+  // and adds it to the multi handle.
+  void Launch(Connection& c, uint64_t from, uint64_t to_inclusive);
+  void Detach(Connection& c);
+  void RemoveConn(Connection& c);
+  void StopAllConns(Transfer& t);
+  Status FlushWrites(Connection& c);
+  void FlushAll(Transfer& t);
+  static size_t WriteCb(char* data, size_t size, size_t n, void* user);
+  static size_t HeaderCb(char* data, size_t size, size_t n, void* user);
+  size_t OnHeader(Connection& c, std::string_view line);
+  size_t OnBody(Connection& c, char* data, size_t len);
+
+  // Terminal transitions and events (engine.cc).
+  void Fail(Transfer& t, Status status, bool keep_partial);
+  void AllDone(Transfer& t);
+  void Finished(TransferId id, FinishResult r);
+  void Erase(Transfer& t);
+  Transfer* Find(TransferId id);
+  void Emit(Transfer& t, bool force);
+  void SetStage(Transfer& t, Stage s);
+
+  // Runs |fn| (work on transfer |id|); an exception fails that transfer with Internal.
+  template <typename Fn>
+  void Guarded(TransferId id, std::string_view what, Fn&& fn);
+  void FailOnException(TransferId id, std::string_view what, std::string_view why);
+
+  CURLM* multi = nullptr;
+  std::thread thread;
+  std::mutex mu;
+  std::deque<std::function<void()>> mailbox;  // GUARDED_BY(mu)
+  bool stop = false;                          // GUARDED_BY(mu)
+  TransferId next_id = 1;                     // GUARDED_BY(mu)
+
+  // Loop-thread state.
+  std::map<TransferId, std::unique_ptr<Transfer>> transfers;
+  std::unordered_map<CURL*, Connection*> live;
+  std::mt19937_64 rng{std::random_device{}()};  // the retry backoff's jitter
+};
+
+template <typename Fn>
+void Engine::Impl::Guarded(TransferId id, std::string_view what, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    FailOnException(id, what, e.what());
+  } catch (...) {
+    FailOnException(id, what, "unknown exception");
+  }
+}
+
+}  // namespace modeld::engine

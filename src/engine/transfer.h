@@ -1,0 +1,136 @@
+// The engine's state for one transfer (a file being downloaded) and for each of its
+// connections (one libcurl easy handle fetching one lease at a time).
+//
+// Internal to the engine: plain structs that Engine::Impl (engine_impl.h) drives. The
+// decisions about them are pure and live apart: retry_policy.h (after a failure),
+// probe_decision.h (what a response says about the file), rate_window.h (speed and ETA),
+// segment_planner.h (which bytes each connection fetches).
+//
+// Thread safety: not thread-safe. Everything here belongs to the engine loop thread,
+// except that libcurl's callbacks (inside curl_multi_perform, on that same thread) write
+// to their Connection, and the DiskWorker has threads of its own behind its own lock.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "core/status.h"
+#include "engine/disk_worker.h"
+#include "engine/engine.h"
+#include "engine/journal.h"
+#include "engine/probe_decision.h"
+#include "engine/range_set.h"
+#include "engine/rate_window.h"
+#include "engine/retry_policy.h"
+#include "engine/segment_planner.h"
+#include "net/curl_setup.h"
+
+namespace modeld::engine {
+
+using Clock = std::chrono::steady_clock;
+
+// "Not known" for a byte position or size: a request to the end, an unknown length.
+inline constexpr uint64_t kUnknown = UINT64_MAX;
+// How often progress is emitted and timers are checked while bytes move.
+inline constexpr auto kProgressInterval = std::chrono::milliseconds(100);
+// The probe asks for this much; its connection then continues with the rest of its lease.
+// Bounded so that learning the size never means aborting a response mid-body.
+inline constexpr uint64_t kProbeBytes = 1 << 20;
+// Received bytes are written in chunks of this size: one pwrite per libcurl callback
+// (16-64 KiB) costs more in syscalls than the copy into this buffer.
+inline constexpr size_t kWriteChunk = 512 * 1024;
+// ...or once the oldest buffered byte is this old, so a slow link loses little to kill -9.
+inline constexpr auto kWriteDelay = std::chrono::milliseconds(100);
+
+struct Transfer;
+
+// Why the write callback stopped a response early.
+enum class Abort {
+  kNone,
+  kLeaseEnd,     // reached the (possibly shrunk) end of the lease: success
+  kBadResponse,  // status or headers unusable; see resp.status
+  kFileChanged,  // validators or range show the upstream file changed: restart
+  kFatal,        // fail the transfer with |fatal|
+};
+
+struct Connection {
+  void* owner = nullptr;  // the Engine::Impl, for the static libcurl callbacks
+  Transfer* t = nullptr;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  int worker = 0;  // the SegmentPlanner's worker id
+  bool probe = false;
+  bool no_range = false;  // request without a Range header (probe fallback)
+  bool in_multi = false;
+  std::string url;                 // the URL this attempt requested
+  uint64_t pos = 0;                // next byte this connection receives
+  uint64_t flushed = 0;            // bytes before this are written to the file
+  std::string wbuf;                // received, not yet written: bytes [flushed, pos)
+  Clock::time_point wbuf_since{};  // when the first byte in wbuf arrived
+  uint64_t attempt_start = 0;
+  uint64_t end = kUnknown;          // single-stream end (ranged transfers ask the planner)
+  uint64_t request_end = kUnknown;  // exclusive end of the range this attempt asked for
+  int attempts = 0;                 // failures counted against the retry budget
+  std::optional<Clock::time_point> retry_at;
+
+  // The current response's status and headers, reset per attempt and per redirect hop.
+  ResponseHead resp;
+  net::UpstreamGuard guard;  // the address policy's verdicts for this handle
+  bool validated = false;
+  Abort abort = Abort::kNone;
+  Status fatal;
+};
+
+struct Transfer {
+  TransferId id = 0;
+  DownloadRequest req;
+  EventCallback cb;
+  Stage stage = Stage::kQueued;
+  std::filesystem::path journal_path;
+  UniqueFd fd;
+
+  // Learned from the probe.
+  std::optional<uint64_t> total;
+  bool ranged = false;  // segmented; else one stream
+  std::string etag, last_modified;
+  std::string effective_url;  // after redirects; re-resolved through req.url on 4xx
+  std::string origin;         // origin of req.url: the only one that gets req.headers
+
+  // Resume input from the journal.
+  RangeSet resume_done;
+  std::optional<JournalState> journal;
+  uint64_t resumed_bytes = 0;
+
+  std::unique_ptr<SegmentPlanner> planner;
+  int target_connections = 1;
+  int next_worker = 1;
+  std::vector<std::unique_ptr<Connection>> conns;
+  std::unique_ptr<DiskWorker> worker;
+  int restarts = 0;
+  bool finishing = false;
+  bool probed = false;       // the probe's answer has set total/ranged/validators
+  uint64_t single_done = 0;  // bytes written by the one stream of an unranged transfer
+  std::optional<Clock::time_point> deadline;
+  ProgressBound progress;  // fails the transfer when it stops advancing
+
+  // Progress.
+  RateWindow rate;
+  Clock::time_point last_emit{};
+  uint64_t last_emit_bytes = kUnknown;
+  Clock::time_point last_checkpoint{};
+  uint64_t checkpoint_bytes = 0;  // DoneBytes() at the last checkpoint
+
+  uint64_t DoneBytes() const { return planner ? planner->DoneBytes() : single_done; }
+  // What the journal records now: the validators, the size and the written ranges.
+  JournalState Snapshot() const;
+};
+
+}  // namespace modeld::engine

@@ -1,0 +1,52 @@
+// JobEvent and EventBus: how a job's state and progress reach every reader (polling
+// endpoints read the latest event; SSE, WebSocket and NDJSON streams subscribe).
+//
+// Thread safety: EventBus is safe from any thread. Subscribers run on the publishing
+// thread (a download thread or an API thread), after the job manager's lock is released:
+// they may call back into the job manager, and must not block (queue and return).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/names.h"
+#include "core/status.h"
+#include "service/types.h"
+
+namespace modeld::service {
+
+struct JobEvent {
+  std::string job_id;
+  ModelRef model;
+  JobState state = JobState::kQueued;
+  uint64_t bytes_done = 0;
+  std::optional<uint64_t> bytes_total;
+  double bytes_per_second = 0;
+  std::optional<double> eta_seconds;
+  std::vector<FileProgress> files;  // per file of the model, when known
+  Status status;                    // failed or cancelled: why (its message redacted)
+  bool state_change = false;        // false for plain progress (which may be coalesced)
+  bool terminal() const { return IsTerminal(state); }
+};
+
+class EventBus {
+ public:
+  using Subscriber = std::function<void(const JobEvent&)>;
+  uint64_t Subscribe(Subscriber fn);
+  void Unsubscribe(uint64_t id);
+  // Calls every subscriber; one that throws loses this event, the others get it.
+  void Publish(const JobEvent& ev);
+
+ private:
+  std::mutex mu_;
+  uint64_t next_ = 1;                                     // GUARDED_BY(mu_)
+  std::map<uint64_t, std::shared_ptr<Subscriber>> subs_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace modeld::service

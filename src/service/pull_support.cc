@@ -1,0 +1,170 @@
+#include "service/pull_support.h"
+
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "core/fs.h"
+
+namespace modeld::service {
+
+namespace fs = std::filesystem;
+
+std::string PullKey(const ModelRef& ref) { return "pull:" + ref.ToString(); }
+
+Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key, StopSignal* stop) {
+  struct Wake {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stopped = false;  // GUARDED_BY(mu)
+  };
+  auto wake = std::make_shared<Wake>();
+  if (stop) {
+    stop->OnRequest([wake] {
+      std::lock_guard<std::mutex> l(wake->mu);
+      wake->stopped = true;
+      wake->cv.notify_all();
+    });
+  }
+  Result<store::FileLock> out = Status::Cancelled("stopped while waiting for another download of " + key);
+  for (;;) {
+    auto got = store.TryLock(key);
+    if (!got.has_value()) {
+      out = got.error();
+      break;
+    }
+    if (got->has_value()) {
+      out = std::move(**got);
+      break;
+    }
+    // Held by another process: flock cannot be waited on with a timeout, so look again
+    // every 100 ms (or at once when stopped).
+    std::unique_lock<std::mutex> l(wake->mu);
+    if (wake->cv.wait_for(l, std::chrono::milliseconds(100), [&] { return wake->stopped; })) break;
+  }
+  if (stop) stop->Clear();
+  return out;
+}
+
+Status CheckSpace(const store::Store& store, uint64_t bytes) {
+  if (bytes == 0) return Status::OK();
+  auto avail = AvailableBytes(store.options().data_dir);
+  if (!avail.has_value() || *avail >= bytes) return Status::OK();
+  auto mb = [](uint64_t b, bool up) {
+    return std::to_string(up ? (b + 999999) / 1000000 : b / 1000000) + "MB";
+  };
+  return Status::NoSpace("Insufficient storage space. Required: " + mb(bytes, true) +
+                         ", Available: " + mb(*avail, false));
+}
+
+fs::path PullPartialPath(const store::Store& store, const ModelRef& ref, const std::string& path) {
+  return store.PartialDir(PullKey(ref)) / "files" / path;
+}
+
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::PlannedFile& f) {
+  if (!f.size) return 0;
+  const uint64_t size = *f.size;
+  // The reuses PlanRunner makes (PlanRunner::Reuse), checked without side effects.
+  if (!f.sha256.empty() && store.HasBlob(f.sha256, size)) return 0;
+  if (!f.hub_etag.empty()) {
+    if (auto hub = store.FindHubBlob(f.hub_repo, f.hub_etag)) {
+      struct stat st {};
+      if (::stat(hub->c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == size) return 0;
+    }
+  }
+  if (!f.url.empty() && !req.force) {
+    auto memo = store.LookupUrl(f.url);  // only when its blob is there
+    if (memo.has_value() && memo->has_value() && (*memo)->size == size &&
+        (f.sha256.empty() || f.sha256 == (*memo)->sha256)) {
+      return 0;
+    }
+  }
+  // A partial download: the engine reserved (fallocate) its whole size at its start.
+  fs::path part = PullPartialPath(store, req.ref, f.path);
+  part += ".part";
+  struct stat st {};
+  if (::stat(part.c_str(), &st) != 0) return size;
+  uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+  return size > allocated ? size - allocated : 0;
+}
+
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::Plan& plan) {
+  uint64_t total = 0;
+  for (const auto& f : plan.files) total += BytesToFetch(store, req, f);
+  return total;
+}
+
+Status CheckDiskFull(const store::Store& store) {
+  const fs::path& dir = store.options().data_dir;
+  auto avail = AvailableBytes(dir);
+  if (store.read_only() || (avail.has_value() && *avail < kDiskFullBytes)) {
+    return Status::NoSpace("the disk holding " + dir.string() + " is full (" +
+                           HumanBytes(avail.has_value() ? *avail : 0) +
+                           " free): downloads will fail until space is freed; listing works, and "
+                           "rm, gc and DELETE /models/NAME free space");
+  }
+  return Status::OK();
+}
+
+engine::DownloadOptions ToEngineOptions(const DownloadOptions& o) {
+  engine::DownloadOptions e;
+  e.max_connections = o.max_connections;
+  e.retry_count = o.retry_count;
+  e.connect_timeout = o.connect_timeout;
+  e.stall_timeout = o.stall_timeout;
+  e.progress_timeout = o.progress_timeout;
+  e.total_timeout = o.total_timeout;
+  e.max_backoff = o.max_backoff;
+  e.buffer_size = o.buffer_size;
+  e.verify_ssl = o.verify_ssl;
+  return e;
+}
+
+Model ToModel(const store::ModelInfo& m) {
+  Model out;
+  out.ref = m.ref;
+  out.source = m.source;
+  out.description = m.description;
+  out.tags = m.tags;
+  out.metadata = m.metadata;
+  out.status = m.status;
+  out.created_at = m.created_at;
+  out.installed_at = m.installed_at;
+  for (const auto& f : m.files) out.files.push_back({f.path, f.size, f.sha256});
+  out.size = m.size;
+  out.path = m.path;
+  return out;
+}
+
+std::vector<Model> ToModels(const std::vector<store::ModelInfo>& models) {
+  std::vector<Model> out;
+  out.reserve(models.size());
+  for (const auto& m : models) out.push_back(ToModel(m));
+  return out;
+}
+
+std::vector<VerifyReport> ToVerifyReports(const std::vector<store::VerifyResult>& results) {
+  std::vector<VerifyReport> out;
+  out.reserve(results.size());
+  for (const auto& r : results) out.push_back({r.ref, r.ok, r.problems});
+  return out;
+}
+
+JobState FromEngineStage(engine::Stage stage) {
+  switch (stage) {
+    case engine::Stage::kQueued: return JobState::kQueued;
+    case engine::Stage::kResolving: return JobState::kResolving;
+    case engine::Stage::kDownloading: return JobState::kDownloading;
+    case engine::Stage::kVerifying: return JobState::kVerifying;
+    case engine::Stage::kInstalling: return JobState::kInstalling;
+    case engine::Stage::kCompleted: return JobState::kCompleted;
+    case engine::Stage::kFailed: return JobState::kFailed;
+    case engine::Stage::kPaused: return JobState::kPaused;
+    case engine::Stage::kCancelled: return JobState::kCancelled;
+  }
+  return JobState::kFailed;
+}
+
+}  // namespace modeld::service

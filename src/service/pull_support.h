@@ -1,0 +1,53 @@
+// The service's internal helpers for pulls: names and locks of one pull, space checks,
+// and conversions between the service's types (types.h) and the layers below. Not for
+// front ends: api/ and cli/ use model_service.h and job_manager.h.
+//
+// Thread safety: stateless functions over a Store (itself safe from any thread).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "engine/engine.h"
+#include "service/stop_signal.h"
+#include "service/types.h"
+#include "sources/plan.h"
+#include "store/store.h"
+
+namespace modeld::service {
+
+// The key of one model version's pull: its partial dir and lock (Store::PartialDir/Lock).
+std::string PullKey(const ModelRef& ref);
+// The lock of |key| (Store::TryLock), waiting while another process holds it; Cancelled
+// at once when |stop| (may be null) fires. Replaces |stop|'s OnRequest callback.
+Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key, StopSignal* stop);
+// NoSpace, worded as the seed API's 413 ("Insufficient storage space. Required: ...,
+// Available: ..."), when the data dir's file system has less than |bytes| free.
+Status CheckSpace(const store::Store& store, uint64_t bytes);
+
+// Where a pull of |ref| downloads |path| (the engine writes it as this + ".part").
+std::filesystem::path PullPartialPath(const store::Store& store, const ModelRef& ref,
+                                      const std::string& path);
+// The bytes a pull of |file| for |req| still has to write, for up-front space checks:
+// nothing when the store has its blob (by sha256, or from an earlier download of its URL
+// unless req.force) or the Hub cache has it (linked, not copied); otherwise its size less
+// what its partial download already holds on disk. A file of unknown size counts 0.
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::PlannedFile& file);
+// The same for every file of |plan|: a retry whose bytes are already in blobs/ needs none.
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::Plan& plan);
+
+// Less than this free on the data dir's file system is a full disk (CheckDiskFull).
+constexpr uint64_t kDiskFullBytes = 1 << 20;
+// OK, or NoSpace saying that the disk holding the store is full (less than kDiskFullBytes
+// free, or the registry could only be opened read-only) and that downloads will fail
+// until space is freed. Listing, rm, gc and DELETE /models/NAME work all the same.
+Status CheckDiskFull(const store::Store& store);
+
+// Conversions.
+engine::DownloadOptions ToEngineOptions(const DownloadOptions& o);
+Model ToModel(const store::ModelInfo& m);
+std::vector<Model> ToModels(const std::vector<store::ModelInfo>& models);
+std::vector<VerifyReport> ToVerifyReports(const std::vector<store::VerifyResult>& results);
+JobState FromEngineStage(engine::Stage stage);
+
+}  // namespace modeld::service

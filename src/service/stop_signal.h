@@ -1,0 +1,28 @@
+// StopSignal: lets one thread stop an operation another thread is blocked in (a pull, a
+// download, a wait for another process's lock).
+//
+// Thread safety: all methods are safe from any thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+
+namespace modeld::service {
+
+class StopSignal {
+ public:
+  void Request();
+  bool requested() const { return requested_; }
+  // Runs |fn| now if a stop was already requested, else on the first Request(). Replaces
+  // an earlier |fn|.
+  void OnRequest(std::function<void()> fn);
+  void Clear();
+
+ private:
+  std::mutex mu_;
+  std::atomic<bool> requested_{false};
+  std::function<void()> fn_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace modeld::service

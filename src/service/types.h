@@ -1,0 +1,246 @@
+// The service's vocabulary: what front ends (the HTTP dialects in api/, the commands in
+// cli/) hand the service and get back. Service-owned: nothing here names an engine,
+// store, source or archive type, so a front end depends on service/ and core/ only and
+// each layer below may change its own types freely.
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/checksum.h"
+#include "core/names.h"
+#include "core/status.h"
+
+namespace modeld::service {
+
+// ---------------------------------------------------------------------------------------
+// Jobs.
+
+// Where a job stands: queued -> resolving -> downloading -> verifying -> installing ->
+// completed, with paused, cancelled and failed beside them. Every dialect maps these to
+// its own words in one switch, so -Wswitch names each dialect when a state is added.
+enum class JobState {
+  kQueued,
+  kResolving,
+  kDownloading,
+  kVerifying,
+  kInstalling,
+  kCompleted,
+  kPaused,
+  kCancelled,
+  kFailed,
+};
+
+// "queued", "resolving", ...: the words of job records and of the generic API's "state".
+std::string_view JobStateName(JobState state);
+std::optional<JobState> ParseJobState(std::string_view name);
+
+// The terminal states, defined once: a job in one of these never changes again.
+constexpr bool IsTerminal(JobState s) {
+  return s == JobState::kCompleted || s == JobState::kCancelled || s == JobState::kFailed;
+}
+// A job's thread is working on it.
+constexpr bool IsActive(JobState s) {
+  return s == JobState::kResolving || s == JobState::kDownloading || s == JobState::kVerifying ||
+         s == JobState::kInstalling;
+}
+
+// One file of a pull (Ollama streams a line per file, a dashboard a row).
+struct FileProgress {
+  std::string path;    // in the model
+  std::string digest;  // "sha256:<hex>", "sha1:<hex>" (the Hub's small files), or ""
+  uint64_t done = 0;
+  std::optional<uint64_t> total;
+  JobState state = JobState::kQueued;  // queued, downloading, verifying, completed
+  bool reused = false;  // taken from the store or the Hub cache, not downloaded
+};
+
+// A pull's progress, summed over its files.
+struct Progress {
+  JobState state = JobState::kResolving;  // resolving, downloading, verifying, installing
+  uint64_t done = 0;
+  std::optional<uint64_t> total;
+  uint64_t resumed = 0;  // bytes already on disk when this run started
+  double bytes_per_second = 0;
+  std::optional<double> eta_seconds;
+  std::vector<FileProgress> files;
+};
+// Called on download threads: must not block.
+using ProgressCallback = std::function<void(const Progress&)>;
+
+// How files are fetched: the knobs a front end may turn.
+struct DownloadOptions {
+  int max_connections = 16;  // per file; small files use fewer (1..64)
+  int retry_count = 5;       // retries per connection after a failure with no progress
+  std::chrono::milliseconds connect_timeout{30'000};
+  std::chrono::milliseconds stall_timeout{30'000};      // no byte this long: reconnect
+  std::chrono::milliseconds progress_timeout{600'000};  // no progress this long: fail; 0 = never
+  std::chrono::milliseconds total_timeout{0};           // the whole file; 0 = none
+  std::chrono::milliseconds max_backoff{30'000};
+  size_t buffer_size = 262144;  // receive buffer ("chunk_size")
+  bool verify_ssl = true;
+};
+
+// "Pull this model": by name (a catalog, the Hub, a registry) or from a URL.
+struct PullRequest {
+  std::string url;  // download_url: fetched directly, overriding any lookup
+  ModelRef ref;     // what to install it as (validated by the service)
+  std::optional<Checksum> checksum;
+  std::vector<std::string> headers;  // sent to the URL's own origin only
+  DownloadOptions options;
+  bool force = false;  // replace an installed version, fetching again
+  std::string source;  // "" (decided by name), "huggingface", "url", a catalog's name
+  std::string description;
+  std::vector<std::string> tags;
+  nlohmann::json metadata = nlohmann::json::object();
+  // Hub selection.
+  std::vector<std::string> include, exclude;
+  std::string quantization, revision;
+  bool extract = true;        // extract .zip/.tar.* files into the model
+  bool keep_archive = false;  // keep the archive too (!cleanup_temp_files)
+};
+
+// What a pull will fetch, as the pre-flight found it.
+struct PlanSummary {
+  std::string source;  // "url", "huggingface", a catalog's name
+  size_t files = 0;
+  std::optional<uint64_t> total_bytes;  // when every file's size is known
+  std::string first_url;
+  std::string description;
+};
+
+// ---------------------------------------------------------------------------------------
+// The store, as front ends see it.
+
+struct ModelFile {
+  std::string path;
+  uint64_t size = 0;
+  std::string sha256;
+};
+
+struct Model {
+  ModelRef ref;
+  std::string source;
+  std::string description;
+  std::vector<std::string> tags;
+  nlohmann::json metadata;  // an object, or null for none
+  std::string status;       // "available" or "broken"
+  int64_t created_at = 0;
+  int64_t installed_at = 0;
+  std::vector<ModelFile> files;  // empty in listings
+  uint64_t size = 0;
+  std::filesystem::path path;  // the directory users open: <data dir>/models/<name>/<version>
+  // name, version, ref, status, source, description, tags, metadata, size, path,
+  // created_at, installed_at, and files when known.
+  nlohmann::json ToJson() const;
+};
+
+struct PullResult {
+  Model model;
+  bool downloaded = false;  // false when every file was already in the store
+  uint64_t resumed_bytes = 0;
+};
+
+struct VerifyReport {
+  ModelRef ref;
+  bool ok = true;
+  std::vector<std::string> problems;  // "config.json: missing", "w.bin: size 3, want 5"
+};
+
+struct GcReport {
+  uint64_t blobs_removed = 0, blob_bytes = 0;
+  uint64_t content_dirs_removed = 0;
+  uint64_t partials_removed = 0, partial_bytes = 0;
+};
+
+struct CacheReport {
+  std::filesystem::path data_dir, hf_cache;
+  uint64_t blob_count = 0, blob_bytes = 0;
+  uint64_t model_count = 0;
+  uint64_t logical_bytes = 0;  // sum of model sizes; > blob_bytes when files are shared
+  uint64_t partial_count = 0, partial_bytes = 0;
+  uint64_t free_bytes = 0;
+  std::vector<std::pair<std::string, uint64_t>> per_model;  // ref, size
+  nlohmann::json ToJson() const;
+};
+
+// A job as the registry recorded it (for `modeld jobs` when no server runs).
+struct RecordedJob {
+  std::string id;
+  std::string model;  // "name:version"
+  std::string state;  // JobStateName words
+  uint64_t bytes_done = 0;
+  std::optional<uint64_t> bytes_total;
+  std::string error;
+  int64_t created_at = 0, updated_at = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// Catalogs: what can be pulled by name.
+
+struct CatalogSource {
+  std::string name, origin;
+  size_t models = 0;
+};
+struct CatalogVersionInfo {
+  std::string version;
+  std::optional<uint64_t> size;  // when every file's size is known
+};
+struct CatalogModel {
+  std::string catalog;
+  std::string name;
+  std::string description;
+  std::vector<std::string> tags;
+  std::vector<CatalogVersionInfo> versions;
+  nlohmann::json json;  // the catalog's full entry, as GET /catalog shows it
+};
+struct CatalogListing {
+  std::vector<CatalogSource> sources;  // every catalog, whatever was searched
+  std::vector<CatalogModel> models;
+  bool source_known = true;  // false when a catalog was named that does not exist
+};
+
+// What a user names as a model (the CLI's MODEL, a dialect's model field), understood:
+// a URL (installed as |name| or its file name), a Hugging Face reference (hf://org/name,
+// a link to the Hub, possibly to one file), or NAME[:VERSION] (a catalog model or a Hub
+// org/name[:REVISION or :QUANT]). Fills |req|'s ref, url, source, revision and include.
+// InvalidArgument says what is wrong.
+Status ParsePullTarget(const std::string& text, const std::string& name, PullRequest* req);
+// Whether |text| is an http(s) URL.
+bool IsHttpUrl(const std::string& text);
+
+// ---------------------------------------------------------------------------------------
+// Plain downloads outside the store (`modeld pull URL -o FILE`).
+
+struct ExportRequest {
+  std::string url;
+  std::filesystem::path path;  // the file to write (atomically, after verification)
+  std::optional<Checksum> checksum;
+  std::vector<std::string> headers;
+  DownloadOptions options;
+};
+struct ExportResult {
+  std::filesystem::path path;
+  uint64_t size = 0;
+  std::string sha256;
+  uint64_t resumed_bytes = 0;
+};
+
+// Bounds for extracting archives (the free space caps the total as well).
+struct ArchiveLimits {
+  uint64_t max_total_bytes = uint64_t{256} << 30;
+  double max_ratio = 100;                    // extracted bytes per archive byte...
+  uint64_t ratio_floor = uint64_t{1} << 30;  // ...once past this many extracted bytes
+  uint64_t max_entries = 200000;
+};
+
+}  // namespace modeld::service

@@ -1,0 +1,135 @@
+#include "store/file_ops.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+#include <vector>
+
+#include "core/fs.h"
+#include "store/paths.h"
+
+namespace modeld::store {
+
+namespace fs = std::filesystem;
+
+std::string RandomHex(size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::vector<unsigned char> bytes((n + 1) / 2);
+  size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t r = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (r > 0) {
+      got += static_cast<size_t>(r);
+    }
+  }
+  std::string s;
+  for (unsigned char b : bytes) {
+    s.push_back(kHex[b >> 4]);
+    s.push_back(kHex[b & 15]);
+  }
+  s.resize(n);
+  return s;
+}
+
+Status CreateDirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return Status::IoError("create " + dir.string() + ": " + ec.message());
+  }
+  return Status::OK();
+}
+
+Status LinkOrCopy(const fs::path& target, const fs::path& link) {
+  if (::link(target.c_str(), link.c_str()) == 0) {
+    return Status::OK();
+  }
+  int err = errno;
+  if (err != EXDEV && err != EPERM && err != EMLINK && err != ENOTSUP) {
+    return ErrnoStatus("link " + link.string(), err);
+  }
+  if (::symlink(target.c_str(), link.c_str()) == 0) {
+    return Status::OK();
+  }
+  std::error_code ec;
+  fs::copy_file(target, link, ec);
+  if (ec) {
+    return Status::IoError("copy " + target.string() + " to " + link.string() + ": " +
+                           ec.message());
+  }
+  return Status::OK();
+}
+
+Status ReplaceSymlink(const fs::path& target, const fs::path& link) {
+  fs::path tmp = link.parent_path() / ("." + link.filename().string() + ".tmp" + RandomHex(8));
+  if (::symlink(target.c_str(), tmp.c_str()) != 0) {
+    return ErrnoStatus("symlink " + tmp.string(), errno);
+  }
+  if (::rename(tmp.c_str(), link.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus("rename " + tmp.string(), err);
+  }
+  return FsyncDir(link.parent_path());
+}
+
+Status WriteFileAtomic(const fs::path& path, const std::string& data) {
+  fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp" + RandomHex(8));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
+    return ErrnoStatus("open " + tmp.string(), errno);
+  }
+  Status s = PwriteAll(fd.get(), data.data(), data.size(), 0);
+  if (s.ok() && ::fsync(fd.get()) != 0) {
+    s = ErrnoStatus("fsync " + tmp.string(), errno);
+  }
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    s = ErrnoStatus("rename " + tmp.string(), errno);
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+  }
+  return s;
+}
+
+uint64_t TreeBytes(const fs::path& dir) {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_regular_file(ec)) {
+      n += it->file_size(ec);
+    }
+  }
+  return n;
+}
+
+bool HasBlob(const fs::path& data_dir, const std::string& sha256, uint64_t size) {
+  struct stat st {};
+  return ::stat(BlobPath(data_dir, sha256).c_str(), &st) == 0 &&
+         static_cast<uint64_t>(st.st_size) == size;
+}
+
+Status AdoptBlob(const fs::path& data_dir, const fs::path& file, const std::string& sha256) {
+  if (sha256.size() != 64) {
+    return Status::InvalidArgument("not a sha256: " + sha256);
+  }
+  fs::path blob = BlobPath(data_dir, sha256);
+  struct stat st {};
+  if (::stat(blob.c_str(), &st) == 0) {
+    ::unlink(file.c_str());  // already have it: keep one copy
+    return Status::OK();
+  }
+  ::chmod(file.c_str(), 0444);
+  // rename() replaces atomically: a concurrent adopter of the same digest is harmless.
+  if (::rename(file.c_str(), blob.c_str()) != 0) {
+    return ErrnoStatus("move " + file.string() + " into the blob store", errno);
+  }
+  return FsyncDir(blob.parent_path());
+}
+
+}  // namespace modeld::store

@@ -1,0 +1,72 @@
+// The Hugging Face Hub's cache layout (HF_HUB_CACHE), which transformers, huggingface_hub
+// and llama.cpp read, written from and read into the store's blobs:
+//
+//   <hf_cache>/CACHEDIR.TAG
+//   <hf_cache>/models--<org>--<name>/blobs/<etag>                  the file's bytes
+//   <hf_cache>/models--<org>--<name>/snapshots/<commit>/<path>     -> ../../blobs/<etag>
+//   <hf_cache>/models--<org>--<name>/refs/<revision>               the commit, as text
+//
+// An etag is the sha256 of an LFS file, else the git blob id (sha1) of the file.
+//
+// Thread safety: a HubCache is immutable; its methods are safe from any thread and take
+// no lock (they never touch the registry). Several processes may write one cache: every
+// file appears by rename().
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace modeld::store {
+
+// A Hugging Face snapshot, for the Hub cache layout (models--org--name/...).
+struct HubFile {
+  std::string path;    // in the repository
+  std::string etag;    // sha256 for LFS files, git blob sha1 otherwise
+  std::string sha256;  // our blob
+};
+struct HubSnapshot {
+  std::string repo_id;   // "org/name"
+  std::string revision;  // "main", a tag, or the commit itself
+  std::string commit;
+  std::vector<HubFile> files;
+};
+
+class HubCache {
+ public:
+  // The Hub cache at |hf_cache|, over the blobs of the data dir |data_dir|.
+  HubCache(std::filesystem::path hf_cache, std::filesystem::path data_dir)
+      : hf_cache_(std::move(hf_cache)), data_dir_(std::move(data_dir)) {}
+
+  // <hf_cache>/models--<org>--<name> ("/" becomes "--"). Pure: no syscalls.
+  std::filesystem::path RepoDir(const std::string& repo_id) const;
+
+  // A file already in the Hub cache, by its etag; nullopt if absent, or if |etag| could
+  // name something outside the repository's blobs/ (a "/" or "..").
+  std::optional<std::filesystem::path> FindBlob(const std::string& repo_id,
+                                                const std::string& etag) const;
+
+  // Writes |snap| into the Hub cache: blobs/<etag> (a hard link or copy of our blob, which
+  // must be in the data dir), snapshots/<commit>/<path> (relative symlinks) and
+  // refs/<revision> (unless the revision is the commit), and CACHEDIR.TAG. Idempotent.
+  // InvalidArgument for a bad repo id, revision, commit, path or etag.
+  Status LinkSnapshot(const HubSnapshot& snap) const;
+
+  // Reuses a file the Hub cache already holds instead of fetching it: if
+  // models--<repo>/blobs/<etag> exists, is |size| bytes and hashes to |sha256| (or, when
+  // |sha256| is empty, to the git blob id |etag|), it is linked (or copied) into our
+  // blobs. Returns the blob's sha256, or "" (not an error) when it is absent or does not
+  // match (the caller downloads it then). An error only if adopting it failed.
+  Result<std::string> Adopt(const std::string& repo_id, const std::string& etag,
+                            const std::string& sha256, uint64_t size) const;
+
+ private:
+  std::filesystem::path hf_cache_;
+  std::filesystem::path data_dir_;
+};
+
+}  // namespace modeld::store

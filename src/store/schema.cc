@@ -1,0 +1,121 @@
+#include "store/schema.h"
+
+#include <iterator>
+#include <string>
+
+namespace modeld::store {
+
+namespace {
+
+// Numbered migrations: index i upgrades user_version i to i + 1. Append only.
+const char* const kMigrations[] = {
+    R"sql(
+    CREATE TABLE models (
+      id           INTEGER PRIMARY KEY,
+      name         TEXT NOT NULL,
+      version      TEXT NOT NULL,
+      source       TEXT NOT NULL DEFAULT '',
+      description  TEXT NOT NULL DEFAULT '',
+      tags         TEXT NOT NULL DEFAULT '[]',
+      metadata     TEXT NOT NULL DEFAULT '{}',
+      status       TEXT NOT NULL,
+      content_dir  TEXT NOT NULL,
+      created_at   INTEGER NOT NULL,
+      installed_at INTEGER NOT NULL,
+      UNIQUE (name, version)
+    );
+    CREATE TABLE files (
+      model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+      path     TEXT NOT NULL,
+      size     INTEGER NOT NULL,
+      sha256   TEXT NOT NULL,
+      PRIMARY KEY (model_id, path)
+    );
+    CREATE INDEX files_by_sha256 ON files(sha256);
+    CREATE TABLE jobs (
+      id          TEXT PRIMARY KEY,
+      model       TEXT NOT NULL,
+      request     TEXT NOT NULL,
+      state       TEXT NOT NULL,
+      bytes_done  INTEGER NOT NULL DEFAULT 0,
+      bytes_total INTEGER,
+      error       TEXT,
+      created_at  INTEGER NOT NULL,
+      updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE url_blobs (
+      url    TEXT PRIMARY KEY,
+      path   TEXT NOT NULL,
+      size   INTEGER NOT NULL,
+      sha256 TEXT NOT NULL
+    );
+    )sql",
+    // 2: installs whose model symlink may not point at their content yet. Written in the
+    // install's transaction, deleted after the swap; Open() finishes what is left.
+    R"sql(
+    CREATE TABLE pending_links (
+      name        TEXT NOT NULL,
+      version     TEXT NOT NULL,
+      content_dir TEXT NOT NULL,
+      PRIMARY KEY (name, version)
+    );
+    -- Each model's total size, so listing does not sum its files.
+    ALTER TABLE models ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    UPDATE models SET size = (SELECT COALESCE(SUM(size), 0) FROM files WHERE model_id = models.id);
+    )sql",
+    // 3: runs of a job that the process did not live to finish, so a job that crashes
+    // the server is not retried at every start for ever (JobManager::Recover).
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN interrupted_runs INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN run_start_bytes INTEGER NOT NULL DEFAULT 0;
+    )sql",
+};
+
+}  // namespace
+
+std::span<const char* const> Migrations() { return kMigrations; }
+
+int64_t LatestSchemaVersion() { return static_cast<int64_t>(std::size(kMigrations)); }
+
+Result<int64_t> SchemaVersion(Db& db) {
+  auto st = db.Prepare("PRAGMA user_version");
+  if (!st.has_value()) {
+    return st.error();
+  }
+  auto row = st->Step();
+  if (!row.has_value()) {
+    return row.error();
+  }
+  return st->Int(0);
+}
+
+Status Migrate(Db& db) {
+  auto tx = Transaction::Begin(db);
+  if (!tx.has_value()) {
+    return tx.error();
+  }
+  // Read again under the write lock: another process may have migrated meanwhile.
+  auto version = SchemaVersion(db);
+  if (!version.has_value()) {
+    return version.error();
+  }
+  const int64_t latest = LatestSchemaVersion();
+  if (*version > latest) {
+    return Status::FailedPrecondition("registry schema version " + std::to_string(*version) +
+                                      " is newer than this modeld knows (" +
+                                      std::to_string(latest) + "): upgrade modeld");
+  }
+  for (int64_t v = *version; v < latest; ++v) {
+    if (Status s = db.Exec(kMigrations[v]); !s.ok()) {
+      return s.WithContext("migration " + std::to_string(v + 1));
+    }
+  }
+  if (*version != latest) {
+    if (Status s = db.Exec("PRAGMA user_version = " + std::to_string(latest)); !s.ok()) {
+      return s;
+    }
+  }
+  return (*tx)->Commit();
+}
+
+}  // namespace modeld::store
