@@ -145,8 +145,9 @@ void Engine::Impl::Loop() {
     while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
       if (msg->msg == CURLMSG_DONE) done.emplace_back(msg->easy_handle, msg->data.result);
     }
-    for (auto [easy, rc] : done) {
-      auto it = live.find(easy);
+    for (const auto& entry : done) {
+      CURLcode rc = entry.second;  // not a structured binding: clang 14 cannot capture one
+      auto it = live.find(entry.first);
       if (it == live.end() || !it->second->in_multi) continue;  // removed meanwhile
       Connection* c = it->second;
       Guarded(c->t->id, "handling a response", [&] { OnDone(*c, rc); });
