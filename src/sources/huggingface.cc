@@ -200,6 +200,46 @@ std::optional<HubReference> ParseHubReference(const std::string& text) {
   return ref;
 }
 
+Result<std::vector<HubFile>> ParseHubTree(std::string_view body, const std::string& repo_id,
+                                          const std::string& commit, const std::string& endpoint) {
+  auto tj = ParseJsonOrDiscarded(body);
+  if (!tj.is_array()) return Status::Corrupt("the Hub's file listing of " + repo_id + " is not a list");
+  std::vector<HubFile> files;
+  for (const auto& item : tj) {
+    if (!item.is_object() || StringField(item, "type").value_or("") != "file") continue;
+    HubFile f;
+    auto path = StringField(item, "path");
+    auto size = SizeField(item, "size");
+    auto oid = StringField(item, "oid");
+    if (!path || !size || !oid) {
+      return Status::Corrupt("the Hub's file listing of " + repo_id +
+                             " has an entry with a missing or mistyped path, size or oid: " +
+                             item.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).substr(0, 200));
+    }
+    f.path = *path;
+    // The path names a file on disk: checked like an archive entry (no '..', no
+    // absolute path, no '.git' component, ...), before anything else is done with it.
+    if (Status s = ValidateRelativePath(f.path); !s.ok()) {
+      return Status::Corrupt("the Hub listed a bad path in " + repo_id + ": " + s.message());
+    }
+    f.size = *size;
+    f.git_sha1 = *oid;
+    if (auto lfs = item.find("lfs"); lfs != item.end() && lfs->is_object()) {
+      auto sha = StringField(*lfs, "oid");
+      auto lfs_size = SizeField(*lfs, "size");
+      if (!sha || !lfs_size) {
+        return Status::Corrupt("the Hub's file listing of " + repo_id + " has a mistyped LFS entry for " +
+                               f.path);
+      }
+      f.sha256 = *sha;
+      if (lfs->contains("size")) f.size = *lfs_size;
+    }
+    f.url = endpoint + "/" + repo_id + "/resolve/" + commit + "/" + PercentEncodePath(f.path);
+    files.push_back(std::move(f));
+  }
+  return files;
+}
+
 Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revision,
                            const HubSelect& select, const HubConfig& config) {
   if (Status s = ValidateModelName(repo_id); !s.ok()) return s;
@@ -228,40 +268,9 @@ Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revisi
     auto tree = ApiGet(url, config);
     if (!tree.has_value()) return tree.error();
     if (tree->status != 200) return HubError(*tree, repo_id, revision, config);
-    auto tj = ParseJsonOrDiscarded(tree->body);
-    if (!tj.is_array()) return Status::Corrupt("the Hub's file listing of " + repo_id + " is not a list");
-    for (const auto& item : tj) {
-      if (!item.is_object() || StringField(item, "type").value_or("") != "file") continue;
-      HubFile f;
-      auto path = StringField(item, "path");
-      auto size = SizeField(item, "size");
-      auto oid = StringField(item, "oid");
-      if (!path || !size || !oid) {
-        return Status::Corrupt("the Hub's file listing of " + repo_id +
-                               " has an entry with a missing or mistyped path, size or oid: " +
-                               item.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).substr(0, 200));
-      }
-      f.path = *path;
-      // The path names a file on disk: checked like an archive entry (no '..', no
-      // absolute path, no '.git' component, ...), before anything else is done with it.
-      if (Status s = ValidateRelativePath(f.path); !s.ok()) {
-        return Status::Corrupt("the Hub listed a bad path in " + repo_id + ": " + s.message());
-      }
-      f.size = *size;
-      f.git_sha1 = *oid;
-      if (auto lfs = item.find("lfs"); lfs != item.end() && lfs->is_object()) {
-        auto sha = StringField(*lfs, "oid");
-        auto lfs_size = SizeField(*lfs, "size");
-        if (!sha || !lfs_size) {
-          return Status::Corrupt("the Hub's file listing of " + repo_id + " has a mistyped LFS entry for " +
-                                 f.path);
-        }
-        f.sha256 = *sha;
-        if (lfs->contains("size")) f.size = *lfs_size;
-      }
-      f.url = config.endpoint + "/" + repo_id + "/resolve/" + plan.commit + "/" + PercentEncodePath(f.path);
-      all.push_back(std::move(f));
-    }
+    auto files = ParseHubTree(tree->body, repo_id, plan.commit, config.endpoint);
+    if (!files.has_value()) return files.error();
+    all.insert(all.end(), std::make_move_iterator(files->begin()), std::make_move_iterator(files->end()));
     auto link = tree->headers.find("link");
     url = link == tree->headers.end() ? "" : net::NextLink(link->second);
     // Follow pages on the endpoint only: the token must not go anywhere else.

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -65,6 +66,14 @@ std::optional<HubReference> ParseHubReference(const std::string& text);
 // limits after retries, or offline), InvalidArgument (bad names).
 Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revision,
                            const HubSelect& select, const HubConfig& config);
+
+// One page of the recursive tree listing (GET /api/models/{repo}/tree/{commit}): its
+// files (directories are skipped), each with the URL {endpoint}/{repo}/resolve/{commit}/
+// {path, percent-encoded}. Corrupt for a page that is not a JSON list, an entry whose
+// path, size or oid is mistyped, or a path ValidateRelativePath refuses (a missing one
+// too); a missing size or oid reads as 0 or "". Pure; never throws.
+Result<std::vector<HubFile>> ParseHubTree(std::string_view body, const std::string& repo_id,
+                                          const std::string& commit, const std::string& endpoint);
 
 // Keeps the files of |listing| that |select| picks, sorted by path. NotFound (listing
 // what there is) when none is left.
