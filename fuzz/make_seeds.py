@@ -175,6 +175,105 @@ many("job_record", [
     '{"name":"a","version":"b","headers":"x"}', "", "[]", "{",
 ])
 
+# ---- the generic API's POST /model-download body (../shared/seeds/001) -----------------
+many("download_request", [
+    '{"model_name": "resnet50", "version": "v1.0", "download_url": "https://example.org/models/resnet50.pth",'
+    ' "checksum": "sha256:%s", "force_download": false, "options": {"chunk_size": 1048576, "timeout": 30,'
+    ' "retry_count": 3, "verify_ssl": true, "extract_after_download": true, "cleanup_temp_files": false},'
+    ' "metadata": {"description": "ResNet-50", "tags": ["vision", 7], "x": null}}' % SHA256,
+    '{"model_name": "Qwen/Qwen2.5-0.5B-Instruct-GGUF", "quantization": "Q4_K_M", "revision": "main",'
+    ' "include": ["*.gguf", "*.json"], "exclude": "*.md", "priority": 100, "wait": true, "source": "huggingface"}',
+    '{"model_name": "m"}', '{"model_name": "m", "version": ""}', '{"model_name": ""}', '{}', '[]', '',
+    '{"model_name": "m", "download_url": "ftp://h/x"}', '{"model_name": "m", "checksum": "md5:00"}',
+    '{"model_name": "m", "options": {"timeout": 0}}', '{"model_name": "m", "options": {"chunk_size": 1.5}}',
+    '{"model_name": "m", "options": {"retry_count": 18446744073709551615}}',
+    '{"model_name": "m", "priority": -101}', '{"model_name": "m", "priority": 1e300}',
+    '{"model_name": "m", "options": []}', '{"model_name": "m", "metadata": "x"}',
+    '{"model_name": "../etc", "version": "1"}', '{"model_name": "m", "include": [1]}',
+    '{"model_name": "m", "options": {"timeout": 30}}', '{"model_name": "m", "options": {"timeout": 600}}',
+    '{"model_name": "m", "model_name": 5}', '{"model_name": "m", "force_download": "yes"}',
+])
+
+# ---- command-line specs -------------------------------------------------------------------
+many("listen_spec", [
+    "127.0.0.1:8000", "127.0.0.1:11434=ollama", "[::1]:8000=generic,pieces", "0.0.0.0:1234=lmstudio,jan",
+    "=ollama", "127.0.0.1:1=", "h:1=a,,b", "h:1=a,", "unix:/run/modeld.sock", "a=b=c", "127.0.0.1:11434",
+])
+many("catalog_spec", [
+    "mine=/etc/modeld/catalog.json", "/etc/modeld/catalog.json", "https://example.org/catalog.json",
+    "acme=https://example.org/c.json?x=1", "./a=b.json", "=x", "=a=b", "a=", "a==b", "", "a/b=c",
+])
+
+# ---- what users name as a model ------------------------------------------------------------
+many("pull_target", [
+    "resnet50:v1.0", "Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M", "hf://Qwen/Qwen2.5-0.5B-Instruct",
+    "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/qwen2.5-0.5b-instruct-q4_k_m.gguf",
+    "https://huggingface.co/org/name/tree/refs%2Fpr%2F1", "https://huggingface.co/org/name",
+    "https://example.org/models/resnet50.pth?download=1", "my-model\nhttps://example.org/x.bin",
+    "bad name\nhttps://example.org/x.bin", "hf://org/name/blob/v1/sub/dir/file.json", "hf://org",
+    "https://huggingface.co/a%2Fb/c", "https://example.org/", "https://example.org/%E2%9C%93.tar.gz",
+    "ftp://example.org/x", "a/b/c/d/e", "../x", "hf://org/name/resolve//x", "org/name/resolve/main/",
+])
+
+# ---- request headers the server checks (Host, Origin, Content-Type; one a line) -------------
+many("access_policy", [
+    "127.0.0.1:8000\nhttp://127.0.0.1:8000\napplication/json",
+    "localhost:8000\nhttp://localhost:8000\napplication/json; charset=utf-8",
+    "[::1]:8000\nhttp://[::1]:8000\napplication/merge-patch+json",
+    "evil.example:8000\nhttps://evil.example\ntext/plain",
+    "127.0.0.1\nnull\napplication/x-www-form-urlencoded",
+    "[::ffff:127.0.0.1]:80\nhttp://[::ffff:127.0.0.1]\nmultipart/form-data; boundary=x",
+    "app.example:8080\nhttp://App.example:8080/\nAPPLICATION/JSON",
+    "127.0.0.1:0\nhttp://127.0.0.1:99999\napplication/json+x",
+    "127.1\nhttp://user@127.0.0.1\n application/json ",
+    "[fe80::1%25eth0]:8000\nhttp://[fe80::1%eth0]:8000\napplication/jsonx",
+    "\n\n", "::1\nhttp://::1\n",
+])
+
+# ---- request targets ---------------------------------------------------------------------
+many("router", [
+    "/models", "/models/Qwen/Qwen2.5-0.5B", "//models//a", "/models/a%2Fb", "/model-download",
+    "/model-download/3f2a/progress?token=x&wait=true", "/model-download/%00/progress", "/catalog/default/models/a/b",
+    "/models?x=1&x=2&&=&y", "/models/%zz", "*", "http://h/models", "/models/a+b?q=a+b%20c", "/",
+    "/model-download/a/b/progress", "/model-download//progress",
+])
+
+# ---- what modeld echoes and logs -------------------------------------------------------------
+many("redact", [
+    "https://user:secret@example.org/m.bin?token=abc&x=1#frag",
+    "https://cdn-lfs.hf.co/repos/a/b?X-Amz-Signature=abc&X-Amz-Credential=def&Expires=1",
+    "/model-download/1/progress?token=abc", "GET https://h/x?sig=1: HTTP 404 (see http://u:p@h/)",
+    "https://h/?%74oken=abc", "https://h/?TOKEN=a&Token=b&key", "http://a@b@c/", "no url here",
+    "https://h/#?token=a", "httphttps://h?token=x", "https://h/?token=a;sig=b", "'https://h/?key=v'.",
+])
+
+# ---- the Hub's tree listing ------------------------------------------------------------------
+many("hub_tree", [
+    '[{"type":"file","oid":"%s","size":1234,"path":"config.json"},{"type":"directory","oid":"d","path":"onnx"},'
+    '{"type":"file","oid":"%s","size":134,"path":"onnx/model.onnx","lfs":{"oid":"%s","size":4068,"pointerSize":134}}]'
+    % (SHA1, SHA1, SHA256),
+    '[{"type":"file","oid":"a","size":1,"path":"w [1]%2F?#.bin"},{"type":"file","oid":"b","path":"caf\\u00e9/x"}]',
+    '[{"type":"file","oid":"a","size":1.5,"path":"x"}]', '[{"type":"file","oid":"a","size":-1,"path":"x"}]',
+    '[{"type":"file","oid":"a","size":1,"path":"../x"}]', '[{"type":"file","oid":"a","size":1,"path":".git/config"}]',
+    '[{"type":"file","oid":"a","size":1,"path":"x","lfs":{"oid":5}}]', '[{"type":"file","size":1,"path":"x"}]',
+    '[{"type":"file","oid":"a","path":"b"},{"type":"file","oid":"a","path":"a"}]', "[]", "{}", "", "[1,null]",
+])
+
+# ---- addresses for the SSRF policy: 16 address bytes, then an --allow-upstream entry ----------
+def addr(v6, entry):
+    return bytes(v6) + entry.encode()
+
+V4 = lambda a, b, c, d: [0] * 10 + [0xff, 0xff, a, b, c, d]
+many("upstream_address", [
+    addr(V4(127, 0, 0, 1), "10.0.0.0/8"), addr(V4(169, 254, 169, 254), "169.254.169.254"),
+    addr(V4(8, 8, 8, 8), "fd00::/8"), addr([0] * 15 + [1], "::1"), addr([0] * 16, "0.0.0.0/0"),
+    addr([0xfd, 0, 0x0e, 0xc2] + [0] * 10 + [0x02, 0x54], "fd00:ec2::254/128"),
+    addr([0, 0x64, 0xff, 0x9b] + [0] * 8 + [10, 1, 2, 3], "64:ff9b::/96"),
+    addr([0xfe, 0x80] + [0] * 13 + [1], "proxy.internal"), addr([0] * 12 + [192, 168, 1, 1], "[::ffff:10.0.0.1]"),
+    addr([0x20, 0x01, 0x0d, 0xb8] + [0] * 12, "10.0.0.0/33"), addr([0xfc] + [0] * 15, "a/b"),
+    addr(V4(100, 64, 0, 1), "1.2.3.4/"), addr(V4(172, 16, 0, 1), "::/0"), addr(V4(0, 0, 0, 5), "-1"),
+])
+
 # ---- archives ---------------------------------------------------------------------------
 tarfile.RECORDSIZE = 512  # no padding to 10 KiB: just the two end blocks
 
