@@ -8,8 +8,32 @@ namespace modeld {
 
 namespace {
 
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// |s| with its %XX escapes decoded (others left as they are), as a server reads a name.
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    int hi = s[i] == '%' && i + 2 < s.size() ? HexValue(s[i + 1]) : -1;
+    int lo = hi >= 0 ? HexValue(s[i + 2]) : -1;
+    if (lo >= 0) {
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// Whether the query parameter |name| (as written: "%74oken" is "token") carries a secret.
 bool IsSecretParam(std::string_view name) {
-  std::string n(name);
+  std::string n = PercentDecode(name);
   std::transform(n.begin(), n.end(), n.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   static constexpr std::array<std::string_view, 13> kSecret = {

@@ -11,8 +11,9 @@ namespace modeld {
 
 // |url| with "user:password@" replaced by "***@" and the values of credential-like
 // query parameters (token, access_token, api_key, key, password, signature, sig,
-// X-Amz-Signature, X-Amz-Credential, ...) replaced by "***". Anything that does not
-// look like a URL is returned unchanged.
+// X-Amz-Signature, X-Amz-Credential, ...; any case, names percent-decoded as servers
+// read them) replaced by "***". Anything that does not look like a URL is returned
+// unchanged.
 std::string RedactUrl(std::string_view url);
 
 // The same for a request target in origin form ("/path?token=..." -> "/path?token=***").

@@ -18,6 +18,14 @@ TEST(RedactTest, UserInfoAndSecretParameters) {
   EXPECT_EQ(RedactTarget("/ws?TOKEN=a&"), "/ws?TOKEN=***&");
 }
 
+// Regression (fuzz/redact_fuzz.cc): a parameter name written with percent-escapes
+// ("%74oken", which servers read as "token") kept its value in answers and logs.
+TEST(RedactTest, EscapedParameterNamesAreReadAsServersReadThem) {
+  EXPECT_EQ(RedactUrl("https://h/?%74oken=abc"), "https://h/?%74oken=***");
+  EXPECT_EQ(RedactUrl("https://h/?X%2DAmz%2dSignature=s&x=%74oken"), "https://h/?X%2DAmz%2dSignature=***&x=%74oken");
+  EXPECT_EQ(RedactTarget("/ws?%54OKEN=a&%zz=b&%7=c"), "/ws?%54OKEN=***&%zz=b&%7=c");
+}
+
 TEST(RedactTest, UrlsInsideText) {
   EXPECT_EQ(RedactText("GET https://u:p@h/x?token=t: HTTP 403 (see http://a@b)"),
             "GET https://***@h/x?token=***: HTTP 403 (see http://***@b)");
