@@ -218,6 +218,12 @@ CatalogSpec CatalogSpec::Parse(const std::string& spec) {
   return {"", spec};
 }
 
+std::string CatalogSpec::ToString() const {
+  // Unnamed, an '=' before any '/' would read as the end of a name: a leading '=' says none.
+  if (name.empty()) return where.find('=') < where.find('/') ? "=" + where : where;
+  return name + "=" + where;
+}
+
 Result<Catalog> Catalog::Load(const std::string& spec_text) {
   auto [name, where] = CatalogSpec::Parse(spec_text);
   std::string text;

@@ -56,7 +56,8 @@ struct CatalogSpec {
   std::string name;
   std::string where;
   static CatalogSpec Parse(const std::string& spec);
-  std::string ToString() const { return name.empty() ? where : name + "=" + where; }
+  // The spec Parse reads back as this one ("=a=b.json" for an unnamed "a=b.json").
+  std::string ToString() const;
 };
 
 class Catalog {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 
@@ -105,6 +106,24 @@ TEST(CatalogTest, APathIntoGitIsRefusedNamingIt) {
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << file;
     EXPECT_NE(s.message().find(".git"), std::string::npos) << s.message();
     EXPECT_NE(s.message().find("model 'm' version '1'"), std::string::npos) << s.message();
+  }
+}
+
+TEST(CatalogTest, SpecsSplitANameOffAndPrintBack) {
+  for (auto [text, name, where] : std::initializer_list<std::array<const char*, 3>>{
+           {"mine=/etc/c.json", "mine", "/etc/c.json"},
+           {"/etc/a=b.json", "", "/etc/a=b.json"},
+           {"https://h/c.json?x=1", "", "https://h/c.json?x=1"},
+           {"=a=b.json", "", "a=b.json"},
+           {"a==b", "a", "=b"}}) {
+    CatalogSpec spec = CatalogSpec::Parse(text);
+    EXPECT_EQ(spec.name, name) << text;
+    EXPECT_EQ(spec.where, where) << text;
+    // Regression (fuzz/catalog_spec_fuzz.cc): config.json's specs are printed and parsed
+    // again; "=a=b.json" printed as "a=b.json", which names the catalog "a".
+    CatalogSpec again = CatalogSpec::Parse(spec.ToString());
+    EXPECT_EQ(again.name, spec.name) << text;
+    EXPECT_EQ(again.where, spec.where) << text;
   }
 }
 
