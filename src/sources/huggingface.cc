@@ -189,6 +189,8 @@ std::optional<HubReference> ParseHubReference(const std::string& text) {
   }
   while (!parts.empty() && parts.back().empty()) parts.pop_back();
   if (parts.size() < 2) return std::nullopt;
+  // A repository is exactly org/name: "a%2Fb/c" decodes to a segment holding a '/'.
+  if (parts[0].find('/') != std::string::npos || parts[1].find('/') != std::string::npos) return std::nullopt;
   ref.repo_id = parts[0] + "/" + parts[1];
   if (!ValidateModelName(ref.repo_id).ok()) return std::nullopt;
   if (parts.size() >= 4 && (parts[2] == "resolve" || parts[2] == "blob" || parts[2] == "tree")) {

@@ -43,5 +43,18 @@ TEST(HubTreeTest, DamagedPagesAreCorrupt) {
   EXPECT_TRUE(empty->empty());
 }
 
+// Regression (fuzz/pull_target_fuzz.cc): a link whose org or name segment holds an
+// escaped '/' ("https://huggingface.co/a%2Fb/c") named the repository "a/b/c", which the
+// Hub API cannot have. A repository is exactly org/name.
+TEST(HubReferenceTest, AnEscapedSlashIsNotPartOfTheRepository) {
+  EXPECT_FALSE(ParseHubReference("https://huggingface.co/a%2Fb/c"));
+  EXPECT_FALSE(ParseHubReference("https://huggingface.co/a/b%2Fc/resolve/main/x"));
+  auto r = ParseHubReference("https://huggingface.co/org/name/resolve/refs%2Fpr%2F1/a%2Fb.bin");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->repo_id, "org/name");
+  EXPECT_EQ(r->revision, "refs/pr/1");
+  EXPECT_EQ(r->file, "a/b.bin");
+}
+
 }  // namespace
 }  // namespace modeld::sources
