@@ -228,6 +228,7 @@ many("access_policy", [
     "127.1\nhttp://user@127.0.0.1\n application/json ",
     "[fe80::1%25eth0]:8000\nhttp://[fe80::1%eth0]:8000\napplication/jsonx",
     "\n\n", "::1\nhttp://::1\n",
+    "[localhost]:8000\nhttp://[%25]:8000\napplication/json",
 ])
 
 # ---- request targets ---------------------------------------------------------------------

@@ -53,7 +53,8 @@ std::optional<HostPort> ParseHostPort(std::string_view authority) {
     size_t close = authority.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     std::string_view host = authority.substr(1, close - 1);
-    if (!ValidHostChars(host, true)) return std::nullopt;
+    // Brackets hold an IPv6 address only: "[localhost]" is no host a browser sends.
+    if (!ValidHostChars(host, true) || host.find(':') == std::string_view::npos) return std::nullopt;
     out.host = Lower(host);
     std::string_view rest = authority.substr(close + 1);
     if (!rest.empty()) {

@@ -31,6 +31,20 @@ TEST(AccessPolicyTest, ParsesHostHeaders) {
   }
 }
 
+// Regression (fuzz/access_policy_fuzz.cc): brackets around a name or an IPv4 address
+// ("[localhost]", "[%25]") were taken off, so "http://[%25]:8000" normalised to an
+// origin that is not its own normal form. Brackets hold an IPv6 address only.
+TEST(AccessPolicyTest, BracketsHoldOnlyIPv6) {
+  for (const char* bad : {"[localhost]:8000", "[127.0.0.1]", "[%25]:8000", "[evil.example]"}) {
+    EXPECT_FALSE(ParseHostPort(bad)) << bad;
+  }
+  EXPECT_EQ(NormalizeOrigin("http://[%25]:8000"), "");
+  EXPECT_EQ(NormalizeOrigin("http://[FE80::1%25eth0]:8000"), "http://[fe80::1%25eth0]:8000");
+  AccessPolicy policy(AccessPolicyOptions{{"127.0.0.1"}, {}, {}});
+  EXPECT_FALSE(policy.HostAllowed("[localhost]:8000"));
+  EXPECT_TRUE(policy.HostAllowed("localhost:8000"));
+}
+
 TEST(AccessPolicyTest, NormalizesOrigins) {
   EXPECT_EQ(NormalizeOrigin("http://LOCALHOST:5173"), "http://localhost:5173");
   EXPECT_EQ(NormalizeOrigin("https://app.example"), "https://app.example:443");
