@@ -173,6 +173,8 @@ many("job_record", [
     json.dumps(job), json.dumps(hub), '{"name":"a","version":"b"}', '{"name":1,"version":"b"}',
     '{"name":"a","version":"b","checksum":"nope"}', '{"name":"a","version":"b","options":[]}',
     '{"name":"a","version":"b","headers":"x"}', "", "[]", "{",
+    '{"name":"a","version":"b","priority":1e300}', '{"name":"a","version":"b","priority":18446744073709551616}',
+    '{"name":"a","version":"b","options":{"buffer_size":-1,"stall_timeout_ms":1e300}}',
 ])
 
 # ---- the generic API's POST /model-download body (../shared/seeds/001) -----------------

@@ -1,6 +1,40 @@
 #include "service/job_codec.h"
 
+#include <limits>
+
 namespace modeld::service {
+
+namespace {
+
+// |key| of the object |j| into |*out| when present. Only an integer that fits T is read:
+// value<T>() converts a float with undefined behaviour when it does not fit (1e300) and
+// wraps an integer that does not (-1 as a size), so a record holding either is damaged.
+template <typename T>
+bool ReadInt(const nlohmann::json& j, const char* key, T* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return true;
+  if (!it->is_number_integer()) return false;
+  if (it->is_number_unsigned()) {
+    uint64_t v = it->get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<T>::max())) return false;
+    *out = static_cast<T>(v);
+    return true;
+  }
+  int64_t v = it->get<int64_t>();  // negative: unsigned integers are number_unsigned
+  if (v < static_cast<int64_t>(std::numeric_limits<T>::min())) return false;
+  *out = static_cast<T>(v);
+  return true;
+}
+
+template <typename Duration>
+bool ReadMs(const nlohmann::json& j, const char* key, Duration* out) {
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(*out).count();
+  if (!ReadInt(j, key, &ms)) return false;
+  *out = std::chrono::milliseconds(ms);
+  return true;
+}
+
+}  // namespace
 
 nlohmann::json PullRequestToJson(const PullRequest& r, int priority) {
   nlohmann::json j;
@@ -56,19 +90,22 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
     r.description = j.value("description", std::string());
     r.tags = j.value("tags", std::vector<std::string>{});
     r.metadata = j.value("metadata", nlohmann::json::object());
-    if (priority) *priority = j.value("priority", 0);
+    int prio = 0;
+    if (!ReadInt(j, "priority", &prio)) {
+      return Status::Corrupt("unreadable job request: 'priority' is not an integer of its range");
+    }
+    if (priority) *priority = prio;
     if (j.contains("options")) {
       const auto& o = j["options"];
       auto& d = r.options;
-      d.max_connections = o.value("max_connections", d.max_connections);
-      d.retry_count = o.value("retry_count", d.retry_count);
-      d.connect_timeout = std::chrono::milliseconds(o.value("connect_timeout_ms", d.connect_timeout.count()));
-      d.stall_timeout = std::chrono::milliseconds(o.value("stall_timeout_ms", d.stall_timeout.count()));
-      d.progress_timeout =
-          std::chrono::milliseconds(o.value("progress_timeout_ms", d.progress_timeout.count()));
-      d.total_timeout = std::chrono::milliseconds(o.value("total_timeout_ms", d.total_timeout.count()));
-      d.max_backoff = std::chrono::milliseconds(o.value("max_backoff_ms", d.max_backoff.count()));
-      d.buffer_size = o.value("buffer_size", d.buffer_size);
+      if (!o.is_object()) return Status::Corrupt("unreadable job request: 'options' is not an object");
+      bool ok = ReadInt(o, "max_connections", &d.max_connections) && ReadInt(o, "retry_count", &d.retry_count) &&
+                ReadMs(o, "connect_timeout_ms", &d.connect_timeout) &&
+                ReadMs(o, "stall_timeout_ms", &d.stall_timeout) &&
+                ReadMs(o, "progress_timeout_ms", &d.progress_timeout) &&
+                ReadMs(o, "total_timeout_ms", &d.total_timeout) && ReadMs(o, "max_backoff_ms", &d.max_backoff) &&
+                ReadInt(o, "buffer_size", &d.buffer_size);
+      if (!ok) return Status::Corrupt("unreadable job request: an option is not an integer of its range");
       d.verify_ssl = o.value("verify_ssl", d.verify_ssl);
     }
     return r;
