@@ -248,6 +248,7 @@ many("redact", [
     "/model-download/1/progress?token=abc", "GET https://h/x?sig=1: HTTP 404 (see http://u:p@h/)",
     "https://h/?%74oken=abc", "https://h/?TOKEN=a&Token=b&key", "http://a@b@c/", "no url here",
     "https://h/#?token=a", "httphttps://h?token=x", "https://h/?token=a;sig=b", "'https://h/?key=v'.",
+    "http:h?token=a&u=https://x", "https://h/?#?token=a",
 ])
 
 # ---- the Hub's tree listing ------------------------------------------------------------------

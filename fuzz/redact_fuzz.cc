@@ -27,8 +27,12 @@ bool IsSecret(std::string name) {
   return std::find(kSecret.begin(), kSecret.end(), name) != kSecret.end();
 }
 
-// |redacted| as a server would read it: nothing secret left.
+// |redacted| as a server would read it: nothing secret left. The fragment, which a
+// client never sends, is cut first: Boost.URL 1.81's params() never ends on an empty
+// query before a fragment ("http://h/?#": a stack overflow), which modeld cannot reach
+// (Router::Find parses origin-form targets, which have no fragment).
 void CheckNoSecrets(std::string_view redacted, bool absolute) {
+  redacted = redacted.substr(0, redacted.find('#'));
   auto u = absolute ? boost::urls::parse_uri(redacted) : boost::urls::parse_origin_form(redacted);
   if (!u) return;
   if (absolute && u->has_userinfo()) FUZZ_CHECK(!u->has_password() && u->encoded_userinfo() == "***");

@@ -78,7 +78,10 @@ std::string RedactPathAndQuery(std::string_view rest) {
 
 std::string RedactUrl(std::string_view url) {
   size_t sep = url.find("://");
-  if (sep == std::string_view::npos) return RedactTarget(url);
+  // A "://" inside the query or fragment starts no authority ("http:h?token=a&u=https://x").
+  if (sep == std::string_view::npos || url.substr(0, sep).find_first_of("?#") != std::string_view::npos) {
+    return RedactTarget(url);
+  }
   size_t auth_start = sep + 3;
   size_t auth_end = url.find_first_of("/?#", auth_start);
   if (auth_end == std::string_view::npos) auth_end = url.size();

@@ -26,6 +26,13 @@ TEST(RedactTest, EscapedParameterNamesAreReadAsServersReadThem) {
   EXPECT_EQ(RedactTarget("/ws?%54OKEN=a&%zz=b&%7=c"), "/ws?%54OKEN=***&%zz=b&%7=c");
 }
 
+// Regression (fuzz/redact_fuzz.cc): the first "://" was taken for the end of the scheme
+// wherever it was, so in "http:h?token=a&u=https://x" the query went unredacted.
+TEST(RedactTest, AUrlInTheQueryStartsNoAuthority) {
+  EXPECT_EQ(RedactUrl("http:h?token=a&u=https://x"), "http:h?token=***&u=https://x");
+  EXPECT_EQ(RedactUrl("git+ssh://u:p@h/r?key=1&u=http://v:w@x"), "git+ssh://***@h/r?key=***&u=http://v:w@x");
+}
+
 TEST(RedactTest, UrlsInsideText) {
   EXPECT_EQ(RedactText("GET https://u:p@h/x?token=t: HTTP 403 (see http://a@b)"),
             "GET https://***@h/x?token=***: HTTP 403 (see http://***@b)");
