@@ -9,10 +9,14 @@ namespace modeld::api {
 namespace {
 
 TEST(WorkPoolTest, GrowsPastBlockedTasksUpToItsLimit) {
-  WorkPool pool("test", 4, 1);
+  // What the tasks use is declared before the pool, so it outlives the pool's threads:
+  // the pool's destructor joins them while they may still be returning from gate.wait()
+  // (ASan: stack-use-after-scope when |gate| went first).
   std::promise<void> release;
   std::shared_future<void> gate = release.get_future().share();
   std::vector<std::promise<void>> started(4);
+  std::promise<void> fifth;
+  WorkPool pool("test", 4, 1);
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(pool.Post([&, i] {
       started[i].set_value();
@@ -21,7 +25,6 @@ TEST(WorkPoolTest, GrowsPastBlockedTasksUpToItsLimit) {
   }
   for (auto& s : started) s.get_future().wait();  // four threads, each blocked
   EXPECT_EQ(pool.threads_for_test(), 4);
-  std::promise<void> fifth;
   EXPECT_TRUE(pool.Post([&] { fifth.set_value(); })) << "one may wait";
   EXPECT_FALSE(pool.Post([] {})) << "full: refused rather than queued without bound";
   release.set_value();
