@@ -30,11 +30,14 @@ bench: build
 	@scripts/install-deps.sh --bench
 	bench/run.sh
 
-# Sanitizer builds use clang (its UBSan also checks float-to-int conversions); -O1 keeps
-# them quick to build and run. Reports are fatal (scripts/sanitizers/run-tests.sh).
+# Sanitizer builds use clang (its UBSan also checks float-to-int conversions) at -O1, with
+# line tables only (all a report's stack needs; -g's full debug info makes 150 MB test
+# binaries that take long to link), linked with lld when installed, and without bench/
+# (speed tools: nothing to check there). Reports are fatal (scripts/sanitizers/run-tests.sh).
 # CTEST_ARGS go to ctest: make tsan CTEST_ARGS='-R Journal' or CTEST_ARGS='-E Sse'.
+SAN_LINKER = $(if $(shell command -v ld.lld),-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld)
 SAN_CMAKE = cmake -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g"
+	-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DMODELD_BUILD_BENCH=OFF $(SAN_LINKER)
 
 build-asan/build.ninja: | deps
 	$(SAN_CMAKE) -S . -B build-asan -DMODELD_SANITIZE=address,undefined
