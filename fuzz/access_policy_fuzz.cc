@@ -36,7 +36,8 @@ std::string Trim(std::string_view s) {
 }
 
 std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
@@ -58,7 +59,8 @@ bool IsIpLiteral(std::string host) {
 bool Is127001(std::string host) {
   host = host.substr(0, host.find('%'));
   unsigned char buf[16];
-  if (inet_pton(AF_INET, host.c_str(), buf) == 1) return buf[0] == 127 && buf[1] == 0 && buf[2] == 0 && buf[3] == 1;
+  if (inet_pton(AF_INET, host.c_str(), buf) == 1)
+    return buf[0] == 127 && buf[1] == 0 && buf[2] == 0 && buf[3] == 1;
   static const unsigned char kMapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
   return inet_pton(AF_INET6, host.c_str(), buf) == 1 && std::equal(buf, buf + 16, kMapped);
 }
@@ -75,8 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (hp) {
     FUZZ_CHECK(!hp->host.empty() && hp->host == Lower(hp->host));
     FUZZ_CHECK(std::all_of(hp->host.begin(), hp->host.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == ':' ||
-             c == '%';
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+             c == ':' || c == '%';
     }));
     FUZZ_CHECK(hp->port >= 0 && hp->port <= 65535);
     auto again = api::ParseHostPort(Authority(*hp));
@@ -88,7 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(n.rfind("http://", 0) == 0 || n.rfind("https://", 0) == 0);
     FUZZ_CHECK(api::NormalizeOrigin(n) == n);
     std::string port = n.substr(n.rfind(':') + 1);
-    FUZZ_CHECK(!port.empty() && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }));
+    FUZZ_CHECK(!port.empty() &&
+               std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }));
   }
 
   static const AccessPolicy local(api::AccessPolicyOptions{{"127.0.0.1"}, {}, {}});
@@ -97,13 +100,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (local.OriginAllowed(origin, host) && !Trim(origin).empty()) {
     // Only modeld's own origin: the page came from the host the request was sent to.
-    auto from = api::ParseHostPort(api::NormalizeOrigin(origin).substr(api::NormalizeOrigin(origin).find("://") + 3));
+    auto from = api::ParseHostPort(
+        api::NormalizeOrigin(origin).substr(api::NormalizeOrigin(origin).find("://") + 3));
     FUZZ_CHECK(from && hp && from->host == hp->host);
   }
   FUZZ_CHECK(!local.CorsAllowed(origin));
 
-  static const AccessPolicy with_origin(api::AccessPolicyOptions{{"0.0.0.0"}, {}, {"http://App.example:8080/"}});
-  if (with_origin.CorsAllowed(origin)) FUZZ_CHECK(api::NormalizeOrigin(origin) == "http://app.example:8080");
+  static const AccessPolicy with_origin(
+      api::AccessPolicyOptions{{"0.0.0.0"}, {}, {"http://App.example:8080/"}});
+  if (with_origin.CorsAllowed(origin))
+    FUZZ_CHECK(api::NormalizeOrigin(origin) == "http://app.example:8080");
   if (with_origin.HostAllowed(host) && !Trim(host).empty() && hp->host != "localhost") {
     FUZZ_CHECK(hp && IsIpLiteral(hp->host));  // a name: only localhost or --allowed-host
   }

@@ -7,15 +7,16 @@
 #include <string>
 
 #include "archive/extract.h"
-#include "fuzz_check.h"
 #include "core/names.h"
+#include "fuzz_check.h"
 
 namespace modeld::fuzz {
 
 inline bool HasDotDot(std::string_view path) {
   for (size_t pos = 0;;) {
     size_t slash = path.find('/', pos);
-    if (path.substr(pos, slash == std::string_view::npos ? path.npos : slash - pos) == "..") return true;
+    if (path.substr(pos, slash == std::string_view::npos ? path.npos : slash - pos) == "..")
+      return true;
     if (slash == std::string_view::npos) return false;
     pos = slash + 1;
   }
@@ -49,7 +50,8 @@ class ArchiveModel {
     // Files and links: each path once, and never under another file or link.
     FUZZ_CHECK(e.type != archive::EntryChecker::Type::kDirectory);
     FUZZ_CHECK(taken_.insert(path).second);
-    for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    for (size_t slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
       FUZZ_CHECK(!taken_.count(path.substr(0, slash)));
     }
     for (const auto& other : taken_) FUZZ_CHECK(other.rfind(path + "/", 0) != 0);

@@ -12,10 +12,10 @@
 #include <string>
 
 #include "core/checksum.h"
+#include "core/names.h"
 #include "fuzz_check.h"
 #include "net/http.h"
 #include "sources/catalog.h"
-#include "core/names.h"
 
 namespace {
 

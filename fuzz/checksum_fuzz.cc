@@ -16,9 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   FUZZ_CHECK(sum->hex.size() == HashHexLength(sum->algorithm));
-  FUZZ_CHECK(std::all_of(sum->hex.begin(), sum->hex.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  }));
+  FUZZ_CHECK(std::all_of(sum->hex.begin(), sum->hex.end(),
+                         [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }));
   std::string printed = sum->ToString();
   auto again = ParseChecksum(printed);
   FUZZ_CHECK(again.has_value() && *again == *sum);

@@ -13,9 +13,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!cr) return 0;
   FUZZ_CHECK(cr->first <= cr->last);
   if (cr->total) FUZZ_CHECK(cr->last < *cr->total);
-  std::string printed = "bytes " + std::to_string(cr->first) + "-" + std::to_string(cr->last) + "/" +
-                        (cr->total ? std::to_string(*cr->total) : "*");
+  std::string printed = "bytes " + std::to_string(cr->first) + "-" + std::to_string(cr->last) +
+                        "/" + (cr->total ? std::to_string(*cr->total) : "*");
   auto again = net::ParseContentRange(printed);
-  FUZZ_CHECK(again && again->first == cr->first && again->last == cr->last && again->total == cr->total);
+  FUZZ_CHECK(again && again->first == cr->first && again->last == cr->last &&
+             again->total == cr->total);
   return 0;
 }

@@ -23,16 +23,11 @@ bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefi
 // The body a client would send for |d|.
 nlohmann::json AsBody(const modeld::api::generic::DownloadRequest& d) {
   const PullRequest& p = d.pull;
-  nlohmann::json b = {{"model_name", p.ref.name},
-                      {"version", p.ref.version},
-                      {"source", p.source},
-                      {"force_download", p.force},
-                      {"wait", d.wait},
-                      {"include", p.include},
-                      {"exclude", p.exclude},
-                      {"quantization", p.quantization},
-                      {"revision", p.revision},
-                      {"priority", d.priority},
+  nlohmann::json b = {{"model_name", p.ref.name}, {"version", p.ref.version},
+                      {"source", p.source},       {"force_download", p.force},
+                      {"wait", d.wait},           {"include", p.include},
+                      {"exclude", p.exclude},     {"quantization", p.quantization},
+                      {"revision", p.revision},   {"priority", d.priority},
                       {"metadata", p.metadata}};
   if (!p.url.empty()) b["download_url"] = p.url;
   if (p.checksum) b["checksum"] = p.checksum->ToString();
@@ -42,8 +37,10 @@ nlohmann::json AsBody(const modeld::api::generic::DownloadRequest& d) {
                       {"extract_after_download", p.extract},
                       {"cleanup_temp_files", !p.keep_archive}};
   const auto defaults = modeld::service::DownloadOptions();
-  if (p.options.stall_timeout != defaults.stall_timeout || p.options.progress_timeout != defaults.progress_timeout) {
-    o["timeout"] = std::chrono::duration_cast<std::chrono::seconds>(p.options.stall_timeout).count();
+  if (p.options.stall_timeout != defaults.stall_timeout ||
+      p.options.progress_timeout != defaults.progress_timeout) {
+    o["timeout"] =
+        std::chrono::duration_cast<std::chrono::seconds>(p.options.stall_timeout).count();
   }
   b["options"] = o;
   return b;
@@ -70,7 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(req->priority >= -100 && req->priority <= 100);
   FUZZ_CHECK(p.options.retry_count >= 0 && p.options.retry_count <= 100);
   FUZZ_CHECK(p.options.buffer_size >= 16384 && p.options.buffer_size <= (64u << 20));
-  FUZZ_CHECK(p.options.stall_timeout.count() > 0 && p.options.stall_timeout <= std::chrono::hours(24 * 7));
+  FUZZ_CHECK(p.options.stall_timeout.count() > 0 &&
+             p.options.stall_timeout <= std::chrono::hours(24 * 7));
   FUZZ_CHECK(p.metadata.is_object());
 
   // ?wait=true: the same request, answered when it ends.

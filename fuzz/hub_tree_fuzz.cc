@@ -30,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<std::string> want = {"org", "repo", "resolve", commit};
     for (size_t pos = 0;;) {
       size_t slash = f.path.find('/', pos);
-      want.push_back(f.path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
+      want.push_back(
+          f.path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
       if (slash == std::string::npos) break;
       pos = slash + 1;
     }
@@ -45,6 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   listing.files = *files;
   auto all = sources::SelectHubFiles(listing, {});
   FUZZ_CHECK(all.has_value() && all->files.size() == files->size());
-  for (size_t i = 1; i < all->files.size(); ++i) FUZZ_CHECK(all->files[i - 1].path <= all->files[i].path);
+  for (size_t i = 1; i < all->files.size(); ++i)
+    FUZZ_CHECK(all->files[i - 1].path <= all->files[i].path);
   return 0;
 }

@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(at != std::string::npos);
   FUZZ_CHECK(next.find('>') == std::string::npos);
   std::string after = header.substr(at);
-  FUZZ_CHECK(after.find("rel=\"next\"") != std::string::npos || after.find("rel=next") != std::string::npos);
+  FUZZ_CHECK(after.find("rel=\"next\"") != std::string::npos ||
+             after.find("rel=next") != std::string::npos);
   return 0;
 }

@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     FUZZ_CHECK(printed == text);
     auto again = api::ParseListenSpec(printed);
-    FUZZ_CHECK(again.has_value() && again->address == spec->address && again->dialects == spec->dialects);
+    FUZZ_CHECK(again.has_value() && again->address == spec->address &&
+               again->dialects == spec->dialects);
   }
 
   // --compat beside this --listen: one listener per dialect port not already taken.

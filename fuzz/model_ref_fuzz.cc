@@ -9,8 +9,8 @@
 #include <cctype>
 #include <filesystem>
 
-#include "fuzz_check.h"
 #include "core/names.h"
+#include "fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace modeld;
@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (ref.has_value()) {
     FUZZ_CHECK(ValidateModelName(ref->name).ok());
     FUZZ_CHECK(ValidateVersion(ref->version).ok());
-    FUZZ_CHECK(ref->name.find(':') == std::string::npos && ref->version.find(':') == std::string::npos);
+    FUZZ_CHECK(ref->name.find(':') == std::string::npos &&
+               ref->version.find(':') == std::string::npos);
     auto again = ParseModelRef(ref->ToString());
     FUZZ_CHECK(again.has_value() && *again == *ref);
   } else {

@@ -5,10 +5,9 @@
 // Invariants: redacting twice changes nothing; text without "http" is unchanged by
 // RedactText; and in a URL as a server reads it (Boost.URL: userinfo, decoded query
 // parameter names), no password is left and every credential parameter's value is "***".
-#include <boost/url/parse.hpp>
-
 #include <algorithm>
 #include <array>
+#include <boost/url/parse.hpp>
 #include <cctype>
 #include <string>
 
@@ -20,10 +19,19 @@ namespace {
 bool IsSecret(std::string name) {
   std::transform(name.begin(), name.end(), name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static constexpr std::array<std::string_view, 13> kSecret = {
-      "token",     "access_token", "api_key", "apikey",          "key",
-      "password",  "passwd",       "secret",  "signature",       "sig",
-      "x-amz-signature", "x-amz-credential", "x-amz-security-token"};
+  static constexpr std::array<std::string_view, 13> kSecret = {"token",
+                                                               "access_token",
+                                                               "api_key",
+                                                               "apikey",
+                                                               "key",
+                                                               "password",
+                                                               "passwd",
+                                                               "secret",
+                                                               "signature",
+                                                               "sig",
+                                                               "x-amz-signature",
+                                                               "x-amz-credential",
+                                                               "x-amz-security-token"};
   return std::find(kSecret.begin(), kSecret.end(), name) != kSecret.end();
 }
 
@@ -35,7 +43,8 @@ void CheckNoSecrets(std::string_view redacted, bool absolute) {
   redacted = redacted.substr(0, redacted.find('#'));
   auto u = absolute ? boost::urls::parse_uri(redacted) : boost::urls::parse_origin_form(redacted);
   if (!u) return;
-  if (absolute && u->has_userinfo()) FUZZ_CHECK(!u->has_password() && u->encoded_userinfo() == "***");
+  if (absolute && u->has_userinfo())
+    FUZZ_CHECK(!u->has_password() && u->encoded_userinfo() == "***");
   for (auto p : u->params()) {
     if (IsSecret(std::string(p.key)) && p.has_value) FUZZ_CHECK(p.value == "***");
   }
@@ -57,7 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (text.find("http") == std::string_view::npos) FUZZ_CHECK(free_text == text);
   // A URL alone in a message is redacted as RedactUrl does.
   std::string one = std::string(text.substr(0, text.find_first_of(" \t\r\n\"'<>)")));
-  while (!one.empty() && std::string_view(":,.;").find(one.back()) != std::string_view::npos) one.pop_back();
+  while (!one.empty() && std::string_view(":,.;").find(one.back()) != std::string_view::npos)
+    one.pop_back();
   if (one.rfind("http://", 0) == 0 || one.rfind("https://", 0) == 0) {
     FUZZ_CHECK(RedactText("GET " + one + ": HTTP 404") == "GET " + RedactUrl(one) + ": HTTP 404");
     CheckNoSecrets(RedactUrl(one), true);

@@ -27,11 +27,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!waits[0]) return 0;
   std::string_view trimmed = value;
-  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front()))) trimmed.remove_prefix(1);
-  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.remove_suffix(1);
-  bool delta = !trimmed.empty() && std::all_of(trimmed.begin(), trimmed.end(), [](char c) {
-    return c >= '0' && c <= '9';
-  });
+  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front())))
+    trimmed.remove_prefix(1);
+  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back())))
+    trimmed.remove_suffix(1);
+  bool delta = !trimmed.empty() && std::all_of(trimmed.begin(), trimmed.end(),
+                                               [](char c) { return c >= '0' && c <= '9'; });
   if (delta) {
     FUZZ_CHECK(*waits[0] <= milliseconds(86400 * 1000));
     for (const auto& w : waits) FUZZ_CHECK(w == waits[0]);

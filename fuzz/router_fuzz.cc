@@ -7,7 +7,6 @@
 // route's pattern and the params (every byte percent-encoded) finds the same route with
 // the same params; ErrorResponse's body is JSON holding the detail (any valid UTF-8).
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "api/router.h"
@@ -81,7 +80,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       i = slash + 1;
     }
     std::string query;
-    for (const auto& [k, v] : m->params.query) query += (query.empty() ? "?" : "&") + Encode(k) + "=" + Encode(v);
+    for (const auto& [k, v] : m->params.query)
+      query += (query.empty() ? "?" : "&") + Encode(k) + "=" + Encode(v);
     auto m2 = Table().Find(method, again + query);
     FUZZ_CHECK(m2 && m2->route == m->route);
     FUZZ_CHECK(m2->params.path == m->params.path);

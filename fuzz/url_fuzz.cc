@@ -20,8 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t colon = origin.rfind(':');
     FUZZ_CHECK(colon > host_at + 3);  // a host, then ':'
     std::string port = origin.substr(colon + 1);
-    FUZZ_CHECK(!port.empty() && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }));
-    FUZZ_CHECK(std::none_of(origin.begin(), origin.end(), [](char c) { return c >= 'A' && c <= 'Z'; }));
+    FUZZ_CHECK(!port.empty() &&
+               std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }));
+    FUZZ_CHECK(
+        std::none_of(origin.begin(), origin.end(), [](char c) { return c >= 'A' && c <= 'Z'; }));
     FUZZ_CHECK(net::UrlOrigin(origin) == origin);
     FUZZ_CHECK(net::UrlOrigin(origin + "/x?y#z") == origin);
   }

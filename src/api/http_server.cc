@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <charconv>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -66,7 +66,8 @@ Result<tcp::endpoint> ParseListen(const std::string& spec) {
     return Status::InvalidArgument("listen address '" + spec + "' needs a port (host:port)");
   }
   std::string host = spec.substr(0, colon), port = spec.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host == "localhost" || host.empty()) host = "127.0.0.1";
   boost::system::error_code ec;
   auto addr = net::ip::make_address(host, ec);
@@ -95,7 +96,8 @@ uint64_t RaiseFileLimit() {
 }
 
 struct HttpServer::Impl {
-  explicit Impl(ServerOptions o, std::vector<Dialect> d) : opts(std::move(o)), dialects(std::move(d)) {}
+  explicit Impl(ServerOptions o, std::vector<Dialect> d)
+      : opts(std::move(o)), dialects(std::move(d)) {}
 
   ServerOptions opts;
   std::vector<Dialect> dialects;
@@ -142,7 +144,10 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, HttpServer::Impl* server, HttpServer::Impl::Listener* listener,
           std::shared_ptr<void> slot, bool overflow)
-      : stream_(std::move(socket)), server_(server), listener_(listener), slot_(std::move(slot)),
+      : stream_(std::move(socket)),
+        server_(server),
+        listener_(listener),
+        slot_(std::move(slot)),
         overflow_(overflow) {}
 
   void Run() {
@@ -173,8 +178,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnReadError(beast::error_code ec) {
     if (ec == http::error::body_limit) {
-      return Refuse(http::status::payload_too_large,
-                    "Request body too large (limit " + std::to_string(opts().body_limit) + " bytes)");
+      return Refuse(
+          http::status::payload_too_large,
+          "Request body too large (limit " + std::to_string(opts().body_limit) + " bytes)");
     }
     if (ec == http::error::header_limit) {
       return Refuse(http::status::request_header_fields_too_large,
@@ -236,11 +242,13 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     if (!route) {
-      if (match->path_matched) return Refuse(http::status::method_not_allowed, "Method not allowed");
+      if (match->path_matched)
+        return Refuse(http::status::method_not_allowed, "Method not allowed");
       return Refuse(http::status::not_found, "Not Found");
     }
     bool upgrade = beast::websocket::is_upgrade(h);
-    if ((ChangesState(h.method()) || route->stream || upgrade) && !policy.OriginAllowed(origin, host)) {
+    if ((ChangesState(h.method()) || route->stream || upgrade) &&
+        !policy.OriginAllowed(origin, host)) {
       return Refuse(http::status::forbidden,
                     "Origin '" + std::string(origin.substr(0, 200)) +
                         "' may not use this API: modeld accepts requests from its own pages and "
@@ -248,8 +256,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!origin.empty() && policy.CorsAllowed(origin)) cors_origin_ = std::string(origin);
     bool has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
-    if (has_body && (h.method() == http::verb::post || h.method() == http::verb::put ||
-                     h.method() == http::verb::patch) &&
+    if (has_body &&
+        (h.method() == http::verb::post || h.method() == http::verb::put ||
+         h.method() == http::verb::patch) &&
         !AccessPolicy::IsJsonContentType(h[http::field::content_type])) {
       return Refuse(http::status::unsupported_media_type,
                     "Content-Type must be application/json (curl: -H 'Content-Type: "
@@ -283,9 +292,11 @@ class Session : public std::enable_shared_from_this<Session> {
     const Route* route = route_;
     if (route->stream) {
       bool upgrade = beast::websocket::is_upgrade(*req);
-      if (route->stream_kind != StreamKind::kWebSocket || upgrade) return StartStream(*route, std::move(req));
+      if (route->stream_kind != StreamKind::kWebSocket || upgrade)
+        return StartStream(*route, std::move(req));
       if (!route->handler) {
-        return Send(ErrorBody(http::status::upgrade_required, "This endpoint speaks WebSocket"), true);
+        return Send(ErrorBody(http::status::upgrade_required, "This endpoint speaks WebSocket"),
+                    true);
       }
       // One path, two answers: the WebSocket, and a plain GET (Pieces' progress).
     }
@@ -299,16 +310,16 @@ class Session : public std::enable_shared_from_this<Session> {
     auto once = std::make_shared<std::atomic<bool>>(false);
     Responder respond = [self, once](Response res) {
       if (once->exchange(true)) return;  // a handler answers once
-      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
-        self->Send(std::move(res), true);
-      });
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->Send(std::move(res), true); });
     };
     auto run = [route, req, params = params_, respond, target = log_target_]() {
       try {
         route->handler(*req, params, respond);
       } catch (const std::exception& e) {
         log::Error("handler for {} threw: {}", target, e.what());
-        respond(ErrorResponse(http::status::internal_server_error, std::string("Internal error: ") + e.what()));
+        respond(ErrorResponse(http::status::internal_server_error,
+                              std::string("Internal error: ") + e.what()));
       } catch (...) {
         log::Error("handler for {} threw", target);
         respond(ErrorResponse(http::status::internal_server_error, "Internal error"));
@@ -349,9 +360,12 @@ class Session : public std::enable_shared_from_this<Session> {
       if (*outcome != kNone) return nullptr;
       *outcome = kStarted;
       switch (route.stream_kind) {
-        case StreamKind::kWebSocket: return StartWebSocket(std::move(stream_), *req, slot_);
-        case StreamKind::kNdjson: return StartBodyStream(std::move(stream_), "application/x-ndjson", extra, slot_);
-        case StreamKind::kSse: return StartBodyStream(std::move(stream_), "text/event-stream", extra, slot_);
+        case StreamKind::kWebSocket:
+          return StartWebSocket(std::move(stream_), *req, slot_);
+        case StreamKind::kNdjson:
+          return StartBodyStream(std::move(stream_), "application/x-ndjson", extra, slot_);
+        case StreamKind::kSse:
+          return StartBodyStream(std::move(stream_), "text/event-stream", extra, slot_);
       }
       return nullptr;
     };
@@ -359,7 +373,8 @@ class Session : public std::enable_shared_from_this<Session> {
       route.stream(*req, params_, reply);
     } catch (const std::exception& e) {
       log::Error("stream handler for {} threw: {}", log_target_, e.what());
-      if (*outcome == kNone) reply.Reject(ErrorBody(http::status::internal_server_error, "Internal error"));
+      if (*outcome == kNone)
+        reply.Reject(ErrorBody(http::status::internal_server_error, "Internal error"));
     }
     if (*outcome == kNone) {
       log::Error("stream handler for {} gave no answer", log_target_);
@@ -371,14 +386,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void Preflight(std::string_view origin) {
     const auto& h = parser_->get();
     if (origin.empty() || !server_->policy->CorsAllowed(origin)) {
-      return Refuse(http::status::forbidden,
-                    "Cross-origin requests from '" + std::string(origin.substr(0, 200)) +
-                        "' are not allowed (start modeld with --allowed-origin to allow an origin)");
+      return Refuse(
+          http::status::forbidden,
+          "Cross-origin requests from '" + std::string(origin.substr(0, 200)) +
+              "' are not allowed (start modeld with --allowed-origin to allow an origin)");
     }
     cors_origin_ = std::string(origin);
     Response res{http::status::no_content, 11};
-    res.set(http::field::access_control_allow_methods, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
-    res.set(http::field::access_control_allow_headers, "Authorization, Content-Type, X-Application-ID");
+    res.set(http::field::access_control_allow_methods,
+            "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    res.set(http::field::access_control_allow_headers,
+            "Authorization, Content-Type, X-Application-ID");
     res.set(http::field::access_control_max_age, "600");
     // Chrome's Private Network Access: a public page asking a local server.
     if (beast::iequals(h["Access-Control-Request-Private-Network"], "true")) {
@@ -394,10 +412,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (method == http::verb::get && target == "/healthz") {
       return Send(JsonResponse(http::status::ok, "{\"status\":\"ok\"}"), true);
     }
-    Response res = ErrorBody(
-        http::status::service_unavailable,
-        "Too many connections (limit " + std::to_string(server_->max_connections) +
-            "); try again shortly");
+    Response res = ErrorBody(http::status::service_unavailable,
+                             "Too many connections (limit " +
+                                 std::to_string(server_->max_connections) + "); try again shortly");
     res.set(http::field::retry_after, "1");
     Send(std::move(res), true);
   }
@@ -430,11 +447,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (log && opts().access_log) {
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
-      log::Info("{} {} {} {} {:.1f}ms", method_, log_target_, res.result_int(), res.body().size(), ms);
+      log::Info("{} {} {} {} {:.1f}ms", method_, log_target_, res.result_int(), res.body().size(),
+                ms);
     }
     res_ = std::make_shared<Response>(std::move(res));
     stream_.expires_after(std::chrono::seconds(30));
-    http::async_write(stream_, *res_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+    http::async_write(stream_, *res_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, size_t) {
@@ -537,7 +556,8 @@ void HttpServer::Impl::Admit(tcp::socket socket, Listener& l) {
 void HttpServer::Impl::ServeFromReserve(Listener& l) {
   static const std::string kBusy = [] {
     std::string body = "{\"detail\": \"Out of file descriptors; try again shortly\"}";
-    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+           "application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
   }();
   for (int i = 0; i < kMaxOverflow; ++i) {
@@ -567,37 +587,38 @@ void HttpServer::Impl::ServeFromReserve(Listener& l) {
 }
 
 void HttpServer::Impl::Accept(Listener& l) {
-  l.acceptor->async_accept(net::make_strand(NextIoc()), [this, &l](beast::error_code ec, tcp::socket socket) {
-    if (stopping || !l.acceptor->is_open()) return;
-    if (ec) {
-      if (ec == net::error::no_descriptors || ec.value() == ENFILE || ec == net::error::no_buffer_space ||
-          ec == net::error::no_memory) {
-        ServeFromReserve(l);
-        auto next = std::max(std::chrono::milliseconds(10), l.backoff * 2);
-        if (l.backoff.count() == 0) log::Warn("accept: {}; backing off", ec.message());
-        l.backoff = std::min(next, kMaxAcceptBackoff);
-        l.retry->expires_after(l.backoff);
-        l.retry->async_wait([this, &l](beast::error_code tec) {
-          if (!tec && !stopping) Accept(l);
-        });
-        return;
-      }
-      return Accept(l);  // ECONNABORTED and the like: the next one
-    }
-    l.backoff = std::chrono::milliseconds(0);
-    Admit(std::move(socket), l);
-    // A burst of clients (1,000 connecting at once) is taken in one go: each waiting
-    // connection's first request is already in its socket, and a connection accepted
-    // one event-loop turn at a time would wait for hundreds of others' answers first.
-    for (int i = 0; i < 256 && !stopping; ++i) {
-      beast::error_code aec;
-      tcp::socket more(net::make_strand(NextIoc()));
-      l.acceptor->accept(more, aec);  // non-blocking: the acceptor is set so in Start()
-      if (aec) break;
-      Admit(std::move(more), l);
-    }
-    Accept(l);
-  });
+  l.acceptor->async_accept(
+      net::make_strand(NextIoc()), [this, &l](beast::error_code ec, tcp::socket socket) {
+        if (stopping || !l.acceptor->is_open()) return;
+        if (ec) {
+          if (ec == net::error::no_descriptors || ec.value() == ENFILE ||
+              ec == net::error::no_buffer_space || ec == net::error::no_memory) {
+            ServeFromReserve(l);
+            auto next = std::max(std::chrono::milliseconds(10), l.backoff * 2);
+            if (l.backoff.count() == 0) log::Warn("accept: {}; backing off", ec.message());
+            l.backoff = std::min(next, kMaxAcceptBackoff);
+            l.retry->expires_after(l.backoff);
+            l.retry->async_wait([this, &l](beast::error_code tec) {
+              if (!tec && !stopping) Accept(l);
+            });
+            return;
+          }
+          return Accept(l);  // ECONNABORTED and the like: the next one
+        }
+        l.backoff = std::chrono::milliseconds(0);
+        Admit(std::move(socket), l);
+        // A burst of clients (1,000 connecting at once) is taken in one go: each waiting
+        // connection's first request is already in its socket, and a connection accepted
+        // one event-loop turn at a time would wait for hundreds of others' answers first.
+        for (int i = 0; i < 256 && !stopping; ++i) {
+          beast::error_code aec;
+          tcp::socket more(net::make_strand(NextIoc()));
+          l.acceptor->accept(more, aec);  // non-blocking: the acceptor is set so in Start()
+          if (aec) break;
+          Admit(std::move(more), l);
+        }
+        Accept(l);
+      });
 }
 
 HttpServer::HttpServer(ServerOptions options, std::vector<Dialect> dialects)
@@ -618,9 +639,11 @@ Status HttpServer::Start() {
   // Leave room for downloads (up to 16 connections per file), the registry and logs.
   im.max_connections = im.opts.max_connections > 0
                            ? im.opts.max_connections
-                           : static_cast<int>(std::clamp<uint64_t>(files > 512 ? files - 512 : files / 2, 32, 10000));
-  int n = im.opts.threads > 0 ? im.opts.threads
-                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+                           : static_cast<int>(std::clamp<uint64_t>(
+                                 files > 512 ? files - 512 : files / 2, 32, 10000));
+  int n = im.opts.threads > 0
+              ? im.opts.threads
+              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
   for (int i = 0; i < n; ++i) im.iocs.push_back(std::make_unique<net::io_context>(1));
   AccessPolicyOptions policy;
   policy.allowed_hosts = im.opts.allowed_hosts;
@@ -636,15 +659,18 @@ Status HttpServer::Start() {
       if (spec->dialects.empty()) spoken.push_back(&d);
     }
     for (const auto& name : spec->dialects) {
-      auto it = std::find_if(im.dialects.begin(), im.dialects.end(), [&](const Dialect& d) { return d.name == name; });
+      auto it = std::find_if(im.dialects.begin(), im.dialects.end(),
+                             [&](const Dialect& d) { return d.name == name; });
       if (it == im.dialects.end()) {
         std::string known;
         for (const auto& d : im.dialects) known += (known.empty() ? "" : ", ") + d.name;
-        return Status::InvalidArgument("--listen " + text + ": no dialect '" + name + "' (there are: " + known + ")");
+        return Status::InvalidArgument("--listen " + text + ": no dialect '" + name +
+                                       "' (there are: " + known + ")");
       }
       spoken.push_back(&*it);
     }
-    if (spoken.empty()) return Status::InvalidArgument("--listen " + text + ": no dialect to speak");
+    if (spoken.empty())
+      return Status::InvalidArgument("--listen " + text + ": no dialect to speak");
     l->router = std::make_unique<Router>(CombineRoutes(spoken));
     l->error_body = spoken.front()->error_body;
     const std::string& spec_address = spec->address;

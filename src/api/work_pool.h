@@ -12,8 +12,8 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,13 +42,13 @@ class WorkPool {
   const size_t max_queued_;
   const std::chrono::milliseconds idle_;
   std::mutex mu_;
-  std::condition_variable cv_;       // work arrived, or stopping
-  std::condition_variable exited_;   // a thread exited
-  std::deque<std::function<void()>> queue_;  // GUARDED_BY(mu_)
+  std::condition_variable cv_;                      // work arrived, or stopping
+  std::condition_variable exited_;                  // a thread exited
+  std::deque<std::function<void()>> queue_;         // GUARDED_BY(mu_)
   std::map<std::thread::id, std::thread> threads_;  // GUARDED_BY(mu_): live threads
-  std::vector<std::thread> exited_threads_;  // GUARDED_BY(mu_): to join
-  int idle_threads_ = 0;             // GUARDED_BY(mu_): waiting for work
-  bool stop_ = false;                // GUARDED_BY(mu_)
+  std::vector<std::thread> exited_threads_;         // GUARDED_BY(mu_): to join
+  int idle_threads_ = 0;                            // GUARDED_BY(mu_): waiting for work
+  bool stop_ = false;                               // GUARDED_BY(mu_)
 };
 
 }  // namespace modeld::api

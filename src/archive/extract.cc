@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 
 #include "core/checksum.h"
 #include "core/fs.h"
@@ -29,12 +29,14 @@ std::string Lower(std::string s) {
 }
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Joins |base| segments with |rel|, resolving "." and ".."; false if ".." climbs above the
 // root or |rel| is absolute.
-bool Normalize(const std::vector<std::string>& base, const std::string& rel, std::vector<std::string>* out) {
+bool Normalize(const std::vector<std::string>& base, const std::string& rel,
+               std::vector<std::string>* out) {
   if (!rel.empty() && rel.front() == '/') return false;
   *out = base;
   size_t pos = 0;
@@ -85,7 +87,8 @@ class Extractor {
       if (rc == ARCHIVE_EOF) break;
       if (rc < ARCHIVE_WARN) return Damaged(a.get());
       if (++entries_ > limits_.max_entries) {
-        return Status::InvalidArgument(Name() + " has more than " + std::to_string(limits_.max_entries) + " entries");
+        return Status::InvalidArgument(Name() + " has more than " +
+                                       std::to_string(limits_.max_entries) + " entries");
       }
       if (Status s = Entry(a.get(), entry); !s.ok()) return s;
     }
@@ -106,13 +109,16 @@ class Extractor {
     const std::string& path = action->path;
     switch (action->kind) {
       case EntryChecker::Action::Kind::kSkip:
-      case EntryChecker::Action::Kind::kLink: return Status::OK();
+      case EntryChecker::Action::Kind::kLink:
+        return Status::OK();
       case EntryChecker::Action::Kind::kDirectory: {
         std::error_code ec;
         fs::create_directories(dest_ / path, ec);
-        return ec ? Status::IoError("mkdir " + (dest_ / path).string() + ": " + ec.message()) : Status::OK();
+        return ec ? Status::IoError("mkdir " + (dest_ / path).string() + ": " + ec.message())
+                  : Status::OK();
       }
-      case EntryChecker::Action::Kind::kFile: return WriteFile(a, path);
+      case EntryChecker::Action::Kind::kFile:
+        return WriteFile(a, path);
     }
     return Status::Internal("unknown entry action");
   }
@@ -135,16 +141,21 @@ class Extractor {
       size += static_cast<uint64_t>(n);
       total_ += static_cast<uint64_t>(n);
       if (total_ > limits_.max_total_bytes) {
-        return Status::NoSpace(Name() + " expands to more than " + HumanBytes(limits_.max_total_bytes) +
-                               " (at '" + path + "'); refused as a decompression bomb or too large for the free space");
+        return Status::NoSpace(
+            Name() + " expands to more than " + HumanBytes(limits_.max_total_bytes) + " (at '" +
+            path + "'); refused as a decompression bomb or too large for the free space");
       }
       if (total_ > limits_.ratio_floor &&
-          static_cast<double>(total_) > limits_.max_ratio * static_cast<double>(std::max<uint64_t>(archive_size_, 1))) {
-        return Status::InvalidArgument(Name() + " expands more than " + std::to_string(static_cast<int>(limits_.max_ratio)) +
-                                       " times its size (at '" + path + "'); refused as a decompression bomb");
+          static_cast<double>(total_) >
+              limits_.max_ratio * static_cast<double>(std::max<uint64_t>(archive_size_, 1))) {
+        return Status::InvalidArgument(
+            Name() + " expands more than " + std::to_string(static_cast<int>(limits_.max_ratio)) +
+            " times its size (at '" + path + "'); refused as a decompression bomb");
       }
       hash.Update(buf.data(), static_cast<size_t>(n));
-      if (Status s = PwriteAll(fd.get(), buf.data(), static_cast<size_t>(n), size - static_cast<uint64_t>(n)); !s.ok()) {
+      if (Status s = PwriteAll(fd.get(), buf.data(), static_cast<size_t>(n),
+                               size - static_cast<uint64_t>(n));
+          !s.ok()) {
         return s.WithContext("write " + out.string());
       }
     }
@@ -197,10 +208,18 @@ EntryChecker::Entry EntryChecker::Entry::From(struct archive_entry* entry) {
   Entry e;
   e.name = raw ? raw : "";
   switch (archive_entry_filetype(entry)) {
-    case AE_IFDIR: e.type = Type::kDirectory; break;
-    case AE_IFREG: e.type = Type::kFile; break;
-    case AE_IFLNK: e.type = Type::kSymlink; break;
-    default: e.type = Type::kOther; break;
+    case AE_IFDIR:
+      e.type = Type::kDirectory;
+      break;
+    case AE_IFREG:
+      e.type = Type::kFile;
+      break;
+    case AE_IFLNK:
+      e.type = Type::kSymlink;
+      break;
+    default:
+      e.type = Type::kOther;
+      break;
   }
   e.hardlink = archive_entry_hardlink(entry);
   e.symlink = e.type == Type::kSymlink ? archive_entry_symlink(entry) : nullptr;
@@ -241,21 +260,25 @@ Result<EntryChecker::Action> EntryChecker::Check(const Entry& entry) {
     return action;
   }
   if (path.empty()) return Refuse(name, "has no name");
-  if (Status s = ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name (" + s.message() + ")");
+  if (Status s = ValidateRelativePath(path); !s.ok())
+    return Refuse(name, "has a bad name (" + s.message() + ")");
   if (seen_.count(path)) return Refuse(name, "appears twice");
   for (size_t i = 1; i < segs.size(); ++i) {
     std::vector<std::string> prefix(segs.begin(), segs.begin() + static_cast<long>(i));
     if (seen_.count(Join(prefix))) return Refuse(name, "lies under a file or link of the archive");
   }
   // The other way round too: "d" after "d/f" would make d both a directory and a file.
-  if (auto below = seen_.lower_bound(path + "/"); below != seen_.end() && below->rfind(path + "/", 0) == 0) {
-    return Refuse(name, "lies over a file or link of the archive ('" + below->substr(0, 200) + "')");
+  if (auto below = seen_.lower_bound(path + "/");
+      below != seen_.end() && below->rfind(path + "/", 0) == 0) {
+    return Refuse(name,
+                  "lies over a file or link of the archive ('" + below->substr(0, 200) + "')");
   }
   seen_.insert(path);
   std::vector<std::string> parent(segs.begin(), segs.end() - 1);
   if (entry.hardlink) {
     std::vector<std::string> target;
-    if (!Normalize({}, entry.hardlink, &target)) return Refuse(name, "is a hard link leading outside the directory");
+    if (!Normalize({}, entry.hardlink, &target))
+      return Refuse(name, "is a hard link leading outside the directory");
     action.kind = Action::Kind::kLink;
     action.target = Join(target);
     links_.push_back({path, action.target, name});
@@ -284,7 +307,8 @@ Result<std::vector<std::pair<std::string, std::string>>> EntryChecker::ResolveLi
   for (const auto& l : links_) {
     std::string target = l.target;
     for (int hops = 0; hops < 40 && link_target.count(target); ++hops) target = link_target[target];
-    if (!files.count(target)) return Refuse(l.name, "is a link to '" + l.target + "', which is not a file in the archive");
+    if (!files.count(target))
+      return Refuse(l.name, "is a link to '" + l.target + "', which is not a file in the archive");
     out.emplace_back(l.path, std::move(target));
   }
   return out;
@@ -292,13 +316,15 @@ Result<std::vector<std::pair<std::string, std::string>>> EntryChecker::ResolveLi
 
 bool IsArchive(const std::string& file_name) {
   std::string n = Lower(file_name);
-  for (const char* ext : {".zip", ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.xz", ".txz", ".tar.bz2", ".tbz2"}) {
+  for (const char* ext : {".zip", ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.xz", ".txz",
+                          ".tar.bz2", ".tbz2"}) {
     if (EndsWith(n, ext)) return true;
   }
   return false;
 }
 
-Result<std::vector<ExtractedFile>> Extract(const fs::path& archive, const fs::path& dest, const Limits& limits) {
+Result<std::vector<ExtractedFile>> Extract(const fs::path& archive, const fs::path& dest,
+                                           const Limits& limits) {
   std::error_code ec;
   if (fs::exists(dest, ec)) return Status::AlreadyExists(dest.string() + " already exists");
   Extractor x(archive, dest, limits);

@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
-
 #include <sys/sysmacros.h>
 
 #include <cstdlib>
@@ -39,8 +38,9 @@ std::string Random(size_t n, int seed) {
 class ExtractTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("modeld-extract-" + std::to_string(::getpid()) + "-" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() /
+            ("modeld-extract-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
   }
@@ -55,10 +55,12 @@ class ExtractTest : public ::testing::Test {
 };
 
 TEST_F(ExtractTest, RecognisesArchiveNames) {
-  for (const char* n : {"m.zip", "m.tar", "M.TAR.GZ", "m.tgz", "m.tar.zst", "m.tar.xz", "m.tar.bz2"}) {
+  for (const char* n :
+       {"m.zip", "m.tar", "M.TAR.GZ", "m.tgz", "m.tar.zst", "m.tar.xz", "m.tar.bz2"}) {
     EXPECT_TRUE(IsArchive(n)) << n;
   }
-  for (const char* n : {"m.gguf", "m.safetensors", "m.gz", "zip", "m.tar.gz.part"}) EXPECT_FALSE(IsArchive(n)) << n;
+  for (const char* n : {"m.gguf", "m.safetensors", "m.gz", "zip", "m.tar.gz.part"})
+    EXPECT_FALSE(IsArchive(n)) << n;
 }
 
 TEST_F(ExtractTest, ExtractsEveryFormatWithDigests) {
@@ -72,7 +74,8 @@ TEST_F(ExtractTest, ExtractsEveryFormatWithDigests) {
                   {"./model/config.json", "{\"a\":1}"},
                   {"model/empty.txt", ""},
                   {"model/alias.bin", "", AE_IFLNK, "weights.bin"},
-                  {kind == "zip" ? "model/hard.bin" : "model/hard.bin", "", AE_IFREG, "model/weights.bin", kind != "zip"}},
+                  {kind == "zip" ? "model/hard.bin" : "model/hard.bin", "", AE_IFREG,
+                   "model/weights.bin", kind != "zip"}},
                  kind);  // zip has no hard links: there it is a plain empty file
     fs::path dest = root_ / ("out-" + kind);
     auto r = Extract(archive, dest, Limits{});
@@ -135,7 +138,10 @@ TEST_F(ExtractTest, RefusesSymlinkEscapes) {
     SCOPED_TRACE(target);
     fs::path archive = root_ / "link.tar";
     // The classic two-step: a link out, then a file written "through" it.
-    WriteArchive(archive, {{"sub/", "", AE_IFDIR}, {"sub/escape", "", AE_IFLNK, target}, {"sub/escape/x", "boom"}}, "tar");
+    WriteArchive(
+        archive,
+        {{"sub/", "", AE_IFDIR}, {"sub/escape", "", AE_IFLNK, target}, {"sub/escape/x", "boom"}},
+        "tar");
     auto r = Extract(archive, root_ / "out", Limits{});
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code(), Status::Code::kInvalidArgument);
@@ -150,7 +156,8 @@ TEST_F(ExtractTest, RefusesLinksToNothingAndHardLinksOut) {
   WriteArchive(archive, {{"a", "", AE_IFLNK, "missing"}}, "tar");
   auto r = Extract(archive, root_ / "out", Limits{});
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().message().find("not a file in the archive"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("not a file in the archive"), std::string::npos)
+      << r.error().message();
   fs::remove(archive);
   WriteArchive(archive, {{"h", "", AE_IFREG, "../../etc/passwd", true}}, "tar");
   r = Extract(archive, root_ / "out", Limits{});
@@ -179,7 +186,8 @@ TEST_F(ExtractTest, RefusesDuplicateEntries) {
   EXPECT_NE(r.error().message().find("twice"), std::string::npos);
   // A file "under" a link inside the archive: the link is a file here, not a directory.
   fs::remove(archive);
-  WriteArchive(archive, {{"a.txt", "one"}, {"dir", "", AE_IFLNK, "a.txt"}, {"dir/b.txt", "two"}}, "tar");
+  WriteArchive(archive, {{"a.txt", "one"}, {"dir", "", AE_IFLNK, "a.txt"}, {"dir/b.txt", "two"}},
+               "tar");
   r = Extract(archive, root_ / "out", Limits{});
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message().find("under a file"), std::string::npos) << r.error().message();
@@ -212,7 +220,8 @@ TEST_F(ExtractTest, StopsADecompressionBomb) {
   limits.max_ratio = 100;
   auto r = Extract(archive, root_ / "out", limits);
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().message().find("decompression bomb"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("decompression bomb"), std::string::npos)
+      << r.error().message();
   ExpectNothingExtracted(archive);
   // The total bound too (the free space, in real use), with a reply that says so.
   limits = Limits{};
@@ -245,12 +254,14 @@ TEST_F(ExtractTest, NeverRunsAnExternalDecompressor) {
   fs::path bin = root_ / "bin";
   fs::create_directories(bin);
   for (const char* tool : {"grzip", "lzop", "lrzip"}) {
-    std::ofstream(bin / tool) << "#!/bin/sh\necho ran >> '" << (root_ / "ran").string() << "'\ncat >/dev/null\n";
+    std::ofstream(bin / tool) << "#!/bin/sh\necho ran >> '" << (root_ / "ran").string()
+                              << "'\ncat >/dev/null\n";
     fs::permissions(bin / tool, fs::perms::owner_all);
   }
   std::string path = bin.string() + ":" + (std::getenv("PATH") ? std::getenv("PATH") : "");
   ASSERT_EQ(::setenv("PATH", path.c_str(), 1), 0);
-  const std::string magics[] = {std::string("GRZipII\0\x02\x04:)", 12), std::string("\x89LZO\0\r\n\x1a\n", 9),
+  const std::string magics[] = {std::string("GRZipII\0\x02\x04:)", 12),
+                                std::string("\x89LZO\0\r\n\x1a\n", 9),
                                 std::string("LRZI\0\x06", 6)};
   for (const std::string& magic : magics) {
     fs::path archive = root_ / "m.tar.gz";
@@ -258,7 +269,8 @@ TEST_F(ExtractTest, NeverRunsAnExternalDecompressor) {
     auto r = Extract(archive, root_ / "out", Limits{});
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code(), Status::Code::kCorrupt) << r.error().ToString();
-    EXPECT_FALSE(fs::exists(root_ / "ran")) << "an external decompressor ran for " << magic.substr(0, 4);
+    EXPECT_FALSE(fs::exists(root_ / "ran"))
+        << "an external decompressor ran for " << magic.substr(0, 4);
     fs::remove(archive);
   }
 }
@@ -299,7 +311,7 @@ TEST(EntryCheckerTest, AcceptsAndNormalises) {
   auto links = c.ResolveLinks({"m/w.bin"});
   ASSERT_TRUE(links.has_value()) << links.error().ToString();
   EXPECT_EQ(*links, (std::vector<std::pair<std::string, std::string>>{{"m/alias", "m/w.bin"},
-                                                                       {"hard", "m/w.bin"}}));
+                                                                      {"hard", "m/w.bin"}}));
   EXPECT_FALSE(c.ResolveLinks({"m/other"}).has_value());
 }
 
@@ -332,15 +344,16 @@ TEST(EntryCheckerTest, Refuses) {
   }
   EntryChecker c("archive 't.tar'");
   ASSERT_TRUE(c.Check({"a", Type::kFile}).has_value());
-  EXPECT_FALSE(c.Check({"./a", Type::kFile}).has_value());      // twice
-  EXPECT_FALSE(c.Check({"a/b", Type::kFile}).has_value());      // under a file
+  EXPECT_FALSE(c.Check({"./a", Type::kFile}).has_value());  // twice
+  EXPECT_FALSE(c.Check({"a/b", Type::kFile}).has_value());  // under a file
   EntryChecker over("archive 't.tar'");
   ASSERT_TRUE(over.Check({"d/e/f", Type::kFile}).has_value());
   ASSERT_TRUE(over.Check({"d.txt", Type::kFile}).has_value());
   ASSERT_TRUE(over.Check({"d0", Type::kFile}).has_value());
   auto r = over.Check({"d", Type::kSymlink, nullptr, "d.txt"});  // over a file
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().message().find("over a file or link"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("over a file or link"), std::string::npos)
+      << r.error().message();
   EXPECT_FALSE(over.Check({"d/e", Type::kFile}).has_value());
   EXPECT_TRUE(over.Check({"d/e2", Type::kFile}).has_value());
 }

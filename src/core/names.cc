@@ -25,7 +25,11 @@ bool NameChar(char c) {
 bool IsUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
     if (len == 0 || i + len > s.size()) return false;
     uint32_t cp = len == 1 ? c : c & (0x7F >> len);
     for (size_t k = 1; k < len; ++k) {
@@ -49,7 +53,8 @@ Status ValidateModelName(std::string_view name) {
   size_t start = 0;
   while (start <= name.size()) {
     size_t slash = name.find('/', start);
-    std::string_view seg = name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
+    std::string_view seg =
+        name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
     ++segments;
     if (seg.empty()) {
       return Status::InvalidArgument("model name " + Quote(name) + " has an empty path segment");
@@ -98,12 +103,15 @@ Status ValidateRelativePath(std::string_view path) {
     }
     if (c == '\\') return Status::InvalidArgument("file path " + Quote(path) + " contains '\\'");
   }
-  if (!IsUtf8(path)) return Status::InvalidArgument("file path " + Quote(path) + " is not valid UTF-8");
+  if (!IsUtf8(path))
+    return Status::InvalidArgument("file path " + Quote(path) + " is not valid UTF-8");
   size_t start = 0;
   for (;;) {
     size_t slash = path.find('/', start);
-    std::string_view seg = path.substr(start, slash == std::string_view::npos ? path.npos : slash - start);
-    if (seg.empty()) return Status::InvalidArgument("file path " + Quote(path) + " has an empty segment");
+    std::string_view seg =
+        path.substr(start, slash == std::string_view::npos ? path.npos : slash - start);
+    if (seg.empty())
+      return Status::InvalidArgument("file path " + Quote(path) + " has an empty segment");
     if (seg == "." || seg == "..") {
       return Status::InvalidArgument("file path " + Quote(path) + " contains '.' or '..'");
     }

@@ -20,8 +20,8 @@ TEST(NamesTest, ParsesReferences) {
 }
 
 TEST(NamesTest, RejectsHostileNames) {
-  for (const char* bad : {"", "../etc", "a/../b", "/abs", "a//b", ".hidden", "-x", "a b",
-                          "a\\b", "a:b:c", "a\nb", "x:", ":v1", "a/b/c/d/e", "a:..", "a:-rf"}) {
+  for (const char* bad : {"", "../etc", "a/../b", "/abs", "a//b", ".hidden", "-x", "a b", "a\\b",
+                          "a:b:c", "a\nb", "x:", ":v1", "a/b/c/d/e", "a:..", "a:-rf"}) {
     auto r = ParseModelRef(bad);
     EXPECT_FALSE(r.has_value()) << "accepted '" << bad << "'";
     if (!r.has_value()) {
@@ -36,8 +36,8 @@ TEST(NamesTest, ValidatesFilePaths) {
   for (const char* ok : {"model.bin", "sub/dir/x.safetensors", "a..b", ".gitattributes"}) {
     EXPECT_TRUE(ValidateRelativePath(ok).ok()) << ok;
   }
-  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\\b",
-                          "a\x01"}) {
+  for (const char* bad :
+       {"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\\b", "a\x01"}) {
     EXPECT_FALSE(ValidateRelativePath(bad).ok()) << bad;
   }
   EXPECT_FALSE(ValidateRelativePath(std::string(256, 'a')).ok());
@@ -48,12 +48,13 @@ TEST(NamesTest, ValidatesFilePaths) {
 // "\x8E.", which passed; any JSON holding that path (GET /catalog, --json listings) then
 // threw nlohmann::type_error 316 when dumped. Paths must be valid UTF-8.
 TEST(NamesTest, FilePathsAreValidUtf8) {
-  for (const char* ok : {"caf\xc3\xa9.bin", "\xe6\xa8\xa1\xe5\x9e\x8b/w.bin", "\xf0\x9f\x98\x80.bin",
-                         "\xef\xbf\xbd", "\xf4\x8f\xbf\xbf"}) {
+  for (const char* ok : {"caf\xc3\xa9.bin", "\xe6\xa8\xa1\xe5\x9e\x8b/w.bin",
+                         "\xf0\x9f\x98\x80.bin", "\xef\xbf\xbd", "\xf4\x8f\xbf\xbf"}) {
     EXPECT_TRUE(ValidateRelativePath(ok).ok()) << ok;
   }
-  for (const char* bad : {"\x8e.", "caf\xe9.bin", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80",
-                          "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "\xff", "a\xe6\xa8"}) {
+  for (const char* bad :
+       {"\x8e.", "caf\xe9.bin", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80",
+        "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "\xff", "a\xe6\xa8"}) {
     auto s = ValidateRelativePath(bad);
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_NE(s.message().find("UTF-8"), std::string::npos) << s.message();
@@ -62,7 +63,8 @@ TEST(NamesTest, FilePathsAreValidUtf8) {
 
 // A hostile mirror's listing must not write into a .git directory (hooks run code).
 TEST(NamesTest, RefusesGitComponentsInAnyCase) {
-  for (const char* ok : {".gitignore", ".github/workflows/x.yml", "a/.git2/x", "git/config", "x.git"}) {
+  for (const char* ok :
+       {".gitignore", ".github/workflows/x.yml", "a/.git2/x", "git/config", "x.git"}) {
     EXPECT_TRUE(ValidateRelativePath(ok).ok()) << ok;
   }
   for (const char* bad : {".git", ".git/config", "a/.git/hooks/post-checkout", ".GIT/config",

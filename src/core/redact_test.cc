@@ -13,7 +13,8 @@ TEST(RedactTest, UserInfoAndSecretParameters) {
             "https://cdn/x?X-Amz-Signature=***&X-Amz-Expires=60#f");
   EXPECT_EQ(RedactUrl("https://example.org/a@b/c"), "https://example.org/a@b/c") << "@ in the path";
   EXPECT_EQ(RedactUrl("not a url"), "not a url");
-  EXPECT_EQ(RedactTarget("/model-download/x/events?token=s3cret"), "/model-download/x/events?token=***");
+  EXPECT_EQ(RedactTarget("/model-download/x/events?token=s3cret"),
+            "/model-download/x/events?token=***");
   EXPECT_EQ(RedactTarget("/models?q=token"), "/models?q=token");
   EXPECT_EQ(RedactTarget("/ws?TOKEN=a&"), "/ws?TOKEN=***&");
 }
@@ -22,7 +23,8 @@ TEST(RedactTest, UserInfoAndSecretParameters) {
 // ("%74oken", which servers read as "token") kept its value in answers and logs.
 TEST(RedactTest, EscapedParameterNamesAreReadAsServersReadThem) {
   EXPECT_EQ(RedactUrl("https://h/?%74oken=abc"), "https://h/?%74oken=***");
-  EXPECT_EQ(RedactUrl("https://h/?X%2DAmz%2dSignature=s&x=%74oken"), "https://h/?X%2DAmz%2dSignature=***&x=%74oken");
+  EXPECT_EQ(RedactUrl("https://h/?X%2DAmz%2dSignature=s&x=%74oken"),
+            "https://h/?X%2DAmz%2dSignature=***&x=%74oken");
   EXPECT_EQ(RedactTarget("/ws?%54OKEN=a&%zz=b&%7=c"), "/ws?%54OKEN=***&%zz=b&%7=c");
 }
 
@@ -30,7 +32,8 @@ TEST(RedactTest, EscapedParameterNamesAreReadAsServersReadThem) {
 // wherever it was, so in "http:h?token=a&u=https://x" the query went unredacted.
 TEST(RedactTest, AUrlInTheQueryStartsNoAuthority) {
   EXPECT_EQ(RedactUrl("http:h?token=a&u=https://x"), "http:h?token=***&u=https://x");
-  EXPECT_EQ(RedactUrl("git+ssh://u:p@h/r?key=1&u=http://v:w@x"), "git+ssh://***@h/r?key=***&u=http://v:w@x");
+  EXPECT_EQ(RedactUrl("git+ssh://u:p@h/r?key=1&u=http://v:w@x"),
+            "git+ssh://***@h/r?key=***&u=http://v:w@x");
 }
 
 TEST(RedactTest, UrlsInsideText) {

@@ -98,14 +98,18 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
     if (j.contains("options")) {
       const auto& o = j["options"];
       auto& d = r.options;
-      if (!o.is_object()) return Status::Corrupt("unreadable job request: 'options' is not an object");
-      bool ok = ReadInt(o, "max_connections", &d.max_connections) && ReadInt(o, "retry_count", &d.retry_count) &&
+      if (!o.is_object())
+        return Status::Corrupt("unreadable job request: 'options' is not an object");
+      bool ok = ReadInt(o, "max_connections", &d.max_connections) &&
+                ReadInt(o, "retry_count", &d.retry_count) &&
                 ReadMs(o, "connect_timeout_ms", &d.connect_timeout) &&
                 ReadMs(o, "stall_timeout_ms", &d.stall_timeout) &&
                 ReadMs(o, "progress_timeout_ms", &d.progress_timeout) &&
-                ReadMs(o, "total_timeout_ms", &d.total_timeout) && ReadMs(o, "max_backoff_ms", &d.max_backoff) &&
+                ReadMs(o, "total_timeout_ms", &d.total_timeout) &&
+                ReadMs(o, "max_backoff_ms", &d.max_backoff) &&
                 ReadInt(o, "buffer_size", &d.buffer_size);
-      if (!ok) return Status::Corrupt("unreadable job request: an option is not an integer of its range");
+      if (!ok)
+        return Status::Corrupt("unreadable job request: an option is not an integer of its range");
       d.verify_ssl = o.value("verify_ssl", d.verify_ssl);
     }
     return r;

@@ -35,12 +35,18 @@ TEST(JobCodecTest, NumbersThatDoNotFitMakeTheRecordCorrupt) {
   };
   using P = nlohmann::json::json_pointer;
   for (const auto& bad : {
-           with(P("/priority"), 1e300), with(P("/priority"), 1.5), with(P("/priority"), 4294967296u),
+           with(P("/priority"), 1e300),
+           with(P("/priority"), 1.5),
+           with(P("/priority"), 4294967296u),
            with(P("/priority"), nlohmann::json::parse("18446744073709551616")),
-           with(P("/options/max_connections"), 1e300), with(P("/options/retry_count"), -1e300),
-           with(P("/options/buffer_size"), -1), with(P("/options/buffer_size"), 2.5),
-           with(P("/options/stall_timeout_ms"), 1e300), with(P("/options/connect_timeout_ms"), "30000"),
-           with(P("/options/progress_timeout_ms"), nullptr), with(P("/options"), nlohmann::json::array()),
+           with(P("/options/max_connections"), 1e300),
+           with(P("/options/retry_count"), -1e300),
+           with(P("/options/buffer_size"), -1),
+           with(P("/options/buffer_size"), 2.5),
+           with(P("/options/stall_timeout_ms"), 1e300),
+           with(P("/options/connect_timeout_ms"), "30000"),
+           with(P("/options/progress_timeout_ms"), nullptr),
+           with(P("/options"), nlohmann::json::array()),
        }) {
     int priority = -1;
     auto back = PullRequestFromJson(bad, &priority);

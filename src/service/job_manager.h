@@ -106,14 +106,14 @@ class JobManager {
   class Locked;
   Job* FindActive(const ModelRef& ref);  // REQUIRES: mu_ held
   Job Enqueue(PullRequest request, int priority, std::shared_ptr<const sources::Plan> plan,
-              PlanSummary summary);        // REQUIRES: mu_ held
-  void Pump();                             // REQUIRES: mu_ held; starts queued jobs
-  void Run(std::string id);                // a download thread
+              PlanSummary summary);  // REQUIRES: mu_ held
+  void Pump();                       // REQUIRES: mu_ held; starts queued jobs
+  void Run(std::string id);          // a download thread
   void Update(Entry& e, JobState state, bool state_change);  // REQUIRES: mu_ held
-  void Persist(const Entry& e);            // REQUIRES: mu_ held (queues the write)
-  void MarkCancelled(Entry& e);            // REQUIRES: mu_ held
-  void Forget(const std::string& id);      // REQUIRES: mu_ held; erases the entry
-  void ReapThreads();                      // REQUIRES: mu_ not held
+  void Persist(const Entry& e);                // REQUIRES: mu_ held (queues the write)
+  void MarkCancelled(Entry& e);                // REQUIRES: mu_ held
+  void Forget(const std::string& id);          // REQUIRES: mu_ held; erases the entry
+  void ReapThreads();                          // REQUIRES: mu_ not held
   Result<Entry*> Find(const std::string& id);  // REQUIRES: mu_ held
 
   ModelService& service_;
@@ -122,14 +122,14 @@ class JobManager {
   RecordWriter writer_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, Entry> jobs_;   // GUARDED_BY(mu_)
-  std::vector<std::string> order_;      // GUARDED_BY(mu_): submission order
-  int running_ = 0;                     // GUARDED_BY(mu_)
-  bool shutting_down_ = false;          // GUARDED_BY(mu_)
+  std::map<std::string, Entry> jobs_;               // GUARDED_BY(mu_)
+  std::vector<std::string> order_;                  // GUARDED_BY(mu_): submission order
+  int running_ = 0;                                 // GUARDED_BY(mu_)
+  bool shutting_down_ = false;                      // GUARDED_BY(mu_)
   std::map<std::thread::id, std::thread> threads_;  // GUARDED_BY(mu_): running jobs
-  std::vector<std::thread> finished_threads_;     // GUARDED_BY(mu_): to join
-  std::vector<JobEvent> outbox_;        // GUARDED_BY(mu_): to publish once unlocked
-  std::vector<std::filesystem::path> doomed_;  // GUARDED_BY(mu_): partials to remove unlocked
+  std::vector<std::thread> finished_threads_;       // GUARDED_BY(mu_): to join
+  std::vector<JobEvent> outbox_;                    // GUARDED_BY(mu_): to publish once unlocked
+  std::vector<std::filesystem::path> doomed_;       // GUARDED_BY(mu_): partials to remove unlocked
 };
 
 }  // namespace modeld::service

@@ -51,12 +51,12 @@ class PlanRunner {
   };
   std::optional<store::FileEntry> Reuse(size_t i);
   Status Download(size_t i, store::FileEntry* out);
-  Result<std::vector<store::FileEntry>> Extract(const store::FileEntry& archive, const std::filesystem::path& from,
-                                                size_t index);
+  Result<std::vector<store::FileEntry>> Extract(const store::FileEntry& archive,
+                                                const std::filesystem::path& from, size_t index);
   // Sums and reports (|ev| null: file |i| reused). The callback runs under progress_mu_.
   void Report(size_t i, const engine::TransferEvent* ev);
   FileProgress FileAt(size_t i) const;  // REQUIRES: progress_mu_ held
-  void StopAll();  // stops every running transfer and starts no more
+  void StopAll();                       // stops every running transfer and starts no more
   std::filesystem::path PartialPath(size_t i) const;
 
   store::Store& store_;

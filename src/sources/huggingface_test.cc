@@ -10,7 +10,8 @@ TEST(HubTreeTest, FilesWithSizesDigestsAndResolveUrls) {
       {"type": "directory", "path": "sub", "oid": "d0"},
       {"type": "file", "path": "config.json", "size": 12, "oid": "a1"},
       {"type": "file", "path": "sub/w [1].bin", "size": 5, "oid": "b2",
-       "lfs": {"oid": ")" + std::string(64, 'c') + R"(", "size": 4096}}])",
+       "lfs": {"oid": ")" + std::string(64, 'c') +
+                                R"(", "size": 4096}}])",
                             "org/repo", "abc123", "https://hub.example");
   ASSERT_TRUE(files.has_value()) << files.error().ToString();
   ASSERT_EQ(files->size(), 2u);
@@ -25,15 +26,13 @@ TEST(HubTreeTest, FilesWithSizesDigestsAndResolveUrls) {
 }
 
 TEST(HubTreeTest, DamagedPagesAreCorrupt) {
-  for (const char* page : {
-           R"({"type": "file"})",
-           R"([{"type": "file", "path": 7, "size": 1, "oid": "a"}])",
-           R"([{"type": "file", "path": "a", "size": 1.5, "oid": "a"}])",
-           R"([{"type": "file", "path": "a", "size": -1, "oid": "a"}])",
-           R"([{"type": "file", "path": "a", "size": 1, "oid": "a", "lfs": {"oid": 1}}])",
-           R"([{"type": "file", "path": "../a", "size": 1, "oid": "a"}])",
-           R"([{"type": "file", "path": ".git/config", "size": 1, "oid": "a"}])",
-           "[", ""}) {
+  for (const char* page :
+       {R"({"type": "file"})", R"([{"type": "file", "path": 7, "size": 1, "oid": "a"}])",
+        R"([{"type": "file", "path": "a", "size": 1.5, "oid": "a"}])",
+        R"([{"type": "file", "path": "a", "size": -1, "oid": "a"}])",
+        R"([{"type": "file", "path": "a", "size": 1, "oid": "a", "lfs": {"oid": 1}}])",
+        R"([{"type": "file", "path": "../a", "size": 1, "oid": "a"}])",
+        R"([{"type": "file", "path": ".git/config", "size": 1, "oid": "a"}])", "[", ""}) {
     auto files = ParseHubTree(page, "org/repo", "c", "https://hub.example");
     ASSERT_FALSE(files.has_value()) << page;
     EXPECT_EQ(files.error().code(), Status::Code::kCorrupt) << page;

@@ -5,8 +5,6 @@
 //
 // Locking: each function's comment in store.h says whether it takes Store::mu_ or needs it
 // held.
-#include "store/store.h"
-
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -23,6 +21,7 @@
 #include "store/paths.h"
 #include "store/registry_db.h"
 #include "store/sqlite.h"
+#include "store/store.h"
 
 namespace modeld::store {
 
