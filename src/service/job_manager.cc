@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "service/pull_support.h"
+#include "service/record_writer.h"
 #include "sources/plan.h"
 
 namespace modeld::service {
@@ -64,7 +65,7 @@ class JobManager::Locked {
 };
 
 JobManager::JobManager(ModelService& service, int max_concurrent)
-    : service_(service), max_concurrent_(std::max(1, max_concurrent)), writer_(service.store()) {}
+    : service_(service), max_concurrent_(std::max(1, max_concurrent)), writer_(std::make_unique<RecordWriter>(service.store())) {}
 
 JobManager::~JobManager() {
   std::unique_lock<std::mutex> lock(mu_);
@@ -81,7 +82,7 @@ JobManager::~JobManager() {
   threads_.clear();
   lock.unlock();
   for (auto& t : threads) t.join();
-  writer_.Flush();
+  writer_->Flush();
 }
 
 void JobManager::ReapThreads() {
@@ -110,7 +111,7 @@ void JobManager::Persist(const Entry& e) {
   rec.error = job.last.status.ok() ? "" : job.last.status.message();
   rec.interrupted_runs = e.interrupted_runs;
   rec.run_start_bytes = e.run_start_bytes;
-  writer_.Save(std::move(rec));
+  writer_->Save(std::move(rec));
 }
 
 void JobManager::Update(Entry& e, JobState state, bool state_change) {
@@ -210,7 +211,7 @@ void JobManager::Run(std::string id) {
   }
   // The record says "running" before any work starts: if this run takes the process
   // down, the next start knows (Recover).
-  writer_.Flush();
+  writer_->Flush();
   auto last_persist = std::chrono::steady_clock::now();
   ProgressCallback progress = [&](const Progress& p) {
     Locked lock(this);
@@ -311,7 +312,7 @@ void JobManager::MarkCancelled(Entry& e) {
 void JobManager::Forget(const std::string& id) {
   jobs_.erase(id);
   order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
-  writer_.Delete(id);  // after any record of it still queued
+  writer_->Delete(id);  // after any record of it still queued
 }
 
 Result<JobManager::Entry*> JobManager::Find(const std::string& id) {
@@ -400,6 +401,8 @@ Status JobManager::Resume(const std::string& id) {
   Pump();
   return Status::OK();
 }
+
+void JobManager::FlushRecordsForTest() { writer_->Flush(); }
 
 Status JobManager::Remove(const std::string& id) {
   ReapThreads();

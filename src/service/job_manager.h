@@ -27,9 +27,10 @@
 #include "service/job_codec.h"
 #include "service/job_event.h"
 #include "service/model_service.h"
-#include "service/record_writer.h"
 
 namespace modeld::service {
+
+class RecordWriter;
 
 struct Job {
   std::string id;  // "dwnld_<hex>"
@@ -89,7 +90,7 @@ class JobManager {
 
   EventBus& events() { return bus_; }
   // Returns once every job record queued so far is in the registry.
-  void FlushRecordsForTest() { writer_.Flush(); }
+  void FlushRecordsForTest();
 
  private:
   struct Entry {
@@ -119,7 +120,7 @@ class JobManager {
   ModelService& service_;
   const int max_concurrent_;
   EventBus bus_;
-  RecordWriter writer_;
+  std::unique_ptr<RecordWriter> writer_;  // job records, written off the caller's thread
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, Entry> jobs_;   // GUARDED_BY(mu_)
