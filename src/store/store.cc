@@ -48,43 +48,6 @@ std::string Env(const char* name) {
 
 }  // namespace
 
-nlohmann::json ModelInfo::ToJson() const {
-  nlohmann::json j;
-  j["name"] = ref.name;
-  j["version"] = ref.version;
-  j["ref"] = ref.ToString();
-  j["status"] = status;
-  j["source"] = source;
-  j["description"] = description;
-  j["tags"] = tags;
-  j["metadata"] = metadata.is_null() ? nlohmann::json::object() : metadata;
-  j["size"] = size;
-  j["path"] = path.string();
-  j["created_at"] = created_at;
-  j["installed_at"] = installed_at;
-  if (!files.empty()) {
-    auto arr = nlohmann::json::array();
-    for (const auto& f : files) arr.push_back({{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
-    j["files"] = arr;
-  }
-  return j;
-}
-
-nlohmann::json CacheReport::ToJson(const StoreOptions& options) const {
-  auto per = nlohmann::json::array();
-  for (const auto& [ref, size] : per_model) per.push_back({{"ref", ref}, {"size", size}});
-  return {{"data_dir", options.data_dir.string()},
-          {"hf_cache", options.hf_cache.string()},
-          {"models", model_count},
-          {"blobs", blob_count},
-          {"blob_bytes", blob_bytes},
-          {"logical_bytes", logical_bytes},
-          {"partials", partial_count},
-          {"partial_bytes", partial_bytes},
-          {"free_bytes", free_bytes},
-          {"per_model", per}};
-}
-
 StoreOptions DefaultStoreOptions(const std::string& data_dir_flag) {
   StoreOptions o;
   if (!data_dir_flag.empty()) {

@@ -84,7 +84,6 @@ struct ModelInfo {
   // An interrupted removal marked it (and its files may be gone): reported "broken"; the
   // next Open, Remove or Gc finishes the removal.
   bool removing = false;
-  nlohmann::json ToJson() const;
 };
 
 struct InstallSpec {
@@ -109,8 +108,6 @@ struct CacheReport {
   uint64_t partial_count = 0, partial_bytes = 0;
   uint64_t free_bytes = 0;
   std::vector<std::pair<std::string, uint64_t>> per_model;  // ref, size
-  // With |options|' data dir and Hub cache named.
-  nlohmann::json ToJson(const StoreOptions& options) const;
 };
 
 struct VerifyResult {
