@@ -145,10 +145,11 @@ void Engine::Impl::Loop() {
     while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
       if (msg->msg == CURLMSG_DONE) done.emplace_back(msg->easy_handle, msg->data.result);
     }
-    for (auto [easy, rc] : done) {
+    for (auto [easy, result] : done) {
       auto it = live.find(easy);
       if (it == live.end() || !it->second->in_multi) continue;  // removed meanwhile
       Connection* c = it->second;
+      CURLcode rc = result;  // a structured binding: clang 14 cannot capture it
       Guarded(c->t->id, "handling a response", [&] { OnDone(*c, rc); });
     }
 
