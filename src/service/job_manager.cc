@@ -41,15 +41,15 @@ Status Redacted(const Status& s) { return Status::FromCode(s.code(), RedactText(
 
 }  // namespace
 
-class JobManager::Locked {
+class SCOPED_CAPABILITY JobManager::Locked {
  public:
-  explicit Locked(JobManager* jm) : jm_(jm), lock_(jm->mu_) {}
-  ~Locked() {
+  explicit Locked(JobManager* jm) ACQUIRE(jm->mu_) : jm_(jm), lock_(&jm->mu_) {}
+  ~Locked() RELEASE() {
     std::vector<JobEvent> out;
     out.swap(jm_->outbox_);
     std::vector<std::filesystem::path> doomed;
     doomed.swap(jm_->doomed_);
-    lock_.unlock();
+    lock_.Unlock();
     // Disk work never holds the manager's lock: progress reporters (the engine's loop
     // thread among them) are never stuck behind it.
     for (const auto& dir : doomed) {
@@ -61,14 +61,14 @@ class JobManager::Locked {
 
  private:
   JobManager* jm_;
-  std::unique_lock<std::mutex> lock_;
+  MutexLock lock_;
 };
 
 JobManager::JobManager(ModelService& service, int max_concurrent)
     : service_(service), max_concurrent_(std::max(1, max_concurrent)), writer_(std::make_unique<RecordWriter>(service.store())) {}
 
 JobManager::~JobManager() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   shutting_down_ = true;
   for (auto& [id, e] : jobs_) {
     if (e.running) {
@@ -76,11 +76,11 @@ JobManager::~JobManager() {
       e.stop->Request();
     }
   }
-  cv_.wait(lock, [&] { return running_ == 0; });
+  cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return running_ == 0; });
   std::vector<std::thread> threads = std::move(finished_threads_);
   for (auto& [tid, t] : threads_) threads.push_back(std::move(t));
   threads_.clear();
-  lock.unlock();
+  lock.Unlock();
   for (auto& t : threads) t.join();
   writer_->Flush();
 }
@@ -88,7 +88,7 @@ JobManager::~JobManager() {
 void JobManager::ReapThreads() {
   std::vector<std::thread> done;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto self = std::this_thread::get_id();
     if (threads_.count(self)) return;  // a job thread (a subscriber calling in): not here
     for (auto& t : finished_threads_) {
@@ -136,7 +136,7 @@ Result<Submission> JobManager::Submit(PullRequest request, int priority) {
   ReapThreads();
   if (Status s = ValidateModelName(request.ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(request.ref.version); !s.ok()) return s;
-  auto join = [this](Job* live) {
+  auto join = [this](Job* live) REQUIRES(mu_) {
     Entry& e = jobs_.at(live->id);
     if (e.job.last.state == JobState::kPaused && !e.running) {  // asking again resumes it
       Update(e, JobState::kQueued, true);
@@ -299,7 +299,7 @@ void JobManager::Run(std::string id) {
     threads_.erase(t);
   }
   Pump();
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void JobManager::MarkCancelled(Entry& e) {
