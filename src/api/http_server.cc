@@ -252,8 +252,8 @@ void HttpServer::Stop(std::chrono::milliseconds grace) {
     }
   });
   {
-    std::unique_lock<std::mutex> lock(im.mu);
-    im.cv.wait_for(lock, grace, [&im] { return im.in_flight == 0; });
+    MutexLock lock(&im.mu);
+    im.cv.WaitFor(&im.mu, grace, [&im]() REQUIRES(im.mu) { return im.in_flight == 0; });
   }
   im.work.clear();
   for (auto& ioc : im.iocs) ioc->stop();

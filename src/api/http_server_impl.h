@@ -10,9 +10,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -20,6 +18,7 @@
 #include "api/http_server.h"
 #include "api/router.h"
 #include "api/work_pool.h"
+#include "core/mutex.h"
 
 namespace modeld::api {
 
@@ -40,9 +39,9 @@ struct HttpServer::Impl {
   std::atomic<int> overflow{0};
   std::atomic<int> reserve_fd{-1};
   std::atomic<bool> stopping{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  int in_flight = 0;  // GUARDED_BY(mu): requests being handled or written
+  Mutex mu;
+  CondVar cv;
+  int in_flight GUARDED_BY(mu) = 0;  // requests being handled or written
 
   std::unique_ptr<WorkPool> store_pool, network_pool;
   // One io_context per I/O thread (as nginx has one event loop per worker): each

@@ -196,7 +196,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     {
-      std::lock_guard<std::mutex> lock(server_->mu);
+      MutexLock lock(&server_->mu);
       ++server_->in_flight;
     }
     counted_ = true;
@@ -347,9 +347,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.reset();
     if (counted_) {
       counted_ = false;
-      std::lock_guard<std::mutex> lock(server_->mu);
+      MutexLock lock(&server_->mu);
       --server_->in_flight;
-      server_->cv.notify_all();
+      server_->cv.SignalAll();
     }
     if (ec) return Close();
     if (must_close_) return Linger();
