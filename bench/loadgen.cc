@@ -133,8 +133,8 @@ class Generator {
     if (!o_.target.empty()) {
       Go(o_.target);
       timer_stop_ = std::make_unique<asio::steady_timer>(io_);
-      timer_stop_->expires_after(std::chrono::duration_cast<Clock::duration>(
-          std::chrono::duration<double>(o_.seconds)));
+      timer_stop_->expires_after(
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.seconds)));
       timer_stop_->async_wait([this](beast::error_code) { Stop(); });
       return;
     }
@@ -190,8 +190,8 @@ class Generator {
     stopping_ = true;
     stop_at_ = Clock::now();
     timer_.cancel();
-    drain_timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(o_.drain)));
+    drain_timer_.expires_after(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.drain)));
     drain_timer_.async_wait([this](beast::error_code ec) {
       if (!ec) Finish();
     });
@@ -212,19 +212,22 @@ class Generator {
     auto& s = stats_.service_ms;
     std::sort(l.begin(), l.end());
     std::sort(s.begin(), s.end());
-    double secs = t0_ == Clock::time_point{} ? 0 : std::chrono::duration<double>(stop_at_ - t0_).count();
+    double secs =
+        t0_ == Clock::time_point{} ? 0 : std::chrono::duration<double>(stop_at_ - t0_).count();
     std::printf(
         "{\"connections\": %zu, \"rate\": %.1f, \"seconds\": %.3f, \"due\": %llu, \"sent\": %llu, "
         "\"completed\": %llu, \"achieved_rps\": %.1f, \"non2xx\": %llu, \"errors\": %llu, "
         "\"unanswered\": %llu, \"connects\": %llu, \"late_sends\": %llu, "
-        "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, "
+        "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": "
+        "%.3f, "
         "\"service_p50_ms\": %.3f, \"service_p99_ms\": %.3f, \"service_max_ms\": %.3f}\n",
-        conns_.size(), o_.rate, secs, (unsigned long long)stats_.due, (unsigned long long)stats_.sent,
-        (unsigned long long)stats_.completed, secs > 0 ? double(stats_.completed) / secs : 0.0,
-        (unsigned long long)stats_.non2xx, (unsigned long long)stats_.errors,
-        (unsigned long long)unanswered, (unsigned long long)stats_.connects,
-        (unsigned long long)stats_.late, Pct(l, 50), Pct(l, 90), Pct(l, 99), Pct(l, 99.9),
-        l.empty() ? 0.0 : l.back(), Pct(s, 50), Pct(s, 99), s.empty() ? 0.0 : s.back());
+        conns_.size(), o_.rate, secs, (unsigned long long)stats_.due,
+        (unsigned long long)stats_.sent, (unsigned long long)stats_.completed,
+        secs > 0 ? double(stats_.completed) / secs : 0.0, (unsigned long long)stats_.non2xx,
+        (unsigned long long)stats_.errors, (unsigned long long)unanswered,
+        (unsigned long long)stats_.connects, (unsigned long long)stats_.late, Pct(l, 50),
+        Pct(l, 90), Pct(l, 99), Pct(l, 99.9), l.empty() ? 0.0 : l.back(), Pct(s, 50), Pct(s, 99),
+        s.empty() ? 0.0 : s.back());
     std::fflush(stdout);
     for (auto& c : conns_) c->Close();
     io_.stop();
@@ -279,34 +282,33 @@ void Conn::SendNext() {
   http::async_write(sock_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec) return self->Fail();
     self->res_ = std::make_unique<http::response<http::string_body>>();
-    http::async_read(self->sock_, self->buf_, *self->res_,
-                     [self](beast::error_code ec2, size_t) {
-                       if (ec2) return self->Fail();
-                       auto now = Clock::now();
-                       auto& st = self->g_.stats();
-                       st.latency_ms.push_back(
-                           std::chrono::duration<double, std::milli>(now - self->pending_.front()).count());
-                       st.service_ms.push_back(
-                           std::chrono::duration<double, std::milli>(now - self->sent_at_).count());
-                       ++st.completed;
-                       if (self->res_->result_int() / 100 != 2) ++st.non2xx;
-                       self->pending_.pop_front();
-                       self->busy_ = false;
-                       if (!self->res_->keep_alive()) {  // the server closed: a new connection
-                         self->Close();
-                         self->sock_ = tcp::socket(self->sock_.get_executor());
-                         self->buf_.clear();
-                         self->connected_ = false;
-                         return self->Connect([self](bool ok) {
-                           if (!ok) {
-                             std::fprintf(stderr, "loadgen: reconnect failed\n");
-                             std::exit(2);
-                           }
-                           self->SendNext();
-                         });
-                       }
-                       self->SendNext();
-                     });
+    http::async_read(self->sock_, self->buf_, *self->res_, [self](beast::error_code ec2, size_t) {
+      if (ec2) return self->Fail();
+      auto now = Clock::now();
+      auto& st = self->g_.stats();
+      st.latency_ms.push_back(
+          std::chrono::duration<double, std::milli>(now - self->pending_.front()).count());
+      st.service_ms.push_back(
+          std::chrono::duration<double, std::milli>(now - self->sent_at_).count());
+      ++st.completed;
+      if (self->res_->result_int() / 100 != 2) ++st.non2xx;
+      self->pending_.pop_front();
+      self->busy_ = false;
+      if (!self->res_->keep_alive()) {  // the server closed: a new connection
+        self->Close();
+        self->sock_ = tcp::socket(self->sock_.get_executor());
+        self->buf_.clear();
+        self->connected_ = false;
+        return self->Connect([self](bool ok) {
+          if (!ok) {
+            std::fprintf(stderr, "loadgen: reconnect failed\n");
+            std::exit(2);
+          }
+          self->SendNext();
+        });
+      }
+      self->SendNext();
+    });
   });
 }
 
@@ -345,13 +347,20 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) Usage();
       return argv[++i];
     };
-    if (a == "--host") o.host = next();
-    else if (a == "--port") o.port = std::atoi(next().c_str());
-    else if (a == "--connections") o.connections = std::atoi(next().c_str());
-    else if (a == "--rate") o.rate = std::atof(next().c_str());
-    else if (a == "--target") o.target = next();
-    else if (a == "--seconds") o.seconds = std::atof(next().c_str());
-    else if (a == "--drain") o.drain = std::atof(next().c_str());
+    if (a == "--host")
+      o.host = next();
+    else if (a == "--port")
+      o.port = std::atoi(next().c_str());
+    else if (a == "--connections")
+      o.connections = std::atoi(next().c_str());
+    else if (a == "--rate")
+      o.rate = std::atof(next().c_str());
+    else if (a == "--target")
+      o.target = next();
+    else if (a == "--seconds")
+      o.seconds = std::atof(next().c_str());
+    else if (a == "--drain")
+      o.drain = std::atof(next().c_str());
     else if (a == "--header") {
       std::string h = next();
       auto colon = h.find(':');
@@ -359,9 +368,11 @@ int main(int argc, char** argv) {
       std::string v = h.substr(colon + 1);
       v.erase(0, v.find_first_not_of(' '));
       o.headers.emplace_back(h.substr(0, colon), v);
-    } else Usage();
+    } else
+      Usage();
   }
-  if (o.port <= 0 || o.connections <= 0 || o.rate <= 0 || (!o.target.empty() && o.seconds <= 0)) Usage();
+  if (o.port <= 0 || o.connections <= 0 || o.rate <= 0 || (!o.target.empty() && o.seconds <= 0))
+    Usage();
   asio::io_context io(1);
   Generator g(io, o);
   g.Start();

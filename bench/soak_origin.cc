@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
     if (a == "--rate" && i + 1 < argc) {
       rate = std::strtoull(argv[++i], nullptr, 10);
     } else {
-      std::fprintf(stderr, "usage: modeld_bench_soak_origin [--rate BYTES_PER_SECOND_PER_CONNECTION]\n");
+      std::fprintf(stderr,
+                   "usage: modeld_bench_soak_origin [--rate BYTES_PER_SECOND_PER_CONNECTION]\n");
       return 64;
     }
   }
@@ -89,97 +90,101 @@ int main(int argc, char** argv) {
   std::mutex mu;
   std::map<std::string, Pull> pulls;
 
-  files.Handle("/_ctl/", [&](const std::string&, const std::string& target,
-                             const std::map<std::string, std::string>&) -> SimpleResponse {
-    auto q = Query(target);
-    const std::string id = q["id"];
-    if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos) {
-      return Json(400, {{"detail", "id=N needed"}});
-    }
-    uint64_t seed = std::strtoull(id.c_str(), nullptr, 10) * 1000 + 7;
-    if (target.rfind("/_ctl/bytes", 0) == 0) {
-      std::lock_guard<std::mutex> lock(mu);
-      uint64_t n = 0;
-      for (const auto& [origin, path] : pulls[id].paths) n += origin->BodyBytes(path);
-      return Json(200, {{"bytes", n}});
-    }
-    if (target.rfind("/_ctl/drop", 0) == 0) {
-      std::lock_guard<std::mutex> lock(mu);
-      for (const auto& [origin, path] : pulls[id].paths) {
-        if (origin == &files) origin->Update(path, [](FileSpec& s) { std::string().swap(s.content); });
-      }
-      return Json(200, {{"dropped", id}});
-    }
-    if (target.rfind("/_ctl/new", 0) != 0) return Json(404, {{"detail", "unknown"}});
-    const std::string kind = q["kind"];
-    uint64_t size = std::strtoull(q["size"].c_str(), nullptr, 10);
-    if (size < 1024) size = 1024;
-    json out;
-    out["files"] = json::array();
-    Pull pull;
-    auto describe = [&](const std::string& path, const std::string& content) {
-      out["files"].push_back({{"path", path}, {"size", content.size()}, {"sha256", Sha256Hex(content)}});
-    };
-    if (kind == "single") {
-      std::string path = "/s/soak-" + id + ".bin";
-      std::string content = RandomBytes(size, seed);
-      describe("soak-" + id + ".bin", content);
-      out["sha256"] = Sha256Hex(content);
-      out["download_size"] = content.size();
-      files.Put(path, {.content = std::move(content), .rate = rate});
-      pull.paths.emplace_back(&files, path);
-      out["url"] = files.Url(path);
-    } else if (kind == "tar.gz" || kind == "zip") {
-      std::vector<ArchiveItem> items = {
-          {.path = "weights/part-0.bin", .data = RandomBytes(size / 2, seed + 1)},
-          {.path = "weights/part-1.bin", .data = RandomBytes(size / 3, seed + 2)},
-          {.path = "README.txt", .data = "soak archive " + id + "\n"},
-      };
-      for (const auto& it : items) describe(it.path, it.data);
-      std::string path = "/a/soak-" + id + "." + kind;
-      std::string archive = ArchiveBytes(items, kind);
-      out["download_size"] = archive.size();
-      out["sha256"] = Sha256Hex(archive);
-      files.Put(path, {.content = std::move(archive), .rate = rate});
-      pull.paths.emplace_back(&files, path);
-      out["url"] = files.Url(path);
-    } else if (kind == "hub") {
-      std::string repo = "soak/hub-" + id;
-      char commit[41];
-      std::snprintf(commit, sizeof commit, "%040llx", static_cast<unsigned long long>(seed));
-      std::vector<HubRepoFile> repo_files = {
-          {"config.json", "{\"model_type\": \"soak\", \"id\": " + id + "}", false},
-          {"tokenizer.json", "{\"vocab\": [\"a\", \"b\", \"" + id + "\"]}", false},
-          {"model-00001-of-00002.safetensors", RandomBytes(size / 2, seed + 1), true},
-          {"model-00002-of-00002.safetensors", RandomBytes(size / 2, seed + 2), true},
-      };
-      uint64_t total = 0;
-      for (const auto& f : repo_files) {
-        describe(f.path, f.content);
-        total += f.content.size();
-        if (f.lfs) {
-          pull.paths.emplace_back(&cdn, hub.CdnPath(f.content));
-        } else {
-          pull.paths.emplace_back(&api, "/" + repo + "/resolve/" + commit + "/" + f.path);
-          pull.paths.emplace_back(&api, "/" + repo + "/resolve/main/" + f.path);
+  files.Handle(
+      "/_ctl/",
+      [&](const std::string&, const std::string& target,
+          const std::map<std::string, std::string>&) -> SimpleResponse {
+        auto q = Query(target);
+        const std::string id = q["id"];
+        if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos) {
+          return Json(400, {{"detail", "id=N needed"}});
         }
-      }
-      std::vector<std::string> cdn_paths;
-      for (const auto& f : repo_files) {
-        if (f.lfs) cdn_paths.push_back(hub.CdnPath(f.content));
-      }
-      hub.AddRepo(repo, commit, {"main"}, std::move(repo_files));
-      for (const auto& p : cdn_paths) cdn.Update(p, [&](FileSpec& s) { s.rate = rate; });
-      out["download_size"] = total;
-      out["repo"] = repo;
-      out["commit"] = commit;
-    } else {
-      return Json(400, {{"detail", "kind: single, tar.gz, zip or hub"}});
-    }
-    std::lock_guard<std::mutex> lock(mu);
-    pulls[id] = std::move(pull);
-    return Json(200, out);
-  });
+        uint64_t seed = std::strtoull(id.c_str(), nullptr, 10) * 1000 + 7;
+        if (target.rfind("/_ctl/bytes", 0) == 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          uint64_t n = 0;
+          for (const auto& [origin, path] : pulls[id].paths) n += origin->BodyBytes(path);
+          return Json(200, {{"bytes", n}});
+        }
+        if (target.rfind("/_ctl/drop", 0) == 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          for (const auto& [origin, path] : pulls[id].paths) {
+            if (origin == &files)
+              origin->Update(path, [](FileSpec& s) { std::string().swap(s.content); });
+          }
+          return Json(200, {{"dropped", id}});
+        }
+        if (target.rfind("/_ctl/new", 0) != 0) return Json(404, {{"detail", "unknown"}});
+        const std::string kind = q["kind"];
+        uint64_t size = std::strtoull(q["size"].c_str(), nullptr, 10);
+        if (size < 1024) size = 1024;
+        json out;
+        out["files"] = json::array();
+        Pull pull;
+        auto describe = [&](const std::string& path, const std::string& content) {
+          out["files"].push_back(
+              {{"path", path}, {"size", content.size()}, {"sha256", Sha256Hex(content)}});
+        };
+        if (kind == "single") {
+          std::string path = "/s/soak-" + id + ".bin";
+          std::string content = RandomBytes(size, seed);
+          describe("soak-" + id + ".bin", content);
+          out["sha256"] = Sha256Hex(content);
+          out["download_size"] = content.size();
+          files.Put(path, {.content = std::move(content), .rate = rate});
+          pull.paths.emplace_back(&files, path);
+          out["url"] = files.Url(path);
+        } else if (kind == "tar.gz" || kind == "zip") {
+          std::vector<ArchiveItem> items = {
+              {.path = "weights/part-0.bin", .data = RandomBytes(size / 2, seed + 1)},
+              {.path = "weights/part-1.bin", .data = RandomBytes(size / 3, seed + 2)},
+              {.path = "README.txt", .data = "soak archive " + id + "\n"},
+          };
+          for (const auto& it : items) describe(it.path, it.data);
+          std::string path = "/a/soak-" + id + "." + kind;
+          std::string archive = ArchiveBytes(items, kind);
+          out["download_size"] = archive.size();
+          out["sha256"] = Sha256Hex(archive);
+          files.Put(path, {.content = std::move(archive), .rate = rate});
+          pull.paths.emplace_back(&files, path);
+          out["url"] = files.Url(path);
+        } else if (kind == "hub") {
+          std::string repo = "soak/hub-" + id;
+          char commit[41];
+          std::snprintf(commit, sizeof commit, "%040llx", static_cast<unsigned long long>(seed));
+          std::vector<HubRepoFile> repo_files = {
+              {"config.json", "{\"model_type\": \"soak\", \"id\": " + id + "}", false},
+              {"tokenizer.json", "{\"vocab\": [\"a\", \"b\", \"" + id + "\"]}", false},
+              {"model-00001-of-00002.safetensors", RandomBytes(size / 2, seed + 1), true},
+              {"model-00002-of-00002.safetensors", RandomBytes(size / 2, seed + 2), true},
+          };
+          uint64_t total = 0;
+          for (const auto& f : repo_files) {
+            describe(f.path, f.content);
+            total += f.content.size();
+            if (f.lfs) {
+              pull.paths.emplace_back(&cdn, hub.CdnPath(f.content));
+            } else {
+              pull.paths.emplace_back(&api, "/" + repo + "/resolve/" + commit + "/" + f.path);
+              pull.paths.emplace_back(&api, "/" + repo + "/resolve/main/" + f.path);
+            }
+          }
+          std::vector<std::string> cdn_paths;
+          for (const auto& f : repo_files) {
+            if (f.lfs) cdn_paths.push_back(hub.CdnPath(f.content));
+          }
+          hub.AddRepo(repo, commit, {"main"}, std::move(repo_files));
+          for (const auto& p : cdn_paths) cdn.Update(p, [&](FileSpec& s) { s.rate = rate; });
+          out["download_size"] = total;
+          out["repo"] = repo;
+          out["commit"] = commit;
+        } else {
+          return Json(400, {{"detail", "kind: single, tar.gz, zip or hub"}});
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        pulls[id] = std::move(pull);
+        return Json(200, out);
+      });
 
   std::printf("files %s hub %s\n", files.Url("").c_str(), api.Url("").c_str());
   std::fflush(stdout);

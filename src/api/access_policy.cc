@@ -1,8 +1,7 @@
 #include "api/access_policy.h"
 
-#include <boost/asio/ip/address.hpp>
-
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <charconv>
 
@@ -63,7 +62,8 @@ std::optional<HostPort> ParseHostPort(std::string_view authority) {
     }
   } else {
     size_t colon = authority.find(':');
-    if (colon != std::string_view::npos && authority.find(':', colon + 1) != std::string_view::npos) {
+    if (colon != std::string_view::npos &&
+        authority.find(':', colon + 1) != std::string_view::npos) {
       return std::nullopt;  // a bare IPv6 address, or garbage
     }
     std::string_view host = authority.substr(0, colon);
@@ -157,7 +157,8 @@ bool AccessPolicy::IsJsonContentType(std::string_view content_type) {
   std::string m = Lower(media);
   if (m == "application/json") return true;
   // application/merge-patch+json and friends: not a type a form can send either.
-  return m.size() > 17 && m.rfind("application/", 0) == 0 && m.compare(m.size() - 5, 5, "+json") == 0;
+  return m.size() > 17 && m.rfind("application/", 0) == 0 &&
+         m.compare(m.size() - 5, 5, "+json") == 0;
 }
 
 }  // namespace modeld::api

@@ -12,14 +12,22 @@ TEST(AccessPolicyTest, ParsesHostHeaders) {
     const char* host;
     int port;
   } cases[] = {
-      {"localhost", true, "localhost", 0},      {"LocalHost:8000", true, "localhost", 8000},
-      {"127.0.0.1:80", true, "127.0.0.1", 80},  {"[::1]:8000", true, "::1", 8000},
-      {"[::1]", true, "::1", 0},                {"::1", false, "", 0},
-      {"a:b:c", false, "", 0},                  {"host:", false, "", 0},
-      {"host:0", false, "", 0},                 {"host:65536", false, "", 0},
-      {"host:12x", false, "", 0},               {"ho st", false, "", 0},
-      {"evil.example/x", false, "", 0},         {"", false, "", 0},
-      {"[::1", false, "", 0},                   {"[::1]x", false, "", 0},
+      {"localhost", true, "localhost", 0},
+      {"LocalHost:8000", true, "localhost", 8000},
+      {"127.0.0.1:80", true, "127.0.0.1", 80},
+      {"[::1]:8000", true, "::1", 8000},
+      {"[::1]", true, "::1", 0},
+      {"::1", false, "", 0},
+      {"a:b:c", false, "", 0},
+      {"host:", false, "", 0},
+      {"host:0", false, "", 0},
+      {"host:65536", false, "", 0},
+      {"host:12x", false, "", 0},
+      {"ho st", false, "", 0},
+      {"evil.example/x", false, "", 0},
+      {"", false, "", 0},
+      {"[::1", false, "", 0},
+      {"[::1]x", false, "", 0},
   };
   for (const auto& c : cases) {
     auto hp = ParseHostPort(c.in);
@@ -64,7 +72,8 @@ TEST(AccessPolicyTest, HostsAnswered) {
 
 TEST(AccessPolicyTest, OriginsAllowed) {
   AccessPolicy p({.listen_addresses = {"127.0.0.1"}, .allowed_origins = {"http://localhost:5173"}});
-  EXPECT_TRUE(p.OriginAllowed("", "127.0.0.1:8000")) << "no Origin: not a browser's cross-site request";
+  EXPECT_TRUE(p.OriginAllowed("", "127.0.0.1:8000"))
+      << "no Origin: not a browser's cross-site request";
   EXPECT_TRUE(p.OriginAllowed("http://127.0.0.1:8000", "127.0.0.1:8000"));
   EXPECT_TRUE(p.OriginAllowed("http://localhost:8000", "localhost:8000"));
   EXPECT_TRUE(p.OriginAllowed("http://localhost", "localhost")) << "default port";

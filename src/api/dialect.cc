@@ -70,7 +70,8 @@ Route MergeRoutes(std::vector<Route> same) {
   std::vector<Part> parts;
   for (size_t i = 0; i < same.size(); ++i) parts.push_back({same[i].handler, names[i]});
   const std::vector<std::string> first_names = names.front();
-  merged.handler = [parts, first_names](const Request& req, const Params& params, Responder respond) {
+  merged.handler = [parts, first_names](const Request& req, const Params& params,
+                                        Responder respond) {
     struct State {
       State(size_t n, Responder r) : got(n), left(n), respond(std::move(r)) {}
       Mutex mu;
@@ -125,7 +126,8 @@ Result<ListenSpec> ParseListenSpec(const std::string& spec) {
       size_t comma = list.find(',', i);
       if (comma == std::string::npos) comma = list.size();
       std::string name = list.substr(i, comma - i);
-      if (name.empty()) return Status::InvalidArgument("--listen '" + spec + "': an empty dialect name");
+      if (name.empty())
+        return Status::InvalidArgument("--listen '" + spec + "': an empty dialect name");
       out.dialects.push_back(name);
       i = comma + 1;
     }
@@ -143,7 +145,8 @@ std::vector<Route> CombineRoutes(const std::vector<const Dialect*>& dialects) {
       for (Route r : d->routes) {
         r.pattern = prefix + r.pattern;
         std::string key = std::string(http::to_string(r.method)) + " " + Shape(r.pattern, nullptr);
-        auto it = std::find_if(index.begin(), index.end(), [&](const auto& e) { return e.first == key; });
+        auto it =
+            std::find_if(index.begin(), index.end(), [&](const auto& e) { return e.first == key; });
         if (it == index.end()) {
           index.emplace_back(key, groups.size());
           groups.push_back({std::move(r)});
@@ -156,8 +159,8 @@ std::vector<Route> CombineRoutes(const std::vector<const Dialect*>& dialects) {
   std::vector<Route> out;
   for (auto& g : groups) {
     bool mergeable = g.size() > 1 && std::all_of(g.begin(), g.end(), [](const Route& r) {
-      return r.handler && !r.stream;
-    });
+                       return r.handler && !r.stream;
+                     });
     out.push_back(mergeable ? MergeRoutes(std::move(g)) : std::move(g.front()));
   }
   return out;

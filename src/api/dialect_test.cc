@@ -24,14 +24,18 @@ Response Json(const json& j) { return JsonResponse(http::status::ok, j.dump()); 
 Dialect Alpha() {
   Dialect d;
   d.name = "alpha";
-  d.routes.push_back({http::verb::get, "/models",
-                      [](const Request&, const Params&, Responder r) { r(Json({{"models", {1, 2}}, {"shared", "alpha"}})); }});
-  d.routes.push_back({http::verb::get, "/items/:id",
-                      [](const Request&, const Params& p, Responder r) { r(Json({{"alpha_id", p.Path("id")}})); }});
+  d.routes.push_back({http::verb::get, "/models", [](const Request&, const Params&, Responder r) {
+                        r(Json({{"models", {1, 2}}, {"shared", "alpha"}}));
+                      }});
+  d.routes.push_back(
+      {http::verb::get, "/items/:id", [](const Request&, const Params& p, Responder r) {
+         r(Json({{"alpha_id", p.Path("id")}}));
+       }});
   d.routes.push_back({http::verb::post, "/pull", nullptr,
                       [](const Request&, const Params& p, StreamReply& reply) {
                         if (p.Query("bad") == "1") {
-                          return reply.Reject(JsonResponse(http::status::bad_request, "{\"error\":\"bad\"}"));
+                          return reply.Reject(
+                              JsonResponse(http::status::bad_request, "{\"error\":\"bad\"}"));
                         }
                         auto s = reply.Start();
                         s->Send("", "{\"status\":\"pulling manifest\"}\n");
@@ -49,13 +53,18 @@ Dialect Beta() {
     return JsonResponse(s, json{{"error", {{"message", m}}}}.dump());
   };
   d.prefixes = {"", "/v1"};
-  d.routes.push_back({http::verb::get, "/models",
-                      [](const Request&, const Params&, Responder r) { r(Json({{"iterable", json::array()}, {"shared", "beta"}})); }});
-  d.routes.push_back({http::verb::get, "/items/:item",
-                      [](const Request&, const Params& p, Responder r) { r(Json({{"beta_item", p.Path("item")}})); }});
+  d.routes.push_back({http::verb::get, "/models", [](const Request&, const Params&, Responder r) {
+                        r(Json({{"iterable", json::array()}, {"shared", "beta"}}));
+                      }});
+  d.routes.push_back(
+      {http::verb::get, "/items/:item", [](const Request&, const Params& p, Responder r) {
+         r(Json({{"beta_item", p.Path("item")}}));
+       }});
   // A WebSocket and a plain GET on one path (Pieces' download progress).
   d.routes.push_back({http::verb::get, "/progress",
-                      [](const Request&, const Params&, Responder r) { r(Json({{"percent", 42}})); },
+                      [](const Request&, const Params&, Responder r) {
+                        r(Json({{"percent", 42}}));
+                      },
                       [](const Request&, const Params&, StreamReply& reply) {
                         auto s = reply.Start();
                         s->Send("", "{\"percent\":42}");
@@ -75,7 +84,9 @@ class DialectTest : public ::testing::Test {
     Status s = server_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
-  std::string Base(size_t i) const { return "http://127.0.0.1:" + std::to_string(server_->ports().at(i)); }
+  std::string Base(size_t i) const {
+    return "http://127.0.0.1:" + std::to_string(server_->ports().at(i));
+  }
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -98,7 +109,8 @@ TEST(CompatTest, OpensEachSystemsPortUnlessTaken) {
   a.compat_port = 8000;
   b.compat_port = 1337;
   c.name = "gamma";  // no port of its own
-  EXPECT_EQ(CompatListens({a, b, c}, {"127.0.0.1:8000"}), (std::vector<std::string>{"127.0.0.1:1337=beta"}));
+  EXPECT_EQ(CompatListens({a, b, c}, {"127.0.0.1:8000"}),
+            (std::vector<std::string>{"127.0.0.1:1337=beta"}));
   EXPECT_EQ(CompatListens({a, b, c}, {"127.0.0.1:9000=alpha"}),
             (std::vector<std::string>{"127.0.0.1:8000=alpha", "127.0.0.1:1337=beta"}));
 }
@@ -106,7 +118,8 @@ TEST(CompatTest, OpensEachSystemsPortUnlessTaken) {
 TEST_F(DialectTest, EachListenerSpeaksItsDialectsInTheirOwnErrorShape) {
   Start({"127.0.0.1:0=alpha", "127.0.0.1:0=beta", "127.0.0.1:0"});
   // alpha only.
-  EXPECT_EQ(json::parse(HttpCall("GET", Base(0) + "/models").body), (json{{"models", {1, 2}}, {"shared", "alpha"}}));
+  EXPECT_EQ(json::parse(HttpCall("GET", Base(0) + "/models").body),
+            (json{{"models", {1, 2}}, {"shared", "alpha"}}));
   auto r = HttpCall("GET", Base(0) + "/nope");
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(json::parse(r.body), (json{{"detail", "Not Found"}}));
@@ -119,12 +132,14 @@ TEST_F(DialectTest, EachListenerSpeaksItsDialectsInTheirOwnErrorShape) {
   r = HttpCall("POST", Base(1) + "/models", "{}", {"Content-Type: application/json"});
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(json::parse(r.body)["error"]["message"], "Method not allowed");
-  EXPECT_EQ(HttpCall("POST", Base(1) + "/pull").status, 404) << "alpha's route is not on beta's port";
+  EXPECT_EQ(HttpCall("POST", Base(1) + "/pull").status, 404)
+      << "alpha's route is not on beta's port";
   // Both: colliding paths answer once with every dialect's keys, each handler seeing its
   // own parameter names; the first dialect wins a shared key.
   EXPECT_EQ(json::parse(HttpCall("GET", Base(2) + "/models").body),
             (json{{"models", {1, 2}}, {"iterable", json::array()}, {"shared", "alpha"}}));
-  EXPECT_EQ(json::parse(HttpCall("GET", Base(2) + "/items/9").body), (json{{"alpha_id", "9"}, {"beta_item", "9"}}));
+  EXPECT_EQ(json::parse(HttpCall("GET", Base(2) + "/items/9").body),
+            (json{{"alpha_id", "9"}, {"beta_item", "9"}}));
   EXPECT_EQ(json::parse(HttpCall("GET", Base(2) + "/v1/items/9").body), (json{{"beta_item", "9"}}));
 }
 
@@ -157,8 +172,10 @@ TEST_F(DialectTest, HeadAnswersEveryGetRoute) {
   EXPECT_TRUE(head.HasHeader("Content-Length: " + std::to_string(get.body.size()))) << head.headers;
   EXPECT_EQ(HttpCall("HEAD", Base(0) + "/nope").status, 404);
   // The connection stays usable after a HEAD (no stray body bytes).
-  std::string raw = RawHttp(server_->ports()[0], "HEAD /items/5 HTTP/1.1\r\nHost: localhost\r\n\r\n"
-                                                  "GET /items/6 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  std::string raw =
+      RawHttp(server_->ports()[0],
+              "HEAD /items/5 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+              "GET /items/6 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   EXPECT_NE(raw.find("\"beta_item\":\"6\""), std::string::npos) << raw;
 }
 
@@ -169,7 +186,8 @@ TEST_F(DialectTest, OnePathServesAWebSocketAndAPlainGet) {
   boost::asio::io_context ioc;
   beast::websocket::stream<beast::tcp_stream> ws(ioc);
   boost::asio::ip::tcp::resolver resolver(ioc);
-  boost::asio::connect(ws.next_layer().socket(), resolver.resolve("127.0.0.1", std::to_string(server_->ports()[0])));
+  boost::asio::connect(ws.next_layer().socket(),
+                       resolver.resolve("127.0.0.1", std::to_string(server_->ports()[0])));
   ws.handshake("localhost", "/progress");
   beast::flat_buffer buf;
   ws.read(buf);

@@ -26,7 +26,8 @@ Result<tcp::endpoint> ParseListen(const std::string& spec) {
     return Status::InvalidArgument("listen address '" + spec + "' needs a port (host:port)");
   }
   std::string host = spec.substr(0, colon), port = spec.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host == "localhost" || host.empty()) host = "127.0.0.1";
   boost::system::error_code ec;
   auto addr = net::ip::make_address(host, ec);
@@ -91,7 +92,8 @@ void HttpServer::Impl::Admit(tcp::socket socket, Listener& l) {
 void HttpServer::Impl::ServeFromReserve(Listener& l) {
   static const std::string kBusy = [] {
     std::string body = "{\"detail\": \"Out of file descriptors; try again shortly\"}";
-    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+           "application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
   }();
   for (int i = 0; i < kMaxOverflow; ++i) {
@@ -121,37 +123,38 @@ void HttpServer::Impl::ServeFromReserve(Listener& l) {
 }
 
 void HttpServer::Impl::Accept(Listener& l) {
-  l.acceptor->async_accept(net::make_strand(NextIoc()), [this, &l](beast::error_code ec, tcp::socket socket) {
-    if (stopping || !l.acceptor->is_open()) return;
-    if (ec) {
-      if (ec == net::error::no_descriptors || ec.value() == ENFILE || ec == net::error::no_buffer_space ||
-          ec == net::error::no_memory) {
-        ServeFromReserve(l);
-        auto next = std::max(std::chrono::milliseconds(10), l.backoff * 2);
-        if (l.backoff.count() == 0) log::Warn("accept: {}; backing off", ec.message());
-        l.backoff = std::min(next, kMaxAcceptBackoff);
-        l.retry->expires_after(l.backoff);
-        l.retry->async_wait([this, &l](beast::error_code tec) {
-          if (!tec && !stopping) Accept(l);
-        });
-        return;
-      }
-      return Accept(l);  // ECONNABORTED and the like: the next one
-    }
-    l.backoff = std::chrono::milliseconds(0);
-    Admit(std::move(socket), l);
-    // A burst of clients (1,000 connecting at once) is taken in one go: each waiting
-    // connection's first request is already in its socket, and a connection accepted
-    // one event-loop turn at a time would wait for hundreds of others' answers first.
-    for (int i = 0; i < 256 && !stopping; ++i) {
-      beast::error_code aec;
-      tcp::socket more(net::make_strand(NextIoc()));
-      l.acceptor->accept(more, aec);  // non-blocking: the acceptor is set so in Start()
-      if (aec) break;
-      Admit(std::move(more), l);
-    }
-    Accept(l);
-  });
+  l.acceptor->async_accept(
+      net::make_strand(NextIoc()), [this, &l](beast::error_code ec, tcp::socket socket) {
+        if (stopping || !l.acceptor->is_open()) return;
+        if (ec) {
+          if (ec == net::error::no_descriptors || ec.value() == ENFILE ||
+              ec == net::error::no_buffer_space || ec == net::error::no_memory) {
+            ServeFromReserve(l);
+            auto next = std::max(std::chrono::milliseconds(10), l.backoff * 2);
+            if (l.backoff.count() == 0) log::Warn("accept: {}; backing off", ec.message());
+            l.backoff = std::min(next, kMaxAcceptBackoff);
+            l.retry->expires_after(l.backoff);
+            l.retry->async_wait([this, &l](beast::error_code tec) {
+              if (!tec && !stopping) Accept(l);
+            });
+            return;
+          }
+          return Accept(l);  // ECONNABORTED and the like: the next one
+        }
+        l.backoff = std::chrono::milliseconds(0);
+        Admit(std::move(socket), l);
+        // A burst of clients (1,000 connecting at once) is taken in one go: each waiting
+        // connection's first request is already in its socket, and a connection accepted
+        // one event-loop turn at a time would wait for hundreds of others' answers first.
+        for (int i = 0; i < 256 && !stopping; ++i) {
+          beast::error_code aec;
+          tcp::socket more(net::make_strand(NextIoc()));
+          l.acceptor->accept(more, aec);  // non-blocking: the acceptor is set so in Start()
+          if (aec) break;
+          Admit(std::move(more), l);
+        }
+        Accept(l);
+      });
 }
 
 HttpServer::HttpServer(ServerOptions options, std::vector<Dialect> dialects)
@@ -172,9 +175,11 @@ Status HttpServer::Start() {
   // Leave room for downloads (up to 16 connections per file), the registry and logs.
   im.max_connections = im.opts.max_connections > 0
                            ? im.opts.max_connections
-                           : static_cast<int>(std::clamp<uint64_t>(files > 512 ? files - 512 : files / 2, 32, 10000));
-  int n = im.opts.threads > 0 ? im.opts.threads
-                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+                           : static_cast<int>(std::clamp<uint64_t>(
+                                 files > 512 ? files - 512 : files / 2, 32, 10000));
+  int n = im.opts.threads > 0
+              ? im.opts.threads
+              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
   for (int i = 0; i < n; ++i) im.iocs.push_back(std::make_unique<net::io_context>(1));
   AccessPolicyOptions policy;
   policy.allowed_hosts = im.opts.allowed_hosts;
@@ -190,15 +195,18 @@ Status HttpServer::Start() {
       if (spec->dialects.empty()) spoken.push_back(&d);
     }
     for (const auto& name : spec->dialects) {
-      auto it = std::find_if(im.dialects.begin(), im.dialects.end(), [&](const Dialect& d) { return d.name == name; });
+      auto it = std::find_if(im.dialects.begin(), im.dialects.end(),
+                             [&](const Dialect& d) { return d.name == name; });
       if (it == im.dialects.end()) {
         std::string known;
         for (const auto& d : im.dialects) known += (known.empty() ? "" : ", ") + d.name;
-        return Status::InvalidArgument("--listen " + text + ": no dialect '" + name + "' (there are: " + known + ")");
+        return Status::InvalidArgument("--listen " + text + ": no dialect '" + name +
+                                       "' (there are: " + known + ")");
       }
       spoken.push_back(&*it);
     }
-    if (spoken.empty()) return Status::InvalidArgument("--listen " + text + ": no dialect to speak");
+    if (spoken.empty())
+      return Status::InvalidArgument("--listen " + text + ": no dialect to speak");
     l->router = std::make_unique<Router>(CombineRoutes(spoken));
     l->error_body = spoken.front()->error_body;
     const std::string& spec_address = spec->address;

@@ -50,7 +50,7 @@ struct ServerOptions {
   // "host:port" or "[::1]:port", each optionally "=DIALECT,..." (ParseListenSpec): the
   // dialects spoken there; none: every dialect.
   std::vector<std::string> listen = {"127.0.0.1:8000"};
-  std::string token;                                    // empty: no auth
+  std::string token;                         // empty: no auth
   std::vector<std::string> allowed_hosts;    // Host names answered besides localhost
   std::vector<std::string> allowed_origins;  // origins that may drive and read modeld
   size_t body_limit = 1 << 20;

@@ -27,7 +27,8 @@ namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
 struct HttpServer::Impl {
-  explicit Impl(ServerOptions o, std::vector<Dialect> d) : opts(std::move(o)), dialects(std::move(d)) {}
+  explicit Impl(ServerOptions o, std::vector<Dialect> d)
+      : opts(std::move(o)), dialects(std::move(d)) {}
 
   ServerOptions opts;
   std::vector<Dialect> dialects;
@@ -71,7 +72,7 @@ struct HttpServer::Impl {
 // Serves one accepted connection until it closes or turns into an event stream. |slot|
 // counts the connection while it lives; |overflow|: past the connection cap, so it gets
 // one answer (503, or /healthz's 200) and closes.
-void RunSession(tcp::socket&& socket, HttpServer::Impl* server, HttpServer::Impl::Listener* listener,
-                std::shared_ptr<void> slot, bool overflow);
+void RunSession(tcp::socket&& socket, HttpServer::Impl* server,
+                HttpServer::Impl::Listener* listener, std::shared_ptr<void> slot, bool overflow);
 
 }  // namespace modeld::api

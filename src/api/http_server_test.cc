@@ -1,8 +1,7 @@
 #include "api/http_server.h"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,23 +32,26 @@ std::vector<Route> TestRoutes(Hooks* hooks = nullptr) {
                       r(JsonResponse(http::status::ok, "{\"status\":\"ok\"}"));
                     },
                     nullptr, StreamKind::kSse, Lane::kInline, true});
-  routes.push_back({http::verb::get, "/items/:id/detail",
-                    [](const Request&, const Params& p, Responder r) {
-                      r(JsonResponse(http::status::ok, "{\"id\":\"" + p.Path("id") + "\",\"q\":\"" +
-                                                           p.Query("q") + "\"}"));
-                    }});
-  routes.push_back({http::verb::get, "/models/*name", [](const Request&, const Params& p, Responder r) {
-                      r(JsonResponse(http::status::ok, "{\"name\":\"" + p.Path("name") + "\"}"));
-                    }});
+  routes.push_back(
+      {http::verb::get, "/items/:id/detail", [](const Request&, const Params& p, Responder r) {
+         r(JsonResponse(http::status::ok,
+                        "{\"id\":\"" + p.Path("id") + "\",\"q\":\"" + p.Query("q") + "\"}"));
+       }});
+  routes.push_back(
+      {http::verb::get, "/models/*name", [](const Request&, const Params& p, Responder r) {
+         r(JsonResponse(http::status::ok, "{\"name\":\"" + p.Path("name") + "\"}"));
+       }});
   routes.push_back({http::verb::post, "/echo", [](const Request& req, const Params&, Responder r) {
                       r(JsonResponse(http::status::ok, req.body().empty() ? "{}" : req.body()));
                     }});
-  routes.push_back({http::verb::delete_, "/models/*name", [hooks](const Request&, const Params&, Responder r) {
-                      if (hooks) ++hooks->deletes;
-                      r(JsonResponse(http::status::ok, "{\"deleted\":true}"));
-                    }});
+  routes.push_back(
+      {http::verb::delete_, "/models/*name", [hooks](const Request&, const Params&, Responder r) {
+         if (hooks) ++hooks->deletes;
+         r(JsonResponse(http::status::ok, "{\"deleted\":true}"));
+       }});
   routes.push_back({http::verb::get, "/later", [hooks](const Request&, const Params&, Responder r) {
-                      if (hooks && hooks->parked) hooks->parked->set_value(r);  // answered by the test
+                      if (hooks && hooks->parked)
+                        hooks->parked->set_value(r);  // answered by the test
                     }});
   // A handler that blocks its thread (a removal of 100,000 files, say): on a pool lane.
   routes.push_back({http::verb::get, "/slow",
@@ -59,12 +61,12 @@ std::vector<Route> TestRoutes(Hooks* hooks = nullptr) {
                       r(JsonResponse(http::status::ok, "{\"slow\":true}"));
                     },
                     nullptr, StreamKind::kSse, Lane::kStore});
-  routes.push_back({http::verb::get, "/events", nullptr,
-                    [](const Request&, const Params&, StreamReply& reply) {
-                      auto s = reply.Start();
-                      s->Send("", "data: hello\n\n");
-                      s->Close();
-                    }});
+  routes.push_back(
+      {http::verb::get, "/events", nullptr, [](const Request&, const Params&, StreamReply& reply) {
+         auto s = reply.Start();
+         s->Send("", "data: hello\n\n");
+         s->Close();
+       }});
   return routes;
 }
 
@@ -136,9 +138,13 @@ TEST_F(HttpServerTest, BearerTokenGuardsEveryRouteButPublicOnes) {
   EXPECT_TRUE(r.HasHeader("WWW-Authenticate: Bearer"));
   EXPECT_EQ(HttpCall("GET", base_ + "/nope").status, 401) << "unknown paths reveal nothing";
   EXPECT_EQ(HttpCall("POST", base_ + "/echo", "{}",
-                     {"Content-Type: application/json", "Authorization: Bearer wrong"}).status, 401);
+                     {"Content-Type: application/json", "Authorization: Bearer wrong"})
+                .status,
+            401);
   EXPECT_EQ(HttpCall("POST", base_ + "/echo", "{}",
-                     {"Content-Type: application/json", "Authorization: Bearer s3cret"}).status, 200);
+                     {"Content-Type: application/json", "Authorization: Bearer s3cret"})
+                .status,
+            200);
   EXPECT_EQ(HttpCall("GET", base_ + "/events").status, 401);
   EXPECT_EQ(HttpCall("GET", base_ + "/events?token=s3cret").status, 200) << "streams take ?token=";
   EXPECT_EQ(HttpCall("GET", base_ + "/items/1/detail?token=s3cret").status, 401)
@@ -159,16 +165,20 @@ TEST_F(HttpServerTest, ForeignHostNamesAreRefused) {
   EXPECT_EQ(HttpCall("GET", base_ + "/events", "", {"Host: evil.example"}).status, 403);
   EXPECT_EQ(HttpCall("GET", base_ + "/healthz", "", {"Host: evil.example"}).status, 403);
   EXPECT_EQ(hooks.deletes, 0);
-  EXPECT_EQ(HttpCall("GET", base_ + "/items/1/detail", "", {"Host: localhost:" + port}).status, 200);
+  EXPECT_EQ(HttpCall("GET", base_ + "/items/1/detail", "", {"Host: localhost:" + port}).status,
+            200);
   EXPECT_EQ(HttpCall("GET", base_ + "/items/1/detail", "", {"Host: LOCALHOST"}).status, 200);
-  EXPECT_EQ(HttpCall("GET", base_ + "/items/1/detail", "", {"Host: models.lan:" + port}).status, 200);
+  EXPECT_EQ(HttpCall("GET", base_ + "/items/1/detail", "", {"Host: models.lan:" + port}).status,
+            200);
   EXPECT_EQ(HttpCall("GET", base_ + "/items/1/detail", "", {"Host: 127.0.0.2:" + port}).status, 403)
       << "an address it does not listen on";
-  EXPECT_EQ(HttpCall("GET", base_ + "/items/1/detail", "", {"Host: localhost.evil.example"}).status, 403);
+  EXPECT_EQ(HttpCall("GET", base_ + "/items/1/detail", "", {"Host: localhost.evil.example"}).status,
+            403);
   // The WebSocket handshake and SSE streams are requests like the others.
-  std::string ws = RawHttp(port_, "GET /events HTTP/1.1\r\nHost: evil.example\r\nUpgrade: websocket\r\n"
-                                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                  "Sec-WebSocket-Version: 13\r\n\r\n");
+  std::string ws = RawHttp(port_,
+                           "GET /events HTTP/1.1\r\nHost: evil.example\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n");
   EXPECT_EQ(StatusOf(ws), 403);
 }
 
@@ -188,7 +198,8 @@ TEST_F(HttpServerTest, CrossSiteRequestsCannotChangeAnything) {
   EXPECT_EQ(r.status, 415);
   EXPECT_NE(r.body.find("application/json"), std::string::npos);
   EXPECT_EQ(HttpCall("POST", base_ + "/echo", "{}", {"Content-Type: text/plain"}).status, 415);
-  EXPECT_EQ(HttpCall("DELETE", base_ + "/models/m", "", {"Origin: https://evil.example"}).status, 403);
+  EXPECT_EQ(HttpCall("DELETE", base_ + "/models/m", "", {"Origin: https://evil.example"}).status,
+            403);
   EXPECT_EQ(HttpCall("DELETE", base_ + "/models/m", "", {"Origin: null"}).status, 403);
   EXPECT_EQ(hooks.deletes, 0);
   EXPECT_EQ(HttpCall("GET", base_ + "/events", "", {"Origin: https://evil.example"}).status, 403)
@@ -199,7 +210,8 @@ TEST_F(HttpServerTest, CrossSiteRequestsCannotChangeAnything) {
   EXPECT_EQ(r.status, 200);
   EXPECT_FALSE(r.HasHeader("Access-Control-Allow-Origin"));
   // modeld's own pages, and the configured origin, may do all of it.
-  EXPECT_EQ(HttpCall("POST", base_ + "/echo", "{}", {own, "Content-Type: application/json"}).status, 200);
+  EXPECT_EQ(HttpCall("POST", base_ + "/echo", "{}", {own, "Content-Type: application/json"}).status,
+            200);
   EXPECT_EQ(HttpCall("DELETE", base_ + "/models/m", "", {own}).status, 200);
   r = HttpCall("POST", base_ + "/echo", "{}",
                {"Origin: http://localhost:5173", "Content-Type: application/json; charset=utf-8"});
@@ -223,7 +235,8 @@ TEST_F(HttpServerTest, PreflightOnlyForConfiguredOrigins) {
   EXPECT_TRUE(pre.HasHeader("Access-Control-Allow-Origin: http://app.local:3000"));
   EXPECT_TRUE(pre.HasHeader("Access-Control-Allow-Headers: Authorization, Content-Type"));
   EXPECT_TRUE(pre.HasHeader("Access-Control-Allow-Private-Network: true"));
-  pre = HttpCall("OPTIONS", base_ + "/echo", "", {"Origin: http://evil.example", "Access-Control-Request-Method: DELETE"});
+  pre = HttpCall("OPTIONS", base_ + "/echo", "",
+                 {"Origin: http://evil.example", "Access-Control-Request-Method: DELETE"});
   EXPECT_EQ(pre.status, 403);
   EXPECT_FALSE(pre.HasHeader("Access-Control-Allow-Origin"));
   auto r = HttpCall("GET", base_ + "/healthz", "", {"Origin: http://evil.example"});
@@ -239,25 +252,31 @@ TEST_F(HttpServerTest, SmugglingAttemptsAre400AndClose) {
     std::string body = "0\r\n\r\n" + smuggled;
     std::string raw = RawHttp(port_, "POST /echo HTTP/1.1\r\n" + Host() +
                                          "Content-Type: application/json\r\nContent-Length: " +
-                                         std::to_string(body.size()) + "\r\nTransfer-Encoding: " + te +
-                                         "\r\n\r\n" + body);
+                                         std::to_string(body.size()) +
+                                         "\r\nTransfer-Encoding: " + te + "\r\n\r\n" + body);
     EXPECT_EQ(StatusOf(raw), 400) << te << ": " << raw;
     EXPECT_EQ(CountResponses(raw), 1) << te;
     EXPECT_NE(raw.find("Connection: close"), std::string::npos) << te;
     // TE alone, other than chunked: the body's length is unknown. (Chunked alone is a
     // well-framed body, and what follows it a pipelined request like any other.)
     if (te == "chunked") continue;
-    raw = RawHttp(port_, "POST /echo HTTP/1.1\r\n" + Host() + "Content-Type: application/json\r\n"
-                         "Transfer-Encoding: " + te + "\r\n\r\n0\r\n\r\n" + smuggled);
+    raw = RawHttp(port_, "POST /echo HTTP/1.1\r\n" + Host() +
+                             "Content-Type: application/json\r\n"
+                             "Transfer-Encoding: " +
+                             te + "\r\n\r\n0\r\n\r\n" + smuggled);
     EXPECT_EQ(StatusOf(raw), 400) << "TE " << te << " alone: " << raw;
     EXPECT_EQ(CountResponses(raw), 1) << te;
   }
   // Content-Length first, then Transfer-Encoding (Beast's own check), and two lengths.
-  std::string raw = RawHttp(port_, "POST /echo HTTP/1.1\r\n" + Host() +
-                                       "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled);
+  std::string raw = RawHttp(
+      port_, "POST /echo HTTP/1.1\r\n" + Host() +
+                 "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled);
   EXPECT_EQ(StatusOf(raw), 400) << raw;
-  raw = RawHttp(port_, "POST /echo HTTP/1.1\r\n" + Host() +
-                           "Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}" + smuggled);
+  raw = RawHttp(
+      port_,
+      "POST /echo HTTP/1.1\r\n" + Host() +
+          "Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}" +
+          smuggled);
   EXPECT_EQ(StatusOf(raw), 400) << "duplicate Content-Length: " << raw;
   EXPECT_EQ(CountResponses(raw), 1);
   EXPECT_EQ(hooks.deletes, 0) << "no smuggled request ran";
@@ -267,7 +286,8 @@ TEST_F(HttpServerTest, FramingErrorsAre400BeforeClosing) {
   Start({});
   for (std::string bad : {
            std::string("POST /echo HTTP/1.1\r\n") + "Content-Length: -1\r\n\r\n",
-           std::string("POST /echo HTTP/1.1\r\n") + "Content-Length: 99999999999999999999999\r\n\r\n",
+           std::string("POST /echo HTTP/1.1\r\n") +
+               "Content-Length: 99999999999999999999999\r\n\r\n",
            std::string("POST /echo HTTP/1.1\r\nContent-Type: application/json\r\n") +
                "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
            std::string("POST /echo HTTP/1.1\r\nContent-Type: application/json\r\n") +
@@ -298,7 +318,8 @@ TEST_F(HttpServerTest, BodyOverTheLimitIs413EvenWithoutExpect) {
                            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
                            chunks + "0\r\n\r\n");
   EXPECT_EQ(StatusOf(raw), 413) << raw.substr(0, 200);
-  auto r = HttpCall("POST", base_ + "/echo", std::string(4096, 'x'), {"Content-Type: application/json"});
+  auto r =
+      HttpCall("POST", base_ + "/echo", std::string(4096, 'x'), {"Content-Type: application/json"});
   EXPECT_EQ(r.status, 413);
   EXPECT_EQ(HttpCall("POST", base_ + "/echo", "{}", {"Content-Type: application/json"}).status, 200)
       << "the server is fine after";
@@ -339,7 +360,8 @@ TEST_F(HttpServerTest, ConnectionsPastTheCapGetA503AndHealthzStillAnswers) {
   held.pop_back();
   // The slot frees when the server sees the close: the next request gets through.
   bool ok = false;
-  for (int i = 0; i < 200 && !ok; ++i) ok = HttpCall("GET", base_ + "/items/1/detail").status == 200;
+  for (int i = 0; i < 200 && !ok; ++i)
+    ok = HttpCall("GET", base_ + "/items/1/detail").status == 200;
   EXPECT_TRUE(ok);
   for (CURL* h : held) curl_easy_cleanup(h);
 }
@@ -383,10 +405,12 @@ TEST(HttpServerListenTest, RefusesBadAddressesAndListensOnSeveral) {
   ASSERT_TRUE(two.Start().ok());
   auto ports = two.ports();
   ASSERT_EQ(ports.size(), 2u);
-  EXPECT_EQ(HttpCall("GET", "http://127.0.0.2:" + std::to_string(ports[1]) + "/healthz").status, 200);
+  EXPECT_EQ(HttpCall("GET", "http://127.0.0.2:" + std::to_string(ports[1]) + "/healthz").status,
+            200);
   HttpServer v6({.listen = {"[::1]:0"}, .access_log = false}, TestRoutes());
   if (v6.Start().ok()) {
-    EXPECT_EQ(HttpCall("GET", "http://[::1]:" + std::to_string(v6.ports()[0]) + "/healthz").status, 200);
+    EXPECT_EQ(HttpCall("GET", "http://[::1]:" + std::to_string(v6.ports()[0]) + "/healthz").status,
+              200);
     EXPECT_EQ(v6.bound()[0].rfind("[::1]:", 0), 0u);
   }
 }

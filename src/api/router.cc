@@ -24,7 +24,7 @@ std::vector<std::string> SplitPattern(std::string_view path) {
 
 // Matches |segs| (decoded) against |pat|; fills |params|.
 bool MatchSegments(const std::vector<std::string>& pat, const std::vector<std::string>& segs,
-           Params* params) {
+                   Params* params) {
   for (size_t i = 0; i < pat.size(); ++i) {
     const std::string& p = pat[i];
     if (!p.empty() && p[0] == '*') {
@@ -57,11 +57,21 @@ Response ErrorResponse(http::status status, const std::string& detail) {
   std::string escaped;
   for (char c : detail) {
     switch (c) {
-      case '"': escaped += "\\\""; break;
-      case '\\': escaped += "\\\\"; break;
-      case '\n': escaped += "\\n"; break;
-      case '\r': escaped += "\\r"; break;
-      case '\t': escaped += "\\t"; break;
+      case '"':
+        escaped += "\\\"";
+        break;
+      case '\\':
+        escaped += "\\\\";
+        break;
+      case '\n':
+        escaped += "\\n";
+        break;
+      case '\r':
+        escaped += "\\r";
+        break;
+      case '\t':
+        escaped += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];

@@ -1,8 +1,8 @@
 // A connection's life: read a request's header, run the checks in http_server.h's order,
 // read the body, run the route's handler on its lane, write the answer, repeat; or hand
 // the socket to an event stream. Each Session lives on its connection's strand.
-#include <charconv>
 #include <boost/beast/websocket.hpp>
+#include <charconv>
 #include <optional>
 
 #include "api/dialect.h"
@@ -47,7 +47,10 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, HttpServer::Impl* server, HttpServer::Impl::Listener* listener,
           std::shared_ptr<void> slot, bool overflow)
-      : stream_(std::move(socket)), server_(server), listener_(listener), slot_(std::move(slot)),
+      : stream_(std::move(socket)),
+        server_(server),
+        listener_(listener),
+        slot_(std::move(slot)),
         overflow_(overflow) {}
 
   void Run() {
@@ -78,8 +81,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnReadError(beast::error_code ec) {
     if (ec == http::error::body_limit) {
-      return Refuse(http::status::payload_too_large,
-                    "Request body too large (limit " + std::to_string(opts().body_limit) + " bytes)");
+      return Refuse(
+          http::status::payload_too_large,
+          "Request body too large (limit " + std::to_string(opts().body_limit) + " bytes)");
     }
     if (ec == http::error::header_limit) {
       return Refuse(http::status::request_header_fields_too_large,
@@ -141,11 +145,13 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     if (!route) {
-      if (match->path_matched) return Refuse(http::status::method_not_allowed, "Method not allowed");
+      if (match->path_matched)
+        return Refuse(http::status::method_not_allowed, "Method not allowed");
       return Refuse(http::status::not_found, "Not Found");
     }
     bool upgrade = beast::websocket::is_upgrade(h);
-    if ((ChangesState(h.method()) || route->stream || upgrade) && !policy.OriginAllowed(origin, host)) {
+    if ((ChangesState(h.method()) || route->stream || upgrade) &&
+        !policy.OriginAllowed(origin, host)) {
       return Refuse(http::status::forbidden,
                     "Origin '" + std::string(origin.substr(0, 200)) +
                         "' may not use this API: modeld accepts requests from its own pages and "
@@ -153,8 +159,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!origin.empty() && policy.CorsAllowed(origin)) cors_origin_ = std::string(origin);
     bool has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
-    if (has_body && (h.method() == http::verb::post || h.method() == http::verb::put ||
-                     h.method() == http::verb::patch) &&
+    if (has_body &&
+        (h.method() == http::verb::post || h.method() == http::verb::put ||
+         h.method() == http::verb::patch) &&
         !AccessPolicy::IsJsonContentType(h[http::field::content_type])) {
       return Refuse(http::status::unsupported_media_type,
                     "Content-Type must be application/json (curl: -H 'Content-Type: "
@@ -188,9 +195,11 @@ class Session : public std::enable_shared_from_this<Session> {
     const Route* route = route_;
     if (route->stream) {
       bool upgrade = beast::websocket::is_upgrade(*req);
-      if (route->stream_kind != StreamKind::kWebSocket || upgrade) return StartStream(*route, std::move(req));
+      if (route->stream_kind != StreamKind::kWebSocket || upgrade)
+        return StartStream(*route, std::move(req));
       if (!route->handler) {
-        return Send(ErrorBody(http::status::upgrade_required, "This endpoint speaks WebSocket"), true);
+        return Send(ErrorBody(http::status::upgrade_required, "This endpoint speaks WebSocket"),
+                    true);
       }
       // One path, two answers: the WebSocket, and a plain GET (Pieces' progress).
     }
@@ -204,16 +213,16 @@ class Session : public std::enable_shared_from_this<Session> {
     auto once = std::make_shared<std::atomic<bool>>(false);
     Responder respond = [self, once](Response res) {
       if (once->exchange(true)) return;  // a handler answers once
-      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
-        self->Send(std::move(res), true);
-      });
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->Send(std::move(res), true); });
     };
     auto run = [route, req, params = params_, respond, target = log_target_]() {
       try {
         route->handler(*req, params, respond);
       } catch (const std::exception& e) {
         log::Error("handler for {} threw: {}", target, e.what());
-        respond(ErrorResponse(http::status::internal_server_error, std::string("Internal error: ") + e.what()));
+        respond(ErrorResponse(http::status::internal_server_error,
+                              std::string("Internal error: ") + e.what()));
       } catch (...) {
         log::Error("handler for {} threw", target);
         respond(ErrorResponse(http::status::internal_server_error, "Internal error"));
@@ -254,9 +263,12 @@ class Session : public std::enable_shared_from_this<Session> {
       if (*outcome != kNone) return nullptr;
       *outcome = kStarted;
       switch (route.stream_kind) {
-        case StreamKind::kWebSocket: return StartWebSocket(std::move(stream_), *req, slot_);
-        case StreamKind::kNdjson: return StartBodyStream(std::move(stream_), "application/x-ndjson", extra, slot_);
-        case StreamKind::kSse: return StartBodyStream(std::move(stream_), "text/event-stream", extra, slot_);
+        case StreamKind::kWebSocket:
+          return StartWebSocket(std::move(stream_), *req, slot_);
+        case StreamKind::kNdjson:
+          return StartBodyStream(std::move(stream_), "application/x-ndjson", extra, slot_);
+        case StreamKind::kSse:
+          return StartBodyStream(std::move(stream_), "text/event-stream", extra, slot_);
       }
       return nullptr;
     };
@@ -264,7 +276,8 @@ class Session : public std::enable_shared_from_this<Session> {
       route.stream(*req, params_, reply);
     } catch (const std::exception& e) {
       log::Error("stream handler for {} threw: {}", log_target_, e.what());
-      if (*outcome == kNone) reply.Reject(ErrorBody(http::status::internal_server_error, "Internal error"));
+      if (*outcome == kNone)
+        reply.Reject(ErrorBody(http::status::internal_server_error, "Internal error"));
     }
     if (*outcome == kNone) {
       log::Error("stream handler for {} gave no answer", log_target_);
@@ -276,14 +289,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void Preflight(std::string_view origin) {
     const auto& h = parser_->get();
     if (origin.empty() || !server_->policy->CorsAllowed(origin)) {
-      return Refuse(http::status::forbidden,
-                    "Cross-origin requests from '" + std::string(origin.substr(0, 200)) +
-                        "' are not allowed (start modeld with --allowed-origin to allow an origin)");
+      return Refuse(
+          http::status::forbidden,
+          "Cross-origin requests from '" + std::string(origin.substr(0, 200)) +
+              "' are not allowed (start modeld with --allowed-origin to allow an origin)");
     }
     cors_origin_ = std::string(origin);
     Response res{http::status::no_content, 11};
-    res.set(http::field::access_control_allow_methods, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
-    res.set(http::field::access_control_allow_headers, "Authorization, Content-Type, X-Application-ID");
+    res.set(http::field::access_control_allow_methods,
+            "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    res.set(http::field::access_control_allow_headers,
+            "Authorization, Content-Type, X-Application-ID");
     res.set(http::field::access_control_max_age, "600");
     // Chrome's Private Network Access: a public page asking a local server.
     if (beast::iequals(h["Access-Control-Request-Private-Network"], "true")) {
@@ -299,10 +315,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (method == http::verb::get && target == "/healthz") {
       return Send(JsonResponse(http::status::ok, "{\"status\":\"ok\"}"), true);
     }
-    Response res = ErrorBody(
-        http::status::service_unavailable,
-        "Too many connections (limit " + std::to_string(server_->max_connections) +
-            "); try again shortly");
+    Response res = ErrorBody(http::status::service_unavailable,
+                             "Too many connections (limit " +
+                                 std::to_string(server_->max_connections) + "); try again shortly");
     res.set(http::field::retry_after, "1");
     Send(std::move(res), true);
   }
@@ -335,11 +350,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (log && opts().access_log) {
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
-      log::Info("{} {} {} {} {:.1f}ms", method_, log_target_, res.result_int(), res.body().size(), ms);
+      log::Info("{} {} {} {} {:.1f}ms", method_, log_target_, res.result_int(), res.body().size(),
+                ms);
     }
     res_ = std::make_shared<Response>(std::move(res));
     stream_.expires_after(std::chrono::seconds(30));
-    http::async_write(stream_, *res_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+    http::async_write(stream_, *res_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, size_t) {
@@ -405,8 +422,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-void RunSession(tcp::socket&& socket, HttpServer::Impl* server, HttpServer::Impl::Listener* listener,
-                std::shared_ptr<void> slot, bool overflow) {
+void RunSession(tcp::socket&& socket, HttpServer::Impl* server,
+                HttpServer::Impl::Listener* listener, std::shared_ptr<void> slot, bool overflow) {
   std::make_shared<Session>(std::move(socket), server, listener, std::move(slot), overflow)->Run();
 }
 

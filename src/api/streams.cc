@@ -238,7 +238,8 @@ class WsStream : public StreamBase, public std::enable_shared_from_this<WsStream
 
 }  // namespace
 
-std::shared_ptr<EventStream> StartBodyStream(beast::tcp_stream&& stream, const std::string& content_type,
+std::shared_ptr<EventStream> StartBodyStream(beast::tcp_stream&& stream,
+                                             const std::string& content_type,
                                              const std::vector<std::string>& extra_headers,
                                              std::shared_ptr<void> keep) {
   auto body = std::make_shared<BodyStream>(std::move(stream), std::move(keep));

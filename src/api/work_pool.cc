@@ -6,7 +6,9 @@ namespace modeld::api {
 
 WorkPool::WorkPool(std::string name, int max_threads, size_t max_queued,
                    std::chrono::milliseconds idle)
-    : name_(std::move(name)), max_threads_(std::max(1, max_threads)), max_queued_(max_queued),
+    : name_(std::move(name)),
+      max_threads_(std::max(1, max_threads)),
+      max_queued_(max_queued),
       idle_(idle) {}
 
 WorkPool::~WorkPool() {

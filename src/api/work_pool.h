@@ -42,8 +42,8 @@ class WorkPool {
   const size_t max_queued_;
   const std::chrono::milliseconds idle_;
   Mutex mu_;
-  CondVar cv_;       // work arrived, or stopping
-  CondVar exited_;   // a thread exited
+  CondVar cv_;      // work arrived, or stopping
+  CondVar exited_;  // a thread exited
   std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
   std::map<std::thread::id, std::thread> threads_ GUARDED_BY(mu_);  // live threads
   std::vector<std::thread> exited_threads_ GUARDED_BY(mu_);         // to join

@@ -2,11 +2,11 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "app/serve.h"
 #include "cli/exit_codes.h"
 #include "cli/jobs.h"
 #include "cli/pull.h"
 #include "cli/search.h"
-#include "app/serve.h"
 #include "cli/store_commands.h"
 #include "core/log.h"
 #include "net/upstream_policy.h"
@@ -18,9 +18,10 @@
 int main(int argc, char** argv) {
   using namespace modeld;
   log::Init();
-  CLI::App app{"modeld: a local model download server and CLI.\n"
-               "Fetches large files over many connections, resumes after crashes, verifies "
-               "every byte."};
+  CLI::App app{
+      "modeld: a local model download server and CLI.\n"
+      "Fetches large files over many connections, resumes after crashes, verifies "
+      "every byte."};
   app.set_version_flag("--version", std::string("modeld ") + MODELD_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
@@ -51,29 +52,38 @@ int main(int argc, char** argv) {
       "pull",
       "Download a model: segmented over several connections, resumable (run the same command "
       "again after an interruption), every file verified, installed atomically.");
-  pull_cmd->add_option("model", pull.model,
-                       "a URL; a catalog model NAME[:VERSION] (see `modeld search`); or a Hugging "
-                       "Face repository org/name[:REVISION or :QUANT such as Q4_K_M], hf://org/name "
-                       "or https://huggingface.co/org/name[/resolve/REV/FILE]")
+  pull_cmd
+      ->add_option("model", pull.model,
+                   "a URL; a catalog model NAME[:VERSION] (see `modeld search`); or a Hugging "
+                   "Face repository org/name[:REVISION or :QUANT such as Q4_K_M], hf://org/name "
+                   "or https://huggingface.co/org/name[/resolve/REV/FILE]")
       ->required();
   pull_cmd->add_option("-n,--name", pull.name,
                        "install a URL as NAME[:VERSION] (default: its file name, version latest)");
-  pull_cmd->add_option("--source", pull.source, "where to look a name up: default, huggingface, or a catalog's name");
+  pull_cmd->add_option("--source", pull.source,
+                       "where to look a name up: default, huggingface, or a catalog's name");
   // One value per flag (repeat the flag), so a glob never swallows the MODEL after it.
-  pull_cmd->add_option("--include", pull.include, "Hub files to fetch, by glob (repeatable; default all)")
+  pull_cmd
+      ->add_option("--include", pull.include,
+                   "Hub files to fetch, by glob (repeatable; default all)")
       ->allow_extra_args(false);
   pull_cmd->add_option("--exclude", pull.exclude, "Hub files to skip, by glob (repeatable)")
       ->allow_extra_args(false);
   pull_cmd->add_option("--revision", pull.revision, "Hub branch, tag or commit (default main)");
-  pull_cmd->add_option("--quant", pull.quantization, "GGUF quantization to fetch, e.g. Q4_K_M (split files included)");
-  pull_cmd->add_flag("--no-extract", pull.no_extract, "install .zip/.tar.* archives as they are, unextracted");
-  pull_cmd->add_flag("--keep-archive", pull.keep_archive, "keep an extracted archive in the model too");
+  pull_cmd->add_option("--quant", pull.quantization,
+                       "GGUF quantization to fetch, e.g. Q4_K_M (split files included)");
+  pull_cmd->add_flag("--no-extract", pull.no_extract,
+                     "install .zip/.tar.* archives as they are, unextracted");
+  pull_cmd->add_flag("--keep-archive", pull.keep_archive,
+                     "keep an extracted archive in the model too");
   pull_cmd->add_flag("-f,--force", pull.force, "download and install again even if installed");
   pull_cmd->add_option("-o,--output", pull.output,
                        "export to this file instead of installing into the store");
-  pull_cmd->add_option("--sha256", pull.sha256, "expected SHA-256 (hex); mismatch installs nothing");
-  pull_cmd->add_option("--checksum", pull.checksum,
-                       "expected checksum as sha256:HEX, sha512:HEX, sha1:HEX or md5:HEX")
+  pull_cmd->add_option("--sha256", pull.sha256,
+                       "expected SHA-256 (hex); mismatch installs nothing");
+  pull_cmd
+      ->add_option("--checksum", pull.checksum,
+                   "expected checksum as sha256:HEX, sha512:HEX, sha1:HEX or md5:HEX")
       ->excludes("--sha256");
   pull_cmd->add_option("-c,--connections", pull.connections, "most connections to use (1-64)")
       ->check(CLI::Range(1, 64))
@@ -81,20 +91,23 @@ int main(int argc, char** argv) {
   pull_cmd->add_option("--retries", pull.retries, "retries per connection after a failure")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
-  pull_cmd->add_option("--timeout", pull.timeout_s,
-                       "give up if the whole download takes longer (seconds; 0 = never)")
+  pull_cmd
+      ->add_option("--timeout", pull.timeout_s,
+                   "give up if the whole download takes longer (seconds; 0 = never)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  pull_cmd->add_option("--stall-timeout", pull.stall_timeout_s,
-                       "reconnect when no byte arrives for this long (seconds)")
+  pull_cmd
+      ->add_option("--stall-timeout", pull.stall_timeout_s,
+                   "reconnect when no byte arrives for this long (seconds)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   pull_cmd->add_option("--connect-timeout", pull.connect_timeout_s, "seconds to connect")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  pull_cmd->add_option("-H,--header", pull.headers,
-                       "extra request header, e.g. 'Authorization: Bearer TOKEN' (sent only to "
-                       "the URL's own host, never across a redirect)")
+  pull_cmd
+      ->add_option("-H,--header", pull.headers,
+                   "extra request header, e.g. 'Authorization: Bearer TOKEN' (sent only to "
+                   "the URL's own host, never across a redirect)")
       ->allow_extra_args(false);
   pull_cmd->add_flag("--no-verify-ssl", pull.no_verify_ssl, "do not verify TLS certificates");
   pull_cmd->add_flag("-q,--quiet", pull.quiet, "no progress output");
@@ -112,10 +125,11 @@ int main(int argc, char** argv) {
   app::ServeArgs serve;
   auto* serve_cmd = app.add_subcommand(
       "serve", "Run the HTTP server: the /model-download API with progress, over the store.");
-  serve_cmd->add_option("--listen", serve.listen,
-                        "ADDR:PORT[=DIALECT,...] to listen on, repeatable (default 127.0.0.1:8000; "
-                        "[::1]:8000 for IPv6). With a dialect list the address speaks only those "
-                        "APIs (generic, ...); without, every one")
+  serve_cmd
+      ->add_option("--listen", serve.listen,
+                   "ADDR:PORT[=DIALECT,...] to listen on, repeatable (default 127.0.0.1:8000; "
+                   "[::1]:8000 for IPv6). With a dialect list the address speaks only those "
+                   "APIs (generic, ...); without, every one")
       ->allow_extra_args(false);
   serve_cmd->add_flag("--compat", serve.compat,
                       "also listen on each system's own port on 127.0.0.1 with its API only "
@@ -123,39 +137,48 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--token", serve.token,
                         "require 'Authorization: Bearer TOKEN' on every request but GET /healthz "
                         "(default: $MODELD_TOKEN; --token-file keeps it off the command line)");
-  serve_cmd->add_option("--token-file", serve.token_file,
-                        "read the bearer token from the first line of this file")
+  serve_cmd
+      ->add_option("--token-file", serve.token_file,
+                   "read the bearer token from the first line of this file")
       ->excludes("--token");
-  serve_cmd->add_option("--allowed-host", serve.allowed_hosts,
-                        "answer requests for this host name too (besides localhost and the "
-                        "listen addresses), e.g. behind a reverse proxy; repeatable")
+  serve_cmd
+      ->add_option("--allowed-host", serve.allowed_hosts,
+                   "answer requests for this host name too (besides localhost and the "
+                   "listen addresses), e.g. behind a reverse proxy; repeatable")
       ->allow_extra_args(false);
-  serve_cmd->add_option("--allowed-origin", serve.allowed_origins,
-                        "let web pages from this origin (e.g. http://localhost:5173) use the API "
-                        "and read its answers (CORS); repeatable. Other pages are refused")
+  serve_cmd
+      ->add_option("--allowed-origin", serve.allowed_origins,
+                   "let web pages from this origin (e.g. http://localhost:5173) use the API "
+                   "and read its answers (CORS); repeatable. Other pages are refused")
       ->allow_extra_args(false);
-  serve_cmd->add_option("--max-connections", serve.max_connections,
-                        "open connections served at once; past it a connection is told 503 "
-                        "(default: from the file descriptor limit, at most 10000)")
+  serve_cmd
+      ->add_option("--max-connections", serve.max_connections,
+                   "open connections served at once; past it a connection is told 503 "
+                   "(default: from the file descriptor limit, at most 10000)")
       ->check(CLI::Range(1, 1000000));
-  serve_cmd->add_option("--io-threads", serve.io_threads,
-                        "threads answering HTTP, each with its own event loop (default: half the CPUs)")
+  serve_cmd
+      ->add_option("--io-threads", serve.io_threads,
+                   "threads answering HTTP, each with its own event loop (default: half the CPUs)")
       ->check(CLI::Range(0, 256));
   serve_cmd->add_option("--max-downloads", serve.max_downloads, "downloads running at once")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
 
   cli::SearchArgs search;
-  auto* search_cmd = app.add_subcommand("search", "List the models the catalogs offer by name, matching every word of TEXT.");
-  search_cmd->add_option("text", search.words, "words to find in names, descriptions and tags (default: list all)");
+  auto* search_cmd = app.add_subcommand(
+      "search", "List the models the catalogs offer by name, matching every word of TEXT.");
+  search_cmd->add_option("text", search.words,
+                         "words to find in names, descriptions and tags (default: list all)");
   search_cmd->add_option("--source", search.source, "only this catalog");
   search_cmd->add_flag("--json", search.json, "print JSON");
 
   cli::StoreArgs st;
   auto add_json = [&](CLI::App* c) { c->add_flag("--json", st.json, "print JSON"); };
-  auto* ls_cmd = app.add_subcommand("ls", "List installed models (checking their files are there).");
+  auto* ls_cmd =
+      app.add_subcommand("ls", "List installed models (checking their files are there).");
   add_json(ls_cmd);
-  auto* info_cmd = app.add_subcommand("info", "Show a model: NAME:VERSION, or NAME for all versions.");
+  auto* info_cmd =
+      app.add_subcommand("info", "Show a model: NAME:VERSION, or NAME for all versions.");
   info_cmd->add_option("ref", st.ref, "NAME[:VERSION]")->required();
   add_json(info_cmd);
   auto* rm_cmd = app.add_subcommand(
@@ -169,17 +192,20 @@ int main(int argc, char** argv) {
   add_json(verify_cmd);
   auto* gc_cmd = app.add_subcommand(
       "gc", "Delete blobs no model uses, orphaned files and stale partial downloads.");
-  gc_cmd->add_option("--partials-older-than", st.partial_age_h,
-                     "remove unused partial downloads older than this many hours")
+  gc_cmd
+      ->add_option("--partials-older-than", st.partial_age_h,
+                   "remove unused partial downloads older than this many hours")
       ->capture_default_str();
   add_json(gc_cmd);
-  auto* cache_cmd = app.add_subcommand("cache", "Show disk use: models, blobs, partials, free space.");
+  auto* cache_cmd =
+      app.add_subcommand("cache", "Show disk use: models, blobs, partials, free space.");
   add_json(cache_cmd);
 
   cli::JobsArgs jobs;
   auto* jobs_cmd = app.add_subcommand(
-      "jobs", "List download jobs (through a running server when one answers, else from the "
-              "registry); `jobs rm ID...` removes them.");
+      "jobs",
+      "List download jobs (through a running server when one answers, else from the "
+      "registry); `jobs rm ID...` removes them.");
   jobs_cmd->add_flag("--json", jobs.json, "print JSON");
   jobs_cmd->add_flag("--local", jobs.local, "read the registry even if a server is running");
   auto* jobs_rm = jobs_cmd->add_subcommand(

@@ -34,8 +34,10 @@ Result<std::string> ReadToken(const ServeArgs& args) {
     if (!in || !std::getline(in, line)) {
       return Status::InvalidArgument("cannot read a token from --token-file " + args.token_file);
     }
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
-    if (line.empty()) return Status::InvalidArgument("--token-file " + args.token_file + " is empty");
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+      line.pop_back();
+    if (line.empty())
+      return Status::InvalidArgument("--token-file " + args.token_file + " is empty");
     return line;
   }
   const char* env = std::getenv("MODELD_TOKEN");
@@ -79,7 +81,8 @@ int RunServe(ServeArgs args) {
   api::ServerOptions opts;
   if (!args.listen.empty()) opts.listen = args.listen;
   if (args.compat) {
-    for (auto& extra : api::CompatListens(dialects, opts.listen)) opts.listen.push_back(std::move(extra));
+    for (auto& extra : api::CompatListens(dialects, opts.listen))
+      opts.listen.push_back(std::move(extra));
   }
   opts.token = *token;
   opts.allowed_hosts = args.allowed_hosts;
@@ -104,7 +107,8 @@ int RunServe(ServeArgs args) {
 
   int sig = 0;
   sigwait(&set, &sig);
-  std::fprintf(stderr, "modeld: %s received, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  std::fprintf(stderr, "modeld: %s received, shutting down\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(stderr);
   // Answers in flight get a moment; requests waiting on silent upstreams (resolving a
   // model, probing a URL) end now; downloads checkpoint and stop, and resume at the next

@@ -8,17 +8,17 @@
 namespace modeld::app {
 
 struct ServeArgs {
-  std::vector<std::string> listen;  // "ADDR[=DIALECT,...]"; default 127.0.0.1:8000
-  bool compat = false;              // also each system's own port, with its dialect
-  std::string token;                // --token, --token-file or $MODELD_TOKEN
-  std::string token_file;           // --token-file
+  std::vector<std::string> listen;           // "ADDR[=DIALECT,...]"; default 127.0.0.1:8000
+  bool compat = false;                       // also each system's own port, with its dialect
+  std::string token;                         // --token, --token-file or $MODELD_TOKEN
+  std::string token_file;                    // --token-file
   std::vector<std::string> allowed_hosts;    // --allowed-host
   std::vector<std::string> allowed_origins;  // --allowed-origin
   std::string data_dir;
   std::vector<std::string> catalogs;  // --catalog
   int max_downloads = 3;
   int max_connections = 0;  // 0: from the file descriptor limit
-  int io_threads = 0;  // 0: half the CPUs
+  int io_threads = 0;       // 0: half the CPUs
   size_t body_limit = 1 << 20;
 };
 

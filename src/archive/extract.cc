@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 
 #include "core/checksum.h"
 #include "core/fs.h"
@@ -29,12 +29,14 @@ std::string Lower(std::string s) {
 }
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Joins |base| segments with |rel|, resolving "." and ".."; false if ".." climbs above the
 // root or |rel| is absolute.
-bool Normalize(const std::vector<std::string>& base, const std::string& rel, std::vector<std::string>* out) {
+bool Normalize(const std::vector<std::string>& base, const std::string& rel,
+               std::vector<std::string>* out) {
   if (!rel.empty() && rel.front() == '/') return false;
   *out = base;
   size_t pos = 0;
@@ -88,7 +90,8 @@ class Extractor {
       if (rc == ARCHIVE_EOF) break;
       if (rc < ARCHIVE_WARN) return Damaged(a.get());
       if (++entries_ > limits_.max_entries) {
-        return Status::InvalidArgument(Name() + " has more than " + std::to_string(limits_.max_entries) + " entries");
+        return Status::InvalidArgument(Name() + " has more than " +
+                                       std::to_string(limits_.max_entries) + " entries");
       }
       if (Status s = Entry(a.get(), entry); !s.ok()) return s;
     }
@@ -135,20 +138,24 @@ class Extractor {
       }
       std::error_code ec;
       fs::create_directories(dest_ / path, ec);
-      return ec ? Status::IoError("mkdir " + (dest_ / path).string() + ": " + ec.message()) : Status::OK();
+      return ec ? Status::IoError("mkdir " + (dest_ / path).string() + ": " + ec.message())
+                : Status::OK();
     }
     if (path.empty()) return Refuse(name, "has no name");
-    if (Status s = ValidateRelativePath(path); !s.ok()) return Refuse(name, "has a bad name (" + s.message() + ")");
+    if (Status s = ValidateRelativePath(path); !s.ok())
+      return Refuse(name, "has a bad name (" + s.message() + ")");
     if (seen_.count(path)) return Refuse(name, "appears twice");
     for (size_t i = 1; i < segs.size(); ++i) {
       std::vector<std::string> prefix(segs.begin(), segs.begin() + static_cast<long>(i));
-      if (seen_.count(Join(prefix))) return Refuse(name, "lies under a file or link of the archive");
+      if (seen_.count(Join(prefix)))
+        return Refuse(name, "lies under a file or link of the archive");
     }
     seen_.insert(path);
     std::vector<std::string> parent(segs.begin(), segs.end() - 1);
     if (const char* hard = archive_entry_hardlink(entry)) {
       std::vector<std::string> target;
-      if (!Normalize({}, hard, &target)) return Refuse(name, "is a hard link leading outside the directory");
+      if (!Normalize({}, hard, &target))
+        return Refuse(name, "is a hard link leading outside the directory");
       links_.push_back({path, Join(target), name});
       return Status::OK();
     }
@@ -183,16 +190,21 @@ class Extractor {
       size += static_cast<uint64_t>(n);
       total_ += static_cast<uint64_t>(n);
       if (total_ > limits_.max_total_bytes) {
-        return Status::NoSpace(Name() + " expands to more than " + HumanBytes(limits_.max_total_bytes) +
-                               " (at '" + path + "'); refused as a decompression bomb or too large for the free space");
+        return Status::NoSpace(
+            Name() + " expands to more than " + HumanBytes(limits_.max_total_bytes) + " (at '" +
+            path + "'); refused as a decompression bomb or too large for the free space");
       }
       if (total_ > limits_.ratio_floor &&
-          static_cast<double>(total_) > limits_.max_ratio * static_cast<double>(std::max<uint64_t>(archive_size_, 1))) {
-        return Status::InvalidArgument(Name() + " expands more than " + std::to_string(static_cast<int>(limits_.max_ratio)) +
-                                       " times its size (at '" + path + "'); refused as a decompression bomb");
+          static_cast<double>(total_) >
+              limits_.max_ratio * static_cast<double>(std::max<uint64_t>(archive_size_, 1))) {
+        return Status::InvalidArgument(
+            Name() + " expands more than " + std::to_string(static_cast<int>(limits_.max_ratio)) +
+            " times its size (at '" + path + "'); refused as a decompression bomb");
       }
       hash.Update(buf.data(), static_cast<size_t>(n));
-      if (Status s = PwriteAll(fd.get(), buf.data(), static_cast<size_t>(n), size - static_cast<uint64_t>(n)); !s.ok()) {
+      if (Status s = PwriteAll(fd.get(), buf.data(), static_cast<size_t>(n),
+                               size - static_cast<uint64_t>(n));
+          !s.ok()) {
         return s.WithContext("write " + out.string());
       }
     }
@@ -209,9 +221,12 @@ class Extractor {
     for (const auto& l : links_) link_target[l.path] = l.target;
     for (const auto& l : links_) {
       std::string target = l.target;
-      for (int hops = 0; hops < 40 && link_target.count(target); ++hops) target = link_target[target];
+      for (int hops = 0; hops < 40 && link_target.count(target); ++hops)
+        target = link_target[target];
       auto it = by_path.find(target);
-      if (it == by_path.end()) return Refuse(l.name, "is a link to '" + l.target + "', which is not a file in the archive");
+      if (it == by_path.end())
+        return Refuse(l.name,
+                      "is a link to '" + l.target + "', which is not a file in the archive");
       ExtractedFile f = files_[it->second];
       f.path = l.path;
       files_.push_back(std::move(f));
@@ -234,13 +249,15 @@ class Extractor {
 
 bool IsArchive(const std::string& file_name) {
   std::string n = Lower(file_name);
-  for (const char* ext : {".zip", ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.xz", ".txz", ".tar.bz2", ".tbz2"}) {
+  for (const char* ext : {".zip", ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.xz", ".txz",
+                          ".tar.bz2", ".tbz2"}) {
     if (EndsWith(n, ext)) return true;
   }
   return false;
 }
 
-Result<std::vector<ExtractedFile>> Extract(const fs::path& archive, const fs::path& dest, const Limits& limits) {
+Result<std::vector<ExtractedFile>> Extract(const fs::path& archive, const fs::path& dest,
+                                           const Limits& limits) {
   std::error_code ec;
   if (fs::exists(dest, ec)) return Status::AlreadyExists(dest.string() + " already exists");
   Extractor x(archive, dest, limits);

@@ -4,10 +4,10 @@
 // Refused, failing the whole archive (nothing is left behind): absolute paths, '..'
 // components, symbolic or hard links whose target leaves the directory or is not a file
 // of the archive, device files, FIFOs and sockets, and names ValidateRelativePath
-// rejects (the one check for paths from outside: '.git' components too). Bounded: the total size written (the caller passes at most the free space),
-// the ratio of that to the archive's size (a decompression bomb fails once it passes
-// both the ratio and a floor), and the number of entries. Sizes are counted as bytes are
-// written, so headers that lie do not help.
+// rejects (the one check for paths from outside: '.git' components too). Bounded: the total size
+// written (the caller passes at most the free space), the ratio of that to the archive's size (a
+// decompression bomb fails once it passes both the ratio and a floor), and the number of entries.
+// Sizes are counted as bytes are written, so headers that lie do not help.
 //
 // Thread safety: stateless; Extract blocks.
 #pragma once
@@ -27,7 +27,7 @@ bool IsArchive(const std::string& file_name);
 
 struct Limits {
   uint64_t max_total_bytes = uint64_t{256} << 30;
-  double max_ratio = 100;                  // extracted bytes per archive byte...
+  double max_ratio = 100;                    // extracted bytes per archive byte...
   uint64_t ratio_floor = uint64_t{1} << 30;  // ...once past this many extracted bytes
   uint64_t max_entries = 200000;
 };

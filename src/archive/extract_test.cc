@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
-
 #include <sys/sysmacros.h>
 
 #include <fstream>
@@ -38,8 +37,9 @@ std::string Random(size_t n, int seed) {
 class ExtractTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("modeld-extract-" + std::to_string(::getpid()) + "-" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() /
+            ("modeld-extract-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
   }
@@ -54,10 +54,12 @@ class ExtractTest : public ::testing::Test {
 };
 
 TEST_F(ExtractTest, RecognisesArchiveNames) {
-  for (const char* n : {"m.zip", "m.tar", "M.TAR.GZ", "m.tgz", "m.tar.zst", "m.tar.xz", "m.tar.bz2"}) {
+  for (const char* n :
+       {"m.zip", "m.tar", "M.TAR.GZ", "m.tgz", "m.tar.zst", "m.tar.xz", "m.tar.bz2"}) {
     EXPECT_TRUE(IsArchive(n)) << n;
   }
-  for (const char* n : {"m.gguf", "m.safetensors", "m.gz", "zip", "m.tar.gz.part"}) EXPECT_FALSE(IsArchive(n)) << n;
+  for (const char* n : {"m.gguf", "m.safetensors", "m.gz", "zip", "m.tar.gz.part"})
+    EXPECT_FALSE(IsArchive(n)) << n;
 }
 
 TEST_F(ExtractTest, ExtractsEveryFormatWithDigests) {
@@ -71,7 +73,8 @@ TEST_F(ExtractTest, ExtractsEveryFormatWithDigests) {
                   {"./model/config.json", "{\"a\":1}"},
                   {"model/empty.txt", ""},
                   {"model/alias.bin", "", AE_IFLNK, "weights.bin"},
-                  {kind == "zip" ? "model/hard.bin" : "model/hard.bin", "", AE_IFREG, "model/weights.bin", kind != "zip"}},
+                  {kind == "zip" ? "model/hard.bin" : "model/hard.bin", "", AE_IFREG,
+                   "model/weights.bin", kind != "zip"}},
                  kind);  // zip has no hard links: there it is a plain empty file
     fs::path dest = root_ / ("out-" + kind);
     auto r = Extract(archive, dest, Limits{});
@@ -86,7 +89,9 @@ TEST_F(ExtractTest, ExtractsEveryFormatWithDigests) {
     EXPECT_EQ(by["model/empty.txt"].size, 0u);
     // Links are files sharing their target's bytes, never links on disk.
     EXPECT_EQ(by["model/alias.bin"].disk_path, dest / "model/weights.bin");
-    if (kind != "zip") EXPECT_EQ(by["model/hard.bin"].sha256, by["model/weights.bin"].sha256);
+    if (kind != "zip") {
+      EXPECT_EQ(by["model/hard.bin"].sha256, by["model/weights.bin"].sha256);
+    }
     EXPECT_FALSE(fs::exists(dest / "model/alias.bin"));
   }
 }
@@ -134,7 +139,10 @@ TEST_F(ExtractTest, RefusesSymlinkEscapes) {
     SCOPED_TRACE(target);
     fs::path archive = root_ / "link.tar";
     // The classic two-step: a link out, then a file written "through" it.
-    WriteArchive(archive, {{"sub/", "", AE_IFDIR}, {"sub/escape", "", AE_IFLNK, target}, {"sub/escape/x", "boom"}}, "tar");
+    WriteArchive(
+        archive,
+        {{"sub/", "", AE_IFDIR}, {"sub/escape", "", AE_IFLNK, target}, {"sub/escape/x", "boom"}},
+        "tar");
     auto r = Extract(archive, root_ / "out", Limits{});
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code(), Status::Code::kInvalidArgument);
@@ -149,7 +157,8 @@ TEST_F(ExtractTest, RefusesLinksToNothingAndHardLinksOut) {
   WriteArchive(archive, {{"a", "", AE_IFLNK, "missing"}}, "tar");
   auto r = Extract(archive, root_ / "out", Limits{});
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().message().find("not a file in the archive"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("not a file in the archive"), std::string::npos)
+      << r.error().message();
   fs::remove(archive);
   WriteArchive(archive, {{"h", "", AE_IFREG, "../../etc/passwd", true}}, "tar");
   r = Extract(archive, root_ / "out", Limits{});
@@ -178,7 +187,8 @@ TEST_F(ExtractTest, RefusesDuplicateEntries) {
   EXPECT_NE(r.error().message().find("twice"), std::string::npos);
   // A file "under" a link inside the archive: the link is a file here, not a directory.
   fs::remove(archive);
-  WriteArchive(archive, {{"a.txt", "one"}, {"dir", "", AE_IFLNK, "a.txt"}, {"dir/b.txt", "two"}}, "tar");
+  WriteArchive(archive, {{"a.txt", "one"}, {"dir", "", AE_IFLNK, "a.txt"}, {"dir/b.txt", "two"}},
+               "tar");
   r = Extract(archive, root_ / "out", Limits{});
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message().find("under a file"), std::string::npos) << r.error().message();
@@ -195,7 +205,8 @@ TEST_F(ExtractTest, StopsADecompressionBomb) {
   limits.max_ratio = 100;
   auto r = Extract(archive, root_ / "out", limits);
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().message().find("decompression bomb"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("decompression bomb"), std::string::npos)
+      << r.error().message();
   ExpectNothingExtracted(archive);
   // The total bound too (the free space, in real use), with a reply that says so.
   limits = Limits{};

@@ -7,17 +7,17 @@ namespace modeld::cli {
 
 enum ExitCode : int {
   kExitOk = 0,
-  kExitInternal = 1,      // a bug or an unexpected error
-  kExitUsage = 2,         // bad command line or invalid argument
-  kExitNetwork = 3,       // network failure after retries, 5xx, rate limited, timeout
-  kExitNotFound = 4,      // 404/410 upstream, or no such file
-  kExitChecksum = 5,      // checksum or size mismatch, upstream file kept changing
-  kExitNoSpace = 6,       // insufficient storage
-  kExitPermission = 7,    // 401/403, TLS verification failed, file permissions
-  kExitIo = 8,            // local disk error
-  kExitBusy = 9,          // another download of the same file is running
-  kExitExists = 10,       // the model is already installed (use --force)
-  kExitInterrupted = 130, // SIGINT/SIGTERM; the partial download is kept for resume
+  kExitInternal = 1,       // a bug or an unexpected error
+  kExitUsage = 2,          // bad command line or invalid argument
+  kExitNetwork = 3,        // network failure after retries, 5xx, rate limited, timeout
+  kExitNotFound = 4,       // 404/410 upstream, or no such file
+  kExitChecksum = 5,       // checksum or size mismatch, upstream file kept changing
+  kExitNoSpace = 6,        // insufficient storage
+  kExitPermission = 7,     // 401/403, TLS verification failed, file permissions
+  kExitIo = 8,             // local disk error
+  kExitBusy = 9,           // another download of the same file is running
+  kExitExists = 10,        // the model is already installed (use --force)
+  kExitInterrupted = 130,  // SIGINT/SIGTERM; the partial download is kept for resume
 };
 
 int ExitCodeFor(const Status& status);

@@ -5,9 +5,9 @@
 
 #include "cli/exit_codes.h"
 #include "cli/server_client.h"
-#include "service/open.h"
 #include "core/fs.h"
 #include "core/time_format.h"
+#include "service/open.h"
 
 namespace modeld::cli {
 
@@ -73,7 +73,8 @@ int ThroughServer(const JobsArgs& args, const ServerClient& server) {
     r.error = d.value("error", "");
     const auto& p = d.contains("progress") ? d["progress"] : json::object();
     r.done = static_cast<uint64_t>(p.value("downloaded_mb", 0.0) * 1e6);
-    if (p.value("total_mb", 0.0) > 0) r.total = static_cast<uint64_t>(p.value("total_mb", 0.0) * 1e6);
+    if (p.value("total_mb", 0.0) > 0)
+      r.total = static_cast<uint64_t>(p.value("total_mb", 0.0) * 1e6);
     rows.push_back(std::move(r));
   }
   std::vector<std::string> ids = args.remove;
@@ -92,7 +93,8 @@ int ThroughServer(const JobsArgs& args, const ServerClient& server) {
     if (reply.status == 200) {
       std::printf("removed %s\n", id.c_str());
     } else {
-      std::string why = reply.body.is_object() ? reply.body.value("detail", reply.error) : reply.error;
+      std::string why =
+          reply.body.is_object() ? reply.body.value("detail", reply.error) : reply.error;
       std::fprintf(stderr, "modeld jobs rm %s: %s\n", id.c_str(), why.c_str());
       rc = reply.status == 404 ? kExitNotFound : kExitInternal;
     }

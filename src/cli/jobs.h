@@ -11,7 +11,7 @@ namespace modeld::cli {
 struct JobsArgs {
   std::string data_dir;
   bool json = false;
-  bool local = false;              // never ask a running server
+  bool local = false;               // never ask a running server
   std::vector<std::string> remove;  // `jobs rm ID...`
   bool remove_finished = false;     // `jobs rm --finished`
 };

@@ -40,7 +40,8 @@ std::string ProgressPrinter::FormatLine(const service::Progress& ev, int width) 
     std::snprintf(buf, sizeof buf, "%s  %.1f MB/s", size.c_str(), mbps);
   }
   std::string line = buf;
-  if (ev.state != service::JobState::kDownloading) line += "  " + std::string(service::JobStateName(ev.state));
+  if (ev.state != service::JobState::kDownloading)
+    line += "  " + std::string(service::JobStateName(ev.state));
   return line;
 }
 

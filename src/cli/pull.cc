@@ -96,7 +96,8 @@ int Usage(const std::string& why) {
 // What MODEL names, as a service request: a URL (installed as --name or its file name),
 // a Hub repository (by hf://, a link to the Hub without a file, or org/name[:VERSION]),
 // or a catalog model NAME[:VERSION].
-std::optional<int> BuildPull(const PullArgs& args, const service::ExportRequest& dl, service::PullRequest* req) {
+std::optional<int> BuildPull(const PullArgs& args, const service::ExportRequest& dl,
+                             service::PullRequest* req) {
   req->checksum = dl.checksum;
   req->headers = dl.headers;
   req->options = dl.options;
@@ -108,10 +109,13 @@ std::optional<int> BuildPull(const PullArgs& args, const service::ExportRequest&
   req->quantization = args.quantization;
   req->extract = !args.no_extract;
   req->keep_archive = args.keep_archive;
-  if (Status s = service::ParsePullTarget(args.model, args.name, req); !s.ok()) return Usage(s.message());
+  if (Status s = service::ParsePullTarget(args.model, args.name, req); !s.ok())
+    return Usage(s.message());
   if (!req->url.empty()) return std::nullopt;
-  if (!args.name.empty()) return Usage("--name is for URLs; a named model installs under its own name");
-  if (!args.output.empty()) return Usage("-o exports a URL; pull a named model into the store instead");
+  if (!args.name.empty())
+    return Usage("--name is for URLs; a named model installs under its own name");
+  if (!args.output.empty())
+    return Usage("-o exports a URL; pull a named model into the store instead");
   return std::nullopt;
 }
 
@@ -120,7 +124,8 @@ struct PullProgress {
   explicit PullProgress(const PullArgs& a, std::string label)
       : args(a), printer(stderr, ::isatty(STDERR_FILENO) != 0, std::move(label)) {}
   void operator()(const service::Progress& p) {
-    if ((p.state == service::JobState::kVerifying || p.state == service::JobState::kInstalling) && !last_byte) {
+    if ((p.state == service::JobState::kVerifying || p.state == service::JobState::kInstalling) &&
+        !last_byte) {
       last_byte = std::chrono::steady_clock::now();
     }
     if (!args.quiet) printer.Update(p);
@@ -186,7 +191,8 @@ int RunExport(const PullArgs& args, service::ExportRequest req) {
     }
     return kExitOk;
   }
-  if (result.error().code() == Status::Code::kCancelled || signals.interrupted()) return Interrupted();
+  if (result.error().code() == Status::Code::kCancelled || signals.interrupted())
+    return Interrupted();
   std::fprintf(stderr, "modeld pull: %s\n", result.error().message().c_str());
   return ExitCodeFor(result.error());
 }
@@ -206,9 +212,9 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
   if (!args.quiet) progress.printer.Done();
   if (!result.has_value()) {
     if (args.json) {
-      std::printf("%s\n", nlohmann::json{{"status", "failed"}, {"error", result.error().message()}}
-                             .dump()
-                             .c_str());
+      std::printf(
+          "%s\n",
+          nlohmann::json{{"status", "failed"}, {"error", result.error().message()}}.dump().c_str());
     }
     if (result.error().code() == Status::Code::kCancelled || signals.interrupted()) {
       return Interrupted();
@@ -243,40 +249,53 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
 
 int ExitCodeForHttp(long status) {
   switch (status) {
-    case 400: return kExitUsage;
+    case 400:
+      return kExitUsage;
     case 401:
-    case 403: return kExitPermission;
-    case 404: return kExitNotFound;
-    case 409: return kExitExists;
-    case 413: return kExitNoSpace;
-    case 500: return kExitInternal;
-    default: return kExitNetwork;
+    case 403:
+      return kExitPermission;
+    case 404:
+      return kExitNotFound;
+    case 409:
+      return kExitExists;
+    case 413:
+      return kExitNoSpace;
+    case 500:
+      return kExitInternal;
+    default:
+      return kExitNetwork;
   }
 }
 
 // The exit code for a failure the server reports by its Status code name.
 int ExitCodeForName(const std::string& code) {
-  static const std::map<std::string, int> kCodes = {
-      {"InvalidArgument", kExitUsage},     {"NotFound", kExitNotFound},
-      {"AlreadyExists", kExitExists},      {"Unavailable", kExitNetwork},
-      {"IoError", kExitIo},                {"Corrupt", kExitChecksum},
-      {"Cancelled", kExitInterrupted},     {"PermissionDenied", kExitPermission},
-      {"NoSpace", kExitNoSpace},           {"FailedPrecondition", kExitBusy}};
+  static const std::map<std::string, int> kCodes = {{"InvalidArgument", kExitUsage},
+                                                    {"NotFound", kExitNotFound},
+                                                    {"AlreadyExists", kExitExists},
+                                                    {"Unavailable", kExitNetwork},
+                                                    {"IoError", kExitIo},
+                                                    {"Corrupt", kExitChecksum},
+                                                    {"Cancelled", kExitInterrupted},
+                                                    {"PermissionDenied", kExitPermission},
+                                                    {"NoSpace", kExitNoSpace},
+                                                    {"FailedPrecondition", kExitBusy}};
   auto it = kCodes.find(code);
   return it == kCodes.end() ? kExitInternal : it->second;
 }
 
 // Through a running server: submit, then follow its event stream.
-int RunServerPull(const PullArgs& args, const service::PullRequest& req, const ServerClient& server) {
+int RunServerPull(const PullArgs& args, const service::PullRequest& req,
+                  const ServerClient& server) {
   const ModelRef* ref = &req.ref;
   nlohmann::json body = {{"model_name", ref->name},
                          {"version", ref->version},
                          {"force_download", args.force},
-                         {"options", {{"retry_count", args.retries},
-                                      {"timeout", static_cast<int64_t>(std::max(1.0, args.stall_timeout_s))},
-                                      {"verify_ssl", !args.no_verify_ssl},
-                                      {"extract_after_download", req.extract},
-                                      {"cleanup_temp_files", !req.keep_archive}}}};
+                         {"options",
+                          {{"retry_count", args.retries},
+                           {"timeout", static_cast<int64_t>(std::max(1.0, args.stall_timeout_s))},
+                           {"verify_ssl", !args.no_verify_ssl},
+                           {"extract_after_download", req.extract},
+                           {"cleanup_temp_files", !req.keep_archive}}}};
   if (!req.url.empty()) body["download_url"] = req.url;
   if (!req.source.empty()) body["source"] = req.source;
   if (!req.include.empty()) body["include"] = req.include;
@@ -303,7 +322,8 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req, const S
   });
   PullProgress progress(args, ref->ToString());
   nlohmann::json last;
-  server.Events("/model-download/" + id + "/events", [&](const std::string& ev_name, const nlohmann::json& j) {
+  server.Events("/model-download/" + id + "/events", [&](const std::string& ev_name,
+                                                         const nlohmann::json& j) {
     if (!j.is_object()) return true;
     last = j;
     if (ev_name == "done" || ev_name == "error") return false;
@@ -322,7 +342,8 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req, const S
   });
   if (!args.quiet) progress.printer.Done();
   if (paused) {
-    std::fprintf(stderr, "modeld pull: paused on the server; run the same command again to resume\n");
+    std::fprintf(stderr,
+                 "modeld pull: paused on the server; run the same command again to resume\n");
     return kExitInterrupted;
   }
   auto final = server.Get("/model-download/" + id + "/progress");
@@ -335,7 +356,8 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req, const S
     }
     return kExitOk;
   }
-  std::string err = f.is_object() ? f.value("error", std::string("the download did not finish")) : final.error;
+  std::string err =
+      f.is_object() ? f.value("error", std::string("the download did not finish")) : final.error;
   std::fprintf(stderr, "modeld pull: %s\n", err.c_str());
   return f.is_object() ? ExitCodeForName(f.value("error_code", std::string())) : kExitNetwork;
 }

@@ -31,8 +31,8 @@ struct PullArgs {
   std::string source;  // --source: huggingface, default, or a catalog's name
   std::vector<std::string> include, exclude;
   std::string revision, quantization;
-  bool no_extract = false;    // keep archives as they are
-  bool keep_archive = false;  // keep the archive beside what it extracted
+  bool no_extract = false;            // keep archives as they are
+  bool keep_archive = false;          // keep the archive beside what it extracted
   std::vector<std::string> catalogs;  // --catalog
 };
 

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
-#include "service/open.h"
 #include "core/fs.h"
+#include "service/open.h"
 
 namespace modeld::cli {
 
@@ -44,7 +44,9 @@ int RunSearch(const SearchArgs& args) {
     return kExitOk;
   }
   if (out.empty()) {
-    std::fprintf(stderr, "no model matches '%s'; Hugging Face repositories are pulled as org/name\n", text.c_str());
+    std::fprintf(stderr,
+                 "no model matches '%s'; Hugging Face repositories are pulled as org/name\n",
+                 text.c_str());
     return kExitNotFound;
   }
   std::printf("%-28s %-10s %-30s %s\n%s", "NAME", "SOURCE", "VERSIONS", "DESCRIPTION", out.c_str());

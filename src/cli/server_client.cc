@@ -74,7 +74,8 @@ static CURL* NewHandle(const std::string& url, const std::string& token, curl_sl
   if (timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   *headers = curl_slist_append(*headers, "Content-Type: application/json");
-  if (!token.empty()) *headers = curl_slist_append(*headers, ("Authorization: Bearer " + token).c_str());
+  if (!token.empty())
+    *headers = curl_slist_append(*headers, ("Authorization: Bearer " + token).c_str());
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, *headers);
   return e;
 }

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/exit_codes.h"
-#include "service/open.h"
 #include "core/fs.h"
-#include "core/time_format.h"
 #include "core/names.h"
+#include "core/time_format.h"
+#include "service/open.h"
 
 namespace modeld::cli {
 
@@ -81,7 +81,8 @@ int RunInfo(const StoreArgs& args) {
     if (Status s = ValidateModelName(args.ref); !s.ok()) return Fail("info", s);
     auto v = (*svc)->Versions(args.ref);
     if (!v.has_value()) return Fail("info", v.error());
-    if (v->empty()) return Fail("info", Status::NotFound("model '" + args.ref + "' is not installed"));
+    if (v->empty())
+      return Fail("info", Status::NotFound("model '" + args.ref + "' is not installed"));
     models = std::move(v.value());
   }
   if (args.json) {
@@ -173,12 +174,13 @@ int RunGc(const StoreArgs& args) {
                {"partials_removed", rep->partials_removed},
                {"partial_bytes", rep->partial_bytes}});
   } else {
-    std::printf("removed %llu unused blobs (%s), %llu stale partial downloads (%s), %llu orphaned "
-                "directories\n",
-                static_cast<unsigned long long>(rep->blobs_removed), HumanBytes(rep->blob_bytes).c_str(),
-                static_cast<unsigned long long>(rep->partials_removed),
-                HumanBytes(rep->partial_bytes).c_str(),
-                static_cast<unsigned long long>(rep->content_dirs_removed));
+    std::printf(
+        "removed %llu unused blobs (%s), %llu stale partial downloads (%s), %llu orphaned "
+        "directories\n",
+        static_cast<unsigned long long>(rep->blobs_removed), HumanBytes(rep->blob_bytes).c_str(),
+        static_cast<unsigned long long>(rep->partials_removed),
+        HumanBytes(rep->partial_bytes).c_str(),
+        static_cast<unsigned long long>(rep->content_dirs_removed));
   }
   return kExitOk;
 }
@@ -194,11 +196,12 @@ int RunCache(const StoreArgs& args) {
   }
   std::printf("data dir:  %s\nhub cache: %s\n", rep->data_dir.c_str(), rep->hf_cache.c_str());
   std::printf("models:    %llu using %s (%s on disk after de-duplication, %llu blobs)\n",
-              static_cast<unsigned long long>(rep->model_count), HumanBytes(rep->logical_bytes).c_str(),
-              HumanBytes(rep->blob_bytes).c_str(), static_cast<unsigned long long>(rep->blob_count));
+              static_cast<unsigned long long>(rep->model_count),
+              HumanBytes(rep->logical_bytes).c_str(), HumanBytes(rep->blob_bytes).c_str(),
+              static_cast<unsigned long long>(rep->blob_count));
   std::printf("partial:   %llu downloads, %s\nfree:      %s\n",
-              static_cast<unsigned long long>(rep->partial_count), HumanBytes(rep->partial_bytes).c_str(),
-              HumanBytes(rep->free_bytes).c_str());
+              static_cast<unsigned long long>(rep->partial_count),
+              HumanBytes(rep->partial_bytes).c_str(), HumanBytes(rep->free_bytes).c_str());
   for (const auto& [ref, size] : rep->per_model) {
     std::printf("  %-58s %10s\n", ref.c_str(), HumanBytes(size).c_str());
   }

@@ -9,22 +9,32 @@ namespace modeld {
 
 std::string_view HashAlgorithmName(HashAlgorithm algo) {
   switch (algo) {
-    case HashAlgorithm::kSha256: return "sha256";
-    case HashAlgorithm::kSha512: return "sha512";
-    case HashAlgorithm::kSha1: return "sha1";
-    case HashAlgorithm::kMd5: return "md5";
-    case HashAlgorithm::kGitSha1: return "git-sha1";
+    case HashAlgorithm::kSha256:
+      return "sha256";
+    case HashAlgorithm::kSha512:
+      return "sha512";
+    case HashAlgorithm::kSha1:
+      return "sha1";
+    case HashAlgorithm::kMd5:
+      return "md5";
+    case HashAlgorithm::kGitSha1:
+      return "git-sha1";
   }
   return "?";
 }
 
 size_t HashHexLength(HashAlgorithm algo) {
   switch (algo) {
-    case HashAlgorithm::kSha256: return 64;
-    case HashAlgorithm::kSha512: return 128;
-    case HashAlgorithm::kSha1: return 40;
-    case HashAlgorithm::kMd5: return 32;
-    case HashAlgorithm::kGitSha1: return 40;
+    case HashAlgorithm::kSha256:
+      return 64;
+    case HashAlgorithm::kSha512:
+      return 128;
+    case HashAlgorithm::kSha1:
+      return 40;
+    case HashAlgorithm::kMd5:
+      return 32;
+    case HashAlgorithm::kGitSha1:
+      return 40;
   }
   return 0;
 }
@@ -68,10 +78,18 @@ Result<Checksum> ParseChecksum(std::string_view text) {
     hex = std::string_view(lower).substr(colon + 1);
   } else {
     switch (hex.size()) {
-      case 64: sum.algorithm = HashAlgorithm::kSha256; break;
-      case 128: sum.algorithm = HashAlgorithm::kSha512; break;
-      case 40: sum.algorithm = HashAlgorithm::kSha1; break;
-      case 32: sum.algorithm = HashAlgorithm::kMd5; break;
+      case 64:
+        sum.algorithm = HashAlgorithm::kSha256;
+        break;
+      case 128:
+        sum.algorithm = HashAlgorithm::kSha512;
+        break;
+      case 40:
+        sum.algorithm = HashAlgorithm::kSha1;
+        break;
+      case 32:
+        sum.algorithm = HashAlgorithm::kMd5;
+        break;
       default:
         return Status::InvalidArgument("checksum '" + std::string(text) +
                                        "' has no algorithm prefix and an unknown length");
@@ -96,11 +114,16 @@ struct Hasher::Ctx {
 
 static const EVP_MD* MdFor(HashAlgorithm algo) {
   switch (algo) {
-    case HashAlgorithm::kSha256: return EVP_sha256();
-    case HashAlgorithm::kSha512: return EVP_sha512();
-    case HashAlgorithm::kSha1: return EVP_sha1();
-    case HashAlgorithm::kMd5: return EVP_md5();
-    case HashAlgorithm::kGitSha1: return EVP_sha1();
+    case HashAlgorithm::kSha256:
+      return EVP_sha256();
+    case HashAlgorithm::kSha512:
+      return EVP_sha512();
+    case HashAlgorithm::kSha1:
+      return EVP_sha1();
+    case HashAlgorithm::kMd5:
+      return EVP_md5();
+    case HashAlgorithm::kGitSha1:
+      return EVP_sha1();
   }
   return EVP_sha256();
 }
@@ -138,7 +161,8 @@ std::string Hasher::FinishHex() {
 }
 
 std::string HashHex(HashAlgorithm algo, std::string_view data) {
-  Hasher h(algo, algo == HashAlgorithm::kGitSha1 ? std::optional<uint64_t>(data.size()) : std::nullopt);
+  Hasher h(algo,
+           algo == HashAlgorithm::kGitSha1 ? std::optional<uint64_t>(data.size()) : std::nullopt);
   h.Update(data.data(), data.size());
   return h.FinishHex();
 }

@@ -3,8 +3,8 @@
 // Thread safety: Checksum is a value. A Hasher is used by one thread at a time.
 #pragma once
 
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,7 +18,7 @@ namespace modeld {
 enum class HashAlgorithm { kSha256, kSha512, kSha1, kMd5, kGitSha1 };
 
 std::string_view HashAlgorithmName(HashAlgorithm algo);  // "sha256"
-size_t HashHexLength(HashAlgorithm algo);                  // 64 for sha256
+size_t HashHexLength(HashAlgorithm algo);                // 64 for sha256
 
 struct Checksum {
   HashAlgorithm algorithm = HashAlgorithm::kSha256;

@@ -56,7 +56,8 @@ TEST(ChecksumTest, HashesKnownVectors) {
   EXPECT_EQ(HashHex(HashAlgorithm::kSha1, "abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
   EXPECT_EQ(HashHex(HashAlgorithm::kMd5, "abc"), "900150983cd24fb0d6963f7d28e17f72");
   // `echo hello | git hash-object --stdin`
-  EXPECT_EQ(HashHex(HashAlgorithm::kGitSha1, "hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+  EXPECT_EQ(HashHex(HashAlgorithm::kGitSha1, "hello\n"),
+            "ce013625030ba8dba906f756967f9e9ca394464a");
   Hasher g(HashAlgorithm::kGitSha1, 6);
   g.Update("hel", 3);
   g.Reset();  // the prefix is fed again

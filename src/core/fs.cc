@@ -13,12 +13,16 @@ namespace modeld {
 Status ErrnoStatus(std::string_view context, int err) {
   std::string msg = std::string(context) + ": " + std::strerror(err);
   switch (err) {
-    case ENOENT: return Status::NotFound(msg);
+    case ENOENT:
+      return Status::NotFound(msg);
     case ENOSPC:
-    case EDQUOT: return Status::NoSpace(msg);
+    case EDQUOT:
+      return Status::NoSpace(msg);
     case EACCES:
-    case EPERM: return Status::PermissionDenied(msg);
-    default: return Status::IoError(msg);
+    case EPERM:
+      return Status::PermissionDenied(msg);
+    default:
+      return Status::IoError(msg);
   }
 }
 

@@ -19,7 +19,9 @@ int JsonDepth(std::string_view text, int limit) {
       continue;
     }
     switch (c) {
-      case '"': in_string = true; break;
+      case '"':
+        in_string = true;
+        break;
       case '[':
       case '{':
         if (++depth > deepest) {
@@ -31,7 +33,8 @@ int JsonDepth(std::string_view text, int limit) {
       case '}':
         if (depth > 0) --depth;
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return deepest;
@@ -56,7 +59,8 @@ Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what, i
 }
 
 nlohmann::json ParseJsonOrDiscarded(std::string_view text, int max_depth) {
-  if (JsonDepth(text, max_depth) > max_depth) return nlohmann::json(nlohmann::json::value_t::discarded);
+  if (JsonDepth(text, max_depth) > max_depth)
+    return nlohmann::json(nlohmann::json::value_t::discarded);
   return nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 

@@ -39,7 +39,8 @@ TEST(JsonTest, AcceptsUpToTheLimit) {
 TEST(JsonTest, MalformedIsAnErrorNamingWhat) {
   auto r = ParseJson("{\"a\": ", "catalog c.json");
   ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().message().rfind("catalog c.json: invalid JSON", 0), 0u) << r.error().message();
+  EXPECT_EQ(r.error().message().rfind("catalog c.json: invalid JSON", 0), 0u)
+      << r.error().message();
   EXPECT_TRUE(ParseJsonOrDiscarded("nope").is_discarded());
   EXPECT_FALSE(ParseJsonOrDiscarded("{\"a\":1}").is_discarded());
 }

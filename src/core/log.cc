@@ -22,8 +22,8 @@ void WriteInBackground() {
   spdlog::drop("modeld");
   spdlog::init_thread_pool(16384, 1);
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  auto logger = std::make_shared<spdlog::async_logger>("modeld", sink, spdlog::thread_pool(),
-                                                       spdlog::async_overflow_policy::overrun_oldest);
+  auto logger = std::make_shared<spdlog::async_logger>(
+      "modeld", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::overrun_oldest);
   spdlog::register_logger(logger);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(logger);
@@ -32,9 +32,10 @@ void WriteInBackground() {
 
 namespace detail {
 void Write(spdlog::level::level_enum level, std::string_view line) {
-  std::string safe = line.find("http") == std::string_view::npos && line.find('?') == std::string_view::npos
-                         ? std::string(line)
-                         : RedactText(line);
+  std::string safe =
+      line.find("http") == std::string_view::npos && line.find('?') == std::string_view::npos
+          ? std::string(line)
+          : RedactText(line);
   spdlog::log(level, "{}", safe);
 }
 }  // namespace detail

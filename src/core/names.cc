@@ -28,7 +28,8 @@ Status ValidateModelName(std::string_view name) {
   size_t start = 0;
   while (start <= name.size()) {
     size_t slash = name.find('/', start);
-    std::string_view seg = name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
+    std::string_view seg =
+        name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
     ++segments;
     if (seg.empty()) {
       return Status::InvalidArgument("model name " + Quote(name) + " has an empty path segment");
@@ -80,8 +81,10 @@ Status ValidateRelativePath(std::string_view path) {
   size_t start = 0;
   for (;;) {
     size_t slash = path.find('/', start);
-    std::string_view seg = path.substr(start, slash == std::string_view::npos ? path.npos : slash - start);
-    if (seg.empty()) return Status::InvalidArgument("file path " + Quote(path) + " has an empty segment");
+    std::string_view seg =
+        path.substr(start, slash == std::string_view::npos ? path.npos : slash - start);
+    if (seg.empty())
+      return Status::InvalidArgument("file path " + Quote(path) + " has an empty segment");
     if (seg == "." || seg == "..") {
       return Status::InvalidArgument("file path " + Quote(path) + " contains '.' or '..'");
     }

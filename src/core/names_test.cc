@@ -20,8 +20,8 @@ TEST(NamesTest, ParsesReferences) {
 }
 
 TEST(NamesTest, RejectsHostileNames) {
-  for (const char* bad : {"", "../etc", "a/../b", "/abs", "a//b", ".hidden", "-x", "a b",
-                          "a\\b", "a:b:c", "a\nb", "x:", ":v1", "a/b/c/d/e", "a:..", "a:-rf"}) {
+  for (const char* bad : {"", "../etc", "a/../b", "/abs", "a//b", ".hidden", "-x", "a b", "a\\b",
+                          "a:b:c", "a\nb", "x:", ":v1", "a/b/c/d/e", "a:..", "a:-rf"}) {
     auto r = ParseModelRef(bad);
     EXPECT_FALSE(r.has_value()) << "accepted '" << bad << "'";
     if (!r.has_value()) {
@@ -36,8 +36,8 @@ TEST(NamesTest, ValidatesFilePaths) {
   for (const char* ok : {"model.bin", "sub/dir/x.safetensors", "a..b", ".gitattributes"}) {
     EXPECT_TRUE(ValidateRelativePath(ok).ok()) << ok;
   }
-  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\\b",
-                          "a\x01"}) {
+  for (const char* bad :
+       {"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\\b", "a\x01"}) {
     EXPECT_FALSE(ValidateRelativePath(bad).ok()) << bad;
   }
   EXPECT_FALSE(ValidateRelativePath(std::string(256, 'a')).ok());
@@ -46,7 +46,8 @@ TEST(NamesTest, ValidatesFilePaths) {
 
 // A hostile mirror's listing must not write into a .git directory (hooks run code).
 TEST(NamesTest, RefusesGitComponentsInAnyCase) {
-  for (const char* ok : {".gitignore", ".github/workflows/x.yml", "a/.git2/x", "git/config", "x.git"}) {
+  for (const char* ok :
+       {".gitignore", ".github/workflows/x.yml", "a/.git2/x", "git/config", "x.git"}) {
     EXPECT_TRUE(ValidateRelativePath(ok).ok()) << ok;
   }
   for (const char* bad : {".git", ".git/config", "a/.git/hooks/post-checkout", ".GIT/config",

@@ -12,10 +12,19 @@ bool IsSecretParam(std::string_view name) {
   std::string n(name);
   std::transform(n.begin(), n.end(), n.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static constexpr std::array<std::string_view, 13> kSecret = {
-      "token",     "access_token", "api_key",   "apikey",           "key",
-      "password",  "passwd",       "secret",    "signature",        "sig",
-      "x-amz-signature", "x-amz-credential", "x-amz-security-token"};
+  static constexpr std::array<std::string_view, 13> kSecret = {"token",
+                                                               "access_token",
+                                                               "api_key",
+                                                               "apikey",
+                                                               "key",
+                                                               "password",
+                                                               "passwd",
+                                                               "secret",
+                                                               "signature",
+                                                               "sig",
+                                                               "x-amz-signature",
+                                                               "x-amz-credential",
+                                                               "x-amz-security-token"};
   return std::find(kSecret.begin(), kSecret.end(), n) != kSecret.end();
 }
 
@@ -43,7 +52,8 @@ std::string RedactPathAndQuery(std::string_view rest) {
   size_t q = rest.find('?');
   if (q == std::string_view::npos) return std::string(rest);
   size_t hash = rest.find('#', q);
-  std::string_view query = rest.substr(q + 1, hash == std::string_view::npos ? std::string_view::npos : hash - q - 1);
+  std::string_view query =
+      rest.substr(q + 1, hash == std::string_view::npos ? std::string_view::npos : hash - q - 1);
   std::string out(rest.substr(0, q + 1));
   out += RedactQuery(query);
   if (hash != std::string_view::npos) out.append(rest.substr(hash));
@@ -88,7 +98,8 @@ std::string RedactText(std::string_view text) {
     size_t end = rest.find_first_of(" \t\r\n\"'<>)", scheme);
     if (end == std::string_view::npos) end = rest.size();
     // Punctuation closing a sentence is not part of the URL ("GET https://h/x: HTTP 404").
-    while (end > scheme && std::string_view(":,.;").find(rest[end - 1]) != std::string_view::npos) --end;
+    while (end > scheme && std::string_view(":,.;").find(rest[end - 1]) != std::string_view::npos)
+      --end;
     out.append(text.substr(i, http - i));
     out += RedactUrl(rest.substr(0, end));
     i = http + end;

@@ -13,7 +13,8 @@ TEST(RedactTest, UserInfoAndSecretParameters) {
             "https://cdn/x?X-Amz-Signature=***&X-Amz-Expires=60#f");
   EXPECT_EQ(RedactUrl("https://example.org/a@b/c"), "https://example.org/a@b/c") << "@ in the path";
   EXPECT_EQ(RedactUrl("not a url"), "not a url");
-  EXPECT_EQ(RedactTarget("/model-download/x/events?token=s3cret"), "/model-download/x/events?token=***");
+  EXPECT_EQ(RedactTarget("/model-download/x/events?token=s3cret"),
+            "/model-download/x/events?token=***");
   EXPECT_EQ(RedactTarget("/models?q=token"), "/models?q=token");
   EXPECT_EQ(RedactTarget("/ws?TOKEN=a&"), "/ws?TOKEN=***&");
 }

@@ -9,18 +9,30 @@ const std::string& Status::message() const {
 
 std::string_view Status::CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kInvalidArgument: return "InvalidArgument";
-    case Code::kNotFound: return "NotFound";
-    case Code::kAlreadyExists: return "AlreadyExists";
-    case Code::kUnavailable: return "Unavailable";
-    case Code::kIoError: return "IoError";
-    case Code::kCorrupt: return "Corrupt";
-    case Code::kCancelled: return "Cancelled";
-    case Code::kPermissionDenied: return "PermissionDenied";
-    case Code::kInternal: return "Internal";
-    case Code::kNoSpace: return "NoSpace";
-    case Code::kFailedPrecondition: return "FailedPrecondition";
+    case Code::kOk:
+      return "OK";
+    case Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Code::kNotFound:
+      return "NotFound";
+    case Code::kAlreadyExists:
+      return "AlreadyExists";
+    case Code::kUnavailable:
+      return "Unavailable";
+    case Code::kIoError:
+      return "IoError";
+    case Code::kCorrupt:
+      return "Corrupt";
+    case Code::kCancelled:
+      return "Cancelled";
+    case Code::kPermissionDenied:
+      return "PermissionDenied";
+    case Code::kInternal:
+      return "Internal";
+    case Code::kNoSpace:
+      return "NoSpace";
+    case Code::kFailedPrecondition:
+      return "FailedPrecondition";
   }
   return "Unknown";
 }

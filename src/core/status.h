@@ -20,16 +20,16 @@ class [[nodiscard]] Status {
   // Stable: api/ maps these to HTTP codes, cli/ to exit codes. Append only.
   enum class Code {
     kOk = 0,
-    kInvalidArgument,   // the caller's input is wrong (bad URL, bad checksum, bad name)
-    kNotFound,          // the thing asked for does not exist upstream or locally
-    kAlreadyExists,     // a conflicting object exists
-    kUnavailable,       // transient: network, 5xx, rate limit; retrying may help
-    kIoError,           // local disk or OS failure
-    kCorrupt,           // data does not match what it should be (checksum, journal)
-    kCancelled,         // stopped on request
-    kPermissionDenied,  // 401/403, gated repository, missing token
-    kInternal,          // a bug
-    kNoSpace,           // not enough disk space
+    kInvalidArgument,     // the caller's input is wrong (bad URL, bad checksum, bad name)
+    kNotFound,            // the thing asked for does not exist upstream or locally
+    kAlreadyExists,       // a conflicting object exists
+    kUnavailable,         // transient: network, 5xx, rate limit; retrying may help
+    kIoError,             // local disk or OS failure
+    kCorrupt,             // data does not match what it should be (checksum, journal)
+    kCancelled,           // stopped on request
+    kPermissionDenied,    // 401/403, gated repository, missing token
+    kInternal,            // a bug
+    kNoSpace,             // not enough disk space
     kFailedPrecondition,  // the state does not allow it (busy, locked by another process)
   };
 
@@ -42,9 +42,7 @@ class [[nodiscard]] Status {
   static Status IoError(std::string_view msg) { return {Code::kIoError, msg}; }
   static Status Corrupt(std::string_view msg) { return {Code::kCorrupt, msg}; }
   static Status Cancelled(std::string_view msg) { return {Code::kCancelled, msg}; }
-  static Status PermissionDenied(std::string_view msg) {
-    return {Code::kPermissionDenied, msg};
-  }
+  static Status PermissionDenied(std::string_view msg) { return {Code::kPermissionDenied, msg}; }
   static Status Internal(std::string_view msg) { return {Code::kInternal, msg}; }
   static Status NoSpace(std::string_view msg) { return {Code::kNoSpace, msg}; }
   static Status FailedPrecondition(std::string_view msg) {
@@ -79,7 +77,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: REQUIRES: !status.ok()
 
   bool has_value() const { return v_.index() == 0; }

@@ -1,13 +1,11 @@
 #include "net/curl_setup.h"
 
-#include <atomic>
-
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
-
-#include <algorithm>
 #include <exception>
 
 #include "net/http.h"
@@ -57,7 +55,8 @@ curl_socket_t UpstreamGuard::OpenSocket(void* user, curlsocktype purpose,
     }
     return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
   } catch (const std::exception& e) {  // never through libcurl
-    if (guard.refusal_.ok()) guard.refusal_ = Status::Internal(std::string("open socket: ") + e.what());
+    if (guard.refusal_.ok())
+      guard.refusal_ = Status::Internal(std::string("open socket: ") + e.what());
     return CURL_SOCKET_BAD;
   }
 }
@@ -83,7 +82,8 @@ void SetUpUpstreamHandle(CURL* e, const UpstreamRequestOptions& o, UpstreamGuard
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o.verify_ssl ? 2L : 0L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
-  if (o.timeout.count() > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout.count()));
+  if (o.timeout.count() > 0)
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout.count()));
   if (o.stall_timeout.count() > 0) {
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,

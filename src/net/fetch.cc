@@ -68,7 +68,8 @@ Result<FetchResponse> Fetch(const std::string& url, const std::vector<std::strin
   Status status = UpstreamStatus("GET " + url, rc, guard);
   curl_slist_free_all(list);
   curl_easy_cleanup(e);
-  if (st.too_big) return Status::InvalidArgument("response from " + url + " is over the size limit");
+  if (st.too_big)
+    return Status::InvalidArgument("response from " + url + " is over the size limit");
   if (!status.ok()) return status;
   return res;
 }
@@ -80,8 +81,10 @@ std::string NextLink(const std::string& link) {
     size_t lt = link.find('<', pos), gt = link.find('>', lt);
     if (lt == std::string::npos || gt == std::string::npos) return "";
     size_t end = link.find(',', gt);
-    std::string params = link.substr(gt + 1, end == std::string::npos ? std::string::npos : end - gt - 1);
-    if (params.find("rel=\"next\"") != std::string::npos || params.find("rel=next") != std::string::npos) {
+    std::string params =
+        link.substr(gt + 1, end == std::string::npos ? std::string::npos : end - gt - 1);
+    if (params.find("rel=\"next\"") != std::string::npos ||
+        params.find("rel=next") != std::string::npos) {
       return link.substr(lt + 1, gt - lt - 1);
     }
     if (end == std::string::npos) return "";

@@ -1,10 +1,9 @@
 #include "net/http.h"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 #include <boost/url/url_view.hpp>
-
-#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <ctime>
@@ -205,18 +204,24 @@ std::string ContentDispositionFileName(std::string_view value) {
 Status CurlStatus(std::string_view context, CURLcode code) {
   std::string msg = std::string(context) + ": " + curl_easy_strerror(code);
   switch (code) {
-    case CURLE_OK: return Status::OK();
+    case CURLE_OK:
+      return Status::OK();
     case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL: return Status::InvalidArgument(msg);
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return Status::InvalidArgument(msg);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM: return Status::PermissionDenied(msg);
-    case CURLE_WRITE_ERROR: return Status::IoError(msg);
+    case CURLE_SSL_CERTPROBLEM:
+      return Status::PermissionDenied(msg);
+    case CURLE_WRITE_ERROR:
+      return Status::IoError(msg);
     case CURLE_TOO_MANY_REDIRECTS:
       return Status::InvalidArgument(std::string(context) + ": too many redirects (more than " +
                                      std::to_string(kMaxRedirects) + "); a redirect loop?");
-    case CURLE_ABORTED_BY_CALLBACK: return Status::Cancelled(msg);
-    default: return Status::Unavailable(msg);
+    case CURLE_ABORTED_BY_CALLBACK:
+      return Status::Cancelled(msg);
+    default:
+      return Status::Unavailable(msg);
   }
 }
 

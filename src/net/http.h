@@ -9,9 +9,9 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <vector>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -39,8 +39,8 @@ struct ContentRange {
 std::optional<ContentRange> ParseContentRange(std::string_view value);
 
 // Retry-After as delta-seconds or an HTTP-date, relative to |now|. nullopt if unparsable.
-std::optional<std::chrono::milliseconds> ParseRetryAfter(
-    std::string_view value, std::chrono::system_clock::time_point now);
+std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value,
+                                                         std::chrono::system_clock::time_point now);
 
 // A header line "Name: value\r\n" split into a lower-cased name and trimmed value.
 // Returns false for status lines and the blank line.

@@ -55,14 +55,22 @@ std::shared_ptr<const UpstreamPolicy> g_policy GUARDED_BY(g_mu);
 
 std::string_view AddressClassName(AddressClass c) {
   switch (c) {
-    case AddressClass::kPublic: return "public";
-    case AddressClass::kLoopback: return "loopback";
-    case AddressClass::kLinkLocal: return "link-local";
-    case AddressClass::kPrivate: return "private network";
-    case AddressClass::kSharedCgnat: return "shared address space (CGNAT)";
-    case AddressClass::kUniqueLocal: return "unique-local";
-    case AddressClass::kUnspecified: return "unspecified";
-    case AddressClass::kMetadata: return "cloud metadata service";
+    case AddressClass::kPublic:
+      return "public";
+    case AddressClass::kLoopback:
+      return "loopback";
+    case AddressClass::kLinkLocal:
+      return "link-local";
+    case AddressClass::kPrivate:
+      return "private network";
+    case AddressClass::kSharedCgnat:
+      return "shared address space (CGNAT)";
+    case AddressClass::kUniqueLocal:
+      return "unique-local";
+    case AddressClass::kUnspecified:
+      return "unspecified";
+    case AddressClass::kMetadata:
+      return "cloud metadata service";
   }
   return "unknown";
 }
@@ -133,7 +141,7 @@ AddressClass ClassifyAddress(const IpAddress& addr) {
     return ClassifyV4(0, 0, 0, b[15]);  // ::N, an IPv4-compatible 0.0.0.N
   }
   // fd00:ec2::254, the EC2 metadata service over IPv6.
-  static constexpr std::array<uint8_t, 16> kEc2 = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0,
+  static constexpr std::array<uint8_t, 16> kEc2 = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
                                                    0,    0,    0,    0,    0, 0, 0x02, 0x54};
   if (b == kEc2) return AddressClass::kMetadata;
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return AddressClass::kLinkLocal;
@@ -195,13 +203,14 @@ Status UpstreamPolicy::Allow(std::string_view entry) {
 }
 
 void UpstreamPolicy::AllowProxiesFromEnvironment() {
-  for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                           "ALL_PROXY"}) {
+  for (const char* name :
+       {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
     const char* value = std::getenv(name);
     if (value == nullptr || *value == '\0') continue;
     // [scheme://][user[:password]@]host[:port][/...]
     std::string_view s(value);
-    if (size_t scheme = s.find("://"); scheme != std::string_view::npos) s.remove_prefix(scheme + 3);
+    if (size_t scheme = s.find("://"); scheme != std::string_view::npos)
+      s.remove_prefix(scheme + 3);
     s = s.substr(0, s.find('/'));
     if (size_t at = s.rfind('@'); at != std::string_view::npos) s.remove_prefix(at + 1);
     std::string_view host;
@@ -244,7 +253,8 @@ std::optional<std::string> UpstreamPolicy::Refusal(const IpAddress& addr,
 
 std::shared_ptr<const UpstreamPolicy> CurrentUpstreamPolicy() {
   MutexLock lock(&g_mu);
-  if (!g_policy) g_policy = std::make_shared<const UpstreamPolicy>(UpstreamPolicy::FromEnvironment());
+  if (!g_policy)
+    g_policy = std::make_shared<const UpstreamPolicy>(UpstreamPolicy::FromEnvironment());
   return g_policy;
 }
 

@@ -99,7 +99,8 @@ TEST(CidrTest, ContainsAcrossFamiliesAndPrefixes) {
   EXPECT_TRUE(odd->Contains(Ip("172.31.0.1")));
   EXPECT_FALSE(odd->Contains(Ip("172.32.0.1")));
   EXPECT_TRUE(Cidr::Parse("0.0.0.0/0")->Contains(Ip("8.8.8.8")));
-  for (const char* bad : {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "::/129", "x/8"}) {
+  for (const char* bad :
+       {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "::/129", "x/8"}) {
     EXPECT_FALSE(Cidr::Parse(bad).has_value()) << bad;
   }
 }

@@ -5,7 +5,8 @@
 
 namespace modeld::service {
 
-Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& progress, StopSignal* stop) {
+Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& progress,
+                            StopSignal* stop) {
   engine::DownloadRequest dl;
   dl.url = req.url;
   dl.dest = req.path;

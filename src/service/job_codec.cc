@@ -62,11 +62,14 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
       auto& d = r.options;
       d.max_connections = o.value("max_connections", d.max_connections);
       d.retry_count = o.value("retry_count", d.retry_count);
-      d.connect_timeout = std::chrono::milliseconds(o.value("connect_timeout_ms", d.connect_timeout.count()));
-      d.stall_timeout = std::chrono::milliseconds(o.value("stall_timeout_ms", d.stall_timeout.count()));
+      d.connect_timeout =
+          std::chrono::milliseconds(o.value("connect_timeout_ms", d.connect_timeout.count()));
+      d.stall_timeout =
+          std::chrono::milliseconds(o.value("stall_timeout_ms", d.stall_timeout.count()));
       d.progress_timeout =
           std::chrono::milliseconds(o.value("progress_timeout_ms", d.progress_timeout.count()));
-      d.total_timeout = std::chrono::milliseconds(o.value("total_timeout_ms", d.total_timeout.count()));
+      d.total_timeout =
+          std::chrono::milliseconds(o.value("total_timeout_ms", d.total_timeout.count()));
       d.max_backoff = std::chrono::milliseconds(o.value("max_backoff_ms", d.max_backoff.count()));
       d.buffer_size = o.value("buffer_size", d.buffer_size);
       d.verify_ssl = o.value("verify_ssl", d.verify_ssl);

@@ -16,7 +16,8 @@ namespace modeld::service {
 namespace {
 
 int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -65,7 +66,9 @@ class SCOPED_CAPABILITY JobManager::Locked {
 };
 
 JobManager::JobManager(ModelService& service, int max_concurrent)
-    : service_(service), max_concurrent_(std::max(1, max_concurrent)), writer_(std::make_unique<RecordWriter>(service.store())) {}
+    : service_(service),
+      max_concurrent_(std::max(1, max_concurrent)),
+      writer_(std::make_unique<RecordWriter>(service.store())) {}
 
 JobManager::~JobManager() {
   MutexLock lock(&mu_);
@@ -156,11 +159,12 @@ Result<Submission> JobManager::Submit(PullRequest request, int priority) {
   Locked lock(this);
   if (shutting_down_) return Status::Unavailable("shutting down");
   if (Job* live = FindActive(request.ref)) return join(live);  // it raced us
-  return Submission{Enqueue(std::move(request), priority, std::move(plan.value()), std::move(summary)), false};
+  return Submission{
+      Enqueue(std::move(request), priority, std::move(plan.value()), std::move(summary)), false};
 }
 
-Job JobManager::Enqueue(PullRequest request, int priority, std::shared_ptr<const sources::Plan> plan,
-                        PlanSummary summary) {
+Job JobManager::Enqueue(PullRequest request, int priority,
+                        std::shared_ptr<const sources::Plan> plan, PlanSummary summary) {
   Entry e;
   e.job.id = NewJobId();
   e.job.request = std::move(request);
@@ -216,7 +220,7 @@ void JobManager::Run(std::string id) {
   ProgressCallback progress = [&](const Progress& p) {
     Locked lock(this);
     Entry& e = jobs_.at(id);
-    if (!e.after_stop.empty()) return;  // stopping: no more progress
+    if (!e.after_stop.empty()) return;                            // stopping: no more progress
     if (e.job.last.bytes_done != p.done) e.interrupted_runs = 0;  // it moves
     e.job.last.bytes_done = p.done;
     e.job.last.bytes_total = p.total;
@@ -373,7 +377,8 @@ Status JobManager::Pause(const std::string& id) {
   Entry& e = **found;
   if (IsTerminal(e.job.last.state) || e.job.last.state == JobState::kPaused) {
     return Status::FailedPrecondition("Download '" + id + "' is " +
-                                      std::string(JobStateName(e.job.last.state)) + ": it cannot be paused");
+                                      std::string(JobStateName(e.job.last.state)) +
+                                      ": it cannot be paused");
   }
   if (e.running) {
     e.after_stop = "pause";
@@ -447,7 +452,8 @@ Result<int> JobManager::Recover() {
     e.job.last.bytes_done = rec.bytes_done;
     e.job.last.bytes_total = rec.bytes_total;
     if (!rec.error.empty()) {
-      e.job.error = *state == JobState::kCancelled ? Status::Cancelled(rec.error) : Status::Internal(rec.error);
+      e.job.error = *state == JobState::kCancelled ? Status::Cancelled(rec.error)
+                                                   : Status::Internal(rec.error);
       e.job.last.status = e.job.error;
     }
     e.stop = std::make_unique<StopSignal>();
@@ -466,7 +472,8 @@ Result<int> JobManager::Recover() {
       std::string why = "modeld stopped " + std::to_string(entry.interrupted_runs) +
                         " times in a row while this download ran, without it making progress; "
                         "it is not retried again (pull the model again to retry, or remove the "
-                        "job with `modeld jobs rm " + rec.id + "`)";
+                        "job with `modeld jobs rm " +
+                        rec.id + "`)";
       log::Warn("job={} {}: {}", rec.id, rec.model, why);
       entry.job.error = Status::Internal(why);
       entry.job.last.status = entry.job.error;

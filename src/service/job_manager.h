@@ -107,7 +107,7 @@ class JobManager {
   Job* FindActive(const ModelRef& ref) REQUIRES(mu_);
   Job Enqueue(PullRequest request, int priority, std::shared_ptr<const sources::Plan> plan,
               PlanSummary summary) REQUIRES(mu_);
-  void Pump() REQUIRES(mu_);  // starts queued jobs
+  void Pump() REQUIRES(mu_);               // starts queued jobs
   void Run(std::string id) EXCLUDES(mu_);  // a download thread
   void Update(Entry& e, JobState state, bool state_change) REQUIRES(mu_);
   void Persist(const Entry& e) REQUIRES(mu_);  // queues the write
@@ -129,7 +129,7 @@ class JobManager {
   std::map<std::thread::id, std::thread> threads_ GUARDED_BY(mu_);  // running jobs
   std::vector<std::thread> finished_threads_ GUARDED_BY(mu_);       // to join
   std::vector<JobEvent> outbox_ GUARDED_BY(mu_);                    // to publish once unlocked
-  std::vector<std::filesystem::path> doomed_ GUARDED_BY(mu_);  // partials to remove unlocked
+  std::vector<std::filesystem::path> doomed_ GUARDED_BY(mu_);       // partials to remove unlocked
 };
 
 }  // namespace modeld::service

@@ -50,15 +50,18 @@ void PruneEmptyDirs(const fs::path& dir) {
 void DiscardExtractedArchives(store::Store& store, const std::vector<std::string>& archives,
                               const std::vector<store::FileEntry>& files) {
   for (const auto& sha : archives) {
-    bool used = std::any_of(files.begin(), files.end(), [&](const auto& f) { return f.sha256 == sha; });
+    bool used =
+        std::any_of(files.begin(), files.end(), [&](const auto& f) { return f.sha256 == sha; });
     if (used) continue;
-    if (Status s = store.DiscardBlob(sha); !s.ok()) log::Warn("could not remove archive {}: {}", sha, s.ToString());
+    if (Status s = store.DiscardBlob(sha); !s.ok())
+      log::Warn("could not remove archive {}: {}", sha, s.ToString());
   }
 }
 
 // Hub files also go into the Hub's cache layout (a snapshot per repository and commit),
 // so other tools find them. A courtesy: failures are logged, not returned.
-void LinkIntoHubCache(store::Store& store, const sources::Plan& plan, const std::vector<store::FileEntry>& files) {
+void LinkIntoHubCache(store::Store& store, const sources::Plan& plan,
+                      const std::vector<store::FileEntry>& files) {
   std::map<std::tuple<std::string, std::string, std::string>, store::HubSnapshot> snaps;
   for (const auto& pf : plan.files) {
     if (pf.hub_repo.empty() || pf.hub_etag.empty()) continue;
@@ -102,7 +105,8 @@ std::string AlreadyInstalled(const ModelRef& ref) {
 
 }  // namespace
 
-ModelService::ModelService(std::unique_ptr<store::Store> store, std::unique_ptr<engine::Engine> engine,
+ModelService::ModelService(std::unique_ptr<store::Store> store,
+                           std::unique_ptr<engine::Engine> engine,
                            std::shared_ptr<const sources::Resolver> resolver)
     : store_(std::move(store)), resolver_(std::move(resolver)), engine_(std::move(engine)) {
   if (!resolver_) {
@@ -127,10 +131,11 @@ Status ModelService::CheckDiskFull() const { return service::CheckDiskFull(*stor
 void ModelService::set_archive_limits(const ArchiveLimits& limits) { archive_limits_ = limits; }
 
 Result<std::shared_ptr<const sources::Plan>> ModelService::Prepare(const PullRequest& req,
-                                                                    PlanSummary* summary) {
+                                                                   PlanSummary* summary) {
   if (Status s = ValidateModelName(req.ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
-  if (!req.force && store_->Get(req.ref).has_value()) return Status::AlreadyExists(AlreadyInstalled(req.ref));
+  if (!req.force && store_->Get(req.ref).has_value())
+    return Status::AlreadyExists(AlreadyInstalled(req.ref));
   // Resolve first: an unknown model or file is NotFound, a gated one PermissionDenied
   // and a full disk NoSpace now, not later. The job reuses the plan.
   auto resolved = resolver_->Resolve(ToSourceRequest(req));
@@ -154,17 +159,20 @@ Result<PullResult> ModelService::Pull(const PullRequest& req, const ProgressCall
   return Pull(req, nullptr, progress, stop);
 }
 
-Result<PullResult> ModelService::Pull(const PullRequest& req, std::shared_ptr<const sources::Plan> plan,
+Result<PullResult> ModelService::Pull(const PullRequest& req,
+                                      std::shared_ptr<const sources::Plan> plan,
                                       const ProgressCallback& progress, StopSignal* stop) {
   if (Status s = ValidateModelName(req.ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
-  if (!req.force && store_->Get(req.ref).has_value()) return Status::AlreadyExists(AlreadyInstalled(req.ref));
+  if (!req.force && store_->Get(req.ref).has_value())
+    return Status::AlreadyExists(AlreadyInstalled(req.ref));
   if (!plan) {
     auto resolved = resolver_->Resolve(ToSourceRequest(req));
     if (!resolved.has_value()) return resolved.error();
     plan = std::make_shared<const sources::Plan>(std::move(resolved.value()));
   }
-  if (plan->files.empty()) return Status::NotFound("the source lists no file for " + req.ref.ToString());
+  if (plan->files.empty())
+    return Status::NotFound("the source lists no file for " + req.ref.ToString());
   // Every path comes from a source: check them before any touches the disk.
   std::set<std::string> paths;
   for (const auto& f : plan->files) {
@@ -252,12 +260,13 @@ Result<std::vector<Model>> ModelService::Versions(const std::string& name) {
   return ToModels(*v);
 }
 
-Result<std::vector<ModelRef>> ModelService::Remove(const std::string& name, const std::string& version) {
+Result<std::vector<ModelRef>> ModelService::Remove(const std::string& name,
+                                                   const std::string& version) {
   return store_->Remove(name, version);
 }
 
-Result<std::vector<VerifyReport>> ModelService::Verify(const std::optional<ModelRef>& ref, bool full_hash,
-                                                       Status* record_error) {
+Result<std::vector<VerifyReport>> ModelService::Verify(const std::optional<ModelRef>& ref,
+                                                       bool full_hash, Status* record_error) {
   auto r = store_->Verify(ref, full_hash, nullptr, record_error);
   if (!r.has_value()) return r.error();
   return ToVerifyReports(*r);
@@ -313,7 +322,8 @@ Result<std::vector<RecordedJob>> ModelService::JobRecords() {
   if (!records.has_value()) return records.error();
   std::vector<RecordedJob> out;
   for (const auto& r : *records) {
-    out.push_back({r.id, r.model, r.state, r.bytes_done, r.bytes_total, r.error, r.created_at, r.updated_at});
+    out.push_back(
+        {r.id, r.model, r.state, r.bytes_done, r.bytes_total, r.error, r.created_at, r.updated_at});
   }
   return out;
 }
@@ -328,8 +338,8 @@ Status ModelService::RemoveJobRecord(const std::string& id) {
       // Only if no other unfinished job pulls the same model version.
       auto all = store_->ListJobs(true);
       bool shared = all.has_value() && std::any_of(all->begin(), all->end(), [&](const auto& j) {
-        return j.id != id && j.model == rec->model;
-      });
+                      return j.id != id && j.model == rec->model;
+                    });
       if (!shared) {
         // Not while another process pulls it: then its partial download is in use.
         auto lock = store_->TryLock(PullKey(*ref));

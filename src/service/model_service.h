@@ -44,7 +44,8 @@ class ModelService {
   // Takes the store. |engine| may be null: one is started on the first download.
   // |resolver| may be null: one from the environment (HF_ENDPOINT, HF_TOKEN, ...) with the
   // store's Hub cache and the default catalog is used. (service/open.h builds all three.)
-  ModelService(std::unique_ptr<store::Store> store, std::unique_ptr<engine::Engine> engine = nullptr,
+  ModelService(std::unique_ptr<store::Store> store,
+               std::unique_ptr<engine::Engine> engine = nullptr,
                std::shared_ptr<const sources::Resolver> resolver = nullptr);
   ~ModelService();
   ModelService(const ModelService&) = delete;
@@ -103,7 +104,8 @@ class ModelService {
   // The pre-flight of a pull, for JobManager::Submit: AlreadyExists if installed and
   // !force, the source's error if it cannot be resolved, NoSpace if what is left to fetch
   // does not fit. Fills |summary|. Blocks (network).
-  Result<std::shared_ptr<const sources::Plan>> Prepare(const PullRequest& req, PlanSummary* summary);
+  Result<std::shared_ptr<const sources::Plan>> Prepare(const PullRequest& req,
+                                                       PlanSummary* summary);
   // Pull with a plan already resolved (null: resolve it).
   Result<PullResult> Pull(const PullRequest& req, std::shared_ptr<const sources::Plan> plan,
                           const ProgressCallback& progress, StopSignal* stop);

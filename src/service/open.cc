@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
-
 #include <sstream>
 
 #include "core/json.h"
@@ -33,8 +32,11 @@ Result<std::vector<sources::Catalog>> LoadCatalogs(const fs::path& data_dir,
     }
     if (j.contains("catalogs")) {
       const auto& c = j["catalogs"];
-      bool ok = c.is_array() && std::all_of(c.begin(), c.end(), [](const auto& e) { return e.is_string(); });
-      if (!ok) return Status::InvalidArgument(config.string() + ": 'catalogs' must be a list of paths or URLs");
+      bool ok = c.is_array() &&
+                std::all_of(c.begin(), c.end(), [](const auto& e) { return e.is_string(); });
+      if (!ok)
+        return Status::InvalidArgument(config.string() +
+                                       ": 'catalogs' must be a list of paths or URLs");
       for (const auto& e : c) {
         auto spec = sources::CatalogSpec::Parse(e.get<std::string>());
         // Relative paths are relative to the config file.
@@ -52,12 +54,14 @@ Result<std::vector<sources::Catalog>> LoadCatalogs(const fs::path& data_dir,
     if (!c.has_value()) return c.error();
     for (const auto& other : out) {
       if (other.name() == c->name()) {
-        return Status::InvalidArgument("two catalogs are named '" + c->name() + "' (" + other.origin() + ", " +
-                                       c->origin() + "); name one with NAME=PATH");
+        return Status::InvalidArgument("two catalogs are named '" + c->name() + "' (" +
+                                       other.origin() + ", " + c->origin() +
+                                       "); name one with NAME=PATH");
       }
     }
     if (c->name() == "default") {
-      return Status::InvalidArgument("catalog " + c->origin() + " is named 'default', which is modeld's own; "
+      return Status::InvalidArgument("catalog " + c->origin() +
+                                     " is named 'default', which is modeld's own; "
                                      "name it with NAME=PATH");
     }
     out.push_back(std::move(c.value()));

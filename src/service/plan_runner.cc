@@ -22,9 +22,15 @@ constexpr auto kLockRetry = std::chrono::milliseconds(100);
 }  // namespace
 
 PlanRunner::PlanRunner(store::Store& store, engine::Engine& engine, const PullRequest& req,
-                       const sources::Plan& plan, const ProgressCallback& progress, StopSignal* stop,
-                       const ArchiveLimits& limits)
-    : store_(store), engine_(engine), req_(req), plan_(plan), progress_(progress), stop_(stop), limits_(limits),
+                       const sources::Plan& plan, const ProgressCallback& progress,
+                       StopSignal* stop, const ArchiveLimits& limits)
+    : store_(store),
+      engine_(engine),
+      req_(req),
+      plan_(plan),
+      progress_(progress),
+      stop_(stop),
+      limits_(limits),
       slots_(plan.files.size()) {
   for (size_t i = 0; i < plan.files.size(); ++i) slots_[i].total = plan.files[i].size;
 }
@@ -41,7 +47,8 @@ std::optional<store::FileEntry> PlanRunner::Reuse(size_t i) {
   }
   if (!f.hub_etag.empty() && f.size) {
     auto adopted = store_.AdoptFromHubCache(f.hub_repo, f.hub_etag, f.sha256, *f.size);
-    if (adopted.has_value() && !adopted->empty()) return store::FileEntry{f.path, *f.size, *adopted};
+    if (adopted.has_value() && !adopted->empty())
+      return store::FileEntry{f.path, *f.size, *adopted};
   }
   if (f.url.empty() || req_.force) return std::nullopt;  // a forced pull fetches again
   auto memo = store_.LookupUrl(f.url);
@@ -51,7 +58,8 @@ std::optional<store::FileEntry> PlanRunner::Reuse(size_t i) {
   if (!f.sha256.empty() && f.sha256 != hit.sha256) return std::nullopt;
   // Another digest (sha1, md5, git-sha1) cannot be compared with the memo's sha256:
   // trust the memo only for URLs pinned to content (the Hub's resolve/<commit> URLs).
-  if (f.checksum && f.checksum->algorithm != HashAlgorithm::kSha256 && f.hub_etag.empty()) return std::nullopt;
+  if (f.checksum && f.checksum->algorithm != HashAlgorithm::kSha256 && f.hub_etag.empty())
+    return std::nullopt;
   return store::FileEntry{f.path, hit.size, hit.sha256};
 }
 
@@ -117,7 +125,8 @@ void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
               : all_done                                  ? JobState::kInstalling
                                                           : JobState::kDownloading;
   if (sum.total && sum.bytes_per_second > 0) {
-    sum.eta_seconds = static_cast<double>(*sum.total - std::min(*sum.total, sum.done)) / sum.bytes_per_second;
+    sum.eta_seconds =
+        static_cast<double>(*sum.total - std::min(*sum.total, sum.done)) / sum.bytes_per_second;
   }
   // Under the lock: the engine's thread and the workers report, and a caller's
   // callback (a terminal progress bar, say) sees one event at a time, in order.
@@ -141,7 +150,8 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
       break;
     }
     MutexLock l(&active_mu_);
-    if (stop_cv_.WaitFor(&active_mu_, kLockRetry, [&]() REQUIRES(active_mu_) { return stopping_; })) {
+    if (stop_cv_.WaitFor(&active_mu_, kLockRetry,
+                         [&]() REQUIRES(active_mu_) { return stopping_; })) {
       return Status::Cancelled("stopped");
     }
   }
@@ -191,11 +201,13 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
   }
   if (ev.stage != engine::Stage::kCompleted) {
     Status s = ev.status.ok() ? Status::Cancelled("stopped") : ev.status;
-    return plan_.files.size() > 1 && s.code() != Status::Code::kCancelled ? s.WithContext(f.path) : s;
+    return plan_.files.size() > 1 && s.code() != Status::Code::kCancelled ? s.WithContext(f.path)
+                                                                          : s;
   }
   *out = store::FileEntry{f.path, ev.total_bytes.value_or(0), ev.sha256};
   if (Status s = store_.AdoptBlob(dl.dest, ev.sha256); !s.ok()) return s;
-  if (Status s = store_.RememberUrl(f.url, *out); !s.ok()) log::Warn("could not remember {}: {}", f.url, s.ToString());
+  if (Status s = store_.RememberUrl(f.url, *out); !s.ok())
+    log::Warn("could not remember {}: {}", f.url, s.ToString());
   return Status::OK();
 }
 
@@ -204,7 +216,8 @@ Result<std::vector<store::FileEntry>> PlanRunner::Extract(const store::FileEntry
   fs::path dest = store_.PartialDir(PullKey(req_.ref)) / ("extract-" + std::to_string(index));
   std::error_code ec;
   fs::remove_all(dest, ec);  // a previous attempt's leftovers
-  archive::Limits limits{limits_.max_total_bytes, limits_.max_ratio, limits_.ratio_floor, limits_.max_entries};
+  archive::Limits limits{limits_.max_total_bytes, limits_.max_ratio, limits_.ratio_floor,
+                         limits_.max_entries};
   // Never more than the free space, keeping what the store needs besides.
   if (auto avail = AvailableBytes(store_.options().data_dir); avail.has_value()) {
     limits.max_total_bytes = std::min(limits.max_total_bytes, *avail);
@@ -316,7 +329,8 @@ Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
       stats->extracted_archives.push_back(f.sha256);
     }
   }
-  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  std::sort(files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
   for (size_t i = 1; i < files.size(); ++i) {
     if (files[i].path == files[i - 1].path) {
       return Status::InvalidArgument("two files of the model would be named '" + files[i].path +

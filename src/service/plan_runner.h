@@ -50,8 +50,8 @@ class PlanRunner {
   };
   std::optional<store::FileEntry> Reuse(size_t i);
   Status Download(size_t i, store::FileEntry* out) EXCLUDES(active_mu_, progress_mu_);
-  Result<std::vector<store::FileEntry>> Extract(const store::FileEntry& archive, const std::filesystem::path& from,
-                                                size_t index);
+  Result<std::vector<store::FileEntry>> Extract(const store::FileEntry& archive,
+                                                const std::filesystem::path& from, size_t index);
   // Sums and reports (|ev| null: file |i| reused). The callback runs under progress_mu_.
   void Report(size_t i, const engine::TransferEvent* ev) EXCLUDES(progress_mu_);
   FileProgress FileAt(size_t i) const REQUIRES(progress_mu_);

@@ -13,7 +13,8 @@ namespace fs = std::filesystem;
 
 std::string PullKey(const ModelRef& ref) { return "pull:" + ref.ToString(); }
 
-Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key, StopSignal* stop) {
+Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key,
+                                          StopSignal* stop) {
   struct Wake {
     Mutex mu;
     CondVar cv;
@@ -27,7 +28,8 @@ Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string
       wake->cv.SignalAll();
     });
   }
-  Result<store::FileLock> out = Status::Cancelled("stopped while waiting for another download of " + key);
+  Result<store::FileLock> out =
+      Status::Cancelled("stopped while waiting for another download of " + key);
   for (;;) {
     auto got = store.TryLock(key);
     if (!got.has_value()) {
@@ -156,15 +158,24 @@ std::vector<VerifyReport> ToVerifyReports(const std::vector<store::VerifyResult>
 
 JobState FromEngineStage(engine::Stage stage) {
   switch (stage) {
-    case engine::Stage::kQueued: return JobState::kQueued;
-    case engine::Stage::kResolving: return JobState::kResolving;
-    case engine::Stage::kDownloading: return JobState::kDownloading;
-    case engine::Stage::kVerifying: return JobState::kVerifying;
-    case engine::Stage::kInstalling: return JobState::kInstalling;
-    case engine::Stage::kCompleted: return JobState::kCompleted;
-    case engine::Stage::kFailed: return JobState::kFailed;
-    case engine::Stage::kPaused: return JobState::kPaused;
-    case engine::Stage::kCancelled: return JobState::kCancelled;
+    case engine::Stage::kQueued:
+      return JobState::kQueued;
+    case engine::Stage::kResolving:
+      return JobState::kResolving;
+    case engine::Stage::kDownloading:
+      return JobState::kDownloading;
+    case engine::Stage::kVerifying:
+      return JobState::kVerifying;
+    case engine::Stage::kInstalling:
+      return JobState::kInstalling;
+    case engine::Stage::kCompleted:
+      return JobState::kCompleted;
+    case engine::Stage::kFailed:
+      return JobState::kFailed;
+    case engine::Stage::kPaused:
+      return JobState::kPaused;
+    case engine::Stage::kCancelled:
+      return JobState::kCancelled;
   }
   return JobState::kFailed;
 }

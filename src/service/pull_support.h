@@ -20,7 +20,8 @@ namespace modeld::service {
 std::string PullKey(const ModelRef& ref);
 // The lock of |key| (Store::TryLock), waiting while another process holds it; Cancelled
 // at once when |stop| (may be null) fires. Replaces |stop|'s OnRequest callback.
-Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key, StopSignal* stop);
+Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key,
+                                          StopSignal* stop);
 // NoSpace, worded as the seed API's 413 ("Insufficient storage space. Required: ...,
 // Available: ..."), when the data dir's file system has less than |bytes| free.
 Status CheckSpace(const store::Store& store, uint64_t bytes);
@@ -32,7 +33,8 @@ std::filesystem::path PullPartialPath(const store::Store& store, const ModelRef&
 // nothing when the store has its blob (by sha256, or from an earlier download of its URL
 // unless req.force) or the Hub cache has it (linked, not copied); otherwise its size less
 // what its partial download already holds on disk. A file of unknown size counts 0.
-uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::PlannedFile& file);
+uint64_t BytesToFetch(store::Store& store, const PullRequest& req,
+                      const sources::PlannedFile& file);
 // The same for every file of |plan|: a retry whose bytes are already in blobs/ needs none.
 uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::Plan& plan);
 

@@ -11,9 +11,10 @@ Status ParsePullTarget(const std::string& m, const std::string& name, PullReques
   bool is_url = IsHttpUrl(m);
   auto hub = sources::ParseHubReference(m);
   bool hub_repo_link =
-      hub && (m.rfind("hf://", 0) == 0 ||
-              (is_url && hub->file.empty() &&
-               net::UrlOrigin(m) == net::UrlOrigin(sources::HubConfig::FromEnvironment().endpoint)));
+      hub &&
+      (m.rfind("hf://", 0) == 0 ||
+       (is_url && hub->file.empty() &&
+        net::UrlOrigin(m) == net::UrlOrigin(sources::HubConfig::FromEnvironment().endpoint)));
   if (hub_repo_link) {
     req->ref = {hub->repo_id, hub->revision == "main" ? "latest" : hub->revision};
     if (hub->revision != "main" && req->revision.empty()) req->revision = hub->revision;

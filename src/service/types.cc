@@ -4,23 +4,32 @@ namespace modeld::service {
 
 std::string_view JobStateName(JobState state) {
   switch (state) {
-    case JobState::kQueued: return "queued";
-    case JobState::kResolving: return "resolving";
-    case JobState::kDownloading: return "downloading";
-    case JobState::kVerifying: return "verifying";
-    case JobState::kInstalling: return "installing";
-    case JobState::kCompleted: return "completed";
-    case JobState::kPaused: return "paused";
-    case JobState::kCancelled: return "cancelled";
-    case JobState::kFailed: return "failed";
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kResolving:
+      return "resolving";
+    case JobState::kDownloading:
+      return "downloading";
+    case JobState::kVerifying:
+      return "verifying";
+    case JobState::kInstalling:
+      return "installing";
+    case JobState::kCompleted:
+      return "completed";
+    case JobState::kPaused:
+      return "paused";
+    case JobState::kCancelled:
+      return "cancelled";
+    case JobState::kFailed:
+      return "failed";
   }
   return "failed";
 }
 
 std::optional<JobState> ParseJobState(std::string_view name) {
-  for (JobState s : {JobState::kQueued, JobState::kResolving, JobState::kDownloading, JobState::kVerifying,
-                     JobState::kInstalling, JobState::kCompleted, JobState::kPaused, JobState::kCancelled,
-                     JobState::kFailed}) {
+  for (JobState s : {JobState::kQueued, JobState::kResolving, JobState::kDownloading,
+                     JobState::kVerifying, JobState::kInstalling, JobState::kCompleted,
+                     JobState::kPaused, JobState::kCancelled, JobState::kFailed}) {
     if (JobStateName(s) == name) return s;
   }
   return std::nullopt;
@@ -42,7 +51,8 @@ nlohmann::json Model::ToJson() const {
   j["installed_at"] = installed_at;
   if (!files.empty()) {
     auto arr = nlohmann::json::array();
-    for (const auto& f : files) arr.push_back({{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
+    for (const auto& f : files)
+      arr.push_back({{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
     j["files"] = arr;
   }
   return j;
@@ -51,16 +61,11 @@ nlohmann::json Model::ToJson() const {
 nlohmann::json CacheReport::ToJson() const {
   auto per = nlohmann::json::array();
   for (const auto& [ref, size] : per_model) per.push_back({{"ref", ref}, {"size", size}});
-  return {{"data_dir", data_dir.string()},
-          {"hf_cache", hf_cache.string()},
-          {"models", model_count},
-          {"blobs", blob_count},
-          {"blob_bytes", blob_bytes},
-          {"logical_bytes", logical_bytes},
-          {"partials", partial_count},
-          {"partial_bytes", partial_bytes},
-          {"free_bytes", free_bytes},
-          {"per_model", per}};
+  return {{"data_dir", data_dir.string()}, {"hf_cache", hf_cache.string()},
+          {"models", model_count},         {"blobs", blob_count},
+          {"blob_bytes", blob_bytes},      {"logical_bytes", logical_bytes},
+          {"partials", partial_count},     {"partial_bytes", partial_bytes},
+          {"free_bytes", free_bytes},      {"per_model", per}};
 }
 
 }  // namespace modeld::service

@@ -61,7 +61,7 @@ struct FileProgress {
   uint64_t done = 0;
   std::optional<uint64_t> total;
   JobState state = JobState::kQueued;  // queued, downloading, verifying, completed
-  bool reused = false;  // taken from the store or the Hub cache, not downloaded
+  bool reused = false;                 // taken from the store or the Hub cache, not downloaded
 };
 
 // A pull's progress, summed over its files.

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "net/fetch.h"
 #include "core/json.h"
-#include "net/http.h"
 #include "core/names.h"
+#include "net/fetch.h"
+#include "net/http.h"
 
 namespace modeld::sources {
 
@@ -176,8 +176,8 @@ json CatalogModel::ToJson(const std::string& source) const {
     }
     versions_json.push_back(std::move(jv));
   }
-  return {{"name", name},       {"source", source},  {"description", description},
-          {"tags", tags},       {"latest", latest},  {"versions", std::move(versions_json)}};
+  return {{"name", name}, {"source", source}, {"description", description},
+          {"tags", tags}, {"latest", latest}, {"versions", std::move(versions_json)}};
 }
 
 Result<Catalog> Catalog::Parse(const std::string& text, const std::string& name,
@@ -205,7 +205,8 @@ Result<Catalog> Catalog::Parse(const std::string& text, const std::string& name,
     r.where = "catalog " + origin;
     if (!ParseModel(m, r, &model)) return r.error;
     if (c.Find(model.name)) {
-      return Status::InvalidArgument("catalog " + origin + ": model '" + model.name + "' is listed twice");
+      return Status::InvalidArgument("catalog " + origin + ": model '" + model.name +
+                                     "' is listed twice");
     }
     c.models_.push_back(std::move(model));
   }
@@ -214,7 +215,8 @@ Result<Catalog> Catalog::Parse(const std::string& text, const std::string& name,
 
 CatalogSpec CatalogSpec::Parse(const std::string& spec) {
   size_t eq = spec.find('=');
-  if (eq != std::string::npos && spec.find('/') > eq) return {spec.substr(0, eq), spec.substr(eq + 1)};
+  if (eq != std::string::npos && spec.find('/') > eq)
+    return {spec.substr(0, eq), spec.substr(eq + 1)};
   return {"", spec};
 }
 
@@ -222,7 +224,8 @@ Result<Catalog> Catalog::Load(const std::string& spec_text) {
   auto [name, where] = CatalogSpec::Parse(spec_text);
   std::string text;
   if (!net::UrlOrigin(where).empty()) {
-    auto r = net::Fetch(where, {"Accept: application/json"}, std::chrono::seconds(30), true, 16 << 20);
+    auto r =
+        net::Fetch(where, {"Accept: application/json"}, std::chrono::seconds(30), true, 16 << 20);
     if (!r.has_value()) return r.error();
     if (r->status != 200) {
       return Status::Unavailable("catalog " + where + ": HTTP " + std::to_string(r->status));

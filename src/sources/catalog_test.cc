@@ -26,7 +26,8 @@ TEST(CatalogTest, TheDefaultCatalogParsesAndIsComplete) {
   }
   const CatalogModel* w = c.Find("whisper-base.en");
   ASSERT_NE(w, nullptr);
-  EXPECT_EQ(w->Find("latest")->files[0].checksum->ToString(), "sha1:137c40403d78fd54d454da0f9bd998f78703390c");
+  EXPECT_EQ(w->Find("latest")->files[0].checksum->ToString(),
+            "sha1:137c40403d78fd54d454da0f9bd998f78703390c");
 }
 
 TEST(CatalogTest, SearchMatchesEveryWordInNamesDescriptionsAndTags) {
@@ -57,22 +58,30 @@ Status ParseError(const std::string& text) {
 TEST(CatalogTest, MalformedCatalogsSayWhatAndWhere) {
   EXPECT_NE(ParseError("[1]").message().find("not a JSON object"), std::string::npos);
   EXPECT_NE(ParseError(R"({"models":[]})").message().find("no 'name'"), std::string::npos);
-  EXPECT_NE(ParseError(R"({"name":"huggingface","models":[]})").message().find("cannot be a source"), std::string::npos);
+  EXPECT_NE(
+      ParseError(R"({"name":"huggingface","models":[]})").message().find("cannot be a source"),
+      std::string::npos);
   auto model = [](const std::string& body) { return R"({"name":"acme","models":[)" + body + "]}"; };
-  Status s = ParseError(model(R"({"name":"../x","versions":[{"version":"1","files":[{"url":"http://h/f"}]}]})"));
+  Status s = ParseError(
+      model(R"({"name":"../x","versions":[{"version":"1","files":[{"url":"http://h/f"}]}]})"));
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
-  s = ParseError(model(R"({"name":"m","versions":[{"version":"1","files":[{"url":"ftp://h/f"}]}]})"));
+  s = ParseError(
+      model(R"({"name":"m","versions":[{"version":"1","files":[{"url":"ftp://h/f"}]}]})"));
   EXPECT_NE(s.message().find("model 'm' version '1'"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("not an http(s) URL"), std::string::npos);
-  s = ParseError(model(R"({"name":"m","versions":[{"version":"1","files":[{"url":"http://h/f","path":"../../etc/x"}]}]})"));
+  s = ParseError(model(
+      R"({"name":"m","versions":[{"version":"1","files":[{"url":"http://h/f","path":"../../etc/x"}]}]})"));
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.message();
-  s = ParseError(model(R"({"name":"m","versions":[{"version":"1","files":[{"url":"http://h/f","sha256":"zz"}]}]})"));
+  s = ParseError(model(
+      R"({"name":"m","versions":[{"version":"1","files":[{"url":"http://h/f","sha256":"zz"}]}]})"));
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
-  s = ParseError(model(R"({"name":"m","latest":"2","versions":[{"version":"1","files":[{"url":"http://h/f"}]}]})"));
+  s = ParseError(model(
+      R"({"name":"m","latest":"2","versions":[{"version":"1","files":[{"url":"http://h/f"}]}]})"));
   EXPECT_NE(s.message().find("'latest' names no version"), std::string::npos);
   s = ParseError(model(R"({"name":"m","versions":[{"version":"1"}]})"));
   EXPECT_NE(s.message().find("needs 'files'"), std::string::npos);
-  s = ParseError(model(R"({"name":"m","versions":[{"version":"1","files":[{"url":"http://h/f","size":-1}]}]})"));
+  s = ParseError(model(
+      R"({"name":"m","versions":[{"version":"1","files":[{"url":"http://h/f","size":-1}]}]})"));
   EXPECT_NE(s.message().find("'size'"), std::string::npos);
 }
 
@@ -80,7 +89,8 @@ TEST(CatalogTest, MalformedCatalogsSayWhatAndWhere) {
 // written into a .git directory.
 TEST(CatalogTest, APathIntoGitIsRefusedNamingIt) {
   auto model = [](const std::string& file) {
-    return R"({"name":"acme","models":[{"name":"m","versions":[{"version":"1","files":[)" + file + "]}]}]}";
+    return R"({"name":"acme","models":[{"name":"m","versions":[{"version":"1","files":[)" + file +
+           "]}]}]}";
   };
   for (const char* file : {R"({"url":"http://h/f","path":"sub/.git/config"})",
                            R"({"url":"http://h/f","path":".GIT/hooks/post-checkout"})",
@@ -93,7 +103,8 @@ TEST(CatalogTest, APathIntoGitIsRefusedNamingIt) {
 }
 
 TEST(CatalogTest, LoadsFromAFileUnderItsOwnOrAGivenName) {
-  auto path = std::filesystem::temp_directory_path() / ("modeld-catalog-" + std::to_string(::getpid()) + ".json");
+  auto path = std::filesystem::temp_directory_path() /
+              ("modeld-catalog-" + std::to_string(::getpid()) + ".json");
   std::ofstream(path) << R"({"name":"acme","models":[{"name":"m","tags":["x"],
       "versions":[{"version":"v1","files":[{"url":"http://h/w.bin?sig=1","size":5,"sha256":")"
                       << std::string(64, 'a') << R"("}]}]}]})";
@@ -112,8 +123,10 @@ TEST(CatalogTest, LoadsFromAFileUnderItsOwnOrAGivenName) {
 }
 
 TEST(ResolverTest, QuantizationNames) {
-  for (const char* q : {"Q4_K_M", "q8_0", "IQ3_XS", "Q2_K", "F16", "bf16", "Q4_0"}) EXPECT_TRUE(LooksLikeQuantization(q)) << q;
-  for (const char* v : {"main", "v1.0", "latest", "refs-pr-1", "0123abcd", "Q", "QA"}) EXPECT_FALSE(LooksLikeQuantization(v)) << v;
+  for (const char* q : {"Q4_K_M", "q8_0", "IQ3_XS", "Q2_K", "F16", "bf16", "Q4_0"})
+    EXPECT_TRUE(LooksLikeQuantization(q)) << q;
+  for (const char* v : {"main", "v1.0", "latest", "refs-pr-1", "0123abcd", "Q", "QA"})
+    EXPECT_FALSE(LooksLikeQuantization(v)) << v;
 }
 
 TEST(ResolverTest, UnknownNamesAndSourcesAreClearErrors) {
@@ -123,7 +136,8 @@ TEST(ResolverTest, UnknownNamesAndSourcesAreClearErrors) {
   auto p = r.Resolve(req);
   ASSERT_FALSE(p.has_value());
   EXPECT_EQ(p.error().code(), Status::Code::kNotFound);
-  EXPECT_NE(p.error().message().find("not found in repository"), std::string::npos) << p.error().message();
+  EXPECT_NE(p.error().message().find("not found in repository"), std::string::npos)
+      << p.error().message();
   req.source = "acme";
   EXPECT_EQ(r.Resolve(req).error().code(), Status::Code::kInvalidArgument);
   req.source = "url";

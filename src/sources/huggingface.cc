@@ -11,9 +11,9 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/names.h"
 #include "net/fetch.h"
 #include "net/http.h"
-#include "core/names.h"
 
 namespace modeld::sources {
 
@@ -71,15 +71,17 @@ Result<net::FetchResponse> ApiGet(const std::string& url, const HubConfig& confi
       retry = true;
       auto it = r->headers.find("retry-after");
       if (it != r->headers.end()) {
-        if (auto ra = net::ParseRetryAfter(it->second, std::chrono::system_clock::now())) wait = *ra;
+        if (auto ra = net::ParseRetryAfter(it->second, std::chrono::system_clock::now()))
+          wait = *ra;
       }
     } else {
       return r;
     }
     if (!retry || attempt >= config.max_retries) {
-      if (!r.has_value()) return r.error().WithContext("giving up after " + std::to_string(attempt) + " retries");
-      return Status::Unavailable("the Hub answered HTTP " + std::to_string(r->status) + " to " + url +
-                                 " after " + std::to_string(attempt) + " retries");
+      if (!r.has_value())
+        return r.error().WithContext("giving up after " + std::to_string(attempt) + " retries");
+      return Status::Unavailable("the Hub answered HTTP " + std::to_string(r->status) + " to " +
+                                 url + " after " + std::to_string(attempt) + " retries");
     }
     if (wait.count() == 0) {
       int64_t base = std::min<int64_t>(config.max_backoff.count(), 500LL << std::min(attempt, 10));
@@ -92,8 +94,8 @@ Result<net::FetchResponse> ApiGet(const std::string& url, const HubConfig& confi
 }
 
 // Turns a Hub error answer into a Status a user can act on.
-Status HubError(const net::FetchResponse& r, const std::string& repo_id, const std::string& revision,
-                const HubConfig& config) {
+Status HubError(const net::FetchResponse& r, const std::string& repo_id,
+                const std::string& revision, const HubConfig& config) {
   auto header = [&](const char* n) {
     auto it = r.headers.find(n);
     return it == r.headers.end() ? std::string() : it->second;
@@ -102,17 +104,20 @@ Status HubError(const net::FetchResponse& r, const std::string& repo_id, const s
   std::string page = config.endpoint + "/" + repo_id;
   if (r.status == 401 || r.status == 403) {
     if (code == "GatedRepo") {
-      return Status::PermissionDenied("repository '" + repo_id + "' is gated: accept its licence at " +
-                                      page + (config.token.empty() ? " and set HF_TOKEN" : " with the account of HF_TOKEN"));
+      return Status::PermissionDenied(
+          "repository '" + repo_id + "' is gated: accept its licence at " + page +
+          (config.token.empty() ? " and set HF_TOKEN" : " with the account of HF_TOKEN"));
     }
-    return Status::PermissionDenied("repository '" + repo_id + "' is private or gated" +
-                                    (config.token.empty() ? ": set HF_TOKEN" : ": HF_TOKEN has no access to it"));
+    return Status::PermissionDenied(
+        "repository '" + repo_id + "' is private or gated" +
+        (config.token.empty() ? ": set HF_TOKEN" : ": HF_TOKEN has no access to it"));
   }
   if (r.status == 404) {
     if (code == "RevisionNotFound") {
       return Status::NotFound("revision '" + revision + "' not found in " + repo_id);
     }
-    if (code == "EntryNotFound") return Status::NotFound("file not found in " + repo_id + "@" + revision);
+    if (code == "EntryNotFound")
+      return Status::NotFound("file not found in " + repo_id + "@" + revision);
     return Status::NotFound("repository '" + repo_id + "' not found on " + config.endpoint +
                             (config.token.empty() ? " (if it is private, set HF_TOKEN)" : ""));
   }
@@ -182,7 +187,8 @@ std::optional<HubReference> ParseHubReference(const std::string& text) {
     size_t pos = 0;
     while (pos <= rest.size()) {
       size_t slash = rest.find('/', pos);
-      parts.push_back(rest.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
+      parts.push_back(
+          rest.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
       if (slash == std::string::npos) break;
       pos = slash + 1;
     }
@@ -222,14 +228,17 @@ Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revisi
   if (Status s = ValidateRevision(plan.commit); !s.ok()) return s;
 
   std::vector<HubFile> all;
-  std::string url = config.endpoint + "/api/models/" + repo_id + "/tree/" + plan.commit + "?recursive=true";
+  std::string url =
+      config.endpoint + "/api/models/" + repo_id + "/tree/" + plan.commit + "?recursive=true";
   for (int page = 0; !url.empty(); ++page) {
-    if (page > 10000) return Status::Corrupt("the Hub's file listing of " + repo_id + " does not end");
+    if (page > 10000)
+      return Status::Corrupt("the Hub's file listing of " + repo_id + " does not end");
     auto tree = ApiGet(url, config);
     if (!tree.has_value()) return tree.error();
     if (tree->status != 200) return HubError(*tree, repo_id, revision, config);
     auto tj = ParseJsonOrDiscarded(tree->body);
-    if (!tj.is_array()) return Status::Corrupt("the Hub's file listing of " + repo_id + " is not a list");
+    if (!tj.is_array())
+      return Status::Corrupt("the Hub's file listing of " + repo_id + " is not a list");
     for (const auto& item : tj) {
       if (!item.is_object() || StringField(item, "type").value_or("") != "file") continue;
       HubFile f;
@@ -237,9 +246,10 @@ Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revisi
       auto size = SizeField(item, "size");
       auto oid = StringField(item, "oid");
       if (!path || !size || !oid) {
-        return Status::Corrupt("the Hub's file listing of " + repo_id +
-                               " has an entry with a missing or mistyped path, size or oid: " +
-                               item.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).substr(0, 200));
+        return Status::Corrupt(
+            "the Hub's file listing of " + repo_id +
+            " has an entry with a missing or mistyped path, size or oid: " +
+            item.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).substr(0, 200));
       }
       f.path = *path;
       // The path names a file on disk: checked like an archive entry (no '..', no
@@ -253,13 +263,14 @@ Result<HubPlan> ResolveHub(const std::string& repo_id, const std::string& revisi
         auto sha = StringField(*lfs, "oid");
         auto lfs_size = SizeField(*lfs, "size");
         if (!sha || !lfs_size) {
-          return Status::Corrupt("the Hub's file listing of " + repo_id + " has a mistyped LFS entry for " +
-                                 f.path);
+          return Status::Corrupt("the Hub's file listing of " + repo_id +
+                                 " has a mistyped LFS entry for " + f.path);
         }
         f.sha256 = *sha;
         if (lfs->contains("size")) f.size = *lfs_size;
       }
-      f.url = config.endpoint + "/" + repo_id + "/resolve/" + plan.commit + "/" + PercentEncodePath(f.path);
+      f.url = config.endpoint + "/" + repo_id + "/resolve/" + plan.commit + "/" +
+              PercentEncodePath(f.path);
       all.push_back(std::move(f));
     }
     auto link = tree->headers.find("link");
@@ -292,7 +303,9 @@ Result<HubPlan> SelectHubFiles(HubPlan listing, const HubSelect& select) {
     }
   }
   if (plan.files.empty()) {
-    std::string what = select.quantization.empty() ? "no file matched" : "no GGUF file for quantization " + select.quantization;
+    std::string what = select.quantization.empty()
+                           ? "no file matched"
+                           : "no GGUF file for quantization " + select.quantization;
     std::string available;
     for (const auto& f : listing.files) {
       if (!select.quantization.empty() && !IsGguf(f.path)) continue;

@@ -48,7 +48,7 @@ struct HubPlan {
 struct HubSelect {
   std::vector<std::string> include;  // globs; empty means everything
   std::vector<std::string> exclude;
-  std::string quantization;          // e.g. Q4_K_M: only the matching .gguf files
+  std::string quantization;  // e.g. Q4_K_M: only the matching .gguf files
 };
 
 // "org/repo", "hf://org/repo", "https://huggingface.co/org/repo[/resolve/REV/FILE]"

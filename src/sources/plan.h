@@ -17,8 +17,8 @@ namespace modeld::sources {
 struct SourceRequest {
   std::string name;
   std::string version = "latest";
-  std::string url;     // download_url: overrides any lookup
-  std::string source;  // "", "default", "huggingface", "url", or a catalog's name
+  std::string url;                   // download_url: overrides any lookup
+  std::string source;                // "", "default", "huggingface", "url", or a catalog's name
   std::optional<Checksum> checksum;  // for a direct URL
   std::vector<std::string> headers;  // for a direct URL (sent to its origin only)
   // Hub selection (the version may also name a revision or a GGUF quantization).
@@ -29,16 +29,16 @@ struct SourceRequest {
 };
 
 struct PlannedFile {
-  std::string path;                   // inside the model, validated
+  std::string path;  // inside the model, validated
   std::string url;
-  std::optional<uint64_t> size;       // when known up front
-  std::optional<Checksum> checksum;   // what the engine verifies (sha256, git-sha1, ...)
-  std::string sha256;                 // when known: a blob already stored is reused
+  std::optional<uint64_t> size;      // when known up front
+  std::optional<Checksum> checksum;  // what the engine verifies (sha256, git-sha1, ...)
+  std::string sha256;                // when known: a blob already stored is reused
   // Hub files: the snapshot they belong to, and the name of the Hub cache's blob.
   std::string hub_repo, hub_revision, hub_commit;
   std::string hub_path;  // in the repository (|path| may differ: a catalog renames)
   std::string hub_etag;
-  std::vector<std::string> headers;   // sent to |url|'s origin only, never after a redirect
+  std::vector<std::string> headers;  // sent to |url|'s origin only, never after a redirect
   bool operator==(const PlannedFile&) const = default;
 };
 

@@ -4,12 +4,12 @@
 #include <cctype>
 #include <fstream>
 #include <map>
-#include <tuple>
 #include <regex>
+#include <tuple>
 
+#include "core/names.h"
 #include "net/http.h"
 #include "net/probe.h"
-#include "core/names.h"
 
 namespace modeld::sources {
 
@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 namespace {
 
 bool IsHex(const std::string& s, size_t len) {
-  return s.size() == len && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
+  return s.size() == len &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
 }
 
 PlannedFile FromHubFile(const HubPlan& hp, const HubFile& f, const HubConfig& hub) {
@@ -46,7 +47,8 @@ PlannedFile FromHubFile(const HubPlan& hp, const HubFile& f, const HubConfig& hu
 Plan FromHubPlan(const HubPlan& hp, const HubConfig& hub) {
   Plan plan;
   plan.source = "huggingface";
-  plan.metadata["huggingface"] = {{"repo", hp.repo_id}, {"revision", hp.revision}, {"commit", hp.commit}};
+  plan.metadata["huggingface"] = {
+      {"repo", hp.repo_id}, {"revision", hp.revision}, {"commit", hp.commit}};
   for (const auto& f : hp.files) plan.files.push_back(FromHubFile(hp, f, hub));
   return plan;
 }
@@ -74,7 +76,8 @@ std::string DirectFileName(const std::string& disposition, const std::string& ur
 }  // namespace
 
 bool LooksLikeQuantization(const std::string& version) {
-  static const std::regex kQuant("^(i?q[1-8](_[a-z0-9]+)*|f16|f32|bf16|fp16|fp32)$", std::regex::icase);
+  static const std::regex kQuant("^(i?q[1-8](_[a-z0-9]+)*|f16|f32|bf16|fp16|fp32)$",
+                                 std::regex::icase);
   return std::regex_match(version, kQuant);
 }
 
@@ -82,7 +85,8 @@ Resolver::Resolver(ResolverConfig config) : config_(std::move(config)) {}
 
 std::optional<HubReference> Resolver::HubFileLink(const std::string& url) const {
   auto ref = ParseHubReference(url);
-  if (!ref || ref->file.empty() || net::UrlOrigin(url) != net::UrlOrigin(config_.hub.endpoint)) return std::nullopt;
+  if (!ref || ref->file.empty() || net::UrlOrigin(url) != net::UrlOrigin(config_.hub.endpoint))
+    return std::nullopt;
   return ref;
 }
 
@@ -109,9 +113,13 @@ Result<Plan> Resolver::Resolve(const SourceRequest& req) const {
   auto hub_ref = ParseHubReference(req.name);
   bool hub_link = hub_ref && req.name.find(':') != std::string::npos;  // hf:// or https://
   if (source == "huggingface" || hub_link) {
-    if (!hub_ref) return Status::InvalidArgument("'" + req.name + "' is not a Hugging Face repository (org/name)");
+    if (!hub_ref)
+      return Status::InvalidArgument("'" + req.name +
+                                     "' is not a Hugging Face repository (org/name)");
     HubSelect select{req.include, req.exclude, req.quantization};
-    std::string revision = !req.revision.empty() ? req.revision : hub_link ? hub_ref->revision : "main";
+    std::string revision = !req.revision.empty() ? req.revision
+                           : hub_link            ? hub_ref->revision
+                                                 : "main";
     if (!hub_ref->file.empty()) select.include.push_back(ExactGlob(hub_ref->file));
     // The version: a quantization (unless one is given) or else a revision.
     if (!hub_link && req.version != "latest" && !req.version.empty() && req.revision.empty()) {
@@ -159,7 +167,8 @@ Result<Plan> Resolver::ResolveUrl(const SourceRequest& req) const {
   PlannedFile f;
   f.url = req.url;
   f.checksum = req.checksum;
-  if (req.checksum && req.checksum->algorithm == HashAlgorithm::kSha256) f.sha256 = req.checksum->hex;
+  if (req.checksum && req.checksum->algorithm == HashAlgorithm::kSha256)
+    f.sha256 = req.checksum->hex;
   f.headers = req.headers;
   // Learn the size and the server's file name first: a missing file is a NotFound now.
   auto probe = net::Probe(req.url, req.headers, req.verify_ssl, config_.probe_timeout);
@@ -198,8 +207,9 @@ Result<Plan> Resolver::ResolveOffline(const std::string& repo, const std::string
   if (!IsHex(revision, 40)) {
     std::ifstream in(dir / "refs" / revision);
     if (!(in >> commit) || !IsHex(commit, 40)) {
-      return Status::Unavailable("HF_HUB_OFFLINE is set and the Hub cache (" + config_.hub_cache.string() +
-                                 ") has no snapshot of " + repo + "@" + revision);
+      return Status::Unavailable("HF_HUB_OFFLINE is set and the Hub cache (" +
+                                 config_.hub_cache.string() + ") has no snapshot of " + repo + "@" +
+                                 revision);
     }
   }
   HubPlan hp;
@@ -208,13 +218,14 @@ Result<Plan> Resolver::ResolveOffline(const std::string& repo, const std::string
   hp.commit = commit;
   std::error_code ec;
   fs::path snap = dir / "snapshots" / commit;
-  for (auto it = fs::recursive_directory_iterator(snap, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(snap, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_symlink(ec) && !it->is_regular_file(ec)) continue;
     if (it->is_directory(ec)) continue;
     HubFile f;
     f.path = it->path().lexically_relative(snap).generic_string();
-    std::string etag = it->is_symlink(ec) ? fs::read_symlink(it->path(), ec).filename().string() : "";
+    std::string etag =
+        it->is_symlink(ec) ? fs::read_symlink(it->path(), ec).filename().string() : "";
     if (IsHex(etag, 64)) f.sha256 = etag;
     if (IsHex(etag, 40)) f.git_sha1 = etag;
     f.size = fs::file_size(it->path(), ec);
@@ -222,7 +233,8 @@ Result<Plan> Resolver::ResolveOffline(const std::string& repo, const std::string
     hp.files.push_back(std::move(f));
   }
   if (hp.files.empty()) {
-    return Status::Unavailable("HF_HUB_OFFLINE is set and the Hub cache has no files for " + repo + "@" + revision);
+    return Status::Unavailable("HF_HUB_OFFLINE is set and the Hub cache has no files for " + repo +
+                               "@" + revision);
   }
   auto selected = SelectHubFiles(std::move(hp), select);
   if (!selected.has_value()) return selected.error();
@@ -251,9 +263,11 @@ Result<Plan> Resolver::FromCatalog(const Catalog& catalog, const CatalogModel& m
     // cache): one listing per repository and revision, however many files it gives.
     std::map<std::pair<std::string, std::string>, std::vector<std::string>> wanted;
     for (const auto& cf : v->files) {
-      if (auto ref = HubFileLink(cf.url)) wanted[{ref->repo_id, ref->revision}].push_back(ExactGlob(ref->file));
+      if (auto ref = HubFileLink(cf.url))
+        wanted[{ref->repo_id, ref->revision}].push_back(ExactGlob(ref->file));
     }
-    std::map<std::tuple<std::string, std::string, std::string>, PlannedFile> from_hub;  // repo, rev, path
+    std::map<std::tuple<std::string, std::string, std::string>, PlannedFile>
+        from_hub;  // repo, rev, path
     for (const auto& [repo_rev, globs] : wanted) {
       HubSelect select;
       select.include = globs;
@@ -267,12 +281,15 @@ Result<Plan> Resolver::FromCatalog(const Catalog& catalog, const CatalogModel& m
       PlannedFile f;
       if (auto ref = HubFileLink(cf.url)) {
         auto it = from_hub.find({ref->repo_id, ref->revision, ref->file});
-        if (it == from_hub.end()) return Status::NotFound("catalog " + catalog.name() + ": " + cf.url + " is not on the Hub");
+        if (it == from_hub.end())
+          return Status::NotFound("catalog " + catalog.name() + ": " + cf.url +
+                                  " is not on the Hub");
         f = it->second;
         if (cf.checksum) f.checksum = cf.checksum;  // the catalog's own digest is the one verified
         if (cf.size && f.size && *cf.size != *f.size) {
           return Status::Corrupt("catalog " + catalog.name() + " says " + cf.path + " has " +
-                                 std::to_string(*cf.size) + " bytes; the Hub says " + std::to_string(*f.size));
+                                 std::to_string(*cf.size) + " bytes; the Hub says " +
+                                 std::to_string(*f.size));
         }
       } else {
         f.url = cf.url;
@@ -280,14 +297,16 @@ Result<Plan> Resolver::FromCatalog(const Catalog& catalog, const CatalogModel& m
         f.checksum = cf.checksum;
       }
       f.path = cf.path;
-      if (cf.checksum && cf.checksum->algorithm == HashAlgorithm::kSha256) f.sha256 = cf.checksum->hex;
+      if (cf.checksum && cf.checksum->algorithm == HashAlgorithm::kSha256)
+        f.sha256 = cf.checksum->hex;
       plan.files.push_back(std::move(f));
     }
   }
   plan.source = catalog.name();
   plan.description = model.description;
   plan.tags = model.tags;
-  plan.metadata["catalog"] = {{"name", catalog.name()}, {"model", model.name}, {"version", v->version}};
+  plan.metadata["catalog"] = {
+      {"name", catalog.name()}, {"model", model.name}, {"version", v->version}};
   return plan;
 }
 

@@ -5,8 +5,6 @@
 //
 // Locking: each function's annotation in store.h says whether it takes Store::mu_
 // (EXCLUDES) or needs it held (REQUIRES); `make tsa` checks them.
-#include "store/store.h"
-
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -23,6 +21,7 @@
 #include "store/paths.h"
 #include "store/registry_db.h"
 #include "store/sqlite.h"
+#include "store/store.h"
 
 namespace modeld::store {
 

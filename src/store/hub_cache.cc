@@ -10,8 +10,8 @@
 #include "core/checksum.h"
 #include "core/fs.h"
 #include "core/log.h"
-#include "store/file_ops.h"
 #include "core/names.h"
+#include "store/file_ops.h"
 #include "store/paths.h"
 
 namespace modeld::store {

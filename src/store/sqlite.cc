@@ -41,15 +41,21 @@ Status SqliteStatus(sqlite3* db, int rc, std::string_view context) {
   }
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return Status::Unavailable(msg);
-    case SQLITE_CONSTRAINT: return Status::AlreadyExists(msg);
+    case SQLITE_LOCKED:
+      return Status::Unavailable(msg);
+    case SQLITE_CONSTRAINT:
+      return Status::AlreadyExists(msg);
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return Status::Corrupt(msg);
-    case SQLITE_FULL: return Status::NoSpace(msg);
+    case SQLITE_NOTADB:
+      return Status::Corrupt(msg);
+    case SQLITE_FULL:
+      return Status::NoSpace(msg);
     case SQLITE_PERM:
     case SQLITE_READONLY:
-    case SQLITE_AUTH: return Status::PermissionDenied(msg);
-    default: return Status::IoError(msg);
+    case SQLITE_AUTH:
+      return Status::PermissionDenied(msg);
+    default:
+      return Status::IoError(msg);
   }
 }
 
@@ -92,9 +98,9 @@ std::string Stmt::Text(int col) const {
 
 Result<std::unique_ptr<Db>> Db::Open(const std::filesystem::path& path, int busy_ms) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     Status s = SqliteStatus(raw, rc, "open " + path.string());
     sqlite3_close(raw);

@@ -157,7 +157,8 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
   std::set<std::string> seen;
   for (const auto& f : spec.files) {
     if (Status s = ValidateRelativePath(f.path); !s.ok()) return s;
-    if (!seen.insert(f.path).second) return Status::InvalidArgument("file " + f.path + " listed twice");
+    if (!seen.insert(f.path).second)
+      return Status::InvalidArgument("file " + f.path + " listed twice");
     if (!HasBlob(f.sha256, f.size)) {
       return Status::NotFound("blob " + f.sha256 + " for " + f.path + " is not in the store");
     }
@@ -308,7 +309,8 @@ Status Store::RepairLinks() {
     return Status::OK();
   }
   MutexLock lock(&mu_);
-  Status s = registry_->WriteTx([&]() REQUIRES(mu_) { return db().Exec("DELETE FROM pending_links"); });
+  Status s =
+      registry_->WriteTx([&]() REQUIRES(mu_) { return db().Exec("DELETE FROM pending_links"); });
   if (!s.ok() && later(s)) {
     log::Warn("could not record the finished installs (the next start does): {}", s.message());
     return Status::OK();
@@ -368,15 +370,15 @@ Status Store::ScanModels(const std::function<void(const ModelInfo&)>& fn) {
 }
 
 Result<std::vector<ModelInfo>> Store::Query(const std::string& where,
-                                            const std::vector<std::string>& args,
-                                            bool with_files) {
+                                            const std::vector<std::string>& args, bool with_files) {
   MutexLock lock(&mu_);
   std::vector<ModelInfo> out;
   std::vector<int64_t> ids;
-  if (Status s = ForEach(where, args, [&](int64_t id, const ModelInfo& m) {
-        ids.push_back(id);
-        out.push_back(m);
-      });
+  if (Status s = ForEach(where, args,
+                         [&](int64_t id, const ModelInfo& m) {
+                           ids.push_back(id);
+                           out.push_back(m);
+                         });
       !s.ok()) {
     return s;
   }
@@ -421,7 +423,8 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
   auto models = only ? Query("WHERE m.name=?1 AND m.version=?2", {only->name, only->version}, true)
                      : List(true);
   if (!models.has_value()) return models.error();
-  if (only && models->empty()) return Status::NotFound("model '" + only->ToString() + "' is not installed");
+  if (only && models->empty())
+    return Status::NotFound("model '" + only->ToString() + "' is not installed");
   std::vector<VerifyResult> out;
   std::vector<std::pair<ModelRef, std::string>> changes;
   for (auto& m : *models) {
@@ -443,9 +446,11 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
         Hasher h(HashAlgorithm::kSha256);
         std::vector<char> buf(1 << 20);
         ssize_t n;
-        while (fd.valid() && (n = ::read(fd.get(), buf.data(), buf.size())) > 0) h.Update(buf.data(), n);
+        while (fd.valid() && (n = ::read(fd.get(), buf.data(), buf.size())) > 0)
+          h.Update(buf.data(), n);
         std::string got = h.FinishHex();
-        if (got != f.sha256) v.problems.push_back(f.path + ": sha256 " + got + ", want " + f.sha256);
+        if (got != f.sha256)
+          v.problems.push_back(f.path + ": sha256 " + got + ", want " + f.sha256);
       }
     }
     if (!full_hash && v.problems.empty() && m.status == "broken") {
@@ -562,11 +567,10 @@ Result<std::optional<FileLock>> Store::TryLock(const std::string& key) {
   return std::optional<FileLock>(FileLock(std::move(fd)));
 }
 
-fs::path Store::HubRepoDir(const std::string& repo_id) const {
-  return hub_.RepoDir(repo_id);
-}
+fs::path Store::HubRepoDir(const std::string& repo_id) const { return hub_.RepoDir(repo_id); }
 
-std::optional<fs::path> Store::FindHubBlob(const std::string& repo_id, const std::string& etag) const {
+std::optional<fs::path> Store::FindHubBlob(const std::string& repo_id,
+                                           const std::string& etag) const {
   return hub_.FindBlob(repo_id, etag);
 }
 

@@ -43,10 +43,10 @@
 
 #include "core/fs.h"
 #include "core/mutex.h"
+#include "core/names.h"
 #include "core/status.h"
 #include "store/hub_cache.h"
 #include "store/jobs.h"
-#include "core/names.h"
 
 namespace modeld::store {
 
@@ -75,7 +75,7 @@ struct ModelInfo {
   std::string description;
   std::vector<std::string> tags;
   nlohmann::json metadata;  // an object, or null for none (no allocation per listed model)
-  std::string status;  // "available" or "broken"
+  std::string status;       // "available" or "broken"
   int64_t created_at = 0;
   int64_t installed_at = 0;
   std::vector<FileEntry> files;

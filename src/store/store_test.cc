@@ -1,8 +1,8 @@
 #include "store/store.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,7 +62,8 @@ class StoreTest : public ::testing::Test {
   }
   size_t BlobCount() {
     size_t n = 0;
-    for (auto& e : fs::directory_iterator(opts_.data_dir / "blobs" / "sha256")) n += e.is_regular_file();
+    for (auto& e : fs::directory_iterator(opts_.data_dir / "blobs" / "sha256"))
+      n += e.is_regular_file();
     return n;
   }
 
@@ -249,7 +250,8 @@ TEST_F(StoreTest, CrashDuringInstallLeavesOldOrNewNeverAMix) {
     EXPECT_EQ(is_new, std::string(point) != "content") << point;
     auto v = store_->Verify(ModelRef{"m", "v1"}, true);
     ASSERT_TRUE(v.has_value());
-    EXPECT_TRUE((*v)[0].ok) << point << ": " << ((*v)[0].problems.empty() ? "" : (*v)[0].problems[0]);
+    EXPECT_TRUE((*v)[0].ok) << point << ": "
+                            << ((*v)[0].problems.empty() ? "" : (*v)[0].problems[0]);
     // Files of the other version are not visible at the model path.
     EXPECT_EQ(fs::exists(m->path / "b.bin"), is_old) << point;
     EXPECT_EQ(fs::exists(m->path / "c.bin"), is_new) << point;
@@ -368,7 +370,8 @@ TEST_F(StoreTest, RemembersWhichBlobAUrlProduced) {
   EXPECT_EQ(**hit, a);
   EXPECT_FALSE(store_->LookupUrl("http://x/other")->has_value());
   fs::remove(store_->BlobPath(a.sha256));
-  EXPECT_FALSE(store_->LookupUrl("http://x/w.bin")->has_value()) << "a memo without its blob is a miss";
+  EXPECT_FALSE(store_->LookupUrl("http://x/w.bin")->has_value())
+      << "a memo without its blob is a miss";
 }
 
 TEST_F(StoreTest, ReusesFilesAlreadyInTheHubCacheAfterHashingThem) {
@@ -395,10 +398,12 @@ TEST_F(StoreTest, ReusesFilesAlreadyInTheHubCacheAfterHashingThem) {
   std::string small = "{\"model_type\": \"x\"}";
   std::string oid = HashHex(HashAlgorithm::kGitSha1, small);
   std::ofstream(blobs / oid, std::ios::binary) << small;
-  EXPECT_EQ(*store_->AdoptFromHubCache("org/m", oid, "", small.size()), HashHex(HashAlgorithm::kSha256, small));
+  EXPECT_EQ(*store_->AdoptFromHubCache("org/m", oid, "", small.size()),
+            HashHex(HashAlgorithm::kSha256, small));
   EXPECT_TRUE(store_->HasBlob(HashHex(HashAlgorithm::kSha256, small), small.size()));
   std::ofstream(blobs / std::string(40, 'a'), std::ios::binary) << small;
-  EXPECT_EQ(*store_->AdoptFromHubCache("org/m", std::string(40, 'a'), "", small.size()), "") << "wrong git id";
+  EXPECT_EQ(*store_->AdoptFromHubCache("org/m", std::string(40, 'a'), "", small.size()), "")
+      << "wrong git id";
 }
 
 TEST_F(StoreTest, JobsSurviveAReopen) {
@@ -442,10 +447,13 @@ TEST_F(StoreTest, HubCacheLayoutReadsBackByPath) {
   auto w = Blob("model.safetensors", std::string(4096, 's'));
   auto nested = Blob("tokenizer/vocab.txt", "a\nb\n");
   std::string commit = "0123456789abcdef0123456789abcdef01234567";
-  HubSnapshot snap{"org/tiny-llama", "main", commit,
-                   {{"config.json", "1d5f2c0f0b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d", cfg.sha256},
-                    {"model.safetensors", w.sha256, w.sha256},
-                    {"tokenizer/vocab.txt", "aa5f2c0f0b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d", nested.sha256}}};
+  HubSnapshot snap{
+      "org/tiny-llama",
+      "main",
+      commit,
+      {{"config.json", "1d5f2c0f0b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d", cfg.sha256},
+       {"model.safetensors", w.sha256, w.sha256},
+       {"tokenizer/vocab.txt", "aa5f2c0f0b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d", nested.sha256}}};
   ASSERT_TRUE(store_->LinkHubSnapshot(snap).ok());
   fs::path repo = opts_.hf_cache / "models--org--tiny-llama";
   EXPECT_EQ(Read(repo / "refs" / "main"), commit);

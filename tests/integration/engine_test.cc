@@ -37,9 +37,7 @@ class EngineTest : public ::testing::Test {
     EXPECT_EQ(FileSha256(dir_ / "model.bin"), Sha256Hex(content));
     ExpectNoLeftovers();
   }
-  void ExpectNothingInstalled() {
-    EXPECT_FALSE(fs::exists(dir_ / "model.bin"));
-  }
+  void ExpectNothingInstalled() { EXPECT_FALSE(fs::exists(dir_ / "model.bin")); }
   void ExpectNoLeftovers() {
     EXPECT_FALSE(fs::exists(dir_ / "model.bin.part"));
     EXPECT_FALSE(fs::exists(dir_ / "model.bin.part.journal"));

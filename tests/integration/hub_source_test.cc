@@ -1,12 +1,11 @@
 // The Hugging Face source against the Hub mimic: revision to commit, the paginated tree,
 // selection, errors a user can act on, and the resolve links through the engine.
-#include "sources/huggingface.h"
-
 #include <gtest/gtest.h>
 
 #include "engine_harness.h"
 #include "hub_mimic.h"
 #include "origin.h"
+#include "sources/huggingface.h"
 
 namespace modeld::testing {
 namespace {
@@ -25,7 +24,8 @@ class HubSourceTest : public ::testing::Test {
                   {"gguf/tiny-Q4_K_M-00001-of-00002.gguf", RandomBytes(200000, 2), true},
                   {"gguf/tiny-Q4_K_M-00002-of-00002.gguf", RandomBytes(100000, 3), true},
                   {"gguf/tiny-Q8_0.gguf", RandomBytes(150000, 4), true}});
-    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}}, "hf_secret");
+    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}},
+                 "hf_secret");
     hub_.SetPageSize(2);
     config_.endpoint = api_.Url("");  // http://127.0.0.1:PORT, no trailing slash
     config_.max_backoff = std::chrono::milliseconds(100);
@@ -77,7 +77,8 @@ TEST_F(HubSourceTest, SelectsByGlobAndQuantization) {
   auto none = sources::ResolveHub("org/tiny", "main", sel, config_);
   ASSERT_FALSE(none.has_value());
   EXPECT_EQ(none.error().code(), Status::Code::kNotFound);
-  EXPECT_NE(none.error().message().find("tiny-Q8_0.gguf"), std::string::npos) << "lists what exists";
+  EXPECT_NE(none.error().message().find("tiny-Q8_0.gguf"), std::string::npos)
+      << "lists what exists";
 }
 
 TEST_F(HubSourceTest, ErrorsSayWhatToDo) {
@@ -95,11 +96,13 @@ TEST_F(HubSourceTest, ErrorsSayWhatToDo) {
   auto rev = sources::ResolveHub("org/tiny", "nobranch", {}, config_);
   EXPECT_EQ(rev.error().code(), Status::Code::kNotFound);
   EXPECT_NE(rev.error().message().find("revision 'nobranch'"), std::string::npos);
-  EXPECT_EQ(sources::ResolveHub("../x", "main", {}, config_).error().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(sources::ResolveHub("../x", "main", {}, config_).error().code(),
+            Status::Code::kInvalidArgument);
   EXPECT_EQ(sources::ResolveHub("org/tiny", "a/../b", {}, config_).error().code(),
             Status::Code::kInvalidArgument);
   config_.offline = true;
-  EXPECT_EQ(sources::ResolveHub("org/tiny", "main", {}, config_).error().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(sources::ResolveHub("org/tiny", "main", {}, config_).error().code(),
+            Status::Code::kUnavailable);
 }
 
 TEST_F(HubSourceTest, RateLimitsBackOffAndRetry) {
@@ -138,7 +141,8 @@ TEST(HubReferenceTest, ParsesTheFormsUsersPaste) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->repo_id, "Qwen/Qwen2.5-0.5B-Instruct-GGUF");
   EXPECT_EQ(r->revision, "main");
-  r = sources::ParseHubReference("https://huggingface.co/org/repo/resolve/v1.0/sub/model.gguf?download=true");
+  r = sources::ParseHubReference(
+      "https://huggingface.co/org/repo/resolve/v1.0/sub/model.gguf?download=true");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->repo_id, "org/repo");
   EXPECT_EQ(r->revision, "v1.0");

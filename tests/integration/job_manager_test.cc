@@ -7,8 +7,8 @@
 #include <filesystem>
 
 #include "engine_harness.h"
-#include "service/pull_support.h"
 #include "origin.h"
+#include "service/pull_support.h"
 
 namespace modeld::testing {
 namespace {
@@ -31,12 +31,13 @@ class BusLog {
   bool WaitFor(const std::function<bool(const JobEvent&)>& pred,
                std::chrono::seconds timeout = std::chrono::seconds(60)) {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] {
-      return std::any_of(events_.begin(), events_.end(), pred);
-    });
+    return cv_.wait_for(lock, timeout,
+                        [&] { return std::any_of(events_.begin(), events_.end(), pred); });
   }
   bool WaitState(const std::string& job, const std::string& state) {
-    return WaitFor([&](const JobEvent& e) { return e.job_id == job && service::JobStateName(e.state) == state; });
+    return WaitFor([&](const JobEvent& e) {
+      return e.job_id == job && service::JobStateName(e.state) == state;
+    });
   }
   // States of |job| in order, consecutive duplicates folded.
   std::vector<std::string> States(const std::string& job) {
@@ -52,7 +53,8 @@ class BusLog {
   int IndexOf(const std::string& job, const std::string& state) {
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < events_.size(); ++i) {
-      if (events_[i].job_id == job && service::JobStateName(events_[i].state) == state) return static_cast<int>(i);
+      if (events_[i].job_id == job && service::JobStateName(events_[i].state) == state)
+        return static_cast<int>(i);
     }
     return -1;
   }
@@ -95,8 +97,8 @@ TEST_F(JobManagerTest, RunsAJobThroughEveryState) {
   ASSERT_TRUE(job.has_value());
   EXPECT_EQ(job->job.id.rfind("dwnld_", 0), 0u);
   ASSERT_TRUE(log.WaitState(job->job.id, "completed"));
-  std::vector<std::string> want = {"queued", "resolving", "downloading", "verifying", "installing",
-                                   "completed"};
+  std::vector<std::string> want = {"queued",    "resolving",  "downloading",
+                                   "verifying", "installing", "completed"};
   EXPECT_EQ(log.States(job->job.id), want);
   auto done = jm.Get(job->job.id);
   ASSERT_TRUE(done.has_value() && done->result.has_value());
@@ -125,7 +127,8 @@ TEST_F(JobManagerTest, IdenticalRequestsJoinOneJob) {
 }
 
 TEST_F(JobManagerTest, QueueHonoursTheLimitAndPriority) {
-  for (const char* p : {"/1", "/2", "/3"}) origin_.Put(p, {.content = RandomBytes(2 * kMiB, 3), .rate = 4 * kMiB});
+  for (const char* p : {"/1", "/2", "/3"})
+    origin_.Put(p, {.content = RandomBytes(2 * kMiB, 3), .rate = 4 * kMiB});
   service::JobManager jm(*svc_, 1);
   BusLog log(jm.events());
   auto first = jm.Submit(Req("/1", "one"), 0);
@@ -238,13 +241,14 @@ TEST_F(JobManagerTest, RecoveryGivesUpOnAJobThatKeepsDyingWithoutProgress) {
   };
   save("dwnld_0000000000b1", service::JobManager::kMaxInterruptedRuns, 0, 0);   // the last straw
   save("dwnld_0000000000b2", service::JobManager::kMaxInterruptedRuns, 10, 0);  // it moved: go on
-  save("dwnld_0000000000b3", 1, 0, 0);                                           // once more
+  save("dwnld_0000000000b3", 1, 0, 0);                                          // once more
   service::JobManager jm(*svc_, 3);
   BusLog log(jm.events());
   ASSERT_EQ(*jm.Recover(), 2);
   auto failed = jm.Get("dwnld_0000000000b1");
   EXPECT_EQ(failed->last.state, service::JobState::kFailed);
-  EXPECT_NE(failed->last.status.message().find("not retried again"), std::string::npos) << failed->last.status.ToString();
+  EXPECT_NE(failed->last.status.message().find("not retried again"), std::string::npos)
+      << failed->last.status.ToString();
   jm.FlushRecordsForTest();
   EXPECT_EQ(svc_->StoreForTest().GetJob("dwnld_0000000000b1")->state, "failed");
   ASSERT_TRUE(log.WaitState("dwnld_0000000000b2", "completed"));
@@ -329,10 +333,12 @@ TEST_F(JobManagerTest, ABusyRegistryDoesNotStallTheDownload) {
       << sqlite3_errmsg(other);  // every other writer now waits
   auto held_at = std::chrono::steady_clock::now();
   uint64_t at_hold = 0;
-  log.WaitFor([&](const JobEvent& e) {
-    at_hold = std::max(at_hold, e.bytes_done);
-    return false;
-  }, std::chrono::seconds(0));
+  log.WaitFor(
+      [&](const JobEvent& e) {
+        at_hold = std::max(at_hold, e.bytes_done);
+        return false;
+      },
+      std::chrono::seconds(0));
   // 18 MiB at 4 MiB/s: the lock is held for at least 4.5 s while they arrive.
   bool flowed = log.WaitFor([&](const JobEvent& e) { return e.bytes_done >= at_hold + 18 * kMiB; },
                             std::chrono::seconds(12));

@@ -1,6 +1,5 @@
 // `modeld pull` end to end: the real binary against the test origin.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
@@ -39,8 +38,9 @@ TEST_F(PullCliTest, DefaultNameAndFileComeFromTheUrl) {
   std::string data = RandomBytes(1000, 2);
   origin_.Put("/a/weights.Q4_K_M.gguf", {.content = data});
   fs::path store = dir_ / "data";
-  int rc = RunModeld({"--data-dir", store.string(), "pull", "-q", origin_.Url("/a/weights.Q4_K_M.gguf")},
-                     dir_.path());
+  int rc =
+      RunModeld({"--data-dir", store.string(), "pull", "-q", origin_.Url("/a/weights.Q4_K_M.gguf")},
+                dir_.path());
   ASSERT_EQ(rc, 0);
   EXPECT_EQ(FileSha256(store / "models" / "weights" / "latest" / "weights.Q4_K_M.gguf"),
             Sha256Hex(data));
@@ -85,8 +85,8 @@ TEST_F(PullCliTest, ExitCodesNameTheFailure) {
 TEST_F(PullCliTest, HelpDocumentsOptionsAndExitCodes) {
   std::string out;
   EXPECT_EQ(RunModeld({"pull", "--help"}, dir_.path(), &out), 0);
-  for (const char* want : {"--sha256", "--connections", "--retries", "--timeout",
-                           "--no-verify-ssl", "Exit codes", "130"}) {
+  for (const char* want : {"--sha256", "--connections", "--retries", "--timeout", "--no-verify-ssl",
+                           "Exit codes", "130"}) {
     EXPECT_NE(out.find(want), std::string::npos) << want << " missing from:\n" << out;
   }
 }
@@ -109,7 +109,7 @@ TEST_F(PullCliTest, InterruptKeepsPartialAndExits130) {
 TEST_F(PullCliTest, KillNineThenSameCommandResumesAndVerifies) {
   std::string data = RandomBytes(48 * kMiB, 6);
   origin_.Put("/big", {.content = data, .rate = kMiB});  // 16 connections: ~16 MiB/s
-  std::vector<std::string> cmd = {"pull", origin_.Url("/big"), "-o", (dir_ / "big").string(),
+  std::vector<std::string> cmd = {"pull",     origin_.Url("/big"), "-o", (dir_ / "big").string(),
                                   "--sha256", Sha256Hex(data)};
   {
     Child c(cmd, dir_.path());
@@ -128,8 +128,8 @@ TEST_F(PullCliTest, KillNineThenSameCommandResumesAndVerifies) {
   uint64_t second = origin_.BodyBytes("/big");
   uint64_t refetched = first + second - data.size();
   std::fprintf(stderr, "kill -9 resume: run 1 served %llu, run 2 %llu, refetched %llu (%.1f%%)\n",
-               (unsigned long long)first, (unsigned long long)second,
-               (unsigned long long)refetched, 100.0 * refetched / data.size());
+               (unsigned long long)first, (unsigned long long)second, (unsigned long long)refetched,
+               100.0 * refetched / data.size());
   EXPECT_LT(refetched, data.size() / 10)
       << "first run sent " << first << ", second " << second << " of " << data.size();
   EXPECT_FALSE(fs::exists(dir_ / "big.part"));
@@ -147,9 +147,10 @@ namespace {
 class TlsOrigin {
  public:
   explicit TlsOrigin(const fs::path& dir) {
-    std::string cmd = "cd '" + dir.string() +
-                      "' && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
-                      "-days 1 -subj /CN=127.0.0.1 2>/dev/null";
+    std::string cmd =
+        "cd '" + dir.string() +
+        "' && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+        "-days 1 -subj /CN=127.0.0.1 2>/dev/null";
     if (std::system(cmd.c_str()) != 0) return;
     int out[2];
     if (::pipe(out) != 0) return;
@@ -198,8 +199,9 @@ TEST(TlsPullTest, VerifiesCertificatesUnlessToldNotTo) {
   ASSERT_GT(tls.port(), 0) << "openssl s_server did not start";
   std::string url = "https://127.0.0.1:" + std::to_string(tls.port()) + "/f.bin";
   std::string err;
-  EXPECT_EQ(RunModeld({"pull", "-q", url, "-o", (dir / "out.bin").string()}, dir.path(), nullptr, &err),
-            7)
+  EXPECT_EQ(
+      RunModeld({"pull", "-q", url, "-o", (dir / "out.bin").string()}, dir.path(), nullptr, &err),
+      7)
       << err;
   EXPECT_NE(err.find("certificate"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(dir / "out.bin"));
@@ -226,9 +228,9 @@ TEST(ProxyPullTest, HonoursHttpProxyFromTheEnvironment) {
   std::string target = "http://models.example.invalid/w.bin";
   ::setenv("http_proxy", ("http://127.0.0.1:" + std::to_string(proxy.port())).c_str(), 1);
   std::string err;
-  int rc = RunModeld({"pull", "-q", target, "-o", (dir / "w.bin").string(), "--sha256",
-                      Sha256Hex(data)},
-                     dir.path(), nullptr, &err);
+  int rc =
+      RunModeld({"pull", "-q", target, "-o", (dir / "w.bin").string(), "--sha256", Sha256Hex(data)},
+                dir.path(), nullptr, &err);
   ::unsetenv("http_proxy");
   ASSERT_EQ(rc, 0) << err;
   EXPECT_EQ(seen.rfind("GET http://models.example.invalid/w.bin", 0), 0u) << seen;

@@ -3,12 +3,11 @@
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <mutex>
@@ -49,7 +48,8 @@ class ServeChild {
                                       "HF_HUB_CACHE=" + (data_dir / "hf-cache").string()};
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
-      if (kv.rfind("HF_HUB_CACHE=", 0) != 0 && kv.rfind("MODELD_TOKEN", 0) != 0) env_s.emplace_back(kv);
+      if (kv.rfind("HF_HUB_CACHE=", 0) != 0 && kv.rfind("MODELD_TOKEN", 0) != 0)
+        env_s.emplace_back(kv);
     }
     std::vector<char*> envp;
     for (auto& e : env_s) envp.push_back(e.data());

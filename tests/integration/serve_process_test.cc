@@ -1,7 +1,7 @@
 // `modeld serve` as a real process: kill -9 and restarts, SIGTERM, file descriptor
 // exhaustion, what its log may contain, and `modeld jobs` with and without a server.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -26,7 +26,8 @@ constexpr uint64_t kMiB = 1 << 20;
 
 json Body(const HttpReply& r) { return json::parse(r.body, nullptr, false); }
 
-HttpReply PostJson(const std::string& url, const json& body, const std::vector<std::string>& extra = {}) {
+HttpReply PostJson(const std::string& url, const json& body,
+                   const std::vector<std::string>& extra = {}) {
   std::vector<std::string> headers = {"Content-Type: application/json"};
   headers.insert(headers.end(), extra.begin(), extra.end());
   return HttpCall("POST", url, body.dump(), headers);
@@ -74,7 +75,7 @@ class HangingUpstream {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  int requests_ = 0;      // GUARDED_BY(mu_)
+  int requests_ = 0;       // GUARDED_BY(mu_)
   bool released_ = false;  // GUARDED_BY(mu_)
 };
 
@@ -90,7 +91,8 @@ TEST(ServeProcessTest, AJobThatKeepsKillingTheServerIsFailedAfterBoundedRetries)
   {
     ServeChild s(data);
     ASSERT_GT(s.port(), 0) << s.Log();
-    auto r = PostJson(s.base() + "/model-download", {{"model_name", "crashy"}, {"download_url", origin.Url("/hang/a.bin")}});
+    auto r = PostJson(s.base() + "/model-download",
+                      {{"model_name", "crashy"}, {"download_url", origin.Url("/hang/a.bin")}});
     ASSERT_EQ(r.status, 200) << r.body;
     id = Body(r)["download_id"];
     ASSERT_TRUE(upstream.WaitRequests(2));  // the download itself has started: now it dies
@@ -100,7 +102,8 @@ TEST(ServeProcessTest, AJobThatKeepsKillingTheServerIsFailedAfterBoundedRetries)
   for (int start = 1; start <= 3; ++start) {  // each restart retries it, and dies again
     ServeChild s(data);
     ASSERT_GT(s.port(), 0) << s.Log();
-    EXPECT_NE(s.Log().find("resuming 1 download"), std::string::npos) << "start " << start << ": " << s.Log();
+    EXPECT_NE(s.Log().find("resuming 1 download"), std::string::npos)
+        << "start " << start << ": " << s.Log();
     ASSERT_TRUE(upstream.WaitRequests(2 + start)) << "start " << start;
     s.Signal(SIGKILL);
     s.Wait();
@@ -112,7 +115,8 @@ TEST(ServeProcessTest, AJobThatKeepsKillingTheServerIsFailedAfterBoundedRetries)
     auto r = HttpCall("GET", s.base() + "/model-download/" + id + "/progress");
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(Body(r)["state"], "failed") << r.body;
-    EXPECT_NE(Body(r)["error"].get<std::string>().find("modeld jobs rm " + id), std::string::npos) << r.body;
+    EXPECT_NE(Body(r)["error"].get<std::string>().find("modeld jobs rm " + id), std::string::npos)
+        << r.body;
     EXPECT_EQ(upstream.requests(), before) << "not retried a fourth time";
     // `modeld jobs` goes through the running server.
     std::string out;
@@ -129,10 +133,14 @@ TEST(ServeProcessTest, AJobThatKeepsKillingTheServerIsFailedAfterBoundedRetries)
   ASSERT_EQ(RunModeldEnv({"jobs", "--data-dir", data.string()}, dir.path(), env, &out), 0);
   EXPECT_NE(out.find(id), std::string::npos) << out;
   EXPECT_NE(out.find("failed"), std::string::npos) << out;
-  ASSERT_EQ(RunModeldEnv({"jobs", "rm", id, "--data-dir", data.string()}, dir.path(), env, &out, &err), 0) << err;
-  EXPECT_EQ(RunModeldEnv({"jobs", "rm", id, "--data-dir", data.string()}, dir.path(), env, &out, &err), 4)
+  ASSERT_EQ(
+      RunModeldEnv({"jobs", "rm", id, "--data-dir", data.string()}, dir.path(), env, &out, &err), 0)
+      << err;
+  EXPECT_EQ(
+      RunModeldEnv({"jobs", "rm", id, "--data-dir", data.string()}, dir.path(), env, &out, &err), 4)
       << "gone: NotFound";
-  ASSERT_EQ(RunModeldEnv({"jobs", "--json", "--data-dir", data.string()}, dir.path(), env, &out), 0);
+  ASSERT_EQ(RunModeldEnv({"jobs", "--json", "--data-dir", data.string()}, dir.path(), env, &out),
+            0);
   EXPECT_EQ(json::parse(out, nullptr, false)["jobs"].size(), 0u) << out;
 }
 
@@ -146,7 +154,8 @@ TEST(ServeProcessTest, SigtermStopsWithinTwoSecondsAndTheDownloadResumes) {
   {
     ServeChild s(data);
     ASSERT_GT(s.port(), 0) << s.Log();
-    auto r = PostJson(s.base() + "/model-download", {{"model_name", "big"}, {"download_url", origin.Url("/big.bin")}});
+    auto r = PostJson(s.base() + "/model-download",
+                      {{"model_name", "big"}, {"download_url", origin.Url("/big.bin")}});
     ASSERT_EQ(r.status, 200) << r.body;
     id = Body(r)["download_id"];
     ASSERT_TRUE(origin.WaitForBodyBytes("/big.bin", 12 * kMiB));
@@ -154,8 +163,8 @@ TEST(ServeProcessTest, SigtermStopsWithinTwoSecondsAndTheDownloadResumes) {
     s.Signal(SIGTERM);
     EXPECT_EQ(s.Wait(), 0);
     auto took = std::chrono::steady_clock::now() - start;
-    EXPECT_LT(took, std::chrono::seconds(2)) << "took "
-        << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+    EXPECT_LT(took, std::chrono::seconds(2))
+        << "took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
   }
   uint64_t served_before = origin.BodyBytes("/big.bin");
   origin.Update("/big.bin", [](FileSpec& f) { f.rate = 0; });
@@ -164,7 +173,8 @@ TEST(ServeProcessTest, SigtermStopsWithinTwoSecondsAndTheDownloadResumes) {
   WaitJobEnd(s.base(), id);
   auto r = HttpCall("GET", s.base() + "/model-download/" + id + "/progress");
   EXPECT_EQ(Body(r)["state"], "completed") << r.body;
-  uint64_t refetched = origin.BodyBytes("/big.bin") - (content.size() - std::min<uint64_t>(served_before, content.size()));
+  uint64_t refetched = origin.BodyBytes("/big.bin") -
+                       (content.size() - std::min<uint64_t>(served_before, content.size()));
   EXPECT_LT(origin.BodyBytes("/big.bin"), content.size() + content.size() / 5)
       << "checkpointed at SIGTERM: little fetched twice (" << refetched << " bytes)";
 }
@@ -178,27 +188,30 @@ TEST(ServeProcessTest, SigtermDoesNotWaitOnASilentUpstream) {
   ServeChild s(dir.path() / "data");
   ASSERT_GT(s.port(), 0) << s.Log();
   // A job stuck in its download (its probe was answered)...
-  auto r = PostJson(s.base() + "/model-download", {{"model_name", "stuck"}, {"download_url", origin.Url("/hang/a.bin")}});
+  auto r = PostJson(s.base() + "/model-download",
+                    {{"model_name", "stuck"}, {"download_url", origin.Url("/hang/a.bin")}});
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_TRUE(upstream.WaitRequests(2));
   // ...and a POST waiting on its probe.
   auto pending = std::async(std::launch::async, [&] {
-    return PostJson(s.base() + "/model-download", {{"model_name", "silent"}, {"download_url", origin.Url("/hang/b.bin")}});
+    return PostJson(s.base() + "/model-download",
+                    {{"model_name", "silent"}, {"download_url", origin.Url("/hang/b.bin")}});
   });
   ASSERT_TRUE(upstream.WaitRequests(3));
   auto start = std::chrono::steady_clock::now();
   s.Signal(SIGTERM);
   EXPECT_EQ(s.Wait(), 0);
   auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_LT(took, std::chrono::seconds(2)) << "took "
-      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  EXPECT_LT(took, std::chrono::seconds(2))
+      << "took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
   pending.get();
 }
 
 // Out of file descriptors, the server neither spins nor goes silent: one kept in reserve
 // answers a health check, and it recovers when connections close.
 TEST(ServeProcessTest, OutOfFileDescriptorsItBacksOffAndStillAnswersHealthz) {
-  if (::access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "prlimit (util-linux) is not installed";
+  if (::access("/usr/bin/prlimit", X_OK) != 0)
+    GTEST_SKIP() << "prlimit (util-linux) is not installed";
   ScratchDir dir;
   ServeChild s(dir.path() / "data", {"--max-connections", "100000"},
                {"/usr/bin/prlimit", "--nofile=64:64", "--"});
@@ -249,14 +262,16 @@ TEST(ServeProcessTest, SecretsNeverReachTheLogOrTheAnswers) {
   EXPECT_EQ(HttpCall("GET", s.base() + "/models").status, 401);
   std::string url = origin.Url("/m.bin");
   url.insert(url.find("://") + 3, "alice:pa55word@");
-  auto r = PostJson(s.base() + "/model-download?wait=true", {{"model_name", "m"}, {"download_url", url}}, {auth});
+  auto r = PostJson(s.base() + "/model-download?wait=true",
+                    {{"model_name", "m"}, {"download_url", url}}, {auth});
   ASSERT_EQ(r.status, 200) << r.body;
   std::string id = Body(r)["download_id"];
   auto ev = HttpCall("GET", s.base() + "/model-download/" + id + "/events?token=t0ps3cret");
   EXPECT_EQ(ev.status, 200);
   auto list = HttpCall("GET", s.base() + "/model-download", "", {auth});
-  auto failed = PostJson(s.base() + "/model-download",
-                         {{"model_name", "gone"}, {"download_url", "http://bob:hunter2@127.0.0.1:1/x.bin"}}, {auth});
+  auto failed = PostJson(
+      s.base() + "/model-download",
+      {{"model_name", "gone"}, {"download_url", "http://bob:hunter2@127.0.0.1:1/x.bin"}}, {auth});
   for (const auto& reply : {r, ev, list, failed}) {
     EXPECT_EQ(reply.body.find("pa55word"), std::string::npos) << reply.body;
     EXPECT_EQ(reply.body.find("hunter2"), std::string::npos) << reply.body;

@@ -9,11 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "api/generic/routes.h"
-#include "service/pull_support.h"
-#include "sources/resolver.h"
 #include "api/http_server.h"
 #include "engine_harness.h"
 #include "http_client.h"
+#include "service/pull_support.h"
+#include "sources/resolver.h"
 
 namespace modeld::testing {
 
@@ -74,9 +74,10 @@ class ServerHarness : public ::testing::Test {
   }
   // The progress a seed client sees once the job has ended.
   json PollUntilDone(const std::string& id) {
-    EXPECT_TRUE(WaitState(id, [](const std::string& s) {
-      return s == "completed" || s == "failed" || s == "cancelled";
-    })) << "download " << id << " never finished";
+    EXPECT_TRUE(WaitState(
+        id,
+        [](const std::string& s) { return s == "completed" || s == "failed" || s == "cancelled"; }))
+        << "download " << id << " never finished";
     auto [code, j] = Get("/model-download/" + id + "/progress");
     EXPECT_EQ(code, 200);
     return j;

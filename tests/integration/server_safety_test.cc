@@ -26,8 +26,8 @@ TEST_F(ServerSafetyTest, SilentUpstreamsDoNotHoldUpOtherRequests) {
   struct Gate {
     std::mutex mu;
     std::condition_variable cv;
-    int waiting = 0;       // GUARDED_BY(mu)
-    bool open = false;     // GUARDED_BY(mu)
+    int waiting = 0;    // GUARDED_BY(mu)
+    bool open = false;  // GUARDED_BY(mu)
     void Open() {
       std::lock_guard<std::mutex> lock(mu);
       open = true;
@@ -39,7 +39,8 @@ TEST_F(ServerSafetyTest, SilentUpstreamsDoNotHoldUpOtherRequests) {
     std::shared_ptr<Gate> g;
     ~OpenAtExit() { g->Open(); }
   } open_at_exit{g};
-  origin_.Handle("/silent/", [g](const std::string&, const std::string&, const std::map<std::string, std::string>&) {
+  origin_.Handle("/silent/", [g](const std::string&, const std::string&,
+                                 const std::map<std::string, std::string>&) {
     std::unique_lock<std::mutex> lock(g->mu);
     ++g->waiting;
     g->cv.notify_all();
@@ -50,7 +51,8 @@ TEST_F(ServerSafetyTest, SilentUpstreamsDoNotHoldUpOtherRequests) {
   std::vector<std::future<std::pair<long, json>>> silent;
   for (int i = 0; i < 6; ++i) {
     silent.push_back(std::async(std::launch::async, [this, i] {
-      return Post({{"model_name", "silent" + std::to_string(i)}, {"download_url", origin_.Url("/silent/" + std::to_string(i))}});
+      return Post({{"model_name", "silent" + std::to_string(i)},
+                   {"download_url", origin_.Url("/silent/" + std::to_string(i))}});
     }));
   }
   {
@@ -69,11 +71,13 @@ TEST_F(ServerSafetyTest, SilentUpstreamsDoNotHoldUpOtherRequests) {
 
 // "filename*=UTF-8''%zz" threw out of std::stoi and terminated the server.
 TEST_F(ServerSafetyTest, AHostileContentDispositionFailsNothing) {
-  for (const char* cd : {"attachment; filename*=UTF-8''%zz", "attachment; filename*=UTF-8''x%G1.bin",
-                         "attachment; filename*=UTF-8''%", "attachment; filename=\"../../evil.bin\""}) {
+  for (const char* cd :
+       {"attachment; filename*=UTF-8''%zz", "attachment; filename*=UTF-8''x%G1.bin",
+        "attachment; filename*=UTF-8''%", "attachment; filename=\"../../evil.bin\""}) {
     origin_.Put("/cd", {.content = RandomBytes(1000, 42), .content_disposition = cd});
-    auto [code, j] = Post({{"model_name", "cd"}, {"download_url", origin_.Url("/cd")}, {"force_download", true}},
-                          "?wait=true");
+    auto [code, j] =
+        Post({{"model_name", "cd"}, {"download_url", origin_.Url("/cd")}, {"force_download", true}},
+             "?wait=true");
     EXPECT_EQ(code, 200) << cd << " -> " << j.dump();
     EXPECT_EQ(Get("/healthz").first, 200) << cd;
   }
@@ -93,12 +97,14 @@ TEST_F(ServerSafetyTest, JobsAreRemovedThroughTheApi) {
   auto partial = models_->StoreForTest().PartialDir(service::PullKey({"slow", "latest"}));
   bool gone = false;
   for (int i = 0; i < 5000 && !gone; ++i) {
-    gone = Get("/model-download/" + id + "/progress").first == 404 && !std::filesystem::exists(partial);
+    gone = Get("/model-download/" + id + "/progress").first == 404 &&
+           !std::filesystem::exists(partial);
   }
   EXPECT_TRUE(gone);
   EXPECT_EQ(Get("/model-download").second["downloads"].size(), 0u);
   EXPECT_EQ(HttpCall("DELETE", base_ + "/model-download/" + id).status, 404);
-  auto [code2, done] = Post({{"model_name", "x"}, {"download_url", origin_.Url("/slow.bin")}}, "?wait=true");
+  auto [code2, done] =
+      Post({{"model_name", "x"}, {"download_url", origin_.Url("/slow.bin")}}, "?wait=true");
   ASSERT_EQ(code2, 200);
   std::string done_id = done["download_id"];
   EXPECT_EQ(HttpCall("DELETE", base_ + "/model-download/" + done_id).status, 200);

@@ -1,9 +1,6 @@
 // The generic /model-download API over a real server, store, job manager and engine.
-#include <gtest/gtest.h>
-
-#include <set>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -12,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "origin.h"
 #include "server_harness.h"
@@ -51,8 +49,8 @@ TEST_F(ServerTest, StartedThenProgressThenCompleted) {
 
   auto done = PollUntilDone(id);
   EXPECT_EQ(done["status"], "completed");
-  for (const char* k : {"percentage", "downloaded_mb", "total_mb", "speed_mbps", "eta_seconds",
-                        "current_stage"}) {
+  for (const char* k :
+       {"percentage", "downloaded_mb", "total_mb", "speed_mbps", "eta_seconds", "current_stage"}) {
     EXPECT_TRUE(done["progress"].contains(k)) << k;
   }
   EXPECT_EQ(done["progress"]["percentage"], 100.0);
@@ -83,8 +81,9 @@ TEST_F(ServerTest, WaitTrueAnswersWithTheCompletedShape) {
   // ?wait=true works too, and a second identical request is a 409.
   auto [code2, j2] = Post(Body("bert-base", "/bert.bin", data), "?wait=true");
   EXPECT_EQ(code2, 409);
-  EXPECT_EQ(j2["detail"],
-            "Model 'bert-base' version 'v1.0' already exists. Use force_download=true to override.");
+  EXPECT_EQ(
+      j2["detail"],
+      "Model 'bert-base' version 'v1.0' already exists. Use force_download=true to override.");
   auto forced = Body("bert-base", "/bert.bin", data);
   forced["force_download"] = true;
   EXPECT_EQ(Post(forced, "?wait=true").first, 200);
@@ -102,9 +101,11 @@ TEST_F(ServerTest, BadRequestsNameTheField) {
       {R"({"model_name": "a", "version": 1})", "'version': must be a string"},
       {R"({"model_name": "a", "force_download": "yes"})", "'force_download': must be a boolean"},
       {R"({"model_name": "a", "options": []})", "'options': must be an object"},
-      {R"({"model_name": "a", "options": {"retry_count": "3"}})", "'options.retry_count': must be an integer"},
+      {R"({"model_name": "a", "options": {"retry_count": "3"}})",
+       "'options.retry_count': must be an integer"},
       {R"({"model_name": "a", "options": {"timeout": 0}})", "'options.timeout': must be between"},
-      {R"({"model_name": "a", "options": {"verify_ssl": 1}})", "'options.verify_ssl': must be a boolean"},
+      {R"({"model_name": "a", "options": {"verify_ssl": 1}})",
+       "'options.verify_ssl': must be a boolean"},
       {R"({"model_name": "a", "metadata": "x"})", "'metadata': must be an object"},
       {R"({"model_name": "a", "priority": 1000})", "'priority': must be between"},
       {R"({"model_name": "../etc"})", "'model_name'"},
@@ -112,11 +113,13 @@ TEST_F(ServerTest, BadRequestsNameTheField) {
       {R"({"model_name": "a", "checksum": "sha256:abc"})", "'checksum'"},
       {R"({"model_name": "a", "download_url": "ftp://x/y"})", "'download_url'"},
       // 100,000 levels in metadata (200 KB) overflowed the stack and killed the server.
-      {R"({"model_name": "a", "metadata": {"x": )" + std::string(100000, '[') + std::string(100000, ']') + "}}",
+      {R"({"model_name": "a", "metadata": {"x": )" + std::string(100000, '[') +
+           std::string(100000, ']') + "}}",
        "nested deeper than 128 levels"},
   };
   for (const auto& c : cases) {
-    auto r = HttpCall("POST", base_ + "/model-download", c.body, {"Content-Type: application/json"});
+    auto r =
+        HttpCall("POST", base_ + "/model-download", c.body, {"Content-Type: application/json"});
     EXPECT_EQ(r.status, 400) << c.body;
     auto j = json::parse(r.body, nullptr, false);
     ASSERT_TRUE(j.contains("detail")) << r.body;
@@ -125,11 +128,13 @@ TEST_F(ServerTest, BadRequestsNameTheField) {
   }
   EXPECT_EQ(Get("/healthz").first, 200) << "still alive";
   // A browser's simple POST (text/plain, no preflight) never reaches the parser.
-  auto plain = HttpCall("POST", base_ + "/model-download", R"({"model_name": "a"})", {"Content-Type: text/plain"});
+  auto plain = HttpCall("POST", base_ + "/model-download", R"({"model_name": "a"})",
+                        {"Content-Type: text/plain"});
   EXPECT_EQ(plain.status, 415);
   // Unknown fields are ignored.
   origin_.Put("/x", {.content = "x"});
-  auto [code, j] = Post({{"model_name", "x"}, {"download_url", origin_.Url("/x")}, {"colour", "blue"}});
+  auto [code, j] =
+      Post({{"model_name", "x"}, {"download_url", origin_.Url("/x")}, {"colour", "blue"}});
   EXPECT_EQ(code, 200) << j.dump();
 }
 
@@ -161,7 +166,8 @@ TEST_F(ServerTest, FailedDownloadIs500WithTheCause) {
   auto body = Body("bad", "/bad", data);
   auto [code, j] = Post(body, "?wait=true");
   EXPECT_EQ(code, 500);
-  EXPECT_NE(j["detail"].get<std::string>().find("Download failed: checksum mismatch"), std::string::npos)
+  EXPECT_NE(j["detail"].get<std::string>().find("Download failed: checksum mismatch"),
+            std::string::npos)
       << j.dump();
   auto [lc, list] = Get("/model-download");
   EXPECT_EQ(list["downloads"][0]["status"], "failed");
@@ -172,15 +178,22 @@ TEST_F(ServerTest, OptionsReachTheEngine) {
   std::string data = RandomBytes(2 * kMiB, 4);
   // retry_count 0: one 503 is fatal (the first 503 answers the API's size probe).
   origin_.Put("/flaky", {.content = data, .fail_status = 503, .fail_times = 2});
-  json b = {{"model_name", "flaky"}, {"download_url", origin_.Url("/flaky")}, {"options", {{"retry_count", 0}}}};
+  json b = {{"model_name", "flaky"},
+            {"download_url", origin_.Url("/flaky")},
+            {"options", {{"retry_count", 0}}}};
   EXPECT_EQ(Post(b, "?wait=true").first, 503);
   // timeout: seconds without progress before a connection is replaced.
   origin_.Put("/stall", {.content = data, .stall_after = 100000, .stall_times = 1});
   json s = {{"model_name", "stall"},
             {"download_url", origin_.Url("/stall")},
-            {"options", {{"timeout", 1}, {"chunk_size", 8192}, {"verify_ssl", true},
-                         {"extract_after_download", false}, {"cleanup_temp_files", true}}},
-            {"metadata", {{"description", "a stalled model"}, {"tags", {"nlp", "large"}}, {"author", "X"}}}};
+            {"options",
+             {{"timeout", 1},
+              {"chunk_size", 8192},
+              {"verify_ssl", true},
+              {"extract_after_download", false},
+              {"cleanup_temp_files", true}}},
+            {"metadata",
+             {{"description", "a stalled model"}, {"tags", {"nlp", "large"}}, {"author", "X"}}}};
   auto [code, j] = Post(s, "?wait=true");
   ASSERT_EQ(code, 200) << j.dump();
   auto [ic, info] = Get("/models/stall");
@@ -262,14 +275,15 @@ std::string ReadSse(const std::string& url, const std::string& stop_at) {
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &ctx);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) -> size_t {
-    auto& c = *static_cast<Ctx*>(u);
-    c.text.append(d, s * n);
-    return c.text.find(c.stop) != std::string::npos && c.text.size() > 2 &&
-                   c.text.substr(c.text.find(c.stop)).find("\n\n") != std::string::npos
-               ? 0
-               : s * n;
-  });
+  curl_easy_setopt(
+      e, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) -> size_t {
+        auto& c = *static_cast<Ctx*>(u);
+        c.text.append(d, s * n);
+        return c.text.find(c.stop) != std::string::npos && c.text.size() > 2 &&
+                       c.text.substr(c.text.find(c.stop)).find("\n\n") != std::string::npos
+                   ? 0
+                   : s * n;
+      });
   curl_easy_perform(e);
   curl_easy_cleanup(e);
   return ctx.text;
@@ -288,7 +302,9 @@ TEST_F(ServerTest, SseStreamsStatesProgressAndDone) {
   }
   size_t done = text.find("event: done");
   ASSERT_NE(done, std::string::npos);
-  auto last = json::parse(text.substr(text.find("data: ", done) + 6, text.find('\n', text.find("data: ", done)) - text.find("data: ", done) - 6));
+  auto last = json::parse(
+      text.substr(text.find("data: ", done) + 6,
+                  text.find('\n', text.find("data: ", done)) - text.find("data: ", done) - 6));
   EXPECT_EQ(last["status"], "completed");
   // A finished job: its done event at once. An unknown one: an error event.
   EXPECT_NE(ReadSse(base_ + "/model-download/" + id + "/events", "event: done").find("completed"),
@@ -325,7 +341,8 @@ TEST_F(ServerTest, WebSocketCarriesEveryJob) {
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::resolver resolver(ioc);
   websocket::stream<boost::asio::ip::tcp::socket> ws(ioc);
-  boost::asio::connect(ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(server_->ports()[0])));
+  boost::asio::connect(ws.next_layer(),
+                       resolver.resolve("127.0.0.1", std::to_string(server_->ports()[0])));
   ws.handshake("127.0.0.1", "/ws");
   std::string data = RandomBytes(8 * kMiB, 9);
   origin_.Put("/w.bin", {.content = data, .rate = 8 * kMiB});
@@ -354,9 +371,11 @@ TEST_F(ServerTest, StreamsTakeTheTokenInTheQuery) {
   Stop();
   Start("tok");
   EXPECT_EQ(HttpCall("GET", base_ + "/model-download/dwnld_x/events").status, 401);
-  EXPECT_NE(ReadSse(base_ + "/model-download/dwnld_x/events?token=tok", "event: error").find("not found"),
-            std::string::npos);
-  EXPECT_EQ(HttpCall("GET", base_ + "/models?token=tok").status, 401) << "only streams take it there";
+  EXPECT_NE(
+      ReadSse(base_ + "/model-download/dwnld_x/events?token=tok", "event: error").find("not found"),
+      std::string::npos);
+  EXPECT_EQ(HttpCall("GET", base_ + "/models?token=tok").status, 401)
+      << "only streams take it there";
 }
 
 }  // namespace

@@ -5,10 +5,10 @@
 #include <fstream>
 
 #include "archive_writer.h"
-#include "sources/catalog.h"
 #include "hub_mimic.h"
 #include "origin.h"
 #include "server_harness.h"
+#include "sources/catalog.h"
 #include "subprocess.h"
 
 namespace modeld::testing {
@@ -34,7 +34,8 @@ class SourcesTest : public ServerHarness {
                   {"gguf/tiny-Q4_K_M-00001-of-00002.gguf", RandomBytes(200000, 2), true},
                   {"gguf/tiny-Q4_K_M-00002-of-00002.gguf", RandomBytes(100000, 3), true},
                   {"gguf/tiny-Q8_0.gguf", RandomBytes(150000, 4), true}});
-    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}}, "hf_secret");
+    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}},
+                 "hf_secret");
     hub_.SetPageSize(2);
     Configure(false, "");
     Start();
@@ -63,11 +64,15 @@ class SourcesTest : public ServerHarness {
              {{"version", "2"},
               {"files",
                {{{"url", origin_.Url("/acme/a.bin")}, {"size", a.size()}, {"sha256", Sha256Hex(a)}},
-                {{"url", origin_.Url("/acme/labels.json")}, {"path", "meta/labels.json"}, {"checksum", "md5:" + Md5(b)}}}}},
+                {{"url", origin_.Url("/acme/labels.json")},
+                 {"path", "meta/labels.json"},
+                 {"checksum", "md5:" + Md5(b)}}}}},
              {{"version", "q8"}, {"huggingface", {{"repo", "org/tiny"}, {"quantization", "Q8_0"}}}},
              {{"version", "cfg"},
-              {"files", {{{"url", api_.Url("/org/tiny/resolve/main/config.json")}, {"path", "conf/model.json"}},
-                         {{"url", api_.Url("/org/tiny/resolve/main/tokenizer/vocab.txt")}}}}}}}}}}};
+              {"files",
+               {{{"url", api_.Url("/org/tiny/resolve/main/config.json")},
+                 {"path", "conf/model.json"}},
+                {{"url", api_.Url("/org/tiny/resolve/main/tokenizer/vocab.txt")}}}}}}}}}}};
     auto cat = sources::Catalog::Parse(catalog.dump(), "", "acme.json");
     ASSERT_TRUE(cat.has_value()) << cat.error().ToString();
     c.catalogs.push_back(std::move(cat.value()));
@@ -144,7 +149,8 @@ TEST_F(SourcesTest, AQuantizationPicksItsGgufPartsAndBlobsAreNeverFetchedTwice) 
   uint64_t fetched = CdnBytes();
   EXPECT_EQ(fetched, 300000u);
   // The same files under another version name (a revision, with a glob): nothing moves.
-  std::tie(code, j) = Pull({{"model_name", "org/tiny"}, {"version", "v1.0"}, {"include", {"gguf/*Q4_K_M*"}}});
+  std::tie(code, j) =
+      Pull({{"model_name", "org/tiny"}, {"version", "v1.0"}, {"include", {"gguf/*Q4_K_M*"}}});
   ASSERT_EQ(code, 200) << j.dump();
   EXPECT_EQ(CdnBytes(), fetched);
   // An unknown quantization is a 404 that lists what there is.
@@ -159,7 +165,8 @@ TEST_F(SourcesTest, EveryFileIsVerifiedLfsBySha256AndSmallOnesByGitSha1) {
   hub_.ServeInstead("org/tiny", "config.json", fake);
   auto [code, j] = Pull({{"model_name", "org/tiny"}, {"include", {"*.json"}}});
   EXPECT_EQ(code, 500) << j.dump();
-  EXPECT_NE(j["detail"].get<std::string>().find("checksum mismatch"), std::string::npos) << j.dump();
+  EXPECT_NE(j["detail"].get<std::string>().find("checksum mismatch"), std::string::npos)
+      << j.dump();
   EXPECT_EQ(Get("/models/org/tiny").first, 404) << "nothing installed";
   hub_.ServeInstead("org/tiny", "config.json", "");
   std::string bad = Weights();
@@ -167,7 +174,8 @@ TEST_F(SourcesTest, EveryFileIsVerifiedLfsBySha256AndSmallOnesByGitSha1) {
   hub_.ServeInstead("org/tiny", "model.safetensors", bad);
   std::tie(code, j) = Pull({{"model_name", "org/tiny"}, {"include", {"*.safetensors"}}});
   EXPECT_EQ(code, 500) << j.dump();
-  EXPECT_NE(j["detail"].get<std::string>().find("model.safetensors"), std::string::npos) << j.dump();
+  EXPECT_NE(j["detail"].get<std::string>().find("model.safetensors"), std::string::npos)
+      << j.dump();
   hub_.ServeInstead("org/tiny", "model.safetensors", "");
   std::tie(code, j) = Pull({{"model_name", "org/tiny"}, {"include", {"*.safetensors", "*.json"}}});
   EXPECT_EQ(code, 200) << j.dump();
@@ -195,11 +203,13 @@ TEST_F(SourcesTest, UnknownRepositoriesRevisionsAndFilesAre404) {
   auto [code, j] = Post({{"model_name", "org/tiny"}, {"revision", "no-such-branch"}});
   EXPECT_EQ(code, 404);
   EXPECT_NE(j["detail"].get<std::string>().find("no-such-branch"), std::string::npos) << j.dump();
-  std::tie(code, j) = Post({{"model_name", "x"}, {"download_url", api_.Url("/org/tiny/resolve/main/missing.bin")}});
+  std::tie(code, j) =
+      Post({{"model_name", "x"}, {"download_url", api_.Url("/org/tiny/resolve/main/missing.bin")}});
   EXPECT_EQ(code, 404) << j.dump();
   std::tie(code, j) = Post({{"model_name", "org/tiny"}, {"source", "nowhere"}});
   EXPECT_EQ(code, 400);
-  EXPECT_NE(j["detail"].get<std::string>().find("acme"), std::string::npos) << "lists the known sources";
+  EXPECT_NE(j["detail"].get<std::string>().find("acme"), std::string::npos)
+      << "lists the known sources";
 }
 
 TEST_F(SourcesTest, RateLimitsBackOffAndSucceed) {
@@ -219,11 +229,13 @@ TEST_F(SourcesTest, AnExpiredCdnLinkIsResolvedAgainKeepingItsBytes) {
   json done = PollUntilDone(started["download_id"]);
   EXPECT_EQ(done["status"], "completed") << done.dump();
   EXPECT_LT(CdnBytes(), big.size() + big.size() / 10) << "bytes before the expiry were kept";
-  EXPECT_EQ(ReadFile(fs::path(Model("org/big")["path"].get<std::string>()) / "big.safetensors"), big);
+  EXPECT_EQ(ReadFile(fs::path(Model("org/big")["path"].get<std::string>()) / "big.safetensors"),
+            big);
 }
 
 TEST_F(SourcesTest, AHubFileLinkAsDownloadUrlGoesThroughTheHub) {
-  auto [code, j] = Pull({{"model_name", "tiny-config"}, {"download_url", api_.Url("/org/tiny/resolve/main/config.json")}});
+  auto [code, j] = Pull({{"model_name", "tiny-config"},
+                         {"download_url", api_.Url("/org/tiny/resolve/main/config.json")}});
   ASSERT_EQ(code, 200) << j.dump();
   json m = Model("tiny-config");
   EXPECT_EQ(m["source"], "huggingface");
@@ -244,7 +256,8 @@ TEST_F(SourcesTest, OfflineModeUsesTheHubCacheWithoutANetworkRequest) {
   c.hub.endpoint = api_.Url("");
   c.hub.offline = true;
   c.hub_cache = o.hf_cache;
-  service::ModelService svc(std::move(st.value()), nullptr, std::make_shared<sources::Resolver>(std::move(c)));
+  service::ModelService svc(std::move(st.value()), nullptr,
+                            std::make_shared<sources::Resolver>(std::move(c)));
   size_t api_requests = api_.Requests().size(), cdn_requests = cdn_.Requests().size();
   service::PullRequest req;
   req.ref = {"org/tiny", "latest"};
@@ -288,17 +301,20 @@ TEST_F(SourcesTest, CatalogsListSearchAndInstall) {
   EXPECT_EQ(m["description"], "Acme's in-house classifier");
   auto files = Files(m);
   ASSERT_EQ(files.size(), 2u);
-  EXPECT_EQ(ReadFile(fs::path(m["path"].get<std::string>()) / "meta/labels.json"), "{\"labels\": 3}");
+  EXPECT_EQ(ReadFile(fs::path(m["path"].get<std::string>()) / "meta/labels.json"),
+            "{\"labels\": 3}");
   // Version 1 lists a wrong digest: refused, nothing installed.
   std::tie(pc, j) = Pull({{"model_name", "acme-model"}, {"version", "1"}});
   EXPECT_EQ(pc, 500);
-  EXPECT_NE(j["detail"].get<std::string>().find("checksum mismatch"), std::string::npos) << j.dump();
+  EXPECT_NE(j["detail"].get<std::string>().find("checksum mismatch"), std::string::npos)
+      << j.dump();
   // A catalog version may name a Hub selection.
   std::tie(pc, j) = Pull({{"model_name", "acme-model"}, {"version", "q8"}});
   ASSERT_EQ(pc, 200) << j.dump();
   std::tie(pc, j) = Post({{"model_name", "acme-model"}, {"version", "9"}});
   EXPECT_EQ(pc, 404);
-  EXPECT_NE(j["detail"].get<std::string>().find("versions: 1, 2, q8, cfg"), std::string::npos) << j.dump();
+  EXPECT_NE(j["detail"].get<std::string>().find("versions: 1, 2, q8, cfg"), std::string::npos)
+      << j.dump();
   // A catalog file that is a Hub link goes through the Hub: verified by its git blob id,
   // renamed in the model, and in the Hub cache under its own name.
   auto revision_calls = [&] {
@@ -316,27 +332,34 @@ TEST_F(SourcesTest, CatalogsListSearchAndInstall) {
   }
   EXPECT_EQ(ReadFile(cfg_dir / "conf/model.json"), kConfig);
   EXPECT_EQ(ReadFile(cfg_dir / "vocab.txt"), "a\nb\n");
-  EXPECT_EQ(ReadFile(dir_.path() / "hf" / "models--org--tiny" / "snapshots" / kCommit / "config.json"), kConfig);
+  EXPECT_EQ(
+      ReadFile(dir_.path() / "hf" / "models--org--tiny" / "snapshots" / kCommit / "config.json"),
+      kConfig);
 }
 
 TEST_F(SourcesTest, DirectUrlsTakeTheirNameFromContentDisposition) {
   std::string data = RandomBytes(100000, 8);
-  origin_.Put("/download/7", {.content = data, .content_disposition = "attachment; filename=\"weights-v2.safetensors\""});
+  origin_.Put(
+      "/download/7",
+      {.content = data, .content_disposition = "attachment; filename=\"weights-v2.safetensors\""});
   auto [code, j] = Pull({{"model_name", "named"}, {"download_url", origin_.Url("/download/7")}});
   ASSERT_EQ(code, 200) << j.dump();
   json m = Model("named");
   EXPECT_EQ(m["files"][0]["path"], "weights-v2.safetensors");
   EXPECT_EQ(m["source"], "url");
   // A name that would escape the model's directory is not used.
-  origin_.Put("/download/8", {.content = data, .content_disposition = "attachment; filename=\"../../evil.bin\""});
-  std::tie(code, j) = Pull({{"model_name", "named2"}, {"download_url", origin_.Url("/download/8")}});
+  origin_.Put("/download/8",
+              {.content = data, .content_disposition = "attachment; filename=\"../../evil.bin\""});
+  std::tie(code, j) =
+      Pull({{"model_name", "named2"}, {"download_url", origin_.Url("/download/8")}});
   ASSERT_EQ(code, 200) << j.dump();
   EXPECT_EQ(Model("named2")["files"][0]["path"], "8");
 }
 
 TEST_F(SourcesTest, ArchivesAreExtractedIntoTheModelAndCleanedUp) {
   std::string w = RandomBytes(500000, 9);
-  std::string tgz = ArchiveBytes({{"model/", "", 0040000}, {"model/weights.bin", w}, {"model/config.json", "{}"}}, "tar.gz");
+  std::string tgz = ArchiveBytes(
+      {{"model/", "", 0040000}, {"model/weights.bin", w}, {"model/config.json", "{}"}}, "tar.gz");
   origin_.Put("/m.tar.gz", {.content = tgz});
   auto [code, j] = Pull({{"model_name", "packed"}, {"download_url", origin_.Url("/m.tar.gz")}});
   ASSERT_EQ(code, 200) << j.dump();
@@ -347,12 +370,14 @@ TEST_F(SourcesTest, ArchivesAreExtractedIntoTheModelAndCleanedUp) {
   auto [cc, cache] = Get("/cache");
   EXPECT_EQ(cache["blobs"], 2) << "the archive itself was cleaned up: " << cache.dump();
   // cleanup_temp_files false keeps it beside its contents.
-  std::tie(code, j) = Pull({{"model_name", "packed2"}, {"download_url", origin_.Url("/m.tar.gz")},
+  std::tie(code, j) = Pull({{"model_name", "packed2"},
+                            {"download_url", origin_.Url("/m.tar.gz")},
                             {"options", {{"cleanup_temp_files", false}}}});
   ASSERT_EQ(code, 200) << j.dump();
   EXPECT_EQ(Files(Model("packed2")).size(), 3u);
   // extract_after_download false: the archive, as it is.
-  std::tie(code, j) = Pull({{"model_name", "packed3"}, {"download_url", origin_.Url("/m.tar.gz")},
+  std::tie(code, j) = Pull({{"model_name", "packed3"},
+                            {"download_url", origin_.Url("/m.tar.gz")},
                             {"options", {{"extract_after_download", false}}}});
   ASSERT_EQ(code, 200) << j.dump();
   EXPECT_EQ(Files(Model("packed3")).size(), 1u);
@@ -372,7 +397,8 @@ TEST_F(SourcesTest, HostileArchivesFailCleanly) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     origin_.Put("/" + c.name + "." + c.kind, {.content = ArchiveBytes(c.items, c.kind)});
-    auto [code, j] = Pull({{"model_name", c.name}, {"download_url", origin_.Url("/" + c.name + "." + c.kind)}});
+    auto [code, j] =
+        Pull({{"model_name", c.name}, {"download_url", origin_.Url("/" + c.name + "." + c.kind)}});
     EXPECT_EQ(code, 500) << j.dump();
     EXPECT_NE(j["detail"].get<std::string>().find(c.why), std::string::npos) << j.dump();
     EXPECT_EQ(Get("/models/" + c.name).first, 404);
@@ -388,7 +414,8 @@ TEST_F(SourcesTest, HostileArchivesFailCleanly) {
   origin_.Put("/bomb.tar.gz", {.content = bomb});
   auto [code, j] = Pull({{"model_name", "bomb"}, {"download_url", origin_.Url("/bomb.tar.gz")}});
   EXPECT_EQ(code, 500) << j.dump();
-  EXPECT_NE(j["detail"].get<std::string>().find("decompression bomb"), std::string::npos) << j.dump();
+  EXPECT_NE(j["detail"].get<std::string>().find("decompression bomb"), std::string::npos)
+      << j.dump();
   auto [cc, cache] = Get("/cache");
   EXPECT_EQ(cache["partials"], 0) << "nothing half-extracted is left";
 }
@@ -425,11 +452,14 @@ class SourcesCliTest : public SourcesTest {
   fs::path HubCache() const { return dir_.path() / "hf-cache"; }  // the child's HF_HUB_CACHE
   fs::path WriteCatalog() {
     std::string a = RandomBytes(300000, 10);
-    json catalog = {{"name", "acme"},
-                    {"models",
-                     {{{"name", "acme-model"},
-                       {"description", "Acme's in-house classifier"},
-                       {"versions", {{{"version", "2"}, {"files", {{{"url", origin_.Url("/acme/a.bin")}, {"sha256", Sha256Hex(a)}}}}}}}}}}};
+    json catalog = {
+        {"name", "acme"},
+        {"models",
+         {{{"name", "acme-model"},
+           {"description", "Acme's in-house classifier"},
+           {"versions",
+            {{{"version", "2"},
+              {"files", {{{"url", origin_.Url("/acme/a.bin")}, {"sha256", Sha256Hex(a)}}}}}}}}}}};
     fs::path p = dir_.path() / "acme.json";
     std::ofstream(p) << catalog.dump();
     return p;
@@ -479,7 +509,8 @@ TEST_F(SourcesCliTest, CatalogsFromFlagsAndConfigSearchAndPull) {
   ASSERT_EQ(r.rc, 0) << r.err;
   ASSERT_EQ(r.j["models"].size(), 1u);
   EXPECT_EQ(r.j["models"][0]["source"], "acme");
-  r = Modeld({"--catalog", "mirror=" + cat.string(), "pull", "acme-model", "--source", "mirror", "--json"});
+  r = Modeld({"--catalog", "mirror=" + cat.string(), "pull", "acme-model", "--source", "mirror",
+              "--json"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.j["source"], "mirror");
   // The data dir's config.json lists catalogs too (relative to the data dir).
@@ -490,7 +521,9 @@ TEST_F(SourcesCliTest, CatalogsFromFlagsAndConfigSearchAndPull) {
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.j["models"].size(), 1u);
   std::string out, err;
-  EXPECT_EQ(RunModeld({"--data-dir", (dir_.path() / "cli-data").string(), "search", "whisper"}, dir_.path(), &out, &err), 0);
+  EXPECT_EQ(RunModeld({"--data-dir", (dir_.path() / "cli-data").string(), "search", "whisper"},
+                      dir_.path(), &out, &err),
+            0);
   EXPECT_NE(out.find("whisper-base.en"), std::string::npos) << out;
   // A broken catalog is an error naming it, not a silent empty list.
   std::ofstream(dir_.path() / "cli-data" / "acme.json") << "{\"name\": \"acme\", \"models\": [{}]}";
@@ -522,7 +555,8 @@ TEST_F(SourcesCliTest, AHubPullIsHandedToARunningServer) {
 
 TEST_F(SourcesTest, ProgressIsSummedOverTheFilesOfAPlan) {
   std::string a = RandomBytes(3 * kMiB, 20), b = RandomBytes(2 * kMiB, 21);
-  hub_.AddRepo("org/two", kCommit, {"main"}, {{"a.safetensors", a, true}, {"b.safetensors", b, true}});
+  hub_.AddRepo("org/two", kCommit, {"main"},
+               {{"a.safetensors", a, true}, {"b.safetensors", b, true}});
   cdn_.Update(hub_.CdnPath(a), [](FileSpec& f) { f.rate = 4 * kMiB; });
   cdn_.Update(hub_.CdnPath(b), [](FileSpec& f) { f.rate = 4 * kMiB; });
   std::mutex mu;
@@ -553,8 +587,11 @@ TEST_F(SourcesTest, ProgressIsSummedOverTheFilesOfAPlan) {
 
 TEST_F(SourcesTest, EmptyAndNestedFilesOfARepository) {
   hub_.AddRepo("org/odd", kCommit, {"main"},
-               {{"__init__.py", "", false}, {"a/b/c/deep.txt", "deep", false}, {"empty.bin", "", true},
-                {"weird[1]*.txt", "glob characters", false}, {"weird1x.txt", "not this one", false}});
+               {{"__init__.py", "", false},
+                {"a/b/c/deep.txt", "deep", false},
+                {"empty.bin", "", true},
+                {"weird[1]*.txt", "glob characters", false},
+                {"weird1x.txt", "not this one", false}});
   auto [code, j] = Pull({{"model_name", "org/odd"}});
   ASSERT_EQ(code, 200) << j.dump();
   fs::path dir = Model("org/odd")["path"].get<std::string>();
@@ -562,7 +599,9 @@ TEST_F(SourcesTest, EmptyAndNestedFilesOfARepository) {
   EXPECT_EQ(fs::file_size(dir / "empty.bin"), 0u);
   EXPECT_EQ(ReadFile(dir / "a/b/c/deep.txt"), "deep");
   // A link to one file whose name holds glob characters picks that file only.
-  std::tie(code, j) = Pull({{"model_name", "weird"}, {"download_url", api_.Url("/org/odd/resolve/main/weird%5B1%5D%2A.txt")}});
+  std::tie(code, j) =
+      Pull({{"model_name", "weird"},
+            {"download_url", api_.Url("/org/odd/resolve/main/weird%5B1%5D%2A.txt")}});
   ASSERT_EQ(code, 200) << j.dump();
   json m = Model("weird");
   ASSERT_EQ(m["files"].size(), 1u) << m.dump();
@@ -586,10 +625,12 @@ TEST_F(SourcesTest, CatalogsLoadFromUrls) {
 
 TEST_F(SourcesCliTest, AKilledHubPullResumesFileByFile) {
   std::string big = RandomBytes(24 * kMiB, 22), small = RandomBytes(1 * kMiB, 23);
-  hub_.AddRepo("org/resume", kCommit, {"main"}, {{"big.safetensors", big, true}, {"small.safetensors", small, true}});
+  hub_.AddRepo("org/resume", kCommit, {"main"},
+               {{"big.safetensors", big, true}, {"small.safetensors", small, true}});
   cdn_.Update(hub_.CdnPath(big), [](FileSpec& f) { f.rate = 4 * kMiB; });
   {
-    Child c({"--data-dir", (dir_.path() / "cli-data").string(), "pull", "-q", "org/resume"}, dir_.path());
+    Child c({"--data-dir", (dir_.path() / "cli-data").string(), "pull", "-q", "org/resume"},
+            dir_.path());
     ASSERT_TRUE(cdn_.WaitForBodyBytes(hub_.CdnPath(big), 10 * kMiB));
     c.Signal(SIGKILL);
     c.Wait();
@@ -600,7 +641,8 @@ TEST_F(SourcesCliTest, AKilledHubPullResumesFileByFile) {
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_GE(r.j["resumed_bytes"].get<uint64_t>(), 4 * kMiB) << "checkpointed bytes are kept";
   uint64_t second = CdnBytes() - first;
-  EXPECT_LE(second, big.size() + small.size() - r.j["resumed_bytes"].get<uint64_t>() + kMiB) << "the second run fetched only the rest";
+  EXPECT_LE(second, big.size() + small.size() - r.j["resumed_bytes"].get<uint64_t>() + kMiB)
+      << "the second run fetched only the rest";
   EXPECT_EQ(r.j["files"].size(), 2u);
 }
 

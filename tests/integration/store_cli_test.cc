@@ -40,8 +40,8 @@ class StoreCliTest : public ::testing::Test {
 TEST_F(StoreCliTest, PullListInfoRemove) {
   std::string data = RandomBytes(3 * kMiB, 1);
   origin_.Put("/models/resnet50.pth", {.content = data});
-  auto pulled = Json({"pull", "-q", origin_.Url("/models/resnet50.pth"), "--sha256", Sha256Hex(data),
-                      "--name", "resnet50:v1.0"});
+  auto pulled = Json({"pull", "-q", origin_.Url("/models/resnet50.pth"), "--sha256",
+                      Sha256Hex(data), "--name", "resnet50:v1.0"});
   EXPECT_EQ(pulled["ref"], "resnet50:v1.0");
   EXPECT_EQ(pulled["downloaded"], true);
   fs::path file = data_ / "models" / "resnet50" / "v1.0" / "resnet50.pth";
@@ -62,8 +62,9 @@ TEST_F(StoreCliTest, PullListInfoRemove) {
 
   // Installed already: refused without --force, exit 10.
   std::string err;
-  EXPECT_EQ(Run({"pull", "-q", origin_.Url("/models/resnet50.pth"), "--name", "resnet50:v1.0"}, &err),
-            10);
+  EXPECT_EQ(
+      Run({"pull", "-q", origin_.Url("/models/resnet50.pth"), "--name", "resnet50:v1.0"}, &err),
+      10);
   EXPECT_NE(err.find("already exists"), std::string::npos) << err;
 
   // The same URL as another model: no second download, one blob.

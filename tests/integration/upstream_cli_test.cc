@@ -46,9 +46,10 @@ class UpstreamCliTest : public ::testing::Test {
   }
   int Pull(std::vector<std::string> global, std::string* err) {
     std::vector<std::string> args = std::move(global);
-    for (const std::string& a : {std::string("pull"), std::string("-q"), std::string("--local"),
-                                 origin_.Url("/m.bin"), std::string("-o"), (dir_ / "m.bin").string(),
-                                 std::string("--sha256"), Sha256Hex(data_)}) {
+    for (const std::string& a :
+         {std::string("pull"), std::string("-q"), std::string("--local"), origin_.Url("/m.bin"),
+          std::string("-o"), (dir_ / "m.bin").string(), std::string("--sha256"),
+          Sha256Hex(data_)}) {
       args.push_back(a);
     }
     return RunModeld(args, dir_.path(), nullptr, err);

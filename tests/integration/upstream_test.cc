@@ -61,7 +61,8 @@ TEST_F(UpstreamTest, DefaultPolicyRefusesALoopbackOriginWithAClearError) {
   ASSERT_EQ(ev.stage, Stage::kFailed);
   EXPECT_EQ(ev.status.code(), Status::Code::kPermissionDenied) << ev.status.ToString();
   const std::string& msg = ev.status.message();
-  EXPECT_NE(msg.find("refused to connect to 127.0.0.1 (loopback) for " + url), std::string::npos) << msg;
+  EXPECT_NE(msg.find("refused to connect to 127.0.0.1 (loopback) for " + url), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("--allow-private-upstreams"), std::string::npos) << msg;
   EXPECT_TRUE(origin_.Requests().empty()) << "no request may reach the origin";
   EXPECT_FALSE(fs::exists(dir_ / "model.bin"));
@@ -127,7 +128,8 @@ TEST_F(UpstreamTest, RedirectLoopSaysTooManyRedirects) {
   std::string url = origin_.Url("/a");
   auto ev = Download(Request(url, "x"));
   ASSERT_EQ(ev.stage, Stage::kFailed);
-  EXPECT_NE(ev.status.message().find("too many redirects"), std::string::npos) << ev.status.ToString();
+  EXPECT_NE(ev.status.message().find("too many redirects"), std::string::npos)
+      << ev.status.ToString();
   EXPECT_LE(origin_.Requests().size(), 12u) << "a loop is not retried";
 
   auto probe = net::Probe(url, {}, true, std::chrono::seconds(5));
@@ -153,7 +155,8 @@ TEST_F(UpstreamTest, EncodedBodyIsRefusedNotInstalled) {
   auto ev = Download(req);
   ASSERT_EQ(ev.stage, Stage::kFailed);
   EXPECT_EQ(ev.status.code(), Status::Code::kInvalidArgument) << ev.status.ToString();
-  EXPECT_NE(ev.status.message().find("Content-Encoding: gzip"), std::string::npos) << ev.status.message();
+  EXPECT_NE(ev.status.message().find("Content-Encoding: gzip"), std::string::npos)
+      << ev.status.message();
   EXPECT_NE(ev.status.message().find(url), std::string::npos) << ev.status.message();
   EXPECT_FALSE(fs::exists(dir_ / "model.bin"));
   EXPECT_EQ(origin_.Requests("/m.bin").size(), 1u) << "not retried";
@@ -249,7 +252,8 @@ TEST_F(UpstreamTest, AnExceptionFailsOneTransferNotTheProcess) {
 // the URL. Cancelling it must not wait for the first to finish (it sat in flock).
 TEST_F(UpstreamTest, JobWaitingForAnotherDownloadOfTheSameUrlCancelsPromptly) {
   // One stream (no ranges) at 2 MiB/s: the first pull holds the URL for 16 s.
-  origin_.Put("/shared.bin", {.content = RandomBytes(32 * kMiB, 7), .ranges = false, .rate = 2 * kMiB});
+  origin_.Put("/shared.bin",
+              {.content = RandomBytes(32 * kMiB, 7), .ranges = false, .rate = 2 * kMiB});
   auto st = OpenTestStore(dir_.path());
   ASSERT_TRUE(st);
   service::ModelService svc(std::move(st));
@@ -275,16 +279,22 @@ TEST_F(UpstreamTest, JobWaitingForAnotherDownloadOfTheSameUrlCancelsPromptly) {
   };
   auto first = jm.Submit(req("first"), 0);
   ASSERT_TRUE(first.has_value());
-  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == first->job.id && e.bytes_done > kMiB; }));
+  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) {
+    return e.job_id == first->job.id && e.bytes_done > kMiB;
+  }));
   auto second = jm.Submit(req("second"), 0);
   ASSERT_TRUE(second.has_value());
-  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == second->job.id && e.state == service::JobState::kResolving; }));
+  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) {
+    return e.job_id == second->job.id && e.state == service::JobState::kResolving;
+  }));
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(jm.Cancel(second->job.id).ok());
-  ASSERT_TRUE(wait_for([&](const service::JobEvent& e) { return e.job_id == second->job.id && e.terminal(); }));
+  ASSERT_TRUE(wait_for(
+      [&](const service::JobEvent& e) { return e.job_id == second->job.id && e.terminal(); }));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
   EXPECT_EQ(jm.Get(second->job.id)->last.state, service::JobState::kCancelled);
-  EXPECT_EQ(jm.Get(first->job.id)->last.state, service::JobState::kDownloading) << "the first carries on";
+  EXPECT_EQ(jm.Get(first->job.id)->last.state, service::JobState::kDownloading)
+      << "the first carries on";
   ASSERT_TRUE(jm.Cancel(first->job.id).ok());
   jm.events().Unsubscribe(sub);
 }
@@ -300,7 +310,8 @@ TEST(HostileListingTest, HubTreeWithAGitPathFailsResolution) {
   HubMimic hub(api);
   hub.AddRepo("org/evil", kCommit, {"main"},
               {{"config.json", "{}", false}, {".git/config", "[core]\n", false}});
-  hub.AddRepo("org/evil2", kCommit, {"main"}, {{"sub/.GIT/hooks/post-checkout", "#!/bin/sh\n", false}});
+  hub.AddRepo("org/evil2", kCommit, {"main"},
+              {{"sub/.GIT/hooks/post-checkout", "#!/bin/sh\n", false}});
   sources::HubConfig config;
   config.endpoint = api.Url("");
   for (const char* repo : {"org/evil", "org/evil2"}) {
@@ -318,25 +329,28 @@ TEST(HostileListingTest, MistypedHubListingIsACleanError) {
   TestOrigin api;
   std::string tree;
   api.Handle("/api/models/org/x/revision/", [&](const std::string&, const std::string&,
-                                               const std::map<std::string, std::string>&) {
-    return SimpleResponse{200, {{"Content-Type", "application/json"}}, "{\"sha\":\"" + kCommit + "\"}"};
+                                                const std::map<std::string, std::string>&) {
+    return SimpleResponse{
+        200, {{"Content-Type", "application/json"}}, "{\"sha\":\"" + kCommit + "\"}"};
   });
   api.Handle("/api/models/org/x/tree/", [&](const std::string&, const std::string&,
-                                           const std::map<std::string, std::string>&) {
+                                            const std::map<std::string, std::string>&) {
     return SimpleResponse{200, {{"Content-Type", "application/json"}}, tree};
   });
   sources::HubConfig config;
   config.endpoint = api.Url("");
   for (const char* listing :
-       {R"([{"type":"file","path":5,"size":1,"oid":"a"}])", R"([{"type":"file","path":"a","size":"1"}])",
-        R"([{"type":"file","path":"a","size":-1}])", R"([{"type":7,"path":"a"},{"type":"file","path":"a","oid":[]}])",
+       {R"([{"type":"file","path":5,"size":1,"oid":"a"}])",
+        R"([{"type":"file","path":"a","size":"1"}])", R"([{"type":"file","path":"a","size":-1}])",
+        R"([{"type":7,"path":"a"},{"type":"file","path":"a","oid":[]}])",
         R"([{"type":"file","path":"a","lfs":{"oid":1,"size":2}}])",
         R"([{"type":"file","path":"a","lfs":{"oid":"x","size":1.5}}])"}) {
     tree = listing;
     Result<sources::HubPlan> plan = Status::Internal("not run");
     ASSERT_NO_THROW(plan = sources::ResolveHub("org/x", "main", {}, config)) << listing;
     ASSERT_FALSE(plan.has_value()) << listing;
-    EXPECT_EQ(plan.error().code(), Status::Code::kCorrupt) << listing << ": " << plan.error().ToString();
+    EXPECT_EQ(plan.error().code(), Status::Code::kCorrupt)
+        << listing << ": " << plan.error().ToString();
   }
   api.Stop();
 }

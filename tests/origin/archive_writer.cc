@@ -40,7 +40,8 @@ std::string WriteArchive(const std::filesystem::path& out, const std::vector<Arc
     if (archive_write_header(a, e) != ARCHIVE_OK) {
       err = archive_error_string(a);
     } else if (it.type == AE_IFREG && !it.hardlink && !it.data.empty() &&
-               archive_write_data(a, it.data.data(), it.data.size()) != static_cast<la_ssize_t>(it.data.size())) {
+               archive_write_data(a, it.data.data(), it.data.size()) !=
+                   static_cast<la_ssize_t>(it.data.size())) {
       err = archive_error_string(a);
     }
     archive_entry_free(e);
@@ -52,7 +53,8 @@ std::string WriteArchive(const std::filesystem::path& out, const std::vector<Arc
 
 std::string ArchiveBytes(const std::vector<ArchiveItem>& items, const std::string& kind) {
   auto path = std::filesystem::temp_directory_path() /
-              ("modeld-archive-" + std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<uintptr_t>(&items)));
+              ("modeld-archive-" + std::to_string(::getpid()) + "-" +
+               std::to_string(reinterpret_cast<uintptr_t>(&items)));
   WriteArchive(path, items, kind);
   std::ifstream in(path, std::ios::binary);
   std::string bytes{std::istreambuf_iterator<char>(in), {}};

@@ -1,9 +1,8 @@
 #include "hub_mimic.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/checksum.h"
@@ -16,11 +15,11 @@ std::string HubMimic::GitBlobSha1(const std::string& content) {
   return HashHex(HashAlgorithm::kSha1, "blob " + std::to_string(content.size()) + '\0' + content);
 }
 
-HubMimic::HubMimic(TestOrigin& origin, TestOrigin* cdn) : origin_(origin), cdn_(cdn ? *cdn : origin) {
-  origin_.Handle("/api/models/", [this](const std::string& m, const std::string& t,
-                                        const std::map<std::string, std::string>& h) {
-    return Api(m, t, h);
-  });
+HubMimic::HubMimic(TestOrigin& origin, TestOrigin* cdn)
+    : origin_(origin), cdn_(cdn ? *cdn : origin) {
+  origin_.Handle("/api/models/",
+                 [this](const std::string& m, const std::string& t,
+                        const std::map<std::string, std::string>& h) { return Api(m, t, h); });
 }
 
 void HubMimic::AddRepo(const std::string& repo_id, const std::string& commit,
@@ -33,10 +32,9 @@ void HubMimic::AddRepo(const std::string& repo_id, const std::string& commit,
     std::lock_guard<std::mutex> lock(mu_);
     repos_[repo_id] = Repo{commit, refs, std::move(files), gated_token};
   }
-  origin_.Handle("/" + repo_id + "/resolve/", [this](const std::string& m, const std::string& t,
-                                                     const std::map<std::string, std::string>& h) {
-    return Resolve(m, t, h);
-  });
+  origin_.Handle("/" + repo_id + "/resolve/",
+                 [this](const std::string& m, const std::string& t,
+                        const std::map<std::string, std::string>& h) { return Resolve(m, t, h); });
 }
 
 std::string HubMimic::CdnPath(const std::string& content) const {
@@ -62,12 +60,14 @@ void HubMimic::RotateCdnLinks() {
   }
 }
 
-void HubMimic::ServeInstead(const std::string& repo_id, const std::string& path, const std::string& content) {
+void HubMimic::ServeInstead(const std::string& repo_id, const std::string& path,
+                            const std::string& content) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string key = repo_id + "/" + path;
   for (const auto& f : repos_[repo_id].files) {
     if (f.path == path && f.lfs) {
-      cdn_.Update(CdnPath(f.content), [&](FileSpec& spec) { spec.content = content.empty() ? f.content : content; });
+      cdn_.Update(CdnPath(f.content),
+                  [&](FileSpec& spec) { spec.content = content.empty() ? f.content : content; });
     }
   }
   if (content.empty()) {
@@ -88,7 +88,8 @@ std::vector<std::string> HubMimic::AuthSeen() const {
   return auth_seen_;
 }
 
-HubMimic::Repo* HubMimic::FindRepo(const std::string& rest, std::string* repo_id, std::string* after) {
+HubMimic::Repo* HubMimic::FindRepo(const std::string& rest, std::string* repo_id,
+                                   std::string* after) {
   for (auto& [id, repo] : repos_) {
     if (rest.rfind(id + "/", 0) == 0 || rest == id) {
       *repo_id = id;
@@ -115,13 +116,14 @@ static std::string PercentDecode(const std::string& s) {
 }
 
 static SimpleResponse HubError(int status, const std::string& code, const std::string& message) {
-  return SimpleResponse{status,
-                        {{"Content-Type", "application/json"}, {"X-Error-Code", code},
-                         {"X-Error-Message", message}},
-                        json{{"error", message}}.dump()};
+  return SimpleResponse{
+      status,
+      {{"Content-Type", "application/json"}, {"X-Error-Code", code}, {"X-Error-Message", message}},
+      json{{"error", message}}.dump()};
 }
 
-std::optional<SimpleResponse> HubMimic::Gate(Repo& repo, const std::map<std::string, std::string>& headers) {
+std::optional<SimpleResponse> HubMimic::Gate(Repo& repo,
+                                             const std::map<std::string, std::string>& headers) {
   auto it = headers.find("authorization");
   auth_seen_.push_back(it == headers.end() ? "" : it->second);
   if (rate_limited_ > 0) {
@@ -138,7 +140,8 @@ SimpleResponse HubMimic::Api(const std::string& method, const std::string& targe
                              const std::map<std::string, std::string>& headers) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string path = target.substr(0, target.find('?'));
-  std::string query = target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
+  std::string query =
+      target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
   std::string rest = path.substr(std::string("/api/models/").size());
   std::string repo_id, after;
   Repo* repo = FindRepo(rest, &repo_id, &after);
@@ -158,8 +161,10 @@ SimpleResponse HubMimic::Api(const std::string& method, const std::string& targe
   if (kind == "revision") {
     json siblings = json::array();
     for (const auto& f : repo->files) siblings.push_back({{"rfilename", f.path}});
-    return SimpleResponse{200, {{"Content-Type", "application/json"}},
-                          json{{"id", repo_id}, {"sha", repo->commit}, {"siblings", siblings}}.dump()};
+    return SimpleResponse{
+        200,
+        {{"Content-Type", "application/json"}},
+        json{{"id", repo_id}, {"sha", repo->commit}, {"siblings", siblings}}.dump()};
   }
   if (kind == "tree") {
     size_t cursor = 0;
@@ -171,13 +176,17 @@ SimpleResponse HubMimic::Api(const std::string& method, const std::string& targe
     for (const auto& f : repo->files) {
       for (size_t p = f.path.find('/'); p != std::string::npos; p = f.path.find('/', p + 1)) {
         if (dirs.insert(f.path.substr(0, p)).second) {
-          all.push_back({{"type", "directory"}, {"path", f.path.substr(0, p)}, {"oid", "d"}, {"size", 0}});
+          all.push_back(
+              {{"type", "directory"}, {"path", f.path.substr(0, p)}, {"oid", "d"}, {"size", 0}});
         }
       }
-      json item = {{"type", "file"}, {"path", f.path}, {"size", f.content.size()},
+      json item = {{"type", "file"},
+                   {"path", f.path},
+                   {"size", f.content.size()},
                    {"oid", GitBlobSha1(f.content)}};
       if (f.lfs) {
-        item["lfs"] = {{"oid", Sha256Hex(f.content)}, {"size", f.content.size()}, {"pointerSize", 134}};
+        item["lfs"] = {
+            {"oid", Sha256Hex(f.content)}, {"size", f.content.size()}, {"pointerSize", 134}};
       }
       all.push_back(item);
     }
@@ -195,8 +204,8 @@ SimpleResponse HubMimic::Api(const std::string& method, const std::string& targe
 SimpleResponse HubMimic::Resolve(const std::string& method, const std::string& target,
                                  const std::map<std::string, std::string>& headers) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string rest = target.substr(1, target.find('?') == std::string::npos ? std::string::npos
-                                                                               : target.find('?') - 1);
+  std::string rest = target.substr(
+      1, target.find('?') == std::string::npos ? std::string::npos : target.find('?') - 1);
   std::string repo_id, after;
   Repo* repo = FindRepo(rest, &repo_id, &after);
   if (!repo) return HubError(404, "RepoNotFound", "Repository not found");
@@ -204,7 +213,8 @@ SimpleResponse HubMimic::Resolve(const std::string& method, const std::string& t
   // after: "resolve/<rev>/<path>"
   std::string tail = after.substr(std::string("resolve/").size());
   std::string rev = tail.substr(0, tail.find('/'));
-  std::string file = tail.find('/') == std::string::npos ? "" : PercentDecode(tail.substr(tail.find('/') + 1));
+  std::string file =
+      tail.find('/') == std::string::npos ? "" : PercentDecode(tail.substr(tail.find('/') + 1));
   bool known = rev == repo->commit ||
                std::find(repo->refs.begin(), repo->refs.end(), rev) != repo->refs.end();
   if (!known) return HubError(404, "RevisionNotFound", "Invalid rev id: " + rev);
@@ -225,8 +235,9 @@ SimpleResponse HubMimic::Resolve(const std::string& method, const std::string& t
                           {{"X-Repo-Commit", repo->commit},
                            {"ETag", "\"" + GitBlobSha1(f.content) + "\""},
                            {"Content-Type", "application/octet-stream"}},
-                          served_instead_.count(repo_id + "/" + f.path) ? served_instead_[repo_id + "/" + f.path]
-                                                                        : f.content};
+                          served_instead_.count(repo_id + "/" + f.path)
+                              ? served_instead_[repo_id + "/" + f.path]
+                              : f.content};
   }
   return HubError(404, "EntryNotFound", file + " does not exist on \"" + rev + "\"");
 }

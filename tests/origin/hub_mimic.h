@@ -12,8 +12,8 @@
 #pragma once
 
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,7 +54,8 @@ class HubMimic {
   void RotateCdnLinks();
   // Serves |content| for |path| of |repo_id| while the listing keeps the true digest (a
   // Hub or a proxy that lies); empty to stop.
-  void ServeInstead(const std::string& repo_id, const std::string& path, const std::string& content);
+  void ServeInstead(const std::string& repo_id, const std::string& path,
+                    const std::string& content);
 
   static std::string GitBlobSha1(const std::string& content);
 

@@ -170,17 +170,28 @@ bool SendAll(int fd, const char* p, size_t n) {
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 302: return "Found";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 416: return "Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 206:
+      return "Partial Content";
+    case 302:
+      return "Found";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 416:
+      return "Range Not Satisfiable";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -284,8 +295,8 @@ void TestOrigin::Serve(int fd) {
       }
     }
     if (custom) {
-      std::string out = "HTTP/1.1 " + std::to_string(custom->status) + " " +
-                        Reason(custom->status) + "\r\n";
+      std::string out =
+          "HTTP/1.1 " + std::to_string(custom->status) + " " + Reason(custom->status) + "\r\n";
       bool has_len = false;
       for (const auto& [k, v] : custom->headers) {
         out += k + ": " + v + "\r\n";
@@ -350,7 +361,8 @@ void TestOrigin::Serve(int fd) {
       std::string body = fail == 404 ? "not found\n" : "error\n";
       std::string out = "HTTP/1.1 " + std::to_string(fail) + " " + Reason(fail) + "\r\n";
       if (fail == 302) out += "Location: " + spec.redirect_to + "\r\n";
-      if (!spec.retry_after.empty() && fail != 302) out += "Retry-After: " + spec.retry_after + "\r\n";
+      if (!spec.retry_after.empty() && fail != 302)
+        out += "Retry-After: " + spec.retry_after + "\r\n";
       out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
       out += std::string("Connection: ") + (keep_alive ? "keep-alive" : "close") + "\r\n\r\n";
       if (!head) out += body;
@@ -395,7 +407,8 @@ void TestOrigin::Serve(int fd) {
     if (!spec.content_disposition.empty()) {
       out += "Content-Disposition: " + spec.content_disposition + "\r\n";
     }
-    if (!spec.content_encoding.empty()) out += "Content-Encoding: " + spec.content_encoding + "\r\n";
+    if (!spec.content_encoding.empty())
+      out += "Content-Encoding: " + spec.content_encoding + "\r\n";
     if (spec.chunked) {
       out += "Transfer-Encoding: chunked\r\n";
     } else {

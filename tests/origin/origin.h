@@ -4,8 +4,8 @@
 // keep-alive, and injects the faults real upstreams have: dropped connections, 429/503
 // with Retry-After, stalls, corrupt bytes, a file that changes mid-download, no Range
 // support, chunked bodies without a length, a lying Content-Length, redirects, a
-// Content-Encoding nobody asked for, and per-connection rate limits (as CDNs cap). Every request is recorded, so tests can
-// assert what the client sent and how many bytes it fetched.
+// Content-Encoding nobody asked for, and per-connection rate limits (as CDNs cap). Every request is
+// recorded, so tests can assert what the client sent and how many bytes it fetched.
 //
 // Thread safety: all methods are safe from any thread. One thread per connection.
 #pragma once
@@ -30,27 +30,27 @@ std::string Sha256Hex(const std::string& data);
 
 struct FileSpec {
   std::string content;
-  std::string etag;           // default: "\"<first 16 hex of sha256>\""
+  std::string etag;  // default: "\"<first 16 hex of sha256>\""
   std::string last_modified = "Wed, 21 Oct 2026 07:28:00 GMT";
-  bool ranges = true;         // honour Range and If-Range, send Accept-Ranges
-  bool chunked = false;       // 200 with Transfer-Encoding: chunked, no length, no ranges
-  uint64_t rate = 0;          // bytes per second per connection; 0 = unlimited
+  bool ranges = true;    // honour Range and If-Range, send Accept-Ranges
+  bool chunked = false;  // 200 with Transfer-Encoding: chunked, no length, no ranges
+  uint64_t rate = 0;     // bytes per second per connection; 0 = unlimited
   std::string content_disposition;
   std::string content_encoding;  // sent as Content-Encoding (the bytes are sent as they are)
 
   // Faults. "times" counts GET requests to this file; -1 means every one.
-  int fail_status = 0;        // answer the first fail_times GETs with this status
+  int fail_status = 0;  // answer the first fail_times GETs with this status
   int fail_times = 0;
-  std::string retry_after;    // sent with fail_status
-  int64_t drop_after = -1;    // close the connection after this many body bytes...
-  int drop_times = 0;         // ...in the first drop_times responses
-  int64_t stall_after = -1;   // stop sending (but keep the socket open) after this many...
-  int stall_times = 0;        // ...in the first stall_times responses
+  std::string retry_after;   // sent with fail_status
+  int64_t drop_after = -1;   // close the connection after this many body bytes...
+  int drop_times = 0;        // ...in the first drop_times responses
+  int64_t stall_after = -1;  // stop sending (but keep the socket open) after this many...
+  int stall_times = 0;       // ...in the first stall_times responses
   std::vector<uint64_t> corrupt_offsets;  // flip these file offsets in every response
-  int change_after = -1;      // after this many GETs, serve changed_content with a new ETag
+  int change_after = -1;  // after this many GETs, serve changed_content with a new ETag
   std::string changed_content;
-  uint64_t lie_extra = 0;     // announce size + lie_extra; send the real bytes, then close
-  std::string redirect_to;    // 302 to this URL instead of serving
+  uint64_t lie_extra = 0;   // announce size + lie_extra; send the real bytes, then close
+  std::string redirect_to;  // 302 to this URL instead of serving
 };
 
 struct RequestLog {
@@ -123,11 +123,11 @@ class TestOrigin {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, File> files_;                           // GUARDED_BY(mu_)
-  std::vector<std::pair<std::string, Handler>> handlers_;       // GUARDED_BY(mu_)
-  std::vector<RequestLog> log_;                                 // GUARDED_BY(mu_)
-  std::vector<int> conn_fds_;                                   // GUARDED_BY(mu_)
-  std::vector<std::thread> conn_threads_;                       // GUARDED_BY(mu_)
+  std::map<std::string, File> files_;                      // GUARDED_BY(mu_)
+  std::vector<std::pair<std::string, Handler>> handlers_;  // GUARDED_BY(mu_)
+  std::vector<RequestLog> log_;                            // GUARDED_BY(mu_)
+  std::vector<int> conn_fds_;                              // GUARDED_BY(mu_)
+  std::vector<std::thread> conn_threads_;                  // GUARDED_BY(mu_)
 };
 
 }  // namespace modeld::testing

@@ -15,13 +15,15 @@ Result<BodyReader> BodyReader::Parse(std::string_view body, bool empty_is_object
     if (!parsed.has_value()) return parsed.error();
     *owned = std::move(parsed.value());
   }
-  if (!owned->is_object()) return Status::InvalidArgument("Invalid JSON body: the body must be a JSON object");
+  if (!owned->is_object())
+    return Status::InvalidArgument("Invalid JSON body: the body must be a JSON object");
   BodyReader r(*owned, "");
   r.owned_ = owned;
   return r;
 }
 
-BodyReader::BodyReader(const nlohmann::json& j, std::string prefix) : j_(&j), prefix_(std::move(prefix)) {}
+BodyReader::BodyReader(const nlohmann::json& j, std::string prefix)
+    : j_(&j), prefix_(std::move(prefix)) {}
 
 bool BodyReader::Has(const std::string& key) const { return Field(key) != nullptr; }
 
@@ -33,7 +35,8 @@ const nlohmann::json* BodyReader::Field(const std::string& key) const {
 }
 
 bool BodyReader::Fail(const std::string& key, const std::string& message) {
-  if (error_.ok()) error_ = Status::InvalidArgument("Invalid parameter '" + prefix_ + key + "': " + message);
+  if (error_.ok())
+    error_ = Status::InvalidArgument("Invalid parameter '" + prefix_ + key + "': " + message);
   return false;
 }
 
@@ -69,14 +72,16 @@ bool BodyReader::Int(const std::string& key, int64_t min, int64_t max, int64_t* 
   return ok();
 }
 
-bool BodyReader::StrList(const std::string& key, std::vector<std::string>* out, std::string_view what) {
+bool BodyReader::StrList(const std::string& key, std::vector<std::string>* out,
+                         std::string_view what) {
   const auto* v = Field(key);
   if (!v) return ok();
   if (v->is_string()) {
     out->push_back(v->get<std::string>());
     return ok();
   }
-  bool list = v->is_array() && std::all_of(v->begin(), v->end(), [](const auto& e) { return e.is_string(); });
+  bool list = v->is_array() &&
+              std::all_of(v->begin(), v->end(), [](const auto& e) { return e.is_string(); });
   if (!list) return Fail(key, "must be a list of " + std::string(what));
   for (const auto& e : *v) out->push_back(e.get<std::string>());
   return ok();

@@ -12,7 +12,8 @@ TEST(BodyReaderTest, ReadsFieldsAndNamesTheFirstBadOne) {
   bool b = false;
   int64_t n = 0;
   std::vector<std::string> l;
-  EXPECT_TRUE(r->Str("a", &a) && r->Bool("b", &b) && r->Int("n", 1, 10, &n) && r->StrList("l", &l, "names"));
+  EXPECT_TRUE(r->Str("a", &a) && r->Bool("b", &b) && r->Int("n", 1, 10, &n) &&
+              r->StrList("l", &l, "names"));
   EXPECT_EQ(a, "x");
   EXPECT_TRUE(b);
   EXPECT_EQ(n, 5);
@@ -40,12 +41,14 @@ TEST(BodyReaderTest, AbsentAndNullAreLeftAlone) {
 }
 
 TEST(BodyReaderTest, RefusesWhatIsNotAnObject) {
-  EXPECT_EQ(BodyReader::Parse("[1]").error().message(), "Invalid JSON body: the body must be a JSON object");
+  EXPECT_EQ(BodyReader::Parse("[1]").error().message(),
+            "Invalid JSON body: the body must be a JSON object");
   EXPECT_NE(BodyReader::Parse("{").error().message().find("Invalid JSON body"), std::string::npos);
   EXPECT_FALSE(BodyReader::Parse("").has_value());
   EXPECT_TRUE(BodyReader::Parse("", /*empty_is_object=*/true).has_value()) << "a POST with no body";
   std::string deep = std::string(1000, '[') + std::string(1000, ']');
-  EXPECT_NE(BodyReader::Parse("{\"a\":" + deep + "}").error().message().find("nested deeper"), std::string::npos);
+  EXPECT_NE(BodyReader::Parse("{\"a\":" + deep + "}").error().message().find("nested deeper"),
+            std::string::npos);
   auto r = BodyReader::Parse(R"({"n": 18446744073709551615})");
   int64_t n = 0;
   EXPECT_FALSE(r->Int("n", 0, 10, &n)) << "an unsigned value past int64";

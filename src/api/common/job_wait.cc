@@ -28,7 +28,8 @@ void WhenJobEnds(service::JobManager& jobs, const std::string& id,
   if (!job.has_value() || job->last.terminal()) finish();
 }
 
-Status FollowJob(service::JobManager& jobs, const std::string& id, std::shared_ptr<EventStream> stream,
+Status FollowJob(service::JobManager& jobs, const std::string& id,
+                 std::shared_ptr<EventStream> stream,
                  std::function<bool(const service::JobEvent&)> on_event) {
   struct State {
     Mutex mu;  // one call of on_event at a time; none after it said stop

@@ -25,7 +25,8 @@ void WhenJobEnds(service::JobManager& jobs, const std::string& id,
 // until it returns false (then |stream| is closed) or the client goes away (|stream|
 // closes: the subscription ends). Subscribes before reading the latest event, so no event
 // falls between. NotFound (nothing subscribed) for an unknown job.
-Status FollowJob(service::JobManager& jobs, const std::string& id, std::shared_ptr<EventStream> stream,
+Status FollowJob(service::JobManager& jobs, const std::string& id,
+                 std::shared_ptr<EventStream> stream,
                  std::function<bool(const service::JobEvent&)> on_event);
 
 }  // namespace modeld::api

@@ -15,12 +15,16 @@ double Percent(uint64_t done, std::optional<uint64_t> total, bool completed) {
   return completed ? 100.0 : 0.0;
 }
 
-double MegaBytes(uint64_t bytes) { return std::round(static_cast<double>(bytes) / 1e6 * 100) / 100; }
+double MegaBytes(uint64_t bytes) {
+  return std::round(static_cast<double>(bytes) / 1e6 * 100) / 100;
+}
 
 int64_t EtaSeconds(std::optional<double> eta) {
   return eta ? static_cast<int64_t>(std::ceil(std::max(0.0, *eta))) : 0;
 }
 
-std::string Iso8601(int64_t unix_seconds) { return FormatUtc(unix_seconds, "%Y-%m-%dT%H:%M:%S.000Z"); }
+std::string Iso8601(int64_t unix_seconds) {
+  return FormatUtc(unix_seconds, "%Y-%m-%dT%H:%M:%S.000Z");
+}
 
 }  // namespace modeld::api

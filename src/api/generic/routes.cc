@@ -19,16 +19,20 @@ Response Json(http::status status, const json& j) { return JsonResponse(status, 
 // shape, or the failure as an error.
 Response EndedAnswer(const Result<service::Job>& job) {
   if (!job.has_value()) return ErrorFor(job.error());
-  if (job->last.state == JobState::kCompleted && job->result) return Json(http::status::ok, CompletedJson(*job));
+  if (job->last.state == JobState::kCompleted && job->result)
+    return Json(http::status::ok, CompletedJson(*job));
   if (job->last.state == JobState::kCancelled) {
     return ErrorResponse(http::status::internal_server_error, "Download failed: cancelled by user");
   }
-  Status s = job->last.status.ok() ? Status::Internal("the download ended without a result") : job->last.status;
+  Status s = job->last.status.ok() ? Status::Internal("the download ended without a result")
+                                   : job->last.status;
   // The request itself was valid (it was checked up front): what the download met (a
   // refused archive entry, say) is the server's 500 with its cause.
-  http::status code = s.code() == Status::Code::kInvalidArgument ? http::status::internal_server_error
-                                                                  : HttpStatusFor(s);
-  return ErrorResponse(code, s.code() == Status::Code::kNoSpace ? s.message() : "Download failed: " + s.message());
+  http::status code = s.code() == Status::Code::kInvalidArgument
+                          ? http::status::internal_server_error
+                          : HttpStatusFor(s);
+  return ErrorResponse(
+      code, s.code() == Status::Code::kNoSpace ? s.message() : "Download failed: " + s.message());
 }
 
 // SSE framing: "event: NAME" and one "data:" line of JSON.
@@ -54,9 +58,10 @@ std::vector<Route> Routes(Context& ctx) {
                  respond(Json(http::status::ok, {{"status", "ok"}}));
                },
                nullptr, StreamKind::kSse, Lane::kInline, /*public_path=*/true});
-  r.push_back({http::verb::get, "/version", [&ctx](const Request&, const Params&, Responder respond) {
-                 respond(Json(http::status::ok, {{"version", ctx.version}, {"name", "modeld"}}));
-               }});
+  r.push_back(
+      {http::verb::get, "/version", [&ctx](const Request&, const Params&, Responder respond) {
+         respond(Json(http::status::ok, {{"version", ctx.version}, {"name", "modeld"}}));
+       }});
   // Resolves the model up front (network), so an unknown model is a 404, a gated one a
   // 403 and a full disk a 413 before anything is queued.
   r.push_back({http::verb::post, "/model-download",
@@ -71,7 +76,8 @@ std::vector<Route> Routes(Context& ctx) {
                              [respond](Result<service::Job> job) { respond(EndedAnswer(job)); });
                },
                nullptr, StreamKind::kSse, Lane::kNetwork});
-  r.push_back({http::verb::get, "/model-download", [&ctx](const Request&, const Params&, Responder respond) {
+  r.push_back({http::verb::get, "/model-download",
+               [&ctx](const Request&, const Params&, Responder respond) {
                  json arr = json::array();
                  for (const auto& job : ctx.jobs.List()) arr.push_back(ProgressJson(job));
                  respond(Json(http::status::ok, {{"downloads", arr}}));
@@ -117,16 +123,18 @@ std::vector<Route> Routes(Context& ctx) {
                  if (!job.has_value()) return reply.Reject(ErrorFor(job.error()));
                  auto stream = reply.Start();
                  bool first = true;
-                 Status s = FollowJob(ctx.jobs, id, stream, [stream, first](const service::JobEvent& ev) mutable {
-                   bool change = ev.state_change || first;
-                   first = false;
-                   if (ev.terminal()) {
-                     stream->Send("", Sse("done", EventJson(ev)));
-                     return false;
-                   }
-                   stream->Send(change ? "" : "progress", Sse(change ? "state" : "progress", EventJson(ev)));
-                   return true;
-                 });
+                 Status s = FollowJob(
+                     ctx.jobs, id, stream, [stream, first](const service::JobEvent& ev) mutable {
+                       bool change = ev.state_change || first;
+                       first = false;
+                       if (ev.terminal()) {
+                         stream->Send("", Sse("done", EventJson(ev)));
+                         return false;
+                       }
+                       stream->Send(change ? "" : "progress",
+                                    Sse(change ? "state" : "progress", EventJson(ev)));
+                       return true;
+                     });
                  if (!s.ok()) stream->Close();
                }});
   // Every job's state changes and progress on one WebSocket: a JSON object per message,
@@ -178,7 +186,8 @@ std::vector<Route> Routes(Context& ctx) {
                  auto versions = ctx.models.Versions(name);
                  if (!versions.has_value()) return respond(ErrorFor(versions.error()));
                  if (versions->empty()) {
-                   return respond(ErrorResponse(http::status::not_found, "Model '" + name + "' not found"));
+                   return respond(
+                       ErrorResponse(http::status::not_found, "Model '" + name + "' not found"));
                  }
                  json arr = json::array();
                  for (const auto& m : *versions) arr.push_back(ModelJson(m));
@@ -204,15 +213,17 @@ std::vector<Route> Routes(Context& ctx) {
                },
                nullptr, StreamKind::kSse, Lane::kStore});
   // What can be pulled by name: every catalog's models, ?q= to search, ?source= for one.
-  r.push_back({http::verb::get, "/catalog", [&ctx](const Request&, const Params& params, Responder respond) {
-                 auto found = ctx.models.Search(params.Query("q"), params.Query("source"));
-                 json models = json::array(), sources = json::array();
-                 for (const auto& s : found.sources) {
-                   sources.push_back({{"name", s.name}, {"origin", s.origin}, {"models", s.models}});
-                 }
-                 for (const auto& m : found.models) models.push_back(m.json);
-                 respond(Json(http::status::ok, {{"models", models}, {"sources", sources}}));
-               }});
+  r.push_back(
+      {http::verb::get, "/catalog",
+       [&ctx](const Request&, const Params& params, Responder respond) {
+         auto found = ctx.models.Search(params.Query("q"), params.Query("source"));
+         json models = json::array(), sources = json::array();
+         for (const auto& s : found.sources) {
+           sources.push_back({{"name", s.name}, {"origin", s.origin}, {"models", s.models}});
+         }
+         for (const auto& m : found.models) models.push_back(m.json);
+         respond(Json(http::status::ok, {{"models", models}, {"sources", sources}}));
+       }});
   return r;
 }
 

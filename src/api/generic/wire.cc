@@ -26,12 +26,13 @@ std::string FilePath(const service::Model& m) {
 }
 
 json ProgressObject(const service::JobEvent& ev, bool bytes) {
-  json p = {{"percentage", Percent(ev.bytes_done, ev.bytes_total, ev.state == JobState::kCompleted)},
-            {"downloaded_mb", MegaBytes(ev.bytes_done)},
-            {"total_mb", MegaBytes(ev.bytes_total.value_or(0))},
-            {"speed_mbps", MegaBytes(static_cast<uint64_t>(std::max(0.0, ev.bytes_per_second)))},
-            {"eta_seconds", EtaSeconds(ev.eta_seconds)},
-            {"current_stage", service::JobStateName(ev.state)}};
+  json p = {
+      {"percentage", Percent(ev.bytes_done, ev.bytes_total, ev.state == JobState::kCompleted)},
+      {"downloaded_mb", MegaBytes(ev.bytes_done)},
+      {"total_mb", MegaBytes(ev.bytes_total.value_or(0))},
+      {"speed_mbps", MegaBytes(static_cast<uint64_t>(std::max(0.0, ev.bytes_per_second)))},
+      {"eta_seconds", EtaSeconds(ev.eta_seconds)},
+      {"current_stage", service::JobStateName(ev.state)}};
   if (bytes) {
     p["downloaded_bytes"] = ev.bytes_done;
     p["total_bytes"] = ev.bytes_total.value_or(0);
@@ -41,15 +42,21 @@ json ProgressObject(const service::JobEvent& ev, bool bytes) {
 
 std::string_view Message(JobState s) {
   switch (s) {
-    case JobState::kCompleted: return "Model downloaded and installed successfully";
-    case JobState::kFailed: return "Download failed";
-    case JobState::kCancelled: return "Download cancelled";
-    case JobState::kPaused: return "Download paused";
-    case JobState::kQueued: return "Download queued";
+    case JobState::kCompleted:
+      return "Model downloaded and installed successfully";
+    case JobState::kFailed:
+      return "Download failed";
+    case JobState::kCancelled:
+      return "Download cancelled";
+    case JobState::kPaused:
+      return "Download paused";
+    case JobState::kQueued:
+      return "Download queued";
     case JobState::kResolving:
     case JobState::kDownloading:
     case JobState::kVerifying:
-    case JobState::kInstalling: return "Download in progress";
+    case JobState::kInstalling:
+      return "Download in progress";
   }
   return "Download in progress";
 }
@@ -58,35 +65,51 @@ std::string_view Message(JobState s) {
 
 http::status HttpStatusFor(const Status& s) {
   switch (s.code()) {
-    case Status::Code::kOk: return http::status::ok;
-    case Status::Code::kInvalidArgument: return http::status::bad_request;
-    case Status::Code::kNotFound: return http::status::not_found;
-    case Status::Code::kAlreadyExists: return http::status::conflict;
-    case Status::Code::kFailedPrecondition: return http::status::conflict;
-    case Status::Code::kNoSpace: return http::status::payload_too_large;
-    case Status::Code::kPermissionDenied: return http::status::forbidden;
-    case Status::Code::kUnavailable: return http::status::service_unavailable;
+    case Status::Code::kOk:
+      return http::status::ok;
+    case Status::Code::kInvalidArgument:
+      return http::status::bad_request;
+    case Status::Code::kNotFound:
+      return http::status::not_found;
+    case Status::Code::kAlreadyExists:
+      return http::status::conflict;
+    case Status::Code::kFailedPrecondition:
+      return http::status::conflict;
+    case Status::Code::kNoSpace:
+      return http::status::payload_too_large;
+    case Status::Code::kPermissionDenied:
+      return http::status::forbidden;
+    case Status::Code::kUnavailable:
+      return http::status::service_unavailable;
     case Status::Code::kIoError:
     case Status::Code::kCorrupt:
     case Status::Code::kCancelled:
-    case Status::Code::kInternal: return http::status::internal_server_error;
+    case Status::Code::kInternal:
+      return http::status::internal_server_error;
   }
   return http::status::internal_server_error;
 }
 
-Response ErrorFor(const Status& s) { return ErrorResponse(HttpStatusFor(s), RedactText(s.message())); }
+Response ErrorFor(const Status& s) {
+  return ErrorResponse(HttpStatusFor(s), RedactText(s.message()));
+}
 
 std::string_view SeedStatus(JobState state) {
   switch (state) {
     case JobState::kQueued:
-    case JobState::kResolving: return "started";
+    case JobState::kResolving:
+      return "started";
     case JobState::kDownloading:
     case JobState::kVerifying:
-    case JobState::kInstalling: return "downloading";
-    case JobState::kPaused: return "paused";
-    case JobState::kCompleted: return "completed";
+    case JobState::kInstalling:
+      return "downloading";
+    case JobState::kPaused:
+      return "paused";
+    case JobState::kCompleted:
+      return "completed";
     case JobState::kCancelled:
-    case JobState::kFailed: return "failed";
+    case JobState::kFailed:
+      return "failed";
   }
   return "failed";
 }
@@ -100,8 +123,8 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
   std::string name, version = "latest", url, checksum, source = "default";
   bool force = false;
   b.Str("model_name", &name, true) && b.Str("version", &version) && b.Str("download_url", &url) &&
-      b.Str("source", &source) && b.Str("checksum", &checksum) && b.Bool("force_download", &force) &&
-      b.Bool("wait", &out.wait);
+      b.Str("source", &source) && b.Str("checksum", &checksum) &&
+      b.Bool("force_download", &force) && b.Bool("wait", &out.wait);
   if (!b.ok()) return b.error();
   if (name.empty()) return Status::InvalidArgument("Invalid parameter 'model_name': empty");
   if (version.empty()) version = "latest";
@@ -122,7 +145,8 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
   }
   if (!checksum.empty()) {
     auto c = ParseChecksum(checksum);
-    if (!c.has_value()) return Status::InvalidArgument("Invalid parameter 'checksum': " + c.error().message());
+    if (!c.has_value())
+      return Status::InvalidArgument("Invalid parameter 'checksum': " + c.error().message());
     p.checksum = *c;
   }
   if (auto o = b.Object("options")) {
@@ -147,8 +171,9 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
   }
   if (!b.ok()) return b.error();
   // Hub selection: include/exclude globs, a GGUF quantization, a revision.
-  b.StrList("include", &p.include, "glob patterns") && b.StrList("exclude", &p.exclude, "glob patterns") &&
-      b.Str("quantization", &p.quantization) && b.Str("revision", &p.revision);
+  b.StrList("include", &p.include, "glob patterns") &&
+      b.StrList("exclude", &p.exclude, "glob patterns") && b.Str("quantization", &p.quantization) &&
+      b.Str("revision", &p.revision);
   int64_t priority = 0;
   b.Int("priority", -100, 100, &priority);
   if (!b.ok()) return b.error();
@@ -156,7 +181,8 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
   if (auto m = b.Object("metadata")) {
     const json& meta = m->json();
     for (const auto& [k, v] : meta.items()) p.metadata[k] = v;
-    if (meta.contains("description") && meta["description"].is_string()) p.description = meta["description"];
+    if (meta.contains("description") && meta["description"].is_string())
+      p.description = meta["description"];
     if (meta.contains("tags") && meta["tags"].is_array()) {
       for (const auto& t : meta["tags"]) {
         if (t.is_string()) p.tags.push_back(t.get<std::string>());
@@ -180,7 +206,8 @@ json StartedJson(const service::Submission& s) {
   auto size = plan.total_bytes;
   j["estimated_size_mb"] = size ? json(MegaBytes(*size)) : json(nullptr);
   // At 50 MB/s until the first downloads teach us better.
-  j["estimated_duration_seconds"] = size ? json(static_cast<int64_t>(std::ceil(*size / 50e6))) : json(nullptr);
+  j["estimated_duration_seconds"] =
+      size ? json(static_cast<int64_t>(std::ceil(*size / 50e6))) : json(nullptr);
   j["download_url"] = RedactUrl(job.request.url.empty() ? plan.first_url : job.request.url);
   j["source"] = plan.source;
   j["files"] = plan.files;
@@ -220,7 +247,8 @@ json CompletedJson(const service::Job& job) {
   j["file_path"] = FilePath(m);
   j["model_path"] = m.path.string();
   j["file_size_mb"] = MegaBytes(m.size);
-  j["download_duration_seconds"] = static_cast<double>(std::max<int64_t>(0, job.finished_at - job.started_at));
+  j["download_duration_seconds"] =
+      static_cast<double>(std::max<int64_t>(0, job.finished_at - job.started_at));
   j["checksum_verified"] = job.request.checksum.has_value();
   j["sha256"] = m.files.empty() ? "" : m.files[0].sha256;
   j["installation"] = InstallationJson(m);
@@ -241,8 +269,11 @@ json EventJson(const service::JobEvent& ev) {
   if (!ev.files.empty()) {
     json files = json::array();
     for (const auto& f : ev.files) {
-      json fj = {{"path", f.path}, {"digest", f.digest}, {"downloaded_bytes", f.done},
-                 {"state", service::JobStateName(f.state)}, {"reused", f.reused}};
+      json fj = {{"path", f.path},
+                 {"digest", f.digest},
+                 {"downloaded_bytes", f.done},
+                 {"state", service::JobStateName(f.state)},
+                 {"reused", f.reused}};
       fj["total_bytes"] = f.total ? json(*f.total) : json(nullptr);
       files.push_back(std::move(fj));
     }

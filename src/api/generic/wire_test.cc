@@ -34,7 +34,8 @@ TEST(GenericWireTest, StatusCodesAsTheSeedsTable) {
 TEST(GenericWireTest, ParsesTheSeedsBody) {
   auto dl = ParseDownloadRequest(
       R"({"model_name": "resnet50", "version": "v1.0", "download_url": "https://h/r.pth",
-          "checksum": "sha256:)" + std::string(64, 'a') + R"(", "force_download": true,
+          "checksum": "sha256:)" +
+          std::string(64, 'a') + R"(", "force_download": true,
           "options": {"timeout": 60, "retry_count": 2, "cleanup_temp_files": false},
           "priority": 5, "include": "*.json", "metadata": {"description": "d", "tags": ["a", 1]}})",
       false);
@@ -55,7 +56,9 @@ TEST(GenericWireTest, ParsesTheSeedsBody) {
   EXPECT_FALSE(dl->wait);
   EXPECT_TRUE(ParseDownloadRequest(R"({"model_name": "m"})", true)->wait);
   EXPECT_EQ(ParseDownloadRequest(R"({"model_name": "m"})", false)->pull.ref.version, "latest");
-  EXPECT_EQ(ParseDownloadRequest(R"({"model_name": "m", "download_url": "ftp://x"})", false).error().message(),
+  EXPECT_EQ(ParseDownloadRequest(R"({"model_name": "m", "download_url": "ftp://x"})", false)
+                .error()
+                .message(),
             "Invalid parameter 'download_url': not an http(s) URL");
 }
 
