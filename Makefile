@@ -1,11 +1,13 @@
 # modeld: `make` builds build/modeld; `make test` builds and runs every test; `make run` starts it.
+# `make tsa` builds everything with clang's thread-safety analysis as errors (docs/threads.md).
 # `make asan` / `make tsan` build and run every test under sanitizers (build-asan, build-tsan);
 # `make fuzz` builds and runs the libFuzzer targets (build-fuzz; fuzz/README.md).
 BUILD ?= build
+TSA_BUILD ?= build-tsa
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test run bench format clean asan tsan fuzz
+.PHONY: all deps configure build test tsa run bench format format-check clean asan tsan fuzz
 
 all: build
 
@@ -22,6 +24,17 @@ build: deps configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# Its own build dir, configured once: clang, -Werror=thread-safety, no optimisation and no
+# debug info (only the diagnostics matter); ccache (CMakeLists.txt) keeps a rebuild cheap.
+# The self-test first proves the analysis sees the annotations at all.
+$(TSA_BUILD)/build.ninja: | deps
+	CC=clang CXX=clang++ cmake -S . -B $(TSA_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=None \
+	  "-DCMAKE_CXX_FLAGS=-Wthread-safety -Werror=thread-safety"
+
+tsa: deps $(TSA_BUILD)/build.ninja
+	@scripts/tsa-selftest.sh
+	cmake --build $(TSA_BUILD) -j $(JOBS)
 
 run: build
 	$(BUILD)/modeld serve
@@ -60,5 +73,8 @@ fuzz: deps
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.cc' '*.h')
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-fuzz
+	rm -rf $(BUILD) $(TSA_BUILD) build-asan build-tsan build-fuzz

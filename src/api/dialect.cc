@@ -1,11 +1,11 @@
 #include "api/dialect.h"
 
 #include <algorithm>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/json.h"
+#include "core/mutex.h"
 
 namespace modeld::api {
 
@@ -39,6 +39,22 @@ std::string Shape(const std::string& pattern, std::vector<std::string>* names) {
   return shape.empty() ? "/" : shape;
 }
 
+// Every dialect's answer combined: their JSON objects merged (the first dialect's value
+// wins a shared key); the first answer as it is if any is not a 2xx JSON object.
+// REQUIRES: each of |got| answered.
+Response Combine(std::vector<std::optional<Response>>& got) {
+  nlohmann::json combined = nlohmann::json::object();
+  for (auto& r : got) {
+    int code = r->result_int();
+    auto j = ParseJsonOrDiscarded(r->body());
+    if (code < 200 || code > 299 || !j.is_object()) return std::move(*got.front());
+    for (auto& [k, v] : j.items()) {
+      if (!combined.contains(k)) combined[k] = std::move(v);
+    }
+  }
+  return JsonResponse(got.front()->result(), combined.dump());
+}
+
 // One route answering for several dialects: every handler runs, and their JSON objects
 // are combined into one answer (the first dialect's value wins a shared key). If any
 // answer is not a 2xx JSON object, the first dialect's answer is sent as it is.
@@ -57,27 +73,21 @@ Route MergeRoutes(std::vector<Route> same) {
   merged.handler = [parts, first_names](const Request& req, const Params& params,
                                         Responder respond) {
     struct State {
-      std::mutex mu;
-      std::vector<std::optional<Response>> got;  // GUARDED_BY(mu)
-      size_t left;                               // GUARDED_BY(mu)
-      Responder respond;
+      State(size_t n, Responder r) : got(n), left(n), respond(std::move(r)) {}
+      Mutex mu;
+      std::vector<std::optional<Response>> got GUARDED_BY(mu);
+      size_t left GUARDED_BY(mu);
+      const Responder respond;
     };
-    auto st = std::make_shared<State>();
-    st->got.resize(parts.size());
-    st->left = parts.size();
-    st->respond = std::move(respond);
+    auto st = std::make_shared<State>(parts.size(), std::move(respond));
+    // Once all have answered. Combined under the lock (a handler that answers again still
+    // looks at |got|), sent outside it.
     auto finish = [st] {
-      nlohmann::json combined = nlohmann::json::object();
-      for (auto& r : st->got) {
-        int code = r->result_int();
-        auto j = ParseJsonOrDiscarded(r->body());
-        if (code < 200 || code > 299 || !j.is_object())
-          return st->respond(std::move(*st->got.front()));
-        for (auto& [k, v] : j.items()) {
-          if (!combined.contains(k)) combined[k] = std::move(v);
-        }
+      Response res;
+      {
+        MutexLock lock(&st->mu);
+        res = Combine(st->got);
       }
-      Response res = JsonResponse(st->got.front()->result(), combined.dump());
       st->respond(std::move(res));
     };
     for (size_t i = 0; i < parts.size(); ++i) {
@@ -90,7 +100,7 @@ Route MergeRoutes(std::vector<Route> same) {
       parts[i].handler(req, own, [st, i, finish](Response res) {
         bool done = false;
         {
-          std::lock_guard<std::mutex> lock(st->mu);
+          MutexLock lock(&st->mu);
           if (st->got[i]) return;  // a handler answers once
           st->got[i] = std::move(res);
           done = --st->left == 0;

@@ -11,7 +11,7 @@
 //
 // Adding a dialect: api/<name>/routes.{h,cc} (the table, handlers that translate to and
 // from ModelService and JobManager calls) and wire.{h,cc} (the wire structs and the
-// JobState/Status mappings), registered in cli/serve.cc's dialect list.
+// JobState/Status mappings), registered in app/serve.cc's dialect list (docs/architecture.md).
 //
 // Thread safety: plain values, immutable once handed to the server.
 #pragma once

@@ -86,7 +86,7 @@ class HttpServer {
   // The connection cap in force (ServerOptions::max_connections or its default).
   int max_connections() const;
 
-  struct Impl;  // internal; public only so the connection sessions in the .cc can name it
+  struct Impl;  // internal (http_server_impl.h); public so that session.cc can name it
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -4,8 +4,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <deque>
-#include <mutex>
 #include <optional>
+
+#include "core/mutex.h"
 
 namespace modeld::api {
 
@@ -44,29 +45,29 @@ class CoalescingQueue {
 // Subclasses write one message at a time on their strand.
 class StreamBase : public EventStream {
  public:
-  void Send(const std::string& key, std::string data) override {
+  void Send(const std::string& key, std::string data) override EXCLUDES(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (closed_ || closing_) return;
       queue_.Push(key, std::move(data));
     }
     Kick();
   }
-  void Close() override {
+  void Close() override EXCLUDES(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       closing_ = true;
     }
     Kick();
   }
-  bool closed() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+  bool closed() const override EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     return closed_;
   }
-  void OnClose(std::function<void()> fn) override {
+  void OnClose(std::function<void()> fn) override EXCLUDES(mu_) {
     bool now = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (closed_) {
         now = true;
       } else {
@@ -80,18 +81,18 @@ class StreamBase : public EventStream {
   virtual void Kick() = 0;  // post Pump to the strand
   // On the strand: the next message to write, or nullopt (and *finish when the stream
   // should end now).
-  std::optional<std::string> Next(bool* finish) {
-    std::lock_guard<std::mutex> lock(mu_);
+  std::optional<std::string> Next(bool* finish) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     *finish = false;
     if (closed_) return std::nullopt;
     if (!queue_.empty()) return queue_.Pop();
     if (closing_) *finish = true;
     return std::nullopt;
   }
-  void Finished() {
+  void Finished() EXCLUDES(mu_) {
     std::function<void()> fn;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (closed_) return;
       closed_ = true;
       fn = std::move(on_close_);
@@ -100,11 +101,11 @@ class StreamBase : public EventStream {
   }
 
  private:
-  mutable std::mutex mu_;
-  CoalescingQueue queue_;           // GUARDED_BY(mu_)
-  bool closing_ = false;            // GUARDED_BY(mu_)
-  bool closed_ = false;             // GUARDED_BY(mu_)
-  std::function<void()> on_close_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CoalescingQueue queue_ GUARDED_BY(mu_);
+  bool closing_ GUARDED_BY(mu_) = false;
+  bool closed_ GUARDED_BY(mu_) = false;
+  std::function<void()> on_close_ GUARDED_BY(mu_);
 };
 
 // A streamed body (Server-Sent Events, NDJSON): a 200 with its content type, then each

@@ -14,10 +14,10 @@ WorkPool::WorkPool(std::string name, int max_threads, size_t max_queued,
 WorkPool::~WorkPool() {
   std::vector<std::thread> done;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
-    cv_.notify_all();
-    exited_.wait(lock, [&] { return threads_.empty(); });
+    cv_.SignalAll();
+    exited_.Wait(&mu_, [&]() REQUIRES(mu_) { return threads_.empty(); });
     done.swap(exited_threads_);
   }
   for (auto& t : done) t.join();
@@ -26,14 +26,14 @@ WorkPool::~WorkPool() {
 bool WorkPool::Post(std::function<void()> fn) {
   std::vector<std::thread> done;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (stop_) return false;
     done.swap(exited_threads_);
     // Threads idle and not yet claimed by a queued task.
     int free = idle_threads_ - static_cast<int>(queue_.size());
     if (free > 0) {
       queue_.push_back(std::move(fn));
-      cv_.notify_one();
+      cv_.Signal();
     } else if (static_cast<int>(threads_.size()) < max_threads_) {
       queue_.push_back(std::move(fn));
       std::thread t([this] { Work(); });
@@ -50,15 +50,15 @@ bool WorkPool::Post(std::function<void()> fn) {
 }
 
 void WorkPool::Work() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (;;) {
     ++idle_threads_;
-    bool got = cv_.wait_for(lock, idle_, [&] { return stop_ || !queue_.empty(); });
+    bool got = cv_.WaitFor(&mu_, idle_, [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
     --idle_threads_;
     if (!got || queue_.empty()) break;  // idle too long, or stopping with nothing left
     auto fn = std::move(queue_.front());
     queue_.pop_front();
-    lock.unlock();
+    lock.Unlock();
     try {
       fn();
     } catch (const std::exception& e) {
@@ -67,7 +67,7 @@ void WorkPool::Work() {
       log::Error("{} worker: a task threw", name_);
     }
     fn = nullptr;  // captures die outside the lock
-    lock.lock();
+    lock.Lock();
   }
   // Joined by the next Post or the destructor.
   auto it = threads_.find(std::this_thread::get_id());
@@ -75,11 +75,11 @@ void WorkPool::Work() {
     exited_threads_.push_back(std::move(it->second));
     threads_.erase(it);
   }
-  exited_.notify_all();
+  exited_.SignalAll();
 }
 
 int WorkPool::threads_for_test() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return static_cast<int>(threads_.size());
 }
 

@@ -9,14 +9,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "core/mutex.h"
 
 namespace modeld::api {
 
@@ -30,25 +30,25 @@ class WorkPool {
   WorkPool& operator=(const WorkPool&) = delete;
 
   // False when the pool is full or stopping.
-  bool Post(std::function<void()> fn);
+  bool Post(std::function<void()> fn) EXCLUDES(mu_);
 
-  int threads_for_test();
+  int threads_for_test() EXCLUDES(mu_);
 
  private:
-  void Work();
+  void Work() EXCLUDES(mu_);
 
   const std::string name_;
   const int max_threads_;
   const size_t max_queued_;
   const std::chrono::milliseconds idle_;
-  std::mutex mu_;
-  std::condition_variable cv_;                      // work arrived, or stopping
-  std::condition_variable exited_;                  // a thread exited
-  std::deque<std::function<void()>> queue_;         // GUARDED_BY(mu_)
-  std::map<std::thread::id, std::thread> threads_;  // GUARDED_BY(mu_): live threads
-  std::vector<std::thread> exited_threads_;         // GUARDED_BY(mu_): to join
-  int idle_threads_ = 0;                            // GUARDED_BY(mu_): waiting for work
-  bool stop_ = false;                               // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;      // work arrived, or stopping
+  CondVar exited_;  // a thread exited
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  std::map<std::thread::id, std::thread> threads_ GUARDED_BY(mu_);  // live threads
+  std::vector<std::thread> exited_threads_ GUARDED_BY(mu_);         // to join
+  int idle_threads_ GUARDED_BY(mu_) = 0;                            // waiting for work
+  bool stop_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace modeld::api

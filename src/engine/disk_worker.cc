@@ -33,58 +33,58 @@ DiskWorker::DiskWorker(int fd, std::filesystem::path part_path, std::filesystem:
 
 DiskWorker::~DiskWorker() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   hash_thread_.join();
   sync_thread_.join();
 }
 
 void DiskWorker::SetPrefix(uint64_t prefix) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (prefix <= prefix_) return;
     prefix_ = prefix;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void DiskWorker::Checkpoint(JournalState state) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (finishing_ || abandoned_) return;  // the journal is about to be removed
     pending_ = std::move(state);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void DiskWorker::Abandon() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     abandoned_ = true;
     pending_.reset();
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void DiskWorker::Reset() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++generation_;
     prefix_ = 0;
     hashed_ = 0;
     pending_.reset();
     reset_journal_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void DiskWorker::Finish(uint64_t total, std::filesystem::path dest,
                         std::function<void()> installing, std::function<void(FinishResult)> done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     finish_ = true;
     finishing_ = true;
     finish_total_ = total;
@@ -94,11 +94,11 @@ void DiskWorker::Finish(uint64_t total, std::filesystem::path dest,
     done_ = std::move(done);
     pending_.reset();  // the file is complete; the journal is about to go away
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 uint64_t DiskWorker::hashed() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return hashed_;
 }
 
@@ -116,41 +116,41 @@ void DiskWorker::Run(const char* what, void (DiskWorker::*loop)()) {
       why = "unknown exception";
     }
     log::Error("disk worker for {}: exception while {}: {}", part_path_.string(), what, why);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (read_error_.ok()) {
       read_error_ = Status::Internal("internal error while " + std::string(what) + " " +
                                      part_path_.string() + ": " + why);
     }
     checkpoint_busy_ = false;  // the journal write it was in is abandoned
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 }
 
 void DiskWorker::SyncLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || pending_ || reset_journal_; });
+    cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return stop_ || pending_ || reset_journal_; });
     if (reset_journal_) {
       reset_journal_ = false;
       checkpoint_busy_ = true;
-      lock.unlock();
+      lock.Unlock();
       journal_.reset();
       ::unlink(journal_path_.c_str());
-      lock.lock();
+      lock.Lock();
       checkpoint_busy_ = false;
-      cv_.notify_all();
+      cv_.SignalAll();
       continue;
     }
     if (pending_) {
       JournalState state = std::move(*pending_);
       pending_.reset();
       checkpoint_busy_ = true;
-      lock.unlock();
+      lock.Unlock();
       // Data before metadata: the journal must never name bytes that are not durable.
       Status s;
       if (::fdatasync(fd_) != 0) s = ErrnoStatus("fdatasync " + part_path_.string(), errno);
       {
-        std::lock_guard<std::mutex> relock(mu_);
+        MutexLock relock(&mu_);
         if (abandoned_) s = Status::Cancelled("cancelled");  // its files are gone: write nothing
       }
       if (s.ok() && !journal_) {
@@ -165,9 +165,9 @@ void DiskWorker::SyncLoop() {
       if (!s.ok() && s.code() != Status::Code::kCancelled) {
         log::Warn("checkpoint {}: {}", journal_path_.string(), s.ToString());
       }
-      lock.lock();
+      lock.Lock();
       checkpoint_busy_ = false;
-      cv_.notify_all();
+      cv_.SignalAll();
       continue;
     }
     if (stop_) return;
@@ -177,9 +177,9 @@ void DiskWorker::SyncLoop() {
 void DiskWorker::HashLoop() {
   std::vector<char> buf(kHashBlock);
   uint64_t& seen_generation = seen_generation_;
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (;;) {
-    cv_.wait(lock, [&] {
+    cv_.Wait(&mu_, [&]() REQUIRES(mu_) {
       return stop_ || (read_error_.ok() && hashed_ < prefix_) ||
              (finish_ && (hashed_ >= finish_total_ || !read_error_.ok())) ||
              generation_ != seen_generation;
@@ -196,10 +196,10 @@ void DiskWorker::HashLoop() {
       uint64_t from = hashed_;
       uint64_t len = std::min<uint64_t>(prefix_ - hashed_, kHashBlock);
       uint64_t gen = generation_;
-      lock.unlock();
+      lock.Unlock();
       ssize_t n = ::pread(fd_, buf.data(), len, static_cast<off_t>(from));
       bool ok = n == static_cast<ssize_t>(len);
-      lock.lock();
+      lock.Lock();
       if (gen != generation_) continue;  // the file restarted while we read
       if (!ok) {
         read_error_ = n < 0 ? ErrnoStatus("read back " + part_path_.string(), errno)
@@ -213,10 +213,10 @@ void DiskWorker::HashLoop() {
       if (hashed_ - written_back_ >= kWritebackBlock) {
         uint64_t wb_from = written_back_, wb_len = hashed_ - written_back_;
         written_back_ = hashed_;
-        lock.unlock();
+        lock.Unlock();
         ::sync_file_range(fd_, static_cast<off_t>(wb_from), static_cast<off_t>(wb_len),
                           SYNC_FILE_RANGE_WRITE);
-        lock.lock();
+        lock.Lock();
       }
       continue;
     }
@@ -224,21 +224,21 @@ void DiskWorker::HashLoop() {
       finish_ = false;
       auto done = std::move(done_);
       Status err = read_error_;
-      lock.unlock();
+      lock.Unlock();
       done({err, ""});
-      lock.lock();
+      lock.Lock();
       continue;
     }
     if (finish_ && hashed_ >= finish_total_) {
       // No checkpoint may land after the journal is removed.
       pending_.reset();
-      cv_.wait(lock, [&] { return !checkpoint_busy_ && !reset_journal_; });
+      cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return !checkpoint_busy_ && !reset_journal_; });
       finish_ = false;
       uint64_t total = finish_total_;
       auto dest = finish_dest_;
       auto installing = std::move(installing_);
       auto done = std::move(done_);
-      lock.unlock();
+      lock.Unlock();
       FinishResult result;
       try {
         result = Publish(total, dest, installing);
@@ -247,7 +247,7 @@ void DiskWorker::HashLoop() {
             Status::Internal("internal error while publishing " + dest.string() + ": " + e.what());
       }
       done(std::move(result));
-      lock.lock();
+      lock.Lock();
       continue;
     }
   }

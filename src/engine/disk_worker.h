@@ -16,16 +16,15 @@
 // Finish runs on the worker thread.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "core/checksum.h"
+#include "core/mutex.h"
 #include "core/status.h"
 #include "engine/journal.h"
 
@@ -47,51 +46,51 @@ class DiskWorker {
   ~DiskWorker();
 
   // The file is written contiguously from 0 up to |prefix|.
-  void SetPrefix(uint64_t prefix);
+  void SetPrefix(uint64_t prefix) EXCLUDES(mu_);
   // Records |state| in the journal (after syncing the data), replacing any checkpoint not
   // yet written.
-  void Checkpoint(JournalState state);
+  void Checkpoint(JournalState state) EXCLUDES(mu_);
   // The file restarts from empty: drops the hash state, pending checkpoints and the journal.
-  void Reset();
+  void Reset() EXCLUDES(mu_);
   // Once the hash reaches |total|: verify, fsync, rename to |dest|, remove the journal,
   // then call |done| on the worker thread. |installing| is called before the rename.
   void Finish(uint64_t total, std::filesystem::path dest, std::function<void()> installing,
-              std::function<void(FinishResult)> done);
+              std::function<void(FinishResult)> done) EXCLUDES(mu_);
   // The transfer is being cancelled: drop pending checkpoints and write no more journal
   // records (the caller deletes the files). Returns at once.
-  void Abandon();
+  void Abandon() EXCLUDES(mu_);
   // Bytes hashed so far (for tests and progress).
-  uint64_t hashed() const;
+  uint64_t hashed() const EXCLUDES(mu_);
 
  private:
-  void Run(const char* what, void (DiskWorker::*loop)());
-  void HashLoop();
-  void SyncLoop();
+  void Run(const char* what, void (DiskWorker::*loop)()) EXCLUDES(mu_);
+  void HashLoop() EXCLUDES(mu_);
+  void SyncLoop() EXCLUDES(mu_);
   FinishResult Publish(uint64_t total, const std::filesystem::path& dest,
-                       const std::function<void()>& installing);
+                       const std::function<void()>& installing) EXCLUDES(mu_);
 
   const int fd_;
   const std::filesystem::path part_path_;
   const std::filesystem::path journal_path_;
   const std::optional<Checksum> expected_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t prefix_ = 0;                     // GUARDED_BY(mu_)
-  uint64_t hashed_ = 0;                     // GUARDED_BY(mu_)
-  uint64_t generation_ = 0;                 // GUARDED_BY(mu_): bumped by Reset
-  bool reset_journal_ = false;              // GUARDED_BY(mu_)
-  std::optional<JournalState> pending_;     // GUARDED_BY(mu_)
-  bool finish_ = false;                     // GUARDED_BY(mu_): Publish requested
-  bool finishing_ = false;                  // GUARDED_BY(mu_): Finish was called
-  bool abandoned_ = false;                  // GUARDED_BY(mu_): Abandon was called
-  uint64_t finish_total_ = 0;               // GUARDED_BY(mu_)
-  std::filesystem::path finish_dest_;       // GUARDED_BY(mu_)
-  std::function<void()> installing_;        // GUARDED_BY(mu_)
-  std::function<void(FinishResult)> done_;  // GUARDED_BY(mu_)
-  bool stop_ = false;                       // GUARDED_BY(mu_)
-  bool checkpoint_busy_ = false;            // GUARDED_BY(mu_): SyncLoop is writing one
-  Status read_error_;                       // GUARDED_BY(mu_): reading back failed
+  mutable Mutex mu_;
+  CondVar cv_;  // any change below
+  uint64_t prefix_ GUARDED_BY(mu_) = 0;
+  uint64_t hashed_ GUARDED_BY(mu_) = 0;
+  uint64_t generation_ GUARDED_BY(mu_) = 0;  // bumped by Reset
+  bool reset_journal_ GUARDED_BY(mu_) = false;
+  std::optional<JournalState> pending_ GUARDED_BY(mu_);
+  bool finish_ GUARDED_BY(mu_) = false;     // Publish requested
+  bool finishing_ GUARDED_BY(mu_) = false;  // Finish was called
+  bool abandoned_ GUARDED_BY(mu_) = false;  // Abandon was called
+  uint64_t finish_total_ GUARDED_BY(mu_) = 0;
+  std::filesystem::path finish_dest_ GUARDED_BY(mu_);
+  std::function<void()> installing_ GUARDED_BY(mu_);
+  std::function<void(FinishResult)> done_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool checkpoint_busy_ GUARDED_BY(mu_) = false;  // SyncLoop is writing one
+  Status read_error_ GUARDED_BY(mu_);             // reading back failed
 
   // Owned by the worker thread.
   Hasher sha256_{HashAlgorithm::kSha256};

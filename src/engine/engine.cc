@@ -48,7 +48,7 @@ Engine::~Engine() = default;
 TransferId Engine::Submit(DownloadRequest request, EventCallback callback) {
   auto t = std::make_unique<Transfer>();
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     t->id = impl_->next_id++;
   }
   TransferId id = t->id;
@@ -95,7 +95,7 @@ Engine::Impl::~Impl() {
     std::vector<TransferId> ids;
     for (auto& [id, t] : transfers) ids.push_back(id);
     for (auto id : ids) DoCancel(id, true);
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     stop = true;
   });
   thread.join();
@@ -107,7 +107,7 @@ Engine::Impl::~Impl() {
 
 void Engine::Impl::Post(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     if (stop) return;  // shutting down
     mailbox.push_back(std::move(fn));
   }
@@ -121,7 +121,7 @@ void Engine::Impl::Loop() {
   for (;;) {
     std::deque<std::function<void()>> work;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       work.swap(mailbox);
     }
     for (auto& fn : work) {
@@ -134,7 +134,7 @@ void Engine::Impl::Loop() {
       }
     }
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       if (stop && mailbox.empty()) break;
     }
 
@@ -145,11 +145,11 @@ void Engine::Impl::Loop() {
     while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
       if (msg->msg == CURLMSG_DONE) done.emplace_back(msg->easy_handle, msg->data.result);
     }
-    for (const auto& entry : done) {
-      CURLcode rc = entry.second;  // not a structured binding: clang 14 cannot capture one
-      auto it = live.find(entry.first);
+    for (auto [easy, result] : done) {
+      auto it = live.find(easy);
       if (it == live.end() || !it->second->in_multi) continue;  // removed meanwhile
       Connection* c = it->second;
+      CURLcode rc = result;  // a structured binding: clang 14 cannot capture it
       Guarded(c->t->id, "handling a response", [&] { OnDone(*c, rc); });
     }
 

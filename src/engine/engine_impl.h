@@ -23,13 +23,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
 
+#include "core/mutex.h"
 #include "engine/engine.h"
 #include "engine/transfer.h"
 
@@ -40,8 +40,8 @@ struct Engine::Impl {
   ~Impl();
 
   // Runs |fn| on the loop thread soon (dropped once the engine is stopping).
-  void Post(std::function<void()> fn);
-  void Loop();
+  void Post(std::function<void()> fn) EXCLUDES(mu);
+  void Loop() EXCLUDES(mu);
 
   // Mailbox handlers (engine.cc, transfer.cc for Start).
   void Start(std::unique_ptr<Transfer> t);
@@ -97,10 +97,10 @@ struct Engine::Impl {
 
   CURLM* multi = nullptr;
   std::thread thread;
-  std::mutex mu;
-  std::deque<std::function<void()>> mailbox;  // GUARDED_BY(mu)
-  bool stop = false;                          // GUARDED_BY(mu)
-  TransferId next_id = 1;                     // GUARDED_BY(mu)
+  Mutex mu;
+  std::deque<std::function<void()>> mailbox GUARDED_BY(mu);
+  bool stop GUARDED_BY(mu) = false;
+  TransferId next_id GUARDED_BY(mu) = 1;
 
   // Loop-thread state.
   std::map<TransferId, std::unique_ptr<Transfer>> transfers;

@@ -9,7 +9,8 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
+
+#include "core/mutex.h"
 
 namespace modeld::net {
 
@@ -47,8 +48,8 @@ bool IsHostName(std::string_view s) {
   });
 }
 
-std::mutex g_mu;
-std::shared_ptr<const UpstreamPolicy> g_policy;  // GUARDED_BY(g_mu)
+Mutex g_mu;
+std::shared_ptr<const UpstreamPolicy> g_policy GUARDED_BY(g_mu);
 
 }  // namespace
 
@@ -251,7 +252,7 @@ std::optional<std::string> UpstreamPolicy::Refusal(const IpAddress& addr,
 }
 
 std::shared_ptr<const UpstreamPolicy> CurrentUpstreamPolicy() {
-  std::lock_guard<std::mutex> lock(g_mu);
+  MutexLock lock(&g_mu);
   if (!g_policy)
     g_policy = std::make_shared<const UpstreamPolicy>(UpstreamPolicy::FromEnvironment());
   return g_policy;
@@ -259,7 +260,7 @@ std::shared_ptr<const UpstreamPolicy> CurrentUpstreamPolicy() {
 
 void SetUpstreamPolicy(UpstreamPolicy policy) {
   auto p = std::make_shared<const UpstreamPolicy>(std::move(policy));
-  std::lock_guard<std::mutex> lock(g_mu);
+  MutexLock lock(&g_mu);
   g_policy = std::move(p);
 }
 
@@ -269,7 +270,7 @@ ScopedUpstreamPolicyForTest::ScopedUpstreamPolicyForTest(UpstreamPolicy policy)
 }
 
 ScopedUpstreamPolicyForTest::~ScopedUpstreamPolicyForTest() {
-  std::lock_guard<std::mutex> lock(g_mu);
+  MutexLock lock(&g_mu);
   g_policy = saved_;
 }
 

@@ -1,6 +1,4 @@
-#include <condition_variable>
-#include <mutex>
-
+#include "core/mutex.h"
 #include "engine/engine.h"
 #include "service/model_service.h"
 #include "service/pull_support.h"
@@ -15,9 +13,11 @@ Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& pr
   dl.checksum = req.checksum;
   dl.headers = req.headers;
   dl.options = ToEngineOptions(req.options);
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<engine::TransferEvent> final_event;
+  struct Outcome {
+    Mutex mu;
+    CondVar cv;
+    std::optional<engine::TransferEvent> event GUARDED_BY(mu);
+  } outcome;
   engine::Engine eng;
   engine::TransferId id = eng.Submit(dl, [&](const engine::TransferEvent& ev) {
     if (progress && !ev.terminal()) {
@@ -31,18 +31,19 @@ Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& pr
       progress(p);
     }
     if (ev.terminal()) {
-      std::lock_guard<std::mutex> lock(mu);
-      final_event = ev;
-      cv.notify_all();
+      MutexLock lock(&outcome.mu);
+      outcome.event = ev;
+      outcome.cv.SignalAll();
     }
   });
   if (stop) stop->OnRequest([&eng, id] { eng.Stop(id); });
+  engine::TransferEvent ev;
   {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return final_event.has_value(); });
+    MutexLock lock(&outcome.mu);
+    outcome.cv.Wait(&outcome.mu, [&]() REQUIRES(outcome.mu) { return outcome.event.has_value(); });
+    ev = *outcome.event;
   }
   if (stop) stop->Clear();
-  const auto& ev = *final_event;
   if (ev.stage != engine::Stage::kCompleted) {
     return ev.status.ok() ? Status::Cancelled("stopped; the partial download is kept") : ev.status;
   }

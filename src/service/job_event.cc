@@ -5,21 +5,21 @@
 namespace modeld::service {
 
 uint64_t EventBus::Subscribe(Subscriber fn) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   uint64_t id = next_++;
   subs_[id] = std::make_shared<Subscriber>(std::move(fn));
   return id;
 }
 
 void EventBus::Unsubscribe(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   subs_.erase(id);
 }
 
 void EventBus::Publish(const JobEvent& ev) {
   std::vector<std::shared_ptr<Subscriber>> subs;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const auto& [id, s] : subs_) subs.push_back(s);
   }
   // Outside the lock: a subscriber may unsubscribe. One that throws loses this event; the

@@ -10,11 +10,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/names.h"
 #include "core/status.h"
 #include "service/types.h"
@@ -38,15 +38,15 @@ struct JobEvent {
 class EventBus {
  public:
   using Subscriber = std::function<void(const JobEvent&)>;
-  uint64_t Subscribe(Subscriber fn);
-  void Unsubscribe(uint64_t id);
+  uint64_t Subscribe(Subscriber fn) EXCLUDES(mu_);
+  void Unsubscribe(uint64_t id) EXCLUDES(mu_);
   // Calls every subscriber; one that throws loses this event, the others get it.
-  void Publish(const JobEvent& ev);
+  void Publish(const JobEvent& ev) EXCLUDES(mu_);
 
  private:
-  std::mutex mu_;
-  uint64_t next_ = 1;                                     // GUARDED_BY(mu_)
-  std::map<uint64_t, std::shared_ptr<Subscriber>> subs_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  uint64_t next_ GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, std::shared_ptr<Subscriber>> subs_ GUARDED_BY(mu_);
 };
 
 }  // namespace modeld::service

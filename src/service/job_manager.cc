@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "service/pull_support.h"
+#include "service/record_writer.h"
 #include "sources/plan.h"
 
 namespace modeld::service {
@@ -41,15 +42,15 @@ Status Redacted(const Status& s) { return Status::FromCode(s.code(), RedactText(
 
 }  // namespace
 
-class JobManager::Locked {
+class SCOPED_CAPABILITY JobManager::Locked {
  public:
-  explicit Locked(JobManager* jm) : jm_(jm), lock_(jm->mu_) {}
-  ~Locked() {
+  explicit Locked(JobManager* jm) ACQUIRE(jm->mu_) : jm_(jm), lock_(&jm->mu_) {}
+  ~Locked() RELEASE() {
     std::vector<JobEvent> out;
     out.swap(jm_->outbox_);
     std::vector<std::filesystem::path> doomed;
     doomed.swap(jm_->doomed_);
-    lock_.unlock();
+    lock_.Unlock();
     // Disk work never holds the manager's lock: progress reporters (the engine's loop
     // thread among them) are never stuck behind it.
     for (const auto& dir : doomed) {
@@ -61,14 +62,16 @@ class JobManager::Locked {
 
  private:
   JobManager* jm_;
-  std::unique_lock<std::mutex> lock_;
+  MutexLock lock_;
 };
 
 JobManager::JobManager(ModelService& service, int max_concurrent)
-    : service_(service), max_concurrent_(std::max(1, max_concurrent)), writer_(service.store()) {}
+    : service_(service),
+      max_concurrent_(std::max(1, max_concurrent)),
+      writer_(std::make_unique<RecordWriter>(service.store())) {}
 
 JobManager::~JobManager() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   shutting_down_ = true;
   for (auto& [id, e] : jobs_) {
     if (e.running) {
@@ -76,19 +79,19 @@ JobManager::~JobManager() {
       e.stop->Request();
     }
   }
-  cv_.wait(lock, [&] { return running_ == 0; });
+  cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return running_ == 0; });
   std::vector<std::thread> threads = std::move(finished_threads_);
   for (auto& [tid, t] : threads_) threads.push_back(std::move(t));
   threads_.clear();
-  lock.unlock();
+  lock.Unlock();
   for (auto& t : threads) t.join();
-  writer_.Flush();
+  writer_->Flush();
 }
 
 void JobManager::ReapThreads() {
   std::vector<std::thread> done;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto self = std::this_thread::get_id();
     if (threads_.count(self)) return;  // a job thread (a subscriber calling in): not here
     for (auto& t : finished_threads_) {
@@ -111,7 +114,7 @@ void JobManager::Persist(const Entry& e) {
   rec.error = job.last.status.ok() ? "" : job.last.status.message();
   rec.interrupted_runs = e.interrupted_runs;
   rec.run_start_bytes = e.run_start_bytes;
-  writer_.Save(std::move(rec));
+  writer_->Save(std::move(rec));
 }
 
 void JobManager::Update(Entry& e, JobState state, bool state_change) {
@@ -136,7 +139,7 @@ Result<Submission> JobManager::Submit(PullRequest request, int priority) {
   ReapThreads();
   if (Status s = ValidateModelName(request.ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(request.ref.version); !s.ok()) return s;
-  auto join = [this](Job* live) {
+  auto join = [this](Job* live) REQUIRES(mu_) {
     Entry& e = jobs_.at(live->id);
     if (e.job.last.state == JobState::kPaused && !e.running) {  // asking again resumes it
       Update(e, JobState::kQueued, true);
@@ -212,7 +215,7 @@ void JobManager::Run(std::string id) {
   }
   // The record says "running" before any work starts: if this run takes the process
   // down, the next start knows (Recover).
-  writer_.Flush();
+  writer_->Flush();
   auto last_persist = std::chrono::steady_clock::now();
   ProgressCallback progress = [&](const Progress& p) {
     Locked lock(this);
@@ -300,7 +303,7 @@ void JobManager::Run(std::string id) {
     threads_.erase(t);
   }
   Pump();
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void JobManager::MarkCancelled(Entry& e) {
@@ -313,7 +316,7 @@ void JobManager::MarkCancelled(Entry& e) {
 void JobManager::Forget(const std::string& id) {
   jobs_.erase(id);
   order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
-  writer_.Delete(id);  // after any record of it still queued
+  writer_->Delete(id);  // after any record of it still queued
 }
 
 Result<JobManager::Entry*> JobManager::Find(const std::string& id) {
@@ -403,6 +406,8 @@ Status JobManager::Resume(const std::string& id) {
   Pump();
   return Status::OK();
 }
+
+void JobManager::FlushRecordsForTest() { writer_->Flush(); }
 
 Status JobManager::Remove(const std::string& id) {
   ReapThreads();

@@ -14,22 +14,22 @@
 // caller while it resolves the model (network): call it off I/O threads.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
 #include "service/job_codec.h"
 #include "service/job_event.h"
 #include "service/model_service.h"
-#include "service/record_writer.h"
 
 namespace modeld::service {
+
+class RecordWriter;
 
 struct Job {
   std::string id;  // "dwnld_<hex>"
@@ -67,29 +67,29 @@ class JobManager {
   // (NotFound, PermissionDenied, Unavailable, ...) if it cannot be resolved; NoSpace if
   // what is left to fetch does not fit. Otherwise queues the job with its plan. Blocks
   // while resolving.
-  Result<Submission> Submit(PullRequest request, int priority = 0);
+  Result<Submission> Submit(PullRequest request, int priority = 0) EXCLUDES(mu_);
   // NotFound for an unknown id.
-  Result<Job> Get(const std::string& id);
-  std::vector<Job> List();
-  Result<ModelsView> Models();
+  Result<Job> Get(const std::string& id) EXCLUDES(mu_);
+  std::vector<Job> List() EXCLUDES(mu_);
+  Result<ModelsView> Models() EXCLUDES(mu_);
   // NotFound for an unknown id; FailedPrecondition when the job's state does not allow it.
-  Status Cancel(const std::string& id);
-  Status Pause(const std::string& id);
-  Status Resume(const std::string& id);
+  Status Cancel(const std::string& id) EXCLUDES(mu_);
+  Status Pause(const std::string& id) EXCLUDES(mu_);
+  Status Resume(const std::string& id) EXCLUDES(mu_);
   // Forgets a job and its record: a running or queued one is cancelled first (its partial
   // download removed). NotFound for an unknown id.
-  Status Remove(const std::string& id);
+  Status Remove(const std::string& id) EXCLUDES(mu_);
 
   // Requeues the jobs a previous run left unfinished (paused ones stay paused). A job
   // that was running when the process died is retried, but after kMaxInterruptedRuns
   // runs in a row that died without the job making progress (a job that crashes the
   // server, say) it is marked failed instead. Returns how many were requeued.
-  Result<int> Recover();
+  Result<int> Recover() EXCLUDES(mu_);
   static constexpr int kMaxInterruptedRuns = 3;
 
   EventBus& events() { return bus_; }
   // Returns once every job record queued so far is in the registry.
-  void FlushRecordsForTest() { writer_.Flush(); }
+  void FlushRecordsForTest();
 
  private:
   struct Entry {
@@ -104,32 +104,32 @@ class JobManager {
   // Holds mu_; on destruction releases it, then removes the partial downloads and
   // publishes the events queued meanwhile.
   class Locked;
-  Job* FindActive(const ModelRef& ref);  // REQUIRES: mu_ held
+  Job* FindActive(const ModelRef& ref) REQUIRES(mu_);
   Job Enqueue(PullRequest request, int priority, std::shared_ptr<const sources::Plan> plan,
-              PlanSummary summary);  // REQUIRES: mu_ held
-  void Pump();                       // REQUIRES: mu_ held; starts queued jobs
-  void Run(std::string id);          // a download thread
-  void Update(Entry& e, JobState state, bool state_change);  // REQUIRES: mu_ held
-  void Persist(const Entry& e);                // REQUIRES: mu_ held (queues the write)
-  void MarkCancelled(Entry& e);                // REQUIRES: mu_ held
-  void Forget(const std::string& id);          // REQUIRES: mu_ held; erases the entry
-  void ReapThreads();                          // REQUIRES: mu_ not held
-  Result<Entry*> Find(const std::string& id);  // REQUIRES: mu_ held
+              PlanSummary summary) REQUIRES(mu_);
+  void Pump() REQUIRES(mu_);               // starts queued jobs
+  void Run(std::string id) EXCLUDES(mu_);  // a download thread
+  void Update(Entry& e, JobState state, bool state_change) REQUIRES(mu_);
+  void Persist(const Entry& e) REQUIRES(mu_);  // queues the write
+  void MarkCancelled(Entry& e) REQUIRES(mu_);
+  void Forget(const std::string& id) REQUIRES(mu_);  // erases the entry
+  void ReapThreads() EXCLUDES(mu_);
+  Result<Entry*> Find(const std::string& id) REQUIRES(mu_);
 
   ModelService& service_;
   const int max_concurrent_;
   EventBus bus_;
-  RecordWriter writer_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, Entry> jobs_;               // GUARDED_BY(mu_)
-  std::vector<std::string> order_;                  // GUARDED_BY(mu_): submission order
-  int running_ = 0;                                 // GUARDED_BY(mu_)
-  bool shutting_down_ = false;                      // GUARDED_BY(mu_)
-  std::map<std::thread::id, std::thread> threads_;  // GUARDED_BY(mu_): running jobs
-  std::vector<std::thread> finished_threads_;       // GUARDED_BY(mu_): to join
-  std::vector<JobEvent> outbox_;                    // GUARDED_BY(mu_): to publish once unlocked
-  std::vector<std::filesystem::path> doomed_;       // GUARDED_BY(mu_): partials to remove unlocked
+  std::unique_ptr<RecordWriter> writer_;  // job records, written off the caller's thread
+  Mutex mu_;
+  CondVar cv_;  // a job's run ended (running_ fell)
+  std::map<std::string, Entry> jobs_ GUARDED_BY(mu_);
+  std::vector<std::string> order_ GUARDED_BY(mu_);  // submission order
+  int running_ GUARDED_BY(mu_) = 0;
+  bool shutting_down_ GUARDED_BY(mu_) = false;
+  std::map<std::thread::id, std::thread> threads_ GUARDED_BY(mu_);  // running jobs
+  std::vector<std::thread> finished_threads_ GUARDED_BY(mu_);       // to join
+  std::vector<JobEvent> outbox_ GUARDED_BY(mu_);                    // to publish once unlocked
+  std::vector<std::filesystem::path> doomed_ GUARDED_BY(mu_);       // partials to remove unlocked
 };
 
 }  // namespace modeld::service

@@ -1,7 +1,6 @@
 #include "service/model_service.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <map>
 #include <set>
 #include <tuple>
@@ -120,7 +119,7 @@ ModelService::ModelService(std::unique_ptr<store::Store> store,
 ModelService::~ModelService() = default;
 
 engine::Engine& ModelService::engine() {
-  std::lock_guard<std::mutex> lock(engine_mu_);
+  MutexLock lock(&engine_mu_);
   if (!engine_) engine_ = std::make_unique<engine::Engine>();
   return *engine_;
 }

@@ -15,11 +15,11 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
 #include "service/stop_signal.h"
 #include "service/types.h"
@@ -110,13 +110,13 @@ class ModelService {
   Result<PullResult> Pull(const PullRequest& req, std::shared_ptr<const sources::Plan> plan,
                           const ProgressCallback& progress, StopSignal* stop);
   store::Store& store() { return *store_; }
-  engine::Engine& engine();
+  engine::Engine& engine() EXCLUDES(engine_mu_);
 
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<const sources::Resolver> resolver_;
   ArchiveLimits archive_limits_;
-  std::mutex engine_mu_;
-  std::unique_ptr<engine::Engine> engine_;  // GUARDED_BY(engine_mu_) while null
+  Mutex engine_mu_;
+  std::unique_ptr<engine::Engine> engine_ GUARDED_BY(engine_mu_);  // made on first use
 };
 
 // Downloads one URL to a file outside any store (`modeld pull URL -o FILE`): segmented,

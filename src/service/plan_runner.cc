@@ -1,7 +1,6 @@
 #include "service/plan_runner.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <thread>
 
 #include "archive/extract.h"
@@ -82,7 +81,7 @@ FileProgress PlanRunner::FileAt(size_t i) const {
 }
 
 std::vector<FileProgress> PlanRunner::FileProgressSnapshot() {
-  std::lock_guard<std::mutex> lock(progress_mu_);
+  MutexLock lock(&progress_mu_);
   std::vector<FileProgress> out;
   for (size_t i = 0; i < slots_.size(); ++i) out.push_back(FileAt(i));
   return out;
@@ -90,7 +89,7 @@ std::vector<FileProgress> PlanRunner::FileProgressSnapshot() {
 
 void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
   Progress sum;
-  std::lock_guard<std::mutex> lock(progress_mu_);
+  MutexLock lock(&progress_mu_);
   if (ev) {
     Slot& s = slots_[i];
     s.stage = ev->stage;
@@ -150,9 +149,11 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
       lock = std::move(*got);
       break;
     }
-    std::unique_lock<std::mutex> l(active_mu_);
-    if (stop_cv_.wait_for(l, kLockRetry, [&] { return stopping_; }))
+    MutexLock l(&active_mu_);
+    if (stop_cv_.WaitFor(&active_mu_, kLockRetry,
+                         [&]() REQUIRES(active_mu_) { return stopping_; })) {
       return Status::Cancelled("stopped");
+    }
   }
   if (auto hit = Reuse(i)) {
     *out = *hit;
@@ -170,31 +171,34 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
   fs::create_directories(dl.dest.parent_path(), ec);
   if (ec) return Status::IoError("mkdir " + dl.dest.parent_path().string() + ": " + ec.message());
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<engine::TransferEvent> final_event;
+  struct Outcome {
+    Mutex mu;
+    CondVar cv;
+    std::optional<engine::TransferEvent> event GUARDED_BY(mu);
+  } outcome;
   {
-    std::lock_guard<std::mutex> l(active_mu_);
+    MutexLock l(&active_mu_);
     if (stopping_) return Status::Cancelled("stopped");
     engine::TransferId id = engine_.Submit(dl, [&, i](const engine::TransferEvent& ev) {
       Report(i, &ev);
       if (ev.terminal()) {
-        std::lock_guard<std::mutex> fl(mu);
-        final_event = ev;
-        cv.notify_all();
+        MutexLock fl(&outcome.mu);
+        outcome.event = ev;
+        outcome.cv.SignalAll();
       }
     });
     active_.insert(id);
   }
+  engine::TransferEvent ev;
   {
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait(l, [&] { return final_event.has_value(); });
+    MutexLock l(&outcome.mu);
+    outcome.cv.Wait(&outcome.mu, [&]() REQUIRES(outcome.mu) { return outcome.event.has_value(); });
+    ev = *outcome.event;
   }
   {
-    std::lock_guard<std::mutex> l(active_mu_);
-    active_.erase(final_event->id);
+    MutexLock l(&active_mu_);
+    active_.erase(ev.id);
   }
-  const auto& ev = *final_event;
   if (ev.stage != engine::Stage::kCompleted) {
     Status s = ev.status.ok() ? Status::Cancelled("stopped") : ev.status;
     return plan_.files.size() > 1 && s.code() != Status::Code::kCancelled ? s.WithContext(f.path)
@@ -240,10 +244,10 @@ Result<std::vector<store::FileEntry>> PlanRunner::Extract(const store::FileEntry
 }
 
 void PlanRunner::StopAll() {
-  std::lock_guard<std::mutex> l(active_mu_);
+  MutexLock l(&active_mu_);
   stopping_ = true;
   for (auto id : active_) engine_.Stop(id);
-  stop_cv_.notify_all();  // downloads waiting for another's lock
+  stop_cv_.SignalAll();  // downloads waiting for another's lock
 }
 
 Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
@@ -265,25 +269,29 @@ Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
   if (Status s = CheckSpace(store_, needed); !s.ok()) return s;
 
   if (stop_) stop_->OnRequest([this] { StopAll(); });
-  std::mutex mu;
-  size_t next = 0;
-  Status first_error;
+  // The workers' shared state. They also fill done[] and stats->downloaded under |mu|;
+  // those are read once the workers are joined.
+  struct Shared {
+    Mutex mu;
+    size_t next GUARDED_BY(mu) = 0;
+    Status first_error GUARDED_BY(mu);
+  } shared;
   auto worker = [&] {
     for (;;) {
       size_t i;
       {
-        std::lock_guard<std::mutex> l(mu);
-        if (next >= todo.size() || !first_error.ok()) return;
-        i = todo[next++];
+        MutexLock l(&shared.mu);
+        if (shared.next >= todo.size() || !shared.first_error.ok()) return;
+        i = todo[shared.next++];
       }
       store::FileEntry entry;
       Status s = Download(i, &entry);
-      std::lock_guard<std::mutex> l(mu);
+      MutexLock l(&shared.mu);
       if (s.ok()) {
         done[i] = entry;
         stats->downloaded = true;
-      } else if (first_error.ok()) {
-        first_error = s;
+      } else if (shared.first_error.ok()) {
+        shared.first_error = s;
         StopAll();  // one file failed: stop the others (their partials stay for a retry)
       }
     }
@@ -295,11 +303,14 @@ Result<std::vector<store::FileEntry>> PlanRunner::Run(RunStats* stats) {
   for (auto& t : workers) t.join();
   if (stop_) stop_->Clear();
   {
-    std::lock_guard<std::mutex> l(progress_mu_);
+    MutexLock l(&progress_mu_);
     for (const auto& s : slots_) stats->resumed_bytes += s.resumed;
   }
   if (stop_ && stop_->requested()) return Status::Cancelled("stopped");
-  if (!first_error.ok()) return first_error;
+  {
+    MutexLock l(&shared.mu);
+    if (!shared.first_error.ok()) return shared.first_error;
+  }
 
   // Archives: their contents join the model; the archive itself stays unless cleaned up.
   std::vector<store::FileEntry> files;

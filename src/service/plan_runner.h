@@ -10,11 +10,10 @@
 // Thread safety: one Run per runner; Run blocks. The StopSignal may fire from any thread.
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
 #include <set>
 #include <vector>
 
+#include "core/mutex.h"
 #include "engine/engine.h"
 #include "service/stop_signal.h"
 #include "service/types.h"
@@ -36,9 +35,9 @@ class PlanRunner {
              const ArchiveLimits& limits);
 
   // The model's files, each blob in the store. Cancelled when |stop| fired (partials kept).
-  Result<std::vector<store::FileEntry>> Run(RunStats* stats);
+  Result<std::vector<store::FileEntry>> Run(RunStats* stats) EXCLUDES(active_mu_, progress_mu_);
   // Where each file stands now.
-  std::vector<FileProgress> FileProgressSnapshot();
+  std::vector<FileProgress> FileProgressSnapshot() EXCLUDES(progress_mu_);
 
  private:
   struct Slot {  // one file's progress
@@ -50,13 +49,13 @@ class PlanRunner {
     bool reused = false;
   };
   std::optional<store::FileEntry> Reuse(size_t i);
-  Status Download(size_t i, store::FileEntry* out);
+  Status Download(size_t i, store::FileEntry* out) EXCLUDES(active_mu_, progress_mu_);
   Result<std::vector<store::FileEntry>> Extract(const store::FileEntry& archive,
                                                 const std::filesystem::path& from, size_t index);
   // Sums and reports (|ev| null: file |i| reused). The callback runs under progress_mu_.
-  void Report(size_t i, const engine::TransferEvent* ev);
-  FileProgress FileAt(size_t i) const;  // REQUIRES: progress_mu_ held
-  void StopAll();                       // stops every running transfer and starts no more
+  void Report(size_t i, const engine::TransferEvent* ev) EXCLUDES(progress_mu_);
+  FileProgress FileAt(size_t i) const REQUIRES(progress_mu_);
+  void StopAll() EXCLUDES(active_mu_);  // stops every running transfer and starts no more
   std::filesystem::path PartialPath(size_t i) const;
 
   store::Store& store_;
@@ -67,13 +66,13 @@ class PlanRunner {
   StopSignal* stop_;
   ArchiveLimits limits_;
 
-  std::mutex active_mu_;
-  std::set<engine::TransferId> active_;  // GUARDED_BY(active_mu_)
-  bool stopping_ = false;                // GUARDED_BY(active_mu_)
-  std::condition_variable stop_cv_;      // signalled with stopping_
+  Mutex active_mu_;
+  std::set<engine::TransferId> active_ GUARDED_BY(active_mu_);
+  bool stopping_ GUARDED_BY(active_mu_) = false;
+  CondVar stop_cv_;  // signalled with stopping_
 
-  std::mutex progress_mu_;
-  std::vector<Slot> slots_;  // GUARDED_BY(progress_mu_)
+  Mutex progress_mu_;
+  std::vector<Slot> slots_ GUARDED_BY(progress_mu_);
 };
 
 }  // namespace modeld::service

@@ -2,11 +2,10 @@
 
 #include <sys/stat.h>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 
 #include "core/fs.h"
+#include "core/mutex.h"
 
 namespace modeld::service {
 
@@ -17,16 +16,16 @@ std::string PullKey(const ModelRef& ref) { return "pull:" + ref.ToString(); }
 Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key,
                                           StopSignal* stop) {
   struct Wake {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool stopped = false;  // GUARDED_BY(mu)
+    Mutex mu;
+    CondVar cv;
+    bool stopped GUARDED_BY(mu) = false;
   };
   auto wake = std::make_shared<Wake>();
   if (stop) {
     stop->OnRequest([wake] {
-      std::lock_guard<std::mutex> l(wake->mu);
+      MutexLock l(&wake->mu);
       wake->stopped = true;
-      wake->cv.notify_all();
+      wake->cv.SignalAll();
     });
   }
   Result<store::FileLock> out =
@@ -43,8 +42,11 @@ Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string
     }
     // Held by another process: flock cannot be waited on with a timeout, so look again
     // every 100 ms (or at once when stopped).
-    std::unique_lock<std::mutex> l(wake->mu);
-    if (wake->cv.wait_for(l, std::chrono::milliseconds(100), [&] { return wake->stopped; })) break;
+    MutexLock l(&wake->mu);
+    if (wake->cv.WaitFor(&wake->mu, std::chrono::milliseconds(100),
+                         [&]() REQUIRES(wake->mu) { return wake->stopped; })) {
+      break;
+    }
   }
   if (stop) stop->Clear();
   return out;

@@ -7,13 +7,12 @@
 // Thread safety: all methods are safe from any thread.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "core/mutex.h"
 #include "store/store.h"
 
 namespace modeld::service {
@@ -26,25 +25,26 @@ class RecordWriter {
   RecordWriter(const RecordWriter&) = delete;
   RecordWriter& operator=(const RecordWriter&) = delete;
 
-  void Save(store::JobRecord record);
-  void Delete(const std::string& id);
+  void Save(store::JobRecord record) EXCLUDES(mu_);
+  void Delete(const std::string& id) EXCLUDES(mu_);
   // Returns once everything queued before it (and since) is written: the queue is empty.
-  void Flush();
+  void Flush() EXCLUDES(mu_);
 
  private:
   struct Item {
     std::string id;
     std::optional<store::JobRecord> record;  // nullopt: delete
   };
-  void Queue(Item item);
-  void Loop();
+  void Queue(Item item) EXCLUDES(mu_);
+  void Loop() EXCLUDES(mu_);
 
   store::Store& store_;
-  std::mutex mu_;
-  std::condition_variable work_, idle_;
-  std::deque<Item> queue_;  // GUARDED_BY(mu_)
-  bool busy_ = false;       // GUARDED_BY(mu_): an item is being written
-  bool stop_ = false;       // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar work_;  // queued, or stopping
+  CondVar idle_;  // the queue emptied
+  std::deque<Item> queue_ GUARDED_BY(mu_);
+  bool busy_ GUARDED_BY(mu_) = false;  // an item is being written
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

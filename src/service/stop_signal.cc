@@ -5,7 +5,7 @@ namespace modeld::service {
 void StopSignal::Request() {
   std::function<void()> fn;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     requested_ = true;
     fn = fn_;
   }
@@ -14,7 +14,7 @@ void StopSignal::Request() {
 
 void StopSignal::OnRequest(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     fn_ = fn;
     if (!requested_) return;
   }
@@ -22,7 +22,7 @@ void StopSignal::OnRequest(std::function<void()> fn) {
 }
 
 void StopSignal::Clear() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   fn_ = nullptr;
 }
 

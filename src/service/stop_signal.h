@@ -6,23 +6,24 @@
 
 #include <atomic>
 #include <functional>
-#include <mutex>
+
+#include "core/mutex.h"
 
 namespace modeld::service {
 
 class StopSignal {
  public:
-  void Request();
+  void Request() EXCLUDES(mu_);
   bool requested() const { return requested_; }
   // Runs |fn| now if a stop was already requested, else on the first Request(). Replaces
   // an earlier |fn|.
-  void OnRequest(std::function<void()> fn);
-  void Clear();
+  void OnRequest(std::function<void()> fn) EXCLUDES(mu_);
+  void Clear() EXCLUDES(mu_);
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::atomic<bool> requested_{false};
-  std::function<void()> fn_;  // GUARDED_BY(mu_)
+  std::function<void()> fn_ GUARDED_BY(mu_);
 };
 
 }  // namespace modeld::service

@@ -3,8 +3,8 @@
 // Files go before rows, behind a removing/ marker, so all of it frees space on a full disk
 // and no interruption leaves a model "available" without its files.
 //
-// Locking: each function's comment in store.h says whether it takes Store::mu_ or needs it
-// held.
+// Locking: each function's annotation in store.h says whether it takes Store::mu_
+// (EXCLUDES) or needs it held (REQUIRES); `make tsa` checks them.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -28,7 +28,7 @@ namespace modeld::store {
 namespace fs = std::filesystem;
 
 Status Store::RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) {
-  // REQUIRES: mu_ held, inside a write transaction (so no install can add a reference).
+  // REQUIRES: inside a write transaction (so no install can add a reference).
   auto q = db().Prepare("SELECT 1 FROM files WHERE sha256=?1 LIMIT 1");
   if (!q.has_value()) return q.error();
   auto r = q->Bind(1, sha256).Step();
@@ -49,8 +49,8 @@ Status Store::RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) {
 }
 
 Status Store::DiscardBlob(const std::string& sha256) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return registry_->WriteTx([&] { return RemoveBlobIfUnused(sha256, nullptr); });
+  MutexLock lock(&mu_);
+  return registry_->WriteTx([&]() REQUIRES(mu_) { return RemoveBlobIfUnused(sha256, nullptr); });
 }
 
 std::set<std::string> Store::RemovalMarkers() const {
@@ -65,7 +65,6 @@ std::set<std::string> Store::RemovalMarkers() const {
 
 Result<std::vector<Store::Row>> Store::SelectRows(const std::string& where,
                                                   const std::vector<std::string>& args) {
-  // REQUIRES: mu_ held.
   auto q = db().Prepare("SELECT id, name, version, content_dir FROM models " + where);
   if (!q.has_value()) return q.error();
   for (size_t i = 0; i < args.size(); ++i) q->Bind(static_cast<int>(i + 1), args[i]);
@@ -80,7 +79,6 @@ Result<std::vector<Store::Row>> Store::SelectRows(const std::string& where,
 }
 
 Result<std::vector<std::string>> Store::UnusedDigests(const std::vector<int64_t>& ids) {
-  // REQUIRES: mu_ held.
   std::string list;
   for (int64_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
   auto q = db().Prepare("SELECT DISTINCT f.sha256 FROM files f WHERE f.model_id IN (" + list +
@@ -99,7 +97,7 @@ Result<std::vector<std::string>> Store::UnusedDigests(const std::vector<int64_t>
 }
 
 Status Store::ForgetUrls(const std::vector<std::string>& digests) {
-  // REQUIRES: mu_ held, inside a write transaction.
+  // REQUIRES: inside a write transaction.
   auto del = db().Prepare("DELETE FROM url_blobs WHERE sha256=?1");
   if (!del.has_value()) return del.error();
   for (const auto& d : digests) {
@@ -110,7 +108,6 @@ Status Store::ForgetUrls(const std::vector<std::string>& digests) {
 }
 
 Status Store::RemoveRows(const std::vector<Row>& rows) {
-  // REQUIRES: mu_ held.
   // 1. Mark: from here on these models read as broken, and an interruption is finished by
   //    the next Open, Remove or Gc. An empty file needs an inode, no data block.
   const fs::path marks = RemovingRoot(options_.data_dir);
@@ -157,7 +154,7 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
   std::vector<int64_t> ids;
   for (const auto& r : rows) ids.push_back(r.id);
   std::set<std::string> freed;
-  auto free_blobs = [&]() -> Status {
+  auto free_blobs = [&]() REQUIRES(mu_) -> Status {
     auto unused = UnusedDigests(ids);
     if (!unused.has_value()) return unused.error();
     for (const auto& d : *unused) {
@@ -169,7 +166,7 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
     }
     return Status::OK();
   };
-  auto forget = [&]() -> Status {
+  auto forget = [&]() REQUIRES(mu_) -> Status {
     if (Status s = free_blobs(); !s.ok()) return s;
     MaybeCrash("remove-freed");
     auto del = db().Prepare("DELETE FROM models WHERE id=?1");  // and its files (cascade)
@@ -212,7 +209,7 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
 Status Store::FinishRemovals() {
   const std::set<std::string> marks = RemovalMarkers();
   if (marks.empty()) return Status::OK();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Status first;
   for (const auto& content_id : marks) {
     auto rows = SelectRows("WHERE content_dir=?1", {content_id});
@@ -234,7 +231,7 @@ Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::
   if (!version.empty()) {
     if (Status s = ValidateVersion(version); !s.ok()) return s;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto rows = version.empty() ? SelectRows("WHERE name=?1", {name})
                               : SelectRows("WHERE name=?1 AND version=?2", {name, version});
   if (!rows.has_value()) return rows.error();
@@ -257,7 +254,7 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
   }
   std::set<std::string> live_content;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto q = db().Prepare("SELECT content_dir FROM models");
     if (!q.has_value()) return q.error();
     for (;;) {
@@ -292,9 +289,9 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
   }
   // Blobs no model references: deleted under the write lock (so no install adds a
   // reference meanwhile), with the URLs that produced them.
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::set<std::string> freed;
-  auto free_blobs = [&]() -> Status {
+  auto free_blobs = [&]() REQUIRES(mu_) -> Status {
     std::error_code dir_ec;
     for (fs::directory_iterator it(BlobDir(options_.data_dir), dir_ec), end; !dir_ec && it != end;
          it.increment(dir_ec)) {
@@ -317,10 +314,10 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
     }
     return Status::OK();
   };
-  auto forget = [&]() -> Status {
+  auto forget = [&]() REQUIRES(mu_) -> Status {
     return ForgetUrls(std::vector<std::string>(freed.begin(), freed.end()));
   };
-  Status s = registry_->WriteTx([&]() -> Status {
+  Status s = registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
     if (Status f = free_blobs(); !f.ok()) return f;
     return forget();
   });

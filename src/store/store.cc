@@ -48,44 +48,6 @@ std::string Env(const char* name) {
 
 }  // namespace
 
-nlohmann::json ModelInfo::ToJson() const {
-  nlohmann::json j;
-  j["name"] = ref.name;
-  j["version"] = ref.version;
-  j["ref"] = ref.ToString();
-  j["status"] = status;
-  j["source"] = source;
-  j["description"] = description;
-  j["tags"] = tags;
-  j["metadata"] = metadata.is_null() ? nlohmann::json::object() : metadata;
-  j["size"] = size;
-  j["path"] = path.string();
-  j["created_at"] = created_at;
-  j["installed_at"] = installed_at;
-  if (!files.empty()) {
-    auto arr = nlohmann::json::array();
-    for (const auto& f : files)
-      arr.push_back({{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
-    j["files"] = arr;
-  }
-  return j;
-}
-
-nlohmann::json CacheReport::ToJson(const StoreOptions& options) const {
-  auto per = nlohmann::json::array();
-  for (const auto& [ref, size] : per_model) per.push_back({{"ref", ref}, {"size", size}});
-  return {{"data_dir", options.data_dir.string()},
-          {"hf_cache", options.hf_cache.string()},
-          {"models", model_count},
-          {"blobs", blob_count},
-          {"blob_bytes", blob_bytes},
-          {"logical_bytes", logical_bytes},
-          {"partials", partial_count},
-          {"partial_bytes", partial_bytes},
-          {"free_bytes", free_bytes},
-          {"per_model", per}};
-}
-
 StoreOptions DefaultStoreOptions(const std::string& data_dir_flag) {
   StoreOptions o;
   if (!data_dir_flag.empty()) {
@@ -154,7 +116,7 @@ bool Store::read_only() const { return registry_->read_only(); }
 Db& Store::db() { return registry_->db(); }
 
 Status Store::Migrate() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   // The common case, an up-to-date schema, takes no write lock.
   auto version = SchemaVersion(db());
   if (!version.has_value()) {
@@ -224,8 +186,8 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
   fs::path link = ModelPath(spec.ref);
   std::string old_content;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    Status committed = registry_->WriteTx([&]() -> Status {
+    MutexLock lock(&mu_);
+    Status committed = registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
       old_content.clear();
       auto q = db().Prepare(
           "SELECT id, content_dir, created_at FROM models WHERE name=?1 AND version=?2");
@@ -300,8 +262,8 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
 }
 
 Status Store::ClearPendingLink(const ModelRef& ref) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return registry_->WriteTx([&]() -> Status {
+  MutexLock lock(&mu_);
+  return registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
     auto q = db().Prepare("DELETE FROM pending_links WHERE name=?1 AND version=?2");
     if (!q.has_value()) return q.error();
     return q->Bind(1, ref.name).Bind(2, ref.version).Run();
@@ -312,7 +274,7 @@ Status Store::RepairLinks() {
   // Only installs interrupted between their commit and their symlink swap are listed.
   std::vector<std::pair<ModelRef, std::string>> rows;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     // Nearly always none: then opening writes nothing.
     auto any = db().Prepare("SELECT 1 FROM pending_links LIMIT 1");
     if (!any.has_value()) return any.error();
@@ -346,8 +308,9 @@ Status Store::RepairLinks() {
               s.message());
     return Status::OK();
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  Status s = registry_->WriteTx([&] { return db().Exec("DELETE FROM pending_links"); });
+  MutexLock lock(&mu_);
+  Status s =
+      registry_->WriteTx([&]() REQUIRES(mu_) { return db().Exec("DELETE FROM pending_links"); });
   if (!s.ok() && later(s)) {
     log::Warn("could not record the finished installs (the next start does): {}", s.message());
     return Status::OK();
@@ -357,7 +320,6 @@ Status Store::RepairLinks() {
 
 Status Store::ForEach(const std::string& where, const std::vector<std::string>& args,
                       const std::function<void(int64_t id, const ModelInfo&)>& fn) {
-  // REQUIRES: mu_ held.
   std::string sql =
       "SELECT m.id, m.name, m.version, m.source, m.description, m.tags, m.metadata, m.status, "
       "m.created_at, m.installed_at, m.size, m.content_dir FROM models m " +
@@ -403,13 +365,13 @@ Status Store::ForEach(const std::string& where, const std::vector<std::string>& 
 }
 
 Status Store::ScanModels(const std::function<void(const ModelInfo&)>& fn) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return ForEach("", {}, [&](int64_t, const ModelInfo& m) { fn(m); });
 }
 
 Result<std::vector<ModelInfo>> Store::Query(const std::string& where,
                                             const std::vector<std::string>& args, bool with_files) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<ModelInfo> out;
   std::vector<int64_t> ids;
   if (Status s = ForEach(where, args,
@@ -509,8 +471,8 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
     out.push_back(std::move(v));
   }
   if (!changes.empty()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    Status s = registry_->WriteTx([&]() -> Status {
+    MutexLock lock(&mu_);
+    Status s = registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
       auto q = db().Prepare("UPDATE models SET status=?1 WHERE name=?2 AND version=?3");
       if (!q.has_value()) return q.error();
       for (const auto& [ref, status] : changes) {
@@ -539,27 +501,27 @@ Status Store::SaveJob(JobRecord job) {
     return Status::InvalidArgument("job id is empty");
   }
   int64_t now = NowSeconds();
-  std::lock_guard<std::mutex> lock(mu_);
-  return registry_->WriteTx([&] { return SaveJobRow(db(), job, now); });
+  MutexLock lock(&mu_);
+  return registry_->WriteTx([&]() REQUIRES(mu_) { return SaveJobRow(db(), job, now); });
 }
 
 Result<JobRecord> Store::GetJob(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return GetJobRow(db(), id);
 }
 
 Result<std::vector<JobRecord>> Store::ListJobs(bool unfinished_only) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return ListJobRows(db(), unfinished_only);
 }
 
 Status Store::DeleteJob(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return registry_->WriteTx([&] { return DeleteJobRow(db(), id); });
+  MutexLock lock(&mu_);
+  return registry_->WriteTx([&]() REQUIRES(mu_) { return DeleteJobRow(db(), id); });
 }
 
 Result<std::optional<FileEntry>> Store::LookupUrl(const std::string& url) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto q = db().Prepare("SELECT path, size, sha256 FROM url_blobs WHERE url=?1");
   if (!q.has_value()) return q.error();
   auto r = q->Bind(1, url).Step();
@@ -571,8 +533,8 @@ Result<std::optional<FileEntry>> Store::LookupUrl(const std::string& url) {
 }
 
 Status Store::RememberUrl(const std::string& url, const FileEntry& entry) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return registry_->WriteTx([&]() -> Status {
+  MutexLock lock(&mu_);
+  return registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
     auto q = db().Prepare(
         "INSERT OR REPLACE INTO url_blobs(url, path, size, sha256) VALUES (?1,?2,?3,?4)");
     if (!q.has_value()) return q.error();

@@ -35,7 +35,6 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -43,6 +42,7 @@
 #include <vector>
 
 #include "core/fs.h"
+#include "core/mutex.h"
 #include "core/names.h"
 #include "core/status.h"
 #include "store/hub_cache.h"
@@ -84,7 +84,6 @@ struct ModelInfo {
   // An interrupted removal marked it (and its files may be gone): reported "broken"; the
   // next Open, Remove or Gc finishes the removal.
   bool removing = false;
-  nlohmann::json ToJson() const;
 };
 
 struct InstallSpec {
@@ -109,8 +108,6 @@ struct CacheReport {
   uint64_t partial_count = 0, partial_bytes = 0;
   uint64_t free_bytes = 0;
   std::vector<std::pair<std::string, uint64_t>> per_model;  // ref, size
-  // With |options|' data dir and Hub cache named.
-  nlohmann::json ToJson(const StoreOptions& options) const;
 };
 
 struct VerifyResult {
@@ -142,8 +139,11 @@ class Store {
   const StoreOptions& options() const { return options_; }
   // True while the registry is open read-only (opened on a full or read-only file system).
   // Every write first tries to reopen it read-write, so this clears itself once space is
-  // freed; until then writes fail with NoSpace or PermissionDenied.
-  bool read_only() const;
+  // freed; until then writes fail with NoSpace or PermissionDenied. Takes no lock:
+  // NO_THREAD_SAFETY_ANALYSIS because registry_'s pointee is PT_GUARDED_BY(mu_), and the
+  // analysis cannot tell RegistryDb::read_only(), the one method any thread may call (an
+  // atomic), from the others.
+  bool read_only() const NO_THREAD_SAFETY_ANALYSIS;
   std::filesystem::path BlobPath(const std::string& sha256) const;
   std::filesystem::path ModelPath(const ModelRef& ref) const;
   // A directory for downloads of |key| (say, a URL): partial/<sha256(key)[0:32]>.
@@ -155,25 +155,26 @@ class Store {
   Status AdoptBlob(const std::filesystem::path& file, const std::string& sha256);
 
   // Deletes the blob (and forgets the URLs that produced it) unless a model uses it.
-  Status DiscardBlob(const std::string& sha256);
+  Status DiscardBlob(const std::string& sha256) EXCLUDES(mu_);
 
   // Installs (or replaces) a model version from blobs in the store. Atomic.
   // InvalidArgument for bad names or paths, NotFound if a blob is missing.
-  Result<ModelInfo> Install(const InstallSpec& spec);
-  Result<std::vector<ModelInfo>> List(bool with_files = false);
+  Result<ModelInfo> Install(const InstallSpec& spec) EXCLUDES(mu_);
+  Result<std::vector<ModelInfo>> List(bool with_files = false) EXCLUDES(mu_);
   // Calls |fn| for each installed model in name order, without files, reusing one record
   // (so listing 10,000 models allocates almost nothing). |fn| must not call the Store.
-  Status ScanModels(const std::function<void(const ModelInfo&)>& fn);
+  Status ScanModels(const std::function<void(const ModelInfo&)>& fn) EXCLUDES(mu_);
   // NotFound if not installed.
-  Result<ModelInfo> Get(const ModelRef& ref);
-  Result<std::vector<ModelInfo>> Versions(const std::string& name);
+  Result<ModelInfo> Get(const ModelRef& ref) EXCLUDES(mu_);
+  Result<std::vector<ModelInfo>> Versions(const std::string& name) EXCLUDES(mu_);
   // Removes one version (or all when |version| is empty) and frees the blobs no other
   // model uses. Returns the removed references. NotFound if nothing matched.
   // Works on a full disk: the models are marked (removing/), their files and unused blobs
   // deleted, then the rows; if the registry still cannot be written (NoSpace,
   // PermissionDenied, Unavailable) the error is returned and the models stay marked,
   // reported broken, until the next Open, Remove or Gc finishes the removal.
-  Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version);
+  Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version)
+      EXCLUDES(mu_);
 
   // Checks every installed file (size; with |full_hash| also SHA-256) and records
   // "broken" or "available". Only |only| when given. A size check never clears a
@@ -183,26 +184,26 @@ class Store {
   // and the failure goes to |record_error| when given, else to the log.
   Result<std::vector<VerifyResult>> Verify(const std::optional<ModelRef>& only, bool full_hash,
                                            std::vector<ModelInfo>* checked = nullptr,
-                                           Status* record_error = nullptr);
+                                           Status* record_error = nullptr) EXCLUDES(mu_);
   // Finishes interrupted removals, then removes orphaned content dirs, partial downloads
   // not in use that are older than |partial_age| (all unlocked ones when zero), and blobs
   // no model uses. Files go before the registry is written, so it frees space on a full
   // disk; forgetting the URLs of removed blobs is then best effort (logged).
-  Result<GcReport> Gc(std::chrono::seconds partial_age = std::chrono::hours(24 * 7));
-  Result<CacheReport> Cache();
+  Result<GcReport> Gc(std::chrono::seconds partial_age = std::chrono::hours(24 * 7)) EXCLUDES(mu_);
+  Result<CacheReport> Cache() EXCLUDES(mu_);
 
   // Inserts or updates a job (by id). InvalidArgument for an empty id.
-  Status SaveJob(JobRecord job);
+  Status SaveJob(JobRecord job) EXCLUDES(mu_);
   // NotFound if there is no such job.
-  Result<JobRecord> GetJob(const std::string& id);
+  Result<JobRecord> GetJob(const std::string& id) EXCLUDES(mu_);
   // Oldest first; with |unfinished_only|, jobs not completed, failed or cancelled.
-  Result<std::vector<JobRecord>> ListJobs(bool unfinished_only);
-  Status DeleteJob(const std::string& id);
+  Result<std::vector<JobRecord>> ListJobs(bool unfinished_only) EXCLUDES(mu_);
+  Status DeleteJob(const std::string& id) EXCLUDES(mu_);
 
   // Remembers which blob a URL produced, so a second pull (even from another process)
   // does not download it again.
-  Result<std::optional<FileEntry>> LookupUrl(const std::string& url);
-  Status RememberUrl(const std::string& url, const FileEntry& entry);
+  Result<std::optional<FileEntry>> LookupUrl(const std::string& url) EXCLUDES(mu_);
+  Status RememberUrl(const std::string& url, const FileEntry& entry) EXCLUDES(mu_);
   // Blocks until this process holds the lock for |key| (one download of one thing).
   Result<FileLock> Lock(const std::string& key);
   // The same without waiting: nullopt while another holder (this process or another)
@@ -240,49 +241,49 @@ class Store {
   // _exit()s if SetCrashPointForTest named |point|.
   static void MaybeCrash(const char* point);
 
-  // EXCLUDES (each below): mu_. They take it themselves.
+  // These take mu_ themselves.
   // Brings the schema up to date; writes nothing when it is current (store/schema.h).
-  Status Migrate();
+  Status Migrate() EXCLUDES(mu_);
   // Points the model symlinks of installs left in pending_links at their content.
-  Status RepairLinks();
-  Status ClearPendingLink(const ModelRef& ref);
+  Status RepairLinks() EXCLUDES(mu_);
+  Status ClearPendingLink(const ModelRef& ref) EXCLUDES(mu_);
   Result<std::vector<ModelInfo>> Query(const std::string& where,
-                                       const std::vector<std::string>& args, bool with_files);
+                                       const std::vector<std::string>& args, bool with_files)
+      EXCLUDES(mu_);
   // Completes the removals whose marker is left (by a crash, or a full disk).
-  Status FinishRemovals();
+  Status FinishRemovals() EXCLUDES(mu_);
 
   // Needs no lock: content ids with a removing/ marker (a readdir of a directory that is
   // nearly always empty).
   std::set<std::string> RemovalMarkers() const;
 
-  // REQUIRES (each below): mu_ held.
   // The registry's connection: it changes when a write reopens it read-write (keep no
   // reference to it, or statement on it, across a registry_->WriteTx()).
-  Db& db();
+  Db& db() REQUIRES(mu_);
   // Calls |fn| for each model row matching |where| (an SQL clause over "models m" with
   // ?1.. bound to |args|), in name order, reusing one record.
   Status ForEach(const std::string& where, const std::vector<std::string>& args,
-                 const std::function<void(int64_t id, const ModelInfo&)>& fn);
+                 const std::function<void(int64_t id, const ModelInfo&)>& fn) REQUIRES(mu_);
   Result<std::vector<Row>> SelectRows(const std::string& where,
-                                      const std::vector<std::string>& args);
+                                      const std::vector<std::string>& args) REQUIRES(mu_);
   // Marks, unlinks, frees and forgets |rows| (Remove's steps, docs/store.md). Runs its own
   // write transactions.
-  Status RemoveRows(const std::vector<Row>& rows);
+  Status RemoveRows(const std::vector<Row>& rows) REQUIRES(mu_);
   // The blobs of models |ids| that no other model uses.
-  Result<std::vector<std::string>> UnusedDigests(const std::vector<int64_t>& ids);
+  Result<std::vector<std::string>> UnusedDigests(const std::vector<int64_t>& ids) REQUIRES(mu_);
 
-  // REQUIRES (each below): mu_ held, inside registry_->WriteTx (so no install adds a
-  // reference meanwhile).
+  // REQUIRES (each below): inside registry_->WriteTx (so no install adds a reference
+  // meanwhile).
   // Deletes the blob |sha256| and its url memo rows if no model uses it.
-  Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep);
+  Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) REQUIRES(mu_);
   // Deletes the url memo rows of |digests|.
-  Status ForgetUrls(const std::vector<std::string>& digests);
+  Status ForgetUrls(const std::vector<std::string>& digests) REQUIRES(mu_);
 
   StoreOptions options_;
   HubCache hub_;  // immutable: used without mu_
-  std::mutex mu_;
-  // GUARDED_BY(mu_), but for registry_->read_only(); the pointer never changes.
-  std::unique_ptr<RegistryDb> registry_;
+  Mutex mu_;
+  // The pointer never changes; the registry is used with mu_ held, but for read_only().
+  const std::unique_ptr<RegistryDb> registry_ PT_GUARDED_BY(mu_);
 };
 
 }  // namespace modeld::store

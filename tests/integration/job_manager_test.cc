@@ -2,6 +2,9 @@
 #include "service/job_manager.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
 
 #include "engine_harness.h"
 #include "origin.h"
@@ -309,6 +312,67 @@ TEST_F(JobManagerTest, InstalledModelsAreAlreadyExistsUpFrontUnlessForced) {
   EXPECT_EQ(forced->job.plan.files, 1u);
   EXPECT_EQ(forced->job.plan.source, "url");
   ASSERT_TRUE(log.WaitState(forced->job.id, "completed"));
+}
+
+// Job records go through a writer thread: a registry held busy by another process (a
+// long transaction, a gc) never stops the engine's loop, so bytes keep flowing.
+TEST_F(JobManagerTest, ABusyRegistryDoesNotStallTheDownload) {
+  std::string data = RandomBytes(28 * kMiB, 12);
+  origin_.Put("/busy.bin", {.content = data, .rate = 4 * kMiB});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto req = Req("/busy.bin", "busy");
+  req.options.max_connections = 1;  // the origin's rate is per connection
+  auto job = jm.Submit(req, 0);
+  ASSERT_TRUE(job.has_value());
+  ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.bytes_done > kMiB; }));
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() / "registry.sqlite").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(other);  // every other writer now waits
+  auto held_at = std::chrono::steady_clock::now();
+  uint64_t at_hold = 0;
+  log.WaitFor(
+      [&](const JobEvent& e) {
+        at_hold = std::max(at_hold, e.bytes_done);
+        return false;
+      },
+      std::chrono::seconds(0));
+  // 18 MiB at 4 MiB/s: the lock is held for at least 4.5 s while they arrive.
+  bool flowed = log.WaitFor([&](const JobEvent& e) { return e.bytes_done >= at_hold + 18 * kMiB; },
+                            std::chrono::seconds(12));
+  auto held = std::chrono::steady_clock::now() - held_at;
+  sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  EXPECT_TRUE(flowed) << "bytes stopped while the registry was busy";
+  EXPECT_GE(held, std::chrono::milliseconds(4000));
+  ASSERT_TRUE(log.WaitState(job->job.id, "completed"));
+  EXPECT_EQ(FileSha256(jm.Get(job->job.id)->result->path / "busy.bin"), Sha256Hex(data));
+  jm.FlushRecordsForTest();
+  EXPECT_EQ(svc_->StoreForTest().GetJob(job->job.id)->state, "completed");
+}
+
+// A job's thread is joined once the job ends: a server that ran many jobs keeps a flat
+// thread count.
+TEST_F(JobManagerTest, FinishedJobThreadsAreReaped) {
+  auto threads = [] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& t : fs::directory_iterator("/proc/self/task")) ++n;
+    return n;
+  };
+  origin_.Put("/small.bin", {.content = RandomBytes(4096, 13)});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  size_t most = 0, before = 0;
+  for (int i = 0; i < 120; ++i) {
+    auto job = jm.Submit(Req("/small.bin", "small-" + std::to_string(i)), 0);
+    ASSERT_TRUE(job.has_value()) << job.error().ToString();
+    ASSERT_TRUE(log.WaitState(job->job.id, "completed"));
+    if (i == 4) before = threads();
+    if (i > 4) most = std::max(most, threads());
+  }
+  EXPECT_LE(most, before + 3) << "threads grow with the number of jobs run";
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #include "api/common/job_wait.h"
 
 #include <atomic>
-#include <mutex>
+
+#include "core/mutex.h"
 
 namespace modeld::api {
 
@@ -31,12 +32,12 @@ Status FollowJob(service::JobManager& jobs, const std::string& id,
                  std::shared_ptr<EventStream> stream,
                  std::function<bool(const service::JobEvent&)> on_event) {
   struct State {
-    std::mutex mu;  // one call of on_event at a time; none after it said stop
-    bool done = false;
+    Mutex mu;  // one call of on_event at a time; none after it said stop
+    bool done GUARDED_BY(mu) = false;
   };
   auto st = std::make_shared<State>();
   auto deliver = [st, stream, on_event](const service::JobEvent& ev) {
-    std::lock_guard<std::mutex> lock(st->mu);
+    MutexLock lock(&st->mu);
     if (st->done) return;
     if (!on_event(ev)) {
       st->done = true;
