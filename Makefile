@@ -52,13 +52,18 @@ SAN_LINKER = $(if $(shell command -v ld.lld),-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=l
 SAN_CMAKE = cmake -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DMODELD_BUILD_BENCH=OFF $(SAN_LINKER)
 
+# The ASan tree also holds the fuzz targets (MODELD_FUZZ: coverage instrumentation, which
+# the tests run with too) and makes clang's thread-safety analysis an error, so one clang
+# build checks all three (.ci/run: make asan, then make fuzz FUZZ_BUILD=build-asan).
 build-asan/build.ninja: | deps
-	$(SAN_CMAKE) -S . -B build-asan -DMODELD_SANITIZE=address,undefined
+	$(SAN_CMAKE) -S . -B build-asan -DMODELD_SANITIZE=address,undefined -DMODELD_FUZZ=ON \
+	  "-DCMAKE_CXX_FLAGS=-Wthread-safety -Werror=thread-safety"
 
 build-tsan/build.ninja: | deps
 	$(SAN_CMAKE) -S . -B build-tsan -DMODELD_SANITIZE=thread
 
 asan: deps build-asan/build.ninja
+	@scripts/tsa-selftest.sh
 	cmake --build build-asan -j $(JOBS)
 	JOBS=$(JOBS) scripts/sanitizers/run-tests.sh build-asan asan $(CTEST_ARGS)
 

@@ -31,6 +31,9 @@ if [[ ! -f $build/build.ninja ]]; then
 fi
 cmake --build "$build" -j "$jobs" --target fuzzers
 
+# UBSan's vptr check is built recoverable (CMakeLists.txt); here every report is fatal.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
 all=()
 for src in fuzz/*_fuzz.cc; do all+=("$(basename "$src" _fuzz.cc)"); done
 read -r -a targets <<<"${FUZZ_TARGETS:-${all[*]}}"
