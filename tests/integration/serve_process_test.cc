@@ -47,8 +47,11 @@ class HangingUpstream {
                                    const std::map<std::string, std::string>& headers) {
       std::unique_lock<std::mutex> lock(mu_);
       ++requests_;
+      ++inside_;
       cv_.notify_all();
       if (requests_ > 1) cv_.wait(lock, [&] { return released_; });
+      --inside_;
+      cv_.notify_all();
       SimpleResponse r;
       r.status = 206;
       r.headers = {{"Content-Range", "bytes 0-0/" + std::to_string(64 * kMiB)}, {"ETag", "\"h\""}};
@@ -56,7 +59,13 @@ class HangingUpstream {
       return r;
     });
   }
-  ~HangingUpstream() { Release(); }
+  // Releases the held requests and waits until none is still inside the handler: the
+  // origin's threads must not touch this object after it is gone (ASan).
+  ~HangingUpstream() {
+    Release();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return inside_ == 0; });
+  }
   // Waits until |n| requests have arrived in all.
   bool WaitRequests(int n) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -76,6 +85,7 @@ class HangingUpstream {
   std::mutex mu_;
   std::condition_variable cv_;
   int requests_ = 0;       // GUARDED_BY(mu_)
+  int inside_ = 0;         // GUARDED_BY(mu_): handlers running
   bool released_ = false;  // GUARDED_BY(mu_)
 };
 
