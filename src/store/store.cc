@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <map>
 #include <set>
-#include <unordered_map>
 
 #include "core/checksum.h"
 #include "core/json.h"
@@ -397,10 +396,11 @@ Status Store::ForEach(
     const std::function<void(int64_t id, const ModelInfo&, const std::vector<FileRow>&)>& fn) {
   const bool with_rows = read.files || read.check;
   // Every model: every file first, in one scan of the files table (far cheaper than an
-  // index lookup per file), kept by model. A few models: their files joined to them.
+  // index lookup per file), in one vector ordered by model. A few models: their files
+  // joined to them.
   const bool scan_files = with_rows && where.empty();
   const bool join_files = with_rows && !where.empty();
-  std::unordered_map<int64_t, std::vector<FileRow>> scanned;
+  std::vector<std::pair<int64_t, FileRow>> scanned;
   if (scan_files) {
     auto f = db().Prepare(std::string("SELECT model_id, path, size, ") +
                           (read.files ? "sha256" : "''") + ", mtime_ns, ino, dev FROM files");
@@ -409,19 +409,16 @@ Status Store::ForEach(
       auto r = f->Step();
       if (!r.has_value()) return r.error();
       if (!*r) break;
-      FileRow row;
+      auto& [model_id, row] = scanned.emplace_back();
+      model_id = f->Int(0);
       row.entry = {f->Text(1), static_cast<uint64_t>(f->Int(2)), f->Text(3)};
       if (!f->IsNull(4)) {
         row.stamp = FileStamp{row.entry.size, f->Int(4), FromSql(f->Int(5)), FromSql(f->Int(6))};
       }
-      scanned[f->Int(0)].push_back(std::move(row));
     }
-    if (read.files) {
-      for (auto& [id, rows] : scanned) {
-        std::sort(rows.begin(), rows.end(),
-                  [](const FileRow& a, const FileRow& b) { return a.entry.path < b.entry.path; });
-      }
-    }
+    std::sort(scanned.begin(), scanned.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second.entry.path < b.second.entry.path;
+    });
   }
   std::string sql =
       "SELECT m.id, m.name, m.version, m.source, m.description, m.tags, m.metadata, m.status, "
@@ -436,11 +433,9 @@ Status Store::ForEach(
   auto q = db().Prepare(sql);
   if (!q.has_value()) return q.error();
   for (size_t i = 0; i < args.size(); ++i) q->Bind(static_cast<int>(i + 1), args[i]);
-  ModelInfo m;  // reused row to row: its buffers keep their capacity
-  std::vector<FileRow> joined;
-  const std::vector<FileRow> none;
-  const std::vector<FileRow>* rows = &none;
-  std::string recorded;  // the status the registry holds
+  ModelInfo m;                // reused row to row: its buffers keep their capacity
+  std::vector<FileRow> rows;  // this model's files (joined, or copied from |scanned|)
+  std::string recorded;       // the status the registry holds
   std::string file_name;
   UniqueFd data_fd;
   if (read.check) {
@@ -450,12 +445,13 @@ Status Store::ForEach(
   bool have = false;
   auto finish = [&] {
     if (scan_files) {
-      auto it = scanned.find(id);
-      rows = it == scanned.end() ? &none : &it->second;
+      auto it = std::lower_bound(scanned.begin(), scanned.end(), id,
+                                 [](const auto& e, int64_t key) { return e.first < key; });
+      for (; it != scanned.end() && it->first == id; ++it) rows.push_back(it->second);
     }
     m.files.clear();
     if (read.files) {
-      for (const auto& r : *rows) m.files.push_back(r.entry);
+      for (const auto& r : rows) m.files.push_back(r.entry);
     }
     m.problems.clear();
     if (read.check) {
@@ -465,7 +461,7 @@ Status Store::ForEach(
       file_name.assign("models/").append(m.ref.name).append("/").append(m.ref.version);
       file_name.push_back('/');
       const size_t base = file_name.size();
-      for (const auto& r : *rows) {
+      for (const auto& r : rows) {
         file_name.resize(base);
         file_name += r.entry.path;
         std::string p =
@@ -484,7 +480,7 @@ Status Store::ForEach(
     }
     m.status = read.check ? (m.problems.empty() ? "available" : "broken")
                           : (m.removing ? "broken" : recorded);
-    fn(id, m, *rows);
+    fn(id, m, rows);
   };
   for (;;) {
     auto r = q->Step();
@@ -494,7 +490,7 @@ Status Store::ForEach(
       if (have) finish();
       have = true;
       id = q->Int(0);
-      joined.clear();
+      rows.clear();
       m.ref.name = q->Text(1);
       m.ref.version = q->Text(2);
       m.source = q->Text(3);
@@ -527,8 +523,7 @@ Status Store::ForEach(
       if (!q->IsNull(15)) {
         row.stamp = FileStamp{row.entry.size, q->Int(15), FromSql(q->Int(16)), FromSql(q->Int(17))};
       }
-      joined.push_back(std::move(row));
-      rows = &joined;
+      rows.push_back(std::move(row));
     }
   }
   if (have) finish();
