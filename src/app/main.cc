@@ -76,7 +76,9 @@ int main(int argc, char** argv) {
                      "install .zip/.tar.* archives as they are, unextracted");
   pull_cmd->add_flag("--keep-archive", pull.keep_archive,
                      "keep an extracted archive in the model too");
-  pull_cmd->add_flag("-f,--force", pull.force, "download and install again even if installed");
+  pull_cmd->add_flag("-f,--force", pull.force,
+                     "download every file again and install it even if installed (a broken "
+                     "installed model is repaired without it)");
   pull_cmd->add_option("-o,--output", pull.output,
                        "export to this file instead of installing into the store");
   pull_cmd->add_option("--sha256", pull.sha256,
@@ -174,11 +176,17 @@ int main(int argc, char** argv) {
 
   cli::StoreArgs st;
   auto add_json = [&](CLI::App* c) { c->add_flag("--json", st.json, "print JSON"); };
-  auto* ls_cmd =
-      app.add_subcommand("ls", "List installed models (checking their files are there).");
+  auto* ls_cmd = app.add_subcommand(
+      "ls",
+      "List installed models. Each file is checked without reading it: there, its size, and "
+      "the same file as installed or last verified (size, mtime, inode); a model that fails, "
+      "or that a full verify found broken, is listed broken. `modeld verify` reads every "
+      "byte.");
   add_json(ls_cmd);
-  auto* info_cmd =
-      app.add_subcommand("info", "Show a model: NAME:VERSION, or NAME for all versions.");
+  auto* info_cmd = app.add_subcommand(
+      "info",
+      "Show a model: NAME:VERSION, or NAME for all versions, its files checked as ls does; a "
+      "broken one says what is wrong and how to repair it.");
   info_cmd->add_option("ref", st.ref, "NAME[:VERSION]")->required();
   add_json(info_cmd);
   auto* rm_cmd = app.add_subcommand(
@@ -186,9 +194,12 @@ int main(int argc, char** argv) {
   rm_cmd->add_option("ref", st.ref, "NAME[:VERSION]")->required();
   add_json(rm_cmd);
   auto* verify_cmd = app.add_subcommand(
-      "verify", "Check installed files against their SHA-256 (exit 5 if any model is broken).");
+      "verify",
+      "Hash every byte of every installed file against its SHA-256 and record what is found; "
+      "a broken model is listed with what is wrong and how to repair it (modeld pull "
+      "NAME:VERSION fetches again what is missing or changed). Exit 5 if any is broken.");
   verify_cmd->add_option("ref", st.ref, "NAME:VERSION (default: every model)");
-  verify_cmd->add_flag("--quick", st.quick, "check sizes only");
+  verify_cmd->add_flag("--quick", st.quick, "check as ls does, reading no byte");
   add_json(verify_cmd);
   auto* gc_cmd = app.add_subcommand(
       "gc", "Delete blobs no model uses, orphaned files and stale partial downloads.");

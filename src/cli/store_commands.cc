@@ -27,6 +27,12 @@ void PrintJson(const nlohmann::json& j) {
 
 std::string Date(int64_t t) { return FormatUtc(t, "%Y-%m-%d %H:%M"); }
 
+// The command that makes a broken model whole: a pull fetches again what is missing or
+// changed (from where the model came from); an interrupted removal is finished by rm.
+std::string RepairCommand(const ModelRef& ref, bool removing) {
+  return (removing ? "modeld rm " : "modeld pull ") + ref.ToString();
+}
+
 }  // namespace
 
 int RunLs(const StoreArgs& args) {
@@ -96,8 +102,12 @@ int RunInfo(const StoreArgs& args) {
     return kExitOk;
   }
   for (const auto& m : models) {
-    std::printf("%s\n  status:    %s\n  path:      %s\n  size:      %s\n  source:    %s\n",
-                m.ref.ToString().c_str(), m.status.c_str(), m.path.c_str(),
+    std::printf("%s\n  status:    %s\n", m.ref.ToString().c_str(), m.status.c_str());
+    for (const auto& p : m.problems) std::printf("  problem:   %s\n", p.c_str());
+    if (m.status != "available") {
+      std::printf("  repair:    %s\n", RepairCommand(m.ref, m.removing).c_str());
+    }
+    std::printf("  path:      %s\n  size:      %s\n  source:    %s\n", m.path.c_str(),
                 HumanBytes(m.size).c_str(), m.source.c_str());
     if (!m.description.empty()) std::printf("  about:     %s\n", m.description.c_str());
     if (!m.tags.empty()) std::printf("  tags:      %s\n", nlohmann::json(m.tags).dump().c_str());
@@ -152,10 +162,13 @@ int RunVerify(const StoreArgs& args) {
   auto arr = nlohmann::json::array();
   for (const auto& r : *results) {
     all_ok &= r.ok;
-    arr.push_back({{"ref", r.ref.ToString()}, {"ok", r.ok}, {"problems", r.problems}});
+    nlohmann::json j = {{"ref", r.ref.ToString()}, {"ok", r.ok}, {"problems", r.problems}};
+    if (!r.ok) j["repair"] = RepairCommand(r.ref, r.removing);
+    arr.push_back(std::move(j));
     if (!args.json) {
       std::printf("%-60s %s\n", r.ref.ToString().c_str(), r.ok ? "ok" : "BROKEN");
       for (const auto& p : r.problems) std::printf("    %s\n", p.c_str());
+      if (!r.ok) std::printf("    repair: %s\n", RepairCommand(r.ref, r.removing).c_str());
     }
   }
   if (args.json) PrintJson({{"models", arr}, {"ok", all_ok}});

@@ -98,6 +98,26 @@ sources::SourceRequest ToSourceRequest(const PullRequest& req) {
   return s;
 }
 
+// A pull of an installed version by its name alone fetches it again from where it came
+// from: the URL it was downloaded from, or the Hub. So `modeld pull NAME:VERSION`, the
+// repair verify suggests, works for a model installed from a URL (a lookup by name would
+// not find it, or would find another model). A request that says where (a URL, a source,
+// a Hub selection) is taken as it is.
+PullRequest FromRecordedSource(const PullRequest& req, const store::ModelInfo& installed) {
+  PullRequest out = req;
+  if (!req.url.empty() || !req.source.empty() || !req.include.empty() || !req.exclude.empty() ||
+      !req.quantization.empty() || !req.revision.empty()) {
+    return out;
+  }
+  if (installed.source == "url" && installed.metadata.is_object()) {
+    auto url = installed.metadata.find("url");
+    if (url != installed.metadata.end() && url->is_string()) out.url = url->get<std::string>();
+  } else if (installed.source == "huggingface") {
+    out.source = "huggingface";
+  }
+  return out;
+}
+
 std::string AlreadyInstalled(const ModelRef& ref) {
   return "Model '" + ref.name + "' version '" + ref.version +
          "' already exists. Use force_download=true to override.";
@@ -134,21 +154,26 @@ Result<std::shared_ptr<const sources::Plan>> ModelService::Prepare(const PullReq
                                                                    PlanSummary* summary) {
   if (Status s = ValidateModelName(req.ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
-  if (!req.force && store_->Get(req.ref).has_value())
+  // Installed and intact (its files checked as ls checks them): nothing to do. Broken: a
+  // repair, from where it came from unless the request says otherwise.
+  auto installed = store_->Get(req.ref);
+  if (!req.force && installed.has_value() && installed->status == "available") {
     return Status::AlreadyExists(AlreadyInstalled(req.ref));
+  }
+  const PullRequest effective = installed.has_value() ? FromRecordedSource(req, *installed) : req;
   // Resolve first: an unknown model or file is NotFound, a gated one PermissionDenied
   // and a full disk NoSpace now, not later. The job reuses the plan.
-  auto resolved = resolver_->Resolve(ToSourceRequest(req));
+  auto resolved = resolver_->Resolve(ToSourceRequest(effective));
   if (!resolved.has_value()) return resolved.error();
   auto plan = std::make_shared<const sources::Plan>(std::move(resolved.value()));
   if (plan->TotalSize()) {
-    if (Status s = CheckSpace(*store_, BytesToFetch(*store_, req, *plan)); !s.ok()) return s;
+    if (Status s = CheckSpace(*store_, BytesToFetch(*store_, effective, *plan)); !s.ok()) return s;
   }
   if (summary) {
     summary->source = plan->source;
     summary->files = plan->files.size();
     summary->total_bytes = plan->TotalSize();
-    summary->first_url = plan->files.empty() ? req.url : plan->files.front().url;
+    summary->first_url = plan->files.empty() ? effective.url : plan->files.front().url;
     summary->description = plan->description;
   }
   return plan;
@@ -164,10 +189,13 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
                                       const ProgressCallback& progress, StopSignal* stop) {
   if (Status s = ValidateModelName(req.ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
-  if (!req.force && store_->Get(req.ref).has_value())
+  auto installed = store_->Get(req.ref);  // as Prepare: intact is done, broken is repaired
+  if (!req.force && installed.has_value() && installed->status == "available") {
     return Status::AlreadyExists(AlreadyInstalled(req.ref));
+  }
+  const PullRequest effective = installed.has_value() ? FromRecordedSource(req, *installed) : req;
   if (!plan) {
-    auto resolved = resolver_->Resolve(ToSourceRequest(req));
+    auto resolved = resolver_->Resolve(ToSourceRequest(effective));
     if (!resolved.has_value()) return resolved.error();
     plan = std::make_shared<const sources::Plan>(std::move(resolved.value()));
   }
@@ -188,12 +216,13 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
   if (!lock.has_value()) return lock.error();
   PullResult result;
   if (!req.force) {
-    if (auto now = store_->Get(req.ref); now.has_value()) {  // another process just did it
+    // Another process just installed (or repaired) it.
+    if (auto now = store_->Get(req.ref); now.has_value() && now->status == "available") {
       result.model = ToModel(now.value());
       return result;
     }
   }
-  PlanRunner runner(*store_, engine(), req, *plan, progress, stop, archive_limits_);
+  PlanRunner runner(*store_, engine(), effective, *plan, progress, stop, archive_limits_);
   RunStats stats;
   auto files = runner.Run(&stats);
   if (!files.has_value()) {
@@ -219,9 +248,9 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
   spec.metadata = plan->metadata;
   for (const auto& [k, v] : req.metadata.items()) spec.metadata[k] = v;
   spec.files = *files;
-  auto installed = store_->Install(spec);
-  if (!installed.has_value()) return installed.error();
-  result.model = ToModel(installed.value());
+  auto done = store_->Install(spec);
+  if (!done.has_value()) return done.error();
+  result.model = ToModel(done.value());
 
   DiscardExtractedArchives(*store_, stats.extracted_archives, *files);
   LinkIntoHubCache(*store_, *plan, *files);
@@ -247,10 +276,9 @@ Result<std::vector<VerifyReport>> ModelService::Reconcile() {
 }
 
 Result<Model> ModelService::Info(const ModelRef& ref) {
-  std::vector<store::ModelInfo> models;
-  auto v = store_->Verify(ref, false, &models);
-  if (!v.has_value()) return v.error();
-  return ToModel(models.front());
+  auto m = store_->Get(ref);
+  if (!m.has_value()) return m.error();
+  return ToModel(m.value());
 }
 
 Result<std::vector<Model>> ModelService::Versions(const std::string& name) {

@@ -52,26 +52,34 @@ class ModelService {
   ModelService& operator=(const ModelService&) = delete;
 
   // Resolves |req|, downloads (or reuses) its files and installs them as |req.ref|.
-  // Blocks until done. AlreadyExists if installed and !force; Cancelled if |stop| fired
-  // (partials are kept for resume); otherwise the source's, engine's or store's error.
+  // Blocks until done. AlreadyExists if installed, intact (as List checks it) and !force;
+  // a broken installed version is repaired: what is missing or changed is fetched again,
+  // from where it came from when |req| names it only (its recorded URL, or the Hub).
+  // Cancelled if |stop| fired (partials are kept for resume); otherwise the source's,
+  // engine's or store's error.
   Result<PullResult> Pull(const PullRequest& req, const ProgressCallback& progress,
                           StopSignal* stop = nullptr);
 
-  // The registry's view (statuses as last checked): fast, no file system walk.
+  // Installed models, each file checked with one stat() and no read (there, its size, and
+  // the file installed or last verified: size, mtime, inode): "broken" with its problems
+  // when one fails or a full verify found it broken. Writes nothing. List, ForEachModel,
+  // Info and Versions make this same check, so they give one answer.
   Result<std::vector<Model>> List();
   // The same, one model at a time (for long listings); |fn| must not call the service.
   Status ForEachModel(const std::function<void(const Model&)>& fn);
-  // Size-checks every installed model's files and marks missing or changed ones broken
-  // (run at server start-up; `modeld verify --quick`).
+  // The same check for every installed model, recorded in the registry (run at server
+  // start-up; `modeld verify --quick`).
   Result<std::vector<VerifyReport>> Reconcile();
-  // One model, its files size-checked first. NotFound if not installed.
+  // One model, with its files, checked as List checks. NotFound if not installed.
   Result<Model> Info(const ModelRef& ref);
-  // Every installed version of |name| (empty when none).
+  // Every installed version of |name| (empty when none), checked as List checks.
   Result<std::vector<Model>> Versions(const std::string& name);
   // Removes one version (or all when |version| is empty). NotFound if nothing matched.
   Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version);
-  // Recording the statuses found is best effort: when it fails (a full disk) the results
-  // are still returned and the failure goes to |record_error| (when given).
+  // Hashes every file (|full_hash|; else List's check) and records what it found: the
+  // statuses, and the verification records of what hashed right or wrong (so a corrupt
+  // blob is never reused). Recording is best effort: when it fails (a full disk) the
+  // results are still returned and the failure goes to |record_error| (when given).
   Result<std::vector<VerifyReport>> Verify(const std::optional<ModelRef>& ref, bool full_hash,
                                            Status* record_error = nullptr);
   Result<GcReport> Gc(std::chrono::seconds partial_age);

@@ -39,10 +39,13 @@ fs::path PlanRunner::PartialPath(size_t i) const {
   return PullPartialPath(store_, req_.ref, plan_.files[i].path);
 }
 
-// A file the store (or the Hub cache) already has: no byte to fetch.
+// A file the store (or the Hub cache) already has, with the right bytes: no byte to fetch.
 std::optional<store::FileEntry> PlanRunner::Reuse(size_t i) {
   const auto& f = plan_.files[i];
-  if (!f.sha256.empty() && f.size && store_.HasBlob(f.sha256, *f.size)) {
+  // A forced pull fetches every file again; only a file it cannot fetch (HF_HUB_OFFLINE)
+  // comes from the Hub cache, hashed.
+  if (req_.force && !f.url.empty()) return std::nullopt;
+  if (!req_.force && !f.sha256.empty() && f.size && store_.HasVerifiedBlob(f.sha256, *f.size)) {
     return store::FileEntry{f.path, *f.size, f.sha256};
   }
   if (!f.hub_etag.empty() && f.size) {
@@ -50,7 +53,7 @@ std::optional<store::FileEntry> PlanRunner::Reuse(size_t i) {
     if (adopted.has_value() && !adopted->empty())
       return store::FileEntry{f.path, *f.size, *adopted};
   }
-  if (f.url.empty() || req_.force) return std::nullopt;  // a forced pull fetches again
+  if (f.url.empty() || req_.force) return std::nullopt;
   auto memo = store_.LookupUrl(f.url);
   if (!memo.has_value() || !memo->has_value()) return std::nullopt;
   const auto& hit = **memo;
@@ -60,6 +63,7 @@ std::optional<store::FileEntry> PlanRunner::Reuse(size_t i) {
   // trust the memo only for URLs pinned to content (the Hub's resolve/<commit> URLs).
   if (f.checksum && f.checksum->algorithm != HashAlgorithm::kSha256 && f.hub_etag.empty())
     return std::nullopt;
+  if (!store_.HasVerifiedBlob(hit.sha256, hit.size)) return std::nullopt;
   return store::FileEntry{f.path, hit.size, hit.sha256};
 }
 
@@ -78,6 +82,10 @@ FileProgress PlanRunner::FileAt(size_t i) const {
   out.state = FromEngineStage(s.stage);
   out.reused = s.reused;
   return out;
+}
+
+store::AdoptMode PlanRunner::Adoption() const {
+  return req_.force ? store::AdoptMode::kReplace : store::AdoptMode::kKeepVerified;
 }
 
 std::vector<FileProgress> PlanRunner::FileProgressSnapshot() {
@@ -205,7 +213,9 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
                                                                           : s;
   }
   *out = store::FileEntry{f.path, ev.total_bytes.value_or(0), ev.sha256};
-  if (Status s = store_.AdoptBlob(dl.dest, ev.sha256); !s.ok()) return s;
+  // Verified just now: it replaces a blob of that digest that is not known good (always,
+  // when forced).
+  if (Status s = store_.AdoptBlob(dl.dest, ev.sha256, Adoption()); !s.ok()) return s;
   if (Status s = store_.RememberUrl(f.url, *out); !s.ok())
     log::Warn("could not remember {}: {}", f.url, s.ToString());
   return Status::OK();
@@ -232,10 +242,12 @@ Result<std::vector<store::FileEntry>> PlanRunner::Extract(const store::FileEntry
   auto files = archive::Extract(from, dest, limits);
   if (!files.has_value()) return files.error();
   std::vector<store::FileEntry> out;
+  std::set<std::string> adopted;
   for (const auto& f : *files) {
-    // Links share their target's bytes: the first adoption moves them into blobs/.
-    if (!store_.HasBlob(f.sha256, f.size)) {
-      if (Status s = store_.AdoptBlob(f.disk_path, f.sha256); !s.ok()) return s;
+    // Hashed as they were written. Links share their target's bytes (and disk file): the
+    // first adoption moves them into blobs/.
+    if (adopted.insert(f.sha256).second) {
+      if (Status s = store_.AdoptBlob(f.disk_path, f.sha256, Adoption()); !s.ok()) return s;
     }
     out.push_back({f.path, f.size, f.sha256});
   }

@@ -1,8 +1,10 @@
 // PlanRunner: executes one resolved Plan for ModelService::Pull. Each file is reused when
-// the store already has its blob (by SHA-256, by an earlier download of the same URL, or
-// from the Hugging Face cache), else downloaded by the engine, up to four files at once,
-// each verified by its digest. Archives are extracted when asked. Progress from all files
-// is summed into one event stream.
+// the store already has its blob with the right bytes (by SHA-256, by an earlier download
+// of the same URL, or from the Hugging Face cache; Store::HasVerifiedBlob), else downloaded
+// by the engine, up to four files at once, each verified by its digest and adopted over any
+// blob of that digest that is not known good. A forced pull reuses nothing and replaces.
+// Archives are extracted when asked. Progress from all files is summed into one event
+// stream.
 //
 // A file whose URL another pull (in this or another process) is downloading waits for it
 // and then reuses its blob; a stop ends that wait at once.
@@ -49,6 +51,8 @@ class PlanRunner {
     bool reused = false;
   };
   std::optional<store::FileEntry> Reuse(size_t i);
+  // How a verified file is adopted: replacing what is there when forced.
+  store::AdoptMode Adoption() const;
   Status Download(size_t i, store::FileEntry* out) EXCLUDES(active_mu_, progress_mu_);
   Result<std::vector<store::FileEntry>> Extract(const store::FileEntry& archive,
                                                 const std::filesystem::path& from, size_t index);

@@ -70,9 +70,16 @@ fs::path PullPartialPath(const store::Store& store, const ModelRef& ref, const s
 uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources::PlannedFile& f) {
   if (!f.size) return 0;
   const uint64_t size = *f.size;
-  // The reuses PlanRunner makes (PlanRunner::Reuse), checked without side effects.
-  if (!f.sha256.empty() && store.HasBlob(f.sha256, size)) return 0;
-  if (!f.hub_etag.empty()) {
+  // The reuses PlanRunner makes (PlanRunner::Reuse), checked without side effects and
+  // without reading a byte: a blob that changed since it was verified counts as fetched
+  // again; one never recorded (an older modeld's) as there, since it usually is good.
+  auto have = [&](const std::string& sha256) {
+    auto state = store.PeekBlob(sha256, size);
+    return state == store::BlobState::kVerified || state == store::BlobState::kUnrecorded;
+  };
+  // --force fetches every file again, but what an offline Hub pull takes from its cache.
+  if (!req.force && !f.sha256.empty() && have(f.sha256)) return 0;
+  if (!f.hub_etag.empty() && (!req.force || f.url.empty())) {
     if (auto hub = store.FindHubBlob(f.hub_repo, f.hub_etag)) {
       struct stat st {};
       if (::stat(hub->c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == size) return 0;
@@ -81,7 +88,7 @@ uint64_t BytesToFetch(store::Store& store, const PullRequest& req, const sources
   if (!f.url.empty() && !req.force) {
     auto memo = store.LookupUrl(f.url);  // only when its blob is there
     if (memo.has_value() && memo->has_value() && (*memo)->size == size &&
-        (f.sha256.empty() || f.sha256 == (*memo)->sha256)) {
+        (f.sha256.empty() || f.sha256 == (*memo)->sha256) && have((*memo)->sha256)) {
       return 0;
     }
   }
@@ -139,6 +146,8 @@ Model ToModel(const store::ModelInfo& m) {
   for (const auto& f : m.files) out.files.push_back({f.path, f.size, f.sha256});
   out.size = m.size;
   out.path = m.path;
+  out.problems = m.problems;
+  out.removing = m.removing;
   return out;
 }
 
@@ -152,7 +161,7 @@ std::vector<Model> ToModels(const std::vector<store::ModelInfo>& models) {
 std::vector<VerifyReport> ToVerifyReports(const std::vector<store::VerifyResult>& results) {
   std::vector<VerifyReport> out;
   out.reserve(results.size());
-  for (const auto& r : results) out.push_back({r.ref, r.ok, r.problems});
+  for (const auto& r : results) out.push_back({r.ref, r.ok, r.problems, r.removing});
   return out;
 }
 

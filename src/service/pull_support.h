@@ -30,9 +30,11 @@ Status CheckSpace(const store::Store& store, uint64_t bytes);
 std::filesystem::path PullPartialPath(const store::Store& store, const ModelRef& ref,
                                       const std::string& path);
 // The bytes a pull of |file| for |req| still has to write, for up-front space checks:
-// nothing when the store has its blob (by sha256, or from an earlier download of its URL
-// unless req.force) or the Hub cache has it (linked, not copied); otherwise its size less
-// what its partial download already holds on disk. A file of unknown size counts 0.
+// nothing when the store has its blob (by sha256, or from an earlier download of its URL)
+// and it has not changed since it was verified (Store::PeekBlob: no byte is read), or the
+// Hub cache has it (linked, not copied); with req.force every file counts (it is fetched
+// again). Otherwise its size less what its partial download already holds on disk. A file
+// of unknown size counts 0.
 uint64_t BytesToFetch(store::Store& store, const PullRequest& req,
                       const sources::PlannedFile& file);
 // The same for every file of |plan|: a retry whose bytes are already in blobs/ needs none.

@@ -55,6 +55,7 @@ nlohmann::json Model::ToJson() const {
       arr.push_back({{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
     j["files"] = arr;
   }
+  if (!problems.empty()) j["problems"] = problems;
   return j;
 }
 

@@ -97,7 +97,10 @@ struct PullRequest {
   std::optional<Checksum> checksum;
   std::vector<std::string> headers;  // sent to the URL's own origin only
   DownloadOptions options;
-  bool force = false;  // replace an installed version, fetching again
+  // Fetch every file again (no blob, URL memo or Hub cache copy is reused) and replace the
+  // installed version and any blob of the same digest. Without it, an installed version
+  // that is intact is AlreadyExists, and a broken one is repaired.
+  bool force = false;
   std::string source;  // "" (decided by name), "huggingface", "url", a catalog's name
   std::string description;
   std::vector<std::string> tags;
@@ -139,8 +142,12 @@ struct Model {
   std::vector<ModelFile> files;  // empty in listings
   uint64_t size = 0;
   std::filesystem::path path;  // the directory users open: <data dir>/models/<name>/<version>
+  // Why it is broken, as its files' check found ("w.bin: missing", "w.bin: changed since it
+  // was verified", ...); empty when available.
+  std::vector<std::string> problems;
+  bool removing = false;  // its removal was interrupted: rm finishes it (a pull cannot)
   // name, version, ref, status, source, description, tags, metadata, size, path,
-  // created_at, installed_at, and files when known.
+  // created_at, installed_at, files when known, and problems when broken.
   nlohmann::json ToJson() const;
 };
 
@@ -154,6 +161,7 @@ struct VerifyReport {
   ModelRef ref;
   bool ok = true;
   std::vector<std::string> problems;  // "config.json: missing", "w.bin: size 3, want 5"
+  bool removing = false;              // its removal was interrupted: rm finishes it (a pull cannot)
 };
 
 struct GcReport {

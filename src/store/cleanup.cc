@@ -43,9 +43,7 @@ Status Store::RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) {
       rep->blob_bytes += static_cast<uint64_t>(st.st_size);
     }
   }
-  auto del = db().Prepare("DELETE FROM url_blobs WHERE sha256=?1");
-  if (!del.has_value()) return del.error();
-  return del->Bind(1, sha256).Run();
+  return ForgetBlobs({sha256});
 }
 
 Status Store::DiscardBlob(const std::string& sha256) {
@@ -96,13 +94,14 @@ Result<std::vector<std::string>> Store::UnusedDigests(const std::vector<int64_t>
   return out;
 }
 
-Status Store::ForgetUrls(const std::vector<std::string>& digests) {
+Status Store::ForgetBlobs(const std::vector<std::string>& digests) {
   // REQUIRES: inside a write transaction.
   auto del = db().Prepare("DELETE FROM url_blobs WHERE sha256=?1");
   if (!del.has_value()) return del.error();
   for (const auto& d : digests) {
     del->Reset();
     if (Status s = del->Bind(1, d).Run(); !s.ok()) return s;
+    if (Status s = ForgetBlobRecord(db(), d); !s.ok()) return s;
   }
   return Status::OK();
 }
@@ -183,7 +182,7 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
         return s;
       }
     }
-    return ForgetUrls(std::vector<std::string>(freed.begin(), freed.end()));
+    return ForgetBlobs(std::vector<std::string>(freed.begin(), freed.end()));
   };
   Status s = registry_->WriteTx(forget);
   if (s.code() == Status::Code::kNoSpace || s.code() == Status::Code::kPermissionDenied) {
@@ -315,7 +314,7 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
     return Status::OK();
   };
   auto forget = [&]() REQUIRES(mu_) -> Status {
-    return ForgetUrls(std::vector<std::string>(freed.begin(), freed.end()));
+    return ForgetBlobs(std::vector<std::string>(freed.begin(), freed.end()));
   };
   Status s = registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
     if (Status f = free_blobs(); !f.ok()) return f;
@@ -327,7 +326,8 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
     if (Status f = free_blobs(); !f.ok()) return f;
     if (freed.empty()) return rep;
     s = registry_->WriteTx(forget);
-    // A URL remembered for a blob that is gone is harmless (LookupUrl checks the blob).
+    // A URL remembered for a blob that is gone is harmless (LookupUrl checks the blob), and
+    // so is its record (a blob adopted again is another inode: its stat will not match).
     if (!s.ok()) log::Warn("could not forget the URLs of the removed blobs: {}", s.message());
     return rep;
   }
@@ -347,7 +347,7 @@ Result<CacheReport> Store::Cache() {
     ++rep.partial_count;
     rep.partial_bytes += TreeBytes(e.path());
   }
-  auto models = List(false);
+  auto models = Query("", {}, Read{.files = false, .check = false});  // sizes only
   if (!models.has_value()) return models.error();
   rep.model_count = models->size();
   for (const auto& m : *models) {

@@ -114,13 +114,15 @@ bool HasBlob(const fs::path& data_dir, const std::string& sha256, uint64_t size)
          static_cast<uint64_t>(st.st_size) == size;
 }
 
-Status AdoptBlob(const fs::path& data_dir, const fs::path& file, const std::string& sha256) {
+Status AdoptBlob(const fs::path& data_dir, const fs::path& file, const std::string& sha256,
+                 bool replace, bool* moved) {
+  if (moved) *moved = false;
   if (sha256.size() != 64) {
     return Status::InvalidArgument("not a sha256: " + sha256);
   }
   fs::path blob = BlobPath(data_dir, sha256);
   struct stat st {};
-  if (::stat(blob.c_str(), &st) == 0) {
+  if (!replace && ::stat(blob.c_str(), &st) == 0) {
     ::unlink(file.c_str());  // already have it: keep one copy
     return Status::OK();
   }
@@ -129,6 +131,7 @@ Status AdoptBlob(const fs::path& data_dir, const fs::path& file, const std::stri
   if (::rename(file.c_str(), blob.c_str()) != 0) {
     return ErrnoStatus("move " + file.string() + " into the blob store", errno);
   }
+  if (moved) *moved = true;
   return FsyncDir(blob.parent_path());
 }
 

@@ -42,10 +42,13 @@ uint64_t TreeBytes(const std::filesystem::path& dir);
 // True if the blob |sha256| of |data_dir| exists and is |size| bytes.
 bool HasBlob(const std::filesystem::path& data_dir, const std::string& sha256, uint64_t size);
 
-// Moves |file| (on the same file system) into |data_dir|'s blobs under |sha256|, read-only;
-// if that blob is already there, |file| is deleted instead. InvalidArgument if |sha256|
-// is not 64 characters. REQUIRES: |file| hashes to |sha256|.
+// Moves |file| (on the same file system) into |data_dir|'s blobs under |sha256|, read-only.
+// If that blob is already there it is kept and |file| deleted, unless |replace|: then
+// |file| takes its place with one rename() (hard links to the old blob keep the old bytes).
+// |moved| (when given) says whether |file| became the blob. InvalidArgument if |sha256| is
+// not 64 characters. Which blob to keep is Store::AdoptBlob's decision (its verification
+// record); this is only the file step. REQUIRES: |file| hashes to |sha256|.
 Status AdoptBlob(const std::filesystem::path& data_dir, const std::filesystem::path& file,
-                 const std::string& sha256);
+                 const std::string& sha256, bool replace = false, bool* moved = nullptr);
 
 }  // namespace modeld::store

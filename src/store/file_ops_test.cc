@@ -109,6 +109,17 @@ TEST_F(FileOpsTest, AdoptsEachBlobOnceAndReadOnly) {
   ASSERT_TRUE(AdoptBlob(data, root_ / "two", sha).ok());
   EXPECT_FALSE(fs::exists(root_ / "two"));
   EXPECT_EQ(Read(BlobPath(data, sha)), "12345");
+  // Told to replace it: the new file takes its place, atomically.
+  ASSERT_EQ(::stat(BlobPath(data, sha).c_str(), &st), 0);
+  Write(root_ / "four", "12345");
+  bool moved = false;
+  ASSERT_TRUE(AdoptBlob(data, root_ / "four", sha, /*replace=*/true, &moved).ok());
+  EXPECT_TRUE(moved);
+  EXPECT_FALSE(fs::exists(root_ / "four"));
+  struct stat now {};
+  ASSERT_EQ(::stat(BlobPath(data, sha).c_str(), &now), 0);
+  EXPECT_NE(now.st_ino, st.st_ino);
+  EXPECT_EQ(now.st_mode & 0777, 0444u);
   Write(root_ / "three", "x");
   EXPECT_EQ(AdoptBlob(data, root_ / "three", "abc").code(), Status::Code::kInvalidArgument);
   EXPECT_TRUE(fs::exists(root_ / "three"));

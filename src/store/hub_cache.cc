@@ -43,23 +43,23 @@ std::optional<fs::path> HubCache::FindBlob(const std::string& repo_id,
   return std::nullopt;
 }
 
-Result<std::string> HubCache::Adopt(const std::string& repo_id, const std::string& etag,
-                                    const std::string& sha256, uint64_t size) const {
-  if (!sha256.empty() && HasBlob(data_dir_, sha256, size)) {
-    return sha256;
-  }
+Result<std::optional<HubCache::Staged>> HubCache::Stage(const std::string& repo_id,
+                                                        const std::string& etag,
+                                                        const std::string& sha256,
+                                                        uint64_t size) const {
+  const std::optional<Staged> none;
   auto found = FindBlob(repo_id, etag);
   if (!found) {
-    return std::string();
+    return none;
   }
   struct stat st {};
   if (::stat(found->c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != size) {
-    return std::string();
+    return none;
   }
   // Hash it: a file in someone else's cache is trusted for nothing but its bytes.
   UniqueFd fd(::open(found->c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
-    return std::string();
+    return none;
   }
   Hasher h(HashAlgorithm::kSha256);
   std::optional<Hasher> git;
@@ -78,20 +78,13 @@ Result<std::string> HubCache::Adopt(const std::string& repo_id, const std::strin
   bool ok = n == 0 && (git ? git->FinishHex() == etag : got == sha256);
   if (!ok) {
     log::Warn("{} in the Hub cache does not match its digest; not reusing it", found->string());
-    return std::string();
-  }
-  if (HasBlob(data_dir_, got, size)) {
-    return got;
+    return none;
   }
   fs::path tmp = BlobTempPath(data_dir_, got, ".hub" + RandomHex(8));
   if (Status s = LinkOrCopy(*found, tmp); !s.ok()) {
     return s;
   }
-  if (Status s = AdoptBlob(data_dir_, tmp, got); !s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  return got;
+  return std::optional<Staged>(Staged{tmp, got});
 }
 
 Status HubCache::LinkSnapshot(const HubSnapshot& snap) const {

@@ -56,13 +56,18 @@ class HubCache {
   // InvalidArgument for a bad repo id, revision, commit, path or etag.
   Status LinkSnapshot(const HubSnapshot& snap) const;
 
-  // Reuses a file the Hub cache already holds instead of fetching it: if
-  // models--<repo>/blobs/<etag> exists, is |size| bytes and hashes to |sha256| (or, when
-  // |sha256| is empty, to the git blob id |etag|), it is linked (or copied) into our
-  // blobs. Returns the blob's sha256, or "" (not an error) when it is absent or does not
-  // match (the caller downloads it then). An error only if adopting it failed.
-  Result<std::string> Adopt(const std::string& repo_id, const std::string& etag,
-                            const std::string& sha256, uint64_t size) const;
+  // A file the Hub cache holds, made ready for the store to adopt instead of fetching it:
+  // if models--<repo>/blobs/<etag> exists, is |size| bytes and hashes to |sha256| (or, when
+  // |sha256| is empty, to the git blob id |etag|), it is linked (or copied) to a temporary
+  // name beside our blobs (BlobTempPath), which the caller adopts (Store::AdoptBlob, which
+  // decides between it and a blob of ours) or deletes. nullopt (not an error) when it is
+  // absent or does not match; an error only if linking it failed.
+  struct Staged {
+    std::filesystem::path path;  // the temporary name
+    std::string sha256;          // its digest, as hashed
+  };
+  Result<std::optional<Staged>> Stage(const std::string& repo_id, const std::string& etag,
+                                      const std::string& sha256, uint64_t size) const;
 
  private:
   std::filesystem::path hf_cache_;

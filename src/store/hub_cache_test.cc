@@ -133,38 +133,36 @@ TEST_F(HubCacheTest, RefusesNamesThatCouldEscapeTheCache) {
       Cache().LinkSnapshot({"org/m", "main", commit, {{"x", "e", std::string(64, '0')}}}).ok());
 }
 
-TEST_F(HubCacheTest, AdoptsOnlyFilesWhoseBytesMatch) {
+TEST_F(HubCacheTest, StagesOnlyFilesWhoseBytesMatch) {
   // An LFS file: named by its sha256.
   std::string big(100000, 'h');
   std::string sha = HashHex(HashAlgorithm::kSha256, big);
   HubBlob("org/m", sha, big);
-  auto got = Cache().Adopt("org/m", sha, sha, big.size());
+  auto got = Cache().Stage("org/m", sha, sha, big.size());
   ASSERT_TRUE(got.has_value()) << got.error().ToString();
-  EXPECT_EQ(*got, sha);
-  EXPECT_EQ(Read(BlobPath(Data(), sha)), big);
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->sha256, sha);
+  EXPECT_EQ((*got)->path.parent_path(), BlobDir(Data())) << "beside the blobs: adopted by rename";
+  EXPECT_NE((*got)->path.filename().string().size(), 64u) << "a name gc leaves alone";
+  EXPECT_EQ(Read((*got)->path), big);
   EXPECT_EQ(Read(Cache().RepoDir("org/m") / "blobs" / sha), big) << "the Hub's copy stays";
-  // A small file: named by its git blob id, stored by its sha256.
+  EXPECT_FALSE(fs::exists(BlobPath(Data(), sha))) << "adopting it is the store's decision";
+  // A small file: named by its git blob id, its sha256 computed.
   std::string small = "{\"model_type\": \"x\"}";
   std::string oid = HashHex(HashAlgorithm::kGitSha1, small);
   HubBlob("org/m", oid, small);
-  EXPECT_EQ(*Cache().Adopt("org/m", oid, "", small.size()), HashHex(HashAlgorithm::kSha256, small));
-  EXPECT_TRUE(HasBlob(Data(), HashHex(HashAlgorithm::kSha256, small), small.size()));
-  // Not reused, and not an error: absent, the wrong size, the wrong bytes, the wrong git id.
+  auto staged = Cache().Stage("org/m", oid, "", small.size());
+  ASSERT_TRUE(staged.has_value() && staged->has_value());
+  EXPECT_EQ((*staged)->sha256, HashHex(HashAlgorithm::kSha256, small));
+  // Not staged, and not an error: absent, the wrong size, the wrong bytes, the wrong git id.
   std::string other(1000, 'x');
   std::string other_sha = HashHex(HashAlgorithm::kSha256, other);
   HubBlob("org/m", other_sha, std::string(1000, 'y'));
   HubBlob("org/m", std::string(40, 'a'), small);
-  EXPECT_EQ(*Cache().Adopt("org/m", "absent", other_sha, other.size()), "");
-  EXPECT_EQ(*Cache().Adopt("org/m", sha, other_sha, 5), "");
-  EXPECT_EQ(*Cache().Adopt("org/m", other_sha, other_sha, other.size()), "");
-  EXPECT_EQ(*Cache().Adopt("org/m", std::string(40, 'a'), "", small.size()), "");
-  EXPECT_FALSE(HasBlob(Data(), other_sha, other.size()));
-  // A blob we already have is not looked for in the Hub cache at all.
-  std::string ours = OurBlob("ours");
-  EXPECT_EQ(*Cache().Adopt("org/none", "absent", ours, 4), ours);
-  for (const auto& e : fs::directory_iterator(BlobDir(Data()))) {
-    EXPECT_EQ(e.path().filename().string().size(), 64u) << "no temporary left: " << e.path();
-  }
+  EXPECT_FALSE(Cache().Stage("org/m", "absent", other_sha, other.size())->has_value());
+  EXPECT_FALSE(Cache().Stage("org/m", sha, other_sha, 5)->has_value());
+  EXPECT_FALSE(Cache().Stage("org/m", other_sha, other_sha, other.size())->has_value());
+  EXPECT_FALSE(Cache().Stage("org/m", std::string(40, 'a'), "", small.size())->has_value());
 }
 
 }  // namespace

@@ -69,6 +69,23 @@ const char* const kMigrations[] = {
     ALTER TABLE jobs ADD COLUMN interrupted_runs INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN run_start_bytes INTEGER NOT NULL DEFAULT 0;
     )sql",
+    // 4: verification records (store/verification.h): each blob's size, mtime and inode
+    // when its bytes were last hashed, so reusing it takes a stat() unless it changed since;
+    // and each installed file's, so ls and info notice a file deleted, replaced or written
+    // to. Rows from before stay NULL (a size check) until a full verify fills them in.
+    R"sql(
+    CREATE TABLE blobs (
+      sha256      TEXT PRIMARY KEY,
+      size        INTEGER NOT NULL,
+      mtime_ns    INTEGER NOT NULL,
+      ino         INTEGER NOT NULL,
+      dev         INTEGER NOT NULL,
+      verified_at INTEGER NOT NULL
+    );
+    ALTER TABLE files ADD COLUMN mtime_ns INTEGER;
+    ALTER TABLE files ADD COLUMN ino INTEGER;
+    ALTER TABLE files ADD COLUMN dev INTEGER;
+    )sql",
 };
 
 }  // namespace

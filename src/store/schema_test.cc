@@ -55,10 +55,12 @@ TEST(SchemaTest, MigratesAnEmptyRegistryToTheLatestVersion) {
   ASSERT_TRUE(Migrate(*db).ok());
   EXPECT_EQ(*SchemaVersion(*db), LatestSchemaVersion());
   EXPECT_EQ(LatestSchemaVersion(), static_cast<int64_t>(Migrations().size()));
-  EXPECT_EQ(Rows(*db, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"),
-            (std::vector<std::string>{"files", "jobs", "models", "pending_links", "url_blobs"}));
+  EXPECT_EQ(
+      Rows(*db, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"),
+      (std::vector<std::string>{"blobs", "files", "jobs", "models", "pending_links", "url_blobs"}));
   // The columns later migrations added are there.
   ASSERT_TRUE(db->Exec("SELECT size FROM models").ok());
+  ASSERT_TRUE(db->Exec("SELECT mtime_ns, ino, dev FROM files").ok());
   ASSERT_TRUE(db->Exec("SELECT interrupted_runs, run_start_bytes FROM jobs").ok());
 }
 
@@ -92,6 +94,9 @@ TEST(SchemaTest, MigratesARegistryAtEachOlderVersionWithItsRows) {
         Rows(*db, "SELECT id, state, bytes_done, interrupted_runs, run_start_bytes FROM jobs"),
         (std::vector<std::string>{"j1|downloading|7|0|0"}));
     EXPECT_EQ(Rows(*db, "SELECT count(*) FROM files"), (std::vector<std::string>{"2"}));
+    // Version 4: files installed before have no stamp (a size check until verified).
+    EXPECT_EQ(Rows(*db, "SELECT path, mtime_ns, ino, dev FROM files ORDER BY path"),
+              (std::vector<std::string>{"a.bin|NULL|NULL|NULL", "b/c.json|NULL|NULL|NULL"}));
   }
 }
 

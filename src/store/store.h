@@ -19,11 +19,17 @@
 // a removal marker, so an interruption never leaves a model "available" without its files
 // (docs/store.md, "A full disk").
 //
+// Integrity: a blob is reused instead of downloaded only when it is known good, by its
+// verification record (store/verification.h: its size, mtime and inode when last hashed)
+// or else by hashing it again; a verified download replaces a blob that is not known good.
+// Model reads (List, ScanModels, Get, Versions) check each installed file with a stat()
+// against its own record, so every one of them gives the same status (docs/store.md).
+//
 // Its parts: store/paths.h makes every name above; store/schema.h migrates the registry;
 // store/registry_db.h keeps its connection usable on a full disk; store/jobs.h is the job
-// table; store/hub_cache.h the Hugging Face cache layout; store/file_ops.h the file-system
-// steps they share. store.cc opens, installs, lists and verifies; cleanup.cc removes,
-// collects garbage and reports disk use.
+// table; store/verification.h the verification records; store/hub_cache.h the Hugging Face
+// cache layout; store/file_ops.h the file-system steps they share. store.cc opens,
+// installs, lists and verifies; cleanup.cc removes, collects garbage and reports disk use.
 //
 // Thread safety: a Store is safe to use from several threads (one mutex guards the
 // database). Several processes may share a data dir.
@@ -47,6 +53,7 @@
 #include "core/status.h"
 #include "store/hub_cache.h"
 #include "store/jobs.h"
+#include "store/verification.h"
 
 namespace modeld::store {
 
@@ -84,6 +91,9 @@ struct ModelInfo {
   // An interrupted removal marked it (and its files may be gone): reported "broken"; the
   // next Open, Remove or Gc finishes the removal.
   bool removing = false;
+  // Why it is broken ("w.bin: missing", "w.bin: changed since it was verified", ...);
+  // empty when it is available.
+  std::vector<std::string> problems;
 };
 
 struct InstallSpec {
@@ -114,6 +124,21 @@ struct VerifyResult {
   ModelRef ref;
   bool ok = true;
   std::vector<std::string> problems;  // "config.json: missing", "w.bin: size 3, want 5"
+  bool removing = false;              // its removal was interrupted: rm finishes it (a pull cannot)
+};
+
+// How a blob stands against its verification record, from one stat() (no byte is read).
+enum class BlobState {
+  kMissing,     // not in the store, or not the size asked
+  kVerified,    // its size, mtime and inode are those recorded when its bytes last matched
+  kUnrecorded,  // there, but never recorded (an older modeld stored it, or recording failed)
+  kChanged,     // its stat is not the recorded one: it may have been written to since
+};
+
+// What AdoptBlob does with a blob already in the store under the same digest.
+enum class AdoptMode {
+  kKeepVerified,  // keep it if it is kVerified (one inode for every model); else replace it
+  kReplace,       // always replace it (pull --force)
 };
 
 // An exclusive flock on a lock file; released on destruction.
@@ -149,17 +174,37 @@ class Store {
   // A directory for downloads of |key| (say, a URL): partial/<sha256(key)[0:32]>.
   std::filesystem::path PartialDir(const std::string& key) const;
 
+  // Present and |size| bytes: nothing more (Install's check; never a reason to reuse it).
   bool HasBlob(const std::string& sha256, uint64_t size) const;
-  // Moves |file| (on the same file system) into blobs/ under |sha256|; if that blob is
-  // already there, |file| is deleted instead. REQUIRES: |file| hashes to |sha256|.
-  Status AdoptBlob(const std::filesystem::path& file, const std::string& sha256);
+  // The blob against its verification record, without reading it. For estimates
+  // (service::BytesToFetch); reusing a blob takes HasVerifiedBlob.
+  BlobState PeekBlob(const std::string& sha256, uint64_t size) EXCLUDES(mu_);
+  // True if blob |sha256| is in the store, |size| bytes, with the right bytes: kVerified, or
+  // else hashed now. A blob that hashes right is recorded; one that does not is deleted
+  // (it never reaches a model again) and its record forgotten. Every reuse of a blob in
+  // place of a download asks this. Blocks for the hash (the disk).
+  bool HasVerifiedBlob(const std::string& sha256, uint64_t size) EXCLUDES(mu_);
+  // Moves |file| (on the same file system) into blobs/ under |sha256| and records it as
+  // verified. A blob already there is kept (and |file| deleted) only if it is kVerified and
+  // |mode| is kKeepVerified; otherwise |file| replaces it with one rename(), so a verified
+  // download always wins over a blob that is unrecorded, changed or corrupt. Models
+  // hard-linked to a replaced blob keep its old inode (and their own records). Recording is
+  // best effort (a full disk): unrecorded, the blob is hashed again before its next reuse.
+  // REQUIRES: |file| hashes to |sha256|.
+  Status AdoptBlob(const std::filesystem::path& file, const std::string& sha256,
+                   AdoptMode mode = AdoptMode::kKeepVerified) EXCLUDES(mu_);
 
   // Deletes the blob (and forgets the URLs that produced it) unless a model uses it.
   Status DiscardBlob(const std::string& sha256) EXCLUDES(mu_);
 
-  // Installs (or replaces) a model version from blobs in the store. Atomic.
+  // Installs (or replaces) a model version from blobs in the store, recording each
+  // installed file's stamp (store/verification.h). Atomic.
   // InvalidArgument for bad names or paths, NotFound if a blob is missing.
   Result<ModelInfo> Install(const InstallSpec& spec) EXCLUDES(mu_);
+  // The reads below give each model the status one stat() per file finds: "broken" (with
+  // its problems) when a file is missing, has another size or is not the file installed or
+  // last verified (its stamp differs), when a full verify found it broken, or when its
+  // removal was interrupted; else "available". They read no file's bytes and write nothing.
   Result<std::vector<ModelInfo>> List(bool with_files = false) EXCLUDES(mu_);
   // Calls |fn| for each installed model in name order, without files, reusing one record
   // (so listing 10,000 models allocates almost nothing). |fn| must not call the Store.
@@ -176,9 +221,12 @@ class Store {
   Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version)
       EXCLUDES(mu_);
 
-  // Checks every installed file (size; with |full_hash| also SHA-256) and records
-  // "broken" or "available". Only |only| when given. A size check never clears a
-  // "broken" found by a full check; a model whose removal was interrupted is broken.
+  // Checks every installed file (the reads' stat() check; with |full_hash| its SHA-256
+  // instead of its stamp) and records "broken" or "available". Only |only| when given. A
+  // stat check never clears a "broken" found by a full check; a model whose removal was
+  // interrupted is broken. A full check also records what it hashed: a file whose bytes
+  // match gets its stamp (and its blob, if the same inode, a verification record); a blob
+  // whose bytes do not match loses its record, so it is hashed before any reuse.
   // |checked|, when given, receives the models with the statuses found.
   // Recording is best effort (a full disk): the results are returned even when it fails,
   // and the failure goes to |record_error| when given, else to the log.
@@ -201,7 +249,8 @@ class Store {
   Status DeleteJob(const std::string& id) EXCLUDES(mu_);
 
   // Remembers which blob a URL produced, so a second pull (even from another process)
-  // does not download it again.
+  // does not download it again. LookupUrl finds it only while its blob is present; reusing
+  // it takes HasVerifiedBlob.
   Result<std::optional<FileEntry>> LookupUrl(const std::string& url) EXCLUDES(mu_);
   Status RememberUrl(const std::string& url, const FileEntry& entry) EXCLUDES(mu_);
   // Blocks until this process holds the lock for |key| (one download of one thing).
@@ -217,13 +266,14 @@ class Store {
   std::optional<std::filesystem::path> FindHubBlob(const std::string& repo_id,
                                                    const std::string& etag) const;
   std::filesystem::path HubRepoDir(const std::string& repo_id) const;
-  // Reuses a file the Hub cache already holds instead of fetching it: if
-  // models--<repo>/blobs/<etag> exists, is |size| bytes and hashes to |sha256| (or, when
-  // |sha256| is empty, to the git blob id |etag|), it is linked (or copied) into our
-  // blobs. Returns the blob's sha256, or "" (not an error) when it is absent or does not
-  // match (the caller downloads it then).
+  // Reuses a file the Hub cache already holds instead of fetching it: our own blob when
+  // HasVerifiedBlob; else, if models--<repo>/blobs/<etag> exists, is |size| bytes and
+  // hashes to |sha256| (or, when |sha256| is empty, to the git blob id |etag|), it is
+  // linked (or copied) into our blobs (AdoptBlob: it replaces a blob of ours that is not
+  // known good). Returns the blob's sha256, or "" (not an error) when it is absent or does
+  // not match (the caller downloads it then).
   Result<std::string> AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
-                                        const std::string& sha256, uint64_t size);
+                                        const std::string& sha256, uint64_t size) EXCLUDES(mu_);
 
   // Test hook: the process _exit()s at the named step so tests can check crash
   // consistency: install ("content", "commit", "swap") or remove ("remove-marked": marker
@@ -231,6 +281,16 @@ class Store {
   static void SetCrashPointForTest(const std::string& point);
 
  private:
+  // What ForEach reads besides each model's row.
+  struct Read {
+    bool files = false;  // ModelInfo::files
+    bool check = true;   // the stat() check of each file, into status and problems
+  };
+  // One installed file as the registry has it, with its stamp (none before migration 4).
+  struct FileRow {
+    FileEntry entry;
+    std::optional<FileStamp> stamp;
+  };
   struct Row {  // one installed version, as Remove needs it
     int64_t id = 0;
     ModelRef ref;
@@ -248,10 +308,12 @@ class Store {
   Status RepairLinks() EXCLUDES(mu_);
   Status ClearPendingLink(const ModelRef& ref) EXCLUDES(mu_);
   Result<std::vector<ModelInfo>> Query(const std::string& where,
-                                       const std::vector<std::string>& args, bool with_files)
+                                       const std::vector<std::string>& args, Read read)
       EXCLUDES(mu_);
   // Completes the removals whose marker is left (by a crash, or a full disk).
   Status FinishRemovals() EXCLUDES(mu_);
+  // Records |stamp| as blob |sha256|'s, best effort (logged when it cannot be written).
+  void RecordBlobBestEffort(const std::string& sha256, const FileStamp& stamp) EXCLUDES(mu_);
 
   // Needs no lock: content ids with a removing/ marker (a readdir of a directory that is
   // nearly always empty).
@@ -261,9 +323,12 @@ class Store {
   // reference to it, or statement on it, across a registry_->WriteTx()).
   Db& db() REQUIRES(mu_);
   // Calls |fn| for each model row matching |where| (an SQL clause over "models m" with
-  // ?1.. bound to |args|), in name order, reusing one record.
-  Status ForEach(const std::string& where, const std::vector<std::string>& args,
-                 const std::function<void(int64_t id, const ModelInfo&)>& fn) REQUIRES(mu_);
+  // ?1.. bound to |args|), in name order, reusing one record; |rows| are its files (read
+  // when |read| asks for files or the check).
+  Status ForEach(
+      const std::string& where, const std::vector<std::string>& args, Read read,
+      const std::function<void(int64_t id, const ModelInfo&, const std::vector<FileRow>& rows)>& fn)
+      REQUIRES(mu_);
   Result<std::vector<Row>> SelectRows(const std::string& where,
                                       const std::vector<std::string>& args) REQUIRES(mu_);
   // Marks, unlinks, frees and forgets |rows| (Remove's steps, docs/store.md). Runs its own
@@ -276,8 +341,8 @@ class Store {
   // meanwhile).
   // Deletes the blob |sha256| and its url memo rows if no model uses it.
   Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) REQUIRES(mu_);
-  // Deletes the url memo rows of |digests|.
-  Status ForgetUrls(const std::vector<std::string>& digests) REQUIRES(mu_);
+  // Deletes the url memo rows and verification records of |digests| (blobs deleted).
+  Status ForgetBlobs(const std::vector<std::string>& digests) REQUIRES(mu_);
 
   StoreOptions options_;
   HubCache hub_;  // immutable: used without mu_

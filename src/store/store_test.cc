@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 
 #include "core/checksum.h"
 
@@ -15,6 +16,23 @@ namespace modeld::store {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Overwrites bytes of |file| in place (same inode and size); blobs are read-only, so it is
+// made writable first. With |keep_mtime| the modification time is put back (bit rot).
+void CorruptInPlace(const fs::path& file, bool keep_mtime = false) {
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0) << file;
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "#", 1, 0), 1);
+  ::close(fd);
+  ::chmod(file.c_str(), st.st_mode & 07777);
+  if (keep_mtime) {
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  }
+}
 
 class StoreTest : public ::testing::Test {
  protected:
@@ -71,6 +89,7 @@ class StoreTest : public ::testing::Test {
   StoreOptions opts_;
   std::unique_ptr<Store> store_;
   int counter_ = 0;
+  std::string want_status_;
 };
 
 TEST_F(StoreTest, InstallListInfoRemove) {
@@ -205,9 +224,16 @@ TEST_F(StoreTest, VerifyMarksBrokenModelsAndRecovers) {
   std::ofstream(file) << "0123456789";
   EXPECT_TRUE((*store_->Verify(ModelRef{"m", "v1"}, true))[0].ok);
   EXPECT_EQ(store_->Get({"m", "v1"})->status, "available");
-  // Same size, other bytes, on a model known good: only a full hash sees it.
+  // Same size, other bytes in a new file: a stat sees it is not the file verified.
   fs::remove(file);
   std::ofstream(file) << "9876543210";
+  EXPECT_FALSE((*store_->Verify(ModelRef{"m", "v1"}, false))[0].ok);
+  fs::remove(file);
+  std::ofstream(file) << "0123456789";
+  EXPECT_TRUE((*store_->Verify(ModelRef{"m", "v1"}, true))[0].ok);
+  // Same size, other bytes, same inode and mtime (bit rot), on a model known good: only a
+  // full hash sees it.
+  CorruptInPlace(file, /*keep_mtime=*/true);
   EXPECT_TRUE((*store_->Verify(ModelRef{"m", "v1"}, false))[0].ok);
   EXPECT_FALSE((*store_->Verify(ModelRef{"m", "v1"}, true))[0].ok);
   fs::remove(file);
@@ -404,6 +430,172 @@ TEST_F(StoreTest, ReusesFilesAlreadyInTheHubCacheAfterHashingThem) {
   std::ofstream(blobs / std::string(40, 'a'), std::ios::binary) << small;
   EXPECT_EQ(*store_->AdoptFromHubCache("org/m", std::string(40, 'a'), "", small.size()), "")
       << "wrong git id";
+}
+
+// --- Integrity (issue 11): verification records ----------------------------------------
+
+// A verified file adopted over a corrupt blob of the same digest replaces it.
+TEST_F(StoreTest, AdoptingAVerifiedFileReplacesACorruptBlob) {
+  auto a = Blob("w.bin", "the right bytes");
+  CorruptInPlace(store_->BlobPath(a.sha256));
+  ASSERT_NE(Read(store_->BlobPath(a.sha256)), "the right bytes");
+  Blob("w.bin", "the right bytes");  // a verified download of the same file
+  EXPECT_EQ(Read(store_->BlobPath(a.sha256)), "the right bytes");
+}
+
+// A verified blob is kept (one inode: the hard links of installed models stay shared);
+// with kReplace (pull --force) the new file always takes its place.
+TEST_F(StoreTest, AdoptingKeepsAVerifiedBlobUnlessTold) {
+  auto a = Blob("w.bin", "weights");
+  struct stat before {
+  }, after{};
+  ASSERT_EQ(::stat(store_->BlobPath(a.sha256).c_str(), &before), 0);
+  Blob("w.bin", "weights");
+  ASSERT_EQ(::stat(store_->BlobPath(a.sha256).c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino) << "kept";
+  EXPECT_EQ(BlobCount(), 1u);
+  fs::path tmp = root_ / "forced";
+  std::ofstream(tmp, std::ios::binary) << "weights";
+  ASSERT_TRUE(store_->AdoptBlob(tmp, a.sha256, AdoptMode::kReplace).ok());
+  ASSERT_EQ(::stat(store_->BlobPath(a.sha256).c_str(), &after), 0);
+  EXPECT_NE(before.st_ino, after.st_ino) << "replaced";
+  EXPECT_FALSE(fs::exists(tmp));
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kVerified);
+}
+
+// Reuse rests on the verification record: a blob whose stat is the one recorded is reused
+// without reading it; one that changed is hashed again, and dropped when it is wrong.
+TEST_F(StoreTest, ReuseChecksTheRecordAndHashesAChangedBlob) {
+  auto a = Blob("w.bin", "0123456789");
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kVerified);
+  EXPECT_TRUE(store_->HasVerifiedBlob(a.sha256, a.size));
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size + 1), BlobState::kMissing);
+  EXPECT_EQ(store_->PeekBlob(std::string(64, 'a'), 1), BlobState::kMissing);
+
+  // Touched, same bytes: hashed again, still good, recorded again.
+  fs::path blob = store_->BlobPath(a.sha256);
+  fs::last_write_time(blob, fs::last_write_time(blob) + std::chrono::seconds(5));
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kChanged);
+  EXPECT_TRUE(store_->HasVerifiedBlob(a.sha256, a.size));
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kVerified);
+
+  // Other bytes: not reused, and gone.
+  CorruptInPlace(blob);
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kChanged);
+  EXPECT_FALSE(store_->HasVerifiedBlob(a.sha256, a.size));
+  EXPECT_FALSE(fs::exists(blob));
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kMissing);
+
+  // A blob an older modeld stored has no record: hashed at its first reuse.
+  auto b = Blob("b.bin", "older");
+  fs::path tmp = root_ / "older";
+  fs::copy_file(store_->BlobPath(b.sha256), tmp);
+  ASSERT_TRUE(store_->Gc(std::chrono::seconds(0)).has_value());  // drops b and its record
+  ASSERT_EQ(::rename(tmp.c_str(), store_->BlobPath(b.sha256).c_str()), 0);
+  EXPECT_EQ(store_->PeekBlob(b.sha256, b.size), BlobState::kUnrecorded);
+  EXPECT_TRUE(store_->HasVerifiedBlob(b.sha256, b.size));
+  EXPECT_EQ(store_->PeekBlob(b.sha256, b.size), BlobState::kVerified);
+}
+
+// The URL memo leads to a blob only through the same check.
+TEST_F(StoreTest, AUrlMemoDoesNotLeadToACorruptBlob) {
+  auto a = Blob("w.bin", "weights");
+  ASSERT_TRUE(store_->RememberUrl("http://x/w.bin", a).ok());
+  CorruptInPlace(store_->BlobPath(a.sha256));
+  auto hit = store_->LookupUrl("http://x/w.bin");
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_FALSE(hit->has_value() && store_->HasVerifiedBlob((*hit)->sha256, (*hit)->size));
+}
+
+// Reusing a file from the Hub cache: a blob of ours that went bad is replaced by the Hub's
+// good copy, not returned as it is.
+TEST_F(StoreTest, HubCacheReuseReplacesACorruptBlobOfOurs) {
+  std::string content(100000, 'h');
+  auto ours = Blob("w.bin", content);
+  fs::path blobs = opts_.hf_cache / "models--org--m" / "blobs";
+  fs::create_directories(blobs);
+  std::ofstream(blobs / ours.sha256, std::ios::binary) << content;  // a copy of its own
+  CorruptInPlace(store_->BlobPath(ours.sha256));
+  auto r = store_->AdoptFromHubCache("org/m", ours.sha256, ours.sha256, content.size());
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(*r, ours.sha256);
+  EXPECT_EQ(Read(store_->BlobPath(ours.sha256)), content);
+  EXPECT_EQ(store_->PeekBlob(ours.sha256, content.size()), BlobState::kVerified);
+}
+
+// List, Get and Versions check each file with a stat and agree: a file deleted, replaced
+// or changed makes the model broken, and the problems say what.
+TEST_F(StoreTest, ReadsAgreeOnAModelWhoseFilesChanged) {
+  auto status_everywhere = [&](const ModelRef& ref) {
+    std::set<std::string> seen;
+    auto list = store_->List();
+    ASSERT_TRUE(list.has_value());
+    for (const auto& m : *list) {
+      if (m.ref == ref) seen.insert(m.status);
+    }
+    ASSERT_TRUE(store_
+                    ->ScanModels([&](const ModelInfo& m) {
+                      if (m.ref == ref) seen.insert(m.status);
+                    })
+                    .ok());
+    auto versions = store_->Versions(ref.name);
+    ASSERT_TRUE(versions.has_value());
+    for (const auto& m : *versions) {
+      if (m.ref == ref) seen.insert(m.status);
+    }
+    auto got = store_->Get(ref);
+    ASSERT_TRUE(got.has_value());
+    seen.insert(got->status);
+    ASSERT_EQ(seen.size(), 1u) << "one answer";
+    EXPECT_EQ(*seen.begin(), want_status_);
+  };
+  auto a = Blob("a.bin", "aaaaaaaaaa");
+  auto b = Blob("b.bin", "bbbbbbbbbb");
+  auto c = Blob("c.bin", "cccccccccc");
+  ASSERT_TRUE(store_->Install(Spec("m", "deleted", {a})).has_value());
+  ASSERT_TRUE(store_->Install(Spec("m", "replaced", {b})).has_value());
+  ASSERT_TRUE(store_->Install(Spec("m", "changed", {c})).has_value());
+  want_status_ = "available";
+  for (const char* v : {"deleted", "replaced", "changed"}) status_everywhere({"m", v});
+
+  fs::path models = opts_.data_dir / "models" / "m";
+  fs::remove(models / "deleted" / "a.bin");
+  fs::remove(models / "replaced" / "b.bin");
+  std::ofstream(models / "replaced" / "b.bin") << "BBBBBBBBBB";  // same size, a new file
+  CorruptInPlace(models / "changed" / "c.bin");
+  want_status_ = "broken";
+  for (const char* v : {"deleted", "replaced", "changed"}) status_everywhere({"m", v});
+  auto got = store_->Get({"m", "deleted"});
+  ASSERT_EQ(got->problems.size(), 1u);
+  EXPECT_EQ(got->problems[0], "a.bin: missing");
+  got = store_->Get({"m", "replaced"});
+  ASSERT_EQ(got->problems.size(), 1u);
+  EXPECT_NE(got->problems[0].find("changed since it was verified"), std::string::npos)
+      << got->problems[0];
+  EXPECT_TRUE(store_->List(/*with_files=*/false)->front().files.empty());
+}
+
+// verify's full hash records what it finds: a touched file with the right bytes is
+// available again, and a blob whose bytes rotted under an unchanged stat loses its record,
+// so the next reuse hashes it (and drops it) instead of trusting it.
+TEST_F(StoreTest, AFullVerifyRecordsWhatItFinds) {
+  auto a = Blob("a.bin", "aaaaaaaaaa");
+  auto m = store_->Install(Spec("m", "v1", {a}));
+  ASSERT_TRUE(m.has_value());
+  fs::path file = m->path / "a.bin";
+  fs::last_write_time(file, fs::last_write_time(file) + std::chrono::seconds(5));
+  EXPECT_EQ(store_->Get({"m", "v1"})->status, "broken") << "changed since it was verified";
+  EXPECT_FALSE((*store_->Verify(ModelRef{"m", "v1"}, false))[0].ok);
+  EXPECT_TRUE((*store_->Verify(ModelRef{"m", "v1"}, true))[0].ok);
+  EXPECT_EQ(store_->Get({"m", "v1"})->status, "available");
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kVerified);
+
+  CorruptInPlace(file, /*keep_mtime=*/true);
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kVerified) << "a stat cannot tell";
+  EXPECT_FALSE((*store_->Verify(ModelRef{"m", "v1"}, true))[0].ok);
+  EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kUnrecorded);
+  EXPECT_FALSE(store_->HasVerifiedBlob(a.sha256, a.size));
+  EXPECT_EQ(store_->Get({"m", "v1"})->status, "broken");
 }
 
 TEST_F(StoreTest, JobsSurviveAReopen) {
