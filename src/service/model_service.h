@@ -52,9 +52,12 @@ class ModelService {
   ModelService& operator=(const ModelService&) = delete;
 
   // Resolves |req|, downloads (or reuses) its files and installs them as |req.ref|.
-  // Blocks until done. AlreadyExists if installed, intact (as List checks it) and !force;
-  // a broken installed version is repaired: what is missing or changed is fetched again,
-  // from where it came from when |req| names it only (its recorded URL, or the Hub).
+  // Blocks until done. AlreadyExists if installed as |req| asks (recorded_request.h:
+  // a request by name alone, or naming what it was pulled with), intact (as List checks
+  // it) and !force; a broken installed version is repaired: what is missing or changed is
+  // fetched again, from where it came from when |req| names it only (its recorded URL, or
+  // the Hub). A request for something else (another URL, checksum, source or Hub
+  // selection) is resolved and pulled as any other, and replaces the installed version.
   // Cancelled if |stop| fired (partials are kept for resume); otherwise the source's,
   // engine's or store's error.
   Result<PullResult> Pull(const PullRequest& req, const ProgressCallback& progress,
@@ -109,9 +112,9 @@ class ModelService {
  private:
   friend class JobManager;
 
-  // The pre-flight of a pull, for JobManager::Submit: AlreadyExists if installed and
-  // !force, the source's error if it cannot be resolved, NoSpace if what is left to fetch
-  // does not fit. Fills |summary|. Blocks (network).
+  // The pre-flight of a pull, for JobManager::Submit: AlreadyExists if installed as asked
+  // (as Pull decides), intact and !force, the source's error if it cannot be resolved,
+  // NoSpace if what is left to fetch does not fit. Fills |summary|. Blocks (network).
   Result<std::shared_ptr<const sources::Plan>> Prepare(const PullRequest& req,
                                                        PlanSummary* summary);
   // Pull with a plan already resolved (null: resolve it).
