@@ -53,13 +53,15 @@ int main(int argc, char** argv) {
       "Download a model: segmented over several connections, resumable (run the same command "
       "again after an interruption), every file verified, installed atomically.");
   pull_cmd
-      ->add_option("model", pull.model,
-                   "a URL; a catalog model NAME[:VERSION] (see `modeld search`); or a Hugging "
-                   "Face repository org/name[:REVISION or :QUANT such as Q4_K_M], hf://org/name "
-                   "or https://huggingface.co/org/name[/resolve/REV/FILE]")
+      ->add_option(
+          "model", pull.model,
+          "a URL; a catalog model NAME[:VERSION] (see `modeld search`); or a Hugging "
+          "Face repository org/name[:REVISION or :QUANT such as Q4_K_M], hf://org/name, "
+          "hf://org/name/path/to/file or https://huggingface.co/org/name[/resolve/REV/FILE]")
       ->required();
   pull_cmd->add_option("-n,--name", pull.name,
-                       "install a URL as NAME[:VERSION] (default: its file name, version latest)");
+                       "install as NAME[:VERSION] (default: a URL's file name; a Hub repository "
+                       "as org/name with a version saying what was selected; version latest)");
   pull_cmd->add_option("--source", pull.source,
                        "where to look a name up: default, huggingface, or a catalog's name");
   // One value per flag (repeat the flag), so a glob never swallows the MODEL after it.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -112,8 +113,6 @@ std::optional<int> BuildPull(const PullArgs& args, const service::ExportRequest&
   if (Status s = service::ParsePullTarget(args.model, args.name, req); !s.ok())
     return Usage(s.message());
   if (!req->url.empty()) return std::nullopt;
-  if (!args.name.empty())
-    return Usage("--name is for URLs; a named model installs under its own name");
   if (!args.output.empty())
     return Usage("-o exports a URL; pull a named model into the store instead");
   return std::nullopt;
@@ -150,6 +149,24 @@ void PrintSummary(const std::string& what, uint64_t bytes, uint64_t resumed, dou
                secs > 0 ? static_cast<double>(bytes - resumed) / secs / 1e6 : 0.0,
                resumed > 0 ? (", resumed from " + HumanBytes(resumed)).c_str() : "",
                sha256.c_str());
+}
+
+// An installed model asked for again is success, as docker, ollama and hf answer it: a
+// line on stderr, and its path alone on stdout (or the JSON result) for scripts.
+int AlreadyInstalled(const PullArgs& args, const std::string& ref, const std::string& path,
+                     nlohmann::json model) {
+  if (args.json) {
+    model["model_status"] = model.value("status", "");
+    model["status"] = "completed";
+    model["downloaded"] = false;
+    model["already_installed"] = true;
+    model["resumed_bytes"] = 0;
+    std::printf("%s\n", model.dump().c_str());
+    return kExitOk;
+  }
+  if (!args.quiet) std::fprintf(stderr, "%s: already installed at %s\n", ref.c_str(), path.c_str());
+  std::printf("%s\n", path.c_str());
+  return kExitOk;
 }
 
 int Interrupted() {
@@ -189,6 +206,7 @@ int RunExport(const PullArgs& args, service::ExportRequest req) {
       PrintSummary(result->path.string(), result->size, result->resumed_bytes, progress.Seconds(),
                    result->sha256);
     }
+    if (!args.json) std::printf("%s\n", result->path.c_str());
     return kExitOk;
   }
   if (result.error().code() == Status::Code::kCancelled || signals.interrupted())
@@ -210,6 +228,11 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
   PullProgress progress(args, req.ref.ToString());
   auto result = (*svc)->Pull(req, std::ref(progress), &stop);
   if (!args.quiet) progress.printer.Done();
+  if (!result.has_value() && result.error().code() == Status::Code::kAlreadyExists) {
+    if (auto m = (*svc)->Info(req.ref); m.has_value() && m->status == "available") {
+      return AlreadyInstalled(args, m->ref.ToString(), m->OpenPath().string(), m->ToJson());
+    }
+  }
   if (!result.has_value()) {
     if (args.json) {
       std::printf(
@@ -244,6 +267,7 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
     std::fprintf(stderr, "installed %s at %s\n", r.model.ref.ToString().c_str(),
                  r.model.path.c_str());
   }
+  if (!args.json) std::printf("%s\n", r.model.OpenPath().c_str());
   return kExitOk;
 }
 
@@ -297,6 +321,9 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
                            {"extract_after_download", req.extract},
                            {"cleanup_temp_files", !req.keep_archive}}}};
   if (!req.url.empty()) body["download_url"] = req.url;
+  if (!req.lookup.name.empty()) {
+    body["from"] = req.lookup.version.empty() ? req.lookup.name : req.lookup.ToString();
+  }
   if (!req.source.empty()) body["source"] = req.source;
   if (!req.include.empty()) body["include"] = req.include;
   if (!req.exclude.empty()) body["exclude"] = req.exclude;
@@ -305,6 +332,22 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
   if (req.checksum) body["checksum"] = req.checksum->ToString();
   SignalWatcher signals;
   auto r = server.Post("/model-download", body);
+  if (r.status == 409) {  // installed as asked: success, with its path
+    auto m = server.Get("/models/" + ref->name);
+    const auto& versions = m.body.is_object() ? m.body.value("versions", nlohmann::json::array())
+                                              : nlohmann::json::array();
+    for (const auto& v : versions) {
+      if (!v.is_object() || v.value("version", "") != ref->version ||
+          v.value("status", "") != "available") {
+        continue;
+      }
+      std::string path = v.value("path", "");
+      const auto& files = v.value("files", nlohmann::json::array());
+      if (files.size() == 1 && files[0].is_object())
+        path = (std::filesystem::path(path) / files[0].value("path", "")).string();
+      return AlreadyInstalled(args, ref->ToString(), path, v);
+    }
+  }
   if (r.status != 200) {
     std::string detail = r.body.is_object() ? r.body.value("detail", r.error) : r.error;
     std::fprintf(stderr, "modeld pull: %s\n", detail.c_str());
@@ -350,10 +393,11 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
   const auto& f = final.body;
   if (args.json) std::printf("%s\n", f.dump().c_str());
   if (f.is_object() && f.value("state", "") == "completed") {
+    std::string path = f.value("file_path", std::string());
     if (!args.quiet && !args.json) {
-      std::fprintf(stderr, "installed %s at %s\n", ref->ToString().c_str(),
-                   f.value("file_path", std::string()).c_str());
+      std::fprintf(stderr, "installed %s at %s\n", ref->ToString().c_str(), path.c_str());
     }
+    if (!args.json) std::printf("%s\n", path.c_str());
     return kExitOk;
   }
   std::string err =

@@ -152,6 +152,9 @@ struct Model {
   // was verified", ...); empty when available.
   std::vector<std::string> problems;
   bool removing = false;  // its removal was interrupted: rm finishes it (a pull cannot)
+  // What a user opens: the file of a one-file model, else its directory (|path|). Needs
+  // |files|: a listing's models (no files) give their directory.
+  std::filesystem::path OpenPath() const;
   // name, version, ref, status, source, description, tags, metadata, size, path,
   // created_at, installed_at, files when known, and problems when broken.
   nlohmann::json ToJson() const;

@@ -76,6 +76,74 @@ class PullRequestsTest : public ::testing::Test {
 // ---------------------------------------------------------------------------------------
 // 1. Asking for what is installed is success; asking for something else is a pull.
 
+TEST_F(PullRequestsTest, PullingWhatIsInstalledIsSuccessWithItsPath) {
+  std::string data = RandomBytes(kMiB, 10);
+  origin_.Put("/w.bin", {.content = data});
+  std::string file = (ModelDir("w", "v1") / "w.bin").string();
+  auto first = Modeld({"pull", origin_.Url("/w.bin"), "--name", "w:v1"});
+  ASSERT_EQ(first.rc, 0) << first.err;
+  uint64_t served = Served("/w.bin");
+
+  for (const std::vector<std::string>& again :
+       {std::vector<std::string>{"pull", origin_.Url("/w.bin"), "--name", "w:v1"},
+        {"pull", "w:v1"},
+        {"pull", origin_.Url("/w.bin"), "--name", "w:v1", "--sha256", Sha256Hex(data)}}) {
+    SCOPED_TRACE(again.back());
+    auto r = Modeld(again);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.err.find("w:v1: already installed at " + file), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, file + "\n") << "the path alone on stdout, for scripts";
+  }
+  EXPECT_EQ(Served("/w.bin"), served) << "nothing fetched again";
+
+  auto j = Modeld({"pull", "w:v1", "--json"});
+  ASSERT_EQ(j.rc, 0) << j.err;
+  EXPECT_EQ(j.j()["status"], "completed") << j.out;
+  EXPECT_EQ(j.j()["already_installed"], true) << j.out;
+  EXPECT_EQ(j.j()["downloaded"], false) << j.out;
+
+  auto forced = Modeld({"pull", "-q", "--force", origin_.Url("/w.bin"), "--name", "w:v1"});
+  ASSERT_EQ(forced.rc, 0) << forced.err;
+  EXPECT_GE(Served("/w.bin"), served + data.size()) << "--force fetches again";
+}
+
+TEST_F(PullRequestsTest, AnotherUrlOrChecksumUnderAnInstalledNameIsPulled) {
+  std::string a = RandomBytes(kMiB, 11), b = RandomBytes(kMiB, 12);
+  origin_.Put("/a.bin", {.content = a});
+  origin_.Put("/b.bin", {.content = b});
+  ASSERT_EQ(Modeld({"pull", "-q", origin_.Url("/a.bin"), "--name", "w:v1"}).rc, 0);
+
+  // A URL that is not there is a 404, not "already installed".
+  auto missing = Modeld({"pull", "-q", origin_.Url("/gone.bin"), "--name", "w:v1"});
+  EXPECT_EQ(missing.rc, 4) << missing.err;
+  EXPECT_NE(missing.err.find("404"), std::string::npos) << missing.err;
+  EXPECT_EQ(FileSha256(ModelDir("w", "v1") / "a.bin"), Sha256Hex(a)) << "still installed";
+
+  // Another URL under the same name is that URL's file.
+  auto other = Modeld({"pull", "-q", origin_.Url("/b.bin"), "--name", "w:v1"});
+  ASSERT_EQ(other.rc, 0) << other.err;
+  EXPECT_EQ(other.out, (ModelDir("w", "v1") / "b.bin").string() + "\n");
+  EXPECT_EQ(FileSha256(ModelDir("w", "v1") / "b.bin"), Sha256Hex(b));
+  EXPECT_FALSE(fs::exists(ModelDir("w", "v1") / "a.bin"));
+  auto info = Modeld({"info", "w:v1", "--json"});
+  EXPECT_EQ(info.j()["metadata"]["url"], origin_.Url("/b.bin")) << info.out;
+
+  // Another checksum is checked, not waved through as installed.
+  auto wrong = Modeld(
+      {"pull", "-q", origin_.Url("/b.bin"), "--name", "w:v1", "--sha256", std::string(64, 'a')});
+  EXPECT_EQ(wrong.rc, 5) << wrong.err;
+  EXPECT_NE(wrong.err.find("mismatch"), std::string::npos) << wrong.err;
+  EXPECT_EQ(FileSha256(ModelDir("w", "v1") / "b.bin"), Sha256Hex(b)) << "the install stands";
+  auto md5 = Modeld({"pull", "-q", origin_.Url("/b.bin"), "--name", "w:v1", "--checksum",
+                     "md5:" + HashHex(HashAlgorithm::kMd5, b)});
+  EXPECT_EQ(md5.rc, 0) << md5.err;
+  auto same = Modeld({"pull", origin_.Url("/b.bin"), "--name", "w:v1", "--checksum",
+                      "md5:" + HashHex(HashAlgorithm::kMd5, b)});
+  EXPECT_EQ(same.rc, 0) << same.err;
+  EXPECT_NE(same.err.find("already installed"), std::string::npos)
+      << "the checksum it was pulled with is recorded: " << same.err;
+}
+
 // The HTTP API answers as the CLI decides: the same request for an installed model is the
 // seed's 409; another URL under that name is a download.
 TEST_F(PullRequestsTest, TheHttpApiDecidesTheSame) {
@@ -126,6 +194,136 @@ TEST_F(PullRequestsTest, AnotherUrlDoesNotJoinARunningDownloadOfTheVersion) {
   EXPECT_EQ(same["download_id"], id) << "by name alone: joined";
   HttpCall("POST", server.base() + "/model-download/" + id + "/cancel", "",
            {"Content-Type: application/json"});
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. A successful pull prints what it installed on stdout, and nothing else.
+
+TEST_F(PullRequestsTest, ASuccessfulPullPrintsTheInstalledPathOnStdout) {
+  std::string data = RandomBytes(kMiB, 20);
+  origin_.Put("/one.bin", {.content = data});
+  auto one = Modeld({"pull", origin_.Url("/one.bin")});
+  ASSERT_EQ(one.rc, 0) << one.err;
+  EXPECT_EQ(one.out, (ModelDir("one", "latest") / "one.bin").string() + "\n")
+      << "a one-file model: the file";
+  EXPECT_NE(one.err.find("installed one:latest"), std::string::npos) << "messages on stderr";
+
+  auto quiet = Modeld({"pull", "-q", origin_.Url("/one.bin"), "--name", "two"});
+  ASSERT_EQ(quiet.rc, 0) << quiet.err;
+  EXPECT_EQ(quiet.out, (ModelDir("two", "latest") / "one.bin").string() + "\n");
+  EXPECT_EQ(quiet.err, "");
+
+  auto repo = Modeld({"pull", "hf://org/tiny", "--exclude", "*.gguf"});
+  ASSERT_EQ(repo.rc, 0) << repo.err;
+  ASSERT_FALSE(repo.out.empty());
+  fs::path dir = repo.out.substr(0, repo.out.size() - 1);
+  EXPECT_EQ(repo.out.back(), '\n');
+  EXPECT_TRUE(fs::is_directory(dir)) << "a multi-file model: its directory: " << repo.out;
+  EXPECT_TRUE(fs::exists(dir / "config.json")) << dir;
+
+  auto exported = Modeld({"pull", origin_.Url("/one.bin"), "-o", (dir_ / "x.bin").string()});
+  ASSERT_EQ(exported.rc, 0) << exported.err;
+  EXPECT_EQ(exported.out, (dir_ / "x.bin").string() + "\n");
+
+  auto j = Modeld({"pull", origin_.Url("/one.bin"), "--name", "three", "--json"});
+  ASSERT_EQ(j.rc, 0) << j.err;
+  EXPECT_FALSE(j.j().is_discarded()) << "--json: the JSON alone: " << j.out;
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. hf://org/name/path/to/file fetches that one file.
+
+TEST_F(PullRequestsTest, AHubFileByItsPathIsAModelOfItsOwn) {
+  auto r = Modeld({"pull", "hf://org/tiny/gguf/tiny-Q8_0.gguf", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  json j = r.j();
+  EXPECT_EQ(j["ref"], "org/tiny:gguf--tiny-Q8_0.gguf") << "the name says which file";
+  ASSERT_EQ(j["files"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["files"][0]["path"], "gguf/tiny-Q8_0.gguf");
+  EXPECT_EQ(j["files"][0]["sha256"], Sha256Hex(RandomBytes(150000, 3))) << "verified";
+  // Its path on stdout is the file's.
+  auto again = Modeld({"pull", "hf://org/tiny/gguf/tiny-Q8_0.gguf"});
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_EQ(again.out,
+            (ModelDir("org/tiny", "gguf--tiny-Q8_0.gguf") / "gguf/tiny-Q8_0.gguf").string() + "\n");
+  EXPECT_NE(again.err.find("already installed"), std::string::npos) << again.err;
+  // At a revision.
+  auto rev = Modeld({"pull", "hf://org/tiny/config.json", "--revision", "v1.0", "--json"});
+  ASSERT_EQ(rev.rc, 0) << rev.err;
+  EXPECT_EQ(rev.j()["ref"], "org/tiny:v1.0-config.json");
+  EXPECT_EQ(rev.j()["metadata"]["huggingface"]["revision"], "v1.0");
+  // A file that is not there is a 404 naming it.
+  auto missing = Modeld({"pull", "hf://org/tiny/no/such.bin"});
+  EXPECT_EQ(missing.rc, 4) << missing.err;
+  EXPECT_NE(missing.err.find("no/such.bin"), std::string::npos) << missing.err;
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Two selections of one repository are two models; --name works for Hub models.
+
+TEST_F(PullRequestsTest, TwoSelectionsOfOneRepositoryAreTwoModels) {
+  auto json_only = Modeld({"pull", "hf://org/tiny", "--include", "*.json", "--json"});
+  ASSERT_EQ(json_only.rc, 0) << json_only.err;
+  auto text_only = Modeld({"pull", "org/tiny", "--include", "*.txt", "--json"});
+  ASSERT_EQ(text_only.rc, 0) << text_only.err;
+  std::string a = json_only.j()["ref"], b = text_only.j()["ref"];
+  EXPECT_NE(a, b) << "another selection is another model";
+  EXPECT_EQ(a.rfind("org/tiny:", 0), 0u) << a;
+  EXPECT_EQ(b.rfind("org/tiny:", 0), 0u) << b;
+  auto q8 = Modeld({"pull", "org/tiny", "--quant", "Q8_0", "--json"});
+  ASSERT_EQ(q8.rc, 0) << q8.err;
+  EXPECT_EQ(q8.j()["ref"], "org/tiny:Q8_0") << "as org/tiny:Q8_0 names it";
+  auto q4 = Modeld({"pull", "org/tiny:Q4_K_M", "--json"});
+  ASSERT_EQ(q4.rc, 0) << q4.err;
+  EXPECT_EQ(q4.j()["ref"], "org/tiny:Q4_K_M");
+
+  auto info = Modeld({"info", "org/tiny", "--json"});
+  ASSERT_EQ(info.rc, 0) << info.err;
+  std::map<std::string, std::set<std::string>> files;
+  json versions = info.j()["versions"];
+  for (const auto& v : versions) {
+    for (const auto& f : v["files"]) files[v["ref"]].insert(f["path"].get<std::string>());
+  }
+  EXPECT_EQ(files.size(), 4u) << info.out;
+  EXPECT_EQ(files[a], std::set<std::string>{"config.json"}) << "the first is still there";
+  EXPECT_EQ(files[b], std::set<std::string>{"tokenizer/vocab.txt"});
+  EXPECT_EQ(files["org/tiny:Q8_0"], std::set<std::string>{"gguf/tiny-Q8_0.gguf"});
+
+  // The same selection again is installed already, however the globs are ordered.
+  auto both = Modeld({"pull", "hf://org/tiny", "--include", "*.json", "--include", "*.txt", "-q"});
+  ASSERT_EQ(both.rc, 0) << both.err;
+  auto same = Modeld({"pull", "hf://org/tiny", "--include", "*.txt", "--include", "*.json"});
+  EXPECT_EQ(same.rc, 0) << same.err;
+  EXPECT_NE(same.err.find("already installed"), std::string::npos) << same.err;
+  EXPECT_EQ(same.out, both.out);
+}
+
+TEST_F(PullRequestsTest, NameWorksForHubModels) {
+  auto r = Modeld({"pull", "hf://org/tiny", "--include", "*.json", "--name", "mine", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.j()["ref"], "mine:latest");
+  EXPECT_EQ(r.j()["metadata"]["huggingface"]["repo"], "org/tiny");
+  EXPECT_TRUE(fs::exists(ModelDir("mine", "latest") / "config.json"));
+  auto named = Modeld({"pull", "org/tiny:Q8_0", "--name", "small:q8"});
+  ASSERT_EQ(named.rc, 0) << named.err;
+  EXPECT_EQ(named.out, (ModelDir("small", "q8") / "gguf/tiny-Q8_0.gguf").string() + "\n");
+
+  // Asked again: installed. By its own name alone: installed (and repaired from the Hub).
+  auto again = Modeld({"pull", "hf://org/tiny", "--include", "*.json", "--name", "mine"});
+  EXPECT_EQ(again.rc, 0) << again.err;
+  EXPECT_NE(again.err.find("already installed"), std::string::npos) << again.err;
+  fs::remove(ModelDir("mine", "latest") / "config.json");
+  auto repaired = Modeld({"pull", "mine"});
+  ASSERT_EQ(repaired.rc, 0) << repaired.err;
+  EXPECT_EQ(ReadFile(ModelDir("mine", "latest") / "config.json"), kConfig);
+  EXPECT_FALSE(fs::exists(ModelDir("mine", "latest") / "model.safetensors"))
+      << "repaired as it was selected, not the whole repository";
+
+  // Another selection under the same name is that selection.
+  auto other = Modeld({"pull", "hf://org/tiny", "--include", "*.txt", "--name", "mine", "-q"});
+  ASSERT_EQ(other.rc, 0) << other.err;
+  EXPECT_TRUE(fs::exists(ModelDir("mine", "latest") / "tokenizer/vocab.txt"));
+  EXPECT_FALSE(fs::exists(ModelDir("mine", "latest") / "config.json"));
 }
 
 }  // namespace

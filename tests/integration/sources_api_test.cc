@@ -500,7 +500,6 @@ TEST_F(SourcesCliTest, ErrorsHaveTheirExitCodes) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(Modeld({"pull", "org/nope"}).rc, 4);
   EXPECT_EQ(Modeld({"pull", "no-such-model"}).rc, 4);
-  EXPECT_EQ(Modeld({"pull", "org/tiny", "--name", "x"}).rc, 2);
   EXPECT_EQ(Modeld({"pull", "org/tiny", "-o", (dir_.path() / "x").string()}).rc, 2);
 }
 

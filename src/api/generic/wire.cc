@@ -21,9 +21,7 @@ json InstallationJson(const service::Model& m) {
 }
 
 // The seed's file_path: the file of a one-file model, else the model's directory.
-std::string FilePath(const service::Model& m) {
-  return m.files.size() == 1 ? (m.path / m.files[0].path).string() : m.path.string();
-}
+std::string FilePath(const service::Model& m) { return m.OpenPath().string(); }
 
 json ProgressObject(const service::JobEvent& ev, bool bytes) {
   json p = {
