@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
                      "download every file again and install it even if installed (a broken "
                      "installed model is repaired without it)");
   pull_cmd->add_option("-o,--output", pull.output,
-                       "export to this file instead of installing into the store");
+                       "export a URL to this file instead of installing into the store; DIR/ "
+                       "(or an existing directory) saves into it under the file's name");
   pull_cmd->add_option("--sha256", pull.sha256,
                        "expected SHA-256 (hex); mismatch installs nothing");
   pull_cmd

@@ -174,11 +174,27 @@ int Interrupted() {
   return kExitInterrupted;
 }
 
-// -o PATH: a plain file, not recorded in the store.
+// -o PATH: a plain file, not recorded in the store. PATH ending in '/', or an existing
+// directory, is a directory to save into under the file's name (curl --output-dir, aria2c
+// -d); checked before the first byte.
 int RunExport(const PullArgs& args, service::ExportRequest req) {
-  req.path = args.output;
   SignalWatcher signals;  // before any thread starts, so all inherit the blocked mask
-  PullProgress progress(args, args.output);
+  std::error_code ec;
+  req.path = args.output;
+  req.into_directory = args.output.back() == '/' || std::filesystem::is_directory(req.path, ec);
+  auto dest = service::ExportDestination(req);
+  if (!dest.has_value()) {
+    if (args.json) {
+      std::printf(
+          "%s\n",
+          nlohmann::json{{"status", "failed"}, {"error", dest.error().message()}}.dump().c_str());
+    }
+    std::fprintf(stderr, "modeld pull: %s\n", dest.error().message().c_str());
+    return ExitCodeFor(dest.error());
+  }
+  req.path = *dest;
+  req.into_directory = false;
+  PullProgress progress(args, req.path.string());
   service::StopSignal stop;
   signals.Start([&] { stop.Request(); });
   auto result = service::Export(req, std::ref(progress), &stop);

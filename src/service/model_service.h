@@ -132,9 +132,19 @@ class ModelService {
 
 // Downloads one URL to a file outside any store (`modeld pull URL -o FILE`): segmented,
 // resumable (run it again after an interruption), verified, installed atomically. Blocks.
-// Cancelled when |stop| fired (the partial is kept); otherwise the engine's error.
+// Cancelled when |stop| fired (the partial is kept); otherwise ExportDestination's or the
+// engine's error.
 Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& progress,
                             StopSignal* stop = nullptr);
+
+// The file Export writes: |req.path|, or with |req.into_directory| the file's name in that
+// directory (`-o DIR/`, as curl --output-dir and aria2c -d): the name the server gives
+// (Content-Disposition), else the URL's last path segment. The directory is made when
+// missing and must be one this process can write into; both are checked before any byte
+// of the file is fetched: InvalidArgument (not a directory, no usable file name),
+// PermissionDenied or IoError naming the directory, or the server's answer to a probe
+// (NotFound, PermissionDenied). Blocks (one small request).
+Result<std::filesystem::path> ExportDestination(const ExportRequest& req);
 
 // A model name from a URL: the file name without its extension ("resnet50.pth" ->
 // "resnet50"), made safe; "model" if nothing usable is left.

@@ -250,7 +250,9 @@ bool IsHttpUrl(const std::string& text);
 
 struct ExportRequest {
   std::string url;
-  std::filesystem::path path;  // the file to write (atomically, after verification)
+  std::filesystem::path path;  // the file to write (atomically, after verification)...
+  // ...or the directory to write it into, under the file's name (ExportDestination).
+  bool into_directory = false;
   std::optional<Checksum> checksum;
   std::vector<std::string> headers;
   DownloadOptions options;

@@ -231,6 +231,65 @@ TEST_F(PullRequestsTest, ASuccessfulPullPrintsTheInstalledPathOnStdout) {
 }
 
 // ---------------------------------------------------------------------------------------
+// 3. -o DIR/ (or an existing directory) saves under the file's name, as curl --output-dir
+// and aria2c -d do; the directory is checked before the first byte.
+
+TEST_F(PullRequestsTest, OutputIntoADirectoryUsesTheFilesName) {
+  std::string data = RandomBytes(kMiB, 30);
+  origin_.Put("/files/w.bin", {.content = data});
+  // A trailing slash: a directory, made if missing.
+  auto slash =
+      Modeld({"pull", "-q", origin_.Url("/files/w.bin"), "-o", (dir_ / "out").string() + "/"});
+  ASSERT_EQ(slash.rc, 0) << slash.err;
+  EXPECT_EQ(FileSha256(dir_ / "out" / "w.bin"), Sha256Hex(data));
+  EXPECT_EQ(slash.out, (dir_ / "out" / "w.bin").string() + "\n");
+  // An existing directory, without the slash.
+  fs::create_directories(dir_ / "existing");
+  auto existing =
+      Modeld({"pull", "-q", origin_.Url("/files/w.bin"), "-o", (dir_ / "existing").string()});
+  ASSERT_EQ(existing.rc, 0) << existing.err;
+  EXPECT_EQ(FileSha256(dir_ / "existing" / "w.bin"), Sha256Hex(data));
+  // A missing path without the slash is a file name, as curl takes it.
+  auto file = Modeld({"pull", "-q", origin_.Url("/files/w.bin"), "-o", (dir_ / "plain").string()});
+  ASSERT_EQ(file.rc, 0) << file.err;
+  EXPECT_TRUE(fs::is_regular_file(dir_ / "plain"));
+  // The server's name for the file wins over the URL's, as a pull into the store names it.
+  origin_.Put("/dl",
+              {.content = data, .content_disposition = "attachment; filename=\"real.gguf\""});
+  auto named = Modeld({"pull", "-q", origin_.Url("/dl"), "-o", (dir_ / "out").string() + "/"});
+  ASSERT_EQ(named.rc, 0) << named.err;
+  EXPECT_EQ(FileSha256(dir_ / "out" / "real.gguf"), Sha256Hex(data));
+}
+
+TEST_F(PullRequestsTest, AnUnusableOutputDirectoryIsAnErrorBeforeTheFirstByte) {
+  std::string data = RandomBytes(kMiB, 31);
+  origin_.Put("/w.bin", {.content = data});
+  std::ofstream(dir_ / "a-file") << "x";
+  auto not_dir =
+      Modeld({"pull", "-q", origin_.Url("/w.bin"), "-o", (dir_ / "a-file").string() + "/"});
+  EXPECT_EQ(not_dir.rc, 2) << not_dir.err;
+  EXPECT_NE(not_dir.err.find((dir_ / "a-file").string()), std::string::npos) << not_dir.err;
+  EXPECT_NE(not_dir.err.find("not a directory"), std::string::npos) << not_dir.err;
+
+  // A directory this user cannot write into (root can write anywhere: run as nobody).
+  fs::path ro = dir_ / "read-only";
+  fs::create_directories(ro);
+  ::chmod(dir_.path().c_str(), 0755);
+  ::chmod(ro.c_str(), 0555);
+  std::string cmd =
+      (::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "") +
+      ModeldBin() + " pull -q " + origin_.Url("/w.bin") + " -o " + ro.string() + "/ >" +
+      (dir_ / "ro.out").string() + " 2>" + (dir_ / "ro.err").string();
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << cmd;
+  std::string err = ReadFile(dir_ / "ro.err");
+  EXPECT_EQ(WEXITSTATUS(status), 7) << err;
+  EXPECT_NE(err.find(ro.string()), std::string::npos) << "names the directory: " << err;
+  EXPECT_EQ(origin_.Requests("/w.bin").size(), 0u) << "checked before any request";
+  EXPECT_TRUE(fs::is_empty(ro));
+}
+
+// ---------------------------------------------------------------------------------------
 // 4. hf://org/name/path/to/file fetches that one file.
 
 TEST_F(PullRequestsTest, AHubFileByItsPathIsAModelOfItsOwn) {
