@@ -119,12 +119,14 @@ int main(int argc, char** argv) {
   pull_cmd->add_flag("--json", pull.json, "print the result as one JSON object on stdout");
   pull_cmd->add_flag("--local", pull.local,
                      "download in this process even if a modeld server is running (by default a "
-                     "server at $MODELD_URL, else 127.0.0.1:8000, does the download)");
+                     "server at $MODELD_URL, else 127.0.0.1:8000, does the download if it uses "
+                     "the same data directory)");
   pull_cmd->footer(
       "Exit codes: 0 ok, 1 internal error, 2 usage, 3 network, 4 not found, 5 checksum or "
       "size mismatch, 6 insufficient storage, 7 permission denied, 8 disk error, 9 another "
-      "download of the file is running, 10 already installed (use --force), 130 interrupted "
-      "(partial kept).\n"
+      "download of the file is running, 130 interrupted (partial kept). A model already "
+      "installed as asked is success (exit 0; --force fetches it again). The installed path "
+      "is printed on stdout.\n"
       "Proxies: http_proxy, https_proxy, no_proxy from the environment are honoured.");
 
   app::ServeArgs serve;

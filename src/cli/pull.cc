@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <variant>
 
 #include "cli/exit_codes.h"
 #include "cli/progress.h"
@@ -422,6 +423,42 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
   return f.is_object() ? ExitCodeForName(f.value("error_code", std::string())) : kExitNetwork;
 }
 
+bool SameDirectory(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
+}
+
+// Whether |server| is to do this pull: only if it uses this process's data dir (its
+// GET /version says which), else this process does it and says why. A server that wants
+// a token this process lacks is an error saying what to do. Returns the exit code of
+// that error, else whether to hand the pull over.
+std::variant<int, bool> UseServer(const PullArgs& args, const ServerClient& server) {
+  auto v = server.Get("/version", 2000);
+  if (v.status == 401 || v.status == 403) {
+    std::fprintf(stderr,
+                 "modeld pull: the modeld server at %s %s; set MODELD_TOKEN to its token, or "
+                 "use --local to download in this process\n",
+                 server.base().c_str(),
+                 server.has_token() ? "refused the token in MODELD_TOKEN" : "needs a token");
+    return kExitPermission;
+  }
+  std::filesystem::path ours = service::DataDirFor(args.data_dir);
+  std::string theirs;
+  if (v.status == 200 && v.body.is_object() && v.body.contains("data_dir") &&
+      v.body["data_dir"].is_string()) {
+    theirs = v.body["data_dir"].get<std::string>();
+  }
+  if (!theirs.empty() && SameDirectory(theirs, ours)) return true;
+  if (!args.quiet) {
+    std::string why = theirs.empty() ? "does not say which data directory it uses"
+                                     : "uses " + theirs + ", not " + ours.string();
+    std::fprintf(stderr, "modeld pull: the modeld server at %s %s: downloading in this process\n",
+                 server.base().c_str(), why.c_str());
+  }
+  return false;
+}
+
 }  // namespace
 
 int RunPull(const PullArgs& args) {
@@ -433,10 +470,14 @@ int RunPull(const PullArgs& args) {
   }
   service::PullRequest req;
   if (auto rc = BuildPull(args, dl, &req)) return *rc;
-  // A running server owns the store: hand it the pull, unless told to work locally (or
-  // given headers or catalogs only this process knows).
-  if (!args.local && args.data_dir.empty() && req.headers.empty() && args.catalogs.empty()) {
-    if (auto server = ServerClient::Discover()) return RunServerPull(args, req, *server);
+  // A running server over the same store does the pull (so every app sees it), unless
+  // told to work locally (or given headers or catalogs only this process knows).
+  if (!args.local && req.headers.empty() && args.catalogs.empty()) {
+    if (auto server = ServerClient::Discover()) {
+      auto use = UseServer(args, *server);
+      if (std::holds_alternative<int>(use)) return std::get<int>(use);
+      if (std::get<bool>(use)) return RunServerPull(args, req, *server);
+    }
   }
   return RunStorePull(args, std::move(req));
 }

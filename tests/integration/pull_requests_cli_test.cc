@@ -385,5 +385,100 @@ TEST_F(PullRequestsTest, NameWorksForHubModels) {
   EXPECT_FALSE(fs::exists(ModelDir("mine", "latest") / "config.json"));
 }
 
+// ---------------------------------------------------------------------------------------
+// 6. A running server gets the work only if it uses the same data directory.
+
+TEST_F(PullRequestsTest, TheServerSaysWhichDataDirectoryItUses) {
+  ServeChild open(data_);
+  auto v = HttpCall("GET", open.base() + "/version");
+  ASSERT_EQ(v.status, 200) << v.body;
+  EXPECT_EQ(json::parse(v.body)["data_dir"], data_.string());
+  // Behind the same access rules as every other answer but /healthz.
+  ServeChild locked(dir_ / "other", {"--token", "s3cret"});
+  EXPECT_EQ(HttpCall("GET", locked.base() + "/version").status, 401);
+  auto with = HttpCall("GET", locked.base() + "/version", "", {"Authorization: Bearer s3cret"});
+  ASSERT_EQ(with.status, 200);
+  EXPECT_EQ(json::parse(with.body)["data_dir"], (dir_ / "other").string());
+}
+
+TEST_F(PullRequestsTest, APullGoesToAServerOnlyIfItUsesTheSameDataDirectory) {
+  std::string data = RandomBytes(kMiB, 60);
+  origin_.Put("/w.bin", {.content = data});
+  ServeChild server(data_);
+  ASSERT_GT(server.port(), 0) << server.Log();
+  std::vector<std::string> env = {"MODELD_URL=" + server.base()};
+
+  // The same data dir: the server downloads.
+  auto same = Modeld({"pull", origin_.Url("/w.bin"), "--name", "w:v1"}, env);
+  ASSERT_EQ(same.rc, 0) << same.err;
+  EXPECT_NE(same.err.find("through the modeld server"), std::string::npos) << same.err;
+  EXPECT_EQ(same.out, (ModelDir("w", "v1") / "w.bin").string() + "\n");
+  // Installed as asked: success through the server too, with its path.
+  auto again = Modeld({"pull", origin_.Url("/w.bin"), "--name", "w:v1"}, env);
+  EXPECT_EQ(again.rc, 0) << again.err;
+  EXPECT_NE(again.err.find("already installed at"), std::string::npos) << again.err;
+  EXPECT_EQ(again.out, (ModelDir("w", "v1") / "w.bin").string() + "\n");
+
+  // Another data dir (here the default one, $MODELD_HOME): this process downloads, and says
+  // why in one line.
+  auto other = ModeldNoDataDir({"pull", origin_.Url("/w.bin"), "--name", "w:v2"}, env);
+  ASSERT_EQ(other.rc, 0) << other.err;
+  EXPECT_EQ(other.err.find("through the modeld server"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("the modeld server at " + server.base() + " uses " + data_.string()),
+            std::string::npos)
+      << other.err;
+  EXPECT_NE(other.err.find("downloading in this process"), std::string::npos) << other.err;
+  fs::path home = dir_ / "modeld-home";
+  EXPECT_EQ(other.out, (home / "models" / "w" / "v2" / "w.bin").string() + "\n");
+  EXPECT_FALSE(fs::exists(ModelDir("w", "v2"))) << "not in the server's store";
+}
+
+TEST_F(PullRequestsTest, ADefaultDataDirectoryThatIsTheServersGoesToTheServer) {
+  origin_.Put("/w.bin", {.content = RandomBytes(kMiB, 61)});
+  fs::path home = dir_ / "modeld-home";  // the CLI's default ($MODELD_HOME in these tests)
+  ServeChild server(home);
+  auto r = ModeldNoDataDir({"pull", origin_.Url("/w.bin")}, {"MODELD_URL=" + server.base()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("through the modeld server"), std::string::npos) << r.err;
+}
+
+TEST_F(PullRequestsTest, AServerWithATokenSaysToSetItOrWorkLocally) {
+  origin_.Put("/w.bin", {.content = RandomBytes(kMiB, 62)});
+  ServeChild server(data_, {"--token", "s3cret"});
+  std::vector<std::string> env = {"MODELD_URL=" + server.base(), "MODELD_TOKEN="};
+  auto none = Modeld({"pull", origin_.Url("/w.bin")}, env);
+  EXPECT_EQ(none.rc, 7) << none.err;
+  EXPECT_NE(none.err.find("MODELD_TOKEN"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("--local"), std::string::npos) << none.err;
+  EXPECT_EQ(origin_.Requests("/w.bin").size(), 0u);
+  auto wrong =
+      Modeld({"pull", origin_.Url("/w.bin")}, {"MODELD_URL=" + server.base(), "MODELD_TOKEN=nope"});
+  EXPECT_EQ(wrong.rc, 7) << wrong.err;
+  EXPECT_NE(wrong.err.find("refused"), std::string::npos) << wrong.err;
+  auto local = Modeld({"pull", "--local", origin_.Url("/w.bin")}, env);
+  EXPECT_EQ(local.rc, 0) << local.err;
+  auto given = Modeld({"pull", origin_.Url("/w.bin"), "--name", "w:v2"},
+                      {"MODELD_URL=" + server.base(), "MODELD_TOKEN=s3cret"});
+  ASSERT_EQ(given.rc, 0) << given.err;
+  EXPECT_NE(given.err.find("through the modeld server"), std::string::npos) << given.err;
+}
+
+// --name and selections of Hub models mean the same through a server.
+TEST_F(PullRequestsTest, HubNamesAndSelectionsThroughAServer) {
+  ::setenv("HF_ENDPOINT", api_.Url("").c_str(), 1);  // the server child inherits it
+  ServeChild server(data_);
+  ::unsetenv("HF_ENDPOINT");
+  std::vector<std::string> env = {"MODELD_URL=" + server.base()};
+  auto named = Modeld({"pull", "org/tiny:Q8_0", "--name", "small:q8"}, env);
+  ASSERT_EQ(named.rc, 0) << named.err;
+  EXPECT_NE(named.err.find("through the modeld server"), std::string::npos) << named.err;
+  EXPECT_EQ(named.out, (ModelDir("small", "q8") / "gguf/tiny-Q8_0.gguf").string() + "\n");
+  auto sel = Modeld({"pull", "hf://org/tiny", "--include", "*.json", "--json"}, env);
+  ASSERT_EQ(sel.rc, 0) << sel.err;
+  auto local = Modeld({"pull", "hf://org/tiny", "--include", "*.json", "--local", "--json"});
+  ASSERT_EQ(local.rc, 0) << local.err;
+  EXPECT_EQ(local.j()["already_installed"], true) << "the server named it as this process does";
+}
+
 }  // namespace
 }  // namespace modeld::testing
