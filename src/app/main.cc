@@ -53,13 +53,15 @@ int main(int argc, char** argv) {
       "Download a model: segmented over several connections, resumable (run the same command "
       "again after an interruption), every file verified, installed atomically.");
   pull_cmd
-      ->add_option("model", pull.model,
-                   "a URL; a catalog model NAME[:VERSION] (see `modeld search`); or a Hugging "
-                   "Face repository org/name[:REVISION or :QUANT such as Q4_K_M], hf://org/name "
-                   "or https://huggingface.co/org/name[/resolve/REV/FILE]")
+      ->add_option(
+          "model", pull.model,
+          "a URL; a catalog model NAME[:VERSION] (see `modeld search`); or a Hugging "
+          "Face repository org/name[:REVISION or :QUANT such as Q4_K_M], hf://org/name, "
+          "hf://org/name/path/to/file or https://huggingface.co/org/name[/resolve/REV/FILE]")
       ->required();
   pull_cmd->add_option("-n,--name", pull.name,
-                       "install a URL as NAME[:VERSION] (default: its file name, version latest)");
+                       "install as NAME[:VERSION] (default: a URL's file name; a Hub repository "
+                       "as org/name with a version saying what was selected; version latest)");
   pull_cmd->add_option("--source", pull.source,
                        "where to look a name up: default, huggingface, or a catalog's name");
   // One value per flag (repeat the flag), so a glob never swallows the MODEL after it.
@@ -80,7 +82,8 @@ int main(int argc, char** argv) {
                      "download every file again and install it even if installed (a broken "
                      "installed model is repaired without it)");
   pull_cmd->add_option("-o,--output", pull.output,
-                       "export to this file instead of installing into the store");
+                       "export a URL to this file instead of installing into the store; DIR/ "
+                       "(or an existing directory) saves into it under the file's name");
   pull_cmd->add_option("--sha256", pull.sha256,
                        "expected SHA-256 (hex); mismatch installs nothing");
   pull_cmd
@@ -116,12 +119,14 @@ int main(int argc, char** argv) {
   pull_cmd->add_flag("--json", pull.json, "print the result as one JSON object on stdout");
   pull_cmd->add_flag("--local", pull.local,
                      "download in this process even if a modeld server is running (by default a "
-                     "server at $MODELD_URL, else 127.0.0.1:8000, does the download)");
+                     "server at $MODELD_URL, else 127.0.0.1:8000, does the download if it uses "
+                     "the same data directory)");
   pull_cmd->footer(
       "Exit codes: 0 ok, 1 internal error, 2 usage, 3 network, 4 not found, 5 checksum or "
       "size mismatch, 6 insufficient storage, 7 permission denied, 8 disk error, 9 another "
-      "download of the file is running, 10 already installed (use --force), 130 interrupted "
-      "(partial kept).\n"
+      "download of the file is running, 130 interrupted (partial kept). A model already "
+      "installed as asked is success (exit 0; --force fetches it again). The installed path "
+      "is printed on stdout.\n"
       "Proxies: http_proxy, https_proxy, no_proxy from the environment are honoured.");
 
   app::ServeArgs serve;

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <variant>
 
 #include "cli/exit_codes.h"
 #include "cli/progress.h"
@@ -112,8 +114,6 @@ std::optional<int> BuildPull(const PullArgs& args, const service::ExportRequest&
   if (Status s = service::ParsePullTarget(args.model, args.name, req); !s.ok())
     return Usage(s.message());
   if (!req->url.empty()) return std::nullopt;
-  if (!args.name.empty())
-    return Usage("--name is for URLs; a named model installs under its own name");
   if (!args.output.empty())
     return Usage("-o exports a URL; pull a named model into the store instead");
   return std::nullopt;
@@ -152,16 +152,50 @@ void PrintSummary(const std::string& what, uint64_t bytes, uint64_t resumed, dou
                sha256.c_str());
 }
 
+// An installed model asked for again is success, as docker, ollama and hf answer it: a
+// line on stderr, and its path alone on stdout (or the JSON result) for scripts.
+int AlreadyInstalled(const PullArgs& args, const std::string& ref, const std::string& path,
+                     nlohmann::json model) {
+  if (args.json) {
+    model["model_status"] = model.value("status", "");
+    model["status"] = "completed";
+    model["downloaded"] = false;
+    model["already_installed"] = true;
+    model["resumed_bytes"] = 0;
+    std::printf("%s\n", model.dump().c_str());
+    return kExitOk;
+  }
+  if (!args.quiet) std::fprintf(stderr, "%s: already installed at %s\n", ref.c_str(), path.c_str());
+  std::printf("%s\n", path.c_str());
+  return kExitOk;
+}
+
 int Interrupted() {
   std::fprintf(stderr, "modeld pull: interrupted; run the same command again to resume\n");
   return kExitInterrupted;
 }
 
-// -o PATH: a plain file, not recorded in the store.
+// -o PATH: a plain file, not recorded in the store. PATH ending in '/', or an existing
+// directory, is a directory to save into under the file's name (curl --output-dir, aria2c
+// -d); checked before the first byte.
 int RunExport(const PullArgs& args, service::ExportRequest req) {
-  req.path = args.output;
   SignalWatcher signals;  // before any thread starts, so all inherit the blocked mask
-  PullProgress progress(args, args.output);
+  std::error_code ec;
+  req.path = args.output;
+  req.into_directory = args.output.back() == '/' || std::filesystem::is_directory(req.path, ec);
+  auto dest = service::ExportDestination(req);
+  if (!dest.has_value()) {
+    if (args.json) {
+      std::printf(
+          "%s\n",
+          nlohmann::json{{"status", "failed"}, {"error", dest.error().message()}}.dump().c_str());
+    }
+    std::fprintf(stderr, "modeld pull: %s\n", dest.error().message().c_str());
+    return ExitCodeFor(dest.error());
+  }
+  req.path = *dest;
+  req.into_directory = false;
+  PullProgress progress(args, req.path.string());
   service::StopSignal stop;
   signals.Start([&] { stop.Request(); });
   auto result = service::Export(req, std::ref(progress), &stop);
@@ -189,6 +223,7 @@ int RunExport(const PullArgs& args, service::ExportRequest req) {
       PrintSummary(result->path.string(), result->size, result->resumed_bytes, progress.Seconds(),
                    result->sha256);
     }
+    if (!args.json) std::printf("%s\n", result->path.c_str());
     return kExitOk;
   }
   if (result.error().code() == Status::Code::kCancelled || signals.interrupted())
@@ -210,6 +245,11 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
   PullProgress progress(args, req.ref.ToString());
   auto result = (*svc)->Pull(req, std::ref(progress), &stop);
   if (!args.quiet) progress.printer.Done();
+  if (!result.has_value() && result.error().code() == Status::Code::kAlreadyExists) {
+    if (auto m = (*svc)->Info(req.ref); m.has_value() && m->status == "available") {
+      return AlreadyInstalled(args, m->ref.ToString(), m->OpenPath().string(), m->ToJson());
+    }
+  }
   if (!result.has_value()) {
     if (args.json) {
       std::printf(
@@ -244,6 +284,7 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
     std::fprintf(stderr, "installed %s at %s\n", r.model.ref.ToString().c_str(),
                  r.model.path.c_str());
   }
+  if (!args.json) std::printf("%s\n", r.model.OpenPath().c_str());
   return kExitOk;
 }
 
@@ -297,6 +338,9 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
                            {"extract_after_download", req.extract},
                            {"cleanup_temp_files", !req.keep_archive}}}};
   if (!req.url.empty()) body["download_url"] = req.url;
+  if (!req.lookup.name.empty()) {
+    body["from"] = req.lookup.version.empty() ? req.lookup.name : req.lookup.ToString();
+  }
   if (!req.source.empty()) body["source"] = req.source;
   if (!req.include.empty()) body["include"] = req.include;
   if (!req.exclude.empty()) body["exclude"] = req.exclude;
@@ -305,6 +349,22 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
   if (req.checksum) body["checksum"] = req.checksum->ToString();
   SignalWatcher signals;
   auto r = server.Post("/model-download", body);
+  if (r.status == 409) {  // installed as asked: success, with its path
+    auto m = server.Get("/models/" + ref->name);
+    const auto& versions = m.body.is_object() ? m.body.value("versions", nlohmann::json::array())
+                                              : nlohmann::json::array();
+    for (const auto& v : versions) {
+      if (!v.is_object() || v.value("version", "") != ref->version ||
+          v.value("status", "") != "available") {
+        continue;
+      }
+      std::string path = v.value("path", "");
+      const auto& files = v.value("files", nlohmann::json::array());
+      if (files.size() == 1 && files[0].is_object())
+        path = (std::filesystem::path(path) / files[0].value("path", "")).string();
+      return AlreadyInstalled(args, ref->ToString(), path, v);
+    }
+  }
   if (r.status != 200) {
     std::string detail = r.body.is_object() ? r.body.value("detail", r.error) : r.error;
     std::fprintf(stderr, "modeld pull: %s\n", detail.c_str());
@@ -350,16 +410,53 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
   const auto& f = final.body;
   if (args.json) std::printf("%s\n", f.dump().c_str());
   if (f.is_object() && f.value("state", "") == "completed") {
+    std::string path = f.value("file_path", std::string());
     if (!args.quiet && !args.json) {
-      std::fprintf(stderr, "installed %s at %s\n", ref->ToString().c_str(),
-                   f.value("file_path", std::string()).c_str());
+      std::fprintf(stderr, "installed %s at %s\n", ref->ToString().c_str(), path.c_str());
     }
+    if (!args.json) std::printf("%s\n", path.c_str());
     return kExitOk;
   }
   std::string err =
       f.is_object() ? f.value("error", std::string("the download did not finish")) : final.error;
   std::fprintf(stderr, "modeld pull: %s\n", err.c_str());
   return f.is_object() ? ExitCodeForName(f.value("error_code", std::string())) : kExitNetwork;
+}
+
+bool SameDirectory(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
+}
+
+// Whether |server| is to do this pull: only if it uses this process's data dir (its
+// GET /version says which), else this process does it and says why. A server that wants
+// a token this process lacks is an error saying what to do. Returns the exit code of
+// that error, else whether to hand the pull over.
+std::variant<int, bool> UseServer(const PullArgs& args, const ServerClient& server) {
+  auto v = server.Get("/version", 2000);
+  if (v.status == 401 || v.status == 403) {
+    std::fprintf(stderr,
+                 "modeld pull: the modeld server at %s %s; set MODELD_TOKEN to its token, or "
+                 "use --local to download in this process\n",
+                 server.base().c_str(),
+                 server.has_token() ? "refused the token in MODELD_TOKEN" : "needs a token");
+    return kExitPermission;
+  }
+  std::filesystem::path ours = service::DataDirFor(args.data_dir);
+  std::string theirs;
+  if (v.status == 200 && v.body.is_object() && v.body.contains("data_dir") &&
+      v.body["data_dir"].is_string()) {
+    theirs = v.body["data_dir"].get<std::string>();
+  }
+  if (!theirs.empty() && SameDirectory(theirs, ours)) return true;
+  if (!args.quiet) {
+    std::string why = theirs.empty() ? "does not say which data directory it uses"
+                                     : "uses " + theirs + ", not " + ours.string();
+    std::fprintf(stderr, "modeld pull: the modeld server at %s %s: downloading in this process\n",
+                 server.base().c_str(), why.c_str());
+  }
+  return false;
 }
 
 }  // namespace
@@ -373,10 +470,14 @@ int RunPull(const PullArgs& args) {
   }
   service::PullRequest req;
   if (auto rc = BuildPull(args, dl, &req)) return *rc;
-  // A running server owns the store: hand it the pull, unless told to work locally (or
-  // given headers or catalogs only this process knows).
-  if (!args.local && args.data_dir.empty() && req.headers.empty() && args.catalogs.empty()) {
-    if (auto server = ServerClient::Discover()) return RunServerPull(args, req, *server);
+  // A running server over the same store does the pull (so every app sees it), unless
+  // told to work locally (or given headers or catalogs only this process knows).
+  if (!args.local && req.headers.empty() && args.catalogs.empty()) {
+    if (auto server = ServerClient::Discover()) {
+      auto use = UseServer(args, *server);
+      if (std::holds_alternative<int>(use)) return std::get<int>(use);
+      if (std::get<bool>(use)) return RunServerPull(args, req, *server);
+    }
   }
   return RunStorePull(args, std::move(req));
 }

@@ -30,6 +30,7 @@ class ServerClient {
   bool Events(const std::string& path,
               const std::function<bool(const std::string&, const nlohmann::json&)>& on_event) const;
   const std::string& base() const { return base_; }
+  bool has_token() const { return !token_.empty(); }
 
  private:
   std::string base_;

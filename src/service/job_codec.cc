@@ -41,6 +41,8 @@ nlohmann::json PullRequestToJson(const PullRequest& r, int priority) {
   j["url"] = r.url;
   j["name"] = r.ref.name;
   j["version"] = r.ref.version;
+  if (!r.lookup.name.empty())
+    j["lookup"] = {{"name", r.lookup.name}, {"version", r.lookup.version}};
   if (r.checksum) j["checksum"] = r.checksum->ToString();
   j["headers"] = r.headers;
   j["force"] = r.force;
@@ -73,6 +75,10 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
     PullRequest r;
     r.url = j.value("url", std::string());
     r.ref = {j.at("name").get<std::string>(), j.at("version").get<std::string>()};
+    if (j.contains("lookup")) {
+      r.lookup = {j["lookup"].at("name").get<std::string>(),
+                  j["lookup"].value("version", std::string())};
+    }
     if (j.contains("checksum")) {
       auto c = ParseChecksum(j["checksum"].get<std::string>());
       if (!c.has_value()) return c.error();

@@ -9,6 +9,7 @@
 #include "core/redact.h"
 #include "service/pull_support.h"
 #include "service/record_writer.h"
+#include "service/recorded_request.h"
 #include "sources/plan.h"
 
 namespace modeld::service {
@@ -139,8 +140,16 @@ Result<Submission> JobManager::Submit(PullRequest request, int priority) {
   ReapThreads();
   if (Status s = ValidateModelName(request.ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(request.ref.version); !s.ok()) return s;
-  auto join = [this](Job* live) REQUIRES(mu_) {
+  // A live job of the same version joins only what asks for the same thing: another URL
+  // or selection cannot wait in it (nor run beside it: one pull per version at a time).
+  auto join = [this, &request](Job* live) REQUIRES(mu_) -> Result<Submission> {
     Entry& e = jobs_.at(live->id);
+    if (!SameTarget(e.job.request, request)) {
+      return Status::FailedPrecondition("another download of " + request.ref.ToString() + " (" +
+                                        live->id + ", from something else) is " +
+                                        std::string(JobStateName(live->last.state)) +
+                                        ": wait for it to end or cancel it");
+    }
     if (e.job.last.state == JobState::kPaused && !e.running) {  // asking again resumes it
       Update(e, JobState::kQueued, true);
       Pump();

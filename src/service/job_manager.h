@@ -62,11 +62,13 @@ class JobManager {
   ~JobManager();
 
   // The pre-flight, once: InvalidArgument for a bad name or version; the job of an
-  // identical request if one is queued, running or paused (joined; a paused one
-  // resumes); AlreadyExists if the version is installed and !force; the source's error
-  // (NotFound, PermissionDenied, Unavailable, ...) if it cannot be resolved; NoSpace if
-  // what is left to fetch does not fit. Otherwise queues the job with its plan. Blocks
-  // while resolving.
+  // identical request (or of any request for that version, when this one names it alone)
+  // if one is queued, running or paused (joined; a paused one resumes), FailedPrecondition
+  // if that job asks for something else (another URL, checksum or selection); AlreadyExists if the
+  // version is installed as asked (not from another URL, checksum or Hub selection: those are
+  // pulled) and intact, and !force; the source's error (NotFound, PermissionDenied, Unavailable,
+  // ...) if it cannot be resolved; NoSpace if what is left to fetch does not fit. Otherwise queues
+  // the job with its plan. Blocks while resolving.
   Result<Submission> Submit(PullRequest request, int priority = 0) EXCLUDES(mu_);
   // NotFound for an unknown id.
   Result<Job> Get(const std::string& id) EXCLUDES(mu_);

@@ -12,6 +12,7 @@
 #include "net/http.h"
 #include "service/plan_runner.h"
 #include "service/pull_support.h"
+#include "service/recorded_request.h"
 #include "sources/resolver.h"
 #include "store/store.h"
 
@@ -84,8 +85,11 @@ void LinkIntoHubCache(store::Store& store, const sources::Plan& plan,
 
 sources::SourceRequest ToSourceRequest(const PullRequest& req) {
   sources::SourceRequest s;
-  s.name = req.ref.name;
-  s.version = req.ref.version;
+  bool lookup = !req.lookup.name.empty();
+  s.name = lookup ? req.lookup.name : req.ref.name;
+  s.version = !lookup                      ? req.ref.version
+              : req.lookup.version.empty() ? std::string("latest")
+                                           : req.lookup.version;
   s.url = req.url;
   s.source = req.source;
   s.checksum = req.checksum;
@@ -98,29 +102,20 @@ sources::SourceRequest ToSourceRequest(const PullRequest& req) {
   return s;
 }
 
-// A pull of an installed version by its name alone fetches it again from where it came
-// from: the URL it was downloaded from, or the Hub. So `modeld pull NAME:VERSION`, the
-// repair verify suggests, works for a model installed from a URL (a lookup by name would
-// not find it, or would find another model). A request that says where (a URL, a source,
-// a Hub selection) is taken as it is.
-PullRequest FromRecordedSource(const PullRequest& req, const store::ModelInfo& installed) {
-  PullRequest out = req;
-  if (!req.url.empty() || !req.source.empty() || !req.include.empty() || !req.exclude.empty() ||
-      !req.quantization.empty() || !req.revision.empty()) {
-    return out;
-  }
-  if (installed.source == "url" && installed.metadata.is_object()) {
-    auto url = installed.metadata.find("url");
-    if (url != installed.metadata.end() && url->is_string()) out.url = url->get<std::string>();
-  } else if (installed.source == "huggingface") {
-    out.source = "huggingface";
-  }
-  return out;
-}
-
 std::string AlreadyInstalled(const ModelRef& ref) {
   return "Model '" + ref.name + "' version '" + ref.version +
          "' already exists. Use force_download=true to override.";
+}
+
+// The request a pull runs: |req| itself, or, when it names an installed model alone, that
+// model's recorded source (so `modeld pull NAME:VERSION` repairs it). A request for
+// something other than what is installed is taken as it is, and says so in the log.
+PullRequest Effective(const PullRequest& req, const Result<store::ModelInfo>& installed) {
+  if (!installed.has_value()) return req;
+  std::string differs = RequestDiffers(req, *installed);
+  if (differs.empty()) return FromRecordedSource(req, *installed);
+  log::Info("{} is installed, but {}: pulling what was asked", req.ref.ToString(), differs);
+  return req;
 }
 
 }  // namespace
@@ -154,13 +149,16 @@ Result<std::shared_ptr<const sources::Plan>> ModelService::Prepare(const PullReq
                                                                    PlanSummary* summary) {
   if (Status s = ValidateModelName(req.ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
-  // Installed and intact (its files checked as ls checks them): nothing to do. Broken: a
-  // repair, from where it came from unless the request says otherwise.
+  // Installed as asked and intact (its files checked as ls checks them): nothing to do.
+  // Broken: a repair, from where it came from unless the request says otherwise. Asked
+  // for something else (another URL, checksum or Hub selection): that is pulled, and
+  // replaces it once verified.
   auto installed = store_->Get(req.ref);
-  if (!req.force && installed.has_value() && installed->status == "available") {
+  const PullRequest effective = Effective(req, installed);
+  if (!req.force && installed.has_value() && installed->status == "available" &&
+      RequestDiffers(req, *installed).empty()) {
     return Status::AlreadyExists(AlreadyInstalled(req.ref));
   }
-  const PullRequest effective = installed.has_value() ? FromRecordedSource(req, *installed) : req;
   // Resolve first: an unknown model or file is NotFound, a gated one PermissionDenied
   // and a full disk NoSpace now, not later. The job reuses the plan.
   auto resolved = resolver_->Resolve(ToSourceRequest(effective));
@@ -189,11 +187,14 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
                                       const ProgressCallback& progress, StopSignal* stop) {
   if (Status s = ValidateModelName(req.ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
-  auto installed = store_->Get(req.ref);  // as Prepare: intact is done, broken is repaired
-  if (!req.force && installed.has_value() && installed->status == "available") {
+  // As Prepare: installed as asked and intact is done, broken is repaired, another
+  // request is pulled.
+  auto installed = store_->Get(req.ref);
+  const PullRequest effective = Effective(req, installed);
+  if (!req.force && installed.has_value() && installed->status == "available" &&
+      RequestDiffers(req, *installed).empty()) {
     return Status::AlreadyExists(AlreadyInstalled(req.ref));
   }
-  const PullRequest effective = installed.has_value() ? FromRecordedSource(req, *installed) : req;
   if (!plan) {
     auto resolved = resolver_->Resolve(ToSourceRequest(effective));
     if (!resolved.has_value()) return resolved.error();
@@ -216,8 +217,9 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
   if (!lock.has_value()) return lock.error();
   PullResult result;
   if (!req.force) {
-    // Another process just installed (or repaired) it.
-    if (auto now = store_->Get(req.ref); now.has_value() && now->status == "available") {
+    // Another process just installed (or repaired) it, as asked.
+    if (auto now = store_->Get(req.ref);
+        now.has_value() && now->status == "available" && RequestDiffers(req, *now).empty()) {
       result.model = ToModel(now.value());
       return result;
     }

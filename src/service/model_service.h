@@ -52,9 +52,12 @@ class ModelService {
   ModelService& operator=(const ModelService&) = delete;
 
   // Resolves |req|, downloads (or reuses) its files and installs them as |req.ref|.
-  // Blocks until done. AlreadyExists if installed, intact (as List checks it) and !force;
-  // a broken installed version is repaired: what is missing or changed is fetched again,
-  // from where it came from when |req| names it only (its recorded URL, or the Hub).
+  // Blocks until done. AlreadyExists if installed as |req| asks (recorded_request.h:
+  // a request by name alone, or naming what it was pulled with), intact (as List checks
+  // it) and !force; a broken installed version is repaired: what is missing or changed is
+  // fetched again, from where it came from when |req| names it only (its recorded URL, or
+  // the Hub). A request for something else (another URL, checksum, source or Hub
+  // selection) is resolved and pulled as any other, and replaces the installed version.
   // Cancelled if |stop| fired (partials are kept for resume); otherwise the source's,
   // engine's or store's error.
   Result<PullResult> Pull(const PullRequest& req, const ProgressCallback& progress,
@@ -109,9 +112,9 @@ class ModelService {
  private:
   friend class JobManager;
 
-  // The pre-flight of a pull, for JobManager::Submit: AlreadyExists if installed and
-  // !force, the source's error if it cannot be resolved, NoSpace if what is left to fetch
-  // does not fit. Fills |summary|. Blocks (network).
+  // The pre-flight of a pull, for JobManager::Submit: AlreadyExists if installed as asked
+  // (as Pull decides), intact and !force, the source's error if it cannot be resolved,
+  // NoSpace if what is left to fetch does not fit. Fills |summary|. Blocks (network).
   Result<std::shared_ptr<const sources::Plan>> Prepare(const PullRequest& req,
                                                        PlanSummary* summary);
   // Pull with a plan already resolved (null: resolve it).
@@ -129,9 +132,19 @@ class ModelService {
 
 // Downloads one URL to a file outside any store (`modeld pull URL -o FILE`): segmented,
 // resumable (run it again after an interruption), verified, installed atomically. Blocks.
-// Cancelled when |stop| fired (the partial is kept); otherwise the engine's error.
+// Cancelled when |stop| fired (the partial is kept); otherwise ExportDestination's or the
+// engine's error.
 Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& progress,
                             StopSignal* stop = nullptr);
+
+// The file Export writes: |req.path|, or with |req.into_directory| the file's name in that
+// directory (`-o DIR/`, as curl --output-dir and aria2c -d): the name the server gives
+// (Content-Disposition), else the URL's last path segment. The directory is made when
+// missing and must be one this process can write into; both are checked before any byte
+// of the file is fetched: InvalidArgument (not a directory, no usable file name),
+// PermissionDenied or IoError naming the directory, or the server's answer to a probe
+// (NotFound, PermissionDenied). Blocks (one small request).
+Result<std::filesystem::path> ExportDestination(const ExportRequest& req);
 
 // A model name from a URL: the file name without its extension ("resnet50.pth" ->
 // "resnet50"), made safe; "model" if nothing usable is left.

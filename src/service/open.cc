@@ -71,6 +71,13 @@ Result<std::vector<sources::Catalog>> LoadCatalogs(const fs::path& data_dir,
 
 }  // namespace
 
+std::filesystem::path DataDirFor(const std::string& data_dir) {
+  fs::path dir = store::DefaultStoreOptions(data_dir).data_dir;
+  std::error_code ec;
+  fs::path abs = fs::absolute(dir, ec);
+  return ec ? dir : abs;
+}
+
 Result<std::unique_ptr<ModelService>> OpenService(const std::string& data_dir,
                                                   const std::vector<std::string>& catalogs) {
   auto store = store::Store::Open(store::DefaultStoreOptions(data_dir));

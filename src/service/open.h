@@ -23,4 +23,7 @@ namespace modeld::service {
 Result<std::unique_ptr<ModelService>> OpenService(const std::string& data_dir,
                                                   const std::vector<std::string>& catalogs = {});
 
+// The data dir OpenService(|data_dir|) opens, as an absolute path, without opening it.
+std::filesystem::path DataDirFor(const std::string& data_dir);
+
 }  // namespace modeld::service

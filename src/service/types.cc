@@ -35,6 +35,10 @@ std::optional<JobState> ParseJobState(std::string_view name) {
   return std::nullopt;
 }
 
+std::filesystem::path Model::OpenPath() const {
+  return files.size() == 1 ? path / files[0].path : path;
+}
+
 nlohmann::json Model::ToJson() const {
   nlohmann::json j;
   j["name"] = ref.name;

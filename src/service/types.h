@@ -94,12 +94,18 @@ struct DownloadOptions {
 struct PullRequest {
   std::string url;  // download_url: fetched directly, overriding any lookup
   ModelRef ref;     // what to install it as (validated by the service)
+  // What to look up when it is not |ref|: a catalog model or Hub repository and its
+  // version (on the Hub a revision or a quantization; empty: "latest"), installed as |ref|
+  // (`--name`, or a Hub selection under a version of its own). Empty name: |ref|.
+  ModelRef lookup;
   std::optional<Checksum> checksum;
   std::vector<std::string> headers;  // sent to the URL's own origin only
   DownloadOptions options;
   // Fetch every file again (no blob, URL memo or Hub cache copy is reused) and replace the
   // installed version and any blob of the same digest. Without it, an installed version
-  // that is intact is AlreadyExists, and a broken one is repaired.
+  // that is intact and was pulled as this request asks is AlreadyExists, a broken one is
+  // repaired, and one pulled from something else (another URL, checksum or Hub
+  // selection) is replaced by what this request names.
   bool force = false;
   std::string source;  // "" (decided by name), "huggingface", "url", a catalog's name
   std::string description;
@@ -146,6 +152,9 @@ struct Model {
   // was verified", ...); empty when available.
   std::vector<std::string> problems;
   bool removing = false;  // its removal was interrupted: rm finishes it (a pull cannot)
+  // What a user opens: the file of a one-file model, else its directory (|path|). Needs
+  // |files|: a listing's models (no files) give their directory.
+  std::filesystem::path OpenPath() const;
   // name, version, ref, status, source, description, tags, metadata, size, path,
   // created_at, installed_at, files when known, and problems when broken.
   nlohmann::json ToJson() const;
@@ -219,8 +228,18 @@ struct CatalogListing {
 
 // What a user names as a model (the CLI's MODEL, a dialect's model field), understood:
 // a URL (installed as |name| or its file name), a Hugging Face reference (hf://org/name,
-// a link to the Hub, possibly to one file), or NAME[:VERSION] (a catalog model or a Hub
-// org/name[:REVISION or :QUANT]). Fills |req|'s ref, url, source, revision and include.
+// hf://org/name/path/to/file, a link to the Hub), or NAME[:VERSION] (a catalog model or a
+// Hub org/name[:REVISION or :QUANT]). Fills |req|'s ref, lookup, url, source, revision and
+// include; reads the Hub selection already in |req| (include, exclude, quantization,
+// revision) to name the model:
+//   - |name| (NAME[:VERSION], version "latest" if not given) when given, for any of them;
+//   - a Hub repository, or a name given with a Hub selection, installs as the repository
+//     with a version saying what was selected: "latest" for all of main; else, joined by
+//     '-', the revision, the quantization, the one file (its path, '/' written "--") and
+//     "sel-" with 8 hex digits of the globs' SHA-256 (in any order), so two selections of
+//     one repository are two models (org/name:Q4_K_M, org/name:v1.0-config.json,
+//     org/name:sel-1a2b3c4d);
+//   - NAME[:VERSION] alone is itself.
 // InvalidArgument says what is wrong.
 Status ParsePullTarget(const std::string& text, const std::string& name, PullRequest* req);
 // Whether |text| is an http(s) URL.
@@ -231,7 +250,9 @@ bool IsHttpUrl(const std::string& text);
 
 struct ExportRequest {
   std::string url;
-  std::filesystem::path path;  // the file to write (atomically, after verification)
+  std::filesystem::path path;  // the file to write (atomically, after verification)...
+  // ...or the directory to write it into, under the file's name (ExportDestination).
+  bool into_directory = false;
   std::optional<Checksum> checksum;
   std::vector<std::string> headers;
   DownloadOptions options;

@@ -175,15 +175,26 @@ bool GlobMatch(const std::string& pattern, const std::string& path) {
   return ::fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
 }
 
+std::string ExactGlob(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 std::optional<HubReference> ParseHubReference(const std::string& text) {
   HubReference ref;
+  bool hf_scheme = false;
   std::vector<std::string> parts;  // org/name[/resolve|blob|tree/REV[/FILE...]]
   if (text.rfind("https://", 0) == 0 || text.rfind("http://", 0) == 0) {
     auto segs = net::UrlPathSegments(text);  // percent-decoded: "weird%5B1%5D" is "weird[1]"
     if (!segs) return std::nullopt;
     parts = std::move(*segs);
   } else {
-    std::string rest = text.rfind("hf://", 0) == 0 ? text.substr(5) : text;
+    hf_scheme = text.rfind("hf://", 0) == 0;
+    std::string rest = hf_scheme ? text.substr(5) : text;
     size_t pos = 0;
     while (pos <= rest.size()) {
       size_t slash = rest.find('/', pos);
@@ -203,6 +214,8 @@ std::optional<HubReference> ParseHubReference(const std::string& text) {
   if (parts.size() >= 4 && (parts[2] == "resolve" || parts[2] == "blob" || parts[2] == "tree")) {
     ref.revision = parts[3];
     for (size_t i = 4; i < parts.size(); ++i) ref.file += (i > 4 ? "/" : "") + parts[i];
+  } else if (hf_scheme && parts.size() > 2) {  // hf://org/name/path/to/file, at main
+    for (size_t i = 2; i < parts.size(); ++i) ref.file += (i > 2 ? "/" : "") + parts[i];
   } else if (parts.size() != 2) {
     return std::nullopt;
   }
@@ -315,9 +328,15 @@ Result<HubPlan> SelectHubFiles(HubPlan listing, const HubSelect& select) {
     }
   }
   if (plan.files.empty()) {
-    std::string what = select.quantization.empty()
-                           ? "no file matched"
-                           : "no GGUF file for quantization " + select.quantization;
+    // Says what was asked for: a file's path, the globs.
+    std::string globs;
+    for (const auto& g : select.include) globs += (globs.empty() ? "" : " or ") + g;
+    for (size_t i = 0; i < select.exclude.size(); ++i)
+      globs += (i == 0 ? (globs.empty() ? "not " : " and not ") : " or ") + select.exclude[i];
+    std::string what = !select.quantization.empty()
+                           ? "no GGUF file for quantization " + select.quantization
+                       : globs.empty() ? "no file"
+                                       : "no file matching " + globs;
     std::string available;
     for (const auto& f : listing.files) {
       if (!select.quantization.empty() && !IsGguf(f.path)) continue;

@@ -52,7 +52,8 @@ struct HubSelect {
   std::string quantization;  // e.g. Q4_K_M: only the matching .gguf files
 };
 
-// "org/repo", "hf://org/repo", "https://huggingface.co/org/repo[/resolve/REV/FILE]"
+// "org/repo", "hf://org/repo", "hf://org/repo/path/to/file" (at main),
+// "https://huggingface.co/org/repo[/resolve/REV/FILE]" and "hf://org/repo/resolve/REV/FILE"
 // (any endpoint host). |file| is set for links to one file.
 struct HubReference {
   std::string repo_id;
@@ -81,5 +82,7 @@ Result<HubPlan> SelectHubFiles(HubPlan listing, const HubSelect& select);
 
 // fnmatch-style glob where '*' also crosses '/', as huggingface_hub's allow_patterns.
 bool GlobMatch(const std::string& pattern, const std::string& path);
+// A glob matching exactly |path| (fnmatch's special characters escaped).
+std::string ExactGlob(const std::string& path);
 
 }  // namespace modeld::sources

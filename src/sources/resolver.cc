@@ -44,23 +44,19 @@ PlannedFile FromHubFile(const HubPlan& hp, const HubFile& f, const HubConfig& hu
   return p;
 }
 
-Plan FromHubPlan(const HubPlan& hp, const HubConfig& hub) {
+// The plan of a Hub selection. Its metadata records what was asked (the revision, the
+// globs, the quantization) beside the commit found, so a later request can be told apart
+// from this one without asking the Hub.
+Plan FromHubPlan(const HubPlan& hp, const HubSelect& select, const HubConfig& hub) {
   Plan plan;
   plan.source = "huggingface";
-  plan.metadata["huggingface"] = {
-      {"repo", hp.repo_id}, {"revision", hp.revision}, {"commit", hp.commit}};
+  auto& h = plan.metadata["huggingface"];
+  h = {{"repo", hp.repo_id}, {"revision", hp.revision}, {"commit", hp.commit}};
+  if (!select.include.empty()) h["include"] = select.include;
+  if (!select.exclude.empty()) h["exclude"] = select.exclude;
+  if (!select.quantization.empty()) h["quantization"] = select.quantization;
   for (const auto& f : hp.files) plan.files.push_back(FromHubFile(hp, f, hub));
   return plan;
-}
-
-// A glob matching exactly |path| (fnmatch's special characters escaped).
-std::string ExactGlob(const std::string& path) {
-  std::string out;
-  for (char c : path) {
-    if (c == '*' || c == '?' || c == '[' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
 }
 
 // A file name for a direct URL: Content-Disposition, else the URL's, else "model.bin".
@@ -102,7 +98,9 @@ Result<Plan> Resolver::Resolve(const SourceRequest& req) const {
     if (auto ref = HubFileLink(req.url)) {
       HubSelect select;
       select.include = {ExactGlob(ref->file)};
-      return ResolveOnHub(ref->repo_id, ref->revision, select);
+      auto plan = ResolveOnHub(ref->repo_id, ref->revision, select);
+      if (plan.has_value()) plan->metadata["url"] = req.url;
+      return plan;
     }
     return ResolveUrl(req);
   }
@@ -164,6 +162,7 @@ Result<Plan> Resolver::ResolveUrl(const SourceRequest& req) const {
   Plan plan;
   plan.source = "url";
   plan.metadata["url"] = req.url;
+  if (req.checksum) plan.metadata["checksum"] = req.checksum->ToString();
   PlannedFile f;
   f.url = req.url;
   f.checksum = req.checksum;
@@ -192,7 +191,7 @@ Result<Plan> Resolver::ResolveOnHub(const std::string& repo, const std::string& 
   if (config_.hub.offline) return ResolveOffline(repo, revision, select);
   auto hp = ResolveHub(repo, revision, select, config_.hub);
   if (!hp.has_value()) return hp.error();
-  return FromHubPlan(*hp, config_.hub);
+  return FromHubPlan(*hp, select, config_.hub);
 }
 
 // HF_HUB_OFFLINE: the snapshot the Hub cache holds for |revision| (refs/<revision>, or
@@ -238,7 +237,7 @@ Result<Plan> Resolver::ResolveOffline(const std::string& repo, const std::string
   }
   auto selected = SelectHubFiles(std::move(hp), select);
   if (!selected.has_value()) return selected.error();
-  Plan plan = FromHubPlan(*selected, config_.hub);
+  Plan plan = FromHubPlan(*selected, select, config_.hub);
   for (auto& f : plan.files) f.url.clear();  // offline: the cache has them or nothing does
   return plan;
 }

@@ -178,7 +178,8 @@ class SeedClientsTest(unittest.TestCase):
         self.assertIn(status["status"], ["started", "downloading", "completed"])
 
     def test_pull_hands_the_download_to_the_running_server(self):
-        env = dict(os.environ, MODELD_HOME=str(self.tmp / "cli-home"))  # not the server's
+        # The server's data dir: the server downloads (a server over another store does not).
+        env = dict(os.environ, MODELD_HOME=str(self.tmp / "data"))
         env.pop("MODELD_URL", None)
         out = subprocess.run([MODELD, "pull", self.url("resnet18.pth"), "--name", "viacli:v1",
                               "--sha256", self.files["resnet18.pth"]],
@@ -186,13 +187,23 @@ class SeedClientsTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("downloading through the modeld server at http://127.0.0.1:8000", out.stderr)
         self.assertTrue(ModelDownloader().verify_download("viacli", "v1"))
-        self.assertFalse((self.tmp / "cli-home" / "models").exists())
+        self.assertTrue(out.stdout.strip().endswith("resnet18.pth"), out.stdout)
         again = subprocess.run([MODELD, "pull", self.url("resnet18.pth"), "--name", "viacli:v1"],
                                capture_output=True, text=True, env=env)
-        self.assertEqual(again.returncode, 10, again.stderr)
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertIn("already installed", again.stderr)
+        # Another data dir: this process downloads (from the loopback origin), and says why.
+        env = dict(os.environ, MODELD_HOME=str(self.tmp / "cli-home"),
+                   MODELD_ALLOW_PRIVATE_UPSTREAMS="1")
+        env.pop("MODELD_URL", None)
+        other = subprocess.run([MODELD, "pull", self.url("resnet18.pth"), "--name", "viacli:v1"],
+                               capture_output=True, text=True, env=env)
+        self.assertEqual(other.returncode, 0, other.stderr)
+        self.assertIn("downloading in this process", other.stderr)
+        self.assertTrue((self.tmp / "cli-home" / "models" / "viacli" / "v1").exists())
 
     def test_ctrl_c_pauses_on_the_server_and_pulling_again_resumes(self):
-        env = dict(os.environ, MODELD_HOME=str(self.tmp / "cli-home"))
+        env = dict(os.environ, MODELD_HOME=str(self.tmp / "data"))  # the server's
         with SENT_LOCK:
             SENT[0] = 0
             SENT_TRIGGER[0] = 1 << 20

@@ -1,5 +1,6 @@
 #include "api/generic/routes.h"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "api/common/job_wait.h"
@@ -58,9 +59,15 @@ std::vector<Route> Routes(Context& ctx) {
                  respond(Json(http::status::ok, {{"status", "ok"}}));
                },
                nullptr, StreamKind::kSse, Lane::kInline, /*public_path=*/true});
+  // The data dir too, so `modeld pull` hands work only to a server using its own store.
   r.push_back(
       {http::verb::get, "/version", [&ctx](const Request&, const Params&, Responder respond) {
-         respond(Json(http::status::ok, {{"version", ctx.version}, {"name", "modeld"}}));
+         std::error_code ec;
+         auto dir = std::filesystem::absolute(ctx.models.data_dir(), ec);
+         respond(
+             Json(http::status::ok, {{"version", ctx.version},
+                                     {"name", "modeld"},
+                                     {"data_dir", (ec ? ctx.models.data_dir() : dir).string()}}));
        }});
   // Resolves the model up front (network), so an unknown model is a 404, a gated one a
   // 403 and a full disk a 413 before anything is queued.

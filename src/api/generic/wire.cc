@@ -21,9 +21,7 @@ json InstallationJson(const service::Model& m) {
 }
 
 // The seed's file_path: the file of a one-file model, else the model's directory.
-std::string FilePath(const service::Model& m) {
-  return m.files.size() == 1 ? (m.path / m.files[0].path).string() : m.path.string();
-}
+std::string FilePath(const service::Model& m) { return m.OpenPath().string(); }
 
 json ProgressObject(const service::JobEvent& ev, bool bytes) {
   json p = {
@@ -170,10 +168,19 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
     p.keep_archive = !cleanup;
   }
   if (!b.ok()) return b.error();
-  // Hub selection: include/exclude globs, a GGUF quantization, a revision.
+  // Hub selection: include/exclude globs, a GGUF quantization, a revision; and what to
+  // look up when it is not model_name:version (a Hub repository or catalog model).
+  std::string from;
   b.StrList("include", &p.include, "glob patterns") &&
       b.StrList("exclude", &p.exclude, "glob patterns") && b.Str("quantization", &p.quantization) &&
-      b.Str("revision", &p.revision);
+      b.Str("revision", &p.revision) && b.Str("from", &from);
+  if (!from.empty()) {
+    auto lookup = ParseModelRef(from);
+    if (!lookup.has_value()) {
+      return Status::InvalidArgument("Invalid parameter 'from': " + lookup.error().message());
+    }
+    p.lookup = *lookup;
+  }
   int64_t priority = 0;
   b.Int("priority", -100, 100, &priority);
   if (!b.ok()) return b.error();
