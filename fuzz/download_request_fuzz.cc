@@ -30,6 +30,7 @@ nlohmann::json AsBody(const modeld::api::generic::DownloadRequest& d) {
                       {"revision", p.revision},   {"priority", d.priority},
                       {"metadata", p.metadata}};
   if (!p.url.empty()) b["download_url"] = p.url;
+  if (!p.lookup.name.empty()) b["from"] = p.lookup.ToString();
   if (p.checksum) b["checksum"] = p.checksum->ToString();
   nlohmann::json o = {{"chunk_size", p.options.buffer_size},
                       {"retry_count", p.options.retry_count},

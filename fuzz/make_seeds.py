@@ -194,6 +194,8 @@ many("download_request", [
     '{"model_name": "../etc", "version": "1"}', '{"model_name": "m", "include": [1]}',
     '{"model_name": "m", "options": {"timeout": 30}}', '{"model_name": "m", "options": {"timeout": 600}}',
     '{"model_name": "m", "model_name": 5}', '{"model_name": "m", "force_download": "yes"}',
+    '{"model_name": "mine", "version": "q8", "from": "Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0", "quantization": "Q8_0"}',
+    '{"model_name": "m", "from": "../x"}', '{"model_name": "m", "from": 1}',
 ])
 
 # ---- command-line specs -------------------------------------------------------------------
@@ -213,6 +215,7 @@ many("pull_target", [
     "https://huggingface.co/org/name/tree/refs%2Fpr%2F1", "https://huggingface.co/org/name",
     "https://example.org/models/resnet50.pth?download=1", "my-model\nhttps://example.org/x.bin",
     "bad name\nhttps://example.org/x.bin", "hf://org/name/blob/v1/sub/dir/file.json", "hf://org",
+    "hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf", "hf://org/name/sub/dir/f.json",
     "https://huggingface.co/a%2Fb/c", "https://example.org/", "https://example.org/%E2%9C%93.tar.gz",
     "ftp://example.org/x", "a/b/c/d/e", "../x", "hf://org/name/resolve//x", "org/name/resolve/main/",
 ])

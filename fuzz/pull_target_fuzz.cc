@@ -3,11 +3,11 @@
 //
 // Input: TARGET, or NAME '\n' TARGET.
 //
-// Invariants: a refused target is InvalidArgument; an hf:// reference pulls its repository
-// from the Hub; a URL is fetched as given and installed under a valid name (one made from
-// the URL when no name is given, so that never fails); anything else is NAME[:VERSION],
-// validated. A Hub reference has a valid org/name and prints (hf://REPO/resolve/REV/FILE)
-// and parses back to itself.
+// Invariants: a refused target is InvalidArgument; a NAME given is the name installed; an
+// hf:// reference pulls its repository from the Hub; a URL is fetched as given and
+// installed under a valid name (one made from the URL when no name is given, so that never
+// fails); anything else is NAME[:VERSION], validated, and is what is looked up. A Hub reference has
+// a valid org/name and prints (hf://REPO/resolve/REV/FILE) and parses back to itself.
 #include <string>
 
 #include "core/names.h"
@@ -55,17 +55,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!(is_url && name.empty()));
     return 0;
   }
+  // What is looked up (a Hub repository, a catalog model) when it is not the name the
+  // model is installed under (--name, or a Hub selection's version).
+  const ModelRef& fetched = req.lookup.name.empty() ? req.ref : req.lookup;
+  if (!name.empty()) {
+    auto named = ParseModelRef(name);
+    FUZZ_CHECK(named.has_value() && *named == req.ref);
+  }
   if (text.rfind("hf://", 0) == 0) {
-    FUZZ_CHECK(hub && req.source == "huggingface" && req.ref.name == hub->repo_id);
+    FUZZ_CHECK(hub && req.source == "huggingface" && fetched.name == hub->repo_id);
     FUZZ_CHECK(req.url.empty());
   } else if (!req.url.empty()) {
     FUZZ_CHECK(is_url && req.url == text);
     FUZZ_CHECK(ValidateModelName(req.ref.name).ok() && ValidateVersion(req.ref.version).ok());
   } else if (req.source == "huggingface") {
-    FUZZ_CHECK(is_url && hub && hub->file.empty() && req.ref.name == hub->repo_id);
+    FUZZ_CHECK(is_url && hub && hub->file.empty() && fetched.name == hub->repo_id);
   } else {
     auto ref = ParseModelRef(text);
-    FUZZ_CHECK(ref.has_value() && *ref == req.ref);
+    FUZZ_CHECK(ref.has_value() && *ref == fetched);
   }
   return 0;
 }
