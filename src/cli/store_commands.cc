@@ -4,6 +4,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "cli/errors.h"
 #include "cli/exit_codes.h"
 #include "core/fs.h"
 #include "core/names.h"
@@ -14,10 +15,7 @@ namespace modeld::cli {
 
 namespace {
 
-int Fail(const char* cmd, const Status& s) {
-  std::fprintf(stderr, "modeld %s: %s\n", cmd, s.message().c_str());
-  return ExitCodeFor(s);
-}
+int Fail(const char* cmd, const Status& s) { return PrintError(cmd, s); }
 
 void PrintJson(const nlohmann::json& j) {
   std::string s = j.dump(2);

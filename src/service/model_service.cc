@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "archive/extract.h"
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "engine/engine.h"
@@ -118,9 +119,12 @@ PullRequest FromRecordedSource(const PullRequest& req, const store::ModelInfo& i
   return out;
 }
 
-std::string AlreadyInstalled(const ModelRef& ref) {
-  return "Model '" + ref.name + "' version '" + ref.version +
-         "' already exists. Use force_download=true to override.";
+// The seed API's words (its clients may match them), with the typed detail the CLI words
+// its own way ("use --force").
+Status AlreadyInstalled(const ModelRef& ref, const fs::path& path) {
+  return Status::AlreadyExists("Model '" + ref.name + "' version '" + ref.version +
+                               "' already exists. Use force_download=true to override.")
+      .WithInfo({reason::kAlreadyInstalled, {{"model", ref.ToString()}, {"path", path.string()}}});
 }
 
 }  // namespace
@@ -158,7 +162,7 @@ Result<std::shared_ptr<const sources::Plan>> ModelService::Prepare(const PullReq
   // repair, from where it came from unless the request says otherwise.
   auto installed = store_->Get(req.ref);
   if (!req.force && installed.has_value() && installed->status == "available") {
-    return Status::AlreadyExists(AlreadyInstalled(req.ref));
+    return AlreadyInstalled(req.ref, installed->path);
   }
   const PullRequest effective = installed.has_value() ? FromRecordedSource(req, *installed) : req;
   // Resolve first: an unknown model or file is NotFound, a gated one PermissionDenied
@@ -191,7 +195,7 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
   if (Status s = ValidateVersion(req.ref.version); !s.ok()) return s;
   auto installed = store_->Get(req.ref);  // as Prepare: intact is done, broken is repaired
   if (!req.force && installed.has_value() && installed->status == "available") {
-    return Status::AlreadyExists(AlreadyInstalled(req.ref));
+    return AlreadyInstalled(req.ref, installed->path);
   }
   const PullRequest effective = installed.has_value() ? FromRecordedSource(req, *installed) : req;
   if (!plan) {

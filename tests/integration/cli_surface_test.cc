@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine_harness.h"
+#include "hub_mimic.h"
 #include "origin.h"
 #include "subprocess.h"
 
@@ -15,6 +16,8 @@ namespace modeld::testing {
 namespace {
 
 namespace fs = std::filesystem;
+constexpr uint64_t kMiB = 1 << 20;
+constexpr const char* kCommit = "0123456789abcdef0123456789abcdef01234567";
 
 class CliSurfaceTest : public ::testing::Test {
  protected:
@@ -31,8 +34,50 @@ class CliSurfaceTest : public ::testing::Test {
     return o;
   }
 
+  // `modeld ARGS... --json`, parsed.
+  nlohmann::json Json(std::vector<std::string> args, int want_rc = 0,
+                      const std::vector<std::string>& env = {}) {
+    args.push_back("--json");
+    auto r = Modeld(args, true, env);
+    EXPECT_EQ(r.rc, want_rc) << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "stdout: " << r.out << "\nstderr: " << r.err;
+    return j;
+  }
+  size_t BlobFiles() {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(data_ / "blobs" / "sha256", ec)) {
+      n += e.is_regular_file();
+    }
+    return n;
+  }
+
   ScratchDir dir_;
   fs::path data_ = dir_ / "data";
+  fs::path hf_cache_ = dir_ / "hf-cache";  // the child's HF_HUB_CACHE (subprocess.h)
+};
+
+// The same, with a Hub: org/tiny (a small file and an LFS one) and org/gated (needs the
+// token "hf_good").
+class CliHubTest : public CliSurfaceTest {
+ protected:
+  void SetUp() override {
+    hub_.AddRepo("org/tiny", kCommit, {"main"},
+                 {{"config.json", "{\"model_type\": \"tiny\"}", false},
+                  {"w.bin", RandomBytes(2 * kMiB, 7), true}});
+    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 8), true}},
+                 "hf_good");
+  }
+  std::vector<std::string> Env(const std::string& token = "") {
+    std::vector<std::string> env = {"HF_ENDPOINT=" + hub_.Endpoint()};
+    if (!token.empty()) env.push_back("HF_TOKEN=" + token);
+    return env;
+  }
+  uint64_t TinyBytes() { return 2 * kMiB + std::string("{\"model_type\": \"tiny\"}").size(); }
+
+  TestOrigin api_;
+  HubMimic hub_{api_};
 };
 
 // The lines of |text|.
@@ -151,6 +196,98 @@ TEST_F(CliSurfaceTest, TopLevelHelpNamesTheEnvironmentAndTheGlobalOptions) {
                            "ls, list"}) {
     EXPECT_NE(r.out.find(want), std::string::npos) << want << " missing from:\n" << r.out;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors in the CLI's words, with the next step.
+
+TEST_F(CliSurfaceTest, UnknownNameSuggestsSearchAndTheHubForm) {
+  auto r = Modeld({"pull", "whisper-nano-xyz"});
+  EXPECT_EQ(r.rc, 4) << r.err;
+  EXPECT_NE(r.err.find("unknown model 'whisper-nano-xyz'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("modeld search whisper"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("org/name"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("not found in repository"), std::string::npos) << "the API's words";
+}
+
+TEST_F(CliSurfaceTest, AnUnknownSchemeIsNamed) {
+  for (const char* url : {"htp://example.com/x.bin", "ftp://example.com/x.bin"}) {
+    auto r = Modeld({"pull", url});
+    EXPECT_EQ(r.rc, 2) << r.err;
+    EXPECT_NE(r.err.find("unknown URL scheme '" + std::string(url).substr(0, 3)), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("http:// and https://"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(CliSurfaceTest, A404SaysNotFoundWithTheUrl) {
+  TestOrigin origin;
+  const std::string url = origin.Url("/models/missing.bin");
+  auto r = Modeld({"pull", url});
+  EXPECT_EQ(r.rc, 4) << r.err;
+  EXPECT_NE(r.err.find("modeld pull: not found (HTTP 404): " + url + "\n"), std::string::npos)
+      << r.err;
+  r = Modeld({"pull", url, "-o", (dir_ / "x.bin").string()});
+  EXPECT_EQ(r.rc, 4) << r.err;
+  EXPECT_NE(r.err.find("modeld pull: not found (HTTP 404): " + url + "\n"), std::string::npos)
+      << r.err;
+}
+
+// The line of |err| that says why the command failed ("modeld CMD: ...").
+std::string ErrorLine(const std::string& err) {
+  for (const auto& line : Lines(err)) {
+    if (line.rfind("modeld ", 0) == 0) return line;
+  }
+  return "";
+}
+
+TEST_F(CliSurfaceTest, ShortSpaceNamesTheDirectoryAndFileSystemInMiBAndGiB) {
+  TestOrigin origin;
+  // The origin announces 100 TB: more than any disk here.
+  origin.Put("/huge.bin", {.content = "x", .lie_extra = 100'000'000'000'000ull});
+  auto r = Modeld({"pull", origin.Url("/huge.bin")});
+  EXPECT_EQ(r.rc, 6) << r.err;
+  EXPECT_NE(r.err.find("not enough space in " + data_.string() + " (the file system mounted at "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("90.9 TiB needed, "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--data-dir"), std::string::npos) << r.err;
+  EXPECT_EQ(ErrorLine(r.err).find("MB"), std::string::npos) << "one unit system: " << r.err;
+  r = Modeld({"pull", origin.Url("/huge.bin"), "-o", (dir_ / "out" / "huge.bin").string()});
+  EXPECT_EQ(r.rc, 6) << r.err;
+  EXPECT_NE(r.err.find("not enough space in " + dir_.path().string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("give -o a directory on another disk"), std::string::npos) << r.err;
+  EXPECT_EQ(ErrorLine(r.err).find("MB"), std::string::npos) << "one unit system: " << r.err;
+}
+
+TEST_F(CliHubTest, AGatedRepositorySaysHowToSetHfToken) {
+  auto r = Modeld({"pull", "org/gated"}, true, Env());
+  EXPECT_EQ(r.rc, 7) << r.err;
+  EXPECT_NE(r.err.find("accept its licence at " + hub_.Endpoint() + "/org/gated"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("export HF_TOKEN=hf_"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("/settings/tokens"), std::string::npos) << r.err;
+  r = Modeld({"pull", "org/gated"}, true, Env("hf_wrong"));
+  EXPECT_EQ(r.rc, 7) << r.err;
+  EXPECT_NE(r.err.find("the account of HF_TOKEN has not accepted its licence"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(Modeld({"pull", "-q", "org/gated"}, true, Env("hf_good")).rc, 0);
+}
+
+// Installed already: whatever pull does about it, it speaks of --force, never of the HTTP
+// API's force_download=true.
+TEST_F(CliSurfaceTest, AlreadyInstalledSpeaksOfForce) {
+  TestOrigin origin;
+  origin.Put("/a.bin", {.content = RandomBytes(kMiB, 4)});
+  ASSERT_EQ(Modeld({"pull", "-q", origin.Url("/a.bin"), "--name", "a:v1"}).rc, 0);
+  auto r =
+      Modeld({"pull", origin.Url("/a.bin"), "--name", "a:v1", "--sha256", std::string(64, 'b')});
+  EXPECT_EQ(r.err.find("force_download"), std::string::npos) << r.err;
+  if (r.rc != 0) EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  r = Modeld({"pull", origin.Url("/a.bin"), "--name", "a:v1"});
+  EXPECT_EQ(r.err.find("force_download"), std::string::npos) << r.err;
+  if (r.rc != 0) EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
 }
 
 }  // namespace
