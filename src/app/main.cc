@@ -248,10 +248,17 @@ int main(int argc, char** argv) {
   info_cmd->footer(Examples({"modeld info resnet50:v1", "modeld info resnet50      # every version",
                              "modeld info Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M --json"}));
   auto* rm_cmd = app.add_subcommand(
-      "rm", "Remove NAME:VERSION (or every version of NAME), freeing files no other model uses.");
+      "rm",
+      "Remove NAME:VERSION (or every version of NAME), freeing files no other model uses, and "
+      "say how much it freed. A file the Hugging Face cache links too (a Hub model's) frees "
+      "nothing when removed here: it is kept, and said so, unless --hf-cache.");
   rm_cmd->add_option("ref", st.ref, "NAME[:VERSION]")->required();
+  rm_cmd->add_flag("--hf-cache", st.hf_cache,
+                   "also delete the Hugging Face cache's links to the files removed (its "
+                   "blobs and snapshot entries), so that their bytes go");
   add_json(rm_cmd);
-  rm_cmd->footer(Examples({"modeld rm resnet50:v1", "modeld rm resnet50        # every version"}));
+  rm_cmd->footer(Examples({"modeld rm resnet50:v1", "modeld rm resnet50        # every version",
+                           "modeld rm Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M --hf-cache"}));
   auto* verify_cmd = app.add_subcommand(
       "verify",
       "Hash every byte of every installed file against its SHA-256 and record what is found; "
@@ -263,16 +270,25 @@ int main(int argc, char** argv) {
   verify_cmd->footer(
       Examples({"modeld verify", "modeld verify resnet50:v1", "modeld verify --quick"}));
   auto* gc_cmd = app.add_subcommand(
-      "gc", "Delete blobs no model uses, orphaned files and stale partial downloads.");
+      "gc",
+      "Delete files no model uses, orphaned directories and stale partial downloads, and say "
+      "how much it freed. Files the Hugging Face cache links too are kept (removing them here "
+      "would free nothing) unless --hf-cache.");
   gc_cmd
       ->add_option("--partials-older-than", st.partial_age_h,
                    "remove unused partial downloads older than this many hours")
       ->capture_default_str();
+  gc_cmd->add_flag("--dry-run", st.dry_run, "say what would be removed and freed; remove nothing");
+  gc_cmd->add_flag("--hf-cache", st.hf_cache,
+                   "also delete the Hugging Face cache's links to the files no model uses, so "
+                   "that their bytes go");
   add_json(gc_cmd);
-  gc_cmd->footer(Examples(
-      {"modeld gc", "modeld gc --partials-older-than 0   # every unused partial download"}));
-  auto* cache_cmd =
-      app.add_subcommand("cache", "Show disk use: models, blobs, partials, free space.");
+  gc_cmd->footer(Examples({"modeld gc --dry-run", "modeld gc", "modeld gc --hf-cache",
+                           "modeld gc --partials-older-than 0   # every unused partial download"}));
+  auto* cache_cmd = app.add_subcommand(
+      "cache",
+      "Show disk use: models, blobs, partials, free space, and the Hugging Face cache's "
+      "repositories holding modeld's files (hard links: the same bytes).");
   add_json(cache_cmd);
   cache_cmd->footer(Examples({"modeld cache", "modeld cache --json"}));
 

@@ -199,6 +199,136 @@ TEST_F(CliSurfaceTest, TopLevelHelpNamesTheEnvironmentAndTheGlobalOptions) {
 }
 
 // ---------------------------------------------------------------------------------------
+// rm and gc say what they free; gc --dry-run says what it would.
+
+TEST_F(CliSurfaceTest, RmSaysHowMuchItFreed) {
+  TestOrigin origin;
+  origin.Put("/a.bin", {.content = RandomBytes(3 * kMiB, 1)});
+  ASSERT_EQ(Modeld({"pull", "-q", origin.Url("/a.bin")}).rc, 0);
+  auto r = Modeld({"rm", "a"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("removed a:latest"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("freed 3.0 MiB"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("kept"), std::string::npos) << r.out;
+  EXPECT_EQ(BlobFiles(), 0u);
+}
+
+TEST_F(CliSurfaceTest, GcDryRunSaysWhatItWouldRemoveAndRemovesNothing) {
+  TestOrigin origin;
+  origin.Put("/v1.bin", {.content = RandomBytes(kMiB, 2)});
+  origin.Put("/v2.bin", {.content = RandomBytes(2 * kMiB, 3)});
+  ASSERT_EQ(Modeld({"pull", "-q", origin.Url("/v1.bin"), "--name", "m"}).rc, 0);
+  // v2 replaces v1 as m:latest: v1's file is used by no model now.
+  auto r = Modeld({"pull", "-q", "--force", origin.Url("/v2.bin"), "--name", "m"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(BlobFiles(), 2u);
+
+  r = Modeld({"gc", "--dry-run"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("would remove 1 unused file (1.0 MiB)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would free 1.0 MiB"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nothing was removed (--dry-run)"), std::string::npos) << r.out;
+  EXPECT_EQ(BlobFiles(), 2u) << "a dry run removes nothing";
+  auto j = Json({"gc", "--dry-run"});
+  EXPECT_EQ(j["dry_run"], true);
+  EXPECT_EQ(j["blobs_removed"], 1);
+  EXPECT_EQ(j["freed_bytes"], kMiB);
+  EXPECT_EQ(BlobFiles(), 2u);
+
+  r = Modeld({"gc"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("removed 1 unused file (1.0 MiB)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("freed 1.0 MiB"), std::string::npos) << r.out;
+  EXPECT_EQ(BlobFiles(), 1u);
+  EXPECT_EQ(Json({"ls"})["models"][0]["status"], "available");
+}
+
+// ---------------------------------------------------------------------------------------
+// The Hugging Face cache: what it holds because of modeld, and freeing it.
+
+TEST_F(CliHubTest, CacheShowsWhatTheHubCacheHoldsBecauseOfModeld) {
+  auto r = Modeld({"cache"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("hub cache: holds none of modeld's files"), std::string::npos) << r.out;
+  ASSERT_EQ(Modeld({"pull", "-q", "org/tiny"}, true, Env()).rc, 0);
+  r = Modeld({"cache"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("hub cache: 2 files of modeld's (2.0 MiB, hard links: on disk once), in 1 "
+                       "repository:"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("org/tiny"), std::string::npos) << r.out;
+  auto j = Json({"cache"});
+  ASSERT_EQ(j["hf_cache_repos"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["hf_cache_repos"][0]["repo_id"], "org/tiny");
+  EXPECT_EQ(j["hf_cache_repos"][0]["path"], (hf_cache_ / "models--org--tiny").string());
+  EXPECT_EQ(j["hf_cache_repos"][0]["files"], 2);
+  EXPECT_EQ(j["hf_cache_repos"][0]["bytes"], TinyBytes());
+  EXPECT_EQ(j["hf_cache_repos"][0]["unused_files"], 0);
+}
+
+// Without --hf-cache, removing a Hub model frees nothing of what the Hub cache links: rm
+// says so (and keeps the files, for gc --hf-cache); gc --hf-cache frees them from both.
+TEST_F(CliHubTest, RmKeepsWhatTheHubCacheLinksAndGcHfCacheFreesIt) {
+  ASSERT_EQ(Modeld({"pull", "-q", "org/tiny"}, true, Env()).rc, 0);
+  auto r = Modeld({"rm", "org/tiny"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("removed org/tiny:latest"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("freed 0 B"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("kept 2 files (2.0 MiB): the Hugging Face cache (" + hf_cache_.string() +
+                       ") still links them (org/tiny)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("modeld gc --hf-cache removes both"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(hf_cache_ / "models--org--tiny" / "snapshots" / kCommit / "w.bin"));
+  r = Modeld({"cache"});
+  EXPECT_NE(r.out.find("2 files (2.0 MiB) no model uses stay because the Hugging Face cache "
+                       "links them: modeld gc --hf-cache frees them"),
+            std::string::npos)
+      << r.out;
+
+  r = Modeld({"gc"});  // a plain gc keeps them too, and says why
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("removed 0 unused files"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("kept 2 files (2.0 MiB)"), std::string::npos) << r.out;
+  r = Modeld({"gc", "--dry-run", "--hf-cache"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("would remove 2 unused files (2.0 MiB)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would free 2.0 MiB"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would remove 2 files from the Hugging Face cache (org/tiny)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(fs::exists(hf_cache_ / "models--org--tiny"));
+  EXPECT_EQ(BlobFiles(), 2u);
+
+  r = Modeld({"gc", "--hf-cache"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("freed 2.0 MiB"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("removed 2 files from the Hugging Face cache (org/tiny)"), std::string::npos)
+      << r.out;
+  EXPECT_FALSE(fs::exists(hf_cache_ / "models--org--tiny"));
+  EXPECT_EQ(BlobFiles(), 0u);
+}
+
+TEST_F(CliHubTest, RmHfCacheFreesTheBytesAtOnce) {
+  ASSERT_EQ(Modeld({"pull", "-q", "org/tiny"}, true, Env()).rc, 0);
+  auto j = Json({"rm", "org/tiny", "--hf-cache"});
+  EXPECT_EQ(j["removed"], nlohmann::json::array({"org/tiny:latest"}));
+  EXPECT_EQ(j["freed_bytes"], TinyBytes());
+  EXPECT_EQ(j["hf_cache"]["links_removed"], 2);
+  EXPECT_EQ(j["hf_cache"]["kept_files"], 0);
+  EXPECT_FALSE(fs::exists(hf_cache_ / "models--org--tiny"));
+  EXPECT_EQ(BlobFiles(), 0u);
+  // In words.
+  ASSERT_EQ(Modeld({"pull", "-q", "org/tiny"}, true, Env()).rc, 0);
+  auto r = Modeld({"rm", "org/tiny:latest", "--hf-cache"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("freed 2.0 MiB"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("removed 2 files from the Hugging Face cache (org/tiny)"), std::string::npos)
+      << r.out;
+}
+
+// ---------------------------------------------------------------------------------------
 // Errors in the CLI's words, with the next step.
 
 TEST_F(CliSurfaceTest, UnknownNameSuggestsSearchAndTheHubForm) {
