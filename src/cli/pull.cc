@@ -10,10 +10,12 @@
 #include <thread>
 #include <variant>
 
+#include "cli/errors.h"
 #include "cli/exit_codes.h"
 #include "cli/progress.h"
 #include "cli/server_client.h"
 #include "core/checksum.h"
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/names.h"
 #include "service/model_service.h"
@@ -228,18 +230,14 @@ int RunExport(const PullArgs& args, service::ExportRequest req) {
   }
   if (result.error().code() == Status::Code::kCancelled || signals.interrupted())
     return Interrupted();
-  std::fprintf(stderr, "modeld pull: %s\n", result.error().message().c_str());
-  return ExitCodeFor(result.error());
+  return PrintError("pull", result.error(), {.exporting = true});
 }
 
 // Into the store, as NAME:VERSION.
 int RunStorePull(const PullArgs& args, service::PullRequest req) {
   SignalWatcher signals;
   auto svc = service::OpenService(args.data_dir, args.catalogs);
-  if (!svc.has_value()) {
-    std::fprintf(stderr, "modeld pull: %s\n", svc.error().message().c_str());
-    return ExitCodeFor(svc.error());
-  }
+  if (!svc.has_value()) return PrintError("pull", svc.error());
   service::StopSignal stop;
   signals.Start([&] { stop.Request(); });
   PullProgress progress(args, req.ref.ToString());
@@ -259,8 +257,7 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
     if (result.error().code() == Status::Code::kCancelled || signals.interrupted()) {
       return Interrupted();
     }
-    std::fprintf(stderr, "modeld pull: %s\n", result.error().message().c_str());
-    return ExitCodeFor(result.error());
+    return PrintError("pull", result.error());
   }
   const auto& r = *result;
   if (args.json) {
@@ -367,6 +364,10 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
   }
   if (r.status != 200) {
     std::string detail = r.body.is_object() ? r.body.value("detail", r.error) : r.error;
+    if (r.status == 409) {  // the API's words say force_download=true: the CLI's, --force
+      detail = CliMessage(Status::AlreadyExists(detail).WithInfo(
+          {reason::kAlreadyInstalled, {{"model", ref->ToString()}}}));
+    }
     std::fprintf(stderr, "modeld pull: %s\n", detail.c_str());
     return ExitCodeForHttp(r.status);
   }

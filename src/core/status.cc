@@ -44,7 +44,21 @@ std::string Status::ToString() const {
 
 Status Status::WithContext(std::string_view context) const {
   if (ok()) return *this;
-  return Status(code(), std::string(context) + ": " + message());
+  Status out(code(), std::string(context) + ": " + message());
+  if (const Info* i = info()) return out.WithInfo(*i);
+  return out;
+}
+
+Status Status::WithInfo(Info info) const {
+  if (ok()) return *this;
+  Status out;
+  out.rep_ = std::make_shared<const Rep>(Rep{code(), message(), std::move(info)});
+  return out;
+}
+
+std::string Status::Info::Get(const std::string& key) const {
+  auto it = fields.find(key);
+  return it == fields.end() ? std::string() : it->second;
 }
 
 }  // namespace modeld

@@ -8,6 +8,7 @@
 #include <exception>
 #include <string>
 
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "engine/engine_impl.h"
@@ -200,6 +201,7 @@ Status Engine::Impl::FlushWrites(Connection& c) {
     return s.code() == Status::Code::kNoSpace
                ? Status::NoSpace("disk full while writing " + t.req.part_path.string() +
                                  " (partial download kept for resume)")
+                     .WithInfo({reason::kNoSpace, {{"path", t.req.part_path.string()}}})
                : s.WithContext(t.req.part_path.string());
   }
   c.flushed += n;

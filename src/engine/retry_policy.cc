@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "net/http.h"
 
@@ -74,7 +75,9 @@ RetryDecision DecideRetry(const FailedAttempt& f, const DownloadOptions& options
       Status s = net::HttpStatusToStatus(status, "GET " + f.original_url);
       if (status == 404 || status == 410) {
         s = Status::NotFound("not found: " + f.original_url + " (HTTP " + std::to_string(status) +
-                             ")");
+                             ")")
+                .WithInfo({reason::kHttpStatus,
+                           {{"url", f.original_url}, {"status", std::to_string(status)}}});
       }
       return Fail(std::move(s), attempts);
     } else {

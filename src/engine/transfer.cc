@@ -11,6 +11,7 @@
 #include <chrono>
 #include <random>
 
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "engine/engine_impl.h"
@@ -31,18 +32,26 @@ Status ReserveSpace(const Transfer& t, uint64_t total) {
   uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
   uint64_t needed = total > allocated ? total - allocated : 0;
   auto avail = AvailableBytes(req.part_path);
+  auto no_space = [&](const std::string& msg, uint64_t available) {
+    return Status::NoSpace(msg).WithInfo({reason::kNoSpace,
+                                          {{"path", req.dest.string()},
+                                           {"required", std::to_string(needed)},
+                                           {"available", std::to_string(available)}}});
+  };
   if (avail.has_value() && *avail < needed) {
-    return Status::NoSpace("Insufficient storage space for " + req.dest.string() +
-                           ". Required: " + HumanBytes(needed) + " (" + std::to_string(needed) +
-                           " bytes), Available: " + HumanBytes(*avail) + " (" +
-                           std::to_string(*avail) + " bytes)");
+    return no_space("Insufficient storage space for " + req.dest.string() +
+                        ". Required: " + HumanBytes(needed) + " (" + std::to_string(needed) +
+                        " bytes), Available: " + HumanBytes(*avail) + " (" +
+                        std::to_string(*avail) + " bytes)",
+                    *avail);
   }
   if (total > 0 && ::fallocate(t.fd.get(), 0, 0, static_cast<off_t>(total)) != 0) {
     int err = errno;
     if (err == ENOSPC || err == EDQUOT) {
-      return Status::NoSpace("Insufficient storage space for " + req.dest.string() +
-                             ". Required: " + HumanBytes(needed) +
-                             ", Available: " + HumanBytes(avail.has_value() ? *avail : 0));
+      return no_space("Insufficient storage space for " + req.dest.string() +
+                          ". Required: " + HumanBytes(needed) +
+                          ", Available: " + HumanBytes(avail.has_value() ? *avail : 0),
+                      avail.has_value() ? *avail : 0);
     }
     if (err != EOPNOTSUPP && err != ENOSYS) {
       return ErrnoStatus("fallocate " + req.part_path.string(), err);

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/mutex.h"
 
@@ -59,8 +60,13 @@ Status CheckSpace(const store::Store& store, uint64_t bytes) {
   auto mb = [](uint64_t b, bool up) {
     return std::to_string(up ? (b + 999999) / 1000000 : b / 1000000) + "MB";
   };
+  // The seed API's words (its 413), with the typed detail the CLI words its own way.
   return Status::NoSpace("Insufficient storage space. Required: " + mb(bytes, true) +
-                         ", Available: " + mb(*avail, false));
+                         ", Available: " + mb(*avail, false))
+      .WithInfo({reason::kNoSpace,
+                 {{"path", store.options().data_dir.string()},
+                  {"required", std::to_string(bytes)},
+                  {"available", std::to_string(*avail)}}});
 }
 
 fs::path PullPartialPath(const store::Store& store, const ModelRef& ref, const std::string& path) {

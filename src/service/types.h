@@ -173,10 +173,48 @@ struct VerifyReport {
   bool removing = false;              // its removal was interrupted: rm finishes it (a pull cannot)
 };
 
+// How rm and gc treat what they free.
+struct CleanupOptions {
+  // Also delete the Hugging Face cache's hard links to the files no model uses any more,
+  // so that their bytes go. Without it such a file is kept in the store: deleting only
+  // modeld's name for it would free no byte.
+  bool hf_cache = false;
+  bool dry_run = false;  // gc: say what would go and what it would free; change nothing
+};
+
+// Files no model uses that the Hugging Face cache links too (the same inode).
+struct HubLinkedFiles {
+  uint64_t kept = 0, kept_bytes = 0;  // kept, because the Hub cache links them
+  uint64_t links_removed = 0;         // with CleanupOptions::hf_cache: Hub cache files deleted
+  std::vector<std::string> repos;     // the Hub repositories ("org/name") concerned
+  nlohmann::json ToJson() const;
+};
+
+struct RemoveReport {
+  std::vector<ModelRef> removed;
+  uint64_t blobs_removed = 0, blob_bytes = 0;  // the store's files deleted, and their sizes
+  uint64_t freed_bytes = 0;                    // given back to the file system
+  HubLinkedFiles hf_cache;
+};
+
 struct GcReport {
+  bool dry_run = false;            // nothing changed: the counts are what would be
+  uint64_t removals_finished = 0;  // interrupted removals finished (dry run: to finish)
   uint64_t blobs_removed = 0, blob_bytes = 0;
   uint64_t content_dirs_removed = 0;
   uint64_t partials_removed = 0, partial_bytes = 0;
+  uint64_t freed_bytes = 0;  // given back to the file system
+  HubLinkedFiles hf_cache;
+  nlohmann::json ToJson() const;
+};
+
+// A repository of the Hugging Face cache holding modeld's files (hard links: the same
+// bytes as the store's).
+struct HubCacheRepo {
+  std::string repo_id;         // "org/name"
+  std::filesystem::path path;  // <hf_cache>/models--org--name
+  uint64_t files = 0, bytes = 0;
+  uint64_t unused_files = 0, unused_bytes = 0;  // of those, files no installed model uses
 };
 
 struct CacheReport {
@@ -187,6 +225,7 @@ struct CacheReport {
   uint64_t partial_count = 0, partial_bytes = 0;
   uint64_t free_bytes = 0;
   std::vector<std::pair<std::string, uint64_t>> per_model;  // ref, size
+  std::vector<HubCacheRepo> hf_cache_repos;                 // by repository id
   nlohmann::json ToJson() const;
 };
 

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "core/error_reasons.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/names.h"
@@ -103,14 +104,22 @@ Status HubError(const net::FetchResponse& r, const std::string& repo_id,
   std::string code = header("x-error-code");
   std::string page = config.endpoint + "/" + repo_id;
   if (r.status == 401 || r.status == 403) {
-    if (code == "GatedRepo") {
+    const bool gated = code == "GatedRepo";
+    Status::Info info{reason::kHubAccess,
+                      {{"repo", repo_id},
+                       {"page", page},
+                       {"gated", gated ? "1" : "0"},
+                       {"token", config.token.empty() ? "0" : "1"}}};
+    if (gated) {
       return Status::PermissionDenied(
-          "repository '" + repo_id + "' is gated: accept its licence at " + page +
-          (config.token.empty() ? " and set HF_TOKEN" : " with the account of HF_TOKEN"));
+                 "repository '" + repo_id + "' is gated: accept its licence at " + page +
+                 (config.token.empty() ? " and set HF_TOKEN" : " with the account of HF_TOKEN"))
+          .WithInfo(std::move(info));
     }
     return Status::PermissionDenied(
-        "repository '" + repo_id + "' is private or gated" +
-        (config.token.empty() ? ": set HF_TOKEN" : ": HF_TOKEN has no access to it"));
+               "repository '" + repo_id + "' is private or gated" +
+               (config.token.empty() ? ": set HF_TOKEN" : ": HF_TOKEN has no access to it"))
+        .WithInfo(std::move(info));
   }
   if (r.status == 404) {
     if (code == "RevisionNotFound") {
