@@ -31,6 +31,7 @@ nlohmann::json PullRequestToJson(const PullRequest& r, int priority) {
                   {"max_backoff_ms", o.max_backoff.count()},
                   {"buffer_size", o.buffer_size},
                   {"verify_ssl", o.verify_ssl}};
+  if (o.retry_for) j["options"]["retry_for_ms"] = o.retry_for->count();
   return j;
 }
 
@@ -62,6 +63,8 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
       auto& d = r.options;
       d.max_connections = o.value("max_connections", d.max_connections);
       d.retry_count = o.value("retry_count", d.retry_count);
+      if (o.contains("retry_for_ms"))
+        d.retry_for = std::chrono::milliseconds(o["retry_for_ms"].get<int64_t>());
       d.connect_timeout =
           std::chrono::milliseconds(o.value("connect_timeout_ms", d.connect_timeout.count()));
       d.stall_timeout =
