@@ -362,8 +362,13 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
   }
   std::string id = r.body.value("download_id", "");
   if (!args.quiet && !args.json) {
-    std::fprintf(stderr, "%s: downloading through the modeld server at %s (%s)\n",
-                 ref->ToString().c_str(), server.base().c_str(), id.c_str());
+    // Joined: another client's request started this download; say that it is waited for.
+    bool joined = r.body.is_object() &&
+                  r.body.value("message", "").find("already in progress") != std::string::npos;
+    std::fprintf(
+        stderr, "%s: %s the modeld server at %s (%s)\n", ref->ToString().c_str(),
+        joined ? "waiting for the download another client started on" : "downloading through",
+        server.base().c_str(), id.c_str());
   }
   std::atomic<bool> paused{false};
   signals.Start([&] {
@@ -387,6 +392,21 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
     if (p.value("total_bytes", uint64_t{0}) > 0) ev.total = p.value("total_bytes", uint64_t{0});
     ev.bytes_per_second = p.value("speed_mbps", 0.0) * 1e6;
     if (p.value("eta_seconds", 0) > 0) ev.eta_seconds = p.value("eta_seconds", 0);
+    // Each file, for the per-file lines of a multi-file pull.
+    if (auto files = j.find("files"); files != j.end() && files->is_array()) {
+      for (const auto& fj : *files) {
+        if (!fj.is_object()) continue;
+        service::FileProgress f;
+        f.path = fj.value("path", "");
+        f.done = fj.value("downloaded_bytes", uint64_t{0});
+        if (fj.contains("total_bytes") && fj["total_bytes"].is_number_unsigned())
+          f.total = fj["total_bytes"].get<uint64_t>();
+        f.state =
+            service::ParseJobState(fj.value("state", "")).value_or(service::JobState::kQueued);
+        f.reused = fj.value("reused", false);
+        ev.files.push_back(std::move(f));
+      }
+    }
     progress(ev);
     return true;
   });

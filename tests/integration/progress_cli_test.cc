@@ -15,6 +15,7 @@
 #include "engine_harness.h"
 #include "hub_mimic.h"
 #include "origin.h"
+#include "serve_child.h"
 #include "subprocess.h"
 
 namespace modeld::testing {
@@ -234,6 +235,36 @@ TEST_F(ProgressCliTest, ASecondExportOfOneFileNamesTheOther) {
       << err;
   EXPECT_NE(err.find("wait for it to finish"), std::string::npos) << err;
   first.Signal(SIGKILL);
+}
+
+// Through a server: its jobs retry (--retry-for) and say so in its log at the default
+// level; a second client's identical pull joins the job and says what it waits for.
+TEST_F(ProgressCliTest, ThroughAServerRetriesAreLoggedAndAJoinSaysWhatItWaitsFor) {
+  std::string data = RandomBytes(4 * kMiB, 7);
+  origin_.Put("/w.bin", {.content = data, .rate = 1 * kMiB});  // one connection: ~4 s
+  fs::path data_dir = dir_ / "data";
+  ServeChild server(data_dir, {"--retry-for", "30s"});
+  std::vector<std::string> env = {"MODELD_URL=" + server.base(),
+                                  "MODELD_HOME=" + data_dir.string()};
+  Child first({"pull", origin_.Url("/w.bin")}, dir_.path(), env);
+  ASSERT_TRUE(origin_.WaitForBodyBytes("/w.bin", 256 * 1024));
+  origin_.RefuseConnectionsFor(milliseconds(1500));
+  Child second({"pull", origin_.Url("/w.bin")}, dir_.path(), env);
+  EXPECT_EQ(first.Wait(), 0) << first.Stderr();
+  EXPECT_EQ(second.Wait(), 0) << second.Stderr();
+  EXPECT_NE(first.Stderr().find("w:latest: downloading through the modeld server at " +
+                                server.base()),
+            std::string::npos)
+      << first.Stderr();
+  EXPECT_NE(second.Stderr().find("w:latest: waiting for the download another client started on "
+                                 "the modeld server at " +
+                                 server.base()),
+            std::string::npos)
+      << second.Stderr();
+  std::string log = server.Log();
+  EXPECT_NE(log.find(" w:latest w.bin: "), std::string::npos) << log;
+  EXPECT_NE(log.find(", retrying in "), std::string::npos) << log;
+  EXPECT_EQ(FileSha256(data_dir / "models" / "w" / "latest" / "w.bin"), Sha256Hex(data));
 }
 
 // On a terminal (a pseudo-terminal 40 columns wide) the display redraws in place: every
