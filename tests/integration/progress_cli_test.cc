@@ -219,6 +219,32 @@ TEST_F(ProgressCliTest, ASecondPullSaysWhatItWaitsFor) {
       << err;
 }
 
+// Two models from one URL: the second waits for the first's download of the file, says
+// so, then takes the verified blob instead of fetching it again.
+TEST_F(ProgressCliTest, ASecondModelOfTheSameUrlSaysWhichFileItWaitsFor) {
+  std::string data = RandomBytes(4 * kMiB, 8);
+  origin_.Put("/w.bin", {.content = data, .rate = 1 * kMiB});
+  fs::path data_dir = dir_ / "data";
+  Child first(
+      {"--data-dir", data_dir.string(), "pull", "-c", "1", origin_.Url("/w.bin"), "--name", "a"},
+      dir_.path());
+  ASSERT_TRUE(origin_.WaitForBodyBytes("/w.bin", 256 * 1024));
+  size_t before = origin_.Requests("/w.bin").size();
+  Child second({"--data-dir", data_dir.string(), "pull", origin_.Url("/w.bin"), "--name", "b"},
+               dir_.path());
+  ASSERT_TRUE(origin_.WaitForRequests("/w.bin", before + 1));
+  EXPECT_EQ(first.Wait(), 0) << first.Stderr();
+  EXPECT_EQ(second.Wait(), 0) << second.Stderr();
+  std::string err = second.Stderr();
+  EXPECT_NE(err.find("b:latest: waiting for another modeld (pid " + std::to_string(first.pid()) +
+                     ") downloading w.bin\n"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("b:latest: 4.0 MiB, 4.0 MiB reused from the store, nothing downloaded"),
+            std::string::npos)
+      << err;
+}
+
 // Two exports to one file: the second says who holds it, and what to do.
 TEST_F(ProgressCliTest, ASecondExportOfOneFileNamesTheOther) {
   std::string data = RandomBytes(4 * kMiB, 6);
@@ -252,9 +278,9 @@ TEST_F(ProgressCliTest, ThroughAServerRetriesAreLoggedAndAJoinSaysWhatItWaitsFor
   Child second({"pull", origin_.Url("/w.bin")}, dir_.path(), env);
   EXPECT_EQ(first.Wait(), 0) << first.Stderr();
   EXPECT_EQ(second.Wait(), 0) << second.Stderr();
-  EXPECT_NE(first.Stderr().find("w:latest: downloading through the modeld server at " +
-                                server.base()),
-            std::string::npos)
+  EXPECT_NE(
+      first.Stderr().find("w:latest: downloading through the modeld server at " + server.base()),
+      std::string::npos)
       << first.Stderr();
   EXPECT_NE(second.Stderr().find("w:latest: waiting for the download another client started on "
                                  "the modeld server at " +
