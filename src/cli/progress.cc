@@ -40,11 +40,12 @@ std::string Bar(double fraction, size_t inner) {
   return "[" + std::string(filled, '#') + std::string(inner - filled, '-') + "]";
 }
 
-// Lays out |prefix| |name|  |parts| in at most |avail| columns: the name whole if it can
+// Lays out |prefix| |name| |parts| in at most |avail| columns: the name whole if it can
 // be; else shortened down to kMinName; else parts dropped in their order; else the name
-// down to kTinyName, dropping more; else cut.
+// down to kTinyName, dropping more; else cut. |head|: the share of a shortened name kept
+// from its start.
 std::string Fit(const std::string& prefix, const std::string& name, const std::vector<Part>& parts,
-                size_t avail) {
+                size_t avail, double head = 0.5) {
   const size_t name_w = DisplayWidth(name);
   int max_drop = 0;
   for (const auto& p : parts) max_drop = std::max(max_drop, p.drop);
@@ -60,7 +61,7 @@ std::string Fit(const std::string& prefix, const std::string& name, const std::v
     for (const auto& p : parts) {
       if (p.drop == 0 || p.drop > level.dropped) kept.push_back(&p);
     }
-    size_t fixed = DisplayWidth(prefix) + (kept.empty() ? 0 : 1);  // two spaces after the name
+    size_t fixed = DisplayWidth(prefix);
     bool has_bar = false;
     for (const Part* p : kept) {
       fixed += 1 + (p->bar ? kMinBar + 2 : DisplayWidth(p->text));
@@ -71,8 +72,7 @@ std::string Fit(const std::string& prefix, const std::string& name, const std::v
     size_t shown = std::min(name_w, room);
     size_t extra = room - shown;
     size_t bar_inner = kMinBar + (has_bar ? std::min(extra, kMaxBar - kMinBar) : 0);
-    std::string line = prefix + ShortenMiddle(name, shown);
-    if (!kept.empty()) line += " ";
+    std::string line = prefix + ShortenMiddle(name, shown, head);
     for (const Part* p : kept) line += " " + (p->bar ? Bar(p->fraction, bar_inner) : p->text);
     return line;
   }
@@ -80,7 +80,7 @@ std::string Fit(const std::string& prefix, const std::string& name, const std::v
   for (const auto& p : parts) {
     if (p.drop == 0) all += " " + p.text;
   }
-  return ShortenMiddle(all, avail);
+  return ShortenMiddle(all, avail, head);
 }
 
 // "  7%", " 42%", "100%": one width, so the line does not shift as it grows.
@@ -200,7 +200,7 @@ size_t DisplayWidth(const std::string& s) {
   return w;
 }
 
-std::string ShortenMiddle(const std::string& s, size_t width) {
+std::string ShortenMiddle(const std::string& s, size_t width, double head_share) {
   if (DisplayWidth(s) <= width) return s;
   if (width == 0) return "";
   // Code point boundaries.
@@ -209,7 +209,8 @@ std::string ShortenMiddle(const std::string& s, size_t width) {
     if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
   }
   size_t keep = width - 1;
-  size_t head = keep / 2, tail = keep - head;
+  size_t head = static_cast<size_t>(static_cast<double>(keep) * std::clamp(head_share, 0.0, 1.0));
+  size_t tail = keep - head;
   std::string out = s.substr(0, head < starts.size() ? starts[head] : s.size());
   out += kEllipsis;
   if (tail > 0) out += s.substr(starts[starts.size() - tail]);
@@ -242,8 +243,9 @@ std::vector<std::string> RenderProgress(const ProgressSnapshot& s, int width, St
   if (files.size() > 1) {
     for (size_t i = 0; i < files.size(); ++i) {
       if (!Moving(files[i])) continue;
-      lines.push_back(
-          Fit("  " + Index(i, files.size()) + " ", files[i].path, FileParts(files[i]), avail));
+      // A file's end tells it from its siblings ("-00002-of-00005.gguf"): keep more of it.
+      lines.push_back(Fit("  " + Index(i, files.size()) + " ", files[i].path, FileParts(files[i]),
+                          avail, 1.0 / 3));
     }
   }
   return lines;

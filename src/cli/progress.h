@@ -81,9 +81,10 @@ std::string FormatDuration(double seconds);       // "1:02:03", "2:03"
 std::string FormatRate(double bytes_per_second);  // "98.3 MiB/s"
 // The display width of |s| (UTF-8: one column per code point).
 size_t DisplayWidth(const std::string& s);
-// |s| cut to |width| columns with an ellipsis in its middle (its start and its end,
-// where a quantization or a file extension is, stay).
-std::string ShortenMiddle(const std::string& s, size_t width);
+// |s| cut to |width| columns with an ellipsis in its middle: its start and its end (where
+// a quantization, a part number or a file extension is) stay, |head_share| of what is kept
+// from the start.
+std::string ShortenMiddle(const std::string& s, size_t width, double head_share = 0.5);
 
 // Draws a pull's progress on |out|. On a terminal (|tty|): a live block redrawn in place
 // (at most ten times a second, at once when its lines change), the width read from
