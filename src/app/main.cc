@@ -1,6 +1,7 @@
 // modeld: the composition root. Parses the command line and runs a subcommand.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <map>
 
 #include "app/serve.h"
 #include "cli/command_line.h"
@@ -137,9 +138,20 @@ int main(int argc, char** argv) {
   pull_cmd->add_option("-c,--connections", pull.connections, "most connections to use (1-64)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  pull_cmd->add_option("--retries", pull.retries, "retries per connection after a failure")
-      ->check(CLI::Range(0, 100))
-      ->capture_default_str();
+  // Seconds, or with a unit: 90s, 2m, 1h.
+  const std::map<std::string, double> duration_units = {
+      {"ms", 0.001}, {"s", 1}, {"m", 60}, {"min", 60}, {"h", 3600}};
+  pull_cmd
+      ->add_option("--retry-for", pull.retry_for_s,
+                   "keep retrying a failing connection this long before giving up, e.g. 90s, "
+                   "5m, 0 for no retries (default 2m; waits grow to 15 s between tries)")
+      ->transform(CLI::AsNumberWithUnit(duration_units))
+      ->check(CLI::NonNegativeNumber);
+  pull_cmd
+      ->add_option("--retries", pull.retries,
+                   "also give up after this many retries in a row (default: no count, only "
+                   "--retry-for)")
+      ->check(CLI::Range(0, 100));
   pull_cmd
       ->add_option("--timeout", pull.timeout_s,
                    "give up if the whole download takes longer (seconds; 0 = never)")
@@ -224,6 +236,12 @@ int main(int argc, char** argv) {
   serve_cmd->footer(
       Examples({"modeld serve", "modeld serve --listen 0.0.0.0:8000 --token-file /etc/modeld/token",
                 "modeld serve --compat --allowed-origin http://localhost:5173"}));
+  serve_cmd
+      ->add_option("--retry-for", serve.retry_for_s,
+                   "how long a download keeps retrying a failing connection before it fails, "
+                   "for jobs that do not set options.retry_for, e.g. 90s, 5m (default 2m)")
+      ->transform(CLI::AsNumberWithUnit(duration_units))
+      ->check(CLI::NonNegativeNumber);
 
   cli::SearchArgs search;
   auto* search_cmd = app.add_subcommand(

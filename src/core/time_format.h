@@ -1,6 +1,7 @@
 // Formatting of wall-clock times. Thread safety: stateless.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -8,5 +9,9 @@ namespace modeld {
 
 // |seconds| since the epoch, in UTC, through strftime's |format|.
 std::string FormatUtc(int64_t seconds, const char* format);
+
+// A short span for people: "0.3 s", "2 s", "1 min 30 s", "2 min" (tenths below 10 s
+// when not whole seconds).
+std::string HumanDuration(std::chrono::milliseconds d);
 
 }  // namespace modeld

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/redact.h"
+#include "core/time_format.h"
 #include "service/pull_support.h"
 #include "service/record_writer.h"
 #include "service/recorded_request.h"
@@ -222,11 +223,25 @@ void JobManager::Run(std::string id) {
     plan = e.plan;
     stop = e.stop.get();
   }
+  if (!req.options.retry_for) req.options.retry_for = default_retry_for_;
   // The record says "running" before any work starts: if this run takes the process
   // down, the next start knows (Recover).
   writer_->Flush();
   auto last_persist = std::chrono::steady_clock::now();
   ProgressCallback progress = [&](const Progress& p) {
+    // Said at the default log level: a server's operator sees why a job is slow.
+    if (p.retry) {
+      log::Warn("job={} {}{}{}: {}, retrying in {} (attempt {})", id, req.ref.ToString(),
+                p.retry->file.empty() ? "" : " ", p.retry->file, p.retry->reason,
+                HumanDuration(p.retry->delay), p.retry->attempt);
+    }
+    if (p.waiting) {
+      log::Warn("job={} {}: waiting for {} downloading {}", id, req.ref.ToString(),
+                p.waiting->this_process ? std::string("another job of this server")
+                : p.waiting->pid > 0 ? "another modeld (pid " + std::to_string(p.waiting->pid) + ")"
+                                     : std::string("another modeld"),
+                p.waiting->what);
+    }
     Locked lock(this);
     Entry& e = jobs_.at(id);
     if (!e.after_stop.empty()) return;                            // stopping: no more progress

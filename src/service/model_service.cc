@@ -217,7 +217,12 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
 
   // One pull of one model version at a time, across processes; gc skips its partials.
   // Waiting for another process's pull of it ends at once when this one is stopped.
-  auto lock = LockUnlessStopped(*store_, PullKey(req.ref), stop);
+  auto lock = LockUnlessStopped(*store_, PullKey(req.ref), stop, [&] {
+    if (!progress) return;
+    Progress p;
+    p.waiting = WaitingFor(*store_, PullKey(req.ref), req.ref.ToString());
+    progress(p);
+  });
   if (!lock.has_value()) return lock.error();
   PullResult result;
   if (!req.force) {

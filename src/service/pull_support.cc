@@ -1,6 +1,7 @@
 #include "service/pull_support.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <memory>
 
@@ -14,8 +15,18 @@ namespace fs = std::filesystem;
 
 std::string PullKey(const ModelRef& ref) { return "pull:" + ref.ToString(); }
 
+WaitNotice WaitingFor(const store::Store& store, const std::string& key, std::string what) {
+  WaitNotice w;
+  w.what = std::move(what);
+  if (auto pid = store.LockHolder(key)) {
+    w.pid = *pid;
+    w.this_process = *pid == ::getpid();
+  }
+  return w;
+}
+
 Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key,
-                                          StopSignal* stop) {
+                                          StopSignal* stop, const std::function<void()>& on_wait) {
   struct Wake {
     Mutex mu;
     CondVar cv;
@@ -31,7 +42,7 @@ Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string
   }
   Result<store::FileLock> out =
       Status::Cancelled("stopped while waiting for another download of " + key);
-  for (;;) {
+  for (bool told = false;; told = true) {
     auto got = store.TryLock(key);
     if (!got.has_value()) {
       out = got.error();
@@ -41,6 +52,7 @@ Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string
       out = std::move(**got);
       break;
     }
+    if (!told && on_wait) on_wait();
     // Held by another process: flock cannot be waited on with a timeout, so look again
     // every 100 ms (or at once when stopped).
     MutexLock l(&wake->mu);
@@ -129,6 +141,7 @@ engine::DownloadOptions ToEngineOptions(const DownloadOptions& o) {
   engine::DownloadOptions e;
   e.max_connections = o.max_connections;
   e.retry_count = o.retry_count;
+  e.retry_for = o.retry_for.value_or(kDefaultRetryFor);
   e.connect_timeout = o.connect_timeout;
   e.stall_timeout = o.stall_timeout;
   e.progress_timeout = o.progress_timeout;

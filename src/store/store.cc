@@ -757,6 +757,10 @@ Result<std::optional<FileLock>> Store::TryLock(const std::string& key) {
   return std::optional<FileLock>(FileLock(std::move(fd)));
 }
 
+std::optional<int> Store::LockHolder(const std::string& key) const {
+  return FlockHolder(LockPath(options_.data_dir, key));
+}
+
 fs::path Store::HubRepoDir(const std::string& repo_id) const { return hub_.RepoDir(repo_id); }
 
 std::optional<fs::path> Store::FindHubBlob(const std::string& repo_id,

@@ -305,6 +305,8 @@ class Store {
   // The same without waiting: nullopt while another holder (this process or another)
   // has it. For waits that must stay cancellable: retry, checking for a stop between.
   Result<std::optional<FileLock>> TryLock(const std::string& key);
+  // The process holding the lock of |key| (core/fs.h FlockHolder), when known.
+  std::optional<int> LockHolder(const std::string& key) const;
 
   // Writes |snap| into the Hub cache: blobs/<etag> (hard link or copy of our blob),
   // snapshots/<commit>/<path> (relative symlinks) and refs/<revision>.

@@ -410,7 +410,8 @@ TEST_F(EngineTest, SecondDownloadOfTheSameFileIsRefused) {
   auto evb = lb.WaitTerminal();
   ASSERT_EQ(evb.stage, Stage::kFailed);
   EXPECT_EQ(evb.status.code(), Status::Code::kFailedPrecondition);
-  EXPECT_NE(evb.status.message().find("in progress"), std::string::npos);
+  EXPECT_NE(evb.status.message().find("is locked); wait for it to finish"), std::string::npos)
+      << evb.status.message();
   origin_.Update("/m", [](FileSpec& f) { f.rate = 0; });
   ExpectInstalled(la.WaitTerminal(), data);
 }

@@ -117,6 +117,27 @@ TEST_F(HubSourceTest, RateLimitsBackOffAndRetry) {
   hub_.RateLimitNext(0, 0);
 }
 
+// The budget is a time, not five tries: a dozen refusals in a row (more than the old
+// five retries) are waited out; once retry_for has passed it gives up, saying so.
+TEST_F(HubSourceTest, TheApiIsRetriedForATimeNotACount) {
+  EXPECT_EQ(config_.max_retries, -1);
+  EXPECT_EQ(config_.retry_for, std::chrono::minutes(2));
+  hub_.RateLimitNext(12, 0);
+  auto plan = sources::ResolveHub("org/tiny", "main", {}, config_);
+  ASSERT_TRUE(plan.has_value()) << plan.error().ToString();
+  hub_.RateLimitNext(1000, 0);
+  config_.retry_for = std::chrono::milliseconds(500);
+  auto start = std::chrono::steady_clock::now();
+  auto gave_up = sources::ResolveHub("org/tiny", "main", {}, config_);
+  ASSERT_FALSE(gave_up.has_value());
+  EXPECT_EQ(gave_up.error().code(), Status::Code::kUnavailable);
+  EXPECT_NE(gave_up.error().message().find("HTTP 429"), std::string::npos);
+  EXPECT_NE(gave_up.error().message().find("giving up after retrying for 0.5 s"), std::string::npos)
+      << gave_up.error().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  hub_.RateLimitNext(0, 0);
+}
+
 TEST_F(HubSourceTest, ResolveLinksDownloadFromTheCdnWithoutTheToken) {
   config_.token = "hf_secret";
   auto plan = sources::ResolveHub("org/gated", "main", {}, config_);

@@ -148,10 +148,11 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
     p.checksum = *c;
   }
   if (auto o = b.Object("options")) {
-    int64_t chunk = -1, timeout = -1, retries = -1;
+    int64_t chunk = -1, timeout = -1, retries = -1, retry_for = -1;
     bool verify = true, extract = true, cleanup = true;
     o->Int("chunk_size", 1, 64 << 20, &chunk) && o->Int("timeout", 1, 7 * 24 * 3600, &timeout) &&
-        o->Int("retry_count", 0, 100, &retries) && o->Bool("verify_ssl", &verify) &&
+        o->Int("retry_count", 0, 100, &retries) &&
+        o->Int("retry_for", 0, 7 * 24 * 3600, &retry_for) && o->Bool("verify_ssl", &verify) &&
         o->Bool("extract_after_download", &extract) && o->Bool("cleanup_temp_files", &cleanup);
     if (!o->ok()) return o->error();
     // chunk_size: the receive buffer. timeout: seconds without progress: a connection
@@ -162,7 +163,10 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
       p.options.stall_timeout = std::chrono::seconds(timeout);
       p.options.progress_timeout = std::chrono::seconds(timeout);
     }
+    // retry_count: also at most this many retries in a row. retry_for: seconds a failing
+    // connection keeps retrying (default: the server's --retry-for, else 2 min).
     if (retries >= 0) p.options.retry_count = static_cast<int>(retries);
+    if (retry_for >= 0) p.options.retry_for = std::chrono::seconds(retry_for);
     p.options.verify_ssl = verify;
     p.extract = extract;
     p.keep_archive = !cleanup;
