@@ -87,7 +87,7 @@ std::optional<int> CheckCommandWords(const CLI::App& app, int argc, const char* 
       // An option: skip its value too, unless it is attached (--opt=VALUE, -nNAME).
       bool attached = arg.find('=') != std::string::npos || (arg[1] != '-' && arg.size() > 2);
       const CLI::Option* opt = FindOption(level, arg);
-      if (opt != nullptr && opt->get_type_size() != 0 && !attached) ++i;
+      if (opt != nullptr && opt->get_items_expected_min() > 0 && !attached) ++i;
       continue;
     }
     auto commands = level->get_subcommands([](const CLI::App*) { return true; });

@@ -51,7 +51,7 @@ class CheckCommandWordsTest : public ::testing::Test {
   CheckCommandWordsTest() {
     app_.fallthrough();
     app_.add_option("--data-dir", value_);
-    app_.add_flag("--quiet-global");
+    app_.add_flag("--quiet-global", flag_);
     auto* pull = app_.add_subcommand("pull");
     pull->add_option("model", value_);
     pull->add_option("-n,--name", value_);
@@ -66,6 +66,7 @@ class CheckCommandWordsTest : public ::testing::Test {
   }
   CLI::App app_;
   std::string value_;
+  bool flag_ = false;
 };
 
 TEST_F(CheckCommandWordsTest, KnownCommandsAndTheirArgumentsPass) {
@@ -76,6 +77,8 @@ TEST_F(CheckCommandWordsTest, KnownCommandsAndTheirArgumentsPass) {
   EXPECT_EQ(Check({"pull", "-n", "ls", "x"}), std::nullopt);
   EXPECT_EQ(Check({"jobs", "rm", "dwnld_1"}), std::nullopt);
   EXPECT_EQ(Check({"--", "pul"}), std::nullopt);
+  EXPECT_EQ(Check({"--quiet-global", "pull", "x"}), std::nullopt);  // a flag takes no value
+  EXPECT_EQ(Check({"jobs", "--quiet-global", "--data-dir", "/d"}), std::nullopt);
 }
 
 TEST_F(CheckCommandWordsTest, UnknownCommandsAreUsageErrors) {

@@ -58,6 +58,7 @@ void PrintHubLinked(const service::HubLinkedFiles& hub, const std::filesystem::p
   }
 }
 
+// The Hugging Face cache's directory (a Cache() report: only asked for when it is named).
 std::filesystem::path HubCacheDir(service::ModelService& svc) {
   auto rep = svc.Cache();
   return rep.has_value() ? rep->hf_cache : std::filesystem::path();
@@ -181,7 +182,7 @@ int RunRm(const StoreArgs& args) {
                 HumanBytes(rep->blob_bytes - rep->freed_bytes).c_str());
   }
   std::printf("\n");
-  PrintHubLinked(rep->hf_cache, HubCacheDir(**svc), false);
+  PrintHubLinked(rep->hf_cache, rep->hf_cache.kept ? HubCacheDir(**svc) : "", false);
   return kExitOk;
 }
 
@@ -245,7 +246,7 @@ int RunGc(const StoreArgs& args) {
       HumanBytes(rep->partial_bytes).c_str(),
       Count(rep->content_dirs_removed, "orphaned directory", "orphaned directories").c_str());
   std::printf("%s %s\n", dry ? "would free" : "freed", HumanBytes(rep->freed_bytes).c_str());
-  PrintHubLinked(rep->hf_cache, HubCacheDir(**svc), dry);
+  PrintHubLinked(rep->hf_cache, rep->hf_cache.kept ? HubCacheDir(**svc) : "", dry);
   if (dry) std::printf("nothing was removed (--dry-run)\n");
   return kExitOk;
 }

@@ -117,6 +117,10 @@ TEST_F(CliSurfaceTest, ListIsLs) {
   ASSERT_EQ(list.rc, 0) << list.err;
   EXPECT_EQ(list.out, ls.out);
   EXPECT_EQ(Modeld({"list"}).out, Modeld({"ls"}).out);
+  // A flag, then a global option and its value after the command.
+  auto after = Modeld({"list", "--json", "--data-dir", data_.string()}, false);
+  EXPECT_EQ(after.rc, 0) << after.err;
+  EXPECT_EQ(after.out, ls.out);
 }
 
 TEST_F(CliSurfaceTest, VersionCommandAndFlagsPrintTheVersion) {
