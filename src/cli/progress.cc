@@ -23,6 +23,7 @@ constexpr size_t kMinBar = 10;   // bar columns between its brackets
 constexpr size_t kMaxBar = 30;
 constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
 constexpr auto kPlainInterval = std::chrono::seconds(1);
+constexpr auto kPlainRepeat = std::chrono::seconds(30);  // an unchanged plain line, again
 const char kEllipsis[] = "\u2026";
 
 // One piece of a line after the name. |drop| orders what goes first when the line is too
@@ -391,12 +392,13 @@ int TerminalWidth(int fd) {
 // The printer.
 
 ProgressPrinter::ProgressPrinter(std::FILE* out, bool tty, std::string label, bool export_file,
-                                 std::function<int()> width)
-    : out_(out), tty_(tty), width_(std::move(width)) {
+                                 std::function<int()> width, std::function<SteadyTime()> clock)
+    : out_(out), tty_(tty), width_(std::move(width)), clock_(std::move(clock)) {
   if (!width_) width_ = [fd = ::fileno(out)] { return TerminalWidth(fd); };
+  if (!clock_) clock_ = [] { return std::chrono::steady_clock::now(); };
   snap_.label = std::move(label);
   snap_.export_file = export_file;
-  snap_.start = std::chrono::steady_clock::now();
+  snap_.start = clock_();
   if (tty_) {
     // Log lines go above the block, not into it.
     log::SetConsoleWriter([this](std::string_view line) {
@@ -437,7 +439,7 @@ void ProgressPrinter::WriteAbove(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), out_);
   if (text.empty() || text.back() != '\n') std::fputc('\n', out_);
   if (tty_ && have_ && !done_) {
-    Draw(std::chrono::steady_clock::now());
+    Draw(clock_());
   } else {
     std::fflush(out_);
   }
@@ -451,7 +453,7 @@ void ProgressPrinter::Message(const std::string& line) {
 void ProgressPrinter::Update(const service::Progress& p) {
   MutexLock lock(&mu_);
   if (done_) return;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_();
   // A notice is said once, above the block; a wait notice carries no progress of its own.
   if (p.retry) WriteAbove(FormatRetry(snap_.label, *p.retry));
   if (p.waiting) {
@@ -485,8 +487,13 @@ void ProgressPrinter::Update(const service::Progress& p) {
     }
   }
   if (stage_changed || now - last_plain_ >= kPlainInterval) {
-    last_plain_ = now;
-    std::fprintf(out_, "%s\n", RenderPlainLine(snap_, now).c_str());
+    // The same words again (a pull waiting out retries) only now and then.
+    std::string line = RenderPlainLine(snap_, now);
+    if (stage_changed || line != last_plain_line_ || now - last_plain_ >= kPlainRepeat) {
+      last_plain_ = now;
+      std::fprintf(out_, "%s\n", line.c_str());
+      last_plain_line_ = std::move(line);
+    }
   }
   std::fflush(out_);
 }

@@ -90,11 +90,13 @@ std::string ShortenMiddle(const std::string& s, size_t width, double head_share 
 // (at most ten times a second, at once when its lines change), the width read from
 // |width| each time (default: the terminal's, else $COLUMNS, else 80); log lines (core/log
 // SetConsoleWriter) and notices go above the block. Otherwise: plain lines, one a second
-// plus one per stage, file started and notice.
+// (an unchanged one every 30 s only) plus one per stage, file started and notice.
 class ProgressPrinter {
  public:
+  // |clock| (default: steady_clock) is for tests.
   ProgressPrinter(std::FILE* out, bool tty, std::string label, bool export_file = false,
-                  std::function<int()> width = nullptr);
+                  std::function<int()> width = nullptr,
+                  std::function<SteadyTime()> clock = nullptr);
   // Removes the block from the screen (as Done) and gives log lines back to stderr.
   ~ProgressPrinter();
   ProgressPrinter(const ProgressPrinter&) = delete;
@@ -114,6 +116,7 @@ class ProgressPrinter {
   std::FILE* out_;
   const bool tty_;
   std::function<int()> width_;
+  std::function<SteadyTime()> clock_;
   Mutex mu_;
   ProgressSnapshot snap_ GUARDED_BY(mu_);
   bool have_ GUARDED_BY(mu_) = false;
@@ -121,6 +124,7 @@ class ProgressPrinter {
   SteadyTime last_draw_ GUARDED_BY(mu_){};
   size_t last_lines_ GUARDED_BY(mu_) = 0;
   SteadyTime last_plain_ GUARDED_BY(mu_){};
+  std::string last_plain_line_ GUARDED_BY(mu_);
   service::JobState last_stage_ GUARDED_BY(mu_) = service::JobState::kQueued;
   std::vector<bool> started_ GUARDED_BY(mu_);  // per file: its start was told (plain)
   bool done_ GUARDED_BY(mu_) = false;

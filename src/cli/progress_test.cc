@@ -373,6 +373,44 @@ TEST(ProgressPrinterTest, PlainModeWritesLinesWithoutControlCodes) {
       << out;
 }
 
+TEST(ProgressPrinterTest, PlainLinesComeOnceASecondAndRepeatOnlyNowAndThen) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  SteadyTime now{};
+  {
+    ProgressPrinter printer(
+        f, /*tty=*/false, "w", false, [] { return 80; }, [&] { return now; });
+    ProgressSnapshot s = OneFile("w", 0, 100 * kMiB);
+    Progress p = s.progress;
+    printer.Update(p);  // the first: a line
+    for (int tenth = 1; tenth <= 9; ++tenth) {
+      now += std::chrono::milliseconds(100);
+      p.done += kMiB;
+      printer.Update(p);  // within the second: none
+    }
+    now += std::chrono::milliseconds(100);
+    printer.Update(p);  // a second on, changed: a line
+    // Waiting out retries: the same words every second are said again only after 30 s.
+    for (int sec = 1; sec <= 40; ++sec) {
+      now += std::chrono::seconds(1);
+      printer.Update(p);
+    }
+    p.state = JobState::kVerifying;  // a new stage: at once
+    printer.Update(p);
+  }
+  std::string out = ReadAll(f);
+  std::fclose(f);
+  std::vector<std::string> lines;
+  for (size_t at = 0, nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1) {
+    lines.push_back(out.substr(at, nl - at));
+  }
+  ASSERT_EQ(lines.size(), 4u) << out;
+  EXPECT_EQ(lines[0].rfind("w: 0.0% 0 B/100.0 MiB", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[1].rfind("w: 9.0% 9.0 MiB/100.0 MiB", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2], lines[1]);  // 30 s later, unchanged: once in the 40 s
+  EXPECT_NE(lines[3].find("verifying"), std::string::npos) << lines[3];
+}
+
 TEST(ProgressTest, Durations) {
   EXPECT_EQ(FormatDuration(5), "0:05");
   EXPECT_EQ(FormatDuration(3723), "1:02:03");

@@ -125,15 +125,18 @@ RetryDecision DecideRetry(const FailedAttempt& f, const DownloadOptions& options
   const auto failing = std::chrono::duration_cast<std::chrono::milliseconds>(f.steady_now - *since);
   if (counted) {
     ++attempts;
+    // "giving up after retrying for 2 min (14 attempts, connection refused): GET ...".
+    const std::string reason = RetryReason(f);
     if (options.retry_count >= 0 && attempts > options.retry_count) {
-      return Fail(
-          err.WithContext("giving up after " + std::to_string(options.retry_count) + " retries"),
-          attempts);
+      return Fail(err.WithContext("giving up after " + std::to_string(options.retry_count) +
+                                  " retries (" + reason + ")"),
+                  attempts);
     }
     if (failing >= options.retry_for) {
       return Fail(
           err.WithContext("giving up after retrying for " + HumanDuration(options.retry_for) +
-                          " (" + std::to_string(attempts) + " attempts)"),
+                          " (" + std::to_string(attempts) +
+                          (attempts == 1 ? " attempt, " : " attempts, ") + reason + ")"),
           attempts);
     }
   }

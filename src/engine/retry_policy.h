@@ -107,10 +107,11 @@ struct RetryDecision {
 // - 408/425/429/5xx, transport errors, a short body: a counted retry. The count and the
 //   time restart when this request moved bytes. Once the connection has been failing for
 //   retry_for (measured from its first failure since bytes last moved), fail "giving up
-//   after retrying for 2 min (N attempts)"; past a retry_count >= 0, fail "giving up after
-//   N retries". The delay is Retry-After (capped at kMaxRetryAfter) when given, else a
-//   draw from |jitter| in [base/2, base], base = min(max_backoff, kBaseBackoff *
-//   2^(attempts-1)), cut to what is left of retry_for (so the last try comes at its end).
+//   after retrying for 2 min (N attempts, connection refused)"; past a retry_count >= 0,
+//   fail "giving up after N retries (HTTP 503)". The delay is Retry-After (capped at
+//   kMaxRetryAfter) when given, else a draw from |jitter| in [base/2, base], base =
+//   min(max_backoff, kBaseBackoff * 2^(attempts-1)), cut to what is left of retry_for (so
+//   the last try comes at its end).
 RetryDecision DecideRetry(const FailedAttempt& failed, const DownloadOptions& options,
                           const Jitter& jitter);
 

@@ -303,7 +303,8 @@ TEST(RetryPolicyTest, ProgressStartsTheTimeAgain) {
   f.steady_now += std::chrono::seconds(1);
   d = DecideRetry(f, options, jitter);
   EXPECT_EQ(d.action, Action::kFail);
-  EXPECT_NE(d.status.message().find("giving up after retrying for 10 s (8 attempts)"),
+  EXPECT_NE(d.status.message().find("giving up after retrying for 10 s (8 attempts, connection "
+                                    "reset): reset"),
             std::string::npos)
       << d.status.message();
 }

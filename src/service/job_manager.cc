@@ -241,6 +241,7 @@ void JobManager::Run(std::string id) {
                 : p.waiting->pid > 0 ? "another modeld (pid " + std::to_string(p.waiting->pid) + ")"
                                      : std::string("another modeld"),
                 p.waiting->what);
+      return;  // a notice alone: no progress of its own
     }
     Locked lock(this);
     Entry& e = jobs_.at(id);

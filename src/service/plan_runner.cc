@@ -100,13 +100,8 @@ std::vector<FileProgress> PlanRunner::FileProgressSnapshot() {
 void PlanRunner::Waiting(size_t i) {
   const auto& f = plan_.files[i];
   Progress p;
-  MutexLock lock(&progress_mu_);
-  p.state = JobState::kDownloading;
-  for (size_t k = 0; k < slots_.size(); ++k) {
-    p.done += slots_[k].done;
-    p.files.push_back(FileAt(k));
-  }
   p.waiting = WaitingFor(store_, f.url, f.path);
+  MutexLock lock(&progress_mu_);  // one event at a time, as Report
   if (progress_) progress_(p);
 }
 

@@ -90,7 +90,8 @@ struct Progress {
   double bytes_per_second = 0;
   std::optional<double> eta_seconds;
   std::vector<FileProgress> files;
-  // Set on the one event that tells of it (the event's other fields are as ever).
+  // Notices. A RetryNotice rides on a progress event (its other fields are as ever); a
+  // WaitNotice comes on an event of its own that carries nothing else.
   std::optional<RetryNotice> retry;
   std::optional<WaitNotice> waiting;
 };
