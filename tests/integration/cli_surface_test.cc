@@ -409,19 +409,21 @@ TEST_F(CliHubTest, AGatedRepositorySaysHowToSetHfToken) {
   EXPECT_EQ(Modeld({"pull", "-q", "org/gated"}, true, Env("hf_good")).rc, 0);
 }
 
-// Installed already: whatever pull does about it, it speaks of --force, never of the HTTP
+// Installed already: the same request again is success and says where; another checksum
+// is another request (it downloads, and a mismatch says so). Neither speaks of the HTTP
 // API's force_download=true.
-TEST_F(CliSurfaceTest, AlreadyInstalledSpeaksOfForce) {
+TEST_F(CliSurfaceTest, AlreadyInstalledIsSuccessAndAnotherChecksumIsChecked) {
   TestOrigin origin;
   origin.Put("/a.bin", {.content = RandomBytes(kMiB, 4)});
   ASSERT_EQ(Modeld({"pull", "-q", origin.Url("/a.bin"), "--name", "a:v1"}).rc, 0);
-  auto r =
-      Modeld({"pull", origin.Url("/a.bin"), "--name", "a:v1", "--sha256", std::string(64, 'b')});
+  auto r = Modeld({"pull", origin.Url("/a.bin"), "--name", "a:v1"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("already installed at "), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("force_download"), std::string::npos) << r.err;
-  if (r.rc != 0) EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
-  r = Modeld({"pull", origin.Url("/a.bin"), "--name", "a:v1"});
+  r = Modeld({"pull", origin.Url("/a.bin"), "--name", "a:v1", "--sha256", std::string(64, 'b')});
+  EXPECT_NE(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("checksum mismatch"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("force_download"), std::string::npos) << r.err;
-  if (r.rc != 0) EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -45,9 +45,16 @@ class Child {
     posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     // Never the real home: default data and Hub cache dirs point into the scratch dir.
-    std::vector<std::string> env_s = {"MODELD_HOME=" + (dir / "modeld-home").string(),
-                                      "HF_HUB_CACHE=" + (dir / "hf-cache").string()};
-    env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
+    // |extra_env| may name them itself, and then wins.
+    std::vector<std::string> env_s = extra_env;
+    for (std::string kv : {"MODELD_HOME=" + (dir / "modeld-home").string(),
+                           "HF_HUB_CACHE=" + (dir / "hf-cache").string()}) {
+      std::string name = kv.substr(0, kv.find('=') + 1);
+      if (std::none_of(extra_env.begin(), extra_env.end(),
+                       [&](const std::string& x) { return x.rfind(name, 0) == 0; })) {
+        env_s.push_back(std::move(kv));
+      }
+    }
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
       std::string_view name = kv.substr(0, kv.find('=') + 1);
