@@ -38,9 +38,11 @@ class ProgressCliTest : public ::testing::Test {
 TEST_F(ProgressCliTest, AnOutageLongerThanTheOldBudgetDoesNotEndAPull) {
   std::string data = RandomBytes(3 * kMiB, 1);
   origin_.Put("/w.bin", {.content = data});
-  const auto outage = milliseconds(10'000);
-  origin_.RefuseConnectionsFor(outage);
+  // 7.75 s of waits, plus slack for starting the process on a loaded machine (CI's
+  // sanitizer builds): the sixth refusal must fall within the outage.
+  const auto outage = milliseconds(12'000);
   auto start = std::chrono::steady_clock::now();
+  origin_.RefuseConnectionsFor(outage);
   std::string err;
   int rc = RunModeld(
       {"pull", origin_.Url("/w.bin"), "-o", (dir_ / "w.bin").string(), "--sha256", Sha256Hex(data)},
