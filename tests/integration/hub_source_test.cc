@@ -17,25 +17,15 @@ const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
 class HubSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    hub_.AddRepo("org/tiny", kCommit, {"main", "v1.0"},
-                 {{"config.json", "{\"model_type\":\"llama\"}", false},
-                  {"tokenizer/vocab.txt", "a\nb\n", false},
-                  {"model.safetensors", RandomBytes(300000, 1), true},
-                  {"gguf/tiny-Q4_K_M-00001-of-00002.gguf", RandomBytes(200000, 2), true},
-                  {"gguf/tiny-Q4_K_M-00002-of-00002.gguf", RandomBytes(100000, 3), true},
-                  {"gguf/tiny-Q8_0.gguf", RandomBytes(150000, 4), true}});
-    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}},
-                 "hf_secret");
+    AddTinyRepos(hub_, kCommit);
     hub_.SetPageSize(2);
     config_.endpoint = api_.Url("");  // http://127.0.0.1:PORT, no trailing slash
     config_.max_backoff = std::chrono::milliseconds(100);
   }
-  void TearDown() override {  // the mimic's handlers run on the origins' threads
-    api_.Stop();
-    cdn_.Stop();
-  }
-  TestOrigin api_, cdn_;
-  HubMimic hub_{api_, &cdn_};
+  HubOrigins hub_origins_;
+  TestOrigin& api_ = hub_origins_.api;
+  TestOrigin& cdn_ = hub_origins_.cdn;
+  HubMimic& hub_ = hub_origins_.hub;
   HubConfig config_;
 };
 
@@ -47,12 +37,12 @@ TEST_F(HubSourceTest, ResolvesTheRevisionAndListsEveryPage) {
   const auto& cfg = plan->files[0];
   EXPECT_EQ(cfg.path, "config.json");
   EXPECT_FALSE(cfg.lfs());
-  EXPECT_EQ(cfg.git_sha1, HubMimic::GitBlobSha1("{\"model_type\":\"llama\"}"));
+  EXPECT_EQ(cfg.git_sha1, HubMimic::GitBlobSha1(kTinyConfig));
   EXPECT_EQ(cfg.url, config_.endpoint + "/org/tiny/resolve/" + kCommit + "/config.json");
   auto st = std::find_if(plan->files.begin(), plan->files.end(),
                          [](const auto& f) { return f.path == "model.safetensors"; });
   ASSERT_NE(st, plan->files.end());
-  EXPECT_EQ(st->sha256, Sha256Hex(RandomBytes(300000, 1)));
+  EXPECT_EQ(st->sha256, Sha256Hex(TinyWeights()));
   EXPECT_EQ(st->size, 300000u);
   // A tag resolves to the same commit.
   EXPECT_EQ(sources::ResolveHub("org/tiny", "v1.0", {}, config_)->commit, kCommit);

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -105,17 +106,8 @@ class Child {
   std::filesystem::path out_, err_;
 };
 
-// Runs modeld to completion and returns its exit code.
-inline int RunModeld(const std::vector<std::string>& args, const std::filesystem::path& dir,
-                     std::string* out = nullptr, std::string* err = nullptr) {
-  Child c(args, dir);
-  int rc = c.Wait();
-  if (out) *out = c.Stdout();
-  if (err) *err = c.Stderr();
-  return rc;
-}
-
-// The same with |extra_env| ("NAME=value") in its environment.
+// Runs modeld to completion with |extra_env| ("NAME=value") in its environment and returns
+// its exit code.
 inline int RunModeldEnv(const std::vector<std::string>& args, const std::filesystem::path& dir,
                         const std::vector<std::string>& extra_env, std::string* out = nullptr,
                         std::string* err = nullptr) {
@@ -124,6 +116,31 @@ inline int RunModeldEnv(const std::vector<std::string>& args, const std::filesys
   if (out) *out = c.Stdout();
   if (err) *err = c.Stderr();
   return rc;
+}
+
+// The same with the scratch environment only.
+inline int RunModeld(const std::vector<std::string>& args, const std::filesystem::path& dir,
+                     std::string* out = nullptr, std::string* err = nullptr) {
+  return RunModeldEnv(args, dir, {}, out, err);
+}
+
+// Runs `modeld --data-dir DATA args... --json` in |dir|, expects exit code |want_rc| and
+// JSON on stdout (a failure names the command and shows its stderr), and returns that JSON.
+// |err_out|, when given, receives stderr.
+inline nlohmann::json RunModeldJson(std::vector<std::string> args,
+                                    const std::filesystem::path& data,
+                                    const std::filesystem::path& dir, int want_rc = 0,
+                                    std::string* err_out = nullptr) {
+  std::string command = args.empty() ? std::string() : args.front();
+  args.insert(args.begin(), {"--data-dir", data.string()});
+  args.push_back("--json");
+  std::string out, err;
+  int rc = RunModeld(args, dir, &out, &err);
+  EXPECT_EQ(rc, want_rc) << command << ": " << err;
+  if (err_out) *err_out = err;
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << command << " stdout: " << out << "\nstderr: " << err;
+  return j;
 }
 
 }  // namespace modeld::testing
