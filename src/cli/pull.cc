@@ -357,19 +357,23 @@ int ExitCodeForHttp(long status) {
 }
 
 // The exit code for a failure the server reports by its Status code name.
-int ExitCodeForName(const std::string& code) {
-  static const std::map<std::string, int> kCodes = {{"InvalidArgument", kExitUsage},
-                                                    {"NotFound", kExitNotFound},
-                                                    {"AlreadyExists", kExitExists},
-                                                    {"Unavailable", kExitNetwork},
-                                                    {"IoError", kExitIo},
-                                                    {"Corrupt", kExitChecksum},
-                                                    {"Cancelled", kExitInterrupted},
-                                                    {"PermissionDenied", kExitPermission},
-                                                    {"NoSpace", kExitNoSpace},
-                                                    {"FailedPrecondition", kExitBusy}};
-  auto it = kCodes.find(code);
-  return it == kCodes.end() ? kExitInternal : it->second;
+// A failure as the server tells it (a failed job's progress object: "error"; an error
+// reply: "detail"; both with "error_code" and the typed "error_detail"), rebuilt as the
+// Status the server had, so that it is worded the CLI's way. Without a known code it is
+// |fallback|.
+Status ServerFailure(const nlohmann::json& f, const std::string& message, Status::Code fallback) {
+  auto code = Status::CodeFromName(f.value("error_code", std::string()));
+  Status s = Status::FromCode(code && *code != Status::Code::kOk ? *code : fallback, message);
+  const auto detail = f.find("error_detail");
+  if (detail == f.end() || !detail->is_object() || !detail->contains("reason") ||
+      !(*detail)["reason"].is_string()) {
+    return s;
+  }
+  Status::Info info{(*detail)["reason"].get<std::string>(), {}};
+  for (const auto& [k, v] : detail->items()) {
+    if (k != "reason" && v.is_string()) info.fields[k] = v.get<std::string>();
+  }
+  return s.WithInfo(std::move(info));
 }
 
 // Through a running server: submit, then follow its event stream.
@@ -420,6 +424,8 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
     if (r.status == 409) {  // the API's words say force_download=true: the CLI's, --force
       detail = CliMessage(Status::AlreadyExists(detail).WithInfo(
           {reason::kAlreadyInstalled, {{"model", ref->ToString()}}}));
+    } else if (r.body.is_object() && r.body.contains("error_code")) {
+      return PrintError("pull", ServerFailure(r.body, detail, Status::Code::kInternal));
     }
     std::fprintf(stderr, "modeld pull: %s\n", detail.c_str());
     return ExitCodeForHttp(r.status);
@@ -491,10 +497,13 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
     if (!args.json) std::printf("%s\n", path.c_str());
     return kExitOk;
   }
-  std::string err =
-      f.is_object() ? f.value("error", std::string("the download did not finish")) : final.error;
-  std::fprintf(stderr, "modeld pull: %s\n", err.c_str());
-  return f.is_object() ? ExitCodeForName(f.value("error_code", std::string())) : kExitNetwork;
+  if (!f.is_object()) {
+    std::fprintf(stderr, "modeld pull: %s\n", final.error.c_str());
+    return kExitNetwork;
+  }
+  return PrintError("pull",
+                    ServerFailure(f, f.value("error", std::string("the download did not finish")),
+                                  Status::Code::kInternal));
 }
 
 bool SameDirectory(const std::filesystem::path& a, const std::filesystem::path& b) {

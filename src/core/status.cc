@@ -37,6 +37,16 @@ std::string_view Status::CodeName(Code code) {
   return "Unknown";
 }
 
+std::optional<Status::Code> Status::CodeFromName(std::string_view name) {
+  for (Code c :
+       {Code::kOk, Code::kInvalidArgument, Code::kNotFound, Code::kAlreadyExists,
+        Code::kUnavailable, Code::kIoError, Code::kCorrupt, Code::kCancelled,
+        Code::kPermissionDenied, Code::kInternal, Code::kNoSpace, Code::kFailedPrecondition}) {
+    if (CodeName(c) == name) return c;
+  }
+  return std::nullopt;
+}
+
 std::string Status::ToString() const {
   if (ok()) return "OK";
   return std::string(CodeName(code())) + ": " + message();

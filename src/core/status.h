@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,6 +82,8 @@ class [[nodiscard]] Status {
   const Info* info() const { return rep_ && !rep_->info.reason.empty() ? &rep_->info : nullptr; }
 
   static std::string_view CodeName(Code code);
+  // The Code whose CodeName is |name|; nullopt for any other string.
+  static std::optional<Code> CodeFromName(std::string_view name);
 
  private:
   struct Rep {

@@ -21,6 +21,17 @@ TEST(StatusTest, InfoTravelsWithContextAndCopies) {
   EXPECT_EQ(s.WithContext("x").message(), "x: not found: http://h/x (HTTP 404)");
 }
 
+// What a server writes as "error_code", a client reads back as the same code.
+TEST(StatusTest, CodeNamesReadBack) {
+  for (int c = 0; c <= static_cast<int>(Status::Code::kFailedPrecondition); ++c) {
+    auto code = static_cast<Status::Code>(c);
+    EXPECT_EQ(Status::CodeFromName(Status::CodeName(code)), code) << Status::CodeName(code);
+  }
+  EXPECT_EQ(Status::CodeFromName("Unknown"), std::nullopt);
+  EXPECT_EQ(Status::CodeFromName("nospace"), std::nullopt) << "names are exact";
+  EXPECT_EQ(Status::CodeFromName(""), std::nullopt);
+}
+
 TEST(StatusTest, NoInfoUnlessGivenAndOkStaysOk) {
   EXPECT_EQ(Status::Corrupt("x").info(), nullptr);
   EXPECT_EQ(Status::Corrupt("x").WithContext("y").info(), nullptr);

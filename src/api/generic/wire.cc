@@ -59,6 +59,24 @@ std::string_view Message(JobState s) {
   return "Download in progress";
 }
 
+// "error_code" (Status::CodeName) and, when the failure is typed, "error_detail":
+// {"reason", and its named values}, so that a client (the CLI through a server) can word
+// it its own way.
+void AddErrorCode(json& j, const Status& s) {
+  j["error_code"] = Status::CodeName(s.code());
+  if (const Status::Info* info = s.info()) {
+    json detail = {{"reason", info->reason}};
+    for (const auto& [k, v] : info->fields) detail[k] = RedactText(v);
+    j["error_detail"] = std::move(detail);
+  }
+}
+
+// A failed or cancelled job's "error" (its message) and the above.
+void AddError(json& j, const Status& s) {
+  j["error"] = RedactText(s.message());
+  AddErrorCode(j, s);
+}
+
 }  // namespace
 
 http::status HttpStatusFor(const Status& s) {
@@ -89,7 +107,9 @@ http::status HttpStatusFor(const Status& s) {
 }
 
 Response ErrorFor(const Status& s) {
-  return ErrorResponse(HttpStatusFor(s), RedactText(s.message()));
+  json j = {{"detail", RedactText(s.message())}};
+  AddErrorCode(j, s);
+  return JsonResponse(HttpStatusFor(s), j.dump());
 }
 
 std::string_view SeedStatus(JobState state) {
@@ -240,8 +260,7 @@ json ProgressJson(const service::Job& job) {
     j["installation"] = InstallationJson(*job.result);
     j["file_path"] = FilePath(*job.result);
   } else if (ev.state == JobState::kFailed || ev.state == JobState::kCancelled) {
-    j["error"] = ev.status.message();
-    j["error_code"] = Status::CodeName(ev.status.code());
+    AddError(j, ev.status);
   }
   j["download_url"] = RedactUrl(job.request.url.empty() ? job.plan.first_url : job.request.url);
   return j;
@@ -273,10 +292,7 @@ json EventJson(const service::JobEvent& ev) {
             {"status", SeedStatus(ev.state)},
             {"state", service::JobStateName(ev.state)},
             {"progress", ProgressObject(ev, true)}};
-  if (!ev.status.ok()) {
-    j["error"] = ev.status.message();
-    j["error_code"] = Status::CodeName(ev.status.code());
-  }
+  if (!ev.status.ok()) AddError(j, ev.status);
   if (!ev.files.empty()) {
     json files = json::array();
     for (const auto& f : ev.files) {
