@@ -339,6 +339,12 @@ int main(int argc, char** argv) {
   help_cmd->add_option("command", help_topic, "a command, e.g. pull, or jobs rm");
   help_cmd->footer(Examples({"modeld help", "modeld help pull", "modeld help jobs rm"}));
 
+  // `modeld` alone shows what it can do, as docker and ollama do (CLI11 would only say that
+  // a command is required).
+  if (argc == 1) {
+    std::printf("%s", app.help().c_str());
+    return cli::kExitOk;
+  }
   // An unknown command is named, with the nearest known one (before CLI11, which would only
   // say that a command is required).
   if (auto rc = cli::CheckCommandWords(app, argc, argv)) return *rc;

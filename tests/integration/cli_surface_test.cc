@@ -10,6 +10,7 @@
 #include "engine_harness.h"
 #include "hub_mimic.h"
 #include "origin.h"
+#include "serve_child.h"
 #include "subprocess.h"
 
 namespace modeld::testing {
@@ -200,6 +201,10 @@ TEST_F(CliSurfaceTest, TopLevelHelpNamesTheEnvironmentAndTheGlobalOptions) {
                            "ls, list"}) {
     EXPECT_NE(r.out.find(want), std::string::npos) << want << " missing from:\n" << r.out;
   }
+  // `modeld` alone shows the same help, as docker and ollama do.
+  auto bare = Modeld({}, false);
+  EXPECT_EQ(bare.rc, 0) << bare.err;
+  EXPECT_EQ(bare.out, r.out);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -391,6 +396,15 @@ TEST_F(CliSurfaceTest, ShortSpaceNamesTheDirectoryAndFileSystemInMiBAndGiB) {
   EXPECT_EQ(r.rc, 6) << r.err;
   EXPECT_NE(r.err.find("not enough space in " + dir_.path().string()), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("give -o a directory on another disk"), std::string::npos) << r.err;
+  EXPECT_EQ(ErrorLine(r.err).find("MB"), std::string::npos) << "one unit system: " << r.err;
+  // Through a server on the same data dir: the server's failure, in the CLI's words.
+  ServeChild server(data_);
+  r = Modeld({"pull", origin.Url("/huge.bin")}, true, {"MODELD_URL=" + server.base()});
+  EXPECT_EQ(r.rc, 6) << r.err;
+  EXPECT_NE(r.err.find("not enough space in " + data_.string() + " (the file system mounted at "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("90.9 TiB needed, "), std::string::npos) << r.err;
   EXPECT_EQ(ErrorLine(r.err).find("MB"), std::string::npos) << "one unit system: " << r.err;
 }
 
