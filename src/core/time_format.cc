@@ -6,6 +6,12 @@
 
 namespace modeld {
 
+int64_t UnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string FormatUtc(int64_t seconds, const char* format) {
   char buf[64];
   std::time_t tt = static_cast<std::time_t>(seconds);

@@ -7,6 +7,9 @@
 
 namespace modeld {
 
+// Seconds since the epoch now (the system clock): what the registry and jobs record.
+int64_t UnixSeconds();
+
 // |seconds| since the epoch, in UTC, through strftime's |format|.
 std::string FormatUtc(int64_t seconds, const char* format);
 

@@ -17,12 +17,6 @@ namespace modeld::service {
 
 namespace {
 
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string NewJobId() {
   unsigned char bytes[6];
   size_t got = 0;
@@ -180,7 +174,7 @@ Job JobManager::Enqueue(PullRequest request, int priority,
   e.job.request = std::move(request);
   e.job.priority = priority;
   e.job.plan = std::move(summary);
-  e.job.created_at = NowSeconds();
+  e.job.created_at = UnixSeconds();
   e.plan = std::move(plan);
   e.stop = std::make_unique<StopSignal>();
   std::string id = e.job.id;
@@ -202,7 +196,7 @@ void JobManager::Pump() {
     if (!next) return;
     next->running = true;
     next->after_stop.clear();
-    next->job.started_at = NowSeconds();
+    next->job.started_at = UnixSeconds();
     next->run_start_bytes = next->job.last.bytes_done;
     ++running_;
     Update(*next, JobState::kResolving, true);
@@ -289,7 +283,7 @@ void JobManager::Run(std::string id) {
   e.plan.reset();  // a retry resolves again: links expire
   --running_;
   e.interrupted_runs = 0;  // this run ended on its own
-  e.job.finished_at = NowSeconds();
+  e.job.finished_at = UnixSeconds();
   e.job.last.bytes_per_second = 0;
   if (e.after_stop == "remove") {
     MarkCancelled(e);
@@ -502,7 +496,7 @@ Result<int> JobManager::Recover() {
       log::Warn("job={} {}: {}", rec.id, rec.model, why);
       entry.job.error = Status::Internal(why);
       entry.job.last.status = entry.job.error;
-      entry.job.finished_at = NowSeconds();
+      entry.job.finished_at = UnixSeconds();
       Update(entry, JobState::kFailed, true);
       continue;
     }
