@@ -130,6 +130,19 @@ bool PruneEmpty(const fs::path& dir) {
   return fs::is_empty(dir, ec) && !ec && fs::remove(dir, ec);
 }
 
+// Whether the Hub cache's |hf_blob| is to be (re)linked to our verified blob |ours|: it is
+// missing; or, on ours' file system, it is another file than ours (the hard link a repair
+// of ours left on the old, corrupt bytes, or a file someone changed); or, on another file
+// system (where it was copied), its size differs.
+bool NeedsLink(const fs::path& hf_blob, const fs::path& ours) {
+  struct stat h {
+  }, o{};
+  if (::stat(hf_blob.c_str(), &h) != 0) return true;
+  if (::stat(ours.c_str(), &o) != 0) return false;  // nothing to link from: keep what is there
+  if (h.st_dev == o.st_dev) return h.st_ino != o.st_ino;
+  return h.st_size != o.st_size;
+}
+
 }  // namespace
 
 Status HubCache::RemoveBlob(const fs::path& blob) const {
@@ -206,9 +219,10 @@ Status HubCache::LinkSnapshot(const HubSnapshot& snap) const {
       return Status::InvalidArgument("bad etag for " + f.path);
     }
     fs::path blob = repo / "blobs" / f.etag;
-    if (!fs::exists(blob, ec)) {
+    const fs::path ours = BlobPath(data_dir_, f.sha256);
+    if (NeedsLink(blob, ours)) {
       fs::path tmp = repo / "blobs" / (f.etag + "." + RandomHex(8) + ".incomplete");
-      if (Status s = LinkOrCopy(BlobPath(data_dir_, f.sha256), tmp); !s.ok()) {
+      if (Status s = LinkOrCopy(ours, tmp); !s.ok()) {
         return s;
       }
       if (::rename(tmp.c_str(), blob.c_str()) != 0) {
