@@ -1,13 +1,16 @@
 # modeld: `make` builds build/modeld; `make test` builds and runs every test; `make run` starts it.
-# `make tsa` builds everything with clang's thread-safety analysis as errors (docs/threads.md).
+# `make install` copies build/modeld to $(PREFIX)/bin (default /usr/local/bin; DESTDIR stages it),
+# building it first if it is missing. `make tsa` builds everything with clang's thread-safety
+# analysis as errors (docs/threads.md).
 # `make asan` / `make tsan` build and run every test under sanitizers (build-asan, build-tsan);
 # `make fuzz` builds and runs the libFuzzer targets (build-fuzz; fuzz/README.md).
 BUILD ?= build
 TSA_BUILD ?= build-tsa
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
 
-.PHONY: all deps configure build test tsa run bench format format-check clean asan tsan fuzz
+.PHONY: all deps configure build test tsa run bench format format-check clean asan tsan fuzz install uninstall
 
 all: build
 
@@ -38,6 +41,14 @@ tsa: deps $(TSA_BUILD)/build.ninja
 
 run: build
 	$(BUILD)/modeld serve
+
+# Not `install: build`: `sudo make install` after `make` must not build (or apt-get) as root.
+install:
+	@test -x $(BUILD)/modeld || $(MAKE) build
+	install -D -m 0755 $(BUILD)/modeld $(DESTDIR)$(PREFIX)/bin/modeld
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/modeld
 
 bench: build
 	@scripts/install-deps.sh --bench

@@ -6,7 +6,6 @@
 // RedactText; and in a URL as a server reads it (Boost.URL: userinfo, decoded query
 // parameter names), no password is left and every credential parameter's value is "***".
 #include <algorithm>
-#include <array>
 #include <boost/url/parse.hpp>
 #include <cctype>
 #include <string>
@@ -16,23 +15,12 @@
 
 namespace {
 
+// The name Boost.URL decoded, compared in lower case with the list RedactUrl uses.
 bool IsSecret(std::string name) {
   std::transform(name.begin(), name.end(), name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static constexpr std::array<std::string_view, 13> kSecret = {"token",
-                                                               "access_token",
-                                                               "api_key",
-                                                               "apikey",
-                                                               "key",
-                                                               "password",
-                                                               "passwd",
-                                                               "secret",
-                                                               "signature",
-                                                               "sig",
-                                                               "x-amz-signature",
-                                                               "x-amz-credential",
-                                                               "x-amz-security-token"};
-  return std::find(kSecret.begin(), kSecret.end(), name) != kSecret.end();
+  auto names = modeld::CredentialParameterNames();
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 // |redacted| as a server would read it: nothing secret left. The fragment, which a

@@ -1,8 +1,10 @@
 // modeld: the composition root. Parses the command line and runs a subcommand.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <map>
 
 #include "app/serve.h"
+#include "cli/command_line.h"
 #include "cli/exit_codes.h"
 #include "cli/jobs.h"
 #include "cli/pull.h"
@@ -15,37 +17,80 @@
 #define MODELD_VERSION "0.0.0"
 #endif
 
+namespace {
+
+// The closing section of every --help: "Examples:" and one command a line.
+std::string Examples(std::initializer_list<const char*> lines) {
+  std::string out = "Examples:";
+  for (const char* l : lines) out += std::string("\n  ") + l;
+  return out;
+}
+
+// The environment variables modeld reads (each getenv in src/), for the top-level help.
+constexpr const char* kEnvironment =
+    "Environment:\n"
+    "  MODELD_HOME      the data dir, where models live (--data-dir overrides it; default\n"
+    "                   $XDG_DATA_HOME/modeld, else ~/.local/share/modeld)\n"
+    "  MODELD_URL       the modeld server that pull and jobs hand work to (default\n"
+    "                   http://127.0.0.1:8000; pull --local works without it)\n"
+    "  MODELD_TOKEN     that server's bearer token; for serve, the token to require\n"
+    "  MODELD_ALLOW_PRIVATE_UPSTREAMS=1  as --allow-private-upstreams\n"
+    "  HF_TOKEN         a Hugging Face access token, for gated and private repositories\n"
+    "                   (HUGGING_FACE_HUB_TOKEN is read too)\n"
+    "  HF_ENDPOINT      the Hugging Face Hub to use (default https://huggingface.co)\n"
+    "  HF_HUB_CACHE     the Hugging Face cache modeld links Hub files into and reuses\n"
+    "                   (default $HF_HOME/hub, else ~/.cache/huggingface/hub)\n"
+    "  HF_HOME          the Hugging Face home; HF_HUB_CACHE defaults to its hub/\n"
+    "  HF_HUB_OFFLINE=1 Hub models from the Hugging Face cache only, no network\n"
+    "  http_proxy, https_proxy, all_proxy, no_proxy  proxies for downloads\n";
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace modeld;
   log::Init();
   CLI::App app{
       "modeld: a local model download server and CLI.\n"
       "Fetches large files over many connections, resumes after crashes, verifies "
-      "every byte."};
-  app.set_version_flag("--version", std::string("modeld ") + MODELD_VERSION);
+      "every byte.",
+      "modeld"};
+  app.set_version_flag("-V,--version", std::string("modeld ") + MODELD_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
+  const std::string global = "Global options (before or after the command)";
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(global);
   std::string data_dir;
   app.add_option("--data-dir", data_dir,
-                 "where models live (default: $MODELD_HOME, else ~/.local/share/modeld)");
+                 "where models live (default: $MODELD_HOME, else ~/.local/share/modeld)")
+      ->group(global);
   std::vector<std::string> catalogs;
   app.add_option("--catalog", catalogs,
                  "another catalog of models to pull by name: PATH, URL or NAME=PATH_OR_URL, "
                  "repeatable (also the \"catalogs\" list in <data dir>/config.json)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->group(global);
 
   bool allow_private_upstreams = false;
   app.add_flag("--allow-private-upstreams", allow_private_upstreams,
                "allow downloads from loopback, private, link-local, CGNAT and unique-local "
-               "addresses, refused by default (also MODELD_ALLOW_PRIVATE_UPSTREAMS=1)");
+               "addresses, refused by default (also MODELD_ALLOW_PRIVATE_UPSTREAMS=1)")
+      ->group(global);
   std::vector<std::string> allowed_upstreams;
   app.add_option("--allow-upstream", allowed_upstreams,
                  "allow this CIDR block, address or host name although it is private or "
                  "local, repeatable (e.g. 10.0.0.0/8, mirror.lan)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->group(global);
+  app.footer(
+      std::string(kEnvironment) +
+      "\nRun 'modeld COMMAND --help' for a command's options; docs/cli.md has them all.\n\n" +
+      Examples({"modeld pull Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M   # a Hub repository, "
+                "one quantization",
+                "modeld pull https://example.org/resnet50.pth --name resnet50:v1", "modeld ls",
+                "modeld serve"}));
 
   cli::PullArgs pull;
   auto* pull_cmd = app.add_subcommand(
@@ -93,9 +138,20 @@ int main(int argc, char** argv) {
   pull_cmd->add_option("-c,--connections", pull.connections, "most connections to use (1-64)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  pull_cmd->add_option("--retries", pull.retries, "retries per connection after a failure")
-      ->check(CLI::Range(0, 100))
-      ->capture_default_str();
+  // Seconds, or with a unit: 90s, 2m, 1h.
+  const std::map<std::string, double> duration_units = {
+      {"ms", 0.001}, {"s", 1}, {"m", 60}, {"min", 60}, {"h", 3600}};
+  pull_cmd
+      ->add_option("--retry-for", pull.retry_for_s,
+                   "keep retrying a failing connection this long before giving up, e.g. 90s, "
+                   "5m, 0 for no retries (default 2m; waits grow to 15 s between tries)")
+      ->transform(CLI::AsNumberWithUnit(duration_units))
+      ->check(CLI::NonNegativeNumber);
+  pull_cmd
+      ->add_option("--retries", pull.retries,
+                   "also give up after this many retries in a row (default: no count, only "
+                   "--retry-for)")
+      ->check(CLI::Range(0, 100));
   pull_cmd
       ->add_option("--timeout", pull.timeout_s,
                    "give up if the whole download takes longer (seconds; 0 = never)")
@@ -122,12 +178,19 @@ int main(int argc, char** argv) {
                      "server at $MODELD_URL, else 127.0.0.1:8000, does the download if it uses "
                      "the same data directory)");
   pull_cmd->footer(
-      "Exit codes: 0 ok, 1 internal error, 2 usage, 3 network, 4 not found, 5 checksum or "
-      "size mismatch, 6 insufficient storage, 7 permission denied, 8 disk error, 9 another "
-      "download of the file is running, 130 interrupted (partial kept). A model already "
-      "installed as asked is success (exit 0; --force fetches it again). The installed path "
-      "is printed on stdout.\n"
-      "Proxies: http_proxy, https_proxy, no_proxy from the environment are honoured.");
+      std::string(
+          "Exit codes: 0 ok, 1 internal error, 2 usage, 3 network, 4 not found, 5 checksum or "
+          "size mismatch, 6 insufficient storage, 7 permission denied, 8 disk error, 9 another "
+          "download of the file is running, 130 interrupted (partial kept). A model already "
+          "installed as asked is success (exit 0; --force fetches it again). The installed "
+          "path is printed on stdout.\n"
+          "Proxies: http_proxy, https_proxy, no_proxy from the environment are honoured.\n\n") +
+      Examples({"modeld pull Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M",
+                "modeld pull hf://org/name --include '*.json' --include '*.safetensors'",
+                "modeld pull hf://org/name/config.json       # one file of a repository",
+                "modeld pull whisper-base.en                  # a catalog model (modeld search)",
+                "modeld pull https://example.org/resnet50.pth --sha256 HEX --name resnet50:v1",
+                "modeld pull https://example.org/file.bin -o downloads/   # a plain download"}));
 
   app::ServeArgs serve;
   auto* serve_cmd = app.add_subcommand(
@@ -170,6 +233,15 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-downloads", serve.max_downloads, "downloads running at once")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  serve_cmd->footer(
+      Examples({"modeld serve", "modeld serve --listen 0.0.0.0:8000 --token-file /etc/modeld/token",
+                "modeld serve --compat --allowed-origin http://localhost:5173"}));
+  serve_cmd
+      ->add_option("--retry-for", serve.retry_for_s,
+                   "how long a download keeps retrying a failing connection before it fails, "
+                   "for jobs that do not set options.retry_for, e.g. 90s, 5m (default 2m)")
+      ->transform(CLI::AsNumberWithUnit(duration_units))
+      ->check(CLI::NonNegativeNumber);
 
   cli::SearchArgs search;
   auto* search_cmd = app.add_subcommand(
@@ -178,6 +250,7 @@ int main(int argc, char** argv) {
                          "words to find in names, descriptions and tags (default: list all)");
   search_cmd->add_option("--source", search.source, "only this catalog");
   search_cmd->add_flag("--json", search.json, "print JSON");
+  search_cmd->footer(Examples({"modeld search", "modeld search whisper", "modeld search --json"}));
 
   cli::StoreArgs st;
   auto add_json = [&](CLI::App* c) { c->add_flag("--json", st.json, "print JSON"); };
@@ -187,17 +260,29 @@ int main(int argc, char** argv) {
       "the same file as installed or last verified (size, mtime, inode); a model that fails, "
       "or that a full verify found broken, is listed broken. `modeld verify` reads every "
       "byte.");
+  ls_cmd->alias("list");
   add_json(ls_cmd);
+  ls_cmd->footer(Examples({"modeld ls", "modeld list --json"}));
   auto* info_cmd = app.add_subcommand(
       "info",
       "Show a model: NAME:VERSION, or NAME for all versions, its files checked as ls does; a "
       "broken one says what is wrong and how to repair it.");
   info_cmd->add_option("ref", st.ref, "NAME[:VERSION]")->required();
   add_json(info_cmd);
+  info_cmd->footer(Examples({"modeld info resnet50:v1", "modeld info resnet50      # every version",
+                             "modeld info Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M --json"}));
   auto* rm_cmd = app.add_subcommand(
-      "rm", "Remove NAME:VERSION (or every version of NAME), freeing files no other model uses.");
+      "rm",
+      "Remove NAME:VERSION (or every version of NAME), freeing files no other model uses, and "
+      "say how much it freed. A file the Hugging Face cache links too (a Hub model's) frees "
+      "nothing when removed here: it is kept, and said so, unless --hf-cache.");
   rm_cmd->add_option("ref", st.ref, "NAME[:VERSION]")->required();
+  rm_cmd->add_flag("--hf-cache", st.hf_cache,
+                   "also delete the Hugging Face cache's links to the files removed (its "
+                   "blobs and snapshot entries), so that their bytes go");
   add_json(rm_cmd);
+  rm_cmd->footer(Examples({"modeld rm resnet50:v1", "modeld rm resnet50        # every version",
+                           "modeld rm Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M --hf-cache"}));
   auto* verify_cmd = app.add_subcommand(
       "verify",
       "Hash every byte of every installed file against its SHA-256 and record what is found; "
@@ -206,16 +291,30 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("ref", st.ref, "NAME:VERSION (default: every model)");
   verify_cmd->add_flag("--quick", st.quick, "check as ls does, reading no byte");
   add_json(verify_cmd);
+  verify_cmd->footer(
+      Examples({"modeld verify", "modeld verify resnet50:v1", "modeld verify --quick"}));
   auto* gc_cmd = app.add_subcommand(
-      "gc", "Delete blobs no model uses, orphaned files and stale partial downloads.");
+      "gc",
+      "Delete files no model uses, orphaned directories and stale partial downloads, and say "
+      "how much it freed. Files the Hugging Face cache links too are kept (removing them here "
+      "would free nothing) unless --hf-cache.");
   gc_cmd
       ->add_option("--partials-older-than", st.partial_age_h,
                    "remove unused partial downloads older than this many hours")
       ->capture_default_str();
+  gc_cmd->add_flag("--dry-run", st.dry_run, "say what would be removed and freed; remove nothing");
+  gc_cmd->add_flag("--hf-cache", st.hf_cache,
+                   "also delete the Hugging Face cache's links to the files no model uses, so "
+                   "that their bytes go");
   add_json(gc_cmd);
-  auto* cache_cmd =
-      app.add_subcommand("cache", "Show disk use: models, blobs, partials, free space.");
+  gc_cmd->footer(Examples({"modeld gc --dry-run", "modeld gc", "modeld gc --hf-cache",
+                           "modeld gc --partials-older-than 0   # every unused partial download"}));
+  auto* cache_cmd = app.add_subcommand(
+      "cache",
+      "Show disk use: models, blobs, partials, free space, and the Hugging Face cache's "
+      "repositories holding modeld's files (hard links: the same bytes).");
   add_json(cache_cmd);
+  cache_cmd->footer(Examples({"modeld cache", "modeld cache --json"}));
 
   cli::JobsArgs jobs;
   auto* jobs_cmd = app.add_subcommand(
@@ -228,6 +327,27 @@ int main(int argc, char** argv) {
       "rm", "Remove jobs: cancel them if unfinished (their partial downloads go) and forget them.");
   jobs_rm->add_option("id", jobs.remove, "job ids (dwnld_...)");
   jobs_rm->add_flag("--finished", jobs.remove_finished, "every completed, failed or cancelled job");
+  jobs_cmd->footer(Examples({"modeld jobs", "modeld jobs --json", "modeld jobs rm dwnld_0123abcd",
+                             "modeld jobs rm --finished"}));
+  jobs_rm->footer(Examples({"modeld jobs rm dwnld_0123abcd", "modeld jobs rm --finished"}));
+
+  auto* version_cmd =
+      app.add_subcommand("version", "Print modeld's version (as -V and --version do).");
+  version_cmd->footer(Examples({"modeld version", "modeld --version"}));
+  std::vector<std::string> help_topic;
+  auto* help_cmd = app.add_subcommand("help", "Show the help of modeld, or of a COMMAND.");
+  help_cmd->add_option("command", help_topic, "a command, e.g. pull, or jobs rm");
+  help_cmd->footer(Examples({"modeld help", "modeld help pull", "modeld help jobs rm"}));
+
+  // `modeld` alone shows what it can do, as docker and ollama do (CLI11 would only say that
+  // a command is required).
+  if (argc == 1) {
+    std::printf("%s", app.help().c_str());
+    return cli::kExitOk;
+  }
+  // An unknown command is named, with the nearest known one (before CLI11, which would only
+  // say that a command is required).
+  if (auto rc = cli::CheckCommandWords(app, argc, argv)) return *rc;
 
   try {
     app.parse(argc, argv);
@@ -236,6 +356,38 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : cli::kExitUsage;
   }
   auto Dispatch = [&]() -> int {
+    if (version_cmd->parsed()) {
+      std::printf("modeld %s\n", MODELD_VERSION);
+      return cli::kExitOk;
+    }
+    if (help_cmd->parsed()) {
+      const CLI::App* topic = &app;
+      std::string usage_prefix;  // the commands above |topic|: "modeld jobs" for jobs rm
+      for (const auto& word : help_topic) {
+        const CLI::App* next = nullptr;
+        std::vector<std::string> names;
+        for (const CLI::App* c : topic->get_subcommands([](const CLI::App*) { return true; })) {
+          if (c->check_name(word)) next = c;
+          names.push_back(c->get_name());
+        }
+        if (next == nullptr) {
+          auto near = cli::NearestWords(word, names);
+          std::fprintf(stderr, "modeld help: unknown command '%s'%s\n", word.c_str(),
+                       near.empty()
+                           ? ""
+                           : ("; did you mean " + cli::QuotedAlternatives(near) + "?").c_str());
+          return cli::kExitUsage;
+        }
+        usage_prefix += (usage_prefix.empty() ? "" : " ") + topic->get_name();
+        topic = next;
+      }
+      // The formatter itself: App::help would show the help command's own help.
+      std::string text = topic->get_formatter()->make_help(
+          topic, usage_prefix.empty() ? topic->get_name() : usage_prefix + " " + topic->get_name(),
+          CLI::AppFormatMode::Normal);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      return cli::kExitOk;
+    }
     pull.data_dir = data_dir;
     pull.catalogs = catalogs;
     st.data_dir = data_dir;

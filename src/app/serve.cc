@@ -76,6 +76,10 @@ int RunServe(ServeArgs args) {
     std::fprintf(stderr, "modeld serve: %s\n", full.message().c_str());
   }
   auto jobs = std::make_unique<service::JobManager>(models, args.max_downloads);
+  if (args.retry_for_s >= 0) {
+    jobs->set_default_retry_for(
+        std::chrono::milliseconds(static_cast<int64_t>(args.retry_for_s * 1000)));
+  }
   api::generic::Context ctx{models, *jobs, MODELD_VERSION};
   std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx)};
   api::ServerOptions opts;

@@ -17,6 +17,7 @@ struct ServeArgs {
   std::string data_dir;
   std::vector<std::string> catalogs;  // --catalog
   int max_downloads = 3;
+  double retry_for_s = -1;  // --retry-for: the jobs' default retry budget; -1: 2 min
   int max_connections = 0;  // 0: from the file descriptor limit
   int io_threads = 0;       // 0: half the CPUs
   size_t body_limit = 1 << 20;

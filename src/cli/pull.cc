@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -10,11 +11,14 @@
 #include <thread>
 #include <variant>
 
+#include "cli/errors.h"
 #include "cli/exit_codes.h"
 #include "cli/progress.h"
 #include "cli/server_client.h"
 #include "core/checksum.h"
+#include "core/error_reasons.h"
 #include "core/fs.h"
+#include "core/mutex.h"
 #include "core/names.h"
 #include "service/model_service.h"
 #include "service/open.h"
@@ -83,6 +87,7 @@ std::optional<int> BuildRequest(const PullArgs& args, service::ExportRequest* re
   auto& o = req->options;
   o.max_connections = args.connections;
   o.retry_count = args.retries;
+  if (args.retry_for_s >= 0) o.retry_for = Ms(args.retry_for_s);
   o.total_timeout = Ms(args.timeout_s);
   o.stall_timeout = Ms(args.stall_timeout_s);
   o.connect_timeout = Ms(args.connect_timeout_s);
@@ -119,37 +124,70 @@ std::optional<int> BuildPull(const PullArgs& args, const service::ExportRequest&
   return std::nullopt;
 }
 
-// Tracks the events of one pull for the summary and --json.
-struct PullProgress {
-  explicit PullProgress(const PullArgs& a, std::string label)
-      : args(a), printer(stderr, ::isatty(STDERR_FILENO) != 0, std::move(label)) {}
-  void operator()(const service::Progress& p) {
-    if ((p.state == service::JobState::kVerifying || p.state == service::JobState::kInstalling) &&
-        !last_byte) {
-      last_byte = std::chrono::steady_clock::now();
+// Tracks the events of one pull for the progress display, the summary and --json.
+class PullProgress {
+ public:
+  PullProgress(const PullArgs& a, std::string label, bool export_file = false)
+      : args_(a),
+        printer_(stderr, !a.quiet && ::isatty(STDERR_FILENO) != 0, std::move(label), export_file) {}
+  // Called on download threads, one at a time.
+  void operator()(const service::Progress& p) EXCLUDES(mu_) {
+    {
+      MutexLock lock(&mu_);
+      if ((p.state == service::JobState::kVerifying || p.state == service::JobState::kInstalling) &&
+          !last_byte_) {
+        last_byte_ = std::chrono::steady_clock::now();
+      }
+      // A notice alone (waiting) carries no progress: keep the last that did.
+      if (!p.waiting) last_ = p;
     }
-    if (!args.quiet) printer.Update(p);
+    if (!args_.quiet) printer_.Update(p);
+  }
+  void Done() {
+    if (!args_.quiet) printer_.Done();
   }
   double Seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
-  std::optional<double> FinalizeSeconds() const {
-    if (!last_byte) return std::nullopt;
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - *last_byte).count();
+  // From the start to the last byte fetched (the whole run if none came).
+  double FetchSeconds() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    auto end = last_byte_.value_or(std::chrono::steady_clock::now());
+    return std::chrono::duration<double>(end - start_).count();
   }
-  const PullArgs& args;
-  ProgressPrinter printer;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  std::optional<std::chrono::steady_clock::time_point> last_byte;
+  std::optional<double> FinalizeSeconds() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    if (!last_byte_) return std::nullopt;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - *last_byte_).count();
+  }
+  service::Progress Last() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return last_;
+  }
+
+ private:
+  const PullArgs& args_;
+  ProgressPrinter printer_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  Mutex mu_;
+  std::optional<std::chrono::steady_clock::time_point> last_byte_ GUARDED_BY(mu_);
+  service::Progress last_ GUARDED_BY(mu_);
 };
 
-void PrintSummary(const std::string& what, uint64_t bytes, uint64_t resumed, double secs,
-                  const std::string& sha256) {
-  std::fprintf(stderr, "%s: %s in %.1f s (%.1f MB/s)%s, sha256 %s\n", what.c_str(),
-               HumanBytes(bytes).c_str(), secs,
-               secs > 0 ? static_cast<double>(bytes - resumed) / secs / 1e6 : 0.0,
-               resumed > 0 ? (", resumed from " + HumanBytes(resumed)).c_str() : "",
-               sha256.c_str());
+// A failed pull's message, with the next step: a network failure (the retry budget spent,
+// a timeout, a 5xx) keeps what was downloaded, and the same command resumes.
+std::string FailureMessage(const Status& s, const service::Progress& last,
+                           const ErrorContext& context = {}) {
+  std::string msg = CliMessage(s, context);
+  if (s.code() != Status::Code::kUnavailable) return msg;
+  uint64_t kept = 0;
+  for (const auto& f : last.files) {
+    if (!f.reused) kept += f.done;
+  }
+  if (last.files.empty()) kept = last.done;
+  if (kept == 0) return msg + "\nrun the same command again to try again";
+  return msg + "\nrun the same command again to resume: the " + HumanBytes(kept) +
+         " downloaded so far are kept";
 }
 
 // An installed model asked for again is success, as docker, ollama and hf answer it: a
@@ -195,11 +233,11 @@ int RunExport(const PullArgs& args, service::ExportRequest req) {
   }
   req.path = *dest;
   req.into_directory = false;
-  PullProgress progress(args, req.path.string());
+  PullProgress progress(args, req.path.string(), /*export_file=*/true);
   service::StopSignal stop;
   signals.Start([&] { stop.Request(); });
   auto result = service::Export(req, std::ref(progress), &stop);
-  if (!args.quiet) progress.printer.Done();
+  progress.Done();
   if (args.json) {
     nlohmann::json j;
     j["url"] = args.model;
@@ -220,15 +258,21 @@ int RunExport(const PullArgs& args, service::ExportRequest req) {
   }
   if (result.has_value()) {
     if (!args.json && !args.quiet) {
-      PrintSummary(result->path.string(), result->size, result->resumed_bytes, progress.Seconds(),
-                   result->sha256);
+      PullSummary sum;
+      sum.what = "saved " + result->path.string();
+      sum.total = result->size;
+      sum.resumed = result->resumed_bytes;
+      sum.seconds = progress.FetchSeconds();
+      sum.sha256 = result->sha256;
+      std::fprintf(stderr, "%s\n", FormatSummary(sum).c_str());
     }
     if (!args.json) std::printf("%s\n", result->path.c_str());
     return kExitOk;
   }
   if (result.error().code() == Status::Code::kCancelled || signals.interrupted())
     return Interrupted();
-  std::fprintf(stderr, "modeld pull: %s\n", result.error().message().c_str());
+  std::fprintf(stderr, "modeld pull: %s\n",
+               FailureMessage(result.error(), progress.Last(), {.exporting = true}).c_str());
   return ExitCodeFor(result.error());
 }
 
@@ -236,15 +280,12 @@ int RunExport(const PullArgs& args, service::ExportRequest req) {
 int RunStorePull(const PullArgs& args, service::PullRequest req) {
   SignalWatcher signals;
   auto svc = service::OpenService(args.data_dir, args.catalogs);
-  if (!svc.has_value()) {
-    std::fprintf(stderr, "modeld pull: %s\n", svc.error().message().c_str());
-    return ExitCodeFor(svc.error());
-  }
+  if (!svc.has_value()) return PrintError("pull", svc.error());
   service::StopSignal stop;
   signals.Start([&] { stop.Request(); });
   PullProgress progress(args, req.ref.ToString());
   auto result = (*svc)->Pull(req, std::ref(progress), &stop);
-  if (!args.quiet) progress.printer.Done();
+  progress.Done();
   if (!result.has_value() && result.error().code() == Status::Code::kAlreadyExists) {
     if (auto m = (*svc)->Info(req.ref); m.has_value() && m->status == "available") {
       return AlreadyInstalled(args, m->ref.ToString(), m->OpenPath().string(), m->ToJson());
@@ -259,27 +300,34 @@ int RunStorePull(const PullArgs& args, service::PullRequest req) {
     if (result.error().code() == Status::Code::kCancelled || signals.interrupted()) {
       return Interrupted();
     }
-    std::fprintf(stderr, "modeld pull: %s\n", result.error().message().c_str());
+    std::fprintf(stderr, "modeld pull: %s\n",
+                 FailureMessage(result.error(), progress.Last()).c_str());
     return ExitCodeFor(result.error());
   }
   const auto& r = *result;
+  // One file's digest is the model's only when it has one file.
+  const std::string digest = r.model.files.size() == 1 ? r.model.files.front().sha256 : "";
   if (args.json) {
     nlohmann::json j = r.model.ToJson();
     j["status"] = "completed";
     j["model_status"] = r.model.status;
     j["downloaded"] = r.downloaded;
     j["resumed_bytes"] = r.resumed_bytes;
-    j["sha256"] = r.model.files.empty() ? "" : r.model.files.front().sha256;
+    j["reused_bytes"] = SummarizeProgress("", progress.Last(), r.model.size, 0, "").reused;
+    if (!digest.empty()) j["sha256"] = digest;
     j["seconds"] = progress.Seconds();
     if (auto f = progress.FinalizeSeconds()) j["finalize_seconds"] = *f;
     std::printf("%s\n", j.dump().c_str());
   } else if (!args.quiet) {
-    if (r.downloaded) {
-      PrintSummary(r.model.ref.ToString(), r.model.size, r.resumed_bytes, progress.Seconds(),
-                   r.model.files.empty() ? "" : r.model.files.front().sha256);
-    } else {
+    service::Progress last = progress.Last();
+    if (last.files.empty()) {
+      // Installed meanwhile by another process: nothing of it passed through this one.
       std::fprintf(stderr, "%s: already in the store, nothing downloaded\n",
                    r.model.ref.ToString().c_str());
+    } else {
+      PullSummary sum = SummarizeProgress(r.model.ref.ToString(), last, r.model.size,
+                                          progress.FetchSeconds(), digest);
+      std::fprintf(stderr, "%s\n", FormatSummary(sum).c_str());
     }
     std::fprintf(stderr, "installed %s at %s\n", r.model.ref.ToString().c_str(),
                  r.model.path.c_str());
@@ -309,19 +357,23 @@ int ExitCodeForHttp(long status) {
 }
 
 // The exit code for a failure the server reports by its Status code name.
-int ExitCodeForName(const std::string& code) {
-  static const std::map<std::string, int> kCodes = {{"InvalidArgument", kExitUsage},
-                                                    {"NotFound", kExitNotFound},
-                                                    {"AlreadyExists", kExitExists},
-                                                    {"Unavailable", kExitNetwork},
-                                                    {"IoError", kExitIo},
-                                                    {"Corrupt", kExitChecksum},
-                                                    {"Cancelled", kExitInterrupted},
-                                                    {"PermissionDenied", kExitPermission},
-                                                    {"NoSpace", kExitNoSpace},
-                                                    {"FailedPrecondition", kExitBusy}};
-  auto it = kCodes.find(code);
-  return it == kCodes.end() ? kExitInternal : it->second;
+// A failure as the server tells it (a failed job's progress object: "error"; an error
+// reply: "detail"; both with "error_code" and the typed "error_detail"), rebuilt as the
+// Status the server had, so that it is worded the CLI's way. Without a known code it is
+// |fallback|.
+Status ServerFailure(const nlohmann::json& f, const std::string& message, Status::Code fallback) {
+  auto code = Status::CodeFromName(f.value("error_code", std::string()));
+  Status s = Status::FromCode(code && *code != Status::Code::kOk ? *code : fallback, message);
+  const auto detail = f.find("error_detail");
+  if (detail == f.end() || !detail->is_object() || !detail->contains("reason") ||
+      !(*detail)["reason"].is_string()) {
+    return s;
+  }
+  Status::Info info{(*detail)["reason"].get<std::string>(), {}};
+  for (const auto& [k, v] : detail->items()) {
+    if (k != "reason" && v.is_string()) info.fields[k] = v.get<std::string>();
+  }
+  return s.WithInfo(std::move(info));
 }
 
 // Through a running server: submit, then follow its event stream.
@@ -332,11 +384,13 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
                          {"version", ref->version},
                          {"force_download", args.force},
                          {"options",
-                          {{"retry_count", args.retries},
-                           {"timeout", static_cast<int64_t>(std::max(1.0, args.stall_timeout_s))},
+                          {{"timeout", static_cast<int64_t>(std::max(1.0, args.stall_timeout_s))},
                            {"verify_ssl", !args.no_verify_ssl},
                            {"extract_after_download", req.extract},
                            {"cleanup_temp_files", !req.keep_archive}}}};
+  if (args.retries >= 0) body["options"]["retry_count"] = args.retries;
+  if (args.retry_for_s >= 0)
+    body["options"]["retry_for"] = static_cast<int64_t>(std::ceil(args.retry_for_s));
   if (!req.url.empty()) body["download_url"] = req.url;
   if (!req.lookup.name.empty()) {
     body["from"] = req.lookup.version.empty() ? req.lookup.name : req.lookup.ToString();
@@ -367,13 +421,24 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
   }
   if (r.status != 200) {
     std::string detail = r.body.is_object() ? r.body.value("detail", r.error) : r.error;
+    if (r.status == 409) {  // the API's words say force_download=true: the CLI's, --force
+      detail = CliMessage(Status::AlreadyExists(detail).WithInfo(
+          {reason::kAlreadyInstalled, {{"model", ref->ToString()}}}));
+    } else if (r.body.is_object() && r.body.contains("error_code")) {
+      return PrintError("pull", ServerFailure(r.body, detail, Status::Code::kInternal));
+    }
     std::fprintf(stderr, "modeld pull: %s\n", detail.c_str());
     return ExitCodeForHttp(r.status);
   }
   std::string id = r.body.value("download_id", "");
   if (!args.quiet && !args.json) {
-    std::fprintf(stderr, "%s: downloading through the modeld server at %s (%s)\n",
-                 ref->ToString().c_str(), server.base().c_str(), id.c_str());
+    // Joined: another client's request started this download; say that it is waited for.
+    bool joined = r.body.is_object() &&
+                  r.body.value("message", "").find("already in progress") != std::string::npos;
+    std::fprintf(
+        stderr, "%s: %s the modeld server at %s (%s)\n", ref->ToString().c_str(),
+        joined ? "waiting for the download another client started on" : "downloading through",
+        server.base().c_str(), id.c_str());
   }
   std::atomic<bool> paused{false};
   signals.Start([&] {
@@ -397,10 +462,25 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
     if (p.value("total_bytes", uint64_t{0}) > 0) ev.total = p.value("total_bytes", uint64_t{0});
     ev.bytes_per_second = p.value("speed_mbps", 0.0) * 1e6;
     if (p.value("eta_seconds", 0) > 0) ev.eta_seconds = p.value("eta_seconds", 0);
+    // Each file, for the per-file lines of a multi-file pull.
+    if (auto files = j.find("files"); files != j.end() && files->is_array()) {
+      for (const auto& fj : *files) {
+        if (!fj.is_object()) continue;
+        service::FileProgress f;
+        f.path = fj.value("path", "");
+        f.done = fj.value("downloaded_bytes", uint64_t{0});
+        if (fj.contains("total_bytes") && fj["total_bytes"].is_number_unsigned())
+          f.total = fj["total_bytes"].get<uint64_t>();
+        f.state =
+            service::ParseJobState(fj.value("state", "")).value_or(service::JobState::kQueued);
+        f.reused = fj.value("reused", false);
+        ev.files.push_back(std::move(f));
+      }
+    }
     progress(ev);
     return true;
   });
-  if (!args.quiet) progress.printer.Done();
+  progress.Done();
   if (paused) {
     std::fprintf(stderr,
                  "modeld pull: paused on the server; run the same command again to resume\n");
@@ -417,10 +497,13 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
     if (!args.json) std::printf("%s\n", path.c_str());
     return kExitOk;
   }
-  std::string err =
-      f.is_object() ? f.value("error", std::string("the download did not finish")) : final.error;
-  std::fprintf(stderr, "modeld pull: %s\n", err.c_str());
-  return f.is_object() ? ExitCodeForName(f.value("error_code", std::string())) : kExitNetwork;
+  if (!f.is_object()) {
+    std::fprintf(stderr, "modeld pull: %s\n", final.error.c_str());
+    return kExitNetwork;
+  }
+  return PrintError("pull",
+                    ServerFailure(f, f.value("error", std::string("the download did not finish")),
+                                  Status::Code::kInternal));
 }
 
 bool SameDirectory(const std::filesystem::path& a, const std::filesystem::path& b) {

@@ -19,8 +19,9 @@ struct PullArgs {
   std::string sha256;    // --sha256 hex
   std::vector<std::string> headers;
   int connections = 16;
-  int retries = 5;
-  double timeout_s = 0;  // whole download; 0 = none
+  int retries = -1;         // --retries: also at most this many in a row; -1: no count
+  double retry_for_s = -1;  // --retry-for: the retry budget in seconds; -1: the default
+  double timeout_s = 0;     // whole download; 0 = none
   double stall_timeout_s = 30;
   double connect_timeout_s = 30;
   bool no_verify_ssl = false;

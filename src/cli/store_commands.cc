@@ -4,6 +4,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "cli/errors.h"
 #include "cli/exit_codes.h"
 #include "core/fs.h"
 #include "core/names.h"
@@ -14,10 +15,7 @@ namespace modeld::cli {
 
 namespace {
 
-int Fail(const char* cmd, const Status& s) {
-  std::fprintf(stderr, "modeld %s: %s\n", cmd, s.message().c_str());
-  return ExitCodeFor(s);
-}
+int Fail(const char* cmd, const Status& s) { return PrintError(cmd, s); }
 
 void PrintJson(const nlohmann::json& j) {
   std::string s = j.dump(2);
@@ -31,6 +29,39 @@ std::string Date(int64_t t) { return FormatUtc(t, "%Y-%m-%d %H:%M"); }
 // changed (from where the model came from); an interrupted removal is finished by rm.
 std::string RepairCommand(const ModelRef& ref, bool removing) {
   return (removing ? "modeld rm " : "modeld pull ") + ref.ToString();
+}
+
+std::string Count(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+std::string Joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+
+// What rm and gc say about files no model uses that the Hugging Face cache links too:
+// kept (with how to free them), or removed from it with --hf-cache.
+void PrintHubLinked(const service::HubLinkedFiles& hub, const std::filesystem::path& hf_cache,
+                    bool dry_run) {
+  if (hub.kept > 0) {
+    std::printf(
+        "kept %s (%s): the Hugging Face cache (%s) still links them (%s), so removing them "
+        "here would free nothing; modeld gc --hf-cache %s both\n",
+        Count(hub.kept, "file", "files").c_str(), HumanBytes(hub.kept_bytes).c_str(),
+        hf_cache.c_str(), Joined(hub.repos).c_str(), dry_run ? "would remove" : "removes");
+  }
+  if (hub.links_removed > 0) {
+    std::printf("%s %s from the Hugging Face cache (%s)\n", dry_run ? "would remove" : "removed",
+                Count(hub.links_removed, "file", "files").c_str(), Joined(hub.repos).c_str());
+  }
+}
+
+// The Hugging Face cache's directory (a Cache() report: only asked for when it is named).
+std::filesystem::path HubCacheDir(service::ModelService& svc) {
+  auto rep = svc.Cache();
+  return rep.has_value() ? rep->hf_cache : std::filesystem::path();
 }
 
 }  // namespace
@@ -130,15 +161,28 @@ int RunRm(const StoreArgs& args) {
     name = ref->name;
     version = ref->version;
   }
-  auto removed = (*svc)->Remove(name, version);
-  if (!removed.has_value()) return Fail("rm", removed.error());
+  service::CleanupOptions options;
+  options.hf_cache = args.hf_cache;
+  auto rep = (*svc)->Remove(name, version, options);
+  if (!rep.has_value()) return Fail("rm", rep.error());
   if (args.json) {
     auto arr = nlohmann::json::array();
-    for (const auto& r : *removed) arr.push_back(r.ToString());
-    PrintJson({{"removed", arr}});
-  } else {
-    for (const auto& r : *removed) std::printf("removed %s\n", r.ToString().c_str());
+    for (const auto& r : rep->removed) arr.push_back(r.ToString());
+    PrintJson({{"removed", arr},
+               {"blobs_removed", rep->blobs_removed},
+               {"freed_bytes", rep->freed_bytes},
+               {"hf_cache", rep->hf_cache.ToJson()}});
+    return kExitOk;
   }
+  for (const auto& r : rep->removed) std::printf("removed %s\n", r.ToString().c_str());
+  std::printf("freed %s", HumanBytes(rep->freed_bytes).c_str());
+  if (rep->blob_bytes > rep->freed_bytes + rep->hf_cache.kept_bytes) {
+    // Deleted, yet the bytes stay: another hard link (not the Hub cache's) holds them.
+    std::printf(" (%s of the files removed stay on disk: another hard link holds them)",
+                HumanBytes(rep->blob_bytes - rep->freed_bytes).c_str());
+  }
+  std::printf("\n");
+  PrintHubLinked(rep->hf_cache, rep->hf_cache.kept ? HubCacheDir(**svc) : "", false);
   return kExitOk;
 }
 
@@ -178,23 +222,32 @@ int RunVerify(const StoreArgs& args) {
 int RunGc(const StoreArgs& args) {
   auto svc = service::OpenService(args.data_dir);
   if (!svc.has_value()) return Fail("gc", svc.error());
-  auto rep = (*svc)->Gc(std::chrono::seconds(static_cast<int64_t>(args.partial_age_h * 3600)));
+  service::CleanupOptions options;
+  options.dry_run = args.dry_run;
+  options.hf_cache = args.hf_cache;
+  auto rep =
+      (*svc)->Gc(std::chrono::seconds(static_cast<int64_t>(args.partial_age_h * 3600)), options);
   if (!rep.has_value()) return Fail("gc", rep.error());
   if (args.json) {
-    PrintJson({{"blobs_removed", rep->blobs_removed},
-               {"blob_bytes", rep->blob_bytes},
-               {"content_dirs_removed", rep->content_dirs_removed},
-               {"partials_removed", rep->partials_removed},
-               {"partial_bytes", rep->partial_bytes}});
-  } else {
-    std::printf(
-        "removed %llu unused blobs (%s), %llu stale partial downloads (%s), %llu orphaned "
-        "directories\n",
-        static_cast<unsigned long long>(rep->blobs_removed), HumanBytes(rep->blob_bytes).c_str(),
-        static_cast<unsigned long long>(rep->partials_removed),
-        HumanBytes(rep->partial_bytes).c_str(),
-        static_cast<unsigned long long>(rep->content_dirs_removed));
+    PrintJson(rep->ToJson());
+    return kExitOk;
   }
+  const bool dry = rep->dry_run;
+  if (rep->removals_finished > 0) {
+    std::printf(
+        "%s %s\n", dry ? "would finish" : "finished",
+        Count(rep->removals_finished, "interrupted removal", "interrupted removals").c_str());
+  }
+  std::printf(
+      "%s %s (%s), %s (%s), %s\n", dry ? "would remove" : "removed",
+      Count(rep->blobs_removed, "unused file", "unused files").c_str(),
+      HumanBytes(rep->blob_bytes).c_str(),
+      Count(rep->partials_removed, "stale partial download", "stale partial downloads").c_str(),
+      HumanBytes(rep->partial_bytes).c_str(),
+      Count(rep->content_dirs_removed, "orphaned directory", "orphaned directories").c_str());
+  std::printf("%s %s\n", dry ? "would free" : "freed", HumanBytes(rep->freed_bytes).c_str());
+  PrintHubLinked(rep->hf_cache, rep->hf_cache.kept ? HubCacheDir(**svc) : "", dry);
+  if (dry) std::printf("nothing was removed (--dry-run)\n");
   return kExitOk;
 }
 
@@ -217,6 +270,34 @@ int RunCache(const StoreArgs& args) {
               HumanBytes(rep->partial_bytes).c_str(), HumanBytes(rep->free_bytes).c_str());
   for (const auto& [ref, size] : rep->per_model) {
     std::printf("  %-58s %10s\n", ref.c_str(), HumanBytes(size).c_str());
+  }
+  // The Hugging Face cache's files that are modeld's (hard links: the bytes are on disk once).
+  if (rep->hf_cache_repos.empty()) {
+    std::printf("hub cache: holds none of modeld's files\n");
+    return kExitOk;
+  }
+  uint64_t files = 0, bytes = 0, unused_files = 0, unused_bytes = 0;
+  for (const auto& r : rep->hf_cache_repos) {
+    files += r.files;
+    bytes += r.bytes;
+    unused_files += r.unused_files;
+    unused_bytes += r.unused_bytes;
+  }
+  std::printf("hub cache: %s of modeld's (%s, hard links: on disk once), in %s:\n",
+              Count(files, "file", "files").c_str(), HumanBytes(bytes).c_str(),
+              Count(rep->hf_cache_repos.size(), "repository", "repositories").c_str());
+  for (const auto& r : rep->hf_cache_repos) {
+    std::string unused =
+        r.unused_files ? ", " + std::to_string(r.unused_files) + " used by no model" : "";
+    std::printf("  %-40s %4llu files %10s%s\n", r.repo_id.c_str(),
+                static_cast<unsigned long long>(r.files), HumanBytes(r.bytes).c_str(),
+                unused.c_str());
+  }
+  if (unused_files > 0) {
+    std::printf(
+        "%s (%s) no model uses stay because the Hugging Face cache links them: "
+        "modeld gc --hf-cache frees them\n",
+        Count(unused_files, "file", "files").c_str(), HumanBytes(unused_bytes).c_str());
   }
   return kExitOk;
 }

@@ -1,7 +1,9 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -86,6 +88,46 @@ Status PwriteAll(int fd, const void* data, size_t size, uint64_t offset) {
     offset += static_cast<uint64_t>(n);
   }
   return Status::OK();
+}
+
+std::optional<int> FindFlockHolder(std::string_view text, unsigned major, unsigned minor,
+                                   uint64_t inode) {
+  // "3: FLOCK  ADVISORY  WRITE 27371 fe:00:10954315 0 EOF"; a waiter's line has "->"
+  // after the number.
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string line(text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    char type[16] = {}, mode[16] = {}, access[16] = {};
+    int pid = 0;
+    unsigned maj = 0, min = 0;
+    unsigned long long ino = 0;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const char* rest = line.c_str() + colon + 1;
+    if (std::sscanf(rest, " %15s %15s %15s %d %x:%x:%llu", type, mode, access, &pid, &maj, &min,
+                    &ino) != 7) {
+      continue;  // a waiter ("->") or something else
+    }
+    if (std::string_view(type) == "FLOCK" && maj == major && min == minor && ino == inode &&
+        pid > 0) {
+      return pid;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<int> FlockHolder(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  std::FILE* f = std::fopen("/proc/locks", "re");
+  if (!f) return std::nullopt;
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  std::fclose(f);
+  return FindFlockHolder(text, major(st.st_dev), minor(st.st_dev), st.st_ino);
 }
 
 }  // namespace modeld

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -53,5 +54,14 @@ class UniqueFd {
 
 // Writes all of |data| at |offset|, retrying short writes and EINTR.
 Status PwriteAll(int fd, const void* data, size_t size, uint64_t offset);
+
+// The process holding a flock() on |path| (Linux: from /proc/locks, matched by device
+// and inode), for "waiting for another modeld (pid N)". nullopt when none is listed or
+// /proc/locks cannot be read. Blocked waiters are not holders.
+std::optional<int> FlockHolder(const std::filesystem::path& path);
+// The parser behind it: the pid of the first FLOCK line of |proc_locks| (the text of
+// /proc/locks) on device |major|:|minor|, inode |inode|.
+std::optional<int> FindFlockHolder(std::string_view proc_locks, unsigned major, unsigned minor,
+                                   uint64_t inode);
 
 }  // namespace modeld

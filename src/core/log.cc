@@ -1,20 +1,70 @@
 #include "core/log.h"
 
 #include <spdlog/async.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <memory>
+#include <mutex>
 
 #include "core/redact.h"
 
 namespace modeld::log {
 
+namespace {
+
+constexpr char kPattern[] = "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v";
+
+// stderr, unless a console writer takes the lines (SetConsoleWriter).
+class ConsoleSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  ConsoleSink() : stderr_(std::make_shared<spdlog::sinks::stderr_color_sink_st>()) {
+    stderr_->set_pattern(kPattern);
+  }
+  // Called without the sink's lock; the writer is read under it.
+  void SetWriter(std::function<void(std::string_view)> w) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    writer_ = std::move(w);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (!writer_) {
+      stderr_->log(msg);
+      return;
+    }
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    writer_(std::string_view(buf.data(), buf.size()));
+  }
+  void flush_() override { stderr_->flush(); }
+
+ private:
+  std::shared_ptr<spdlog::sinks::stderr_color_sink_st> stderr_;
+  std::function<void(std::string_view)> writer_;
+};
+
+std::shared_ptr<ConsoleSink>& Console() {
+  static auto* sink = new std::shared_ptr<ConsoleSink>();  // never destroyed: logs at exit
+  return *sink;
+}
+
+}  // namespace
+
 void Init() {
   static bool done = false;
   if (done) return;
   done = true;
-  auto logger = spdlog::stderr_color_mt("modeld");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  Console() = std::make_shared<ConsoleSink>();
+  auto logger = std::make_shared<spdlog::logger>("modeld", Console());
+  spdlog::register_logger(logger);
+  logger->set_pattern(kPattern);
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::warn);
+}
+
+void SetConsoleWriter(std::function<void(std::string_view line)> writer) {
+  if (auto& sink = Console()) sink->SetWriter(std::move(writer));
 }
 
 void WriteInBackground() {

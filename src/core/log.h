@@ -7,12 +7,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
+#include <string_view>
+
 namespace modeld::log {
 
 // Sets the global level from "trace", "debug", "info", "warn", "error", "off".
 void SetLevel(const std::string& level);
 // Sends log lines to stderr (the default).
 void Init();
+// Hands each log line (formatted, with its newline) to |writer| instead of writing it to
+// stderr; nullptr restores stderr. For a live progress display that clears itself before
+// a line and draws itself again after. |writer| runs on the logging thread, under the
+// log's lock: it must not log. Not for the server (WriteInBackground drops it).
+void SetConsoleWriter(std::function<void(std::string_view line)> writer);
 // From now on lines are written by a background thread: a caller never waits on stderr
 // (a file on a disk busy with downloads can block a write for a long time). When lines
 // come faster than they are written, the oldest are dropped. For the server.

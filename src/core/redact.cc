@@ -31,12 +31,7 @@ std::string PercentDecode(std::string_view s) {
   return out;
 }
 
-// Whether the query parameter |name| (as written: "%74oken" is "token") carries a secret.
-bool IsSecretParam(std::string_view name) {
-  std::string n = PercentDecode(name);
-  std::transform(n.begin(), n.end(), n.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static constexpr std::array<std::string_view, 13> kSecret = {"token",
+constexpr std::array<std::string_view, 13> kCredentialNames = {"token",
                                                                "access_token",
                                                                "api_key",
                                                                "apikey",
@@ -49,7 +44,13 @@ bool IsSecretParam(std::string_view name) {
                                                                "x-amz-signature",
                                                                "x-amz-credential",
                                                                "x-amz-security-token"};
-  return std::find(kSecret.begin(), kSecret.end(), n) != kSecret.end();
+
+// Whether the query parameter |name| (as written: "%74oken" is "token") carries a secret.
+bool IsSecretParam(std::string_view name) {
+  std::string n = PercentDecode(name);
+  std::transform(n.begin(), n.end(), n.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::find(kCredentialNames.begin(), kCredentialNames.end(), n) != kCredentialNames.end();
 }
 
 // Redacts the values of secret parameters in |query| (without the '?').
@@ -85,6 +86,8 @@ std::string RedactPathAndQuery(std::string_view rest) {
 }
 
 }  // namespace
+
+std::span<const std::string_view> CredentialParameterNames() { return kCredentialNames; }
 
 std::string RedactUrl(std::string_view url) {
   size_t sep = url.find("://");

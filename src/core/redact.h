@@ -4,6 +4,7 @@
 // Thread safety: stateless functions, safe from any thread.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,11 @@ namespace modeld {
 // read them) replaced by "***". Anything that does not look like a URL is returned
 // unchanged.
 std::string RedactUrl(std::string_view url);
+
+// The query parameter names whose values are credentials, in lower case, as a server
+// reads them (percent-decoded). What RedactUrl compares against; the fuzz target checks
+// its results against the same list.
+std::span<const std::string_view> CredentialParameterNames();
 
 // The same for a request target in origin form ("/path?token=..." -> "/path?token=***").
 std::string RedactTarget(std::string_view target);

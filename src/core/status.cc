@@ -37,6 +37,16 @@ std::string_view Status::CodeName(Code code) {
   return "Unknown";
 }
 
+std::optional<Status::Code> Status::CodeFromName(std::string_view name) {
+  for (Code c :
+       {Code::kOk, Code::kInvalidArgument, Code::kNotFound, Code::kAlreadyExists,
+        Code::kUnavailable, Code::kIoError, Code::kCorrupt, Code::kCancelled,
+        Code::kPermissionDenied, Code::kInternal, Code::kNoSpace, Code::kFailedPrecondition}) {
+    if (CodeName(c) == name) return c;
+  }
+  return std::nullopt;
+}
+
 std::string Status::ToString() const {
   if (ok()) return "OK";
   return std::string(CodeName(code())) + ": " + message();
@@ -44,7 +54,21 @@ std::string Status::ToString() const {
 
 Status Status::WithContext(std::string_view context) const {
   if (ok()) return *this;
-  return Status(code(), std::string(context) + ": " + message());
+  Status out(code(), std::string(context) + ": " + message());
+  if (const Info* i = info()) return out.WithInfo(*i);
+  return out;
+}
+
+Status Status::WithInfo(Info info) const {
+  if (ok()) return *this;
+  Status out;
+  out.rep_ = std::make_shared<const Rep>(Rep{code(), message(), std::move(info)});
+  return out;
+}
+
+std::string Status::Info::Get(const std::string& key) const {
+  auto it = fields.find(key);
+  return it == fields.end() ? std::string() : it->second;
 }
 
 }  // namespace modeld

@@ -1,13 +1,17 @@
 // Status and Result<T>: the error values every module boundary returns.
 //
-// A Status is a stable Code plus a human-readable message. An OK Status carries no
-// allocation. Result<T> holds either a value or a non-OK Status and uses the
-// std::expected spelling (has_value / value / error), so moving to C++23 is a rename.
+// A Status is a stable Code plus a human-readable message, and optionally an Info: the
+// failure's typed detail (a reason and named values, core/error_reasons.h) for a front end
+// that words errors its own way. An OK Status carries no allocation. Result<T> holds either a value
+// or a non-OK Status and uses the std::expected spelling (has_value / value / error), so moving to
+// C++23 is a rename.
 //
 // Thread safety: values; safe to copy between threads, not to mutate concurrently.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +35,17 @@ class [[nodiscard]] Status {
     kInternal,            // a bug
     kNoSpace,             // not enough disk space
     kFailedPrecondition,  // the state does not allow it (busy, locked by another process)
+  };
+
+  // The typed detail of a failure, in the shape of google.rpc.ErrorInfo: a reason in
+  // UPPER_SNAKE_CASE and named values, so the CLI can say "not found (HTTP 404): URL" or
+  // "use --force" while an HTTP dialect keeps its own words (the message). The reasons and
+  // their keys are listed in core/error_reasons.h.
+  struct Info {
+    std::string reason;
+    std::map<std::string, std::string> fields;
+    // The value of |key|, or "" when absent.
+    std::string Get(const std::string& key) const;
   };
 
   Status() = default;
@@ -59,18 +74,25 @@ class [[nodiscard]] Status {
   const std::string& message() const;
   // "NotFound: <message>", or "OK".
   std::string ToString() const;
-  // Returns a copy whose message is "<context>: <message>".
+  // Returns a copy whose message is "<context>: <message>" (and the same Info).
   Status WithContext(std::string_view context) const;
+  // Returns a copy carrying |info| (an OK Status stays OK, without it).
+  Status WithInfo(Info info) const;
+  // The typed detail, or nullptr when none was given.
+  const Info* info() const { return rep_ && !rep_->info.reason.empty() ? &rep_->info : nullptr; }
 
   static std::string_view CodeName(Code code);
+  // The Code whose CodeName is |name|; nullopt for any other string.
+  static std::optional<Code> CodeFromName(std::string_view name);
 
  private:
   struct Rep {
     Code code;
     std::string message;
+    Info info;
   };
   Status(Code code, std::string_view msg)
-      : rep_(std::make_shared<const Rep>(Rep{code, std::string(msg)})) {}
+      : rep_(std::make_shared<const Rep>(Rep{code, std::string(msg), {}})) {}
   std::shared_ptr<const Rep> rep_;
 };
 

@@ -8,6 +8,7 @@
 #include <exception>
 #include <string>
 
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "engine/engine_impl.h"
@@ -39,6 +40,7 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
   c.flushed = from;
   c.wbuf.clear();
   c.attempt_start = from;
+  c.launched = Clock::now();
   c.request_end = to_inclusive == kUnknown ? kUnknown : to_inclusive + 1;
   c.resp = {};
   c.validated = false;
@@ -159,6 +161,9 @@ size_t Engine::Impl::OnBody(Connection& c, char* data, size_t len) {
   size_t take = static_cast<size_t>(std::min<uint64_t>(len, room));
   if (take > 0) {
     auto now = Clock::now();
+    // Bytes on a request made since the last retry notice: the failures are over, and
+    // the next run of them is told from its first retry again.
+    if (t.retry_told > 0 && c.launched > t.retry_told_at) t.retry_told = 0;
     if (c.wbuf.empty()) c.wbuf_since = now;
     c.wbuf.append(data, take);
     c.pos += take;
@@ -200,6 +205,7 @@ Status Engine::Impl::FlushWrites(Connection& c) {
     return s.code() == Status::Code::kNoSpace
                ? Status::NoSpace("disk full while writing " + t.req.part_path.string() +
                                  " (partial download kept for resume)")
+                     .WithInfo({reason::kNoSpace, {{"path", t.req.part_path.string()}}})
                : s.WithContext(t.req.part_path.string());
   }
   c.flushed += n;

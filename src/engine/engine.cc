@@ -412,11 +412,14 @@ void Engine::Impl::SetStage(Transfer& t, Stage s) {
   Emit(t, true);
 }
 
-void Engine::Impl::Emit(Transfer& t, bool force) {
+void Engine::Impl::Emit(Transfer& t, bool force, std::optional<RetryNotice> retry) {
   auto now = Clock::now();
   uint64_t done = t.DoneBytes();
   t.rate.Add(now, done);
-  if (!force && done == t.last_emit_bytes && now - t.last_emit < std::chrono::seconds(1)) return;
+  if (!force && !retry && done == t.last_emit_bytes &&
+      now - t.last_emit < std::chrono::seconds(1)) {
+    return;
+  }
   TransferEvent ev;
   ev.id = t.id;
   ev.stage = t.stage;
@@ -427,6 +430,7 @@ void Engine::Impl::Emit(Transfer& t, bool force) {
   ev.path = t.req.dest;
   ev.bytes_per_second = t.rate.BytesPerSecond();
   ev.eta_seconds = t.rate.EtaSeconds(t.total);
+  ev.retry = std::move(retry);
   t.last_emit = now;
   t.last_emit_bytes = done;
   t.cb(ev);

@@ -57,7 +57,13 @@ std::string_view StageName(Stage stage);
 
 struct DownloadOptions {
   int max_connections = 16;  // upper bound; small files use fewer (1..64)
-  int retry_count = 5;       // retries per connection after a failure with no progress
+  // The retry budget: a connection that fails keeps trying (backoff up to max_backoff)
+  // until it has been failing without progress for retry_for; then the transfer fails,
+  // its partial kept (retry_policy.h). 0: no retry.
+  std::chrono::milliseconds retry_for{120'000};
+  // Also at most this many retries in a row without progress per connection; -1: no
+  // count, only retry_for.
+  int retry_count = -1;
   std::chrono::milliseconds connect_timeout{30'000};
   std::chrono::milliseconds stall_timeout{30'000};  // no byte for this long: reconnect
   // The whole transfer must advance by kMinProgressBytes (or to the end of the file)
@@ -66,10 +72,10 @@ struct DownloadOptions {
   std::chrono::milliseconds progress_timeout{600'000};
   std::chrono::milliseconds total_timeout{0};  // whole download; 0 = none
   std::chrono::milliseconds checkpoint_interval{1'000};
-  std::chrono::milliseconds max_backoff{30'000};
-  size_t buffer_size = 262144;   // libcurl receive buffer ("chunk_size")
-  uint64_t piece_size = 0;       // bytes per lease; 0 = chosen from the file size
-  uint64_t min_split = 1 << 20;  // never split a lease below 2 * min_split
+  std::chrono::milliseconds max_backoff{15'000};  // the longest wait between two tries
+  size_t buffer_size = 262144;                    // libcurl receive buffer ("chunk_size")
+  uint64_t piece_size = 0;                        // bytes per lease; 0 = chosen from the file size
+  uint64_t min_split = 1 << 20;                   // never split a lease below 2 * min_split
   bool verify_ssl = true;
 };
 
@@ -85,6 +91,15 @@ struct DownloadRequest {
   DownloadOptions options;
 };
 
+// A connection of a transfer failed and will try again. Told at most once per attempt
+// number in a run of failures (bytes arriving end the run), so an outage that breaks 16
+// connections at once is told once per round of retries, not 16 times.
+struct RetryNotice {
+  std::string reason;  // "connection refused", "HTTP 503" (retry_policy.h RetryReason)
+  std::chrono::milliseconds delay{0};
+  int attempt = 0;  // the attempt about to be made: 2 after the first failure
+};
+
 struct TransferEvent {
   TransferId id = 0;
   Stage stage = Stage::kQueued;
@@ -97,6 +112,7 @@ struct TransferEvent {
   Status status;       // the error, when stage is kFailed or kCancelled
   std::string sha256;  // when kCompleted
   std::filesystem::path path;
+  std::optional<RetryNotice> retry;  // set on the progress event that tells of a retry
   bool terminal() const {
     return stage == Stage::kCompleted || stage == Stage::kFailed || stage == Stage::kCancelled;
   }

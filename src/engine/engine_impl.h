@@ -87,7 +87,7 @@ struct Engine::Impl {
   void Finished(TransferId id, FinishResult r);
   void Erase(Transfer& t);
   Transfer* Find(TransferId id);
-  void Emit(Transfer& t, bool force);
+  void Emit(Transfer& t, bool force, std::optional<RetryNotice> retry = std::nullopt);
   void SetStage(Transfer& t, Stage s);
 
   // Runs |fn| (work on transfer |id|); an exception fails that transfer with Internal.

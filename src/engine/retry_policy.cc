@@ -1,8 +1,13 @@
 #include "engine/retry_policy.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 
+#include "core/error_reasons.h"
 #include "core/fs.h"
+#include "core/time_format.h"
 #include "net/http.h"
 
 namespace modeld::engine {
@@ -20,6 +25,21 @@ RetryDecision Fail(Status status, int attempts) {
   d.status = std::move(status);
   d.attempts = attempts;
   return d;
+}
+
+std::string ConnectReason(int os_errno) {
+  switch (os_errno) {
+    case ECONNREFUSED:
+      return "connection refused";
+    case ENETUNREACH:
+      return "network unreachable";
+    case EHOSTUNREACH:
+      return "host unreachable";
+    case ETIMEDOUT:
+      return "connection timed out";
+    default:
+      return "could not connect";
+  }
 }
 
 }  // namespace
@@ -62,7 +82,8 @@ RetryDecision DecideRetry(const FailedAttempt& f, const DownloadOptions& options
       // The redirect target (often a signed, expiring CDN link) refused us: resolve it
       // again through the URL the user gave, keeping every byte already fetched.
       resolve_again = true;
-      if (++attempts > options.retry_count + 1) {
+      const int limit = options.retry_count >= 0 ? options.retry_count : kMaxResolveAgain;
+      if (++attempts > limit + 1) {
         RetryDecision d = Fail(net::HttpStatusToStatus(status, "GET " + f.original_url), attempts);
         d.resolve_again = true;
         return d;
@@ -74,7 +95,9 @@ RetryDecision DecideRetry(const FailedAttempt& f, const DownloadOptions& options
       Status s = net::HttpStatusToStatus(status, "GET " + f.original_url);
       if (status == 404 || status == 410) {
         s = Status::NotFound("not found: " + f.original_url + " (HTTP " + std::to_string(status) +
-                             ")");
+                             ")")
+                .WithInfo({reason::kHttpStatus,
+                           {{"url", f.original_url}, {"status", std::to_string(status)}}});
       }
       return Fail(std::move(s), attempts);
     } else {
@@ -92,25 +115,84 @@ RetryDecision DecideRetry(const FailedAttempt& f, const DownloadOptions& options
                               std::to_string(f.pos) + ", short of what it announced");
   }
 
-  if (f.pos > f.attempt_start) attempts = 0;  // progress was made: a fresh budget
-  if (counted && ++attempts > options.retry_count) {
-    return Fail(
-        err.WithContext("giving up after " + std::to_string(options.retry_count) + " retries"),
-        attempts);
+  // Progress was made: a fresh budget, in attempts and in time.
+  std::optional<std::chrono::steady_clock::time_point> since = f.failing_since;
+  if (f.pos > f.attempt_start) {
+    attempts = 0;
+    since.reset();
+  }
+  if (!since) since = f.steady_now;
+  const auto failing = std::chrono::duration_cast<std::chrono::milliseconds>(f.steady_now - *since);
+  if (counted) {
+    ++attempts;
+    // "giving up after retrying for 2 min (14 attempts, connection refused): GET ...".
+    const std::string reason = RetryReason(f);
+    if (options.retry_count >= 0 && attempts > options.retry_count) {
+      return Fail(err.WithContext("giving up after " + std::to_string(options.retry_count) +
+                                  " retries (" + reason + ")"),
+                  attempts);
+    }
+    if (failing >= options.retry_for) {
+      return Fail(
+          err.WithContext("giving up after retrying for " + HumanDuration(options.retry_for) +
+                          " (" + std::to_string(attempts) +
+                          (attempts == 1 ? " attempt, " : " attempts, ") + reason + ")"),
+          attempts);
+    }
   }
   if (!wait) {
-    // Exponential backoff with full jitter in [base/2, base].
-    int64_t base = std::min<int64_t>(options.max_backoff.count(),
-                                     kBaseBackoff.count() << std::min(attempts - 1, 16));
+    // Exponential backoff with full jitter in [base/2, base], the last try at the end of
+    // the budget.
+    int64_t base =
+        std::min<int64_t>(options.max_backoff.count(),
+                          kBaseBackoff.count() << std::min(std::max(attempts, 1) - 1, 16));
     wait = std::chrono::milliseconds(jitter(base / 2, base));
+    if (counted) wait = std::min(*wait, options.retry_for - failing);
   }
   RetryDecision d;
   d.action = RetryDecision::Action::kRetry;
   d.status = std::move(err);
   d.resolve_again = resolve_again;
   d.attempts = attempts;
+  d.failing_since = since;
   d.delay = *wait;
+  d.reason = RetryReason(f);
   return d;
+}
+
+std::string RetryReason(const FailedAttempt& f) {
+  const int status = f.http_status;
+  const bool transport_failed = f.curl_code != CURLE_OK && !f.stopped_by_engine;
+  if (status != 0 && status != 200 && status != 206 &&
+      !(transport_failed && status >= 300 && status < 400)) {
+    return "HTTP " + std::to_string(status);
+  }
+  switch (f.curl_code) {
+    case CURLE_OK:
+    case CURLE_PARTIAL_FILE:
+      return "the connection closed early";
+    case CURLE_COULDNT_CONNECT:
+      return ConnectReason(f.os_errno);
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return "could not resolve the host";
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return "could not resolve the proxy";
+    case CURLE_OPERATION_TIMEDOUT:
+      return "timed out";
+    case CURLE_GOT_NOTHING:
+      return "empty reply from the server";
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      if (f.os_errno == ECONNRESET) return "connection reset";
+      return f.curl_code == CURLE_RECV_ERROR ? "receive error" : "send error";
+    case CURLE_SSL_CONNECT_ERROR:
+      return "TLS handshake failed";
+    default: {
+      std::string s = curl_easy_strerror(f.curl_code);
+      if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+      return s;
+    }
+  }
 }
 
 Status CheckRestart(int restarts, std::string_view why) {

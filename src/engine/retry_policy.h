@@ -2,11 +2,14 @@
 // it gives up for want of progress.
 //
 // DecideRetry takes how the request ended (libcurl's result, the HTTP status and
-// Retry-After, how far it got, the connection's failures so far) and says: fail the
-// transfer now (with which Status), ask for the file whole (no Range), start the file
-// over (it changed upstream), or retry after a delay: exponential backoff with full
-// jitter, Retry-After honoured up to kMaxRetryAfter, and a redirect target that refused
-// us (an expired signed link) resolved again at once through the URL the user gave.
+// Retry-After, how far it got, the connection's failures so far and since when it has
+// been failing) and says: fail the transfer now (with which Status), ask for the file
+// whole (no Range), start the file over (it changed upstream), or retry after a delay:
+// exponential backoff with full jitter, Retry-After honoured up to kMaxRetryAfter, and a
+// redirect target that refused us (an expired signed link) resolved again at once through
+// the URL the user gave. The retry budget is a time (DownloadOptions::retry_for, 2 min by
+// default): a connection keeps retrying while it has been failing without progress for
+// less than that, so an outage of a minute does not end a download.
 // CheckRestart bounds the start-overs; ProgressBound bounds the time a whole transfer
 // may go without progress, whatever the reconnects.
 //
@@ -33,6 +36,9 @@ namespace modeld::engine {
 inline constexpr std::chrono::milliseconds kMaxRetryAfter = std::chrono::minutes(10);
 // The first backoff; it doubles with each counted failure up to DownloadOptions::max_backoff.
 inline constexpr std::chrono::milliseconds kBaseBackoff{250};
+// Refusals by a redirect target (resolved again at once, not counted) allowed in a row
+// without progress when DownloadOptions::retry_count sets no count of its own.
+inline constexpr int kMaxResolveAgain = 5;
 // Start-overs (the upstream file changed) allowed per transfer before it fails.
 inline constexpr int kMaxRestarts = 3;
 
@@ -60,6 +66,11 @@ struct FailedAttempt {
   uint64_t pos = 0;               // the next byte it would have received
   std::optional<uint64_t> total;  // the file's size as announced, for messages
   int attempts = 0;               // failures already counted on this connection
+  int os_errno = 0;               // libcurl's CURLINFO_OS_ERRNO (ECONNREFUSED, ...), 0 if none
+  // The monotonic time now, and when this connection's run of failures without progress
+  // began (nullopt: this is its first failure since bytes last moved).
+  std::chrono::steady_clock::time_point steady_now;
+  std::optional<std::chrono::steady_clock::time_point> failing_since;
 };
 
 struct RetryDecision {
@@ -77,22 +88,37 @@ struct RetryDecision {
   // has failed past the budget.
   bool resolve_again = false;
   int attempts = 0;  // the connection's failure count after this one
+  // When its run of failures without progress began, after this one (kRetry).
+  std::optional<std::chrono::steady_clock::time_point> failing_since;
   std::chrono::milliseconds delay{0};
+  // A few words a person reads, for "<reason>, retrying in 2 s (attempt 3)":
+  // "connection refused", "HTTP 503", "timed out" (RetryReason).
+  std::string reason;
 };
 
-// Decides what follows |failed|, within |options|' retry_count and max_backoff.
+// Decides what follows |failed|, within |options|' retry_for, retry_count and max_backoff.
 // - A refused address (PermissionDenied) or a redirect loop (InvalidArgument): fail.
 // - 416: to a probe from byte 0 with a Range, fetch whole (an empty file); to another
 //   probe, restart (the file shrank); to a lease, a counted retry (Corrupt).
 // - 401/403/404/410 from a redirect target: resolve again with no delay and no counted
-//   retry, failing once more than retry_count + 1 such answers came without progress.
+//   retry, failing once more than retry_count + 1 (kMaxResolveAgain + 1 when retry_count
+//   is negative) such answers came without progress.
 // - Other 404/410 (NotFound), 401/403 (PermissionDenied), other 4xx (InvalidArgument): fail.
-// - 408/425/429/5xx, transport errors, a short body: a counted retry; the count restarts
-//   when this request moved bytes; past retry_count, fail "giving up after N retries".
-//   The delay is Retry-After (capped at kMaxRetryAfter) when given, else a draw from
-//   |jitter| in [base/2, base], base = min(max_backoff, kBaseBackoff * 2^(attempts-1)).
+// - 408/425/429/5xx, transport errors, a short body: a counted retry. The count and the
+//   time restart when this request moved bytes. Once the connection has been failing for
+//   retry_for (measured from its first failure since bytes last moved), fail "giving up
+//   after retrying for 2 min (N attempts, connection refused)"; past a retry_count >= 0,
+//   fail "giving up after N retries (HTTP 503)". The delay is Retry-After (capped at
+//   kMaxRetryAfter) when given, else a draw from |jitter| in [base/2, base], base =
+//   min(max_backoff, kBaseBackoff * 2^(attempts-1)), cut to what is left of retry_for (so
+//   the last try comes at its end).
 RetryDecision DecideRetry(const FailedAttempt& failed, const DownloadOptions& options,
                           const Jitter& jitter);
+
+// The reason of |failed| in a few words, for people: "HTTP 503", "connection refused",
+// "connection reset", "could not resolve the host", "timed out", "the connection closed
+// early", ... (the Status says the rest).
+std::string RetryReason(const FailedAttempt& failed);
 
 // OK while |restarts| (start-overs so far, this one included) is within kMaxRestarts;
 // else Corrupt: "<why>; it changed 3 times during the download, giving up".

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <random>
 #include <vector>
 
@@ -234,6 +235,126 @@ TEST(RetryPolicyTest, RetryCountZeroFailsAtTheFirstCountedFailure) {
   d = DecideRetry(f, options, jitter);
   EXPECT_EQ(d.action, Action::kFail);
   EXPECT_EQ(d.status.message(), "GET https://models.example/m.bin: HTTP 403");
+}
+
+// The budget is a time: a connection that keeps failing without progress retries until
+// it has been failing for retry_for, however many tries that takes, then gives up.
+TEST(RetryPolicyTest, TheBudgetIsATimeNotACount) {
+  using Steady = std::chrono::steady_clock;
+  DownloadOptions options;  // the defaults: 2 min, backoff capped at 15 s, no count
+  EXPECT_EQ(options.retry_for, std::chrono::minutes(2));
+  EXPECT_EQ(options.max_backoff, std::chrono::seconds(15));
+  EXPECT_LT(options.retry_count, 0);
+  Jitter jitter = [](int64_t, int64_t hi) { return hi; };  // the longest waits
+  FailedAttempt f = Transport(CURLE_COULDNT_CONNECT, Status::Unavailable("refused"));
+  f.os_errno = ECONNREFUSED;
+  const Steady::time_point t0{};
+  f.steady_now = t0;
+  std::vector<int64_t> delays;
+  RetryDecision d;
+  for (;;) {
+    d = DecideRetry(f, options, jitter);
+    if (d.action != Action::kRetry) break;
+    ASSERT_TRUE(d.failing_since.has_value());
+    EXPECT_EQ(*d.failing_since, t0) << "the run of failures began at the first";
+    EXPECT_EQ(d.reason, "connection refused");
+    delays.push_back(d.delay.count());
+    f.attempts = d.attempts;
+    f.failing_since = d.failing_since;
+    f.steady_now += d.delay;  // the next try fails at once
+  }
+  // 0.25, 0.5, 1, 2, 4, 8, then 15 s each (the cap) until 2 min, the last cut to the end.
+  ASSERT_GE(delays.size(), 12u);
+  EXPECT_EQ(std::vector<int64_t>(delays.begin(), delays.begin() + 8),
+            (std::vector<int64_t>{250, 500, 1000, 2000, 4000, 8000, 15000, 15000}));
+  int64_t total = 0;
+  for (int64_t ms : delays) {
+    EXPECT_LE(ms, 15000);
+    total += ms;
+  }
+  EXPECT_EQ(total, 120'000) << "the last try comes at the end of the budget";
+  EXPECT_EQ(d.action, Action::kFail);
+  EXPECT_EQ(d.status.code(), Code::kUnavailable);
+  EXPECT_NE(d.status.message().find("giving up after retrying for 2 min"), std::string::npos)
+      << d.status.message();
+  // The old budget (5 retries) would have given up within 7.75 s; this one kept trying.
+  EXPECT_GT(d.attempts, 6);
+}
+
+TEST(RetryPolicyTest, ProgressStartsTheTimeAgain) {
+  using Steady = std::chrono::steady_clock;
+  DownloadOptions options;
+  options.retry_for = milliseconds(10'000);
+  Jitter jitter = [](int64_t, int64_t hi) { return hi; };
+  FailedAttempt f = Transport(CURLE_RECV_ERROR, Status::Unavailable("reset"), 206);
+  f.os_errno = ECONNRESET;
+  f.steady_now = Steady::time_point{} + std::chrono::seconds(100);
+  f.failing_since = Steady::time_point{} + std::chrono::seconds(91);  // failing for 9 s
+  f.attempts = 7;
+  f.attempt_start = 0;
+  f.pos = 4096;  // but this request moved bytes
+  RetryDecision d = DecideRetry(f, options, jitter);
+  EXPECT_EQ(d.action, Action::kRetry);
+  EXPECT_EQ(d.attempts, 1);
+  EXPECT_EQ(d.failing_since, f.steady_now);
+  EXPECT_EQ(d.reason, "connection reset");
+  // Without the bytes, 10 s of failing is the end.
+  f.pos = 0;
+  f.steady_now += std::chrono::seconds(1);
+  d = DecideRetry(f, options, jitter);
+  EXPECT_EQ(d.action, Action::kFail);
+  EXPECT_NE(d.status.message().find("giving up after retrying for 10 s (8 attempts, connection "
+                                    "reset): reset"),
+            std::string::npos)
+      << d.status.message();
+}
+
+TEST(RetryPolicyTest, RetryForZeroAndACountStillBound) {
+  Jitter jitter = [](int64_t, int64_t hi) { return hi; };
+  DownloadOptions options;
+  options.retry_for = milliseconds(0);
+  RetryDecision d = DecideRetry(Http(503), options, jitter);
+  EXPECT_EQ(d.action, Action::kFail) << "no retry at all";
+  // A count, when set, ends it first.
+  options.retry_for = std::chrono::minutes(2);
+  options.retry_count = 1;
+  FailedAttempt f = Http(503);
+  d = DecideRetry(f, options, jitter);
+  EXPECT_EQ(d.action, Action::kRetry);
+  f.attempts = d.attempts;
+  f.failing_since = d.failing_since;
+  d = DecideRetry(f, options, jitter);
+  EXPECT_EQ(d.action, Action::kFail);
+  EXPECT_NE(d.status.message().find("giving up after 1 retries"), std::string::npos);
+  // Without a count, a redirect target's refusals are still bounded (kMaxResolveAgain).
+  options.retry_count = -1;
+  FailedAttempt r = Http(403);
+  r.request_url = kCdn;
+  int tries = 0;
+  for (;; ++tries) {
+    d = DecideRetry(r, options, jitter);
+    if (d.action != Action::kRetry) break;
+    r.attempts = d.attempts;
+  }
+  EXPECT_EQ(tries, kMaxResolveAgain + 1);
+}
+
+TEST(RetryPolicyTest, ReasonsInAFewWords) {
+  auto reason = [](CURLcode code, int os_errno = 0, int status = 0) {
+    FailedAttempt f = Transport(code, Status::Unavailable("x"), status);
+    f.os_errno = os_errno;
+    return RetryReason(f);
+  };
+  EXPECT_EQ(reason(CURLE_COULDNT_CONNECT, ECONNREFUSED), "connection refused");
+  EXPECT_EQ(reason(CURLE_COULDNT_CONNECT, ENETUNREACH), "network unreachable");
+  EXPECT_EQ(reason(CURLE_COULDNT_CONNECT), "could not connect");
+  EXPECT_EQ(reason(CURLE_COULDNT_RESOLVE_HOST), "could not resolve the host");
+  EXPECT_EQ(reason(CURLE_OPERATION_TIMEDOUT), "timed out");
+  EXPECT_EQ(reason(CURLE_RECV_ERROR, ECONNRESET), "connection reset");
+  EXPECT_EQ(reason(CURLE_GOT_NOTHING), "empty reply from the server");
+  EXPECT_EQ(reason(CURLE_COULDNT_CONNECT, ECONNREFUSED, 302), "connection refused")
+      << "a redirect hop's status is not the answer";
+  EXPECT_EQ(RetryReason(Http(503)), "HTTP 503");
 }
 
 TEST(RetryPolicyTest, RestartsAreBounded) {

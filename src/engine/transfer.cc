@@ -11,6 +11,7 @@
 #include <chrono>
 #include <random>
 
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "engine/engine_impl.h"
@@ -31,18 +32,26 @@ Status ReserveSpace(const Transfer& t, uint64_t total) {
   uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
   uint64_t needed = total > allocated ? total - allocated : 0;
   auto avail = AvailableBytes(req.part_path);
+  auto no_space = [&](const std::string& msg, uint64_t available) {
+    return Status::NoSpace(msg).WithInfo({reason::kNoSpace,
+                                          {{"path", req.dest.string()},
+                                           {"required", std::to_string(needed)},
+                                           {"available", std::to_string(available)}}});
+  };
   if (avail.has_value() && *avail < needed) {
-    return Status::NoSpace("Insufficient storage space for " + req.dest.string() +
-                           ". Required: " + HumanBytes(needed) + " (" + std::to_string(needed) +
-                           " bytes), Available: " + HumanBytes(*avail) + " (" +
-                           std::to_string(*avail) + " bytes)");
+    return no_space("Insufficient storage space for " + req.dest.string() +
+                        ". Required: " + HumanBytes(needed) + " (" + std::to_string(needed) +
+                        " bytes), Available: " + HumanBytes(*avail) + " (" +
+                        std::to_string(*avail) + " bytes)",
+                    *avail);
   }
   if (total > 0 && ::fallocate(t.fd.get(), 0, 0, static_cast<off_t>(total)) != 0) {
     int err = errno;
     if (err == ENOSPC || err == EDQUOT) {
-      return Status::NoSpace("Insufficient storage space for " + req.dest.string() +
-                             ". Required: " + HumanBytes(needed) +
-                             ", Available: " + HumanBytes(avail.has_value() ? *avail : 0));
+      return no_space("Insufficient storage space for " + req.dest.string() +
+                          ". Required: " + HumanBytes(needed) +
+                          ", Available: " + HumanBytes(avail.has_value() ? *avail : 0),
+                      avail.has_value() ? *avail : 0);
     }
     if (err != EOPNOTSUPP && err != ENOSYS) {
       return ErrnoStatus("fallocate " + req.part_path.string(), err);
@@ -72,7 +81,8 @@ void Engine::Impl::Start(std::unique_ptr<Transfer> owned) {
   auto& req = t.req;
   auto& opt = req.options;
   opt.max_connections = std::clamp(opt.max_connections, 1, 64);
-  opt.retry_count = std::max(opt.retry_count, 0);
+  opt.retry_count = std::max(opt.retry_count, -1);
+  opt.retry_for = std::max(opt.retry_for, std::chrono::milliseconds(0));
   opt.buffer_size = std::clamp<size_t>(opt.buffer_size, 1024, 10 * 1024 * 1024);
   if (req.part_path.empty()) {
     req.part_path = req.dest;
@@ -103,11 +113,16 @@ void Engine::Impl::Start(std::unique_ptr<Transfer> owned) {
     return Fail(t, ErrnoStatus("open " + req.part_path.string(), errno), false);
   }
   if (::flock(t.fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    Status s = errno == EWOULDBLOCK
-                   ? Status::FailedPrecondition("another download of " + req.dest.string() +
-                                                " is in progress (" + req.part_path.string() +
-                                                " is locked)")
-                   : ErrnoStatus("lock " + req.part_path.string(), errno);
+    Status s = ErrnoStatus("lock " + req.part_path.string(), errno);
+    if (errno == EWOULDBLOCK) {
+      auto pid = FlockHolder(req.part_path);
+      std::string who = pid && *pid != ::getpid()
+                            ? "another modeld (pid " + std::to_string(*pid) + ") is downloading "
+                            : "another download is writing ";
+      s = Status::FailedPrecondition(who + req.dest.string() + " (" + req.part_path.string() +
+                                     " is locked); wait for it to finish, or stop it and run "
+                                     "this again to resume its partial download");
+    }
     t.fd.Reset();  // not ours: do not touch the other download's files
     return Fail(t, s, /*keep_partial=*/true);
   }
@@ -281,6 +296,7 @@ void Engine::Impl::OnDone(Connection& c, CURLcode rc) {
 void Engine::Impl::OnLeaseDone(Connection& c) {
   Transfer& t = *c.t;
   c.attempts = 0;
+  c.failing_since.reset();
   if (!t.planner) {  // single stream: done
     if (!t.total) t.total = c.pos;
     if (c.pos != *t.total) {
@@ -332,10 +348,16 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
   f.pos = c.pos;
   f.total = t.total;
   f.attempts = c.attempts;
+  long os_errno = 0;
+  if (rc != CURLE_OK) curl_easy_getinfo(c.easy, CURLINFO_OS_ERRNO, &os_errno);
+  f.os_errno = static_cast<int>(os_errno);
+  f.steady_now = Clock::now();
+  f.failing_since = c.failing_since;
   RetryDecision d = DecideRetry(f, opt, [this](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   });
   c.attempts = d.attempts;
+  c.failing_since = d.failing_since;
   if (d.resolve_again) {
     log::Info("{}: HTTP {} from {}; resolving again through {}", t.req.url, c.resp.status, c.url,
               t.req.url);
@@ -352,9 +374,16 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
     case RetryDecision::Action::kRetry:
       break;
   }
-  log::Info("job={} conn={} {}: {} at byte {} (this attempt: {} bytes); retry {} of {} in {} ms",
-            t.id, c.worker, t.req.url, d.status.ToString(), c.pos, c.pos - c.attempt_start,
-            c.attempts, opt.retry_count, d.delay.count());
+  log::Info("job={} conn={} {}: {} at byte {} (this attempt: {} bytes); retry {} in {} ms", t.id,
+            c.worker, t.req.url, d.status.ToString(), c.pos, c.pos - c.attempt_start, c.attempts,
+            d.delay.count());
+  // Tell the caller once per round of retries: the first connection to reach an attempt
+  // number speaks for the others.
+  if (!d.resolve_again && c.attempts > t.retry_told) {
+    t.retry_told = c.attempts;
+    t.retry_told_at = Clock::now();
+    Emit(t, true, RetryNotice{d.reason, d.delay, c.attempts + 1});
+  }
   if (t.planner) {
     t.planner->Release(c.worker);  // others may pick the rest up meanwhile
   } else if (!c.probe) {

@@ -78,7 +78,9 @@ struct Connection {
   uint64_t attempt_start = 0;
   uint64_t end = kUnknown;          // single-stream end (ranged transfers ask the planner)
   uint64_t request_end = kUnknown;  // exclusive end of the range this attempt asked for
+  Clock::time_point launched{};     // when this attempt's request was made
   int attempts = 0;                 // failures counted against the retry budget
+  std::optional<Clock::time_point> failing_since;  // the current run of failures began
   std::optional<Clock::time_point> retry_at;
 
   // The current response's status and headers, reset per attempt and per redirect hop.
@@ -115,6 +117,10 @@ struct Transfer {
   std::vector<std::unique_ptr<Connection>> conns;
   std::unique_ptr<DiskWorker> worker;
   int restarts = 0;
+  // The highest attempt number told in a RetryNotice, and when: a notice is sent only for
+  // a higher attempt, until a request made after it receives bytes (the network is back).
+  int retry_told = 0;
+  Clock::time_point retry_told_at{};
   bool finishing = false;
   bool probed = false;       // the probe's answer has set total/ranged/validators
   uint64_t single_done = 0;  // bytes written by the one stream of an unranged transfer

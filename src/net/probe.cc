@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/error_reasons.h"
 #include "net/curl_setup.h"
 #include "net/http.h"
 
@@ -87,7 +88,8 @@ Result<ProbeResult> Probe(const std::string& url, const std::vector<std::string>
   }
   if (st.status != 0) {
     if (st.status == 404 || st.status == 410) {
-      return Status::NotFound("not found: " + url + " (HTTP " + std::to_string(st.status) + ")");
+      return Status::NotFound("not found: " + url + " (HTTP " + std::to_string(st.status) + ")")
+          .WithInfo({reason::kHttpStatus, {{"url", url}, {"status", std::to_string(st.status)}}});
     }
     return HttpStatusToStatus(st.status, "GET " + url);
   }

@@ -82,12 +82,15 @@ Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& pr
   engine::TransferId id = eng.Submit(dl, [&](const engine::TransferEvent& ev) {
     if (progress && !ev.terminal()) {
       Progress p;
-      p.state = FromEngineStage(ev.stage);
+      // Nothing is installed: the engine's last step (fsync, rename) ends the verifying.
+      p.state =
+          ev.stage == engine::Stage::kInstalling ? JobState::kVerifying : FromEngineStage(ev.stage);
       p.done = ev.done_bytes;
       p.total = ev.total_bytes;
       p.resumed = ev.resumed_bytes;
       p.bytes_per_second = ev.bytes_per_second;
       p.eta_seconds = ev.eta_seconds;
+      if (ev.retry) p.retry = RetryNotice{"", ev.retry->reason, ev.retry->delay, ev.retry->attempt};
       progress(p);
     }
     if (ev.terminal()) {

@@ -67,6 +67,7 @@ nlohmann::json PullRequestToJson(const PullRequest& r, int priority) {
                   {"max_backoff_ms", o.max_backoff.count()},
                   {"buffer_size", o.buffer_size},
                   {"verify_ssl", o.verify_ssl}};
+  if (o.retry_for) j["options"]["retry_for_ms"] = o.retry_for->count();
   return j;
 }
 
@@ -114,6 +115,11 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
                 ReadMs(o, "total_timeout_ms", &d.total_timeout) &&
                 ReadMs(o, "max_backoff_ms", &d.max_backoff) &&
                 ReadInt(o, "buffer_size", &d.buffer_size);
+      if (ok && o.contains("retry_for_ms")) {
+        std::chrono::milliseconds retry_for{0};
+        ok = ReadMs(o, "retry_for_ms", &retry_for) && retry_for.count() >= 0;
+        d.retry_for = retry_for;
+      }
       if (!ok)
         return Status::Corrupt("unreadable job request: an option is not an integer of its range");
       d.verify_ssl = o.value("verify_ssl", d.verify_ssl);

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/redact.h"
+#include "core/time_format.h"
 #include "service/pull_support.h"
 #include "service/record_writer.h"
 #include "service/recorded_request.h"
@@ -15,12 +16,6 @@
 namespace modeld::service {
 
 namespace {
-
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string NewJobId() {
   unsigned char bytes[6];
@@ -179,7 +174,7 @@ Job JobManager::Enqueue(PullRequest request, int priority,
   e.job.request = std::move(request);
   e.job.priority = priority;
   e.job.plan = std::move(summary);
-  e.job.created_at = NowSeconds();
+  e.job.created_at = UnixSeconds();
   e.plan = std::move(plan);
   e.stop = std::make_unique<StopSignal>();
   std::string id = e.job.id;
@@ -201,7 +196,7 @@ void JobManager::Pump() {
     if (!next) return;
     next->running = true;
     next->after_stop.clear();
-    next->job.started_at = NowSeconds();
+    next->job.started_at = UnixSeconds();
     next->run_start_bytes = next->job.last.bytes_done;
     ++running_;
     Update(*next, JobState::kResolving, true);
@@ -222,11 +217,26 @@ void JobManager::Run(std::string id) {
     plan = e.plan;
     stop = e.stop.get();
   }
+  if (!req.options.retry_for) req.options.retry_for = default_retry_for_;
   // The record says "running" before any work starts: if this run takes the process
   // down, the next start knows (Recover).
   writer_->Flush();
   auto last_persist = std::chrono::steady_clock::now();
   ProgressCallback progress = [&](const Progress& p) {
+    // Said at the default log level: a server's operator sees why a job is slow.
+    if (p.retry) {
+      log::Warn("job={} {}{}{}: {}, retrying in {} (attempt {})", id, req.ref.ToString(),
+                p.retry->file.empty() ? "" : " ", p.retry->file, p.retry->reason,
+                HumanDuration(p.retry->delay), p.retry->attempt);
+    }
+    if (p.waiting) {
+      log::Warn("job={} {}: waiting for {} downloading {}", id, req.ref.ToString(),
+                p.waiting->this_process ? std::string("another job of this server")
+                : p.waiting->pid > 0 ? "another modeld (pid " + std::to_string(p.waiting->pid) + ")"
+                                     : std::string("another modeld"),
+                p.waiting->what);
+      return;  // a notice alone: no progress of its own
+    }
     Locked lock(this);
     Entry& e = jobs_.at(id);
     if (!e.after_stop.empty()) return;                            // stopping: no more progress
@@ -273,7 +283,7 @@ void JobManager::Run(std::string id) {
   e.plan.reset();  // a retry resolves again: links expire
   --running_;
   e.interrupted_runs = 0;  // this run ended on its own
-  e.job.finished_at = NowSeconds();
+  e.job.finished_at = UnixSeconds();
   e.job.last.bytes_per_second = 0;
   if (e.after_stop == "remove") {
     MarkCancelled(e);
@@ -486,7 +496,7 @@ Result<int> JobManager::Recover() {
       log::Warn("job={} {}: {}", rec.id, rec.model, why);
       entry.job.error = Status::Internal(why);
       entry.job.last.status = entry.job.error;
-      entry.job.finished_at = NowSeconds();
+      entry.job.finished_at = UnixSeconds();
       Update(entry, JobState::kFailed, true);
       continue;
     }

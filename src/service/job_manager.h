@@ -89,6 +89,10 @@ class JobManager {
   Result<int> Recover() EXCLUDES(mu_);
   static constexpr int kMaxInterruptedRuns = 3;
 
+  // The retry budget of jobs whose request sets none (DownloadOptions::retry_for;
+  // default kDefaultRetryFor). REQUIRES: called before the first Submit or Recover.
+  void set_default_retry_for(std::chrono::milliseconds d) { default_retry_for_ = d; }
+
   EventBus& events() { return bus_; }
   // Returns once every job record queued so far is in the registry.
   void FlushRecordsForTest();
@@ -120,6 +124,7 @@ class JobManager {
 
   ModelService& service_;
   const int max_concurrent_;
+  std::chrono::milliseconds default_retry_for_ = kDefaultRetryFor;  // set before any job
   EventBus bus_;
   std::unique_ptr<RecordWriter> writer_;  // job records, written off the caller's thread
   Mutex mu_;

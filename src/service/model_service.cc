@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "archive/extract.h"
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "engine/engine.h"
@@ -102,9 +103,12 @@ sources::SourceRequest ToSourceRequest(const PullRequest& req) {
   return s;
 }
 
-std::string AlreadyInstalled(const ModelRef& ref) {
-  return "Model '" + ref.name + "' version '" + ref.version +
-         "' already exists. Use force_download=true to override.";
+// The seed API's words (its clients may match them), with the typed detail the CLI words
+// its own way ("use --force").
+Status AlreadyInstalled(const ModelRef& ref, const fs::path& path) {
+  return Status::AlreadyExists("Model '" + ref.name + "' version '" + ref.version +
+                               "' already exists. Use force_download=true to override.")
+      .WithInfo({reason::kAlreadyInstalled, {{"model", ref.ToString()}, {"path", path.string()}}});
 }
 
 // The request a pull runs: |req| itself, or, when it names an installed model alone, that
@@ -157,7 +161,7 @@ Result<std::shared_ptr<const sources::Plan>> ModelService::Prepare(const PullReq
   const PullRequest effective = Effective(req, installed);
   if (!req.force && installed.has_value() && installed->status == "available" &&
       RequestDiffers(req, *installed).empty()) {
-    return Status::AlreadyExists(AlreadyInstalled(req.ref));
+    return AlreadyInstalled(req.ref, installed->path);
   }
   // Resolve first: an unknown model or file is NotFound, a gated one PermissionDenied
   // and a full disk NoSpace now, not later. The job reuses the plan.
@@ -193,7 +197,7 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
   const PullRequest effective = Effective(req, installed);
   if (!req.force && installed.has_value() && installed->status == "available" &&
       RequestDiffers(req, *installed).empty()) {
-    return Status::AlreadyExists(AlreadyInstalled(req.ref));
+    return AlreadyInstalled(req.ref, installed->path);
   }
   if (!plan) {
     auto resolved = resolver_->Resolve(ToSourceRequest(effective));
@@ -213,7 +217,12 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
 
   // One pull of one model version at a time, across processes; gc skips its partials.
   // Waiting for another process's pull of it ends at once when this one is stopped.
-  auto lock = LockUnlessStopped(*store_, PullKey(req.ref), stop);
+  auto lock = LockUnlessStopped(*store_, PullKey(req.ref), stop, [&] {
+    if (!progress) return;
+    Progress p;
+    p.waiting = WaitingFor(*store_, PullKey(req.ref), req.ref.ToString());
+    progress(p);
+  });
   if (!lock.has_value()) return lock.error();
   PullResult result;
   if (!req.force) {
@@ -290,9 +299,32 @@ Result<std::vector<Model>> ModelService::Versions(const std::string& name) {
   return ToModels(*v);
 }
 
-Result<std::vector<ModelRef>> ModelService::Remove(const std::string& name,
-                                                   const std::string& version) {
-  return store_->Remove(name, version);
+namespace {
+
+store::CleanupOptions ToStoreOptions(const CleanupOptions& o) {
+  store::CleanupOptions out;
+  out.hf_cache = o.hf_cache;
+  out.dry_run = o.dry_run;
+  return out;
+}
+
+HubLinkedFiles FromStore(const store::HubLinkedBlobs& h) {
+  return HubLinkedFiles{h.kept, h.kept_bytes, h.links_removed, h.repos};
+}
+
+}  // namespace
+
+Result<RemoveReport> ModelService::Remove(const std::string& name, const std::string& version,
+                                          const CleanupOptions& options) {
+  auto r = store_->Remove(name, version, ToStoreOptions(options));
+  if (!r.has_value()) return r.error();
+  RemoveReport out;
+  out.removed = r->removed;
+  out.blobs_removed = r->blobs_removed;
+  out.blob_bytes = r->blob_bytes;
+  out.freed_bytes = r->freed_bytes;
+  out.hf_cache = FromStore(r->hub);
+  return out;
 }
 
 Result<std::vector<VerifyReport>> ModelService::Verify(const std::optional<ModelRef>& ref,
@@ -302,11 +334,20 @@ Result<std::vector<VerifyReport>> ModelService::Verify(const std::optional<Model
   return ToVerifyReports(*r);
 }
 
-Result<GcReport> ModelService::Gc(std::chrono::seconds partial_age) {
-  auto r = store_->Gc(partial_age);
+Result<GcReport> ModelService::Gc(std::chrono::seconds partial_age, const CleanupOptions& options) {
+  auto r = store_->Gc(partial_age, ToStoreOptions(options));
   if (!r.has_value()) return r.error();
-  return GcReport{r->blobs_removed, r->blob_bytes, r->content_dirs_removed, r->partials_removed,
-                  r->partial_bytes};
+  GcReport out;
+  out.dry_run = r->dry_run;
+  out.removals_finished = r->removals_finished;
+  out.blobs_removed = r->blobs_removed;
+  out.blob_bytes = r->blob_bytes;
+  out.content_dirs_removed = r->content_dirs_removed;
+  out.partials_removed = r->partials_removed;
+  out.partial_bytes = r->partial_bytes;
+  out.freed_bytes = r->freed_bytes;
+  out.hf_cache = FromStore(r->hub);
+  return out;
 }
 
 Result<CacheReport> ModelService::Cache() {
@@ -323,6 +364,10 @@ Result<CacheReport> ModelService::Cache() {
   out.partial_bytes = r->partial_bytes;
   out.free_bytes = r->free_bytes;
   out.per_model = r->per_model;
+  for (const auto& h : r->hub_repos) {
+    out.hf_cache_repos.push_back(
+        {h.repo_id, h.path, h.files, h.bytes, h.unused_files, h.unused_bytes});
+  }
   return out;
 }
 

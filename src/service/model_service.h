@@ -77,15 +77,22 @@ class ModelService {
   Result<Model> Info(const ModelRef& ref);
   // Every installed version of |name| (empty when none), checked as List checks.
   Result<std::vector<Model>> Versions(const std::string& name);
-  // Removes one version (or all when |version| is empty). NotFound if nothing matched.
-  Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version);
+  // Removes one version (or all when |version| is empty), freeing the files no other model
+  // uses (but those the Hugging Face cache links too, unless |options|.hf_cache). Says what
+  // it removed and freed. NotFound if nothing matched.
+  Result<RemoveReport> Remove(const std::string& name, const std::string& version,
+                              const CleanupOptions& options = {});
   // Hashes every file (|full_hash|; else List's check) and records what it found: the
   // statuses, and the verification records of what hashed right or wrong (so a corrupt
   // blob is never reused). Recording is best effort: when it fails (a full disk) the
   // results are still returned and the failure goes to |record_error| (when given).
   Result<std::vector<VerifyReport>> Verify(const std::optional<ModelRef>& ref, bool full_hash,
                                            Status* record_error = nullptr);
-  Result<GcReport> Gc(std::chrono::seconds partial_age);
+  // Deletes files no model uses (but those the Hugging Face cache links too, unless
+  // |options|.hf_cache), orphaned directories and partial downloads older than
+  // |partial_age| not in use; with |options|.dry_run, only says what it would.
+  Result<GcReport> Gc(std::chrono::seconds partial_age, const CleanupOptions& options = {});
+  // Disk use, and the Hugging Face cache's repositories holding modeld's files.
   Result<CacheReport> Cache();
 
   // What the catalogs offer: models whose name, description or tags contain every word of

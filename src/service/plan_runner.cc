@@ -81,6 +81,8 @@ FileProgress PlanRunner::FileAt(size_t i) const {
   out.total = s.total;
   out.state = FromEngineStage(s.stage);
   out.reused = s.reused;
+  out.bytes_per_second = s.rate;
+  out.resumed = s.resumed;
   return out;
 }
 
@@ -93,6 +95,14 @@ std::vector<FileProgress> PlanRunner::FileProgressSnapshot() {
   std::vector<FileProgress> out;
   for (size_t i = 0; i < slots_.size(); ++i) out.push_back(FileAt(i));
   return out;
+}
+
+void PlanRunner::Waiting(size_t i) {
+  const auto& f = plan_.files[i];
+  Progress p;
+  p.waiting = WaitingFor(store_, f.url, f.path);
+  MutexLock lock(&progress_mu_);  // one event at a time, as Report
+  if (progress_) progress_(p);
 }
 
 void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
@@ -136,6 +146,10 @@ void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
     sum.eta_seconds =
         static_cast<double>(*sum.total - std::min(*sum.total, sum.done)) / sum.bytes_per_second;
   }
+  if (ev && ev->retry) {
+    sum.retry =
+        RetryNotice{plan_.files[i].path, ev->retry->reason, ev->retry->delay, ev->retry->attempt};
+  }
   // Under the lock: the engine's thread and the workers report, and a caller's
   // callback (a terminal progress bar, say) sees one event at a time, in order.
   if (progress_) progress_(sum);
@@ -150,13 +164,14 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
   // One download of one URL at a time, across processes: a second one waits here, then
   // finds the blob the first stored. The wait ends at once when the pull is stopped.
   std::optional<store::FileLock> lock;
-  for (;;) {
+  for (bool told = false;; told = true) {
     auto got = store_.TryLock(f.url);
     if (!got.has_value()) return got.error();
     if (got->has_value()) {
       lock = std::move(*got);
       break;
     }
+    if (!told) Waiting(i);
     MutexLock l(&active_mu_);
     if (stop_cv_.WaitFor(&active_mu_, kLockRetry,
                          [&]() REQUIRES(active_mu_) { return stopping_; })) {

@@ -7,7 +7,8 @@
 // stream.
 //
 // A file whose URL another pull (in this or another process) is downloading waits for it
-// and then reuses its blob; a stop ends that wait at once.
+// and then reuses its blob, saying so first (Progress::waiting, with the holder's pid); a
+// stop ends that wait at once. A failed connection's retry is told as Progress::retry.
 //
 // Thread safety: one Run per runner; Run blocks. The StopSignal may fire from any thread.
 #pragma once
@@ -58,6 +59,8 @@ class PlanRunner {
                                                 const std::filesystem::path& from, size_t index);
   // Sums and reports (|ev| null: file |i| reused). The callback runs under progress_mu_.
   void Report(size_t i, const engine::TransferEvent* ev) EXCLUDES(progress_mu_);
+  // Reports that file |i| waits for another download of its URL (a WaitNotice).
+  void Waiting(size_t i) EXCLUDES(progress_mu_);
   FileProgress FileAt(size_t i) const REQUIRES(progress_mu_);
   void StopAll() EXCLUDES(active_mu_);  // stops every running transfer and starts no more
   std::filesystem::path PartialPath(size_t i) const;

@@ -1,9 +1,11 @@
 #include "service/pull_support.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <memory>
 
+#include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/mutex.h"
 
@@ -13,8 +15,18 @@ namespace fs = std::filesystem;
 
 std::string PullKey(const ModelRef& ref) { return "pull:" + ref.ToString(); }
 
+WaitNotice WaitingFor(const store::Store& store, const std::string& key, std::string what) {
+  WaitNotice w;
+  w.what = std::move(what);
+  if (auto pid = store.LockHolder(key)) {
+    w.pid = *pid;
+    w.this_process = *pid == ::getpid();
+  }
+  return w;
+}
+
 Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key,
-                                          StopSignal* stop) {
+                                          StopSignal* stop, const std::function<void()>& on_wait) {
   struct Wake {
     Mutex mu;
     CondVar cv;
@@ -30,7 +42,7 @@ Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string
   }
   Result<store::FileLock> out =
       Status::Cancelled("stopped while waiting for another download of " + key);
-  for (;;) {
+  for (bool told = false;; told = true) {
     auto got = store.TryLock(key);
     if (!got.has_value()) {
       out = got.error();
@@ -40,6 +52,7 @@ Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string
       out = std::move(**got);
       break;
     }
+    if (!told && on_wait) on_wait();
     // Held by another process: flock cannot be waited on with a timeout, so look again
     // every 100 ms (or at once when stopped).
     MutexLock l(&wake->mu);
@@ -59,8 +72,13 @@ Status CheckSpace(const store::Store& store, uint64_t bytes) {
   auto mb = [](uint64_t b, bool up) {
     return std::to_string(up ? (b + 999999) / 1000000 : b / 1000000) + "MB";
   };
+  // The seed API's words (its 413), with the typed detail the CLI words its own way.
   return Status::NoSpace("Insufficient storage space. Required: " + mb(bytes, true) +
-                         ", Available: " + mb(*avail, false));
+                         ", Available: " + mb(*avail, false))
+      .WithInfo({reason::kNoSpace,
+                 {{"path", store.options().data_dir.string()},
+                  {"required", std::to_string(bytes)},
+                  {"available", std::to_string(*avail)}}});
 }
 
 fs::path PullPartialPath(const store::Store& store, const ModelRef& ref, const std::string& path) {
@@ -123,6 +141,7 @@ engine::DownloadOptions ToEngineOptions(const DownloadOptions& o) {
   engine::DownloadOptions e;
   e.max_connections = o.max_connections;
   e.retry_count = o.retry_count;
+  e.retry_for = o.retry_for.value_or(kDefaultRetryFor);
   e.connect_timeout = o.connect_timeout;
   e.stall_timeout = o.stall_timeout;
   e.progress_timeout = o.progress_timeout;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "engine/engine.h"
@@ -19,9 +20,13 @@ namespace modeld::service {
 // The key of one model version's pull: its partial dir and lock (Store::PartialDir/Lock).
 std::string PullKey(const ModelRef& ref);
 // The lock of |key| (Store::TryLock), waiting while another process holds it; Cancelled
-// at once when |stop| (may be null) fires. Replaces |stop|'s OnRequest callback.
+// at once when |stop| (may be null) fires. Replaces |stop|'s OnRequest callback. Calls
+// |on_wait| (may be null) once, when it first finds the lock held.
 Result<store::FileLock> LockUnlessStopped(store::Store& store, const std::string& key,
-                                          StopSignal* stop);
+                                          StopSignal* stop,
+                                          const std::function<void()>& on_wait = nullptr);
+// Who holds the lock of |key|, as a WaitNotice about |what|.
+WaitNotice WaitingFor(const store::Store& store, const std::string& key, std::string what);
 // NoSpace, worded as the seed API's 413 ("Insufficient storage space. Required: ...,
 // Available: ..."), when the data dir's file system has less than |bytes| free.
 Status CheckSpace(const store::Store& store, uint64_t bytes);

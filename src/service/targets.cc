@@ -116,6 +116,18 @@ Status ParsePullTarget(const std::string& m, const std::string& name, PullReques
     req->ref = *ref;
     return Status::OK();
   }
+  // "htp://host/x", "ftp://host/x": a URL of a scheme modeld does not fetch, not a name.
+  if (size_t sep = m.find("://"); sep != std::string::npos && sep > 0) {
+    std::string scheme = m.substr(0, sep);
+    bool is_scheme = std::all_of(scheme.begin(), scheme.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '+' || c == '-' || c == '.';
+    });
+    if (is_scheme && scheme != "hf") {
+      return Status::InvalidArgument("unknown URL scheme '" + scheme + "' in '" + m +
+                                     "': modeld fetches http:// and https:// URLs (and "
+                                     "hf://org/name from the Hugging Face Hub)");
+    }
+  }
   auto ref = ParseModelRef(m);
   if (!ref.has_value()) {
     return Status::InvalidArgument(ref.error().message() +

@@ -66,11 +66,40 @@ nlohmann::json Model::ToJson() const {
 nlohmann::json CacheReport::ToJson() const {
   auto per = nlohmann::json::array();
   for (const auto& [ref, size] : per_model) per.push_back({{"ref", ref}, {"size", size}});
+  auto hub = nlohmann::json::array();
+  for (const auto& r : hf_cache_repos) {
+    hub.push_back({{"repo_id", r.repo_id},
+                   {"path", r.path.string()},
+                   {"files", r.files},
+                   {"bytes", r.bytes},
+                   {"unused_files", r.unused_files},
+                   {"unused_bytes", r.unused_bytes}});
+  }
   return {{"data_dir", data_dir.string()}, {"hf_cache", hf_cache.string()},
           {"models", model_count},         {"blobs", blob_count},
           {"blob_bytes", blob_bytes},      {"logical_bytes", logical_bytes},
           {"partials", partial_count},     {"partial_bytes", partial_bytes},
-          {"free_bytes", free_bytes},      {"per_model", per}};
+          {"free_bytes", free_bytes},      {"per_model", per},
+          {"hf_cache_repos", hub}};
+}
+
+nlohmann::json HubLinkedFiles::ToJson() const {
+  return {{"kept_files", kept},
+          {"kept_bytes", kept_bytes},
+          {"links_removed", links_removed},
+          {"repos", repos}};
+}
+
+nlohmann::json GcReport::ToJson() const {
+  return {{"dry_run", dry_run},
+          {"removals_finished", removals_finished},
+          {"blobs_removed", blobs_removed},
+          {"blob_bytes", blob_bytes},
+          {"content_dirs_removed", content_dirs_removed},
+          {"partials_removed", partials_removed},
+          {"partial_bytes", partial_bytes},
+          {"freed_bytes", freed_bytes},
+          {"hf_cache", hf_cache.ToJson()}};
 }
 
 }  // namespace modeld::service

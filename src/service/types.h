@@ -62,6 +62,23 @@ struct FileProgress {
   std::optional<uint64_t> total;
   JobState state = JobState::kQueued;  // queued, downloading, verifying, completed
   bool reused = false;                 // taken from the store or the Hub cache, not downloaded
+  double bytes_per_second = 0;         // while downloading
+  uint64_t resumed = 0;                // bytes already on disk when this run started
+};
+
+// A file's download failed and is tried again (engine/retry_policy.h says when).
+struct RetryNotice {
+  std::string file;    // the file's path in the model ("" for an export)
+  std::string reason;  // "connection refused", "HTTP 503", "timed out", ...
+  std::chrono::milliseconds delay{0};
+  int attempt = 0;  // the attempt about to be made: 2 after the first failure
+};
+
+// The pull waits for another download of the same thing to end first (its lock).
+struct WaitNotice {
+  int pid = 0;                // the holder's process id when known (0: unknown)
+  bool this_process = false;  // the holder is another pull of this process (a server's)
+  std::string what;           // "NAME:VERSION", or a file's path
 };
 
 // A pull's progress, summed over its files.
@@ -73,20 +90,31 @@ struct Progress {
   double bytes_per_second = 0;
   std::optional<double> eta_seconds;
   std::vector<FileProgress> files;
+  // Notices. A RetryNotice rides on a progress event (its other fields are as ever); a
+  // WaitNotice comes on an event of its own that carries nothing else.
+  std::optional<RetryNotice> retry;
+  std::optional<WaitNotice> waiting;
 };
 // Called on download threads: must not block.
 using ProgressCallback = std::function<void(const Progress&)>;
 
+// The retry budget when a request sets none: an outage this long does not end a pull.
+inline constexpr std::chrono::milliseconds kDefaultRetryFor{120'000};
+
 // How files are fetched: the knobs a front end may turn.
 struct DownloadOptions {
   int max_connections = 16;  // per file; small files use fewer (1..64)
-  int retry_count = 5;       // retries per connection after a failure with no progress
+  // How long a connection keeps retrying failures without progress before the download
+  // fails (its partial kept). Unset: kDefaultRetryFor, or the server's --retry-for for
+  // its jobs. 0: no retry.
+  std::optional<std::chrono::milliseconds> retry_for;
+  int retry_count = -1;  // also at most this many retries in a row; -1: no count
   std::chrono::milliseconds connect_timeout{30'000};
   std::chrono::milliseconds stall_timeout{30'000};      // no byte this long: reconnect
   std::chrono::milliseconds progress_timeout{600'000};  // no progress this long: fail; 0 = never
   std::chrono::milliseconds total_timeout{0};           // the whole file; 0 = none
-  std::chrono::milliseconds max_backoff{30'000};
-  size_t buffer_size = 262144;  // receive buffer ("chunk_size")
+  std::chrono::milliseconds max_backoff{15'000};        // the longest wait between two tries
+  size_t buffer_size = 262144;                          // receive buffer ("chunk_size")
   bool verify_ssl = true;
 };
 
@@ -173,10 +201,48 @@ struct VerifyReport {
   bool removing = false;              // its removal was interrupted: rm finishes it (a pull cannot)
 };
 
+// How rm and gc treat what they free.
+struct CleanupOptions {
+  // Also delete the Hugging Face cache's hard links to the files no model uses any more,
+  // so that their bytes go. Without it such a file is kept in the store: deleting only
+  // modeld's name for it would free no byte.
+  bool hf_cache = false;
+  bool dry_run = false;  // gc: say what would go and what it would free; change nothing
+};
+
+// Files no model uses that the Hugging Face cache links too (the same inode).
+struct HubLinkedFiles {
+  uint64_t kept = 0, kept_bytes = 0;  // kept, because the Hub cache links them
+  uint64_t links_removed = 0;         // with CleanupOptions::hf_cache: Hub cache files deleted
+  std::vector<std::string> repos;     // the Hub repositories ("org/name") concerned
+  nlohmann::json ToJson() const;
+};
+
+struct RemoveReport {
+  std::vector<ModelRef> removed;
+  uint64_t blobs_removed = 0, blob_bytes = 0;  // the store's files deleted, and their sizes
+  uint64_t freed_bytes = 0;                    // given back to the file system
+  HubLinkedFiles hf_cache;
+};
+
 struct GcReport {
+  bool dry_run = false;            // nothing changed: the counts are what would be
+  uint64_t removals_finished = 0;  // interrupted removals finished (dry run: to finish)
   uint64_t blobs_removed = 0, blob_bytes = 0;
   uint64_t content_dirs_removed = 0;
   uint64_t partials_removed = 0, partial_bytes = 0;
+  uint64_t freed_bytes = 0;  // given back to the file system
+  HubLinkedFiles hf_cache;
+  nlohmann::json ToJson() const;
+};
+
+// A repository of the Hugging Face cache holding modeld's files (hard links: the same
+// bytes as the store's).
+struct HubCacheRepo {
+  std::string repo_id;         // "org/name"
+  std::filesystem::path path;  // <hf_cache>/models--org--name
+  uint64_t files = 0, bytes = 0;
+  uint64_t unused_files = 0, unused_bytes = 0;  // of those, files no installed model uses
 };
 
 struct CacheReport {
@@ -187,6 +253,7 @@ struct CacheReport {
   uint64_t partial_count = 0, partial_bytes = 0;
   uint64_t free_bytes = 0;
   std::vector<std::pair<std::string, uint64_t>> per_model;  // ref, size
+  std::vector<HubCacheRepo> hf_cache_repos;                 // by repository id
   nlohmann::json ToJson() const;
 };
 

@@ -9,9 +9,11 @@
 #include <random>
 #include <thread>
 
+#include "core/error_reasons.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/names.h"
+#include "core/time_format.h"
 #include "net/fetch.h"
 #include "net/http.h"
 
@@ -55,15 +57,17 @@ Status ValidateRevision(const std::string& rev) {
   return Status::OK();
 }
 
-// One API GET with the token, retrying 429 and 5xx (Retry-After honoured).
+// One API GET with the token, retrying 429, 5xx and network failures (Retry-After
+// honoured) for config.retry_for, each retry logged at the default level.
 Result<net::FetchResponse> ApiGet(const std::string& url, const HubConfig& config) {
   std::vector<std::string> headers = {"Accept: application/json"};
   if (!config.token.empty()) headers.push_back("Authorization: Bearer " + config.token);
   static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto start = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
     auto r = net::Fetch(url, headers, config.timeout);
     bool retry = false;
-    std::chrono::milliseconds wait{0};
+    std::optional<std::chrono::milliseconds> retry_after;
     if (!r.has_value()) {
       if (r.error().code() != Status::Code::kUnavailable) return r.error();
       retry = true;
@@ -71,24 +75,34 @@ Result<net::FetchResponse> ApiGet(const std::string& url, const HubConfig& confi
       retry = true;
       auto it = r->headers.find("retry-after");
       if (it != r->headers.end()) {
-        if (auto ra = net::ParseRetryAfter(it->second, std::chrono::system_clock::now()))
-          wait = *ra;
+        retry_after = net::ParseRetryAfter(it->second, std::chrono::system_clock::now());
       }
     } else {
       return r;
     }
-    if (!retry || attempt >= config.max_retries) {
-      if (!r.has_value())
-        return r.error().WithContext("giving up after " + std::to_string(attempt) + " retries");
+    const auto failing = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    const bool spent =
+        failing >= config.retry_for || (config.max_retries >= 0 && attempt >= config.max_retries);
+    if (!retry || spent) {
+      std::string why = "giving up after retrying for " + HumanDuration(failing) + " (" +
+                        std::to_string(attempt + 1) + " attempts)";
+      if (!r.has_value()) return r.error().WithContext(why);
       return Status::Unavailable("the Hub answered HTTP " + std::to_string(r->status) + " to " +
-                                 url + " after " + std::to_string(attempt) + " retries");
+                                 url + "; " + why);
     }
-    if (wait.count() == 0) {
+    const auto left = config.retry_for - failing;
+    std::chrono::milliseconds wait;
+    if (retry_after && retry_after->count() > 0) {
+      wait = std::min(*retry_after, std::max(config.max_backoff, left));
+    } else {
       int64_t base = std::min<int64_t>(config.max_backoff.count(), 500LL << std::min(attempt, 10));
       wait = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(base / 2, base)(rng));
+      wait = std::min(wait, left);
     }
-    wait = std::min(wait, config.max_backoff);
-    log::Info("{}: retrying in {} ms", url, wait.count());
+    log::Warn("{}: {}, retrying in {} (attempt {})", url,
+              r.has_value() ? "HTTP " + std::to_string(r->status) : r.error().message(),
+              HumanDuration(wait), attempt + 2);
     std::this_thread::sleep_for(wait);  // back-off, not sync
   }
 }
@@ -103,14 +117,22 @@ Status HubError(const net::FetchResponse& r, const std::string& repo_id,
   std::string code = header("x-error-code");
   std::string page = config.endpoint + "/" + repo_id;
   if (r.status == 401 || r.status == 403) {
-    if (code == "GatedRepo") {
+    const bool gated = code == "GatedRepo";
+    Status::Info info{reason::kHubAccess,
+                      {{"repo", repo_id},
+                       {"page", page},
+                       {"gated", gated ? "1" : "0"},
+                       {"token", config.token.empty() ? "0" : "1"}}};
+    if (gated) {
       return Status::PermissionDenied(
-          "repository '" + repo_id + "' is gated: accept its licence at " + page +
-          (config.token.empty() ? " and set HF_TOKEN" : " with the account of HF_TOKEN"));
+                 "repository '" + repo_id + "' is gated: accept its licence at " + page +
+                 (config.token.empty() ? " and set HF_TOKEN" : " with the account of HF_TOKEN"))
+          .WithInfo(std::move(info));
     }
     return Status::PermissionDenied(
-        "repository '" + repo_id + "' is private or gated" +
-        (config.token.empty() ? ": set HF_TOKEN" : ": HF_TOKEN has no access to it"));
+               "repository '" + repo_id + "' is private or gated" +
+               (config.token.empty() ? ": set HF_TOKEN" : ": HF_TOKEN has no access to it"))
+        .WithInfo(std::move(info));
   }
   if (r.status == 404) {
     if (code == "RevisionNotFound") {

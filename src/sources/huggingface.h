@@ -24,8 +24,12 @@ struct HubConfig {
   std::string token;                                // HF_TOKEN
   bool offline = false;                             // HF_HUB_OFFLINE
   std::chrono::milliseconds timeout{15000};
-  int max_retries = 5;  // for 429 and 5xx
-  std::chrono::milliseconds max_backoff{30000};
+  // API calls that fail (429, 5xx, the network) are retried until they have been failing
+  // for retry_for, waits growing to max_backoff (a Retry-After is honoured within the
+  // budget); max_retries >= 0 also bounds the tries.
+  std::chrono::milliseconds retry_for{120'000};
+  int max_retries = -1;
+  std::chrono::milliseconds max_backoff{15'000};
   static HubConfig FromEnvironment();
 };
 

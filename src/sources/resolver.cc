@@ -7,6 +7,7 @@
 #include <regex>
 #include <tuple>
 
+#include "core/error_reasons.h"
 #include "core/names.h"
 #include "net/http.h"
 #include "net/probe.h"
@@ -152,7 +153,8 @@ Result<Plan> Resolver::Resolve(const SourceRequest& req) const {
     return Resolve(hub);
   }
   // The seed API's exact words (clients may match them); `modeld search` lists the names.
-  return Status::NotFound("Model '" + req.name + "' not found in repository");
+  return Status::NotFound("Model '" + req.name + "' not found in repository")
+      .WithInfo({reason::kUnknownModel, {{"name", req.name}}});
 }
 
 Result<Plan> Resolver::ResolveUrl(const SourceRequest& req) const {
@@ -176,7 +178,7 @@ Result<Plan> Resolver::ResolveUrl(const SourceRequest& req) const {
     f.size = probe->size;
     disposition = probe->file_name;
   } else if (probe.error().code() == Status::Code::kNotFound) {
-    return Status::NotFound("Model '" + req.name + "' not found: " + probe.error().message());
+    return probe.error().WithContext("Model '" + req.name + "' not found");
   } else if (probe.error().code() == Status::Code::kPermissionDenied ||
              probe.error().code() == Status::Code::kInvalidArgument) {
     return probe.error();

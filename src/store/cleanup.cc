@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <map>
 #include <set>
 #include <system_error>
 
@@ -26,6 +27,107 @@
 namespace modeld::store {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// The Hub cache's blob files by inode, read when first asked (only a blob with another
+// link makes Remove or Gc ask).
+class HubLinkIndex {
+ public:
+  explicit HubLinkIndex(const HubCache& hub) : hub_(hub) {}
+  const std::vector<HubCache::CachedBlob>& Find(const struct stat& st) {
+    if (!built_) {
+      for (auto& b : hub_.ListBlobs()) by_inode_[{b.dev, b.ino}].push_back(std::move(b));
+      built_ = true;
+    }
+    static const std::vector<HubCache::CachedBlob> kNone;
+    auto it = by_inode_.find({static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)});
+    return it == by_inode_.end() ? kNone : it->second;
+  }
+
+ private:
+  const HubCache& hub_;
+  bool built_ = false;
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<HubCache::CachedBlob>> by_inode_;
+};
+
+// What freeing one blob no model uses did (or, in a dry run, would do).
+struct BlobFate {
+  uint64_t size = 0;
+  bool removed = false;  // deleted from blobs/; false: kept, because the Hub cache links it
+  bool freed = false;    // its bytes went back to the file system (its inode's last link)
+  uint64_t hub_links_removed = 0;
+  std::set<std::string> hub_repos;
+};
+
+// Frees the unused blob at |path|: deletes it, unless the Hub cache links its inode too
+// and |options|.hf_cache is not set (then deleting it would free no byte: it is kept, for a
+// later pull or `gc --hf-cache`); with hf_cache the Hub cache's links go first. nullopt when
+// the blob is not there (an earlier pass deleted it).
+Result<std::optional<BlobFate>> FreeUnusedBlob(const fs::path& path, const HubCache& hub,
+                                               HubLinkIndex& index, const CleanupOptions& options) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return std::optional<BlobFate>();
+  BlobFate fate;
+  fate.size = static_cast<uint64_t>(st.st_size);
+  uint64_t links = st.st_nlink;
+  if (links > 1) {
+    const auto& hub_links = index.Find(st);
+    for (const auto& h : hub_links) fate.hub_repos.insert(h.repo_id);
+    if (!hub_links.empty() && !options.hf_cache) return std::optional<BlobFate>(fate);
+    for (const auto& h : hub_links) {
+      if (!options.dry_run) {
+        if (Status s = hub.RemoveBlob(h.path); !s.ok()) return s;
+      }
+      ++fate.hub_links_removed;
+      --links;
+    }
+  }
+  if (!options.dry_run && ::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return std::optional<BlobFate>();
+    return ErrnoStatus("remove " + path.string(), errno);
+  }
+  fate.removed = true;
+  fate.freed = links <= 1;
+  return std::optional<BlobFate>(fate);
+}
+
+// The fates of the blobs one Remove or Gc freed, by digest: a step that runs twice (a full
+// disk's retry) counts each blob once.
+class BlobTally {
+ public:
+  void Add(const std::string& sha256, const BlobFate& fate) { fates_[sha256] = fate; }
+  std::vector<std::string> Removed() const {
+    std::vector<std::string> out;
+    for (const auto& [sha, f] : fates_) {
+      if (f.removed) out.push_back(sha);
+    }
+    return out;
+  }
+  // Adds the totals to a report's fields.
+  void AddTo(uint64_t* blobs_removed, uint64_t* blob_bytes, uint64_t* freed_bytes,
+             HubLinkedBlobs* hub) const {
+    std::set<std::string> repos(hub->repos.begin(), hub->repos.end());
+    for (const auto& [sha, f] : fates_) {
+      if (f.removed) {
+        ++*blobs_removed;
+        *blob_bytes += f.size;
+        if (f.freed) *freed_bytes += f.size;
+        hub->links_removed += f.hub_links_removed;
+      } else {
+        ++hub->kept;
+        hub->kept_bytes += f.size;
+      }
+      repos.insert(f.hub_repos.begin(), f.hub_repos.end());
+    }
+    hub->repos.assign(repos.begin(), repos.end());
+  }
+
+ private:
+  std::map<std::string, BlobFate> fates_;
+};
+
+}  // namespace
 
 Status Store::RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) {
   // REQUIRES: inside a write transaction (so no install can add a reference).
@@ -106,7 +208,8 @@ Status Store::ForgetBlobs(const std::vector<std::string>& digests) {
   return Status::OK();
 }
 
-Status Store::RemoveRows(const std::vector<Row>& rows) {
+Status Store::RemoveRows(const std::vector<Row>& rows, const CleanupOptions& options,
+                         RemoveReport* report) {
   // 1. Mark: from here on these models read as broken, and an interruption is finished by
   //    the next Open, Remove or Gc. An empty file needs an inode, no data block.
   const fs::path marks = RemovingRoot(options_.data_dir);
@@ -132,7 +235,9 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
   MaybeCrash("remove-marked");
 
   // 2. The model paths and content dirs. Their files are hard links to the blobs, so this
-  //    frees little by itself; it makes each unused blob's last link the one in blobs/.
+  //    frees little by itself (copies, where links failed); it makes each unused blob's
+  //    last link the one in blobs/ (or the Hub cache's).
+  uint64_t content_freed = 0;
   for (const auto& r : rows) {
     fs::path link = ModelPath(r.ref);
     std::error_code ec;
@@ -144,6 +249,7 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
       if (!fs::is_empty(p, ec) || ec) break;
       fs::remove(p, ec);
     }
+    content_freed += UnsharedBytes(ContentDir(options_.data_dir, r.content_id));
     fs::remove_all(ContentDir(options_.data_dir, r.content_id), ec);
   }
 
@@ -152,16 +258,15 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
   //    room when it commits.
   std::vector<int64_t> ids;
   for (const auto& r : rows) ids.push_back(r.id);
-  std::set<std::string> freed;
+  BlobTally tally;
+  HubLinkIndex hub_links(hub_);
   auto free_blobs = [&]() REQUIRES(mu_) -> Status {
     auto unused = UnusedDigests(ids);
     if (!unused.has_value()) return unused.error();
     for (const auto& d : *unused) {
-      fs::path blob = BlobPath(d);
-      if (::unlink(blob.c_str()) != 0 && errno != ENOENT) {
-        return ErrnoStatus("remove " + blob.string(), errno);
-      }
-      freed.insert(d);
+      auto fate = FreeUnusedBlob(BlobPath(d), hub_, hub_links, options);
+      if (!fate.has_value()) return fate.error();
+      if (*fate) tally.Add(d, **fate);
     }
     return Status::OK();
   };
@@ -182,7 +287,7 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
         return s;
       }
     }
-    return ForgetBlobs(std::vector<std::string>(freed.begin(), freed.end()));
+    return ForgetBlobs(tally.Removed());
   };
   Status s = registry_->WriteTx(forget);
   if (s.code() == Status::Code::kNoSpace || s.code() == Status::Code::kPermissionDenied) {
@@ -202,10 +307,15 @@ Status Store::RemoveRows(const std::vector<Row>& rows) {
 
   // 4. Done: unmark.
   for (const auto& r : rows) ::unlink(RemovalMarker(options_.data_dir, r.content_id).c_str());
+  if (report) {
+    for (const auto& r : rows) report->removed.push_back(r.ref);
+    report->freed_bytes += content_freed;
+    tally.AddTo(&report->blobs_removed, &report->blob_bytes, &report->freed_bytes, &report->hub);
+  }
   return Status::OK();
 }
 
-Status Store::FinishRemovals() {
+Status Store::FinishRemovals(RemoveReport* report) {
   const std::set<std::string> marks = RemovalMarkers();
   if (marks.empty()) return Status::OK();
   MutexLock lock(&mu_);
@@ -220,12 +330,13 @@ Status Store::FinishRemovals() {
       continue;
     }
     log::Info("finishing the interrupted removal of {}", rows->front().ref.ToString());
-    if (Status s = RemoveRows(*rows); !s.ok() && first.ok()) first = s;
+    if (Status s = RemoveRows(*rows, CleanupOptions{}, report); !s.ok() && first.ok()) first = s;
   }
   return first;
 }
 
-Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::string& version) {
+Result<RemoveReport> Store::Remove(const std::string& name, const std::string& version,
+                                   const CleanupOptions& options) {
   if (Status s = ValidateModelName(name); !s.ok()) return s;
   if (!version.empty()) {
     if (Status s = ValidateVersion(version); !s.ok()) return s;
@@ -238,18 +349,28 @@ Result<std::vector<ModelRef>> Store::Remove(const std::string& name, const std::
     return Status::NotFound("model '" + name + (version.empty() ? "" : ":" + version) +
                             "' is not installed");
   }
-  if (Status s = RemoveRows(*rows); !s.ok()) {
+  RemoveReport report;
+  if (Status s = RemoveRows(*rows, options, &report); !s.ok()) {
     return s.WithContext("removing " + name + (version.empty() ? "" : ":" + version));
   }
-  std::vector<ModelRef> removed;
-  for (const auto& r : *rows) removed.push_back(r.ref);
-  return removed;
+  return report;
 }
 
-Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
+Result<GcReport> Store::Gc(std::chrono::seconds partial_age, const CleanupOptions& options) {
   GcReport rep;
-  if (Status s = FinishRemovals(); !s.ok()) {
-    log::Warn("could not finish an interrupted removal: {}", s.message());
+  rep.dry_run = options.dry_run;
+  if (options.dry_run) {
+    rep.removals_finished = RemovalMarkers().size();
+  } else {
+    RemoveReport finished;
+    if (Status s = FinishRemovals(&finished); !s.ok()) {
+      log::Warn("could not finish an interrupted removal: {}", s.message());
+    }
+    rep.removals_finished = finished.removed.size();
+    rep.freed_bytes += finished.freed_bytes;
+    rep.blobs_removed += finished.blobs_removed;
+    rep.blob_bytes += finished.blob_bytes;
+    rep.hub = finished.hub;
   }
   std::set<std::string> live_content;
   {
@@ -272,7 +393,8 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
     // A dir younger than a minute may belong to an install running right now.
     auto mtime = fs::last_write_time(e.path(), ec);
     if (!ec && now - mtime < std::chrono::minutes(1)) continue;
-    fs::remove_all(e.path(), ec);
+    rep.freed_bytes += UnsharedBytes(e.path());
+    if (!options.dry_run) fs::remove_all(e.path(), ec);
     ++rep.content_dirs_removed;
   }
   // Partials whose lock nobody holds and that are old enough.
@@ -283,13 +405,15 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
     auto mtime = fs::last_write_time(e.path(), ec);
     if (ec || now - mtime < partial_age) continue;
     rep.partial_bytes += TreeBytes(e.path());
-    fs::remove_all(e.path(), ec);
+    rep.freed_bytes += UnsharedBytes(e.path());
+    if (!options.dry_run) fs::remove_all(e.path(), ec);
     ++rep.partials_removed;
   }
   // Blobs no model references: deleted under the write lock (so no install adds a
   // reference meanwhile), with the URLs that produced them.
   MutexLock lock(&mu_);
-  std::set<std::string> freed;
+  BlobTally tally;
+  HubLinkIndex hub_links(hub_);
   auto free_blobs = [&]() REQUIRES(mu_) -> Status {
     std::error_code dir_ec;
     for (fs::directory_iterator it(BlobDir(options_.data_dir), dir_ec), end; !dir_ec && it != end;
@@ -301,21 +425,21 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
       auto used = q->Bind(1, name).Step();
       if (!used.has_value()) return used.error();
       if (*used) continue;
-      struct stat st {};
-      if (::stat(it->path().c_str(), &st) != 0) continue;
-      if (::unlink(it->path().c_str()) != 0) {
-        if (errno == ENOENT) continue;
-        return ErrnoStatus("remove " + it->path().string(), errno);
-      }
-      ++rep.blobs_removed;
-      rep.blob_bytes += static_cast<uint64_t>(st.st_size);
-      freed.insert(name);
+      auto fate = FreeUnusedBlob(it->path(), hub_, hub_links, options);
+      if (!fate.has_value()) return fate.error();
+      if (*fate) tally.Add(name, **fate);
     }
     return Status::OK();
   };
-  auto forget = [&]() REQUIRES(mu_) -> Status {
-    return ForgetBlobs(std::vector<std::string>(freed.begin(), freed.end()));
+  auto done = [&]() {
+    tally.AddTo(&rep.blobs_removed, &rep.blob_bytes, &rep.freed_bytes, &rep.hub);
+    return rep;
   };
+  if (options.dry_run) {
+    if (Status f = free_blobs(); !f.ok()) return f;
+    return done();
+  }
+  auto forget = [&]() REQUIRES(mu_) -> Status { return ForgetBlobs(tally.Removed()); };
   Status s = registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
     if (Status f = free_blobs(); !f.ok()) return f;
     return forget();
@@ -324,15 +448,15 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age) {
     // No room even for that, or the registry is open read-only: delete them without the
     // write lock (an install racing with this on a full disk may fetch its blob again).
     if (Status f = free_blobs(); !f.ok()) return f;
-    if (freed.empty()) return rep;
+    if (tally.Removed().empty()) return done();
     s = registry_->WriteTx(forget);
     // A URL remembered for a blob that is gone is harmless (LookupUrl checks the blob), and
     // so is its record (a blob adopted again is another inode: its stat will not match).
     if (!s.ok()) log::Warn("could not forget the URLs of the removed blobs: {}", s.message());
-    return rep;
+    return done();
   }
   if (!s.ok()) return s;
-  return rep;
+  return done();
 }
 
 Result<CacheReport> Store::Cache() {
@@ -356,6 +480,45 @@ Result<CacheReport> Store::Cache() {
   }
   auto avail = AvailableBytes(options_.data_dir);
   if (avail.has_value()) rep.free_bytes = *avail;
+
+  // The Hub cache's files that are our blobs (the same inode), and whether a model uses
+  // them. Only a blob with another link can be one.
+  std::map<std::pair<uint64_t, uint64_t>, std::string> linked;  // (dev, inode) -> sha256
+  for (fs::directory_iterator it(BlobDir(options_.data_dir), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2) continue;
+    linked[{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}] =
+        it->path().filename().string();
+  }
+  if (linked.empty()) return rep;
+  std::set<std::string> used;
+  {
+    MutexLock lock(&mu_);
+    auto q = db().Prepare("SELECT DISTINCT sha256 FROM files");
+    if (!q.has_value()) return q.error();
+    for (;;) {
+      auto r = q->Step();
+      if (!r.has_value()) return r.error();
+      if (!*r) break;
+      used.insert(q->Text(0));
+    }
+  }
+  std::map<std::string, HubCacheRepo> repos;
+  for (const auto& b : hub_.ListBlobs()) {
+    auto it = linked.find({b.dev, b.ino});
+    if (it == linked.end()) continue;
+    HubCacheRepo& r = repos[b.repo_id];
+    r.repo_id = b.repo_id;
+    r.path = b.path.parent_path().parent_path();
+    ++r.files;
+    r.bytes += b.size;
+    if (!used.count(it->second)) {
+      ++r.unused_files;
+      r.unused_bytes += b.size;
+    }
+  }
+  for (auto& [id, r] : repos) rep.hub_repos.push_back(std::move(r));
   return rep;
 }
 

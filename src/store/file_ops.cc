@@ -108,6 +108,21 @@ uint64_t TreeBytes(const fs::path& dir) {
   return n;
 }
 
+uint64_t UnsharedBytes(const fs::path& path) {
+  auto unshared = [](const fs::path& p) -> uint64_t {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) return 0;
+    return static_cast<uint64_t>(st.st_size);
+  };
+  uint64_t n = unshared(path);
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    n += unshared(it->path());
+  }
+  return n;
+}
+
 bool HasBlob(const fs::path& data_dir, const std::string& sha256, uint64_t size) {
   struct stat st {};
   return ::stat(BlobPath(data_dir, sha256).c_str(), &st) == 0 &&

@@ -38,6 +38,9 @@ Status WriteFileAtomic(const std::filesystem::path& path, const std::string& dat
 
 // The bytes of the regular files under |dir| (0 if it cannot be read).
 uint64_t TreeBytes(const std::filesystem::path& dir);
+// The bytes deleting |path| (a file, or a directory and all under it) would give back:
+// those of the regular files that are their inode's last link (symlinks not followed).
+uint64_t UnsharedBytes(const std::filesystem::path& path);
 
 // True if the blob |sha256| of |data_dir| exists and is |size| bytes.
 bool HasBlob(const std::filesystem::path& data_dir, const std::string& sha256, uint64_t size);

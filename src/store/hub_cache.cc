@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <fstream>
 #include <system_error>
 
 #include "core/checksum.h"
@@ -87,6 +89,106 @@ Result<std::optional<HubCache::Staged>> HubCache::Stage(const std::string& repo_
   return std::optional<Staged>(Staged{tmp, got});
 }
 
+std::vector<HubCache::CachedBlob> HubCache::ListBlobs() const {
+  std::vector<CachedBlob> out;
+  std::error_code ec;
+  for (fs::directory_iterator repo(hf_cache_, ec), end; !ec && repo != end; repo.increment(ec)) {
+    const std::string folder = repo->path().filename().string();
+    if (folder.rfind("models--", 0) != 0) continue;
+    std::string repo_id;  // models--org--name -> org/name
+    for (size_t i = 8; i < folder.size(); ++i) {
+      if (folder.compare(i, 2, "--") == 0) {
+        repo_id += '/';
+        ++i;
+      } else {
+        repo_id += folder[i];
+      }
+    }
+    std::error_code blob_ec;
+    for (fs::directory_iterator b(repo->path() / "blobs", blob_ec), bend; !blob_ec && b != bend;
+         b.increment(blob_ec)) {
+      struct stat st {};
+      if (::lstat(b->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      out.push_back({b->path(), repo_id, static_cast<uint64_t>(st.st_size),
+                     static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)});
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Removes the empty directories under (and including) |dir|, deepest first. Returns
+// whether |dir| itself went.
+bool PruneEmpty(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<fs::path> children;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) children.push_back(it->path());
+  }
+  for (const auto& c : children) PruneEmpty(c);
+  return fs::is_empty(dir, ec) && !ec && fs::remove(dir, ec);
+}
+
+// Whether the Hub cache's |hf_blob| is to be (re)linked to our verified blob |ours|: it is
+// missing; or, on ours' file system, it is another file than ours (the hard link a repair
+// of ours left on the old, corrupt bytes, or a file someone changed); or, on another file
+// system (where it was copied), its size differs.
+bool NeedsLink(const fs::path& hf_blob, const fs::path& ours) {
+  struct stat h {
+  }, o{};
+  if (::stat(hf_blob.c_str(), &h) != 0) return true;
+  if (::stat(ours.c_str(), &o) != 0) return false;  // nothing to link from: keep what is there
+  if (h.st_dev == o.st_dev) return h.st_ino != o.st_ino;
+  return h.st_size != o.st_size;
+}
+
+}  // namespace
+
+Status HubCache::RemoveBlob(const fs::path& blob) const {
+  const fs::path target = blob.lexically_normal();
+  const fs::path repo = target.parent_path().parent_path();
+  const fs::path snapshots = repo / "snapshots";
+  std::error_code ec;
+  std::vector<fs::path> links;
+  for (auto it = fs::recursive_directory_iterator(snapshots, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    std::error_code link_ec;
+    if (!it->is_symlink(link_ec)) continue;
+    fs::path to = fs::read_symlink(it->path(), link_ec);
+    if (link_ec) continue;
+    if (to.is_relative()) to = it->path().parent_path() / to;
+    if (to.lexically_normal() == target) links.push_back(it->path());
+  }
+  for (const auto& l : links) ::unlink(l.c_str());
+  if (::unlink(target.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus("remove " + target.string(), errno);
+  }
+  // Snapshots left empty go, and the refs that named them.
+  std::vector<std::string> gone;
+  for (fs::directory_iterator it(snapshots, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code dir_ec;
+    if (it->is_directory(dir_ec) && PruneEmpty(it->path())) {
+      gone.push_back(it->path().filename().string());
+    }
+  }
+  if (!gone.empty()) {
+    for (auto it = fs::recursive_directory_iterator(repo / "refs", ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      std::error_code ref_ec;
+      if (!it->is_regular_file(ref_ec)) continue;
+      std::ifstream in(it->path());
+      std::string commit;
+      std::getline(in, commit);
+      if (std::find(gone.begin(), gone.end(), commit) != gone.end()) ::unlink(it->path().c_str());
+    }
+  }
+  if (fs::is_empty(repo / "blobs", ec) && (!fs::exists(snapshots, ec) || PruneEmpty(snapshots))) {
+    fs::remove_all(repo, ec);
+  }
+  return Status::OK();
+}
+
 Status HubCache::LinkSnapshot(const HubSnapshot& snap) const {
   if (Status s = ValidateModelName(snap.repo_id); !s.ok()) {
     return s;
@@ -117,9 +219,10 @@ Status HubCache::LinkSnapshot(const HubSnapshot& snap) const {
       return Status::InvalidArgument("bad etag for " + f.path);
     }
     fs::path blob = repo / "blobs" / f.etag;
-    if (!fs::exists(blob, ec)) {
+    const fs::path ours = BlobPath(data_dir_, f.sha256);
+    if (NeedsLink(blob, ours)) {
       fs::path tmp = repo / "blobs" / (f.etag + "." + RandomHex(8) + ".incomplete");
-      if (Status s = LinkOrCopy(BlobPath(data_dir_, f.sha256), tmp); !s.ok()) {
+      if (Status s = LinkOrCopy(ours, tmp); !s.ok()) {
         return s;
       }
       if (::rename(tmp.c_str(), blob.c_str()) != 0) {

@@ -8,6 +8,10 @@
 //
 // An etag is the sha256 of an LFS file, else the git blob id (sha1) of the file.
 //
+// A blob linked from here shares its inode with the store's: Store::Remove and Store::Gc
+// keep such a blob when no model uses it (deleting only the store's name frees nothing),
+// or delete both with CleanupOptions::hf_cache (ListBlobs, RemoveBlob).
+//
 // Thread safety: a HubCache is immutable; its methods are safe from any thread and take
 // no lock (they never touch the registry). Several processes may write one cache: every
 // file appears by rename().
@@ -68,6 +72,24 @@ class HubCache {
   };
   Result<std::optional<Staged>> Stage(const std::string& repo_id, const std::string& etag,
                                       const std::string& sha256, uint64_t size) const;
+
+  // A file of a repository's blobs/ directory, with its inode (a hard link to one of our
+  // blobs shares it).
+  struct CachedBlob {
+    std::filesystem::path path;  // <hf_cache>/models--org--name/blobs/<etag>
+    std::string repo_id;         // "org/name"
+    uint64_t size = 0;
+    uint64_t dev = 0, ino = 0;
+  };
+  // Every regular file in models--*/blobs/ (symlinks are not followed); empty when the
+  // cache does not exist. Reads directories only: no file is opened.
+  std::vector<CachedBlob> ListBlobs() const;
+
+  // Deletes the Hub cache file |blob| (a CachedBlob's path) and what only pointed at it:
+  // the snapshot symlinks to it, snapshot directories left empty, the refs naming a
+  // snapshot that went, and the repository's directory when no blob and no snapshot is
+  // left in it. IoError (or the errno's Status) when |blob| cannot be deleted.
+  Status RemoveBlob(const std::filesystem::path& blob) const;
 
  private:
   std::filesystem::path hf_cache_;

@@ -115,6 +115,37 @@ TEST_F(HubCacheTest, LinksASnapshotAsTheHubLaysItOut) {
   EXPECT_EQ(entries, 2u) << "no temporary files left behind";
 }
 
+// A blob of ours replaced by a repair (a new file with the right bytes) leaves the Hub
+// cache's hard link on the old, corrupt file: linking the snapshot again points it at ours.
+TEST_F(HubCacheTest, LinkingAgainReplacesABlobThatIsNoLongerOurs) {
+  const std::string good(4096, 'w');
+  std::string w = OurBlob(good);
+  const std::string commit(40, 'c');
+  HubSnapshot snap{"org/m", "main", commit, {{"model.bin", w, w}}};
+  ASSERT_TRUE(Cache().LinkSnapshot(snap).ok());
+  fs::path theirs = Cache().RepoDir("org/m") / "blobs" / w;
+  // Corrupt in place (the shared inode), then repaired as Store does: a new file renamed
+  // over ours.
+  fs::permissions(BlobPath(Data(), w), fs::perms::owner_write, fs::perm_options::add);
+  Write(BlobPath(Data(), w), std::string(4096, 'x'));
+  fs::path fresh = root_ / "fresh";
+  Write(fresh, good);
+  fs::rename(fresh, BlobPath(Data(), w));
+  EXPECT_EQ(Read(theirs), std::string(4096, 'x')) << "the Hub cache still has the bad bytes";
+  ASSERT_TRUE(Cache().LinkSnapshot(snap).ok());
+  EXPECT_EQ(Read(theirs), good);
+  EXPECT_EQ(Read(Cache().RepoDir("org/m") / "snapshots" / commit / "model.bin"), good);
+  struct stat a {
+  }, b{};
+  ASSERT_EQ(::stat(BlobPath(Data(), w).c_str(), &a), 0);
+  ASSERT_EQ(::stat(theirs.c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino) << "one file again";
+  // A blob that is ours already is left alone.
+  ASSERT_TRUE(Cache().LinkSnapshot(snap).ok());
+  ASSERT_EQ(::stat(theirs.c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+}
+
 TEST_F(HubCacheTest, RefusesNamesThatCouldEscapeTheCache) {
   std::string w = OurBlob("w");
   const std::string commit(40, 'c');

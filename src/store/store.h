@@ -105,10 +105,49 @@ struct InstallSpec {
   std::vector<FileEntry> files;  // every blob must already be in the store
 };
 
+// How Remove and Gc treat what they free.
+struct CleanupOptions {
+  // Also delete the Hub cache's hard links to the blobs no model uses any more (its
+  // blobs/<etag> files and the snapshot links to them), so that their bytes go. Without it
+  // such a blob is kept: deleting only modeld's name for it would free no byte.
+  bool hf_cache = false;
+  bool dry_run = false;  // Gc: find what would go and what it would free; change nothing
+};
+
+// Blobs no model uses whose inode the Hugging Face cache links too (a Hub file modeld
+// linked there, or took from there): kept by Remove and Gc, or removed from both with
+// CleanupOptions::hf_cache.
+struct HubLinkedBlobs {
+  uint64_t kept = 0, kept_bytes = 0;  // kept, because the Hub cache links them
+  uint64_t links_removed = 0;         // with hf_cache: Hub cache files deleted
+  std::vector<std::string> repos;     // the Hub repositories ("org/name") linking them
+};
+
+struct RemoveReport {
+  std::vector<ModelRef> removed;
+  uint64_t blobs_removed = 0, blob_bytes = 0;  // blobs deleted, and their sizes
+  // Given back to the file system: the blobs and installed files whose last link went.
+  uint64_t freed_bytes = 0;
+  HubLinkedBlobs hub;
+};
+
 struct GcReport {
+  bool dry_run = false;            // nothing was changed: the counts say what would be
+  uint64_t removals_finished = 0;  // interrupted removals finished
   uint64_t blobs_removed = 0, blob_bytes = 0;
   uint64_t content_dirs_removed = 0;
   uint64_t partials_removed = 0, partial_bytes = 0;
+  // Given back to the file system: blobs, content and partial files whose last link went.
+  uint64_t freed_bytes = 0;
+  HubLinkedBlobs hub;
+};
+
+// A repository of the Hub cache whose blobs/ holds modeld's blobs (the same inodes).
+struct HubCacheRepo {
+  std::string repo_id;         // "org/name"
+  std::filesystem::path path;  // <hf_cache>/models--org--name
+  uint64_t files = 0, bytes = 0;
+  uint64_t unused_files = 0, unused_bytes = 0;  // of those, blobs no installed model uses
 };
 
 struct CacheReport {
@@ -118,6 +157,7 @@ struct CacheReport {
   uint64_t partial_count = 0, partial_bytes = 0;
   uint64_t free_bytes = 0;
   std::vector<std::pair<std::string, uint64_t>> per_model;  // ref, size
+  std::vector<HubCacheRepo> hub_repos;                      // by repository id
 };
 
 struct VerifyResult {
@@ -213,13 +253,15 @@ class Store {
   Result<ModelInfo> Get(const ModelRef& ref) EXCLUDES(mu_);
   Result<std::vector<ModelInfo>> Versions(const std::string& name) EXCLUDES(mu_);
   // Removes one version (or all when |version| is empty) and frees the blobs no other
-  // model uses. Returns the removed references. NotFound if nothing matched.
+  // model uses, but those the Hub cache links too unless |options|.hf_cache (see
+  // CleanupOptions). Returns the removed references and what was freed. NotFound if
+  // nothing matched.
   // Works on a full disk: the models are marked (removing/), their files and unused blobs
   // deleted, then the rows; if the registry still cannot be written (NoSpace,
   // PermissionDenied, Unavailable) the error is returned and the models stay marked,
   // reported broken, until the next Open, Remove or Gc finishes the removal.
-  Result<std::vector<ModelRef>> Remove(const std::string& name, const std::string& version)
-      EXCLUDES(mu_);
+  Result<RemoveReport> Remove(const std::string& name, const std::string& version,
+                              const CleanupOptions& options = {}) EXCLUDES(mu_);
 
   // Checks every installed file (the reads' stat() check; with |full_hash| its SHA-256
   // instead of its stamp) and records "broken" or "available". Only |only| when given. A
@@ -235,9 +277,14 @@ class Store {
                                            Status* record_error = nullptr) EXCLUDES(mu_);
   // Finishes interrupted removals, then removes orphaned content dirs, partial downloads
   // not in use that are older than |partial_age| (all unlocked ones when zero), and blobs
-  // no model uses. Files go before the registry is written, so it frees space on a full
-  // disk; forgetting the URLs of removed blobs is then best effort (logged).
-  Result<GcReport> Gc(std::chrono::seconds partial_age = std::chrono::hours(24 * 7)) EXCLUDES(mu_);
+  // no model uses (but those the Hub cache links too, unless |options|.hf_cache). Files go
+  // before the registry is written, so it frees space on a full disk; forgetting the URLs
+  // of removed blobs is then best effort (logged). With |options|.dry_run it removes,
+  // finishes and records nothing and reports what it would do.
+  Result<GcReport> Gc(std::chrono::seconds partial_age = std::chrono::hours(24 * 7),
+                      const CleanupOptions& options = {}) EXCLUDES(mu_);
+  // Disk use: blobs, models, partial downloads, free space, and the Hub cache's
+  // repositories holding modeld's blobs (hard links: the same bytes).
   Result<CacheReport> Cache() EXCLUDES(mu_);
 
   // Inserts or updates a job (by id). InvalidArgument for an empty id.
@@ -258,6 +305,8 @@ class Store {
   // The same without waiting: nullopt while another holder (this process or another)
   // has it. For waits that must stay cancellable: retry, checking for a stop between.
   Result<std::optional<FileLock>> TryLock(const std::string& key);
+  // The process holding the lock of |key| (core/fs.h FlockHolder), when known.
+  std::optional<int> LockHolder(const std::string& key) const;
 
   // Writes |snap| into the Hub cache: blobs/<etag> (hard link or copy of our blob),
   // snapshots/<commit>/<path> (relative symlinks) and refs/<revision>.
@@ -310,8 +359,9 @@ class Store {
   Result<std::vector<ModelInfo>> Query(const std::string& where,
                                        const std::vector<std::string>& args, Read read)
       EXCLUDES(mu_);
-  // Completes the removals whose marker is left (by a crash, or a full disk).
-  Status FinishRemovals() EXCLUDES(mu_);
+  // Completes the removals whose marker is left (by a crash, or a full disk), adding what
+  // they freed to |report| when given.
+  Status FinishRemovals(RemoveReport* report = nullptr) EXCLUDES(mu_);
   // Records |stamp| as blob |sha256|'s, best effort (logged when it cannot be written).
   void RecordBlobBestEffort(const std::string& sha256, const FileStamp& stamp) EXCLUDES(mu_);
 
@@ -331,9 +381,10 @@ class Store {
       REQUIRES(mu_);
   Result<std::vector<Row>> SelectRows(const std::string& where,
                                       const std::vector<std::string>& args) REQUIRES(mu_);
-  // Marks, unlinks, frees and forgets |rows| (Remove's steps, docs/store.md). Runs its own
-  // write transactions.
-  Status RemoveRows(const std::vector<Row>& rows) REQUIRES(mu_);
+  // Marks, unlinks, frees and forgets |rows| (Remove's steps, docs/store.md), adding what
+  // it freed to |report|. Runs its own write transactions.
+  Status RemoveRows(const std::vector<Row>& rows, const CleanupOptions& options,
+                    RemoveReport* report) REQUIRES(mu_);
   // The blobs of models |ids| that no other model uses.
   Result<std::vector<std::string>> UnusedDigests(const std::vector<int64_t>& ids) REQUIRES(mu_);
 

@@ -116,7 +116,7 @@ TEST_F(StoreTest, InstallListInfoRemove) {
 
   auto removed = store_->Remove("org/tiny", "v1");
   ASSERT_TRUE(removed.has_value());
-  EXPECT_EQ(removed->size(), 1u);
+  EXPECT_EQ(removed->removed.size(), 1u);
   EXPECT_FALSE(fs::exists(m->path));
   EXPECT_FALSE(fs::exists(opts_.data_dir / "models" / "org")) << "empty parents pruned";
   EXPECT_EQ(BlobCount(), 0u) << "blobs used by nothing else are freed";
@@ -668,6 +668,100 @@ TEST_F(StoreTest, HubCacheLayoutReadsBackByPath) {
   EXPECT_EQ(Read(repo / "refs" / "v1.0"), commit);
   snap.files[0].path = "../escape";
   EXPECT_FALSE(store_->LinkHubSnapshot(snap).ok());
+}
+
+// A Hub model's files are hard-linked into the Hub cache: removing the model here alone
+// frees no byte. rm and gc keep such a file and say so; with hf_cache they delete the Hub
+// cache's links too, and the bytes go.
+class HubLinkedCleanupTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    w_ = Blob("w.bin", std::string(8192, 'w'));
+    cfg_ = Blob("config.json", "{}");
+    ASSERT_TRUE(store_->Install(Spec("org/m", "latest", {w_, cfg_})).has_value());
+    HubSnapshot snap{"org/m", "main", kCommit, {{"w.bin", w_.sha256, w_.sha256}}};
+    ASSERT_TRUE(store_->LinkHubSnapshot(snap).ok());
+    repo_ = opts_.hf_cache / "models--org--m";
+    ASSERT_TRUE(fs::exists(repo_ / "blobs" / w_.sha256));
+  }
+  static constexpr const char* kCommit = "0123456789abcdef0123456789abcdef01234567";
+  FileEntry w_, cfg_;
+  fs::path repo_;
+};
+
+TEST_F(HubLinkedCleanupTest, CacheReportsTheHubCacheFilesThatAreOurs) {
+  auto cache = store_->Cache();
+  ASSERT_TRUE(cache.has_value());
+  ASSERT_EQ(cache->hub_repos.size(), 1u);
+  EXPECT_EQ(cache->hub_repos[0].repo_id, "org/m");
+  EXPECT_EQ(cache->hub_repos[0].path, repo_);
+  EXPECT_EQ(cache->hub_repos[0].files, 1u);
+  EXPECT_EQ(cache->hub_repos[0].bytes, 8192u);
+  EXPECT_EQ(cache->hub_repos[0].unused_files, 0u);
+  // A file of the Hub cache's own (another inode) is not ours.
+  std::ofstream(repo_ / "blobs" / "f00d") << "downloaded by huggingface_hub";
+  cache = store_->Cache();
+  ASSERT_TRUE(cache.has_value());
+  EXPECT_EQ(cache->hub_repos[0].files, 1u);
+}
+
+TEST_F(HubLinkedCleanupTest, RemoveKeepsWhatTheHubCacheLinksAndGcHfCacheFreesIt) {
+  auto removed = store_->Remove("org/m", "");
+  ASSERT_TRUE(removed.has_value()) << removed.error().ToString();
+  EXPECT_EQ(removed->removed.size(), 1u);
+  EXPECT_EQ(removed->blobs_removed, 1u) << "config.json, linked nowhere else";
+  EXPECT_EQ(removed->freed_bytes, 2u);
+  EXPECT_EQ(removed->hub.kept, 1u);
+  EXPECT_EQ(removed->hub.kept_bytes, 8192u);
+  EXPECT_EQ(removed->hub.repos, std::vector<std::string>{"org/m"});
+  EXPECT_TRUE(fs::exists(store_->BlobPath(w_.sha256))) << "kept: deleting it frees nothing";
+  EXPECT_TRUE(fs::exists(repo_ / "snapshots" / kCommit / "w.bin"));
+  auto cache = store_->Cache();
+  ASSERT_TRUE(cache.has_value());
+  ASSERT_EQ(cache->hub_repos.size(), 1u);
+  EXPECT_EQ(cache->hub_repos[0].unused_files, 1u);
+
+  // A plain gc keeps it too; a dry run with hf_cache says what would go, and changes nothing.
+  auto gc = store_->Gc(std::chrono::seconds(0));
+  ASSERT_TRUE(gc.has_value());
+  EXPECT_EQ(gc->blobs_removed, 0u);
+  EXPECT_EQ(gc->hub.kept, 1u);
+  EXPECT_TRUE(fs::exists(store_->BlobPath(w_.sha256)));
+  gc = store_->Gc(std::chrono::seconds(0), CleanupOptions{.hf_cache = true, .dry_run = true});
+  ASSERT_TRUE(gc.has_value());
+  EXPECT_TRUE(gc->dry_run);
+  EXPECT_EQ(gc->blobs_removed, 1u);
+  EXPECT_EQ(gc->freed_bytes, 8192u);
+  EXPECT_EQ(gc->hub.links_removed, 1u);
+  EXPECT_TRUE(fs::exists(store_->BlobPath(w_.sha256)));
+  EXPECT_TRUE(fs::exists(repo_ / "blobs" / w_.sha256));
+
+  gc = store_->Gc(std::chrono::seconds(0), CleanupOptions{.hf_cache = true});
+  ASSERT_TRUE(gc.has_value());
+  EXPECT_EQ(gc->blobs_removed, 1u);
+  EXPECT_EQ(gc->freed_bytes, 8192u);
+  EXPECT_EQ(gc->hub.links_removed, 1u);
+  EXPECT_FALSE(fs::exists(store_->BlobPath(w_.sha256)));
+  EXPECT_FALSE(fs::exists(repo_)) << "nothing left of the repository: its directory goes";
+  EXPECT_TRUE(fs::exists(opts_.hf_cache / "CACHEDIR.TAG"));
+}
+
+TEST_F(HubLinkedCleanupTest, RemoveWithHfCacheFreesBothAndKeepsTheHubCachesOwnFiles) {
+  // Another file of the repository that the Hub cache holds on its own.
+  std::ofstream(repo_ / "blobs" / "f00d") << "theirs";
+  fs::create_symlink("../../blobs/f00d", repo_ / "snapshots" / kCommit / "README.md");
+  auto removed = store_->Remove("org/m", "latest", CleanupOptions{.hf_cache = true});
+  ASSERT_TRUE(removed.has_value()) << removed.error().ToString();
+  EXPECT_EQ(removed->blobs_removed, 2u);
+  EXPECT_EQ(removed->freed_bytes, 8192u + 2u);
+  EXPECT_EQ(removed->hub.kept, 0u);
+  EXPECT_EQ(removed->hub.links_removed, 1u);
+  EXPECT_FALSE(fs::exists(repo_ / "blobs" / w_.sha256));
+  EXPECT_FALSE(fs::is_symlink(repo_ / "snapshots" / kCommit / "w.bin"));
+  EXPECT_EQ(Read(repo_ / "snapshots" / kCommit / "README.md"), "theirs");
+  EXPECT_EQ(Read(repo_ / "refs" / "main"), kCommit) << "its snapshot is still there";
+  EXPECT_EQ(BlobCount(), 0u);
 }
 
 }  // namespace

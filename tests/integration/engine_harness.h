@@ -17,6 +17,21 @@
 
 namespace modeld::testing {
 
+// How much slower than a plain build this one runs: a deadline a user is promised (cancel
+// within 200 ms) is checked as promised in the plain build, and this many times as long
+// under a sanitizer (ASan, TSan), which slows every allocation and memory access.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr int kSanitizerSlowdown = 3;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr int kSanitizerSlowdown = 3;
+#else
+inline constexpr int kSanitizerSlowdown = 1;
+#endif
+#else
+inline constexpr int kSanitizerSlowdown = 1;
+#endif
+
 // MODELD_LOG_LEVEL=debug shows the engine's request log while a test runs.
 inline const bool kLogLevelFromEnv = [] {
   if (const char* level = std::getenv("MODELD_LOG_LEVEL")) {

@@ -113,15 +113,7 @@ enum class Wal { kKept, kGone };
 class FullDiskCliTest : public ::testing::TestWithParam<Wal> {
  protected:
   json Json(std::vector<std::string> args, int want_rc = 0, std::string* err_out = nullptr) {
-    args.insert(args.begin(), {"--data-dir", data_.string()});
-    args.push_back("--json");
-    std::string out, err;
-    int rc = RunModeld(args, dir_.path(), &out, &err);
-    EXPECT_EQ(rc, want_rc) << args[2] << ": " << err;
-    if (err_out) *err_out = err;
-    auto j = json::parse(out, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << args[2] << " stdout: " << out << "\nstderr: " << err;
-    return j;
+    return RunModeldJson(std::move(args), data_, dir_.path(), want_rc, err_out);
   }
 
   TestOrigin origin_;

@@ -17,25 +17,15 @@ const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
 class HubSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    hub_.AddRepo("org/tiny", kCommit, {"main", "v1.0"},
-                 {{"config.json", "{\"model_type\":\"llama\"}", false},
-                  {"tokenizer/vocab.txt", "a\nb\n", false},
-                  {"model.safetensors", RandomBytes(300000, 1), true},
-                  {"gguf/tiny-Q4_K_M-00001-of-00002.gguf", RandomBytes(200000, 2), true},
-                  {"gguf/tiny-Q4_K_M-00002-of-00002.gguf", RandomBytes(100000, 3), true},
-                  {"gguf/tiny-Q8_0.gguf", RandomBytes(150000, 4), true}});
-    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}},
-                 "hf_secret");
+    AddTinyRepos(hub_, kCommit);
     hub_.SetPageSize(2);
     config_.endpoint = api_.Url("");  // http://127.0.0.1:PORT, no trailing slash
     config_.max_backoff = std::chrono::milliseconds(100);
   }
-  void TearDown() override {  // the mimic's handlers run on the origins' threads
-    api_.Stop();
-    cdn_.Stop();
-  }
-  TestOrigin api_, cdn_;
-  HubMimic hub_{api_, &cdn_};
+  HubOrigins hub_origins_;
+  TestOrigin& api_ = hub_origins_.api;
+  TestOrigin& cdn_ = hub_origins_.cdn;
+  HubMimic& hub_ = hub_origins_.hub;
   HubConfig config_;
 };
 
@@ -47,12 +37,12 @@ TEST_F(HubSourceTest, ResolvesTheRevisionAndListsEveryPage) {
   const auto& cfg = plan->files[0];
   EXPECT_EQ(cfg.path, "config.json");
   EXPECT_FALSE(cfg.lfs());
-  EXPECT_EQ(cfg.git_sha1, HubMimic::GitBlobSha1("{\"model_type\":\"llama\"}"));
+  EXPECT_EQ(cfg.git_sha1, HubMimic::GitBlobSha1(kTinyConfig));
   EXPECT_EQ(cfg.url, config_.endpoint + "/org/tiny/resolve/" + kCommit + "/config.json");
   auto st = std::find_if(plan->files.begin(), plan->files.end(),
                          [](const auto& f) { return f.path == "model.safetensors"; });
   ASSERT_NE(st, plan->files.end());
-  EXPECT_EQ(st->sha256, Sha256Hex(RandomBytes(300000, 1)));
+  EXPECT_EQ(st->sha256, Sha256Hex(TinyWeights()));
   EXPECT_EQ(st->size, 300000u);
   // A tag resolves to the same commit.
   EXPECT_EQ(sources::ResolveHub("org/tiny", "v1.0", {}, config_)->commit, kCommit);
@@ -114,6 +104,27 @@ TEST_F(HubSourceTest, RateLimitsBackOffAndRetry) {
   auto gave_up = sources::ResolveHub("org/tiny", "main", {}, config_);
   ASSERT_FALSE(gave_up.has_value());
   EXPECT_EQ(gave_up.error().code(), Status::Code::kUnavailable);
+  hub_.RateLimitNext(0, 0);
+}
+
+// The budget is a time, not five tries: a dozen refusals in a row (more than the old
+// five retries) are waited out; once retry_for has passed it gives up, saying so.
+TEST_F(HubSourceTest, TheApiIsRetriedForATimeNotACount) {
+  EXPECT_EQ(config_.max_retries, -1);
+  EXPECT_EQ(config_.retry_for, std::chrono::minutes(2));
+  hub_.RateLimitNext(12, 0);
+  auto plan = sources::ResolveHub("org/tiny", "main", {}, config_);
+  ASSERT_TRUE(plan.has_value()) << plan.error().ToString();
+  hub_.RateLimitNext(1000, 0);
+  config_.retry_for = std::chrono::milliseconds(500);
+  auto start = std::chrono::steady_clock::now();
+  auto gave_up = sources::ResolveHub("org/tiny", "main", {}, config_);
+  ASSERT_FALSE(gave_up.has_value());
+  EXPECT_EQ(gave_up.error().code(), Status::Code::kUnavailable);
+  EXPECT_NE(gave_up.error().message().find("HTTP 429"), std::string::npos);
+  EXPECT_NE(gave_up.error().message().find("giving up after retrying for 0.5 s"), std::string::npos)
+      << gave_up.error().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   hub_.RateLimitNext(0, 0);
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
+#include "hub_mimic.h"
 #include "origin.h"
 #include "subprocess.h"
 
@@ -47,14 +48,7 @@ class IntegrityCliTest : public ::testing::Test {
  protected:
   // Runs `modeld --data-dir D args... --json`, expects |want_rc| and parses stdout.
   nlohmann::json Json(std::vector<std::string> args, int want_rc = 0) {
-    args.insert(args.begin(), {"--data-dir", data_.string()});
-    args.push_back("--json");
-    std::string out, err;
-    int rc = RunModeld(args, dir_.path(), &out, &err);
-    EXPECT_EQ(rc, want_rc) << args[2] << ": " << err;
-    auto j = nlohmann::json::parse(out, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << "stdout: " << out << "\nstderr: " << err;
-    return j;
+    return RunModeldJson(std::move(args), data_, dir_.path(), want_rc);
   }
   int Run(std::vector<std::string> args, std::string* out = nullptr, std::string* err = nullptr) {
     args.insert(args.begin(), {"--data-dir", data_.string()});
@@ -190,6 +184,36 @@ TEST_F(IntegrityCliTest, VerifySaysHowToRepairAndPullRepairs) {
     EXPECT_EQ(Json({"verify", name + ":v1"})["ok"], true);
     EXPECT_EQ(Statuses(name, "v1"), Three(3, "available"));
   }
+}
+
+// A Hub model whose blob rotted: the pull that repairs it repairs the Hugging Face cache's
+// copy too (a hard link to the old, corrupt file until then), which transformers and
+// llama.cpp read.
+TEST_F(IntegrityCliTest, RepairingAHubModelRepairsTheHubCache) {
+  HubOrigins hub;
+  const std::string commit(40, 'c');
+  AddTinyRepos(hub.hub, commit);
+  const std::vector<std::string> env = {"HF_ENDPOINT=" + hub.hub.Endpoint(),
+                                        "MODELD_URL=http://127.0.0.1:1"};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--data-dir", data_.string()});
+    std::string err;
+    int rc = RunModeldEnv(args, dir_.path(), env, nullptr, &err);
+    return std::make_pair(rc, err);
+  };
+  auto [rc, err] = run({"pull", "-q", "org/tiny", "--include", "*.safetensors"});
+  ASSERT_EQ(rc, 0) << err;
+  const fs::path hf_file = dir_ / "hf-cache" / "models--org--tiny" / "snapshots" / commit /
+                           "model.safetensors";  // the child's HF_HUB_CACHE (subprocess.h)
+  ASSERT_EQ(FileSha256(hf_file), Sha256Hex(TinyWeights()));
+  CorruptInPlace(BlobFile(TinyWeights()), true);
+  EXPECT_NE(FileSha256(hf_file), Sha256Hex(TinyWeights())) << "one file, linked twice";
+  std::tie(rc, err) = run({"verify"});
+  EXPECT_EQ(rc, 5) << err;
+  std::tie(rc, err) = run({"pull", "-q", "org/tiny", "--include", "*.safetensors"});
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_EQ(FileSha256(BlobFile(TinyWeights())), Sha256Hex(TinyWeights()));
+  EXPECT_EQ(FileSha256(hf_file), Sha256Hex(TinyWeights()));
 }
 
 // The repair verify suggests, `modeld pull NAME:VERSION`, works for a model installed

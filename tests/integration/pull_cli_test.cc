@@ -31,7 +31,7 @@ TEST_F(PullCliTest, InstallsVerifiedFileWithPlainProgressWhenPiped) {
   ASSERT_EQ(rc, 0) << err;
   EXPECT_EQ(FileSha256(dir_ / "tiny.bin"), Sha256Hex(data));
   EXPECT_NE(err.find("sha256 " + Sha256Hex(data)), std::string::npos) << err;
-  EXPECT_NE(err.find("MB/s"), std::string::npos) << "plain progress lines: " << err;
+  EXPECT_NE(err.find("MiB/s"), std::string::npos) << "plain progress lines: " << err;
   EXPECT_EQ(err.find('\r'), std::string::npos) << "no terminal control codes in a pipe";
 }
 

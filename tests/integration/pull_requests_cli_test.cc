@@ -27,19 +27,7 @@ const std::string kCommit = "89abcdef0123456789abcdef0123456789abcdef";
 
 class PullRequestsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    hub_.AddRepo("org/tiny", kCommit, {"main", "v1.0"},
-                 {{"config.json", kConfig, false},
-                  {"tokenizer/vocab.txt", "a\nb\n", false},
-                  {"model.safetensors", RandomBytes(300000, 1), true},
-                  {"gguf/tiny-Q4_K_M.gguf", RandomBytes(200000, 2), true},
-                  {"gguf/tiny-Q8_0.gguf", RandomBytes(150000, 3), true}});
-  }
-  void TearDown() override {
-    // The mimic's handlers run on the origins' threads: stop those before it goes.
-    api_.Stop();
-    cdn_.Stop();
-  }
+  void SetUp() override { AddTinyRepos(hub_, kCommit); }
   struct Out {
     int rc;
     std::string out, err;
@@ -66,11 +54,14 @@ class PullRequestsTest : public ::testing::Test {
   // Bytes of body the origin sent for |path| so far.
   uint64_t Served(const std::string& path) { return origin_.BodyBytes(path); }
 
-  const std::string kConfig = "{\"model_type\": \"llama\"}";
+  const std::string& kConfig = kTinyConfig;
   ScratchDir dir_;
   fs::path data_ = dir_ / "data";
-  TestOrigin origin_, api_, cdn_;
-  HubMimic hub_{api_, &cdn_};
+  TestOrigin origin_;
+  HubOrigins hub_origins_;
+  TestOrigin& api_ = hub_origins_.api;
+  TestOrigin& cdn_ = hub_origins_.cdn;
+  HubMimic& hub_ = hub_origins_.hub;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -299,7 +290,7 @@ TEST_F(PullRequestsTest, AHubFileByItsPathIsAModelOfItsOwn) {
   EXPECT_EQ(j["ref"], "org/tiny:gguf--tiny-Q8_0.gguf") << "the name says which file";
   ASSERT_EQ(j["files"].size(), 1u) << j.dump();
   EXPECT_EQ(j["files"][0]["path"], "gguf/tiny-Q8_0.gguf");
-  EXPECT_EQ(j["files"][0]["sha256"], Sha256Hex(RandomBytes(150000, 3))) << "verified";
+  EXPECT_EQ(j["files"][0]["sha256"], Sha256Hex(TinyQ8())) << "verified";
   // Its path on stdout is the file's.
   auto again = Modeld({"pull", "hf://org/tiny/gguf/tiny-Q8_0.gguf"});
   ASSERT_EQ(again.rc, 0) << again.err;

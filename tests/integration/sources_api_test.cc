@@ -27,15 +27,7 @@ std::string ReadFile(const fs::path& p) {
 class SourcesTest : public ServerHarness {
  protected:
   void SetUp() override {
-    hub_.AddRepo("org/tiny", kCommit, {"main", "v1.0"},
-                 {{"config.json", kConfig, false},
-                  {"tokenizer/vocab.txt", "a\nb\n", false},
-                  {"model.safetensors", Weights(), true},
-                  {"gguf/tiny-Q4_K_M-00001-of-00002.gguf", RandomBytes(200000, 2), true},
-                  {"gguf/tiny-Q4_K_M-00002-of-00002.gguf", RandomBytes(100000, 3), true},
-                  {"gguf/tiny-Q8_0.gguf", RandomBytes(150000, 4), true}});
-    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}},
-                 "hf_secret");
+    AddTinyRepos(hub_, kCommit);
     hub_.SetPageSize(2);
     Configure(false, "");
     Start();
@@ -78,19 +70,13 @@ class SourcesTest : public ServerHarness {
     c.catalogs.push_back(std::move(cat.value()));
     resolver_ = std::make_shared<sources::Resolver>(std::move(c));
   }
-  void TearDown() override {
-    ServerHarness::TearDown();
-    // The mimic's handlers run on the origins' threads: stop those before it goes.
-    api_.Stop();
-    cdn_.Stop();
-  }
   void Restart(bool offline, const std::string& token) {
     Stop();
     Configure(offline, token);
     Start();
   }
   static std::string Md5(const std::string& s) { return HashHex(HashAlgorithm::kMd5, s); }
-  static std::string Weights() { return RandomBytes(300000, 1); }
+  static std::string Weights() { return TinyWeights(); }
   // POSTs with wait=true: {status, body}.
   std::pair<long, json> Pull(json body) {
     body["wait"] = true;
@@ -112,9 +98,12 @@ class SourcesTest : public ServerHarness {
     return n;
   }
 
-  const std::string kConfig = "{\"model_type\": \"llama\"}";
-  TestOrigin api_, cdn_, origin_;
-  HubMimic hub_{api_, &cdn_};
+  const std::string& kConfig = kTinyConfig;
+  TestOrigin origin_;
+  HubOrigins hub_origins_;
+  TestOrigin& api_ = hub_origins_.api;
+  TestOrigin& cdn_ = hub_origins_.cdn;
+  HubMimic& hub_ = hub_origins_.hub;
 };
 
 TEST_F(SourcesTest, PullsAHubRepositoryVerifiedIntoTheStoreAndTheHubCache) {

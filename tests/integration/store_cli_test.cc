@@ -18,14 +18,7 @@ class StoreCliTest : public ::testing::Test {
  protected:
   // Runs `modeld --data-dir D args... --json` and parses stdout.
   nlohmann::json Json(std::vector<std::string> args, int want_rc = 0) {
-    args.insert(args.begin(), {"--data-dir", data_.string()});
-    args.push_back("--json");
-    std::string out, err;
-    int rc = RunModeld(args, dir_.path(), &out, &err);
-    EXPECT_EQ(rc, want_rc) << err;
-    auto j = nlohmann::json::parse(out, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << "stdout: " << out << "\nstderr: " << err;
-    return j;
+    return RunModeldJson(std::move(args), data_, dir_.path(), want_rc);
   }
   int Run(std::vector<std::string> args, std::string* err = nullptr) {
     args.insert(args.begin(), {"--data-dir", data_.string()});

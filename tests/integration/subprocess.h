@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,9 +46,16 @@ class Child {
     posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     // Never the real home: default data and Hub cache dirs point into the scratch dir.
-    std::vector<std::string> env_s = {"MODELD_HOME=" + (dir / "modeld-home").string(),
-                                      "HF_HUB_CACHE=" + (dir / "hf-cache").string()};
-    env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
+    // |extra_env| may name them itself, and then wins.
+    std::vector<std::string> env_s = extra_env;
+    for (std::string kv : {"MODELD_HOME=" + (dir / "modeld-home").string(),
+                           "HF_HUB_CACHE=" + (dir / "hf-cache").string()}) {
+      std::string name = kv.substr(0, kv.find('=') + 1);
+      if (std::none_of(extra_env.begin(), extra_env.end(),
+                       [&](const std::string& x) { return x.rfind(name, 0) == 0; })) {
+        env_s.push_back(std::move(kv));
+      }
+    }
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
       std::string_view name = kv.substr(0, kv.find('=') + 1);
@@ -98,17 +106,8 @@ class Child {
   std::filesystem::path out_, err_;
 };
 
-// Runs modeld to completion and returns its exit code.
-inline int RunModeld(const std::vector<std::string>& args, const std::filesystem::path& dir,
-                     std::string* out = nullptr, std::string* err = nullptr) {
-  Child c(args, dir);
-  int rc = c.Wait();
-  if (out) *out = c.Stdout();
-  if (err) *err = c.Stderr();
-  return rc;
-}
-
-// The same with |extra_env| ("NAME=value") in its environment.
+// Runs modeld to completion with |extra_env| ("NAME=value") in its environment and returns
+// its exit code.
 inline int RunModeldEnv(const std::vector<std::string>& args, const std::filesystem::path& dir,
                         const std::vector<std::string>& extra_env, std::string* out = nullptr,
                         std::string* err = nullptr) {
@@ -117,6 +116,31 @@ inline int RunModeldEnv(const std::vector<std::string>& args, const std::filesys
   if (out) *out = c.Stdout();
   if (err) *err = c.Stderr();
   return rc;
+}
+
+// The same with the scratch environment only.
+inline int RunModeld(const std::vector<std::string>& args, const std::filesystem::path& dir,
+                     std::string* out = nullptr, std::string* err = nullptr) {
+  return RunModeldEnv(args, dir, {}, out, err);
+}
+
+// Runs `modeld --data-dir DATA args... --json` in |dir|, expects exit code |want_rc| and
+// JSON on stdout (a failure names the command and shows its stderr), and returns that JSON.
+// |err_out|, when given, receives stderr.
+inline nlohmann::json RunModeldJson(std::vector<std::string> args,
+                                    const std::filesystem::path& data,
+                                    const std::filesystem::path& dir, int want_rc = 0,
+                                    std::string* err_out = nullptr) {
+  std::string command = args.empty() ? std::string() : args.front();
+  args.insert(args.begin(), {"--data-dir", data.string()});
+  args.push_back("--json");
+  std::string out, err;
+  int rc = RunModeld(args, dir, &out, &err);
+  EXPECT_EQ(rc, want_rc) << command << ": " << err;
+  if (err_out) *err_out = err;
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << command << " stdout: " << out << "\nstderr: " << err;
+  return j;
 }
 
 }  // namespace modeld::testing

@@ -22,6 +22,20 @@ HubMimic::HubMimic(TestOrigin& origin, TestOrigin* cdn)
                         const std::map<std::string, std::string>& h) { return Api(m, t, h); });
 }
 
+std::string TinyWeights() { return RandomBytes(300000, 1); }
+std::string TinyQ8() { return RandomBytes(150000, 4); }
+
+void AddTinyRepos(HubMimic& hub, const std::string& commit) {
+  hub.AddRepo("org/tiny", commit, {"main", "v1.0"},
+              {{"config.json", kTinyConfig, false},
+               {"tokenizer/vocab.txt", "a\nb\n", false},
+               {"model.safetensors", TinyWeights(), true},
+               {"gguf/tiny-Q4_K_M-00001-of-00002.gguf", RandomBytes(200000, 2), true},
+               {"gguf/tiny-Q4_K_M-00002-of-00002.gguf", RandomBytes(100000, 3), true},
+               {"gguf/tiny-Q8_0.gguf", TinyQ8(), true}});
+  hub.AddRepo("org/gated", commit, {"main"}, {{"w.bin", RandomBytes(5000, 5), true}}, kGatedToken);
+}
+
 void HubMimic::AddRepo(const std::string& repo_id, const std::string& commit,
                        const std::vector<std::string>& refs, std::vector<HubRepoFile> files,
                        const std::string& gated_token) {

@@ -86,4 +86,25 @@ class HubMimic {
   std::map<std::string, std::string> served_instead_;  // "repo/path" -> bytes
 };
 
+// The small repositories the Hub tests share, at |commit|: "org/tiny" (refs main and v1.0)
+// with config.json (kTinyConfig), tokenizer/vocab.txt, model.safetensors (TinyWeights()),
+// gguf/tiny-Q4_K_M-0000{1,2}-of-00002.gguf (a split GGUF) and gguf/tiny-Q8_0.gguf
+// (TinyQ8()); "org/gated" (w.bin) needs the token kGatedToken.
+inline const std::string kTinyConfig = "{\"model_type\": \"llama\"}";
+inline const std::string kGatedToken = "hf_secret";
+std::string TinyWeights();
+std::string TinyQ8();
+void AddTinyRepos(HubMimic& hub, const std::string& commit);
+
+// A Hub mimic with its API on one origin and its CDN on another (as the real Hub's is).
+// The mimic's handlers run on the origins' threads: the destructor stops those first.
+struct HubOrigins {
+  TestOrigin api, cdn;
+  HubMimic hub{api, &cdn};
+  ~HubOrigins() {
+    api.Stop();
+    cdn.Stop();
+  }
+};
+
 }  // namespace modeld::testing

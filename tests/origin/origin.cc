@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <chrono>
@@ -86,6 +87,19 @@ void TestOrigin::Update(const std::string& path, const std::function<void(FileSp
   f.etag_cache.clear();
 }
 
+void TestOrigin::RefuseConnectionsFor(std::chrono::milliseconds d) {
+  std::lock_guard<std::mutex> lock(mu_);
+  refuse_until_ = std::chrono::steady_clock::now() + d;
+  if (d.count() > 0) {
+    for (int fd : conn_fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+}
+
+int TestOrigin::RefusedConnections() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refused_;
+}
+
 void TestOrigin::Handle(const std::string& prefix, Handler handler) {
   std::lock_guard<std::mutex> lock(mu_);
   handlers_.emplace_back(prefix, std::move(handler));
@@ -124,6 +138,16 @@ void TestOrigin::ResetLog() {
   log_.clear();
 }
 
+bool TestOrigin::WaitForRequests(const std::string& path, size_t n,
+                                 std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] {
+    return static_cast<size_t>(std::count_if(log_.begin(), log_.end(), [&](const RequestLog& r) {
+             return r.target == path;
+           })) >= n;
+  });
+}
+
 bool TestOrigin::WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, timeout, pred);
@@ -147,6 +171,13 @@ void TestOrigin::AcceptLoop() {
     if (stop_) {
       ::close(fd);
       return;
+    }
+    if (std::chrono::steady_clock::now() < refuse_until_) {
+      linger reset{1, 0};  // close with a RST: the client reads "connection reset"
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+      ::close(fd);
+      ++refused_;
+      continue;
     }
     conn_fds_.push_back(fd);
     conn_threads_.emplace_back([this, fd] { Serve(fd); });
@@ -274,6 +305,7 @@ void TestOrigin::Serve(int fd) {
       log_index = log_.size();
       log_.push_back(entry);
     }
+    cv_.notify_all();  // WaitForRequests
     auto set_status = [&](int status) {
       std::lock_guard<std::mutex> lock(mu_);
       log_[log_index].status = status;

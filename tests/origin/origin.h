@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -90,15 +91,26 @@ class TestOrigin {
                                                const std::map<std::string, std::string>& headers)>;
   void Handle(const std::string& prefix, Handler handler);
 
+  // An outage: from now until |d| has passed, every connection is reset as soon as it
+  // is accepted (no byte read or sent), and the connections open now are cut. Then it
+  // serves again, by itself. 0 ends an outage at once.
+  void RefuseConnectionsFor(std::chrono::milliseconds d);
+  // Connections reset by an outage so far.
+  int RefusedConnections() const;
+
   // Requests seen for |path| (all paths when empty), in order.
   std::vector<RequestLog> Requests(const std::string& path = "") const;
   // Body bytes written for |path| (all paths when empty).
   uint64_t BodyBytes(const std::string& path = "") const;
   void ResetLog();
-  // Calls |pred| under the lock each time a chunk is written until it returns true, or
+  // Calls |pred| under the lock (it must not call this origin) each time a chunk is
+  // written until it returns true, or
   // until |timeout| passes; returns whether it became true. For tests that must act at a
   // known point of a download without sleeping.
   bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+  // Waits until at least |n| requests for |path| (the target, exactly) have come.
+  bool WaitForRequests(const std::string& path, size_t n,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Waits until at least |bytes| of body have been written for |path|.
   bool WaitForBodyBytes(const std::string& path, uint64_t bytes,
                         std::chrono::milliseconds timeout = std::chrono::seconds(60));
@@ -128,6 +140,8 @@ class TestOrigin {
   std::vector<RequestLog> log_;                            // GUARDED_BY(mu_)
   std::vector<int> conn_fds_;                              // GUARDED_BY(mu_)
   std::vector<std::thread> conn_threads_;                  // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point refuse_until_{};   // GUARDED_BY(mu_)
+  int refused_ = 0;                                        // GUARDED_BY(mu_)
 };
 
 }  // namespace modeld::testing

@@ -206,7 +206,7 @@ std::vector<Route> Routes(Context& ctx) {
                  auto removed = ctx.models.Remove(p.Path("name"), p.Query("version"));
                  if (!removed.has_value()) return respond(ErrorFor(removed.error()));
                  json arr = json::array();
-                 for (const auto& ref : *removed) arr.push_back(ref.ToString());
+                 for (const auto& ref : removed->removed) arr.push_back(ref.ToString());
                  respond(Json(http::status::ok, {{"status", "removed"}, {"removed", arr}}));
                },
                nullptr, StreamKind::kSse, Lane::kStore});

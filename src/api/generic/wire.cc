@@ -59,6 +59,24 @@ std::string_view Message(JobState s) {
   return "Download in progress";
 }
 
+// "error_code" (Status::CodeName) and, when the failure is typed, "error_detail":
+// {"reason", and its named values}, so that a client (the CLI through a server) can word
+// it its own way.
+void AddErrorCode(json& j, const Status& s) {
+  j["error_code"] = Status::CodeName(s.code());
+  if (const Status::Info* info = s.info()) {
+    json detail = {{"reason", info->reason}};
+    for (const auto& [k, v] : info->fields) detail[k] = RedactText(v);
+    j["error_detail"] = std::move(detail);
+  }
+}
+
+// A failed or cancelled job's "error" (its message) and the above.
+void AddError(json& j, const Status& s) {
+  j["error"] = RedactText(s.message());
+  AddErrorCode(j, s);
+}
+
 }  // namespace
 
 http::status HttpStatusFor(const Status& s) {
@@ -89,7 +107,9 @@ http::status HttpStatusFor(const Status& s) {
 }
 
 Response ErrorFor(const Status& s) {
-  return ErrorResponse(HttpStatusFor(s), RedactText(s.message()));
+  json j = {{"detail", RedactText(s.message())}};
+  AddErrorCode(j, s);
+  return JsonResponse(HttpStatusFor(s), j.dump());
 }
 
 std::string_view SeedStatus(JobState state) {
@@ -148,10 +168,11 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
     p.checksum = *c;
   }
   if (auto o = b.Object("options")) {
-    int64_t chunk = -1, timeout = -1, retries = -1;
+    int64_t chunk = -1, timeout = -1, retries = -1, retry_for = -1;
     bool verify = true, extract = true, cleanup = true;
     o->Int("chunk_size", 1, 64 << 20, &chunk) && o->Int("timeout", 1, 7 * 24 * 3600, &timeout) &&
-        o->Int("retry_count", 0, 100, &retries) && o->Bool("verify_ssl", &verify) &&
+        o->Int("retry_count", 0, 100, &retries) &&
+        o->Int("retry_for", 0, 7 * 24 * 3600, &retry_for) && o->Bool("verify_ssl", &verify) &&
         o->Bool("extract_after_download", &extract) && o->Bool("cleanup_temp_files", &cleanup);
     if (!o->ok()) return o->error();
     // chunk_size: the receive buffer. timeout: seconds without progress: a connection
@@ -162,7 +183,10 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
       p.options.stall_timeout = std::chrono::seconds(timeout);
       p.options.progress_timeout = std::chrono::seconds(timeout);
     }
+    // retry_count: also at most this many retries in a row. retry_for: seconds a failing
+    // connection keeps retrying (default: the server's --retry-for, else 2 min).
     if (retries >= 0) p.options.retry_count = static_cast<int>(retries);
+    if (retry_for >= 0) p.options.retry_for = std::chrono::seconds(retry_for);
     p.options.verify_ssl = verify;
     p.extract = extract;
     p.keep_archive = !cleanup;
@@ -236,8 +260,7 @@ json ProgressJson(const service::Job& job) {
     j["installation"] = InstallationJson(*job.result);
     j["file_path"] = FilePath(*job.result);
   } else if (ev.state == JobState::kFailed || ev.state == JobState::kCancelled) {
-    j["error"] = ev.status.message();
-    j["error_code"] = Status::CodeName(ev.status.code());
+    AddError(j, ev.status);
   }
   j["download_url"] = RedactUrl(job.request.url.empty() ? job.plan.first_url : job.request.url);
   return j;
@@ -269,10 +292,7 @@ json EventJson(const service::JobEvent& ev) {
             {"status", SeedStatus(ev.state)},
             {"state", service::JobStateName(ev.state)},
             {"progress", ProgressObject(ev, true)}};
-  if (!ev.status.ok()) {
-    j["error"] = ev.status.message();
-    j["error_code"] = Status::CodeName(ev.status.code());
-  }
+  if (!ev.status.ok()) AddError(j, ev.status);
   if (!ev.files.empty()) {
     json files = json::array();
     for (const auto& f : ev.files) {
