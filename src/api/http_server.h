@@ -32,6 +32,10 @@
 //
 // Thread safety: Start/Stop from one thread; handlers run on connection strands or pool
 // threads and may answer from any thread.
+// Lifetime: an event stream must not outlive the HttpServer (a WebSocket stream's
+// destructor needs its io_context). Whatever publishes into streams from other threads
+// holds them weakly (api/common/job_wait.h) and is stopped after Stop() and before the
+// HttpServer is destroyed (app/serve.cc: Stop, then the job manager, then the server).
 #pragma once
 
 #include <chrono>

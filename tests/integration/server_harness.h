@@ -36,10 +36,13 @@ class ServerHarness : public ::testing::Test {
     ASSERT_TRUE(server_->Start().ok());
     base_ = "http://127.0.0.1:" + std::to_string(server_->ports()[0]);
   }
+  // In modeld serve's order (app/serve.cc): no handler runs after Stop; the job manager's
+  // threads, which publish into event streams, end before the server (and its io_context,
+  // which a WebSocket stream needs to be destroyed) goes.
   void Stop() {
     if (server_) server_->Stop(std::chrono::seconds(5));
-    server_.reset();
     jobs_.reset();
+    server_.reset();
     ctx_.reset();
     models_.reset();
   }

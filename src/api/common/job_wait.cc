@@ -30,18 +30,21 @@ void WhenJobEnds(service::JobManager& jobs, const std::string& id,
 
 Status FollowJob(service::JobManager& jobs, const std::string& id,
                  std::shared_ptr<EventStream> stream,
-                 std::function<bool(const service::JobEvent&)> on_event) {
+                 std::function<bool(EventStream&, const service::JobEvent&)> on_event) {
   struct State {
     Mutex mu;  // one call of on_event at a time; none after it said stop
     bool done GUARDED_BY(mu) = false;
   };
   auto st = std::make_shared<State>();
-  auto deliver = [st, stream, on_event](const service::JobEvent& ev) {
+  std::weak_ptr<EventStream> weak = stream;
+  auto deliver = [st, weak, on_event](const service::JobEvent& ev) {
+    auto s = weak.lock();
+    if (!s) return;
     MutexLock lock(&st->mu);
     if (st->done) return;
-    if (!on_event(ev)) {
+    if (!on_event(*s, ev)) {
       st->done = true;
-      stream->Close();
+      s->Close();
     }
   };
   auto& bus = jobs.events();
@@ -56,6 +59,16 @@ Status FollowJob(service::JobManager& jobs, const std::string& id,
   }
   deliver(job->last);  // where it stands now
   return Status::OK();
+}
+
+void FollowAllJobs(service::JobManager& jobs, const std::shared_ptr<EventStream>& stream,
+                   std::function<void(EventStream&, const service::JobEvent&)> on_event) {
+  auto& bus = jobs.events();
+  std::weak_ptr<EventStream> weak = stream;
+  uint64_t sub = bus.Subscribe([weak, on_event](const service::JobEvent& ev) {
+    if (auto s = weak.lock()) on_event(*s, ev);
+  });
+  stream->OnClose([&bus, sub] { bus.Unsubscribe(sub); });
 }
 
 }  // namespace modeld::api

@@ -21,12 +21,21 @@ namespace modeld::api {
 void WhenJobEnds(service::JobManager& jobs, const std::string& id,
                  std::function<void(Result<service::Job>)> done);
 
-// Calls |on_event| with the job's latest event and then with each new one of job |id|,
-// until it returns false (then |stream| is closed) or the client goes away (|stream|
-// closes: the subscription ends). Subscribes before reading the latest event, so no event
-// falls between. NotFound (nothing subscribed) for an unknown job.
+// Calls |on_event| with |stream| and the job's latest event, then with each new one of
+// job |id|, until it returns false (then |stream| is closed) or the client goes away
+// (|stream| closes: the subscription ends). Subscribes before reading the latest event, so
+// no event falls between. NotFound (nothing subscribed) for an unknown job.
+// The subscription holds |stream| weakly (and |on_event| must not hold it at all): a
+// stream belongs to its connection, and a publisher that still runs when the server goes
+// must never be the one to destroy it (a WebSocket stream's destructor needs the server's
+// io_context).
 Status FollowJob(service::JobManager& jobs, const std::string& id,
                  std::shared_ptr<EventStream> stream,
-                 std::function<bool(const service::JobEvent&)> on_event);
+                 std::function<bool(EventStream&, const service::JobEvent&)> on_event);
+
+// Subscribes |on_event| to every job's events for as long as |stream| is open, holding
+// |stream| weakly (as FollowJob does). |on_event| must not hold the stream.
+void FollowAllJobs(service::JobManager& jobs, const std::shared_ptr<EventStream>& stream,
+                   std::function<void(EventStream&, const service::JobEvent&)> on_event);
 
 }  // namespace modeld::api

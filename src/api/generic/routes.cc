@@ -130,18 +130,19 @@ std::vector<Route> Routes(Context& ctx) {
                  if (!job.has_value()) return reply.Reject(ErrorFor(job.error()));
                  auto stream = reply.Start();
                  bool first = true;
-                 Status s = FollowJob(
-                     ctx.jobs, id, stream, [stream, first](const service::JobEvent& ev) mutable {
-                       bool change = ev.state_change || first;
-                       first = false;
-                       if (ev.terminal()) {
-                         stream->Send("", Sse("done", EventJson(ev)));
-                         return false;
-                       }
-                       stream->Send(change ? "" : "progress",
-                                    Sse(change ? "state" : "progress", EventJson(ev)));
-                       return true;
-                     });
+                 Status s =
+                     FollowJob(ctx.jobs, id, stream,
+                               [first](EventStream& out, const service::JobEvent& ev) mutable {
+                                 bool change = ev.state_change || first;
+                                 first = false;
+                                 if (ev.terminal()) {
+                                   out.Send("", Sse("done", EventJson(ev)));
+                                   return false;
+                                 }
+                                 out.Send(change ? "" : "progress",
+                                          Sse(change ? "state" : "progress", EventJson(ev)));
+                                 return true;
+                               });
                  if (!s.ok()) stream->Close();
                }});
   // Every job's state changes and progress on one WebSocket: a JSON object per message,
@@ -149,13 +150,11 @@ std::vector<Route> Routes(Context& ctx) {
   r.push_back({http::verb::get, "/ws", nullptr,
                [&ctx](const Request&, const Params&, StreamReply& reply) {
                  auto stream = reply.Start();
-                 auto& bus = ctx.jobs.events();
-                 uint64_t sub = bus.Subscribe([stream](const service::JobEvent& ev) {
+                 FollowAllJobs(ctx.jobs, stream, [](EventStream& out, const service::JobEvent& ev) {
                    json j = EventJson(ev);
                    j["type"] = ev.terminal() ? "done" : ev.state_change ? "state" : "progress";
-                   stream->Send(ev.terminal() || ev.state_change ? "" : ev.job_id, j.dump());
+                   out.Send(ev.terminal() || ev.state_change ? "" : ev.job_id, j.dump());
                  });
-                 stream->OnClose([&bus, sub] { bus.Unsubscribe(sub); });
                  for (const auto& job : ctx.jobs.List()) {
                    json j = EventJson(job.last);
                    j["type"] = "snapshot";
