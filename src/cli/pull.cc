@@ -376,6 +376,28 @@ Status ServerFailure(const nlohmann::json& f, const std::string& message, Status
   return s.WithInfo(std::move(info));
 }
 
+// The "notice" of an event of the server's stream (api/generic/wire.cc) on |p|, as a pull
+// in this process carries it: a retry rides on the job's progress; a wait comes alone.
+void AddNotice(const nlohmann::json& j, service::Progress* p) {
+  const auto n = j.find("notice");
+  if (n == j.end() || !n->is_object()) return;
+  std::string kind = n->value("kind", "");
+  if (kind == "retry") {
+    service::RetryNotice r;
+    r.file = n->value("file", "");
+    r.reason = n->value("reason", "");
+    r.delay = std::chrono::milliseconds(n->value("delay_ms", int64_t{0}));
+    r.attempt = n->value("attempt", 0);
+    p->retry = std::move(r);
+  } else if (kind == "waiting") {
+    service::WaitNotice w;
+    w.pid = n->value("pid", 0);
+    w.this_process = n->value("this_process", false);
+    w.what = n->value("what", "");
+    p->waiting = std::move(w);
+  }
+}
+
 // Through a running server: submit, then follow its event stream.
 int RunServerPull(const PullArgs& args, const service::PullRequest& req,
                   const ServerClient& server) {
@@ -477,6 +499,7 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
         ev.files.push_back(std::move(f));
       }
     }
+    if (ev_name == "notice") AddNotice(j, &ev);  // said as a pull in this process says it
     progress(ev);
     return true;
   });

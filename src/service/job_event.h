@@ -32,6 +32,11 @@ struct JobEvent {
   std::vector<FileProgress> files;  // per file of the model, when known
   Status status;                    // failed or cancelled: why (its message redacted)
   bool state_change = false;        // false for plain progress (which may be coalesced)
+  // A notice (never coalesced): a file's download is retried, or the job waits for
+  // another download of the same thing. The other fields are the job's as ever.
+  std::optional<RetryNotice> retry;
+  std::optional<WaitNotice> waiting;
+  bool notice() const { return retry.has_value() || waiting.has_value(); }
   bool terminal() const { return IsTerminal(state); }
 };
 

@@ -235,11 +235,19 @@ void JobManager::Run(std::string id) {
                 : p.waiting->pid > 0 ? "another modeld (pid " + std::to_string(p.waiting->pid) + ")"
                                      : std::string("another modeld"),
                 p.waiting->what);
-      return;  // a notice alone: no progress of its own
     }
     Locked lock(this);
     Entry& e = jobs_.at(id);
-    if (!e.after_stop.empty()) return;                            // stopping: no more progress
+    if (!e.after_stop.empty()) return;  // stopping: no more progress
+    if (p.retry || p.waiting) {
+      // Clients hear of it too (a CLI pulling through this server says it as it would).
+      JobEvent notice = e.job.last;
+      notice.state_change = false;
+      notice.retry = p.retry;
+      notice.waiting = p.waiting;
+      outbox_.push_back(std::move(notice));
+      if (p.waiting) return;  // a notice alone: no progress of its own
+    }
     if (e.job.last.bytes_done != p.done) e.interrupted_runs = 0;  // it moves
     e.job.last.bytes_done = p.done;
     e.job.last.bytes_total = p.total;

@@ -267,7 +267,8 @@ TEST_F(ProgressCliTest, ASecondExportOfOneFileNamesTheOther) {
 }
 
 // Through a server: its jobs retry (--retry-for) and say so in its log at the default
-// level; a second client's identical pull joins the job and says what it waits for.
+// level and to the clients following them, which print it as a pull in their own process
+// does; a second client's identical pull joins the job and says what it waits for.
 TEST_F(ProgressCliTest, ThroughAServerRetriesAreLoggedAndAJoinSaysWhatItWaitsFor) {
   std::string data = RandomBytes(4 * kMiB, 7);
   origin_.Put("/w.bin", {.content = data, .rate = 1 * kMiB});  // one connection: ~4 s
@@ -293,6 +294,9 @@ TEST_F(ProgressCliTest, ThroughAServerRetriesAreLoggedAndAJoinSaysWhatItWaitsFor
   std::string log = server.Log();
   EXPECT_NE(log.find(" w:latest w.bin: "), std::string::npos) << log;
   EXPECT_NE(log.find(", retrying in "), std::string::npos) << log;
+  // (The second client may join after the retries: only the first is sure to see them.)
+  EXPECT_NE(first.Stderr().find("w:latest: w.bin: "), std::string::npos) << first.Stderr();
+  EXPECT_NE(first.Stderr().find(", retrying in "), std::string::npos) << first.Stderr();
   EXPECT_EQ(FileSha256(data_dir / "models" / "w" / "latest" / "w.bin"), Sha256Hex(data));
 }
 

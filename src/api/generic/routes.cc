@@ -133,6 +133,10 @@ std::vector<Route> Routes(Context& ctx) {
                  Status s =
                      FollowJob(ctx.jobs, id, stream,
                                [first](EventStream& out, const service::JobEvent& ev) mutable {
+                                 if (ev.notice()) {  // never coalesced; the job goes on
+                                   out.Send("", Sse("notice", EventJson(ev)));
+                                   return true;
+                                 }
                                  bool change = ev.state_change || first;
                                  first = false;
                                  if (ev.terminal()) {
@@ -152,8 +156,12 @@ std::vector<Route> Routes(Context& ctx) {
                  auto stream = reply.Start();
                  FollowAllJobs(ctx.jobs, stream, [](EventStream& out, const service::JobEvent& ev) {
                    json j = EventJson(ev);
-                   j["type"] = ev.terminal() ? "done" : ev.state_change ? "state" : "progress";
-                   out.Send(ev.terminal() || ev.state_change ? "" : ev.job_id, j.dump());
+                   j["type"] = ev.terminal()     ? "done"
+                               : ev.notice()     ? "notice"
+                               : ev.state_change ? "state"
+                                                 : "progress";
+                   bool keep = ev.terminal() || ev.state_change || ev.notice();
+                   out.Send(keep ? "" : ev.job_id, j.dump());
                  });
                  for (const auto& job : ctx.jobs.List()) {
                    json j = EventJson(job.last);

@@ -293,6 +293,18 @@ json EventJson(const service::JobEvent& ev) {
             {"state", service::JobStateName(ev.state)},
             {"progress", ProgressObject(ev, true)}};
   if (!ev.status.ok()) AddError(j, ev.status);
+  if (ev.retry) {
+    j["notice"] = {{"kind", "retry"},
+                   {"file", ev.retry->file},
+                   {"reason", RedactText(ev.retry->reason)},
+                   {"delay_ms", ev.retry->delay.count()},
+                   {"attempt", ev.retry->attempt}};
+  } else if (ev.waiting) {
+    j["notice"] = {{"kind", "waiting"},
+                   {"pid", ev.waiting->pid},
+                   {"this_process", ev.waiting->this_process},
+                   {"what", ev.waiting->what}};
+  }
   if (!ev.files.empty()) {
     json files = json::array();
     for (const auto& f : ev.files) {
