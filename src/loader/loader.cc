@@ -118,7 +118,9 @@ Result<LoadInfo> Loader::StartLoad(const LoadSpec& spec, std::vector<OpenFile> f
     pending->done.wait();
     Status status = pending->done.get();
     lock.Lock();
-    if (!status.ok()) return status;
+    if (status.code() == Status::Code::kCancelled) return status;
+    // The other load failed on its own terms (its mlock, say): this one tries for itself.
+    if (!status.ok()) joined.reset();
   }
 
   // Room: evict the least recently used loaded models, but only when that makes enough.
