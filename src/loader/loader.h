@@ -165,7 +165,8 @@ class Loader {
   // |keep_alive| or the default, as an entry holds it (nullopt = never).
   std::optional<Duration> ResolveKeepAlive(std::optional<Duration> keep_alive) const;
   void MarkUsed(Entry* e) REQUIRES(mu_);
-  // Removes |it|: cancels its load, or hands its mapping to the loader's thread.
+  // Removes |it|: cancels its load, or hands its mapping to the loader's thread (which the
+  // caller wakes, after releasing the lock).
   void RemoveLocked(Models::iterator it) REQUIRES(mu_);
   std::optional<Clock::time_point> ExpiresAt(const Entry& e) const;
   void ThreadMain() EXCLUDES(mu_);
