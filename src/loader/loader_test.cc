@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -80,6 +81,19 @@ int MappingsOf(const std::string& path) {
   return n;
 }
 
+// Expects |r| to have failed with |code| and the typed detail |reason_name| with |fields|.
+void ExpectFailure(const Result<LoadInfo>& r, Status::Code code, std::string_view reason_name,
+                   const std::map<std::string, std::string>& fields) {
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), code) << r.error().ToString();
+  ASSERT_NE(r.error().info(), nullptr) << r.error().ToString();
+  EXPECT_EQ(r.error().info()->reason, reason_name);
+  for (const auto& [key, value] : r.error().info()->fields) {
+    EXPECT_EQ(fields.count(key), 1u) << "unexpected field " << key;
+  }
+  for (const auto& [key, value] : fields) EXPECT_EQ(r.error().info()->Get(key), value) << key;
+}
+
 // A steady clock the test moves by hand.
 struct FakeClock {
   std::atomic<int64_t> ns{std::chrono::nanoseconds(hours(1000)).count()};
@@ -113,6 +127,14 @@ class LoaderTest : public ::testing::Test {
     o.max_loaded_bytes = budget;
     o.now = [this] { return clock_.Now(); };
     return o;
+  }
+
+  // Moves the clock on by |d|, lets the loader's thread run a pass, and says whether
+  // |key| is still loaded.
+  bool LoadedAfter(Loader* loader, Duration d, std::string_view key) {
+    clock_.Advance(d);
+    loader->WaitForTimerForTest();
+    return loader->IsLoaded(key);
   }
 
   fs::path dir_;
@@ -221,13 +243,10 @@ TEST_F(LoaderTest, AModelLargerThanTheBudgetIsRefusedUpFront) {
   ASSERT_TRUE(loader.Load(Model("small:1", kMiB)));
   LoadSpec big = Model("big:1", 3 * kMiB);
   Result<LoadInfo> r = loader.Load(big);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code(), Status::Code::kFailedPrecondition);
-  ASSERT_NE(r.error().info(), nullptr);
-  EXPECT_EQ(r.error().info()->reason, reason::kModelTooLarge);
-  EXPECT_EQ(r.error().info()->Get("model"), "big:1");
-  EXPECT_EQ(r.error().info()->Get("required"), std::to_string(3 * kMiB));
-  EXPECT_EQ(r.error().info()->Get("available"), std::to_string(2 * kMiB));
+  ExpectFailure(r, Status::Code::kFailedPrecondition, reason::kModelTooLarge,
+                {{"model", "big:1"},
+                 {"required", std::to_string(3 * kMiB)},
+                 {"available", std::to_string(2 * kMiB)}});
   EXPECT_NE(r.error().message().find("big:1"), std::string::npos);
   EXPECT_TRUE(loader.IsLoaded("small:1"));  // nothing was evicted for it
   EXPECT_EQ(MappingsOf(big.files[0].path), 0);
@@ -238,16 +257,10 @@ TEST_F(LoaderTest, AnIdleModelExpiresAfterItsKeepAlive) {
   LoadSpec spec = Model("m:1", kMiB);
   spec.keep_alive = seconds(10);
   ASSERT_TRUE(loader.Load(spec));
-  clock_.Advance(seconds(9));
-  loader.WaitForTimerForTest();
-  EXPECT_TRUE(loader.IsLoaded("m:1"));
+  EXPECT_TRUE(LoadedAfter(&loader, seconds(9), "m:1"));
   EXPECT_TRUE(loader.Touch("m:1"));  // the 10 s count from now
-  clock_.Advance(seconds(9));
-  loader.WaitForTimerForTest();
-  EXPECT_TRUE(loader.IsLoaded("m:1"));
-  clock_.Advance(seconds(1));
-  loader.WaitForTimerForTest();
-  EXPECT_FALSE(loader.IsLoaded("m:1"));
+  EXPECT_TRUE(LoadedAfter(&loader, seconds(9), "m:1"));
+  EXPECT_FALSE(LoadedAfter(&loader, seconds(1), "m:1"));
   EXPECT_EQ(MappingsOf(spec.files[0].path), 0);
 }
 
@@ -256,12 +269,8 @@ TEST_F(LoaderTest, TheDefaultKeepAliveAppliesWhenUnset) {
   options.default_keep_alive = seconds(30);
   Loader loader(options);
   ASSERT_TRUE(loader.Load(Model("m:1", kMiB)));
-  clock_.Advance(seconds(29));
-  loader.WaitForTimerForTest();
-  EXPECT_TRUE(loader.IsLoaded("m:1"));
-  clock_.Advance(seconds(1));
-  loader.WaitForTimerForTest();
-  EXPECT_FALSE(loader.IsLoaded("m:1"));
+  EXPECT_TRUE(LoadedAfter(&loader, seconds(29), "m:1"));
+  EXPECT_FALSE(LoadedAfter(&loader, seconds(1), "m:1"));
 }
 
 TEST_F(LoaderTest, ANegativeKeepAliveNeverExpires) {
@@ -269,9 +278,7 @@ TEST_F(LoaderTest, ANegativeKeepAliveNeverExpires) {
   LoadSpec spec = Model("m:1", kMiB);
   spec.keep_alive = seconds(-1);
   ASSERT_TRUE(loader.Load(spec));
-  clock_.Advance(hours(24 * 365));
-  loader.WaitForTimerForTest();
-  EXPECT_TRUE(loader.IsLoaded("m:1"));
+  EXPECT_TRUE(LoadedAfter(&loader, hours(24 * 365), "m:1"));
   std::vector<LoadedModel> list = loader.List();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_FALSE(list[0].expires_at);
@@ -300,12 +307,8 @@ TEST_F(LoaderTest, AMissingFileIsRefusedNamingTheModelAndTheFile) {
   LoadSpec spec = Model("m:1", kMiB);
   spec.files.push_back({(dir_ / "gone.gguf").string(), 10});
   Result<LoadInfo> r = loader.Load(spec);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code(), Status::Code::kNotFound);
-  ASSERT_NE(r.error().info(), nullptr);
-  EXPECT_EQ(r.error().info()->reason, reason::kModelFileMissing);
-  EXPECT_EQ(r.error().info()->Get("model"), "m:1");
-  EXPECT_EQ(r.error().info()->Get("path"), (dir_ / "gone.gguf").string());
+  ExpectFailure(r, Status::Code::kNotFound, reason::kModelFileMissing,
+                {{"model", "m:1"}, {"path", (dir_ / "gone.gguf").string()}});
   EXPECT_NE(r.error().message().find("gone.gguf"), std::string::npos);
   EXPECT_NE(r.error().message().find("m:1"), std::string::npos);
   EXPECT_FALSE(loader.IsLoaded("m:1"));
@@ -317,13 +320,11 @@ TEST_F(LoaderTest, AFileOfTheWrongSizeIsRefusedNamingTheModelAndTheFile) {
   LoadSpec spec = Model("m:1", kMiB);
   spec.files[0].size = kMiB + 1;
   Result<LoadInfo> r = loader.Load(spec);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code(), Status::Code::kCorrupt);
-  ASSERT_NE(r.error().info(), nullptr);
-  EXPECT_EQ(r.error().info()->reason, reason::kModelFileSize);
-  EXPECT_EQ(r.error().info()->Get("path"), spec.files[0].path);
-  EXPECT_EQ(r.error().info()->Get("expected"), std::to_string(kMiB + 1));
-  EXPECT_EQ(r.error().info()->Get("actual"), std::to_string(kMiB));
+  ExpectFailure(r, Status::Code::kCorrupt, reason::kModelFileSize,
+                {{"model", "m:1"},
+                 {"path", spec.files[0].path},
+                 {"expected", std::to_string(kMiB + 1)},
+                 {"actual", std::to_string(kMiB)}});
   EXPECT_NE(r.error().message().find("m:1"), std::string::npos);
   EXPECT_FALSE(loader.IsLoaded("m:1"));
   EXPECT_EQ(MappingsOf(spec.files[0].path), 0);
@@ -420,12 +421,8 @@ TEST_F(LoaderTest, LoadsHoldingTheBudgetAreNotEvicted) {
   Loader loader(options);
   loader_ptr = &loader;
   ASSERT_TRUE(loader.Load(Model("a:1", 3 * kMiB)));
-  ASSERT_FALSE(blocked);
-  EXPECT_EQ(blocked.error().code(), Status::Code::kUnavailable);
-  ASSERT_NE(blocked.error().info(), nullptr);
-  EXPECT_EQ(blocked.error().info()->reason, reason::kLoadBudgetBusy);
-  EXPECT_EQ(blocked.error().info()->Get("required"), std::to_string(kMiB));
-  EXPECT_EQ(blocked.error().info()->Get("available"), "0");
+  ExpectFailure(blocked, Status::Code::kUnavailable, reason::kLoadBudgetBusy,
+                {{"model", "small:1"}, {"required", std::to_string(kMiB)}, {"available", "0"}});
   ASSERT_TRUE(loader.Load(small));  // once loaded, "a:1" is evicted for it
   EXPECT_FALSE(loader.IsLoaded("a:1"));
 }
@@ -546,14 +543,10 @@ TEST_F(LoaderTest, MlockBeyondRlimitMemlockGivesTheLimitAndHowToRaiseIt) {
   {
     WithoutIpcLock no_cap;
     MemlockLimit limit(64 << 10);
+    const std::map<std::string, std::string> fields = {
+        {"model", "m:1"}, {"required", std::to_string(2 * kMiB)}, {"limit", "65536"}};
     Result<LoadInfo> r = loader.Load(spec);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code(), Status::Code::kFailedPrecondition);
-    ASSERT_NE(r.error().info(), nullptr);
-    EXPECT_EQ(r.error().info()->reason, reason::kMemlockLimit);
-    EXPECT_EQ(r.error().info()->Get("model"), "m:1");
-    EXPECT_EQ(r.error().info()->Get("required"), std::to_string(2 * kMiB));
-    EXPECT_EQ(r.error().info()->Get("limit"), std::to_string(64 << 10));
+    ExpectFailure(r, Status::Code::kFailedPrecondition, reason::kMemlockLimit, fields);
     EXPECT_NE(r.error().message().find("ulimit -l"), std::string::npos);
     EXPECT_NE(r.error().message().find("LimitMEMLOCK"), std::string::npos);
     EXPECT_FALSE(loader.IsLoaded("m:1"));
@@ -565,8 +558,7 @@ TEST_F(LoaderTest, MlockBeyondRlimitMemlockGivesTheLimitAndHowToRaiseIt) {
     ASSERT_TRUE(plain);
     spec.mlock = true;
     r = loader.Load(spec);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().info()->reason, reason::kMemlockLimit);
+    ExpectFailure(r, Status::Code::kFailedPrecondition, reason::kMemlockLimit, fields);
     EXPECT_TRUE(loader.IsLoaded("m:1"));
   }
   // Under this process's own limit (most systems give 8 MiB; root has CAP_IPC_LOCK) the
