@@ -30,4 +30,29 @@ inline constexpr char kNoSpace[] = "NO_SPACE";
 //   (HF_TOKEN) was sent.
 inline constexpr char kHubAccess[] = "HUB_ACCESS";
 
+// A file of a model to load is missing (NotFound).
+//   model: "name:version"; path: the file.
+inline constexpr char kModelFileMissing[] = "MODEL_FILE_MISSING";
+
+// A file of a model to load is not the size the store recorded: changed or truncated
+// (Corrupt).
+//   model: "name:version"; path: the file; expected, actual: its sizes.
+inline constexpr char kModelFileSize[] = "MODEL_FILE_SIZE";
+
+// A model is larger than the whole memory budget for loaded models, so no eviction could
+// make room (FailedPrecondition).
+//   model: "name:version"; required: its bytes; available: the budget (max_loaded_bytes).
+inline constexpr char kModelTooLarge[] = "MODEL_TOO_LARGE";
+
+// The memory budget is held by other loads still in progress, which cannot be evicted
+// (Unavailable: retrying once they finish may succeed).
+//   model: "name:version"; required: its bytes; available: the budget left to it.
+inline constexpr char kLoadBudgetBusy[] = "LOAD_BUDGET_BUSY";
+
+// mlock was asked for and RLIMIT_MEMLOCK forbids locking the model (FailedPrecondition).
+//   model: "name:version"; required: its bytes; limit: RLIMIT_MEMLOCK's soft limit in
+//   bytes. Raised with `ulimit -l` in the shell that starts modeld, or LimitMEMLOCK= in
+//   its systemd unit.
+inline constexpr char kMemlockLimit[] = "MEMLOCK_LIMIT";
+
 }  // namespace modeld::reason
