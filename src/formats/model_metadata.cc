@@ -61,7 +61,8 @@ Status AddChecked(uint64_t* sum, uint64_t v, const std::string& what) {
 // ---- GGUF -------------------------------------------------------------------------------
 
 struct GgufPart {
-  const ModelFile* file;
+  std::string relative;  // in the model
+  std::string name;      // for errors: the file's path
   GgufFile gguf;
 };
 
@@ -86,7 +87,7 @@ uint64_t UintKey(const GgufFile& f, std::string_view key) {
 
 // Checks that |m|'s parts are one whole split model and orders them by split.no.
 Status CheckSplit(GgufModel& m) {
-  const std::string& first = m.parts.front().file->path.string();
+  const std::string first = m.parts.front().name;
   bool any_split = false;
   for (GgufPart& p : m.parts) any_split |= p.gguf.Find("split.count") != nullptr;
   if (!any_split) {
@@ -102,7 +103,7 @@ Status CheckSplit(GgufModel& m) {
   uint64_t count = UintKey(m.parts.front().gguf, "split.count");
   std::set<uint64_t> seen;
   for (GgufPart& p : m.parts) {
-    const std::string name = p.file->path.string();
+    const std::string& name = p.name;
     if (UintKey(p.gguf, "split.count") != count || !p.gguf.Find("split.no")) {
       return Status::Corrupt(name + ": its split.count or split.no disagrees with " + first);
     }
@@ -130,28 +131,27 @@ Status CheckSplit(GgufModel& m) {
   return Status::OK();
 }
 
-Status DescribeGguf(const std::vector<const ModelFile*>& files, ModelMetadata* m) {
+Status DescribeGgufParts(std::vector<GgufPart> parts, ModelMetadata* m) {
   static const std::regex kSplitName(R"((.*)-(\d{5})-of-(\d{5})\.gguf)",
                                      std::regex::icase | std::regex::optimize);
   std::map<std::string, GgufModel> models;
-  for (const ModelFile* f : files) {
-    auto gguf = ReadGgufFile(f->path);
-    if (!gguf.has_value()) return gguf.error();
+  for (GgufPart& part : parts) {
     std::smatch match;
-    std::string key = f->relative;
+    std::string key = part.relative;
     uint32_t declared = 1;
-    if (std::regex_match(f->relative, match, kSplitName)) {
+    if (std::regex_match(part.relative, match, kSplitName)) {
       key = match[1].str() + ".gguf";
       declared = static_cast<uint32_t>(std::stoul(match[3].str()));
     }
     GgufModel& model = models[key];
     model.key = key;
     model.declared_parts = declared;
-    for (const GgufTensor& t : gguf->tensors) model.bytes += t.bytes;
-    model.projector |= StringKey(*gguf, "general.architecture") == "clip" ||
-                       Lower(f->relative).find("mmproj") != std::string::npos;
-    model.parts.push_back({f, std::move(gguf).value()});
+    for (const GgufTensor& t : part.gguf.tensors) model.bytes += t.bytes;  // a ranking only
+    model.projector |= StringKey(part.gguf, "general.architecture") == "clip" ||
+                       Lower(part.relative).find("mmproj") != std::string::npos;
+    model.parts.push_back(std::move(part));
   }
+  if (models.empty()) return Status::OK();
   GgufModel* best = nullptr;
   for (auto& [key, model] : models) {
     auto rank = [](const GgufModel& g) { return std::make_pair(!g.projector, g.bytes); };
@@ -166,9 +166,9 @@ Status DescribeGguf(const std::vector<const ModelFile*>& files, ModelMetadata* m
   m->split_count = static_cast<uint32_t>(best->parts.size());
   std::map<std::string, uint64_t> type_bytes;
   for (const GgufPart& p : best->parts) {
-    m->files.push_back(p.file->relative);
+    m->files.push_back(p.relative);
     for (const GgufTensor& t : p.gguf.tensors) {
-      std::string what = p.file->path.string();
+      const std::string& what = p.name;
       if (Status s = AddChecked(&m->parameter_count, t.elements, what); !s.ok()) return s;
       if (Status s = AddChecked(&m->tensor_bytes, t.bytes, what); !s.ok()) return s;
       type_bytes[std::string(GgmlType(t.ggml_type)->name)] += t.bytes;
@@ -193,6 +193,34 @@ Status DescribeGguf(const std::vector<const ModelFile*>& files, ModelMetadata* m
   }
   m->gguf_metadata = GgufMetadataToJson(head);
   return Status::OK();
+}
+
+Status DescribeGguf(const std::vector<const ModelFile*>& files, ModelMetadata* m) {
+  std::vector<GgufPart> parts;
+  for (const ModelFile* f : files) {
+    auto gguf = ReadGgufFile(f->path);
+    if (!gguf.has_value()) return gguf.error();
+    parts.push_back({f->relative, f->path.string(), std::move(gguf).value()});
+  }
+  return DescribeGgufParts(std::move(parts), m);
+}
+
+// What every format's description ends with.
+void Finish(ModelMetadata* m) {
+  if (m->has_config) {
+    if (m->architecture.empty()) {
+      m->architecture = !m->config.model_type.empty()      ? m->config.model_type
+                        : !m->config.architectures.empty() ? m->config.architectures.front()
+                                                           : "";
+    }
+    if (m->context_length == 0) m->context_length = m->config.max_position_embeddings;
+    if (m->embedding_length == 0) m->embedding_length = m->config.hidden_size;
+    if (m->block_count == 0) m->block_count = m->config.num_hidden_layers;
+  }
+  m->parameters = ParameterString(m->parameter_count);
+  if (m->parameter_count > 0) {
+    m->bits_per_weight = static_cast<double>(m->tensor_bytes) * 8 / m->parameter_count;
+  }
 }
 
 // ---- safetensors --------------------------------------------------------------------------
@@ -356,20 +384,16 @@ Result<ModelMetadata> InspectModel(const std::vector<ModelFile>& files) {
   }
   if (!s.ok()) return s;
 
-  if (m.has_config) {
-    if (m.architecture.empty()) {
-      m.architecture = !m.config.model_type.empty()      ? m.config.model_type
-                       : !m.config.architectures.empty() ? m.config.architectures.front()
-                                                         : "";
-    }
-    if (m.context_length == 0) m.context_length = m.config.max_position_embeddings;
-    if (m.embedding_length == 0) m.embedding_length = m.config.hidden_size;
-    if (m.block_count == 0) m.block_count = m.config.num_hidden_layers;
-  }
-  m.parameters = ParameterString(m.parameter_count);
-  if (m.parameter_count > 0) {
-    m.bits_per_weight = static_cast<double>(m.tensor_bytes) * 8 / m.parameter_count;
-  }
+  Finish(&m);
+  return m;
+}
+
+Result<ModelMetadata> DescribeGgufModel(std::vector<std::pair<std::string, GgufFile>> files) {
+  std::vector<GgufPart> parts;
+  for (auto& [relative, gguf] : files) parts.push_back({relative, relative, std::move(gguf)});
+  ModelMetadata m;
+  if (Status s = DescribeGgufParts(std::move(parts), &m); !s.ok()) return s;
+  Finish(&m);
   return m;
 }
 

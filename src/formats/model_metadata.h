@@ -12,9 +12,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
+#include "formats/gguf.h"
 #include "formats/hf_config.h"
 
 namespace modeld::formats {
@@ -74,6 +76,10 @@ struct ModelMetadata {
 // FileSource::Open for a file that cannot be read. A model with none of these files
 // gives metadata with an empty format.
 Result<ModelMetadata> InspectModel(const std::vector<ModelFile>& files);
+
+// The GGUF half of InspectModel on files already read, each with its relative path in the
+// model (which also names it in errors): for tests and fuzzing without a disk.
+Result<ModelMetadata> DescribeGgufModel(std::vector<std::pair<std::string, GgufFile>> files);
 
 // The registry's form, and back. ModelMetadataFromJson is Corrupt when a field has the
 // wrong type; fields that are absent keep their defaults (metadata written by an older
