@@ -96,10 +96,7 @@ class Parser {
     uint64_t n_tensors = 0, n_kv = 0;
     if (Status s = r_.ReadU64(&n_tensors, "the tensor count"); !s.ok()) return s;
     if (Status s = r_.ReadU64(&n_kv, "the key/value count"); !s.ok()) return s;
-    if (n_kv > r_.remaining() / kMinKeyValueBytes) {
-      return r_.Corrupt("the header claims " + std::to_string(n_kv) + " key/values; " +
-                        std::to_string(r_.remaining()) + " bytes cannot hold them");
-    }
+    if (Status s = CheckCount(n_kv, kMinKeyValueBytes, "key/values"); !s.ok()) return s;
     f.metadata.reserve(n_kv);
     for (uint64_t i = 0; i < n_kv; ++i) {
       GgufKeyValue kv;
@@ -130,10 +127,7 @@ class Parser {
       f.alignment = *v;
     }
 
-    if (n_tensors > r_.remaining() / kMinTensorInfoBytes) {
-      return r_.Corrupt("the header claims " + std::to_string(n_tensors) + " tensors; " +
-                        std::to_string(r_.remaining()) + " bytes cannot hold them");
-    }
+    if (Status s = CheckCount(n_tensors, kMinTensorInfoBytes, "tensors"); !s.ok()) return s;
     f.tensors.reserve(n_tensors);
     for (uint64_t i = 0; i < n_tensors; ++i) {
       GgufTensor t;
@@ -167,6 +161,13 @@ class Parser {
   }
 
  private:
+  // Corrupt unless the bytes left can hold |n| entries of at least |min_bytes| each.
+  Status CheckCount(uint64_t n, uint64_t min_bytes, std::string_view what) {
+    if (n <= r_.remaining() / min_bytes) return Status::OK();
+    return r_.Corrupt("the header claims " + std::to_string(n) + " " + std::string(what) + "; " +
+                      std::to_string(r_.remaining()) + " bytes cannot hold them");
+  }
+
   Status ReadValue(GgufType type, const std::string& key, int depth, GgufValue* out) {
     if (type == GgufType::kString) {
       std::string s;

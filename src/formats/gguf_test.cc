@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "expect_corrupt.h"
 #include "fixtures.h"
 #include "formats/ggml_types.h"
 #include "gguf_writer.h"
@@ -26,11 +27,7 @@ Result<GgufFile> Parse(const std::string& bytes) { return ReadGguf(MemorySource(
 
 // A Corrupt status whose message names the file and contains |what|.
 void ExpectCorrupt(const std::string& bytes, const std::string& what) {
-  auto f = Parse(bytes);
-  ASSERT_FALSE(f.has_value()) << "accepted; expected: " << what;
-  EXPECT_EQ(f.error().code(), Status::Code::kCorrupt) << f.error().ToString();
-  EXPECT_NE(f.error().message().find("m.gguf: "), std::string::npos) << f.error().message();
-  EXPECT_NE(f.error().message().find(what), std::string::npos) << f.error().message();
+  testing::ExpectCorrupt(Parse(bytes), {"m.gguf: ", what});
 }
 
 // A header with no key/values and one tensor info, padded and followed by |data| bytes.

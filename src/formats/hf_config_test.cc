@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "expect_corrupt.h"
+
 namespace modeld::formats {
 namespace {
 
@@ -52,10 +54,7 @@ TEST(HfConfigTest, OddFieldsAreAbsentAndBadDocumentsCorrupt) {
   EXPECT_EQ(odd->hidden_size, 0u);
   for (std::string bad :
        std::vector<std::string>{"", "[]", "{\"a\":", "\"x\"", std::string(200, '[')}) {
-    auto c = ParseHfConfig(bad, "/m/config.json");
-    ASSERT_FALSE(c.has_value()) << bad;
-    EXPECT_EQ(c.error().code(), Status::Code::kCorrupt);
-    EXPECT_NE(c.error().message().find("/m/config.json"), std::string::npos);
+    testing::ExpectCorrupt(ParseHfConfig(bad, "/m/config.json"), {"/m/config.json"}, bad);
   }
 }
 
