@@ -371,4 +371,111 @@ many("archive_entry", [
     entries((SYM | 8, "s", "")),
     entries((FILE, "a//b/./c", ""), (SYM, "l", "a/b/c/../c")),
 ])
+# ---- model files (formats/): GGUF headers, safetensors, config.json ---------------------
+# GGUF as llama.cpp writes it (gguf-py's layout): every value type, v2 and v3, nested
+# arrays, a custom alignment, a split part, and the refusals (huge counts, a string past
+# the end, 5 dimensions, overflowing dims, a non-UTF-8 key, unknown types, truncation).
+GT = dict(U8=0, I8=1, U16=2, I16=3, U32=4, I32=5, F32=6, BOOL=7, STR=8, ARR=9, U64=10, I64=11, F64=12)
+FMT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<B", 10: "<Q", 11: "<q", 12: "<d"}
+GGML = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34), 12: (256, 144), 30: (1, 2)}
+
+
+def gstr(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def gval(t, v):
+    if t == GT["STR"]:
+        return gstr(v)
+    if t == GT["ARR"]:
+        et, items = v
+        return struct.pack("<IQ", et, len(items)) + b"".join(gval(et, i) for i in items)
+    return struct.pack(FMT[t], v)
+
+
+def gguf(kvs, tensors=(), version=3, alignment=32, n_tensors=None, n_kv=None, cut=None):
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors) if n_tensors is None else n_tensors,
+                                 len(kvs) if n_kv is None else n_kv)
+    for k, t, v in kvs:
+        out += gstr(k) + struct.pack("<I", t) + gval(t, v)
+    offset, sizes = 0, []
+    for name, dims, typ in tensors:
+        out += gstr(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        out += struct.pack("<IQ", typ, offset)
+        n = 1
+        for d in dims:
+            n *= d
+        block, size = GGML.get(typ, (1, 1))
+        offset += -(-(n // block * size) // alignment) * alignment
+    out += b"\0" * (-len(out) % alignment) + b"\0" * min(offset, 1 << 16)  # (huge dims: cut)
+    return out[:cut] if cut is not None else out
+
+
+LLAMA_KVS = [("general.architecture", GT["STR"], "llama"), ("general.name", GT["STR"], "tiny"),
+             ("general.file_type", GT["U32"], 15), ("llama.context_length", GT["U32"], 2048),
+             ("llama.embedding_length", GT["U32"], 64), ("llama.block_count", GT["U32"], 1),
+             ("tokenizer.ggml.tokens", GT["ARR"], (GT["STR"], ["<s>", "</s>", "a", "\u00e9"])),
+             ("tokenizer.ggml.scores", GT["ARR"], (GT["F32"], [0.0, -1.0, -2.5, 1e30]))]
+EVERY_TYPE = [("u8", GT["U8"], 255), ("i8", GT["I8"], -128), ("u16", GT["U16"], 65535), ("i16", GT["I16"], -1),
+              ("u32", GT["U32"], 2**32 - 1), ("i32", GT["I32"], -2**31), ("f32", GT["F32"], float("nan")),
+              ("b", GT["BOOL"], 2), ("s", GT["STR"], b"\xff\xc3("), ("u64", GT["U64"], 2**64 - 1),
+              ("i64", GT["I64"], -2**63), ("f64", GT["F64"], float("-inf")),
+              ("nested", GT["ARR"], (GT["ARR"], [(GT["I32"], [1, 2]), (GT["STR"], ["x"]), (GT["ARR"], [(GT["U8"], [])])]))]
+TENSORS = [("token_embd.weight", [64, 4], 8), ("blk.0.attn_q.weight", [256, 2], 12), ("norm", [64], 0),
+           ("out", [64, 4], 1), ("scalar", [], 0)]
+SPLIT = [("split.no", GT["U16"], 1), ("split.count", GT["U16"], 3), ("split.tensors.count", GT["I32"], 9)]
+many("gguf", [
+    gguf(LLAMA_KVS, TENSORS),
+    gguf(LLAMA_KVS + EVERY_TYPE, TENSORS[:2], version=2),
+    gguf(LLAMA_KVS + [("general.alignment", GT["U32"], 64)], TENSORS, alignment=64),
+    gguf(SPLIT, TENSORS[2:]),
+    gguf(EVERY_TYPE),
+    gguf([], n_tensors=2**60),
+    gguf([], n_kv=2**60),
+    gguf([("k", GT["STR"], "v")])[:-1] + b"\xff" * 8,
+    gguf([("k", GT["ARR"], (GT["U64"], []))])[:-8] + struct.pack("<Q", 2**60),
+    gguf([], [("t", [1, 1, 1, 1, 1], 0)]),
+    gguf([], [("t", [2**32, 2**32], 0)]),
+    gguf([(b"\xc0\xaf", GT["BOOL"], 1)]),
+    gguf([("k", GT["U8"], 0)])[:-5] + struct.pack("<IB", 13, 0),  # value type 13
+    gguf([], [("t", [32], 99)]),
+    gguf([("d", GT["ARR"], (GT["ARR"], [(GT["ARR"], [(GT["ARR"], [(GT["ARR"], [(GT["U8"], [1])])])])]))]),
+    gguf(LLAMA_KVS, TENSORS, cut=200),
+    gguf(LLAMA_KVS, TENSORS, version=1),
+])
+
+many("safetensors", [
+    b"".join([struct.pack("<Q", len(h)), h, b"\0" * n]) for h, n in [
+        (b'{"__metadata__":{"format":"pt"},"embed":{"dtype":"BF16","shape":[4,8],"data_offsets":[0,64]},'
+         b'"norm":{"dtype":"F32","shape":[8],"data_offsets":[64,96]}}    ', 96),
+        (b'{"s":{"dtype":"I64","shape":[],"data_offsets":[0,8]},"e":{"dtype":"F16","shape":[0,3],"data_offsets":[8,8]}}', 8),
+        (b'{"f4":{"dtype":"F4","shape":[3,2],"data_offsets":[0,3]},"f6":{"dtype":"F6_E2M3","shape":[4],"data_offsets":[3,6]}}', 6),
+        (b'{"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}', 4),
+        (b'{"t":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}', 4),
+        (b'{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', 4),
+        (b'{"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', 4),
+        (b'{"t":{"dtype":"X","shape":[1],"data_offsets":[0,1]}}', 1),
+        (b'{"__metadata__":{"a":1}}', 0),
+        (b'{}', 0),
+    ]
+] + [
+    struct.pack("<Q", 100_000_000) + b"{}",
+    struct.pack("<Q", 2**64 - 1),
+    '{"metadata":{"total_size":1234},"weight_map":{"a":"model-00001-of-00002.safetensors",'
+    '"b":"model-00002-of-00002.safetensors"}}',
+    '{"weight_map":{"a":1}}',
+])
+
+many("hf_config", [
+    '{"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","hidden_size":896,'
+    '"max_position_embeddings":32768,"num_hidden_layers":24,"torch_dtype":"bfloat16","vocab_size":151936}',
+    '{"model_type":"gpt2","n_positions":1024,"n_ctx":1024,"n_embd":768,"n_layer":12}',
+    '{"max_seq_len":8192,"d_model":4096,"dtype":"float16"}',
+    '{"model_type":"llava","architectures":["LlavaForConditionalGeneration"],'
+    '"text_config":{"max_position_embeddings":4096,"hidden_size":4096,"num_hidden_layers":32}}',
+    '{"architectures":"x","model_type":3,"max_position_embeddings":-1,"n_positions":1e300}',
+    '[]', '{', '{"text_config":[]}',
+])
+
 print("seeds written to", OUT)

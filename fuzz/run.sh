@@ -16,6 +16,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 build=${FUZZ_BUILD:-build-fuzz}
 artifacts=${FUZZ_ARTIFACTS:-$build/artifacts}
+# libFuzzer needs the prefix absolute; FUZZ_BUILD and FUZZ_ARTIFACTS may be either.
+[[ $artifacts == /* ]] || artifacts=$root/$artifacts
 seconds=${FUZZ_SECONDS:-60}
 runs=${FUZZ_RUNS:-}
 jobs=${JOBS:-$(nproc)}
@@ -53,7 +55,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts/$t"
   if [[ -d fuzz/corpus/$t ]]; then cp -r "fuzz/corpus/$t/." "$corpus/"; fi
   args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=25 -rss_limit_mb=2048
-        -artifact_prefix="$root/$artifacts/$t/")
+        -artifact_prefix="$artifacts/$t/")
   [[ -n $runs ]] && args+=(-runs="$runs")
   [[ -f fuzz/dict/$t.dict ]] && args+=(-dict="fuzz/dict/$t.dict")
   [[ -f fuzz/$t.options ]] && read -r -a extra <"fuzz/$t.options" && args+=("${extra[@]}")

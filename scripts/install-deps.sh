@@ -27,9 +27,14 @@ fi
 # The browser tests' npm packages (playwright-core, ws) from the committed lockfile, when
 # node_modules is missing or older than the lockfile. playwright-core downloads no browser:
 # the tests drive Debian's chromium. Without them the browser test says it is skipped.
-browser="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
-if [[ ! -d $browser/node_modules || $browser/package-lock.json -nt $browser/node_modules ]]; then
-  echo "installing the browser tests' npm packages (npm ci in tests/browser)"
-  (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error) ||
-    echo "warning: npm ci in tests/browser failed; the browser test will be skipped" >&2
-fi
+# The client tests' npm packages (tests/clients: @huggingface/gguf, for the GGUF cross-check)
+# the same way; without them the gguf_crosscheck test says it is skipped.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in browser clients; do
+  pkg=$root/tests/$dir
+  if [[ ! -d $pkg/node_modules || $pkg/package-lock.json -nt $pkg/node_modules ]]; then
+    echo "installing the $dir tests' npm packages (npm ci in tests/$dir)"
+    (cd "$pkg" && npm ci --no-audit --no-fund --loglevel=error) ||
+      echo "warning: npm ci in tests/$dir failed; its tests will be skipped" >&2
+  fi
+done
