@@ -53,7 +53,14 @@ Status Store::ForEach(
   }
   std::string sql =
       "SELECT m.id, m.name, m.version, m.source, m.description, m.tags, m.metadata, m.status, "
-      "m.created_at, m.installed_at, m.size, m.content_dir";
+      "m.created_at, m.installed_at, m.size, m.content_dir, ";
+  // Listings leave out the GGUF key/values (tens of KB a model): SQLite drops them, so a
+  // listing of 10,000 models does not carry them through.
+  sql += read.full_inspection
+             ? "m.inspection"
+             : "CASE WHEN json_valid(m.inspection) THEN json_remove(m.inspection, "
+               "'$.gguf_metadata') ELSE m.inspection END";
+  sql += ", m.inspected_at";
   if (join_files) sql += ", f.path, f.size, f.sha256, f.mtime_ns, f.ino, f.dev";
   sql += " FROM models m ";
   if (join_files) sql += "LEFT JOIN files f ON f.model_id = m.id ";
@@ -147,12 +154,14 @@ Status Store::ForEach(
       m.installed_at = q->Int(9);
       m.size = static_cast<uint64_t>(q->Int(10));
       m.path = ModelPath(m.ref);
+      m.inspection = q->IsNull(12) ? std::string() : q->Text(12);
+      m.inspected_at = q->IsNull(13) ? 0 : q->Int(13);
     }
-    if (join_files && !q->IsNull(12)) {
+    if (join_files && !q->IsNull(14)) {
       FileRow row;
-      row.entry = {q->Text(12), static_cast<uint64_t>(q->Int(13)), q->Text(14)};
-      if (!q->IsNull(15)) {
-        row.stamp = FileStamp{row.entry.size, q->Int(15), FromSql(q->Int(16)), FromSql(q->Int(17))};
+      row.entry = {q->Text(14), static_cast<uint64_t>(q->Int(15)), q->Text(16)};
+      if (!q->IsNull(17)) {
+        row.stamp = FileStamp{row.entry.size, q->Int(17), FromSql(q->Int(18)), FromSql(q->Int(19))};
       }
       rows.push_back(std::move(row));
     }
@@ -183,14 +192,32 @@ Result<std::vector<ModelInfo>> Store::List(bool with_files) {
 }
 
 Result<ModelInfo> Store::Get(const ModelRef& ref) {
-  auto r = Query("WHERE m.name=?1 AND m.version=?2", {ref.name, ref.version}, Read{.files = true});
+  auto r = Query("WHERE m.name=?1 AND m.version=?2", {ref.name, ref.version},
+                 Read{.files = true, .full_inspection = true});
   if (!r.has_value()) return r.error();
   if (r->empty()) return Status::NotFound("model '" + ref.ToString() + "' is not installed");
   return std::move(r->front());
 }
 
 Result<std::vector<ModelInfo>> Store::Versions(const std::string& name) {
-  return Query("WHERE m.name=?1", {name}, Read{.files = true});
+  return Query("WHERE m.name=?1", {name}, Read{.files = true, .full_inspection = true});
+}
+
+Status Store::SetInspection(const ModelRef& ref, const std::string& inspection) {
+  MutexLock lock(&mu_);
+  bool found = false;
+  Status s = registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
+    auto q = db().Prepare(
+        "UPDATE models SET inspection=?1, inspected_at=?2 WHERE name=?3 AND version=?4");
+    if (!q.has_value()) return q.error();
+    q->Bind(1, inspection).Bind(2, UnixSeconds()).Bind(3, ref.name).Bind(4, ref.version);
+    if (Status r = q->Run(); !r.ok()) return r;
+    found = db().Changes() > 0;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  if (!found) return Status::NotFound("model '" + ref.ToString() + "' is not installed");
+  return Status::OK();
 }
 
 Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& only, bool full_hash,
@@ -207,7 +234,7 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
     std::string where = only ? "WHERE m.name=?1 AND m.version=?2" : "";
     std::vector<std::string> args;
     if (only) args = {only->name, only->version};
-    Status s = ForEach(where, args, Read{.files = true, .check = false},
+    Status s = ForEach(where, args, Read{.files = true, .check = false, .full_inspection = false},
                        [&](int64_t id, const ModelInfo& m, const std::vector<FileRow>& rows) {
                          items.push_back({id, m, rows});
                        });

@@ -86,6 +86,14 @@ const char* const kMigrations[] = {
     ALTER TABLE files ADD COLUMN ino INTEGER;
     ALTER TABLE files ADD COLUMN dev INTEGER;
     )sql",
+    // 5: what is inside each model (formats::ModelMetadata as JSON, with "error" when its
+    // files could not be read), and when it was read: NULL until the model is inspected
+    // (models installed before this migration are inspected on first info). Beside the
+    // user's own metadata, never merged into it.
+    R"sql(
+    ALTER TABLE models ADD COLUMN inspection TEXT;
+    ALTER TABLE models ADD COLUMN inspected_at INTEGER;
+    )sql",
 };
 
 }  // namespace

@@ -276,8 +276,8 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
       }
       auto ins = db().Prepare(
           "INSERT INTO models(name, version, source, description, tags, metadata, status, "
-          "content_dir, created_at, installed_at, size) "
-          "VALUES (?1,?2,?3,?4,?5,?6,'available',?7,?8,?9,?10)");
+          "content_dir, created_at, installed_at, size, inspection, inspected_at) "
+          "VALUES (?1,?2,?3,?4,?5,?6,'available',?7,?8,?9,?10,?11,?12)");
       if (!ins.has_value()) return ins.error();
       ins->Bind(1, spec.ref.name)
           .Bind(2, spec.ref.version)
@@ -289,6 +289,7 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
           .Bind(8, created)
           .Bind(9, now)
           .Bind(10, static_cast<int64_t>(total_size));
+      if (!spec.inspection.empty()) ins->Bind(11, spec.inspection).Bind(12, now);
       if (Status s = ins->Run(); !s.ok()) return s;
       int64_t id = db().LastInsertId();
       auto pending = db().Prepare(

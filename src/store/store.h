@@ -94,6 +94,13 @@ struct ModelInfo {
   // Why it is broken ("w.bin: missing", "w.bin: changed since it was verified", ...);
   // empty when it is available.
   std::vector<std::string> problems;
+  // What is inside the model, as the service read it from its files (the JSON text of a
+  // formats::ModelMetadata, with "error" when they could not be read; the store does not
+  // parse it): "" when it was never inspected (installed before modeld read models).
+  // Get and Versions give it whole; List and ScanModels without its "gguf_metadata" (every
+  // GGUF key/value: tens of KB a model). Separate from |metadata|, the user's own.
+  std::string inspection;
+  int64_t inspected_at = 0;  // Unix seconds; 0 with no inspection
 };
 
 struct InstallSpec {
@@ -103,6 +110,7 @@ struct InstallSpec {
   std::vector<std::string> tags;
   nlohmann::json metadata = nlohmann::json::object();
   std::vector<FileEntry> files;  // every blob must already be in the store
+  std::string inspection;        // ModelInfo::inspection, written with the install; "" none
 };
 
 // How Remove and Gc treat what they free.
@@ -252,6 +260,10 @@ class Store {
   // NotFound if not installed.
   Result<ModelInfo> Get(const ModelRef& ref) EXCLUDES(mu_);
   Result<std::vector<ModelInfo>> Versions(const std::string& name) EXCLUDES(mu_);
+  // Records |inspection| (ModelInfo::inspection's JSON text) as the installed version's,
+  // read now. For models installed without one: an install writes its own
+  // (InstallSpec::inspection), and replaces this. NotFound if not installed.
+  Status SetInspection(const ModelRef& ref, const std::string& inspection) EXCLUDES(mu_);
   // Removes one version (or all when |version| is empty) and frees the blobs no other
   // model uses, but those the Hub cache links too unless |options|.hf_cache (see
   // CleanupOptions). Returns the removed references and what was freed. NotFound if
@@ -334,6 +346,8 @@ class Store {
   struct Read {
     bool files = false;  // ModelInfo::files
     bool check = true;   // the stat() check of each file, into status and problems
+    // ModelInfo::inspection whole; else without its "gguf_metadata" (listings).
+    bool full_inspection = false;
   };
   // One installed file as the registry has it, with its stamp (none before migration 4).
   struct FileRow {

@@ -123,6 +123,52 @@ TEST_F(StoreTest, InstallListInfoRemove) {
   EXPECT_EQ(store_->Remove("org/tiny", "v1").error().code(), Status::Code::kNotFound);
 }
 
+// The inspection (what is inside the model) is written with the install, read whole by Get
+// and Versions and without the GGUF key/values by listings, set later for a model
+// installed without one, and kept apart from the user's metadata.
+TEST_F(StoreTest, InspectionIsStoredBesideTheUsersMetadata) {
+  auto a = Blob("m.gguf", "weights");
+  InstallSpec spec = Spec("insp", "v1", {a});
+  spec.inspection = R"({"format":"gguf","architecture":"llama","gguf_metadata":{"k":1}})";
+  ASSERT_TRUE(store_->Install(spec).has_value());
+  auto got = store_->Get({"insp", "v1"});
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(nlohmann::json::parse(got->inspection),
+            nlohmann::json::parse(spec.inspection));
+  EXPECT_GT(got->inspected_at, 0);
+  EXPECT_EQ(got->metadata["author"], "tests");  // the user's, untouched
+
+  auto list = store_->List();
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), 1u);
+  auto listed = nlohmann::json::parse((*list)[0].inspection);
+  EXPECT_EQ(listed["architecture"], "llama");
+  EXPECT_FALSE(listed.contains("gguf_metadata"));
+  std::string scanned;
+  ASSERT_TRUE(store_->ScanModels([&](const ModelInfo& m) { scanned = m.inspection; }).ok());
+  EXPECT_EQ(nlohmann::json::parse(scanned), listed);
+
+  // Installed without one (as before migration 5): empty, until set.
+  ASSERT_TRUE(store_->Install(Spec("plain", "v1", {a})).has_value());
+  auto plain = store_->Get({"plain", "v1"});
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->inspection, "");
+  EXPECT_EQ(plain->inspected_at, 0);
+  ASSERT_TRUE(store_->SetInspection({"plain", "v1"}, R"({"error":"unreadable"})").ok());
+  plain = store_->Get({"plain", "v1"});
+  EXPECT_EQ(nlohmann::json::parse(plain->inspection)["error"], "unreadable");
+  EXPECT_GT(plain->inspected_at, 0);
+  // Not valid JSON (written by hand): listings pass it on as it is instead of failing.
+  ASSERT_TRUE(store_->SetInspection({"plain", "v1"}, "not json").ok());
+  list = store_->List();
+  ASSERT_TRUE(list.has_value()) << list.error().ToString();
+  EXPECT_EQ((*list)[1].inspection, "not json");
+  EXPECT_EQ(store_->SetInspection({"nope", "v1"}, "{}").code(), Status::Code::kNotFound);
+  // A reinstall writes its own (here: none).
+  ASSERT_TRUE(store_->Install(Spec("insp", "v1", {a})).has_value());
+  EXPECT_EQ(store_->Get({"insp", "v1"})->inspection, "");
+}
+
 TEST_F(StoreTest, IdenticalFilesAreStoredOnce) {
   std::string big(1 << 20, 'w');
   auto shared = Blob("weights.bin", big);
