@@ -55,4 +55,19 @@ inline constexpr char kLoadBudgetBusy[] = "LOAD_BUDGET_BUSY";
 //   its systemd unit.
 inline constexpr char kMemlockLimit[] = "MEMLOCK_LIMIT";
 
+// A model to load is not installed (NotFound).
+//   model: "name:version".
+inline constexpr char kModelNotInstalled[] = "MODEL_NOT_INSTALLED";
+
+// A model to load is being downloaded: a job of this server (queued, running or paused) or
+// another process's pull holds it (FailedPrecondition: load it once the download ends).
+//   model: "name:version"; pid: the pulling process, when another one and known.
+inline constexpr char kModelDownloading[] = "MODEL_DOWNLOADING";
+
+// A model to load is broken: the store's check of its files (one stat each) found one
+// missing, of another size, or changed since it was verified (FailedPrecondition).
+//   model: "name:version"; path: the file; problem: what is wrong with it; repair: the
+//   command that repairs it.
+inline constexpr char kModelBroken[] = "MODEL_BROKEN";
+
 }  // namespace modeld::reason

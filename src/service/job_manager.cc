@@ -64,9 +64,16 @@ class SCOPED_CAPABILITY JobManager::Locked {
 JobManager::JobManager(ModelService& service, int max_concurrent)
     : service_(service),
       max_concurrent_(std::max(1, max_concurrent)),
-      writer_(std::make_unique<RecordWriter>(service.store())) {}
+      writer_(std::make_unique<RecordWriter>(service.store())) {
+  // A model with a live job (queued, running or paused) is not loaded meanwhile.
+  service_.set_live_job_check([this](const ModelRef& ref) {
+    MutexLock lock(&mu_);
+    return FindActive(ref) != nullptr;
+  });
+}
 
 JobManager::~JobManager() {
+  service_.set_live_job_check(nullptr);
   MutexLock lock(&mu_);
   shutting_down_ = true;
   for (auto& [id, e] : jobs_) {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@
 namespace modeld {
 namespace engine {
 class Engine;
+}
+namespace loader {
+class Loader;
 }
 namespace sources {
 class Resolver;
@@ -65,9 +69,16 @@ class ModelService {
 
   // Installed models, each file checked with one stat() and no read (there, its size, and
   // the file installed or last verified: size, mtime, inode): "broken" with its problems
-  // when one fails or a full verify found it broken. Writes nothing. List, ForEachModel,
-  // Info and Versions make this same check, so they give one answer.
+  // when one fails or a full verify found it broken. List, ForEachModel, Info and Versions
+  // make this same check, so they give one answer; each says which models are loaded.
+  //
+  // What is inside a model (Model::inspection) is read at install. A model installed
+  // before modeld read models has none: Info and Versions read it then (the headers of
+  // its files) and record it; List does so for at most kInspectionsPerListing models a
+  // call (so a first `ls` of 10,000 old models does not read 10,000 files), and
+  // ForEachModel (streamed under the store's lock) for none.
   Result<std::vector<Model>> List();
+  static constexpr size_t kInspectionsPerListing = 8;
   // The same, one model at a time (for long listings); |fn| must not call the service.
   Status ForEachModel(const std::function<void(const Model&)>& fn);
   // The same check for every installed model, recorded in the registry (run at server
@@ -77,7 +88,8 @@ class ModelService {
   Result<Model> Info(const ModelRef& ref);
   // Every installed version of |name| (empty when none), checked as List checks.
   Result<std::vector<Model>> Versions(const std::string& name);
-  // Removes one version (or all when |version| is empty), freeing the files no other model
+  // Removes one version (or all when |version| is empty), unloading it first when it is
+  // loaded, freeing the files no other model
   // uses (but those the Hugging Face cache links too, unless |options|.hf_cache). Says what
   // it removed and freed. NotFound if nothing matched.
   Result<RemoveReport> Remove(const std::string& name, const std::string& version,
@@ -106,6 +118,33 @@ class ModelService {
   // NotFound for an unknown id. REQUIRES: no server is running the job.
   Status RemoveJobRecord(const std::string& id);
 
+  // Models held in memory (docs/loader.md), by this process's one loader, made on the
+  // first Load with the settings given here (REQUIRES: before the first Load).
+  void ConfigureLoader(const LoaderSettings& settings) EXCLUDES(loader_mu_);
+  // Maps every installed file of |ref| and faults it in (evicting the least recently used
+  // models when the budget needs room), or joins/refreshes its load. Blocks while the
+  // pages are read: call it off I/O threads. Errors, each naming the model (Status::Info
+  // reasons in core/error_reasons.h):
+  //   NotFound (kModelNotInstalled); FailedPrecondition (kModelDownloading) while a job of
+  //   the JobManager or another process's pull is downloading it; FailedPrecondition
+  //   (kModelBroken) when the store's check of its files finds one missing, of another
+  //   size or changed, naming the file; and loader::Loader::Load's (a file missing or
+  //   resized since: kModelFileMissing, kModelFileSize; kModelTooLarge, kLoadBudgetBusy,
+  //   kMemlockLimit, Cancelled when unloaded meanwhile).
+  // keep_alive 0 unloads it (LoadResult::loaded false).
+  Result<LoadResult> Load(const ModelRef& ref, const LoadOptions& options) EXCLUDES(loader_mu_);
+  // Unloads |ref| (cancels its load in progress); false when it was not loaded. Returns at
+  // once (the unmapping runs on the loader's thread).
+  bool Unload(const ModelRef& ref) EXCLUDES(loader_mu_);
+  size_t UnloadAll() EXCLUDES(loader_mu_);
+  // The loaded models (for `ps`), by name and version.
+  std::vector<LoadedModelView> Loaded() EXCLUDES(loader_mu_);
+  // The budget in bytes (the configured one, or half of the RAM).
+  uint64_t max_loaded_bytes() EXCLUDES(loader_mu_);
+  // Tells whether a job of this process downloads |ref| (JobManager sets it, and clears it
+  // with nullptr before it goes); it must not call the service.
+  void set_live_job_check(std::function<bool(const ModelRef&)> check) EXCLUDES(loader_mu_);
+
   // OK, or NoSpace saying the disk holding the store is full and what still works.
   Status CheckDiskFull() const;
   const std::filesystem::path& data_dir() const;
@@ -129,12 +168,28 @@ class ModelService {
                           const ProgressCallback& progress, StopSignal* stop);
   store::Store& store() { return *store_; }
   engine::Engine& engine() EXCLUDES(engine_mu_);
+  // The loader, made on first use; null from PeekLoader when none was made yet.
+  loader::Loader& loader() EXCLUDES(loader_mu_);
+  loader::Loader* PeekLoader() EXCLUDES(loader_mu_);
+  // FailedPrecondition (kModelDownloading) when |ref| is being downloaded (see Load).
+  Status CheckNotDownloading(const ModelRef& ref) EXCLUDES(loader_mu_);
+  // Sets |m|'s |loaded| from |loaded| (keys "name:version").
+  static void MarkLoaded(Model& m, const std::vector<LoadedModelView>& loaded);
+  // Reads and records the inspection of installed model |m| when it has none (or an
+  // outdated one) and is available.
+  void InspectIfMissing(Model& m);
 
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<const sources::Resolver> resolver_;
   ArchiveLimits archive_limits_;
   Mutex engine_mu_;
   std::unique_ptr<engine::Engine> engine_ GUARDED_BY(engine_mu_);  // made on first use
+  // Declared last: destroyed first, after every front end has stopped calling.
+  Mutex loader_mu_;
+  LoaderSettings loader_settings_ GUARDED_BY(loader_mu_);
+  std::function<bool(const ModelRef&)> live_job_check_ GUARDED_BY(loader_mu_);
+  std::multiset<std::string> pulling_ GUARDED_BY(loader_mu_);  // refs Pull is working on
+  std::unique_ptr<loader::Loader> loader_ GUARDED_BY(loader_mu_);  // made on first use
 };
 
 // Downloads one URL to a file outside any store (`modeld pull URL -o FILE`): segmented,

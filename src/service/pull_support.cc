@@ -152,6 +152,55 @@ engine::DownloadOptions ToEngineOptions(const DownloadOptions& o) {
   return e;
 }
 
+std::string InspectionJson(const Result<formats::ModelMetadata>& m) {
+  if (m.has_value()) return formats::ModelMetadataToJson(*m).dump();
+  return nlohmann::json{{"version", formats::kModelMetadataVersion},
+                        {"error", m.error().message()}}
+      .dump();
+}
+
+std::optional<ModelInspection> ParseInspection(const std::string& text, int64_t inspected_at) {
+  if (text.empty()) return std::nullopt;
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  auto version = j.find("version");
+  if (version == j.end() || !version->is_number_integer() ||
+      version->get<int>() < formats::kModelMetadataVersion) {
+    return std::nullopt;
+  }
+  ModelInspection out;
+  out.inspected_at = inspected_at;
+  if (auto e = j.find("error"); e != j.end() && e->is_string()) {
+    out.error = e->get<std::string>();
+    out.details = {{"version", *version}};
+    return out;
+  }
+  auto meta = formats::ModelMetadataFromJson(j);
+  if (!meta.has_value()) return std::nullopt;
+  const formats::ModelMetadata& m = *meta;
+  out.format = m.format;
+  out.architecture = m.architecture;
+  out.name = m.name;
+  out.quantization = m.quantization;
+  out.parameter_count = m.parameter_count;
+  out.parameters = m.parameters;
+  out.bits_per_weight = m.bits_per_weight;
+  out.tensor_bytes = m.tensor_bytes;
+  out.context_length = m.context_length;
+  out.embedding_length = m.embedding_length;
+  out.block_count = m.block_count;
+  out.split_count = m.split_count;
+  out.tensor_count = m.tensor_count;
+  // A listing's text has no gguf_metadata: leave it out rather than show it empty.
+  if (!j.contains("gguf_metadata")) {
+    out.details = formats::ModelMetadataToJson(m);
+    out.details.erase("gguf_metadata");
+  } else {
+    out.details = std::move(j);
+  }
+  return out;
+}
+
 Model ToModel(const store::ModelInfo& m) {
   Model out;
   out.ref = m.ref;
@@ -167,6 +216,7 @@ Model ToModel(const store::ModelInfo& m) {
   out.path = m.path;
   out.problems = m.problems;
   out.removing = m.removing;
+  out.inspection = ParseInspection(m.inspection, m.inspected_at);
   return out;
 }
 

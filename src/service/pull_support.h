@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "formats/model_metadata.h"
 #include "service/stop_signal.h"
 #include "service/types.h"
 #include "sources/plan.h"
@@ -51,6 +52,13 @@ constexpr uint64_t kDiskFullBytes = 1 << 20;
 // free, or the registry could only be opened read-only) and that downloads will fail
 // until space is freed. Listing, rm, gc and DELETE /models/NAME work all the same.
 Status CheckDiskFull(const store::Store& store);
+
+// The registry's text of an inspection (store::ModelInfo::inspection): the metadata's JSON,
+// or {"version", "error"} when the files could not be read.
+std::string InspectionJson(const Result<formats::ModelMetadata>& m);
+// The view of a stored inspection; nullopt when there is none, or it is from an older
+// modeld (to be read again) or unreadable.
+std::optional<ModelInspection> ParseInspection(const std::string& text, int64_t inspected_at);
 
 // Conversions.
 engine::DownloadOptions ToEngineOptions(const DownloadOptions& o);

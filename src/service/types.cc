@@ -1,5 +1,9 @@
 #include "service/types.h"
 
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+
 namespace modeld::service {
 
 std::string_view JobStateName(JobState state) {
@@ -60,7 +64,88 @@ nlohmann::json Model::ToJson() const {
     j["files"] = arr;
   }
   if (!problems.empty()) j["problems"] = problems;
+  if (inspection) {
+    nlohmann::json insp = inspection->details.is_object() ? inspection->details
+                                                          : nlohmann::json::object();
+    if (!inspection->error.empty()) insp["error"] = inspection->error;
+    insp["inspected_at"] = inspection->inspected_at;
+    j["inspection"] = std::move(insp);
+  }
+  if (loaded) j["loaded"] = loaded->ToJson();
   return j;
+}
+
+nlohmann::json LoadedState::ToJson() const {
+  return {{"instance_id", instance_id},
+          {"bytes", bytes},
+          {"resident_bytes", resident_bytes},
+          {"since", since},
+          {"last_used", last_used},
+          {"expires_at", expires_at ? nlohmann::json(*expires_at) : nlohmann::json(nullptr)},
+          {"mlocked", mlocked}};
+}
+
+nlohmann::json LoadedModelView::ToJson() const {
+  nlohmann::json j = state.ToJson();
+  j["name"] = ref.name;
+  j["version"] = ref.version;
+  j["ref"] = ref.ToString();
+  return j;
+}
+
+Result<std::chrono::milliseconds> ParseKeepAlive(std::string_view text) {
+  auto bad = [&] {
+    return Status::InvalidArgument(
+        "keep_alive '" + std::string(text) +
+        "': want seconds (300, 0 to unload now, -1 for never) or a duration (5m, 1h30m, 90s)");
+  };
+  std::string t(text);
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.erase(0, 1);
+  if (t.empty()) return bad();
+  bool negative = t[0] == '-';
+  size_t i = (t[0] == '-' || t[0] == '+') ? 1 : 0;
+  if (i == t.size()) return bad();
+  double ms = 0;
+  bool bare = true;  // a number without a unit: seconds
+  while (i < t.size()) {
+    size_t start = i;
+    while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
+    if (i == start) return bad();
+    char* end = nullptr;
+    std::string num = t.substr(start, i - start);
+    double v = std::strtod(num.c_str(), &end);
+    if (end != num.c_str() + num.size() || !std::isfinite(v)) return bad();
+    size_t unit_start = i;
+    while (i < t.size() && std::isalpha(static_cast<unsigned char>(t[i]))) ++i;
+    std::string unit = t.substr(unit_start, i - unit_start);
+    double scale = 0;
+    if (unit.empty()) {
+      if (!bare || i != t.size() || start != (negative || t[0] == '+' ? 1u : 0u)) return bad();
+      scale = 1000;
+    } else if (unit == "ns") {
+      scale = 1e-6;
+    } else if (unit == "us") {
+      scale = 1e-3;
+    } else if (unit == "ms") {
+      scale = 1;
+    } else if (unit == "s") {
+      scale = 1000;
+    } else if (unit == "m") {
+      scale = 60e3;
+    } else if (unit == "h") {
+      scale = 3600e3;
+    } else {
+      return bad();
+    }
+    bare = bare && unit.empty();
+    ms += v * scale;
+    if (ms > 1e15) return bad();  // beyond any sensible keep_alive: say so, do not wrap
+  }
+  if (negative && ms > 0) return std::chrono::milliseconds(-1);
+  // A positive keep_alive below a millisecond is kept as one, not as "unload now".
+  if (ms > 0 && ms < 1) ms = 1;
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
 }
 
 nlohmann::json CacheReport::ToJson() const {

@@ -164,6 +164,44 @@ struct ModelFile {
   std::string sha256;
 };
 
+// What is inside a model, read from its files when it was installed (docs/formats.md): the
+// service's view of a formats::ModelMetadata, so that front ends need not see formats/.
+struct ModelInspection {
+  std::string format;        // "gguf", "safetensors", or "" (neither was found)
+  std::string architecture;  // "llama", "qwen2", ...
+  std::string name;          // GGUF general.name
+  std::string quantization;  // "Q4_K_M", "F16", "BF16", ...
+  uint64_t parameter_count = 0;
+  std::string parameters;  // "494M", "7B"; "" when unknown
+  double bits_per_weight = 0;
+  uint64_t tensor_bytes = 0;
+  uint64_t context_length = 0;
+  uint64_t embedding_length = 0;
+  uint64_t block_count = 0;
+  uint32_t split_count = 0;  // GGUF parts or safetensors shards
+  uint64_t tensor_count = 0;
+  // Why the files could not be read ("m.gguf: truncated ..."): the fields above are then
+  // empty. An inspection failure never fails an install.
+  std::string error;
+  int64_t inspected_at = 0;  // Unix seconds
+  // Everything read, as the registry holds it (formats::ModelMetadataToJson, "error" when
+  // set): with every GGUF key/value ("gguf_metadata") from Info and Versions, without it in
+  // listings.
+  nlohmann::json details;
+};
+
+// A model held in memory (docs/loader.md): its files mapped and resident.
+struct LoadedState {
+  uint64_t instance_id = 0;  // the same while it stays loaded, never reused
+  uint64_t bytes = 0;
+  uint64_t resident_bytes = 0;  // in RAM now (mincore)
+  int64_t since = 0;            // loaded at, Unix seconds
+  int64_t last_used = 0;
+  std::optional<int64_t> expires_at;  // unloaded then unless used again; nullopt: never
+  bool mlocked = false;
+  nlohmann::json ToJson() const;  // the fields above; expires_at null for never
+};
+
 struct Model {
   ModelRef ref;
   std::string source;
@@ -180,11 +218,16 @@ struct Model {
   // was verified", ...); empty when available.
   std::vector<std::string> problems;
   bool removing = false;  // its removal was interrupted: rm finishes it (a pull cannot)
+  // What is inside it; nullopt while it has not been read (an older install: see
+  // ModelService::List).
+  std::optional<ModelInspection> inspection;
+  std::optional<LoadedState> loaded;  // when it is held in memory
   // What a user opens: the file of a one-file model, else its directory (|path|). Needs
   // |files|: a listing's models (no files) give their directory.
   std::filesystem::path OpenPath() const;
   // name, version, ref, status, source, description, tags, metadata, size, path,
-  // created_at, installed_at, files when known, and problems when broken.
+  // created_at, installed_at, files when known, problems when broken, "inspection" (its
+  // details with "inspected_at") when read, and "loaded" (LoadedState) when loaded.
   nlohmann::json ToJson() const;
 };
 
@@ -267,6 +310,43 @@ struct RecordedJob {
   std::string error;
   int64_t created_at = 0, updated_at = 0;
 };
+
+// ---------------------------------------------------------------------------------------
+// Models held in memory (ModelService::Load, docs/loader.md).
+
+// How long a loaded model may stay idle: unset = the server's default (--keep-alive, else
+// 5 minutes), zero = unload it now, negative = never.
+using KeepAlive = std::optional<std::chrono::milliseconds>;
+
+struct LoadOptions {
+  bool mlock = false;  // lock its pages in RAM (RLIMIT_MEMLOCK permitting)
+  KeepAlive keep_alive;
+};
+
+struct LoadResult {
+  Model model;          // with |loaded| set (unless keep_alive 0 unloaded it)
+  bool loaded = false;  // false for keep_alive 0: the model was unloaded, not loaded
+  bool joined = false;  // it was loaded (or being loaded) already: the same instance
+  std::chrono::milliseconds load_time{0};
+};
+
+// A loaded model, for `ps`.
+struct LoadedModelView {
+  ModelRef ref;
+  LoadedState state;
+  nlohmann::json ToJson() const;  // name, version, ref, and LoadedState's fields
+};
+
+// The loader of a process (one per process: a server's, or a standalone `modeld load`).
+struct LoaderSettings {
+  uint64_t max_loaded_bytes = 0;  // the budget for loaded models; 0 = half of the RAM
+  KeepAlive default_keep_alive;   // unset: 5 minutes (Ollama's)
+};
+
+// An Ollama-style keep_alive: a number of seconds ("300", "-1", "0", "2.5") or a Go duration
+// ("5m", "1h30m", "90s", "500ms", "-1s"). Negative: never (-1 ms); zero: 0. InvalidArgument
+// saying what is accepted.
+Result<std::chrono::milliseconds> ParseKeepAlive(std::string_view text);
 
 // ---------------------------------------------------------------------------------------
 // Catalogs: what can be pulled by name.
