@@ -7,6 +7,7 @@
 #include "cli/command_line.h"
 #include "cli/exit_codes.h"
 #include "cli/jobs.h"
+#include "cli/load.h"
 #include "cli/pull.h"
 #include "cli/search.h"
 #include "cli/store_commands.h"
@@ -233,9 +234,18 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-downloads", serve.max_downloads, "downloads running at once")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-loaded-bytes", serve.max_loaded_bytes,
+                   "memory for loaded models (modeld load); the least recently used is "
+                   "unloaded to make room, e.g. 8GiB, 512MiB (default: half the RAM)")
+      ->transform(CLI::AsSizeValue(false));
+  serve_cmd->add_option("--keep-alive", serve.keep_alive,
+                        "how long a loaded model stays loaded unused, when a load does not say: "
+                        "5m, 1h, 300 (seconds), -1 for ever (default 5m)");
   serve_cmd->footer(
       Examples({"modeld serve", "modeld serve --listen 0.0.0.0:8000 --token-file /etc/modeld/token",
-                "modeld serve --compat --allowed-origin http://localhost:5173"}));
+                "modeld serve --compat --allowed-origin http://localhost:5173",
+                "modeld serve --max-loaded-bytes 16GiB --keep-alive 30m"}));
   serve_cmd
       ->add_option("--retry-for", serve.retry_for_s,
                    "how long a download keeps retrying a failing connection before it fails, "
@@ -331,6 +341,39 @@ int main(int argc, char** argv) {
                              "modeld jobs rm --finished"}));
   jobs_rm->footer(Examples({"modeld jobs rm dwnld_0123abcd", "modeld jobs rm --finished"}));
 
+  cli::LoadArgs ld;
+  auto* load_cmd = app.add_subcommand(
+      "load",
+      "Load a model into memory: map every file and read it into RAM, so that a runtime "
+      "mapping the same files (llama.cpp, ...) starts without touching the disk. Through a "
+      "running server (same data dir) the server holds it and this returns; without one, "
+      "this process holds it until Ctrl-C or until it has been idle for its keep-alive.");
+  load_cmd->add_option("ref", ld.ref, "NAME[:VERSION] (version latest when not given)")->required();
+  load_cmd->add_flag("--mlock", ld.mlock,
+                     "lock its pages in RAM (needs RLIMIT_MEMLOCK: ulimit -l unlimited, or "
+                     "LimitMEMLOCK=infinity in a systemd unit)");
+  load_cmd->add_option("--keep-alive", ld.keep_alive,
+                       "unload it after it has been idle this long: 5m, 1h, 300 (seconds), 0 to "
+                       "unload now, -1 never (default: the server's --keep-alive, else 5m)");
+  load_cmd->add_flag("--json", ld.json, "print JSON");
+  load_cmd->add_flag("--local", ld.local, "load in this process even if a server is running");
+  load_cmd->footer(Examples({"modeld load qwen2.5-0.5b:Q4_K_M",
+                             "modeld load qwen2.5-0.5b:Q4_K_M --keep-alive 1h --mlock",
+                             "modeld load qwen2.5-0.5b:Q4_K_M --keep-alive 0   # unload it",
+                             "modeld load resnet50:v1 --local   # held until Ctrl-C"}));
+  auto* unload_cmd = app.add_subcommand(
+      "unload", "Unload a model a running server holds in memory (its files stay installed).");
+  unload_cmd->add_option("ref", ld.ref, "NAME[:VERSION] (version latest when not given)")
+      ->required();
+  unload_cmd->add_flag("--json", ld.json, "print JSON");
+  unload_cmd->footer(Examples({"modeld unload qwen2.5-0.5b:Q4_K_M", "modeld unload resnet50:v1"}));
+  auto* ps_cmd = app.add_subcommand(
+      "ps",
+      "List the models a running server holds in memory: size, resident bytes, since when, "
+      "and when they expire (their keep-alive).");
+  ps_cmd->add_flag("--json", ld.json, "print JSON");
+  ps_cmd->footer(Examples({"modeld ps", "modeld ps --json"}));
+
   auto* version_cmd =
       app.add_subcommand("version", "Print modeld's version (as -V and --version do).");
   version_cmd->footer(Examples({"modeld version", "modeld --version"}));
@@ -411,6 +454,10 @@ int main(int argc, char** argv) {
       }
       return cli::RunJobs(jobs);
     }
+    ld.data_dir = data_dir;
+    if (load_cmd->parsed()) return cli::RunLoad(ld);
+    if (unload_cmd->parsed()) return cli::RunUnload(ld);
+    if (ps_cmd->parsed()) return cli::RunPs(ld);
     if (ls_cmd->parsed()) return cli::RunLs(st);
     if (info_cmd->parsed()) return cli::RunInfo(st);
     if (rm_cmd->parsed()) return cli::RunRm(st);

@@ -66,6 +66,23 @@ int RunServe(ServeArgs args) {
     return ExitCodeFor(opened.error());
   }
   service::ModelService& models = **opened;
+  // The process's one loader lives in the service, which outlives the server below: it is
+  // destroyed (everything unloaded) only after the HttpServer has stopped.
+  service::LoaderSettings loading;
+  loading.max_loaded_bytes = args.max_loaded_bytes;
+  if (!args.keep_alive.empty()) {
+    auto keep = service::ParseKeepAlive(args.keep_alive);
+    if (!keep.has_value()) {
+      std::fprintf(stderr, "modeld serve: --keep-alive: %s\n", keep.error().message().c_str());
+      return cli::kExitUsage;
+    }
+    if (keep->count() == 0) {  // every load would unload at once
+      std::fprintf(stderr, "modeld serve: --keep-alive 0 would keep nothing loaded\n");
+      return cli::kExitUsage;
+    }
+    loading.default_keep_alive = *keep;
+  }
+  models.ConfigureLoader(loading);
   // Start-up reconciliation: a model whose files are gone is never served as available.
   if (auto r = models.Reconcile(); r.has_value()) {
     for (const auto& v : *r) {
@@ -120,6 +137,7 @@ int RunServe(ServeArgs args) {
   net::AbortBlockingRequests();
   server.Stop(std::chrono::milliseconds(500));
   jobs.reset();
+  models.UnloadAll();  // then the service (and its loader) goes with |opened|
   return kExitOk;
 }
 

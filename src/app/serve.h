@@ -2,6 +2,7 @@
 // runs it until SIGINT or SIGTERM.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@ struct ServeArgs {
   int max_connections = 0;  // 0: from the file descriptor limit
   int io_threads = 0;       // 0: half the CPUs
   size_t body_limit = 1 << 20;
+  uint64_t max_loaded_bytes = 0;  // --max-loaded-bytes: loaded models' budget; 0: half the RAM
+  std::string keep_alive;         // --keep-alive: loads' default keep_alive; "": 5m
 };
 
 // Runs until SIGINT or SIGTERM. The bearer token is --token, else the first line of

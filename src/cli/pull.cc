@@ -356,26 +356,6 @@ int ExitCodeForHttp(long status) {
   }
 }
 
-// The exit code for a failure the server reports by its Status code name.
-// A failure as the server tells it (a failed job's progress object: "error"; an error
-// reply: "detail"; both with "error_code" and the typed "error_detail"), rebuilt as the
-// Status the server had, so that it is worded the CLI's way. Without a known code it is
-// |fallback|.
-Status ServerFailure(const nlohmann::json& f, const std::string& message, Status::Code fallback) {
-  auto code = Status::CodeFromName(f.value("error_code", std::string()));
-  Status s = Status::FromCode(code && *code != Status::Code::kOk ? *code : fallback, message);
-  const auto detail = f.find("error_detail");
-  if (detail == f.end() || !detail->is_object() || !detail->contains("reason") ||
-      !(*detail)["reason"].is_string()) {
-    return s;
-  }
-  Status::Info info{(*detail)["reason"].get<std::string>(), {}};
-  for (const auto& [k, v] : detail->items()) {
-    if (k != "reason" && v.is_string()) info.fields[k] = v.get<std::string>();
-  }
-  return s.WithInfo(std::move(info));
-}
-
 // The "notice" of an event of the server's stream (api/generic/wire.cc) on |p|, as a pull
 // in this process carries it: a retry rides on the job's progress; a wait comes alone.
 void AddNotice(const nlohmann::json& j, service::Progress* p) {
@@ -529,42 +509,6 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
                                   Status::Code::kInternal));
 }
 
-bool SameDirectory(const std::filesystem::path& a, const std::filesystem::path& b) {
-  std::error_code ec;
-  if (std::filesystem::equivalent(a, b, ec)) return true;
-  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
-}
-
-// Whether |server| is to do this pull: only if it uses this process's data dir (its
-// GET /version says which), else this process does it and says why. A server that wants
-// a token this process lacks is an error saying what to do. Returns the exit code of
-// that error, else whether to hand the pull over.
-std::variant<int, bool> UseServer(const PullArgs& args, const ServerClient& server) {
-  auto v = server.Get("/version", 2000);
-  if (v.status == 401 || v.status == 403) {
-    std::fprintf(stderr,
-                 "modeld pull: the modeld server at %s %s; set MODELD_TOKEN to its token, or "
-                 "use --local to download in this process\n",
-                 server.base().c_str(),
-                 server.has_token() ? "refused the token in MODELD_TOKEN" : "needs a token");
-    return kExitPermission;
-  }
-  std::filesystem::path ours = service::DataDirFor(args.data_dir);
-  std::string theirs;
-  if (v.status == 200 && v.body.is_object() && v.body.contains("data_dir") &&
-      v.body["data_dir"].is_string()) {
-    theirs = v.body["data_dir"].get<std::string>();
-  }
-  if (!theirs.empty() && SameDirectory(theirs, ours)) return true;
-  if (!args.quiet) {
-    std::string why = theirs.empty() ? "does not say which data directory it uses"
-                                     : "uses " + theirs + ", not " + ours.string();
-    std::fprintf(stderr, "modeld pull: the modeld server at %s %s: downloading in this process\n",
-                 server.base().c_str(), why.c_str());
-  }
-  return false;
-}
-
 }  // namespace
 
 int RunPull(const PullArgs& args) {
@@ -580,7 +524,7 @@ int RunPull(const PullArgs& args) {
   // told to work locally (or given headers or catalogs only this process knows).
   if (!args.local && req.headers.empty() && args.catalogs.empty()) {
     if (auto server = ServerClient::Discover()) {
-      auto use = UseServer(args, *server);
+      auto use = UseServer("pull", args.data_dir, args.quiet, *server);
       if (std::holds_alternative<int>(use)) return std::get<int>(use);
       if (std::get<bool>(use)) return RunServerPull(args, req, *server);
     }

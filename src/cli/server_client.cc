@@ -2,9 +2,14 @@
 
 #include <curl/curl.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <string_view>
 
+#include "cli/exit_codes.h"
 #include "core/json.h"
+#include "service/open.h"
 
 namespace modeld::cli {
 
@@ -136,6 +141,59 @@ bool ServerClient::Events(
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &st);
   Reply r = Finish(e, headers, "");
   return st.stop || r.error.empty();
+}
+
+namespace {
+
+bool SameDirectory(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
+}
+
+}  // namespace
+
+std::variant<int, bool> UseServer(const char* command, const std::string& data_dir, bool quiet,
+                                  const ServerClient& server) {
+  auto v = server.Get("/version", 2000);
+  if (v.status == 401 || v.status == 403) {
+    std::fprintf(stderr,
+                 "modeld %s: the modeld server at %s %s; set MODELD_TOKEN to its token, or "
+                 "use --local to work in this process\n",
+                 command, server.base().c_str(),
+                 server.has_token() ? "refused the token in MODELD_TOKEN" : "needs a token");
+    return kExitPermission;
+  }
+  std::filesystem::path ours = service::DataDirFor(data_dir);
+  std::string theirs;
+  if (v.status == 200 && v.body.is_object() && v.body.contains("data_dir") &&
+      v.body["data_dir"].is_string()) {
+    theirs = v.body["data_dir"].get<std::string>();
+  }
+  if (!theirs.empty() && SameDirectory(theirs, ours)) return true;
+  if (!quiet) {
+    std::string why = theirs.empty() ? "does not say which data directory it uses"
+                                     : "uses " + theirs + ", not " + ours.string();
+    std::fprintf(stderr, "modeld %s: the modeld server at %s %s: %s in this process\n", command,
+                 server.base().c_str(), why.c_str(),
+                 std::string_view(command) == "pull" ? "downloading" : "working");
+  }
+  return false;
+}
+
+Status ServerFailure(const nlohmann::json& f, const std::string& message, Status::Code fallback) {
+  auto code = Status::CodeFromName(f.value("error_code", std::string()));
+  Status s = Status::FromCode(code && *code != Status::Code::kOk ? *code : fallback, message);
+  const auto detail = f.find("error_detail");
+  if (detail == f.end() || !detail->is_object() || !detail->contains("reason") ||
+      !(*detail)["reason"].is_string()) {
+    return s;
+  }
+  Status::Info info{(*detail)["reason"].get<std::string>(), {}};
+  for (const auto& [k, v] : detail->items()) {
+    if (k != "reason" && v.is_string()) info.fields[k] = v.get<std::string>();
+  }
+  return s.WithInfo(std::move(info));
 }
 
 }  // namespace modeld::cli

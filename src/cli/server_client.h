@@ -6,6 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <variant>
+
+#include "core/status.h"
 
 namespace modeld::cli {
 
@@ -36,5 +39,19 @@ class ServerClient {
   std::string base_;
   std::string token_;
 };
+
+// Whether |server| is to do |command|'s work (pull, load, unload, ps): only if it uses this
+// process's data dir (|data_dir| as given, its GET /version says which), else this process
+// does it and says why on stderr (unless |quiet|). A server that wants a token this process
+// lacks is an error saying what to do. Returns the exit code of that error, else whether
+// to hand the work over.
+std::variant<int, bool> UseServer(const char* command, const std::string& data_dir, bool quiet,
+                                  const ServerClient& server);
+
+// A failure as the server tells it (a failed job's progress object: "error"; an error
+// reply: "detail"; both with "error_code" and the typed "error_detail"), rebuilt as the
+// Status the server had, so that it is worded the CLI's way. Without a known code it is
+// |fallback|.
+Status ServerFailure(const nlohmann::json& f, const std::string& message, Status::Code fallback);
 
 }  // namespace modeld::cli

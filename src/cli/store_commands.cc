@@ -138,6 +138,30 @@ int RunInfo(const StoreArgs& args) {
     if (m.status != "available") {
       std::printf("  repair:    %s\n", RepairCommand(m.ref, m.removing).c_str());
     }
+    if (const auto& in = m.inspection) {
+      if (!in->error.empty()) {
+        std::printf("  contents:  could not be read: %s\n", in->error.c_str());
+      } else if (!in->format.empty()) {
+        std::printf("  format:    %s%s\n", in->format.c_str(),
+                    in->split_count > 1
+                        ? (" (" + std::to_string(in->split_count) + " parts)").c_str()
+                        : "");
+        if (!in->architecture.empty()) {
+          std::printf("  arch:      %s\n", in->architecture.c_str());
+        }
+        if (in->parameter_count > 0) {
+          std::printf("  params:    %s (%llu)\n", in->parameters.c_str(),
+                      static_cast<unsigned long long>(in->parameter_count));
+        }
+        if (!in->quantization.empty()) {
+          std::printf("  quant:     %s (%.2f bits per weight)\n", in->quantization.c_str(),
+                      in->bits_per_weight);
+        }
+        if (in->context_length > 0) {
+          std::printf("  context:   %llu\n", static_cast<unsigned long long>(in->context_length));
+        }
+      }
+    }
     std::printf("  path:      %s\n  size:      %s\n  source:    %s\n", m.path.c_str(),
                 HumanBytes(m.size).c_str(), m.source.c_str());
     if (!m.description.empty()) std::printf("  about:     %s\n", m.description.c_str());

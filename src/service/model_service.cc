@@ -469,8 +469,8 @@ Result<LoadResult> ModelService::Load(const ModelRef& ref, const LoadOptions& op
     std::string problem = info->problems.empty() ? "broken" : info->problems.front();
     std::string file = ProblemFile(*info, problem);
     std::string repair = (info->removing ? "modeld rm " : "modeld pull ") + key;
-    return Status::FailedPrecondition("model '" + key + "' is broken: " + problem + " (" +
-                                      repair + " repairs it)")
+    return Status::FailedPrecondition("model '" + key + "' is broken: " + problem + " (" + repair +
+                                      " repairs it)")
         .WithInfo({reason::kModelBroken,
                    {{"model", key},
                     {"path", file.empty() ? std::string() : (info->path / file).string()},

@@ -188,7 +188,7 @@ class ModelService {
   Mutex loader_mu_;
   LoaderSettings loader_settings_ GUARDED_BY(loader_mu_);
   std::function<bool(const ModelRef&)> live_job_check_ GUARDED_BY(loader_mu_);
-  std::multiset<std::string> pulling_ GUARDED_BY(loader_mu_);  // refs Pull is working on
+  std::multiset<std::string> pulling_ GUARDED_BY(loader_mu_);      // refs Pull is working on
   std::unique_ptr<loader::Loader> loader_ GUARDED_BY(loader_mu_);  // made on first use
 };
 

@@ -154,8 +154,7 @@ engine::DownloadOptions ToEngineOptions(const DownloadOptions& o) {
 
 std::string InspectionJson(const Result<formats::ModelMetadata>& m) {
   if (m.has_value()) return formats::ModelMetadataToJson(*m).dump();
-  return nlohmann::json{{"version", formats::kModelMetadataVersion},
-                        {"error", m.error().message()}}
+  return nlohmann::json{{"version", formats::kModelMetadataVersion}, {"error", m.error().message()}}
       .dump();
 }
 

@@ -65,8 +65,8 @@ nlohmann::json Model::ToJson() const {
   }
   if (!problems.empty()) j["problems"] = problems;
   if (inspection) {
-    nlohmann::json insp = inspection->details.is_object() ? inspection->details
-                                                          : nlohmann::json::object();
+    nlohmann::json insp =
+        inspection->details.is_object() ? inspection->details : nlohmann::json::object();
     if (!inspection->error.empty()) insp["error"] = inspection->error;
     insp["inspected_at"] = inspection->inspected_at;
     j["inspection"] = std::move(insp);

@@ -56,10 +56,9 @@ Status Store::ForEach(
       "m.created_at, m.installed_at, m.size, m.content_dir, ";
   // Listings leave out the GGUF key/values (tens of KB a model): SQLite drops them, so a
   // listing of 10,000 models does not carry them through.
-  sql += read.full_inspection
-             ? "m.inspection"
-             : "CASE WHEN json_valid(m.inspection) THEN json_remove(m.inspection, "
-               "'$.gguf_metadata') ELSE m.inspection END";
+  sql += read.full_inspection ? "m.inspection"
+                              : "CASE WHEN json_valid(m.inspection) THEN json_remove(m.inspection, "
+                                "'$.gguf_metadata') ELSE m.inspection END";
   sql += ", m.inspected_at";
   if (join_files) sql += ", f.path, f.size, f.sha256, f.mtime_ns, f.ino, f.dev";
   sql += " FROM models m ";

@@ -133,8 +133,7 @@ TEST_F(StoreTest, InspectionIsStoredBesideTheUsersMetadata) {
   ASSERT_TRUE(store_->Install(spec).has_value());
   auto got = store_->Get({"insp", "v1"});
   ASSERT_TRUE(got.has_value());
-  EXPECT_EQ(nlohmann::json::parse(got->inspection),
-            nlohmann::json::parse(spec.inspection));
+  EXPECT_EQ(nlohmann::json::parse(got->inspection), nlohmann::json::parse(spec.inspection));
   EXPECT_GT(got->inspected_at, 0);
   EXPECT_EQ(got->metadata["author"], "tests");  // the user's, untouched
 

@@ -194,6 +194,49 @@ std::vector<Route> Routes(Context& ctx) {
                  respond(Json(http::status::ok, {{"models", arr}}));
                },
                nullptr, StreamKind::kSse, Lane::kStore});
+  // The loaded models (Ollama's ps). Not under /models/, where any name is a model's.
+  r.push_back({http::verb::get, "/loaded",
+               [&ctx](const Request&, const Params&, Responder respond) {
+                 json arr = json::array();
+                 uint64_t bytes = 0;
+                 for (const auto& l : ctx.models.Loaded()) {
+                   arr.push_back(l.ToJson());
+                   bytes += l.state.bytes;
+                 }
+                 respond(
+                     Json(http::status::ok, {{"models", arr},
+                                             {"loaded_bytes", bytes},
+                                             {"max_loaded_bytes", ctx.models.max_loaded_bytes()}}));
+               },
+               nullptr, StreamKind::kSse, Lane::kStore});
+  // POST /models/{name}/load and /models/{name}/unload. A name may hold slashes
+  // ("org/name"), so the action is the path's last segment. Load blocks while the pages are
+  // read: the network lane, whose threads may wait.
+  r.push_back({http::verb::post, "/models/*name",
+               [&ctx](const Request& req, const Params& p, Responder respond) {
+                 const std::string& path = p.Path("name");
+                 size_t slash = path.rfind('/');
+                 std::string action = slash == std::string::npos ? "" : path.substr(slash + 1);
+                 std::string name = slash == std::string::npos ? path : path.substr(0, slash);
+                 if (action != "load" && action != "unload") {
+                   return respond(ErrorResponse(http::status::not_found,
+                                                "Not found: POST /models/{name}/load or /unload"));
+                 }
+                 auto asked = ParseLoadRequest(name, req.body(), p.Query("version"));
+                 if (!asked.has_value()) return respond(ErrorFor(asked.error()));
+                 if (action == "unload") {
+                   bool was = ctx.models.Unload(asked->ref);
+                   return respond(Json(http::status::ok, {{"status", "unloaded"},
+                                                          {"name", asked->ref.name},
+                                                          {"version", asked->ref.version},
+                                                          {"ref", asked->ref.ToString()},
+                                                          {"was_loaded", was}}));
+                 }
+                 auto loaded = ctx.models.Load(asked->ref, asked->options);
+                 if (!loaded.has_value()) return respond(ErrorFor(loaded.error()));
+                 respond(Json(http::status::ok, LoadedJson(*loaded)));
+               },
+               nullptr, StreamKind::kSse, Lane::kNetwork});
   r.push_back({http::verb::get, "/models/*name",
                [&ctx](const Request&, const Params& p, Responder respond) {
                  const std::string& name = p.Path("name");

@@ -225,6 +225,50 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
   return out;
 }
 
+Result<LoadRequest> ParseLoadRequest(const std::string& name, std::string_view body,
+                                     const std::string& version_query) {
+  auto parsed = BodyReader::Parse(body, /*empty_is_object=*/true);
+  if (!parsed.has_value()) return parsed.error();
+  BodyReader& b = *parsed;
+  LoadRequest out;
+  std::string version = version_query;
+  b.Str("version", &version) && b.Bool("mlock", &out.options.mlock);
+  if (!b.ok()) return b.error();
+  if (b.Has("keep_alive")) {
+    const json& k = b.json()["keep_alive"];
+    Result<std::chrono::milliseconds> keep = std::chrono::milliseconds(0);
+    if (k.is_number()) {
+      double secs = k.get<double>();
+      if (!std::isfinite(secs) || std::abs(secs) > 1e12) {
+        return Status::InvalidArgument("Invalid parameter 'keep_alive': out of range");
+      }
+      keep = service::ParseKeepAlive(std::to_string(secs));
+    } else if (k.is_string()) {
+      keep = service::ParseKeepAlive(k.get<std::string>());
+    } else if (!k.is_null()) {
+      return Status::InvalidArgument(
+          "Invalid parameter 'keep_alive': must be a number of seconds or a duration string");
+    }
+    if (!keep.has_value()) {
+      return Status::InvalidArgument("Invalid parameter 'keep_alive': " + keep.error().message());
+    }
+    if (!k.is_null()) out.options.keep_alive = *keep;
+  }
+  // NAME or NAME:VERSION in the path; a version given otherwise wins.
+  auto ref = name.find(':') != std::string::npos ? ParseModelRef(name)
+                                                 : Result<ModelRef>(ModelRef{name, "latest"});
+  if (!ref.has_value()) return Status::InvalidArgument("Invalid model: " + ref.error().message());
+  out.ref = *ref;
+  if (!version.empty()) out.ref.version = version;
+  if (Status s = ValidateModelName(out.ref.name); !s.ok()) {
+    return Status::InvalidArgument("Invalid model name: " + s.message());
+  }
+  if (Status s = ValidateVersion(out.ref.version); !s.ok()) {
+    return Status::InvalidArgument("Invalid parameter 'version': " + s.message());
+  }
+  return out;
+}
+
 json StartedJson(const service::Submission& s) {
   const auto& job = s.job;
   const auto& plan = job.plan;
@@ -324,6 +368,16 @@ json EventJson(const service::JobEvent& ev) {
 json ModelJson(const service::Model& m) {
   json j = m.ToJson();
   j["size_mb"] = MegaBytes(m.size);
+  if (m.loaded && m.status == "available") j["status"] = "loaded";
+  return j;
+}
+
+json LoadedJson(const service::LoadResult& r) {
+  json j = ModelJson(r.model);
+  j["loaded"] = r.model.loaded ? r.model.loaded->ToJson() : json(nullptr);
+  j["joined"] = r.joined;
+  j["load_ms"] = r.load_time.count();
+  if (!r.loaded) j["status"] = "unloaded";  // keep_alive 0
   return j;
 }
 

@@ -31,11 +31,25 @@ struct DownloadRequest {
 };
 Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_query);
 
+// POST /models/{name}/load's body (optional: empty is {}): "version" (else ?version=, else
+// the name's :VERSION, else latest), "mlock", "keep_alive" (Ollama's: seconds as a number,
+// or a duration string "5m"; 0 unloads, negative never). InvalidArgument names the field.
+struct LoadRequest {
+  ModelRef ref;
+  service::LoadOptions options;
+};
+Result<LoadRequest> ParseLoadRequest(const std::string& name, std::string_view body,
+                                     const std::string& version_query);
+
 nlohmann::json StartedJson(const service::Submission& s);
 nlohmann::json ProgressJson(const service::Job& job);
 nlohmann::json CompletedJson(const service::Job& job);
 // A job event as the streams send it (the fields of the progress endpoint, plus bytes).
 nlohmann::json EventJson(const service::JobEvent& ev);
+// An installed model: Model::ToJson, size_mb, and status "loaded" when it is held in memory
+// (the seed's scripts read status).
 nlohmann::json ModelJson(const service::Model& m);
+// POST /models/{name}/load's answer.
+nlohmann::json LoadedJson(const service::LoadResult& r);
 
 }  // namespace modeld::api::generic
