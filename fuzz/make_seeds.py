@@ -177,6 +177,14 @@ many("job_record", [
     '{"name":"a","version":"b","options":{"buffer_size":-1,"stall_timeout_ms":1e300}}',
 ])
 
+# ---- the generic API's POST /models/{name}/load body (Ollama's keep_alive) ---------------
+many("load_request", [
+    '{"version": "v1", "mlock": true, "keep_alive": "1h30m"}', '{"keep_alive": 300}',
+    '{"keep_alive": 0}', '{"keep_alive": -1}', '{"keep_alive": "-1s"}', '{"keep_alive": "500ms"}',
+    '{"keep_alive": "5m3"}', '{"keep_alive": "soon"}', '{"keep_alive": 1e300}', '{"keep_alive": true}',
+    '{"keep_alive": "0.0001ms"}', '{"version": ""}', '{"version": "../x"}', '', '[]', '{',
+])
+
 # ---- the generic API's POST /model-download body (../shared/seeds/001) -----------------
 many("download_request", [
     '{"model_name": "resnet50", "version": "v1.0", "download_url": "https://example.org/models/resnet50.pth",'

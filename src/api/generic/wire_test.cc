@@ -62,5 +62,33 @@ TEST(GenericWireTest, ParsesTheSeedsBody) {
             "Invalid parameter 'download_url': not an http(s) URL");
 }
 
+TEST(GenericWireTest, LoadRequestsTakeTheVersionAndAnOllamaKeepAlive) {
+  using std::chrono::milliseconds;
+  auto empty = ParseLoadRequest("org/m", "", "");
+  ASSERT_TRUE(empty.has_value()) << empty.error().ToString();
+  EXPECT_EQ(empty->ref.ToString(), "org/m:latest");
+  EXPECT_FALSE(empty->options.keep_alive.has_value());
+  EXPECT_EQ(ParseLoadRequest("m:q4", "", "")->ref.version, "q4");
+  EXPECT_EQ(ParseLoadRequest("m", "", "v2")->ref.version, "v2");
+  EXPECT_EQ(ParseLoadRequest("m", R"({"version":"v3"})", "v2")->ref.version, "v3");
+  auto full = ParseLoadRequest("m", R"({"mlock":true,"keep_alive":"1h30m"})", "");
+  ASSERT_TRUE(full.has_value());
+  EXPECT_TRUE(full->options.mlock);
+  EXPECT_EQ(*full->options.keep_alive, milliseconds(5'400'000));
+  EXPECT_EQ(*ParseLoadRequest("m", R"({"keep_alive":300})", "")->options.keep_alive,
+            milliseconds(300'000));
+  EXPECT_EQ(*ParseLoadRequest("m", R"({"keep_alive":0})", "")->options.keep_alive, milliseconds(0));
+  EXPECT_LT(ParseLoadRequest("m", R"({"keep_alive":-1})", "")->options.keep_alive->count(), 0);
+  EXPECT_LT(ParseLoadRequest("m", R"({"keep_alive":"-1s"})", "")->options.keep_alive->count(), 0);
+  for (const char* bad :
+       {R"({"keep_alive":"soon"})", R"({"keep_alive":true})", R"({"keep_alive":1e300})",
+        R"({"mlock":"yes"})", "[1]", R"({"keep_alive":"5m3"})"}) {
+    auto r = ParseLoadRequest("m", bad, "");
+    EXPECT_EQ(r.has_value() ? Status::Code::kOk : r.error().code(), Status::Code::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_FALSE(ParseLoadRequest("../x", "", "").has_value());
+}
+
 }  // namespace
 }  // namespace modeld::api::generic
