@@ -38,8 +38,7 @@ nlohmann::json AsBody(const modeld::api::generic::DownloadRequest& d) {
                       {"cleanup_temp_files", !p.keep_archive}};
   if (p.options.retry_count >= 0) o["retry_count"] = p.options.retry_count;
   if (p.options.retry_for) {
-    o["retry_for"] =
-        std::chrono::duration_cast<std::chrono::seconds>(*p.options.retry_for).count();
+    o["retry_for"] = std::chrono::duration_cast<std::chrono::seconds>(*p.options.retry_for).count();
   }
   const auto defaults = modeld::service::DownloadOptions();
   if (p.options.stall_timeout != defaults.stall_timeout ||
