@@ -33,10 +33,13 @@ nlohmann::json AsBody(const modeld::api::generic::DownloadRequest& d) {
   if (!p.lookup.name.empty()) b["from"] = p.lookup.ToString();
   if (p.checksum) b["checksum"] = p.checksum->ToString();
   nlohmann::json o = {{"chunk_size", p.options.buffer_size},
-                      {"retry_count", p.options.retry_count},
                       {"verify_ssl", p.options.verify_ssl},
                       {"extract_after_download", p.extract},
                       {"cleanup_temp_files", !p.keep_archive}};
+  if (p.options.retry_count >= 0) o["retry_count"] = p.options.retry_count;
+  if (p.options.retry_for) {
+    o["retry_for"] = std::chrono::duration_cast<std::chrono::seconds>(*p.options.retry_for).count();
+  }
   const auto defaults = modeld::service::DownloadOptions();
   if (p.options.stall_timeout != defaults.stall_timeout ||
       p.options.progress_timeout != defaults.progress_timeout) {
@@ -66,7 +69,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(p.url.empty() || service::IsHttpUrl(p.url));
   if (p.checksum) FUZZ_CHECK(p.checksum->hex.size() == HashHexLength(p.checksum->algorithm));
   FUZZ_CHECK(req->priority >= -100 && req->priority <= 100);
-  FUZZ_CHECK(p.options.retry_count >= 0 && p.options.retry_count <= 100);
+  // -1: no count given, the retry budget is a time (retry_for); else what was asked.
+  FUZZ_CHECK(p.options.retry_count >= -1 && p.options.retry_count <= 100);
+  FUZZ_CHECK(!p.options.retry_for || *p.options.retry_for <= std::chrono::hours(24 * 7));
   FUZZ_CHECK(p.options.buffer_size >= 16384 && p.options.buffer_size <= (64u << 20));
   FUZZ_CHECK(p.options.stall_timeout.count() > 0 &&
              p.options.stall_timeout <= std::chrono::hours(24 * 7));

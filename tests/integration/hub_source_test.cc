@@ -14,7 +14,7 @@ using sources::HubConfig;
 using sources::HubSelect;
 const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
 
-class HubSourceTest : public ::testing::Test {
+class HubSourceTest : public ::testing::Test, protected HubFixture {
  protected:
   void SetUp() override {
     AddTinyRepos(hub_, kCommit);
@@ -22,10 +22,6 @@ class HubSourceTest : public ::testing::Test {
     config_.endpoint = api_.Url("");  // http://127.0.0.1:PORT, no trailing slash
     config_.max_backoff = std::chrono::milliseconds(100);
   }
-  HubOrigins hub_origins_;
-  TestOrigin& api_ = hub_origins_.api;
-  TestOrigin& cdn_ = hub_origins_.cdn;
-  HubMimic& hub_ = hub_origins_.hub;
   HubConfig config_;
 };
 

@@ -25,7 +25,7 @@ using nlohmann::json;
 constexpr uint64_t kMiB = 1 << 20;
 const std::string kCommit = "89abcdef0123456789abcdef0123456789abcdef";
 
-class PullRequestsTest : public ::testing::Test {
+class PullRequestsTest : public ::testing::Test, protected HubFixture {
  protected:
   void SetUp() override { AddTinyRepos(hub_, kCommit); }
   struct Out {
@@ -58,10 +58,6 @@ class PullRequestsTest : public ::testing::Test {
   ScratchDir dir_;
   fs::path data_ = dir_ / "data";
   TestOrigin origin_;
-  HubOrigins hub_origins_;
-  TestOrigin& api_ = hub_origins_.api;
-  TestOrigin& cdn_ = hub_origins_.cdn;
-  HubMimic& hub_ = hub_origins_.hub;
 };
 
 // ---------------------------------------------------------------------------------------

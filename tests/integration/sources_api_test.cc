@@ -24,7 +24,7 @@ std::string ReadFile(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-class SourcesTest : public ServerHarness {
+class SourcesTest : public ServerHarness, protected HubFixture {
  protected:
   void SetUp() override {
     AddTinyRepos(hub_, kCommit);
@@ -100,10 +100,6 @@ class SourcesTest : public ServerHarness {
 
   const std::string& kConfig = kTinyConfig;
   TestOrigin origin_;
-  HubOrigins hub_origins_;
-  TestOrigin& api_ = hub_origins_.api;
-  TestOrigin& cdn_ = hub_origins_.cdn;
-  HubMimic& hub_ = hub_origins_.hub;
 };
 
 TEST_F(SourcesTest, PullsAHubRepositoryVerifiedIntoTheStoreAndTheHubCache) {

@@ -107,4 +107,13 @@ struct HubOrigins {
   }
 };
 
+// A fixture's Hub: derive from it (beside ::testing::Test) for api_, cdn_ and hub_.
+class HubFixture {
+ protected:
+  HubOrigins hub_origins_;
+  TestOrigin& api_ = hub_origins_.api;
+  TestOrigin& cdn_ = hub_origins_.cdn;
+  HubMimic& hub_ = hub_origins_.hub;
+};
+
 }  // namespace modeld::testing
