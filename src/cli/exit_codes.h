@@ -15,7 +15,7 @@ enum ExitCode : int {
   kExitNoSpace = 6,        // insufficient storage
   kExitPermission = 7,     // 401/403, TLS verification failed, file permissions
   kExitIo = 8,             // local disk error
-  kExitBusy = 9,           // another download of the same file is running
+  kExitBusy = 9,           // busy or not ready: the same file downloading; load refused
   kExitExists = 10,        // the model is already installed (use --force)
   kExitInterrupted = 130,  // SIGINT/SIGTERM; the partial download is kept for resume
 };

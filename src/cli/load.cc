@@ -39,13 +39,27 @@ std::string When(const json& t) {
   return FormatUtc(t.get<int64_t>(), "%Y-%m-%d %H:%M:%S");
 }
 
-// One line about a loaded model (LoadedState's JSON, with "ref").
-std::string LoadedLine(const std::string& ref, const json& l) {
-  return ref + ": " + HumanBytes(l.value("bytes", uint64_t{0})) + ", " +
+// "in 4 min 59 s" (from now, as `ollama ps` says it), "now" when due, or "never".
+std::string Until(const json& t) {
+  if (!t.is_number_integer()) return "never";
+  const int64_t left = t.get<int64_t>() - UnixSeconds();
+  return left <= 0 ? "now" : "in " + HumanDuration(std::chrono::seconds(left));
+}
+
+// One line about a loaded model (LoadedState's JSON): "REF in 0.42 s: 1.9 MiB, ...", the
+// time when |load_ms| is a number.
+std::string LoadedLine(const std::string& ref, const json& l, const json& load_ms = json()) {
+  std::string took;
+  if (load_ms.is_number()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, " in %.2f s", load_ms.get<double>() / 1000.0);
+    took = buf;
+  }
+  return ref + took + ": " + HumanBytes(l.value("bytes", uint64_t{0})) + ", " +
          HumanBytes(l.value("resident_bytes", uint64_t{0})) + " resident" +
          (l.value("mlocked", false) ? ", locked" : "") + ", instance " +
          std::to_string(l.value("instance_id", uint64_t{0})) + ", expires " +
-         When(l.value("expires_at", json()));
+         Until(l.value("expires_at", json()));
 }
 
 // The running server to hand the command to, if any; an exit code when it refuses us.
@@ -125,8 +139,9 @@ int RunLoad(const LoadArgs& args) {
     } else if (r.body.value("status", std::string()) == "unloaded") {
       std::printf("unloaded %s (keep-alive 0)\n", ref->ToString().c_str());
     } else {
-      std::printf("loaded %s\n",
-                  LoadedLine(ref->ToString(), r.body.value("loaded", json())).c_str());
+      std::printf("loaded %s\n", LoadedLine(ref->ToString(), r.body.value("loaded", json()),
+                                            r.body.value("load_ms", json()))
+                                     .c_str());
     }
     return kExitOk;
   }
@@ -142,9 +157,9 @@ int RunLoad(const LoadArgs& args) {
   } else if (!loaded->loaded) {
     std::printf("unloaded %s (keep-alive 0)\n", ref->ToString().c_str());
   } else {
-    std::printf("loaded %s in %.2f s\n",
-                LoadedLine(ref->ToString(), loaded->model.loaded->ToJson()).c_str(),
-                loaded->load_time.count() / 1000.0);
+    std::printf("loaded %s\n", LoadedLine(ref->ToString(), loaded->model.loaded->ToJson(),
+                                          loaded->load_time.count())
+                                   .c_str());
   }
   std::fflush(stdout);
   if (!loaded->loaded) return kExitOk;
@@ -209,7 +224,7 @@ int RunPs(const LoadArgs& args) {
                 HumanBytes(m.value("bytes", uint64_t{0})).c_str(),
                 HumanBytes(m.value("resident_bytes", uint64_t{0})).c_str(),
                 When(m.value("since", json())).c_str(),
-                When(m.value("expires_at", json())).c_str());
+                Until(m.value("expires_at", json())).c_str());
   }
   return kExitOk;
 }

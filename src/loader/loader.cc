@@ -11,6 +11,7 @@
 
 #include "core/error_reasons.h"
 #include "core/fs.h"
+#include "core/log.h"
 
 namespace modeld::loader {
 namespace {
@@ -347,6 +348,41 @@ void Loader::ThreadMain() {
     }
     if (stop_) return;
     const uint64_t wake = wakes_;
+    // Models whose files were removed or replaced: stat() each path without the lock, then
+    // unload those still holding the mapping that was checked.
+    std::vector<std::pair<std::string, std::shared_ptr<const MappedModel>>> loaded;
+    for (const auto& [key, e] : models_) {
+      if (e.mapped) loaded.emplace_back(key, e.mapped);
+    }
+    if (!loaded.empty()) {
+      lock.Unlock();
+      struct Replaced {
+        std::string key, file;
+        std::shared_ptr<const MappedModel> mapped;  // the mapping checked
+      };
+      std::vector<Replaced> replaced;
+      for (auto& [key, mapped] : loaded) {
+        if (std::string file = mapped->ReplacedFile(); !file.empty()) {
+          replaced.push_back({key, std::move(file), std::move(mapped)});
+        }
+      }
+      loaded.clear();
+      lock.Lock();
+      bool removed = false;
+      for (const Replaced& r : replaced) {
+        auto it = models_.find(r.key);
+        if (it == models_.end() || it->second.mapped != r.mapped) continue;  // gone already
+        log::Info("unloaded {}: its file {} was removed or replaced", r.key, r.file);
+        RemoveLocked(it);
+        removed = true;
+      }
+      // The last references to mappings unloaded meanwhile go here (on this thread, which
+      // unmaps anyway), without the lock.
+      lock.Unlock();
+      replaced.clear();
+      lock.Lock();
+      if (removed) continue;  // unmap it before the pass counts as done
+    }
     const Clock::time_point now = now_();
     std::optional<Clock::time_point> next;
     for (auto it = models_.begin(); it != models_.end();) {
@@ -360,13 +396,22 @@ void Loader::ThreadMain() {
         next = exp;
       }
     }
-    if (!to_unmap_.empty()) continue;  // unmap what expired before the pass counts as done
+    // Unmap what expired (or was handed over while the watch ran unlocked) before the pass
+    // counts as done; a stop asked meanwhile is seen before waiting.
+    if (!to_unmap_.empty() || stop_) continue;
     passes_ = wake;
     pass_cv_.SignalAll();
     if (wakes_ != wake) continue;
-    if (next) {
-      // On the real clock; capped so that an injected clock far from it cannot overflow.
-      Duration wait = std::min<Duration>(*next - now, std::chrono::hours(1));
+    // On the real clock; capped so that an injected clock far from it cannot overflow, and
+    // so that the files of loaded models are checked every watch_interval.
+    Duration wait = next ? std::min<Duration>(*next - now, std::chrono::hours(1))
+                         : Duration(std::chrono::hours(1));
+    bool mapped = false;
+    for (const auto& [key, e] : models_) mapped = mapped || e.mapped != nullptr;
+    if (mapped && options_.watch_interval > Duration::zero()) {
+      wait = std::min(wait, options_.watch_interval);
+    }
+    if (next || mapped) {
       work_cv_.WaitUntil(&mu_, Clock::now() + wait);
     } else {
       work_cv_.Wait(&mu_);

@@ -15,8 +15,9 @@
 // while the pages are read (no lock is held meanwhile); Unload, UnloadAll, Touch, List and
 // IsLoaded return at once (mincore is the slowest thing List does). The loader's own thread
 // unloads expired models and unmaps what Unload hands it (munmap of a GiB mapping takes
-// milliseconds). The destructor unloads everything and joins that thread; no call may be in
-// progress when it runs.
+// milliseconds), and unloads a model whose files were removed or replaced on disk (checked
+// every Options::watch_interval and at each pass). The destructor unloads everything and
+// joins that thread; no call may be in progress when it runs.
 #pragma once
 
 #include <chrono>
@@ -87,6 +88,10 @@ struct Options {
   std::function<Clock::time_point()> now;
   Populate populate = Populate::kPopulateRead;
   uint64_t chunk_bytes = 64ull << 20;  // pages faulted in between two cancellation checks
+  // How often (real time) the loader's thread checks that each loaded model's paths still
+  // name the files it mapped; a model whose file was removed or replaced (`modeld rm` or a
+  // repair by another process) is unloaded, so its old bytes do not stay in memory.
+  Duration watch_interval = std::chrono::seconds(2);
   // Test hooks, called without any lock held: on the loading thread after each chunk (the
   // key, the bytes faulted in so far); on a Load's thread as it starts waiting for another
   // Load of the same model.
@@ -127,9 +132,10 @@ class Loader {
   bool IsLoaded(std::string_view key) const EXCLUDES(mu_);
   uint64_t max_loaded_bytes() const { return max_bytes_; }
 
-  // Makes the loader's thread run a pass now (expire by Options::now, then unmap all it has
-  // been handed) and returns when it has finished: after it, what an Unload, an eviction or
-  // an expiry removed is unmapped.
+  // Makes the loader's thread run a pass now (expire by Options::now, unload the models whose
+  // files were replaced, then unmap all it has been handed) and returns when it has
+  // finished: after it, what an Unload, an eviction, an expiry or a replaced file removed is
+  // unmapped.
   void WaitForTimerForTest() EXCLUDES(mu_);
 
  private:

@@ -284,6 +284,38 @@ TEST_F(LoaderTest, ANegativeKeepAliveNeverExpires) {
   EXPECT_FALSE(list[0].expires_at);
 }
 
+TEST_F(LoaderTest, AModelWhoseFileIsRemovedOrReplacedIsUnloaded) {
+  // Another process (`modeld rm`, a repair) removed or replaced the file: what is mapped is
+  // no longer the model, and its bytes must not stay in memory.
+  Options o = FakeClockOptions();
+  o.watch_interval = hours(1);  // only the passes asked for below
+  Loader loader(std::move(o));
+  LoadSpec gone = Model("gone:1", kMiB);
+  LoadSpec swapped = Model("swapped:1", kMiB);
+  LoadSpec kept = Model("kept:1", kMiB);
+  for (const LoadSpec* spec : {&gone, &swapped, &kept}) ASSERT_TRUE(loader.Load(*spec));
+
+  loader.WaitForTimerForTest();
+  EXPECT_TRUE(loader.IsLoaded("gone:1"));  // nothing changed yet
+
+  fs::remove(gone.files[0].path);
+  MakeFile(dir_ / "new.gguf", kMiB);
+  fs::rename(dir_ / "new.gguf", swapped.files[0].path);  // same path and size, another file
+  loader.WaitForTimerForTest();
+  EXPECT_FALSE(loader.IsLoaded("gone:1"));
+  EXPECT_FALSE(loader.IsLoaded("swapped:1"));
+  EXPECT_TRUE(loader.IsLoaded("kept:1"));
+  EXPECT_EQ(MappingsOf(gone.files[0].path + " (deleted)"), 0);
+  EXPECT_EQ(MappingsOf(swapped.files[0].path), 0);
+  EXPECT_EQ(MappingsOf(kept.files[0].path), 1);
+
+  // The new file loads as a new instance, and stays.
+  Result<LoadInfo> again = loader.Load(swapped);
+  ASSERT_TRUE(again) << again.error().ToString();
+  loader.WaitForTimerForTest();
+  EXPECT_TRUE(loader.IsLoaded("swapped:1"));
+}
+
 TEST_F(LoaderTest, AZeroKeepAliveUnloadsNow) {
   Loader loader(FakeClockOptions());
   LoadSpec spec = Model("m:1", kMiB);

@@ -92,6 +92,8 @@ Result<OpenFile> OpenModelFile(std::string_view key, const std::string& path, ui
   OpenFile file{path, size, UniqueFd(fd)};
   struct stat st {};
   if (fstat(fd, &st) != 0) return ErrnoStatus("stat of " + path, errno);
+  file.dev = st.st_dev;
+  file.ino = st.st_ino;
   if (!S_ISREG(st.st_mode)) {
     return Status::InvalidArgument("file " + path + " of " + Quoted(key) +
                                    " is not a regular file");
@@ -118,7 +120,7 @@ Result<std::unique_ptr<MappedModel>> MappedModel::Map(std::string_view key,
   for (const OpenFile& f : files) model->bytes_ += f.size;
   uint64_t done = 0;
   for (OpenFile& f : files) {
-    Region region{f.path, nullptr, static_cast<size_t>(f.size)};
+    Region region{f.path, nullptr, static_cast<size_t>(f.size), f.dev, f.ino};
     if (region.len > 0) {
       int flags = MAP_SHARED | (options.populate == Populate::kMapPopulate ? MAP_POPULATE : 0);
       void* addr = mmap(nullptr, region.len, PROT_READ, flags, f.fd.get(), 0);
@@ -158,6 +160,14 @@ uint64_t MappedModel::ResidentBytes() const {
     }
   }
   return resident;
+}
+
+std::string MappedModel::ReplacedFile() const {
+  for (const Region& r : regions_) {
+    struct stat st {};
+    if (stat(r.path.c_str(), &st) != 0 || st.st_dev != r.dev || st.st_ino != r.ino) return r.path;
+  }
+  return "";
 }
 
 Status MappedModel::Lock(std::string_view key) const {

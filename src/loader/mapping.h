@@ -12,6 +12,8 @@
 // thread once no one else uses it.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -42,6 +44,10 @@ struct OpenFile {
   std::string path;
   uint64_t size = 0;
   UniqueFd fd;
+  // The file opened, as stat() names it: a path that later names another file (or none)
+  // no longer holds what was mapped.
+  dev_t dev = 0;
+  ino_t ino = 0;
 };
 
 // Opens |path| read-only and checks that it is a regular file of |size| bytes. Errors name
@@ -75,12 +81,18 @@ class MappedModel {
   // mlocks every mapping (for a model loaded without mlock and asked again with it).
   // Idempotent. Errors as Map()'s.
   Status Lock(std::string_view key) const;
+  // The path of the first file whose path now names another file or none (it was removed
+  // or replaced: what is mapped is no longer the model's), or "" when every one is there.
+  // One stat() per file.
+  std::string ReplacedFile() const;
 
  private:
   struct Region {
     std::string path;
     void* addr = nullptr;  // nullptr for an empty file (nothing to map)
     size_t len = 0;
+    dev_t dev = 0;
+    ino_t ino = 0;
   };
   MappedModel() = default;
 

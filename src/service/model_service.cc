@@ -324,24 +324,33 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
 }
 
 Result<std::vector<Model>> ModelService::List() {
+  InspectPending(kInspectionTimePerListing);
   auto models = store_->List();
   if (!models.has_value()) return models.error();
   std::vector<Model> out = ToModels(*models);
   const std::vector<LoadedModelView> loaded = Loaded();
-  size_t inspected = 0;
-  for (auto& m : out) {
-    if (!m.inspection && inspected < kInspectionsPerListing && m.status == "available") {
-      InspectIfMissing(m);
-      // A listing shows no GGUF key/values, whatever was just read.
-      if (m.inspection) m.inspection->details.erase("gguf_metadata");
-      ++inspected;
-    }
-    MarkLoaded(m, loaded);
-  }
+  for (auto& m : out) MarkLoaded(m, loaded);
   return out;
 }
 
+void ModelService::InspectPending(std::chrono::milliseconds budget) {
+  auto refs = store_->ModelsToInspect(formats::kModelMetadataVersion);
+  if (!refs.has_value()) {
+    log::Warn("could not list the models to inspect: {}", refs.error().ToString());
+    return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  for (const ModelRef& ref : *refs) {
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    auto info = store_->Get(ref);
+    if (!info.has_value()) continue;  // removed meanwhile
+    Model m = ToModel(*info);
+    InspectIfMissing(m);  // a broken model is left for a later listing
+  }
+}
+
 Status ModelService::ForEachModel(const std::function<void(const Model&)>& fn) {
+  InspectPending(kInspectionTimePerListing);
   const std::vector<LoadedModelView> loaded = Loaded();
   return store_->ScanModels([&](const store::ModelInfo& info) {
     Model m = ToModel(info);

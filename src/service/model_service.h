@@ -74,11 +74,11 @@ class ModelService {
   //
   // What is inside a model (Model::inspection) is read at install. A model installed
   // before modeld read models has none: Info and Versions read it then (the headers of
-  // its files) and record it; List does so for at most kInspectionsPerListing models a
-  // call (so a first `ls` of 10,000 old models does not read 10,000 files), and
-  // ForEachModel (streamed under the store's lock) for none.
+  // its files) and record it; List and ForEachModel first read those of as many such
+  // models as they can within kInspectionTimePerListing (so a first `ls` of a large store
+  // of old models stays quick, and the next listings read the rest).
   Result<std::vector<Model>> List();
-  static constexpr size_t kInspectionsPerListing = 8;
+  static constexpr std::chrono::milliseconds kInspectionTimePerListing{500};
   // The same, one model at a time (for long listings); |fn| must not call the service.
   Status ForEachModel(const std::function<void(const Model&)>& fn);
   // The same check for every installed model, recorded in the registry (run at server
@@ -178,6 +178,8 @@ class ModelService {
   // Reads and records the inspection of installed model |m| when it has none (or an
   // outdated one) and is available.
   void InspectIfMissing(Model& m);
+  // The same for the models the store lists as not inspected, for at most |budget|.
+  void InspectPending(std::chrono::milliseconds budget);
 
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<const sources::Resolver> resolver_;

@@ -219,6 +219,24 @@ Status Store::SetInspection(const ModelRef& ref, const std::string& inspection) 
   return Status::OK();
 }
 
+Result<std::vector<ModelRef>> Store::ModelsToInspect(int version) {
+  MutexLock lock(&mu_);
+  auto q = db().Prepare(
+      "SELECT name, version FROM models WHERE inspection IS NULL OR NOT json_valid(inspection) "
+      "OR IFNULL(json_extract(inspection, '$.version'), 0) < ?1 "
+      "ORDER BY installed_at DESC, name, version");
+  if (!q.has_value()) return q.error();
+  q->Bind(1, static_cast<int64_t>(version));
+  std::vector<ModelRef> out;
+  for (;;) {
+    auto r = q->Step();
+    if (!r.has_value()) return r.error();
+    if (!*r) break;
+    out.push_back({q->Text(0), q->Text(1)});
+  }
+  return out;
+}
+
 Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& only, bool full_hash,
                                                 std::vector<ModelInfo>* checked,
                                                 Status* record_error) {

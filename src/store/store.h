@@ -264,6 +264,9 @@ class Store {
   // read now. For models installed without one: an install writes its own
   // (InstallSpec::inspection), and replaces this. NotFound if not installed.
   Status SetInspection(const ModelRef& ref, const std::string& inspection) EXCLUDES(mu_);
+  // The installed models with no inspection, or one whose "version" is below |version| (read
+  // by an older modeld), the most recently installed first. Reads no file.
+  Result<std::vector<ModelRef>> ModelsToInspect(int version) EXCLUDES(mu_);
   // Removes one version (or all when |version| is empty) and frees the blobs no other
   // model uses, but those the Hub cache links too unless |options|.hf_cache (see
   // CleanupOptions). Returns the removed references and what was freed. NotFound if

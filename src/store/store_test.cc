@@ -129,7 +129,8 @@ TEST_F(StoreTest, InstallListInfoRemove) {
 TEST_F(StoreTest, InspectionIsStoredBesideTheUsersMetadata) {
   auto a = Blob("m.gguf", "weights");
   InstallSpec spec = Spec("insp", "v1", {a});
-  spec.inspection = R"({"format":"gguf","architecture":"llama","gguf_metadata":{"k":1}})";
+  spec.inspection =
+      R"({"version":1,"format":"gguf","architecture":"llama","gguf_metadata":{"k":1}})";
   ASSERT_TRUE(store_->Install(spec).has_value());
   auto got = store_->Get({"insp", "v1"});
   ASSERT_TRUE(got.has_value());
@@ -153,6 +154,13 @@ TEST_F(StoreTest, InspectionIsStoredBesideTheUsersMetadata) {
   ASSERT_TRUE(plain.has_value());
   EXPECT_EQ(plain->inspection, "");
   EXPECT_EQ(plain->inspected_at, 0);
+  // What is left to inspect: none, or one from an older reader (its "version" is below).
+  auto to_inspect = store_->ModelsToInspect(1);
+  ASSERT_TRUE(to_inspect.has_value()) << to_inspect.error().ToString();
+  EXPECT_EQ(*to_inspect, (std::vector<ModelRef>{{"plain", "v1"}}));
+  to_inspect = store_->ModelsToInspect(2);
+  ASSERT_TRUE(to_inspect.has_value());
+  EXPECT_EQ(to_inspect->size(), 2u) << "insp:v1 was read by version 1";
   ASSERT_TRUE(store_->SetInspection({"plain", "v1"}, R"({"error":"unreadable"})").ok());
   plain = store_->Get({"plain", "v1"});
   EXPECT_EQ(nlohmann::json::parse(plain->inspection)["error"], "unreadable");

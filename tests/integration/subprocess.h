@@ -30,12 +30,15 @@ inline std::string ModeldBin() {
 class Child {
  public:
   // Starts `modeld args...` with stdout and stderr sent to files in |dir|, with
-  // |extra_env| ("NAME=value") added to the environment.
+  // |extra_env| ("NAME=value") added to the environment; through |prefix| when given (a
+  // command found on PATH that runs the rest: `prlimit --memlock=... modeld ...`).
   Child(const std::vector<std::string>& args, const std::filesystem::path& dir,
-        const std::vector<std::string>& extra_env = {}) {
+        const std::vector<std::string>& extra_env = {},
+        const std::vector<std::string>& prefix = {}) {
     out_ = dir / ("stdout." + std::to_string(counter_));
     err_ = dir / ("stderr." + std::to_string(counter_++));
-    std::vector<std::string> argv_s = {ModeldBin()};
+    std::vector<std::string> argv_s = prefix;
+    argv_s.push_back(ModeldBin());
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -69,7 +72,7 @@ class Child {
     std::vector<char*> envp;
     for (auto& e : env_s) envp.push_back(e.data());
     envp.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data()) != 0) {
+    if (posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data()) != 0) {
       pid_ = -1;
       ADD_FAILURE() << "cannot start " << argv_s[0];
     }
