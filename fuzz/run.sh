@@ -11,6 +11,7 @@
 #   FUZZ_MERGE=1          merge inputs that add coverage back into fuzz/corpus/<target>
 #   FUZZ_BUILD=build-fuzz FUZZ_ARTIFACTS=$FUZZ_BUILD/artifacts JOBS=$(nproc)
 #   FUZZ_REPORT=file      also append the per-target figures to this file (TSV)
+#   FUZZ_JOBS=1           targets run at once (CI: one per core; timings are then shared)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -21,6 +22,7 @@ artifacts=${FUZZ_ARTIFACTS:-$build/artifacts}
 seconds=${FUZZ_SECONDS:-60}
 runs=${FUZZ_RUNS:-}
 jobs=${JOBS:-$(nproc)}
+fuzz_jobs=${FUZZ_JOBS:-1}
 
 if [[ ! -f $build/build.ninja ]]; then
   # Line tables are all a report's stack needs (full -g only slows the link); lld links
@@ -46,11 +48,11 @@ read -r -a targets <<<"${FUZZ_TARGETS:-${all[*]}}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/modeld-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-failed=()
-printf '%-20s %12s %10s %8s %7s %7s %7s\n' target runs exec/s seconds cov ft corpus
-for t in "${targets[@]}"; do
+# One target: its row of the table on stdout, a failure's report on stderr (and
+# $work/<target>.failed).
+run_target() {
+  local t=$1
   bin=$build/fuzz/${t}_fuzz
-  [[ -x $bin ]] || { echo "no fuzz target '$t' ($bin)" >&2; exit 2; }
   corpus=$work/$t
   mkdir -p "$corpus" "$artifacts/$t"
   if [[ -d fuzz/corpus/$t ]]; then cp -r "fuzz/corpus/$t/." "$corpus/"; fi
@@ -77,7 +79,7 @@ for t in "${targets[@]}"; do
       "${ft:-}" "${corp:-}" >>"$FUZZ_REPORT"
   fi
   if ((status != 0)); then
-    failed+=("$t")
+    : >"$work/$t.failed"
     echo "---- $t failed (exit $status):" >&2
     # The report, from its first line (libFuzzer's progress lines before it say nothing).
     pattern='ERROR:|runtime error:|FUZZ_CHECK failed|^==[0-9]+==|^terminate called'
@@ -94,6 +96,23 @@ for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"
     "$bin" -merge=1 "fuzz/corpus/$t" "$corpus" >"$work/$t.merge.log" 2>&1
   fi
+}
+
+for t in "${targets[@]}"; do
+  [[ -x $build/fuzz/${t}_fuzz ]] || { echo "no fuzz target '$t' ($build/fuzz/${t}_fuzz)" >&2; exit 2; }
+done
+# FUZZ_JOBS targets at a time (each is one process on one core); the table keeps their order.
+printf '%-20s %12s %10s %8s %7s %7s %7s\n' target runs exec/s seconds cov ft corpus
+for t in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= fuzz_jobs)); do wait -n || true; done
+  run_target "$t" >"$work/$t.row" 2>"$work/$t.report" &
+done
+wait
+failed=()
+for t in "${targets[@]}"; do
+  cat "$work/$t.row"
+  cat "$work/$t.report" >&2
+  [[ -e $work/$t.failed ]] && failed+=("$t")
 done
 if ((${#failed[@]} > 0)); then
   echo "fuzz: FAILED: ${failed[*]} (reproducers under $artifacts/)" >&2
