@@ -27,8 +27,9 @@ fi
 # The browser tests' npm packages (playwright-core, ws) from the committed lockfile, when
 # node_modules is missing or older than the lockfile. playwright-core downloads no browser:
 # the tests drive Debian's chromium. Without them the browser test says it is skipped.
-# The client tests' npm packages (tests/clients: @huggingface/gguf, for the GGUF cross-check)
-# the same way; without them the gguf_crosscheck test says it is skipped.
+# The client tests' npm packages (tests/clients: @huggingface/gguf, for the GGUF cross-check;
+# @pieces.app/pieces-os-client and ws, for the Pieces dialect) the same way; without them the
+# gguf_crosscheck and pieces_client tests say they are skipped.
 root="$(cd "$(dirname "$0")/.." && pwd)"
 for dir in browser clients; do
   pkg=$root/tests/$dir
