@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdint>
 
+#include "core/checksum.h"
+
 namespace modeld {
 
 namespace {
@@ -142,6 +144,49 @@ Result<ModelRef> ParseModelRef(std::string_view text, std::string_view default_v
   if (Status s = ValidateModelName(ref.name); !s.ok()) return s;
   if (Status s = ValidateVersion(ref.version); !s.ok()) return s;
   return ref;
+}
+
+namespace {
+
+// modeld's UUID namespace (a random version 4 UUID, fixed forever: ids derive from it).
+constexpr unsigned char kModeldNamespace[16] = {0x6f, 0x1d, 0x3c, 0x8e, 0x5a, 0x0b, 0x4c, 0x2e,
+                                                0x9d, 0x7f, 0x2b, 0x8a, 0x4e, 0x6c, 0x1f, 0x30};
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string ModelUuid(const ModelRef& ref) {
+  std::string input(reinterpret_cast<const char*>(kModeldNamespace), sizeof kModeldNamespace);
+  input += ref.ToString();
+  const std::string hex = HashHex(HashAlgorithm::kSha1, input);  // 40 hex digits
+  unsigned char b[16];
+  for (int i = 0; i < 16; ++i)
+    b[i] = static_cast<unsigned char>(HexValue(hex[2 * i]) * 16 + HexValue(hex[2 * i + 1]));
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x50);  // version 5
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // the RFC variant
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 15];
+  }
+  return out;
+}
+
+bool IsUuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? text[i] != '-' : HexValue(text[i]) < 0) return false;
+  }
+  return true;
 }
 
 }  // namespace modeld

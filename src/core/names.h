@@ -19,6 +19,13 @@ struct ModelRef {
   bool operator==(const ModelRef&) const = default;
 };
 
+// A stable id for |ref| where a client wants one (Pieces' Model.id): the UUID version 5 of
+// its canonical "name:version" in modeld's own namespace (RFC 9562), lower-case. The same
+// model has the same id in every process, after every restart, on every machine.
+std::string ModelUuid(const ModelRef& ref);
+// Whether |text| is a UUID written as 8-4-4-4-12 hex digits (either case).
+bool IsUuid(std::string_view text);
+
 // Parses "name[:version]", validating both; a missing version is |default_version|.
 Result<ModelRef> ParseModelRef(std::string_view text, std::string_view default_version = "latest");
 

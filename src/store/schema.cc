@@ -94,6 +94,20 @@ const char* const kMigrations[] = {
     ALTER TABLE models ADD COLUMN inspection TEXT;
     ALTER TABLE models ADD COLUMN inspected_at INTEGER;
     )sql",
+    // 6: models known by name that need not be installed (store/registered_models.h): a
+    // client's custom models, and installed models whose files were removed with their
+    // entry kept, with what to pull for each.
+    R"sql(
+    CREATE TABLE registered_models (
+      ref        TEXT PRIMARY KEY,
+      custom     INTEGER NOT NULL DEFAULT 0,
+      target     TEXT NOT NULL DEFAULT '',
+      recorded   TEXT NOT NULL DEFAULT '{}',
+      fields     TEXT NOT NULL DEFAULT '{}',
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    )sql",
 };
 
 }  // namespace

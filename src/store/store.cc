@@ -396,6 +396,35 @@ Status Store::SaveJob(JobRecord job) {
   return registry_->WriteTx([&]() REQUIRES(mu_) { return SaveJobRow(db(), job, now); });
 }
 
+Status Store::PutRegisteredModel(const RegisteredModel& m) {
+  const int64_t now = UnixSeconds();
+  MutexLock lock(&mu_);
+  return registry_->WriteTx([&]() REQUIRES(mu_) { return PutRegisteredRow(db(), m, now); });
+}
+
+Result<std::optional<RegisteredModel>> Store::GetRegisteredModel(const ModelRef& ref) {
+  MutexLock lock(&mu_);
+  return GetRegisteredRow(db(), ref.ToString());
+}
+
+Result<std::vector<RegisteredModel>> Store::ListRegisteredModels() {
+  MutexLock lock(&mu_);
+  return ListRegisteredRows(db());
+}
+
+Result<bool> Store::DeleteRegisteredModel(const ModelRef& ref) {
+  MutexLock lock(&mu_);
+  bool deleted = false;
+  Status s = registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
+    auto r = DeleteRegisteredRow(db(), ref.ToString());
+    if (!r.has_value()) return r.error();
+    deleted = *r;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return deleted;
+}
+
 Result<JobRecord> Store::GetJob(const std::string& id) {
   MutexLock lock(&mu_);
   return GetJobRow(db(), id);

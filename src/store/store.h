@@ -53,6 +53,7 @@
 #include "core/status.h"
 #include "store/hub_cache.h"
 #include "store/jobs.h"
+#include "store/registered_models.h"
 #include "store/verification.h"
 
 namespace modeld::store {
@@ -301,6 +302,14 @@ class Store {
   // Disk use: blobs, models, partial downloads, free space, and the Hub cache's
   // repositories holding modeld's blobs (hard links: the same bytes).
   Result<CacheReport> Cache() EXCLUDES(mu_);
+
+  // Models known by name that need not be installed (store/registered_models.h).
+  // Inserts or replaces |m| (by ref; created_at kept).
+  Status PutRegisteredModel(const RegisteredModel& m) EXCLUDES(mu_);
+  Result<std::optional<RegisteredModel>> GetRegisteredModel(const ModelRef& ref) EXCLUDES(mu_);
+  Result<std::vector<RegisteredModel>> ListRegisteredModels() EXCLUDES(mu_);
+  // False when |ref| was not registered.
+  Result<bool> DeleteRegisteredModel(const ModelRef& ref) EXCLUDES(mu_);
 
   // Inserts or updates a job (by id). InvalidArgument for an empty id.
   Status SaveJob(JobRecord job) EXCLUDES(mu_);
