@@ -145,6 +145,32 @@ class ModelService {
   // with nullptr before it goes); it must not call the service.
   void set_live_job_check(std::function<bool(const ModelRef&)> check) EXCLUDES(loader_mu_);
 
+  // Models known by name that need not be installed (RegisteredModel; the registered_models
+  // table): a client's custom models, and installed models whose files were removed with
+  // their entry kept. By ref.
+  Result<std::vector<RegisteredModel>> Registered();
+  // NotFound when |ref| is not registered.
+  Result<RegisteredModel> GetRegistered(const ModelRef& ref);
+  // Registers custom model |ref|, to be pulled from |target| (as a user names a model: a
+  // URL, hf://org/name, a catalog name; empty: |ref| itself), with a client's |fields| (an
+  // object; null for none). InvalidArgument: a bad name, version or target; AlreadyExists: |ref| is
+  // installed, or registered already.
+  Result<RegisteredModel> CreateCustom(const ModelRef& ref, const std::string& target,
+                                       const nlohmann::json& fields);
+  // Replaces custom model |ref|'s fields (and its target when |target| is set). NotFound
+  // when it is neither registered nor installed; FailedPrecondition when it is not custom
+  // (installed, or kept from an install).
+  Result<RegisteredModel> UpdateCustom(const ModelRef& ref, const nlohmann::json& fields,
+                                       const std::optional<std::string>& target = std::nullopt);
+  // Removes installed |ref|'s files as Remove does, and keeps it registered with what it was
+  // pulled from (a custom model stays as it was), so that PullRequestFor downloads it again.
+  // NotFound when it is not installed.
+  Result<RemoveReport> RemoveFilesKeepEntry(const ModelRef& ref, const CleanupOptions& options);
+  // Forgets registered |ref| (not its files); false when it was not registered.
+  Result<bool> Unregister(const ModelRef& ref);
+  // The pull that downloads registered model |m|, installed as |m|.ref.
+  Result<PullRequest> PullRequestFor(const RegisteredModel& m);
+
   // OK, or NoSpace saying the disk holding the store is full and what still works.
   Status CheckDiskFull() const;
   const std::filesystem::path& data_dir() const;

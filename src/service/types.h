@@ -268,6 +268,20 @@ struct RemoveReport {
   HubLinkedFiles hf_cache;
 };
 
+// A model known by name that need not be installed (ModelService::Registered): one a
+// client created to download later (custom), or an installed one whose files were removed
+// with its entry kept. Its id (Pieces' Model.id) is ModelUuid(ref), as every model's.
+struct RegisteredModel {
+  ModelRef ref;
+  bool custom = false;  // created by a client, which may change |fields|
+  // What to pull for it, as a user names a model (a URL, hf://org/name, a catalog name);
+  // empty: what it was pulled with before (kept with its entry), else |ref| itself.
+  std::string target;
+  bool has_recorded_source = false;  // kept from an install: it knows what it was pulled with
+  nlohmann::json fields = nlohmann::json::object();  // the client's own description, as given
+  int64_t created_at = 0, updated_at = 0;
+};
+
 struct GcReport {
   bool dry_run = false;            // nothing changed: the counts are what would be
   uint64_t removals_finished = 0;  // interrupted removals finished (dry run: to finish)
