@@ -25,6 +25,21 @@ std::vector<std::string> Segments(std::string_view path) {
 
 // The shape of a pattern: parameter names blanked, so "/models/:id" and "/models/:name"
 // collide. Also the names, in order.
+// A pattern's segments ranked for the router's order: a literal 0, a ":param" 1, a "*rest" 2.
+// Compared as vectors, the more specific pattern is the smaller: "/models/unload" [0,0]
+// before "/models/:id/delete" [0,1,0] before "/models/*name" [0,2].
+std::vector<int> Specificity(const std::string& pattern) {
+  std::vector<int> ranks;
+  size_t i = 0;
+  while (i < pattern.size()) {
+    size_t end = pattern.find('/', i);
+    if (end == std::string::npos) end = pattern.size();
+    if (end > i) ranks.push_back(pattern[i] == ':' ? 1 : pattern[i] == '*' ? 2 : 0);
+    i = end + 1;
+  }
+  return ranks;
+}
+
 std::string Shape(const std::string& pattern, std::vector<std::string>* names) {
   std::string shape;
   for (const auto& seg : Segments(pattern)) {
@@ -163,6 +178,11 @@ std::vector<Route> CombineRoutes(const std::vector<const Dialect*>& dialects) {
                      });
     out.push_back(mergeable ? MergeRoutes(std::move(g)) : std::move(g.front()));
   }
+  // The router takes the first match: the most specific pattern goes first, whatever the
+  // dialect order (Pieces' POST /models/unload before the generic API's POST /models/*name).
+  std::stable_sort(out.begin(), out.end(), [](const Route& a, const Route& b) {
+    return Specificity(a.pattern) < Specificity(b.pattern);
+  });
   return out;
 }
 

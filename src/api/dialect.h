@@ -49,7 +49,8 @@ Result<ListenSpec> ParseListenSpec(const std::string& spec);
 
 // The route table of a listener speaking |dialects| (in order): each route under each of
 // its dialect's prefixes; routes that collide (same method and pattern) merged into one
-// whose JSON object answers are combined.
+// whose JSON object answers are combined; the most specific pattern first (a literal
+// segment before a ":param" before a "*rest", position by position), else in dialect order.
 std::vector<Route> CombineRoutes(const std::vector<const Dialect*>& dialects);
 
 // --compat: a listener on 127.0.0.1 at each dialect's compat_port, speaking only that

@@ -74,6 +74,22 @@ Dialect Beta() {
   return d;
 }
 
+// The first dialect's "*rest" route must not hide a later dialect's more specific one
+// (the generic API's POST /models/*name and Pieces' POST /models/unload on one port).
+TEST(CombineRoutesTest, TheMostSpecificPatternComesFirst) {
+  auto route = [](const std::string& pattern) {
+    return Route{http::verb::post, pattern, [](const Request&, const Params&, Responder) {}};
+  };
+  Dialect first, second;
+  first.routes = {route("/models/*name"), route("/models")};
+  second.routes = {route("/models/:id/delete"), route("/models/unload"), route("/a/*rest"),
+                   route("/a/:x")};
+  std::vector<std::string> order;
+  for (const Route& r : CombineRoutes({&first, &second})) order.push_back(r.pattern);
+  EXPECT_EQ(order, (std::vector<std::string>{"/models", "/models/unload", "/a/:x",
+                                             "/models/:id/delete", "/models/*name", "/a/*rest"}));
+}
+
 class DialectTest : public ::testing::Test {
  protected:
   void Start(std::vector<std::string> listen) {

@@ -8,6 +8,7 @@
 
 #include "api/generic/routes.h"
 #include "api/http_server.h"
+#include "api/pieces/routes.h"
 #include "cli/exit_codes.h"
 #include "core/log.h"
 #include "net/curl_setup.h"
@@ -98,7 +99,9 @@ int RunServe(ServeArgs args) {
         std::chrono::milliseconds(static_cast<int64_t>(args.retry_for_s * 1000)));
   }
   api::generic::Context ctx{models, *jobs, MODELD_VERSION};
-  std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx)};
+  api::pieces::Context pieces_ctx{models, *jobs, MODELD_VERSION};
+  std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx),
+                                        api::pieces::PiecesDialect(pieces_ctx)};
   api::ServerOptions opts;
   if (!args.listen.empty()) opts.listen = args.listen;
   if (args.compat) {

@@ -75,5 +75,22 @@ TEST(NamesTest, RefusesGitComponentsInAnyCase) {
   }
 }
 
+// The ids are RFC 9562 version 5 UUIDs: Python's uuid.uuid5(UUID("6f1d3c8e-5a0b-4c2e-9d7f-
+// 2b8a4e6c1f30"), name) gives the same (an independent implementation).
+TEST(NamesTest, ModelUuidsAreVersion5UuidsOfTheCanonicalName) {
+  EXPECT_EQ(ModelUuid({"whisper-tiny", "ggml"}), "8121c924-f26c-5210-a44a-588757fe9536");
+  EXPECT_EQ(ModelUuid({"Qwen/Qwen2.5-0.5B-Instruct-GGUF", "Q4_K_M"}),
+            "5d29326d-a1fe-5fd6-848f-2aee26074b6f");
+  EXPECT_NE(ModelUuid({"a", "v1"}), ModelUuid({"a", "v2"}));
+  EXPECT_TRUE(IsUuid(ModelUuid({"a", "v1"})));
+  EXPECT_TRUE(IsUuid("8121C924-F26C-5210-A44A-588757FE9536"));
+  for (const char* bad :
+       {"", "whisper-tiny:ggml", "8121c924f26c5210a44a588757fe9536",
+        "8121c924-f26c-5210-a44a-588757fe953", "8121c924-f26c-5210-a44a-588757fe953g",
+        "8121c924-f26c-5210-a44a_588757fe9536"}) {
+    EXPECT_FALSE(IsUuid(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace modeld

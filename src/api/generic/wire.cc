@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "api/common/body.h"
+#include "api/common/error_json.h"
 #include "api/common/progress.h"
 #include "core/redact.h"
 
@@ -57,18 +58,6 @@ std::string_view Message(JobState s) {
       return "Download in progress";
   }
   return "Download in progress";
-}
-
-// "error_code" (Status::CodeName) and, when the failure is typed, "error_detail":
-// {"reason", and its named values}, so that a client (the CLI through a server) can word
-// it its own way.
-void AddErrorCode(json& j, const Status& s) {
-  j["error_code"] = Status::CodeName(s.code());
-  if (const Status::Info* info = s.info()) {
-    json detail = {{"reason", info->reason}};
-    for (const auto& [k, v] : info->fields) detail[k] = RedactText(v);
-    j["error_detail"] = std::move(detail);
-  }
 }
 
 // A failed or cancelled job's "error" (its message) and the above.
