@@ -185,6 +185,18 @@ many("load_request", [
     '{"keep_alive": "0.0001ms"}', '{"version": ""}', '{"version": "../x"}', '', '[]', '{',
 ])
 
+# ---- Pieces' POST /models/create body (a SeededModel) -----------------------------------
+many("pieces_model", [
+    '{"name": "Llama 3 8B (mine)", "version": "1.0.0", "cloud": false, "type": "BALANCED",'
+    ' "usage": "CODE_CONVERSATION", "created": {"value": "2025-01-01T00:00:00.000Z"},'
+    ' "unique": "https://example.com/m.gguf", "description": "d", "cpu": true,'
+    ' "capabilities": {"images": true}, "foundation": "LLAMA_3_8B"}',
+    '{"name": "x", "version": "v1", "id": "not-mine", "downloaded": true, "unique": "hf://org/x:Q4_K_M"}',
+    '{"name": "x", "version": "v1", "type": "FAST"}', '{"name": "x", "version": "v1", "usage": "CHAT"}',
+    '{"name": "!!!", "version": "1"}', '{"name": "x"}', '{"version": "1"}', '{"name": 1, "version": "1"}',
+    '{"name": "a/b/c/d/e", "version": "1/2"}', '{"name": "x", "version": ".hidden"}', '', '[]', '{',
+])
+
 # ---- the generic API's POST /model-download body (../shared/seeds/001) -----------------
 many("download_request", [
     '{"model_name": "resnet50", "version": "v1.0", "download_url": "https://example.org/models/resnet50.pth",'
