@@ -242,6 +242,24 @@ TEST_F(PiecesApiTest, OnlyCustomModelsChange) {
   EXPECT_NE(refused.body.value("message", "").find("custom"), std::string::npos);
 }
 
+// Pieces' own listener (`--listen 127.0.0.1:1000=pieces`, here on port 0): only Pieces'
+// routes, and the server's own errors in Pieces' shape.
+TEST_F(PiecesApiTest, APiecesOnlyListenerSpeaksOnlyPieces) {
+  ServeChild s(data_, {"--listen", "127.0.0.1:0=pieces"});
+  const std::string log = s.Log();
+  const size_t at = log.find(", 127.0.0.1:", log.find("listening on"));
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string base = "http://127.0.0.1:" + std::to_string(std::atoi(log.c_str() + at + 12));
+  auto models = HttpCall("GET", base + "/models");
+  json list = json::parse(models.body, nullptr, false);
+  EXPECT_TRUE(list["iterable"].is_array()) << models.body;
+  EXPECT_FALSE(list.contains("models")) << "not the generic API's listing";
+  auto generic = HttpCall("GET", base + "/model-download");
+  EXPECT_EQ(generic.status, 404);
+  EXPECT_EQ(json::parse(generic.body, nullptr, false)["status"], 404) << generic.body;
+  EXPECT_EQ(HttpCall("GET", base + "/.well-known/health").body, "ok");
+}
+
 TEST_F(PiecesApiTest, ErrorsAreInPiecesShapeWithTheRightStatus) {
   ServeChild s(data_);
   const std::string unknown = "/model/00000000-0000-4000-8000-000000000000";
@@ -261,17 +279,18 @@ TEST_F(PiecesApiTest, ErrorsAreInPiecesShapeWithTheRightStatus) {
   }
   // A SeededModel without a name, with a bad enum, or twice.
   EXPECT_EQ(Call(s, "POST", "/models/create", R"({"version": "v1"})").status, 400);
-  EXPECT_EQ(Call(s, "POST", "/models/create", R"({"name": "x", "version": "v1", "type": "X"})")
-                .status,
-            400);
+  EXPECT_EQ(
+      Call(s, "POST", "/models/create", R"({"name": "x", "version": "v1", "type": "X"})").status,
+      400);
   EXPECT_EQ(Call(s, "POST", "/models/create", R"({"name": "x", "version": "v1",
                  "unique": "ftp://x/y"})")
                 .status,
             400);
   origin_.Put("/x.gguf", {.content = "x"});
   Create(s, "x", "/x.gguf");
-  auto twice = Call(s, "POST", "/models/create",
-                    json{{"name", "x"}, {"version", "v1"}, {"unique", origin_.Url("/x.gguf")}}.dump());
+  auto twice =
+      Call(s, "POST", "/models/create",
+           json{{"name", "x"}, {"version", "v1"}, {"unique", origin_.Url("/x.gguf")}}.dump());
   EXPECT_EQ(twice.status, 409) << twice.text;
   // Loading a model that is not downloaded: a conflict, not "gone".
   auto load = Call(s, "POST", "/model/x:v1/load");

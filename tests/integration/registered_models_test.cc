@@ -89,8 +89,7 @@ TEST_F(RegisteredModelsTest, AnInstalledModelKeptWithoutItsFilesComesBackFromIts
   auto update = svc_->UpdateCustom(req.ref, {{"description", "x"}});
   EXPECT_EQ(update.error().code(), Status::Code::kFailedPrecondition) << update.error().ToString();
   // Not installed: nothing to remove.
-  EXPECT_EQ(svc_->RemoveFilesKeepEntry({"nope", "v1"}, {}).error().code(),
-            Status::Code::kNotFound);
+  EXPECT_EQ(svc_->RemoveFilesKeepEntry({"nope", "v1"}, {}).error().code(), Status::Code::kNotFound);
 }
 
 TEST_F(RegisteredModelsTest, CreateChecksNamesTargetsAndDuplicates) {
@@ -103,8 +102,7 @@ TEST_F(RegisteredModelsTest, CreateChecksNamesTargetsAndDuplicates) {
   EXPECT_EQ(svc_->CreateCustom({"x", "v1"}, url, nlohmann::json::array()).error().code(),
             Status::Code::kInvalidArgument);
   ASSERT_TRUE(svc_->CreateCustom({"x", "v1"}, url, {}).has_value());
-  EXPECT_EQ(svc_->CreateCustom({"x", "v1"}, url, {}).error().code(),
-            Status::Code::kAlreadyExists);
+  EXPECT_EQ(svc_->CreateCustom({"x", "v1"}, url, {}).error().code(), Status::Code::kAlreadyExists);
   service::PullRequest req;
   req.url = url;
   req.ref = {"installed", "v1"};

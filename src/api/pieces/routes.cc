@@ -56,7 +56,8 @@ class Index {
       if (!ref.has_value()) return std::nullopt;
       id = ModelUuid(*ref);
     }
-    std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(id.begin(), id.end(), id.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     MutexLock lock(&mu_);
     auto it = by_id_.find(id);
     if (it == by_id_.end()) return std::nullopt;
@@ -103,7 +104,8 @@ Result<Entry> FindEntry(Context& ctx, Index& index, const std::string& key) {
   std::string id;
   if (IsUuid(key)) {
     id = key;
-    std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(id.begin(), id.end(), id.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
   } else if (auto ref = ParseModelRef(key); ref.has_value()) {
     id = ModelUuid(*ref);
   }
@@ -220,24 +222,26 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
                },
                nullptr, StreamKind::kSse, Lane::kStore});
   // Its files, keeping the entry (it can be downloaded again): ModelDeleteCacheOutput.
-  r.push_back({http::verb::post, "/models/:model/delete/cache",
-               [&ctx, index](const Request&, const Params& p, Responder respond) {
-                 auto e = FindEntry(ctx, *index, p.Path("model"));
-                 if (!e.has_value()) return respond(ErrorFor(e.error()));
-                 if (e->installed) {
-                   auto removed = ctx.models.RemoveFilesKeepEntry(e->ref, {});
-                   if (!removed.has_value()) return respond(ErrorFor(removed.error()));
-                 }
-                 auto now = Again(ctx, *index, *e);
-                 if (!now.has_value()) return respond(ErrorFor(now.error()));
-                 respond(Ok({{"model", {{"id", ModelUuid(e->ref)}, {"reference", ModelJson(*now)}}}}));
-               },
-               nullptr, StreamKind::kSse, Lane::kStore});
+  r.push_back(
+      {http::verb::post, "/models/:model/delete/cache",
+       [&ctx, index](const Request&, const Params& p, Responder respond) {
+         auto e = FindEntry(ctx, *index, p.Path("model"));
+         if (!e.has_value()) return respond(ErrorFor(e.error()));
+         if (e->installed) {
+           auto removed = ctx.models.RemoveFilesKeepEntry(e->ref, {});
+           if (!removed.has_value()) return respond(ErrorFor(removed.error()));
+         }
+         auto now = Again(ctx, *index, *e);
+         if (!now.has_value()) return respond(ErrorFor(now.error()));
+         respond(Ok({{"model", {{"id", ModelUuid(e->ref)}, {"reference", ModelJson(*now)}}}}));
+       },
+       nullptr, StreamKind::kSse, Lane::kStore});
 
   // ModelApi.
-  r.push_back({http::verb::get, "/model/:model",
-               ModelHandler(ctx, index, [](Context&, Index&, Entry e) -> Result<Entry> { return e; }),
-               nullptr, StreamKind::kSse, Lane::kStore});
+  r.push_back(
+      {http::verb::get, "/model/:model",
+       ModelHandler(ctx, index, [](Context&, Index&, Entry e) -> Result<Entry> { return e; }),
+       nullptr, StreamKind::kSse, Lane::kStore});
   // Resolves the model up front (network), as the generic API does: an unknown Hub model
   // or a full disk is an error before anything is queued.
   r.push_back({http::verb::post, "/model/:model/download",
@@ -265,7 +269,8 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
                               }
                               auto now = Again(c, idx, e);
                               // Its thread may still be stopping: it downloads no more.
-                              if (now.has_value() && now->job && now->job->id == job) now->job.reset();
+                              if (now.has_value() && now->job && now->job->id == job)
+                                now->job.reset();
                               return now;
                             }),
                nullptr, StreamKind::kSse, Lane::kStore});
@@ -291,7 +296,8 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
                  auto body = BodyReader::Parse(req.body());
                  if (!body.has_value()) return respond(ErrorFor(body.error()));
                  std::string id;
-                 if (!body->Str("id", &id, /*required=*/true)) return respond(ErrorFor(body->error()));
+                 if (!body->Str("id", &id, /*required=*/true))
+                   return respond(ErrorFor(body->error()));
                  auto e = FindEntry(ctx, *index, id);
                  if (!e.has_value()) return respond(ErrorFor(e.error()));
                  if (!e->registered || !e->registered->custom) {
@@ -328,8 +334,8 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
          auto stream = reply.Start();
          struct State {
            Mutex mu;
-           std::string job GUARDED_BY(mu);  // the download followed
-           double high GUARDED_BY(mu) = 0;  // the highest percentage sent for it
+           std::string job GUARDED_BY(mu);    // the download followed
+           double high GUARDED_BY(mu) = 0;    // the highest percentage sent for it
            bool sent GUARDED_BY(mu) = false;  // a frame went out: the state now is known
          };
          auto st = std::make_shared<State>();
@@ -369,10 +375,10 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
              return;
            }
          }
-         stream->Send("", ProgressJson(known->installed ? "COMPLETED" : "UNKNOWN",
-                                       known->installed ? std::optional<double>(100.0)
-                                                        : std::nullopt)
-                              .dump());
+         stream->Send("",
+                      ProgressJson(known->installed ? "COMPLETED" : "UNKNOWN",
+                                   known->installed ? std::optional<double>(100.0) : std::nullopt)
+                          .dump());
        },
        StreamKind::kWebSocket});
   return r;
@@ -388,8 +394,8 @@ Dialect PiecesDialect(Context& ctx) {
   // Downloads started by any dialect or the CLI through the server: their models' ids.
   ctx.jobs.events().Subscribe([index](const service::JobEvent& ev) {
     if (ev.state_change) {
-      index->Note(ev.model, ev.state == JobState::kCompleted ? std::optional<bool>(true)
-                                                             : std::nullopt);
+      index->Note(ev.model,
+                  ev.state == JobState::kCompleted ? std::optional<bool>(true) : std::nullopt);
     }
   });
   Dialect d;

@@ -34,30 +34,29 @@ bool Contains(const std::string& haystack, std::string_view needle) {
 
 // ModelTypeEnum and ModelUsageEnum values a SeededModel may carry (dialects.md 1.3).
 constexpr std::array<std::string_view, 4> kTypes = {"UNKNOWN", "BALANCED", "SPEED", "ACCURACY"};
-constexpr std::array<std::string_view, 23> kUsages = {
-    "UNKNOWN",
-    "OCR",
-    "CODE_CLASSIFICATION",
-    "TEXT_VS_CODE",
-    "TAGIFY_CODE",
-    "TLP_TAG_SEARCH",
-    "TLP_NEURAL_CODE_SEARCH",
-    "TAGIFY_COLOR_FROM_CODE",
-    "CODE_DESCRIPTION",
-    "CODE_TITLE",
-    "CODE_SEARCH_QUERIES",
-    "CODE_EXTRACTIVE_TAGS",
-    "CODE_EXTRACTIVE_LINKS",
-    "CODE_CONVERSATION",
-    "CODE_GENERATION",
-    "CODE_SEARCH",
-    "CODE_DISCOVERY",
-    "CODE_RELATED_PEOPLE",
-    "CODE_FRAMEWORK",
-    "VIDEO_OCR",
-    "TEXT_VS_CODE_SEGMENTATION",
-    "TEXT_EMBEDDING",
-    "TECHNICAL_ERROR"};
+constexpr std::array<std::string_view, 23> kUsages = {"UNKNOWN",
+                                                      "OCR",
+                                                      "CODE_CLASSIFICATION",
+                                                      "TEXT_VS_CODE",
+                                                      "TAGIFY_CODE",
+                                                      "TLP_TAG_SEARCH",
+                                                      "TLP_NEURAL_CODE_SEARCH",
+                                                      "TAGIFY_COLOR_FROM_CODE",
+                                                      "CODE_DESCRIPTION",
+                                                      "CODE_TITLE",
+                                                      "CODE_SEARCH_QUERIES",
+                                                      "CODE_EXTRACTIVE_TAGS",
+                                                      "CODE_EXTRACTIVE_LINKS",
+                                                      "CODE_CONVERSATION",
+                                                      "CODE_GENERATION",
+                                                      "CODE_SEARCH",
+                                                      "CODE_DISCOVERY",
+                                                      "CODE_RELATED_PEOPLE",
+                                                      "CODE_FRAMEWORK",
+                                                      "VIDEO_OCR",
+                                                      "TEXT_VS_CODE_SEGMENTATION",
+                                                      "TEXT_EMBEDDING",
+                                                      "TECHNICAL_ERROR"};
 
 template <size_t N>
 bool OneOf(const std::array<std::string_view, N>& values, const std::string& v) {
@@ -66,8 +65,8 @@ bool OneOf(const std::array<std::string_view, N>& values, const std::string& v) 
 
 // The fields a client may set on a custom model (the rest are modeld's to say).
 constexpr std::array<std::string_view, 9> kClientFields = {
-    "name", "description", "type", "usage", "foundation", "provider", "capabilities", "cpu",
-    "quantization"};
+    "name",     "description",  "type", "usage",       "foundation",
+    "provider", "capabilities", "cpu",  "quantization"};
 
 }  // namespace
 
@@ -98,16 +97,26 @@ std::string_view FoundationFor(std::string_view name, std::string_view architect
   const std::string n = Lower(name) + " " + Lower(architecture);
   // Most specific first: "codellama" before "llama", "tinyllama" before "llama".
   static constexpr std::pair<std::string_view, std::string_view> kFamilies[] = {
-      {"tinyllama", "TINYLLAMA_LATEST"}, {"codellama", "LLAMA_LATEST"},
-      {"code-llama", "LLAMA_LATEST"},    {"llava", "LLAVA_LATEST"},
-      {"llama", "LLAMA_LATEST"},         {"qwen2.5-coder", "QWEN_CODER_LATEST"},
-      {"qwen-coder", "QWEN_CODER_LATEST"}, {"qwq", "QWQ_LATEST"},
-      {"qwen", "QWEN_LATEST"},           {"codestral", "CODESTRAL_LATEST"},
-      {"mixtral", "MIXTRAL_LATEST"},     {"mistral", "MISTRAL_LATEST"},
-      {"gemma", "GEMMA_LATEST"},         {"phi", "PHI_LATEST"},
-      {"granite", "GRANITE_LATEST"},     {"deepseek", "DEEPSEEK_LATEST"},
-      {"starcoder", "STARCODER_LATEST"}, {"orca", "ORCA_LATEST"},
-      {"vicuna", "VICUNA_LATEST"},       {"wizard", "WIZARD_LATEST"},
+      {"tinyllama", "TINYLLAMA_LATEST"},
+      {"codellama", "LLAMA_LATEST"},
+      {"code-llama", "LLAMA_LATEST"},
+      {"llava", "LLAVA_LATEST"},
+      {"llama", "LLAMA_LATEST"},
+      {"qwen2.5-coder", "QWEN_CODER_LATEST"},
+      {"qwen-coder", "QWEN_CODER_LATEST"},
+      {"qwq", "QWQ_LATEST"},
+      {"qwen", "QWEN_LATEST"},
+      {"codestral", "CODESTRAL_LATEST"},
+      {"mixtral", "MIXTRAL_LATEST"},
+      {"mistral", "MISTRAL_LATEST"},
+      {"gemma", "GEMMA_LATEST"},
+      {"phi", "PHI_LATEST"},
+      {"granite", "GRANITE_LATEST"},
+      {"deepseek", "DEEPSEEK_LATEST"},
+      {"starcoder", "STARCODER_LATEST"},
+      {"orca", "ORCA_LATEST"},
+      {"vicuna", "VICUNA_LATEST"},
+      {"wizard", "WIZARD_LATEST"},
       {"zephyr", "ZEPHYR_LATEST"},
   };
   for (const auto& [word, foundation] : kFamilies) {
@@ -204,7 +213,9 @@ json ModelJson(const Entry& e) {
       auto it = e.registered->fields.find(std::string(key));
       if (it == e.registered->fields.end() || it->is_null()) continue;
       const json& v = *it;
-      bool ok = key == "capabilities" ? v.is_object() : key == "cpu" ? v.is_boolean() : v.is_string();
+      bool ok = key == "capabilities" ? v.is_object()
+                : key == "cpu"        ? v.is_boolean()
+                                      : v.is_string();
       if (ok) j[std::string(key)] = v;
     }
   }
@@ -305,7 +316,8 @@ Result<SeededModel> ParseSeededModel(std::string_view body) {
 http::status HttpStatusFor(const Status& s) {
   // A model modeld knows but has not downloaded (a load before the download) is there: a
   // conflict with its state, not "gone".
-  if (const Status::Info* info = s.info(); info != nullptr && info->reason == reason::kModelNotInstalled) {
+  if (const Status::Info* info = s.info();
+      info != nullptr && info->reason == reason::kModelNotInstalled) {
     return http::status::conflict;
   }
   switch (s.code()) {

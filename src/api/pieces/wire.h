@@ -61,8 +61,8 @@ std::optional<double> Percentage(const service::JobEvent& ev);
 
 // A SeededModel (POST /models/create), understood: the model it names and what to pull.
 struct SeededModel {
-  ModelRef ref;        // its name and version, made valid model names where they are not
-  std::string target;  // "unique": a URL, hf://org/name, a catalog name; "" when absent
+  ModelRef ref;           // its name and version, made valid model names where they are not
+  std::string target;     // "unique": a URL, hf://org/name, a catalog name; "" when absent
   nlohmann::json fields;  // the body as sent, kept as the custom model's description
 };
 // InvalidArgument names the field: a body that is not a JSON object, no "name" or

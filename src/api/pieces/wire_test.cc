@@ -110,8 +110,12 @@ TEST(PiecesWireTest, DownloadingCatalogAndCustomModels) {
   r.ref = custom.ref;
   r.custom = true;
   r.created_at = 1'735'689'600;
-  r.fields = {{"name", "My Model"},          {"description", "mine"}, {"type", "SPEED"},
-              {"id", "not-this"},            {"downloaded", true},    {"cpu", "yes"},
+  r.fields = {{"name", "My Model"},
+              {"description", "mine"},
+              {"type", "SPEED"},
+              {"id", "not-this"},
+              {"downloaded", true},
+              {"cpu", "yes"},
               {"capabilities", {{"images", true}}}};
   custom.registered = r;
   m = ModelJson(custom);
@@ -128,7 +132,7 @@ TEST(PiecesWireTest, DownloadingCatalogAndCustomModels) {
 
 TEST(PiecesWireTest, EveryJobStateHasItsProgressStatus) {
   const std::pair<JobState, std::string_view> want[] = {
-      {JobState::kQueued, "INITIALIZED"},     {JobState::kResolving, "INITIALIZED"},
+      {JobState::kQueued, "INITIALIZED"},      {JobState::kResolving, "INITIALIZED"},
       {JobState::kDownloading, "IN-PROGRESS"}, {JobState::kVerifying, "IN-PROGRESS"},
       {JobState::kInstalling, "IN-PROGRESS"},  {JobState::kPaused, "IN-PROGRESS"},
       {JobState::kCompleted, "COMPLETED"},     {JobState::kFailed, "FAILED"},
@@ -144,7 +148,8 @@ TEST(PiecesWireTest, EveryJobStateHasItsProgressStatus) {
   EXPECT_DOUBLE_EQ(*Percentage(ev), 25.0);
   ev.state = JobState::kCompleted;
   EXPECT_DOUBLE_EQ(*Percentage(ev), 100.0);
-  EXPECT_EQ(ProgressJson("IN-PROGRESS", 12.5), (json{{"status", "IN-PROGRESS"}, {"percentage", 12.5}}));
+  EXPECT_EQ(ProgressJson("IN-PROGRESS", 12.5),
+            (json{{"status", "IN-PROGRESS"}, {"percentage", 12.5}}));
   EXPECT_EQ(ProgressJson("UNKNOWN", std::nullopt), (json{{"status", "UNKNOWN"}}));
 }
 
