@@ -5,6 +5,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "core/text.h"
+
 namespace modeld::api {
 
 namespace {
@@ -14,12 +16,6 @@ std::string Lower(std::string_view s) {
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // The canonical text of an IP literal, or "" when |host| is not one.
@@ -45,7 +41,7 @@ bool ValidHostChars(std::string_view host, bool bracketed) {
 }  // namespace
 
 std::optional<HostPort> ParseHostPort(std::string_view authority) {
-  authority = Trim(authority);
+  authority = TrimSpaceTab(authority);
   HostPort out;
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
@@ -87,7 +83,7 @@ std::optional<HostPort> ParseHostPort(std::string_view authority) {
 }
 
 std::string NormalizeOrigin(std::string_view origin) {
-  origin = Trim(origin);
+  origin = TrimSpaceTab(origin);
   size_t sep = origin.find("://");
   if (sep == std::string_view::npos) return {};
   std::string scheme = Lower(origin.substr(0, sep));
@@ -108,7 +104,7 @@ AccessPolicy::AccessPolicy(AccessPolicyOptions options) : options_(std::move(opt
     if (ip == "0.0.0.0" || ip == "::") any_address_ = true;
     if (!ip.empty()) a = ip;
   }
-  for (auto& h : options_.allowed_hosts) h = Lower(Trim(h));
+  for (auto& h : options_.allowed_hosts) h = Lower(TrimSpaceTab(h));
   for (const auto& o : options_.allowed_origins) {
     std::string n = NormalizeOrigin(o);
     if (!n.empty()) origins_.push_back(std::move(n));
@@ -116,7 +112,7 @@ AccessPolicy::AccessPolicy(AccessPolicyOptions options) : options_(std::move(opt
 }
 
 bool AccessPolicy::HostAllowed(std::string_view host_header) const {
-  if (Trim(host_header).empty()) return true;
+  if (TrimSpaceTab(host_header).empty()) return true;
   auto hp = ParseHostPort(host_header);
   if (!hp) return false;
   if (hp->host == "localhost") return true;
@@ -132,7 +128,7 @@ bool AccessPolicy::HostAllowed(std::string_view host_header) const {
 }
 
 bool AccessPolicy::OriginAllowed(std::string_view origin, std::string_view host_header) const {
-  if (Trim(origin).empty()) return true;  // not a browser's cross-site request
+  if (TrimSpaceTab(origin).empty()) return true;  // not a browser's cross-site request
   std::string o = NormalizeOrigin(origin);
   if (o.empty()) return false;  // "null": sandboxed frames, file:// pages, redirects
   if (std::find(origins_.begin(), origins_.end(), o) != origins_.end()) return true;
@@ -155,7 +151,7 @@ bool AccessPolicy::CorsAllowed(std::string_view origin) const {
 }
 
 bool AccessPolicy::IsJsonContentType(std::string_view content_type) {
-  std::string_view media = Trim(content_type.substr(0, content_type.find(';')));
+  std::string_view media = TrimSpaceTab(content_type.substr(0, content_type.find(';')));
   std::string m = Lower(media);
   if (m == "application/json") return true;
   // application/merge-patch+json and friends: not a type a form can send either.

@@ -10,6 +10,7 @@
 #include "api/streams.h"
 #include "core/log.h"
 #include "core/redact.h"
+#include "core/text.h"
 
 namespace modeld::api {
 
@@ -29,12 +30,6 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   unsigned char diff = 0;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // What the request would do: a browser may send these cross-site without asking.
@@ -110,7 +105,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // Framing that a proxy in front could read differently: never guess.
     size_t cl = h.count(http::field::content_length), te = h.count(http::field::transfer_encoding);
     if (cl > 1 || te > 1 || (te > 0 && cl > 0) ||
-        (te > 0 && !beast::iequals(Trim(h[http::field::transfer_encoding]), "chunked"))) {
+        (te > 0 && !beast::iequals(TrimSpaceTab(h[http::field::transfer_encoding]), "chunked"))) {
       return Refuse(http::status::bad_request,
                     "Malformed request: a body must have one Content-Length or be chunked, "
                     "not both, not another Transfer-Encoding");

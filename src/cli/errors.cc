@@ -135,4 +135,9 @@ int PrintError(const char* command, const Status& status, const ErrorContext& co
   return ExitCodeFor(status);
 }
 
+void PrintJson(const nlohmann::json& j) {
+  std::string s = j.dump(2) + "\n";
+  std::fwrite(s.data(), 1, s.size(), stdout);
+}
+
 }  // namespace modeld::cli

@@ -8,6 +8,7 @@
 // Thread safety: stateless functions (PrintError writes to stderr).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/status.h"
@@ -24,5 +25,8 @@ std::string CliMessage(const Status& status, const ErrorContext& context = {});
 
 // Prints "modeld COMMAND: MESSAGE" to stderr and returns the exit code for |status|.
 int PrintError(const char* command, const Status& status, const ErrorContext& context = {});
+
+// |j| on stdout, indented by 2, with a newline: every command's --json output.
+void PrintJson(const nlohmann::json& j);
 
 }  // namespace modeld::cli

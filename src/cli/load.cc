@@ -22,11 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-void PrintJson(const json& j) {
-  std::string s = j.dump(2) + "\n";
-  std::fwrite(s.data(), 1, s.size(), stdout);
-}
-
 // NAME[:VERSION], version latest when not given.
 Result<ModelRef> RefOf(const std::string& text) {
   if (text.find(':') != std::string::npos) return ParseModelRef(text);

@@ -17,12 +17,6 @@ namespace {
 
 int Fail(const char* cmd, const Status& s) { return PrintError(cmd, s); }
 
-void PrintJson(const nlohmann::json& j) {
-  std::string s = j.dump(2);
-  s += "\n";
-  std::fwrite(s.data(), 1, s.size(), stdout);
-}
-
 std::string Date(int64_t t) { return FormatUtc(t, "%Y-%m-%d %H:%M"); }
 
 // The command that makes a broken model whole: a pull fetches again what is missing or

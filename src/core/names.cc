@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/checksum.h"
+#include "core/text.h"
 
 namespace modeld {
 
@@ -152,13 +153,6 @@ namespace {
 constexpr unsigned char kModeldNamespace[16] = {0x6f, 0x1d, 0x3c, 0x8e, 0x5a, 0x0b, 0x4c, 0x2e,
                                                 0x9d, 0x7f, 0x2b, 0x8a, 0x4e, 0x6c, 0x1f, 0x30};
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::string ModelUuid(const ModelRef& ref) {
@@ -167,7 +161,8 @@ std::string ModelUuid(const ModelRef& ref) {
   const std::string hex = HashHex(HashAlgorithm::kSha1, input);  // 40 hex digits
   unsigned char b[16];
   for (int i = 0; i < 16; ++i)
-    b[i] = static_cast<unsigned char>(HexValue(hex[2 * i]) * 16 + HexValue(hex[2 * i + 1]));
+    b[i] =
+        static_cast<unsigned char>(HexDigitValue(hex[2 * i]) * 16 + HexDigitValue(hex[2 * i + 1]));
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x50);  // version 5
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // the RFC variant
   static const char kHex[] = "0123456789abcdef";
@@ -184,7 +179,7 @@ bool IsUuid(std::string_view text) {
   if (text.size() != 36) return false;
   for (size_t i = 0; i < text.size(); ++i) {
     bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? text[i] != '-' : HexValue(text[i]) < 0) return false;
+    if (dash ? text[i] != '-' : HexDigitValue(text[i]) < 0) return false;
   }
   return true;
 }

@@ -4,23 +4,18 @@
 #include <array>
 #include <cctype>
 
+#include "core/text.h"
+
 namespace modeld {
 
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // |s| with its %XX escapes decoded (others left as they are), as a server reads a name.
 std::string PercentDecode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    int hi = s[i] == '%' && i + 2 < s.size() ? HexValue(s[i + 1]) : -1;
-    int lo = hi >= 0 ? HexValue(s[i + 2]) : -1;
+    int hi = s[i] == '%' && i + 2 < s.size() ? HexDigitValue(s[i + 1]) : -1;
+    int lo = hi >= 0 ? HexDigitValue(s[i + 2]) : -1;
     if (lo >= 0) {
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;

@@ -23,8 +23,6 @@ uint64_t HalfOfPhysicalRam() {
   return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
 }
 
-std::string Quoted(std::string_view key) { return "model '" + std::string(key) + "'"; }
-
 std::string Bytes(uint64_t n) { return HumanBytes(n) + " (" + std::to_string(n) + " bytes)"; }
 
 }  // namespace

@@ -21,8 +21,6 @@ size_t PageSize() {
   return page;
 }
 
-std::string Quoted(std::string_view key) { return "model '" + std::string(key) + "'"; }
-
 // The typed error for an mlock refused by RLIMIT_MEMLOCK, or the errno's Status for any
 // other mlock failure.
 Status MlockStatus(std::string_view key, uint64_t required, int err) {
@@ -78,6 +76,8 @@ Status Fault(std::string_view key, const std::string& path, char* addr, size_t l
 }
 
 }  // namespace
+
+std::string Quoted(std::string_view key) { return "model '" + std::string(key) + "'"; }
 
 Result<OpenFile> OpenModelFile(std::string_view key, const std::string& path, uint64_t size) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);

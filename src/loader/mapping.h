@@ -39,6 +39,9 @@ enum class Populate {
   kTouch,
 };
 
+// "model 'KEY'": how the loader's errors name a model.
+std::string Quoted(std::string_view key);
+
 // One file to map, opened and checked against the size the store expects.
 struct OpenFile {
   std::string path;

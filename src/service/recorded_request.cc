@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/redact.h"
+#include "core/text.h"
 #include "sources/resolver.h"
 
 namespace modeld::service {
@@ -33,12 +34,6 @@ std::vector<std::string> Strs(const json& object, const char* key) {
     }
   }
   return out;
-}
-
-bool SameIgnoringCase(const std::string& a, const std::string& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](unsigned char x, unsigned char y) {
-    return std::tolower(x) == std::tolower(y);
-  });
 }
 
 std::vector<std::string> Sorted(std::vector<std::string> v) {
@@ -105,11 +100,11 @@ std::string RequestDiffers(const PullRequest& req, const store::ModelInfo& insta
     std::string was = Str(md, "checksum");
     bool same = false;
     if (!was.empty()) {
-      same = SameIgnoringCase(was, req.checksum->ToString());
+      same = EqualsIgnoringCase(was, req.checksum->ToString());
     } else {
       // Pulled without one: a SHA-256 is known anyway, as the digest of its one file.
       same = req.checksum->algorithm == HashAlgorithm::kSha256 && installed.files.size() == 1 &&
-             SameIgnoringCase(installed.files[0].sha256, req.checksum->hex);
+             EqualsIgnoringCase(installed.files[0].sha256, req.checksum->hex);
     }
     if (!same) {
       return was.empty() ? "it was not pulled with checksum " + req.checksum->ToString()
@@ -139,7 +134,7 @@ std::string RequestDiffers(const PullRequest& req, const store::ModelInfo& insta
   if (repo != want.repo) return "it was pulled from the Hub repository " + repo;
   if (revision != want.revision) return "it was pulled at revision " + revision;
   std::string quant = Str(hub, "quantization");
-  if (!SameIgnoringCase(quant, want.quantization)) {
+  if (!EqualsIgnoringCase(quant, want.quantization)) {
     return quant.empty() ? "it was pulled without a quantization"
                          : "it was pulled with quantization " + quant;
   }
@@ -164,7 +159,7 @@ bool SameTarget(const PullRequest& a, const PullRequest& b) {
     return true;
   }
   return a.url == b.url && checksum(a) == checksum(b) && source(a) == source(b) &&
-         a.lookup == b.lookup && SameIgnoringCase(a.quantization, b.quantization) &&
+         a.lookup == b.lookup && EqualsIgnoringCase(a.quantization, b.quantization) &&
          a.revision == b.revision && Sorted(a.include) == Sorted(b.include) &&
          Sorted(a.exclude) == Sorted(b.exclude);
 }

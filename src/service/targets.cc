@@ -2,6 +2,7 @@
 #include <cctype>
 
 #include "core/checksum.h"
+#include "core/text.h"
 #include "net/http.h"
 #include "service/model_service.h"
 #include "service/types.h"
@@ -14,12 +15,6 @@ namespace {
 bool HasHubSelection(const PullRequest& req) {
   return !req.include.empty() || !req.exclude.empty() || !req.quantization.empty() ||
          !req.revision.empty();
-}
-
-bool SameIgnoringCase(const std::string& a, const std::string& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](unsigned char x, unsigned char y) {
-    return std::tolower(x) == std::tolower(y);
-  });
 }
 
 std::string Hash8(const std::string& text) {
@@ -52,7 +47,7 @@ std::string SelectionVersion(const std::string& version, const std::string& file
   if (!version.empty() && version != "latest") parts.push_back(version);
   if (!req.revision.empty() && req.revision != "main" && req.revision != version)
     parts.push_back(req.revision);
-  if (!req.quantization.empty() && !SameIgnoringCase(req.quantization, version))
+  if (!req.quantization.empty() && !EqualsIgnoringCase(req.quantization, version))
     parts.push_back(req.quantization);
   if (!file.empty()) parts.push_back(FileTag(file));
   // The globs, whatever their order, but the one file's own.

@@ -7,6 +7,7 @@
 
 #include "core/json.h"
 #include "core/names.h"
+#include "core/text.h"
 #include "net/fetch.h"
 #include "net/http.h"
 
@@ -17,12 +18,6 @@ extern const char* const kDefaultCatalogJson;  // default_catalog.cc, generated
 namespace {
 
 using nlohmann::json;
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // Reads typed fields and records the first problem, naming where it is.
 struct Reader {
@@ -139,7 +134,7 @@ const CatalogVersion* CatalogModel::Find(const std::string& version) const {
   }
   // Versions are matched case-insensitively too: "q4_k_m" finds "Q4_K_M".
   for (const auto& v : versions) {
-    if (Lower(v.version) == Lower(want)) return &v;
+    if (AsciiLower(v.version) == AsciiLower(want)) return &v;
   }
   return nullptr;
 }
@@ -260,21 +255,21 @@ const CatalogModel* Catalog::Find(const std::string& model) const {
     if (m.name == model) return &m;
   }
   for (const auto& m : models_) {
-    if (Lower(m.name) == Lower(model)) return &m;
+    if (AsciiLower(m.name) == AsciiLower(model)) return &m;
   }
   return nullptr;
 }
 
 std::vector<const CatalogModel*> Catalog::Search(const std::string& text) const {
   std::vector<std::string> words;
-  std::istringstream in(Lower(text));
+  std::istringstream in(AsciiLower(text));
   for (std::string w; in >> w;) words.push_back(w);
   std::vector<const CatalogModel*> out;
   for (const auto& m : models_) {
-    std::string hay = Lower(m.name + " " + m.description);
-    for (const auto& t : m.tags) hay += " " + Lower(t);
+    std::string hay = AsciiLower(m.name + " " + m.description);
+    for (const auto& t : m.tags) hay += " " + AsciiLower(t);
     for (const auto& v : m.versions) {
-      if (v.hub) hay += " " + Lower(v.hub->repo);
+      if (v.hub) hay += " " + AsciiLower(v.hub->repo);
     }
     bool all = std::all_of(words.begin(), words.end(),
                            [&](const std::string& w) { return hay.find(w) != std::string::npos; });

@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/names.h"
+#include "core/text.h"
 #include "core/time_format.h"
 #include "net/fetch.h"
 #include "net/http.h"
@@ -24,12 +25,6 @@ namespace {
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 std::string PercentEncodePath(const std::string& path) {
@@ -164,7 +159,7 @@ std::optional<uint64_t> SizeField(const nlohmann::json& j, const char* key) {
 }
 
 bool IsGguf(const std::string& path) {
-  return path.size() > 5 && Lower(path.substr(path.size() - 5)) == ".gguf";
+  return path.size() > 5 && AsciiLower(path.substr(path.size() - 5)) == ".gguf";
 }
 
 // |token| occurs in |text| with no letter, digit or '_' right before or after it:
@@ -188,7 +183,7 @@ HubConfig HubConfig::FromEnvironment() {
   while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
   c.token = Env("HF_TOKEN");
   if (c.token.empty()) c.token = Env("HUGGING_FACE_HUB_TOKEN");
-  std::string off = Lower(Env("HF_HUB_OFFLINE"));
+  std::string off = AsciiLower(Env("HF_HUB_OFFLINE"));
   c.offline = off == "1" || off == "true" || off == "yes";
   return c;
 }
@@ -342,7 +337,7 @@ Result<HubPlan> SelectHubFiles(HubPlan listing, const HubSelect& select) {
     for (const auto& g : select.exclude) keep = keep && !GlobMatch(g, f.path);
     if (keep && !select.quantization.empty()) {
       // Q4_K_M picks model-Q4_K_M.gguf and its split parts (...-00001-of-00003.gguf).
-      keep = IsGguf(f.path) && HasToken(Lower(f.path), Lower(select.quantization));
+      keep = IsGguf(f.path) && HasToken(AsciiLower(f.path), AsciiLower(select.quantization));
     }
     if (keep) {
       plan.total_size += f.size;

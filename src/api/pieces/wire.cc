@@ -13,6 +13,7 @@
 #include "core/error_reasons.h"
 #include "core/fs.h"
 #include "core/redact.h"
+#include "core/text.h"
 #include "core/time_format.h"
 
 namespace modeld::api::pieces {
@@ -21,12 +22,6 @@ namespace {
 
 using nlohmann::json;
 using service::JobState;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool Contains(const std::string& haystack, std::string_view needle) {
   return haystack.find(needle) != std::string::npos;
@@ -94,7 +89,7 @@ json ByteDescriptor(uint64_t bytes) {
 }
 
 std::string_view FoundationFor(std::string_view name, std::string_view architecture) {
-  const std::string n = Lower(name) + " " + Lower(architecture);
+  const std::string n = AsciiLower(name) + " " + AsciiLower(architecture);
   // Most specific first: "codellama" before "llama", "tinyllama" before "llama".
   static constexpr std::pair<std::string_view, std::string_view> kFamilies[] = {
       {"tinyllama", "TINYLLAMA_LATEST"},
@@ -127,8 +122,8 @@ std::string_view FoundationFor(std::string_view name, std::string_view architect
 
 std::string_view UsageFor(std::string_view name, std::string_view architecture,
                           const std::vector<std::string>& tags) {
-  std::string n = Lower(name) + " " + Lower(architecture);
-  for (const auto& t : tags) n += " " + Lower(t);
+  std::string n = AsciiLower(name) + " " + AsciiLower(architecture);
+  for (const auto& t : tags) n += " " + AsciiLower(t);
   if (Contains(n, "embed") || Contains(n, "minilm") || Contains(n, "bert") ||
       Contains(n, "sentence-transformers")) {
     return "TEXT_EMBEDDING";
@@ -184,7 +179,8 @@ json ModelJson(const Entry& e) {
   };
   if (!description.empty()) j["description"] = description;
   const std::string source = m != nullptr ? m->source : std::string();
-  if (source == "huggingface" || Contains(Lower(e.ref.name), "/")) j["provider"] = "HUGGING_FACE";
+  if (source == "huggingface" || Contains(AsciiLower(e.ref.name), "/"))
+    j["provider"] = "HUGGING_FACE";
   uint64_t bytes = 0;
   if (m != nullptr) {
     bytes = m->size;
