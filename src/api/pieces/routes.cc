@@ -20,6 +20,15 @@ using service::JobState;
 
 Response Json(http::status status, const json& j) { return JsonResponse(status, j.dump()); }
 Response Ok(const json& j) { return Json(http::status::ok, j); }
+// A 200 with |body| as plain text (the well-known routes: the client reads text unless the
+// Content-Type says JSON).
+Response Text(std::string body) {
+  Response res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
 
 using Entries = std::map<std::string, Entry>;  // by "name:version"
 
@@ -153,24 +162,14 @@ Result<Entry> Again(Context& ctx, Index& index, const Entry& e) {
 std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
   std::vector<Route> r;
   r.push_back({http::verb::get, "/.well-known/health",
-               [](const Request&, const Params&, Responder respond) {
-                 Response res{http::status::ok, 11};
-                 res.set(http::field::content_type, "text/plain; charset=utf-8");
-                 res.body() = "ok";
-                 res.prepare_payload();
-                 respond(std::move(res));
-               },
+               [](const Request&, const Params&, Responder respond) { respond(Text("ok")); },
                nullptr, StreamKind::kSse, Lane::kInline, /*public_path=*/true});
   r.push_back({http::verb::get, "/.well-known/version",
                [&ctx](const Request&, const Params&, Responder respond) {
-                 Response res{http::status::ok, 11};
-                 res.set(http::field::content_type, "text/plain; charset=utf-8");
                  // Pieces' plugins refuse a Pieces OS older than their minimum (9.0.2 for
                  // one): a Pieces version, with modeld's own as build metadata (which
                  // semver comparisons ignore).
-                 res.body() = std::string(kPiecesVersion) + "+modeld." + ctx.version;
-                 res.prepare_payload();
-                 respond(std::move(res));
+                 respond(Text(std::string(kPiecesVersion) + "+modeld." + ctx.version));
                },
                nullptr, StreamKind::kSse, Lane::kInline, /*public_path=*/true});
 
