@@ -48,7 +48,6 @@ void ModelService::MarkLoaded(Model& m, const std::vector<LoadedModelView>& load
   }
 }
 
-
 void ModelService::ConfigureLoader(const LoaderSettings& settings) {
   MutexLock lock(&loader_mu_);
   loader_settings_ = settings;
