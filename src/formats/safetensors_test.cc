@@ -13,12 +13,12 @@ namespace {
 using testing::EncodeSafetensors;
 using testing::EncodeSafetensorsRaw;
 
-Result<SafetensorsFile> Parse(const std::string& bytes) {
+Result<SafetensorsFile> ParseSafetensors(const std::string& bytes) {
   return ReadSafetensors(MemorySource(bytes, "m.safetensors"));
 }
 
-void ExpectCorrupt(const std::string& bytes, const std::string& what) {
-  testing::ExpectCorrupt(Parse(bytes), {"m.safetensors", what});
+void ExpectSafetensorsCorrupt(const std::string& bytes, const std::string& what) {
+  testing::ExpectCorrupt(ParseSafetensors(bytes), {"m.safetensors", what});
 }
 
 // A header holding one tensor |info| and |data| bytes after it.
@@ -33,7 +33,7 @@ TEST(SafetensorsTest, ReadsTensorsAndMetadata) {
                                          {"empty", "F16", {0, 4}},
                                          {"mask", "BOOL", {3}}},
                                         {{"format", "pt"}});
-  auto f = Parse(bytes);
+  auto f = ParseSafetensors(bytes);
   ASSERT_TRUE(f.has_value()) << f.error().ToString();
   EXPECT_EQ(f->metadata, (std::map<std::string, std::string>{{"format", "pt"}}));
   EXPECT_EQ(f->header_size % 8, 0u);  // padded as safetensors pads
@@ -59,11 +59,11 @@ TEST(SafetensorsTest, ReadsTensorsAndMetadata) {
 
 TEST(SafetensorsTest, SubByteDtypesCountBits) {
   EXPECT_TRUE(
-      Parse(OneTensor(R"({"dtype":"F4","shape":[2,3],"data_offsets":[0,3]})", 3)).has_value());
-  ExpectCorrupt(OneTensor(R"({"dtype":"F4","shape":[3],"data_offsets":[0,2]})", 2),
+      ParseSafetensors(OneTensor(R"({"dtype":"F4","shape":[2,3],"data_offsets":[0,3]})", 3)).has_value());
+  ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F4","shape":[3],"data_offsets":[0,2]})", 2),
                 "3 elements of F4 in 2 bytes");
   EXPECT_TRUE(
-      Parse(OneTensor(R"({"dtype":"F6_E2M3","shape":[4],"data_offsets":[0,3]})", 3)).has_value());
+      ParseSafetensors(OneTensor(R"({"dtype":"F6_E2M3","shape":[4],"data_offsets":[0,3]})", 3)).has_value());
 }
 
 TEST(SafetensorsTest, HeadersLongerThanTheCapOrTheFileAreRefused) {
@@ -72,56 +72,56 @@ TEST(SafetensorsTest, HeadersLongerThanTheCapOrTheFileAreRefused) {
   uint64_t n = 100'000'000;
   for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
   b += "{}";
-  ExpectCorrupt(b, "the header claims 100000000 bytes, more than the 33554432 modeld reads");
+  ExpectSafetensorsCorrupt(b, "the header claims 100000000 bytes, more than the 33554432 modeld reads");
   n = 1000;
   for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
-  ExpectCorrupt(b, "the header claims 1000 bytes; the file has 2 left");
+  ExpectSafetensorsCorrupt(b, "the header claims 1000 bytes; the file has 2 left");
   for (int i = 0; i < 8; ++i) b[i] = '\xFF';
-  ExpectCorrupt(b, "the header claims 18446744073709551615 bytes");
-  ExpectCorrupt("", "truncated reading the header length");
-  ExpectCorrupt("\x02\0\0\0", "truncated");
+  ExpectSafetensorsCorrupt(b, "the header claims 18446744073709551615 bytes");
+  ExpectSafetensorsCorrupt("", "truncated reading the header length");
+  ExpectSafetensorsCorrupt("\x02\0\0\0", "truncated");
 }
 
 TEST(SafetensorsTest, EveryTruncationIsCorrupt) {
   std::string bytes = EncodeSafetensors({{"a", "F32", {4, 4}}, {"b", "U8", {7}}});
   for (size_t cut = 0; cut < bytes.size(); ++cut) {
-    auto f = Parse(bytes.substr(0, cut));
+    auto f = ParseSafetensors(bytes.substr(0, cut));
     ASSERT_FALSE(f.has_value()) << cut;
     ASSERT_EQ(f.error().code(), Status::Code::kCorrupt) << f.error().ToString();
   }
 }
 
 TEST(SafetensorsTest, MalformedTensorsAreRefused) {
-  ExpectCorrupt(EncodeSafetensorsRaw("[1,2]", 0), "the header is not a JSON object");
-  ExpectCorrupt(EncodeSafetensorsRaw(" {}", 0), "the header is not a JSON object");
-  ExpectCorrupt(EncodeSafetensorsRaw("{\"a\":", 0), "m.safetensors header");
-  ExpectCorrupt(EncodeSafetensorsRaw("{" + std::string(200, '[') + "}", 0), "header");
-  ExpectCorrupt(OneTensor(R"({"dtype":"F32","shape":[-1],"data_offsets":[0,4]})", 4),
+  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw("[1,2]", 0), "the header is not a JSON object");
+  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw(" {}", 0), "the header is not a JSON object");
+  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw("{\"a\":", 0), "m.safetensors header");
+  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw("{" + std::string(200, '[') + "}", 0), "header");
+  ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[-1],"data_offsets":[0,4]})", 4),
                 "tensor 't' has a dimension that is not a non-negative integer: -1");
-  ExpectCorrupt(OneTensor(R"({"dtype":"F32","shape":[1.5],"data_offsets":[0,4]})", 4),
+  ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[1.5],"data_offsets":[0,4]})", 4),
                 "not a non-negative integer");
-  ExpectCorrupt(
+  ExpectSafetensorsCorrupt(
       OneTensor(R"({"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]})", 4),
       "a shape whose size overflows");
-  ExpectCorrupt(OneTensor(R"({"dtype":"F33","shape":[1],"data_offsets":[0,4]})", 4),
+  ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F33","shape":[1],"data_offsets":[0,4]})", 4),
                 "unknown dtype 'F33'");
-  ExpectCorrupt(OneTensor(R"({"dtype":"F32","shape":[2],"data_offsets":[0,4]})", 4),
+  ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[2],"data_offsets":[0,4]})", 4),
                 "has 2 elements of F32 in 4 bytes");
-  ExpectCorrupt(OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[4,0]})", 4),
+  ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[4,0]})", 4),
                 "invalid data_offsets [4,0]");
-  ExpectCorrupt(OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[0]})", 4),
+  ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[0]})", 4),
                 "no \"data_offsets\" pair");
-  ExpectCorrupt(OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[4,8]})", 4),
+  ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[4,8]})", 4),
                 "ends at data offset 8, past the 4 bytes of data in the file");
-  ExpectCorrupt(
+  ExpectSafetensorsCorrupt(
       OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551615]})", 4),
       "past the 4 bytes");
-  ExpectCorrupt(OneTensor(R"({"shape":[1],"data_offsets":[0,4]})", 4), "no string \"dtype\"");
-  ExpectCorrupt(OneTensor(R"([1])", 4), "tensor 't' is not an object");
-  ExpectCorrupt(EncodeSafetensorsRaw(R"({"__metadata__":{"a":1}})", 0),
+  ExpectSafetensorsCorrupt(OneTensor(R"({"shape":[1],"data_offsets":[0,4]})", 4), "no string \"dtype\"");
+  ExpectSafetensorsCorrupt(OneTensor(R"([1])", 4), "tensor 't' is not an object");
+  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw(R"({"__metadata__":{"a":1}})", 0),
                 "__metadata__ 'a' is not a string");
-  ExpectCorrupt(EncodeSafetensorsRaw(R"({"__metadata__":[]})", 0), "__metadata__ is not an object");
-  ExpectCorrupt(EncodeSafetensorsRaw("{\"\xFF\":1}", 0), "m.safetensors header");  // not UTF-8
+  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw(R"({"__metadata__":[]})", 0), "__metadata__ is not an object");
+  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw("{\"\xFF\":1}", 0), "m.safetensors header");  // not UTF-8
 }
 
 TEST(SafetensorsTest, ReadsAnIndex) {

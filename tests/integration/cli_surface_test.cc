@@ -17,8 +17,7 @@ namespace modeld::testing {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr uint64_t kMiB = 1 << 20;
-constexpr const char* kCommit = "0123456789abcdef0123456789abcdef01234567";
+constexpr const char* kCliCommit = "0123456789abcdef0123456789abcdef01234567";
 
 class CliSurfaceTest : public ::testing::Test {
  protected:
@@ -64,10 +63,10 @@ class CliSurfaceTest : public ::testing::Test {
 class CliHubTest : public CliSurfaceTest {
  protected:
   void SetUp() override {
-    hub_.AddRepo("org/tiny", kCommit, {"main"},
+    hub_.AddRepo("org/tiny", kCliCommit, {"main"},
                  {{"config.json", "{\"model_type\": \"tiny\"}", false},
                   {"w.bin", RandomBytes(2 * kMiB, 7), true}});
-    hub_.AddRepo("org/gated", kCommit, {"main"}, {{"w.bin", RandomBytes(5000, 8), true}},
+    hub_.AddRepo("org/gated", kCliCommit, {"main"}, {{"w.bin", RandomBytes(5000, 8), true}},
                  "hf_good");
   }
   std::vector<std::string> Env(const std::string& token = "") {
@@ -289,7 +288,7 @@ TEST_F(CliHubTest, RmKeepsWhatTheHubCacheLinksAndGcHfCacheFreesIt) {
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("modeld gc --hf-cache removes both"), std::string::npos) << r.out;
-  EXPECT_TRUE(fs::exists(hf_cache_ / "models--org--tiny" / "snapshots" / kCommit / "w.bin"));
+  EXPECT_TRUE(fs::exists(hf_cache_ / "models--org--tiny" / "snapshots" / kCliCommit / "w.bin"));
   r = Modeld({"cache"});
   EXPECT_NE(r.out.find("2 files (2.0 MiB) no model uses stay because the Hugging Face cache "
                        "links them: modeld gc --hf-cache frees them"),

@@ -17,7 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 using engine::Stage;
 using engine::TransferEvent;
-constexpr uint64_t kMiB = 1 << 20;
 
 class EngineTest : public ::testing::Test {
  protected:

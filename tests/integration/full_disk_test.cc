@@ -30,7 +30,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 constexpr uint64_t kKiB = 1 << 10;
-constexpr uint64_t kMiB = 1 << 20;
 
 uint64_t FreeBytes(const fs::path& dir) {
   struct statvfs v {};

@@ -12,12 +12,12 @@ namespace {
 
 using sources::HubConfig;
 using sources::HubSelect;
-const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
+const std::string kHubCommit = "0123456789abcdef0123456789abcdef01234567";
 
 class HubSourceTest : public ::testing::Test, protected HubFixture {
  protected:
   void SetUp() override {
-    AddTinyRepos(hub_, kCommit);
+    AddTinyRepos(hub_, kHubCommit);
     hub_.SetPageSize(2);
     config_.endpoint = api_.Url("");  // http://127.0.0.1:PORT, no trailing slash
     config_.max_backoff = std::chrono::milliseconds(100);
@@ -28,20 +28,20 @@ class HubSourceTest : public ::testing::Test, protected HubFixture {
 TEST_F(HubSourceTest, ResolvesTheRevisionAndListsEveryPage) {
   auto plan = sources::ResolveHub("org/tiny", "main", {}, config_);
   ASSERT_TRUE(plan.has_value()) << plan.error().ToString();
-  EXPECT_EQ(plan->commit, kCommit);
+  EXPECT_EQ(plan->commit, kHubCommit);
   ASSERT_EQ(plan->files.size(), 6u) << "all pages of 2 followed";
   const auto& cfg = plan->files[0];
   EXPECT_EQ(cfg.path, "config.json");
   EXPECT_FALSE(cfg.lfs());
   EXPECT_EQ(cfg.git_sha1, HubMimic::GitBlobSha1(kTinyConfig));
-  EXPECT_EQ(cfg.url, config_.endpoint + "/org/tiny/resolve/" + kCommit + "/config.json");
+  EXPECT_EQ(cfg.url, config_.endpoint + "/org/tiny/resolve/" + kHubCommit + "/config.json");
   auto st = std::find_if(plan->files.begin(), plan->files.end(),
                          [](const auto& f) { return f.path == "model.safetensors"; });
   ASSERT_NE(st, plan->files.end());
   EXPECT_EQ(st->sha256, Sha256Hex(TinyWeights()));
   EXPECT_EQ(st->size, 300000u);
   // A tag resolves to the same commit.
-  EXPECT_EQ(sources::ResolveHub("org/tiny", "v1.0", {}, config_)->commit, kCommit);
+  EXPECT_EQ(sources::ResolveHub("org/tiny", "v1.0", {}, config_)->commit, kHubCommit);
 }
 
 TEST_F(HubSourceTest, SelectsByGlobAndQuantization) {

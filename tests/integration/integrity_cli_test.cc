@@ -17,7 +17,6 @@ namespace modeld::testing {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr uint64_t kMiB = 1 << 20;
 
 // Overwrites bytes of |file| in place: same inode, same size, other bytes (blobs and the
 // hard links to them are read-only, so it is made writable first). With |keep_mtime| its

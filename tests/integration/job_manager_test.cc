@@ -15,7 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using service::JobEvent;
-constexpr uint64_t kMiB = 1 << 20;
 
 // Records every event; waits for conditions on them.
 class BusLog {

@@ -27,7 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-constexpr uint64_t kMiB = 1 << 20;
 
 class LoadTest : public ::testing::Test {
  protected:

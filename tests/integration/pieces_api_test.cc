@@ -22,7 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-constexpr uint64_t kMiB = 1 << 20;
 
 class PiecesApiTest : public ::testing::Test {
  protected:

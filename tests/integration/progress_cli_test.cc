@@ -24,7 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-constexpr uint64_t kMiB = 1 << 20;
 
 class ProgressCliTest : public ::testing::Test {
  protected:

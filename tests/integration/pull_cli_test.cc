@@ -13,7 +13,6 @@ namespace modeld::testing {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr uint64_t kMiB = 1 << 20;
 
 class PullCliTest : public ::testing::Test {
  protected:

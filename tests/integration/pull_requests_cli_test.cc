@@ -22,12 +22,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-constexpr uint64_t kMiB = 1 << 20;
-const std::string kCommit = "89abcdef0123456789abcdef0123456789abcdef";
+const std::string kPrCommit = "89abcdef0123456789abcdef0123456789abcdef";
 
 class PullRequestsTest : public ::testing::Test, protected HubFixture {
  protected:
-  void SetUp() override { AddTinyRepos(hub_, kCommit); }
+  void SetUp() override { AddTinyRepos(hub_, kPrCommit); }
   struct Out {
     int rc;
     std::string out, err;

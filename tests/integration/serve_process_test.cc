@@ -22,7 +22,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-constexpr uint64_t kMiB = 1 << 20;
 
 json Body(const HttpReply& r) { return json::parse(r.body, nullptr, false); }
 

@@ -12,7 +12,6 @@ namespace modeld::testing {
 namespace {
 
 using nlohmann::json;
-constexpr uint64_t kMiB = 1 << 20;
 
 class ServerSafetyTest : public ServerHarness {
  protected:

@@ -19,7 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-constexpr uint64_t kMiB = 1 << 20;
 
 class ServerTest : public ServerHarness {
  protected:

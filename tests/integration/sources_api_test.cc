@@ -16,8 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-constexpr uint64_t kMiB = 1 << 20;
-const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
+const std::string kApiCommit = "0123456789abcdef0123456789abcdef01234567";
 
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -27,7 +26,7 @@ std::string ReadFile(const fs::path& p) {
 class SourcesTest : public ServerHarness, protected HubFixture {
  protected:
   void SetUp() override {
-    AddTinyRepos(hub_, kCommit);
+    AddTinyRepos(hub_, kApiCommit);
     hub_.SetPageSize(2);
     Configure(false, "");
     Start();
@@ -109,7 +108,7 @@ TEST_F(SourcesTest, PullsAHubRepositoryVerifiedIntoTheStoreAndTheHubCache) {
   json m = Model("org/tiny");
   EXPECT_EQ(m["version"], "latest");
   EXPECT_EQ(m["source"], "huggingface");
-  EXPECT_EQ(m["metadata"]["huggingface"]["commit"], kCommit);
+  EXPECT_EQ(m["metadata"]["huggingface"]["commit"], kApiCommit);
   auto files = Files(m);
   ASSERT_EQ(files.size(), 3u) << m.dump();
   fs::path dir = m["path"].get<std::string>();
@@ -119,8 +118,8 @@ TEST_F(SourcesTest, PullsAHubRepositoryVerifiedIntoTheStoreAndTheHubCache) {
   EXPECT_EQ(ReadFile(dir / "model.safetensors"), Weights());
   // The Hub's own layout, so huggingface_hub and transformers find it too.
   fs::path repo = dir_.path() / "hf" / "models--org--tiny";
-  EXPECT_EQ(ReadFile(repo / "refs" / "main"), kCommit);
-  EXPECT_EQ(ReadFile(repo / "snapshots" / kCommit / "tokenizer/vocab.txt"), "a\nb\n");
+  EXPECT_EQ(ReadFile(repo / "refs" / "main"), kApiCommit);
+  EXPECT_EQ(ReadFile(repo / "snapshots" / kApiCommit / "tokenizer/vocab.txt"), "a\nb\n");
   EXPECT_TRUE(fs::exists(repo / "blobs" / Sha256Hex(Weights())));
   EXPECT_TRUE(fs::exists(repo / "blobs" / HubMimic::GitBlobSha1(kConfig)));
 }
@@ -205,7 +204,7 @@ TEST_F(SourcesTest, RateLimitsBackOffAndSucceed) {
 
 TEST_F(SourcesTest, AnExpiredCdnLinkIsResolvedAgainKeepingItsBytes) {
   std::string big = RandomBytes(16 * kMiB, 7);
-  hub_.AddRepo("org/big", kCommit, {"main"}, {{"big.safetensors", big, true}});
+  hub_.AddRepo("org/big", kApiCommit, {"main"}, {{"big.safetensors", big, true}});
   cdn_.Update(hub_.CdnPath(big), [](FileSpec& f) { f.rate = 4 * kMiB; });
   auto [code, started] = Post({{"model_name", "org/big"}});
   ASSERT_EQ(code, 200) << started.dump();
@@ -319,7 +318,7 @@ TEST_F(SourcesTest, CatalogsListSearchAndInstall) {
   EXPECT_EQ(ReadFile(cfg_dir / "conf/model.json"), kConfig);
   EXPECT_EQ(ReadFile(cfg_dir / "vocab.txt"), "a\nb\n");
   EXPECT_EQ(
-      ReadFile(dir_.path() / "hf" / "models--org--tiny" / "snapshots" / kCommit / "config.json"),
+      ReadFile(dir_.path() / "hf" / "models--org--tiny" / "snapshots" / kApiCommit / "config.json"),
       kConfig);
 }
 
@@ -457,7 +456,7 @@ TEST_F(SourcesCliTest, PullsHubRepositoriesByNameQuantizationAndLink) {
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.j["ref"], "org/tiny:Q4_K_M");
   EXPECT_EQ(r.j["files"].size(), 2u);
-  EXPECT_EQ(ReadFile(HubCache() / "models--org--tiny" / "refs" / "main"), kCommit);
+  EXPECT_EQ(ReadFile(HubCache() / "models--org--tiny" / "refs" / "main"), kApiCommit);
   // Repeatable options take one value each, so MODEL may come after them.
   // A selection is a model of its own, named by what was selected.
   r = Modeld({"pull", "--include", "*.json", "--include", "no-such-*", "hf://org/tiny", "--json"});
@@ -544,7 +543,7 @@ TEST_F(SourcesCliTest, AHubPullIsHandedToARunningServer) {
 
 TEST_F(SourcesTest, ProgressIsSummedOverTheFilesOfAPlan) {
   std::string a = RandomBytes(3 * kMiB, 20), b = RandomBytes(2 * kMiB, 21);
-  hub_.AddRepo("org/two", kCommit, {"main"},
+  hub_.AddRepo("org/two", kApiCommit, {"main"},
                {{"a.safetensors", a, true}, {"b.safetensors", b, true}});
   cdn_.Update(hub_.CdnPath(a), [](FileSpec& f) { f.rate = 4 * kMiB; });
   cdn_.Update(hub_.CdnPath(b), [](FileSpec& f) { f.rate = 4 * kMiB; });
@@ -575,7 +574,7 @@ TEST_F(SourcesTest, ProgressIsSummedOverTheFilesOfAPlan) {
 }
 
 TEST_F(SourcesTest, EmptyAndNestedFilesOfARepository) {
-  hub_.AddRepo("org/odd", kCommit, {"main"},
+  hub_.AddRepo("org/odd", kApiCommit, {"main"},
                {{"__init__.py", "", false},
                 {"a/b/c/deep.txt", "deep", false},
                 {"empty.bin", "", true},
@@ -614,7 +613,7 @@ TEST_F(SourcesTest, CatalogsLoadFromUrls) {
 
 TEST_F(SourcesCliTest, AKilledHubPullResumesFileByFile) {
   std::string big = RandomBytes(24 * kMiB, 22), small = RandomBytes(1 * kMiB, 23);
-  hub_.AddRepo("org/resume", kCommit, {"main"},
+  hub_.AddRepo("org/resume", kApiCommit, {"main"},
                {{"big.safetensors", big, true}, {"small.safetensors", small, true}});
   cdn_.Update(hub_.CdnPath(big), [](FileSpec& f) { f.rate = 4 * kMiB; });
   {

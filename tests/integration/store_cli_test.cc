@@ -12,7 +12,6 @@ namespace modeld::testing {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr uint64_t kMiB = 1 << 20;
 
 class StoreCliTest : public ::testing::Test {
  protected:

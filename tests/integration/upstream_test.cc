@@ -25,7 +25,6 @@ using engine::Stage;
 using engine::TransferEvent;
 using net::ScopedUpstreamPolicyForTest;
 using net::UpstreamPolicy;
-constexpr uint64_t kMiB = 1 << 20;
 
 class UpstreamTest : public ::testing::Test {
  protected:
@@ -301,16 +300,16 @@ TEST_F(UpstreamTest, JobWaitingForAnotherDownloadOfTheSameUrlCancelsPromptly) {
 
 // --- Hostile listings ------------------------------------------------------------------
 
-const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
+const std::string kUpstreamCommit = "0123456789abcdef0123456789abcdef01234567";
 
 // A hostile mirror's tree listing that writes into .git (hooks run code) is refused at
 // resolution, naming the path. It used to be accepted.
 TEST(HostileListingTest, HubTreeWithAGitPathFailsResolution) {
   TestOrigin api;
   HubMimic hub(api);
-  hub.AddRepo("org/evil", kCommit, {"main"},
+  hub.AddRepo("org/evil", kUpstreamCommit, {"main"},
               {{"config.json", "{}", false}, {".git/config", "[core]\n", false}});
-  hub.AddRepo("org/evil2", kCommit, {"main"},
+  hub.AddRepo("org/evil2", kUpstreamCommit, {"main"},
               {{"sub/.GIT/hooks/post-checkout", "#!/bin/sh\n", false}});
   sources::HubConfig config;
   config.endpoint = api.Url("");
@@ -331,7 +330,7 @@ TEST(HostileListingTest, MistypedHubListingIsACleanError) {
   api.Handle("/api/models/org/x/revision/", [&](const std::string&, const std::string&,
                                                 const std::map<std::string, std::string>&) {
     return SimpleResponse{
-        200, {{"Content-Type", "application/json"}}, "{\"sha\":\"" + kCommit + "\"}"};
+        200, {{"Content-Type", "application/json"}}, "{\"sha\":\"" + kUpstreamCommit + "\"}"};
   });
   api.Handle("/api/models/org/x/tree/", [&](const std::string&, const std::string&,
                                             const std::map<std::string, std::string>&) {

@@ -25,6 +25,8 @@
 
 namespace modeld::testing {
 
+inline constexpr uint64_t kMiB = 1 << 20;
+
 // Deterministic pseudo-random bytes (xorshift), so tests can hash what they expect.
 std::string RandomBytes(size_t size, uint64_t seed);
 std::string Sha256Hex(const std::string& data);
