@@ -216,8 +216,8 @@ TEST(ProbeDecisionTest, DecidesEveryBranch) {
        true,
        true},
       {"200 to a resume of another size than expected: discarded, then Corrupt", Whole("20971520"),
-       4 * kOneMiB, Journal(10 * kOneMiB, "", ""), 10 * kOneMiB, V::kFatal, 20 * kOneMiB, false, true,
-       Code::kCorrupt,
+       4 * kOneMiB, Journal(10 * kOneMiB, "", ""), 10 * kOneMiB, V::kFatal, 20 * kOneMiB, false,
+       true, Code::kCorrupt,
        "size mismatch for https://models.example/m.bin: expected 10485760 bytes, server says "
        "20971520"},
       {"206 of the expected size",
@@ -322,14 +322,14 @@ struct RangeCase {
 
 TEST(CheckRangeResponseTest, AcceptsOnlyTheRangeAskedForOfTheSameFile) {
   const std::vector<RangeCase> cases = {
-      {"the range asked for", Partial("bytes 1048576-2097151/10485760", "\"a\""), kOneMiB, 10 * kOneMiB,
-       "\"a\"", V::kAccept},
+      {"the range asked for", Partial("bytes 1048576-2097151/10485760", "\"a\""), kOneMiB,
+       10 * kOneMiB, "\"a\"", V::kAccept},
       {"no ETag sent", Partial("bytes 1048576-2097151/10485760"), kOneMiB, 10 * kOneMiB, "\"a\"",
        V::kAccept},
-      {"no ETag known", Partial("bytes 1048576-2097151/10485760", "\"b\""), kOneMiB, 10 * kOneMiB, "",
-       V::kAccept},
-      {"another ETag", Partial("bytes 1048576-2097151/10485760", "\"b\""), kOneMiB, 10 * kOneMiB, "\"a\"",
-       V::kFileChanged},
+      {"no ETag known", Partial("bytes 1048576-2097151/10485760", "\"b\""), kOneMiB, 10 * kOneMiB,
+       "", V::kAccept},
+      {"another ETag", Partial("bytes 1048576-2097151/10485760", "\"b\""), kOneMiB, 10 * kOneMiB,
+       "\"a\"", V::kFileChanged},
       {"starts elsewhere", Partial("bytes 0-2097151/10485760"), kOneMiB, 10 * kOneMiB, "",
        V::kFileChanged},
       {"another total", Partial("bytes 1048576-2097151/10485761"), kOneMiB, 10 * kOneMiB, "",

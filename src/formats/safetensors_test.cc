@@ -58,12 +58,13 @@ TEST(SafetensorsTest, ReadsTensorsAndMetadata) {
 }
 
 TEST(SafetensorsTest, SubByteDtypesCountBits) {
-  EXPECT_TRUE(
-      ParseSafetensors(OneTensor(R"({"dtype":"F4","shape":[2,3],"data_offsets":[0,3]})", 3)).has_value());
+  EXPECT_TRUE(ParseSafetensors(OneTensor(R"({"dtype":"F4","shape":[2,3],"data_offsets":[0,3]})", 3))
+                  .has_value());
   ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F4","shape":[3],"data_offsets":[0,2]})", 2),
-                "3 elements of F4 in 2 bytes");
+                           "3 elements of F4 in 2 bytes");
   EXPECT_TRUE(
-      ParseSafetensors(OneTensor(R"({"dtype":"F6_E2M3","shape":[4],"data_offsets":[0,3]})", 3)).has_value());
+      ParseSafetensors(OneTensor(R"({"dtype":"F6_E2M3","shape":[4],"data_offsets":[0,3]})", 3))
+          .has_value());
 }
 
 TEST(SafetensorsTest, HeadersLongerThanTheCapOrTheFileAreRefused) {
@@ -72,7 +73,8 @@ TEST(SafetensorsTest, HeadersLongerThanTheCapOrTheFileAreRefused) {
   uint64_t n = 100'000'000;
   for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
   b += "{}";
-  ExpectSafetensorsCorrupt(b, "the header claims 100000000 bytes, more than the 33554432 modeld reads");
+  ExpectSafetensorsCorrupt(
+      b, "the header claims 100000000 bytes, more than the 33554432 modeld reads");
   n = 1000;
   for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
   ExpectSafetensorsCorrupt(b, "the header claims 1000 bytes; the file has 2 left");
@@ -97,31 +99,34 @@ TEST(SafetensorsTest, MalformedTensorsAreRefused) {
   ExpectSafetensorsCorrupt(EncodeSafetensorsRaw("{\"a\":", 0), "m.safetensors header");
   ExpectSafetensorsCorrupt(EncodeSafetensorsRaw("{" + std::string(200, '[') + "}", 0), "header");
   ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[-1],"data_offsets":[0,4]})", 4),
-                "tensor 't' has a dimension that is not a non-negative integer: -1");
+                           "tensor 't' has a dimension that is not a non-negative integer: -1");
   ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[1.5],"data_offsets":[0,4]})", 4),
-                "not a non-negative integer");
+                           "not a non-negative integer");
   ExpectSafetensorsCorrupt(
       OneTensor(R"({"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]})", 4),
       "a shape whose size overflows");
   ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F33","shape":[1],"data_offsets":[0,4]})", 4),
-                "unknown dtype 'F33'");
+                           "unknown dtype 'F33'");
   ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[2],"data_offsets":[0,4]})", 4),
-                "has 2 elements of F32 in 4 bytes");
+                           "has 2 elements of F32 in 4 bytes");
   ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[4,0]})", 4),
-                "invalid data_offsets [4,0]");
+                           "invalid data_offsets [4,0]");
   ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[0]})", 4),
-                "no \"data_offsets\" pair");
+                           "no \"data_offsets\" pair");
   ExpectSafetensorsCorrupt(OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[4,8]})", 4),
-                "ends at data offset 8, past the 4 bytes of data in the file");
+                           "ends at data offset 8, past the 4 bytes of data in the file");
   ExpectSafetensorsCorrupt(
       OneTensor(R"({"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551615]})", 4),
       "past the 4 bytes");
-  ExpectSafetensorsCorrupt(OneTensor(R"({"shape":[1],"data_offsets":[0,4]})", 4), "no string \"dtype\"");
+  ExpectSafetensorsCorrupt(OneTensor(R"({"shape":[1],"data_offsets":[0,4]})", 4),
+                           "no string \"dtype\"");
   ExpectSafetensorsCorrupt(OneTensor(R"([1])", 4), "tensor 't' is not an object");
   ExpectSafetensorsCorrupt(EncodeSafetensorsRaw(R"({"__metadata__":{"a":1}})", 0),
-                "__metadata__ 'a' is not a string");
-  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw(R"({"__metadata__":[]})", 0), "__metadata__ is not an object");
-  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw("{\"\xFF\":1}", 0), "m.safetensors header");  // not UTF-8
+                           "__metadata__ 'a' is not a string");
+  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw(R"({"__metadata__":[]})", 0),
+                           "__metadata__ is not an object");
+  ExpectSafetensorsCorrupt(EncodeSafetensorsRaw("{\"\xFF\":1}", 0),
+                           "m.safetensors header");  // not UTF-8
 }
 
 TEST(SafetensorsTest, ReadsAnIndex) {
