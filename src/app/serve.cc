@@ -8,6 +8,8 @@
 
 #include "api/generic/routes.h"
 #include "api/http_server.h"
+#include "api/jan/routes.h"
+#include "api/lmstudio/routes.h"
 #include "api/pieces/routes.h"
 #include "cli/exit_codes.h"
 #include "core/log.h"
@@ -100,8 +102,11 @@ int RunServe(ServeArgs args) {
   }
   api::generic::Context ctx{models, *jobs, MODELD_VERSION};
   api::pieces::Context pieces_ctx{models, *jobs, MODELD_VERSION};
-  std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx),
-                                        api::pieces::PiecesDialect(pieces_ctx)};
+  api::lmstudio::Context lmstudio_ctx{models, *jobs, MODELD_VERSION};
+  api::jan::Context jan_ctx{models, *jobs, MODELD_VERSION};
+  std::vector<api::Dialect> dialects = {
+      api::generic::GenericDialect(ctx), api::pieces::PiecesDialect(pieces_ctx),
+      api::lmstudio::LmStudioDialect(lmstudio_ctx), api::jan::JanDialect(jan_ctx)};
   api::ServerOptions opts;
   if (!args.listen.empty()) opts.listen = args.listen;
   if (args.compat) {
