@@ -16,6 +16,7 @@
 #include "net/http.h"
 #include "service/plan_runner.h"
 #include "service/pull_support.h"
+#include "service/quantization.h"
 #include "service/recorded_request.h"
 #include "sources/resolver.h"
 #include "store/store.h"
@@ -452,6 +453,18 @@ Result<CacheReport> ModelService::Cache() {
         {h.repo_id, h.path, h.files, h.bytes, h.unused_files, h.unused_bytes});
   }
   return out;
+}
+
+Result<std::string> ModelService::DefaultQuantization(const std::string& repo,
+                                                      const std::string& revision) {
+  const sources::HubConfig& hub = resolver_->hub();
+  if (hub.offline) return std::string();
+  auto listing = sources::ResolveHub(repo, revision.empty() ? "main" : revision, {}, hub);
+  if (!listing.has_value()) return listing.error();
+  std::vector<RepoFile> files;
+  files.reserve(listing->files.size());
+  for (const auto& f : listing->files) files.push_back({f.path, f.size});
+  return PickDefaultQuantization(files);
 }
 
 CatalogListing ModelService::Search(const std::string& words, const std::string& source) const {

@@ -107,6 +107,15 @@ class ModelService {
   // Disk use, and the Hugging Face cache's repositories holding modeld's files.
   Result<CacheReport> Cache();
 
+  // The GGUF quantization to download from Hub repository |repo| at |revision| ("" for
+  // main) when the client names none, as LM Studio picks it (service/quantization.h:
+  // Q4_K_M, else the smallest 4-bit, else the smallest): lists the repository through the
+  // resolver's Hub configuration (HF_ENDPOINT, HF_TOKEN). "" when it holds no GGUF file,
+  // and with HF_HUB_OFFLINE (nothing is asked: the pull takes what the cache holds).
+  // ResolveHub's errors: NotFound (repository or revision), PermissionDenied (gated or
+  // private), Unavailable, InvalidArgument (bad names). Blocks (network).
+  Result<std::string> DefaultQuantization(const std::string& repo, const std::string& revision);
+
   // What the catalogs offer: models whose name, description or tags contain every word of
   // |words| (all when empty), from the catalog named |source| (all when empty).
   CatalogListing Search(const std::string& words, const std::string& source = "") const;
