@@ -13,7 +13,10 @@ namespace {
 
 using nlohmann::json;
 
-Response Ok(const json& j) { return JsonResponse(http::status::ok, j.dump()); }
+// A 200 with |j|; bytes that are not UTF-8 (none are expected) become U+FFFD, never a throw.
+Response Ok(const json& j) {
+  return JsonResponse(http::status::ok, j.dump(-1, ' ', false, json::error_handler_t::replace));
+}
 
 // A Hub repository named with nothing chosen in it (no quantization, file, revision-less
 // version): a link to it, or an org/name no catalog knows.

@@ -247,6 +247,13 @@ TEST(LmStudioWireTest, ErrorsAreInLmStudioShapeWithTheRightStatus) {
                              {"type", "authentication_error"},
                              {"code", "unauthorized"}}}}));
   EXPECT_EQ(body(ErrorBody(http::status::not_found, "no route"))["error"]["code"], "not_found");
+  // A parse error quoting bytes that are not UTF-8 (found by the lmstudio_request fuzzer)
+  // is still a JSON reply.
+  auto bad = ParseDownloadRequest("{}\xff\xff\xff\xff\n");
+  ASSERT_FALSE(bad.has_value());
+  r = ErrorFor(bad.error());
+  EXPECT_EQ(r.result(), http::status::bad_request);
+  EXPECT_TRUE(body(r)["error"]["message"].is_string()) << r.body();
 }
 
 }  // namespace
