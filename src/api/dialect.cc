@@ -67,7 +67,7 @@ Response Combine(std::vector<std::optional<Response>>& got) {
       if (!combined.contains(k)) combined[k] = std::move(v);
     }
   }
-  return JsonResponse(got.front()->result(), combined.dump());
+  return JsonResponse(got.front()->result(), DumpJson(combined));
 }
 
 // One route answering for several dialects: every handler runs, and their JSON objects

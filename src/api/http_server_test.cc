@@ -109,7 +109,7 @@ TEST_F(HttpServerTest, RoutesWithParamsAndJsonErrors) {
   EXPECT_EQ(r.status, 200) << "a doubled slash is tolerated";
   r = HttpCall("GET", base_ + "/nope");
   EXPECT_EQ(r.status, 404);
-  EXPECT_EQ(r.body, "{\"detail\": \"Not Found\"}");
+  EXPECT_EQ(r.body, "{\"detail\":\"Not Found\"}");
   r = HttpCall("PUT", base_ + "/echo", "{}", {"Content-Type: application/json"});
   EXPECT_EQ(r.status, 405);
   r = HttpCall("POST", base_ + "/echo", "{\"a\":1}", {"Content-Type: application/json"});

@@ -2,6 +2,8 @@
 
 #include <boost/url/parse.hpp>
 
+#include "core/json.h"
+
 namespace modeld::api {
 
 namespace {
@@ -54,35 +56,7 @@ Response JsonResponse(http::status status, const std::string& json_body) {
 }
 
 Response ErrorResponse(http::status status, const std::string& detail) {
-  std::string escaped;
-  for (char c : detail) {
-    switch (c) {
-      case '"':
-        escaped += "\\\"";
-        break;
-      case '\\':
-        escaped += "\\\\";
-        break;
-      case '\n':
-        escaped += "\\n";
-        break;
-      case '\r':
-        escaped += "\\r";
-        break;
-      case '\t':
-        escaped += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          escaped += buf;
-        } else {
-          escaped += c;
-        }
-    }
-  }
-  return JsonResponse(status, "{\"detail\": \"" + escaped + "\"}");
+  return JsonResponse(status, DumpJson(nlohmann::json{{"detail", detail}}));
 }
 
 Router::Router(std::vector<Route> routes) {

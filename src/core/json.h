@@ -33,4 +33,10 @@ Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what,
 // (is_discarded()) for anything ParseJson refuses.
 nlohmann::json ParseJsonOrDiscarded(std::string_view text, int max_depth = kMaxJsonDepth);
 
+// |j| as JSON text, never throwing: a string holding bytes that are not UTF-8 (an error
+// message quoting a client's body, a name from an upstream) is written with U+FFFD in their
+// place, where nlohmann's dump() would throw. Every reply and event a dialect writes goes
+// through it. |indent| as dump()'s.
+std::string DumpJson(const nlohmann::json& j, int indent = -1);
+
 }  // namespace modeld

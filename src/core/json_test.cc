@@ -65,3 +65,16 @@ TEST(JsonTest, NulByteIsInvalidNotTheEnd) {
 
 }  // namespace
 }  // namespace modeld
+
+namespace modeld {
+namespace {
+
+TEST(DumpJsonTest, WritesBytesThatAreNotUtf8AsReplacementCharactersInsteadOfThrowing) {
+  nlohmann::json j = {{"message", std::string("bad \xff\xfe end")}};
+  EXPECT_THROW((void)j.dump(), nlohmann::json::type_error);
+  EXPECT_EQ(DumpJson(j), "{\"message\":\"bad \xEF\xBF\xBD\xEF\xBF\xBD end\"}");
+  EXPECT_EQ(DumpJson(nlohmann::json{{"a", 1}}, 2), "{\n  \"a\": 1\n}");
+}
+
+}  // namespace
+}  // namespace modeld

@@ -278,6 +278,12 @@ TEST_F(PiecesApiTest, ErrorsAreInPiecesShapeWithTheRightStatus) {
   }
   // A SeededModel without a name, with a bad enum, or twice.
   EXPECT_EQ(Call(s, "POST", "/models/create", R"({"version": "v1"})").status, 400);
+  // Bytes that are not UTF-8, which the parse error quotes: a 400 whose JSON says so (a
+  // writer that throws on them answered 500).
+  auto bad_utf8 = Call(s, "POST", "/models/create", "{}\xff\xff\xff\xff");
+  EXPECT_EQ(bad_utf8.status, 400) << bad_utf8.text;
+  EXPECT_NE(bad_utf8.body.value("message", "").find("Invalid JSON body"), std::string::npos)
+      << bad_utf8.text;
   EXPECT_EQ(
       Call(s, "POST", "/models/create", R"({"name": "x", "version": "v1", "type": "X"})").status,
       400);

@@ -6,6 +6,7 @@
 #include "api/common/job_wait.h"
 #include "api/common/progress.h"
 #include "api/generic/wire.h"
+#include "core/json.h"
 
 namespace modeld::api::generic {
 
@@ -14,7 +15,7 @@ namespace {
 using nlohmann::json;
 using service::JobState;
 
-Response Json(http::status status, const json& j) { return JsonResponse(status, j.dump()); }
+Response Json(http::status status, const json& j) { return JsonResponse(status, DumpJson(j)); }
 
 // The answer to POST /model-download?wait=true once the job has ended: the completed
 // shape, or the failure as an error.
@@ -38,7 +39,7 @@ Response EndedAnswer(const Result<service::Job>& job) {
 
 // SSE framing: "event: NAME" and one "data:" line of JSON.
 std::string Sse(const std::string& name, const json& data) {
-  return "event: " + name + "\ndata: " + data.dump() + "\n\n";
+  return "event: " + name + "\ndata: " + DumpJson(data) + "\n\n";
 }
 
 }  // namespace
@@ -161,12 +162,12 @@ std::vector<Route> Routes(Context& ctx) {
                                : ev.state_change ? "state"
                                                  : "progress";
                    bool keep = ev.terminal() || ev.state_change || ev.notice();
-                   out.Send(keep ? "" : ev.job_id, j.dump());
+                   out.Send(keep ? "" : ev.job_id, DumpJson(j));
                  });
                  for (const auto& job : ctx.jobs.List()) {
                    json j = EventJson(job.last);
                    j["type"] = "snapshot";
-                   stream->Send("", j.dump());
+                   stream->Send("", DumpJson(j));
                  }
                },
                StreamKind::kWebSocket});

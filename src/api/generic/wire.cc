@@ -5,6 +5,7 @@
 #include "api/common/body.h"
 #include "api/common/error_json.h"
 #include "api/common/progress.h"
+#include "core/json.h"
 #include "core/redact.h"
 
 namespace modeld::api::generic {
@@ -98,7 +99,7 @@ http::status HttpStatusFor(const Status& s) {
 Response ErrorFor(const Status& s) {
   json j = {{"detail", RedactText(s.message())}};
   AddErrorCode(j, s);
-  return JsonResponse(HttpStatusFor(s), j.dump());
+  return JsonResponse(HttpStatusFor(s), DumpJson(j));
 }
 
 std::string_view SeedStatus(JobState state) {

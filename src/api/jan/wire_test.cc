@@ -1,3 +1,3 @@
-#include <gtest/gtest.h>
-
 #include "api/jan/wire.h"
+
+#include <gtest/gtest.h>

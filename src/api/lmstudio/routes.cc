@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "api/lmstudio/wire.h"
+#include "core/json.h"
 #include "core/time_format.h"
 
 namespace modeld::api::lmstudio {
@@ -14,9 +15,7 @@ namespace {
 using nlohmann::json;
 
 // A 200 with |j|; bytes that are not UTF-8 (none are expected) become U+FFFD, never a throw.
-Response Ok(const json& j) {
-  return JsonResponse(http::status::ok, j.dump(-1, ' ', false, json::error_handler_t::replace));
-}
+Response Ok(const json& j) { return JsonResponse(http::status::ok, DumpJson(j)); }
 
 // A Hub repository named with nothing chosen in it (no quantization, file, revision-less
 // version): a link to it, or an org/name no catalog knows.

@@ -7,6 +7,7 @@
 #include "api/common/error_json.h"
 #include "api/common/progress.h"
 #include "core/error_reasons.h"
+#include "core/json.h"
 #include "core/redact.h"
 #include "core/text.h"
 
@@ -25,10 +26,6 @@ bool Contains(const std::string& haystack, std::string_view needle) {
 const service::ModelInspection* InspectionOf(const service::Model& m) {
   return m.inspection && m.inspection->error.empty() ? &*m.inspection : nullptr;
 }
-
-// |j| as JSON text; bytes that are not UTF-8 (a parse error quoting the body) become U+FFFD
-// instead of throwing.
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 json StringOrNull(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
 json CountOrNull(uint64_t n) { return n == 0 ? json(nullptr) : json(n); }
@@ -278,7 +275,7 @@ Response ErrorFor(const Status& s, std::string_view code) {
             {"type", type},
             {"code", code.empty() ? default_code : code}};
   AddErrorCode(e, s);
-  return JsonResponse(HttpStatusFor(s), Dump(json{{"error", e}}));
+  return JsonResponse(HttpStatusFor(s), DumpJson(json{{"error", e}}));
 }
 
 Response ErrorBody(http::status status, const std::string& message) {
@@ -313,7 +310,7 @@ Response ErrorBody(http::status status, const std::string& message) {
       break;
   }
   json e = {{"message", RedactText(message)}, {"type", type}, {"code", code}};
-  return JsonResponse(status, Dump(json{{"error", e}}));
+  return JsonResponse(status, DumpJson(json{{"error", e}}));
 }
 
 }  // namespace modeld::api::lmstudio

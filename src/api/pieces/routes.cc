@@ -8,6 +8,7 @@
 #include "api/common/body.h"
 #include "api/common/job_wait.h"
 #include "api/pieces/wire.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mutex.h"
 
@@ -18,7 +19,7 @@ namespace {
 using nlohmann::json;
 using service::JobState;
 
-Response Json(http::status status, const json& j) { return JsonResponse(status, j.dump()); }
+Response Json(http::status status, const json& j) { return JsonResponse(status, DumpJson(j)); }
 Response Ok(const json& j) { return Json(http::status::ok, j); }
 // A 200 with |body| as plain text (the well-known routes: the client reads text unless the
 // Content-Type says JSON).
@@ -345,20 +346,19 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
            if (ev.job_id != st->job) {  // a new download of it
              st->job = ev.job_id;
              st->high = 0;
-             if (!ev.terminal()) out.Send("", ProgressJson("INITIALIZED", std::nullopt).dump());
+             if (!ev.terminal()) out.Send("", DumpJson(ProgressJson("INITIALIZED", std::nullopt)));
            }
            std::string_view status = ProgressStatus(ev.state);
            if (ev.terminal()) {
-             out.Send("", ProgressJson(status, ev.state == JobState::kCompleted
-                                                   ? std::optional<double>(100.0)
-                                                   : std::nullopt)
-                              .dump());
+             out.Send("", DumpJson(ProgressJson(status, ev.state == JobState::kCompleted
+                                                            ? std::optional<double>(100.0)
+                                                            : std::nullopt)));
              return;
            }
            if (status != "IN-PROGRESS") return;
            std::optional<double> pct = Percentage(ev);
            if (pct) st->high = std::max(st->high, *pct);
-           out.Send("progress", ProgressJson(status, st->high).dump());
+           out.Send("progress", DumpJson(ProgressJson(status, st->high)));
          });
          // Where it stands now, unless an event said it already (subscribed first, so
          // nothing falls between).
@@ -370,14 +370,13 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
              st->job = job.id;
              std::optional<double> pct = Percentage(job.last);
              if (pct) st->high = *pct;
-             stream->Send("", ProgressJson(ProgressStatus(job.last.state), pct).dump());
+             stream->Send("", DumpJson(ProgressJson(ProgressStatus(job.last.state), pct)));
              return;
            }
          }
-         stream->Send("",
-                      ProgressJson(known->installed ? "COMPLETED" : "UNKNOWN",
-                                   known->installed ? std::optional<double>(100.0) : std::nullopt)
-                          .dump());
+         stream->Send("", DumpJson(ProgressJson(
+                              known->installed ? "COMPLETED" : "UNKNOWN",
+                              known->installed ? std::optional<double>(100.0) : std::nullopt)));
        },
        StreamKind::kWebSocket});
   return r;

@@ -12,6 +12,7 @@
 #include "api/common/progress.h"
 #include "core/error_reasons.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/redact.h"
 #include "core/text.h"
 #include "core/time_format.h"
@@ -343,14 +344,14 @@ http::status HttpStatusFor(const Status& s) {
 
 Response ErrorBody(http::status status, const std::string& message) {
   json j = {{"status", static_cast<int>(status)}, {"message", RedactText(message)}};
-  return JsonResponse(status, j.dump());
+  return JsonResponse(status, DumpJson(j));
 }
 
 Response ErrorFor(const Status& s) {
   const http::status status = HttpStatusFor(s);
   json j = {{"status", static_cast<int>(status)}, {"message", RedactText(s.message())}};
   AddErrorCode(j, s);
-  return JsonResponse(status, j.dump());
+  return JsonResponse(status, DumpJson(j));
 }
 
 }  // namespace modeld::api::pieces
