@@ -8,6 +8,7 @@
 #include "archive/extract.h"
 #include "core/error_reasons.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/time_format.h"
 #include "engine/engine.h"
@@ -18,7 +19,9 @@
 #include "service/pull_support.h"
 #include "service/quantization.h"
 #include "service/recorded_request.h"
+#include "sources/jan_model.h"
 #include "sources/resolver.h"
+#include "store/file_ops.h"
 #include "store/store.h"
 
 namespace modeld::service {
@@ -131,12 +134,76 @@ PullRequest Effective(const PullRequest& req, const Result<store::ModelInfo>& in
 ModelService::ModelService(std::unique_ptr<store::Store> store,
                            std::unique_ptr<engine::Engine> engine,
                            std::shared_ptr<const sources::Resolver> resolver)
-    : store_(std::move(store)), resolver_(std::move(resolver)), engine_(std::move(engine)) {
-  if (!resolver_) {
+    : store_(std::move(store)), base_resolver_(std::move(resolver)), engine_(std::move(engine)) {
+  if (!base_resolver_) {
     sources::ResolverConfig config;
     config.hub_cache = store_->options().hf_cache;
-    resolver_ = std::make_shared<sources::Resolver>(std::move(config));
+    base_resolver_ = std::make_shared<sources::Resolver>(std::move(config));
   }
+  {
+    MutexLock lock(&catalog_mu_);
+    resolver_ = base_resolver_;
+  }
+  MutexLock lock(&reload_mu_);
+  if (Status s = ReloadCatalogsLocked(/*force=*/false); !s.ok()) {
+    log::Warn("catalogs folder: {}", s.message());
+  }
+}
+
+std::shared_ptr<const sources::Resolver> ModelService::resolver() const {
+  MutexLock lock(&catalog_mu_);
+  return resolver_;
+}
+
+fs::path ModelService::catalogs_dir() const { return data_dir() / "catalogs"; }
+
+Status ModelService::ReloadCatalogs() {
+  MutexLock lock(&reload_mu_);
+  return ReloadCatalogsLocked(/*force=*/false);
+}
+
+Status ModelService::ReloadCatalogsLocked(bool force) {
+  const fs::path dir = catalogs_dir();
+  std::string fingerprint = sources::JanFolderFingerprint(dir);
+  if (!force && fingerprint == jan_fingerprint_) return Status::OK();
+  jan_fingerprint_ = fingerprint;
+  sources::JanFolder folder = sources::LoadJanFolder(dir);
+  for (const auto& p : folder.problems) log::Warn("catalogs folder: {}", p.message());
+  sources::ResolverConfig config = base_resolver_->config();
+  for (const auto& c : config.catalogs) {
+    if (c.name() == sources::kJanCatalogName) {
+      MutexLock lock(&catalog_mu_);
+      resolver_ = base_resolver_;
+      return Status::InvalidArgument("catalog " + c.origin() +
+                                     " is named 'jan', the name of the model.json files of " +
+                                     dir.string() + ", which are not used");
+    }
+  }
+  if (!folder.models.empty()) {
+    config.catalogs.push_back(sources::Catalog::FromModels(std::string(sources::kJanCatalogName),
+                                                           dir.string(), std::move(folder.models)));
+  }
+  auto next = std::make_shared<const sources::Resolver>(std::move(config));
+  MutexLock lock(&catalog_mu_);
+  resolver_ = std::move(next);
+  return Status::OK();
+}
+
+Result<CatalogModel> ModelService::SaveJanModel(const nlohmann::json& model) {
+  auto parsed = sources::JanModelFromJson(model, "(posted)");
+  if (!parsed.has_value()) return parsed.error();
+  const fs::path path = catalogs_dir() / parsed->name / "model.json";
+  MutexLock lock(&reload_mu_);
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) return ErrnoStatus("cannot make " + path.parent_path().string(), ec.value());
+  if (Status s = store::WriteFileAtomic(path, DumpJson(model, 2) + "\n"); !s.ok()) return s;
+  if (Status s = ReloadCatalogsLocked(/*force=*/true); !s.ok()) return s;
+  auto listing = Search("", std::string(sources::kJanCatalogName));
+  for (auto& m : listing.models) {
+    if (m.name == parsed->name) return std::move(m);
+  }
+  return Status::Internal("model.json " + path.string() + " was written but is not in the catalog");
 }
 
 ModelService::~ModelService() = default;
@@ -169,7 +236,7 @@ Result<std::shared_ptr<const sources::Plan>> ModelService::Prepare(const PullReq
   }
   // Resolve first: an unknown model or file is NotFound, a gated one PermissionDenied
   // and a full disk NoSpace now, not later. The job reuses the plan.
-  auto resolved = resolver_->Resolve(ToSourceRequest(effective));
+  auto resolved = resolver()->Resolve(ToSourceRequest(effective));
   if (!resolved.has_value()) return resolved.error();
   auto plan = std::make_shared<const sources::Plan>(std::move(resolved.value()));
   if (plan->TotalSize()) {
@@ -181,6 +248,7 @@ Result<std::shared_ptr<const sources::Plan>> ModelService::Prepare(const PullReq
     summary->total_bytes = plan->TotalSize();
     summary->first_url = plan->files.empty() ? effective.url : plan->files.front().url;
     summary->description = plan->description;
+    for (const auto& f : plan->files) summary->file_list.push_back({f.path, f.url, f.size});
   }
   return plan;
 }
@@ -204,7 +272,7 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
     return AlreadyInstalled(req.ref, installed->path);
   }
   if (!plan) {
-    auto resolved = resolver_->Resolve(ToSourceRequest(effective));
+    auto resolved = resolver()->Resolve(ToSourceRequest(effective));
     if (!resolved.has_value()) return resolved.error();
     plan = std::make_shared<const sources::Plan>(std::move(resolved.value()));
   }
@@ -457,7 +525,8 @@ Result<CacheReport> ModelService::Cache() {
 
 Result<std::string> ModelService::DefaultQuantization(const std::string& repo,
                                                       const std::string& revision) {
-  const sources::HubConfig& hub = resolver_->hub();
+  const auto resolver_now = resolver();  // kept alive while |hub| is read
+  const sources::HubConfig& hub = resolver_now->hub();
   if (hub.offline) return std::string();
   auto listing = sources::ResolveHub(repo, revision.empty() ? "main" : revision, {}, hub);
   if (!listing.has_value()) return listing.error();
@@ -470,7 +539,8 @@ Result<std::string> ModelService::DefaultQuantization(const std::string& repo,
 CatalogListing ModelService::Search(const std::string& words, const std::string& source) const {
   CatalogListing out;
   out.source_known = source.empty();
-  for (const auto* c : resolver_->catalogs()) {
+  const auto r = resolver();  // held while its catalogs are read
+  for (const auto* c : r->catalogs()) {
     out.sources.push_back({c->name(), c->origin(), c->models().size()});
     if (!source.empty() && source != c->name()) continue;
     out.source_known = true;
@@ -482,6 +552,7 @@ CatalogListing ModelService::Search(const std::string& words, const std::string&
       cm.tags = m->tags;
       for (const auto& v : m->versions) cm.versions.push_back({v.version, m->Size(v)});
       cm.json = m->ToJson(c->name());
+      cm.jan = m->jan;
       out.models.push_back(std::move(cm));
     }
   }

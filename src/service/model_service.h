@@ -114,11 +114,30 @@ class ModelService {
   // and with HF_HUB_OFFLINE (nothing is asked: the pull takes what the cache holds).
   // ResolveHub's errors: NotFound (repository or revision), PermissionDenied (gated or
   // private), Unavailable, InvalidArgument (bad names). Blocks (network).
-  Result<std::string> DefaultQuantization(const std::string& repo, const std::string& revision);
+  Result<std::string> DefaultQuantization(const std::string& repo, const std::string& revision)
+      EXCLUDES(catalog_mu_);
 
   // What the catalogs offer: models whose name, description or tags contain every word of
   // |words| (all when empty), from the catalog named |source| (all when empty).
-  CatalogListing Search(const std::string& words, const std::string& source = "") const;
+  CatalogListing Search(const std::string& words, const std::string& source = "") const
+      EXCLUDES(catalog_mu_);
+
+  // The catalogs folder, <data dir>/catalogs/: its Jan model.json files
+  // (sources/jan_model.h) form the catalog named "jan", read when the service is made and
+  // again by ReloadCatalogs.
+  std::filesystem::path catalogs_dir() const;
+  // Reads the catalogs folder again when its files changed (names, sizes, times), so that
+  // a model.json dropped in is seen without a restart: the catalogs given at start-up plus
+  // the folder's, swapped in at once (a pull resolving meanwhile keeps the catalogs it
+  // started with). Files that are not valid model.json are skipped and logged. OK when
+  // nothing changed. Reads the disk: call it off I/O threads.
+  Status ReloadCatalogs() EXCLUDES(reload_mu_, catalog_mu_);
+  // Validates Jan model.json |model| (sources::JanModelFromJson: InvalidArgument naming the
+  // field), writes it atomically to <catalogs dir>/<id>/model.json (replacing that id's
+  // file) and reloads the catalogs. Returns its entry in the "jan" catalog. IoError when
+  // it cannot be written; InvalidArgument when a catalog given at start-up is itself named
+  // "jan" (the folder's is then not used).
+  Result<CatalogModel> SaveJanModel(const nlohmann::json& model) EXCLUDES(reload_mu_, catalog_mu_);
 
   // Download jobs as recorded in the registry (oldest first), for `modeld jobs` when no
   // server runs.
@@ -216,8 +235,19 @@ class ModelService {
   // The same for the models the store lists as not inspected, for at most |budget|.
   void InspectPending(std::chrono::milliseconds budget);
 
+  // The resolver in use (readers copy the pointer, so a reload never pulls a catalog from
+  // under a pull).
+  std::shared_ptr<const sources::Resolver> resolver() const EXCLUDES(catalog_mu_);
+  Status ReloadCatalogsLocked(bool force) REQUIRES(reload_mu_) EXCLUDES(catalog_mu_);
+
   std::unique_ptr<store::Store> store_;
-  std::shared_ptr<const sources::Resolver> resolver_;
+  // The resolver given (or made) at construction: the catalogs of the start-up, without
+  // the catalogs folder's.
+  std::shared_ptr<const sources::Resolver> base_resolver_;
+  Mutex reload_mu_;  // one reload at a time; taken before catalog_mu_
+  std::string jan_fingerprint_ GUARDED_BY(reload_mu_);  // of the folder last read
+  mutable Mutex catalog_mu_;
+  std::shared_ptr<const sources::Resolver> resolver_ GUARDED_BY(catalog_mu_);
   ArchiveLimits archive_limits_;
   Mutex engine_mu_;
   std::unique_ptr<engine::Engine> engine_ GUARDED_BY(engine_mu_);  // made on first use

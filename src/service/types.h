@@ -153,6 +153,13 @@ struct PlanSummary {
   std::optional<uint64_t> total_bytes;  // when every file's size is known
   std::string first_url;
   std::string description;
+  // Each file: its path in the model, where it comes from (empty when it is already in
+  // the Hub cache offline), its size when known. Empty for jobs recovered after a restart.
+  struct File {
+    std::string path, url;
+    std::optional<uint64_t> size;
+  };
+  std::vector<File> file_list;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -380,6 +387,7 @@ struct CatalogModel {
   std::vector<std::string> tags;
   std::vector<CatalogVersionInfo> versions;
   nlohmann::json json;  // the catalog's full entry, as GET /catalog shows it
+  nlohmann::json jan;   // an entry from a Jan model.json: the model.json as given; else null
 };
 struct CatalogListing {
   std::vector<CatalogSource> sources;  // every catalog, whatever was searched

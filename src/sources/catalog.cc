@@ -250,6 +250,17 @@ const Catalog& Catalog::Default() {
   return kDefault;
 }
 
+Catalog Catalog::FromModels(std::string name, std::string origin,
+                            std::vector<CatalogModel> models) {
+  Catalog c;
+  c.name_ = std::move(name);
+  c.origin_ = std::move(origin);
+  for (auto& m : models) {
+    if (c.Find(m.name) == nullptr) c.models_.push_back(std::move(m));
+  }
+  return c;
+}
+
 const CatalogModel* Catalog::Find(const std::string& model) const {
   for (const auto& m : models_) {
     if (m.name == model) return &m;

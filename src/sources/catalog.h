@@ -43,6 +43,9 @@ struct CatalogModel {
   std::vector<std::string> tags;
   std::string latest;  // the version "latest" means
   std::vector<CatalogVersion> versions;
+  // An entry from a Jan model.json (jan_model.h): the model.json as it was given, which
+  // Jan's dialect shows; null for every other entry.
+  nlohmann::json jan;
 
   // |version| may be "latest". nullptr if there is no such version.
   const CatalogVersion* Find(const std::string& version) const;
@@ -68,6 +71,9 @@ class Catalog {
                                const std::string& origin);
   // "PATH", "URL", "NAME=PATH" or "NAME=URL". NotFound/Unavailable when unreadable.
   static Result<Catalog> Load(const std::string& spec);
+  // A catalog of |models| as they are (their names unique, case-insensitively: a later
+  // one with a known name is dropped), named |name|.
+  static Catalog FromModels(std::string name, std::string origin, std::vector<CatalogModel> models);
   // The catalog shipped with modeld, under the source name "default".
   static const Catalog& Default();
 

@@ -39,6 +39,8 @@ class Resolver {
   // The default catalog first, then the configured ones.
   std::vector<const Catalog*> catalogs() const;
   const HubConfig& hub() const { return config_.hub; }
+  // What it was made with (ModelService makes a new one with more catalogs from it).
+  const ResolverConfig& config() const { return config_; }
 
  private:
   // A link to one file on the configured Hub endpoint ({endpoint}/org/name/resolve/REV/FILE).
