@@ -9,7 +9,13 @@
 #   env: RATE (1000 req/s), CONNS ("50 1000"), BASE_RUNS (2 unloaded runs, first and last,
 #        averaged),
 #        NGINX_WORKERS (1, as modeld's one I/O thread on 2 cores), CAPACITY (1: also the
-#        saturated req/s of each with wrk -c50, no download running), MODELD, LOADGEN
+#        saturated req/s of each with wrk -c50, no download running), MODELD, LOADGEN,
+#        NGINX_DAEMON (0: each nginx runs in this script's session, as modeld does; 1: nginx
+#        daemonizes, as the runs before 2026-11-30 did)
+# Every server runs in the same session, so in the same scheduling group: with the
+# kernel's autogroups on (/proc/sys/kernel/sched_autogroup_enabled, Debian's default), a
+# daemonized nginx (setsid) gets a group, and so a CPU share, of its own, while modeld's
+# I/O thread shares one with its download threads and the load generator.
 #
 # For each connection count, three runs of the same load (build/bench/modeld_bench_loadgen:
 # open loop, latency counted from when each request was due; why not hey: bench/loadgen.cc):
@@ -25,6 +31,7 @@ CONNS=${CONNS:-50 1000}
 BASE_RUNS=${BASE_RUNS:-2}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
 CAPACITY=${CAPACITY:-1}
+NGINX_DAEMON=${NGINX_DAEMON:-0}
 MODELD=${MODELD:-build/modeld}
 LOADGEN=${LOADGEN:-build/bench/modeld_bench_loadgen}
 for tool in nginx curl jq python3; do
@@ -51,8 +58,10 @@ chmod 755 "$work/www" "$work/ref"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 nginx_conf() {  # NAME PORT ROOT WORKERS
+  local daemon=off
+  [[ $NGINX_DAEMON == 1 ]] && daemon=on
   cat > "$work/$1.conf" <<CONF
-daemon on;
+daemon $daemon;
 worker_processes $4;
 pid $work/$1.pid;
 error_log $work/logs/$1.error.log;
@@ -65,7 +74,18 @@ http {
   server { listen 127.0.0.1:$2 backlog=4096; root $3; }
 }
 CONF
-  nginx -c "$work/$1.conf"
+  if [[ $NGINX_DAEMON == 1 ]]; then
+    nginx -c "$work/$1.conf"
+  else
+    nginx -c "$work/$1.conf" &
+  fi
+  # Up when it answers (a 404 for / is an answer).
+  for _ in $(seq 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$2/" && return 0
+    sleep 0.05
+  done
+  echo "nginx $1 did not start" >&2
+  return 1
 }
 P_ORIGIN=$(free_port); P_REF=$(free_port)
 echo "generating 3 x ${SIZE_MIB} MiB..." >&2
@@ -186,15 +206,16 @@ if [[ $CAPACITY == 1 ]]; then  # what each answers flat out (wrk, closed loop), 
   echo "capacity nginx $(awk '/Requests\/sec/ {print $2}' "$work/wrk-nginx.txt")" >> "$results"
 fi
 
-python3 - "$results" "$SIZE_MIB" "$RATE" "$NGINX_WORKERS" "$(nproc)" "$(wc -c < "$work/ref/progress.json")" <<'PY'
+python3 - "$results" "$SIZE_MIB" "$RATE" "$NGINX_WORKERS" "$(nproc)" "$(wc -c < "$work/ref/progress.json")" "$NGINX_DAEMON" <<'PY'
 import json, sys
 lines = [l.split() for l in open(sys.argv[1])]
-size_mib, rate, workers, cores, json_bytes = sys.argv[2:]
+size_mib, rate, workers, cores, json_bytes, daemon = sys.argv[2:]
 total = 3 * int(size_mib) * 1024 * 1024
 base = [float(l[1]) for l in lines if l[0] == "base"]
 b = sum(base) / len(base)
 print(f"3 downloads of {size_mib} MiB from a local nginx; {cores} cores; load {rate} req/s, "
-      f"open loop; nginx {workers} worker(s) serving the same {json_bytes} bytes of progress JSON")
+      f"open loop; nginx {workers} worker(s) serving the same {json_bytes} bytes of progress JSON, "
+      f"{'daemonized (a scheduling group of its own)' if daemon == '1' else 'in the same session as modeld'}")
 print("unloaded: " + ", ".join(f"{t:.2f} s ({total / t / 1e6:.0f} MB/s)" for t in base) +
       f"; mean {b:.2f} s")
 print()

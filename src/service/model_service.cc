@@ -192,7 +192,12 @@ Status ModelService::ReloadCatalogsLocked(bool force) {
 Result<CatalogModel> ModelService::SaveJanModel(const nlohmann::json& model) {
   auto parsed = sources::JanModelFromJson(model, "(posted)");
   if (!parsed.has_value()) return parsed.error();
-  const fs::path path = catalogs_dir() / parsed->name / "model.json";
+  // Jan's layout, <id>/model.json; an id holding '/' (org/name) is one folder, org--name,
+  // as the Hugging Face cache names repositories (the folder's name is not read back).
+  std::string folder = parsed->name;
+  for (size_t at = folder.find('/'); at != std::string::npos; at = folder.find('/', at + 2))
+    folder.replace(at, 1, "--");
+  const fs::path path = catalogs_dir() / folder / "model.json";
   MutexLock lock(&reload_mu_);
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);

@@ -133,10 +133,10 @@ class ModelService {
   // nothing changed. Reads the disk: call it off I/O threads.
   Status ReloadCatalogs() EXCLUDES(reload_mu_, catalog_mu_);
   // Validates Jan model.json |model| (sources::JanModelFromJson: InvalidArgument naming the
-  // field), writes it atomically to <catalogs dir>/<id>/model.json (replacing that id's
-  // file) and reloads the catalogs. Returns its entry in the "jan" catalog. IoError when
-  // it cannot be written; InvalidArgument when a catalog given at start-up is itself named
-  // "jan" (the folder's is then not used).
+  // field), writes it atomically to <catalogs dir>/<id>/model.json (an id holding '/' in one
+  // folder, org--name; replacing that id's file) and reloads the catalogs. Returns its entry
+  // in the "jan" catalog. IoError when it cannot be written; InvalidArgument when a catalog
+  // given at start-up is itself named "jan" (the folder's is then not used).
   Result<CatalogModel> SaveJanModel(const nlohmann::json& model) EXCLUDES(reload_mu_, catalog_mu_);
 
   // Download jobs as recorded in the registry (oldest first), for `modeld jobs` when no

@@ -186,6 +186,12 @@ TEST_F(JanApiTest, JansDownloadThenProgressFlowEndsInEnd) {
   EXPECT_EQ(saved.body["state"], "not_downloaded");
   EXPECT_EQ(saved.body["engine"], "llama-cpp") << "the model.json as given";
   EXPECT_TRUE(fs::exists(data_ / "catalogs" / "tiny-jan" / "model.json"));
+  // An id holding '/' is saved as one folder (org--name) and read back as a catalog entry.
+  auto nested = Call(s, "POST", "/v1/models", ModelJson("org/tiny-jan", "/t.gguf").dump());
+  ASSERT_EQ(nested.status, 200) << nested.text;
+  EXPECT_EQ(nested.body["id"], "org/tiny-jan");
+  EXPECT_TRUE(fs::exists(data_ / "catalogs" / "org--tiny-jan" / "model.json"));
+  EXPECT_EQ(Listed(s, "/v1", "org/tiny-jan")["status"], "not_downloaded");
   EXPECT_EQ(Listed(s, "/v1", "tiny-jan")["status"], "not_downloaded");
   EXPECT_EQ(Call(s, "GET", "/v1/download/getDownloadProgress/tiny-jan").status, 404)
       << "no download yet";
