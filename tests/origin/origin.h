@@ -100,7 +100,8 @@ class TestOrigin {
   // Connections reset by an outage so far.
   int RefusedConnections() const;
 
-  // Requests seen for |path| (all paths when empty), in order.
+  // Requests seen for |path| (all paths when empty), in order. A |path| without a query
+  // also matches the targets that add one ("/f" counts "/f?sig=1"), here and below.
   std::vector<RequestLog> Requests(const std::string& path = "") const;
   // Body bytes written for |path| (all paths when empty).
   uint64_t BodyBytes(const std::string& path = "") const;
@@ -110,7 +111,7 @@ class TestOrigin {
   // until |timeout| passes; returns whether it became true. For tests that must act at a
   // known point of a download without sleeping.
   bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
-  // Waits until at least |n| requests for |path| (the target, exactly) have come.
+  // Waits until at least |n| requests for |path| (matched as by Requests) have come.
   bool WaitForRequests(const std::string& path, size_t n,
                        std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Waits until at least |bytes| of body have been written for |path|.

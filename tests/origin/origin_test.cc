@@ -37,6 +37,18 @@ TEST(TestOriginTest, ServesRangesAndValidators) {
   EXPECT_EQ(Get(o.Url("/missing")).status, 404);
 }
 
+TEST(TestOriginTest, CountsQueriedTargetsUnderTheirPath) {
+  TestOrigin o;
+  o.Put("/f", {.content = "abc"});
+  EXPECT_EQ(Get(o.Url("/f?sig=1")).body, "abc");
+  EXPECT_EQ(Get(o.Url("/f")).body, "abc");
+  EXPECT_EQ(Get(o.Url("/fg")).status, 404);
+  EXPECT_EQ(o.Requests("/f").size(), 2u);
+  EXPECT_EQ(o.Requests("/f?sig=1").size(), 1u);
+  EXPECT_TRUE(o.WaitForBodyBytes("/f", 6));
+  EXPECT_TRUE(o.WaitForRequests("/f", 2, std::chrono::milliseconds(0)));
+}
+
 TEST(TestOriginTest, InjectsFaults) {
   TestOrigin o;
   std::string data = RandomBytes(100000, 2);
