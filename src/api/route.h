@@ -54,12 +54,18 @@ class EventStream {
 // JSON (application/x-ndjson, Ollama's streamed POSTs), or a WebSocket upgrade.
 enum class StreamKind { kSse, kNdjson, kWebSocket };
 
-// Given to a stream handler, which calls exactly one of them, at once, on the thread it
-// was called on: Reject answers with a plain response (an unknown job is a 404 in the
-// dialect's own error shape); Start sends the stream's header and returns the stream.
+// Given to a stream handler, which calls exactly one of Reject, Start and Plain, at once,
+// on the thread it was called on: Reject answers with a plain response (an unknown job is
+// a 404 in the dialect's own error shape); Start sends the stream's header and returns the
+// stream; Plain hands the request to the route's plain |handler| on its lane (Ollama's
+// "stream": false), and is false (nothing decided) when the route has none.
+// Post runs |fn| on the network pool (false when it is full or stopping): for the slow
+// start of a stream (resolving a model), which the handler itself must not wait for.
 struct StreamReply {
   std::function<void(Response)> Reject;
   std::function<std::shared_ptr<EventStream>()> Start;
+  std::function<bool()> Plain;
+  std::function<bool(std::function<void()>)> Post;
 };
 // Stream handlers run on the connection's I/O thread and must not block: long work is
 // started elsewhere and reports into the stream.

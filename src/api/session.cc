@@ -199,6 +199,11 @@ class Session : public std::enable_shared_from_this<Session> {
       // One path, two answers: the WebSocket, and a plain GET (Pieces' progress).
     }
 
+    RunHandler(route, std::move(req));
+  }
+
+  // Runs |route|'s plain handler on its lane; its answer goes out on this strand.
+  void RunHandler(const Route* route, std::shared_ptr<Request> req) {
     {
       MutexLock lock(&server_->mu);
       ++server_->in_flight;
@@ -244,7 +249,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     // The handler either starts the stream (the connection moves into it) or answers
     // plainly, on this strand, before it returns.
-    enum Outcome { kNone, kRejected, kStarted };
+    enum Outcome { kNone, kRejected, kStarted, kPlain };
     auto outcome = std::make_shared<Outcome>(kNone);  // a late call finds it decided
     auto self = shared_from_this();
     StreamReply reply;
@@ -253,6 +258,14 @@ class Session : public std::enable_shared_from_this<Session> {
       *outcome = kRejected;
       counted_ = false;
       Send(std::move(res), true);
+    };
+    reply.Plain = [outcome, &route]() {
+      if (*outcome != kNone || !route.handler) return false;
+      *outcome = kPlain;
+      return true;
+    };
+    reply.Post = [self](std::function<void()> fn) {
+      return self->server_->network_pool->Post(std::move(fn));
     };
     reply.Start = [this, self, outcome, &route, req, extra]() -> std::shared_ptr<EventStream> {
       if (*outcome != kNone) return nullptr;
@@ -274,6 +287,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (*outcome == kNone)
         reply.Reject(ErrorBody(http::status::internal_server_error, "Internal error"));
     }
+    if (*outcome == kPlain) return RunHandler(&route, std::move(req));
     if (*outcome == kNone) {
       log::Error("stream handler for {} gave no answer", log_target_);
       reply.Reject(ErrorBody(http::status::internal_server_error, "Internal error: no answer"));

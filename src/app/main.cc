@@ -74,6 +74,17 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false)
       ->group(global);
 
+  std::string ollama_models, ollama_registry;
+  app.add_option("--ollama-models", ollama_models,
+                 "Ollama's model directory, where models pulled from an Ollama registry are "
+                 "also written and whose blobs are reused (default: $OLLAMA_MODELS, else "
+                 "~/.ollama/models when it exists and is writable; \"none\": off)")
+      ->group(global);
+  app.add_option("--ollama-registry", ollama_registry,
+                 "the registry Ollama names resolve on (default: $OLLAMA_REGISTRY, else "
+                 "https://registry.ollama.ai): a company mirror")
+      ->group(global);
+
   bool allow_private_upstreams = false;
   app.add_flag("--allow-private-upstreams", allow_private_upstreams,
                "allow downloads from loopback, private, link-local, CGNAT and unique-local "
@@ -204,7 +215,7 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   serve_cmd->add_flag("--compat", serve.compat,
                       "also listen on each system's own port on 127.0.0.1 with its API only "
-                      "(Pieces 1000, LM Studio 1234, Jan 1337, Ollama 11434, as they are added)");
+                      "(Pieces 1000, LM Studio 1234, Jan 1337, Ollama 11434)");
   serve_cmd->add_option("--token", serve.token,
                         "require 'Authorization: Bearer TOKEN' on every request but GET /healthz "
                         "(default: $MODELD_TOKEN; --token-file keeps it off the command line)");
@@ -433,6 +444,8 @@ int main(int argc, char** argv) {
     }
     pull.data_dir = data_dir;
     pull.catalogs = catalogs;
+    pull.ollama_models = ollama_models;
+    pull.ollama_registry = ollama_registry;
     st.data_dir = data_dir;
     if (pull_cmd->parsed()) return cli::RunPull(pull);
     if (search_cmd->parsed()) {
@@ -444,6 +457,8 @@ int main(int argc, char** argv) {
       log::SetLevel(log_level == "warn" ? "info" : log_level);  // the access log
       serve.data_dir = data_dir;
       serve.catalogs = catalogs;
+      serve.ollama_models = ollama_models;
+      serve.ollama_registry = ollama_registry;
       return app::RunServe(std::move(serve));
     }
     if (jobs_cmd->parsed()) {

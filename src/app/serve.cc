@@ -10,6 +10,7 @@
 #include "api/http_server.h"
 #include "api/jan/routes.h"
 #include "api/lmstudio/routes.h"
+#include "api/ollama/routes.h"
 #include "api/pieces/routes.h"
 #include "cli/exit_codes.h"
 #include "core/log.h"
@@ -63,7 +64,11 @@ int RunServe(ServeArgs args) {
     std::fprintf(stderr, "modeld serve: %s\n", token.error().message().c_str());
     return ExitCodeFor(token.error());
   }
-  auto opened = service::OpenService(args.data_dir, args.catalogs);
+  service::OpenOptions opening;
+  opening.catalogs = args.catalogs;
+  opening.ollama_models = args.ollama_models;
+  opening.ollama_registry = args.ollama_registry;
+  auto opened = service::OpenService(args.data_dir, opening);
   if (!opened.has_value()) {
     std::fprintf(stderr, "modeld serve: %s\n", opened.error().message().c_str());
     return ExitCodeFor(opened.error());
@@ -104,9 +109,11 @@ int RunServe(ServeArgs args) {
   api::pieces::Context pieces_ctx{models, *jobs, MODELD_VERSION};
   api::lmstudio::Context lmstudio_ctx{models, *jobs, MODELD_VERSION};
   api::jan::Context jan_ctx{models, *jobs, MODELD_VERSION};
+  api::ollama::Context ollama_ctx{models, *jobs, MODELD_VERSION};
   std::vector<api::Dialect> dialects = {
       api::generic::GenericDialect(ctx), api::pieces::PiecesDialect(pieces_ctx),
-      api::lmstudio::LmStudioDialect(lmstudio_ctx), api::jan::JanDialect(jan_ctx)};
+      api::lmstudio::LmStudioDialect(lmstudio_ctx), api::jan::JanDialect(jan_ctx),
+      api::ollama::OllamaDialect(ollama_ctx)};
   api::ServerOptions opts;
   if (!args.listen.empty()) opts.listen = args.listen;
   if (args.compat) {

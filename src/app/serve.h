@@ -17,6 +17,8 @@ struct ServeArgs {
   std::vector<std::string> allowed_origins;  // --allowed-origin
   std::string data_dir;
   std::vector<std::string> catalogs;  // --catalog
+  std::string ollama_models;          // --ollama-models: Ollama's directory ("none": off)
+  std::string ollama_registry;        // --ollama-registry: the registry for Ollama names
   int max_downloads = 3;
   double retry_for_s = -1;  // --retry-for: the jobs' default retry budget; -1: 2 min
   int max_connections = 0;  // 0: from the file descriptor limit

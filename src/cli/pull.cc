@@ -279,7 +279,11 @@ int RunExport(const PullArgs& args, service::ExportRequest req) {
 // Into the store, as NAME:VERSION.
 int RunStorePull(const PullArgs& args, service::PullRequest req) {
   SignalWatcher signals;
-  auto svc = service::OpenService(args.data_dir, args.catalogs);
+  service::OpenOptions opening;
+  opening.catalogs = args.catalogs;
+  opening.ollama_models = args.ollama_models;
+  opening.ollama_registry = args.ollama_registry;
+  auto svc = service::OpenService(args.data_dir, opening);
   if (!svc.has_value()) return PrintError("pull", svc.error());
   service::StopSignal stop;
   signals.Start([&] { stop.Request(); });
@@ -522,7 +526,8 @@ int RunPull(const PullArgs& args) {
   if (auto rc = BuildPull(args, dl, &req)) return *rc;
   // A running server over the same store does the pull (so every app sees it), unless
   // told to work locally (or given headers or catalogs only this process knows).
-  if (!args.local && req.headers.empty() && args.catalogs.empty()) {
+  if (!args.local && req.headers.empty() && args.catalogs.empty() && args.ollama_registry.empty() &&
+      args.ollama_models.empty()) {
     if (auto server = ServerClient::Discover()) {
       auto use = UseServer("pull", args.data_dir, args.quiet, *server);
       if (std::holds_alternative<int>(use)) return std::get<int>(use);

@@ -35,6 +35,8 @@ struct PullArgs {
   bool no_extract = false;            // keep archives as they are
   bool keep_archive = false;          // keep the archive beside what it extracted
   std::vector<std::string> catalogs;  // --catalog
+  std::string ollama_models;          // --ollama-models
+  std::string ollama_registry;        // --ollama-registry
 };
 
 // Runs the pull; returns the process exit code (cli/exit_codes.h).

@@ -289,6 +289,14 @@ int RunCache(const StoreArgs& args) {
   for (const auto& [ref, size] : rep->per_model) {
     std::printf("  %-58s %10s\n", ref.c_str(), HumanBytes(size).c_str());
   }
+  // Ollama's own directory: what an installed Ollama lists (modeld reuses its blobs).
+  if (!rep->ollama_models.empty()) {
+    std::printf("ollama:    %s, %s\n", rep->ollama_models.c_str(),
+                Count(rep->ollama_dir_models.size(), "model", "models").c_str());
+    for (const auto& m : rep->ollama_dir_models) {
+      std::printf("  %-58s %10s\n", m.name.Shortest().c_str(), HumanBytes(m.size).c_str());
+    }
+  }
   // The Hugging Face cache's files that are modeld's (hard links: the bytes are on disk once).
   if (rep->hf_cache_repos.empty()) {
     std::printf("hub cache: holds none of modeld's files\n");

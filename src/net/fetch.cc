@@ -1,7 +1,11 @@
 #include "net/fetch.h"
 
 #include <algorithm>
+#include <random>
+#include <thread>
 
+#include "core/log.h"
+#include "core/time_format.h"
 #include "net/curl_setup.h"
 #include "net/http.h"
 
@@ -91,6 +95,53 @@ std::string NextLink(const std::string& link) {
     pos = end + 1;
   }
   return "";
+}
+
+Result<FetchResponse> FetchRetrying(const std::string& url, const std::vector<std::string>& headers,
+                                    const RetryBudget& budget) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto start = std::chrono::steady_clock::now();
+  for (int attempt = 0;; ++attempt) {
+    auto r = Fetch(url, headers, budget.timeout, false, budget.max_body);
+    bool retry = false;
+    std::optional<std::chrono::milliseconds> retry_after;
+    if (!r.has_value()) {
+      if (r.error().code() != Status::Code::kUnavailable) return r.error();
+      retry = true;
+    } else if (IsRetryableHttpStatus(r->status)) {
+      retry = true;
+      auto it = r->headers.find("retry-after");
+      if (it != r->headers.end()) {
+        retry_after = ParseRetryAfter(it->second, std::chrono::system_clock::now());
+      }
+    } else {
+      return r;
+    }
+    const auto failing = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    const bool spent =
+        failing >= budget.retry_for || (budget.max_retries >= 0 && attempt >= budget.max_retries);
+    if (!retry || spent) {
+      std::string why = "giving up after retrying for " + HumanDuration(failing) + " (" +
+                        std::to_string(attempt + 1) + " attempts)";
+      if (!r.has_value()) return r.error().WithContext(why);
+      return Status::Unavailable(budget.upstream + " answered HTTP " + std::to_string(r->status) +
+                                 " to " + url + "; " + why);
+    }
+    const auto left = budget.retry_for - failing;
+    std::chrono::milliseconds wait;
+    if (retry_after && retry_after->count() > 0) {
+      wait = std::min(*retry_after, std::max(budget.max_backoff, left));
+    } else {
+      int64_t base = std::min<int64_t>(budget.max_backoff.count(), 500LL << std::min(attempt, 10));
+      wait = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(base / 2, base)(rng));
+      wait = std::min(wait, left);
+    }
+    log::Warn("{}: {}, retrying in {} (attempt {})", url,
+              r.has_value() ? "HTTP " + std::to_string(r->status) : r.error().message(),
+              HumanDuration(wait), attempt + 2);
+    std::this_thread::sleep_for(wait);  // back-off, not sync
+  }
 }
 
 }  // namespace modeld::net

@@ -228,6 +228,66 @@ Status CurlStatus(std::string_view context, CURLcode code) {
   }
 }
 
+std::optional<BearerChallenge> ParseBearerChallenge(std::string_view v) {
+  auto skip_space = [&] {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  };
+  skip_space();
+  constexpr std::string_view kScheme = "bearer";
+  if (v.size() < kScheme.size()) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(v[i])) != kScheme[i]) return std::nullopt;
+  }
+  v.remove_prefix(kScheme.size());
+  if (!v.empty() && v.front() != ' ' && v.front() != '\t') return std::nullopt;
+  BearerChallenge out;
+  while (true) {
+    skip_space();
+    while (!v.empty() && v.front() == ',') {
+      v.remove_prefix(1);
+      skip_space();
+    }
+    if (v.empty()) break;
+    size_t eq = v.find('=');
+    if (eq == v.npos) break;
+    std::string key(v.substr(0, eq));
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    v.remove_prefix(eq + 1);
+    skip_space();
+    std::string value;
+    if (!v.empty() && v.front() == '"') {
+      v.remove_prefix(1);
+      bool closed = false;
+      while (!v.empty()) {
+        char c = v.front();
+        v.remove_prefix(1);
+        if (c == '\\' && !v.empty()) {
+          value += v.front();
+          v.remove_prefix(1);
+        } else if (c == '"') {
+          closed = true;
+          break;
+        } else {
+          value += c;
+        }
+      }
+      if (!closed) return std::nullopt;
+    } else {
+      size_t end = v.find(',');
+      value = std::string(v.substr(0, end));
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+      v.remove_prefix(end == v.npos ? v.size() : end);
+    }
+    if (key == "realm") out.realm = value;
+    if (key == "service") out.service = value;
+    if (key == "scope") out.scope = value;
+  }
+  if (out.realm.empty()) return std::nullopt;
+  return out;
+}
+
 Status HttpStatusToStatus(int http_status, std::string_view context) {
   std::string msg = std::string(context) + ": HTTP " + std::to_string(http_status);
   if (http_status == 404 || http_status == 410) return Status::NotFound(msg);

@@ -71,6 +71,14 @@ std::string UrlFileName(std::string_view url);
 // The filename from a Content-Disposition value (filename*=UTF-8'' preferred), or "".
 std::string ContentDispositionFileName(std::string_view value);
 
+// A "WWW-Authenticate: Bearer realm=...,service=...,scope=..." challenge (RFC 6750, as
+// container registries send it); nullopt for another scheme or no realm. Parameter
+// values may be quoted (with backslash escapes) or bare tokens.
+struct BearerChallenge {
+  std::string realm, service, scope;
+};
+std::optional<BearerChallenge> ParseBearerChallenge(std::string_view value);
+
 // Maps a libcurl result to a Status: timeouts, resets and DNS failures are Unavailable;
 // TLS verification failures are PermissionDenied; write errors are IoError; a redirect
 // loop (more than kMaxRedirects) is InvalidArgument saying "too many redirects".

@@ -96,3 +96,27 @@ TEST(HttpTest, ContentDispositionBadPercentEscapesDoNotThrow) {
 
 }  // namespace
 }  // namespace modeld::net
+
+namespace modeld::net {
+namespace {
+
+TEST(HttpTest, BearerChallengesAsRegistriesSendThem) {
+  auto c = ParseBearerChallenge(
+      R"(Bearer realm="https://auth.example/token",service="registry.example",scope="repository:library/x:pull")");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->realm, "https://auth.example/token");
+  EXPECT_EQ(c->service, "registry.example");
+  EXPECT_EQ(c->scope, "repository:library/x:pull");
+  c = ParseBearerChallenge(R"(bearer  service=reg , realm = "a\"b" ,scope="")");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->realm, "a\"b");
+  EXPECT_EQ(c->service, "reg");
+  EXPECT_FALSE(ParseBearerChallenge(R"(Basic realm="x")").has_value());
+  EXPECT_FALSE(ParseBearerChallenge(R"(Bearerrealm="x")").has_value());
+  EXPECT_FALSE(ParseBearerChallenge(R"(Bearer service="x")").has_value());  // no realm
+  EXPECT_FALSE(ParseBearerChallenge(R"(Bearer realm="unterminated)").has_value());
+  EXPECT_FALSE(ParseBearerChallenge("").has_value());
+}
+
+}  // namespace
+}  // namespace modeld::net

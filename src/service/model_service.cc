@@ -10,6 +10,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/ollama.h"
 #include "core/time_format.h"
 #include "engine/engine.h"
 #include "formats/model_metadata.h"
@@ -85,6 +86,23 @@ void LinkIntoHubCache(store::Store& store, const sources::Plan& plan,
     if (Status s = store.LinkHubSnapshot(snap); !s.ok()) {
       log::Warn("could not write {} into the Hub cache: {}", snap.repo_id, s.ToString());
     }
+  }
+}
+
+// A model from an Ollama registry also goes into Ollama's own directory (when there is
+// one): its blobs linked, then the manifest as the registry sent it. A courtesy, as above.
+void LinkIntoOllama(store::Store& store, const sources::Plan& plan,
+                    const std::vector<store::FileEntry>& files) {
+  if (!store.ollama().enabled() || plan.source != "ollama") return;
+  const nlohmann::json& o = plan.metadata.value("ollama", nlohmann::json::object());
+  auto name = ParseOllamaName(o.value("name", std::string()));
+  const std::string manifest = o.value("manifest", std::string());
+  if (!name.has_value() || manifest.empty()) return;
+  std::vector<std::string> blobs;
+  for (const auto& f : files) blobs.push_back(f.sha256);
+  if (Status s = store.ollama().Write(*name, manifest, blobs); !s.ok()) {
+    log::Warn("could not write {} into {}: {}", name->Shortest(), store.ollama().dir().string(),
+              s.ToString());
   }
 }
 
@@ -299,6 +317,7 @@ Result<PullResult> ModelService::Pull(const PullRequest& req,
 
   DiscardExtractedArchives(*store_, stats.extracted_archives, *files);
   LinkIntoHubCache(*store_, *plan, *files);
+  LinkIntoOllama(*store_, *plan, *files);
   std::error_code ec;
   fs::remove_all(store_->PartialDir(PullKey(req.ref)), ec);
   return result;
@@ -461,6 +480,8 @@ Result<CacheReport> ModelService::Cache() {
     out.hf_cache_repos.push_back(
         {h.repo_id, h.path, h.files, h.bytes, h.unused_files, h.unused_bytes});
   }
+  out.ollama_models = store_->options().ollama_models;
+  out.ollama_dir_models = OllamaDirModels();
   return out;
 }
 

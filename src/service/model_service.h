@@ -201,6 +201,21 @@ class ModelService {
 
   // OK, or NoSpace saying the disk holding the store is full and what still works.
   Status CheckDiskFull() const;
+
+  // A second name |to| for the installed model |from|'s files (Ollama's copy): the same
+  // blobs, source, metadata and inspection; an Ollama name is written into Ollama's
+  // directory too. NotFound (|from|), InvalidArgument (|to|).
+  Result<Model> Copy(const ModelRef& from, const ModelRef& to);
+  // The bytes of the file |path| of installed model |ref| (Ollama's template, params,
+  // license): NotFound when it has none, InvalidArgument when over |max_bytes|.
+  Result<std::string> ReadModelFile(const ModelRef& ref, const std::string& path, size_t max_bytes);
+  // Whether the store holds the blob |sha256| (64 hex digits).
+  bool HasBlob(const std::string& sha256);
+  // The models of Ollama's own directory (none when there is none), as Ollama lists them:
+  // a model whose config blob is missing or not JSON is left out.
+  std::vector<OllamaDirModel> OllamaDirModels();
+  // Removes |name| from Ollama's directory (its manifest, and blobs no other one names).
+  Status RemoveFromOllamaDir(const OllamaName& name);
   const std::filesystem::path& data_dir() const;
 
   // Bounds for extracting archives (the free space caps the total as well).

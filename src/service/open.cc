@@ -80,13 +80,27 @@ std::filesystem::path DataDirFor(const std::string& data_dir) {
 
 Result<std::unique_ptr<ModelService>> OpenService(const std::string& data_dir,
                                                   const std::vector<std::string>& catalogs) {
-  auto store = store::Store::Open(store::DefaultStoreOptions(data_dir));
+  OpenOptions options;
+  options.catalogs = catalogs;
+  return OpenService(data_dir, options);
+}
+
+Result<std::unique_ptr<ModelService>> OpenService(const std::string& data_dir,
+                                                  const OpenOptions& options) {
+  store::StoreOptions store_options = store::DefaultStoreOptions(data_dir);
+  if (options.ollama_models == "none") {
+    store_options.ollama_models.clear();
+  } else if (!options.ollama_models.empty()) {
+    store_options.ollama_models = options.ollama_models;
+  }
+  auto store = store::Store::Open(store_options);
   if (!store.has_value()) return store.error();
-  auto loaded = LoadCatalogs((*store)->options().data_dir, catalogs);
+  auto loaded = LoadCatalogs((*store)->options().data_dir, options.catalogs);
   if (!loaded.has_value()) return loaded.error();
   sources::ResolverConfig config;
   config.hub_cache = (*store)->options().hf_cache;
   config.catalogs = std::move(loaded.value());
+  if (!options.ollama_registry.empty()) config.ollama.registry = options.ollama_registry;
   return std::make_unique<ModelService>(std::move(store.value()), nullptr,
                                         std::make_shared<sources::Resolver>(std::move(config)));
 }

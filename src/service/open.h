@@ -23,6 +23,16 @@ namespace modeld::service {
 Result<std::unique_ptr<ModelService>> OpenService(const std::string& data_dir,
                                                   const std::vector<std::string>& catalogs = {});
 
+// What a composition root may set beyond the data dir and the catalogs; empty: the
+// environment's (store::DefaultStoreOptions, sources::OllamaConfig::FromEnvironment).
+struct OpenOptions {
+  std::vector<std::string> catalogs;
+  std::string ollama_models;    // --ollama-models: Ollama's model directory ("none": off)
+  std::string ollama_registry;  // --ollama-registry: the registry for Ollama names
+};
+Result<std::unique_ptr<ModelService>> OpenService(const std::string& data_dir,
+                                                  const OpenOptions& options);
+
 // The data dir OpenService(|data_dir|) opens, as an absolute path, without opening it.
 std::filesystem::path DataDirFor(const std::string& data_dir);
 

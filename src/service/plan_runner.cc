@@ -48,6 +48,12 @@ std::optional<store::FileEntry> PlanRunner::Reuse(size_t i) {
   if (!req_.force && !f.sha256.empty() && f.size && store_.HasVerifiedBlob(f.sha256, *f.size)) {
     return store::FileEntry{f.path, *f.size, f.sha256};
   }
+  // An Ollama blob Ollama's own directory already holds (hashed before it is trusted).
+  if (!req_.force && !f.sha256.empty() && f.size && store_.ollama().enabled()) {
+    auto adopted = store_.AdoptFromOllama(f.sha256, *f.size);
+    if (adopted.has_value() && !adopted->empty())
+      return store::FileEntry{f.path, *f.size, *adopted};
+  }
   if (!f.hub_etag.empty() && f.size) {
     auto adopted = store_.AdoptFromHubCache(f.hub_repo, f.hub_etag, f.sha256, *f.size);
     if (adopted.has_value() && !adopted->empty())

@@ -2,6 +2,7 @@
 #include <cctype>
 
 #include "core/checksum.h"
+#include "core/ollama.h"
 #include "core/text.h"
 #include "net/http.h"
 #include "service/model_service.h"
@@ -111,16 +112,38 @@ Status ParsePullTarget(const std::string& m, const std::string& name, PullReques
     req->ref = *ref;
     return Status::OK();
   }
+  // ollama://NAME[:TAG]: a model of an Ollama registry (Ollama's names, core/ollama.h).
+  if (m.rfind("ollama://", 0) == 0) {
+    auto o = ParseOllamaName(m.substr(9));
+    if (!o.has_value()) return o.error();
+    if (o->OnHub()) {
+      return Status::InvalidArgument("'" + m + "' names a Hugging Face repository: use hf://" +
+                                     o->ns + "/" + o->model);
+    }
+    auto ref = o->ToModelRef();
+    if (!ref.has_value()) return ref.error();
+    req->source = "ollama";
+    if (name.empty()) {
+      req->ref = *ref;
+      return Status::OK();
+    }
+    auto as = ParseModelRef(name);
+    if (!as.has_value()) return as.error();
+    req->ref = *as;
+    req->lookup = *ref;
+    return Status::OK();
+  }
   // "htp://host/x", "ftp://host/x": a URL of a scheme modeld does not fetch, not a name.
   if (size_t sep = m.find("://"); sep != std::string::npos && sep > 0) {
     std::string scheme = m.substr(0, sep);
     bool is_scheme = std::all_of(scheme.begin(), scheme.end(), [](unsigned char c) {
       return std::isalnum(c) || c == '+' || c == '-' || c == '.';
     });
-    if (is_scheme && scheme != "hf") {
+    if (is_scheme && scheme != "hf" && scheme != "ollama") {
       return Status::InvalidArgument("unknown URL scheme '" + scheme + "' in '" + m +
                                      "': modeld fetches http:// and https:// URLs (and "
-                                     "hf://org/name from the Hugging Face Hub)");
+                                     "hf://org/name from the Hugging Face Hub, "
+                                     "ollama://NAME[:TAG] from an Ollama registry)");
     }
   }
   auto ref = ParseModelRef(m);

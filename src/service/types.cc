@@ -160,11 +160,22 @@ nlohmann::json CacheReport::ToJson() const {
                    {"unused_files", r.unused_files},
                    {"unused_bytes", r.unused_bytes}});
   }
-  return {{"data_dir", data_dir.string()}, {"hf_cache", hf_cache.string()},
-          {"models", model_count},         {"blobs", blob_count},
-          {"blob_bytes", blob_bytes},      {"logical_bytes", logical_bytes},
-          {"partials", partial_count},     {"partial_bytes", partial_bytes},
-          {"free_bytes", free_bytes},      {"per_model", per},
+  auto ollama = nlohmann::json::array();
+  for (const auto& m : ollama_dir_models) {
+    ollama.push_back({{"name", m.name.Shortest()}, {"digest", m.digest}, {"size", m.size}});
+  }
+  return {{"data_dir", data_dir.string()},
+          {"hf_cache", hf_cache.string()},
+          {"ollama_models", ollama_models.string()},
+          {"ollama_dir_models", ollama},
+          {"models", model_count},
+          {"blobs", blob_count},
+          {"blob_bytes", blob_bytes},
+          {"logical_bytes", logical_bytes},
+          {"partials", partial_count},
+          {"partial_bytes", partial_bytes},
+          {"free_bytes", free_bytes},
+          {"per_model", per},
           {"hf_cache_repos", hub}};
 }
 

@@ -18,6 +18,7 @@
 
 #include "core/checksum.h"
 #include "core/names.h"
+#include "core/ollama.h"
 #include "core/status.h"
 
 namespace modeld::service {
@@ -309,6 +310,15 @@ struct HubCacheRepo {
   uint64_t unused_files = 0, unused_bytes = 0;  // of those, files no installed model uses
 };
 
+// A model in Ollama's own directory (OLLAMA_MODELS), for listings: what Ollama lists.
+struct OllamaDirModel {
+  OllamaName name;
+  std::string digest;     // sha256 of the manifest's bytes (Ollama's model digest)
+  uint64_t size = 0;      // the blobs', config included
+  int64_t modified = 0;   // the manifest's mtime, Unix seconds
+  nlohmann::json config;  // the config blob (model_format, model_family, file_type, ...)
+};
+
 struct CacheReport {
   std::filesystem::path data_dir, hf_cache;
   uint64_t blob_count = 0, blob_bytes = 0;
@@ -318,6 +328,9 @@ struct CacheReport {
   uint64_t free_bytes = 0;
   std::vector<std::pair<std::string, uint64_t>> per_model;  // ref, size
   std::vector<HubCacheRepo> hf_cache_repos;                 // by repository id
+  // Ollama's own directory ("" when there is none) and the models it holds.
+  std::filesystem::path ollama_models;
+  std::vector<OllamaDirModel> ollama_dir_models;
   nlohmann::json ToJson() const;
 };
 
@@ -397,7 +410,8 @@ struct CatalogListing {
 
 // What a user names as a model (the CLI's MODEL, a dialect's model field), understood:
 // a URL (installed as |name| or its file name), a Hugging Face reference (hf://org/name,
-// hf://org/name/path/to/file, a link to the Hub), or NAME[:VERSION] (a catalog model or a
+// hf://org/name/path/to/file, a link to the Hub), ollama://NAME[:TAG] (an Ollama registry's
+// model, installed as core/ollama.h's ModelRef), or NAME[:VERSION] (a catalog model or a
 // Hub org/name[:REVISION or :QUANT]). Fills |req|'s ref, lookup, url, source, revision and
 // include; reads the Hub selection already in |req| (include, exclude, quantization,
 // revision) to name the model:

@@ -6,8 +6,6 @@
 #include <cctype>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <random>
-#include <thread>
 
 #include "core/error_reasons.h"
 #include "core/json.h"
@@ -52,54 +50,17 @@ Status ValidateRevision(const std::string& rev) {
   return Status::OK();
 }
 
-// One API GET with the token, retrying 429, 5xx and network failures (Retry-After
-// honoured) for config.retry_for, each retry logged at the default level.
+// One API GET with the token, retrying 429, 5xx and network failures (net::FetchRetrying).
 Result<net::FetchResponse> ApiGet(const std::string& url, const HubConfig& config) {
   std::vector<std::string> headers = {"Accept: application/json"};
   if (!config.token.empty()) headers.push_back("Authorization: Bearer " + config.token);
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  const auto start = std::chrono::steady_clock::now();
-  for (int attempt = 0;; ++attempt) {
-    auto r = net::Fetch(url, headers, config.timeout);
-    bool retry = false;
-    std::optional<std::chrono::milliseconds> retry_after;
-    if (!r.has_value()) {
-      if (r.error().code() != Status::Code::kUnavailable) return r.error();
-      retry = true;
-    } else if (net::IsRetryableHttpStatus(r->status)) {
-      retry = true;
-      auto it = r->headers.find("retry-after");
-      if (it != r->headers.end()) {
-        retry_after = net::ParseRetryAfter(it->second, std::chrono::system_clock::now());
-      }
-    } else {
-      return r;
-    }
-    const auto failing = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - start);
-    const bool spent =
-        failing >= config.retry_for || (config.max_retries >= 0 && attempt >= config.max_retries);
-    if (!retry || spent) {
-      std::string why = "giving up after retrying for " + HumanDuration(failing) + " (" +
-                        std::to_string(attempt + 1) + " attempts)";
-      if (!r.has_value()) return r.error().WithContext(why);
-      return Status::Unavailable("the Hub answered HTTP " + std::to_string(r->status) + " to " +
-                                 url + "; " + why);
-    }
-    const auto left = config.retry_for - failing;
-    std::chrono::milliseconds wait;
-    if (retry_after && retry_after->count() > 0) {
-      wait = std::min(*retry_after, std::max(config.max_backoff, left));
-    } else {
-      int64_t base = std::min<int64_t>(config.max_backoff.count(), 500LL << std::min(attempt, 10));
-      wait = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(base / 2, base)(rng));
-      wait = std::min(wait, left);
-    }
-    log::Warn("{}: {}, retrying in {} (attempt {})", url,
-              r.has_value() ? "HTTP " + std::to_string(r->status) : r.error().message(),
-              HumanDuration(wait), attempt + 2);
-    std::this_thread::sleep_for(wait);  // back-off, not sync
-  }
+  net::RetryBudget budget;
+  budget.timeout = config.timeout;
+  budget.retry_for = config.retry_for;
+  budget.max_retries = config.max_retries;
+  budget.max_backoff = config.max_backoff;
+  budget.upstream = "the Hub";
+  return net::FetchRetrying(url, headers, budget);
 }
 
 // Turns a Hub error answer into a Status a user can act on.

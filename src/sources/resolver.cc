@@ -107,6 +107,21 @@ Result<Plan> Resolver::Resolve(const SourceRequest& req) const {
   }
   const std::string& source = req.source;
   if (source == "url") return Status::InvalidArgument("source 'url' needs a download_url");
+  if (source == "ollama") {
+    // The name is an Ollama name as stored ("registry.ollama.ai/library/m", a port as
+    // "_PORT": core/ollama.h) or as a user writes it ("llama3.2", "user/m"); the version
+    // is its tag.
+    const std::string tag = req.version.empty() ? "latest" : req.version;
+    Result<OllamaName> name = Status::InvalidArgument("");
+    if (auto stored = OllamaNameOf(ModelRef{req.name, tag})) {
+      name = *stored;
+    } else {
+      name = ParseOllamaName(req.name.find(':') != std::string::npos ? req.name
+                                                                     : req.name + ":" + tag);
+    }
+    if (!name.has_value()) return name.error();
+    return ResolveOllama(*name, !req.verify_ssl, config_.ollama);
+  }
 
   // The Hub: by source, by link (hf://, https://huggingface.co/...), or org/repo.
   auto hub_ref = ParseHubReference(req.name);

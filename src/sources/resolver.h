@@ -4,7 +4,9 @@
 //      is verified and uses HF_TOKEN);
 //   2. source "huggingface", an "org/repo" name or a Hub link resolves on the Hub: the
 //      version is a revision, or a GGUF quantization such as Q4_K_M;
-//   3. otherwise the catalogs: the named one, or (source "" / "default") the default
+//   3. source "ollama": the name on its Ollama registry (sources/ollama.h), the version
+//      its tag;
+//   4. otherwise the catalogs: the named one, or (source "" / "default") the default
 //      catalog, then every configured one, then the Hub for names with a '/'.
 // With HF_HUB_OFFLINE, Hub models resolve from the Hub cache's snapshots.
 //
@@ -16,6 +18,7 @@
 
 #include "sources/catalog.h"
 #include "sources/huggingface.h"
+#include "sources/ollama.h"
 #include "sources/plan.h"
 
 namespace modeld::sources {
@@ -24,6 +27,7 @@ struct ResolverConfig {
   HubConfig hub = HubConfig::FromEnvironment();
   std::filesystem::path hub_cache;  // for offline resolution
   std::vector<Catalog> catalogs;    // besides the default one
+  OllamaConfig ollama = OllamaConfig::FromEnvironment();
   std::chrono::milliseconds probe_timeout{15000};
 };
 

@@ -9,7 +9,9 @@
 #include <system_error>
 #include <vector>
 
+#include "core/checksum.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "store/paths.h"
 
 namespace modeld::store {
@@ -62,6 +64,40 @@ Status LinkOrCopy(const fs::path& target, const fs::path& link) {
                            ec.message());
   }
   return Status::OK();
+}
+
+Status HardLinkOrCopy(const fs::path& target, const fs::path& link) {
+  if (::link(target.c_str(), link.c_str()) == 0) return Status::OK();
+  int err = errno;
+  if (err != EXDEV && err != EPERM && err != EMLINK && err != ENOTSUP) {
+    return ErrnoStatus("link " + link.string(), err);
+  }
+  std::error_code ec;
+  fs::copy_file(target, link, ec);
+  if (ec) {
+    return Status::IoError("copy " + target.string() + " to " + link.string() + ": " +
+                           ec.message());
+  }
+  return Status::OK();
+}
+
+std::optional<std::string> ReadRegularFile(const fs::path& path, size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return std::nullopt;
+  }
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  data.resize(got);
+  return data;
 }
 
 Status ReplaceSymlink(const fs::path& target, const fs::path& link) {
@@ -148,6 +184,71 @@ Status AdoptBlob(const fs::path& data_dir, const fs::path& file, const std::stri
   }
   if (moved) *moved = true;
   return FsyncDir(blob.parent_path());
+}
+
+bool NeedsRelink(const fs::path& foreign, const fs::path& ours) {
+  struct stat h {
+  }, o{};
+  if (::stat(foreign.c_str(), &h) != 0) return true;
+  if (::stat(ours.c_str(), &o) != 0) return false;  // nothing to link from: keep what is there
+  if (h.st_dev == o.st_dev) return h.st_ino != o.st_ino;
+  return h.st_size != o.st_size;
+}
+
+Result<std::optional<StagedFile>> StageForeignFile(const fs::path& data_dir, const fs::path& file,
+                                                   uint64_t size, const std::string& sha256,
+                                                   const std::string& git_sha1,
+                                                   const std::string& tag) {
+  // One descriptor for the checks, the hash and the link: a symlink, a FIFO, or a file
+  // swapped after it was hashed is never what gets adopted.
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) != size) {
+    return std::optional<StagedFile>();
+  }
+  Hasher h(HashAlgorithm::kSha256);
+  std::optional<Hasher> git;
+  if (sha256.empty()) {
+    git.emplace(HashAlgorithm::kGitSha1, size);
+  }
+  std::vector<char> buf(1 << 20);
+  ssize_t n;
+  while ((n = ::read(fd.get(), buf.data(), buf.size())) > 0) {
+    h.Update(buf.data(), static_cast<size_t>(n));
+    if (git) {
+      git->Update(buf.data(), static_cast<size_t>(n));
+    }
+  }
+  std::string got = h.FinishHex();
+  bool ok = n == 0 && (git ? git->FinishHex() == git_sha1 : got == sha256);
+  if (!ok) {
+    log::Warn("{} does not match its digest; not reusing it", file.string());
+    return std::optional<StagedFile>();
+  }
+  fs::path tmp = BlobTempPath(data_dir, got, tag + RandomHex(8));
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
+  if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    // Another file system (or no /proc): a copy of the bytes hashed, from the descriptor.
+    UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!out.valid()) return ErrnoStatus("create " + tmp.string(), errno);
+    Hasher again(HashAlgorithm::kSha256);
+    off_t at = 0;
+    while ((n = ::pread(fd.get(), buf.data(), buf.size(), at)) > 0) {
+      again.Update(buf.data(), static_cast<size_t>(n));
+      if (::write(out.get(), buf.data(), static_cast<size_t>(n)) != n) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        return ErrnoStatus("write " + tmp.string(), err);
+      }
+      at += n;
+    }
+    if (n < 0 || again.FinishHex() != got) {  // changed while it was copied
+      ::unlink(tmp.c_str());
+      return std::optional<StagedFile>();
+    }
+  }
+  return std::optional<StagedFile>(StagedFile{tmp, got});
 }
 
 }  // namespace modeld::store

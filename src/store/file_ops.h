@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
@@ -28,6 +29,13 @@ Status CreateDirs(const std::filesystem::path& dir);
 // are refused) a symlink, else a copy. |link| must not exist. Hard links share the inode,
 // which is why blobs are kept read-only.
 Status LinkOrCopy(const std::filesystem::path& target, const std::filesystem::path& link);
+// The same for a directory another tool owns (Ollama's): a hard link, else a copy, never a
+// symlink (which would dangle once modeld's blob goes).
+Status HardLinkOrCopy(const std::filesystem::path& target, const std::filesystem::path& link);
+
+// The bytes of |path| if it is a regular file (symlinks are not followed) of at most
+// |max_bytes|; nullopt otherwise. Reads through one descriptor: never more than |max_bytes|.
+std::optional<std::string> ReadRegularFile(const std::filesystem::path& path, size_t max_bytes);
 
 // Atomically points |link| at |target| (may be relative): a symlink under a temporary name
 // beside it, rename() over |link|, fsync of the directory.
@@ -53,5 +61,29 @@ bool HasBlob(const std::filesystem::path& data_dir, const std::string& sha256, u
 // record); this is only the file step. REQUIRES: |file| hashes to |sha256|.
 Status AdoptBlob(const std::filesystem::path& data_dir, const std::filesystem::path& file,
                  const std::string& sha256, bool replace = false, bool* moved = nullptr);
+
+// Whether |foreign| (another tool's name for one of our blobs: the Hub cache's, Ollama's)
+// is to be (re)linked to our verified blob |ours|: it is missing; or, on ours' file
+// system, it is another file than ours (the hard link a repair of ours left on the old,
+// corrupt bytes, or a file someone changed); or, on another file system (where it was
+// copied), its size differs.
+bool NeedsRelink(const std::filesystem::path& foreign, const std::filesystem::path& ours);
+
+// A file another tool's cache holds, made ready for the store to adopt instead of fetching
+// it: if |file| is a regular file (a symlink is not followed) of |size| bytes that hashes
+// to |sha256| (or, when |sha256| is empty, whose git blob id is |git_sha1|), the inode that
+// was hashed is hard-linked (else copied, from the same descriptor) to a temporary name
+// beside |data_dir|'s blobs (suffix |tag|), which the caller adopts (Store::AdoptBlob) or
+// deletes. nullopt (not an error) when it is absent or does not match; an error only if
+// linking failed. Reads the whole file.
+struct StagedFile {
+  std::filesystem::path path;  // the temporary name
+  std::string sha256;          // its digest, as hashed
+};
+Result<std::optional<StagedFile>> StageForeignFile(const std::filesystem::path& data_dir,
+                                                   const std::filesystem::path& file, uint64_t size,
+                                                   const std::string& sha256,
+                                                   const std::string& git_sha1,
+                                                   const std::string& tag);
 
 }  // namespace modeld::store

@@ -54,39 +54,15 @@ Result<std::optional<HubCache::Staged>> HubCache::Stage(const std::string& repo_
   if (!found) {
     return none;
   }
-  struct stat st {};
-  if (::stat(found->c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != size) {
+  auto staged =
+      StageForeignFile(data_dir_, *found, size, sha256, sha256.empty() ? etag : "", ".hub");
+  if (!staged.has_value()) {
+    return staged.error();
+  }
+  if (!staged->has_value()) {
     return none;
   }
-  // Hash it: a file in someone else's cache is trusted for nothing but its bytes.
-  UniqueFd fd(::open(found->c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    return none;
-  }
-  Hasher h(HashAlgorithm::kSha256);
-  std::optional<Hasher> git;
-  if (sha256.empty()) {
-    git.emplace(HashAlgorithm::kGitSha1, size);
-  }
-  std::vector<char> buf(1 << 20);
-  ssize_t n;
-  while ((n = ::read(fd.get(), buf.data(), buf.size())) > 0) {
-    h.Update(buf.data(), static_cast<size_t>(n));
-    if (git) {
-      git->Update(buf.data(), static_cast<size_t>(n));
-    }
-  }
-  std::string got = h.FinishHex();
-  bool ok = n == 0 && (git ? git->FinishHex() == etag : got == sha256);
-  if (!ok) {
-    log::Warn("{} in the Hub cache does not match its digest; not reusing it", found->string());
-    return none;
-  }
-  fs::path tmp = BlobTempPath(data_dir_, got, ".hub" + RandomHex(8));
-  if (Status s = LinkOrCopy(*found, tmp); !s.ok()) {
-    return s;
-  }
-  return std::optional<Staged>(Staged{tmp, got});
+  return std::optional<Staged>(Staged{(*staged)->path, (*staged)->sha256});
 }
 
 std::vector<HubCache::CachedBlob> HubCache::ListBlobs() const {
@@ -128,19 +104,6 @@ bool PruneEmpty(const fs::path& dir) {
   }
   for (const auto& c : children) PruneEmpty(c);
   return fs::is_empty(dir, ec) && !ec && fs::remove(dir, ec);
-}
-
-// Whether the Hub cache's |hf_blob| is to be (re)linked to our verified blob |ours|: it is
-// missing; or, on ours' file system, it is another file than ours (the hard link a repair
-// of ours left on the old, corrupt bytes, or a file someone changed); or, on another file
-// system (where it was copied), its size differs.
-bool NeedsLink(const fs::path& hf_blob, const fs::path& ours) {
-  struct stat h {
-  }, o{};
-  if (::stat(hf_blob.c_str(), &h) != 0) return true;
-  if (::stat(ours.c_str(), &o) != 0) return false;  // nothing to link from: keep what is there
-  if (h.st_dev == o.st_dev) return h.st_ino != o.st_ino;
-  return h.st_size != o.st_size;
 }
 
 }  // namespace
@@ -220,7 +183,7 @@ Status HubCache::LinkSnapshot(const HubSnapshot& snap) const {
     }
     fs::path blob = repo / "blobs" / f.etag;
     const fs::path ours = BlobPath(data_dir_, f.sha256);
-    if (NeedsLink(blob, ours)) {
+    if (NeedsRelink(blob, ours)) {
       fs::path tmp = repo / "blobs" / (f.etag + "." + RandomHex(8) + ".incomplete");
       if (Status s = LinkOrCopy(ours, tmp); !s.ok()) {
         return s;

@@ -62,6 +62,12 @@ StoreOptions DefaultStoreOptions(const std::string& data_dir_flag) {
   } else {
     o.hf_cache = fs::path(HomeDir()) / ".cache" / "huggingface" / "hub";
   }
+  if (!Env("OLLAMA_MODELS").empty()) {
+    o.ollama_models = Env("OLLAMA_MODELS");
+  } else if (fs::path d = fs::path(HomeDir()) / ".ollama" / "models";
+             ::access(d.c_str(), W_OK | X_OK) == 0) {
+    o.ollama_models = d;
+  }
   return o;
 }
 
@@ -76,6 +82,7 @@ void Store::MaybeCrash(const char* point) {
 Store::Store(StoreOptions options, std::unique_ptr<RegistryDb> registry)
     : options_(std::move(options)),
       hub_(options_.hf_cache, options_.data_dir),
+      ollama_(options_.ollama_models, options_.data_dir),
       registry_(std::move(registry)) {}
 Store::~Store() = default;
 
@@ -506,6 +513,19 @@ Result<std::string> Store::AdoptFromHubCache(const std::string& repo_id, const s
   if (!staged->has_value()) return std::string();
   const auto& [tmp, got] = **staged;
   // Hashed just now: it wins over a blob of ours that is not known good.
+  if (Status s = AdoptBlob(tmp, got); !s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return got;
+}
+
+Result<std::string> Store::AdoptFromOllama(const std::string& sha256, uint64_t size) {
+  if (HasVerifiedBlob(sha256, size)) return sha256;
+  auto staged = ollama_.Stage(sha256, size);
+  if (!staged.has_value()) return staged.error();
+  if (!staged->has_value()) return std::string();
+  const auto& [tmp, got] = **staged;
   if (Status s = AdoptBlob(tmp, got); !s.ok()) {
     ::unlink(tmp.c_str());
     return s;

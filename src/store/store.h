@@ -53,6 +53,7 @@
 #include "core/status.h"
 #include "store/hub_cache.h"
 #include "store/jobs.h"
+#include "store/ollama_layout.h"
 #include "store/registered_models.h"
 #include "store/verification.h"
 
@@ -64,10 +65,14 @@ class RegistryDb;
 struct StoreOptions {
   std::filesystem::path data_dir;
   std::filesystem::path hf_cache;  // the Hugging Face hub cache (HF_HUB_CACHE layout)
+  // Ollama's model directory (ollama_layout.h); empty: none.
+  std::filesystem::path ollama_models;
 };
 
 // --data-dir, else $MODELD_HOME, else $XDG_DATA_HOME/modeld, else ~/.local/share/modeld;
-// the Hub cache from $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.
+// the Hub cache from $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub;
+// Ollama's directory from $OLLAMA_MODELS, else ~/.ollama/models when it exists and is
+// writable, else none.
 StoreOptions DefaultStoreOptions(const std::string& data_dir_flag = "");
 
 struct FileEntry {
@@ -335,6 +340,12 @@ class Store {
   // Writes |snap| into the Hub cache: blobs/<etag> (hard link or copy of our blob),
   // snapshots/<commit>/<path> (relative symlinks) and refs/<revision>.
   Status LinkHubSnapshot(const HubSnapshot& snap);
+  // Ollama's model directory (disabled when StoreOptions::ollama_models is empty).
+  const OllamaLayout& ollama() const { return ollama_; }
+  // Reuses a blob Ollama's directory holds instead of fetching it: our own when
+  // HasVerifiedBlob; else blobs/sha256-<hex> if it is |size| bytes and hashes to |sha256|,
+  // adopted as AdoptFromHubCache does. "" (not an error) when absent or not matching.
+  Result<std::string> AdoptFromOllama(const std::string& sha256, uint64_t size);
   // A file already in the Hub cache, by its etag; nullopt if absent.
   std::optional<std::filesystem::path> FindHubBlob(const std::string& repo_id,
                                                    const std::string& etag) const;
@@ -422,7 +433,8 @@ class Store {
   Status ForgetBlobs(const std::vector<std::string>& digests) REQUIRES(mu_);
 
   StoreOptions options_;
-  HubCache hub_;  // immutable: used without mu_
+  HubCache hub_;         // immutable: used without mu_
+  OllamaLayout ollama_;  // immutable: used without mu_
   Mutex mu_;
   // The pointer never changes; the registry is used with mu_ held, but for read_only().
   const std::unique_ptr<RegistryDb> registry_ PT_GUARDED_BY(mu_);

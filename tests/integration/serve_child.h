@@ -44,11 +44,14 @@ class ServeChild {
     posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    // The Hub's cache and Ollama's directory beside the data dir: never the user's own.
     std::vector<std::string> env_s = {"MODELD_ALLOW_PRIVATE_UPSTREAMS=1",
-                                      "HF_HUB_CACHE=" + (data_dir / "hf-cache").string()};
+                                      "HF_HUB_CACHE=" + (data_dir / "hf-cache").string(),
+                                      "OLLAMA_MODELS=" + (data_dir / "ollama").string()};
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
-      if (kv.rfind("HF_HUB_CACHE=", 0) != 0 && kv.rfind("MODELD_TOKEN", 0) != 0)
+      if (kv.rfind("HF_HUB_CACHE=", 0) != 0 && kv.rfind("MODELD_TOKEN", 0) != 0 &&
+          kv.rfind("OLLAMA_MODELS=", 0) != 0)
         env_s.emplace_back(kv);
     }
     std::vector<char*> envp;

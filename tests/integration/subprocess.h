@@ -48,11 +48,12 @@ class Child {
     posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    // Never the real home: default data and Hub cache dirs point into the scratch dir.
+    // Never the real home: default data, Hub cache and Ollama dirs point into the scratch dir.
     // |extra_env| may name them itself, and then wins.
     std::vector<std::string> env_s = extra_env;
     for (std::string kv : {"MODELD_HOME=" + (dir / "modeld-home").string(),
-                           "HF_HUB_CACHE=" + (dir / "hf-cache").string()}) {
+                           "HF_HUB_CACHE=" + (dir / "hf-cache").string(),
+                           "OLLAMA_MODELS=" + (dir / "ollama").string()}) {
       std::string name = kv.substr(0, kv.find('=') + 1);
       if (std::none_of(extra_env.begin(), extra_env.end(),
                        [&](const std::string& x) { return x.rfind(name, 0) == 0; })) {
@@ -65,7 +66,7 @@ class Child {
       bool overridden = std::any_of(extra_env.begin(), extra_env.end(),
                                     [&](const std::string& x) { return x.rfind(name, 0) == 0; });
       if (!overridden && kv.rfind("MODELD_HOME=", 0) != 0 && kv.rfind("HF_HUB_CACHE=", 0) != 0 &&
-          kv.rfind("HF_HOME=", 0) != 0) {
+          kv.rfind("HF_HOME=", 0) != 0 && kv.rfind("OLLAMA_MODELS=", 0) != 0) {
         env_s.emplace_back(kv);
       }
     }

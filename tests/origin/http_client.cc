@@ -27,6 +27,10 @@ HttpReply HttpCall(const std::string& method, const std::string& url, const std:
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   } else if (method != "GET" && method != "HEAD") {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+    if (!body.empty()) {  // DELETE /api/delete {"model"}, PUT bodies
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.c_str());
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    }
   }
   auto append = +[](char* d, size_t s, size_t n, void* u) {
     static_cast<std::string*>(u)->append(d, s * n);
@@ -40,7 +44,11 @@ HttpReply HttpCall(const std::string& method, const std::string& url, const std:
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, nullptr);
+  // A reused handle forgets the body (setting it implies POST: reset that after).
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, nullptr);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, -1L);
   curl_easy_setopt(e, CURLOPT_POST, 0L);
+  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   curl_slist_free_all(list);
   if (!handle) curl_easy_cleanup(e);
   return r;

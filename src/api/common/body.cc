@@ -1,8 +1,10 @@
 #include "api/common/body.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/json.h"
+#include "service/types.h"
 
 namespace modeld::api {
 
@@ -95,6 +97,27 @@ std::optional<BodyReader> BodyReader::Object(const std::string& key) {
     return std::nullopt;
   }
   return BodyReader(*v, prefix_ + key + ".");
+}
+
+Result<std::optional<std::chrono::milliseconds>> ReadKeepAlive(const nlohmann::json& k) {
+  Result<std::chrono::milliseconds> keep = std::chrono::milliseconds(0);
+  if (k.is_null()) return std::optional<std::chrono::milliseconds>();
+  if (k.is_number()) {
+    double secs = k.get<double>();
+    if (!std::isfinite(secs) || std::abs(secs) > 1e12) {
+      return Status::InvalidArgument("Invalid parameter 'keep_alive': out of range");
+    }
+    keep = service::ParseKeepAlive(std::to_string(secs));
+  } else if (k.is_string()) {
+    keep = service::ParseKeepAlive(k.get<std::string>());
+  } else {
+    return Status::InvalidArgument(
+        "Invalid parameter 'keep_alive': must be a number of seconds or a duration string");
+  }
+  if (!keep.has_value()) {
+    return Status::InvalidArgument("Invalid parameter 'keep_alive': " + keep.error().message());
+  }
+  return std::optional<std::chrono::milliseconds>(*keep);
 }
 
 }  // namespace modeld::api

@@ -6,6 +6,7 @@
 // Thread safety: one reader per request.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -52,5 +53,9 @@ class BodyReader {
   std::string prefix_;
   Status error_;
 };
+
+// An Ollama-style "keep_alive" value (service::ParseKeepAlive): a number of seconds or a
+// duration string; nullopt for null. InvalidArgument "Invalid parameter 'keep_alive': ...".
+Result<std::optional<std::chrono::milliseconds>> ReadKeepAlive(const nlohmann::json& value);
 
 }  // namespace modeld::api

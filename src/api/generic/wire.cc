@@ -225,24 +225,9 @@ Result<LoadRequest> ParseLoadRequest(const std::string& name, std::string_view b
   b.Str("version", &version) && b.Bool("mlock", &out.options.mlock);
   if (!b.ok()) return b.error();
   if (b.Has("keep_alive")) {
-    const json& k = b.json()["keep_alive"];
-    Result<std::chrono::milliseconds> keep = std::chrono::milliseconds(0);
-    if (k.is_number()) {
-      double secs = k.get<double>();
-      if (!std::isfinite(secs) || std::abs(secs) > 1e12) {
-        return Status::InvalidArgument("Invalid parameter 'keep_alive': out of range");
-      }
-      keep = service::ParseKeepAlive(std::to_string(secs));
-    } else if (k.is_string()) {
-      keep = service::ParseKeepAlive(k.get<std::string>());
-    } else if (!k.is_null()) {
-      return Status::InvalidArgument(
-          "Invalid parameter 'keep_alive': must be a number of seconds or a duration string");
-    }
-    if (!keep.has_value()) {
-      return Status::InvalidArgument("Invalid parameter 'keep_alive': " + keep.error().message());
-    }
-    if (!k.is_null()) out.options.keep_alive = *keep;
+    auto keep = ReadKeepAlive(b.json()["keep_alive"]);
+    if (!keep.has_value()) return keep.error();
+    if (*keep) out.options.keep_alive = *keep;
   }
   // NAME or NAME:VERSION in the path; a version given otherwise wins.
   auto ref = name.find(':') != std::string::npos ? ParseModelRef(name)

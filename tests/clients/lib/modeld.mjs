@@ -78,7 +78,9 @@ export async function startModeld({ dataDir, args = [], env = {}, logLevel = 'wa
   };
   const argv = ['--data-dir', dataDir, '--log-level', logLevel, 'serve', '--listen', '127.0.0.1:0',
                 ...args];
+  // The Hub's cache and Ollama's directory in the data dir: never the user's own.
   const childEnv = { ...process.env, MODELD_HOME: dataDir, HF_HUB_CACHE: path.join(dataDir, 'hf'),
+                     OLLAMA_MODELS: path.join(dataDir, 'ollama'),
                      MODELD_ALLOW_PRIVATE_UPSTREAMS: '1', ...env };
   if (!('MODELD_TOKEN' in env)) delete childEnv.MODELD_TOKEN;
 
@@ -116,6 +118,47 @@ export async function startModeld({ dataDir, args = [], env = {}, logLevel = 'wa
     throw e;
   }
   return server;
+}
+
+// The Ollama registry mimic (tests/origin/ollama_mimic.h, as the binary
+// build/tests/origin/modeld_ollama_mimic, or $MODELD_OLLAMA_MIMIC) serving |config|:
+//   {models: [{name: "library/tiny", tags: ["latest"], private_token?, config?,
+//              layers: [{mediaType, file | text}]}], rate?: blob bytes/s per connection}
+// Resolves {registry, blobs (its base URLs), bytes() (blob bytes served so far), close()}.
+export const OLLAMA_MIMIC = process.env.MODELD_OLLAMA_MIMIC ||
+  path.resolve(here, '../../../build/tests/origin/modeld_ollama_mimic');
+export async function startOllamaMimic(config) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modeld-ollama-mimic-'));
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, JSON.stringify(config));
+  const proc = spawn(OLLAMA_MIMIC, [file], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const ready = new Promise((resolve, reject) => {
+    let seen = '';
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (chunk) => {
+      seen += chunk;
+      const nl = seen.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(seen.slice(0, nl)));
+    });
+    proc.once('exit', (code, sig) => reject(new Error(`the Ollama mimic exited (${code ?? sig})`)));
+    proc.once('error', (e) => reject(new Error(`could not start ${OLLAMA_MIMIC}: ${e.message}`)));
+  });
+  const urls = await withDeadline(ready, 15000, 'the Ollama mimic to say where it listens');
+  return {
+    ...urls,
+    async bytes() {
+      return (await request(`${urls.registry}/_ctl/bytes`)).json.bytes;
+    },
+    async close() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise((resolve) => proc.once('exit', resolve));
+        proc.stdin.end();
+        proc.kill('SIGTERM');
+        await withDeadline(exited, 15000, 'the Ollama mimic to exit');
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 // A request to modeld or anything else with Node's fetch; resolves {status, headers, text,
