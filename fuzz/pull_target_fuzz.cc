@@ -6,11 +6,13 @@
 // Invariants: a refused target is InvalidArgument; a NAME given is the name installed; an
 // hf:// reference pulls its repository from the Hub; a URL is fetched as given and
 // installed under a valid name (one made from the URL when no name is given, so that never
-// fails); anything else is NAME[:VERSION], validated, and is what is looked up. A Hub reference has
+// fails); ollama://NAME[:TAG] is the registry's model, stored as core/ollama.h names it;
+// anything else is NAME[:VERSION], validated, and is what is looked up. A Hub reference has
 // a valid org/name and prints (hf://REPO/resolve/REV/FILE) and parses back to itself.
 #include <string>
 
 #include "core/names.h"
+#include "core/ollama.h"
 #include "fuzz_check.h"
 #include "service/model_service.h"
 #include "service/types.h"
@@ -70,6 +72,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(ValidateModelName(req.ref.name).ok() && ValidateVersion(req.ref.version).ok());
   } else if (req.source == "huggingface") {
     FUZZ_CHECK(is_url && hub && hub->file.empty() && fetched.name == hub->repo_id);
+  } else if (text.rfind("ollama://", 0) == 0) {
+    // An Ollama registry's model, looked up as core/ollama.h stores its name.
+    FUZZ_CHECK(req.source == "ollama");
+    auto o = ParseOllamaName(std::string_view(text).substr(9));
+    FUZZ_CHECK(o.has_value() && !o->OnHub());
+    auto ref = o->ToModelRef();
+    FUZZ_CHECK(ref.has_value() && *ref == fetched);
   } else {
     auto ref = ParseModelRef(text);
     FUZZ_CHECK(ref.has_value() && *ref == fetched);
