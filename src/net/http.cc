@@ -1,7 +1,9 @@
 #include "net/http.h"
 
 #include <algorithm>
+#include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url.hpp>
 #include <boost/url/url_view.hpp>
 #include <cctype>
@@ -152,6 +154,11 @@ std::optional<std::vector<std::string>> UrlPathSegments(std::string_view url) {
 std::string UrlFileName(std::string_view url) {
   auto segs = UrlPathSegments(url);
   return segs && !segs->empty() ? segs->back() : std::string();
+}
+
+std::string PercentEncode(std::string_view text, bool keep_slashes) {
+  static constexpr auto kPath = boost::urls::unreserved_chars + '/';
+  return boost::urls::encode(text, keep_slashes ? kPath : boost::urls::unreserved_chars);
 }
 
 std::string ContentDispositionFileName(std::string_view value) {

@@ -68,6 +68,10 @@ std::optional<std::vector<std::string>> UrlPathSegments(std::string_view url);
 // The last path segment of |url|, percent-decoded, or "" if there is none.
 std::string UrlFileName(std::string_view url);
 
+// |text| percent-encoded for a URL: every byte but RFC 3986's unreserved characters (and
+// '/' when |keep_slashes|, for a path) as %XX (Boost.URL's encode).
+std::string PercentEncode(std::string_view text, bool keep_slashes = false);
+
 // The filename from a Content-Disposition value (filename*=UTF-8'' preferred), or "".
 std::string ContentDispositionFileName(std::string_view value);
 

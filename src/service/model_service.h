@@ -206,9 +206,10 @@ class ModelService {
   // blobs, source, metadata and inspection; an Ollama name is written into Ollama's
   // directory too. NotFound (|from|), InvalidArgument (|to|).
   Result<Model> Copy(const ModelRef& from, const ModelRef& to);
-  // The bytes of the file |path| of installed model |ref| (Ollama's template, params,
-  // license): NotFound when it has none, InvalidArgument when over |max_bytes|.
-  Result<std::string> ReadModelFile(const ModelRef& ref, const std::string& path, size_t max_bytes);
+  // The bytes of the file |path| of model |m| as Info gave it (with its files): Ollama's
+  // template, params, license. NotFound when it has none, InvalidArgument when over
+  // |max_bytes|. Reads the blob only: no registry query.
+  Result<std::string> ReadModelFile(const Model& m, const std::string& path, size_t max_bytes);
   // Whether the store holds the blob |sha256| (64 hex digits).
   bool HasBlob(const std::string& sha256);
   // The models of Ollama's own directory (none when there is none), as Ollama lists them:

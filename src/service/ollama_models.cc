@@ -1,6 +1,5 @@
 // ModelService's Ollama-facing capabilities (model_service.h): a second name for a model's
 // files, small files of a model, and Ollama's own model directory.
-#include <fstream>
 
 #include "core/json.h"
 #include "core/log.h"
@@ -52,24 +51,21 @@ Result<Model> ModelService::Copy(const ModelRef& from, const ModelRef& to) {
   return ToModel(*done);
 }
 
-Result<std::string> ModelService::ReadModelFile(const ModelRef& ref, const std::string& path,
+Result<std::string> ModelService::ReadModelFile(const Model& m, const std::string& path,
                                                 size_t max_bytes) {
-  auto info = store_->Get(ref);
-  if (!info.has_value()) return info.error();
-  for (const auto& f : info->files) {
+  for (const auto& f : m.files) {
     if (f.path != path) continue;
     if (f.size > max_bytes) {
-      return Status::InvalidArgument(path + " of " + ref.ToString() + " is larger than " +
+      return Status::InvalidArgument(path + " of " + m.ref.ToString() + " is larger than " +
                                      std::to_string(max_bytes) + " bytes");
     }
-    std::ifstream in(store_->BlobPath(f.sha256), std::ios::binary);
-    std::string data(f.size, '\0');
-    if (!in.read(data.data(), static_cast<std::streamsize>(data.size()))) {
-      return Status::IoError("could not read " + path + " of " + ref.ToString());
+    auto data = store::ReadRegularFile(store_->BlobPath(f.sha256), max_bytes);
+    if (!data || data->size() != f.size) {
+      return Status::IoError("could not read " + path + " of " + m.ref.ToString());
     }
-    return data;
+    return *data;
   }
-  return Status::NotFound(ref.ToString() + " has no file " + path);
+  return Status::NotFound(m.ref.ToString() + " has no file " + path);
 }
 
 bool ModelService::HasBlob(const std::string& sha256) {

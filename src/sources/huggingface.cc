@@ -25,21 +25,6 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
-std::string PercentEncodePath(const std::string& path) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : path) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 Status ValidateRevision(const std::string& rev) {
   if (rev.empty() || rev.size() > 256) return Status::InvalidArgument("bad revision '" + rev + "'");
   for (char c : rev) {
@@ -236,7 +221,8 @@ Result<std::vector<HubFile>> ParseHubTree(std::string_view body, const std::stri
       f.sha256 = *sha;
       if (lfs->contains("size")) f.size = *lfs_size;
     }
-    f.url = endpoint + "/" + repo_id + "/resolve/" + commit + "/" + PercentEncodePath(f.path);
+    f.url = endpoint + "/" + repo_id + "/resolve/" + commit + "/" +
+            net::PercentEncode(f.path, /*keep_slashes=*/true);
     files.push_back(std::move(f));
   }
   return files;

@@ -25,21 +25,6 @@ std::string RegistryBase(const OllamaName& name, bool insecure, const OllamaConf
   return (insecure ? "http://" : "https://") + name.host;
 }
 
-std::string QueryEscape(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // An anonymous token for a Bearer challenge: GET realm?service=..&scope=.. -> {"token"}
 // (or "access_token"). "" when none is given, or when the realm is not on the registry's
 // own origin (as Ollama requires: a registry cannot send modeld to another host).
@@ -52,8 +37,8 @@ std::string AnonymousToken(const net::BearerChallenge& ch, const std::string& ba
   }
   std::string url = ch.realm;
   url += url.find('?') == std::string::npos ? '?' : '&';
-  url += "service=" + QueryEscape(ch.service);
-  if (!ch.scope.empty()) url += "&scope=" + QueryEscape(ch.scope);
+  url += "service=" + net::PercentEncode(ch.service);
+  if (!ch.scope.empty()) url += "&scope=" + net::PercentEncode(ch.scope);
   auto r = net::Fetch(url, {"Accept: application/json"}, config.timeout, false, 1 << 20);
   if (!r.has_value() || r->status != 200) return "";
   nlohmann::json j = ParseJsonOrDiscarded(r->body);
@@ -140,7 +125,6 @@ Result<Plan> ResolveOllama(const OllamaName& name, bool insecure, const OllamaCo
     return net::HttpStatusToStatus(r->status, "pull model manifest " + net::UrlForMessages(url))
         .WithInfo(http_info(r->status));
   }
-  if (r->body.size() > kMaxManifestBytes) return Status::Corrupt("the manifest is too large");
   auto manifest = ParseOllamaManifest(r->body);
   if (!manifest.has_value()) return manifest.error();
 

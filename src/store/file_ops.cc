@@ -46,7 +46,7 @@ Status CreateDirs(const fs::path& dir) {
   return Status::OK();
 }
 
-Status LinkOrCopy(const fs::path& target, const fs::path& link) {
+Status LinkOrCopy(const fs::path& target, const fs::path& link, bool symlink_ok) {
   if (::link(target.c_str(), link.c_str()) == 0) {
     return Status::OK();
   }
@@ -54,23 +54,8 @@ Status LinkOrCopy(const fs::path& target, const fs::path& link) {
   if (err != EXDEV && err != EPERM && err != EMLINK && err != ENOTSUP) {
     return ErrnoStatus("link " + link.string(), err);
   }
-  if (::symlink(target.c_str(), link.c_str()) == 0) {
+  if (symlink_ok && ::symlink(target.c_str(), link.c_str()) == 0) {
     return Status::OK();
-  }
-  std::error_code ec;
-  fs::copy_file(target, link, ec);
-  if (ec) {
-    return Status::IoError("copy " + target.string() + " to " + link.string() + ": " +
-                           ec.message());
-  }
-  return Status::OK();
-}
-
-Status HardLinkOrCopy(const fs::path& target, const fs::path& link) {
-  if (::link(target.c_str(), link.c_str()) == 0) return Status::OK();
-  int err = errno;
-  if (err != EXDEV && err != EPERM && err != EMLINK && err != ENOTSUP) {
-    return ErrnoStatus("link " + link.string(), err);
   }
   std::error_code ec;
   fs::copy_file(target, link, ec);

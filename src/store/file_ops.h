@@ -26,12 +26,11 @@ std::string RandomHex(size_t n);
 Status CreateDirs(const std::filesystem::path& dir);
 
 // Links |target| at |link|: a hard link, else (across file systems, or where hard links
-// are refused) a symlink, else a copy. |link| must not exist. Hard links share the inode,
-// which is why blobs are kept read-only.
-Status LinkOrCopy(const std::filesystem::path& target, const std::filesystem::path& link);
-// The same for a directory another tool owns (Ollama's): a hard link, else a copy, never a
-// symlink (which would dangle once modeld's blob goes).
-Status HardLinkOrCopy(const std::filesystem::path& target, const std::filesystem::path& link);
+// are refused) a symlink unless |symlink_ok| is false, else a copy. |link| must not exist.
+// Hard links share the inode, which is why blobs are kept read-only. A directory another
+// tool owns (Ollama's) gets no symlink: it would dangle once modeld's blob goes.
+Status LinkOrCopy(const std::filesystem::path& target, const std::filesystem::path& link,
+                  bool symlink_ok = true);
 
 // The bytes of |path| if it is a regular file (symlinks are not followed) of at most
 // |max_bytes|; nullopt otherwise. Reads through one descriptor: never more than |max_bytes|.

@@ -45,24 +45,14 @@ std::optional<fs::path> HubCache::FindBlob(const std::string& repo_id,
   return std::nullopt;
 }
 
-Result<std::optional<HubCache::Staged>> HubCache::Stage(const std::string& repo_id,
-                                                        const std::string& etag,
-                                                        const std::string& sha256,
-                                                        uint64_t size) const {
-  const std::optional<Staged> none;
+Result<std::optional<StagedFile>> HubCache::Stage(const std::string& repo_id,
+                                                  const std::string& etag,
+                                                  const std::string& sha256, uint64_t size) const {
   auto found = FindBlob(repo_id, etag);
   if (!found) {
-    return none;
+    return std::optional<StagedFile>();
   }
-  auto staged =
-      StageForeignFile(data_dir_, *found, size, sha256, sha256.empty() ? etag : "", ".hub");
-  if (!staged.has_value()) {
-    return staged.error();
-  }
-  if (!staged->has_value()) {
-    return none;
-  }
-  return std::optional<Staged>(Staged{(*staged)->path, (*staged)->sha256});
+  return StageForeignFile(data_dir_, *found, size, sha256, sha256.empty() ? etag : "", ".hub");
 }
 
 std::vector<HubCache::CachedBlob> HubCache::ListBlobs() const {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "store/file_ops.h"
 
 namespace modeld::store {
 
@@ -66,12 +67,8 @@ class HubCache {
   // name beside our blobs (BlobTempPath), which the caller adopts (Store::AdoptBlob, which
   // decides between it and a blob of ours) or deletes. nullopt (not an error) when it is
   // absent or does not match; an error only if linking it failed.
-  struct Staged {
-    std::filesystem::path path;  // the temporary name
-    std::string sha256;          // its digest, as hashed
-  };
-  Result<std::optional<Staged>> Stage(const std::string& repo_id, const std::string& etag,
-                                      const std::string& sha256, uint64_t size) const;
+  Result<std::optional<StagedFile>> Stage(const std::string& repo_id, const std::string& etag,
+                                          const std::string& sha256, uint64_t size) const;
 
   // A file of a repository's blobs/ directory, with its inode (a hard link to one of our
   // blobs shares it).

@@ -62,7 +62,7 @@ Status OllamaLayout::Write(const OllamaName& name, const std::string& manifest,
     if (!NeedsRelink(theirs, ours)) continue;
     // A name Ollama's start-up prune leaves alone for an hour, and renamed at once.
     const fs::path tmp = dir_ / "blobs" / ("sha256-" + sha + "-partial-modeld" + RandomHex(8));
-    if (Status s = HardLinkOrCopy(ours, tmp); !s.ok()) return s;
+    if (Status s = LinkOrCopy(ours, tmp, /*symlink_ok=*/false); !s.ok()) return s;
     if (::rename(tmp.c_str(), theirs.c_str()) != 0) {
       const int err = errno;
       ::unlink(tmp.c_str());

@@ -505,10 +505,7 @@ std::optional<fs::path> Store::FindHubBlob(const std::string& repo_id,
   return hub_.FindBlob(repo_id, etag);
 }
 
-Result<std::string> Store::AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
-                                             const std::string& sha256, uint64_t size) {
-  if (!sha256.empty() && HasVerifiedBlob(sha256, size)) return sha256;
-  auto staged = hub_.Stage(repo_id, etag, sha256, size);
+Result<std::string> Store::AdoptStaged(Result<std::optional<StagedFile>> staged) {
   if (!staged.has_value()) return staged.error();
   if (!staged->has_value()) return std::string();
   const auto& [tmp, got] = **staged;
@@ -520,17 +517,15 @@ Result<std::string> Store::AdoptFromHubCache(const std::string& repo_id, const s
   return got;
 }
 
+Result<std::string> Store::AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
+                                             const std::string& sha256, uint64_t size) {
+  if (!sha256.empty() && HasVerifiedBlob(sha256, size)) return sha256;
+  return AdoptStaged(hub_.Stage(repo_id, etag, sha256, size));
+}
+
 Result<std::string> Store::AdoptFromOllama(const std::string& sha256, uint64_t size) {
   if (HasVerifiedBlob(sha256, size)) return sha256;
-  auto staged = ollama_.Stage(sha256, size);
-  if (!staged.has_value()) return staged.error();
-  if (!staged->has_value()) return std::string();
-  const auto& [tmp, got] = **staged;
-  if (Status s = AdoptBlob(tmp, got); !s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  return got;
+  return AdoptStaged(ollama_.Stage(sha256, size));
 }
 
 Status Store::LinkHubSnapshot(const HubSnapshot& snap) { return hub_.LinkSnapshot(snap); }

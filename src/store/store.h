@@ -431,6 +431,9 @@ class Store {
   Status RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) REQUIRES(mu_);
   // Deletes the url memo rows and verification records of |digests| (blobs deleted).
   Status ForgetBlobs(const std::vector<std::string>& digests) REQUIRES(mu_);
+  // Adopts a file another tool's cache held (StageForeignFile's result): "" when there was
+  // none; the temporary name is removed if adopting it fails.
+  Result<std::string> AdoptStaged(Result<std::optional<StagedFile>> staged) EXCLUDES(mu_);
 
   StoreOptions options_;
   HubCache hub_;         // immutable: used without mu_

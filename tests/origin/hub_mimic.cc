@@ -114,21 +114,6 @@ HubMimic::Repo* HubMimic::FindRepo(const std::string& rest, std::string* repo_id
   return nullptr;
 }
 
-// The Hub decodes percent-escapes in paths ("%5B" is "[").
-static std::string PercentDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 static SimpleResponse HubError(int status, const std::string& code, const std::string& message) {
   return SimpleResponse{
       status,

@@ -17,21 +17,6 @@ SimpleResponse RegistryError(int status, const std::string& code, const std::str
   return {status, {{"Content-Type", "application/json; charset=utf-8"}}, body.dump()};
 }
 
-// "a%3Ab%2Fc" -> "a:b/c" (Go's url.Values.Encode escapes a token request's scope).
-std::string UnescapeQueryValue(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  return out;
-}
-
 std::string QueryValue(const std::string& target, const std::string& key) {
   auto q = target.find('?');
   if (q == std::string::npos) return "";
@@ -39,7 +24,9 @@ std::string QueryValue(const std::string& target, const std::string& key) {
   auto at = query.find("&" + key + "=");
   if (at == std::string::npos) return "";
   at += key.size() + 2;
-  return UnescapeQueryValue(query.substr(at, query.find('&', at) - at));
+  // Go's url.Values.Encode escapes a token request's scope ("a%3Ab%2Fc").
+  return PercentDecode(query.substr(at, query.find('&', at) - at),
+                       /*plus_is_space=*/true);
 }
 
 std::string BearerOf(const std::map<std::string, std::string>& headers) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -68,6 +69,20 @@ void TestOrigin::Stop() {
   }
   cv_.notify_all();
   for (auto& t : threads) t.join();
+}
+
+std::string PercentDecode(const std::string& s, bool plus_is_space) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += plus_is_space && s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
 }
 
 std::string TestOrigin::Url(const std::string& path) const {

@@ -30,6 +30,9 @@ inline constexpr uint64_t kMiB = 1 << 20;
 // Deterministic pseudo-random bytes (xorshift), so tests can hash what they expect.
 std::string RandomBytes(size_t size, uint64_t seed);
 std::string Sha256Hex(const std::string& data);
+// "%XX" escapes decoded (a malformed one is kept as it is), and '+' as ' ' when
+// |plus_is_space| (a query value): how the mimics read paths and queries.
+std::string PercentDecode(const std::string& s, bool plus_is_space = false);
 
 struct FileSpec {
   std::string content;

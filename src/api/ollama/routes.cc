@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "api/common/job_wait.h"
 #include "api/ollama/wire.h"
@@ -244,7 +245,7 @@ void Show(Context& ctx, const Request& req, Responder respond) {
   out["model_info"] = info.is_object() ? info : json::object();
   constexpr size_t kMaxText = 1 << 20;
   auto text = [&](const char* path) -> std::string {
-    auto t = ctx.models.ReadModelFile(m->ref, path, kMaxText);
+    auto t = ctx.models.ReadModelFile(*m, path, kMaxText);
     return t.has_value() ? *t : std::string();
   };
   if (std::string t = text("template"); !t.empty()) out["template"] = t;
