@@ -12,6 +12,7 @@
 #include "api/lmstudio/routes.h"
 #include "api/ollama/routes.h"
 #include "api/pieces/routes.h"
+#include "api/web/routes.h"
 #include "cli/exit_codes.h"
 #include "core/log.h"
 #include "net/curl_setup.h"
@@ -110,10 +111,12 @@ int RunServe(ServeArgs args) {
   api::lmstudio::Context lmstudio_ctx{models, *jobs, MODELD_VERSION};
   api::jan::Context jan_ctx{models, *jobs, MODELD_VERSION};
   api::ollama::Context ollama_ctx{models, *jobs, MODELD_VERSION};
-  std::vector<api::Dialect> dialects = {
-      api::generic::GenericDialect(ctx), api::pieces::PiecesDialect(pieces_ctx),
-      api::lmstudio::LmStudioDialect(lmstudio_ctx), api::jan::JanDialect(jan_ctx),
-      api::ollama::OllamaDialect(ollama_ctx)};
+  std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx),
+                                        api::pieces::PiecesDialect(pieces_ctx),
+                                        api::lmstudio::LmStudioDialect(lmstudio_ctx),
+                                        api::jan::JanDialect(jan_ctx),
+                                        api::ollama::OllamaDialect(ollama_ctx),
+                                        api::web::WebDialect()};
   api::ServerOptions opts;
   if (!args.listen.empty()) opts.listen = args.listen;
   if (args.compat) {

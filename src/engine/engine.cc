@@ -269,9 +269,11 @@ Transfer* Engine::Impl::Find(TransferId id) {
 
 void Engine::Impl::Fail(Transfer& t, Status status, bool keep_partial) {
   log::Info("{}: failed: {}", t.req.url, status.ToString());
-  bool resumable = keep_partial && t.planner && t.fd.valid();
+  // A partial this run resumed stays when the run fails before its plan exists (the
+  // probe met a 503, a 404, no network): the bytes the journal records are still good.
+  bool resumable = keep_partial && t.fd.valid() && (t.planner || t.journal);
   FlushAll(t);
-  if (resumable) Checkpoint(t);
+  if (resumable && t.planner) Checkpoint(t);
   StopAllConns(t);
   t.worker.reset();  // writes the last checkpoint
   if (!resumable && t.fd.valid()) {

@@ -363,14 +363,36 @@ Result<Job> JobManager::Get(const std::string& id) {
   Locked lock(this);
   auto e = Find(id);
   if (!e.has_value()) return e.error();
-  return (*e)->job;
+  Job job = (*e)->job;
+  auto places = QueuePositions();
+  if (auto it = places.find(id); it != places.end()) job.queue_position = it->second;
+  return job;
 }
 
 std::vector<Job> JobManager::List() {
   Locked lock(this);
+  auto places = QueuePositions();
   std::vector<Job> out;
-  for (const auto& id : order_) out.push_back(jobs_.at(id).job);
+  for (const auto& id : order_) {
+    out.push_back(jobs_.at(id).job);
+    if (auto it = places.find(id); it != places.end()) out.back().queue_position = it->second;
+  }
   return out;
+}
+
+std::map<std::string, int> JobManager::QueuePositions() const {
+  std::vector<const Entry*> waiting;
+  for (const auto& id : order_) {
+    const Entry& e = jobs_.at(id);
+    if (!e.running && e.job.last.state == JobState::kQueued) waiting.push_back(&e);
+  }
+  // Pump takes the highest priority, the oldest first among equals.
+  std::stable_sort(waiting.begin(), waiting.end(), [](const Entry* a, const Entry* b) {
+    return a->job.priority > b->job.priority;
+  });
+  std::map<std::string, int> places;
+  for (size_t i = 0; i < waiting.size(); ++i) places[waiting[i]->job.id] = static_cast<int>(i) + 1;
+  return places;
 }
 
 Result<ModelsView> JobManager::Models() {
@@ -441,6 +463,37 @@ Status JobManager::Resume(const std::string& id) {
   return Status::OK();
 }
 
+Status JobManager::Retry(const std::string& id) {
+  Locked lock(this);
+  auto found = Find(id);
+  if (!found.has_value()) return found.error();
+  Entry& e = **found;
+  JobState state = e.job.last.state;
+  if (e.running || (state != JobState::kFailed && state != JobState::kCancelled)) {
+    return Status::FailedPrecondition("Download '" + id + "' is " +
+                                      std::string(JobStateName(state)) +
+                                      ": only a failed or cancelled download can be retried");
+  }
+  if (Job* live = FindActive(e.job.request.ref)) {
+    return Status::FailedPrecondition("Download '" + live->id + "' of " +
+                                      e.job.request.ref.ToString() + " is already " +
+                                      std::string(JobStateName(live->last.state)));
+  }
+  e.plan.reset();  // resolved again when it starts: the source may have changed
+  e.job.error = Status::OK();
+  e.job.last.status = Status::OK();
+  e.job.result.reset();
+  e.job.finished_at = 0;
+  e.after_stop.clear();
+  if (state == JobState::kCancelled) {  // its partial download went with the cancel
+    e.job.last.bytes_done = 0;
+    e.job.last.files.clear();
+  }
+  Update(e, JobState::kQueued, true);
+  Pump();
+  return Status::OK();
+}
+
 void JobManager::FlushRecordsForTest() { writer_->Flush(); }
 
 Status JobManager::Remove(const std::string& id) {
@@ -454,7 +507,12 @@ Status JobManager::Remove(const std::string& id) {
     e.stop->Request();
     return Status::OK();
   }
-  if (!IsTerminal(e.job.last.state)) MarkCancelled(e);
+  if (!IsTerminal(e.job.last.state)) {
+    MarkCancelled(e);
+  } else if (e.job.last.state == JobState::kFailed && !FindActive(e.job.request.ref)) {
+    // Kept for a retry, which this job will not have now.
+    doomed_.push_back(service_.store().PartialDir(PullKey(e.job.request.ref)));
+  }
   Forget(id);
   return Status::OK();
 }

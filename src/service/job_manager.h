@@ -37,6 +37,9 @@ struct Job {
   int priority = 0;
   PlanSummary plan;  // what the pre-flight found (empty for jobs recovered after a restart)
   JobEvent last;     // the latest state and progress
+  // A queued job's place in the queue: 1 starts next (priority, then submission order);
+  // 0 when the job is not waiting for a slot.
+  int queue_position = 0;
   int64_t created_at = 0, started_at = 0, finished_at = 0;
   std::optional<Model> result;  // when completed
   Status error;                 // when failed or cancelled
@@ -78,8 +81,13 @@ class JobManager {
   Status Cancel(const std::string& id) EXCLUDES(mu_);
   Status Pause(const std::string& id) EXCLUDES(mu_);
   Status Resume(const std::string& id) EXCLUDES(mu_);
-  // Forgets a job and its record: a running or queued one is cancelled first (its partial
-  // download removed). NotFound for an unknown id.
+  // Queues a failed or cancelled job again, as it was asked (resolved afresh; a failed
+  // job's partial download is resumed). FailedPrecondition when the job is not failed or
+  // cancelled, or another job of that model version is live.
+  Status Retry(const std::string& id) EXCLUDES(mu_);
+  // Forgets a job and its record: a running or queued one is cancelled first, and the
+  // partial download of a cancelled, paused or failed one is removed (unless another job
+  // of that version is live). NotFound for an unknown id.
   Status Remove(const std::string& id) EXCLUDES(mu_);
 
   // Requeues the jobs a previous run left unfinished (paused ones stay paused). A job
@@ -92,6 +100,9 @@ class JobManager {
   // The retry budget of jobs whose request sets none (DownloadOptions::retry_for;
   // default kDefaultRetryFor). REQUIRES: called before the first Submit or Recover.
   void set_default_retry_for(std::chrono::milliseconds d) { default_retry_for_ = d; }
+
+  // How many downloads run at once (the rest wait, queue_position > 0).
+  int max_concurrent() const { return max_concurrent_; }
 
   EventBus& events() { return bus_; }
   // Returns once every job record queued so far is in the registry.
@@ -121,6 +132,8 @@ class JobManager {
   void Forget(const std::string& id) REQUIRES(mu_);  // erases the entry
   void ReapThreads() EXCLUDES(mu_);
   Result<Entry*> Find(const std::string& id) REQUIRES(mu_);
+  // The queued jobs' places (id -> 1, 2, ...) in the order Pump starts them.
+  std::map<std::string, int> QueuePositions() const REQUIRES(mu_);
 
   ModelService& service_;
   const int max_concurrent_;

@@ -27,18 +27,20 @@ export function serveSupports(flag) {
 
 // Starts `modeld serve --listen 127.0.0.1:0` on a fresh data dir; resolves once it says
 // "listening on ...", with the port it bound. stderr is kept (see .stderr()).
-export async function startModeld({ args = [], env = {}, logLevel = 'warn' } = {}) {
-  const dataDir = tmpdir('modeld-browser-data-');
+// |dataDir| and |port| restart a server over the same store at the same address (the data
+// dir is then the caller's to remove: stop() keeps it).
+export async function startModeld({ args = [], env = {}, logLevel = 'warn', dataDir: reuse, port: fixed } = {}) {
+  const dataDir = reuse || tmpdir('modeld-browser-data-');
   const extra = serveSupports('--allow-private-upstreams') ? ['--allow-private-upstreams'] : [];
   const childEnv = { ...process.env, MODELD_HOME: dataDir, HF_HUB_CACHE: path.join(dataDir, 'hf'),
                      MODELD_ALLOW_PRIVATE_UPSTREAMS: '1', ...env };
   if (!('MODELD_TOKEN' in env)) delete childEnv.MODELD_TOKEN;
-  const argv = ['--data-dir', dataDir, '--log-level', logLevel, 'serve', '--listen', '127.0.0.1:0',
+  const argv = ['--data-dir', dataDir, '--log-level', logLevel, 'serve', '--listen', `127.0.0.1:${fixed || 0}`,
                 ...extra, ...args];
   const proc = spawn(MODELD, argv, { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const port = await new Promise((resolve, reject) => {
-    const fail = (e) => { fs.rmSync(dataDir, { recursive: true, force: true }); reject(e); };
+    const fail = (e) => { if (!reuse) fs.rmSync(dataDir, { recursive: true, force: true }); reject(e); };
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (chunk) => {
       stderr += chunk;
@@ -57,7 +59,7 @@ export async function startModeld({ args = [], env = {}, logLevel = 'warn' } = {
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       await exited;
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!reuse) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -112,15 +114,23 @@ export async function until(what, fn, ms = 30000) {
 
 // A file origin on 127.0.0.1:0 for modeld to download from. /files/NAME serves a registered
 // buffer (Range, HEAD, ETag); /trickle/NAME serves a large file 1 KiB per 100 ms per
-// connection, so a job stays running for as long as a test needs. Every request is logged.
+// connection, so a job stays running for as long as a test needs; /stall/NAME sends 64 KiB
+// of a large file and then nothing (no ranges). Every request is logged.
 export async function startOrigin() {
   const files = new Map();
   const log = [];
   const TRICKLE_SIZE = 256 * 1024 * 1024;
   const server = http.createServer((req, res) => {
     log.push({ method: req.method, url: req.url });
-    const m = /^\/(files|trickle)\/([^?]+)/.exec(req.url);
+    const m = /^\/(files|trickle|stall)\/([^?]+)/.exec(req.url);
     const trickle = m && m[1] === 'trickle';
+    if (m && m[1] === 'stall') {  // 64 KiB of a 64 MiB file, then nothing until the client goes
+      const size = 64 * 1024 * 1024;
+      res.writeHead(200, { 'Content-Length': size, 'Content-Type': 'application/octet-stream' });
+      if (req.method === 'HEAD') { res.end(); return; }
+      res.write(Buffer.alloc(64 * 1024));
+      return;
+    }
     const size = trickle ? TRICKLE_SIZE : m && files.has(m[2]) ? files.get(m[2]).length : -1;
     if (size < 0) { res.writeHead(404).end('not found'); return; }
     let first = 0, last = size - 1, status = 200;
@@ -157,6 +167,7 @@ export async function startOrigin() {
                sha256: crypto.createHash('sha256').update(data).digest('hex') };
     },
     trickleUrl: (name) => `http://127.0.0.1:${port}/trickle/${name}`,
+    stallUrl: (name) => `http://127.0.0.1:${port}/stall/${name}`,
     hits: (name) => log.filter((e) => e.url.includes(`/${name}`)).length,
     async close() { server.closeAllConnections(); await new Promise((r) => server.close(r)); },
   };

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CTest's entry to the browser tests: skips (77) only when Chromium, Node or the npm
+# CTest's entry to the browser tests (`run.sh [FILE.test.mjs]...`, else every file): skips (77) only when Chromium, Node or the npm
 # packages are absent; scripts/install-deps.sh installs all three (npm ci from the lockfile).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,4 +9,5 @@ if ! command -v node >/dev/null; then echo "skipped: no node (scripts/install-de
 if [[ ! -d node_modules/playwright-core || ! -d node_modules/ws ]]; then
   echo "skipped: tests/browser/node_modules is missing (scripts/install-deps.sh runs npm ci there)"; exit 77
 fi
-exec node --test --test-concurrency=1 ./*.test.mjs
+if (($# == 0)); then set -- ./*.test.mjs; fi
+exec node --test --test-concurrency=1 "$@"

@@ -376,3 +376,103 @@ TEST_F(JobManagerTest, FinishedJobThreadsAreReaped) {
 
 }  // namespace
 }  // namespace modeld::testing
+
+namespace modeld::testing {
+namespace {
+
+TEST_F(JobManagerTest, QueuePositionsFollowPriorityThenAge) {
+  origin_.Put("/run", {.content = RandomBytes(16 * kMiB, 20), .rate = kMiB});
+  for (const char* p : {"/a", "/b", "/c"}) origin_.Put(p, {.content = RandomBytes(kMiB, 21)});
+  service::JobManager jm(*svc_, 1);
+  EXPECT_EQ(jm.max_concurrent(), 1);
+  BusLog log(jm.events());
+  auto running = jm.Submit(Req("/run", "run"), 0);
+  ASSERT_TRUE(log.WaitState(running->job.id, "downloading"));
+  auto low = jm.Submit(Req("/a", "low"), 0);
+  auto high = jm.Submit(Req("/b", "high"), 5);
+  auto later = jm.Submit(Req("/c", "later"), 0);
+  std::map<std::string, int> place;
+  for (const auto& j : jm.List()) place[j.request.ref.name] = j.queue_position;
+  EXPECT_EQ(place["run"], 0) << "running: not waiting";
+  EXPECT_EQ(place["high"], 1);
+  EXPECT_EQ(place["low"], 2);
+  EXPECT_EQ(place["later"], 3);
+  EXPECT_EQ(jm.Get(later->job.id)->queue_position, 3);
+  ASSERT_TRUE(jm.Pause(high->job.id).ok());
+  EXPECT_EQ(jm.Get(low->job.id)->queue_position, 1) << "a paused job leaves the queue";
+  EXPECT_EQ(jm.Get(high->job.id)->queue_position, 0);
+  ASSERT_TRUE(jm.Cancel(running->job.id).ok());
+}
+
+// Runs |req| until some bytes are in, pauses it, and makes the origin answer 503 from then
+// on: resumed, the job fails (its retries run out within a second) with its partial kept.
+service::Job FailWithAPartial(TestOrigin& origin, service::JobManager& jm, BusLog& log,
+                              service::PullRequest req) {
+  req.options.retry_for = std::chrono::seconds(1);
+  auto job = jm.Submit(req, 0);
+  EXPECT_TRUE(job.has_value());
+  const std::string id = job->job.id;
+  EXPECT_TRUE(
+      log.WaitFor([&](const JobEvent& e) { return e.job_id == id && e.bytes_done > kMiB; }));
+  EXPECT_TRUE(jm.Pause(id).ok());
+  EXPECT_TRUE(log.WaitState(id, "paused"));
+  std::string path = req.url.substr(req.url.rfind('/'));
+  origin.Update(path, [](FileSpec& f) {
+    f.rate = 0;
+    f.fail_status = 503;
+    f.fail_times = -1;
+  });
+  EXPECT_TRUE(jm.Resume(id).ok());
+  EXPECT_TRUE(log.WaitState(id, "failed"));
+  return *jm.Get(id);
+}
+
+TEST_F(JobManagerTest, RetryQueuesAFailedJobAgainAndResumesItsPartial) {
+  std::string data = RandomBytes(16 * kMiB, 22);
+  origin_.Put("/flaky", {.content = data, .rate = 2 * kMiB});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  service::Job failed = FailWithAPartial(origin_, jm, log, Req("/flaky", "flaky"));
+  ASSERT_EQ(failed.last.state, service::JobState::kFailed);
+  EXPECT_EQ(jm.Retry("dwnld_nope").code(), Status::Code::kNotFound);
+  origin_.Update("/flaky", [](FileSpec& f) { f.fail_times = 0; });
+  ASSERT_TRUE(jm.Retry(failed.id).ok());
+  EXPECT_EQ(jm.Retry(failed.id).code(), Status::Code::kFailedPrecondition) << "not failed now";
+  ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) {
+    return e.job_id == failed.id && e.state == service::JobState::kCompleted;
+  }));
+  auto done = jm.Get(failed.id);
+  ASSERT_TRUE(done->result.has_value());
+  EXPECT_TRUE(done->last.status.ok());
+  EXPECT_EQ(FileSha256(done->result->path / "flaky"), Sha256Hex(data));
+  EXPECT_LT(origin_.BodyBytes("/flaky"), data.size() + 4 * kMiB) << "the partial was resumed";
+}
+
+TEST_F(JobManagerTest, RetryAfterACancelAndRemovingAFailedJobDeletesItsPartial) {
+  std::string data = RandomBytes(16 * kMiB, 23);
+  origin_.Put("/slow", {.content = data, .rate = 2 * kMiB});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto job = jm.Submit(Req("/slow", "slow"), 0);
+  ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.bytes_done > kMiB; }));
+  EXPECT_EQ(jm.Retry(job->job.id).code(), Status::Code::kFailedPrecondition) << "running";
+  ASSERT_TRUE(jm.Cancel(job->job.id).ok());
+  ASSERT_TRUE(log.WaitState(job->job.id, "cancelled"));
+  origin_.Update("/slow", [](FileSpec& f) { f.rate = 0; });
+  ASSERT_TRUE(jm.Retry(job->job.id).ok());
+  ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) {
+    return e.job_id == job->job.id && e.state == service::JobState::kCompleted;
+  }));
+  EXPECT_EQ(FileSha256(jm.Get(job->job.id)->result->path / "slow"), Sha256Hex(data));
+
+  origin_.Put("/other", {.content = RandomBytes(16 * kMiB, 24), .rate = 2 * kMiB});
+  service::Job failed = FailWithAPartial(origin_, jm, log, Req("/other", "other"));
+  fs::path partial = svc_->StoreForTest().PartialDir(service::PullKey({"other", "v1"}));
+  EXPECT_TRUE(fs::exists(partial)) << "kept for a retry";
+  ASSERT_TRUE(jm.Remove(failed.id).ok());
+  EXPECT_FALSE(fs::exists(partial)) << "no retry will come";
+  EXPECT_EQ(jm.Get(failed.id).error().code(), Status::Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace modeld::testing

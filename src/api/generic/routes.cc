@@ -87,8 +87,14 @@ std::vector<Route> Routes(Context& ctx) {
   r.push_back({http::verb::get, "/model-download",
                [&ctx](const Request&, const Params&, Responder respond) {
                  json arr = json::array();
-                 for (const auto& job : ctx.jobs.List()) arr.push_back(ProgressJson(job));
-                 respond(Json(http::status::ok, {{"downloads", arr}}));
+                 int running = 0;
+                 for (const auto& job : ctx.jobs.List()) {
+                   arr.push_back(ProgressJson(job));
+                   running += service::IsActive(job.last.state);
+                 }
+                 respond(Json(http::status::ok, {{"downloads", arr},
+                                                 {"max_concurrent", ctx.jobs.max_concurrent()},
+                                                 {"running", running}}));
                }});
   r.push_back({http::verb::get, "/model-download/:id/progress",
                [&ctx](const Request&, const Params& p, Responder respond) {
@@ -96,14 +102,15 @@ std::vector<Route> Routes(Context& ctx) {
                  if (!job.has_value()) return respond(ErrorFor(job.error()));
                  respond(Json(http::status::ok, ProgressJson(*job)));
                }});
-  for (const char* action : {"cancel", "pause", "resume"}) {
+  for (const char* action : {"cancel", "pause", "resume", "retry"}) {
     std::string act = action;
     r.push_back({http::verb::post, "/model-download/:id/" + act,
                  [&ctx, act](const Request&, const Params& p, Responder respond) {
                    const std::string& id = p.Path("id");
-                   Status s = act == "cancel"  ? ctx.jobs.Cancel(id)
-                              : act == "pause" ? ctx.jobs.Pause(id)
-                                               : ctx.jobs.Resume(id);
+                   Status s = act == "cancel"   ? ctx.jobs.Cancel(id)
+                              : act == "pause"  ? ctx.jobs.Pause(id)
+                              : act == "resume" ? ctx.jobs.Resume(id)
+                                                : ctx.jobs.Retry(id);
                    if (!s.ok()) return respond(ErrorFor(s));
                    auto job = ctx.jobs.Get(id);
                    if (!job.has_value()) return respond(ErrorFor(job.error()));
@@ -268,6 +275,17 @@ std::vector<Route> Routes(Context& ctx) {
                  json j = rep->ToJson();
                  j["total_size_mb"] = MegaBytes(rep->blob_bytes);
                  respond(Json(http::status::ok, j));
+               },
+               nullptr, StreamKind::kSse, Lane::kStore});
+  // gc on the running server: {"partials_older_than_hours", "dry_run", "hf_cache"}, as the
+  // CLI's options (partials of live jobs hold their locks and are never removed).
+  r.push_back({http::verb::post, "/gc",
+               [&ctx](const Request& req, const Params&, Responder respond) {
+                 auto asked = ParseGcRequest(req.body());
+                 if (!asked.has_value()) return respond(ErrorFor(asked.error()));
+                 auto rep = ctx.models.Gc(asked->partial_age, asked->options);
+                 if (!rep.has_value()) return respond(ErrorFor(rep.error()));
+                 respond(Json(http::status::ok, rep->ToJson()));
                },
                nullptr, StreamKind::kSse, Lane::kStore});
   // What can be pulled by name: every catalog's models, ?q= to search, ?source= for one.

@@ -67,6 +67,22 @@ void AddError(json& j, const Status& s) {
   AddErrorCode(j, s);
 }
 
+// A job's per-file progress (a dashboard's rows), when the plan has files.
+void AddFiles(json& j, const service::JobEvent& ev) {
+  if (ev.files.empty()) return;
+  json files = json::array();
+  for (const auto& f : ev.files) {
+    json fj = {{"path", f.path},
+               {"digest", f.digest},
+               {"downloaded_bytes", f.done},
+               {"state", service::JobStateName(f.state)},
+               {"reused", f.reused}};
+    fj["total_bytes"] = f.total ? json(*f.total) : json(nullptr);
+    files.push_back(std::move(fj));
+  }
+  j["files"] = std::move(files);
+}
+
 }  // namespace
 
 http::status HttpStatusFor(const Status& s) {
@@ -99,6 +115,14 @@ http::status HttpStatusFor(const Status& s) {
 Response ErrorFor(const Status& s) {
   json j = {{"detail", RedactText(s.message())}};
   AddErrorCode(j, s);
+  // The request field a refusal is about ("Invalid parameter 'version': ..."), so a form
+  // can show the error beside it.
+  constexpr std::string_view kField = "Invalid parameter '";
+  if (s.code() == Status::Code::kInvalidArgument && s.message().rfind(kField, 0) == 0) {
+    size_t end = s.message().find('\'', kField.size());
+    if (end != std::string::npos)
+      j["field"] = s.message().substr(kField.size(), end - kField.size());
+  }
   return JsonResponse(HttpStatusFor(s), DumpJson(j));
 }
 
@@ -244,6 +268,25 @@ Result<LoadRequest> ParseLoadRequest(const std::string& name, std::string_view b
   return out;
 }
 
+Result<GcRequest> ParseGcRequest(std::string_view body) {
+  auto parsed = BodyReader::Parse(body, /*empty_is_object=*/true);
+  if (!parsed.has_value()) return parsed.error();
+  BodyReader& b = *parsed;
+  GcRequest out;
+  b.Bool("dry_run", &out.options.dry_run) && b.Bool("hf_cache", &out.options.hf_cache);
+  if (!b.ok()) return b.error();
+  if (const json* age =
+          b.Has("partials_older_than_hours") ? &b.json()["partials_older_than_hours"] : nullptr;
+      age && !age->is_null()) {
+    if (!age->is_number() || !(age->get<double>() >= 0) || age->get<double>() > 24.0 * 365 * 100) {
+      b.Fail("partials_older_than_hours", "must be a number of hours, 0 or more");
+      return b.error();
+    }
+    out.partial_age = std::chrono::seconds(static_cast<int64_t>(age->get<double>() * 3600));
+  }
+  return out;
+}
+
 json StartedJson(const service::Submission& s) {
   const auto& job = s.job;
   const auto& plan = job.plan;
@@ -273,7 +316,10 @@ json ProgressJson(const service::Job& job) {
   j["version"] = job.request.ref.version;
   j["status"] = SeedStatus(ev.state);
   j["state"] = service::JobStateName(ev.state);
-  j["progress"] = ProgressObject(ev, false);
+  j["progress"] = ProgressObject(ev, true);
+  j["priority"] = job.priority;
+  j["created_at"] = job.created_at;
+  if (job.queue_position > 0) j["queue_position"] = job.queue_position;
   j["message"] = Message(ev.state);
   if (ev.state == JobState::kCompleted && job.result) {
     j["installation"] = InstallationJson(*job.result);
@@ -282,6 +328,7 @@ json ProgressJson(const service::Job& job) {
     AddError(j, ev.status);
   }
   j["download_url"] = RedactUrl(job.request.url.empty() ? job.plan.first_url : job.request.url);
+  AddFiles(j, ev);
   return j;
 }
 
@@ -324,19 +371,7 @@ json EventJson(const service::JobEvent& ev) {
                    {"this_process", ev.waiting->this_process},
                    {"what", ev.waiting->what}};
   }
-  if (!ev.files.empty()) {
-    json files = json::array();
-    for (const auto& f : ev.files) {
-      json fj = {{"path", f.path},
-                 {"digest", f.digest},
-                 {"downloaded_bytes", f.done},
-                 {"state", service::JobStateName(f.state)},
-                 {"reused", f.reused}};
-      fj["total_bytes"] = f.total ? json(*f.total) : json(nullptr);
-      files.push_back(std::move(fj));
-    }
-    j["files"] = std::move(files);
-  }
+  AddFiles(j, ev);
   return j;
 }
 

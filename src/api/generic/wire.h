@@ -5,6 +5,7 @@
 // Thread safety: stateless functions.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -40,6 +41,14 @@ struct LoadRequest {
 };
 Result<LoadRequest> ParseLoadRequest(const std::string& name, std::string_view body,
                                      const std::string& version_query);
+
+// POST /gc's body (optional): "partials_older_than_hours" (a number, default 168: the
+// CLI's), "dry_run", "hf_cache". InvalidArgument names the field.
+struct GcRequest {
+  std::chrono::seconds partial_age{168 * 3600};
+  service::CleanupOptions options;
+};
+Result<GcRequest> ParseGcRequest(std::string_view body);
 
 nlohmann::json StartedJson(const service::Submission& s);
 nlohmann::json ProgressJson(const service::Job& job);

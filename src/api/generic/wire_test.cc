@@ -92,3 +92,39 @@ TEST(GenericWireTest, LoadRequestsTakeTheVersionAndAnOllamaKeepAlive) {
 
 }  // namespace
 }  // namespace modeld::api::generic
+
+namespace modeld::api::generic {
+namespace {
+
+TEST(GenericWireTest, GcRequest) {
+  auto empty = ParseGcRequest("");
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_EQ(empty->partial_age, std::chrono::hours(168));
+  EXPECT_FALSE(empty->options.dry_run);
+  auto all =
+      ParseGcRequest(R"({"partials_older_than_hours": 0.5, "dry_run": true, "hf_cache": true})");
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->partial_age, std::chrono::minutes(30));
+  EXPECT_TRUE(all->options.dry_run && all->options.hf_cache);
+  for (const char* bad :
+       {R"({"partials_older_than_hours": -1})", R"({"partials_older_than_hours": "x"})",
+        R"({"partials_older_than_hours": 1e300})", R"({"dry_run": 1})", "[]"}) {
+    auto r = ParseGcRequest(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code(), Status::Code::kInvalidArgument) << bad;
+  }
+}
+
+TEST(GenericWireTest, ARefusalNamesTheFieldItConcerns) {
+  auto bad = ParseDownloadRequest(R"({"model_name": "m", "version": "a b"})", false);
+  ASSERT_FALSE(bad.has_value());
+  auto body = nlohmann::json::parse(ErrorFor(bad.error()).body());
+  EXPECT_EQ(body["field"], "version");
+  auto nested = ParseDownloadRequest(R"({"model_name": "m", "options": {"timeout": "x"}})", false);
+  EXPECT_EQ(nlohmann::json::parse(ErrorFor(nested.error()).body())["field"], "options.timeout");
+  auto other = nlohmann::json::parse(ErrorFor(Status::NotFound("Invalid parameter 'x'")).body());
+  EXPECT_FALSE(other.contains("field")) << "only a refusal of the request (400) names one";
+}
+
+}  // namespace
+}  // namespace modeld::api::generic
