@@ -67,6 +67,8 @@ std::vector<Route> Routes(Context& ctx) {
          auto dir = std::filesystem::absolute(ctx.models.data_dir(), ec);
          respond(
              Json(http::status::ok, {{"version", ctx.version},
+                                     {"commit", ctx.commit},
+                                     {"build_date", ctx.build_date},
                                      {"name", "modeld"},
                                      {"data_dir", (ec ? ctx.models.data_dir() : dir).string()}}));
        }});

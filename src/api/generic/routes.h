@@ -22,6 +22,8 @@ struct Context {
   service::ModelService& models;
   service::JobManager& jobs;
   std::string version;
+  std::string commit = "unknown";  // the git commit built ("abc1234", "abc1234-dirty")
+  std::string build_date;          // UTC, ISO 8601
 };
 
 std::vector<Route> Routes(Context& ctx);
