@@ -11,6 +11,7 @@
 #include "api/jan/routes.h"
 #include "api/lmstudio/routes.h"
 #include "api/ollama/routes.h"
+#include "api/openapi.h"
 #include "api/pieces/routes.h"
 #include "app/build_info.h"
 #include "cli/exit_codes.h"
@@ -118,6 +119,9 @@ int RunServe(ServeArgs args) {
     for (auto& extra : api::CompatListens(dialects, opts.listen))
       opts.listen.push_back(std::move(extra));
   }
+  // GET /openapi.json: every listener's description, built once from the route tables.
+  api::OpenApiDocuments openapi(dialects, opts.listen, build.version);
+  ctx.openapi = &openapi;
   opts.token = *token;
   opts.allowed_hosts = args.allowed_hosts;
   opts.allowed_origins = args.allowed_origins;
