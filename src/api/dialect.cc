@@ -150,10 +150,10 @@ Result<ListenSpec> ParseListenSpec(const std::string& spec) {
   return out;
 }
 
-std::vector<Route> CombineRoutes(const std::vector<const Dialect*>& dialects) {
+std::vector<ListenerRoute> ListenerRoutes(const std::vector<const Dialect*>& dialects) {
   // Routes in dialect order, each under every prefix of its dialect; colliding ones
   // gathered where the first of them stands.
-  std::vector<std::vector<Route>> groups;
+  std::vector<ListenerRoute> groups;
   std::vector<std::pair<std::string, size_t>> index;  // "METHOD shape" -> group
   for (const Dialect* d : dialects) {
     for (const auto& prefix : d->prefixes) {
@@ -164,25 +164,38 @@ std::vector<Route> CombineRoutes(const std::vector<const Dialect*>& dialects) {
             std::find_if(index.begin(), index.end(), [&](const auto& e) { return e.first == key; });
         if (it == index.end()) {
           index.emplace_back(key, groups.size());
-          groups.push_back({std::move(r)});
+          groups.push_back({{}, {d}, {std::move(r)}});
         } else {
-          groups[it->second].push_back(std::move(r));
+          groups[it->second].dialects.push_back(d);
+          groups[it->second].parts.push_back(std::move(r));
         }
       }
     }
   }
-  std::vector<Route> out;
   for (auto& g : groups) {
-    bool mergeable = g.size() > 1 && std::all_of(g.begin(), g.end(), [](const Route& r) {
-                       return r.handler && !r.stream;
-                     });
-    out.push_back(mergeable ? MergeRoutes(std::move(g)) : std::move(g.front()));
+    bool mergeable =
+        g.parts.size() > 1 && std::all_of(g.parts.begin(), g.parts.end(),
+                                          [](const Route& r) { return r.handler && !r.stream; });
+    if (mergeable) {
+      g.route = MergeRoutes(g.parts);
+    } else {
+      g.route = g.parts.front();
+      g.dialects.resize(1);
+      g.parts.resize(1);
+    }
   }
   // The router takes the first match: the most specific pattern goes first, whatever the
   // dialect order (Pieces' POST /models/unload before the generic API's POST /models/*name).
-  std::stable_sort(out.begin(), out.end(), [](const Route& a, const Route& b) {
-    return Specificity(a.pattern) < Specificity(b.pattern);
-  });
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const ListenerRoute& a, const ListenerRoute& b) {
+                     return Specificity(a.route.pattern) < Specificity(b.route.pattern);
+                   });
+  return groups;
+}
+
+std::vector<Route> CombineRoutes(const std::vector<const Dialect*>& dialects) {
+  std::vector<Route> out;
+  for (auto& g : ListenerRoutes(dialects)) out.push_back(std::move(g.route));
   return out;
 }
 

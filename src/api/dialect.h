@@ -47,10 +47,21 @@ struct ListenSpec {
 // checked by the server against the dialects it has.
 Result<ListenSpec> ParseListenSpec(const std::string& spec);
 
-// The route table of a listener speaking |dialects| (in order): each route under each of
-// its dialect's prefixes; routes that collide (same method and pattern) merged into one
-// whose JSON object answers are combined; the most specific pattern first (a literal
-// segment before a ":param" before a "*rest", position by position), else in dialect order.
+// One route of a listener and the dialects answering it.
+struct ListenerRoute {
+  Route route;  // what the router runs: |parts| merged, or the first of them alone
+  // The dialects answering, in listener order, and each one's own route (prefixed).
+  std::vector<const Dialect*> dialects;
+  std::vector<Route> parts;
+};
+
+// The routes of a listener speaking |dialects| (in order): each route under each of its
+// dialect's prefixes; routes that collide (same method and pattern) merged into one whose
+// JSON object answers are combined (a colliding stream route is not merged: the first
+// dialect's answers alone); the most specific pattern first (a literal segment before a
+// ":param" before a "*rest", position by position), else in dialect order.
+std::vector<ListenerRoute> ListenerRoutes(const std::vector<const Dialect*>& dialects);
+// The route table of ListenerRoutes, for the router.
 std::vector<Route> CombineRoutes(const std::vector<const Dialect*>& dialects);
 
 // --compat: a listener on 127.0.0.1 at each dialect's compat_port, speaking only that

@@ -24,14 +24,15 @@ Response Json(const json& j) { return JsonResponse(http::status::ok, j.dump()); 
 Dialect Alpha() {
   Dialect d;
   d.name = "alpha";
-  d.routes.push_back({http::verb::get, "/models", [](const Request&, const Params&, Responder r) {
-                        r(Json({{"models", {1, 2}}, {"shared", "alpha"}}));
-                      }});
   d.routes.push_back(
-      {http::verb::get, "/items/:id", [](const Request&, const Params& p, Responder r) {
+      {http::verb::get, "/models", "test", [](const Request&, const Params&, Responder r) {
+         r(Json({{"models", {1, 2}}, {"shared", "alpha"}}));
+       }});
+  d.routes.push_back(
+      {http::verb::get, "/items/:id", "test", [](const Request&, const Params& p, Responder r) {
          r(Json({{"alpha_id", p.Path("id")}}));
        }});
-  d.routes.push_back({http::verb::post, "/pull", nullptr,
+  d.routes.push_back({http::verb::post, "/pull", "test", nullptr,
                       [](const Request&, const Params& p, StreamReply& reply) {
                         if (p.Query("bad") == "1") {
                           return reply.Reject(
@@ -53,15 +54,16 @@ Dialect Beta() {
     return JsonResponse(s, json{{"error", {{"message", m}}}}.dump());
   };
   d.prefixes = {"", "/v1"};
-  d.routes.push_back({http::verb::get, "/models", [](const Request&, const Params&, Responder r) {
-                        r(Json({{"iterable", json::array()}, {"shared", "beta"}}));
-                      }});
   d.routes.push_back(
-      {http::verb::get, "/items/:item", [](const Request&, const Params& p, Responder r) {
+      {http::verb::get, "/models", "test", [](const Request&, const Params&, Responder r) {
+         r(Json({{"iterable", json::array()}, {"shared", "beta"}}));
+       }});
+  d.routes.push_back(
+      {http::verb::get, "/items/:item", "test", [](const Request&, const Params& p, Responder r) {
          r(Json({{"beta_item", p.Path("item")}}));
        }});
   // A WebSocket and a plain GET on one path (Pieces' download progress).
-  d.routes.push_back({http::verb::get, "/progress",
+  d.routes.push_back({http::verb::get, "/progress", "test",
                       [](const Request&, const Params&, Responder r) {
                         r(Json({{"percent", 42}}));
                       },
@@ -78,7 +80,8 @@ Dialect Beta() {
 // (the generic API's POST /models/*name and Pieces' POST /models/unload on one port).
 TEST(CombineRoutesTest, TheMostSpecificPatternComesFirst) {
   auto route = [](const std::string& pattern) {
-    return Route{http::verb::post, pattern, [](const Request&, const Params&, Responder) {}};
+    return Route{http::verb::post, pattern, "test",
+                 [](const Request&, const Params&, Responder) {}};
   };
   Dialect first, second;
   first.routes = {route("/models/*name"), route("/models")};

@@ -207,7 +207,9 @@ Status HttpServer::Start() {
     }
     if (spoken.empty())
       return Status::InvalidArgument("--listen " + text + ": no dialect to speak");
-    l->router = std::make_unique<Router>(CombineRoutes(spoken));
+    std::vector<std::string> names;
+    for (const Dialect* d : spoken) names.push_back(d->name);
+    l->router = std::make_unique<Router>(CombineRoutes(spoken), std::move(names));
     l->error_body = spoken.front()->error_body;
     const std::string& spec_address = spec->address;
     l->acceptor = std::make_unique<tcp::acceptor>(*im.iocs[0]);

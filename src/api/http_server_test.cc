@@ -27,46 +27,47 @@ struct Hooks {
 
 std::vector<Route> TestRoutes(Hooks* hooks = nullptr) {
   std::vector<Route> routes;
-  routes.push_back({http::verb::get, "/healthz",
+  routes.push_back({http::verb::get, "/healthz", "test",
                     [](const Request&, const Params&, Responder r) {
                       r(JsonResponse(http::status::ok, "{\"status\":\"ok\"}"));
                     },
                     nullptr, StreamKind::kSse, Lane::kInline, true});
+  routes.push_back({http::verb::get, "/items/:id/detail", "test",
+                    [](const Request&, const Params& p, Responder r) {
+                      r(JsonResponse(http::status::ok, "{\"id\":\"" + p.Path("id") + "\",\"q\":\"" +
+                                                           p.Query("q") + "\"}"));
+                    }});
   routes.push_back(
-      {http::verb::get, "/items/:id/detail", [](const Request&, const Params& p, Responder r) {
-         r(JsonResponse(http::status::ok,
-                        "{\"id\":\"" + p.Path("id") + "\",\"q\":\"" + p.Query("q") + "\"}"));
-       }});
-  routes.push_back(
-      {http::verb::get, "/models/*name", [](const Request&, const Params& p, Responder r) {
+      {http::verb::get, "/models/*name", "test", [](const Request&, const Params& p, Responder r) {
          r(JsonResponse(http::status::ok, "{\"name\":\"" + p.Path("name") + "\"}"));
        }});
-  routes.push_back({http::verb::post, "/echo", [](const Request& req, const Params&, Responder r) {
-                      r(JsonResponse(http::status::ok, req.body().empty() ? "{}" : req.body()));
+  routes.push_back(
+      {http::verb::post, "/echo", "test", [](const Request& req, const Params&, Responder r) {
+         r(JsonResponse(http::status::ok, req.body().empty() ? "{}" : req.body()));
+       }});
+  routes.push_back({http::verb::delete_, "/models/*name", "test",
+                    [hooks](const Request&, const Params&, Responder r) {
+                      if (hooks) ++hooks->deletes;
+                      r(JsonResponse(http::status::ok, "{\"deleted\":true}"));
                     }});
   routes.push_back(
-      {http::verb::delete_, "/models/*name", [hooks](const Request&, const Params&, Responder r) {
-         if (hooks) ++hooks->deletes;
-         r(JsonResponse(http::status::ok, "{\"deleted\":true}"));
+      {http::verb::get, "/later", "test", [hooks](const Request&, const Params&, Responder r) {
+         if (hooks && hooks->parked) hooks->parked->set_value(r);  // answered by the test
        }});
-  routes.push_back({http::verb::get, "/later", [hooks](const Request&, const Params&, Responder r) {
-                      if (hooks && hooks->parked)
-                        hooks->parked->set_value(r);  // answered by the test
-                    }});
   // A handler that blocks its thread (a removal of 100,000 files, say): on a pool lane.
-  routes.push_back({http::verb::get, "/slow",
+  routes.push_back({http::verb::get, "/slow", "test",
                     [hooks](const Request&, const Params&, Responder r) {
                       hooks->slow_started.set_value();
                       hooks->slow_release.wait();
                       r(JsonResponse(http::status::ok, "{\"slow\":true}"));
                     },
                     nullptr, StreamKind::kSse, Lane::kStore});
-  routes.push_back(
-      {http::verb::get, "/events", nullptr, [](const Request&, const Params&, StreamReply& reply) {
-         auto s = reply.Start();
-         s->Send("", "data: hello\n\n");
-         s->Close();
-       }});
+  routes.push_back({http::verb::get, "/events", "test", nullptr,
+                    [](const Request&, const Params&, StreamReply& reply) {
+                      auto s = reply.Start();
+                      s->Send("", "data: hello\n\n");
+                      s->Close();
+                    }});
   return routes;
 }
 

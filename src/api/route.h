@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace modeld::api {
 
@@ -19,6 +20,9 @@ using Response = http::response<http::string_body>;
 struct Params {
   std::map<std::string, std::string> path;   // from ":name" segments
   std::map<std::string, std::string> query;  // decoded
+  // The dialects of the listener the request came on, in its order (the router's; null
+  // outside a server). Lives as long as the server.
+  const std::vector<std::string>* listener_dialects = nullptr;
   std::string Query(const std::string& key, const std::string& def = "") const {
     auto it = query.find(key);
     return it == query.end() ? def : it->second;
@@ -80,9 +84,18 @@ enum class Lane {
   kNetwork,  // may wait on an upstream: resolving a model, probing a URL (many threads)
 };
 
+// A query parameter a handler reads, for the OpenAPI description (api/openapi.h).
+struct QueryParam {
+  std::string name;
+  std::string description;
+};
+
 struct Route {
   http::verb method;
   std::string pattern;  // "/model-download/:id/progress"; a last "*name" takes the rest
+  // What the route does, in a short line: its summary in GET /openapi.json. Every route of
+  // every dialect has one (tests/integration/openapi_routes_test.cc).
+  std::string summary;
   // A plain answer. On a WebSocket route, what a GET without an upgrade gets (null: 426).
   Handler handler;
   // For streaming routes: the stream's kind and handler. Streams may carry the token as
@@ -91,6 +104,10 @@ struct Route {
   StreamKind stream_kind = StreamKind::kSse;
   Lane lane = Lane::kInline;  // for |handler|
   bool public_path = false;   // answered without the bearer token (health checks)
+  // For the OpenAPI description, where the table states them: the query parameters the
+  // handlers read, and a JSON Schema (as JSON text) of the request body ("": none given).
+  std::vector<QueryParam> query = {};
+  std::string body_schema = {};
 };
 
 // A JSON response with |json_body| as it is.

@@ -59,7 +59,8 @@ Response ErrorResponse(http::status status, const std::string& detail) {
   return JsonResponse(status, DumpJson(nlohmann::json{{"detail", detail}}));
 }
 
-Router::Router(std::vector<Route> routes) {
+Router::Router(std::vector<Route> routes, std::vector<std::string> dialects)
+    : dialects_(std::move(dialects)) {
   for (auto& r : routes) {
     Compiled c{std::move(r), {}};
     c.segments = SplitPattern(c.route.pattern);
@@ -71,6 +72,7 @@ std::optional<Router::Match> Router::Find(http::verb method, std::string_view ta
   auto parsed = boost::urls::parse_origin_form(target);
   if (!parsed) return std::nullopt;
   Match m;
+  m.params.listener_dialects = &dialects_;
   for (auto qp : parsed->params()) m.params.query[std::string(qp.key)] = std::string(qp.value);
   std::vector<std::string> segs;
   for (auto seg : parsed->segments()) {

@@ -8,6 +8,7 @@
 // Thread safety: immutable after construction; Find is safe from any thread.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -17,7 +18,9 @@ namespace modeld::api {
 
 class Router {
  public:
-  explicit Router(std::vector<Route> routes);
+  // |dialects|: the names of the dialects the routes are of, given to every handler
+  // (Params::listener_dialects).
+  explicit Router(std::vector<Route> routes, std::vector<std::string> dialects = {});
 
   struct Match {
     const Route* route = nullptr;  // null: no route for this method (see path_matched)
@@ -34,6 +37,7 @@ class Router {
     std::vector<std::string> segments;
   };
   std::vector<Compiled> routes_;
+  std::vector<std::string> dialects_;
 };
 
 }  // namespace modeld::api

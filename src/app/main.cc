@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <map>
 
+#include "app/build_info.h"
 #include "app/serve.h"
 #include "cli/command_line.h"
 #include "cli/exit_codes.h"
@@ -14,11 +15,14 @@
 #include "core/log.h"
 #include "net/upstream_policy.h"
 
-#ifndef MODELD_VERSION
-#define MODELD_VERSION "0.0.0"
-#endif
-
 namespace {
+
+// "modeld 0.1.0 (commit e1bfa0e, built 2025-01-31T12:00:00Z)": what --version and version say.
+std::string VersionLine() {
+  const auto& b = modeld::app::GetBuildInfo();
+  return std::string("modeld ") + b.version + " (commit " + b.commit + ", built " + b.build_date +
+         ")";
+}
 
 // The closing section of every --help: "Examples:" and one command a line.
 std::string Examples(std::initializer_list<const char*> lines) {
@@ -55,7 +59,7 @@ int main(int argc, char** argv) {
       "Fetches large files over many connections, resumes after crashes, verifies "
       "every byte.",
       "modeld"};
-  app.set_version_flag("-V,--version", std::string("modeld ") + MODELD_VERSION);
+  app.set_version_flag("-V,--version", VersionLine());
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
   const std::string global = "Global options (before or after the command)";
@@ -385,8 +389,10 @@ int main(int argc, char** argv) {
   ps_cmd->add_flag("--json", ld.json, "print JSON");
   ps_cmd->footer(Examples({"modeld ps", "modeld ps --json"}));
 
-  auto* version_cmd =
-      app.add_subcommand("version", "Print modeld's version (as -V and --version do).");
+  auto* version_cmd = app.add_subcommand(
+      "version",
+      "Print modeld's version, the git commit it was built from and the build date (as -V "
+      "and --version do).");
   version_cmd->footer(Examples({"modeld version", "modeld --version"}));
   std::vector<std::string> help_topic;
   auto* help_cmd = app.add_subcommand("help", "Show the help of modeld, or of a COMMAND.");
@@ -411,7 +417,7 @@ int main(int argc, char** argv) {
   }
   auto Dispatch = [&]() -> int {
     if (version_cmd->parsed()) {
-      std::printf("modeld %s\n", MODELD_VERSION);
+      std::printf("%s\n", VersionLine().c_str());
       return cli::kExitOk;
     }
     if (help_cmd->parsed()) {

@@ -11,17 +11,15 @@
 #include "api/jan/routes.h"
 #include "api/lmstudio/routes.h"
 #include "api/ollama/routes.h"
+#include "api/openapi.h"
 #include "api/pieces/routes.h"
 #include "api/web/routes.h"
+#include "app/build_info.h"
 #include "cli/exit_codes.h"
 #include "core/log.h"
 #include "net/curl_setup.h"
 #include "service/job_manager.h"
 #include "service/open.h"
-
-#ifndef MODELD_VERSION
-#define MODELD_VERSION "0.0.0"
-#endif
 
 namespace modeld::app {
 
@@ -106,11 +104,12 @@ int RunServe(ServeArgs args) {
     jobs->set_default_retry_for(
         std::chrono::milliseconds(static_cast<int64_t>(args.retry_for_s * 1000)));
   }
-  api::generic::Context ctx{models, *jobs, MODELD_VERSION};
-  api::pieces::Context pieces_ctx{models, *jobs, MODELD_VERSION};
-  api::lmstudio::Context lmstudio_ctx{models, *jobs, MODELD_VERSION};
-  api::jan::Context jan_ctx{models, *jobs, MODELD_VERSION};
-  api::ollama::Context ollama_ctx{models, *jobs, MODELD_VERSION};
+  const BuildInfo& build = GetBuildInfo();
+  api::generic::Context ctx{models, *jobs, build.version, build.commit, build.build_date};
+  api::pieces::Context pieces_ctx{models, *jobs, build.version};
+  api::lmstudio::Context lmstudio_ctx{models, *jobs, build.version};
+  api::jan::Context jan_ctx{models, *jobs, build.version};
+  api::ollama::Context ollama_ctx{models, *jobs, build.version};
   std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx),
                                         api::pieces::PiecesDialect(pieces_ctx),
                                         api::lmstudio::LmStudioDialect(lmstudio_ctx),
@@ -123,6 +122,9 @@ int RunServe(ServeArgs args) {
     for (auto& extra : api::CompatListens(dialects, opts.listen))
       opts.listen.push_back(std::move(extra));
   }
+  // GET /openapi.json: every listener's description, built once from the route tables.
+  api::OpenApiDocuments openapi(dialects, opts.listen, build.version);
+  ctx.openapi = &openapi;
   opts.token = *token;
   opts.allowed_hosts = args.allowed_hosts;
   opts.allowed_origins = args.allowed_origins;
@@ -137,7 +139,7 @@ int RunServe(ServeArgs args) {
   auto recovered = jobs->Recover();
   std::string where;
   for (const auto& b : server.bound()) where += (where.empty() ? "" : ", ") + b;
-  std::fprintf(stderr, "modeld %s listening on %s (data in %s)%s\n", MODELD_VERSION, where.c_str(),
+  std::fprintf(stderr, "modeld %s listening on %s (data in %s)%s\n", build.version, where.c_str(),
                models.data_dir().c_str(),
                recovered.has_value() && *recovered > 0
                    ? (", resuming " + std::to_string(*recovered) + " download(s)").c_str()

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 
 #include "engine_harness.h"
+#include "http_client.h"
 #include "hub_mimic.h"
 #include "origin.h"
 #include "serve_child.h"
@@ -123,15 +125,38 @@ TEST_F(CliSurfaceTest, ListIsLs) {
   EXPECT_EQ(after.out, ls.out);
 }
 
-TEST_F(CliSurfaceTest, VersionCommandAndFlagsPrintTheVersion) {
+// "modeld 0.1.0 (commit e1bfa0e, built 2025-01-31T12:00:00Z)": the version, the git commit
+// ("-dirty" with changes, "unknown" outside a checkout) and the build date, UTC ISO 8601.
+const std::regex kVersionLine(
+    R"(modeld (\d+\.\d+\.\d+) \(commit ([0-9a-f]{7,40}(-dirty)?|unknown), )"
+    R"(built (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\)\n)");
+
+TEST_F(CliSurfaceTest, VersionCommandAndFlagsPrintTheVersionCommitAndBuildDate) {
   auto version = Modeld({"version"}, false);
   ASSERT_EQ(version.rc, 0) << version.err;
-  EXPECT_EQ(version.out.rfind("modeld ", 0), 0u) << version.out;
+  EXPECT_TRUE(std::regex_match(version.out, kVersionLine)) << version.out;
   for (const char* flag : {"-V", "--version"}) {
     auto r = Modeld({flag}, false);
     EXPECT_EQ(r.rc, 0) << flag << ": " << r.err;
     EXPECT_EQ(r.out, version.out) << flag;
   }
+}
+
+// GET /version says what `modeld --version` says, and the data dir `modeld pull` checks.
+TEST_F(CliSurfaceTest, TheServersVersionIsTheBinarys) {
+  auto version = Modeld({"--version"}, false);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(version.out, m, kVersionLine)) << version.out;
+  ServeChild serve(data_);
+  ASSERT_NE(serve.port(), 0) << serve.Log();
+  auto r = HttpCall("GET", serve.base() + "/version");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["name"], "modeld");
+  EXPECT_EQ(j["version"], m[1].str());
+  EXPECT_EQ(j["commit"], m[2].str());
+  EXPECT_EQ(j["build_date"], m[4].str());
+  EXPECT_EQ(fs::weakly_canonical(j["data_dir"].get<std::string>()), fs::weakly_canonical(data_));
 }
 
 // Every command, as the top-level help lists them (so a new one is checked too), and the

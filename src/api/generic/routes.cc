@@ -56,23 +56,44 @@ Dialect GenericDialect(Context& ctx) {
 std::vector<Route> Routes(Context& ctx) {
   std::vector<Route> r;
   r.push_back({http::verb::get, "/healthz",
+               "Liveness check: {\"status\": \"ok\"} (no token needed)",
                [](const Request&, const Params&, Responder respond) {
                  respond(Json(http::status::ok, {{"status", "ok"}}));
                },
                nullptr, StreamKind::kSse, Lane::kInline, /*public_path=*/true});
   // The data dir too, so `modeld pull` hands work only to a server using its own store.
-  r.push_back(
-      {http::verb::get, "/version", [&ctx](const Request&, const Params&, Responder respond) {
-         std::error_code ec;
-         auto dir = std::filesystem::absolute(ctx.models.data_dir(), ec);
-         respond(
-             Json(http::status::ok, {{"version", ctx.version},
-                                     {"name", "modeld"},
-                                     {"data_dir", (ec ? ctx.models.data_dir() : dir).string()}}));
-       }});
+  r.push_back({http::verb::get, "/version",
+               "modeld's version, git commit, build date and data directory",
+               [&ctx](const Request&, const Params&, Responder respond) {
+                 std::error_code ec;
+                 auto dir = std::filesystem::absolute(ctx.models.data_dir(), ec);
+                 respond(Json(http::status::ok,
+                              {{"version", ctx.version},
+                               {"commit", ctx.commit},
+                               {"build_date", ctx.build_date},
+                               {"name", "modeld"},
+                               {"data_dir", (ec ? ctx.models.data_dir() : dir).string()}}));
+               }});
+  // Built at start-up (api/openapi.h): the routes of the listener asked, or of one dialect.
+  r.push_back({http::verb::get, "/openapi.json",
+               "This OpenAPI 3.1 description: the routes of the listener asked (?dialect= for "
+               "one dialect's)",
+               [&ctx](const Request&, const Params& p, Responder respond) {
+                 if (!ctx.openapi) {
+                   return respond(ErrorResponse(http::status::not_found,
+                                                "No OpenAPI description on this server"));
+                 }
+                 auto doc = ctx.openapi->Find(p.listener_dialects, p.Query("dialect"));
+                 if (!doc.has_value()) {
+                   return respond(ErrorResponse(http::status::not_found, doc.error().message()));
+                 }
+                 respond(JsonResponse(http::status::ok, **doc));
+               }});
+  r.back().query = {{"dialect", "Only this dialect's routes (generic, pieces, ...)"}};
   // Resolves the model up front (network), so an unknown model is a 404, a gated one a
   // 403 and a full disk a 413 before anything is queued.
   r.push_back({http::verb::post, "/model-download",
+               "Start (or join) a download of a model; ?wait=true answers when it ends",
                [&ctx](const Request& req, const Params& params, Responder respond) {
                  std::string wait = params.Query("wait");
                  auto dl = ParseDownloadRequest(req.body(), wait == "true" || wait == "1");
@@ -84,7 +105,9 @@ std::vector<Route> Routes(Context& ctx) {
                              [respond](Result<service::Job> job) { respond(EndedAnswer(job)); });
                },
                nullptr, StreamKind::kSse, Lane::kNetwork});
-  r.push_back({http::verb::get, "/model-download",
+  r.back().query = {{"wait", "true: answer when the download ends (as \"wait\": true)"}};
+  r.back().body_schema = kDownloadRequestSchema;
+  r.push_back({http::verb::get, "/model-download", "Every download job and its progress",
                [&ctx](const Request&, const Params&, Responder respond) {
                  json arr = json::array();
                  int running = 0;
@@ -96,7 +119,7 @@ std::vector<Route> Routes(Context& ctx) {
                                                  {"max_concurrent", ctx.jobs.max_concurrent()},
                                                  {"running", running}}));
                }});
-  r.push_back({http::verb::get, "/model-download/:id/progress",
+  r.push_back({http::verb::get, "/model-download/:id/progress", "One download's state and progress",
                [&ctx](const Request&, const Params& p, Responder respond) {
                  auto job = ctx.jobs.Get(p.Path("id"));
                  if (!job.has_value()) return respond(ErrorFor(job.error()));
@@ -105,6 +128,10 @@ std::vector<Route> Routes(Context& ctx) {
   for (const char* action : {"cancel", "pause", "resume", "retry"}) {
     std::string act = action;
     r.push_back({http::verb::post, "/model-download/:id/" + act,
+                 act == "cancel"   ? "Cancel a download (its partial files removed)"
+                 : act == "pause"  ? "Pause a download (resume keeps the bytes fetched)"
+                 : act == "resume" ? "Resume a paused download"
+                                   : "Retry a failed or cancelled download, as it was asked",
                  [&ctx, act](const Request&, const Params& p, Responder respond) {
                    const std::string& id = p.Path("id");
                    Status s = act == "cancel"   ? ctx.jobs.Cancel(id)
@@ -122,6 +149,7 @@ std::vector<Route> Routes(Context& ctx) {
   }
   // Forgets a job: a running one is cancelled first (its partial download removed).
   r.push_back({http::verb::delete_, "/model-download/:id",
+               "Forget a download job (cancelling it first if it runs)",
                [&ctx](const Request&, const Params& p, Responder respond) {
                  const std::string& id = p.Path("id");
                  if (Status s = ctx.jobs.Remove(id); !s.ok()) return respond(ErrorFor(s));
@@ -131,8 +159,9 @@ std::vector<Route> Routes(Context& ctx) {
   // Live progress of one download as Server-Sent Events: "state" on each state change
   // (never dropped), "progress" about ten times a second (coalesced for slow readers),
   // and "done" last, after which the stream ends.
-  r.push_back({http::verb::get, "/model-download/:id/events", nullptr,
-               [&ctx](const Request&, const Params& p, StreamReply& reply) {
+  r.push_back({http::verb::get, "/model-download/:id/events",
+               "One download's live progress as Server-Sent Events (state, progress, notice, done)",
+               nullptr, [&ctx](const Request&, const Params& p, StreamReply& reply) {
                  std::string id = p.Path("id");
                  auto job = ctx.jobs.Get(id);
                  if (!job.has_value()) return reply.Reject(ErrorFor(job.error()));
@@ -159,7 +188,8 @@ std::vector<Route> Routes(Context& ctx) {
                }});
   // Every job's state changes and progress on one WebSocket: a JSON object per message,
   // with "type" snapshot (each job, first), state, progress or done.
-  r.push_back({http::verb::get, "/ws", nullptr,
+  r.push_back({http::verb::get, "/ws", "Every download's state changes and progress on a WebSocket",
+               nullptr,
                [&ctx](const Request&, const Params&, StreamReply& reply) {
                  auto stream = reply.Start();
                  FollowAllJobs(ctx.jobs, stream, [](EventStream& out, const service::JobEvent& ev) {
@@ -178,7 +208,7 @@ std::vector<Route> Routes(Context& ctx) {
                  }
                },
                StreamKind::kWebSocket});
-  r.push_back({http::verb::get, "/models",
+  r.push_back({http::verb::get, "/models", "Installed models and the versions still downloading",
                [&ctx](const Request&, const Params&, Responder respond) {
                  auto view = ctx.jobs.Models();
                  if (!view.has_value()) return respond(ErrorFor(view.error()));
@@ -203,7 +233,7 @@ std::vector<Route> Routes(Context& ctx) {
                },
                nullptr, StreamKind::kSse, Lane::kStore});
   // The loaded models (Ollama's ps). Not under /models/, where any name is a model's.
-  r.push_back({http::verb::get, "/loaded",
+  r.push_back({http::verb::get, "/loaded", "The models held in memory and the memory budget",
                [&ctx](const Request&, const Params&, Responder respond) {
                  json arr = json::array();
                  uint64_t bytes = 0;
@@ -221,6 +251,7 @@ std::vector<Route> Routes(Context& ctx) {
   // ("org/name"), so the action is the path's last segment. Load blocks while the pages are
   // read: the network lane, whose threads may wait.
   r.push_back({http::verb::post, "/models/*name",
+               "Load (NAME/load) or unload (NAME/unload) a model in memory",
                [&ctx](const Request& req, const Params& p, Responder respond) {
                  const std::string& path = p.Path("name");
                  size_t slash = path.rfind('/');
@@ -245,7 +276,9 @@ std::vector<Route> Routes(Context& ctx) {
                  respond(Json(http::status::ok, LoadedJson(*loaded)));
                },
                nullptr, StreamKind::kSse, Lane::kNetwork});
-  r.push_back({http::verb::get, "/models/*name",
+  r.back().query = {{"version", "The version (default latest; the body's wins)"}};
+  r.back().body_schema = kLoadRequestSchema;
+  r.push_back({http::verb::get, "/models/*name", "A model's installed versions",
                [&ctx](const Request&, const Params& p, Responder respond) {
                  const std::string& name = p.Path("name");
                  auto versions = ctx.models.Versions(name);
@@ -259,7 +292,7 @@ std::vector<Route> Routes(Context& ctx) {
                  respond(Json(http::status::ok, {{"name", name}, {"versions", arr}}));
                },
                nullptr, StreamKind::kSse, Lane::kStore});
-  r.push_back({http::verb::delete_, "/models/*name",
+  r.push_back({http::verb::delete_, "/models/*name", "Remove a model (every version, or ?version=)",
                [&ctx](const Request&, const Params& p, Responder respond) {
                  auto removed = ctx.models.Remove(p.Path("name"), p.Query("version"));
                  if (!removed.has_value()) return respond(ErrorFor(removed.error()));
@@ -268,7 +301,8 @@ std::vector<Route> Routes(Context& ctx) {
                  respond(Json(http::status::ok, {{"status", "removed"}, {"removed", arr}}));
                },
                nullptr, StreamKind::kSse, Lane::kStore});
-  r.push_back({http::verb::get, "/cache",
+  r.back().query = {{"version", "Only this version"}};
+  r.push_back({http::verb::get, "/cache", "Disk use of the store and the Hugging Face cache",
                [&ctx](const Request&, const Params&, Responder respond) {
                  auto rep = ctx.models.Cache();
                  if (!rep.has_value()) return respond(ErrorFor(rep.error()));
@@ -280,6 +314,7 @@ std::vector<Route> Routes(Context& ctx) {
   // gc on the running server: {"partials_older_than_hours", "dry_run", "hf_cache"}, as the
   // CLI's options (partials of live jobs hold their locks and are never removed).
   r.push_back({http::verb::post, "/gc",
+               "Delete files no model uses and stale partial downloads (dry_run says what)",
                [&ctx](const Request& req, const Params&, Responder respond) {
                  auto asked = ParseGcRequest(req.body());
                  if (!asked.has_value()) return respond(ErrorFor(asked.error()));
@@ -291,6 +326,7 @@ std::vector<Route> Routes(Context& ctx) {
   // What can be pulled by name: every catalog's models, ?q= to search, ?source= for one.
   r.push_back(
       {http::verb::get, "/catalog",
+       "Models that can be pulled by name (?q= to search, ?source= for one catalog)",
        [&ctx](const Request&, const Params& params, Responder respond) {
          auto found = ctx.models.Search(params.Query("q"), params.Query("source"));
          json models = json::array(), sources = json::array();
@@ -300,6 +336,7 @@ std::vector<Route> Routes(Context& ctx) {
          for (const auto& m : found.models) models.push_back(m.json);
          respond(Json(http::status::ok, {{"models", models}, {"sources", sources}}));
        }});
+  r.back().query = {{"q", "Words to search for"}, {"source", "Only this catalog"}};
   return r;
 }
 

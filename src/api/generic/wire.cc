@@ -146,6 +146,40 @@ std::string_view SeedStatus(JobState state) {
   return "failed";
 }
 
+const char* const kDownloadRequestSchema = R"json({
+  "type": "object",
+  "required": ["model_name"],
+  "properties": {
+    "model_name": {"type": "string", "description": "The model's name (a catalog name, org/name)"},
+    "version": {"type": "string", "default": "latest"},
+    "download_url": {"type": "string", "description": "An http(s) URL to download from"},
+    "source": {"type": "string", "default": "default"},
+    "checksum": {"type": "string", "description": "sha256:HEX (also sha512, sha1, md5)"},
+    "force_download": {"type": "boolean", "default": false},
+    "wait": {"type": "boolean", "default": false, "description": "Answer when the download ends"},
+    "options": {
+      "type": "object",
+      "properties": {
+        "chunk_size": {"type": "integer", "minimum": 1, "maximum": 67108864},
+        "timeout": {"type": "integer", "minimum": 1, "maximum": 604800,
+                    "description": "Seconds without progress before a download fails"},
+        "retry_count": {"type": "integer", "minimum": 0, "maximum": 100},
+        "retry_for": {"type": "integer", "minimum": 0, "maximum": 604800},
+        "verify_ssl": {"type": "boolean", "default": true},
+        "extract_after_download": {"type": "boolean", "default": true},
+        "cleanup_temp_files": {"type": "boolean", "default": true}
+      }
+    },
+    "include": {"type": "array", "items": {"type": "string"}, "description": "Glob patterns"},
+    "exclude": {"type": "array", "items": {"type": "string"}, "description": "Glob patterns"},
+    "quantization": {"type": "string", "description": "A GGUF quantization (Q4_K_M)"},
+    "revision": {"type": "string", "description": "A Hub revision"},
+    "from": {"type": "string", "description": "What to look up: a Hub repository or catalog model"},
+    "priority": {"type": "integer", "minimum": -100, "maximum": 100, "default": 0},
+    "metadata": {"type": "object", "description": "Kept with the model (description, tags)"}
+  }
+})json";
+
 Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_query) {
   auto parsed = BodyReader::Parse(body);
   if (!parsed.has_value()) return parsed.error();
@@ -238,6 +272,16 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
   if (wait_query) out.wait = true;
   return out;
 }
+
+const char* const kLoadRequestSchema = R"json({
+  "type": "object",
+  "properties": {
+    "version": {"type": "string"},
+    "mlock": {"type": "boolean", "default": false},
+    "keep_alive": {"type": ["number", "string"],
+                   "description": "Seconds, or a duration (\"5m\"); 0 unloads, negative never"}
+  }
+})json";
 
 Result<LoadRequest> ParseLoadRequest(const std::string& name, std::string_view body,
                                      const std::string& version_query) {

@@ -31,6 +31,9 @@ struct DownloadRequest {
   bool wait = false;
 };
 Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_query);
+// A JSON Schema of the body ParseDownloadRequest reads, for GET /openapi.json (wire_test.cc
+// checks the parser reads each of its fields).
+extern const char* const kDownloadRequestSchema;
 
 // POST /models/{name}/load's body (optional: empty is {}): "version" (else ?version=, else
 // the name's :VERSION, else latest), "mlock", "keep_alive" (Ollama's: seconds as a number,
@@ -41,6 +44,8 @@ struct LoadRequest {
 };
 Result<LoadRequest> ParseLoadRequest(const std::string& name, std::string_view body,
                                      const std::string& version_query);
+// A JSON Schema of the body ParseLoadRequest reads.
+extern const char* const kLoadRequestSchema;
 
 // POST /gc's body (optional): "partials_older_than_hours" (a number, default 168: the
 // CLI's), "dry_run", "hf_cache". InvalidArgument names the field.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 namespace modeld::api::generic {
 namespace {
 
@@ -124,6 +126,58 @@ TEST(GenericWireTest, ARefusalNamesTheFieldItConcerns) {
   EXPECT_EQ(nlohmann::json::parse(ErrorFor(nested.error()).body())["field"], "options.timeout");
   auto other = nlohmann::json::parse(ErrorFor(Status::NotFound("Invalid parameter 'x'")).body());
   EXPECT_FALSE(other.contains("field")) << "only a refusal of the request (400) names one";
+}
+
+// The schemas GET /openapi.json states for the bodies are what the parsers read: every
+// field of the schema, given a value of no type it allows, is an error naming that field
+// (so a field the parser stopped reading, or never read, fails here).
+void ExpectParserReadsEveryField(const char* schema_text,
+                                 const std::function<Status(const nlohmann::json&)>& parse,
+                                 const nlohmann::json& base) {
+  auto schema = nlohmann::json::parse(schema_text);
+  ASSERT_EQ(schema["type"], "object");
+  ASSERT_TRUE(parse(base).ok()) << parse(base).message();
+  std::vector<std::pair<std::string, nlohmann::json>> fields;  // "a" or "a.b", its schema
+  for (auto& [k, v] : schema["properties"].items()) {
+    fields.emplace_back(k, v);
+    if (v.contains("properties")) {
+      for (auto& [k2, v2] : v["properties"].items()) fields.emplace_back(k + "." + k2, v2);
+    }
+  }
+  for (const auto& [field, sub] : fields) {
+    nlohmann::json body = base;
+    // An array of arrays is no string, number, boolean or object, nor a list of strings.
+    nlohmann::json bad = nlohmann::json::array({nlohmann::json::array()});
+    size_t dot = field.find('.');
+    if (dot == std::string::npos) {
+      body[field] = bad;
+    } else {
+      body[field.substr(0, dot)][field.substr(dot + 1)] = bad;
+    }
+    Status s = parse(body);
+    EXPECT_FALSE(s.ok()) << field << " is in the schema but not read";
+    EXPECT_NE(s.message().find("'" + field + "'"), std::string::npos)
+        << field << ": " << s.message();
+  }
+}
+
+TEST(GenericWireTest, TheDownloadSchemaIsWhatTheParserReads) {
+  ExpectParserReadsEveryField(kDownloadRequestSchema,
+                              [](const nlohmann::json& j) {
+                                auto r = ParseDownloadRequest(j.dump(), false);
+                                return r.status();
+                              },
+                              {{"model_name", "m"}});
+}
+
+TEST(GenericWireTest, TheLoadSchemaIsWhatTheParserReads) {
+  ExpectParserReadsEveryField(
+      kLoadRequestSchema,
+      [](const nlohmann::json& j) {
+        auto r = ParseLoadRequest("m", j.dump(), "");
+        return r.status();
+      },
+      nlohmann::json::object());
 }
 
 }  // namespace

@@ -130,14 +130,17 @@ Response StartStop(Context& ctx, const std::string& id, bool start) {
   return Ok({{"message", "Stopped successfully!"}, {"model", id}});
 }
 
-Route Plain(http::verb method, std::string pattern, Handler handler, Lane lane) {
-  return {method, std::move(pattern), std::move(handler), nullptr, StreamKind::kSse, lane};
+Route Plain(http::verb method, std::string pattern, std::string summary, Handler handler,
+            Lane lane) {
+  return {
+      method, std::move(pattern), std::move(summary), std::move(handler), nullptr, StreamKind::kSse,
+      lane};
 }
 
 std::vector<Route> Routes(Context& ctx) {
   std::vector<Route> r;
   r.push_back(Plain(
-      http::verb::get, "/models",
+      http::verb::get, "/models", "Every model as Jan's model.json entries",
       [&ctx](const Request&, const Params&, Responder respond) {
         auto all = Gather(ctx);
         if (!all.has_value()) return respond(ErrorFor(all.error()));
@@ -148,7 +151,7 @@ std::vector<Route> Routes(Context& ctx) {
       Lane::kStore));
   // A model.json: a catalog entry, saved in the catalogs folder.
   r.push_back(Plain(
-      http::verb::post, "/models",
+      http::verb::post, "/models", "Save a model.json as a catalog entry",
       [&ctx](const Request& req, const Params&, Responder respond) {
         auto body = BodyReader::Parse(req.body());
         if (!body.has_value()) return respond(ErrorFor(body.error()));
@@ -160,7 +163,7 @@ std::vector<Route> Routes(Context& ctx) {
       },
       Lane::kStore));
   r.push_back(Plain(
-      http::verb::get, "/models/*id",
+      http::verb::get, "/models/*id", "One model as a model.json entry",
       [&ctx](const Request&, const Params& p, Responder respond) {
         auto e = FindEntry(ctx, p.Path("id"));
         if (!e.has_value()) return respond(ErrorFor(e.error()));
@@ -169,7 +172,7 @@ std::vector<Route> Routes(Context& ctx) {
       Lane::kStore));
   // Its download cancelled and its files removed; a catalog entry stays in its catalog.
   r.push_back(Plain(
-      http::verb::delete_, "/models/*id",
+      http::verb::delete_, "/models/*id", "Delete a model's files (cancelling its download)",
       [&ctx](const Request&, const Params& p, Responder respond) {
         const std::string& id = p.Path("id");
         auto ref = ParseJanId(id);
@@ -193,7 +196,7 @@ std::vector<Route> Routes(Context& ctx) {
       Lane::kStore));
   // Jan 0.4: starts downloading the model's files; Jan's words, 200 even when unknown.
   r.push_back(Plain(
-      http::verb::get, "/models/download/*id",
+      http::verb::get, "/models/download/*id", "Start downloading a model (Jan 0.4)",
       [&ctx](const Request&, const Params& p, Responder respond) {
         const std::string& id = p.Path("id");
         auto not_found = [&respond] { respond(Ok({{"message", "Model not found"}})); };
@@ -225,7 +228,7 @@ std::vector<Route> Routes(Context& ctx) {
       },
       Lane::kNetwork));
   r.push_back(Plain(
-      http::verb::get, "/download/getDownloadProgress/*id",
+      http::verb::get, "/download/getDownloadProgress/*id", "A model's download progress (Jan 0.4)",
       [&ctx](const Request&, const Params& p, Responder respond) {
         auto ref = ParseJanId(p.Path("id"));
         std::optional<service::Job> job;
@@ -238,6 +241,7 @@ std::vector<Route> Routes(Context& ctx) {
   // hold slashes); the body is the model's settings.
   r.push_back(Plain(
       http::verb::put, "/models/*path",
+      "Start (ID/start) or stop (ID/stop) a model: load or unload it",
       [&ctx](const Request& req, const Params& p, Responder respond) {
         const std::string& path = p.Path("path");
         size_t slash = path.rfind('/');
@@ -254,6 +258,7 @@ std::vector<Route> Routes(Context& ctx) {
   for (const bool start : {true, false}) {
     r.push_back(Plain(
         http::verb::post, start ? "/models/start" : "/models/stop",
+        start ? "Start a model (load it in memory; cortex)" : "Stop a model (unload it; cortex)",
         [&ctx, start](const Request& req, const Params&, Responder respond) {
           auto id = ParseStartBody(req.body(), "");
           if (!id.has_value()) return respond(ErrorFor(id.error()));
@@ -264,7 +269,7 @@ std::vector<Route> Routes(Context& ctx) {
 
   // cortex.
   r.push_back(Plain(
-      http::verb::post, "/models/pull",
+      http::verb::post, "/models/pull", "Pull a model (cortex); progress on /events",
       [&ctx](const Request& req, const Params&, Responder respond) {
         auto body = ParsePullBody(req.body());
         if (!body.has_value()) return respond(ErrorFor(body.error()));
@@ -283,7 +288,7 @@ std::vector<Route> Routes(Context& ctx) {
       },
       Lane::kNetwork));
   r.push_back(Plain(
-      http::verb::delete_, "/models/pull",
+      http::verb::delete_, "/models/pull", "Cancel a model's pull (cortex)",
       [&ctx](const Request& req, const Params&, Responder respond) {
         auto id = ParseCancelBody(req.body());
         if (!id.has_value()) return respond(ErrorFor(id.error()));
@@ -299,7 +304,8 @@ std::vector<Route> Routes(Context& ctx) {
       Lane::kStore));
   // Every download's frames, to every client (cortex's /events; the client sends nothing).
   r.push_back(
-      {http::verb::get, "/events", nullptr,
+      {http::verb::get, "/events", "Every download's progress on a WebSocket (cortex's /events)",
+       nullptr,
        [&ctx](const Request&, const Params&, StreamReply& reply) {
          auto stream = reply.Start();
          // What each download's frames need beyond its events: its plan (the files'

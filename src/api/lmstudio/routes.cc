@@ -111,11 +111,13 @@ void Load(Context& ctx, const Request& req, Responder respond) {
 std::vector<Route> Routes(Context& ctx) {
   std::vector<Route> r;
   r.push_back({http::verb::post, "/api/v1/models/download",
+               "Start downloading a catalog model or a Hub link (LM Studio REST v1)",
                [&ctx](const Request& req, const Params&, Responder respond) {
                  Download(ctx, req, std::move(respond));
                },
                nullptr, StreamKind::kSse, Lane::kNetwork});
   r.push_back({http::verb::get, "/api/v1/models/download/status/:job_id",
+               "A download job's status and bytes",
                [&ctx](const Request&, const Params& p, Responder respond) {
                  auto job = ctx.jobs.Get(p.Path("job_id"));
                  if (!job.has_value()) {
@@ -126,7 +128,7 @@ std::vector<Route> Routes(Context& ctx) {
                  respond(Ok(JobJson(*job, UnixSeconds())));
                },
                nullptr, StreamKind::kSse, Lane::kInline});
-  r.push_back({http::verb::get, "/api/v1/models",
+  r.push_back({http::verb::get, "/api/v1/models", "The downloaded models (LM Studio REST v1)",
                [&ctx](const Request&, const Params&, Responder respond) {
                  auto models = Available(ctx);
                  if (!models.has_value()) return respond(ErrorFor(models.error()));
@@ -135,12 +137,12 @@ std::vector<Route> Routes(Context& ctx) {
                  respond(Ok({{"models", arr}}));
                },
                nullptr, StreamKind::kSse, Lane::kStore});
-  r.push_back({http::verb::post, "/api/v1/models/load",
+  r.push_back({http::verb::post, "/api/v1/models/load", "Load a model in memory",
                [&ctx](const Request& req, const Params&, Responder respond) {
                  Load(ctx, req, std::move(respond));
                },
                nullptr, StreamKind::kSse, Lane::kNetwork});
-  r.push_back({http::verb::post, "/api/v1/models/unload",
+  r.push_back({http::verb::post, "/api/v1/models/unload", "Unload a loaded model instance",
                [&ctx](const Request& req, const Params&, Responder respond) {
                  auto id = ParseUnloadRequest(req.body());
                  if (!id.has_value()) return respond(ErrorFor(id.error()));
@@ -154,6 +156,7 @@ std::vector<Route> Routes(Context& ctx) {
                },
                nullptr, StreamKind::kSse, Lane::kStore});
   r.push_back({http::verb::get, "/api/v0/models",
+               "The downloaded models (the legacy REST v0 listing)",
                [&ctx](const Request&, const Params&, Responder respond) {
                  auto models = Available(ctx);
                  if (!models.has_value()) return respond(ErrorFor(models.error()));

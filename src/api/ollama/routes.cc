@@ -390,14 +390,18 @@ void Generate(Context& ctx, const Request& req, Responder respond, bool chat) {
   respond(Ok(out));
 }
 
-Route Plain(http::verb method, std::string pattern, Handler handler, Lane lane) {
-  return {method, std::move(pattern), std::move(handler), nullptr, StreamKind::kSse, lane};
+Route Plain(http::verb method, std::string pattern, std::string summary, Handler handler,
+            Lane lane) {
+  return {
+      method, std::move(pattern), std::move(summary), std::move(handler), nullptr, StreamKind::kSse,
+      lane};
 }
 
 std::vector<Route> Routes(Context& ctx) {
   std::vector<Route> r;
   Route pull = Plain(
       http::verb::post, "/api/pull",
+      "Pull a model: NDJSON progress lines, or one answer with \"stream\": false",
       [&ctx](const Request& req, const Params&, Responder respond) {
         PullOnce(ctx, req, std::move(respond));
       },
@@ -408,39 +412,39 @@ std::vector<Route> Routes(Context& ctx) {
   pull.stream_kind = StreamKind::kNdjson;
   r.push_back(std::move(pull));
   r.push_back(Plain(
-      http::verb::get, "/api/tags",
+      http::verb::get, "/api/tags", "The local models",
       [&ctx](const Request&, const Params&, Responder respond) { Tags(ctx, std::move(respond)); },
       Lane::kStore));
   r.push_back(Plain(
-      http::verb::post, "/api/show",
+      http::verb::post, "/api/show", "A model's details, parameters and template",
       [&ctx](const Request& req, const Params&, Responder respond) {
         Show(ctx, req, std::move(respond));
       },
       Lane::kStore));
   r.push_back(Plain(
-      http::verb::delete_, "/api/delete",
+      http::verb::delete_, "/api/delete", "Delete a model",
       [&ctx](const Request& req, const Params&, Responder respond) {
         Delete(ctx, req, std::move(respond));
       },
       Lane::kStore));
   r.push_back(Plain(
-      http::verb::post, "/api/copy",
+      http::verb::post, "/api/copy", "Copy a model under another name",
       [&ctx](const Request& req, const Params&, Responder respond) {
         Copy(ctx, req, std::move(respond));
       },
       Lane::kStore));
   r.push_back(Plain(
-      http::verb::get, "/api/ps",
+      http::verb::get, "/api/ps", "The models loaded in memory",
       [&ctx](const Request&, const Params&, Responder respond) { Ps(ctx, std::move(respond)); },
       Lane::kStore));
   r.push_back(Plain(
-      http::verb::get, "/api/version",
+      http::verb::get, "/api/version", "The Ollama API version answered, and modeld's",
       [&ctx](const Request&, const Params&, Responder respond) {
         respond(Ok({{"version", kOllamaApiVersion}, {"modeld", ctx.version}}));
       },
       Lane::kInline));
   r.push_back(Plain(
-      http::verb::get, "/api/blobs/:digest",
+      http::verb::get, "/api/blobs/:digest", "Whether a blob is in the store (200) or not (404)",
       [&ctx](const Request&, const Params& p, Responder respond) {
         Blob(ctx, p, std::move(respond));
       },
@@ -448,6 +452,8 @@ std::vector<Route> Routes(Context& ctx) {
   for (bool chat : {false, true}) {
     r.push_back(Plain(
         http::verb::post, chat ? "/api/chat" : "/api/generate",
+        "Load (a request without messages/prompt) or unload (keep_alive 0) a model; modeld does "
+        "not generate",
         [&ctx, chat](const Request& req, const Params&, Responder respond) {
           Generate(ctx, req, std::move(respond), chat);
         },

@@ -162,10 +162,11 @@ Result<Entry> Again(Context& ctx, Index& index, const Entry& e) {
 
 std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
   std::vector<Route> r;
-  r.push_back({http::verb::get, "/.well-known/health",
+  r.push_back({http::verb::get, "/.well-known/health", "Liveness check: \"ok\" (no token needed)",
                [](const Request&, const Params&, Responder respond) { respond(Text("ok")); },
                nullptr, StreamKind::kSse, Lane::kInline, /*public_path=*/true});
   r.push_back({http::verb::get, "/.well-known/version",
+               "A Pieces OS version with modeld's as build metadata (no token needed)",
                [&ctx](const Request&, const Params&, Responder respond) {
                  // Pieces' plugins refuse a Pieces OS older than their minimum (9.0.2 for
                  // one): a Pieces version, with modeld's own as build metadata (which
@@ -176,6 +177,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
 
   // ModelsApi.
   r.push_back({http::verb::get, "/models",
+               "Every model with its Pieces id (ModelsApi.modelsSnapshot)",
                [&ctx, index](const Request&, const Params&, Responder respond) {
                  auto all = Gather(ctx, *index);
                  if (!all.has_value()) return respond(ErrorFor(all.error()));
@@ -185,6 +187,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
                },
                nullptr, StreamKind::kSse, Lane::kStore});
   r.push_back({http::verb::post, "/models/create",
+               "Register a custom model (ModelsApi.modelsCreateNewModel)",
                [&ctx, index](const Request& req, const Params&, Responder respond) {
                  auto seeded = ParseSeededModel(req.body());
                  if (!seeded.has_value()) return respond(ErrorFor(seeded.error()));
@@ -197,6 +200,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
                },
                nullptr, StreamKind::kSse, Lane::kStore});
   r.push_back({http::verb::post, "/models/unload",
+               "Unload every loaded model (ModelsApi.unloadModels)",
                [&ctx](const Request&, const Params&, Responder respond) {
                  size_t n = ctx.models.UnloadAll();
                  respond(Ok({{"unloaded", n}}));
@@ -205,6 +209,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
   // Its files and its entry: an installed model is removed, a registered one forgotten (a
   // catalog model stays in its catalog, not downloaded).
   r.push_back({http::verb::post, "/models/:model/delete",
+               "Delete a model's files and entry (ModelsApi.modelsDeleteSpecificModel)",
                [&ctx, index](const Request&, const Params& p, Responder respond) {
                  auto e = FindEntry(ctx, *index, p.Path("model"));
                  if (!e.has_value()) return respond(ErrorFor(e.error()));
@@ -224,6 +229,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
   // Its files, keeping the entry (it can be downloaded again): ModelDeleteCacheOutput.
   r.push_back(
       {http::verb::post, "/models/:model/delete/cache",
+       "Delete a model's files, keeping its entry (ModelsApi.modelsDeleteSpecificModelCache)",
        [&ctx, index](const Request&, const Params& p, Responder respond) {
          auto e = FindEntry(ctx, *index, p.Path("model"));
          if (!e.has_value()) return respond(ErrorFor(e.error()));
@@ -239,12 +245,13 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
 
   // ModelApi.
   r.push_back(
-      {http::verb::get, "/model/:model",
+      {http::verb::get, "/model/:model", "One model (ModelApi.modelSpecificModelSnapshot)",
        ModelHandler(ctx, index, [](Context&, Index&, Entry e) -> Result<Entry> { return e; }),
        nullptr, StreamKind::kSse, Lane::kStore});
   // Resolves the model up front (network), as the generic API does: an unknown Hub model
   // or a full disk is an error before anything is queued.
   r.push_back({http::verb::post, "/model/:model/download",
+               "Start downloading a model (ModelApi.modelSpecificModelDownload)",
                ModelHandler(ctx, index,
                             [](Context& c, Index& idx, Entry e) -> Result<Entry> {
                               if (e.installed && e.installed->status == "available") return e;
@@ -259,6 +266,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
                             }),
                nullptr, StreamKind::kSse, Lane::kNetwork});
   r.push_back({http::verb::post, "/model/:model/download/cancel",
+               "Cancel a model's download (ModelApi.modelSpecificModelDownloadCancel)",
                ModelHandler(ctx, index,
                             [](Context& c, Index& idx, Entry e) -> Result<Entry> {
                               if (!e.job) return e;  // nothing to cancel
@@ -276,6 +284,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
                nullptr, StreamKind::kSse, Lane::kStore});
   // Load blocks while the pages are read: the network lane, whose threads may wait.
   r.push_back({http::verb::post, "/model/:model/load",
+               "Load a model in memory (ModelApi.modelSpecificModelLoad)",
                ModelHandler(ctx, index,
                             [](Context& c, Index& idx, Entry e) -> Result<Entry> {
                               auto loaded = c.models.Load(e.ref, {});
@@ -284,6 +293,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
                             }),
                nullptr, StreamKind::kSse, Lane::kNetwork});
   r.push_back({http::verb::post, "/model/:model/unload",
+               "Unload a model from memory (ModelApi.modelSpecificModelUnload)",
                ModelHandler(ctx, index,
                             [](Context& c, Index& idx, Entry e) -> Result<Entry> {
                               c.models.Unload(e.ref);
@@ -292,6 +302,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
                nullptr, StreamKind::kSse, Lane::kStore});
   // A Model as the client has it, changed: only a custom model's own fields change.
   r.push_back({http::verb::post, "/model/update",
+               "Change a custom model's fields (ModelApi.modelUpdate)",
                [&ctx, index](const Request& req, const Params&, Responder respond) {
                  auto body = BodyReader::Parse(req.body());
                  if (!body.has_value()) return respond(ErrorFor(body.error()));
@@ -318,6 +329,7 @@ std::vector<Route> Routes(Context& ctx, std::shared_ptr<Index> index) {
   // CANCELED. The socket stays open across downloads. A plain GET answers the state now.
   r.push_back(
       {http::verb::get, "/model/:model/download/progress",
+       "A model's download progress on a WebSocket (a plain GET: the state now)",
        [&ctx, index](const Request&, const Params& p, Responder respond) {
          auto e = FindEntry(ctx, *index, p.Path("model"));
          if (!e.has_value()) return respond(ErrorFor(e.error()));

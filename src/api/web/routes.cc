@@ -66,12 +66,13 @@ std::string_view ContentTypeFor(std::string_view path) {
 Dialect WebDialect() {
   Dialect d;
   d.name = "web";
-  d.routes.push_back({http::verb::get, "/",
+  d.routes.push_back({http::verb::get, "/", "The web dashboard",
                       [](const Request& req, const Params&, Responder respond) {
                         Serve(req, "index.html", respond);
                       },
                       nullptr, StreamKind::kSse, Lane::kInline, /*public_path=*/true});
   d.routes.push_back({http::verb::get, "/ui/*file",
+                      "A file of the web dashboard (its scripts, style sheet and icon)",
                       [](const Request& req, const Params& p, Responder respond) {
                         Serve(req, p.Path("file"), respond);
                       },
