@@ -17,6 +17,7 @@
 #include "net/curl_setup.h"
 #include "service/job_manager.h"
 #include "service/open.h"
+#include "service/service_metrics.h"
 
 #ifndef MODELD_VERSION
 #define MODELD_VERSION "0.0.0"
@@ -105,6 +106,8 @@ int RunServe(ServeArgs args) {
     jobs->set_default_retry_for(
         std::chrono::milliseconds(static_cast<int64_t>(args.retry_for_s * 1000)));
   }
+  // GET /metrics's gauges read at each scrape; removed before the job manager goes.
+  metrics::Registration gauges = service::RegisterServerMetrics(models, *jobs);
   api::generic::Context ctx{models, *jobs, MODELD_VERSION};
   api::pieces::Context pieces_ctx{models, *jobs, MODELD_VERSION};
   api::lmstudio::Context lmstudio_ctx{models, *jobs, MODELD_VERSION};
@@ -151,6 +154,7 @@ int RunServe(ServeArgs args) {
   // start. The whole stop takes well under 2 s.
   net::AbortBlockingRequests();
   server.Stop(std::chrono::milliseconds(500));
+  gauges.Reset();
   jobs.reset();
   models.UnloadAll();  // then the service (and its loader) goes with |opened|
   return kExitOk;

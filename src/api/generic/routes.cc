@@ -7,6 +7,7 @@
 #include "api/common/progress.h"
 #include "api/generic/wire.h"
 #include "core/json.h"
+#include "core/metrics.h"
 
 namespace modeld::api::generic {
 
@@ -282,6 +283,16 @@ std::vector<Route> Routes(Context& ctx) {
          for (const auto& m : found.models) models.push_back(m.json);
          respond(Json(http::status::ok, {{"models", models}, {"sources", sources}}));
        }});
+  // Prometheus's text format (docs/metrics.md): the process's registry, whose collectors
+  // query the registry (SQLite) at each scrape.
+  r.push_back({http::verb::get, "/metrics",
+               [](const Request&, const Params&, Responder respond) {
+                 Response res{http::status::ok, 11};
+                 res.set(http::field::content_type, metrics::kContentType);
+                 res.body() = metrics::DefaultRegistry().Expose();
+                 respond(std::move(res));
+               },
+               nullptr, StreamKind::kSse, Lane::kStore});
   return r;
 }
 
