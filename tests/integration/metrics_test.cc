@@ -92,6 +92,12 @@ TEST(ServeMetricsTest, APullMovesTheCountersAndRequestsAreCountedByRoutePattern)
                                 {"download_url", origin.Url("/m.bin")},
                                 {"checksum", "sha256:" + Sha256Hex(content)}});
   ASSERT_EQ(pulled.status, 200) << pulled.body;
+  // A stream counts once, when it starts (this one ends at once: the job has ended).
+  std::string id = json::parse(pulled.body, nullptr, false).value("download_id", "");
+  ASSERT_FALSE(id.empty()) << pulled.body;
+  EXPECT_EQ(
+      HttpCall("GET", s.base() + "/model-download/" + id + "/events", "", {kMetricsAuth}).status,
+      200);
   // A job that does not exist: its route's pattern, not its path, and the 404.
   EXPECT_EQ(
       HttpCall("GET", s.base() + "/model-download/dwnld_000000000000/progress", "", {kMetricsAuth})
@@ -115,11 +121,13 @@ TEST(ServeMetricsTest, APullMovesTheCountersAndRequestsAreCountedByRoutePattern)
             1);
   EXPECT_EQ(after[RequestsSeries("/model-download/:id/progress", "GET", 404)], 1);
   EXPECT_EQ(after[RequestsSeries("none", "GET", 404)], 1);
+  EXPECT_EQ(after[RequestsSeries("/model-download/:id/events", "GET", 200)], 1);
   EXPECT_EQ(after[RequestsSeries("/metrics", "GET", 401)], 1);
   EXPECT_EQ(after[RequestsSeries("/metrics", "GET", 200)], 1);  // the first scrape
   for (const auto& [series, value] : after.samples) {
     EXPECT_EQ(series.find("dwnld_000000000000"), std::string::npos) << series;
     EXPECT_EQ(series.find("/no/such/thing"), std::string::npos) << series;
+    EXPECT_EQ(series.find(id), std::string::npos) << series;
   }
   EXPECT_EQ(after["modeld_store_blob_bytes"], content.size());
   EXPECT_EQ(after["modeld_store_blobs"], 1);
