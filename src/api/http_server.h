@@ -25,6 +25,11 @@
 // (the GET's headers, no body). Answers to allowed cross-origin requests carry CORS
 // headers for that origin only.
 //
+// Metrics: every answer is counted, with its latency from the end of the request's header
+// to its response being handed to the socket, labelled by the route's pattern (never the
+// path: "none" when no route matched), the method and the status; a stream counts once,
+// when it starts (200, or 101 for a WebSocket).
+//
 // Connections: at most ServerOptions::max_connections; past it (and when the process is
 // out of file descriptors, using a descriptor kept in reserve) a connection gets one
 // answer, "503 Too many connections" or /healthz's 200, and is closed; accept() failing
@@ -46,6 +51,7 @@
 
 #include "api/dialect.h"
 #include "api/route.h"
+#include "core/metrics.h"
 #include "core/status.h"
 
 namespace modeld::api {
@@ -69,6 +75,9 @@ struct ServerOptions {
   std::chrono::seconds header_timeout{30};
   std::chrono::seconds idle_timeout{120};
   bool access_log = true;
+  // Where answers are counted (modeld_http_requests_total and
+  // modeld_http_request_duration_seconds, docs/metrics.md); null: the process's registry.
+  metrics::Registry* metrics = nullptr;
 };
 
 class HttpServer {

@@ -28,10 +28,23 @@ using tcp = net::ip::tcp;
 
 struct HttpServer::Impl {
   explicit Impl(ServerOptions o, std::vector<Dialect> d)
-      : opts(std::move(o)), dialects(std::move(d)) {}
+      : opts(std::move(o)),
+        dialects(std::move(d)),
+        http_requests((opts.metrics ? *opts.metrics : metrics::DefaultRegistry())
+                          .AddCounter("modeld_http_requests_total",
+                                      "HTTP requests answered, by route pattern (\"none\": no "
+                                      "route matched), method and status.",
+                                      {"route", "method", "status"})),
+        http_latency((opts.metrics ? *opts.metrics : metrics::DefaultRegistry())
+                         .AddHistogram("modeld_http_request_duration_seconds",
+                                       "Time from a request's header to its answer, in seconds, "
+                                       "by route pattern, method and status.",
+                                       {"route", "method", "status"}, metrics::LatencyBuckets())) {}
 
   ServerOptions opts;
   std::vector<Dialect> dialects;
+  metrics::CounterFamily& http_requests;
+  metrics::HistogramFamily& http_latency;
   std::unique_ptr<AccessPolicy> policy;  // set in Start(), from the bound addresses
   int max_connections = 0;
 

@@ -65,6 +65,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(opts().body_limit);
     cors_origin_.clear();
+    metric_route_ = "none";
+    metric_method_ = "other";
     must_close_ = false;
     auto wait = first_ ? opts().header_timeout : opts().idle_timeout;
     if (overflow_) wait = std::min<std::chrono::seconds>(wait, std::chrono::seconds(5));
@@ -98,6 +100,11 @@ class Session : public std::enable_shared_from_this<Session> {
     started_ = Clock::now();
     const auto& h = parser_->get();
     method_ = std::string(h.method_string());
+    // A method Beast does not know is the client's word: not a label value.
+    if (h.method() != http::verb::unknown) {
+      auto word = http::to_string(h.method());  // static storage
+      metric_method_ = std::string_view(word.data(), word.size());
+    }
     log_target_ = RedactTarget(h.target());
     body_unread_ = !parser_->is_done();
     keep_alive_ = h.keep_alive();
@@ -128,6 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto match = listener_->router->Find(head_ ? http::verb::get : h.method(), h.target());
     if (!match) return Refuse(http::status::bad_request, "Malformed request target");
     const Route* route = match->route;
+    if (route) metric_route_ = route->pattern;
     if (!opts().token.empty() && !(route && route->public_path)) {
       bool ok = ConstantTimeEquals(h[http::field::authorization], "Bearer " + opts().token);
       // EventSource and WebSocket clients in browsers cannot set headers.
@@ -270,6 +278,8 @@ class Session : public std::enable_shared_from_this<Session> {
     reply.Start = [this, self, outcome, &route, req, extra]() -> std::shared_ptr<EventStream> {
       if (*outcome != kNone) return nullptr;
       *outcome = kStarted;
+      bool websocket = route.stream_kind == StreamKind::kWebSocket;
+      Count(websocket ? 101 : 200);
       switch (route.stream_kind) {
         case StreamKind::kWebSocket:
           return StartWebSocket(std::move(stream_), *req, slot_);
@@ -357,6 +367,7 @@ class Session : public std::enable_shared_from_this<Session> {
       res.body().clear();
       res.set(http::field::content_length, length);
     }
+    if (log) Count(res.result_int());
     if (log && opts().access_log) {
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
       log::Info("{} {} {} {} {:.1f}ms", method_, log_target_, res.result_int(), res.body().size(),
@@ -366,6 +377,16 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(std::chrono::seconds(30));
     http::async_write(stream_, *res_,
                       beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  }
+
+  // Counts this request's answer with |status| (http_server.h: Metrics).
+  void Count(unsigned status) {
+    char code[12];
+    auto end = std::to_chars(code, code + sizeof code, status).ptr;
+    std::string_view status_label(code, static_cast<size_t>(end - code));
+    double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    server_->http_requests.Get({metric_route_, metric_method_, status_label}).Inc();
+    server_->http_latency.Get({metric_route_, metric_method_, status_label}).Observe(seconds);
   }
 
   void OnWrite(beast::error_code ec, size_t) {
@@ -418,6 +439,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Params params_;
   std::shared_ptr<Response> res_;
   std::string method_, log_target_, cors_origin_;
+  // The labels of this request's metrics: its route's pattern (owned by the router, which
+  // outlives every session) or "none", and its method or "other".
+  std::string_view metric_route_ = "none", metric_method_ = "other";
   std::vector<char> drain_;
   size_t drained_ = 0;
   bool keep_alive_ = true;

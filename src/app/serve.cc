@@ -20,6 +20,7 @@
 #include "net/curl_setup.h"
 #include "service/job_manager.h"
 #include "service/open.h"
+#include "service/service_metrics.h"
 
 namespace modeld::app {
 
@@ -104,6 +105,8 @@ int RunServe(ServeArgs args) {
     jobs->set_default_retry_for(
         std::chrono::milliseconds(static_cast<int64_t>(args.retry_for_s * 1000)));
   }
+  // GET /metrics's gauges read at each scrape; removed before the job manager goes.
+  metrics::Registration gauges = service::RegisterServerMetrics(models, *jobs);
   const BuildInfo& build = GetBuildInfo();
   api::generic::Context ctx{models, *jobs, build.version, build.commit, build.build_date};
   api::pieces::Context pieces_ctx{models, *jobs, build.version};
@@ -156,6 +159,7 @@ int RunServe(ServeArgs args) {
   // start. The whole stop takes well under 2 s.
   net::AbortBlockingRequests();
   server.Stop(std::chrono::milliseconds(500));
+  gauges.Reset();
   jobs.reset();
   models.UnloadAll();  // then the service (and its loader) goes with |opened|
   return kExitOk;

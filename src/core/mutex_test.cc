@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <thread>
@@ -170,6 +171,36 @@ TEST(CondVarTest, WaitUntilAPassedDeadlineReturnsThePredicateAtOnce) {
   EXPECT_GE(steady_clock::now(), deadline);
   std::cv_status s = std::cv_status::no_timeout;
   while (s != std::cv_status::timeout) s = cv.WaitFor(&mu, milliseconds(1));
+}
+
+TEST(MutexTest, SharedMutexHasManyReadersOrOneWriter) {
+  SharedMutex mu;
+  auto another_reader_gets_in = [&mu] {
+    bool in = false;
+    std::thread t([&] {
+      ReaderMutexLock lock(&mu);  // blocks while a writer holds it
+      in = true;
+    });
+    t.join();
+    return in;
+  };
+  {
+    ReaderMutexLock lock(&mu);
+    EXPECT_TRUE(another_reader_gets_in());  // readers share it
+  }
+  std::atomic<bool> reader_in{false};
+  std::thread reader;
+  {
+    WriterMutexLock lock(&mu);
+    reader = std::thread([&] {
+      ReaderMutexLock r(&mu);
+      reader_in = true;
+    });
+    // The reader cannot be in while the writer holds the lock (checked at its release).
+    EXPECT_FALSE(reader_in);
+  }
+  reader.join();
+  EXPECT_TRUE(reader_in);
 }
 
 }  // namespace

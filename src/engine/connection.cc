@@ -91,6 +91,7 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
              to_inclusive == kUnknown ? std::string() : std::to_string(to_inclusive),
              c.probe ? " (probe)" : "");
   curl_multi_add_handle(multi, e);
+  if (!c.in_multi) metrics.connections.Inc();
   c.in_multi = true;
 }
 
@@ -98,6 +99,7 @@ void Engine::Impl::Detach(Connection& c) {
   if (c.in_multi) {
     curl_multi_remove_handle(multi, c.easy);
     c.in_multi = false;
+    metrics.connections.Dec();
   }
 }
 
@@ -209,6 +211,7 @@ Status Engine::Impl::FlushWrites(Connection& c) {
                : s.WithContext(t.req.part_path.string());
   }
   c.flushed += n;
+  if (t.req.downloaded) t.req.downloaded->Inc(n);
   if (t.planner) {
     t.planner->Advance(c.worker, c.flushed);
   } else {

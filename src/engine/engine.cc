@@ -15,6 +15,27 @@
 
 namespace modeld::engine {
 
+EngineMetrics& EngineMetrics::Get() {
+  static EngineMetrics* m = [] {
+    auto& r = metrics::DefaultRegistry();
+    return new EngineMetrics{
+        r.AddGauge("modeld_engine_connections",
+                   "HTTP requests the download engine has in flight (connections in use).")
+            .Get({}),
+        r.AddCounter("modeld_download_retries_total",
+                     "Rounds of retries of a file after failed requests (each retry notice a "
+                     "client is told: one per attempt number, however many connections "
+                     "failed).")
+            .Get({}),
+        r.AddCounter("modeld_download_reconnects_total",
+                     "Requests made again after a failed one's backoff (one per connection).")
+            .Get({})};
+  }();
+  return *m;
+}
+
+void RegisterEngineMetrics() { EngineMetrics::Get(); }
+
 std::string_view StageName(Stage stage) {
   switch (stage) {
     case Stage::kQueued:
@@ -224,6 +245,7 @@ void Engine::Impl::TickOne(Transfer& tr, Clock::time_point now) {
   }
   for (Connection* c : due) {
     c->retry_at.reset();
+    metrics.reconnects.Inc();
     if (c->probe) {
       Launch(*c, c->pos, c->no_range ? kUnknown : c->pos + kProbeBytes - 1);
     } else if (!StartLease(*c)) {

@@ -18,6 +18,11 @@
 // Nothing an upstream sends can throw out of the engine: an exception while handling one
 // transfer (on the loop thread or its disk worker) fails that transfer with Internal.
 //
+// Metrics (core/metrics.h, docs/metrics.md), in the process's registry, summed over every
+// Engine: modeld_engine_connections (requests in flight), modeld_download_retries_total
+// (RetryNotices told), modeld_download_reconnects_total (requests made again after a
+// failure's backoff), and DownloadRequest::downloaded.
+//
 // Thread safety: all public methods are safe to call from any thread, including from an
 // EventCallback. Callbacks run on the engine thread and must not block.
 #pragma once
@@ -33,6 +38,7 @@
 #include <vector>
 
 #include "core/checksum.h"
+#include "core/metrics.h"
 #include "core/status.h"
 
 namespace modeld::engine {
@@ -89,6 +95,9 @@ struct DownloadRequest {
   // origin (scheme, host, port) of |url|, never to a host a redirect leads to.
   std::vector<std::string> headers;
   DownloadOptions options;
+  // When set, every byte received and written to the partial file is added to it (the
+  // caller's metrics counter: bytes downloaded by source). It must outlive the transfer.
+  metrics::Counter* downloaded = nullptr;
 };
 
 // A connection of a transfer failed and will try again. Told at most once per attempt
@@ -119,6 +128,10 @@ struct TransferEvent {
 };
 
 using EventCallback = std::function<void(const TransferEvent&)>;
+
+// Makes the engine's metrics in the process's registry now, so that a scrape shows them
+// (at 0) before the first Engine exists. Idempotent.
+void RegisterEngineMetrics();
 
 class Engine {
  public:

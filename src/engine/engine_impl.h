@@ -35,6 +35,14 @@
 
 namespace modeld::engine {
 
+// The engine's metrics, in the process's registry (engine.h lists them).
+struct EngineMetrics {
+  metrics::Gauge& connections;
+  metrics::Counter& retries;
+  metrics::Counter& reconnects;
+  static EngineMetrics& Get();
+};
+
 struct Engine::Impl {
   Impl();
   ~Impl();
@@ -106,6 +114,7 @@ struct Engine::Impl {
   std::map<TransferId, std::unique_ptr<Transfer>> transfers;
   std::unordered_map<CURL*, Connection*> live;
   std::mt19937_64 rng{std::random_device{}()};  // the retry backoff's jitter
+  EngineMetrics& metrics = EngineMetrics::Get();
 };
 
 template <typename Fn>

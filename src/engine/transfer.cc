@@ -382,6 +382,7 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
   if (!d.resolve_again && c.attempts > t.retry_told) {
     t.retry_told = c.attempts;
     t.retry_told_at = Clock::now();
+    metrics.retries.Inc();
     Emit(t, true, RetryNotice{d.reason, d.delay, c.attempts + 1});
   }
   if (t.planner) {

@@ -11,6 +11,7 @@
 #include "net/probe.h"
 #include "service/model_service.h"
 #include "service/pull_support.h"
+#include "service/service_metrics.h"
 
 namespace modeld::service {
 
@@ -73,6 +74,7 @@ Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& pr
   dl.checksum = req.checksum;
   dl.headers = req.headers;
   dl.options = ToEngineOptions(req.options);
+  dl.downloaded = &DownloadedBytes("url");
   struct Outcome {
     Mutex mu;
     CondVar cv;

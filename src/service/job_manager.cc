@@ -11,6 +11,7 @@
 #include "service/pull_support.h"
 #include "service/record_writer.h"
 #include "service/recorded_request.h"
+#include "service/service_metrics.h"
 #include "sources/plan.h"
 
 namespace modeld::service {
@@ -313,6 +314,7 @@ void JobManager::Run(std::string id) {
       if (f.total) f.done = *f.total;
     }
     Update(e, JobState::kCompleted, true);
+    CountFinishedJob(JobState::kCompleted, Status::OK());
   } else if (e.after_stop == "shutdown") {
     // Queued again for the next start's Recover(); not counted as an interrupted run.
     e.job.last.state = JobState::kQueued;
@@ -329,6 +331,7 @@ void JobManager::Run(std::string id) {
     e.job.error = result.error();
     e.job.last.status = Redacted(result.error());
     Update(e, JobState::kFailed, true);
+    CountFinishedJob(JobState::kFailed, result.error());
   }
   if (auto it = jobs_.find(id); it != jobs_.end()) it->second.stop = std::make_unique<StopSignal>();
   // This thread is done with the job: joined by the next Submit (or the destructor).
@@ -345,6 +348,7 @@ void JobManager::MarkCancelled(Entry& e) {
   e.job.error = Status::Cancelled("cancelled by user");
   e.job.last.status = e.job.error;
   Update(e, JobState::kCancelled, true);
+  CountFinishedJob(JobState::kCancelled, e.job.error);
 }
 
 void JobManager::Forget(const std::string& id) {
@@ -393,6 +397,18 @@ std::map<std::string, int> JobManager::QueuePositions() const {
   std::map<std::string, int> places;
   for (size_t i = 0; i < waiting.size(); ++i) places[waiting[i]->job.id] = static_cast<int>(i) + 1;
   return places;
+}
+
+JobCounts JobManager::Counts() {
+  MutexLock lock(&mu_);
+  JobCounts c;
+  for (const auto& [id, e] : jobs_) {
+    JobState s = e.job.last.state;
+    if (s == JobState::kQueued) ++c.queued;
+    if (IsActive(s)) ++c.active;
+    if (s == JobState::kPaused) ++c.paused;
+  }
+  return c;
 }
 
 Result<ModelsView> JobManager::Models() {
@@ -571,6 +587,7 @@ Result<int> JobManager::Recover() {
       entry.job.last.status = entry.job.error;
       entry.job.finished_at = UnixSeconds();
       Update(entry, JobState::kFailed, true);
+      CountFinishedJob(JobState::kFailed, entry.job.error);
       continue;
     }
     if (unfinished) {

@@ -50,6 +50,11 @@ struct Submission {
   bool joined = false;  // an identical request's job, already queued or running
 };
 
+// How many jobs are queued, running (resolving to installing) and paused: for metrics.
+struct JobCounts {
+  int queued = 0, active = 0, paused = 0;
+};
+
 // Installed models and the downloads not finished, for listings that show both.
 struct ModelsView {
   std::vector<Model> installed;
@@ -76,6 +81,7 @@ class JobManager {
   // NotFound for an unknown id.
   Result<Job> Get(const std::string& id) EXCLUDES(mu_);
   std::vector<Job> List() EXCLUDES(mu_);
+  JobCounts Counts() EXCLUDES(mu_);
   Result<ModelsView> Models() EXCLUDES(mu_);
   // NotFound for an unknown id; FailedPrecondition when the job's state does not allow it.
   Status Cancel(const std::string& id) EXCLUDES(mu_);

@@ -485,6 +485,12 @@ Result<CacheReport> ModelService::Cache() {
   return out;
 }
 
+Result<StoreUsage> ModelService::Usage() {
+  auto u = store_->Usage();
+  if (!u.has_value()) return u.error();
+  return StoreUsage{u->model_count, u->blob_count, u->blob_bytes, u->free_bytes};
+}
+
 Result<std::vector<RecordedJob>> ModelService::JobRecords() {
   auto records = store_->ListJobs(false);
   if (!records.has_value()) return records.error();

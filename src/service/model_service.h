@@ -106,6 +106,8 @@ class ModelService {
   Result<GcReport> Gc(std::chrono::seconds partial_age, const CleanupOptions& options = {});
   // Disk use, and the Hugging Face cache's repositories holding modeld's files.
   Result<CacheReport> Cache();
+  // The store's size from the registry and one statvfs (no file walked): for metrics.
+  Result<StoreUsage> Usage();
 
   // The GGUF quantization to download from Hub repository |repo| at |revision| ("" for
   // main) when the client names none, as LM Studio picks it (service/quantization.h:

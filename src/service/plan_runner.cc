@@ -7,6 +7,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "service/pull_support.h"
+#include "service/service_metrics.h"
 
 namespace modeld::service {
 
@@ -196,6 +197,7 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
   dl.expected_size = f.size;
   dl.headers = f.headers;
   dl.options = ToEngineOptions(req_.options);
+  dl.downloaded = &DownloadedBytes(plan_.source);
   std::error_code ec;
   fs::create_directories(dl.dest.parent_path(), ec);
   if (ec) return Status::IoError("mkdir " + dl.dest.parent_path().string() + ": " + ec.message());

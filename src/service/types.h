@@ -319,6 +319,13 @@ struct OllamaDirModel {
   nlohmann::json config;  // the config blob (model_format, model_family, file_type, ...)
 };
 
+// The store's size in a few numbers (for metrics): read from the registry, no file walked.
+struct StoreUsage {
+  uint64_t model_count = 0;
+  uint64_t blob_count = 0, blob_bytes = 0;  // distinct blobs the installed models use
+  uint64_t free_bytes = 0;                  // free space of the data dir's file system
+};
+
 struct CacheReport {
   std::filesystem::path data_dir, hf_cache;
   uint64_t blob_count = 0, blob_bytes = 0;

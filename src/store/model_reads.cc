@@ -1,6 +1,6 @@
 // Store's reads of installed models (store/store.h): ForEach and what is built on it
 // (ScanModels, Query, List, Get, Versions), and Verify, which checks files against their
-// verification records and digests.
+// verification records and digests; and Usage, the store's size from the registry.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -359,6 +359,32 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
     for (auto& item : items) checked->push_back(std::move(item.m));
   }
   return out;
+}
+
+Result<UsageReport> Store::Usage() {
+  UsageReport u;
+  {
+    MutexLock lock(&mu_);
+    auto models = db().Prepare("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM models");
+    if (!models.has_value()) return models.error();
+    auto m = models->Step();
+    if (!m.has_value()) return m.error();
+    if (*m) u.model_count = static_cast<uint64_t>(models->Int(0));
+    // Each digest once (files_by_sha256): blobs shared by models take their space once.
+    auto blobs = db().Prepare(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM "
+        "(SELECT MAX(size) AS size FROM files GROUP BY sha256)");
+    if (!blobs.has_value()) return blobs.error();
+    auto b = blobs->Step();
+    if (!b.has_value()) return b.error();
+    if (*b) {
+      u.blob_count = static_cast<uint64_t>(blobs->Int(0));
+      u.blob_bytes = static_cast<uint64_t>(blobs->Int(1));
+    }
+  }
+  auto avail = AvailableBytes(options_.data_dir);
+  if (avail.has_value()) u.free_bytes = *avail;
+  return u;
 }
 
 }  // namespace modeld::store

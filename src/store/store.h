@@ -174,6 +174,13 @@ struct CacheReport {
   std::vector<HubCacheRepo> hub_repos;                      // by repository id
 };
 
+// The store's size in a few numbers, from the registry (no file is walked) and one statvfs.
+struct UsageReport {
+  uint64_t model_count = 0;
+  uint64_t blob_count = 0, blob_bytes = 0;  // distinct blobs the installed models use
+  uint64_t free_bytes = 0;                  // free space of the data dir's file system
+};
+
 struct VerifyResult {
   ModelRef ref;
   bool ok = true;
@@ -307,6 +314,8 @@ class Store {
   // Disk use: blobs, models, partial downloads, free space, and the Hub cache's
   // repositories holding modeld's blobs (hard links: the same bytes).
   Result<CacheReport> Cache() EXCLUDES(mu_);
+  // Two registry queries and a statvfs: cheap enough for every metrics scrape.
+  Result<UsageReport> Usage() EXCLUDES(mu_);
 
   // Models known by name that need not be installed (store/registered_models.h).
   // Inserts or replaces |m| (by ref; created_at kept).

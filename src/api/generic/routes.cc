@@ -7,6 +7,7 @@
 #include "api/common/progress.h"
 #include "api/generic/wire.h"
 #include "core/json.h"
+#include "core/metrics.h"
 
 namespace modeld::api::generic {
 
@@ -337,6 +338,16 @@ std::vector<Route> Routes(Context& ctx) {
          respond(Json(http::status::ok, {{"models", models}, {"sources", sources}}));
        }});
   r.back().query = {{"q", "Words to search for"}, {"source", "Only this catalog"}};
+  // Prometheus's text format (docs/metrics.md): the process's registry, whose collectors
+  // query the registry (SQLite) at each scrape.
+  r.push_back({http::verb::get, "/metrics", "Prometheus metrics (text format 0.0.4)",
+               [](const Request&, const Params&, Responder respond) {
+                 Response res{http::status::ok, 11};
+                 res.set(http::field::content_type, metrics::kContentType);
+                 res.body() = metrics::DefaultRegistry().Expose();
+                 respond(std::move(res));
+               },
+               nullptr, StreamKind::kSse, Lane::kStore});
   return r;
 }
 

@@ -3,7 +3,7 @@
 //   POST /model-download/{id}/cancel|pause|resume, DELETE /model-download/{id},
 //   GET /model-download/{id}/events (SSE), GET /ws (WebSocket), GET /models,
 //   GET /models/{name}, DELETE /models/{name}, GET /cache, GET /catalog, GET /healthz,
-//   GET /version, GET /openapi.json.
+//   GET /version, GET /openapi.json, GET /metrics (Prometheus, docs/metrics.md).
 // A thin table over ModelService and JobManager calls; the wire format is in wire.h.
 //
 // Thread safety: the handlers run on the server's threads; Context outlives the server.
