@@ -1,20 +1,45 @@
-// The generic API's POST /models/{name}/load body: api::generic::ParseLoadRequest (and
-// service::ParseKeepAlive, which reads its keep_alive), through BodyReader.
+// The generic API's small bodies, through BodyReader: POST /models/{name}/load's
+// (api::generic::ParseLoadRequest, and service::ParseKeepAlive, which reads its
+// keep_alive) and POST /gc's (ParseGcRequest), each given the same bytes.
 //
 // Invariants: a refused body is InvalidArgument, never an exception; an accepted one has a
 // valid model name and version, and a keep_alive that is unset, zero, negative (-1 ms:
 // never) or positive; written back as a body (keep_alive in milliseconds), it parses to
-// the same request.
+// the same request. A gc body: refused as InvalidArgument, or a partial age of 0 to 100
+// years that, written back in hours, parses to the same request.
 #include <nlohmann/json.hpp>
 
 #include "api/generic/wire.h"
 #include "core/names.h"
 #include "fuzz_check.h"
 
+namespace {
+
+void CheckGc(std::string_view body) {
+  using namespace modeld;
+  auto gc = api::generic::ParseGcRequest(body);
+  if (!gc.has_value()) {
+    FUZZ_CHECK(gc.error().code() == Status::Code::kInvalidArgument);
+    return;
+  }
+  FUZZ_CHECK(gc->partial_age.count() >= 0 && gc->partial_age <= std::chrono::hours(24 * 365 * 100));
+  nlohmann::json again = {{"partials_older_than_hours", gc->partial_age.count() / 3600.0},
+                          {"dry_run", gc->options.dry_run},
+                          {"hf_cache", gc->options.hf_cache}};
+  auto back = api::generic::ParseGcRequest(again.dump());
+  FUZZ_CHECK(back.has_value());
+  FUZZ_CHECK(back->options.dry_run == gc->options.dry_run &&
+             back->options.hf_cache == gc->options.hf_cache);
+  FUZZ_CHECK(std::chrono::abs(back->partial_age - gc->partial_age) <= std::chrono::seconds(1));
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace modeld;
   using api::generic::ParseLoadRequest;
   std::string_view body = fuzz::AsText(data, size);
+  CheckGc(body);
   auto req = ParseLoadRequest("m", body, "");
   if (!req.has_value()) {
     FUZZ_CHECK(req.error().code() == Status::Code::kInvalidArgument);

@@ -183,6 +183,10 @@ many("load_request", [
     '{"keep_alive": 0}', '{"keep_alive": -1}', '{"keep_alive": "-1s"}', '{"keep_alive": "500ms"}',
     '{"keep_alive": "5m3"}', '{"keep_alive": "soon"}', '{"keep_alive": 1e300}', '{"keep_alive": true}',
     '{"keep_alive": "0.0001ms"}', '{"version": ""}', '{"version": "../x"}', '', '[]', '{',
+    # POST /gc's body, read from the same bytes
+    '{"partials_older_than_hours": 0.5, "dry_run": true, "hf_cache": false}',
+    '{"partials_older_than_hours": 0}', '{"partials_older_than_hours": -1}',
+    '{"partials_older_than_hours": 1e300}', '{"dry_run": "yes"}',
 ])
 
 # ---- Pieces' POST /models/create body (a SeededModel) -----------------------------------

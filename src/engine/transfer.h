@@ -134,7 +134,11 @@ struct Transfer {
   Clock::time_point last_checkpoint{};
   uint64_t checkpoint_bytes = 0;  // DoneBytes() at the last checkpoint
 
-  uint64_t DoneBytes() const { return planner ? planner->DoneBytes() : single_done; }
+  // Before the probe's answer (no planner yet) the journal's ranges on disk count: a
+  // resumed download that fails there still reports what its partial holds.
+  uint64_t DoneBytes() const {
+    return planner ? planner->DoneBytes() : single_done + resume_done.TotalBytes();
+  }
   // What the journal records now: the validators, the size and the written ranges.
   JournalState Snapshot() const;
 };

@@ -4,10 +4,10 @@
 
 namespace modeld::service {
 
-uint64_t EventBus::Subscribe(Subscriber fn) {
+uint64_t EventBus::Subscribe(Subscriber fn, bool removals) {
   MutexLock lock(&mu_);
   uint64_t id = next_++;
-  subs_[id] = std::make_shared<Subscriber>(std::move(fn));
+  subs_[id] = Sub{std::make_shared<Subscriber>(std::move(fn)), removals};
   return id;
 }
 
@@ -20,7 +20,9 @@ void EventBus::Publish(const JobEvent& ev) {
   std::vector<std::shared_ptr<Subscriber>> subs;
   {
     MutexLock lock(&mu_);
-    for (const auto& [id, s] : subs_) subs.push_back(s);
+    for (const auto& [id, s] : subs_) {
+      if (!ev.removed || s.removals) subs.push_back(s.fn);
+    }
   }
   // Outside the lock: a subscriber may unsubscribe. One that throws loses this event; the
   // publisher (a download thread) and the other subscribers go on.

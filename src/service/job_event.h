@@ -36,6 +36,9 @@ struct JobEvent {
   // another download of the same thing. The other fields are the job's as ever.
   std::optional<RetryNotice> retry;
   std::optional<WaitNotice> waiting;
+  // The job was forgotten (JobManager::Remove): no event follows. Delivered only to
+  // subscribers that ask for removals (a listing that drops the job's row).
+  bool removed = false;
   bool notice() const { return retry.has_value() || waiting.has_value(); }
   bool terminal() const { return IsTerminal(state); }
 };
@@ -43,7 +46,8 @@ struct JobEvent {
 class EventBus {
  public:
   using Subscriber = std::function<void(const JobEvent&)>;
-  uint64_t Subscribe(Subscriber fn) EXCLUDES(mu_);
+  // |removals|: also deliver the events that say a job was forgotten (JobEvent::removed).
+  uint64_t Subscribe(Subscriber fn, bool removals = false) EXCLUDES(mu_);
   void Unsubscribe(uint64_t id) EXCLUDES(mu_);
   // Calls every subscriber; one that throws loses this event, the others get it.
   void Publish(const JobEvent& ev) EXCLUDES(mu_);
@@ -51,7 +55,11 @@ class EventBus {
  private:
   Mutex mu_;
   uint64_t next_ GUARDED_BY(mu_) = 1;
-  std::map<uint64_t, std::shared_ptr<Subscriber>> subs_ GUARDED_BY(mu_);
+  struct Sub {
+    std::shared_ptr<Subscriber> fn;
+    bool removals = false;
+  };
+  std::map<uint64_t, Sub> subs_ GUARDED_BY(mu_);
 };
 
 }  // namespace modeld::service

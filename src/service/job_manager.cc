@@ -45,14 +45,19 @@ class SCOPED_CAPABILITY JobManager::Locked {
   ~Locked() RELEASE() {
     std::vector<JobEvent> out;
     out.swap(jm_->outbox_);
-    std::vector<std::filesystem::path> doomed;
+    std::vector<std::string> doomed;
     doomed.swap(jm_->doomed_);
     lock_.Unlock();
     // Disk work never holds the manager's lock: progress reporters (the engine's loop
-    // thread among them) are never stuck behind it.
-    for (const auto& dir : doomed) {
+    // thread among them) are never stuck behind it. A partial is removed under its pull's
+    // lock, and not at all when a new run (a retry, a new request) already holds it: that
+    // run owns the files now.
+    store::Store& store = jm_->service_.store();
+    for (const auto& key : doomed) {
+      auto held = store.TryLock(key);
+      if (!held.has_value() || !held->has_value()) continue;
       std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
+      std::filesystem::remove_all(store.PartialDir(key), ec);
     }
     for (const auto& ev : out) jm_->bus_.Publish(ev);
   }
@@ -344,7 +349,7 @@ void JobManager::Run(std::string id) {
 }
 
 void JobManager::MarkCancelled(Entry& e) {
-  doomed_.push_back(service_.store().PartialDir(PullKey(e.job.request.ref)));
+  doomed_.push_back(PullKey(e.job.request.ref));
   e.job.error = Status::Cancelled("cancelled by user");
   e.job.last.status = e.job.error;
   Update(e, JobState::kCancelled, true);
@@ -352,6 +357,15 @@ void JobManager::MarkCancelled(Entry& e) {
 }
 
 void JobManager::Forget(const std::string& id) {
+  if (auto it = jobs_.find(id); it != jobs_.end()) {
+    JobEvent gone = it->second.job.last;
+    gone.job_id = id;
+    gone.removed = true;
+    gone.state_change = false;
+    gone.retry.reset();
+    gone.waiting.reset();
+    outbox_.push_back(std::move(gone));  // to the subscribers that asked for removals
+  }
   jobs_.erase(id);
   order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
   writer_->Delete(id);  // after any record of it still queued
@@ -485,6 +499,7 @@ Status JobManager::Retry(const std::string& id) {
   if (!found.has_value()) return found.error();
   Entry& e = **found;
   JobState state = e.job.last.state;
+  if (shutting_down_) return Status::Unavailable("modeld is shutting down");
   if (e.running || (state != JobState::kFailed && state != JobState::kCancelled)) {
     return Status::FailedPrecondition("Download '" + id + "' is " +
                                       std::string(JobStateName(state)) +
@@ -496,6 +511,7 @@ Status JobManager::Retry(const std::string& id) {
                                       std::string(JobStateName(live->last.state)));
   }
   e.plan.reset();  // resolved again when it starts: the source may have changed
+  e.interrupted_runs = 0;
   e.job.error = Status::OK();
   e.job.last.status = Status::OK();
   e.job.result.reset();
@@ -508,6 +524,16 @@ Status JobManager::Retry(const std::string& id) {
   Update(e, JobState::kQueued, true);
   Pump();
   return Status::OK();
+}
+
+std::vector<ModelRef> JobManager::PartialsKept() {
+  Locked lock(this);
+  std::vector<ModelRef> out;
+  for (const auto& [id, e] : jobs_) {
+    JobState s = e.job.last.state;
+    if (!IsTerminal(s) || s == JobState::kFailed) out.push_back(e.job.request.ref);
+  }
+  return out;
 }
 
 void JobManager::FlushRecordsForTest() { writer_->Flush(); }
@@ -527,7 +553,7 @@ Status JobManager::Remove(const std::string& id) {
     MarkCancelled(e);
   } else if (e.job.last.state == JobState::kFailed && !FindActive(e.job.request.ref)) {
     // Kept for a retry, which this job will not have now.
-    doomed_.push_back(service_.store().PartialDir(PullKey(e.job.request.ref)));
+    doomed_.push_back(PullKey(e.job.request.ref));
   }
   Forget(id);
   return Status::OK();

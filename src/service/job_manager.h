@@ -107,6 +107,9 @@ class JobManager {
   // default kDefaultRetryFor). REQUIRES: called before the first Submit or Recover.
   void set_default_retry_for(std::chrono::milliseconds d) { default_retry_for_ = d; }
 
+  // The model versions whose partial downloads a job will resume: queued, running, paused
+  // or failed (for gc, which keeps them).
+  std::vector<ModelRef> PartialsKept() EXCLUDES(mu_);
   // How many downloads run at once (the rest wait, queue_position > 0).
   int max_concurrent() const { return max_concurrent_; }
 
@@ -155,7 +158,7 @@ class JobManager {
   std::map<std::thread::id, std::thread> threads_ GUARDED_BY(mu_);  // running jobs
   std::vector<std::thread> finished_threads_ GUARDED_BY(mu_);       // to join
   std::vector<JobEvent> outbox_ GUARDED_BY(mu_);                    // to publish once unlocked
-  std::vector<std::filesystem::path> doomed_ GUARDED_BY(mu_);       // partials to remove unlocked
+  std::vector<std::string> doomed_ GUARDED_BY(mu_);  // pull keys whose partials go, unlocked
 };
 
 }  // namespace modeld::service

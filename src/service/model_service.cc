@@ -410,6 +410,7 @@ store::CleanupOptions ToStoreOptions(const CleanupOptions& o) {
   store::CleanupOptions out;
   out.hf_cache = o.hf_cache;
   out.dry_run = o.dry_run;
+  for (const auto& ref : o.keep_partials_of) out.keep_partials.push_back(PullKey(ref));
   return out;
 }
 

@@ -259,6 +259,9 @@ struct CleanupOptions {
   // modeld's name for it would free no byte.
   bool hf_cache = false;
   bool dry_run = false;  // gc: say what would go and what it would free; change nothing
+  // gc: the model versions whose partial downloads stay whatever their age (a server's
+  // jobs that will resume them: JobManager::PartialsKept).
+  std::vector<ModelRef> keep_partials_of;
 };
 
 // Files no model uses that the Hugging Face cache links too (the same inode).

@@ -397,8 +397,11 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age, const CleanupOption
     if (!options.dry_run) fs::remove_all(e.path(), ec);
     ++rep.content_dirs_removed;
   }
-  // Partials whose lock nobody holds and that are old enough.
+  // Partials whose lock nobody holds, that no job keeps, and that are old enough.
+  std::set<fs::path> kept;
+  for (const auto& key : options.keep_partials) kept.insert(PartialDir(key).filename());
   for (const auto& e : fs::directory_iterator(PartialRoot(options_.data_dir), ec)) {
+    if (kept.count(e.path().filename())) continue;
     fs::path lockfile = LockPathForDigest(options_.data_dir, e.path().filename().string());
     UniqueFd fd(::open(lockfile.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     if (!fd.valid() || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use

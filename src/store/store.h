@@ -126,6 +126,9 @@ struct CleanupOptions {
   // such a blob is kept: deleting only modeld's name for it would free no byte.
   bool hf_cache = false;
   bool dry_run = false;  // Gc: find what would go and what it would free; change nothing
+  // Gc: the pull keys whose partial downloads stay whatever their age (the partials a
+  // server's paused, queued or failed jobs will resume from).
+  std::vector<std::string> keep_partials;
 };
 
 // Blobs no model uses whose inode the Hugging Face cache links too (a Hub file modeld

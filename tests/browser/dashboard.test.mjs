@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { MODELD, launchChromium, request, startModeld, startOrigin, tmpdir, until } from './lib.mjs';
+import { MODELD, ggufModel, launchChromium, request, startModeld, startOrigin, tmpdir, until } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SHOTS = process.env.MODELD_SCREENSHOTS || path.resolve(here, '../../build/screenshots');
@@ -24,6 +24,11 @@ async function openDashboard(browser, url, { width = 1280, height = 800 } = {}) 
   await page.setViewportSize({ width, height });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  // A Content-Security-Policy refusal (an inline style set by a row, say) is a failure.
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation',
+      (e) => { throw new Error(`CSP: ${e.violatedDirective} ${e.blockedURI}`); });
+  });
   page.errors = errors;
   await page.goto(url.includes('#') ? url : `${url}/`);
   return page;
@@ -70,14 +75,14 @@ describe('the dashboard', () => {
   });
 
   test('a download from the form reaches 100 % and the model appears in the list', async () => {
-    const file = origin.add('form-model.bin', 6 * 1024 * 1024);
+    const file = origin.add('form-model.gguf', ggufModel(24 * 1024));  // 6 MiB
     const page = await openDashboard(browser, srv.origin);
     await fillForm(page, { 'Model name': 'form-model', 'Custom URL': file.url, Checksum: `sha256:${file.sha256}` });
     const r = row(page, 'form-model:latest');
     await r.and(page.locator('[data-state="completed"]')).waitFor();
     assert.equal(await r.getByRole('progressbar').getAttribute('aria-valuenow'), '100');
     await r.getByRole('button', { name: 'Show the files of form-model:latest' }).click();
-    await page.locator('tr.files-row:not([hidden])', { hasText: 'form-model.bin' }).waitFor();
+    await page.locator('tr.files-row:not([hidden])', { hasText: 'form-model.gguf' }).waitFor();
     await shot(page, 'downloads');
     const installed = (await request(srv.port, 'GET', '/models/form-model')).json.versions[0];
     assert.equal(installed.files[0].sha256, file.sha256);
@@ -85,6 +90,11 @@ describe('the dashboard', () => {
     await page.getByRole('link', { name: /Models/ }).click();
     const m = page.locator('tr.model[data-model="form-model:latest"]');
     await m.waitFor();
+    // What is inside it, read from the GGUF header at install.
+    assert.equal(await m.locator('td[data-label="Architecture"]').textContent(), 'llama');
+    assert.equal(await m.locator('td[data-label="Quantization"]').textContent(), 'Q4_K_M');
+    assert.equal(await m.locator('td[data-label="Context"]').textContent(), '4,096');
+    assert.notEqual(await m.locator('td[data-label="Parameters"]').textContent(), '—');
     await m.getByRole('button', { name: 'Show the files of form-model:latest' }).click();
     await page.locator('.details code', { hasText: file.sha256 }).waitFor();
     await shot(page, 'models');
@@ -243,6 +253,17 @@ describe('the dashboard', () => {
     await page.keyboard.type(file.url);
     await page.keyboard.press('Enter');
     await row(page, 'keyboard-model:latest').and(page.locator('[data-state="completed"]')).waitFor();
+    // Focus stays on a row's button while the row updates: expand, then a few renders.
+    const toggle = row(page, 'keyboard-model:latest').getByRole('button', { name: /files of keyboard-model:latest/ });
+    await toggle.focus();
+    await page.keyboard.press('Enter');
+    await row(page, 'keyboard-model:latest').getByRole('button', { name: 'Hide the files of keyboard-model:latest' }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')),
+                 'Hide the files of keyboard-model:latest');
+    // Forgotten elsewhere (another client's DELETE): the row goes, pushed over the socket.
+    await request(srv.port, 'DELETE', `/model-download/${(await jobOf(srv, 'keyboard-model')).download_id}`);
+    await row(page, 'keyboard-model:latest').waitFor({ state: 'detached' });
+    assert.deepEqual(page.errors, []);
     await page.close();
   });
 
@@ -305,7 +326,7 @@ describe('the dashboard across a restart, with a token, and the catalog', () => 
   });
 
   test('a token-protected server asks for the token once and keeps it for the tab', async () => {
-    const srv = await startModeld({ args: ['--token', 'sesame-1234'] });
+    const srv = await startModeld({ args: ['--token', 'sesame-1234'], logLevel: 'info' });
     const browser = await launchChromium();
     try {
       const page = await openDashboard(browser, srv.origin);

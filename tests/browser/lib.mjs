@@ -159,9 +159,9 @@ export async function startOrigin() {
   const port = server.address().port;
   return {
     port,
-    // Registers NAME with |size| random bytes; returns {url, sha256}.
+    // Registers NAME with |size| random bytes (or the Buffer |size|); returns {url, sha256}.
     add(name, size = 64 * 1024) {
-      const data = crypto.randomBytes(size);
+      const data = Buffer.isBuffer(size) ? size : crypto.randomBytes(size);
       files.set(name, data);
       return { url: `http://127.0.0.1:${port}/files/${name}`,
                sha256: crypto.createHash('sha256').update(data).digest('hex') };
@@ -171,6 +171,37 @@ export async function startOrigin() {
     hits: (name) => log.filter((e) => e.url.includes(`/${name}`)).length,
     async close() { server.closeAllConnections(); await new Promise((r) => server.close(r)); },
   };
+}
+
+// A small GGUF v3 model, as llama.cpp writes them: a llama architecture with a context
+// length, a file type (Q4_K_M) and one F32 tensor of |rows| x 64, so modeld's inspection
+// has an architecture, a parameter count, a quantization and a context length to show.
+export function ggufModel(rows = 1000) {
+  const parts = [];
+  const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
+  const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b); };
+  const str = (t) => { u64(Buffer.byteLength(t)); parts.push(Buffer.from(t)); };
+  const kv = [['general.architecture', 8, 'llama'], ['general.name', 8, 'Dashboard Tiny'],
+              ['llama.context_length', 4, 4096], ['llama.embedding_length', 4, 64],
+              ['llama.block_count', 4, 2], ['general.file_type', 4, 15]];
+  parts.push(Buffer.from('GGUF'));
+  u32(3);
+  u64(1);  // tensors
+  u64(kv.length);
+  for (const [k, type, v] of kv) {
+    str(k);
+    u32(type);  // 8: string, 4: uint32
+    if (type === 8) str(v); else u32(v);
+  }
+  str('token_embd.weight');
+  u32(2);
+  u64(64);
+  u64(rows);
+  u32(0);  // F32
+  u64(0);  // offset in the data section
+  const header = Buffer.concat(parts);
+  const pad = (32 - (header.length % 32)) % 32;  // the data section is 32-byte aligned
+  return Buffer.concat([header, Buffer.alloc(pad), crypto.randomBytes(rows * 64 * 4)]);
 }
 
 // A page server on 127.0.0.1:0: another origin than modeld's. Serves PAGE at every path.

@@ -62,12 +62,15 @@ Status FollowJob(service::JobManager& jobs, const std::string& id,
 }
 
 void FollowAllJobs(service::JobManager& jobs, const std::shared_ptr<EventStream>& stream,
-                   std::function<void(EventStream&, const service::JobEvent&)> on_event) {
+                   std::function<void(EventStream&, const service::JobEvent&)> on_event,
+                   bool removals) {
   auto& bus = jobs.events();
   std::weak_ptr<EventStream> weak = stream;
-  uint64_t sub = bus.Subscribe([weak, on_event](const service::JobEvent& ev) {
-    if (auto s = weak.lock()) on_event(*s, ev);
-  });
+  uint64_t sub = bus.Subscribe(
+      [weak, on_event](const service::JobEvent& ev) {
+        if (auto s = weak.lock()) on_event(*s, ev);
+      },
+      removals);
   stream->OnClose([&bus, sub] { bus.Unsubscribe(sub); });
 }
 

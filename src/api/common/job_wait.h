@@ -34,8 +34,10 @@ Status FollowJob(service::JobManager& jobs, const std::string& id,
                  std::function<bool(EventStream&, const service::JobEvent&)> on_event);
 
 // Subscribes |on_event| to every job's events for as long as |stream| is open, holding
-// |stream| weakly (as FollowJob does). |on_event| must not hold the stream.
+// |stream| weakly (as FollowJob does). |on_event| must not hold the stream. |removals|:
+// also the events saying a job was forgotten (JobEvent::removed).
 void FollowAllJobs(service::JobManager& jobs, const std::shared_ptr<EventStream>& stream,
-                   std::function<void(EventStream&, const service::JobEvent&)> on_event);
+                   std::function<void(EventStream&, const service::JobEvent&)> on_event,
+                   bool removals = false);
 
 }  // namespace modeld::api

@@ -193,15 +193,25 @@ std::vector<Route> Routes(Context& ctx) {
                nullptr,
                [&ctx](const Request&, const Params&, StreamReply& reply) {
                  auto stream = reply.Start();
-                 FollowAllJobs(ctx.jobs, stream, [](EventStream& out, const service::JobEvent& ev) {
-                   json j = EventJson(ev);
-                   j["type"] = ev.terminal()     ? "done"
-                               : ev.notice()     ? "notice"
-                               : ev.state_change ? "state"
-                                                 : "progress";
-                   bool keep = ev.terminal() || ev.state_change || ev.notice();
-                   out.Send(keep ? "" : ev.job_id, DumpJson(j));
-                 });
+                 FollowAllJobs(
+                     ctx.jobs, stream,
+                     [](EventStream& out, const service::JobEvent& ev) {
+                       if (ev.removed) {  // forgotten (DELETE): a listing drops its row
+                         out.Send("", DumpJson(json{{"type", "removed"},
+                                                    {"download_id", ev.job_id},
+                                                    {"model_name", ev.model.name},
+                                                    {"version", ev.model.version}}));
+                         return;
+                       }
+                       json j = EventJson(ev);
+                       j["type"] = ev.terminal()     ? "done"
+                                   : ev.notice()     ? "notice"
+                                   : ev.state_change ? "state"
+                                                     : "progress";
+                       bool keep = ev.terminal() || ev.state_change || ev.notice();
+                       out.Send(keep ? "" : ev.job_id, DumpJson(j));
+                     },
+                     /*removals=*/true);
                  for (const auto& job : ctx.jobs.List()) {
                    json j = EventJson(job.last);
                    j["type"] = "snapshot";
@@ -313,12 +323,13 @@ std::vector<Route> Routes(Context& ctx) {
                },
                nullptr, StreamKind::kSse, Lane::kStore});
   // gc on the running server: {"partials_older_than_hours", "dry_run", "hf_cache"}, as the
-  // CLI's options (partials of live jobs hold their locks and are never removed).
+  // CLI's options; the partials this server's jobs will resume are never removed.
   r.push_back({http::verb::post, "/gc",
                "Delete files no model uses and stale partial downloads (dry_run says what)",
                [&ctx](const Request& req, const Params&, Responder respond) {
                  auto asked = ParseGcRequest(req.body());
                  if (!asked.has_value()) return respond(ErrorFor(asked.error()));
+                 asked->options.keep_partials_of = ctx.jobs.PartialsKept();
                  auto rep = ctx.models.Gc(asked->partial_age, asked->options);
                  if (!rep.has_value()) return respond(ErrorFor(rep.error()));
                  respond(Json(http::status::ok, rep->ToJson()));

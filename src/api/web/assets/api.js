@@ -26,18 +26,27 @@ export function askToken(message = '') {
   const input = $('token-input');
   $('token-error').textContent = message;
   asking = new Promise((resolve) => {
+    let done = false;
     const submit = (ev) => {
       ev.preventDefault();
       const value = input.value.trim();
       if (!value) { $('token-error').textContent = 'Enter the token the server was started with.'; return; }
       sessionStorage.setItem(KEY, value);
+      done = true;
       $('token-form').removeEventListener('submit', submit);
+      dialog.removeEventListener('cancel', stay);
+      dialog.removeEventListener('close', reopen);
       dialog.close();
       asking = null;
       resolve(value);
     };
+    // Nothing works without the token: Escape does not close the dialog, and if the
+    // browser closes it anyway, it opens again.
+    const stay = (e) => e.preventDefault();
+    const reopen = () => { if (!done) { dialog.showModal(); input.focus(); } };
     $('token-form').addEventListener('submit', submit);
-    dialog.addEventListener('cancel', (e) => e.preventDefault(), { once: true });
+    dialog.addEventListener('cancel', stay);
+    dialog.addEventListener('close', reopen);
   });
   input.value = '';
   dialog.showModal();

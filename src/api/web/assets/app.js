@@ -42,38 +42,54 @@ function render() {
 }
 
 // --- refreshing from the server ---------------------------------------------------------
-// |obj| (an event or a listing's entry) over what the page knew of the job.
-function merged(old, obj) {
-  const job = { ...old, ...obj };
-  job.progress = { ...(old.progress || {}), ...(obj.progress || {}) };
-  // A listing fetched before an event arrived may be older than it: bytes never go back
-  // within one state.
-  if (old.state === obj.state && (old.progress?.downloaded_bytes ?? 0) > (obj.progress?.downloaded_bytes ?? 0)) {
-    job.progress = old.progress;
-    if (old.files) job.files = old.files;
-  }
-  if (!obj.error && obj.state !== 'failed' && obj.state !== 'cancelled') {
-    delete job.error; delete job.error_code; delete job.error_detail;
-  }
+// A job is what the server last said of it, whole: an event replaces the job's state,
+// progress, files and error (keeping what only listings carry), a listing replaces the
+// job unless an event about it arrived after the listing was asked for (then the event is
+// newer). Nothing is merged field by field, so nothing the server dropped lingers.
+const LISTING_ONLY = ['priority', 'created_at', 'download_url', 'queue_position'];
+
+function fromEvent(old, ev) {
+  const job = { ...ev, eventAt: performance.now() };
+  for (const k of LISTING_ONLY) if (k in old && !(k in ev)) job[k] = old[k];
   jobs.observe(job, old);
   return job;
 }
 
-function mergeJob(obj) {
-  const job = merged(state.jobs.get(obj.download_id) || {}, obj);
-  state.jobs.set(obj.download_id, job);
+function fromListing(old, entry) {
+  const job = { ...entry, eventAt: old.eventAt };
+  jobs.observe(job, old);
   return job;
 }
 
-// The server's list replaces the page's: jobs it forgot go, queue places are its.
+function applyEvent(ev) {
+  const job = fromEvent(state.jobs.get(ev.download_id) || {}, ev);
+  state.jobs.set(ev.download_id, job);
+  return job;
+}
+
+// The server's list replaces the page's: jobs it forgot go, queue places are its. A
+// listing older than one already applied (refreshes overlap) is dropped.
+let asked = 0;
+let applied = 0;
 export async function refreshJobs() {
+  const seq = ++asked;
+  const sentAt = performance.now();
   const list = await api('GET', '/model-download');
+  if (seq < applied) return;
+  applied = seq;
   const next = new Map();
-  for (const obj of list.downloads) {
-    const job = merged(state.jobs.get(obj.download_id) || {}, obj);
-    if (!('queue_position' in obj)) delete job.queue_position;
-    next.set(obj.download_id, job);
+  for (const entry of list.downloads) {
+    const old = state.jobs.get(entry.download_id);
+    if (old && old.eventAt > sentAt) {
+      const kept = { ...old };
+      for (const k of LISTING_ONLY) { if (k in entry) kept[k] = entry[k]; else delete kept[k]; }
+      next.set(entry.download_id, kept);
+    } else {
+      next.set(entry.download_id, fromListing(old || {}, entry));
+    }
   }
+  // A job created by an event after the listing was asked for is not in it yet.
+  for (const [id, job] of state.jobs) if (!next.has(id) && job.eventAt > sentAt) next.set(id, job);
   state.jobs = next;
   state.maxConcurrent = list.max_concurrent ?? null;
   state.running = list.running ?? 0;
@@ -113,19 +129,35 @@ let backoff = 500;
 let retryTimer = 0;
 let retryAt = 0;
 
-function setConnection(kind, text) {
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+// |text| is said once (the banner is an alert); |detail| (the countdown) is not announced.
+function setConnection(kind, text, detail = '') {
+  const was = state.connected;
   state.connected = kind === 'live';
   $('conn').dataset.state = kind;
-  $('conn-text').textContent = text;
+  setText($('conn-text'), detail ? `${text} ${detail}` : text);
   const banner = $('banner');
   banner.hidden = kind !== 'lost';
-  if (kind === 'lost') $('banner-text').textContent = text;
+  if (kind === 'lost') {
+    setText($('banner-text'), text);
+    setText($('banner-when'), detail);
+  }
+  if (was !== state.connected) changed('jobs');  // stalls are unknown while disconnected
 }
 
 function onMessage(msg) {
   if (!msg || !msg.download_id) return;
+  if (msg.type === 'removed') {  // forgotten (here, in another tab, or by the CLI)
+    state.jobs.delete(msg.download_id);
+    soonJobs();
+    changed('jobs', 'disk');
+    return;
+  }
   const known = state.jobs.has(msg.download_id);
-  const job = mergeJob(msg);
+  const job = applyEvent(msg);
   if (msg.type === 'notice' && msg.notice) jobs.notice(job, msg.notice);
   // Queue places and new jobs' details come with the list: fetched on state changes.
   if (!known || msg.type === 'state' || msg.type === 'done') soonJobs();
@@ -138,7 +170,7 @@ function scheduleReconnect(why) {
   retryAt = Date.now() + backoff;
   const tick = () => {
     const left = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-    setConnection('lost', `Connection to modeld lost${why ? ` (${why})` : ''}. Reconnecting in ${left} s…`);
+    setConnection('lost', `Connection to modeld lost${why ? ` (${why})` : ''}.`, `Reconnecting in ${left} s…`);
     if (left > 0) retryTimer = setTimeout(tick, 250);
     else connect();
   };

@@ -25,9 +25,9 @@ async function gc() {
   const out = $('gc-result');
   try {
     const dry = await api('POST', '/gc', { dry_run: true });
-    const would = (dry.freed_bytes ?? 0) + (dry.partial_bytes ?? 0);
+    const would = dry.freed_bytes ?? 0;  // partials' bytes included
     if (!(await confirmAction('Clean up unused files?',
-      `Files no model uses and abandoned partial downloads older than a week go: about ${bytes(would)} would be freed.`,
+      `Files no model uses and abandoned partial downloads older than a week go (not those a download will resume): about ${bytes(would)} would be freed.`,
       'Clean up'))) return;
     const rep = await api('POST', '/gc', {});
     out.textContent = `Freed ${bytes(rep.freed_bytes ?? 0)}: ${rep.blobs_removed ?? 0} unused files, ${rep.partials_removed ?? 0} partial downloads.`;

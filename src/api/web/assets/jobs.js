@@ -6,9 +6,14 @@
 // reads "stalled", its speed 0 and its ETA unknown, whatever the last report said.
 import { api, ApiError } from './api.js';
 import { $, bar, bytes, duration, el, fill, rate } from './dom.js';
-import { changed, refreshJobs } from './app.js';
+import { changed, refreshJobs, state as appState } from './app.js';
+import { confirmAction } from './models.js';
 
 export const STALL_MS = 5000;
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
 const FIELDS = ['model_name', 'version', 'download_url', 'checksum', 'from', 'quantization',
                 'revision', 'include', 'exclude', 'force_download'];
 const expanded = new Set();        // job ids whose files are shown
@@ -26,8 +31,9 @@ export function observe(job, old) {
   }
 }
 
+// Only while connected: a page that hears nothing cannot tell a stall from a lost socket.
 export function stalled(job) {
-  return job.state === 'downloading' && performance.now() - job.movedAt > STALL_MS;
+  return appState.connected && job.state === 'downloading' && performance.now() - job.movedAt > STALL_MS;
 }
 
 export function notice(job, n) {
@@ -55,6 +61,12 @@ function sorted(state) {
 }
 
 async function act(job, action) {
+  // Removing a failed download deletes the partial a retry would resume: asked first.
+  if (action === 'remove' && job.state === 'failed' && (job.progress?.downloaded_bytes ?? 0) > 0 &&
+      !(await confirmAction(`Remove ${label(job)}?`,
+        `Its partial download (${bytes(job.progress.downloaded_bytes)}) is deleted; a retry would have resumed it.`))) {
+    return;
+  }
   try {
     if (action === 'remove') await api('DELETE', `/model-download/${encodeURIComponent(job.download_id)}`);
     else await api('POST', `/model-download/${encodeURIComponent(job.download_id)}/${action}`);
@@ -115,7 +127,10 @@ function rowFor(job) {
                     actions: el('td', { class: 'actions' }) };
     const tr = el('tr', { class: 'job', 'data-job': id }, Object.values(cells));
     const files = el('tr', { class: 'files-row', id: `files-${id}`, hidden: true }, el('td', { colspan: 6 }));
-    r = { tr, files, cells, toggle, actionKey: '' };
+    const model = el('span', { class: 'model' });
+    const url = el('span', { class: 'url muted' });
+    cells.name.append(toggle, model, url);  // built once: the toggle keeps its focus
+    r = { tr, files, cells, toggle, model, url, actionKey: '', stageKey: '' };
     rows.set(id, r);
   }
   const c = r.cells;
@@ -128,26 +143,37 @@ function rowFor(job) {
   r.toggle.setAttribute('aria-label', `${expanded.has(id) ? 'Hide' : 'Show'} the files of ${label(job)}`);
   const note = notices.get(id);
   if (note && note.until < performance.now()) notices.delete(id);
-  fill(c.name, r.toggle, el('span', { class: 'model' }, label(job)),
-    job.download_url ? el('span', { class: 'url muted', title: job.download_url }, job.download_url) : null);
-  fill(c.stage, el('span', { class: `stage s-${st.split(' ')[0]}` }, st),
-    job.error ? el('p', { class: 'error', role: 'status' }, job.error) : null,
-    notices.has(id) ? el('p', { class: 'notice' }, notices.get(id).text) : null);
+  setText(r.model, label(job));
+  setText(r.url, job.download_url || '');
+  r.url.title = job.download_url || '';
+  r.url.hidden = !job.download_url;
+  // Rebuilt only when what it says changes (its error is announced once).
+  const stageKey = [st, job.error, notices.get(id)?.text].join('\u0000');
+  if (stageKey !== r.stageKey) {
+    r.stageKey = stageKey;
+    fill(c.stage, el('span', { class: `stage s-${st.split(' ')[0]}` }, st),
+      job.error ? el('p', { class: 'error', role: 'status' }, job.error) : null,
+      notices.has(id) ? el('p', { class: 'notice' }, notices.get(id).text) : null);
+  }
   const pct = p.percentage ?? 0;
   fill(c.progress, bar(pct, `${label(job)} progress`, st.split(' ')[0]),
     el('span', { class: 'muted' }, `${Math.floor(pct)} % · ${bytes(p.downloaded_bytes)} of ${bytes(p.total_bytes || null)}`));
   const moving = ['downloading', 'resolving'].includes(job.state) && !stalled(job);
-  c.speed.textContent = moving ? rate((p.speed_mbps ?? 0) * 1e6) : job.state === 'downloading' ? '0 B/s' : '';
-  c.eta.textContent = moving && p.eta_seconds !== null && p.eta_seconds !== undefined ? duration(p.eta_seconds)
-    : job.state === 'downloading' ? 'unknown' : '';
+  // The server says 0 for an ETA it does not know.
+  const eta = p.eta_seconds > 0 || (p.eta_seconds === 0 && pct >= 100) ? duration(p.eta_seconds) : 'unknown';
+  setText(c.speed, moving ? rate((p.speed_mbps ?? 0) * 1e6) : job.state === 'downloading' ? '0 B/s' : '');
+  setText(c.eta, moving ? eta : job.state === 'downloading' ? 'unknown' : '');
   const acts = actions(job);
   const key = acts.join(',');
   if (key !== r.actionKey) {
     r.actionKey = key;
+    // Focus on a button that goes (Pause becoming Resume) moves to its successor.
+    const hadFocus = c.actions.contains(document.activeElement);
     c.actions.replaceChildren(...acts.map((a) => el('button', {
       type: 'button', class: a === 'cancel' || a === 'remove' ? 'danger subtle' : 'subtle',
       'data-key': `${id}:${a}`, 'data-action': a, 'aria-label': `${LABELS[a]} ${label(job)}`,
       onclick: () => act(state_.jobs.get(id) || job, a) }, LABELS[a])));
+    if (hadFocus) c.actions.querySelector('button')?.focus();
   }
   r.files.hidden = !expanded.has(id);
   if (expanded.has(id)) fill(r.files.firstChild, fileRows(job));
@@ -179,11 +205,11 @@ export function render(state) {
   $('jobs-table').hidden = list.length === 0;
   const waiting = list.filter((j) => j.state === 'queued').length;
   const running = list.filter((j) => ['resolving', 'downloading', 'verifying', 'installing'].includes(j.state)).length;
-  $('queue-info').textContent = state.maxConcurrent
+  setText($('queue-info'), state.maxConcurrent
     ? `${running} of at most ${state.maxConcurrent} downloads running · ${waiting} waiting in the queue`
-    : '';
+    : '');
   const active = list.filter((j) => !['completed', 'failed', 'cancelled'].includes(j.state)).length;
-  $('count-downloads').textContent = active ? String(active) : '';
+  setText($('count-downloads'), active ? String(active) : '');
 }
 
 // --- the form ---------------------------------------------------------------------------

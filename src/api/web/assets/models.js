@@ -119,16 +119,23 @@ export function render(state) {
         errors.has(m.ref) ? el('p', { class: 'error', role: 'status' }, errors.get(m.ref)) : null),
       el('td', { class: 'actions' },
         loaded
-          ? el('button', { type: 'button', class: 'subtle', disabled: !!doing, 'data-key': `${m.ref}:unload`,
-                           'aria-label': `Unload ${m.ref}`, onclick: () => unload(m) }, 'Unload')
-          : el('button', { type: 'button', class: 'subtle', disabled: !!doing || m.status !== 'available',
-                           'data-key': `${m.ref}:load`, 'aria-label': `Load ${m.ref}`, onclick: () => load(m) }, 'Load'),
-        el('button', { type: 'button', class: 'danger subtle', disabled: !!doing, 'data-key': `${m.ref}:remove`,
-                       'aria-label': `Remove ${m.ref}`, onclick: () => remove(m) }, 'Remove'))));
+          ? el('button', { type: 'button', class: 'subtle', 'aria-disabled': doing ? 'true' : null,
+                           'data-key': `${m.ref}:unload`, 'aria-label': `Unload ${m.ref}`,
+                           onclick: () => { if (!busy.has(m.ref)) unload(m); } }, 'Unload')
+          : el('button', { type: 'button', class: 'subtle', disabled: m.status !== 'available',
+                           'aria-disabled': doing ? 'true' : null, 'data-key': `${m.ref}:load`,
+                           'aria-label': `Load ${m.ref}`, onclick: () => { if (!busy.has(m.ref)) load(m); } }, 'Load'),
+        el('button', { type: 'button', class: 'danger subtle', 'aria-disabled': doing ? 'true' : null,
+                       'data-key': `${m.ref}:remove`, 'aria-label': `Remove ${m.ref}`,
+                       onclick: () => { if (!busy.has(m.ref)) remove(m); } }, 'Remove'))));
     if (open.has(m.ref)) rows.push(el('tr', { class: 'details-row' }, el('td', { colspan: 8 }, details(m))));
   }
-  const focused = document.activeElement?.dataset?.key;
+  let focused = document.activeElement?.dataset?.key;
   body.replaceChildren(...rows);
+  if (focused && !body.querySelector(`[data-key="${CSS.escape(focused)}"]`)) {
+    // Load became Unload (or back): the focus follows to the button that replaced it.
+    focused = focused.replace(/:(un)?load$/, (s) => (s === ':load' ? ':unload' : ':load'));
+  }
   if (focused) body.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
   $('models-empty').hidden = state.models.length > 0;
   $('models-table').hidden = state.models.length === 0;
