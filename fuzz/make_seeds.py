@@ -187,6 +187,10 @@ many("load_request", [
     '{"partials_older_than_hours": 0.5, "dry_run": true, "hf_cache": false}',
     '{"partials_older_than_hours": 0}', '{"partials_older_than_hours": -1}',
     '{"partials_older_than_hours": 1e300}', '{"dry_run": "yes"}',
+    # PATCH /settings' and PATCH /model-download/{id}'s, from the same bytes
+    '{"max_rate": 10485760}', '{"max_rate": 0}', '{"max_rate": -1}', '{"max_rate": 1e13}',
+    '{"max_connections_per_host": 8}', '{"max_rate": 5, "max_connections_per_host": 300}',
+    '{"max_rate": "10M"}', '{}',
 ])
 
 # ---- Pieces' POST /models/create body (a SeededModel) -----------------------------------

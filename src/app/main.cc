@@ -8,6 +8,7 @@
 #include "cli/command_line.h"
 #include "cli/exit_codes.h"
 #include "cli/jobs.h"
+#include "cli/limit.h"
 #include "cli/load.h"
 #include "cli/pull.h"
 #include "cli/search.h"
@@ -36,7 +37,7 @@ constexpr const char* kEnvironment =
     "Environment:\n"
     "  MODELD_HOME      the data dir, where models live (--data-dir overrides it; default\n"
     "                   $XDG_DATA_HOME/modeld, else ~/.local/share/modeld)\n"
-    "  MODELD_URL       the modeld server that pull and jobs hand work to (default\n"
+    "  MODELD_URL       the modeld server that pull, jobs and limit talk to (default\n"
     "                   http://127.0.0.1:8000; pull --local works without it)\n"
     "  MODELD_TOKEN     that server's bearer token; for serve, the token to require\n"
     "  MODELD_ALLOW_PRIVATE_UPSTREAMS=1  as --allow-private-upstreams\n"
@@ -154,6 +155,11 @@ int main(int argc, char** argv) {
   pull_cmd->add_option("-c,--connections", pull.connections, "most connections to use (1-64)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  pull_cmd
+      ->add_option("--max-rate", pull.max_rate,
+                   "at most this many bytes a second, all files together, e.g. 10M, 500K "
+                   "(K = 1024); change it while it runs with `modeld limit RATE --job ID`")
+      ->transform(CLI::AsSizeValue(false));
   // Seconds, or with a unit: 90s, 2m, 1h.
   const std::map<std::string, double> duration_units = {
       {"ms", 0.001}, {"s", 1}, {"m", 60}, {"min", 60}, {"h", 3600}};
@@ -248,6 +254,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 256));
   serve_cmd->add_option("--max-downloads", serve.max_downloads, "downloads running at once")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-rate", serve.max_rate,
+                   "bytes a second over all downloads, e.g. 20M, 800K (K = 1024; default: no "
+                   "limit); change it live with `modeld limit RATE` or PATCH /settings")
+      ->transform(CLI::AsSizeValue(false));
+  serve_cmd
+      ->add_option("--max-connections-per-host", serve.max_connections_per_host,
+                   "connections to one host at once, over all downloads (shared fairly)")
+      ->check(CLI::Range(1, 256))
       ->capture_default_str();
   serve_cmd
       ->add_option("--max-loaded-bytes", serve.max_loaded_bytes,
@@ -389,6 +405,21 @@ int main(int argc, char** argv) {
   ps_cmd->add_flag("--json", ld.json, "print JSON");
   ps_cmd->footer(Examples({"modeld ps", "modeld ps --json"}));
 
+  cli::LimitArgs limit;
+  auto* limit_cmd = app.add_subcommand(
+      "limit",
+      "Show or change a running server's download limits, live: RATE caps all downloads "
+      "together (bytes a second, K = 1024; 0 or off: none), --job ID caps one download, "
+      "--per-host N the connections to one host.");
+  limit_cmd->add_option("rate", limit.rate, "bytes a second, e.g. 10M, 512K, 1.5G; 0 or off: none");
+  limit_cmd->add_option("--job", limit.job, "limit this download (dwnld_...) instead of all");
+  limit_cmd->add_option("--per-host", limit.per_host, "connections to one host at once (1-256)")
+      ->check(CLI::Range(1, 256));
+  limit_cmd->add_flag("--json", limit.json, "print JSON");
+  limit_cmd->footer(
+      Examples({"modeld limit", "modeld limit 20M", "modeld limit off",
+                "modeld limit 2M --job dwnld_0123abcd", "modeld limit --per-host 8"}));
+
   auto* version_cmd = app.add_subcommand(
       "version",
       "Print modeld's version, the git commit it was built from and the build date (as -V "
@@ -467,6 +498,7 @@ int main(int argc, char** argv) {
       serve.ollama_registry = ollama_registry;
       return app::RunServe(std::move(serve));
     }
+    if (limit_cmd->parsed()) return cli::RunLimit(limit);
     if (jobs_cmd->parsed()) {
       jobs.data_dir = data_dir;
       if (jobs_rm->parsed() && jobs.remove.empty() && !jobs.remove_finished) {

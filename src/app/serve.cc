@@ -100,6 +100,8 @@ int RunServe(ServeArgs args) {
   if (Status full = models.CheckDiskFull(); !full.ok()) {
     std::fprintf(stderr, "modeld serve: %s\n", full.message().c_str());
   }
+  models.SetMaxRate(args.max_rate);
+  models.SetMaxConnectionsPerHost(args.max_connections_per_host);
   auto jobs = std::make_unique<service::JobManager>(models, args.max_downloads);
   if (args.retry_for_s >= 0) {
     jobs->set_default_retry_for(

@@ -24,8 +24,10 @@ struct ServeArgs {
   int max_connections = 0;  // 0: from the file descriptor limit
   int io_threads = 0;       // 0: half the CPUs
   size_t body_limit = 1 << 20;
-  uint64_t max_loaded_bytes = 0;  // --max-loaded-bytes: loaded models' budget; 0: half the RAM
-  std::string keep_alive;         // --keep-alive: loads' default keep_alive; "": 5m
+  uint64_t max_loaded_bytes = 0;      // --max-loaded-bytes: loaded models' budget; 0: half the RAM
+  std::string keep_alive;             // --keep-alive: loads' default keep_alive; "": 5m
+  uint64_t max_rate = 0;              // --max-rate: bytes a second over all downloads; 0: none
+  int max_connections_per_host = 16;  // --max-connections-per-host
 };
 
 // Runs until SIGINT or SIGTERM. The bearer token is --token, else the first line of

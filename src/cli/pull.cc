@@ -86,6 +86,7 @@ std::optional<int> BuildRequest(const PullArgs& args, service::ExportRequest* re
   req->headers = args.headers;
   auto& o = req->options;
   o.max_connections = args.connections;
+  o.max_rate = args.max_rate;
   o.retry_count = args.retries;
   if (args.retry_for_s >= 0) o.retry_for = Ms(args.retry_for_s);
   o.total_timeout = Ms(args.timeout_s);
@@ -395,6 +396,7 @@ int RunServerPull(const PullArgs& args, const service::PullRequest& req,
                            {"extract_after_download", req.extract},
                            {"cleanup_temp_files", !req.keep_archive}}}};
   if (args.retries >= 0) body["options"]["retry_count"] = args.retries;
+  if (args.max_rate > 0) body["options"]["max_rate"] = args.max_rate;
   if (args.retry_for_s >= 0)
     body["options"]["retry_for"] = static_cast<int64_t>(std::ceil(args.retry_for_s));
   if (!req.url.empty()) body["download_url"] = req.url;

@@ -19,6 +19,7 @@ struct PullArgs {
   std::string sha256;    // --sha256 hex
   std::vector<std::string> headers;
   int connections = 16;
+  uint64_t max_rate = 0;    // --max-rate: bytes a second; 0 = none
   int retries = -1;         // --retries: also at most this many in a row; -1: no count
   double retry_for_s = -1;  // --retry-for: the retry budget in seconds; -1: the default
   double timeout_s = 0;     // whole download; 0 = none

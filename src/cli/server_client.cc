@@ -108,10 +108,21 @@ ServerClient::Reply ServerClient::Get(const std::string& path, long timeout_ms) 
 
 ServerClient::Reply ServerClient::Post(const std::string& path, const nlohmann::json& body,
                                        long timeout_ms) const {
+  return Send("POST", path, body, timeout_ms);
+}
+
+ServerClient::Reply ServerClient::Patch(const std::string& path, const nlohmann::json& body,
+                                        long timeout_ms) const {
+  return Send("PATCH", path, body, timeout_ms);
+}
+
+ServerClient::Reply ServerClient::Send(const char* method, const std::string& path,
+                                       const nlohmann::json& body, long timeout_ms) const {
   curl_slist* headers = nullptr;
   CURL* e = NewHandle(base_ + path, token_, &headers, timeout_ms);
   std::string payload = body.dump(), out;
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, payload.c_str());
+  if (std::string_view(method) != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Append);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
   Reply r = Finish(e, headers, out);

@@ -27,6 +27,7 @@ class ServerClient {
   };
   Reply Get(const std::string& path, long timeout_ms = 10000) const;
   Reply Post(const std::string& path, const nlohmann::json& body, long timeout_ms = 60000) const;
+  Reply Patch(const std::string& path, const nlohmann::json& body, long timeout_ms = 60000) const;
   Reply Delete(const std::string& path, long timeout_ms = 60000) const;
   // Reads Server-Sent Events from |path|, calling |on_event(name, data)| for each until
   // it returns false or the stream ends. Returns false on a transport error.
@@ -36,6 +37,8 @@ class ServerClient {
   bool has_token() const { return !token_.empty(); }
 
  private:
+  Reply Send(const char* method, const std::string& path, const nlohmann::json& body,
+             long timeout_ms) const;
   std::string base_;
   std::string token_;
 };

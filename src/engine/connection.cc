@@ -46,6 +46,13 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
   c.validated = false;
   c.abort = Abort::kNone;
   c.fatal = Status::OK();
+  c.rate_paused = false;
+  if (c.speed_reset) {
+    c.speed.Clear();
+    c.speed_since = c.launched;
+    c.speed_reset = false;
+  }
+  SetHost(c, net::UrlOrigin(c.url));
 
   net::UpstreamRequestOptions up;
   up.verify_ssl = opt.verify_ssl;
@@ -60,7 +67,12 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::HeaderCb);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &c);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(opt.buffer_size));
+  // Under a rate limit, smaller reads: each may overdraw the limit's bucket by one.
+  size_t buffer = opt.buffer_size;
+  if (uint64_t cap = RateCap(t); cap > 0) {
+    buffer = static_cast<size_t>(std::clamp<uint64_t>(cap / 20, 1024, buffer));
+  }
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(buffer));
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
 
   if (c.headers) curl_slist_free_all(c.headers);
@@ -108,6 +120,7 @@ void Engine::Impl::RemoveConn(Connection& c) {
   Detach(c);
   (void)FlushWrites(c);  // on failure the bytes are simply not counted as written
   if (t.planner) t.planner->Release(c.worker);
+  SetHost(c, "");
   live.erase(c.easy);
   curl_easy_cleanup(c.easy);
   if (c.headers) curl_slist_free_all(c.headers);
@@ -158,6 +171,13 @@ size_t Engine::Impl::OnBody(Connection& c, char* data, size_t len) {
     if (!Validate(c)) return 0;  // abort this response; OnDone decides what next
     c.validated = true;
   }
+  if (RateCap(t) > 0) {
+    if (Throttled(t, Clock::now())) {
+      c.rate_paused = true;  // libcurl keeps these bytes; Unthrottle lets them in
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    Charge(t, len);
+  }
   uint64_t end = t.planner ? t.planner->LeaseEnd(c.worker) : c.end;
   uint64_t room = end == kUnknown ? len : end - c.pos;
   size_t take = static_cast<size_t>(std::min<uint64_t>(len, room));
@@ -169,6 +189,7 @@ size_t Engine::Impl::OnBody(Connection& c, char* data, size_t len) {
     if (c.wbuf.empty()) c.wbuf_since = now;
     c.wbuf.append(data, take);
     c.pos += take;
+    c.received += take;
     if (c.wbuf.size() >= kWriteChunk || c.pos == end || now - c.wbuf_since >= kWriteDelay) {
       if (Status s = FlushWrites(c); !s.ok()) {
         c.abort = Abort::kFatal;

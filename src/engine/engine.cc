@@ -29,6 +29,9 @@ EngineMetrics& EngineMetrics::Get() {
             .Get({}),
         r.AddCounter("modeld_download_reconnects_total",
                      "Requests made again after a failed one's backoff (one per connection).")
+            .Get({}),
+        r.AddCounter("modeld_download_hedges_total",
+                     "Slow connections replaced by a fresh one that took over their range.")
             .Get({})};
   }();
   return *m;
@@ -100,6 +103,13 @@ void Engine::Resume(TransferId id) {
   impl_->Post(
       [impl = impl_.get(), id] { impl->Guarded(id, "resuming", [&] { impl->DoResume(id); }); });
 }
+
+void Engine::SetMaxRate(uint64_t bytes_per_second) {
+  impl_->global_rate.Set(bytes_per_second);
+  curl_multi_wakeup(impl_->multi);  // paused connections look again now
+}
+uint64_t Engine::max_rate() const { return impl_->global_rate.rate(); }
+void Engine::SetMaxConnectionsPerHost(int n) { impl_->host_cap.store(std::clamp(n, 1, 256)); }
 
 Engine::Impl::Impl() {
   net::EnsureCurlGlobalInit();
@@ -177,8 +187,10 @@ void Engine::Impl::Loop() {
     auto now = Clock::now();
     Tick(now);
 
-    // Sleep until curl, a retry timer or the next progress tick needs us.
+    // Sleep until curl, a retry timer, a rate limit's refill or the next progress tick
+    // needs us.
     auto wake = now + std::chrono::seconds(1);
+    if (auto refill = Unthrottle(now)) wake = std::min(wake, *refill);
     for (auto& [id, t] : transfers) {
       if (t->stage == Stage::kDownloading || t->stage == Stage::kResolving) {
         wake = std::min(wake, now + kProgressInterval);
@@ -264,6 +276,7 @@ void Engine::Impl::TickOne(Transfer& tr, Clock::time_point now) {
     Fail(*t, flushed, true);  // erases *t
     return;
   }
+  if (t->planner && !t->finishing) Pace(*t, now);
   FillConnections(*t);
   if (t->worker) {
     t->worker->SetPrefix(t->planner ? t->planner->ContiguousPrefix() : t->DoneBytes());
@@ -433,6 +446,7 @@ void Engine::Impl::DoResume(TransferId id) {
 void Engine::Impl::SetStage(Transfer& t, Stage s) {
   if (t.stage == s) return;
   t.stage = s;
+  if (s == Stage::kDownloading) t.last_byte_at = Clock::now();  // stalled counts from here
   Emit(t, true);
 }
 
@@ -440,10 +454,17 @@ void Engine::Impl::Emit(Transfer& t, bool force, std::optional<RetryNotice> retr
   auto now = Clock::now();
   uint64_t done = t.DoneBytes();
   t.rate.Add(now, done);
-  if (!force && !retry && done == t.last_emit_bytes &&
+  if (done != t.last_byte_count) {
+    t.last_byte_count = done;
+    t.last_byte_at = now;
+  }
+  bool stalled =
+      t.stage == Stage::kDownloading && now - t.last_byte_at >= t.req.options.stalled_after;
+  if (!force && !retry && done == t.last_emit_bytes && stalled == t.stalled_told &&
       now - t.last_emit < std::chrono::seconds(1)) {
     return;
   }
+  t.stalled_told = stalled;
   TransferEvent ev;
   ev.id = t.id;
   ev.stage = t.stage;
@@ -452,8 +473,11 @@ void Engine::Impl::Emit(Transfer& t, bool force, std::optional<RetryNotice> retr
   ev.resumed_bytes = t.resumed_bytes;
   ev.connections = static_cast<int>(t.conns.size());
   ev.path = t.req.dest;
-  ev.bytes_per_second = t.rate.BytesPerSecond();
-  ev.eta_seconds = t.rate.EtaSeconds(t.total);
+  ev.stalled = stalled;
+  if (!stalled) {
+    ev.bytes_per_second = t.rate.BytesPerSecond();
+    ev.eta_seconds = t.rate.EtaSeconds(t.total);
+  }
   ev.retry = std::move(retry);
   t.last_emit = now;
   t.last_emit_bytes = done;

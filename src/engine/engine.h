@@ -10,6 +10,12 @@
 //   connections (SegmentPlanner), bytes pwritten at their offsets -> the DiskWorker hashes
 //   the growing prefix and checkpoints the journal -> last byte -> verify, fsync, rename.
 //
+// Pacing (docs/engine.md): a transfer starts with 4 connections and adds while its
+// throughput rises; a connection far slower than its siblings (or than a fresh one) is
+// replaced by a fresh connection that takes over its range; rate limits (SetMaxRate, and
+// DownloadRequest::rate_limit per job) and a per-host connection cap shared fairly by all
+// transfers (SetMaxConnectionsPerHost) hold every transfer, changeable while they run.
+//
 // Every connection goes through net/curl_setup.h, so the upstream address policy
 // (net/upstream_policy.h) applies to each one, redirect hops included: a refused address
 // fails the transfer with PermissionDenied. A body with a Content-Encoding other than
@@ -40,6 +46,7 @@
 #include "core/checksum.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "engine/rate_limit.h"
 
 namespace modeld::engine {
 
@@ -83,6 +90,9 @@ struct DownloadOptions {
   uint64_t piece_size = 0;                        // bytes per lease; 0 = chosen from the file size
   uint64_t min_split = 1 << 20;                   // never split a lease below 2 * min_split
   bool verify_ssl = true;
+  // No byte for this long while downloading: the transfer's events say stalled (its
+  // connections go on waiting until stall_timeout, then reconnect).
+  std::chrono::milliseconds stalled_after{5'000};
 };
 
 struct DownloadRequest {
@@ -98,6 +108,10 @@ struct DownloadRequest {
   // When set, every byte received and written to the partial file is added to it (the
   // caller's metrics counter: bytes downloaded by source). It must outlive the transfer.
   metrics::Counter* downloaded = nullptr;
+  // A bandwidth cap for this transfer, usually shared by every transfer of one job (so
+  // the job as a whole is held to it), changeable while it runs; null: none. The engine's
+  // own cap (Engine::SetMaxRate) applies as well.
+  std::shared_ptr<RateLimit> rate_limit;
 };
 
 // A connection of a transfer failed and will try again. Told at most once per attempt
@@ -118,6 +132,9 @@ struct TransferEvent {
   double bytes_per_second = 0;
   std::optional<double> eta_seconds;
   int connections = 0;
+  // Downloading, and no byte for DownloadOptions::stalled_after: bytes_per_second is 0
+  // and eta_seconds unset.
+  bool stalled = false;
   Status status;       // the error, when stage is kFailed or kCancelled
   std::string sha256;  // when kCompleted
   std::filesystem::path path;
@@ -151,6 +168,16 @@ class Engine {
   // Closes the transfer's connections (its partial state stays in memory and on disk).
   void Pause(TransferId id);
   void Resume(TransferId id);
+
+  // A cap on the bytes a second of everything this engine downloads; 0: none. Takes
+  // effect within a progress tick (100 ms).
+  void SetMaxRate(uint64_t bytes_per_second);
+  uint64_t max_rate() const;
+  // At most this many connections to one host (scheme, host and port) over all transfers
+  // (default kDefaultConnectionsPerHost), shared fairly among the transfers downloading
+  // from it; 1..256.
+  void SetMaxConnectionsPerHost(int n);
+  static constexpr int kDefaultConnectionsPerHost = 16;
 
  private:
   struct Impl;

@@ -10,6 +10,9 @@
 //   finished request (applying retry_policy.h), restart, checkpoint.
 // - connection.cc: one connection's libcurl handle: set-up for a range request (the
 //   rest is net/curl_setup.h), the header and body callbacks, buffered writes.
+// - pacing.cc: how fast and over how many connections: rate limits (pausing connections
+//   whose bucket is empty), the per-host connection cap and each transfer's fair share
+//   of it, the connection ramp, and replacing slow connections (pacing_policy.h decides).
 //
 // Thread safety: Post may be called from any thread (|mu| guards the mailbox). Every
 // other member and method belongs to the loop thread; libcurl's callbacks run on it too,
@@ -18,11 +21,13 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -40,6 +45,7 @@ struct EngineMetrics {
   metrics::Gauge& connections;
   metrics::Counter& retries;
   metrics::Counter& reconnects;
+  metrics::Counter& hedges;
   static EngineMetrics& Get();
 };
 
@@ -73,6 +79,27 @@ struct Engine::Impl {
   bool StartLease(Connection& c);
   void Restart(Transfer& t, const std::string& why);
   void Checkpoint(Transfer& t);
+
+  // Pacing (pacing.cc).
+  // Whether a byte of |t| must wait for a rate limit now (refilling its buckets).
+  bool Throttled(Transfer& t, Clock::time_point now);
+  // Takes |bytes| from the buckets that apply to |t|.
+  void Charge(Transfer& t, uint64_t bytes);
+  // The tightest rate limit on |t| now (0: none).
+  uint64_t RateCap(const Transfer& t) const;
+  // Unpauses the connections a rate limit paused whose buckets have refilled; returns
+  // when the loop should look again (nullopt: none paused).
+  std::optional<Clock::time_point> Unthrottle(Clock::time_point now);
+  // How many connections |t| may have now: its ramp's count, its share of its host's cap.
+  int ConnLimit(const Transfer& t) const;
+  // Whether |host| has reached the per-host cap.
+  bool HostFull(const std::string& host) const;
+  // Counts |c| against |host| ("" when it holds none).
+  void SetHost(Connection& c, std::string host);
+  // Samples each connection's rate; replaces a slow one; steps the ramp.
+  void Pace(Transfer& t, Clock::time_point now);
+  void StepRamp(Transfer& t, Clock::time_point now);
+  void HedgeSlow(Transfer& t, Clock::time_point now);
 
   // Connections (connection.cc).
   Connection* NewConn(Transfer& t);
@@ -113,7 +140,10 @@ struct Engine::Impl {
   // Loop-thread state.
   std::map<TransferId, std::unique_ptr<Transfer>> transfers;
   std::unordered_map<CURL*, Connection*> live;
-  std::mt19937_64 rng{std::random_device{}()};  // the retry backoff's jitter
+  RateLimit global_rate;  // Engine::SetMaxRate; its bucket is the loop's
+  std::atomic<int> host_cap{Engine::kDefaultConnectionsPerHost};
+  std::unordered_map<std::string, int> host_conns;  // connections per UrlOrigin
+  std::mt19937_64 rng{std::random_device{}()};      // the retry backoff's jitter
   EngineMetrics& metrics = EngineMetrics::Get();
 };
 

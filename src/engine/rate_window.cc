@@ -13,6 +13,13 @@ double RateWindow::BytesPerSecond() const {
   if (samples_.empty()) return 0;
   const auto& [t0, b0] = samples_.front();
   const auto& [t1, b1] = samples_.back();
+  // Nothing gained over the last kIdle: stopped, whatever came before.
+  for (auto it = samples_.rbegin(); it != samples_.rend(); ++it) {
+    if (t1 - it->first >= kIdle) {
+      if (it->second == b1) return 0;
+      break;
+    }
+  }
   double secs = std::chrono::duration<double>(t1 - t0).count();
   if (secs > 0.05 && b1 >= b0) return static_cast<double>(b1 - b0) / secs;
   return 0;

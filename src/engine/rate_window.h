@@ -3,9 +3,8 @@
 // The engine adds a sample (time, bytes done) at every progress tick (about ten a
 // second). The speed is the bytes gained between the oldest sample still in the window
 // and the newest, over the time between them; samples older than the window are
-// dropped, keeping at least two. So the figure is honest when bytes stop: it falls to 0
-// once the window holds only samples from after the stall (at most |window| later), and
-// never shows a speed from before it.
+// dropped, keeping at least two. So the figure is honest when bytes stop: it is 0 once
+// kIdle has passed without a byte (a second), and never shows a speed from before it.
 //
 // Pure: the time comes in with each sample (an injected clock). Thread safety: not
 // thread-safe; owned by the engine loop thread.
@@ -22,6 +21,9 @@ namespace modeld::engine {
 class RateWindow {
  public:
   using Clock = std::chrono::steady_clock;
+
+  // No byte gained for this long: the speed is 0.
+  static constexpr std::chrono::seconds kIdle{1};
 
   explicit RateWindow(Clock::duration window = std::chrono::seconds(3)) : window_(window) {}
 

@@ -14,7 +14,7 @@ using std::chrono::milliseconds;
 
 constexpr double kMB = 1'000'000;
 
-TEST(RateWindowTest, SteadyRateThenAStallFallsToZeroWithinTheWindow) {
+TEST(RateWindowTest, SteadyRateThenAStallIsZeroASecondAfterTheLastByte) {
   RateWindow w;  // 3 s
   const Clock::time_point t0{};
   // 10 MB/s in 100 ms ticks for 5 s, then the bytes stop and the ticks go on.
@@ -24,18 +24,17 @@ TEST(RateWindowTest, SteadyRateThenAStallFallsToZeroWithinTheWindow) {
     double bps;
     std::optional<double> eta;  // to 100 MB
   };
-  // The speed is what the last 3 s gained: it falls as the window slides past the stall
-  // and is 0 from 3 s after it, never a figure from before the stall.
+  // The speed is what the last 3 s gained, until a whole second passes without a byte:
+  // then it is 0 (never a figure from before the stall).
   const std::vector<Step> steps = {
       {0, 0, std::nullopt},
       {50, 0, std::nullopt},  // 50 ms is too short to tell
       {1'000, 10 * kMB, 9.0},
       {5'000, 10 * kMB, 5.0},
       {5'500, 25 * kMB / 3, 50 * kMB / (25 * kMB / 3)},
-      {6'500, 15 * kMB / 3, 10.0},
-      {7'500, 5 * kMB / 3, 30.0},
-      {7'900, 1 * kMB / 3, 150.0},
-      {8'000, 0, std::nullopt},
+      {5'900, 21 * kMB / 3, 50 * kMB / (21 * kMB / 3)},
+      {6'000, 0, std::nullopt},
+      {7'500, 0, std::nullopt},
       {60'000, 0, std::nullopt},
   };
   int ms = 0;

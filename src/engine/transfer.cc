@@ -241,6 +241,10 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
     SplitPlan split =
         PlanSplit(*t.total - t.resume_done.TotalBytes(), opt.max_connections, opt.piece_size);
     t.target_connections = split.connections;
+    t.ramp = RampState{};
+    t.ramp.limit = std::min(split.connections, kRampStart);
+    t.ramp_since = Clock::now();
+    t.ramp_since_bytes = t.resume_done.TotalBytes();
     t.planner =
         std::make_unique<SegmentPlanner>(*t.total, split.piece, opt.min_split, t.resume_done);
     auto lease = t.planner->Lease(c.worker);
@@ -306,7 +310,12 @@ void Engine::Impl::OnLeaseDone(Connection& c) {
   }
   t.planner->Release(c.worker);
   if (t.planner->Finished()) return AllDone(t);
-  if (!StartLease(c)) RemoveConn(c);
+  // More connections than the transfer may have now (the ramp went back, or another
+  // transfer shares the host's cap): this one ends here.
+  int limit = ConnLimit(t);
+  bool over = static_cast<int>(t.conns.size()) > limit ||
+              (HostFull(c.host) && host_conns[c.host] > host_cap.load() && t.conns.size() > 1);
+  if (over || !StartLease(c)) RemoveConn(c);
   FillConnections(t);
 }
 
@@ -321,7 +330,9 @@ bool Engine::Impl::StartLease(Connection& c) {
 
 void Engine::Impl::FillConnections(Transfer& t) {
   if (!t.planner || t.stage != Stage::kDownloading) return;
-  while (static_cast<int>(t.conns.size()) < t.target_connections && t.planner->HasWork()) {
+  int limit = ConnLimit(t);
+  const std::string host = net::UrlOrigin(t.effective_url);
+  while (static_cast<int>(t.conns.size()) < limit && t.planner->HasWork() && !HostFull(host)) {
     Connection* c = NewConn(t);
     if (!StartLease(*c)) {
       RemoveConn(*c);
@@ -398,6 +409,7 @@ void Engine::Impl::OnFailure(Connection& c, CURLcode rc) {
     c.probe = true;
   }
   c.retry_at = Clock::now() + d.delay;
+  c.speed_reset = true;
 }
 
 // ---------------------------------------------------------------------------------------

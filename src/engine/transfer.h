@@ -26,6 +26,7 @@
 #include "engine/disk_worker.h"
 #include "engine/engine.h"
 #include "engine/journal.h"
+#include "engine/pacing_policy.h"
 #include "engine/probe_decision.h"
 #include "engine/range_set.h"
 #include "engine/rate_window.h"
@@ -83,6 +84,18 @@ struct Connection {
   std::optional<Clock::time_point> failing_since;  // the current run of failures began
   std::optional<Clock::time_point> retry_at;
 
+  // Pacing (pacing.cc).
+  bool rate_paused = false;  // paused in libcurl until a rate limit's bucket refills
+  std::string host;          // the UrlOrigin it counts against (Impl::host_conns)
+  // Bytes received over its last half second, across its requests (keep-alive), measured
+  // afresh after a failure (the backoff is not slowness).
+  RateWindow speed{std::chrono::milliseconds(500)};
+  uint64_t received = 0;  // body bytes taken over all its requests (what speed samples)
+  Clock::time_point speed_since = Clock::now();  // since when speed measures
+  bool speed_reset = false;                      // a failure: measure afresh at the next Launch
+  Clock::time_point born = Clock::now();         // when the connection was made
+  bool hedge = false;                            // made to take over a slow connection's range
+
   // The current response's status and headers, reset per attempt and per redirect hop.
   ResponseHead resp;
   net::UpstreamGuard guard;  // the address policy's verdicts for this handle
@@ -127,8 +140,18 @@ struct Transfer {
   std::optional<Clock::time_point> deadline;
   ProgressBound progress;  // fails the transfer when it stops advancing
 
+  // Pacing (pacing.cc; pacing_policy.h).
+  RampState ramp;
+  Clock::time_point ramp_since{};
+  uint64_t ramp_since_bytes = 0;
+  double best_rate = 0;  // the best one connection has done over a full window
+  Clock::time_point last_hedge{};
+
   // Progress.
   RateWindow rate;
+  Clock::time_point last_byte_at{};  // for stalled (DownloadOptions::stalled_after)
+  uint64_t last_byte_count = 0;
+  bool stalled_told = false;
   Clock::time_point last_emit{};
   uint64_t last_emit_bytes = kUnknown;
   Clock::time_point last_checkpoint{};

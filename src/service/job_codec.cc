@@ -66,7 +66,8 @@ nlohmann::json PullRequestToJson(const PullRequest& r, int priority) {
                   {"total_timeout_ms", o.total_timeout.count()},
                   {"max_backoff_ms", o.max_backoff.count()},
                   {"buffer_size", o.buffer_size},
-                  {"verify_ssl", o.verify_ssl}};
+                  {"verify_ssl", o.verify_ssl},
+                  {"max_rate", o.max_rate}};
   if (o.retry_for) j["options"]["retry_for_ms"] = o.retry_for->count();
   return j;
 }
@@ -114,7 +115,7 @@ Result<PullRequest> PullRequestFromJson(const nlohmann::json& j, int* priority) 
                 ReadMs(o, "progress_timeout_ms", &d.progress_timeout) &&
                 ReadMs(o, "total_timeout_ms", &d.total_timeout) &&
                 ReadMs(o, "max_backoff_ms", &d.max_backoff) &&
-                ReadInt(o, "buffer_size", &d.buffer_size);
+                ReadInt(o, "buffer_size", &d.buffer_size) && ReadInt(o, "max_rate", &d.max_rate);
       if (ok && o.contains("retry_for_ms")) {
         std::chrono::milliseconds retry_for{0};
         ok = ReadMs(o, "retry_for_ms", &retry_for) && retry_for.count() >= 0;

@@ -88,6 +88,23 @@ Status JobManager::Cancel(const std::string& id) {
   return Status::OK();
 }
 
+Status JobManager::SetMaxRate(const std::string& id, uint64_t bytes_per_second) {
+  Locked lock(this);
+  auto found = Find(id);
+  if (!found.has_value()) return found.error();
+  Entry& e = **found;
+  if (IsTerminal(e.job.last.state)) {
+    return Status::FailedPrecondition("Download '" + id + "' is " +
+                                      std::string(JobStateName(e.job.last.state)) +
+                                      ": there is nothing to limit");
+  }
+  e.job.request.options.max_rate = bytes_per_second;
+  EnsureRateLimit(e.job.request);
+  e.job.request.rate_limit->Set(bytes_per_second);  // the running transfers share it
+  Persist(e);
+  return Status::OK();
+}
+
 Status JobManager::Pause(const std::string& id) {
   Locked lock(this);
   auto found = Find(id);

@@ -29,6 +29,7 @@ struct JobEvent {
   std::optional<uint64_t> bytes_total;
   double bytes_per_second = 0;
   std::optional<double> eta_seconds;
+  bool stalled = false;             // downloading, no byte for a while (Progress::stalled)
   std::vector<FileProgress> files;  // per file of the model, when known
   Status status;                    // failed or cancelled: why (its message redacted)
   bool state_change = false;        // false for plain progress (which may be coalesced)

@@ -158,6 +158,7 @@ Job JobManager::Enqueue(PullRequest request, int priority,
   Entry e;
   e.job.id = NewJobId();
   e.job.request = std::move(request);
+  EnsureRateLimit(e.job.request);
   e.job.priority = priority;
   e.job.plan = std::move(summary);
   e.job.created_at = UnixSeconds();
@@ -239,6 +240,7 @@ void JobManager::Run(std::string id) {
     e.job.last.bytes_total = p.total;
     e.job.last.bytes_per_second = p.bytes_per_second;
     e.job.last.eta_seconds = p.eta_seconds;
+    e.job.last.stalled = p.stalled;
     e.job.last.files = p.files;
     bool change = p.state != e.job.last.state;
     auto now = std::chrono::steady_clock::now();
@@ -279,6 +281,7 @@ void JobManager::Run(std::string id) {
   e.interrupted_runs = 0;  // this run ended on its own
   e.job.finished_at = UnixSeconds();
   e.job.last.bytes_per_second = 0;
+  e.job.last.stalled = false;
   if (e.after_stop == "remove") {
     MarkCancelled(e);
     Forget(id);
@@ -371,6 +374,7 @@ Result<int> JobManager::Recover() {
     Entry e;
     e.job.id = rec.id;
     e.job.request = std::move(req.value());
+    EnsureRateLimit(e.job.request);
     e.job.priority = priority;
     e.job.created_at = rec.created_at;
     e.job.last.job_id = rec.id;

@@ -95,6 +95,10 @@ class JobManager {
   // partial download of a cancelled, paused or failed one is removed (unless another job
   // of that version is live). NotFound for an unknown id.
   Status Remove(const std::string& id) EXCLUDES(mu_);
+  // Caps a job's bytes a second, all its files together (0: no cap of its own; the
+  // engine's applies as well): at once when it runs (within a second), and kept in its
+  // record for later runs. NotFound for an unknown id; FailedPrecondition when it ended.
+  Status SetMaxRate(const std::string& id, uint64_t bytes_per_second) EXCLUDES(mu_);
 
   // Requeues the jobs a previous run left unfinished (paused ones stay paused). A job
   // that was running when the process died is retried, but after kMaxInterruptedRuns

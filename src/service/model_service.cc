@@ -169,8 +169,24 @@ ModelService::~ModelService() = default;
 
 engine::Engine& ModelService::engine() {
   MutexLock lock(&engine_mu_);
-  if (!engine_) engine_ = std::make_unique<engine::Engine>();
+  if (!engine_) {
+    engine_ = std::make_unique<engine::Engine>();
+    engine_->SetMaxRate(max_rate_.load());
+    engine_->SetMaxConnectionsPerHost(per_host_.load());
+  }
   return *engine_;
+}
+
+void ModelService::SetMaxRate(uint64_t bytes_per_second) {
+  MutexLock lock(&engine_mu_);
+  max_rate_.store(bytes_per_second);
+  if (engine_) engine_->SetMaxRate(bytes_per_second);
+}
+
+void ModelService::SetMaxConnectionsPerHost(int n) {
+  MutexLock lock(&engine_mu_);
+  per_host_.store(std::clamp(n, 1, 256));
+  if (engine_) engine_->SetMaxConnectionsPerHost(per_host_.load());
 }
 
 const fs::path& ModelService::data_dir() const { return store_->options().data_dir; }

@@ -11,6 +11,7 @@
 // (network and disk), as do the store calls (disk): call them off I/O threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -224,6 +225,14 @@ class ModelService {
   // Bounds for extracting archives (the free space caps the total as well).
   void set_archive_limits(const ArchiveLimits& limits);
 
+  // Limits on every download this service runs (its one engine), live: bytes a second
+  // over all of them (0: none), and connections to one host at once (1..256, default 16).
+  // Safe from any thread.
+  void SetMaxRate(uint64_t bytes_per_second) EXCLUDES(engine_mu_);
+  uint64_t max_rate() const { return max_rate_.load(); }
+  void SetMaxConnectionsPerHost(int n) EXCLUDES(engine_mu_);
+  int max_connections_per_host() const { return per_host_.load(); }
+
   // For tests that arrange or inspect the store directly.
   store::Store& StoreForTest() { return *store_; }
 
@@ -269,6 +278,8 @@ class ModelService {
   ArchiveLimits archive_limits_;
   Mutex engine_mu_;
   std::unique_ptr<engine::Engine> engine_ GUARDED_BY(engine_mu_);  // made on first use
+  std::atomic<uint64_t> max_rate_{0};  // applied to engine_ when it is made, and on change
+  std::atomic<int> per_host_{16};
   // Declared last: destroyed first, after every front end has stopped calling.
   Mutex loader_mu_;
   LoaderSettings loader_settings_ GUARDED_BY(loader_mu_);

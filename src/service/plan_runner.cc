@@ -32,6 +32,10 @@ PlanRunner::PlanRunner(store::Store& store, engine::Engine& engine, const PullRe
       progress_(progress),
       stop_(stop),
       limits_(limits),
+      rate_limit_(req.rate_limit ? req.rate_limit
+                  : req.options.max_rate > 0
+                      ? std::make_shared<engine::RateLimit>(req.options.max_rate)
+                      : nullptr),
       slots_(plan.files.size()) {
   for (size_t i = 0; i < plan.files.size(); ++i) slots_[i].total = plan.files[i].size;
 }
@@ -122,6 +126,7 @@ void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
     if (ev->total_bytes) s.total = ev->total_bytes;
     s.rate = ev->terminal() ? 0 : ev->bytes_per_second;
     s.resumed = ev->resumed_bytes;
+    s.stalled = ev->stalled;
     if (ev->stage == engine::Stage::kCompleted && s.total) s.done = *s.total;
   } else {  // reused: all of it, at once
     slots_[i].stage = engine::Stage::kCompleted;
@@ -129,6 +134,7 @@ void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
     if (slots_[i].total) slots_[i].done = *slots_[i].total;
   }
   bool all_known = true, all_done = true;
+  int downloading = 0, stalled = 0;
   uint64_t total = 0;
   for (size_t k = 0; k < slots_.size(); ++k) {
     const Slot& s = slots_[k];
@@ -141,15 +147,18 @@ void PlanRunner::Report(size_t i, const engine::TransferEvent* ev) {
       all_known = false;
     }
     all_done = all_done && s.stage == engine::Stage::kCompleted;
+    downloading += s.stage == engine::Stage::kDownloading;
+    stalled += s.stage == engine::Stage::kDownloading && s.stalled;
     sum.files.push_back(FileAt(k));
   }
   if (all_known) sum.total = total;
+  sum.stalled = downloading > 0 && stalled == downloading;  // no file of it moves
   // One file: its own stage (verifying, installing); several: downloading until all
   // are in, then installing.
   sum.state = slots_.size() == 1 && ev && !ev->terminal() ? FromEngineStage(ev->stage)
               : all_done                                  ? JobState::kInstalling
                                                           : JobState::kDownloading;
-  if (sum.total && sum.bytes_per_second > 0) {
+  if (sum.total && sum.bytes_per_second > 0 && !sum.stalled) {
     sum.eta_seconds =
         static_cast<double>(*sum.total - std::min(*sum.total, sum.done)) / sum.bytes_per_second;
   }
@@ -198,6 +207,7 @@ Status PlanRunner::Download(size_t i, store::FileEntry* out) {
   dl.headers = f.headers;
   dl.options = ToEngineOptions(req_.options);
   dl.downloaded = &DownloadedBytes(plan_.source);
+  dl.rate_limit = rate_limit_;  // the pull's cap holds all its files together
   std::error_code ec;
   fs::create_directories(dl.dest.parent_path(), ec);
   if (ec) return Status::IoError("mkdir " + dl.dest.parent_path().string() + ": " + ec.message());

@@ -9,6 +9,7 @@
 // A file whose URL another pull (in this or another process) is downloading waits for it
 // and then reuses its blob, saying so first (Progress::waiting, with the holder's pid); a
 // stop ends that wait at once. A failed connection's retry is told as Progress::retry.
+// The request's rate limit holds all its files together (DownloadRequest::rate_limit).
 //
 // Thread safety: one Run per runner; Run blocks. The StopSignal may fire from any thread.
 #pragma once
@@ -50,6 +51,7 @@ class PlanRunner {
     uint64_t resumed = 0;
     engine::Stage stage = engine::Stage::kQueued;
     bool reused = false;
+    bool stalled = false;
   };
   std::optional<store::FileEntry> Reuse(size_t i);
   // How a verified file is adopted: replacing what is there when forced.
@@ -72,6 +74,7 @@ class PlanRunner {
   const ProgressCallback& progress_;
   StopSignal* stop_;
   ArchiveLimits limits_;
+  std::shared_ptr<engine::RateLimit> rate_limit_;  // options.max_rate, or the owner's live one
 
   Mutex active_mu_;
   std::set<engine::TransferId> active_ GUARDED_BY(active_mu_);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "engine/rate_limit.h"
+
 namespace modeld::service {
 
 std::string_view JobStateName(JobState state) {
@@ -196,6 +198,12 @@ nlohmann::json GcReport::ToJson() const {
           {"partial_bytes", partial_bytes},
           {"freed_bytes", freed_bytes},
           {"hf_cache", hf_cache.ToJson()}};
+}
+
+void EnsureRateLimit(PullRequest& request) {
+  if (!request.rate_limit) {
+    request.rate_limit = std::make_shared<engine::RateLimit>(request.options.max_rate);
+  }
 }
 
 }  // namespace modeld::service

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -20,6 +21,10 @@
 #include "core/names.h"
 #include "core/ollama.h"
 #include "core/status.h"
+
+namespace modeld::engine {
+class RateLimit;  // engine/rate_limit.h
+}
 
 namespace modeld::service {
 
@@ -90,6 +95,9 @@ struct Progress {
   uint64_t resumed = 0;  // bytes already on disk when this run started
   double bytes_per_second = 0;
   std::optional<double> eta_seconds;
+  // Downloading, and no file of it has received a byte for a while
+  // (engine::DownloadOptions::stalled_after): the speed is 0 and the ETA unknown.
+  bool stalled = false;
   std::vector<FileProgress> files;
   // Notices. A RetryNotice rides on a progress event (its other fields are as ever); a
   // WaitNotice comes on an event of its own that carries nothing else.
@@ -117,6 +125,10 @@ struct DownloadOptions {
   std::chrono::milliseconds max_backoff{15'000};        // the longest wait between two tries
   size_t buffer_size = 262144;                          // receive buffer ("chunk_size")
   bool verify_ssl = true;
+  // The pull's bytes a second, all its files together; 0: no limit of its own (the
+  // server's --max-rate still applies). A job's can change while it runs
+  // (JobManager::SetMaxRate).
+  uint64_t max_rate = 0;
 };
 
 // "Pull this model": by name (a catalog, the Hub, a registry) or from a URL.
@@ -145,7 +157,13 @@ struct PullRequest {
   std::string quantization, revision;
   bool extract = true;        // extract .zip/.tar.* files into the model
   bool keep_archive = false;  // keep the archive too (!cleanup_temp_files)
+  // The live form of options.max_rate, shared by the pull's transfers, when its owner
+  // (a JobManager) changes it while the pull runs; null: made from options.max_rate.
+  std::shared_ptr<engine::RateLimit> rate_limit;
 };
+
+// Gives |request| its live rate limit (from options.max_rate) if it has none.
+void EnsureRateLimit(PullRequest& request);
 
 // What a pull will fetch, as the pre-flight found it.
 struct PlanSummary {

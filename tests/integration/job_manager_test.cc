@@ -487,5 +487,43 @@ TEST_F(JobManagerTest, RetryAfterACancelAndRemovingAFailedJobDeletesItsPartial) 
   EXPECT_EQ(jm.Get(failed.id).error().code(), Status::Code::kNotFound);
 }
 
+// A job's own rate limit holds it, changes while it runs, and is kept in its record.
+TEST_F(JobManagerTest, AJobsRateLimitChangesLiveAndSurvivesARestart) {
+  std::string data = RandomBytes(24 * kMiB, 21);
+  origin_.Put("/r.bin", {.content = data});
+  std::string id;
+  {
+    service::JobManager jm(*svc_, 3);
+    BusLog log(jm.events());
+    auto req = Req("/r.bin", "r");
+    req.options.max_rate = 1 * kMiB;
+    auto start = std::chrono::steady_clock::now();
+    auto job = jm.Submit(req, 0);
+    ASSERT_TRUE(job.has_value());
+    id = job->job.id;
+    ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.bytes_done >= 2 * kMiB; }));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1700))
+        << "2 MiB at 1 MiB/s";
+    ASSERT_TRUE(jm.SetMaxRate(id, 2 * kMiB).ok());
+    EXPECT_EQ(jm.Get(id)->request.options.max_rate, 2 * kMiB);
+    jm.FlushRecordsForTest();
+  }  // the server goes away mid-download
+  svc_.reset();
+  Open();
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  ASSERT_EQ(*jm.Recover(), 1);
+  EXPECT_EQ(jm.Get(id)->request.options.max_rate, 2 * kMiB) << "kept in the record";
+  ASSERT_TRUE(log.WaitFor([&](const JobEvent& e) { return e.job_id == id && e.bytes_done > 0; }));
+  auto lifted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(jm.SetMaxRate(id, 0).ok());  // off: the rest at full speed
+  ASSERT_TRUE(log.WaitState(id, "completed"));
+  EXPECT_LT(std::chrono::steady_clock::now() - lifted, std::chrono::seconds(6) * kSanitizerSlowdown)
+      << "about 20 MiB left: 10 s at 2 MiB/s";
+  EXPECT_EQ(FileSha256(jm.Get(id)->result->path / "r.bin"), Sha256Hex(data));
+  EXPECT_EQ(jm.SetMaxRate(id, 1).code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(jm.SetMaxRate("dwnld_000000000000", 1).code(), Status::Code::kNotFound);
+}
+
 }  // namespace
 }  // namespace modeld::testing

@@ -58,6 +58,12 @@ class ServerHarness : public ::testing::Test {
   }
   // Waits (on the event bus, no sleeping) until job |id| is in a state |pred| accepts.
   bool WaitState(const std::string& id, const std::function<bool(const std::string&)>& pred) {
+    return WaitJob(id, [&](const service::Job& job) {
+      return pred(std::string(service::JobStateName(job.last.state)));
+    });
+  }
+  // Waits (on the event bus, no sleeping) until job |id| is as |pred| wants it.
+  bool WaitJob(const std::string& id, const std::function<bool(const service::Job&)>& pred) {
     std::mutex mu;
     std::condition_variable cv;
     auto sub = jobs_->events().Subscribe([&](const service::JobEvent& ev) {
@@ -69,7 +75,7 @@ class ServerHarness : public ::testing::Test {
     std::unique_lock<std::mutex> l(mu);
     bool ok = cv.wait_for(l, std::chrono::seconds(60), [&] {
       auto job = jobs_->Get(id);
-      return job.has_value() && pred(std::string(service::JobStateName(job->last.state)));
+      return job.has_value() && pred(*job);
     });
     l.unlock();
     jobs_->events().Unsubscribe(sub);

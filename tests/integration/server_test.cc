@@ -233,6 +233,62 @@ TEST_F(ServerTest, CancelPauseResume) {
   EXPECT_EQ(cancelled["state"], "cancelled");
 }
 
+// The limits, live: a job's own (PATCH /model-download/{id}) and the server's (GET and
+// PATCH /settings), with 400s that name the field.
+TEST_F(ServerTest, RateLimitsAreSetAndChangedLive) {
+  const std::vector<std::string> json_type = {"Content-Type: application/json"};
+  auto [sc, settings] = Get("/settings");
+  ASSERT_EQ(sc, 200);
+  EXPECT_EQ(settings["max_rate"], 0);
+  EXPECT_EQ(settings["max_connections_per_host"], 16);
+  auto patched = HttpCall("PATCH", base_ + "/settings",
+                          R"({"max_rate": 3145728, "max_connections_per_host": 8})", json_type);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(json::parse(patched.body)["max_rate"], 3145728);
+  EXPECT_EQ(Get("/settings").second["max_connections_per_host"], 8);
+  auto bad =
+      HttpCall("PATCH", base_ + "/settings", R"({"max_connections_per_host": 0})", json_type);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body)["field"], "max_connections_per_host");
+  EXPECT_EQ(HttpCall("PATCH", base_ + "/settings", "{}", json_type).status, 400);
+  EXPECT_EQ(HttpCall("PATCH", base_ + "/settings", R"({"max_rate": 5})").status, 415)
+      << "a JSON API takes JSON bodies only";
+
+  // A download under the server's cap of 3 MiB/s, and its own of 1 MiB/s.
+  std::string data = RandomBytes(12 * kMiB, 31);
+  origin_.Put("/limited", {.content = data});
+  auto body = Body("limited", "/limited", data);
+  body["options"] = {{"max_rate", 1048576}};
+  auto start = std::chrono::steady_clock::now();
+  auto [code, started] = Post(body);
+  ASSERT_EQ(code, 200) << started.dump();
+  std::string id = started["download_id"];
+  ASSERT_TRUE(WaitJob(id, [](const service::Job& j) { return j.last.bytes_done >= 2 * kMiB; }));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  EXPECT_EQ(Get("/model-download/" + id + "/progress").second["max_rate"], 1048576);
+  auto job = HttpCall("PATCH", base_ + "/model-download/" + id, R"({"max_rate": 0})", json_type);
+  ASSERT_EQ(job.status, 200) << job.body;
+  EXPECT_EQ(json::parse(job.body)["max_rate"], 0);
+  // Now only the server's cap: the last 10 MiB take about 3.3 s, not 10.
+  auto lifted = std::chrono::steady_clock::now();
+  EXPECT_EQ(PollUntilDone(id)["status"], "completed");
+  auto rest = std::chrono::steady_clock::now() - lifted;
+  EXPECT_GE(rest, std::chrono::milliseconds(2500)) << "the server's cap still holds";
+  EXPECT_LT(rest, std::chrono::seconds(8) * kSanitizerSlowdown);
+
+  auto wrong = HttpCall("PATCH", base_ + "/model-download/" + id,
+                        R"({"max_rate": 1, "max_connections_per_host": 2})", json_type);
+  EXPECT_EQ(wrong.status, 400) << "per host is the server's";
+  EXPECT_EQ(
+      HttpCall("PATCH", base_ + "/model-download/" + id, R"({"max_rate": 1})", json_type).status,
+      409)
+      << "a completed job has nothing to limit";
+  EXPECT_EQ(HttpCall("PATCH", base_ + "/model-download/dwnld_000000000000", R"({"max_rate": 1})",
+                     json_type)
+                .status,
+            404);
+}
+
 TEST_F(ServerTest, ModelsInfoRemoveAndCache) {
   std::string data = RandomBytes(kMiB, 6);
   origin_.Put("/m.bin", {.content = data});

@@ -118,6 +118,19 @@ void TestOrigin::RefuseConnectionsFor(std::chrono::milliseconds d) {
   }
 }
 
+void TestOrigin::ResetFaults(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = files_.find(path);
+  if (it == files_.end()) return;
+  it->second.gets = 0;
+  it->second.slowed = 0;
+}
+
+int TestOrigin::MaxOpenConnections() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_open_;
+}
+
 int TestOrigin::RefusedConnections() const {
   std::lock_guard<std::mutex> lock(mu_);
   return refused_;
@@ -203,6 +216,7 @@ void TestOrigin::AcceptLoop() {
       continue;
     }
     conn_fds_.push_back(fd);
+    max_open_ = std::max(max_open_, static_cast<int>(conn_fds_.size()));
     conn_threads_.emplace_back([this, fd] { Serve(fd); });
   }
 }
@@ -375,9 +389,10 @@ void TestOrigin::Serve(int fd) {
     std::string etag;
     int fail = 0;
     bool drop = false, stall = false;
+    const std::string file_path = target.substr(0, target.find('?'));
     {
       std::lock_guard<std::mutex> lock(mu_);
-      std::string path = target.substr(0, target.find('?'));
+      const std::string& path = file_path;
       auto it = files_.find(path);
       if (it == files_.end()) {
         spec.content.clear();
@@ -486,6 +501,20 @@ void TestOrigin::Serve(int fd) {
     }
 
     // Body, with the faults.
+    bool slow = false;
+    if (!head && spec.slow_from >= 0 && static_cast<uint64_t>(spec.slow_from) >= first &&
+        static_cast<uint64_t>(spec.slow_from) < first + length) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = files_.find(file_path);
+      if (it != files_.end() && (spec.slow_times < 0 || it->second.slowed < spec.slow_times)) {
+        ++it->second.slowed;
+        slow = true;
+      }
+    }
+    const uint64_t slow_from = static_cast<uint64_t>(std::max<int64_t>(spec.slow_from, 0));
+    const uint64_t slow_rate = std::max<uint64_t>(spec.slow_rate, 1);
+    std::optional<Clock::time_point> slow_start;
+    uint64_t slow_sent = 0;
     uint64_t sent = 0;
     uint64_t end = std::min<uint64_t>(first + length, real);  // a liar stops at the real end
     uint64_t pos = first;
@@ -500,6 +529,11 @@ void TestOrigin::Serve(int fd) {
       }
       if (stall && sent + n > static_cast<uint64_t>(spec.stall_after)) {
         n = static_cast<uint64_t>(spec.stall_after) - sent;
+      }
+      if (slow && pos < slow_from && pos + n > slow_from) n = slow_from - pos;
+      if (slow && pos >= slow_from) {
+        if (!slow_start) slow_start = Clock::now();
+        n = std::min<uint64_t>(n, std::max<uint64_t>(1, slow_rate / 10));
       }
       const char* p = data.data() + pos;
       std::string patched;
@@ -534,7 +568,11 @@ void TestOrigin::Serve(int fd) {
         ok = false;
         break;
       }
-      if (spec.rate) {
+      if (slow_start) {
+        slow_sent += n;
+        std::this_thread::sleep_until(  // throttling, not synchronisation
+            *slow_start + std::chrono::microseconds(slow_sent * 1000000 / slow_rate));
+      } else if (spec.rate) {
         auto due = start + std::chrono::microseconds(sent * 1000000 / spec.rate);
         std::this_thread::sleep_until(due);  // throttling, not synchronisation
       }

@@ -57,6 +57,12 @@ struct FileSpec {
   std::string changed_content;
   uint64_t lie_extra = 0;   // announce size + lie_extra; send the real bytes, then close
   std::string redirect_to;  // 302 to this URL instead of serving
+  // One bad connection (a CDN edge gone slow): the first slow_times responses (-1: every
+  // one) whose body covers offset slow_from are sent at slow_rate bytes a second from
+  // that offset on; other responses at full speed.
+  int64_t slow_from = -1;
+  uint64_t slow_rate = 10'000;
+  int slow_times = 1;
 };
 
 struct RequestLog {
@@ -91,6 +97,9 @@ class TestOrigin {
   void Put(const std::string& path, FileSpec spec);
   // Changes a served file in place (under the lock).
   void Update(const std::string& path, const std::function<void(FileSpec&)>& fn);
+  // Counts |path|'s faults from zero again: its next GETs fail, drop, stall or slow down
+  // as its FileSpec says for the first ones.
+  void ResetFaults(const std::string& path);
   // A handler for every path starting with |prefix| (checked before files).
   using Handler = std::function<SimpleResponse(const std::string& method, const std::string& target,
                                                const std::map<std::string, std::string>& headers)>;
@@ -102,6 +111,8 @@ class TestOrigin {
   void RefuseConnectionsFor(std::chrono::milliseconds d);
   // Connections reset by an outage so far.
   int RefusedConnections() const;
+  // The most connections that were open at once, since the origin started.
+  int MaxOpenConnections() const;
 
   // Requests seen for |path| (all paths when empty), in order. A |path| without a query
   // also matches the targets that add one ("/f" counts "/f?sig=1"), here and below.
@@ -125,6 +136,7 @@ class TestOrigin {
   struct File {
     FileSpec spec;
     int gets = 0;
+    int slowed = 0;  // responses slowed (FileSpec::slow_from)
     bool changed = false;
     std::shared_ptr<const std::string> content;  // spec.content, shared with senders
     std::string etag_cache;
@@ -148,6 +160,7 @@ class TestOrigin {
   std::vector<std::thread> conn_threads_;                  // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point refuse_until_{};   // GUARDED_BY(mu_)
   int refused_ = 0;                                        // GUARDED_BY(mu_)
+  int max_open_ = 0;                                       // GUARDED_BY(mu_)
 };
 
 }  // namespace modeld::testing

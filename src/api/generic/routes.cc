@@ -38,6 +38,23 @@ Response EndedAnswer(const Result<service::Job>& job) {
       code, s.code() == Status::Code::kNoSpace ? s.message() : "Download failed: " + s.message());
 }
 
+json SettingsJson(Context& ctx) {
+  return {{"max_rate", ctx.models.max_rate()},
+          {"max_connections_per_host", ctx.models.max_connections_per_host()},
+          {"max_concurrent", ctx.jobs.max_concurrent()}};
+}
+
+constexpr const char* kLimitsSchema = R"({
+  "type": "object", "required": ["max_rate"],
+  "properties": {"max_rate": {"type": "integer", "minimum": 0, "maximum": 1000000000000,
+                              "description": "Bytes a second; 0: no limit"}}})";
+constexpr const char* kSettingsSchema = R"({
+  "type": "object",
+  "properties": {
+    "max_rate": {"type": "integer", "minimum": 0, "maximum": 1000000000000,
+                 "description": "Bytes a second over all downloads; 0: no limit"},
+    "max_connections_per_host": {"type": "integer", "minimum": 1, "maximum": 256}}})";
+
 // SSE framing: "event: NAME" and one "data:" line of JSON.
 std::string Sse(const std::string& name, const json& data) {
   return "event: " + name + "\ndata: " + DumpJson(data) + "\n\n";
@@ -148,6 +165,40 @@ std::vector<Route> Routes(Context& ctx) {
                  },
                  nullptr, StreamKind::kSse, Lane::kStore});
   }
+  // A job's own rate limit, live: {"max_rate": bytes a second, 0 for none}.
+  r.push_back({http::verb::patch, "/model-download/:id",
+               "Change a download's rate limit (max_rate, bytes a second; 0: none), at once",
+               [&ctx](const Request& req, const Params& p, Responder respond) {
+                 auto asked = ParseLimitsRequest(req.body(), /*settings=*/false);
+                 if (!asked.has_value()) return respond(ErrorFor(asked.error()));
+                 const std::string& id = p.Path("id");
+                 if (Status s = ctx.jobs.SetMaxRate(id, *asked->max_rate); !s.ok())
+                   return respond(ErrorFor(s));
+                 auto job = ctx.jobs.Get(id);
+                 if (!job.has_value()) return respond(ErrorFor(job.error()));
+                 respond(Json(http::status::ok, ProgressJson(*job)));
+               },
+               nullptr, StreamKind::kSse, Lane::kStore});
+  r.back().body_schema = kLimitsSchema;
+  // The server's download limits, live: GET reads them, PATCH changes what it names.
+  r.push_back({http::verb::get, "/settings",
+               "The server's download limits: max_rate (0: none), max_connections_per_host, "
+               "max_concurrent",
+               [&ctx](const Request&, const Params&, Responder respond) {
+                 respond(Json(http::status::ok, SettingsJson(ctx)));
+               }});
+  r.push_back({http::verb::patch, "/settings",
+               "Change the download limits (max_rate, max_connections_per_host), at once",
+               [&ctx](const Request& req, const Params&, Responder respond) {
+                 auto asked = ParseLimitsRequest(req.body(), /*settings=*/true);
+                 if (!asked.has_value()) return respond(ErrorFor(asked.error()));
+                 if (asked->max_rate) ctx.models.SetMaxRate(*asked->max_rate);
+                 if (asked->max_connections_per_host) {
+                   ctx.models.SetMaxConnectionsPerHost(*asked->max_connections_per_host);
+                 }
+                 respond(Json(http::status::ok, SettingsJson(ctx)));
+               }});
+  r.back().body_schema = kSettingsSchema;
   // Forgets a job: a running one is cancelled first (its partial download removed).
   r.push_back({http::verb::delete_, "/model-download/:id",
                "Forget a download job (cancelling it first if it runs)",

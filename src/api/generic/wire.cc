@@ -32,7 +32,9 @@ json ProgressObject(const service::JobEvent& ev, bool bytes) {
       {"total_mb", MegaBytes(ev.bytes_total.value_or(0))},
       {"speed_mbps", MegaBytes(static_cast<uint64_t>(std::max(0.0, ev.bytes_per_second)))},
       {"eta_seconds", EtaSeconds(ev.eta_seconds)},
-      {"current_stage", service::JobStateName(ev.state)}};
+      {"current_stage", ev.stalled && ev.state == JobState::kDownloading
+                            ? std::string_view("stalled")
+                            : service::JobStateName(ev.state)}};
   if (bytes) {
     p["downloaded_bytes"] = ev.bytes_done;
     p["total_bytes"] = ev.bytes_total.value_or(0);
@@ -167,7 +169,9 @@ const char* const kDownloadRequestSchema = R"json({
         "retry_for": {"type": "integer", "minimum": 0, "maximum": 604800},
         "verify_ssl": {"type": "boolean", "default": true},
         "extract_after_download": {"type": "boolean", "default": true},
-        "cleanup_temp_files": {"type": "boolean", "default": true}
+        "cleanup_temp_files": {"type": "boolean", "default": true},
+        "max_rate": {"type": "integer", "minimum": 0, "maximum": 1000000000000,
+                     "description": "Bytes a second for this download, all its files together (0: no limit of its own); PATCH /model-download/{id} changes it"}
       }
     },
     "include": {"type": "array", "items": {"type": "string"}, "description": "Glob patterns"},
@@ -216,12 +220,13 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
     p.checksum = *c;
   }
   if (auto o = b.Object("options")) {
-    int64_t chunk = -1, timeout = -1, retries = -1, retry_for = -1;
+    int64_t chunk = -1, timeout = -1, retries = -1, retry_for = -1, max_rate = -1;
     bool verify = true, extract = true, cleanup = true;
     o->Int("chunk_size", 1, 64 << 20, &chunk) && o->Int("timeout", 1, 7 * 24 * 3600, &timeout) &&
         o->Int("retry_count", 0, 100, &retries) &&
         o->Int("retry_for", 0, 7 * 24 * 3600, &retry_for) && o->Bool("verify_ssl", &verify) &&
-        o->Bool("extract_after_download", &extract) && o->Bool("cleanup_temp_files", &cleanup);
+        o->Bool("extract_after_download", &extract) && o->Bool("cleanup_temp_files", &cleanup) &&
+        o->Int("max_rate", 0, kMaxRate, &max_rate);
     if (!o->ok()) return o->error();
     // chunk_size: the receive buffer. timeout: seconds without progress: a connection
     // that sends nothing that long is replaced, and a download that makes no progress
@@ -236,6 +241,8 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
     if (retries >= 0) p.options.retry_count = static_cast<int>(retries);
     if (retry_for >= 0) p.options.retry_for = std::chrono::seconds(retry_for);
     p.options.verify_ssl = verify;
+    // max_rate: bytes a second for this download, all its files together (0: none).
+    if (max_rate >= 0) p.options.max_rate = static_cast<uint64_t>(max_rate);
     p.extract = extract;
     p.keep_archive = !cleanup;
   }
@@ -331,6 +338,28 @@ Result<GcRequest> ParseGcRequest(std::string_view body) {
   return out;
 }
 
+Result<LimitsRequest> ParseLimitsRequest(std::string_view body, bool settings) {
+  auto parsed = BodyReader::Parse(body);
+  if (!parsed.has_value()) return parsed.error();
+  BodyReader& b = *parsed;
+  LimitsRequest out;
+  int64_t rate = -1, per_host = -1;
+  b.Int("max_rate", 0, kMaxRate, &rate);
+  if (settings) {
+    b.Int("max_connections_per_host", 1, 256, &per_host);
+  } else if (b.Has("max_connections_per_host")) {
+    b.Fail("max_connections_per_host", "is a server setting (PATCH /settings), not a job's");
+  }
+  if (!b.ok()) return b.error();
+  if (rate >= 0) out.max_rate = static_cast<uint64_t>(rate);
+  if (per_host >= 0) out.max_connections_per_host = static_cast<int>(per_host);
+  if (!out.max_rate && !out.max_connections_per_host) {
+    b.Fail("max_rate", settings ? "give max_rate or max_connections_per_host" : "is required");
+    return b.error();
+  }
+  return out;
+}
+
 json StartedJson(const service::Submission& s) {
   const auto& job = s.job;
   const auto& plan = job.plan;
@@ -362,6 +391,7 @@ json ProgressJson(const service::Job& job) {
   j["state"] = service::JobStateName(ev.state);
   j["progress"] = ProgressObject(ev, true);
   j["priority"] = job.priority;
+  j["max_rate"] = job.request.options.max_rate;
   j["created_at"] = job.created_at;
   if (job.queue_position > 0) j["queue_position"] = job.queue_position;
   j["message"] = Message(ev.state);

@@ -55,6 +55,17 @@ struct GcRequest {
 };
 Result<GcRequest> ParseGcRequest(std::string_view body);
 
+// PATCH /settings and PATCH /model-download/{id}: "max_rate", bytes a second (0: no
+// limit), and for /settings only (|settings|) "max_connections_per_host" (1..256). At
+// least one of them; InvalidArgument names the field.
+struct LimitsRequest {
+  std::optional<uint64_t> max_rate;
+  std::optional<int> max_connections_per_host;
+};
+Result<LimitsRequest> ParseLimitsRequest(std::string_view body, bool settings);
+// The most a rate may be (a terabyte a second).
+inline constexpr int64_t kMaxRate = 1'000'000'000'000;
+
 nlohmann::json StartedJson(const service::Submission& s);
 nlohmann::json ProgressJson(const service::Job& job);
 nlohmann::json CompletedJson(const service::Job& job);

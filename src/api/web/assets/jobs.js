@@ -2,8 +2,9 @@
 // shown beside the field they concern), the queue, and one row per job that expands to
 // one row per file, with pause, resume, cancel, retry and remove.
 //
-// A stall is shown honestly: a downloading job whose bytes have not moved for STALL_MS
-// reads "stalled", its speed 0 and its ETA unknown, whatever the last report said.
+// A stall is shown honestly: a downloading job the server says is stalled (current_stage),
+// or whose bytes have not moved here for STALL_MS (events lost), reads "stalled", its speed
+// 0 and its ETA unknown, whatever the last report said.
 import { api, ApiError } from './api.js';
 import { $, bar, bytes, duration, el, fill, rate } from './dom.js';
 import { changed, refreshJobs, state as appState } from './app.js';
@@ -33,7 +34,8 @@ export function observe(job, old) {
 
 // Only while connected: a page that hears nothing cannot tell a stall from a lost socket.
 export function stalled(job) {
-  return appState.connected && job.state === 'downloading' && performance.now() - job.movedAt > STALL_MS;
+  if (!appState.connected || job.state !== 'downloading') return false;
+  return job.progress?.current_stage === 'stalled' || performance.now() - job.movedAt > STALL_MS;
 }
 
 export function notice(job, n) {
