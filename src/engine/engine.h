@@ -10,7 +10,7 @@
 //   connections (SegmentPlanner), bytes pwritten at their offsets -> the DiskWorker hashes
 //   the growing prefix and checkpoints the journal -> last byte -> verify, fsync, rename.
 //
-// Pacing (docs/engine.md): a transfer starts with 4 connections and adds while its
+// Pacing (docs/engine.md): a transfer starts with 8 connections and adds while its
 // throughput rises; a connection far slower than its siblings (or than a fresh one) is
 // replaced by a fresh connection that takes over its range; rate limits (SetMaxRate, and
 // DownloadRequest::rate_limit per job) and a per-host connection cap shared fairly by all

@@ -17,14 +17,21 @@ namespace modeld::engine {
 
 namespace {
 
-// A connection's rate counts once it is this old (connect and TCP's slow start are over)
-// and it has been measured for a whole window (Connection::speed's) since its last failure.
-constexpr auto kMeasureAfterConnect = std::chrono::milliseconds(1000);
-constexpr auto kMeasureFor = std::chrono::milliseconds(600);
+// A connection's rate counts once it has been measured this long since its last failure.
+constexpr auto kMeasureFor = std::chrono::milliseconds(150);
+// It may be judged slow once it is this old (past the first round trips of TCP's slow
+// start), over a window long enough for the reference rate to bring kJudgeBytes: 200 ms
+// when the others bring 150 MB/s, 2 s when they bring 512 KB/s, so that a verdict is
+// never made on a few packets.
+constexpr auto kJudgeAfter = std::chrono::milliseconds(300);
+constexpr double kJudgeBytes = 1 << 20;
+constexpr auto kMinWindow = std::chrono::milliseconds(200);
+constexpr auto kMaxWindow = std::chrono::seconds(2);
 // At most one replacement a transfer in this long.
 constexpr auto kHedgeGap = std::chrono::seconds(1);
-// How long each connection count runs before the ramp compares throughputs.
-constexpr auto kRampStep = std::chrono::milliseconds(500);
+// How long each connection count runs, from when every connection brings bytes, before the
+// ramp compares throughputs.
+constexpr auto kRampStep = std::chrono::milliseconds(250);
 
 }  // namespace
 
@@ -139,8 +146,11 @@ void Engine::Impl::Pace(Transfer& t, Clock::time_point now) {
 
 void Engine::Impl::StepRamp(Transfer& t, Clock::time_point now) {
   if (t.ramp.done) return;
-  if (static_cast<int>(t.conns.size()) < t.ramp.limit && t.planner->HasWork()) {
-    // Not at the count yet (connecting, or held by the host's cap): measure from when it is.
+  bool flowing = std::all_of(t.conns.begin(), t.conns.end(),
+                             [](const auto& c) { return c->received > 0 || !c->in_multi; });
+  if ((static_cast<int>(t.conns.size()) < t.ramp.limit && t.planner->HasFreeWork()) || !flowing) {
+    // Not at the count yet (connecting, or held by the host's cap), or a new connection has
+    // not had its first byte: measure from when all of them bring bytes.
     t.ramp_since = now;
     t.ramp_since_bytes = t.DoneBytes();
     return;
@@ -161,17 +171,29 @@ void Engine::Impl::StepRamp(Transfer& t, Clock::time_point now) {
 void Engine::Impl::HedgeSlow(Transfer& t, Clock::time_point now) {
   // Under a rate limit connections wait on purpose; a slow one is not a bad one.
   if (RateCap(t) > 0) return;
+  auto measurable = [&](const Connection& c) {
+    return c.in_multi && !c.probe && c.validated && now - c.speed_since >= kMeasureFor;
+  };
+  for (auto& c : t.conns) {
+    if (measurable(*c)) {
+      t.best_rate =
+          std::max(t.best_rate, c->speed.BytesPerSecondOver(std::chrono::milliseconds(500)));
+    }
+  }
+  if (t.best_rate <= 0) return;
+  auto window =
+      std::clamp<Clock::duration>(std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(kJudgeBytes / t.best_rate)),
+                                  kMinWindow, kMaxWindow);
   std::vector<ConnRate> measured;
   for (auto& c : t.conns) {
-    if (!c->in_multi || c->probe || !c->validated || now - c->born < kMeasureAfterConnect ||
-        now - c->speed_since < kMeasureFor) {
+    if (!measurable(*c) || now - c->born < kJudgeAfter || now - c->speed_since < window ||
+        !t.planner->HasLease(c->worker)) {
       continue;
     }
-    double r = c->speed.BytesPerSecond();
-    t.best_rate = std::max(t.best_rate, r);
-    if (!t.planner->HasLease(c->worker)) continue;
     uint64_t end = t.planner->LeaseEnd(c->worker);
-    measured.push_back({c->worker, r, end > c->pos ? end - c->pos : 0, c->hedge});
+    measured.push_back({c->worker, c->speed.BytesPerSecondOver(window),
+                        end > c->pos ? end - c->pos : 0, c->hedge});
   }
   if (now - t.last_hedge < kHedgeGap) return;
   auto slow = PickSlowConnection(measured, t.best_rate);
@@ -185,7 +207,7 @@ void Engine::Impl::HedgeSlow(Transfer& t, Clock::time_point now) {
       "job={} conn={} {}: {}/s, far below the other connections (best {}/s); a fresh "
       "connection takes over its {} left",
       t.id, c.worker, net::UrlForMessages(t.req.url),
-      HumanBytes(static_cast<uint64_t>(c.speed.BytesPerSecond())),
+      HumanBytes(static_cast<uint64_t>(c.speed.BytesPerSecondOver(window))),
       HumanBytes(static_cast<uint64_t>(t.best_rate)), HumanBytes(left));
   metrics.hedges.Inc();
   t.last_hedge = now;

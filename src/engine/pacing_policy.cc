@@ -23,9 +23,9 @@ std::optional<int> PickSlowConnection(const std::vector<ConnRate>& measured, dou
     }
     if (reference < p.min_reference) continue;
     if (c.bytes_per_second * p.ratio >= reference) continue;
-    uint64_t worth =
-        std::max<uint64_t>(p.min_left, static_cast<uint64_t>(reference * p.min_left_seconds));
-    if (c.left < worth) continue;
+    double left = static_cast<double>(c.left);
+    double gain = left / std::max(c.bytes_per_second, 1.0) - left / reference;
+    if (gain < p.min_gain_seconds) continue;
     if (!pick || c.bytes_per_second < pick_rate) {
       pick = c.worker;
       pick_rate = c.bytes_per_second;

@@ -31,10 +31,9 @@ struct HedgeParams {
   // that every connection is slow: the network is, not one connection).
   int min_siblings = 2;
   double min_reference = 256 * 1024;
-  // Only worth it when the slow one has at least this much left, or what the reference
-  // rate fetches in min_left_seconds if that is more.
-  uint64_t min_left = 256 * 1024;
-  double min_left_seconds = 0.25;
+  // Only worth it when the slow one would take this much longer over what it has left
+  // than a fresh connection at the reference rate (a reconnect costs a round trip or two).
+  double min_gain_seconds = 0.5;
 };
 
 // The connection to replace, if any: the slowest one that is slow by the rule above.
@@ -51,7 +50,7 @@ std::optional<int> PickSlowConnection(const std::vector<ConnRate>& measured, dou
 // less ends the ramp, going back to the previous count when there was no gain at all
 // (those connections only cost the server). A rate limit that the throughput already
 // meets holds the count without ending the ramp.
-inline constexpr int kRampStart = 4;
+inline constexpr int kRampStart = 8;
 inline constexpr double kRampGain = 1.2;
 inline constexpr double kRampNoGain = 1.05;
 

@@ -39,9 +39,11 @@ TEST(PickSlowConnectionTest, TheSlowestOfSeveralGoesFirst) {
 
 TEST(PickSlowConnectionTest, NotWorthItWhenLittleIsLeftOrForAHedge) {
   auto v = Siblings(15, 8 * kMBps);
-  v.push_back({16, 10'000, 100 * 1024, false});  // 100 KiB left: the tail steals it
+  v.push_back({16, 10'000, 4 * 1024, false});  // 4 KiB left: done in 0.4 s anyway
   EXPECT_FALSE(PickSlowConnection(v, 8 * kMBps).has_value());
-  v.back() = {16, 10'000, 4 * kPieceMiB, true};  // a hedge is not replaced again
+  v.back() = {16, 100'000, 100 * 1024, false};  // 1 s left against 13 ms for a fresh one
+  EXPECT_EQ(PickSlowConnection(v, 8 * kMBps), 16);
+  v.back() = {16, 10'000, 4 * kPieceMiB, true};  // a replacement is not replaced again
   EXPECT_FALSE(PickSlowConnection(v, 8 * kMBps).has_value());
 }
 
@@ -59,7 +61,7 @@ TEST(PickSlowConnectionTest, ASingleConnectionIsComparedWithTheBestRateSeen) {
 TEST(NextRampStepTest, DoublesWhileThroughputRisesThenStops) {
   // A CDN capping each connection at 25 MB/s: every doubling doubles the throughput.
   RampState s;
-  s.limit = kRampStart;
+  s.limit = 4;
   s = NextRampStep(s, 4 * 25 * kMBps, 16, 0);
   EXPECT_EQ(s.limit, 8);
   EXPECT_FALSE(s.done);
@@ -73,7 +75,7 @@ TEST(NextRampStepTest, DoublesWhileThroughputRisesThenStops) {
 TEST(NextRampStepTest, NoGainGoesBackAndStops) {
   // An uncapped origin: four connections already take all there is.
   RampState s;
-  s.limit = kRampStart;
+  s.limit = 4;
   s = NextRampStep(s, 900 * kMBps, 16, 0);
   ASSERT_EQ(s.limit, 8);
   s = NextRampStep(s, 910 * kMBps, 16, 0);
@@ -81,7 +83,7 @@ TEST(NextRampStepTest, NoGainGoesBackAndStops) {
   EXPECT_EQ(s.limit, 4);
   // A small gain keeps the count reached but adds no more.
   RampState t;
-  t.limit = kRampStart;
+  t.limit = 4;
   t = NextRampStep(t, 100 * kMBps, 16, 0);
   t = NextRampStep(t, 110 * kMBps, 16, 0);
   EXPECT_TRUE(t.done);
@@ -90,9 +92,9 @@ TEST(NextRampStepTest, NoGainGoesBackAndStops) {
 
 TEST(NextRampStepTest, AMetRateLimitHoldsTheCountWithoutEndingTheRamp) {
   RampState s;
-  s.limit = kRampStart;
+  s.limit = 4;
   s = NextRampStep(s, 9.5 * kMBps, 16, 10'000'000);
-  EXPECT_EQ(s.limit, kRampStart);
+  EXPECT_EQ(s.limit, 4);
   EXPECT_FALSE(s.done);
   // The limit is raised: the ramp goes on.
   s = NextRampStep(s, 9.5 * kMBps, 16, 100'000'000);

@@ -25,6 +25,21 @@ double RateWindow::BytesPerSecond() const {
   return 0;
 }
 
+double RateWindow::BytesPerSecondOver(Clock::duration span) const {
+  if (samples_.empty()) return 0;
+  const auto& [t1, b1] = samples_.back();
+  auto from = samples_.begin();
+  for (auto it = samples_.rbegin(); it != samples_.rend(); ++it) {
+    if (t1 - it->first >= span) {
+      from = std::prev(it.base());
+      break;
+    }
+  }
+  double secs = std::chrono::duration<double>(t1 - from->first).count();
+  if (secs > 0.05 && b1 >= from->second) return static_cast<double>(b1 - from->second) / secs;
+  return 0;
+}
+
 std::optional<double> RateWindow::EtaSeconds(std::optional<uint64_t> total) const {
   double bps = BytesPerSecond();
   if (!total || bps <= 0 || samples_.empty()) return std::nullopt;

@@ -35,6 +35,9 @@ class RateWindow {
   // Bytes a second over the window; 0 with fewer than two samples, when they span 50 ms
   // or less, or when the bytes went down (a restart).
   double BytesPerSecond() const;
+  // Bytes a second between the newest sample and the newest one at least |span| before it
+  // (the oldest if none is that old); 0 under the same conditions as BytesPerSecond.
+  double BytesPerSecondOver(Clock::duration span) const;
   // Seconds until |total| at BytesPerSecond(); nullopt when the total is unknown or
   // nothing moves.
   std::optional<double> EtaSeconds(std::optional<uint64_t> total) const;

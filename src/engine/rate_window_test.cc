@@ -51,6 +51,21 @@ TEST(RateWindowTest, SteadyRateThenAStallIsZeroASecondAfterTheLastByte) {
   }
 }
 
+TEST(RateWindowTest, BytesPerSecondOverASpanUsesOnlyItsEnd) {
+  RateWindow w(std::chrono::seconds(2));
+  const Clock::time_point t0{};
+  // 100 MB/s for 1 s, then 10 KB/s.
+  for (int ms = 0; ms <= 1500; ms += 100) {
+    uint64_t b = ms <= 1000 ? uint64_t(ms) * 100'000 : 100'000'000 + uint64_t(ms - 1000) * 10;
+    w.Add(t0 + milliseconds(ms), b);
+  }
+  EXPECT_NEAR(w.BytesPerSecondOver(milliseconds(300)), 10'000, 1);
+  EXPECT_GT(w.BytesPerSecondOver(milliseconds(1000)), 40 * kMB);  // reaches into the fast part
+  EXPECT_NEAR(w.BytesPerSecondOver(std::chrono::seconds(10)), 100'005'000 / 1.5, 1);  // oldest
+  RateWindow empty;
+  EXPECT_EQ(empty.BytesPerSecondOver(milliseconds(300)), 0);
+}
+
 TEST(RateWindowTest, KeepsTwoSamplesHoweverOld) {
   RateWindow w(std::chrono::seconds(3));
   const Clock::time_point t0{};

@@ -69,6 +69,12 @@ bool SegmentPlanner::HasWork() const {
   return false;
 }
 
+uint64_t SegmentPlanner::LargestLeft() const {
+  uint64_t most = 0;
+  for (const auto& [w, l] : leases_) most = std::max(most, l.end - l.pos);
+  return most;
+}
+
 void SegmentPlanner::Advance(int worker, uint64_t pos) {
   auto it = leases_.find(worker);
   assert(it != leases_.end());

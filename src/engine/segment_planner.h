@@ -54,6 +54,10 @@ class SegmentPlanner {
   bool Finished() const { return DoneBytes() == total_; }
   // True when Lease would hand out something: a free range, or a lease worth splitting.
   bool HasWork() const;
+  // True when a range no connection holds is left (Lease would not need to steal).
+  bool HasFreeWork() const { return !pool_.empty(); }
+  // The most bytes any lease has left to fetch (0 with no lease).
+  uint64_t LargestLeft() const;
   uint64_t total() const { return total_; }
   size_t active_leases() const { return leases_.size(); }
 

@@ -156,5 +156,19 @@ TEST(PlanSplitTest, OneConnectionPer4MiBPiecesAQuarterOfEachShare) {
   }
 }
 
+TEST(SegmentPlannerTest, FreeWorkAndTheLargestLeaseLeft) {
+  SegmentPlanner p(10 << 20, 4 << 20, 3 << 20);
+  EXPECT_TRUE(p.HasFreeWork());
+  EXPECT_EQ(p.LargestLeft(), 0u);
+  auto a = p.Lease(1);  // [0, 4M)
+  auto b = p.Lease(2);  // [4M, 10M): the 2 MiB sliver joins it
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(p.HasFreeWork());
+  EXPECT_TRUE(p.HasWork()) << "a lease can still be split";
+  EXPECT_EQ(p.LargestLeft(), 6u << 20);
+  p.Advance(2, 9 << 20);
+  EXPECT_EQ(p.LargestLeft(), 4u << 20) << "the first lease's, now";
+}
+
 }  // namespace
 }  // namespace modeld::engine

@@ -332,7 +332,14 @@ void Engine::Impl::FillConnections(Transfer& t) {
   if (!t.planner || t.stage != Stage::kDownloading) return;
   int limit = ConnLimit(t);
   const std::string host = net::UrlOrigin(t.effective_url);
-  while (static_cast<int>(t.conns.size()) < limit && t.planner->HasWork() && !HostFull(host)) {
+  // New connections for ranges nobody holds, or to steal from a lease with much left: one
+  // made to steal a little costs a connection set-up and what the victim's server had
+  // already sent past the split. Connections that finish their lease still steal
+  // (OnLeaseDone), and a slow one is replaced (pacing.cc).
+  auto worth_a_connection = [&] {
+    return t.planner->HasFreeWork() || t.planner->LargestLeft() >= 8 * t.req.options.min_split;
+  };
+  while (static_cast<int>(t.conns.size()) < limit && worth_a_connection() && !HostFull(host)) {
     Connection* c = NewConn(t);
     if (!StartLease(*c)) {
       RemoveConn(*c);

@@ -87,9 +87,9 @@ struct Connection {
   // Pacing (pacing.cc).
   bool rate_paused = false;  // paused in libcurl until a rate limit's bucket refills
   std::string host;          // the UrlOrigin it counts against (Impl::host_conns)
-  // Bytes received over its last half second, across its requests (keep-alive), measured
+  // Bytes received over its last two seconds, across its requests (keep-alive), measured
   // afresh after a failure (the backoff is not slowness).
-  RateWindow speed{std::chrono::milliseconds(500)};
+  RateWindow speed{std::chrono::seconds(2)};
   uint64_t received = 0;  // body bytes taken over all its requests (what speed samples)
   Clock::time_point speed_since = Clock::now();  // since when speed measures
   bool speed_reset = false;                      // a failure: measure afresh at the next Launch

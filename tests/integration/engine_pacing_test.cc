@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "engine/engine.h"
+#include "engine/pacing_policy.h"
 #include "engine/rate_limit.h"
 #include "engine_harness.h"
 #include "origin.h"
@@ -188,7 +189,7 @@ TEST_F(EnginePacingTest, TheConnectionCountRampsUpWhileThroughputRises) {
     if (e.stage == Stage::kDownloading && first == 0 && e.connections > 0) first = e.connections;
     most = std::max(most, e.connections);
   }
-  EXPECT_LE(first, 4) << "it starts with a few";
+  EXPECT_LE(first, engine::kRampStart) << "it starts with a few";
   EXPECT_GE(most, 12) << "and adds while each addition pays";
 }
 

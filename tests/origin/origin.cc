@@ -106,7 +106,8 @@ void TestOrigin::Update(const std::string& path, const std::function<void(FileSp
   std::lock_guard<std::mutex> lock(mu_);
   File& f = files_.at(path);
   fn(f.spec);
-  f.content.reset();
+  // The shared copy stays unless the bytes changed (copying a large file takes long).
+  if (!f.content || *f.content != f.spec.content) f.content.reset();
   f.etag_cache.clear();
 }
 
