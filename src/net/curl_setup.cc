@@ -94,6 +94,10 @@ void SetUpUpstreamHandle(CURL* e, const UpstreamRequestOptions& o, UpstreamGuard
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &AbortCheck);
   }
+  guard->ca_bundle_ = CurrentCaBundle();
+  ApplyCaBundle(e, *guard->ca_bundle_);
+  guard->error_[0] = '\0';
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, guard->error_);
   guard->easy_ = e;
   guard->policy_ = CurrentUpstreamPolicy();
   guard->refusal_ = Status::OK();
@@ -109,6 +113,10 @@ Status UpstreamStatus(std::string_view context, CURLcode code, const UpstreamGua
     char* eff = nullptr;
     curl_easy_getinfo(guard.easy_, CURLINFO_EFFECTIVE_URL, &eff);
     if (eff && guard.refusal_url_ == eff) return guard.refusal_;
+  }
+  if (IsTlsFailure(code)) {
+    return TlsFailureStatus(context, code, guard.easy_, guard.error_,
+                            guard.ca_bundle_ ? *guard.ca_bundle_ : CaBundle{});
   }
   return CurlStatus(context, code);
 }
