@@ -76,8 +76,10 @@ class UpstreamGuard {
 void SetUpUpstreamHandle(CURL* easy, const UpstreamRequestOptions& options, UpstreamGuard* guard);
 
 // The Status of a transfer that ended with |code|: the guard's PermissionDenied when a
-// connection was refused, TlsFailureStatus for a TLS failure (IsTlsFailure), else
-// CurlStatus(context, code) (too many redirects included).
+// connection was refused, TlsFailureStatus for a TLS failure (IsTlsFailure), the proxy's
+// refusal of a CONNECT tunnel (407: PermissionDenied saying where credentials go; other
+// 4xx: PermissionDenied; 5xx: Unavailable), else CurlStatus(context, code) (too many
+// redirects included).
 Status UpstreamStatus(std::string_view context, CURLcode code, const UpstreamGuard& guard);
 
 }  // namespace modeld::net

@@ -193,6 +193,24 @@ TEST_F(TlsThroughProxyTest, AUrlDownload) {
   EXPECT_EQ(proxy_.Tunnels().size(), tunnels);
 }
 
+// A proxy that wants credentials, or blocks the host, says so: no retrying for minutes.
+TEST_F(TlsThroughProxyTest, AProxyThatRefusesTheTunnelSaysWhy) {
+  proxy_.RefuseTunnels(407);
+  std::string err;
+  EXPECT_EQ(PullUrl(Url(), Env(), {}, &err), 7) << err;
+  EXPECT_NE(
+      err.find("the proxy wants credentials (HTTP 407) to open a tunnel to " + site_.HostPort() +
+               ": give them in the proxy's URL, https_proxy=http://USER:PASSWORD@PROXY:PORT"),
+      std::string::npos)
+      << err;
+  proxy_.RefuseTunnels(403);
+  EXPECT_EQ(PullUrl(Url(), Env(), {}, &err), 7) << err;
+  EXPECT_NE(err.find("the proxy refused a tunnel to " + site_.HostPort() + " (HTTP 403)"),
+            std::string::npos)
+      << err;
+  EXPECT_TRUE(site_.origin.Requests().empty());
+}
+
 TEST_F(TlsThroughProxyTest, ARedirectToASecondTlsHost) {
   TlsOrigin cdn(ca_);
   cdn.origin.Put("/blob", {.content = data_});

@@ -60,6 +60,11 @@ int ForwardProxy::TunnelsTo(const std::string& host_port) const {
   return static_cast<int>(std::count(tunnels_.begin(), tunnels_.end(), host_port));
 }
 
+void ForwardProxy::RefuseTunnels(int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  refuse_ = status;
+}
+
 void ForwardProxy::Serve(int fd) {
   int upstream = -1;
   auto finish = [&] {
@@ -91,6 +96,18 @@ void ForwardProxy::Serve(int fd) {
   std::string host;
   uint16_t port = 0;
   if (method == "CONNECT") {
+    int refuse = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      refuse = refuse_;
+    }
+    if (refuse != 0) {
+      std::string out = "HTTP/1.1 " + std::to_string(refuse) + " Refused\r\n" +
+                        (refuse == 407 ? "Proxy-Authenticate: Basic realm=\"corp\"\r\n" : "") +
+                        "Content-Length: 0\r\nConnection: close\r\n\r\n";
+      SendAll(fd, out.data(), out.size());
+      return finish();
+    }
     if (!SplitHostPort(target, &host, &port)) {
       Answer(fd, "400 Bad Request");
       return finish();

@@ -35,6 +35,9 @@ class ForwardProxy {
   std::vector<std::string> Forwarded() const;
   // How many tunnels went to |host_port|.
   int TunnelsTo(const std::string& host_port) const;
+  // From now on every CONNECT is answered |status| (407 with Proxy-Authenticate: Basic),
+  // as a proxy that wants credentials or blocks the host; 0 tunnels again.
+  void RefuseTunnels(int status);
 
  private:
   void Serve(int fd);
@@ -42,6 +45,7 @@ class ForwardProxy {
   mutable std::mutex mu_;
   std::vector<std::string> tunnels_;            // GUARDED_BY(mu_)
   std::vector<std::string> forwarded_;          // GUARDED_BY(mu_)
+  int refuse_ = 0;                              // GUARDED_BY(mu_): RefuseTunnels
   std::unique_ptr<ThreadedListener> listener_;  // last: stopped first
 };
 
