@@ -116,7 +116,7 @@ TEST_F(TlsProxyTest, WithoutTheCaItFailsSayingWhichHostWhatAndWhichSetting) {
       << err;
   EXPECT_NE(err.find("the system's CA store"), std::string::npos) << err;
   EXPECT_NE(err.find("--ca-bundle FILE or SSL_CERT_FILE=FILE"), std::string::npos) << err;
-  EXPECT_GE(site_.front.FailedHandshakes(), 1);
+  EXPECT_TRUE(site_.front.WaitForFailedHandshakes(1));
   EXPECT_TRUE(site_.origin.Requests().empty());  // no byte got past the handshake
   EXPECT_FALSE(fs::exists(dir_ / "m.bin"));
 }
@@ -249,7 +249,7 @@ TEST_F(TlsThroughProxyTest, AHubRepositoryAndItsCdn) {
   const std::string cdn_host = "localhost:" + std::to_string(cdn_front.port());
   EXPECT_GE(proxy_.TunnelsTo(api_host), 1);
   EXPECT_GE(proxy_.TunnelsTo(cdn_host), 1);
-  EXPECT_GE(cdn.BodyBytes(), weights.size());
+  EXPECT_TRUE(cdn.WaitForBodyBytes("", weights.size()));
   EXPECT_EQ(rc_without_ca, 7) << err_without_ca;
   EXPECT_NE(err_without_ca.find("TLS: the certificate of " + api_host + " is not trusted"),
             std::string::npos)
@@ -296,7 +296,7 @@ TEST_F(TlsThroughProxyTest, AnOllamaRegistryAndItsBlobHost) {
   ASSERT_EQ(rc, 0) << err;
   EXPECT_GE(proxy_.TunnelsTo("localhost:" + std::to_string(registry_front.port())), 1);
   EXPECT_GE(proxy_.TunnelsTo("localhost:" + std::to_string(blobs_front.port())), 1);
-  EXPECT_GE(blobs.BodyBytes(), gguf.size());
+  EXPECT_TRUE(blobs.WaitForBodyBytes("", gguf.size()));
 }
 
 // `modeld serve`: the bundle in force is logged at start-up; a request that fails on a

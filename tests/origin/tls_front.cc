@@ -186,6 +186,11 @@ int TlsFront::FailedHandshakes() const {
   return failed_handshakes_;
 }
 
+bool TlsFront::WaitForFailedHandshakes(int n, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return failed_handshakes_ >= n; });
+}
+
 void TlsFront::Serve(int fd) {
   // OpenSSL writes with write(): a peer that closed would raise SIGPIPE. Blocked here, it
   // stays pending on this thread (thread-directed) and goes with it.
@@ -202,6 +207,7 @@ void TlsFront::Serve(int fd) {
     std::lock_guard<std::mutex> lock(mu_);
     ++(ok ? handshakes_ : failed_handshakes_);
   }
+  cv_.notify_all();
   if (ok) {
     up = ConnectTcp("127.0.0.1", backend_port_);
     if (up >= 0 && !listener_->Track(up)) {

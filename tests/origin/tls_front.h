@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -68,6 +69,10 @@ class TlsFront {
   // Handshakes completed, and those that failed (a client that refused the certificate).
   int Handshakes() const;
   int FailedHandshakes() const;
+  // Waits until at least |n| handshakes have failed (the client's alert reaches the front
+  // after the client has given up); false after |timeout|.
+  bool WaitForFailedHandshakes(int n,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
  private:
   void Serve(int fd);
@@ -75,6 +80,7 @@ class TlsFront {
   uint16_t backend_port_;
   ssl_ctx_st* ctx_ = nullptr;
   mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
   int handshakes_ = 0;                          // GUARDED_BY(mu_)
   int failed_handshakes_ = 0;                   // GUARDED_BY(mu_)
   std::unique_ptr<ThreadedListener> listener_;  // last: stopped first

@@ -73,6 +73,7 @@ TEST_F(TlsFrontTest, ServesTheOriginToAClientThatTrustsTheCaOnly) {
   EXPECT_EQ(front.Handshakes(), 2);
   Got g = Get(front.Base() + "/f", other_pem_);
   EXPECT_EQ(g.rc, CURLE_PEER_FAILED_VERIFICATION);
+  EXPECT_TRUE(front.WaitForFailedHandshakes(1));
   EXPECT_EQ(front.FailedHandshakes(), 1);
   EXPECT_EQ(origin_.Requests("/f").size(), 2u);
 }
