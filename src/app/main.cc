@@ -14,6 +14,7 @@
 #include "cli/search.h"
 #include "cli/store_commands.h"
 #include "core/log.h"
+#include "net/tls_trust.h"
 #include "net/upstream_policy.h"
 
 namespace {
@@ -48,7 +49,9 @@ constexpr const char* kEnvironment =
     "                   (default $HF_HOME/hub, else ~/.cache/huggingface/hub)\n"
     "  HF_HOME          the Hugging Face home; HF_HUB_CACHE defaults to its hub/\n"
     "  HF_HUB_OFFLINE=1 Hub models from the Hugging Face cache only, no network\n"
-    "  http_proxy, https_proxy, all_proxy, no_proxy  proxies for downloads\n";
+    "  http_proxy, https_proxy, all_proxy, no_proxy  proxies for downloads\n"
+    "  SSL_CERT_FILE, CURL_CA_BUNDLE, REQUESTS_CA_BUNDLE  the CA bundle upstreams' TLS\n"
+    "                   certificates are checked against, the first set (--ca-bundle wins)\n";
 
 }  // namespace
 
@@ -100,6 +103,13 @@ int main(int argc, char** argv) {
                  "allow this CIDR block, address or host name although it is private or "
                  "local, repeatable (e.g. 10.0.0.0/8, mirror.lan)")
       ->allow_extra_args(false)
+      ->group(global);
+  std::string ca_bundle;
+  app.add_option("--ca-bundle", ca_bundle,
+                 "check upstreams' TLS certificates against the CAs in this PEM file (or "
+                 "directory of hashed certificates) instead of the system's: a company proxy "
+                 "that inspects TLS, an internal mirror (default: $SSL_CERT_FILE, "
+                 "$CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE, else the system's store)")
       ->group(global);
   app.footer(
       std::string(kEnvironment) +
@@ -530,6 +540,17 @@ int main(int argc, char** argv) {
     }
   }
   net::SetUpstreamPolicy(std::move(policy));
+  // Which CAs upstreams' certificates are checked against: once, before any subcommand.
+  std::string ca_warning;
+  auto ca = net::ResolveCaBundle(ca_bundle, &ca_warning);
+  if (!ca.has_value()) {
+    std::fprintf(stderr, "modeld: %s\n", ca.error().message().c_str());
+    return cli::kExitUsage;
+  }
+  if (!ca_warning.empty()) log::Warn("TLS: {}", ca_warning);
+  // serve logs it at its start, once its log is set up.
+  if (!serve_cmd->parsed()) log::Info("{}", net::CaBundleLogLine(*ca));
+  net::SetCaBundle(std::move(ca.value()));
   // Nothing may escape main: an unexpected exception is reported as what it is.
   try {
     return Dispatch();

@@ -18,6 +18,7 @@
 #include "cli/exit_codes.h"
 #include "core/log.h"
 #include "net/curl_setup.h"
+#include "net/tls_trust.h"
 #include "service/job_manager.h"
 #include "service/open.h"
 #include "service/service_metrics.h"
@@ -58,6 +59,7 @@ int RunServe(ServeArgs args) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   log::WriteInBackground();  // the access log must never hold up an answer
+  log::Info("{}", net::CaBundleLogLine(*net::CurrentCaBundle()));
 
   auto token = ReadToken(args);
   if (!token.has_value()) {

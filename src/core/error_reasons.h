@@ -70,4 +70,12 @@ inline constexpr char kModelDownloading[] = "MODEL_DOWNLOADING";
 //   command that repairs it.
 inline constexpr char kModelBroken[] = "MODEL_BROKEN";
 
+// An upstream's TLS certificate was refused, or the CA bundle in force cannot be used
+// (PermissionDenied; net/tls_trust.h words the message with the fix).
+//   host: "host:port" of the hop that failed; problem: what is wrong (OpenSSL's words, e.g.
+//   "self-signed certificate in certificate chain"); ca_bundle: the bundle in force ("" for
+//   the system's store); ca_bundle_source: where it came from ("--ca-bundle",
+//   "SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"; "" for the system's store).
+inline constexpr char kTlsCertificate[] = "TLS_CERTIFICATE";
+
 }  // namespace modeld::reason

@@ -24,6 +24,33 @@ std::string UrlHost(std::string_view url) {
   return host;
 }
 
+// "host:port" of |url|, the port filled in from the scheme ("" if it does not parse).
+std::string UrlHostPort(std::string_view url) {
+  auto r = boost::urls::parse_absolute_uri(url);
+  if (!r) return {};
+  std::string port = r->has_port() ? std::string(r->port()) : r->scheme() == "http" ? "80" : "443";
+  return std::string(r->encoded_host()) + ":" + port;
+}
+
+// The Status of a transfer whose proxy answered its CONNECT with |status| (>= 300).
+Status ProxyRefusal(std::string_view context, long status, const std::string& url) {
+  const std::string target = UrlHostPort(url);
+  const std::string var = url.rfind("http:", 0) == 0 ? "http_proxy" : "https_proxy";
+  const std::string head = std::string(context) + ": the proxy ";
+  const std::string code = " (HTTP " + std::to_string(status) + ")";
+  if (status == 407) {
+    return Status::PermissionDenied(head + "wants credentials" + code + " to open a tunnel to " +
+                                    target + ": give them in the proxy's URL, " + var +
+                                    "=http://USER:PASSWORD@PROXY:PORT");
+  }
+  if (status >= 400 && status < 500) {
+    return Status::PermissionDenied(head + "refused a tunnel to " + target + code +
+                                    ": its policy blocks that host or port; ask its "
+                                    "administrators, or list the host in no_proxy to go direct");
+  }
+  return Status::Unavailable(head + "could not open a tunnel to " + target + code);
+}
+
 }  // namespace
 
 curl_socket_t UpstreamGuard::OpenSocket(void* user, curlsocktype purpose,
@@ -94,6 +121,10 @@ void SetUpUpstreamHandle(CURL* e, const UpstreamRequestOptions& o, UpstreamGuard
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &AbortCheck);
   }
+  guard->ca_bundle_ = CurrentCaBundle();
+  ApplyCaBundle(e, *guard->ca_bundle_);
+  guard->error_[0] = '\0';
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, guard->error_);
   guard->easy_ = e;
   guard->policy_ = CurrentUpstreamPolicy();
   guard->refusal_ = Status::OK();
@@ -109,6 +140,18 @@ Status UpstreamStatus(std::string_view context, CURLcode code, const UpstreamGua
     char* eff = nullptr;
     curl_easy_getinfo(guard.easy_, CURLINFO_EFFECTIVE_URL, &eff);
     if (eff && guard.refusal_url_ == eff) return guard.refusal_;
+  }
+  if (IsTlsFailure(code)) {
+    return TlsFailureStatus(context, code, guard.easy_, guard.error_,
+                            guard.ca_bundle_ ? *guard.ca_bundle_ : CaBundle{});
+  }
+  long connect_status = 0;
+  if (code != CURLE_OK && guard.easy_ &&
+      curl_easy_getinfo(guard.easy_, CURLINFO_HTTP_CONNECTCODE, &connect_status) == CURLE_OK &&
+      connect_status >= 300) {
+    char* eff = nullptr;
+    curl_easy_getinfo(guard.easy_, CURLINFO_EFFECTIVE_URL, &eff);
+    return ProxyRefusal(context, connect_status, eff ? eff : "");
   }
   return CurlStatus(context, code);
 }

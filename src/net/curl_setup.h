@@ -2,11 +2,12 @@
 // upstream (the engine's downloads, probes, Hub API calls, catalog files) has the same
 // protocols, redirect cap, user agent, TLS checks, signal handling, timeouts and the
 // upstream address policy (net/upstream_policy.h), checked on every connection opened,
-// redirect hops included.
+// redirect hops included, and the CA bundle in force (net/tls_trust.h).
 //
 // A connection the policy refuses fails the transfer with CURLE_COULDNT_CONNECT; read
 // the reason with UpstreamStatus, which turns it into PermissionDenied naming the
-// address, why it was refused and how to allow it.
+// address, why it was refused and how to allow it. A TLS failure becomes a Status naming
+// the host, the certificate problem and the setting that fixes it (TlsFailureStatus).
 //
 // Thread safety: a handle and its UpstreamGuard belong to one thread at a time.
 #pragma once
@@ -19,6 +20,7 @@
 #include <string_view>
 
 #include "core/status.h"
+#include "net/tls_trust.h"
 #include "net/upstream_policy.h"
 
 namespace modeld::net {
@@ -58,19 +60,26 @@ class UpstreamGuard {
   CURL* easy_ = nullptr;
   std::shared_ptr<const UpstreamPolicy> policy_;
   Status refusal_;
-  std::string refusal_url_;  // the URL the refused connection was for
+  std::string refusal_url_;                    // the URL the refused connection was for
+  std::shared_ptr<const CaBundle> ca_bundle_;  // the bundle the handle was set up with
+  char error_[CURL_ERROR_SIZE] = {};           // CURLOPT_ERRORBUFFER: libcurl's own words
 };
 
 // Sets the options common to upstream requests on |easy| (new or curl_easy_reset):
 // http/https only (redirects too), redirects followed when asked (at most kMaxRedirects),
-// the user agent, TLS verification, CURLOPT_NOSIGNAL, the timeouts, and the upstream
-// policy in force now as the open-socket callback, reporting to |guard| (whose earlier
-// refusal is cleared). Proxies come from the environment, as libcurl reads them.
+// the user agent, TLS verification against the CA bundle in force now (CurrentCaBundle),
+// CURLOPT_NOSIGNAL, the timeouts, and the upstream policy in force now as the open-socket
+// callback, reporting to |guard| (whose earlier refusal is cleared; libcurl's error buffer
+// is |guard|'s too). Proxies come from the environment, as libcurl reads them (http_proxy,
+// https_proxy / HTTPS_PROXY, all_proxy, no_proxy, per handle).
 // The caller sets the URL, headers and callbacks.
 void SetUpUpstreamHandle(CURL* easy, const UpstreamRequestOptions& options, UpstreamGuard* guard);
 
 // The Status of a transfer that ended with |code|: the guard's PermissionDenied when a
-// connection was refused, else CurlStatus(context, code) (too many redirects included).
+// connection was refused, TlsFailureStatus for a TLS failure (IsTlsFailure), the proxy's
+// refusal of a CONNECT tunnel (407: PermissionDenied saying where credentials go; other
+// 4xx: PermissionDenied; 5xx: Unavailable), else CurlStatus(context, code) (too many
+// redirects included).
 Status UpstreamStatus(std::string_view context, CURLcode code, const UpstreamGuard& guard);
 
 }  // namespace modeld::net

@@ -35,8 +35,12 @@ std::string NewJobId() {
   return id;
 }
 
-// A failure as events and listings show it: its message stripped of credentials.
-Status Redacted(const Status& s) { return Status::FromCode(s.code(), RedactText(s.message())); }
+// A failure as events and listings show it: its message stripped of credentials, its
+// typed detail kept (api/ redacts the detail's values as it writes them).
+Status Redacted(const Status& s) {
+  Status r = Status::FromCode(s.code(), RedactText(s.message()));
+  return s.info() != nullptr ? r.WithInfo(*s.info()) : r;
+}
 
 }  // namespace
 

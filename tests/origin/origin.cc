@@ -86,6 +86,7 @@ std::string PercentDecode(const std::string& s, bool plus_is_space) {
 }
 
 std::string TestOrigin::Url(const std::string& path) const {
+  if (!public_base_.empty()) return public_base_ + path;
   return "http://127.0.0.1:" + std::to_string(port_) + path;
 }
 

@@ -93,6 +93,10 @@ class TestOrigin {
 
   uint16_t port() const { return port_; }
   std::string Url(const std::string& path) const;  // path starts with '/'
+  // The "scheme://host:port" Url() starts with instead of http://127.0.0.1:port: a TLS
+  // front's (tls_front.h), so the URLs this origin and its mimics hand out (redirects,
+  // listings' next pages) lead through it. Call before requests come.
+  void SetPublicBase(std::string base) { public_base_ = std::move(base); }
 
   void Put(const std::string& path, FileSpec spec);
   // Changes a served file in place (under the lock).
@@ -148,6 +152,7 @@ class TestOrigin {
 
   int listen_fd_ = -1;
   uint16_t port_ = 0;
+  std::string public_base_;  // set before use
   std::thread accept_thread_;
   std::atomic<bool> stop_{false};
 
