@@ -75,6 +75,27 @@ TEST_F(LimitCliTest, ShowsAndChangesARunningServersLimits) {
   EXPECT_EQ(both.rc, 2) << both.err;
 }
 
+// A download of its own (-o, and into the store), held to --max-rate.
+TEST_F(LimitCliTest, PullMaxRateHoldsADownloadOfItsOwn) {
+  std::string data = RandomBytes(4 * kMiB, 62);
+  origin_.Put("/f.bin", {.content = data});
+  for (bool to_file : {true, false}) {
+    std::vector<std::string> args = {"--data-dir", (dir_ / "data").string(), "pull", "-q",
+                                     "--local", origin_.Url("/f.bin"), "--max-rate", "2M",
+                                     "--sha256", Sha256Hex(data)};
+    if (to_file) {
+      args.insert(args.end(), {"-o", (dir_ / "f.bin").string()});
+    } else {
+      args.insert(args.end(), {"--name", "f:v1"});
+    }
+    auto start = std::chrono::steady_clock::now();
+    std::string out, err;
+    ASSERT_EQ(RunModeldEnv(args, dir_.path(), {}, &out, &err), 0) << err;
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1800))
+        << (to_file ? "-o" : "the store") << ": 4 MiB at 2 MiB/s";
+  }
+}
+
 TEST_F(LimitCliTest, WithoutAServerItSaysSo) {
   auto r = Limit({"10M"}, "http://127.0.0.1:1");
   EXPECT_EQ(r.rc, 3);
