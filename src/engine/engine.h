@@ -98,6 +98,10 @@ struct DownloadRequest {
   // When set, every byte received and written to the partial file is added to it (the
   // caller's metrics counter: bytes downloaded by source). It must outlive the transfer.
   metrics::Counter* downloaded = nullptr;
+  // Drop the file's pages from the page cache as they are written back and once it is
+  // installed, so a finished download does not push other programs' memory out. False
+  // when the file is about to be read (loaded) anyway.
+  bool drop_cache = true;
 };
 
 // A connection of a transfer failed and will try again. Told at most once per attempt
