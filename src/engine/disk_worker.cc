@@ -252,6 +252,7 @@ void DiskWorker::DataSyncLoop() {
         if (options_.drop_cache && hashed > dropped_) {
           uint64_t from = dropped_;
           dropped_ = hashed;
+          cv_.SignalAll();  // the record need not wait for the drop
           lock.Unlock();
           ::posix_fadvise(fd_, static_cast<off_t>(from), static_cast<off_t>(hashed - from),
                           POSIX_FADV_DONTNEED);
