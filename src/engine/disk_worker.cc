@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <vector>
@@ -16,19 +17,26 @@ namespace modeld::engine {
 namespace {
 constexpr uint64_t kHashBlock = 1 << 20;
 constexpr uint64_t kWritebackBlock = 8 << 20;
+// Durable checkpoints: also every 1/kDurableStep of the file (at least 1 MiB), at most
+// once per kDurableGap.
+constexpr uint64_t kDurableStep = 100;
+constexpr auto kDurableGap = std::chrono::milliseconds(100);
 }  // namespace
 
 DiskWorker::DiskWorker(int fd, std::filesystem::path part_path, std::filesystem::path journal_path,
-                       std::optional<Checksum> expected, std::optional<uint64_t> expected_size)
+                       std::optional<Checksum> expected, std::optional<uint64_t> expected_size,
+                       Options options)
     : fd_(fd),
       part_path_(std::move(part_path)),
       journal_path_(std::move(journal_path)),
-      expected_(std::move(expected)) {
+      expected_(std::move(expected)),
+      options_(options) {
   if (expected_ && expected_->algorithm != HashAlgorithm::kSha256) {
     extra_.emplace(expected_->algorithm, expected_size);
   }
   hash_thread_ = std::thread([this] { Run("hashing", &DiskWorker::HashLoop); });
   sync_thread_ = std::thread([this] { Run("checkpointing", &DiskWorker::SyncLoop); });
+  data_thread_ = std::thread([this] { Run("syncing", &DiskWorker::DataSyncLoop); });
 }
 
 DiskWorker::~DiskWorker() {
@@ -38,6 +46,7 @@ DiskWorker::~DiskWorker() {
   }
   cv_.SignalAll();
   hash_thread_.join();
+  data_thread_.join();
   sync_thread_.join();
 }
 
@@ -54,7 +63,8 @@ void DiskWorker::Checkpoint(JournalState state) {
   {
     MutexLock lock(&mu_);
     if (finishing_ || abandoned_) return;  // the journal is about to be removed
-    pending_ = std::move(state);
+    latest_ = std::move(state);
+    ++latest_seq_;
   }
   cv_.SignalAll();
 }
@@ -63,7 +73,8 @@ void DiskWorker::Abandon() {
   {
     MutexLock lock(&mu_);
     abandoned_ = true;
-    pending_.reset();
+    latest_.reset();
+    durable_record_ = false;
     stop_ = true;
   }
   cv_.SignalAll();
@@ -75,7 +86,11 @@ void DiskWorker::Reset() {
     ++generation_;
     prefix_ = 0;
     hashed_ = 0;
-    pending_.reset();
+    dropped_ = 0;
+    latest_.reset();
+    recorded_seq_ = durable_seq_ = latest_seq_;
+    durable_.clear();
+    durable_record_ = false;
     reset_journal_ = true;
   }
   cv_.SignalAll();
@@ -92,7 +107,8 @@ void DiskWorker::Finish(uint64_t total, std::filesystem::path dest,
     finish_dest_ = std::move(dest);
     installing_ = std::move(installing);
     done_ = std::move(done);
-    pending_.reset();  // the file is complete; the journal is about to go away
+    latest_.reset();  // the file is complete; the journal is about to go away
+    durable_record_ = false;
   }
   cv_.SignalAll();
 }
@@ -122,14 +138,24 @@ void DiskWorker::Run(const char* what, void (DiskWorker::*loop)()) {
                                      part_path_.string() + ": " + why);
     }
     checkpoint_busy_ = false;  // the journal write it was in is abandoned
+    data_busy_ = false;
     cv_.SignalAll();
   }
 }
 
+// Journal records: each names the latest snapshot, its synced part as |written| and the
+// rest as |cached| in this boot. A record is synced only when the data thread has just
+// made its |written| durable (a record without sync is enough for kill -9).
 void DiskWorker::SyncLoop() {
   MutexLock lock(&mu_);
+  auto record_due = [&]() REQUIRES(mu_) {
+    return latest_ && !finishing_ && !abandoned_ &&
+           (recorded_seq_ < latest_seq_ || durable_record_);
+  };
   for (;;) {
-    cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return stop_ || pending_ || reset_journal_; });
+    cv_.Wait(&mu_, [&]() REQUIRES(mu_) {
+      return (stop_ && data_stopped_) || reset_journal_ || record_due();
+    });
     if (reset_journal_) {
       reset_journal_ = false;
       checkpoint_busy_ = true;
@@ -141,14 +167,20 @@ void DiskWorker::SyncLoop() {
       cv_.SignalAll();
       continue;
     }
-    if (pending_) {
-      JournalState state = std::move(*pending_);
-      pending_.reset();
+    if (record_due()) {
+      JournalState state = *latest_;
+      recorded_seq_ = latest_seq_;
+      bool sync = durable_record_;
+      durable_record_ = false;
+      RangeSet cached;
+      for (const auto& r : state.written) cached.Add(r.begin, r.end);
+      for (const auto& r : durable_) cached.Remove(r.begin, r.end);
+      state.written = durable_;
+      state.cached = cached.Ranges();
+      if (!state.cached.empty()) state.boot_id = CurrentBootId();
       checkpoint_busy_ = true;
       lock.Unlock();
-      // Data before metadata: the journal must never name bytes that are not durable.
       Status s;
-      if (::fdatasync(fd_) != 0) s = ErrnoStatus("fdatasync " + part_path_.string(), errno);
       {
         MutexLock relock(&mu_);
         if (abandoned_) s = Status::Cancelled("cancelled");  // its files are gone: write nothing
@@ -161,7 +193,7 @@ void DiskWorker::SyncLoop() {
           s = j.error();
         }
       }
-      if (s.ok()) s = journal_->Append(state, /*sync=*/true);
+      if (s.ok()) s = journal_->Append(state, sync);
       if (!s.ok() && s.code() != Status::Code::kCancelled) {
         log::Warn("checkpoint {}: {}", journal_path_.string(), s.ToString());
       }
@@ -170,8 +202,77 @@ void DiskWorker::SyncLoop() {
       cv_.SignalAll();
       continue;
     }
-    if (stop_) return;
+    if (stop_ && data_stopped_) return;
   }
+}
+
+// Makes the latest snapshot durable: at most durable_interval after it was given, and at
+// once when stopping. Data before metadata: the fdatasync comes first, and only then may
+// a record name those bytes |written|.
+void DiskWorker::DataSyncLoop() {
+  using Clock = std::chrono::steady_clock;
+  MutexLock lock(&mu_);
+  auto last = Clock::now();
+  uint64_t tried_seq = 0;  // a failed fdatasync is not retried for the same snapshot
+  auto due = [&]() REQUIRES(mu_) {
+    return latest_ && !finishing_ && !abandoned_ && std::max(durable_seq_, tried_seq) < latest_seq_;
+  };
+  // When the next sync may start: durable_interval after the last, or kDurableGap after it
+  // once kDurableStep of the file more is written (as often as checkpoints were synced
+  // before unsynced records existed).
+  auto next = [&]() REQUIRES(mu_) {
+    uint64_t latest_bytes = 0, durable_bytes = 0;
+    for (const auto& r : latest_->written) latest_bytes += r.size();
+    for (const auto& r : durable_) durable_bytes += r.size();
+    uint64_t step = std::max<uint64_t>(latest_->size.value_or(0) / kDurableStep, 1 << 20);
+    auto gap = latest_bytes >= durable_bytes + step ? kDurableGap : options_.durable_interval;
+    return last + std::min<Clock::duration>(gap, options_.durable_interval);
+  };
+  for (;;) {
+    if (due() && (stop_ || Clock::now() >= next())) {
+      JournalState snapshot = *latest_;
+      uint64_t seq = latest_seq_;
+      uint64_t gen = generation_;
+      uint64_t hashed = hashed_;  // clean after the sync, and read back already
+      tried_seq = seq;
+      data_busy_ = true;
+      lock.Unlock();
+      last = Clock::now();
+      Status s;
+      if (::fdatasync(fd_) != 0) s = ErrnoStatus("fdatasync " + part_path_.string(), errno);
+      if (!s.ok()) log::Warn("checkpoint {}: {}", journal_path_.string(), s.ToString());
+      lock.Lock();
+      data_busy_ = false;
+      if (s.ok() && gen == generation_ && !abandoned_ && !finishing_) {
+        durable_ = std::move(snapshot.written);
+        durable_seq_ = seq;
+        durable_record_ = true;
+        // The synced, hashed prefix is clean: it can leave the page cache (DONTNEED skips
+        // dirty pages, so this waits for a sync rather than the hash thread waiting).
+        if (options_.drop_cache && hashed > dropped_) {
+          uint64_t from = dropped_;
+          dropped_ = hashed;
+          cv_.SignalAll();  // the record need not wait for the drop
+          lock.Unlock();
+          ::posix_fadvise(fd_, static_cast<off_t>(from), static_cast<off_t>(hashed - from),
+                          POSIX_FADV_DONTNEED);
+          lock.Lock();
+        }
+      }
+      cv_.SignalAll();
+      continue;
+    }
+    if (stop_) break;
+    if (due()) {
+      cv_.WaitUntil(&mu_, next(), [&]() REQUIRES(mu_) {
+        return stop_ || !due() || Clock::now() >= next();  // a new snapshot may bring next
+      });
+    } else {
+      cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return stop_ || due(); });
+    }
+  }
+  data_stopped_ = true;
+  cv_.SignalAll();
 }
 
 void DiskWorker::HashLoop() {
@@ -231,8 +332,9 @@ void DiskWorker::HashLoop() {
     }
     if (finish_ && hashed_ >= finish_total_) {
       // No checkpoint may land after the journal is removed.
-      pending_.reset();
-      cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return !checkpoint_busy_ && !reset_journal_; });
+      latest_.reset();
+      cv_.Wait(&mu_,
+               [&]() REQUIRES(mu_) { return !checkpoint_busy_ && !reset_journal_ && !data_busy_; });
       finish_ = false;
       uint64_t total = finish_total_;
       auto dest = finish_dest_;
@@ -277,6 +379,15 @@ FinishResult DiskWorker::Publish(uint64_t total, const std::filesystem::path& de
   if (!s.ok()) {
     r.status = s;
     return r;
+  }
+  // Synced: every page is clean; those not dropped after a checkpoint's sync can go.
+  if (options_.drop_cache) {
+    uint64_t from = 0;
+    {
+      MutexLock lock(&mu_);
+      from = std::min(dropped_, total);
+    }
+    ::posix_fadvise(fd_, static_cast<off_t>(from), 0, POSIX_FADV_DONTNEED);
   }
   ::unlink(journal_path_.c_str());
   return r;

@@ -1,21 +1,30 @@
-// DiskWorker: two threads per transfer that keep slow disk work off the engine loop:
-// one hashes and publishes, the other writes checkpoints, so an fsync never delays hashing.
+// DiskWorker: three threads per transfer that keep slow disk work off the engine loop:
+// one hashes and publishes, one writes journal records, one syncs the data, so an fsync
+// never delays hashing or a checkpoint.
 //
 // - Hashes the file as its contiguous written prefix grows, reading back what the loop
 //   just wrote (from the page cache), so the digest is ready moments after the last byte.
 // - Starts write-back of hashed ranges (sync_file_range), so the final fsync is short.
-// - Writes journal checkpoints: fdatasync of the .part file first, then the journal
-//   record, so the journal never claims bytes that are not on disk.
+// - With Options::drop_cache, drops the hashed prefix from the page cache (posix_fadvise
+//   DONTNEED) after each durable checkpoint's sync has made it clean, and the whole file
+//   once it is installed, so a finished download does not push other programs' memory
+//   out. Nothing waits for write-back to drop pages.
+// - Writes journal checkpoints in two steps (docs/journal.md). At once: a record naming
+//   what the process has written as |cached| in this boot, not synced (it survives
+//   kill -9, since the page cache does). Then, at most Options::durable_interval later and
+//   on destruction: fdatasync of the .part file, then a synced record naming those bytes
+//   |written|, so the journal never claims durable bytes that are not on disk.
 // - Finishes: waits for the hash to reach the end, fdatasyncs, compares checksums and
 //   publishes with rename + directory fsync (or deletes a corrupt partial).
 //
-// An exception on either thread (a bug, or memory) fails the transfer: Finish reports it
+// An exception on any thread (a bug, or memory) fails the transfer: Finish reports it
 // as Internal instead of the process terminating.
 //
 // Thread safety: all public methods are safe from any thread. The callback given to
 // Finish runs on the worker thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -35,20 +44,30 @@ struct FinishResult {
   std::string sha256;  // hex digest of the whole file
 };
 
+struct DiskWorkerOptions {
+  // Drop hashed ranges from the page cache once written back, and the installed file.
+  bool drop_cache = false;
+  // A checkpoint is made durable (data synced, record synced) at most this long after it
+  // is recorded; 0: at once.
+  std::chrono::milliseconds durable_interval{1'000};
+};
+
 class DiskWorker {
  public:
+  using Options = DiskWorkerOptions;
   // |fd| is the open .part file, owned by the caller and kept open while the worker lives.
   // |expected_size| is needed (and required) for a git-sha1 checksum.
   DiskWorker(int fd, std::filesystem::path part_path, std::filesystem::path journal_path,
-             std::optional<Checksum> expected,
-             std::optional<uint64_t> expected_size = std::nullopt);
-  // Writes any pending checkpoint, then stops the thread.
+             std::optional<Checksum> expected, std::optional<uint64_t> expected_size = std::nullopt,
+             Options options = {});
+  // Makes the last checkpoint durable, then stops the threads.
   ~DiskWorker();
 
   // The file is written contiguously from 0 up to |prefix|.
   void SetPrefix(uint64_t prefix) EXCLUDES(mu_);
-  // Records |state| in the journal (after syncing the data), replacing any checkpoint not
-  // yet written.
+  // Records |state| (its |written|: every range the process has written) in the journal
+  // soon, replacing any record not yet written: as cached in this boot at once, durably
+  // within Options::durable_interval. Snapshots only grow until Reset.
   void Checkpoint(JournalState state) EXCLUDES(mu_);
   // The file restarts from empty: drops the hash state, pending checkpoints and the journal.
   void Reset() EXCLUDES(mu_);
@@ -65,7 +84,8 @@ class DiskWorker {
  private:
   void Run(const char* what, void (DiskWorker::*loop)()) EXCLUDES(mu_);
   void HashLoop() EXCLUDES(mu_);
-  void SyncLoop() EXCLUDES(mu_);
+  void SyncLoop() EXCLUDES(mu_);      // journal records
+  void DataSyncLoop() EXCLUDES(mu_);  // fdatasync of the data
   FinishResult Publish(uint64_t total, const std::filesystem::path& dest,
                        const std::function<void()>& installing) EXCLUDES(mu_);
 
@@ -73,6 +93,7 @@ class DiskWorker {
   const std::filesystem::path part_path_;
   const std::filesystem::path journal_path_;
   const std::optional<Checksum> expected_;
+  const Options options_;
 
   mutable Mutex mu_;
   CondVar cv_;  // any change below
@@ -80,10 +101,19 @@ class DiskWorker {
   uint64_t hashed_ GUARDED_BY(mu_) = 0;
   uint64_t generation_ GUARDED_BY(mu_) = 0;  // bumped by Reset
   bool reset_journal_ GUARDED_BY(mu_) = false;
-  std::optional<JournalState> pending_ GUARDED_BY(mu_);
-  bool finish_ GUARDED_BY(mu_) = false;     // Publish requested
-  bool finishing_ GUARDED_BY(mu_) = false;  // Finish was called
-  bool abandoned_ GUARDED_BY(mu_) = false;  // Abandon was called
+  // The latest snapshot given to Checkpoint, and its sequence number (0: none yet).
+  std::optional<JournalState> latest_ GUARDED_BY(mu_);
+  uint64_t latest_seq_ GUARDED_BY(mu_) = 0;
+  uint64_t recorded_seq_ GUARDED_BY(mu_) = 0;       // the latest snapshot recorded (as cached)
+  uint64_t durable_seq_ GUARDED_BY(mu_) = 0;        // the latest snapshot whose data is synced
+  std::vector<ByteRange> durable_ GUARDED_BY(mu_);  // its written ranges
+  bool durable_record_ GUARDED_BY(mu_) = false;     // a synced record naming durable_ is due
+  bool data_busy_ GUARDED_BY(mu_) = false;          // DataSyncLoop is in an fdatasync
+  bool data_stopped_ GUARDED_BY(mu_) = false;       // DataSyncLoop has returned
+  uint64_t dropped_ GUARDED_BY(mu_) = 0;            // the prefix dropped from the page cache
+  bool finish_ GUARDED_BY(mu_) = false;             // Publish requested
+  bool finishing_ GUARDED_BY(mu_) = false;          // Finish was called
+  bool abandoned_ GUARDED_BY(mu_) = false;          // Abandon was called
   uint64_t finish_total_ GUARDED_BY(mu_) = 0;
   std::filesystem::path finish_dest_ GUARDED_BY(mu_);
   std::function<void()> installing_ GUARDED_BY(mu_);
@@ -101,6 +131,7 @@ class DiskWorker {
 
   std::thread hash_thread_;
   std::thread sync_thread_;
+  std::thread data_thread_;
 };
 
 }  // namespace modeld::engine

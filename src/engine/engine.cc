@@ -15,6 +15,17 @@
 
 namespace modeld::engine {
 
+namespace {
+// Checkpoint policy (TickOne): every 1/kCheckpointStep of the file, at least
+// kMinCheckpointStep, at most once per kCheckpointGap (bench/README.md, "Crash loss").
+constexpr uint64_t kCheckpointStep = 1024;
+constexpr uint64_t kMinCheckpointStep = 256 << 10;
+constexpr auto kCheckpointGap = std::chrono::milliseconds(5);
+uint64_t CheckpointStep(const Transfer& t) {
+  return std::max<uint64_t>(t.planner->total() / kCheckpointStep, kMinCheckpointStep);
+}
+}  // namespace
+
 EngineMetrics& EngineMetrics::Get() {
   static EngineMetrics* m = [] {
     auto& r = metrics::DefaultRegistry();
@@ -195,8 +206,13 @@ void Engine::Impl::Loop() {
       if (t->stage == Stage::kDownloading || t->stage == Stage::kResolving) {
         wake = std::min(wake, now + kProgressInterval);
       }
+      bool moving = t->stage == Stage::kDownloading;  // TickOne flushes and checkpoints
       for (auto& c : t->conns) {
         if (c->retry_at) wake = std::min(wake, *c->retry_at);
+        if (moving && !c->wbuf.empty()) wake = std::min(wake, c->wbuf_since + kWriteDelay);
+      }
+      if (moving && t->planner && t->DoneBytes() >= t->checkpoint_bytes + CheckpointStep(*t)) {
+        wake = std::min(wake, t->last_checkpoint + kCheckpointGap);
       }
       if (t->deadline) wake = std::min(wake, *t->deadline);
     }
@@ -281,13 +297,13 @@ void Engine::Impl::TickOne(Transfer& tr, Clock::time_point now) {
   if (t->worker) {
     t->worker->SetPrefix(t->planner ? t->planner->ContiguousPrefix() : t->DoneBytes());
   }
-  // Checkpoint every interval, and also every 1 % of the file (at most 10 times a
-  // second), so kill -9 loses little of a fast download too.
+  // Checkpoint every interval, and also every kCheckpointStep of the file (at most every
+  // kCheckpointGap), so kill -9 loses little of a fast download too: a checkpoint is
+  // recorded at once without a sync (the DiskWorker makes it durable later).
   if (t->planner) {
     auto since = now - t->last_checkpoint;
-    uint64_t step = std::max<uint64_t>(t->planner->total() / 100, 1 << 20);
     if (since >= t->req.options.checkpoint_interval ||
-        (since >= kProgressInterval && t->DoneBytes() >= t->checkpoint_bytes + step)) {
+        (since >= kCheckpointGap && t->DoneBytes() >= t->checkpoint_bytes + CheckpointStep(*t))) {
       Checkpoint(*t);
     }
   }

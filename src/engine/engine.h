@@ -112,6 +112,10 @@ struct DownloadRequest {
   // the job as a whole is held to it), changeable while it runs; null: none. The engine's
   // own cap (Engine::SetMaxRate) applies as well.
   std::shared_ptr<RateLimit> rate_limit;
+  // Drop the file's pages from the page cache as they are written back and once it is
+  // installed, so a finished download does not push other programs' memory out. False
+  // when the file is about to be read (loaded) anyway.
+  bool drop_cache = true;
 };
 
 // A connection of a transfer failed and will try again. Told at most once per attempt

@@ -45,6 +45,12 @@ std::string EncodeRecord(const JournalState& s) {
   auto ranges = nlohmann::json::array();
   for (const auto& r : s.written) ranges.push_back({r.begin, r.end});
   j["written"] = ranges;
+  if (!s.cached.empty()) {
+    auto cached = nlohmann::json::array();
+    for (const auto& r : s.cached) cached.push_back({r.begin, r.end});
+    j["cached"] = cached;
+    j["boot"] = s.boot_id;
+  }
   std::string payload = j.dump();
   std::string rec;
   PutU32(&rec, static_cast<uint32_t>(payload.size()));
@@ -82,13 +88,20 @@ std::optional<JournalState> DecodePayload(std::string_view payload) {
     s.size = u64(*size);
     if (!s.size) return std::nullopt;
   }
+  auto ranges = [&](const nlohmann::json& list, std::vector<ByteRange>* out) {
+    if (!list.is_array()) return false;
+    for (const auto& r : list) {
+      if (!r.is_array() || r.size() != 2) return false;
+      auto begin = u64(r[0]), end = u64(r[1]);
+      if (!begin || !end || *end < *begin) return false;
+      out->push_back({*begin, *end});
+    }
+    return true;
+  };
   auto written = j.find("written");
-  if (written == j.end() || !written->is_array()) return std::nullopt;
-  for (const auto& r : *written) {
-    if (!r.is_array() || r.size() != 2) return std::nullopt;
-    auto begin = u64(r[0]), end = u64(r[1]);
-    if (!begin || !end || *end < *begin) return std::nullopt;
-    s.written.push_back({*begin, *end});
+  if (written == j.end() || !ranges(*written, &s.written)) return std::nullopt;
+  if (auto cached = j.find("cached"); cached != j.end()) {
+    if (!ranges(*cached, &s.cached) || !str("boot", &s.boot_id)) return std::nullopt;
   }
   return s;
 }
@@ -118,6 +131,20 @@ uint32_t Crc32(const void* data, size_t size) {
   return c ^ 0xFFFFFFFFu;
 }
 
+const std::string& CurrentBootId() {
+  static const std::string id = [] {
+    std::string out;
+    UniqueFd fd(::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return out;
+    char buf[64];
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n > 0) out.assign(buf, static_cast<size_t>(n));
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+  }();
+  return id;
+}
+
 Result<std::optional<JournalState>> Journal::Load(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
@@ -135,7 +162,20 @@ Result<std::optional<JournalState>> Journal::Load(const std::filesystem::path& p
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
   }
-  return Decode(data, path.string());
+  auto decoded = Decode(data, path.string());
+  if (decoded.has_value() && decoded->has_value()) {
+    JournalState& s = **decoded;
+    // The page cache of the boot that wrote them is still here: a process kill, not a
+    // machine restart, separates that run from this one.
+    if (!s.cached.empty() && !s.boot_id.empty() && s.boot_id == CurrentBootId()) {
+      RangeSet all;
+      for (const auto& r : s.written) all.Add(r.begin, r.end);
+      for (const auto& r : s.cached) all.Add(r.begin, r.end);
+      s.written = all.Ranges();
+    }
+    s.cached.clear();
+  }
+  return decoded;
 }
 
 Result<std::optional<JournalState>> Journal::Decode(std::string_view data, std::string_view what) {

@@ -212,6 +212,52 @@ TEST_F(JournalTest, MalformedRecordWithAValidCrcIsSkippedNotThrown) {
   }
 }
 
+// Ranges recorded as cached (written, not yet synced) count on the boot that wrote them
+// (a kill -9 keeps the page cache) and not after a restart (power loss may not have).
+TEST_F(JournalTest, CachedRangesCountOnlyOnTheBootThatWroteThem) {
+  ASSERT_FALSE(CurrentBootId().empty());
+  JournalState s = State(100);
+  s.written = {{0, 100}};
+  s.cached = {{100, 300}, {900, 1000}};
+  for (const std::string& boot : {CurrentBootId(), std::string("another-boot")}) {
+    s.boot_id = boot;
+    fs::remove(path_);
+    {
+      auto j = Journal::Open(path_);
+      ASSERT_TRUE(j.has_value());
+      ASSERT_TRUE(j->Append(s, false).ok());
+    }
+    std::ifstream in(path_, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    auto raw = Journal::Decode(bytes, "test");
+    ASSERT_TRUE(raw.has_value() && raw->has_value());
+    EXPECT_EQ(**raw, s) << "Decode keeps the fields as recorded";
+    auto r = Journal::Load(path_);
+    ASSERT_TRUE(r.has_value() && r->has_value());
+    EXPECT_TRUE((*r)->cached.empty());
+    if (boot == CurrentBootId()) {
+      EXPECT_EQ((*r)->written, (std::vector<ByteRange>{{0, 300}, {900, 1000}}));
+    } else {
+      EXPECT_EQ((*r)->written, (std::vector<ByteRange>{{0, 100}})) << "durable ranges only";
+    }
+  }
+}
+
+TEST(JournalDecodeTest, MalformedCachedRangesInvalidateTheRecord) {
+  const std::string good = R"({"v":1,"url":"u","size":10,"written":[[0,5]]})";
+  for (const std::string bad : {
+           R"({"v":1,"written":[],"cached":[[0]],"boot":"b"})",
+           R"({"v":1,"written":[],"cached":[[6,5]],"boot":"b"})",
+           R"({"v":1,"written":[],"cached":{"a":1},"boot":"b"})",
+           R"({"v":1,"written":[],"cached":[[0,5]],"boot":7})",
+       }) {
+    auto r = Journal::Decode(JournalBytes({good, bad}), "test");
+    ASSERT_TRUE(r.has_value() && r->has_value()) << bad;
+    EXPECT_EQ((*r)->written, (std::vector<ByteRange>{{0, 5}})) << bad;
+    EXPECT_TRUE((*r)->cached.empty()) << bad;
+  }
+}
+
 TEST(Crc32Test, KnownVector) { EXPECT_EQ(Crc32("123456789", 9), 0xCBF43926u); }
 
 }  // namespace

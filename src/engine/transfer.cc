@@ -149,8 +149,10 @@ void Engine::Impl::Start(std::unique_ptr<Transfer> owned) {
       return Fail(t, ErrnoStatus("truncate " + req.part_path.string(), errno), false);
     }
   }
-  t.worker = std::make_unique<DiskWorker>(t.fd.get(), req.part_path, t.journal_path, req.checksum,
-                                          req.expected_size);
+  t.worker = std::make_unique<DiskWorker>(
+      t.fd.get(), req.part_path, t.journal_path, req.checksum, req.expected_size,
+      DiskWorker::Options{.drop_cache = req.drop_cache,
+                          .durable_interval = opt.checkpoint_interval});
   if (!t.journal) t.worker->Reset();
   StartProbe(t);
 }

@@ -48,8 +48,9 @@ inline constexpr uint64_t kProbeBytes = 1 << 20;
 // Received bytes are written in chunks of this size: one pwrite per libcurl callback
 // (16-64 KiB) costs more in syscalls than the copy into this buffer.
 inline constexpr size_t kWriteChunk = 512 * 1024;
-// ...or once the oldest buffered byte is this old, so a slow link loses little to kill -9.
-inline constexpr auto kWriteDelay = std::chrono::milliseconds(100);
+// ...or once the oldest buffered byte is this old, so kill -9 loses little of what the
+// connections had received (at most this long of the transfer; bench/crash_loss.sh).
+inline constexpr auto kWriteDelay = std::chrono::milliseconds(10);
 
 struct Transfer;
 
