@@ -75,7 +75,8 @@ Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& pr
   dl.headers = req.headers;
   dl.options = ToEngineOptions(req.options);
   dl.downloaded = &DownloadedBytes("url");
-  if (req.options.max_rate > 0) dl.rate_limit = std::make_shared<engine::RateLimit>(req.options.max_rate);
+  if (req.options.max_rate > 0)
+    dl.rate_limit = std::make_shared<engine::RateLimit>(req.options.max_rate);
   struct Outcome {
     Mutex mu;
     CondVar cv;

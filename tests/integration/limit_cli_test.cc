@@ -80,9 +80,9 @@ TEST_F(LimitCliTest, PullMaxRateHoldsADownloadOfItsOwn) {
   std::string data = RandomBytes(4 * kMiB, 62);
   origin_.Put("/f.bin", {.content = data});
   for (bool to_file : {true, false}) {
-    std::vector<std::string> args = {"--data-dir", (dir_ / "data").string(), "pull", "-q",
-                                     "--local", origin_.Url("/f.bin"), "--max-rate", "2M",
-                                     "--sha256", Sha256Hex(data)};
+    std::vector<std::string> args = {"--data-dir", (dir_ / "data").string(), "pull",       "-q",
+                                     "--local",    origin_.Url("/f.bin"),    "--max-rate", "2M",
+                                     "--sha256",   Sha256Hex(data)};
     if (to_file) {
       args.insert(args.end(), {"-o", (dir_ / "f.bin").string()});
     } else {
