@@ -59,26 +59,35 @@ run() {
 }
 
 declare -A WALL
+STAT=${STAT:-median}  # or best
 printf '\n%-8s %-10s %8s %9s %8s %9s %s\n' origin tool wall_s MB/s cpu_s rss_MiB note
 for origin in uncapped capped; do
   port=$P_FAST; [[ $origin == capped ]] && port=$P_CAP
   url="http://127.0.0.1:$port/model.bin"
-  for tool in curl aria2c modeld; do
-    best=""
-    for ((i = 0; i < RUNS; i++)); do
+  declare -A RESULTS=()
+  # The tools take turns, run by run, so that drift in the machine's load is shared.
+  for ((i = 0; i < RUNS; i++)); do
+    for tool in curl aria2c modeld; do
       case $tool in
         curl) r=$(run curl -sS -o "$work/out/model.bin" "$url") ;;
         aria2c) r=$(run aria2c -x16 -s16 -k1M -q --allow-overwrite=true \
                       --auto-file-renaming=false -d "$work/out" -o model.bin "$url") ;;
         modeld) r=$(run "$MODELD" --allow-private-upstreams pull -q --json "$url" -o "$work/out/model.bin" --sha256 "$SHA") ;;
       esac
-      if [[ -z $best || $(echo "$r" | cut -d' ' -f1) < $(echo "$best" | cut -d' ' -f1) ]]; then
-        best=$r
-        note=""
-        [[ $tool == modeld ]] && note="sha256 verified; last byte -> installed $(python3 -c \
-          'import json,sys; print("%.3f s" % json.load(open(sys.argv[1]))["finalize_seconds"])' "$work/stdout")"
-      fi
+      note="-"
+      [[ $tool == modeld ]] && note="sha256 verified; last byte -> installed $(python3 -c \
+        'import json,sys; print("%.3f s" % json.load(open(sys.argv[1]))["finalize_seconds"])' "$work/stdout")"
+      RESULTS[$tool]+="$r|$note"$'\n'
     done
+  done
+  for tool in curl aria2c modeld; do
+    # The median run by wall time (the lower middle for an even count), or the best.
+    pick=$(printf '%s' "${RESULTS[$tool]}" | sort -t' ' -k1,1g | \
+      if [[ $STAT == best ]]; then head -1; else awk -v n="$RUNS" 'NR == int((n + 1) / 2)'; fi)
+    walls=$(printf '%s' "${RESULTS[$tool]}" | cut -d' ' -f1 | tr '\n' ' ')
+    IFS='|' read -r best note <<< "$pick"
+    [[ $note == "-" ]] && note=""
+    [[ $RUNS -gt 1 ]] && note="$note (runs: $walls)"
     read -r wall user sys rss <<< "$best"
     WALL[$origin.$tool]=$wall
     python3 - "$origin" "$tool" "$wall" "$user" "$sys" "$rss" "$BYTES" "$note" <<'PY'
@@ -97,4 +106,4 @@ print()
 print(f"uncapped: modeld speed = {uc/um:.2f}x curl (target >= 0.8), {ua/um:.2f}x aria2c (target > 1)")
 print(f"capped:   modeld speed = {ca/cm:.2f}x aria2c -x16 (target >= 1)")
 PY
-echo "size ${SIZE_MIB} MiB, per-connection cap $RATE, best of $RUNS run(s); $(nproc) cores"
+echo "size ${SIZE_MIB} MiB, per-connection cap $RATE, $STAT of $RUNS run(s), tools in turn; $(nproc) cores"

@@ -292,7 +292,12 @@ void Engine::Impl::TickOne(Transfer& tr, Clock::time_point now) {
     Fail(*t, flushed, true);  // erases *t
     return;
   }
-  if (t->planner && !t->finishing) Pace(*t, now);
+  // Pacing samples every kPaceInterval, not at every turn of the loop (thousands a second
+  // when bytes stream): each connection's window then holds a few dozen samples.
+  if (t->planner && !t->finishing && now - t->last_pace >= kPaceInterval) {
+    t->last_pace = now;
+    Pace(*t, now);
+  }
   FillConnections(*t);
   if (t->worker) {
     t->worker->SetPrefix(t->planner ? t->planner->ContiguousPrefix() : t->DoneBytes());

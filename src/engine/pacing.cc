@@ -106,11 +106,10 @@ std::optional<Clock::time_point> Engine::Impl::Unthrottle(Clock::time_point now)
 int Engine::Impl::ConnLimit(const Transfer& t) const {
   int limit = std::min(t.target_connections, std::max(1, t.ramp.limit));
   // A fair share of the host's cap when other transfers download from it too.
-  std::string host = net::UrlOrigin(t.effective_url);
+  const std::string& host = t.HostKey();
   int sharing = 0;
   for (const auto& [id, o] : transfers) {
-    if (o->planner && !o->finishing && o->stage == Stage::kDownloading &&
-        net::UrlOrigin(o->effective_url) == host) {
+    if (o->planner && !o->finishing && o->stage == Stage::kDownloading && o->HostKey() == host) {
       ++sharing;
     }
   }

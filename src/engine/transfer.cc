@@ -333,7 +333,7 @@ bool Engine::Impl::StartLease(Connection& c) {
 void Engine::Impl::FillConnections(Transfer& t) {
   if (!t.planner || t.stage != Stage::kDownloading) return;
   int limit = ConnLimit(t);
-  const std::string host = net::UrlOrigin(t.effective_url);
+  const std::string& host = t.HostKey();
   // New connections for ranges nobody holds, or to steal from a lease with much left: one
   // made to steal a little costs a connection set-up and what the victim's server had
   // already sent past the split. Connections that finish their lease still steal

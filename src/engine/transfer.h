@@ -33,6 +33,7 @@
 #include "engine/retry_policy.h"
 #include "engine/segment_planner.h"
 #include "net/curl_setup.h"
+#include "net/http.h"
 
 namespace modeld::engine {
 
@@ -40,6 +41,8 @@ using Clock = std::chrono::steady_clock;
 
 // "Not known" for a byte position or size: a request to the end, an unknown length.
 inline constexpr uint64_t kUnknown = UINT64_MAX;
+// How often the pacing (pacing.cc) samples each connection's bytes and decides.
+inline constexpr auto kPaceInterval = std::chrono::milliseconds(50);
 // How often progress is emitted and timers are checked while bytes move.
 inline constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 // The probe asks for this much; its connection then continues with the rest of its lease.
@@ -142,6 +145,7 @@ struct Transfer {
   ProgressBound progress;  // fails the transfer when it stops advancing
 
   // Pacing (pacing.cc; pacing_policy.h).
+  Clock::time_point last_pace{};
   RampState ramp;
   Clock::time_point ramp_since{};
   uint64_t ramp_since_bytes = 0;
@@ -163,8 +167,19 @@ struct Transfer {
   uint64_t DoneBytes() const {
     return planner ? planner->DoneBytes() : single_done + resume_done.TotalBytes();
   }
+  // The origin (scheme, host, port) of effective_url: what the per-host cap counts by.
+  const std::string& HostKey() const {
+    if (host_key_url_ != effective_url) {
+      host_key_url_ = effective_url;
+      host_key_ = net::UrlOrigin(effective_url);
+    }
+    return host_key_;
+  }
   // What the journal records now: the validators, the size and the written ranges.
   JournalState Snapshot() const;
+
+ private:
+  mutable std::string host_key_url_, host_key_;  // HostKey's cache
 };
 
 }  // namespace modeld::engine
