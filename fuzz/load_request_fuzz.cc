@@ -8,8 +8,8 @@
 // never) or positive; written back as a body (keep_alive in milliseconds), it parses to
 // the same request. A gc body: refused as InvalidArgument, or a partial age of 0 to 100
 // years that, written back in hours, parses to the same request. A limits body: refused
-// as InvalidArgument, or a rate of 0 to kMaxRate and a per-host cap of 1 to 256 (a job's
-// never has one), at least one of them, that parse back the same.
+// as InvalidArgument, or a rate of 0 or kMinRate to kMaxRate and a per-host cap of 1 to 256 (a
+// job's never has one), at least one of them, that parse back the same.
 #include <nlohmann/json.hpp>
 
 #include "api/generic/wire.h"
@@ -44,7 +44,10 @@ void CheckLimits(std::string_view body, bool settings) {
     return;
   }
   FUZZ_CHECK(lim->max_rate || lim->max_connections_per_host);
-  if (lim->max_rate) FUZZ_CHECK(*lim->max_rate <= uint64_t(api::generic::kMaxRate));
+  if (lim->max_rate) {
+    FUZZ_CHECK(*lim->max_rate <= uint64_t(api::generic::kMaxRate));
+    FUZZ_CHECK(*lim->max_rate == 0 || *lim->max_rate >= uint64_t(api::generic::kMinRate));
+  }
   if (lim->max_connections_per_host) {
     FUZZ_CHECK(settings && *lim->max_connections_per_host >= 1 &&
                *lim->max_connections_per_host <= 256);

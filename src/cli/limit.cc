@@ -21,7 +21,9 @@ int Refused(const char* what, const ServerClient::Reply& r) {
   std::string why = r.body.is_object() ? r.body.value("detail", r.error) : r.error;
   if (r.status == 0) why = "no answer from " + why;
   std::fprintf(stderr, "modeld limit: %s: %s\n", what, why.c_str());
-  return r.status == 404 ? kExitNotFound : r.status == 400 ? kExitUsage : kExitNetwork;
+  if (r.status == 404) return kExitNotFound;
+  if (r.status == 400 || r.status == 409) return kExitUsage;  // refused as asked
+  return r.status == 0 || r.status >= 500 ? kExitNetwork : kExitInternal;
 }
 
 }  // namespace
@@ -71,6 +73,10 @@ Result<uint64_t> ParseRate(const std::string& text) {
   double bytes = value * scale;
   if (!std::isfinite(bytes) || bytes > 1e12) {
     return Status::InvalidArgument("'" + text + "' is more than 1 TB a second");
+  }
+  if (bytes > 0 && bytes < 1024) {
+    return Status::InvalidArgument("'" + text +
+                                   "' is under 1K a second: give at least 1K, or 0 for no limit");
   }
   return static_cast<uint64_t>(std::llround(bytes));
 }

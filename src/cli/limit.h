@@ -21,7 +21,8 @@ struct LimitArgs {
 
 // "10M" -> 10485760: a number (a fraction allowed) with an optional unit K, M, G or T
 // (powers of 1024, as curl's --limit-rate and aria2's), optionally followed by "i", "B"
-// and "/s" ("10MiB/s"); "0", "off", "none", "unlimited" -> 0. InvalidArgument otherwise.
+// and "/s" ("10MiB/s"); "0", "off", "none", "unlimited" -> 0. InvalidArgument otherwise,
+// and for a rate under 1K a second (but 0).
 Result<uint64_t> ParseRate(const std::string& text);
 
 int RunLimit(const LimitArgs& args);

@@ -6,7 +6,7 @@ namespace modeld::cli {
 namespace {
 
 TEST(ParseRateTest, UnitsArePowersOf1024) {
-  EXPECT_EQ(*ParseRate("1000"), 1000u);
+  EXPECT_EQ(*ParseRate("2048"), 2048u);
   EXPECT_EQ(*ParseRate("512K"), 512u * 1024);
   EXPECT_EQ(*ParseRate("10M"), 10u * 1024 * 1024);
   EXPECT_EQ(*ParseRate("10m"), 10u * 1024 * 1024);
@@ -21,7 +21,8 @@ TEST(ParseRateTest, NoLimit) {
 }
 
 TEST(ParseRateTest, RefusesWhatIsNotARate) {
-  for (const char* s : {"", "fast", "10X", "M", "-5M", "1e3", "10M/h", "1..5M", "5000T"}) {
+  for (const char* s :
+       {"", "fast", "10X", "M", "-5M", "1e3", "10M/h", "1..5M", "5000T", "1000", "0.4", "0.5K"}) {
     auto r = ParseRate(s);
     EXPECT_FALSE(r.has_value()) << s;
   }

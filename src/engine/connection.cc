@@ -73,7 +73,11 @@ void Engine::Impl::Launch(Connection& c, uint64_t from, uint64_t to_inclusive) {
     buffer = static_cast<size_t>(std::clamp<uint64_t>(cap / 20, 1024, buffer));
   }
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(buffer));
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  // HTTP/1.1 while a rate limit applies: libcurl 7.88's HTTP/2 streams can stay stuck
+  // after being paused and resumed many times (curl issue 10988, fixed in 8.1).
+  curl_easy_setopt(
+      e, CURLOPT_HTTP_VERSION,
+      static_cast<long>(RateCap(t) > 0 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS));
 
   if (c.headers) curl_slist_free_all(c.headers);
   c.headers = nullptr;
@@ -167,20 +171,24 @@ size_t Engine::Impl::WriteCb(char* data, size_t size, size_t n, void* user) {
 
 size_t Engine::Impl::OnBody(Connection& c, char* data, size_t len) {
   Transfer& t = *c.t;
+  if (c.abort != Abort::kNone) return 0;  // already stopped (bytes kept by a pause, say)
   if (!c.validated) {
     if (!Validate(c)) return 0;  // abort this response; OnDone decides what next
     c.validated = true;
   }
-  if (RateCap(t) > 0) {
-    if (Throttled(t, Clock::now())) {
-      c.rate_paused = true;  // libcurl keeps these bytes; Unthrottle lets them in
-      return CURL_WRITEFUNC_PAUSE;
-    }
-    Charge(t, len);
-  }
   uint64_t end = t.planner ? t.planner->LeaseEnd(c.worker) : c.end;
   uint64_t room = end == kUnknown ? len : end - c.pos;
   size_t take = static_cast<size_t>(std::min<uint64_t>(len, room));
+  if (take > 0 && RateCap(t) > 0) {
+    auto now = Clock::now();
+    if (Throttled(t, now)) {
+      c.rate_paused = true;  // libcurl keeps these bytes; Unthrottle lets them in
+      c.paused_at = now;
+      t.throttled_at = now;
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    Charge(t, take);  // what goes past a (shortened) lease end is not taken, nor charged
+  }
   if (take > 0) {
     auto now = Clock::now();
     // Bytes on a request made since the last retry notice: the failures are over, and

@@ -262,6 +262,9 @@ void Engine::Impl::TickOne(Transfer& tr, Clock::time_point now) {
   }
   // The no-progress bound: reconnects do not reset it, only bytes do.
   if (!t->finishing && (t->stage == Stage::kDownloading || t->stage == Stage::kResolving)) {
+    // Held back by a rate limit is not a stuck upstream: the bound counts from when the
+    // limit last let go.
+    if (now - t->throttled_at < std::chrono::seconds(1)) t->progress.Restart(now);
     Status s = t->progress.Check(t->DoneBytes(), t->total, now, t->req.options.progress_timeout,
                                  t->req.url);
     if (!s.ok()) return Fail(*t, std::move(s), true);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 #include <vector>
 
 #include "core/fs.h"
@@ -77,10 +78,11 @@ std::optional<Clock::time_point> Engine::Impl::Unthrottle(Clock::time_point now)
     }
   }
   if (paused.empty()) return std::nullopt;
-  // Start from a different connection each time, so that every one gets its turn.
-  static thread_local size_t turn = 0;
-  std::rotate(paused.begin(), paused.begin() + static_cast<std::ptrdiff_t>(++turn % paused.size()),
-              paused.end());
+  // Turns: the transfer served longest ago first (so a transfer of one connection gets its
+  // share beside one of sixteen), then its connection paused longest ago.
+  std::sort(paused.begin(), paused.end(), [](const Connection* a, const Connection* b) {
+    return std::tie(a->t->last_grant, a->paused_at) < std::tie(b->t->last_grant, b->paused_at);
+  });
   std::optional<Clock::time_point> next;
   for (Connection* c : paused) {
     Transfer& t = *c->t;
@@ -94,8 +96,12 @@ std::optional<Clock::time_point> Engine::Impl::Unthrottle(Clock::time_point now)
       continue;
     }
     c->rate_paused = false;
-    // May deliver the bytes libcurl kept at once (OnBody, which may pause it again).
-    curl_easy_pause(c->easy, CURLPAUSE_CONT);
+    t.last_grant = now;
+    // May deliver the bytes libcurl kept at once (OnBody, which may pause it again). A
+    // failure there ends the request (OnBody refuses more), and OnDone says why.
+    if (CURLcode rc = curl_easy_pause(c->easy, CURLPAUSE_CONT); rc != CURLE_OK) {
+      log::Debug("job={} conn={}: unpausing: {}", t.id, c->worker, curl_easy_strerror(rc));
+    }
   }
   return next;
 }
@@ -158,7 +164,10 @@ void Engine::Impl::StepRamp(Transfer& t, Clock::time_point now) {
   double secs = std::chrono::duration<double>(now - t.ramp_since).count();
   double rate = static_cast<double>(t.DoneBytes() - t.ramp_since_bytes) / secs;
   int before = t.ramp.limit;
-  t.ramp = NextRampStep(t.ramp, rate, t.target_connections, RateCap(t));
+  // A step during which a rate limit held the transfer says nothing about what more
+  // connections would bring (they would only share the same allowance): it holds.
+  uint64_t cap = t.throttled_at >= t.ramp_since ? static_cast<uint64_t>(std::max(rate, 1.0)) : 0;
+  t.ramp = NextRampStep(t.ramp, rate, t.target_connections, cap);
   if (t.ramp.limit != before) {
     log::Debug("job={} {}: {:.1f} MB/s over {} connections; now {}", t.id, t.req.url, rate / 1e6,
                before, t.ramp.limit);
@@ -168,8 +177,13 @@ void Engine::Impl::StepRamp(Transfer& t, Clock::time_point now) {
 }
 
 void Engine::Impl::HedgeSlow(Transfer& t, Clock::time_point now) {
-  // Under a rate limit connections wait on purpose; a slow one is not a bad one.
-  if (RateCap(t) > 0) return;
+  // Under a rate limit that holds, connections wait on purpose: a slow one is not a bad
+  // one, and a window that spans a pause measures the limit (and what drains from the
+  // socket after it, the best rate). Judged again once no pause is in any window.
+  if (now - t.throttled_at < kMaxWindow) {
+    t.best_rate = 0;
+    return;
+  }
   auto measurable = [&](const Connection& c) {
     return c.in_multi && !c.probe && c.validated && now - c.speed_since >= kMeasureFor;
   };
@@ -201,7 +215,8 @@ void Engine::Impl::HedgeSlow(Transfer& t, Clock::time_point now) {
                          [&](const auto& c) { return c->worker == *slow; });
   if (it == t.conns.end()) return;
   Connection& c = **it;
-  uint64_t left = t.planner->LeaseEnd(c.worker) - c.pos;
+  uint64_t end = t.planner->LeaseEnd(c.worker);
+  uint64_t left = end > c.pos ? end - c.pos : 0;
   log::Info(
       "job={} conn={} {}: {}/s, far below the other connections (best {}/s); a fresh "
       "connection takes over its {} left",

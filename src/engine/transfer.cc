@@ -341,7 +341,10 @@ void Engine::Impl::FillConnections(Transfer& t) {
   auto worth_a_connection = [&] {
     return t.planner->HasFreeWork() || t.planner->LargestLeft() >= 8 * t.req.options.min_split;
   };
-  while (static_cast<int>(t.conns.size()) < limit && worth_a_connection() && !HostFull(host)) {
+  // A transfer with no connection gets one even when the host is full (others give theirs
+  // back as their pieces end, down to their share).
+  while (static_cast<int>(t.conns.size()) < limit && worth_a_connection() &&
+         (!HostFull(host) || t.conns.empty())) {
     Connection* c = NewConn(t);
     if (!StartLease(*c)) {
       RemoveConn(*c);

@@ -89,8 +89,9 @@ struct Connection {
   std::optional<Clock::time_point> retry_at;
 
   // Pacing (pacing.cc).
-  bool rate_paused = false;  // paused in libcurl until a rate limit's bucket refills
-  std::string host;          // the UrlOrigin it counts against (Impl::host_conns)
+  bool rate_paused = false;       // paused in libcurl until a rate limit's bucket refills
+  Clock::time_point paused_at{};  // when it was last paused so (Unthrottle serves the oldest)
+  std::string host;               // the UrlOrigin it counts against (Impl::host_conns)
   // Bytes received over its last two seconds, across its requests (keep-alive), measured
   // afresh after a failure (the backoff is not slowness).
   RateWindow speed{std::chrono::seconds(2)};
@@ -146,6 +147,8 @@ struct Transfer {
 
   // Pacing (pacing.cc; pacing_policy.h).
   Clock::time_point last_pace{};
+  Clock::time_point throttled_at{};  // a rate limit last paused a connection of it
+  Clock::time_point last_grant{};    // Unthrottle last let a connection of it go on
   RampState ramp;
   Clock::time_point ramp_since{};
   uint64_t ramp_since_bytes = 0;

@@ -93,6 +93,7 @@ Result<ExportResult> Export(const ExportRequest& req, const ProgressCallback& pr
       p.total = ev.total_bytes;
       p.resumed = ev.resumed_bytes;
       p.bytes_per_second = ev.bytes_per_second;
+      p.stalled = ev.stalled;
       p.eta_seconds = ev.eta_seconds;
       if (ev.retry) p.retry = RetryNotice{"", ev.retry->reason, ev.retry->delay, ev.retry->attempt};
       progress(p);

@@ -93,10 +93,9 @@ Status JobManager::SetMaxRate(const std::string& id, uint64_t bytes_per_second) 
   auto found = Find(id);
   if (!found.has_value()) return found.error();
   Entry& e = **found;
-  if (IsTerminal(e.job.last.state)) {
-    return Status::FailedPrecondition("Download '" + id + "' is " +
-                                      std::string(JobStateName(e.job.last.state)) +
-                                      ": there is nothing to limit");
+  if (e.job.last.state == JobState::kCompleted) {  // failed or cancelled: for a retry
+    return Status::FailedPrecondition("Download '" + id +
+                                      "' is completed: there is nothing to limit");
   }
   e.job.request.options.max_rate = bytes_per_second;
   EnsureRateLimit(e.job.request);

@@ -135,6 +135,14 @@ Result<Submission> JobManager::Submit(PullRequest request, int priority) {
                                         std::string(JobStateName(live->last.state)) +
                                         ": wait for it to end or cancel it");
     }
+    // A rate limit asked for with it applies to the job from now on (the latest one asked).
+    if (request.options.max_rate > 0 &&
+        request.options.max_rate != e.job.request.options.max_rate) {
+      e.job.request.options.max_rate = request.options.max_rate;
+      EnsureRateLimit(e.job.request);
+      e.job.request.rate_limit->Set(request.options.max_rate);
+      Persist(e);
+    }
     if (e.job.last.state == JobState::kPaused && !e.running) {  // asking again resumes it
       Update(e, JobState::kQueued, true);
       Pump();

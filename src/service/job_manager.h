@@ -97,7 +97,9 @@ class JobManager {
   Status Remove(const std::string& id) EXCLUDES(mu_);
   // Caps a job's bytes a second, all its files together (0: no cap of its own; the
   // engine's applies as well): at once when it runs (within a second), and kept in its
-  // record for later runs. NotFound for an unknown id; FailedPrecondition when it ended.
+  // record for later runs (a failed or cancelled job's for its retry). NotFound for an
+  // unknown id; FailedPrecondition when it completed. A request that joins a running job
+  // (Submit) with a max_rate of its own sets the job's too.
   Status SetMaxRate(const std::string& id, uint64_t bytes_per_second) EXCLUDES(mu_);
 
   // Requeues the jobs a previous run left unfinished (paused ones stay paused). A job

@@ -144,6 +144,62 @@ TEST_F(EnginePacingTest, TheEnginesRateLimitHoldsEveryTransferTogether) {
   EXPECT_GE(Seconds(Clock::now() - start), 2.7) << "6 MiB at 2 MiB/s together";
 }
 
+// A limit well below what the no-progress bound asks (64 KiB within progress_timeout)
+// holds the transfer back on purpose: that is not an upstream that stopped.
+TEST_F(EnginePacingTest, ATightRateLimitIsNotTakenForAStall) {
+  std::string data = RandomBytes(48 * 1024, 55);
+  origin_.Put("/m", {.content = data});
+  auto req = Request("/m", data);
+  req.options.progress_timeout = seconds(1);
+  req.rate_limit = std::make_shared<engine::RateLimit>(16 * 1024);
+  auto start = Clock::now();
+  ExpectInstalled(Download(req), data);
+  EXPECT_GE(Seconds(Clock::now() - start), 2.5) << "48 KiB at 16 KiB/s";
+}
+
+// The engine's limit is shared by transfers, not by connections: a download on one
+// connection beside one on sixteen gets about half, not a seventeenth.
+TEST_F(EnginePacingTest, TheEnginesLimitIsSharedByTransfersNotByConnections) {
+  std::string big = RandomBytes(64 * kMiB, 56), small = RandomBytes(3 * kMiB, 57);
+  origin_.Put("/big", {.content = big});
+  origin_.Put("/small", {.content = small});
+  engine::Engine eng;
+  eng.SetMaxRate(4 * kMiB);
+  EventLog lb, ls;
+  auto big_req = Request("/big", big, "big.bin");
+  big_req.options.max_connections = 16;
+  auto big_id = eng.Submit(big_req, lb.Callback());
+  ASSERT_TRUE(lb.WaitFor([](const TransferEvent& e) { return e.connections >= 8; }));
+  auto small_req = Request("/small", small, "small.bin");
+  small_req.options.max_connections = 1;
+  auto start = Clock::now();
+  eng.Submit(small_req, ls.Callback());
+  ExpectInstalled(ls.WaitTerminal(), small, "small.bin");
+  // 3 MiB at half of 4 MiB/s: 1.5 s; at a seventeenth: 13 s.
+  EXPECT_LT(Seconds(Clock::now() - start), 6.0 * kSanitizerSlowdown);
+  eng.Cancel(big_id);
+  lb.WaitTerminal();
+}
+
+// A limit that never binds (a ceiling above what the upstream gives) leaves slow
+// connections to be replaced as ever.
+TEST_F(EnginePacingTest, ALimitThatDoesNotBindStillReplacesASlowConnection) {
+  std::string data = RandomBytes(8 * kMiB, 58);
+  origin_.Put("/m", {.content = data,
+                     .rate = 2 * kMiB,
+                     .slow_from = static_cast<int64_t>(4 * kMiB),
+                     .slow_rate = 10'000});
+  auto req = Request("/m", data);
+  req.options.max_connections = 1;
+  engine::Engine eng;
+  eng.SetMaxRate(1ull << 30);
+  EventLog log;
+  auto start = Clock::now();
+  eng.Submit(req, log.Callback());
+  ExpectInstalled(log.WaitTerminal(), data);
+  EXPECT_LT(Seconds(Clock::now() - start), 30.0 * kSanitizerSlowdown);
+}
+
 // Three downloads from one host, each allowed 16 connections, share a cap of 4.
 TEST_F(EnginePacingTest, ThePerHostCapHoldsAcrossTransfers) {
   std::vector<std::string> files;

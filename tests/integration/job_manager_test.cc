@@ -525,5 +525,24 @@ TEST_F(JobManagerTest, AJobsRateLimitChangesLiveAndSurvivesARestart) {
   EXPECT_EQ(jm.SetMaxRate("dwnld_000000000000", 1).code(), Status::Code::kNotFound);
 }
 
+// A request that joins a running job with a rate limit of its own sets the job's.
+TEST_F(JobManagerTest, JoiningWithAMaxRateSetsTheJobs) {
+  origin_.Put("/j.bin", {.content = RandomBytes(16 * kMiB, 22), .rate = 1 * kMiB});
+  service::JobManager jm(*svc_, 3);
+  BusLog log(jm.events());
+  auto a = jm.Submit(Req("/j.bin", "j"), 0);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->job.request.options.max_rate, 0u);
+  auto limited = Req("/j.bin", "j");
+  limited.options.max_rate = 512 * 1024;
+  auto b = jm.Submit(limited, 0);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_TRUE(b->joined);
+  EXPECT_EQ(jm.Get(a->job.id)->request.options.max_rate, 512u * 1024);
+  ASSERT_TRUE(jm.Cancel(a->job.id).ok());
+  // A cancelled job takes a limit for its retry; a completed one does not.
+  EXPECT_TRUE(jm.SetMaxRate(a->job.id, 2 * kMiB).ok());
+}
+
 }  // namespace
 }  // namespace modeld::testing

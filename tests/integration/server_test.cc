@@ -279,12 +279,15 @@ TEST_F(ServerTest, RateLimitsAreSetAndChangedLive) {
   auto wrong = HttpCall("PATCH", base_ + "/model-download/" + id,
                         R"({"max_rate": 1, "max_connections_per_host": 2})", json_type);
   EXPECT_EQ(wrong.status, 400) << "per host is the server's";
+  auto tiny = HttpCall("PATCH", base_ + "/model-download/" + id, R"({"max_rate": 1})", json_type);
+  EXPECT_EQ(tiny.status, 400) << "a limit is 0 or at least 1 KiB/s";
+  EXPECT_EQ(json::parse(tiny.body)["field"], "max_rate");
   EXPECT_EQ(
-      HttpCall("PATCH", base_ + "/model-download/" + id, R"({"max_rate": 1})", json_type).status,
+      HttpCall("PATCH", base_ + "/model-download/" + id, R"({"max_rate": 2048})", json_type).status,
       409)
       << "a completed job has nothing to limit";
-  EXPECT_EQ(HttpCall("PATCH", base_ + "/model-download/dwnld_000000000000", R"({"max_rate": 1})",
-                     json_type)
+  EXPECT_EQ(HttpCall("PATCH", base_ + "/model-download/dwnld_000000000000",
+                     R"({"max_rate": 2048})", json_type)
                 .status,
             404);
 }

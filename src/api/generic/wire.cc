@@ -227,6 +227,9 @@ Result<DownloadRequest> ParseDownloadRequest(std::string_view body, bool wait_qu
         o->Int("retry_for", 0, 7 * 24 * 3600, &retry_for) && o->Bool("verify_ssl", &verify) &&
         o->Bool("extract_after_download", &extract) && o->Bool("cleanup_temp_files", &cleanup) &&
         o->Int("max_rate", 0, kMaxRate, &max_rate);
+    if (max_rate > 0 && max_rate < kMinRate) {
+      o->Fail("max_rate", "must be 0 (no limit) or at least 1024 bytes a second");
+    }
     if (!o->ok()) return o->error();
     // chunk_size: the receive buffer. timeout: seconds without progress: a connection
     // that sends nothing that long is replaced, and a download that makes no progress
@@ -349,6 +352,9 @@ Result<LimitsRequest> ParseLimitsRequest(std::string_view body, bool settings) {
     b.Int("max_connections_per_host", 1, 256, &per_host);
   } else if (b.Has("max_connections_per_host")) {
     b.Fail("max_connections_per_host", "is a server setting (PATCH /settings), not a job's");
+  }
+  if (rate > 0 && rate < kMinRate) {
+    b.Fail("max_rate", "must be 0 (no limit) or at least 1024 bytes a second");
   }
   if (!b.ok()) return b.error();
   if (rate >= 0) out.max_rate = static_cast<uint64_t>(rate);

@@ -63,8 +63,10 @@ struct LimitsRequest {
   std::optional<int> max_connections_per_host;
 };
 Result<LimitsRequest> ParseLimitsRequest(std::string_view body, bool settings);
-// The most a rate may be (a terabyte a second).
+// The most a rate may be (a terabyte a second), and the least but 0 (no limit): below
+// a kilobyte a second a download would take forever and look stalled.
 inline constexpr int64_t kMaxRate = 1'000'000'000'000;
+inline constexpr int64_t kMinRate = 1024;
 
 nlohmann::json StartedJson(const service::Submission& s);
 nlohmann::json ProgressJson(const service::Job& job);
