@@ -286,8 +286,8 @@ TEST_F(ServerTest, RateLimitsAreSetAndChangedLive) {
       HttpCall("PATCH", base_ + "/model-download/" + id, R"({"max_rate": 2048})", json_type).status,
       409)
       << "a completed job has nothing to limit";
-  EXPECT_EQ(HttpCall("PATCH", base_ + "/model-download/dwnld_000000000000",
-                     R"({"max_rate": 2048})", json_type)
+  EXPECT_EQ(HttpCall("PATCH", base_ + "/model-download/dwnld_000000000000", R"({"max_rate": 2048})",
+                     json_type)
                 .status,
             404);
 }
