@@ -93,8 +93,24 @@ void ForwardProxy::Serve(int fd) {
   }
   std::string method = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1),
               version = line.substr(sp2 + 1);
-  std::string host;
-  uint16_t port = 0;
+  // Opens the connection to |authority| (host:port) and records |target| in |log|; answers
+  // the client itself when it cannot.
+  auto open_upstream = [&](const std::string& authority, std::vector<std::string>* log) {
+    std::string host;
+    uint16_t port = 0;
+    if (!SplitHostPort(authority, &host, &port)) {
+      Answer(fd, "400 Bad Request");
+      return false;
+    }
+    upstream = ConnectTcp(host, port);
+    if (upstream < 0 || !listener_->Track(upstream)) {
+      Answer(fd, "502 Bad Gateway");
+      return false;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    log->push_back(target);
+    return true;
+  };
   if (method == "CONNECT") {
     int refuse = 0;
     {
@@ -108,19 +124,7 @@ void ForwardProxy::Serve(int fd) {
       SendAll(fd, out.data(), out.size());
       return finish();
     }
-    if (!SplitHostPort(target, &host, &port)) {
-      Answer(fd, "400 Bad Request");
-      return finish();
-    }
-    upstream = ConnectTcp(host, port);
-    if (upstream < 0 || !listener_->Track(upstream)) {
-      Answer(fd, "502 Bad Gateway");
-      return finish();
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      tunnels_.push_back(target);
-    }
+    if (!open_upstream(target, &tunnels_)) return finish();
     const std::string ok = "HTTP/1.1 200 Connection established\r\n\r\n";
     if (SendAll(fd, ok.data(), ok.size())) Relay(fd, upstream);
     return finish();
@@ -135,19 +139,7 @@ void ForwardProxy::Serve(int fd) {
   std::string authority = target.substr(scheme.size(), path_at - scheme.size());
   std::string path = path_at == std::string::npos ? "/" : target.substr(path_at);
   if (authority.find(':') == std::string::npos) authority += ":80";
-  if (!SplitHostPort(authority, &host, &port)) {
-    Answer(fd, "400 Bad Request");
-    return finish();
-  }
-  upstream = ConnectTcp(host, port);
-  if (upstream < 0 || !listener_->Track(upstream)) {
-    Answer(fd, "502 Bad Gateway");
-    return finish();
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    forwarded_.push_back(target);
-  }
+  if (!open_upstream(authority, &forwarded_)) return finish();
   // The head again in origin form, without the proxy's own headers, one request only.
   std::string out = method + " " + path + " " + version + "\r\n";
   size_t at = eol + 2;

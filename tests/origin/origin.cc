@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "core/checksum.h"
+#include "tcp_relay.h"
 
 namespace modeld::testing {
 
@@ -37,20 +38,7 @@ std::string RandomBytes(size_t size, uint64_t seed) {
 std::string Sha256Hex(const std::string& data) { return HashHex(HashAlgorithm::kSha256, data); }
 
 TestOrigin::TestOrigin() {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_fd_, 128) != 0) {
-    throw std::runtime_error(std::string("test origin: bind/listen: ") + std::strerror(errno));
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenLoopback(&port_, "test origin");
   accept_thread_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -224,19 +212,6 @@ void TestOrigin::AcceptLoop() {
 }
 
 namespace {
-
-bool SendAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
 
 const char* Reason(int status) {
   switch (status) {

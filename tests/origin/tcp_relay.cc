@@ -14,21 +14,26 @@
 
 namespace modeld::testing {
 
-ThreadedListener::ThreadedListener(std::function<void(int fd)> serve) : serve_(std::move(serve)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+int ListenLoopback(uint16_t* port, const char* who) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_fd_, 128) != 0) {
-    ::close(listen_fd_);
-    throw std::runtime_error(std::string("listener: bind/listen: ") + std::strerror(errno));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 128) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw std::runtime_error(std::string(who) + ": bind/listen: " + std::strerror(err));
   }
   socklen_t len = sizeof addr;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+ThreadedListener::ThreadedListener(std::function<void(int fd)> serve) : serve_(std::move(serve)) {
+  listen_fd_ = ListenLoopback(&port_, "listener");
   accept_thread_ = std::thread([this] { AcceptLoop(); });
 }
 

@@ -49,6 +49,9 @@ class ThreadedListener {
   std::vector<std::thread> threads_;  // GUARDED_BY(mu_)
 };
 
+// A listening socket on 127.0.0.1, port 0 (the port chosen in |*port|). Throws
+// runtime_error naming |who| if it cannot listen.
+int ListenLoopback(uint16_t* port, const char* who);
 // A blocking TCP connection to |host|:|port| (a name or an address); -1 if none.
 int ConnectTcp(const std::string& host, uint16_t port);
 // Writes all of |n| bytes; false on an error.
