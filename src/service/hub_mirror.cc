@@ -1,6 +1,7 @@
 #include "service/hub_mirror.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
@@ -14,6 +15,7 @@
 #include "core/mutex.h"
 #include "core/names.h"
 #include "engine/engine.h"
+#include "engine/journal.h"
 #include "engine/range_set.h"
 #include "net/http.h"
 #include "service/hub_mirror_impl.h"
@@ -245,6 +247,7 @@ MirrorImpl::~MirrorImpl() {
   {
     MutexLock l(&mu_);
     stopping_ = true;
+    stop_cv_.SignalAll();
     for (auto& [etag, f] : flights_) {
       if (f->transfer) running.push_back(f->transfer);
     }
@@ -517,6 +520,58 @@ Result<std::shared_ptr<FileSource>> MirrorImpl::Join(const MirrorRepo& repo,
 
 void MirrorImpl::RunFlight(std::shared_ptr<Flight> flight, engine::DownloadRequest dl,
                            const std::string& etag, const std::string& what, uint64_t size) {
+  // One process fetches a file at a time (another modeld on the same data dir may be the
+  // one): the lock of "mirror-<etag>". While another holds it, this one follows its
+  // journal; when the lock comes free, the file is either in the store (done) or not
+  // (the other died or failed): this one fetches it then, resuming the partial.
+  const std::string key = "mirror-" + etag;
+  fs::path journal = flight->part;
+  journal += ".journal";
+  bool followed = false;
+  for (;;) {
+    {
+      MutexLock l(&mu_);
+      if (stopping_) break;
+    }
+    auto lock = store_.TryLock(key);
+    if (!lock.has_value()) {
+      log::Warn("mirror: {}: {}", what, lock.error().ToString());
+      return FinishFlight(flight, etag, false);
+    }
+    if (lock->has_value()) {
+      if (auto blob = store_.FindMirrorBlob(etag); blob.has_value() && blob->has_value()) {
+        return FinishFlight(flight, etag, true);  // the other process finished it
+      }
+      if (followed) {
+        log::Info("mirror: {}: the other process fetching it stopped; fetching it here", what);
+        // A partial the other one deleted (its digest did not match) is not the file this
+        // flight's readers read: they fail, and the file is fetched again.
+        struct stat ours {
+        }, now{};
+        if (::fstat(flight->fd.get(), &ours) != 0 || ::stat(flight->part.c_str(), &now) != 0 ||
+            ours.st_ino != now.st_ino || ours.st_dev != now.st_dev) {
+          flight->Reset();
+          flight->fd.Reset(::open(flight->part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        }
+      }
+      return Fetch(flight, std::move(dl), etag, what, size);
+    }
+    // Another process fetches it: what its journal says is written may be read.
+    followed = true;
+    if (auto state = engine::Journal::Load(journal); state.has_value() && state->has_value()) {
+      for (const auto& r : (*state)->written) flight->Written(r.begin, r.end);
+    }
+    if (auto blob = store_.FindMirrorBlob(etag); blob.has_value() && blob->has_value()) {
+      return FinishFlight(flight, etag, true);
+    }
+    MutexLock l(&mu_);
+    stop_cv_.WaitFor(&mu_, kFollowInterval, [&]() REQUIRES(mu_) { return stopping_; });
+  }
+  FinishFlight(flight, etag, false);  // stopping
+}
+
+void MirrorImpl::Fetch(std::shared_ptr<Flight> flight, engine::DownloadRequest dl,
+                       const std::string& etag, const std::string& what, uint64_t size) {
   struct Outcome {
     Mutex mu;
     CondVar cv;
@@ -551,6 +606,11 @@ void MirrorImpl::RunFlight(std::shared_ptr<Flight> flight, engine::DownloadReque
   } else {
     log::Warn("mirror: fetching {} failed: {}", what, ev.status.ToString());
   }
+  FinishFlight(flight, etag, ok);
+}
+
+void MirrorImpl::FinishFlight(const std::shared_ptr<Flight>& flight, const std::string& etag,
+                              bool ok) {
   {
     MutexLock l(&mu_);
     if (auto it = flights_.find(etag); it != flights_.end() && it->second == flight)

@@ -87,6 +87,8 @@ class MirrorImpl : public HubMirror {
 
  private:
   static constexpr size_t kMaxListings = 256;
+  // How often a file another process is fetching is looked at (its journal, the store).
+  static constexpr auto kFollowInterval = std::chrono::milliseconds(50);
   struct Negative {
     Status status;
     std::chrono::steady_clock::time_point until;
@@ -122,8 +124,14 @@ class MirrorImpl : public HubMirror {
   std::string UpstreamUrl(const MirrorRepo& repo, const MirrorEntry& entry) const;
   Result<std::shared_ptr<FileSource>> Join(const MirrorRepo& repo, const MirrorEntry& entry)
       EXCLUDES(mu_);
+  // A flight's thread: fetches the file, or follows another process fetching it.
   void RunFlight(std::shared_ptr<Flight> flight, engine::DownloadRequest dl,
                  const std::string& etag, const std::string& what, uint64_t size) EXCLUDES(mu_);
+  // Downloads it here (holding the file's lock) and adopts the verified blob.
+  void Fetch(std::shared_ptr<Flight> flight, engine::DownloadRequest dl, const std::string& etag,
+             const std::string& what, uint64_t size) EXCLUDES(mu_);
+  void FinishFlight(const std::shared_ptr<Flight>& flight, const std::string& etag, bool ok)
+      EXCLUDES(mu_);
   void ReapRunners() REQUIRES(mu_);
 
   store::Store& store_;
@@ -132,6 +140,7 @@ class MirrorImpl : public HubMirror {
 
   mutable Mutex mu_;
   bool stopping_ GUARDED_BY(mu_) = false;
+  CondVar stop_cv_;                                           // signalled with stopping_
   std::map<std::string, Negative> negative_ GUARDED_BY(mu_);  // "kind/repo@revision"
   std::map<std::string, CachedRef> refs_ GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<const MirrorRepo>> listings_ GUARDED_BY(mu_);  // "@commit"

@@ -155,6 +155,12 @@ Result<std::vector<HubEntry>> ParseHubEntries(std::string_view body, const std::
     if (Status s = ValidateRelativePath(*path); !s.ok()) {
       return Status::Corrupt("the Hub listed a bad path in " + repo_id + ": " + s.message());
     }
+    // The oid becomes an ETag header: hex digits only (git's sha1, or a sha256).
+    if (oid->size() > 128 || !std::all_of(oid->begin(), oid->end(), [](char c) {
+          return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+        })) {
+      return Status::Corrupt("the Hub's listing of " + repo_id + " has a bad oid for " + *path);
+    }
     e.path = *path;
     e.size = e.directory ? 0 : *size;
     e.oid = *oid;

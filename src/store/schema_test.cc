@@ -55,9 +55,10 @@ TEST(SchemaTest, MigratesAnEmptyRegistryToTheLatestVersion) {
   ASSERT_TRUE(Migrate(*db).ok());
   EXPECT_EQ(*SchemaVersion(*db), LatestSchemaVersion());
   EXPECT_EQ(LatestSchemaVersion(), static_cast<int64_t>(Migrations().size()));
-  EXPECT_EQ(Rows(*db, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"),
-            (std::vector<std::string>{"blobs", "files", "jobs", "models", "pending_links",
-                                      "registered_models", "url_blobs"}));
+  EXPECT_EQ(
+      Rows(*db, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"),
+      (std::vector<std::string>{"blobs", "files", "hub_blobs", "hub_listings", "hub_refs", "jobs",
+                                "models", "pending_links", "registered_models", "url_blobs"}));
   // The columns later migrations added are there.
   ASSERT_TRUE(db->Exec("SELECT size FROM models").ok());
   ASSERT_TRUE(db->Exec("SELECT mtime_ns, ino, dev FROM files").ok());
