@@ -26,7 +26,7 @@ work=$(mktemp -d /var/tmp/modeld-mirror.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -39,8 +39,9 @@ cat > "$work/repos.json" <<JSON
             "files": [{"path": "big.bin", "file": "$work/big.bin", "lfs": true}]}],
  "rate": $((RATE_MIB * 1024 * 1024))}
 JSON
-mkfifo "$work/mimic.out"
-"$MIMIC" "$work/repos.json" > "$work/mimic.out" < <(sleep infinity) &
+mkfifo "$work/mimic.out" "$work/mimic.in"
+exec 5<> "$work/mimic.in"  # the mimic's stdin: it stops at EOF, when this script ends
+"$MIMIC" "$work/repos.json" > "$work/mimic.out" < "$work/mimic.in" &
 pids+=($!)
 read -r line < "$work/mimic.out"
 API=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["api"])' "$line")

@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mutex.h"
 #include "core/names.h"
 #include "engine/engine.h"
@@ -36,6 +37,16 @@ const MirrorEntry* MirrorRepo::Find(const std::string& path) const {
 }
 
 namespace {
+
+// modeld_mirror_files_total{how}: how the mirror answered each file it sent.
+metrics::Counter& MirrorFiles(std::string_view how) {
+  static metrics::CounterFamily& family = metrics::DefaultRegistry().AddCounter(
+      "modeld_mirror_files_total",
+      "Files the Hub mirror began to send, by how: from the store, by a download it started, "
+      "or by joining one in progress.",
+      {"how"});
+  return family.Get({std::string(how)});
+}
 
 std::string KindName(HubKind kind) { return kind == HubKind::kDataset ? "datasets" : "models"; }
 
@@ -462,6 +473,7 @@ Result<std::shared_ptr<FileSource>> MirrorImpl::Open(const MirrorRepo& repo,
     if (fd.valid()) {
       MutexLock l(&mu_);
       ++stats_.served_from_store;
+      MirrorFiles("store").Inc();
       return std::shared_ptr<FileSource>(std::make_shared<BlobSource>(std::move(fd), entry.size));
     }
   }
@@ -478,6 +490,7 @@ Result<std::shared_ptr<FileSource>> MirrorImpl::Join(const MirrorRepo& repo,
     UniqueFd fd(::fcntl(it->second->fd.get(), F_DUPFD_CLOEXEC, 0));
     if (!fd.valid()) return ErrnoStatus("dup", errno);
     ++stats_.joined;
+    MirrorFiles("joined").Inc();
     return std::shared_ptr<FileSource>(std::make_shared<FlightSource>(it->second, std::move(fd)));
   }
   auto flight = std::make_shared<Flight>(entry.size);
@@ -501,11 +514,12 @@ Result<std::shared_ptr<FileSource>> MirrorImpl::Join(const MirrorRepo& repo,
                             : Checksum{HashAlgorithm::kGitSha1, entry.oid};
   if (!options_.upstream_token.empty())
     dl.headers.push_back("Authorization: Bearer " + options_.upstream_token);
-  dl.downloaded = &DownloadedBytes("hub-mirror");
+  dl.downloaded = &DownloadedBytes("huggingface");  // counted as the Hub's
   dl.observer = std::make_shared<FlightObserver>(flight);
   dl.drop_cache = false;  // the clients read it now
   flights_[etag] = flight;
   ++stats_.fetches_started;
+  MirrorFiles("fetched").Inc();
   // The download runs on a thread of its own, which adopts the verified file.
   std::string what = repo.repo_id + "/" + entry.path;
   auto done = std::make_shared<std::atomic<bool>>(false);

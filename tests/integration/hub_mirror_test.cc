@@ -307,6 +307,24 @@ TEST_F(HubMirrorTest, FirstBytesArriveWhileTheFileIsStillDownloading) {
   EXPECT_EQ(got.load(), kSize);
 }
 
+// A client reading slowly holds up neither the download nor another client: each reads
+// the file, not a buffer the download fills.
+TEST_F(HubMirrorTest, ASlowClientSlowsNeitherTheDownloadNorTheOthers) {
+  const size_t kSize = 32u << 20;
+  std::string content = AddBigRepo("org/shared", kSize, 8u << 20);
+  const std::string url = base_ + "/org/shared/resolve/main/big.bin";
+  std::atomic<uint64_t> slow_read{0};
+  std::thread slow([&] { StreamGet(url, {}, 2u << 20, 256u << 10, &slow_read); });
+  ASSERT_TRUE(cdn_.WaitForBodyBytes(hub_.CdnPath(content), 1));
+  auto fast = StreamGet(url);
+  uint64_t slow_then = slow_read.load();
+  EXPECT_EQ(fast.sha256, Sha256(content));
+  EXPECT_LT(slow_then, 2u << 20) << "the slow client was still reading";
+  EXPECT_EQ(mirror_->Stats().fetches_started, 1u);
+  EXPECT_GE(cdn_.BodyBytes(hub_.CdnPath(content)), kSize) << "the download did not wait for it";
+  slow.join();
+}
+
 TEST_F(HubMirrorTest, ADigestMismatchFailsEveryStreamAndInstallsNothing) {
   const size_t kSize = 8u << 20;
   std::string content = AddBigRepo("org/liar", kSize, 8u << 20);

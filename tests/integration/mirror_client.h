@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
 #include <cstring>
 #include <random>
 #include <string>
@@ -21,26 +22,36 @@ struct StreamResult {
   CURLcode rc = CURLE_OK;
   std::string headers;
 };
+// |abort_after|: the client goes away after that many bytes; |max_speed|: it reads at most
+// that many bytes a second; |progress|: the bytes read so far, for another thread to see.
 inline StreamResult StreamGet(const std::string& url, const std::vector<std::string>& headers = {},
-                              uint64_t abort_after = 0) {
+                              uint64_t abort_after = 0, uint64_t max_speed = 0,
+                              std::atomic<uint64_t>* progress = nullptr) {
   struct Sink {
     Hasher hasher{HashAlgorithm::kSha256};
     uint64_t bytes = 0, abort_after = 0;
+    std::atomic<uint64_t>* progress = nullptr;
     std::string headers;
   } sink;
   sink.abort_after = abort_after;
+  sink.progress = progress;
   CURL* c = curl_easy_init();
   curl_slist* list = nullptr;
   for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+  if (max_speed) {
+    curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, static_cast<curl_off_t>(max_speed));
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 16384L);
+  }
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(
       c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t, size_t n, void* ud) -> size_t {
         auto* s = static_cast<Sink*>(ud);
         s->hasher.Update(p, n);
         s->bytes += n;
+        if (s->progress) s->progress->store(s->bytes);
         if (s->abort_after && s->bytes >= s->abort_after) return 0;  // the client goes away
         return n;
       });
