@@ -100,6 +100,25 @@ TEST_F(HubMirrorTest, DescribesARepositoryAtABranchAndAtItsCommit) {
   EXPECT_FALSE(GetJson("/api/models/org/tiny")["siblings"][0].contains("size"));
 }
 
+TEST_F(HubMirrorTest, ServesDatasetsAsModels) {
+  std::string rows = Pattern(40000, 21);
+  hub_.AddRepo("datasets/org/rows", kCommit, {"main"},
+               {{"data/train.parquet", rows, true}, {"README.md", "# rows", false}});
+  json info = GetJson("/api/datasets/org/rows");
+  EXPECT_EQ(info["id"], "org/rows");
+  EXPECT_EQ(info["sha"], kCommit);
+  EXPECT_FALSE(info.contains("modelId"));
+  json tree = GetJson("/api/datasets/org/rows/tree/main/data");
+  ASSERT_EQ(tree.size(), 1u);
+  EXPECT_EQ(tree[0]["lfs"]["oid"], Sha256(rows));
+  auto file = HttpCall("GET", base_ + "/datasets/org/rows/resolve/main/data/train.parquet");
+  EXPECT_EQ(file.status, 200);
+  EXPECT_EQ(file.body, rows);
+  EXPECT_EQ(HttpCall("GET", base_ + "/datasets/org/rows/resolve/main/README.md").body, "# rows");
+  // The same name as a model is another repository.
+  EXPECT_EQ(HttpCall("GET", base_ + "/api/models/org/rows").status, 404);
+}
+
 TEST_F(HubMirrorTest, ListsTheTreeInPagesThatLinkBackToTheMirror) {
   std::vector<std::string> paths;
   std::string url = base_ + "/api/models/org/tiny/tree/main?recursive=true";

@@ -17,9 +17,11 @@ std::string HubMimic::GitBlobSha1(const std::string& content) {
 
 HubMimic::HubMimic(TestOrigin& origin, TestOrigin* cdn)
     : origin_(origin), cdn_(cdn ? *cdn : origin) {
-  origin_.Handle("/api/models/",
-                 [this](const std::string& m, const std::string& t,
-                        const std::map<std::string, std::string>& h) { return Api(m, t, h); });
+  for (const char* prefix : {"/api/models/", "/api/datasets/"}) {
+    origin_.Handle(prefix,
+                   [this](const std::string& m, const std::string& t,
+                          const std::map<std::string, std::string>& h) { return Api(m, t, h); });
+  }
 }
 
 std::string TinyWeights() { return RandomBytes(300000, 1); }
@@ -141,7 +143,10 @@ SimpleResponse HubMimic::Api(const std::string& method, const std::string& targe
   std::string path = target.substr(0, target.find('?'));
   std::string query =
       target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
-  std::string rest = path.substr(std::string("/api/models/").size());
+  // A dataset is kept as "datasets/org/name" (its resolve path's prefix too).
+  bool dataset = path.rfind("/api/datasets/", 0) == 0;
+  std::string rest = (dataset ? "datasets/" : "") +
+                     path.substr(std::string(dataset ? "/api/datasets/" : "/api/models/").size());
   std::string repo_id, after;
   Repo* repo = FindRepo(rest, &repo_id, &after);
   if (!repo) {
@@ -163,7 +168,7 @@ SimpleResponse HubMimic::Api(const std::string& method, const std::string& targe
     return SimpleResponse{200,
                           {{"Content-Type", "application/json"}},
                           json{{"_id", "mimic-" + repo_id},
-                               {"id", repo_id},
+                               {"id", dataset ? repo_id.substr(9) : repo_id},
                                {"sha", repo->commit},
                                {"private", false},
                                {"gated", repo->token.empty() ? json(false) : json("manual")},

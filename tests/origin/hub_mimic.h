@@ -1,6 +1,7 @@
 // HubMimic: the parts of the Hugging Face Hub's HTTP API a client needs, served by a
 // TestOrigin, for tests of the Hub source (PEERS.md section 2):
 //   GET /api/models/{repo}/revision/{rev}          -> {"id", "sha", "siblings": [...]}
+//   (and /api/datasets/..., /datasets/{repo}/resolve/... for datasets)
 //   GET /api/models/{repo}/tree/{rev}?recursive=true -> [{type, path, size, oid, lfs}],
 //       paginated with Link: <...&cursor=N>; rel="next"
 //   GET|HEAD /{repo}/resolve/{rev}/{path}          -> LFS: 302 to /cdn/<sha256> with
@@ -32,8 +33,9 @@ class HubMimic {
   // LFS files are served from |cdn| (another host, as the real Hub's CDN is), or from
   // |origin| itself when null.
   explicit HubMimic(TestOrigin& origin, TestOrigin* cdn = nullptr);
-  // Adds |repo_id| ("org/name") with |files| at |commit|; |refs| maps branch/tag names
-  // to it ("main" at least). |gated_token| non-empty: requests need that bearer token.
+  // Adds |repo_id| ("org/name"; a dataset: "datasets/org/name") with |files| at |commit|; |refs|
+  // maps branch/tag names to it ("main" at least). |gated_token| non-empty: requests need that
+  // bearer token.
   void AddRepo(const std::string& repo_id, const std::string& commit,
                const std::vector<std::string>& refs, std::vector<HubRepoFile> files,
                const std::string& gated_token = "");
