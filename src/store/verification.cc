@@ -84,8 +84,10 @@ Result<std::optional<FileStamp>> BlobRecord(Db& db, const std::string& sha256) {
 
 Status RecordBlob(Db& db, const std::string& sha256, const FileStamp& stamp, int64_t now) {
   auto q = db.Prepare(
-      "INSERT OR REPLACE INTO blobs(sha256, size, mtime_ns, ino, dev, verified_at) "
-      "VALUES (?1,?2,?3,?4,?5,?6)");
+      "INSERT INTO blobs(sha256, size, mtime_ns, ino, dev, verified_at) "
+      "VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(sha256) DO UPDATE SET size=excluded.size, "
+      "mtime_ns=excluded.mtime_ns, ino=excluded.ino, dev=excluded.dev, "
+      "verified_at=excluded.verified_at");
   if (!q.has_value()) return q.error();
   return q->Bind(1, sha256)
       .Bind(2, ToSql(stamp.size))

@@ -24,7 +24,7 @@
 #include <string>
 
 #include "core/status.h"
-#include "store/sqlite.h"
+#include "store/db.h"
 
 namespace modeld::store {
 
