@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <latch>
 #include <thread>
@@ -131,6 +132,90 @@ TEST_F(PostgresDbTest, InstancesStartingAtOnceMigrateOnce) {
   auto q = db_->Prepare("SELECT count(*) FROM modeld_schema_version");
   ASSERT_TRUE(q.has_value() && *q->Step());
   EXPECT_EQ(q->Int(0), 1);
+}
+
+// Rows of |sql|, each as its columns joined by '|' (NULL for null).
+std::vector<std::string> PgRows(Db& db, const std::string& sql) {
+  std::vector<std::string> out;
+  auto q = db.Prepare(sql);
+  EXPECT_TRUE(q.has_value()) << sql;
+  if (!q.has_value()) return out;
+  for (;;) {
+    auto r = q->Step();
+    EXPECT_TRUE(r.has_value()) << sql << ": " << (r.has_value() ? "" : r.error().ToString());
+    if (!r.has_value() || !*r) break;
+    std::string row;
+    for (int c = 0;; ++c) {
+      // The queries below name their column count in their first column.
+      if (c >= q->Int(0)) break;
+      row += (c ? "|" : "") + (q->IsNull(c + 1) ? std::string("NULL") : q->Text(c + 1));
+    }
+    out.push_back(row);
+  }
+  return out;
+}
+
+// The schema as PostgreSQL describes it: equal schemas were made by equal statements.
+std::vector<std::string> PgSchema(Db& db) {
+  return PgRows(db,
+                "SELECT 4, table_name, column_name, data_type, COALESCE(column_default, '') FROM "
+                "information_schema.columns WHERE table_schema = current_schema() ORDER BY "
+                "table_name, column_name");
+}
+
+// A registry that a modeld knowing the first |version| migrations would leave, upgraded
+// with its rows: the same migrations PostgreSQL will run when later ones are added.
+TEST_F(PostgresDbTest, MigratesARegistryAtEachOlderVersionWithItsRows) {
+  ASSERT_TRUE(Migrate(*db_).ok());
+  const auto want = PgSchema(*db_);
+  EXPECT_NE(std::find(want.begin(), want.end(), "files|size|bigint|"), want.end())
+      << "64-bit sizes";
+  for (int64_t version = 1; version < LatestSchemaVersion(); ++version) {
+    SCOPED_TRACE("from version " + std::to_string(version));
+    MODELD_PG_DATABASE_OR_SKIP(url);
+    auto opened = OpenPostgres(url);
+    ASSERT_TRUE(opened.has_value());
+    Db& db = **opened;
+    {
+      auto tx = Transaction::Begin(db);
+      ASSERT_TRUE(tx.has_value());
+      for (int64_t v = 0; v < version; ++v) {
+        ASSERT_TRUE(db.Exec(MigrationSql(Engine::kPostgres, Migrations()[v])).ok());
+      }
+      ASSERT_TRUE(db.SetSchemaVersion(version).ok());
+      ASSERT_TRUE((*tx)->Commit().ok());
+    }
+    ASSERT_TRUE(db.Exec("INSERT INTO models(name, version, status, content_dir, created_at, "
+                        "installed_at) VALUES ('m', 'v1', 'available', 'c1', 1, 2), "
+                        "('empty', 'v1', 'broken', 'c2', 1, 2)")
+                    .ok());
+    ASSERT_TRUE(db.Exec("INSERT INTO files(model_id, path, size, sha256) SELECT id, 'a.bin', "
+                        "3, 'x' FROM models WHERE name = 'm'")
+                    .ok());
+    ASSERT_TRUE(db.Exec("INSERT INTO files(model_id, path, size, sha256) SELECT id, "
+                        "'b/c.json', 5000000000, 'y' FROM models WHERE name = 'm'")
+                    .ok());
+    ASSERT_TRUE(db.Exec("INSERT INTO jobs(id, model, request, state, bytes_done, created_at, "
+                        "updated_at) VALUES ('j1', 'm:v1', '{}', 'downloading', 7, 1, 2)")
+                    .ok());
+    ASSERT_TRUE(Migrate(db).ok());
+    EXPECT_EQ(*SchemaVersion(db), LatestSchemaVersion());
+    EXPECT_EQ(PgSchema(db), want) << "the same schema as a new registry's";
+    if (version < 2) {
+      EXPECT_EQ(PgRows(db, "SELECT 2, name, size FROM models ORDER BY id"),
+                (std::vector<std::string>{"m|5000000003", "empty|0"}));
+    }
+    EXPECT_EQ(PgRows(db, "SELECT 4, id, state, bytes_done, interrupted_runs FROM jobs"),
+              (std::vector<std::string>{"j1|downloading|7|0"}));
+    // A new model's id still comes from the identity column.
+    auto ins = db.Prepare(
+        "INSERT INTO models(name, version, status, content_dir, created_at, installed_at) "
+        "VALUES ('n', 'v1', 'available', 'c3', 1, 2) RETURNING id");
+    ASSERT_TRUE(ins.has_value());
+    auto row = ins->Step();
+    ASSERT_TRUE(row.has_value() && *row);
+    EXPECT_GT(ins->Int(0), 2);
+  }
 }
 
 TEST_F(PostgresDbTest, RefusesARegistryNewerThanThisModeld) {

@@ -18,7 +18,9 @@
 #include <vector>
 
 #ifdef MODELD_HAVE_PQXX
-#include <pqxx/pqxx>
+// libpq itself, not libpqxx: the databases are dropped from an exit handler, after libpqxx's
+// own statics may be gone.
+#include <libpq-fe.h>
 #endif
 
 namespace modeld::testing_pg {
@@ -126,15 +128,28 @@ std::string Tail(const fs::path& file) {
 }
 
 #ifdef MODELD_HAVE_PQXX
+// Runs |sql| on |c|'s database "postgres"; "" when it worked, else the error.
+std::string Exec(const Cluster& c, const std::string& sql) {
+  PGconn* conn = PQconnectdb((c.Url("postgres") + "?connect_timeout=5").c_str());
+  std::string err;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    err = PQerrorMessage(conn);
+  } else if (!sql.empty()) {
+    PGresult* r = PQexec(conn, sql.c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+      err = PQresultErrorMessage(r);
+    }
+    PQclear(r);
+  }
+  PQfinish(conn);
+  return err;
+}
+
 // Whether |c| accepts a connection, with the reason when not.
 bool Answers(const Cluster& c, std::string* why) {
-  try {
-    pqxx::connection conn(c.Url("postgres") + "?connect_timeout=5");
-    return conn.is_open();
-  } catch (const std::exception& e) {
-    if (why) *why = e.what();
-    return false;
-  }
+  std::string err = Exec(c, "");
+  if (why) *why = err;
+  return err.empty();
 }
 #else
 bool Answers(const Cluster&, std::string* why) {
@@ -159,15 +174,9 @@ Shared& State() {
 
 void DropDatabases(const Cluster& c, const std::vector<std::string>& names) {
 #ifdef MODELD_HAVE_PQXX
-  try {
-    pqxx::connection conn(c.Url("postgres"));
-    for (const auto& name : names) {
-      pqxx::nontransaction n(conn);
-      n.exec("DROP DATABASE IF EXISTS \"" + name + "\" WITH (FORCE)");
-    }
-  } catch (const std::exception&) {
-    // The cluster is gone: so are its databases.
-  }
+  // A cluster that is gone took its databases along: errors do not matter.
+  for (const auto& name : names)
+    (void)Exec(c, "DROP DATABASE IF EXISTS \"" + name + "\" WITH (FORCE)");
 #endif
 }
 
@@ -302,13 +311,11 @@ std::optional<std::string> NewDatabase(std::string* why) {
   std::random_device rd;
   const std::string name = "t_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) +
                            "_" + std::to_string(rd() % 100000);
-  try {
-    pqxx::connection conn(s.cluster->Url("postgres"));
-    pqxx::nontransaction n(conn);
-    n.exec("CREATE DATABASE \"" + name + "\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' " +
-           "LC_CTYPE 'C'");
-  } catch (const std::exception& e) {
-    *why = std::string("CREATE DATABASE failed: ") + e.what();
+  if (std::string err = Exec(*s.cluster, "CREATE DATABASE \"" + name +
+                                             "\" TEMPLATE template0 ENCODING 'UTF8' "
+                                             "LC_COLLATE 'C' LC_CTYPE 'C'");
+      !err.empty()) {
+    *why = "CREATE DATABASE failed: " + err;
     return std::nullopt;
   }
   s.databases.push_back(name);
