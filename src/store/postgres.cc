@@ -48,8 +48,26 @@ std::string PgPlaceholders(std::string_view sql, int* params) {
   return out;
 }
 
+namespace {
+
+// |text| with every postgresql:// or postgres:// URL in it redacted (RedactUrl: its
+// password), besides the http(s) ones RedactText finds.
+std::string RedactPgUrls(std::string text) {
+  for (std::string_view scheme : {"postgresql://", "postgres://"}) {
+    for (size_t at = text.find(scheme); at != std::string::npos; at = text.find(scheme, at + 1)) {
+      size_t end = text.find_first_of(" \t\n\"'<>()", at);
+      if (end == std::string::npos) end = text.size();
+      std::string redacted = RedactUrl(text.substr(at, end - at));
+      text.replace(at, end - at, redacted);
+    }
+  }
+  return RedactText(text);
+}
+
+}  // namespace
+
 Status PgStatus(std::string_view state, const std::string& message) {
-  std::string msg = RedactText(message);
+  std::string msg = RedactPgUrls(message);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   auto starts = [&](std::string_view p) { return state.starts_with(p); };
   if (state.empty() || starts("08") || state == "40001" || state == "40P01" || state == "55P03" ||
@@ -88,7 +106,7 @@ Status FromException(const std::exception& e, std::string_view context) {
     return PgStatus("", msg);
   }
   if (dynamic_cast<const pqxx::transaction_rollback*>(&e)) return PgStatus("40001", msg);
-  return Status::IoError(RedactText(msg));
+  return Status::IoError(RedactPgUrls(msg));
 }
 
 std::string Head(std::string_view sql) {

@@ -45,6 +45,11 @@ TEST(PostgresTest, ErrorsMapToTheCodesSqliteGives) {
   }
   EXPECT_EQ(PgStatus("08006", "see https://u:secret@h/x").message().find("secret"),
             std::string::npos);
+  std::string m =
+      PgStatus("", "bad \"postgresql://u:secret@h:5432/d?x=1\" or postgres://v:pw2@h").message();
+  EXPECT_EQ(m.find("secret"), std::string::npos) << m;
+  EXPECT_EQ(m.find("pw2"), std::string::npos) << m;
+  EXPECT_NE(m.find("@h:5432/d"), std::string::npos) << m;
 }
 
 TEST(PostgresTest, AnUnreachableServerIsUnavailableAndThePasswordStaysOut) {

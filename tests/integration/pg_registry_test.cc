@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
+#include "http_client.h"
 #include "origin.h"
+#include "serve_child.h"
 #include "subprocess.h"
 #include "throwaway_pg.h"
 
@@ -80,6 +82,38 @@ TEST_F(PgRegistryTest, ProcessesShareOneRegistryAndDataDir) {
             0)
       << err;
   EXPECT_EQ(nlohmann::json::parse(out)["models"].size(), 1u) << out;
+}
+
+// A server and the CLI on one registry: what the server pulls the CLI lists, a second
+// server (the first killed) lists it and its job, and rm from the CLI is what it then sees.
+TEST_F(PgRegistryTest, AServerAndTheCliShareTheRegistry) {
+  std::string data = RandomBytes(2 * kMiB, 9);
+  origin_.Put("/m.bin", {.content = data});
+  {
+    ServeChild s(data_, {"--registry", url_});
+    ASSERT_GT(s.port(), 0) << s.Log();
+    auto r = HttpCall(
+        "POST", s.base() + "/model-download?wait=true",
+        nlohmann::json({{"model_name", "served"}, {"download_url", origin_.Url("/m.bin")}}).dump(),
+        {"Content-Type: application/json"});
+    ASSERT_EQ(r.status, 200) << r.body << s.Log();
+    auto ls = Json({"ls"});
+    ASSERT_EQ(ls["models"].size(), 1u) << ls.dump();
+    EXPECT_EQ(ls["models"][0]["name"], "served");
+    EXPECT_EQ(ls["models"][0]["status"], "available");
+    s.Signal(SIGKILL);
+    s.Wait();
+  }
+  ServeChild again(data_, {"--registry", url_});
+  ASSERT_GT(again.port(), 0) << again.Log();
+  auto models = HttpCall("GET", again.base() + "/models");
+  ASSERT_EQ(models.status, 200);
+  EXPECT_NE(models.body.find("served"), std::string::npos) << models.body;
+  auto jobs = HttpCall("GET", again.base() + "/model-download");
+  EXPECT_NE(jobs.body.find("completed"), std::string::npos) << jobs.body;
+  Json({"rm", "served"});
+  models = HttpCall("GET", again.base() + "/models");
+  EXPECT_EQ(models.body.find("served"), std::string::npos) << models.body;
 }
 
 TEST(PgRegistryErrorsTest, ABadRegistryIsRefusedWithoutShowingItsPassword) {
