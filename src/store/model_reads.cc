@@ -340,7 +340,7 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
         if (is_blob) bad_blobs.insert(f.sha256);
         continue;
       }
-      if (!row.stamp || !(*row.stamp == hashed->stamp)) {
+      if (!row.stamp || !row.stamp->Matches(hashed->stamp)) {
         file_stamps.push_back({item.id, f.path, hashed->stamp});
       }
       if (is_blob && PeekBlob(f.sha256, f.size) != BlobState::kVerified) {

@@ -166,7 +166,7 @@ BlobState Store::PeekBlob(const std::string& sha256, uint64_t size) {
     return BlobState::kUnrecorded;  // so it is hashed before it is trusted
   }
   if (!record->has_value()) return BlobState::kUnrecorded;
-  return **record == *now ? BlobState::kVerified : BlobState::kChanged;
+  return (*record)->Matches(*now) ? BlobState::kVerified : BlobState::kChanged;
 }
 
 void Store::RecordBlobBestEffort(const std::string& sha256, const FileStamp& stamp) {
@@ -326,7 +326,10 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
         const auto& st = stamps[i];
         fins->Reset();
         fins->Bind(1, id).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size)).Bind(4, f.sha256);
-        if (st) fins->Bind(5, st->mtime_ns).Bind(6, ToSql(st->ino)).Bind(7, ToSql(st->dev));
+        if (st) {
+          const FileStamp rec = RecordedStamp(db(), *st);
+          fins->Bind(5, rec.mtime_ns).Bind(6, ToSql(rec.ino)).Bind(7, ToSql(rec.dev));
+        }
         if (Status s = fins->Run(); !s.ok()) return s;
       }
       return Status::OK();

@@ -404,6 +404,48 @@ TEST_P(StoreTest, CrashDuringRemoveNeverLeavesAModelAvailableWithoutItsFiles) {
   }
 }
 
+// A registry shared by machines (PostgreSQL) records no device number: each machine mounts
+// the shared data dir as a device of its own, and a record with one would read as
+// "changed" on every other machine, its blobs hashed again and its models broken there.
+TEST_P(StoreTest, ASharedRegistryRecordsStampsWithoutTheirDevice) {
+  auto w = Blob("w.bin", "weights");
+  ASSERT_TRUE(store_->Install(Spec("m", "v1", {w})).has_value());
+  const bool pg = GetParam() == testing_pg::Registry::kPostgres;
+  std::unique_ptr<Db> direct;
+  if (pg) {
+    auto d = OpenPostgres(opts_.registry);
+    ASSERT_TRUE(d.has_value()) << d.error().ToString();
+    direct = std::move(d.value());
+  } else {
+    auto d = SqliteDb::Open(opts_.data_dir / "registry.sqlite");
+    ASSERT_TRUE(d.has_value()) << d.error().ToString();
+    direct = std::move(d.value());
+  }
+  const uint64_t dev = StampOf(store_->BlobPath(w.sha256))->dev;
+  ASSERT_NE(dev, 0u);
+  for (const char* sql : {"SELECT dev FROM files", "SELECT dev FROM blobs"}) {
+    auto q = direct->Prepare(sql);
+    ASSERT_TRUE(q.has_value());
+    auto row = q->Step();
+    ASSERT_TRUE(row.has_value() && *row) << sql;
+    EXPECT_EQ(FromSql(q->Int(0)), pg ? 0 : dev) << sql;
+  }
+  EXPECT_EQ(store_->PeekBlob(w.sha256, w.size), BlobState::kVerified);
+  auto m = store_->Get({"m", "v1"});
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->status, "available") << (m->problems.empty() ? "" : m->problems[0]);
+}
+
+TEST(FileStampTest, ARecordWithoutADeviceMatchesAnyDevice) {
+  const FileStamp live{5, 100, 42, 7};
+  EXPECT_TRUE((FileStamp{5, 100, 42, 7}).Matches(live));
+  EXPECT_TRUE((FileStamp{5, 100, 42, 0}).Matches(live));
+  EXPECT_FALSE((FileStamp{5, 100, 42, 8}).Matches(live));
+  EXPECT_FALSE((FileStamp{5, 101, 42, 0}).Matches(live));
+  EXPECT_FALSE((FileStamp{5, 100, 43, 0}).Matches(live));
+  EXPECT_FALSE((FileStamp{6, 100, 42, 0}).Matches(live));
+}
+
 // What only the SQLite registry does: files in the data dir.
 class SqliteStoreTest : public StoreTest {};
 INSTANTIATE_TEST_SUITE_P(Registries, SqliteStoreTest,
