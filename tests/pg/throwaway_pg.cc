@@ -202,9 +202,10 @@ std::string Missing() {
 #ifndef MODELD_HAVE_PQXX
   return "this build has no libpqxx (apt-get install libpqxx-dev, then cmake again)";
 #else
-  if (BinDir().empty()) {
-    return "postgresql is not installed (no /usr/lib/postgresql/<version>/bin/initdb; "
-           "apt-get install postgresql)";
+  if (const fs::path bin = BinDir(); bin.empty() || !fs::exists(bin / "initdb")) {
+    return "postgresql is not installed (no initdb in " +
+           (bin.empty() ? std::string("/usr/lib/postgresql/<version>/bin") : bin.string()) +
+           "; apt-get install postgresql, or scripts/install-deps.sh)";
   }
   if (::geteuid() == 0 && !User().switch_user) {
     return "running as root and there is no user \"nobody\" to run PostgreSQL as";
