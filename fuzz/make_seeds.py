@@ -283,6 +283,27 @@ many("redact", [
 ])
 
 # ---- the Hub's tree listing ------------------------------------------------------------------
+# The Hub mirror: the first byte picks Range (0, then an 8-byte size), If-None-Match (1),
+# a paths-info body (2) or a tree page from the upstream (3).
+SIZE = struct.pack("<Q", 1000)
+many("hub_mirror", [
+    b"\x00" + SIZE + b"bytes=0-0", b"\x00" + SIZE + b"bytes=10-", b"\x00" + SIZE + b"bytes=-5",
+    b"\x00" + SIZE + b"bytes=990-2000", b"\x00" + SIZE + b"bytes=1000-", b"\x00" + SIZE + b"bytes=5-1",
+    b"\x00" + SIZE + b"bytes=0-1,5-6", b"\x00" + SIZE + b"items=0-1", b"\x00" + SIZE + b"bytes=-0",
+    b'\x01"abc"', b'\x01W/"abc", "def"', b"\x01*", b"\x01", b'\x01""',
+    b'\x02{"paths": ["config.json", "gguf"], "expand": true}', b'\x02{"paths": "a.txt"}',
+    b'\x02{"paths": 5}', b"\x02{}", b"\x02[]",
+    b'\x03[{"type": "file", "oid": "' + SHA1.encode() + b'", "size": 23, "path": "config.json"},'
+    b' {"type": "directory", "oid": "' + SHA1.encode() + b'", "size": 0, "path": "gguf"},'
+    b' {"type": "file", "oid": "' + SHA1.encode() + b'", "size": 9, "path": "gguf/a.gguf",'
+    b' "lfs": {"oid": "' + SHA256.encode() + b'", "size": 9, "pointerSize": 134}, "xetHash": "00"}]',
+    b'\x03[{"type": "file", "oid": "x", "size": 1, "path": "../etc/passwd"}]',
+    b'\x03[{"type": "file", "oid": "x", "size": 1, "path": ".git/config"}]',
+    b'\x03[{"type": "file", "oid": "x", "size": -1, "path": "a"}]',
+    b'\x03[{"type": "file", "oid": "x", "size": 1, "path": "a", "lfs": {"oid": "AB"}}]',
+    b'\x03[{"type": "submodule", "path": "s"}]', b"\x03{}",
+])
+
 many("hub_tree", [
     '[{"type":"file","oid":"%s","size":1234,"path":"config.json"},{"type":"directory","oid":"d","path":"onnx"},'
     '{"type":"file","oid":"%s","size":134,"path":"onnx/model.onnx","lfs":{"oid":"%s","size":4068,"pointerSize":134}}]'

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/file_source.h"
+
 namespace modeld::api {
 
 namespace http = boost::beast::http;
@@ -38,6 +40,19 @@ struct Params {
 // Sends the response for one request. Copyable; call exactly once, from any thread.
 using Responder = std::function<void(Response)>;
 using Handler = std::function<void(const Request&, const Params&, Responder)>;
+
+// The answer of a route that may send a file (Route::file_handler): |head|, and for a body
+// the bytes [offset, end) of |source|, written with sendfile(2) as they become readable
+// (never through memory). With a source, head's Content-Length is set to end - offset and
+// its body must be empty; if the source fails midway the connection is closed, short of
+// that length. Without one, |head| is the whole answer (a HEAD's Content-Length is kept).
+struct FileReply {
+  Response head;
+  std::shared_ptr<FileSource> source;
+  uint64_t offset = 0, end = 0;
+};
+using FileResponder = std::function<void(FileReply)>;
+using FileHandler = std::function<void(const Request&, const Params&, FileResponder)>;
 
 // A one-way stream of messages to a client: Server-Sent Events or a WebSocket.
 // Send never blocks: each stream keeps a queue in which a message replaces a waiting one
@@ -108,6 +123,8 @@ struct Route {
   // handlers read, and a JSON Schema (as JSON text) of the request body ("": none given).
   std::vector<QueryParam> query = {};
   std::string body_schema = {};
+  // Instead of |handler|: an answer that may be a file (FileReply), run on |lane|.
+  FileHandler file_handler = nullptr;
 };
 
 // A JSON response with |json_body| as it is.

@@ -1,6 +1,8 @@
 // A connection's life: read a request's header, run the checks in http_server.h's order,
 // read the body, run the route's handler on its lane, write the answer, repeat; or hand
 // the socket to an event stream. Each Session lives on its connection's strand.
+#include <sys/sendfile.h>
+
 #include <boost/beast/websocket.hpp>
 #include <charconv>
 #include <optional>
@@ -207,16 +209,12 @@ class Session : public std::enable_shared_from_this<Session> {
       // One path, two answers: the WebSocket, and a plain GET (Pieces' progress).
     }
 
+    if (route->file_handler) return RunFileHandler(route, std::move(req));
     RunHandler(route, std::move(req));
   }
 
   // Runs |route|'s plain handler on its lane; its answer goes out on this strand.
   void RunHandler(const Route* route, std::shared_ptr<Request> req) {
-    {
-      MutexLock lock(&server_->mu);
-      ++server_->in_flight;
-    }
-    counted_ = true;
     auto self = shared_from_this();
     auto once = std::make_shared<std::atomic<bool>>(false);
     Responder respond = [self, once](Response res) {
@@ -224,28 +222,158 @@ class Session : public std::enable_shared_from_this<Session> {
       net::post(self->stream_.get_executor(),
                 [self, res = std::move(res)]() mutable { self->Send(std::move(res), true); });
     };
-    auto run = [route, req, params = params_, respond, target = log_target_]() {
+    Dispatch(
+        route->lane,
+        [route, req, params = params_, respond]() { route->handler(*req, params, respond); },
+        respond);
+  }
+
+  // The same for a route answering with a file (FileReply).
+  void RunFileHandler(const Route* route, std::shared_ptr<Request> req) {
+    auto self = shared_from_this();
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    FileResponder respond = [self, once](FileReply reply) {
+      if (once->exchange(true)) return;
+      net::post(self->stream_.get_executor(),
+                [self, reply = std::move(reply)]() mutable { self->SendFile(std::move(reply)); });
+    };
+    Dispatch(
+        route->lane,
+        [route, req, params = params_, respond]() { route->file_handler(*req, params, respond); },
+        [respond](Response res) { respond(FileReply{std::move(res)}); });
+  }
+
+  // Runs |run| on |lane|'s pool (inline: here); an exception or a full pool answers
+  // through |fail|.
+  void Dispatch(Lane lane, std::function<void()> run, std::function<void(Response)> fail) {
+    {
+      MutexLock lock(&server_->mu);
+      ++server_->in_flight;
+    }
+    counted_ = true;
+    auto guarded = [run = std::move(run), fail, target = log_target_]() {
       try {
-        route->handler(*req, params, respond);
+        run();
       } catch (const std::exception& e) {
         log::Error("handler for {} threw: {}", target, e.what());
-        respond(ErrorResponse(http::status::internal_server_error,
-                              std::string("Internal error: ") + e.what()));
+        fail(ErrorResponse(http::status::internal_server_error,
+                           std::string("Internal error: ") + e.what()));
       } catch (...) {
         log::Error("handler for {} threw", target);
-        respond(ErrorResponse(http::status::internal_server_error, "Internal error"));
+        fail(ErrorResponse(http::status::internal_server_error, "Internal error"));
       }
     };
-    WorkPool* pool = route->lane == Lane::kStore     ? server_->store_pool.get()
-                     : route->lane == Lane::kNetwork ? server_->network_pool.get()
-                                                     : nullptr;
-    if (!pool) return run();
-    if (!pool->Post(std::move(run))) {
+    WorkPool* pool = lane == Lane::kStore     ? server_->store_pool.get()
+                     : lane == Lane::kNetwork ? server_->network_pool.get()
+                                              : nullptr;
+    if (!pool) return guarded();
+    if (!pool->Post(std::move(guarded))) {
       Response busy = ErrorBody(http::status::service_unavailable,
                                 "Too many requests in progress; try again shortly");
       busy.set(http::field::retry_after, "1");
-      respond(std::move(busy));
+      fail(std::move(busy));
     }
+  }
+
+  // Sends a FileReply: its head, then its bytes with sendfile(2) as they become readable.
+  void SendFile(FileReply reply) {
+    if (!reply.source || reply.end <= reply.offset || head_) {
+      if (reply.source && !head_) reply.head.set(http::field::content_length, "0");
+      return Send(std::move(reply.head), true);
+    }
+    Response& res = reply.head;
+    res.version(11);
+    res.set(http::field::server, "modeld");
+    if (!cors_origin_.empty()) {
+      res.set(http::field::access_control_allow_origin, cors_origin_);
+      res.set(http::field::vary, "Origin");
+    }
+    res.keep_alive(keep_alive_ && !must_close_ && !server_->stopping);
+    res.body().clear();
+    res.content_length(reply.end - reply.offset);
+    Count(res.result_int());
+    if (opts().access_log) {
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+      log::Info("{} {} {} {} {:.1f}ms (file)", method_, log_target_, res.result_int(),
+                reply.end - reply.offset, ms);
+    }
+    file_ = std::make_shared<FileSend>();
+    file_->source = std::move(reply.source);
+    file_->pos = reply.offset;
+    file_->end = reply.end;
+    file_->keep_alive = res.keep_alive();
+    file_->head = std::make_shared<http::response<http::empty_body>>(std::move(res.base()));
+    file_->serializer = std::make_shared<http::response_serializer<http::empty_body>>(*file_->head);
+    stream_.expires_after(std::chrono::seconds(30));
+    auto self = shared_from_this();
+    http::async_write_header(stream_, *file_->serializer, [self](beast::error_code ec, size_t) {
+      if (ec) return self->FileDone(false);
+      self->stream_.expires_never();
+      beast::error_code nb;
+      self->stream_.socket().native_non_blocking(true, nb);
+      if (nb) return self->FileDone(false);
+      self->PumpFile();
+    });
+  }
+
+  // Writes what the source has, then waits for the socket or the source.
+  void PumpFile() {
+    if (!file_) return;
+    FileSend& f = *file_;
+    for (int round = 0; round < 8; ++round) {
+      if (f.pos >= f.end) return FileDone(true);
+      if (f.source->failed()) return FileDone(false);
+      uint64_t n = f.source->Readable(f.pos, f.end);
+      if (n == 0) {
+        auto self = shared_from_this();
+        f.source->WhenReadable(f.pos, f.end, [self]() {
+          net::post(self->stream_.get_executor(), [self]() { self->PumpFile(); });
+        });
+        return;
+      }
+      off_t off = static_cast<off_t>(f.pos);
+      ssize_t w = ::sendfile(stream_.socket().native_handle(), f.source->fd(), &off,
+                             static_cast<size_t>(std::min<uint64_t>(n, kSendfileChunk)));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return WaitWritable();
+      if (w <= 0) return FileDone(false);  // the client went, or the file is short
+      f.pos += static_cast<uint64_t>(w);
+    }
+    // Other work on this strand gets its turn.
+    net::post(stream_.get_executor(),
+              beast::bind_front_handler(&Session::PumpFile, shared_from_this()));
+  }
+
+  // A client that takes nothing for kFileStall is dropped.
+  void WaitWritable() {
+    auto self = shared_from_this();
+    if (!file_->timer) file_->timer.emplace(stream_.get_executor());
+    file_->timer->expires_after(kFileStall);
+    file_->timer->async_wait([self](beast::error_code ec) {
+      if (!ec && self->file_) self->stream_.socket().cancel();
+    });
+    stream_.socket().async_wait(tcp::socket::wait_write, [self](beast::error_code ec) {
+      if (!self->file_) return;
+      self->file_->timer->cancel();
+      if (ec) return self->FileDone(false);
+      self->PumpFile();
+    });
+  }
+
+  // The file's bytes were all sent (|ok|), or the answer is cut short: close.
+  void FileDone(bool ok) {
+    bool keep = ok && file_ && file_->keep_alive;
+    file_.reset();
+    if (counted_) {
+      counted_ = false;
+      MutexLock lock(&server_->mu);
+      --server_->in_flight;
+      server_->cv.SignalAll();
+    }
+    if (!keep) return Close();
+    beast::error_code nb;
+    stream_.socket().native_non_blocking(false, nb);
+    DoRead();
   }
 
   void StartStream(const Route& route, std::shared_ptr<Request> req) {
@@ -361,9 +489,13 @@ class Session : public std::enable_shared_from_this<Session> {
       res.set(http::field::vary, "Origin");
     }
     res.keep_alive(keep_alive_ && !must_close_ && !server_->stopping);
+    // A HEAD of a file route states the file's length itself.
+    std::string preset = head_ && res.body().empty() && res.count(http::field::content_length)
+                             ? std::string(res[http::field::content_length])
+                             : std::string();
     res.prepare_payload();
     if (head_) {  // the GET's headers, Content-Length included; no body
-      std::string length = std::to_string(res.body().size());
+      std::string length = preset.empty() ? std::to_string(res.body().size()) : preset;
       res.body().clear();
       res.set(http::field::content_length, length);
     }
@@ -428,8 +560,21 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
+  // A file being sent (SendFile).
+  struct FileSend {
+    std::shared_ptr<FileSource> source;
+    uint64_t pos = 0, end = 0;
+    bool keep_alive = false;
+    std::shared_ptr<http::response<http::empty_body>> head;
+    std::shared_ptr<http::response_serializer<http::empty_body>> serializer;
+    std::optional<net::steady_timer> timer;
+  };
+  static constexpr uint64_t kSendfileChunk = 4 << 20;
+  static constexpr auto kFileStall = std::chrono::seconds(60);
+
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::shared_ptr<FileSend> file_;
   HttpServer::Impl* server_;
   HttpServer::Impl::Listener* listener_;
   std::shared_ptr<void> slot_;

@@ -294,6 +294,33 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--keep-alive", serve.keep_alive,
                         "how long a loaded model stays loaded unused, when a load does not say: "
                         "5m, 1h, 300 (seconds), -1 for ever (default 5m)");
+  serve_cmd->add_option("--hub-upstream", serve.hub_upstream,
+                        "the Hub the mirror (GET /api/models/..., /{repo}/resolve/...) pulls "
+                        "through from (default: $HF_ENDPOINT, else https://huggingface.co); "
+                        "its token is $HF_TOKEN, sent to it only");
+  serve_cmd
+      ->add_option("--mirror-allow", serve.mirror_allow,
+                   "serve only repositories matching this glob (e.g. 'meta-llama/*'); repeatable")
+      ->allow_extra_args(false);
+  serve_cmd
+      ->add_option("--mirror-deny", serve.mirror_deny,
+                   "never serve repositories matching this glob; repeatable")
+      ->allow_extra_args(false);
+  serve_cmd
+      ->add_option("--mirror-max-file-size", serve.mirror_max_file_size,
+                   "the largest file the mirror fetches, e.g. 20GiB (default: no limit)")
+      ->transform(CLI::AsSizeValue(false));
+  serve_cmd
+      ->add_option("--mirror-client-token", serve.mirror_client_tokens,
+                   "a token (Authorization: Bearer) that may read gated or private "
+                   "repositories through the mirror; repeatable (default: none may)")
+      ->allow_extra_args(false);
+  serve_cmd
+      ->add_option("--mirror-ref-ttl", serve.mirror_ref_ttl_s,
+                   "how long a branch or tag's commit is trusted before the upstream is asked "
+                   "again, e.g. 30s, 5m (default 60s)")
+      ->transform(CLI::AsNumberWithUnit(duration_units))
+      ->check(CLI::NonNegativeNumber);
   serve_cmd->footer(
       Examples({"modeld serve", "modeld serve --listen 0.0.0.0:8000 --token-file /etc/modeld/token",
                 "modeld serve --compat --allowed-origin http://localhost:5173",

@@ -8,6 +8,7 @@
 
 #include "api/generic/routes.h"
 #include "api/http_server.h"
+#include "api/hub/routes.h"
 #include "api/jan/routes.h"
 #include "api/lmstudio/routes.h"
 #include "api/ollama/routes.h"
@@ -19,6 +20,7 @@
 #include "core/log.h"
 #include "net/curl_setup.h"
 #include "net/tls_trust.h"
+#include "service/hub_mirror.h"
 #include "service/job_manager.h"
 #include "service/open.h"
 #include "service/service_metrics.h"
@@ -117,11 +119,30 @@ int RunServe(ServeArgs args) {
   api::lmstudio::Context lmstudio_ctx{models, *jobs, build.version};
   api::jan::Context jan_ctx{models, *jobs, build.version};
   api::ollama::Context ollama_ctx{models, *jobs, build.version};
+  // The Hub mirror: over the service's store and engine, stopped after the server.
+  service::MirrorOptions mirroring;
+  mirroring.upstream = args.hub_upstream;
+  if (mirroring.upstream.empty()) {
+    const char* env = std::getenv("HF_ENDPOINT");
+    mirroring.upstream = env && *env ? env : "https://huggingface.co";
+  }
+  for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}) {
+    const char* v = std::getenv(name);
+    if (mirroring.upstream_token.empty() && v && *v) mirroring.upstream_token = v;
+  }
+  mirroring.allow = args.mirror_allow;
+  mirroring.deny = args.mirror_deny;
+  mirroring.max_file_size = args.mirror_max_file_size;
+  mirroring.client_tokens = args.mirror_client_tokens;
+  mirroring.ref_ttl = std::chrono::milliseconds(static_cast<int64_t>(args.mirror_ref_ttl_s * 1000));
+  std::unique_ptr<service::HubMirror> mirror = models.MakeHubMirror(mirroring);
+  api::hub::Context hub_ctx{*mirror};
   std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx),
                                         api::pieces::PiecesDialect(pieces_ctx),
                                         api::lmstudio::LmStudioDialect(lmstudio_ctx),
                                         api::jan::JanDialect(jan_ctx),
                                         api::ollama::OllamaDialect(ollama_ctx),
+                                        api::hub::HubDialect(hub_ctx),
                                         api::web::WebDialect()};
   api::ServerOptions opts;
   if (!args.listen.empty()) opts.listen = args.listen;
@@ -151,6 +172,18 @@ int RunServe(ServeArgs args) {
                recovered.has_value() && *recovered > 0
                    ? (", resuming " + std::to_string(*recovered) + " download(s)").c_str()
                    : "");
+  if (opts.token.empty()) {
+    for (const auto& b : server.bound()) {
+      if (b.rfind("127.", 0) != 0 && b.rfind("[::1]", 0) != 0 && b.rfind("localhost", 0) != 0) {
+        std::fprintf(stderr,
+                     "modeld serve: WARNING: listening on %s without --token: anyone on the "
+                     "network who can reach it can use this server (start and delete downloads, "
+                     "read through the Hub mirror); set --token or --token-file\n",
+                     b.c_str());
+        break;
+      }
+    }
+  }
   std::fflush(stderr);
 
   int sig = 0;
@@ -163,6 +196,7 @@ int RunServe(ServeArgs args) {
   // start. The whole stop takes well under 2 s.
   net::AbortBlockingRequests();
   server.Stop(std::chrono::milliseconds(500));
+  mirror.reset();  // its downloads checkpoint and stop
   gauges.Reset();
   jobs.reset();
   models.UnloadAll();  // then the service (and its loader) goes with |opened|

@@ -28,6 +28,13 @@ struct ServeArgs {
   std::string keep_alive;             // --keep-alive: loads' default keep_alive; "": 5m
   uint64_t max_rate = 0;              // --max-rate: bytes a second over all downloads; 0: none
   int max_connections_per_host = 16;  // --max-connections-per-host
+  // The Hub mirror (the `hub` dialect, docs/mirror.md).
+  std::string hub_upstream;                       // --hub-upstream; default HF_ENDPOINT or the Hub
+  std::vector<std::string> mirror_allow;          // --mirror-allow GLOB
+  std::vector<std::string> mirror_deny;           // --mirror-deny GLOB
+  uint64_t mirror_max_file_size = 0;              // --mirror-max-file-size; 0: none
+  std::vector<std::string> mirror_client_tokens;  // --mirror-client-token (gated repos)
+  double mirror_ref_ttl_s = 60;                   // --mirror-ref-ttl
 };
 
 // Runs until SIGINT or SIGTERM. The bearer token is --token, else the first line of

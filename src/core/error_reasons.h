@@ -30,6 +30,12 @@ inline constexpr char kNoSpace[] = "NO_SPACE";
 //   (HF_TOKEN) was sent.
 inline constexpr char kHubAccess[] = "HUB_ACCESS";
 
+// The Hub (a mirror's upstream) answered with an error (Hub mirror: passed on to clients
+// as the Hub gives it).
+//   status: the HTTP status; code: its X-Error-Code ("RepoNotFound", "RevisionNotFound",
+//   "EntryNotFound", "GatedRepo", may be ""); message: its X-Error-Message.
+inline constexpr char kHubUpstream[] = "HUB_UPSTREAM";
+
 // A file of a model to load is missing (NotFound).
 //   model: "name:version"; path: the file.
 inline constexpr char kModelFileMissing[] = "MODEL_FILE_MISSING";

@@ -239,6 +239,7 @@ Status Engine::Impl::FlushWrites(Connection& c) {
                      .WithInfo({reason::kNoSpace, {{"path", t.req.part_path.string()}}})
                : s.WithContext(t.req.part_path.string());
   }
+  if (t.req.observer) t.req.observer->Written(c.flushed, c.flushed + n);
   c.flushed += n;
   if (t.req.downloaded) t.req.downloaded->Inc(n);
   if (t.planner) {

@@ -455,6 +455,7 @@ void Engine::Impl::DoResume(TransferId id) {
       t->worker->Reset();
       t->single_done = 0;
       t->probed = false;
+      if (t->req.observer) t->req.observer->Reset();
       if (::ftruncate(t->fd.get(), 0) != 0) {
         return Fail(*t, ErrnoStatus("truncate " + t->req.part_path.string(), errno), false);
       }

@@ -95,6 +95,21 @@ struct DownloadOptions {
   std::chrono::milliseconds stalled_after{5'000};
 };
 
+// Told which bytes of the partial file (DownloadRequest::part_path) hold the download's
+// data while it runs, so that a reader can serve them before it ends (the Hub mirror
+// streams a file to its clients as it lands). Calls come from the engine thread and must
+// not block.
+class WriteObserver {
+ public:
+  virtual ~WriteObserver() = default;
+  // [begin, end) of the partial file now holds the file's bytes (written with pwrite: a
+  // read of the file sees them). Also told, once the upstream answered, for each range a
+  // resume keeps.
+  virtual void Written(uint64_t begin, uint64_t end) = 0;
+  // The partial file was emptied to start over: nothing told before holds any longer.
+  virtual void Reset() = 0;
+};
+
 struct DownloadRequest {
   std::string url;
   std::filesystem::path dest;       // the file to install
@@ -116,6 +131,8 @@ struct DownloadRequest {
   // installed, so a finished download does not push other programs' memory out. False
   // when the file is about to be read (loaded) anyway.
   bool drop_cache = true;
+  // Told of every write to the partial file (null: nobody reads it before the end).
+  std::shared_ptr<WriteObserver> observer;
 };
 
 // A connection of a transfer failed and will try again. Told at most once per attempt

@@ -215,6 +215,7 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
     t.resume_done.Clear();
     t.journal.reset();
     t.worker->Reset();
+    if (t.req.observer) t.req.observer->Reset();
     c.pos = 0;
     c.flushed = 0;
     c.attempt_start = 0;
@@ -229,6 +230,9 @@ bool Engine::Impl::InitFromProbe(Connection& c) {
   curl_easy_getinfo(c.easy, CURLINFO_EFFECTIVE_URL, &eff);
   if (eff) t.effective_url = eff;
   t.resumed_bytes = t.resume_done.TotalBytes();
+  if (t.req.observer) {
+    for (const ByteRange& r : t.resume_done.Ranges()) t.req.observer->Written(r.begin, r.end);
+  }
   if (t.total) {
     if (Status s = ReserveSpace(t, *t.total); !s.ok()) {
       c.abort = Abort::kFatal;
@@ -442,6 +446,7 @@ void Engine::Impl::Restart(Transfer& t, const std::string& why) {
   t.probed = false;
   t.single_done = 0;
   t.rate.Clear();
+  if (t.req.observer) t.req.observer->Reset();
   if (::ftruncate(t.fd.get(), 0) != 0) {
     return Fail(t, ErrnoStatus("truncate " + t.req.part_path.string(), errno), false);
   }

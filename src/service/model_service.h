@@ -44,6 +44,9 @@ class Store;
 
 namespace modeld::service {
 
+class HubMirror;
+struct MirrorOptions;
+
 class ModelService {
  public:
   // Takes the store. |engine| may be null: one is started on the first download.
@@ -235,6 +238,10 @@ class ModelService {
 
   // For tests that arrange or inspect the store directly.
   store::Store& StoreForTest() { return *store_; }
+
+  // The store served as a Hugging Face Hub endpoint (hub_mirror.h), over this service's
+  // store and engine. It must be destroyed before the service.
+  std::unique_ptr<HubMirror> MakeHubMirror(const MirrorOptions& options);
 
  private:
   friend class JobManager;

@@ -131,7 +131,9 @@ class BlobTally {
 
 Status Store::RemoveBlobIfUnused(const std::string& sha256, GcReport* rep) {
   // REQUIRES: inside a write transaction (so no install can add a reference).
-  auto q = db().Prepare("SELECT 1 FROM files WHERE sha256=?1 LIMIT 1");
+  auto q = db().Prepare(
+      "SELECT 1 FROM files WHERE sha256=?1 UNION ALL "
+      "SELECT 1 FROM hub_blobs WHERE sha256=?1 LIMIT 1");
   if (!q.has_value()) return q.error();
   auto r = q->Bind(1, sha256).Step();
   if (!r.has_value()) return r.error();
@@ -184,7 +186,8 @@ Result<std::vector<std::string>> Store::UnusedDigests(const std::vector<int64_t>
   auto q = db().Prepare("SELECT DISTINCT f.sha256 FROM files f WHERE f.model_id IN (" + list +
                         ") AND NOT EXISTS (SELECT 1 FROM files g WHERE g.sha256 = f.sha256 AND "
                         "g.model_id NOT IN (" +
-                        list + "))");
+                        list +
+                        ")) AND NOT EXISTS (SELECT 1 FROM hub_blobs h WHERE h.sha256 = f.sha256)");
   if (!q.has_value()) return q.error();
   std::vector<std::string> out;
   for (;;) {
@@ -423,7 +426,9 @@ Result<GcReport> Store::Gc(std::chrono::seconds partial_age, const CleanupOption
          it.increment(dir_ec)) {
       std::string name = it->path().filename().string();
       if (name.size() != 64) continue;
-      auto q = db().Prepare("SELECT 1 FROM files WHERE sha256=?1 LIMIT 1");
+      auto q = db().Prepare(
+          "SELECT 1 FROM files WHERE sha256=?1 UNION ALL "
+          "SELECT 1 FROM hub_blobs WHERE sha256=?1 LIMIT 1");
       if (!q.has_value()) return q.error();
       auto used = q->Bind(1, name).Step();
       if (!used.has_value()) return used.error();
@@ -498,7 +503,7 @@ Result<CacheReport> Store::Cache() {
   std::set<std::string> used;
   {
     MutexLock lock(&mu_);
-    auto q = db().Prepare("SELECT DISTINCT sha256 FROM files");
+    auto q = db().Prepare("SELECT sha256 FROM files UNION SELECT sha256 FROM hub_blobs");
     if (!q.has_value()) return q.error();
     for (;;) {
       auto r = q->Step();

@@ -109,7 +109,35 @@ const char* const kMigrations[] = {
       updated_at INTEGER NOT NULL
     );
     )sql",
-    // 7: leases with fencing tokens (store/leases.h), for work that one process of several
+    // 7: the Hub mirror (store/store.h, "Hub mirror"): which commit a revision named when
+    // last asked, each commit's listing as the upstream gave it, and the blobs the mirror
+    // holds by their etag (kept by gc).
+    R"sql(
+    CREATE TABLE hub_refs (
+      kind       TEXT NOT NULL,
+      repo       TEXT NOT NULL,
+      revision   TEXT NOT NULL,
+      commit_id  TEXT NOT NULL,
+      checked_at INTEGER NOT NULL,
+      PRIMARY KEY (kind, repo, revision)
+    );
+    CREATE TABLE hub_listings (
+      kind       TEXT NOT NULL,
+      repo       TEXT NOT NULL,
+      commit_id  TEXT NOT NULL,
+      listing    TEXT NOT NULL,
+      fetched_at INTEGER NOT NULL,
+      PRIMARY KEY (kind, repo, commit_id)
+    );
+    CREATE TABLE hub_blobs (
+      etag    TEXT PRIMARY KEY,
+      sha256  TEXT NOT NULL,
+      size    INTEGER NOT NULL,
+      used_at INTEGER NOT NULL
+    );
+    CREATE INDEX hub_blobs_by_sha256 ON hub_blobs(sha256);
+    )sql",
+    // 8: leases with fencing tokens (store/leases.h), for work that one process of several
     // sharing the registry does at a time; a released lease keeps its row (and fence), so
     // fences are never reused. And the jobs' insertion order as a column (SQLite's rowid
     // until now; PostgreSQL has none), so both engines list jobs the same way.

@@ -59,7 +59,8 @@ TEST(SchemaTest, MigratesAnEmptyRegistryToTheLatestVersion) {
   EXPECT_EQ(*SchemaVersion(*db), LatestSchemaVersion());
   EXPECT_EQ(LatestSchemaVersion(), static_cast<int64_t>(Migrations().size()));
   EXPECT_EQ(Rows(*db, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"),
-            (std::vector<std::string>{"blobs", "files", "jobs", "leases", "models", "pending_links",
+            (std::vector<std::string>{"blobs", "files", "hub_blobs", "hub_listings", "hub_refs",
+                                      "jobs", "leases", "models", "pending_links",
                                       "registered_models", "url_blobs"}));
   // The columns later migrations added are there.
   ASSERT_TRUE(db->Exec("SELECT size FROM models").ok());

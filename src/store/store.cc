@@ -488,9 +488,23 @@ Status Store::RememberUrl(const std::string& url, const FileEntry& entry) {
   });
 }
 
+namespace {
+// The lock file at |path|, made (with its directory, which a data dir made before locks
+// existed lacks) if missing.
+UniqueFd OpenLockFile(const fs::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid() && errno == ENOENT) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    fd.Reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  }
+  return fd;
+}
+}  // namespace
+
 Result<FileLock> Store::Lock(const std::string& key) {
   fs::path path = LockPath(options_.data_dir, key);
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd fd = OpenLockFile(path);
   if (!fd.valid()) return ErrnoStatus("open " + path.string(), errno);
   while (::flock(fd.get(), LOCK_EX) != 0) {
     if (errno != EINTR) return ErrnoStatus("lock " + path.string(), errno);
@@ -500,7 +514,7 @@ Result<FileLock> Store::Lock(const std::string& key) {
 
 Result<std::optional<FileLock>> Store::TryLock(const std::string& key) {
   fs::path path = LockPath(options_.data_dir, key);
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd fd = OpenLockFile(path);
   if (!fd.valid()) return ErrnoStatus("open " + path.string(), errno);
   while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return std::optional<FileLock>();

@@ -379,6 +379,26 @@ class Store {
   Result<std::string> AdoptFromHubCache(const std::string& repo_id, const std::string& etag,
                                         const std::string& sha256, uint64_t size) EXCLUDES(mu_);
 
+  // The Hub mirror's records (service/hub_mirror.h). A ref is the commit a revision named
+  // when it was |checked_at_ms|; a listing is a commit's description and entries as JSON
+  // text (immutable: a commit never changes); a mirror blob is a file the mirror holds,
+  // by its etag (the LFS sha256, or the git blob id), which gc keeps like a model's file.
+  struct HubRef {
+    std::string commit;
+    int64_t checked_at_ms = 0;
+  };
+  Result<std::optional<HubRef>> GetHubRef(const std::string& kind, const std::string& repo,
+                                          const std::string& revision) EXCLUDES(mu_);
+  Status PutHubRef(const std::string& kind, const std::string& repo, const std::string& revision,
+                   const HubRef& ref) EXCLUDES(mu_);
+  Result<std::optional<std::string>> GetHubListing(const std::string& kind, const std::string& repo,
+                                                   const std::string& commit) EXCLUDES(mu_);
+  Status PutHubListing(const std::string& kind, const std::string& repo, const std::string& commit,
+                       const std::string& listing) EXCLUDES(mu_);
+  // The blob a mirrored etag is, while its blob is present and its size right.
+  Result<std::optional<FileEntry>> FindMirrorBlob(const std::string& etag) EXCLUDES(mu_);
+  Status KeepMirrorBlob(const std::string& etag, const FileEntry& blob) EXCLUDES(mu_);
+
   // Leases with fencing tokens, shared by every process using this registry
   // (store/leases.h has the rules). Each call is one write transaction (but GetLease and
   // IsFenceCurrent, which read); expiry is on the registry's clock (Db::NowMs).

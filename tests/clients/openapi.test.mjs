@@ -59,7 +59,7 @@ test('the document is valid OpenAPI 3.1 with modeld\'s version', DEADLINE, async
   const version = await request(`${modeld.base}/version`, { headers: AUTH });
   assert.equal(version.status, 200);
   assert.equal(doc.info.version, version.json.version);
-  assert.deepEqual(doc.tags.map((t) => t.name), ['generic', 'pieces', 'lmstudio', 'jan', 'ollama', 'web']);
+  assert.deepEqual(doc.tags.map((t) => t.name), ['generic', 'pieces', 'lmstudio', 'jan', 'ollama', 'hub', 'web']);
   assert.equal(doc.components.securitySchemes.bearer.scheme, 'bearer');
 });
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 if ! command -v node >/dev/null; then echo "skipped: no node (scripts/install-deps.sh installs it)"; exit 77; fi
-for pkg in @apidevtools/swagger-parser @huggingface/gguf @pieces.app/pieces-os-client ollama parse-prometheus-text-format ws; do
+for pkg in @apidevtools/swagger-parser @huggingface/gguf @huggingface/hub @pieces.app/pieces-os-client ollama parse-prometheus-text-format ws; do
   if [[ ! -d node_modules/$pkg ]]; then
     echo "skipped: tests/clients/node_modules/$pkg is missing (scripts/install-deps.sh runs npm ci there)"
     exit 77

@@ -160,10 +160,15 @@ SimpleResponse HubMimic::Api(const std::string& method, const std::string& targe
   if (kind == "revision") {
     json siblings = json::array();
     for (const auto& f : repo->files) siblings.push_back({{"rfilename", f.path}});
-    return SimpleResponse{
-        200,
-        {{"Content-Type", "application/json"}},
-        json{{"id", repo_id}, {"sha", repo->commit}, {"siblings", siblings}}.dump()};
+    return SimpleResponse{200,
+                          {{"Content-Type", "application/json"}},
+                          json{{"_id", "mimic-" + repo_id},
+                               {"id", repo_id},
+                               {"sha", repo->commit},
+                               {"private", false},
+                               {"gated", repo->token.empty() ? json(false) : json("manual")},
+                               {"siblings", siblings}}
+                              .dump()};
   }
   if (kind == "tree") {
     size_t cursor = 0;

@@ -128,10 +128,27 @@ export async function startModeld({ dataDir, args = [], env = {}, logLevel = 'wa
 export const OLLAMA_MIMIC = process.env.MODELD_OLLAMA_MIMIC ||
   path.resolve(here, '../../../build/tests/origin/modeld_ollama_mimic');
 export async function startOllamaMimic(config) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modeld-ollama-mimic-'));
+  const m = await startMimic(OLLAMA_MIMIC, config, 'the Ollama mimic');
+  return { ...m, bytes: async () => (await request(`${m.registry}/_ctl/bytes`)).json.bytes };
+}
+
+// The Hub mimic (tests/origin/hub_mimic_main.cc) as a process, configured with |config|
+// (its REPOS.json); resolves {api, cdn, bytes(), close()}: bytes() is what both of its
+// origins have sent so far.
+export const HUB_MIMIC = process.env.MODELD_HUB_MIMIC ||
+  path.resolve(here, '../../../build/tests/origin/modeld_hub_mimic');
+export async function startHubMimic(config) {
+  const m = await startMimic(HUB_MIMIC, config, 'the Hub mimic');
+  return { ...m, bytes: async () => (await request(`${m.api}/_ctl/bytes`)).json.bytes };
+}
+
+// Starts a mimic binary with |config| written to a file; resolves the JSON line it prints
+// (where it listens) with close().
+async function startMimic(binary, config, what) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modeld-mimic-'));
   const file = path.join(dir, 'config.json');
   fs.writeFileSync(file, JSON.stringify(config));
-  const proc = spawn(OLLAMA_MIMIC, [file], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = spawn(binary, [file], { stdio: ['pipe', 'pipe', 'inherit'] });
   const ready = new Promise((resolve, reject) => {
     let seen = '';
     proc.stdout.setEncoding('utf8');
@@ -140,21 +157,18 @@ export async function startOllamaMimic(config) {
       const nl = seen.indexOf('\n');
       if (nl >= 0) resolve(JSON.parse(seen.slice(0, nl)));
     });
-    proc.once('exit', (code, sig) => reject(new Error(`the Ollama mimic exited (${code ?? sig})`)));
-    proc.once('error', (e) => reject(new Error(`could not start ${OLLAMA_MIMIC}: ${e.message}`)));
+    proc.once('exit', (code, sig) => reject(new Error(`${what} exited (${code ?? sig})`)));
+    proc.once('error', (e) => reject(new Error(`could not start ${binary}: ${e.message}`)));
   });
-  const urls = await withDeadline(ready, 15000, 'the Ollama mimic to say where it listens');
+  const urls = await withDeadline(ready, 15000, `${what} to say where it listens`);
   return {
     ...urls,
-    async bytes() {
-      return (await request(`${urls.registry}/_ctl/bytes`)).json.bytes;
-    },
     async close() {
       if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((resolve) => proc.once('exit', resolve));
         proc.stdin.end();
         proc.kill('SIGTERM');
-        await withDeadline(exited, 15000, 'the Ollama mimic to exit');
+        await withDeadline(exited, 15000, `${what} to exit`);
       }
       fs.rmSync(dir, { recursive: true, force: true });
     },

@@ -1,0 +1,643 @@
+#include "service/hub_mirror.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "core/error_reasons.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mutex.h"
+#include "core/names.h"
+#include "engine/engine.h"
+#include "engine/journal.h"
+#include "engine/range_set.h"
+#include "net/http.h"
+#include "service/hub_mirror_impl.h"
+#include "service/model_service.h"
+#include "service/service_metrics.h"
+#include "sources/hub_upstream.h"
+#include "store/store.h"
+
+namespace modeld::service {
+
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+
+const MirrorEntry* MirrorRepo::Find(const std::string& path) const {
+  auto it = std::lower_bound(entries.begin(), entries.end(), path,
+                             [](const MirrorEntry& e, const std::string& p) { return e.path < p; });
+  return it != entries.end() && it->path == path ? &*it : nullptr;
+}
+
+namespace {
+
+std::string KindName(HubKind kind) { return kind == HubKind::kDataset ? "datasets" : "models"; }
+
+Status MirrorRefusal(int status, const std::string& code, const std::string& message) {
+  Status::Info info{reason::kHubUpstream,
+                    {{"status", std::to_string(status)}, {"code", code}, {"message", message}}};
+  Status s = status == 404                    ? Status::NotFound(message)
+             : status == 401 || status == 403 ? Status::PermissionDenied(message)
+                                              : Status::Unavailable(message);
+  return s.WithInfo(std::move(info));
+}
+
+// A blob, whole: every byte readable.
+class BlobSource : public FileSource {
+ public:
+  BlobSource(UniqueFd fd, uint64_t size) : fd_(std::move(fd)), size_(size) {}
+  int fd() const override { return fd_.get(); }
+  uint64_t size() const override { return size_; }
+  uint64_t Readable(uint64_t offset, uint64_t end) override {
+    return end > offset ? end - offset : 0;
+  }
+  void WhenReadable(uint64_t, uint64_t, std::function<void()> fn) override { fn(); }
+  bool failed() const override { return false; }
+
+ private:
+  UniqueFd fd_;
+  uint64_t size_;
+};
+
+nlohmann::json ListingJson(const sources::HubListing& l) {
+  nlohmann::json entries = nlohmann::json::array();
+  for (const auto& e : l.entries) entries.push_back(sources::HubEntryJson(e));
+  return {{"commit", l.commit},
+          {"info", l.info},
+          {"gated", l.gated || l.is_private},
+          {"entries", std::move(entries)}};
+}
+
+// A listing as the registry keeps it (ListingJson); nullopt when damaged.
+std::shared_ptr<MirrorRepo> RepoFromJson(HubKind kind, const std::string& repo_id,
+                                         const std::string& text) {
+  auto j = ParseJsonOrDiscarded(text);
+  if (!j.is_object() || !j.contains("entries") || !j["entries"].is_array()) return nullptr;
+  auto repo = std::make_shared<MirrorRepo>();
+  repo->kind = kind;
+  repo->repo_id = repo_id;
+  auto commit = j.find("commit");
+  if (commit == j.end() || !commit->is_string()) return nullptr;
+  repo->commit = commit->get<std::string>();
+  if (auto info = j.find("info"); info != j.end() && info->is_object()) repo->info = *info;
+  if (auto g = j.find("gated"); g != j.end() && g->is_boolean()) repo->gated = g->get<bool>();
+  auto parsed = sources::ParseHubEntries(j["entries"].dump(), repo_id);
+  if (!parsed.has_value()) return nullptr;
+  for (const auto& e : *parsed) {
+    repo->entries.push_back(
+        MirrorEntry{e.directory, e.path, e.size, e.oid, e.lfs_oid, e.lfs_pointer_size});
+  }
+  std::sort(repo->entries.begin(), repo->entries.end(),
+            [](const MirrorEntry& a, const MirrorEntry& b) { return a.path < b.path; });
+  return repo;
+}
+
+bool GlobAny(const std::vector<std::string>& globs, const std::string& repo) {
+  for (const auto& g : globs) {
+    if (sources::GlobMatch(g, repo)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// One download that clients read as it lands.
+
+void Flight::Written(uint64_t begin, uint64_t end) {
+  std::vector<std::function<void()>> wake;
+  {
+    MutexLock l(&mu_);
+    ranges_.Add(begin, end);
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->offset >= begin && it->offset < end && ReadableLocked(it->offset, it->end) > 0) {
+        wake.push_back(std::move(it->fn));
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& fn : wake) fn();
+}
+
+void Flight::Reset() {
+  std::vector<std::function<void()>> wake;
+  {
+    MutexLock l(&mu_);
+    ranges_.Clear();
+    ++generation_;  // the readers so far may have sent bytes that no longer hold
+    for (auto& w : waiters_) wake.push_back(std::move(w.fn));
+    waiters_.clear();
+  }
+  for (auto& fn : wake) fn();
+}
+
+void Flight::Finish(bool ok) {
+  std::vector<std::function<void()>> wake;
+  {
+    MutexLock l(&mu_);
+    (ok ? verified_ : failed_) = true;
+    for (auto& w : waiters_) wake.push_back(std::move(w.fn));
+    waiters_.clear();
+    cv_.SignalAll();
+  }
+  for (auto& fn : wake) fn();
+}
+
+uint64_t Flight::ReadableLocked(uint64_t offset, uint64_t end) const {
+  if (failed_ || end <= offset) return 0;
+  if (verified_) return end - offset;
+  uint64_t have = std::min(ranges_.ContiguousEnd(offset), end);
+  if (have <= offset) return 0;
+  uint64_t n = have - offset;
+  // The file's last byte waits for the verdict: a stream that reaches the end of a file
+  // whose digest does not match is cut short of its Content-Length.
+  if (have == size_ && end == size_) --n;
+  return n;
+}
+
+uint64_t Flight::Readable(uint64_t generation, uint64_t offset, uint64_t end) {
+  MutexLock l(&mu_);
+  if (generation != generation_) return 0;
+  return ReadableLocked(offset, end);
+}
+
+bool Flight::Failed(uint64_t generation) const {
+  MutexLock l(&mu_);
+  return failed_ || generation != generation_;
+}
+
+void Flight::WhenReadable(uint64_t generation, uint64_t offset, uint64_t end,
+                          std::function<void()> fn) {
+  {
+    MutexLock l(&mu_);
+    if (generation == generation_ && !failed_ && !verified_ && ReadableLocked(offset, end) == 0) {
+      waiters_.push_back({offset, end, std::move(fn)});
+      return;
+    }
+  }
+  fn();
+}
+
+uint64_t Flight::generation() const {
+  MutexLock l(&mu_);
+  return generation_;
+}
+
+bool Flight::WaitDone(std::chrono::milliseconds timeout) {
+  MutexLock l(&mu_);
+  return cv_.WaitFor(&mu_, timeout, [&]() REQUIRES(mu_) { return verified_ || failed_; });
+}
+
+namespace {
+
+// A reader's handle on a flight: the flight's generation when it attached.
+class FlightSource : public FileSource {
+ public:
+  FlightSource(std::shared_ptr<Flight> flight, UniqueFd fd)
+      : flight_(std::move(flight)), fd_(std::move(fd)), generation_(flight_->generation()) {}
+  int fd() const override { return fd_.get(); }
+  uint64_t size() const override { return flight_->size(); }
+  uint64_t Readable(uint64_t offset, uint64_t end) override {
+    return flight_->Readable(generation_, offset, end);
+  }
+  void WhenReadable(uint64_t offset, uint64_t end, std::function<void()> fn) override {
+    flight_->WhenReadable(generation_, offset, end, std::move(fn));
+  }
+  bool failed() const override { return flight_->Failed(generation_); }
+
+ private:
+  std::shared_ptr<Flight> flight_;
+  UniqueFd fd_;
+  uint64_t generation_;
+};
+
+// Adapts a Flight to the engine's observer (the engine keeps it alive while it runs).
+class FlightObserver : public engine::WriteObserver {
+ public:
+  explicit FlightObserver(std::shared_ptr<Flight> f) : f_(std::move(f)) {}
+  void Written(uint64_t begin, uint64_t end) override { f_->Written(begin, end); }
+  void Reset() override { f_->Reset(); }
+
+ private:
+  std::shared_ptr<Flight> f_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+MirrorImpl::MirrorImpl(store::Store& store, std::function<engine::Engine&()> engine,
+                       MirrorOptions options)
+    : store_(store), engine_(std::move(engine)), options_(std::move(options)) {
+  while (!options_.upstream.empty() && options_.upstream.back() == '/')
+    options_.upstream.pop_back();
+}
+
+MirrorImpl::~MirrorImpl() {
+  std::list<Runner> runners;
+  std::vector<engine::TransferId> running;
+  {
+    MutexLock l(&mu_);
+    stopping_ = true;
+    stop_cv_.SignalAll();
+    for (auto& [etag, f] : flights_) {
+      if (f->transfer) running.push_back(f->transfer);
+    }
+    runners = std::move(runners_);
+  }
+  for (auto id : running) engine_().Stop(id);  // the partials stay for the next start
+  for (auto& r : runners) r.thread.join();
+}
+
+sources::HubConfig MirrorImpl::Upstream() const {
+  sources::HubConfig c;
+  c.endpoint = options_.upstream;
+  c.token = options_.upstream_token;
+  c.timeout = options_.upstream_timeout;
+  c.retry_for = options_.upstream_retry_for;
+  c.max_backoff = std::chrono::milliseconds(2000);
+  return c;
+}
+
+Status MirrorImpl::CheckPolicy(const std::string& repo_id) const {
+  if (!ValidateModelName(repo_id).ok() || repo_id.find('/') == std::string::npos) {
+    return MirrorRefusal(404, "RepoNotFound", "Repository not found: '" + repo_id + "'");
+  }
+  if ((!options_.allow.empty() && !GlobAny(options_.allow, repo_id)) ||
+      GlobAny(options_.deny, repo_id)) {
+    return MirrorRefusal(
+        403, "", "modeld mirror: repository " + repo_id + " is not served by this mirror's policy");
+  }
+  return Status::OK();
+}
+
+Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::Repo(HubKind kind, const std::string& repo_id,
+                                                           const std::string& revision,
+                                                           const std::string& client_token) {
+  if (Status s = CheckPolicy(repo_id); !s.ok()) return s;
+  if (!sources::ValidateHubRevision(revision).ok()) {
+    return MirrorRefusal(404, "RevisionNotFound", "Invalid rev id: " + revision.substr(0, 100));
+  }
+  auto repo = Resolve(kind, repo_id, revision);
+  if (!repo.has_value()) return repo.error();
+  if ((*repo)->gated) {
+    bool ok = false;
+    for (const auto& t : options_.client_tokens)
+      ok = ok || (!client_token.empty() && t == client_token);
+    if (!ok) {
+      return MirrorRefusal(401, "GatedRepo",
+                           "Access to repository " + repo_id +
+                               " is restricted: present a token this mirror accepts");
+    }
+  }
+  return repo;
+}
+
+Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::Resolve(HubKind kind,
+                                                              const std::string& repo_id,
+                                                              const std::string& revision) {
+  const std::string kname = KindName(kind);
+  const std::string key = kname + "/" + repo_id + "@" + revision;
+  auto now = SteadyClock::now();
+  std::string commit;
+  {
+    MutexLock l(&mu_);
+    if (auto n = negative_.find(key); n != negative_.end()) {
+      if (now < n->second.until) return n->second.status;
+      negative_.erase(n);
+    }
+    if (sources::IsHubCommit(revision)) {
+      commit = revision;
+    } else if (auto r = refs_.find(key);
+               r != refs_.end() && now - r->second.checked < options_.ref_ttl) {
+      commit = r->second.commit;
+    }
+    if (!commit.empty()) {
+      if (auto c = listings_.find(kname + "/" + repo_id + "@" + commit); c != listings_.end())
+        return std::shared_ptr<const MirrorRepo>(c->second);
+    }
+  }
+  if (!commit.empty()) {
+    auto stored = store_.GetHubListing(kname, repo_id, commit);
+    if (stored.has_value() && stored->has_value()) {
+      if (auto repo = RepoFromJson(kind, repo_id, **stored)) return Remember(key, repo, false);
+    }
+  }
+  // Ask the upstream (one request for one key at a time; the others wait for its answer).
+  return FetchOnce(kind, repo_id, revision, key);
+}
+
+Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::FetchOnce(HubKind kind,
+                                                                const std::string& repo_id,
+                                                                const std::string& revision,
+                                                                const std::string& key) {
+  std::shared_ptr<ListingCall> call;
+  bool mine = false;
+  {
+    MutexLock l(&mu_);
+    auto& slot = calls_[key];
+    if (!slot) {
+      slot = std::make_shared<ListingCall>();
+      mine = true;
+    }
+    call = slot;
+  }
+  if (!mine) {
+    MutexLock l(&call->mu);
+    call->cv.Wait(&call->mu, [&]() REQUIRES(call->mu) { return call->result.has_value(); });
+    return *call->result;
+  }
+  auto result = FetchUpstream(kind, repo_id, revision, key);
+  {
+    MutexLock l(&mu_);
+    calls_.erase(key);
+  }
+  MutexLock l(&call->mu);
+  call->result = result;
+  call->cv.SignalAll();
+  return result;
+}
+
+Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::FetchUpstream(HubKind kind,
+                                                                    const std::string& repo_id,
+                                                                    const std::string& revision,
+                                                                    const std::string& key) {
+  const std::string kname = KindName(kind);
+  sources::HubRepoKind skind =
+      kind == HubKind::kDataset ? sources::HubRepoKind::kDataset : sources::HubRepoKind::kModel;
+  auto listing = sources::FetchHubListing(skind, repo_id, revision, Upstream());
+  {
+    MutexLock l(&mu_);
+    ++stats_.listings_fetched;
+  }
+  if (!listing.has_value()) {
+    const Status& err = listing.error();
+    const Status::Info* info = err.info();
+    bool refused =
+        info && info->reason == reason::kHubUpstream &&
+        (err.code() == Status::Code::kNotFound || err.code() == Status::Code::kPermissionDenied);
+    if (refused) {
+      MutexLock l(&mu_);
+      negative_[key] = {err, SteadyClock::now() + options_.negative_ttl};
+      return err;
+    }
+    // The upstream is down or rate-limiting: what was seen before is still served.
+    auto ref = sources::IsHubCommit(revision)
+                   ? Result<std::optional<store::Store::HubRef>>(
+                         std::optional<store::Store::HubRef>(store::Store::HubRef{revision, 0}))
+                   : store_.GetHubRef(kname, repo_id, revision);
+    if (ref.has_value() && ref->has_value()) {
+      auto stored = store_.GetHubListing(kname, repo_id, (*ref)->commit);
+      if (stored.has_value() && stored->has_value()) {
+        if (auto repo = RepoFromJson(kind, repo_id, **stored)) {
+          log::Warn("mirror: serving {} from the cache: {}", key, err.ToString());
+          return std::shared_ptr<const MirrorRepo>(repo);
+        }
+      }
+    }
+    if (err.code() == Status::Code::kUnavailable && !info) {
+      return Status::Unavailable("modeld mirror: the upstream " + options_.upstream +
+                                 " cannot be reached and " + repo_id + "@" + revision +
+                                 " is not cached: " + err.message());
+    }
+    return err;
+  }
+  std::string text =
+      ListingJson(*listing).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (Status s = store_.PutHubListing(kname, repo_id, listing->commit, text); !s.ok())
+    log::Warn("mirror: could not record the listing of {}: {}", key, s.ToString());
+  if (revision != listing->commit) {
+    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    if (Status s = store_.PutHubRef(kname, repo_id, revision, {listing->commit, now_ms}); !s.ok())
+      log::Warn("mirror: could not record the ref {}: {}", key, s.ToString());
+  }
+  auto repo = RepoFromJson(kind, repo_id, text);
+  if (!repo) return Status::Corrupt("modeld mirror: the listing of " + key + " does not read back");
+  return Remember(key, repo, revision != listing->commit);
+}
+
+std::shared_ptr<const MirrorRepo> MirrorImpl::Remember(const std::string& key,
+                                                       std::shared_ptr<MirrorRepo> repo,
+                                                       bool is_ref) {
+  MutexLock l(&mu_);
+  if (is_ref) refs_[key] = {repo->commit, SteadyClock::now()};
+  if (listings_.size() >= kMaxListings) listings_.erase(listings_.begin());
+  listings_[KindName(repo->kind) + "/" + repo->repo_id + "@" + repo->commit] = repo;
+  return repo;
+}
+
+std::string MirrorImpl::UpstreamUrl(const MirrorRepo& repo, const MirrorEntry& entry) const {
+  return options_.upstream + (repo.kind == HubKind::kDataset ? "/datasets/" : "/") + repo.repo_id +
+         "/resolve/" + repo.commit + "/" + net::PercentEncode(entry.path, /*keep_slashes=*/true);
+}
+
+Result<std::shared_ptr<FileSource>> MirrorImpl::Open(const MirrorRepo& repo,
+                                                     const MirrorEntry& entry) {
+  if (entry.directory) return MirrorRefusal(404, "EntryNotFound", entry.path + " is a directory");
+  if (options_.max_file_size > 0 && entry.size > options_.max_file_size) {
+    return MirrorRefusal(403, "",
+                         "modeld mirror: " + entry.path + " (" + std::to_string(entry.size) +
+                             " bytes) is larger than this mirror serves");
+  }
+  // The store has it: a mirrored blob, or (LFS) a model's blob of that digest.
+  std::optional<store::FileEntry> blob;
+  if (auto found = store_.FindMirrorBlob(entry.etag()); found.has_value() && found->has_value()) {
+    blob = **found;
+  } else if (entry.lfs() && store_.HasVerifiedBlob(entry.lfs_oid, entry.size)) {
+    blob = store::FileEntry{entry.path, entry.size, entry.lfs_oid};
+    (void)store_.KeepMirrorBlob(entry.etag(), *blob);
+  }
+  if (blob && blob->size == entry.size) {
+    UniqueFd fd(::open(store_.BlobPath(blob->sha256).c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.valid()) {
+      MutexLock l(&mu_);
+      ++stats_.served_from_store;
+      return std::shared_ptr<FileSource>(std::make_shared<BlobSource>(std::move(fd), entry.size));
+    }
+  }
+  return Join(repo, entry);
+}
+
+Result<std::shared_ptr<FileSource>> MirrorImpl::Join(const MirrorRepo& repo,
+                                                     const MirrorEntry& entry) {
+  const std::string etag = entry.etag();
+  MutexLock l(&mu_);
+  if (stopping_) return Status::Unavailable("modeld mirror: stopping");
+  ReapRunners();
+  if (auto it = flights_.find(etag); it != flights_.end()) {
+    UniqueFd fd(::fcntl(it->second->fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!fd.valid()) return ErrnoStatus("dup", errno);
+    ++stats_.joined;
+    return std::shared_ptr<FileSource>(std::make_shared<FlightSource>(it->second, std::move(fd)));
+  }
+  auto flight = std::make_shared<Flight>(entry.size);
+  fs::path dir = store_.PartialDir("mirror-" + etag);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IoError("mkdir " + dir.string() + ": " + ec.message());
+  flight->dest = dir / "file";
+  flight->part = dir / "file.part";
+  // Opened before the engine starts so that a reader holds the inode the engine writes.
+  flight->fd.Reset(::open(flight->part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!flight->fd.valid()) return ErrnoStatus("open " + flight->part.string(), errno);
+  UniqueFd fd(::fcntl(flight->fd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoStatus("dup", errno);
+  engine::DownloadRequest dl;
+  dl.url = UpstreamUrl(repo, entry);
+  dl.dest = flight->dest;
+  dl.part_path = flight->part;
+  dl.expected_size = entry.size;
+  dl.checksum = entry.lfs() ? Checksum{HashAlgorithm::kSha256, entry.lfs_oid}
+                            : Checksum{HashAlgorithm::kGitSha1, entry.oid};
+  if (!options_.upstream_token.empty())
+    dl.headers.push_back("Authorization: Bearer " + options_.upstream_token);
+  dl.downloaded = &DownloadedBytes("hub-mirror");
+  dl.observer = std::make_shared<FlightObserver>(flight);
+  dl.drop_cache = false;  // the clients read it now
+  flights_[etag] = flight;
+  ++stats_.fetches_started;
+  // The download runs on a thread of its own, which adopts the verified file.
+  std::string what = repo.repo_id + "/" + entry.path;
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  runners_.push_back({std::thread([this, flight, dl = std::move(dl), etag, what, done,
+                                   size = entry.size]() mutable {
+                        RunFlight(flight, std::move(dl), etag, what, size);
+                        done->store(true);
+                      }),
+                      done});
+  return std::shared_ptr<FileSource>(std::make_shared<FlightSource>(flight, std::move(fd)));
+}
+
+void MirrorImpl::RunFlight(std::shared_ptr<Flight> flight, engine::DownloadRequest dl,
+                           const std::string& etag, const std::string& what, uint64_t size) {
+  // One process fetches a file at a time (another modeld on the same data dir may be the
+  // one): the lock of "mirror-<etag>". While another holds it, this one follows its
+  // journal; when the lock comes free, the file is either in the store (done) or not
+  // (the other died or failed): this one fetches it then, resuming the partial.
+  const std::string key = "mirror-" + etag;
+  fs::path journal = flight->part;
+  journal += ".journal";
+  bool followed = false;
+  for (;;) {
+    {
+      MutexLock l(&mu_);
+      if (stopping_) break;
+    }
+    auto lock = store_.TryLock(key);
+    if (!lock.has_value()) {
+      log::Warn("mirror: {}: {}", what, lock.error().ToString());
+      return FinishFlight(flight, etag, false);
+    }
+    if (lock->has_value()) {
+      if (auto blob = store_.FindMirrorBlob(etag); blob.has_value() && blob->has_value()) {
+        return FinishFlight(flight, etag, true);  // the other process finished it
+      }
+      if (followed) {
+        log::Info("mirror: {}: the other process fetching it stopped; fetching it here", what);
+        // A partial the other one deleted (its digest did not match) is not the file this
+        // flight's readers read: they fail, and the file is fetched again.
+        struct stat ours {
+        }, now{};
+        if (::fstat(flight->fd.get(), &ours) != 0 || ::stat(flight->part.c_str(), &now) != 0 ||
+            ours.st_ino != now.st_ino || ours.st_dev != now.st_dev) {
+          flight->Reset();
+          flight->fd.Reset(::open(flight->part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        }
+      }
+      return Fetch(flight, std::move(dl), etag, what, size);
+    }
+    // Another process fetches it: what its journal says is written may be read.
+    followed = true;
+    if (auto state = engine::Journal::Load(journal); state.has_value() && state->has_value()) {
+      for (const auto& r : (*state)->written) flight->Written(r.begin, r.end);
+    }
+    if (auto blob = store_.FindMirrorBlob(etag); blob.has_value() && blob->has_value()) {
+      return FinishFlight(flight, etag, true);
+    }
+    MutexLock l(&mu_);
+    stop_cv_.WaitFor(&mu_, kFollowInterval, [&]() REQUIRES(mu_) { return stopping_; });
+  }
+  FinishFlight(flight, etag, false);  // stopping
+}
+
+void MirrorImpl::Fetch(std::shared_ptr<Flight> flight, engine::DownloadRequest dl,
+                       const std::string& etag, const std::string& what, uint64_t size) {
+  struct Outcome {
+    Mutex mu;
+    CondVar cv;
+    std::optional<engine::TransferEvent> event GUARDED_BY(mu);
+  };
+  auto outcome = std::make_shared<Outcome>();
+  engine::TransferId id = engine_().Submit(dl, [outcome](const engine::TransferEvent& ev) {
+    if (!ev.terminal()) return;
+    MutexLock l(&outcome->mu);
+    outcome->event = ev;
+    outcome->cv.SignalAll();
+  });
+  {
+    MutexLock l(&mu_);
+    flight->transfer = id;
+    if (stopping_) engine_().Stop(id);
+  }
+  engine::TransferEvent ev;
+  {
+    MutexLock l(&outcome->mu);
+    outcome->cv.Wait(&outcome->mu,
+                     [&]() REQUIRES(outcome->mu) { return outcome->event.has_value(); });
+    ev = *outcome->event;
+  }
+  bool ok = ev.stage == engine::Stage::kCompleted;
+  if (ok) {
+    store::FileEntry blob{what, size, ev.sha256};
+    Status s = store_.AdoptBlob(dl.dest, ev.sha256);
+    if (s.ok()) s = store_.KeepMirrorBlob(etag, blob);
+    if (!s.ok()) log::Warn("mirror: could not keep {}: {}", what, s.ToString());
+    log::Info("mirror: fetched {} ({} bytes)", what, size);
+  } else {
+    log::Warn("mirror: fetching {} failed: {}", what, ev.status.ToString());
+  }
+  FinishFlight(flight, etag, ok);
+}
+
+void MirrorImpl::FinishFlight(const std::shared_ptr<Flight>& flight, const std::string& etag,
+                              bool ok) {
+  {
+    MutexLock l(&mu_);
+    if (auto it = flights_.find(etag); it != flights_.end() && it->second == flight)
+      flights_.erase(it);
+  }
+  flight->Finish(ok);
+}
+
+void MirrorImpl::ReapRunners() {
+  for (auto it = runners_.begin(); it != runners_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = runners_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+MirrorStats MirrorImpl::Stats() const {
+  MutexLock l(&mu_);
+  return stats_;
+}
+
+std::unique_ptr<HubMirror> ModelService::MakeHubMirror(const MirrorOptions& options) {
+  return std::make_unique<MirrorImpl>(
+      *store_, [this]() -> engine::Engine& { return engine(); }, options);
+}
+
+}  // namespace modeld::service
