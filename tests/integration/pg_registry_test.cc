@@ -92,6 +92,8 @@ TEST_F(PgRegistryTest, AServerAndTheCliShareTheRegistry) {
   {
     ServeChild s(data_, {"--registry", url_});
     ASSERT_GT(s.port(), 0) << s.Log();
+    // It says which registry, without the user part.
+    EXPECT_NE(s.Log().find("registry postgresql://***@127.0.0.1:"), std::string::npos) << s.Log();
     auto r = HttpCall(
         "POST", s.base() + "/model-download?wait=true",
         nlohmann::json({{"model_name", "served"}, {"download_url", origin_.Url("/m.bin")}}).dump(),

@@ -9,7 +9,8 @@
 //  - under CTest, the throwaway_pg_start fixture starts one for the whole run and writes
 //    where it is to kStateFile (throwaway_pg_main.cc); throwaway_pg_stop stops it;
 //  - a test binary run by hand (or when that cluster is gone) starts its own on first use
-//    and stops it when the process exits.
+//    and stops it when the process exits (a reaper process does it when the binary
+//    crashes or is killed).
 // Without postgresql or libpqxx, NewDatabase says what is missing, and the tests skip:
 //   MODELD_PG_DATABASE_OR_SKIP(url);
 //
