@@ -66,6 +66,23 @@ std::string RedactPgUrls(std::string text) {
 
 }  // namespace
 
+std::string WithConnectionDefaults(const std::string& url) {
+  std::string out = url;
+  for (std::string_view param : {"connect_timeout=10", "application_name=modeld"}) {
+    std::string_view name = param.substr(0, param.find('=') + 1);
+    const size_t query = out.find('?');
+    // A parameter the URL sets itself wins.
+    if (query != std::string::npos &&
+        (out.find("?" + std::string(name), query) != std::string::npos ||
+         out.find("&" + std::string(name), query) != std::string::npos)) {
+      continue;
+    }
+    out += query == std::string::npos ? '?' : '&';
+    out += param;
+  }
+  return out;
+}
+
 Status PgStatus(std::string_view state, const std::string& message) {
   std::string msg = RedactPgUrls(message);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
@@ -318,7 +335,7 @@ Result<bool> PgStmt::Step() {
 bool PostgresSupported() { return true; }
 
 Result<std::unique_ptr<Db>> OpenPostgres(const std::string& url) {
-  auto db = std::make_unique<PgDb>(url);
+  auto db = std::make_unique<PgDb>(WithConnectionDefaults(url));
   if (Status s = db->Connect(); !s.ok()) return s;
   return std::unique_ptr<Db>(std::move(db));
 }

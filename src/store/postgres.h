@@ -36,7 +36,14 @@ inline constexpr int64_t kRegistryWriteLock = 0x6d6f64656c640001;
 // True when this modeld was built with libpqxx.
 bool PostgresSupported();
 
-// Connects to |url| ("postgresql://..." or "postgres://...") and readies the session.
+// |url| with the connection parameters modeld wants unless the URL sets them:
+// connect_timeout=10 (an unreachable server is an error in 10 s, not the system's TCP
+// timeout, the store's mutex held meanwhile) and application_name=modeld (what
+// pg_stat_activity shows).
+std::string WithConnectionDefaults(const std::string& url);
+
+// Connects to |url| (WithConnectionDefaults; "postgresql://..." or "postgres://...") and
+// readies the session.
 // Unavailable when the server cannot be reached, PermissionDenied when it refuses the
 // login, FailedPrecondition when built without libpqxx.
 Result<std::unique_ptr<Db>> OpenPostgres(const std::string& url);

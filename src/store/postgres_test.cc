@@ -28,6 +28,15 @@ TEST(PostgresTest, PlaceholdersBecomeNumberedDollarsOutsideQuotes) {
   EXPECT_EQ(n, 1);
 }
 
+TEST(PostgresTest, ConnectionDefaultsYieldToTheUrlsOwn) {
+  EXPECT_EQ(WithConnectionDefaults("postgresql://h/db"),
+            "postgresql://h/db?connect_timeout=10&application_name=modeld");
+  EXPECT_EQ(WithConnectionDefaults("postgresql://h/db?sslmode=require&connect_timeout=3"),
+            "postgresql://h/db?sslmode=require&connect_timeout=3&application_name=modeld");
+  EXPECT_EQ(WithConnectionDefaults("postgres://h/db?application_name=a"),
+            "postgres://h/db?application_name=a&connect_timeout=10");
+}
+
 TEST(PostgresTest, ErrorsMapToTheCodesSqliteGives) {
   using C = Status::Code;
   const std::pair<const char*, C> cases[] = {
@@ -102,6 +111,10 @@ TEST_F(PostgresDbTest, StatementsBindReadAndMapErrors) {
   EXPECT_EQ(q->Text(3), "xy");
   EXPECT_FALSE(*q->Step());
   EXPECT_EQ(db_->Exec("SELEC nonsense").code(), Status::Code::kIoError);
+  auto app =
+      db_->Prepare("SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()");
+  ASSERT_TRUE(app.has_value() && *app->Step());
+  EXPECT_EQ(app->Text(0), "modeld");
   // A transaction rolled back leaves nothing.
   {
     auto tx = Transaction::Begin(*db_);
