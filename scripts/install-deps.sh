@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages modeld needs to build and test, only those missing.
 # Usage: scripts/install-deps.sh [--bench]   (--bench adds nginx, aria2, wrk, hey and GNU time)
-# Tests need clang and lld (fuzz targets, sanitizers, thread-safety analysis), Chromium (the browser
+# libpqxx-dev is the PostgreSQL registry (--registry); postgresql, the throwaway clusters its tests
+# start (tests/pg). Tests need clang and lld (fuzz targets, sanitizers, thread-safety analysis), Chromium (the browser
 # tests, driven by playwright-core from tests/browser's lockfile) and Node.js with npm.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config git
       libboost1.81-dev libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev
       nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev curl openssl
+      libpqxx-dev postgresql
       python3 python3-requests jq
       clang clang-format libclang-rt-14-dev llvm lld chromium)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx-light aria2 wrk hey time); fi

@@ -1,6 +1,7 @@
 // modeld: the composition root. Parses the command line and runs a subcommand.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "app/build_info.h"
@@ -38,6 +39,8 @@ constexpr const char* kEnvironment =
     "Environment:\n"
     "  MODELD_HOME      the data dir, where models live (--data-dir overrides it; default\n"
     "                   $XDG_DATA_HOME/modeld, else ~/.local/share/modeld)\n"
+    "  MODELD_REGISTRY  the registry: a postgresql:// URL (--registry overrides it;\n"
+    "                   default <data dir>/registry.sqlite)\n"
     "  MODELD_URL       the modeld server that pull, jobs and limit talk to (default\n"
     "                   http://127.0.0.1:8000; pull --local works without it)\n"
     "  MODELD_TOKEN     that server's bearer token; for serve, the token to require\n"
@@ -74,6 +77,14 @@ int main(int argc, char** argv) {
   std::string data_dir;
   app.add_option("--data-dir", data_dir,
                  "where models live (default: $MODELD_HOME, else ~/.local/share/modeld)")
+      ->group(global);
+  std::string registry;
+  app.add_option("--registry", registry,
+                 "where the registry of models, files and jobs lives: a PostgreSQL URL, "
+                 "postgresql://USER@HOST:PORT/DATABASE, so several modeld share one (with one "
+                 "data dir on a shared file system); default: $MODELD_REGISTRY, else "
+                 "<data dir>/registry.sqlite. A password is better in ~/.pgpass or "
+                 "$PGPASSWORD than on a command line")
       ->group(global);
   std::vector<std::string> catalogs;
   app.add_option("--catalog", catalogs,
@@ -483,6 +494,8 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : cli::kExitUsage;
   }
+  // Every command opens the store through store::DefaultStoreOptions, which reads it there.
+  if (!registry.empty()) ::setenv("MODELD_REGISTRY", registry.c_str(), 1);
   auto Dispatch = [&]() -> int {
     if (version_cmd->parsed()) {
       std::printf("%s\n", VersionLine().c_str());

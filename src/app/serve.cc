@@ -18,6 +18,7 @@
 #include "app/build_info.h"
 #include "cli/exit_codes.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "net/curl_setup.h"
 #include "net/tls_trust.h"
 #include "service/hub_mirror.h"
@@ -167,8 +168,13 @@ int RunServe(ServeArgs args) {
   auto recovered = jobs->Recover();
   std::string where;
   for (const auto& b : server.bound()) where += (where.empty() ? "" : ", ") + b;
+  // A shared registry is worth saying: every instance on it sees this one's models and jobs.
+  const char* registry = std::getenv("MODELD_REGISTRY");  // what --registry sets
+  const std::string data_in =
+      models.data_dir().string() +
+      (registry && *registry ? ", registry " + RedactUrl(registry) : std::string());
   std::fprintf(stderr, "modeld %s listening on %s (data in %s)%s\n", build.version, where.c_str(),
-               models.data_dir().c_str(),
+               data_in.c_str(),
                recovered.has_value() && *recovered > 0
                    ? (", resuming " + std::to_string(*recovered) + " download(s)").c_str()
                    : "");

@@ -18,10 +18,10 @@
 
 #include "core/fs.h"
 #include "core/log.h"
+#include "store/db.h"
 #include "store/file_ops.h"
 #include "store/paths.h"
 #include "store/registry_db.h"
-#include "store/sqlite.h"
 #include "store/store.h"
 
 namespace modeld::store {

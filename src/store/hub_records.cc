@@ -1,6 +1,7 @@
 // The Hub mirror's records: refs, listings and mirror blobs (store.h, "Hub mirror").
 #include <chrono>
 
+#include "store/registry_db.h"
 #include "store/store.h"
 
 namespace modeld::store {

@@ -1,12 +1,13 @@
 // The Hub mirror's records (store.h, "Hub mirror") over a real registry: refs, listings
 // and mirror blobs round trip and survive a reopen; gc keeps a blob the mirror holds; a
-// file lock works in a data dir whose locks/ directory is missing.
+// file lock works in a data dir whose locks/ directory is missing. On both registries.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <fstream>
 
 #include "core/checksum.h"
+#include "registries.h"
 #include "store/store.h"
 
 namespace modeld::store {
@@ -14,7 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class HubRecordsTest : public ::testing::Test {
+class HubRecordsTest : public ::testing::TestWithParam<testing_pg::Registry> {
  protected:
   void SetUp() override {
     root_ = fs::temp_directory_path() /
@@ -23,6 +24,10 @@ class HubRecordsTest : public ::testing::Test {
     fs::remove_all(root_);
     opts_.data_dir = root_ / "data";
     opts_.hf_cache = root_ / "hf";
+    if (GetParam() == testing_pg::Registry::kPostgres) {
+      MODELD_PG_DATABASE_OR_SKIP(url);
+      opts_.registry = url;
+    }
     Reopen();
   }
   void TearDown() override {
@@ -47,7 +52,7 @@ class HubRecordsTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(HubRecordsTest, RefsAndListingsRoundTripAndSurviveAReopen) {
+TEST_P(HubRecordsTest, RefsAndListingsRoundTripAndSurviveAReopen) {
   EXPECT_FALSE(store_->GetHubRef("models", "org/a", "main")->has_value());
   ASSERT_TRUE(store_->PutHubRef("models", "org/a", "main", {"c1", 100}).ok());
   ASSERT_TRUE(store_->PutHubRef("models", "org/a", "main", {"c2", 200}).ok());  // moved on
@@ -62,7 +67,7 @@ TEST_F(HubRecordsTest, RefsAndListingsRoundTripAndSurviveAReopen) {
   EXPECT_FALSE(store_->GetHubListing("models", "org/a", "c1")->has_value());
 }
 
-TEST_F(HubRecordsTest, GcKeepsAMirrorBlobAndForgetsItWhenItsBytesGo) {
+TEST_P(HubRecordsTest, GcKeepsAMirrorBlobAndForgetsItWhenItsBytesGo) {
   FileEntry kept = Blob("mirrored bytes");
   FileEntry orphan = Blob("nobody's bytes");
   ASSERT_TRUE(store_->KeepMirrorBlob("etag-1", kept).ok());
@@ -77,7 +82,7 @@ TEST_F(HubRecordsTest, GcKeepsAMirrorBlobAndForgetsItWhenItsBytesGo) {
   EXPECT_FALSE(store_->FindMirrorBlob("etag-1")->has_value()) << "found only while present";
 }
 
-TEST_F(HubRecordsTest, LocksWorkWhenTheLocksDirectoryIsMissing) {
+TEST_P(HubRecordsTest, LocksWorkWhenTheLocksDirectoryIsMissing) {
   fs::remove_all(opts_.data_dir / "locks");
   auto first = store_->TryLock("mirror-x");
   ASSERT_TRUE(first.has_value()) << first.error().ToString();
@@ -90,6 +95,8 @@ TEST_F(HubRecordsTest, LocksWorkWhenTheLocksDirectoryIsMissing) {
   ASSERT_TRUE(third.has_value());
   EXPECT_TRUE(third->has_value());
 }
+
+INSTANTIATE_TEST_SUITE_P(Registries, HubRecordsTest, MODELD_REGISTRIES);
 
 }  // namespace
 }  // namespace modeld::store

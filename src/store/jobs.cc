@@ -37,7 +37,9 @@ JobRecord ReadJob(const Stmt& q) {
 Status SaveJobRow(Db& db, const JobRecord& job, int64_t now) {
   auto q = db.Prepare(
       "INSERT INTO jobs(id, model, request, state, bytes_done, bytes_total, error, created_at, "
-      "updated_at, interrupted_runs, run_start_bytes) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9,?10) "
+      "updated_at, interrupted_runs, run_start_bytes, seq) VALUES "
+      "(?1,?2,?3,?4,?5,?6,?7,?8,?8,?9,?10,"
+      "(SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)) "
       "ON CONFLICT(id) DO UPDATE SET "
       "model=excluded.model, request=excluded.request, state=excluded.state, "
       "bytes_done=excluded.bytes_done, bytes_total=excluded.bytes_total, error=excluded.error, "
@@ -86,7 +88,7 @@ Result<std::vector<JobRecord>> ListJobRows(Db& db, bool unfinished_only) {
   auto q =
       db.Prepare(std::string(kJobColumns) +
                  (unfinished_only ? "WHERE state NOT IN ('completed','failed','cancelled') " : "") +
-                 "ORDER BY created_at, rowid");
+                 "ORDER BY created_at, seq");
   if (!q.has_value()) {
     return q.error();
   }

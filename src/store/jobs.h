@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "store/sqlite.h"
+#include "store/db.h"
 
 namespace modeld::store {
 

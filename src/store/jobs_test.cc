@@ -2,17 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include "registries.h"
 #include "store/schema.h"
 
 namespace modeld::store {
 namespace {
 
-class JobsTest : public ::testing::Test {
+class JobsTest : public ::testing::TestWithParam<testing_pg::Registry> {
  protected:
   void SetUp() override {
-    auto db = Db::Open(":memory:");
-    ASSERT_TRUE(db.has_value()) << db.error().ToString();
-    db_ = std::move(db.value());
+    MODELD_EMPTY_REGISTRY_OR_SKIP(db);
+    db_ = std::move(db);
     ASSERT_TRUE(Migrate(*db_).ok());
   }
   static JobRecord Job(const std::string& id, const std::string& state) {
@@ -36,7 +36,7 @@ class JobsTest : public ::testing::Test {
   std::unique_ptr<Db> db_;
 };
 
-TEST_F(JobsTest, ReadsBackEveryField) {
+TEST_P(JobsTest, ReadsBackEveryField) {
   JobRecord a = Job("dwnld_1", "downloading");
   a.bytes_done = 10;
   a.bytes_total = 100;
@@ -66,7 +66,7 @@ TEST_F(JobsTest, ReadsBackEveryField) {
   EXPECT_EQ(got->error, "NotFound: no such file");
 }
 
-TEST_F(JobsTest, AnUpdateReplacesTheRowButKeepsItsCreationTime) {
+TEST_P(JobsTest, AnUpdateReplacesTheRowButKeepsItsCreationTime) {
   JobRecord a = Job("dwnld_1", "queued");
   ASSERT_TRUE(SaveJobRow(*db_, a, 1000).ok());
   a.state = "completed";
@@ -89,7 +89,7 @@ TEST_F(JobsTest, AnUpdateReplacesTheRowButKeepsItsCreationTime) {
   EXPECT_EQ(GetJobRow(*db_, "dwnld_1")->error, "");
 }
 
-TEST_F(JobsTest, ListsOldestFirstAndCanLeaveOutFinishedJobs) {
+TEST_P(JobsTest, ListsOldestFirstAndCanLeaveOutFinishedJobs) {
   // Saved out of order; two created in the same second keep their insertion order.
   ASSERT_TRUE(SaveJobRow(*db_, Job("c", "completed"), 30).ok());
   ASSERT_TRUE(SaveJobRow(*db_, Job("a", "queued"), 10).ok());
@@ -101,7 +101,7 @@ TEST_F(JobsTest, ListsOldestFirstAndCanLeaveOutFinishedJobs) {
   EXPECT_EQ(Ids(true), (std::vector<std::string>{"a", "p", "d"}));
 }
 
-TEST_F(JobsTest, GetsAndDeletesByIdAndSurvivesABadRequestColumn) {
+TEST_P(JobsTest, GetsAndDeletesByIdAndSurvivesABadRequestColumn) {
   EXPECT_EQ(GetJobRow(*db_, "nope").error().code(), Status::Code::kNotFound);
   ASSERT_TRUE(SaveJobRow(*db_, Job("a", "queued"), 10).ok());
   ASSERT_TRUE(DeleteJobRow(*db_, "a").ok());
@@ -115,6 +115,8 @@ TEST_F(JobsTest, GetsAndDeletesByIdAndSurvivesABadRequestColumn) {
   ASSERT_TRUE(got.has_value()) << got.error().ToString();
   EXPECT_EQ(got->request, nlohmann::json::object());
 }
+
+INSTANTIATE_TEST_SUITE_P(Registries, JobsTest, MODELD_REGISTRIES);
 
 }  // namespace
 }  // namespace modeld::store

@@ -13,14 +13,36 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time_format.h"
+#include "store/db.h"
 #include "store/file_ops.h"
 #include "store/registry_db.h"
-#include "store/sqlite.h"
 #include "store/store.h"
 
 namespace modeld::store {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// |inspection| without its "gguf_metadata", as SQLite's json_remove gives it (keys in their
+// order, no spaces); unchanged when it is not a JSON object or has none.
+std::string WithoutGgufMetadata(std::string inspection) {
+  if (inspection.find("\"gguf_metadata\"") == std::string::npos) return inspection;
+  auto j = nlohmann::ordered_json::parse(inspection, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("gguf_metadata")) return inspection;
+  j.erase("gguf_metadata");
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+// The "version" of an inspection's JSON, 0 when it has none (or is not JSON): what
+// ModelsToInspect compares, as SQLite's json_extract does.
+int64_t InspectionVersion(const std::string& inspection) {
+  auto j = ParseJsonOrDiscarded(inspection);
+  if (!j.is_object() || !j.contains("version") || !j["version"].is_number()) return 0;
+  return j["version"].get<int64_t>();
+}
+
+}  // namespace
 
 Status Store::ForEach(
     const std::string& where, const std::vector<std::string>& args, Read read,
@@ -55,10 +77,13 @@ Status Store::ForEach(
       "SELECT m.id, m.name, m.version, m.source, m.description, m.tags, m.metadata, m.status, "
       "m.created_at, m.installed_at, m.size, m.content_dir, ";
   // Listings leave out the GGUF key/values (tens of KB a model): SQLite drops them, so a
-  // listing of 10,000 models does not carry them through.
-  sql += read.full_inspection ? "m.inspection"
-                              : "CASE WHEN json_valid(m.inspection) THEN json_remove(m.inspection, "
-                                "'$.gguf_metadata') ELSE m.inspection END";
+  // listing of 10,000 models does not carry them through. PostgreSQL has no json_valid
+  // (a cast of a text that is not JSON fails the query): WithoutGgufMetadata does it here.
+  const bool strip_here = !read.full_inspection && db().engine() != Engine::kSqlite;
+  sql += read.full_inspection || strip_here
+             ? "m.inspection"
+             : "CASE WHEN json_valid(m.inspection) THEN json_remove(m.inspection, "
+               "'$.gguf_metadata') ELSE m.inspection END";
   sql += ", m.inspected_at";
   if (join_files) sql += ", f.path, f.size, f.sha256, f.mtime_ns, f.ino, f.dev";
   sql += " FROM models m ";
@@ -154,6 +179,7 @@ Status Store::ForEach(
       m.size = static_cast<uint64_t>(q->Int(10));
       m.path = ModelPath(m.ref);
       m.inspection = q->IsNull(12) ? std::string() : q->Text(12);
+      if (strip_here) m.inspection = WithoutGgufMetadata(std::move(m.inspection));
       m.inspected_at = q->IsNull(13) ? 0 : q->Int(13);
     }
     if (join_files && !q->IsNull(14)) {
@@ -221,6 +247,22 @@ Status Store::SetInspection(const ModelRef& ref, const std::string& inspection) 
 
 Result<std::vector<ModelRef>> Store::ModelsToInspect(int version) {
   MutexLock lock(&mu_);
+  if (db().engine() != Engine::kSqlite) {
+    // No json_valid or json_extract there: the same test on each inspection, here.
+    auto q = db().Prepare(
+        "SELECT name, version, inspection FROM models ORDER BY installed_at DESC, name, version");
+    if (!q.has_value()) return q.error();
+    std::vector<ModelRef> out;
+    for (;;) {
+      auto r = q->Step();
+      if (!r.has_value()) return r.error();
+      if (!*r) break;
+      if (q->IsNull(2) || InspectionVersion(q->Text(2)) < version) {
+        out.push_back({q->Text(0), q->Text(1)});
+      }
+    }
+    return out;
+  }
   auto q = db().Prepare(
       "SELECT name, version FROM models WHERE inspection IS NULL OR NOT json_valid(inspection) "
       "OR IFNULL(json_extract(inspection, '$.version'), 0) < ?1 "
@@ -298,7 +340,7 @@ Result<std::vector<VerifyResult>> Store::Verify(const std::optional<ModelRef>& o
         if (is_blob) bad_blobs.insert(f.sha256);
         continue;
       }
-      if (!row.stamp || !(*row.stamp == hashed->stamp)) {
+      if (!row.stamp || !row.stamp->Matches(hashed->stamp)) {
         file_stamps.push_back({item.id, f.path, hashed->stamp});
       }
       if (is_blob && PeekBlob(f.sha256, f.size) != BlobState::kVerified) {
@@ -373,7 +415,7 @@ Result<UsageReport> Store::Usage() {
     // Each digest once (files_by_sha256): blobs shared by models take their space once.
     auto blobs = db().Prepare(
         "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM "
-        "(SELECT MAX(size) AS size FROM files GROUP BY sha256)");
+        "(SELECT MAX(size) AS size FROM files GROUP BY sha256) AS b");
     if (!blobs.has_value()) return blobs.error();
     auto b = blobs->Step();
     if (!b.has_value()) return b.error();

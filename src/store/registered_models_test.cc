@@ -2,23 +2,23 @@
 
 #include <gtest/gtest.h>
 
+#include "registries.h"
 #include "store/schema.h"
 
 namespace modeld::store {
 namespace {
 
-class RegisteredModelsTest : public ::testing::Test {
+class RegisteredModelsTest : public ::testing::TestWithParam<testing_pg::Registry> {
  protected:
   void SetUp() override {
-    auto db = Db::Open(":memory:");
-    ASSERT_TRUE(db.has_value()) << db.error().ToString();
-    db_ = std::move(db.value());
+    MODELD_EMPTY_REGISTRY_OR_SKIP(db);
+    db_ = std::move(db);
     ASSERT_TRUE(Migrate(*db_).ok());
   }
   std::unique_ptr<Db> db_;
 };
 
-TEST_F(RegisteredModelsTest, ReadsBackEveryFieldAndReplacesByRef) {
+TEST_P(RegisteredModelsTest, ReadsBackEveryFieldAndReplacesByRef) {
   RegisteredModel m;
   m.ref = "custom:v1";
   m.custom = true;
@@ -50,7 +50,7 @@ TEST_F(RegisteredModelsTest, ReadsBackEveryFieldAndReplacesByRef) {
   EXPECT_EQ(all->size(), 1u);
 }
 
-TEST_F(RegisteredModelsTest, UnknownRefsAndDeletes) {
+TEST_P(RegisteredModelsTest, UnknownRefsAndDeletes) {
   auto none = GetRegisteredRow(*db_, "nope:v1");
   ASSERT_TRUE(none.has_value());
   EXPECT_FALSE(none->has_value());
@@ -73,7 +73,7 @@ TEST_F(RegisteredModelsTest, UnknownRefsAndDeletes) {
   EXPECT_EQ(PutRegisteredRow(*db_, m, 1).code(), Status::Code::kInvalidArgument);
 }
 
-TEST_F(RegisteredModelsTest, ColumnsThatAreNotObjectsReadAsEmpty) {
+TEST_P(RegisteredModelsTest, ColumnsThatAreNotObjectsReadAsEmpty) {
   ASSERT_TRUE(db_->Exec("INSERT INTO registered_models(ref, recorded, fields, created_at, "
                         "updated_at) VALUES ('x:v1', 'not json', '[1,2]', 1, 1)")
                   .ok());
@@ -82,6 +82,8 @@ TEST_F(RegisteredModelsTest, ColumnsThatAreNotObjectsReadAsEmpty) {
   EXPECT_EQ((*got)->recorded, nlohmann::json::object());
   EXPECT_EQ((*got)->fields, nlohmann::json::object());
 }
+
+INSTANTIATE_TEST_SUITE_P(Registries, RegisteredModelsTest, MODELD_REGISTRIES);
 
 }  // namespace
 }  // namespace modeld::store

@@ -1,8 +1,10 @@
-// The registry's SQLite connection as the store needs it on any disk (docs/store.md,
+// The registry's connection as the store needs it. SQLite on any disk (docs/store.md,
 // "A full disk"): opened read-write, else (an existing registry on a full or read-only
 // file system) read-only; every write first reopens it read-write, so it heals once space
 // is freed; a write that fails for want of space is rolled back and retried once into the
-// WAL's own blocks.
+// WAL's own blocks. PostgreSQL (store/postgres.h): a write that fails as Unavailable (a
+// serialization failure, a deadlock, a lost connection) is rolled back and run again, a
+// few times.
 //
 // Thread safety: not thread-safe. Store calls every method with its mutex held (REQUIRES:
 // Store::mu_ held), except read_only(), which any thread may call.
@@ -14,7 +16,7 @@
 #include <memory>
 
 #include "core/status.h"
-#include "store/sqlite.h"
+#include "store/db.h"
 
 namespace modeld::store {
 
@@ -24,7 +26,10 @@ class RegistryDb {
   // (NoSpace, PermissionDenied, IoError) and |existing| (the file was there before this
   // open), opens it read-only instead; otherwise returns the error.
   static Result<std::unique_ptr<RegistryDb>> Open(const std::filesystem::path& path, bool existing);
-  // Wraps |db|, already open on |path| (read-only when |db| is, for |read_only_reason|).
+  // Connects to the PostgreSQL registry at |url| (store/postgres.h).
+  static Result<std::unique_ptr<RegistryDb>> OpenPostgres(const std::string& url);
+  // Wraps |db|, already open on |path| (read-only when |db| is, for |read_only_reason|);
+  // |path| is empty for PostgreSQL.
   RegistryDb(std::filesystem::path path, std::unique_ptr<Db> db, Status read_only_reason);
 
   // The connection. It changes when Writable() reopens it: do not keep the reference, or
@@ -40,13 +45,17 @@ class RegistryDb {
   // place: every query then fails, nothing crashes).
   Status Writable();
 
-  // Runs |body| in a write transaction (BEGIN IMMEDIATE) and commits; rolls back if |body|
-  // or the commit fails. On NoSpace it rolls back, checkpoints the WAL (so the retry
-  // reuses its blocks) and runs |body| once more: |body| must be safe to run twice.
-  // Returns Writable()'s error, |body|'s, or the commit's.
+  // Runs |body| in a write transaction (Db::BeginWrite) and commits; rolls back if |body|
+  // or the commit fails. On NoSpace (SQLite) it rolls back, checkpoints the WAL (so the
+  // retry reuses its blocks) and runs |body| once more; on Unavailable (PostgreSQL) it
+  // rolls back and runs |body| again, up to kPgAttempts times in all, after a short pause
+  // that doubles: |body| must be safe to run again. Returns Writable()'s error, |body|'s,
+  // or the commit's.
   Status WriteTx(const std::function<Status()>& body);
 
  private:
+  static constexpr int kPgAttempts = 5;
+
   std::filesystem::path path_;
   std::unique_ptr<Db> db_;
   Status read_only_reason_;  // why db_ is read-only

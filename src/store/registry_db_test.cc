@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "store/sqlite.h"
+
 namespace modeld::store {
 namespace {
 
@@ -89,7 +91,7 @@ TEST_F(RegistryDbTest, AReadOnlyRegistryIsReadAndHealsOnTheNextWrite) {
     ASSERT_TRUE((*r)->WriteTx([&] { return Insert(**r); }).ok());
   }
   // As Open leaves it on a full disk (the disk here has room again).
-  auto ro = Db::OpenReadOnly(Path());
+  auto ro = SqliteDb::OpenReadOnly(Path());
   ASSERT_TRUE(ro.has_value()) << ro.error().ToString();
   RegistryDb r(Path(), std::move(ro.value()), Status::NoSpace("full"));
   EXPECT_TRUE(r.read_only());

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace modeld::store {
@@ -59,44 +60,29 @@ Status SqliteStatus(sqlite3* db, int rc, std::string_view context) {
   }
 }
 
-Stmt& Stmt::Bind(int i, int64_t v) {
-  sqlite3_bind_int64(stmt_, i, v);
-  return *this;
-}
+void SqliteStmt::Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
 
-Stmt& Stmt::Bind(int i, std::string_view v) {
+void SqliteStmt::Bind(int i, std::string_view v) {
   sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  return *this;
 }
 
-Stmt& Stmt::BindNull(int i) {
-  sqlite3_bind_null(stmt_, i);
-  return *this;
-}
+void SqliteStmt::BindNull(int i) { sqlite3_bind_null(stmt_, i); }
 
-Result<bool> Stmt::Step() {
+Result<bool> SqliteStmt::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   return SqliteStatus(db_, rc, sqlite3_sql(stmt_));
 }
 
-Status Stmt::Run() {
-  for (;;) {
-    auto r = Step();
-    if (!r.has_value()) return r.error();
-    if (!*r) return Status::OK();
-  }
-}
-
-std::string Stmt::Text(int col) const {
+std::string SqliteStmt::Text(int col) const {
   const auto* p = sqlite3_column_text(stmt_, col);
   if (!p) return {};
   return std::string(reinterpret_cast<const char*>(p),
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::filesystem::path& path, int busy_ms) {
+Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::filesystem::path& path, int busy_ms) {
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &raw,
@@ -106,7 +92,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::filesystem::path& path, int busy
     sqlite3_close(raw);
     return s;
   }
-  std::unique_ptr<Db> db(new Db(raw, false));
+  std::unique_ptr<SqliteDb> db(new SqliteDb(raw, false));
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, busy_ms);
   // Keep -wal and -shm when the last connection closes: opening again then needs no new
@@ -121,7 +107,8 @@ Result<std::unique_ptr<Db>> Db::Open(const std::filesystem::path& path, int busy
   return db;
 }
 
-Result<std::unique_ptr<Db>> Db::OpenReadOnly(const std::filesystem::path& path, int busy_ms) {
+Result<std::unique_ptr<SqliteDb>> SqliteDb::OpenReadOnly(const std::filesystem::path& path,
+                                                         int busy_ms) {
   sqlite3* raw = nullptr;
   // readonly_shm: the -shm file is opened read-only, and when no writer has it initialised
   // SQLite rebuilds the WAL index in heap memory from the -wal file.
@@ -133,7 +120,7 @@ Result<std::unique_ptr<Db>> Db::OpenReadOnly(const std::filesystem::path& path, 
     sqlite3_close(raw);
     return s;
   }
-  std::unique_ptr<Db> db(new Db(raw, true));
+  std::unique_ptr<SqliteDb> db(new SqliteDb(raw, true));
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, busy_ms);
   for (const char* pragma : {"PRAGMA foreign_keys=ON", "PRAGMA mmap_size=268435456"}) {
@@ -144,14 +131,14 @@ Result<std::unique_ptr<Db>> Db::OpenReadOnly(const std::filesystem::path& path, 
   return db;
 }
 
-Db::~Db() { sqlite3_close_v2(db_); }
+SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
 
-Status Db::Checkpoint() {
+Status SqliteDb::Checkpoint() {
   int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   return SqliteStatus(db_, rc, "checkpoint");
 }
 
-Status Db::Exec(std::string_view sql) {
+Status SqliteDb::Exec(std::string_view sql) {
   std::string s(sql);
   char* err = nullptr;
   int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
@@ -163,26 +150,29 @@ Status Db::Exec(std::string_view sql) {
   return Status::OK();
 }
 
-Result<Stmt> Db::Prepare(std::string_view sql) {
+Result<Stmt> SqliteDb::Prepare(std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
   if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "prepare " + std::string(sql.substr(0, 60)));
-  return Stmt(db_, stmt);
+  return Stmt(std::make_unique<SqliteStmt>(db_, stmt));
 }
 
-Result<std::unique_ptr<Transaction>> Transaction::Begin(Db& db) {
-  if (Status s = db.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  return std::unique_ptr<Transaction>(new Transaction(db));
+Result<int64_t> SqliteDb::SchemaVersion() {
+  auto st = Prepare("PRAGMA user_version");
+  if (!st.has_value()) return st.error();
+  auto row = st->Step();
+  if (!row.has_value()) return row.error();
+  return st->Int(0);
 }
 
-Transaction::~Transaction() {
-  if (!done_) (void)db_.Exec("ROLLBACK");
+Status SqliteDb::SetSchemaVersion(int64_t version) {
+  return Exec("PRAGMA user_version = " + std::to_string(version));
 }
 
-Status Transaction::Commit() {
-  Status s = db_.Exec("COMMIT");
-  if (s.ok()) done_ = true;
-  return s;
+Result<int64_t> SqliteDb::NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace modeld::store

@@ -14,12 +14,13 @@
 #include "core/checksum.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "core/time_format.h"
+#include "store/db.h"
 #include "store/file_ops.h"
 #include "store/paths.h"
 #include "store/registry_db.h"
 #include "store/schema.h"
-#include "store/sqlite.h"
 
 namespace modeld::store {
 
@@ -62,6 +63,7 @@ StoreOptions DefaultStoreOptions(const std::string& data_dir_flag) {
   } else {
     o.hf_cache = fs::path(HomeDir()) / ".cache" / "huggingface" / "hub";
   }
+  o.registry = Env("MODELD_REGISTRY");
   if (!Env("OLLAMA_MODELS").empty()) {
     o.ollama_models = Env("OLLAMA_MODELS");
   } else if (fs::path d = fs::path(HomeDir()) / ".ollama" / "models";
@@ -88,6 +90,8 @@ Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   StoreOptions o = options;
+  auto engine = RegistryEngine(o.registry);
+  if (!engine.has_value()) return engine.error();
   std::error_code ec;
   o.data_dir = fs::absolute(o.data_dir, ec);
   const fs::path registry = RegistryPath(o.data_dir);
@@ -100,10 +104,12 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
       log::Debug("{}", s.ToString());
     }
   }
-  auto db = RegistryDb::Open(registry, existing);
+  auto db = *engine == Engine::kPostgres ? RegistryDb::OpenPostgres(o.registry)
+                                         : RegistryDb::Open(registry, existing);
   if (!db.has_value()) {
     return db.error();
   }
+  if (*engine == Engine::kPostgres) log::Info("the registry: {}", RedactUrl(o.registry));
   std::unique_ptr<Store> store(new Store(o, std::move(db.value())));
   if (Status s = store->Migrate(); !s.ok()) return s;
   if (Status s = store->RepairLinks(); !s.ok()) return s;
@@ -160,7 +166,7 @@ BlobState Store::PeekBlob(const std::string& sha256, uint64_t size) {
     return BlobState::kUnrecorded;  // so it is hashed before it is trusted
   }
   if (!record->has_value()) return BlobState::kUnrecorded;
-  return **record == *now ? BlobState::kVerified : BlobState::kChanged;
+  return (*record)->Matches(*now) ? BlobState::kVerified : BlobState::kChanged;
 }
 
 void Store::RecordBlobBestEffort(const std::string& sha256, const FileStamp& stamp) {
@@ -284,7 +290,7 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
       auto ins = db().Prepare(
           "INSERT INTO models(name, version, source, description, tags, metadata, status, "
           "content_dir, created_at, installed_at, size, inspection, inspected_at) "
-          "VALUES (?1,?2,?3,?4,?5,?6,'available',?7,?8,?9,?10,?11,?12)");
+          "VALUES (?1,?2,?3,?4,?5,?6,'available',?7,?8,?9,?10,?11,?12) RETURNING id");
       if (!ins.has_value()) return ins.error();
       ins->Bind(1, spec.ref.name)
           .Bind(2, spec.ref.version)
@@ -297,10 +303,14 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
           .Bind(9, now)
           .Bind(10, static_cast<int64_t>(total_size));
       if (!spec.inspection.empty()) ins->Bind(11, spec.inspection).Bind(12, now);
+      auto inserted = ins->Step();
+      if (!inserted.has_value()) return inserted.error();
+      if (!*inserted) return Status::IoError("the registry gave no id for " + spec.ref.ToString());
+      const int64_t id = ins->Int(0);
       if (Status s = ins->Run(); !s.ok()) return s;
-      int64_t id = db().LastInsertId();
       auto pending = db().Prepare(
-          "INSERT OR REPLACE INTO pending_links(name, version, content_dir) VALUES (?1,?2,?3)");
+          "INSERT INTO pending_links(name, version, content_dir) VALUES (?1,?2,?3) "
+          "ON CONFLICT(name, version) DO UPDATE SET content_dir=excluded.content_dir");
       if (!pending.has_value()) return pending.error();
       if (Status s =
               pending->Bind(1, spec.ref.name).Bind(2, spec.ref.version).Bind(3, content_id).Run();
@@ -316,7 +326,10 @@ Result<ModelInfo> Store::Install(const InstallSpec& spec) {
         const auto& st = stamps[i];
         fins->Reset();
         fins->Bind(1, id).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size)).Bind(4, f.sha256);
-        if (st) fins->Bind(5, st->mtime_ns).Bind(6, ToSql(st->ino)).Bind(7, ToSql(st->dev));
+        if (st) {
+          const FileStamp rec = RecordedStamp(db(), *st);
+          fins->Bind(5, rec.mtime_ns).Bind(6, ToSql(rec.ino)).Bind(7, ToSql(rec.dev));
+        }
         if (Status s = fins->Run(); !s.ok()) return s;
       }
       return Status::OK();
@@ -463,7 +476,9 @@ Status Store::RememberUrl(const std::string& url, const FileEntry& entry) {
   MutexLock lock(&mu_);
   return registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
     auto q = db().Prepare(
-        "INSERT OR REPLACE INTO url_blobs(url, path, size, sha256) VALUES (?1,?2,?3,?4)");
+        "INSERT INTO url_blobs(url, path, size, sha256) VALUES (?1,?2,?3,?4) "
+        "ON CONFLICT(url) DO UPDATE SET path=excluded.path, size=excluded.size, "
+        "sha256=excluded.sha256");
     if (!q.has_value()) return q.error();
     return q->Bind(1, url)
         .Bind(2, entry.path)

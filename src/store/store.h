@@ -1,7 +1,8 @@
-// Store: the SQLite registry of models, files and jobs, and the content-addressed blob
-// cache on disk (docs/store.md).
+// Store: the registry of models, files and jobs (SQLite in the data dir, or PostgreSQL
+// with StoreOptions::registry), and the content-addressed blob cache on disk
+// (docs/store.md).
 //
-//   <data_dir>/registry.sqlite         models, files, jobs, url memo (WAL)
+//   <data_dir>/registry.sqlite         models, files, jobs, url memo, leases (WAL)
 //   <data_dir>/blobs/sha256/<hex>      each distinct file once, read-only
 //   <data_dir>/content/<id>/<path>     one installed version: links to blobs
 //   <data_dir>/models/<name>/<version> symlink -> ../../content/<id> (the path users open)
@@ -32,7 +33,9 @@
 // installs, lists and verifies; cleanup.cc removes, collects garbage and reports disk use.
 //
 // Thread safety: a Store is safe to use from several threads (one mutex guards the
-// database). Several processes may share a data dir.
+// database). Several processes may share a data dir; with a PostgreSQL registry, several
+// machines may share one (a shared file system) and the registry (docs/store.md, "Several
+// instances, one registry").
 #pragma once
 
 #include <atomic>
@@ -53,6 +56,7 @@
 #include "core/status.h"
 #include "store/hub_cache.h"
 #include "store/jobs.h"
+#include "store/leases.h"
 #include "store/ollama_layout.h"
 #include "store/registered_models.h"
 #include "store/verification.h"
@@ -67,12 +71,16 @@ struct StoreOptions {
   std::filesystem::path hf_cache;  // the Hugging Face hub cache (HF_HUB_CACHE layout)
   // Ollama's model directory (ollama_layout.h); empty: none.
   std::filesystem::path ollama_models;
+  // Where the registry lives: "" for <data_dir>/registry.sqlite, or a PostgreSQL URL
+  // ("postgresql://user:password@host:port/database", or "postgres://...": store/postgres.h).
+  std::string registry;
 };
 
 // --data-dir, else $MODELD_HOME, else $XDG_DATA_HOME/modeld, else ~/.local/share/modeld;
 // the Hub cache from $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub;
 // Ollama's directory from $OLLAMA_MODELS, else ~/.ollama/models when it exists and is
-// writable, else none.
+// writable, else none; the registry from $MODELD_REGISTRY (main's --registry sets it), else
+// the data dir's SQLite file.
 StoreOptions DefaultStoreOptions(const std::string& data_dir_flag = "");
 
 struct FileEntry {
@@ -390,6 +398,27 @@ class Store {
   // The blob a mirrored etag is, while its blob is present and its size right.
   Result<std::optional<FileEntry>> FindMirrorBlob(const std::string& etag) EXCLUDES(mu_);
   Status KeepMirrorBlob(const std::string& etag, const FileEntry& blob) EXCLUDES(mu_);
+
+  // Leases with fencing tokens, shared by every process using this registry
+  // (store/leases.h has the rules). Each call is one write transaction (but GetLease and
+  // IsFenceCurrent, which read); expiry is on the registry's clock (Db::NowMs).
+  // Takes |name| for |holder| for |ttl| if nobody holds it or the holder's lease expired;
+  // nullopt when another holder's lease is still valid. A lease that changes hands gets
+  // fence = the previous fence + 1 (per name, never reused, also after Release).
+  // Re-acquiring one's own valid lease renews it with the same fence.
+  Result<std::optional<Lease>> TryAcquireLease(const std::string& name, const std::string& holder,
+                                               std::chrono::milliseconds ttl) EXCLUDES(mu_);
+  // Extends a lease still held with the same fence (lease.expires_at_ms updated);
+  // FailedPrecondition when it was lost (expired, released or taken).
+  Status RenewLease(Lease& lease, std::chrono::milliseconds ttl) EXCLUDES(mu_);
+  // Ends it (only if still held with that fence; else a no-op returning OK).
+  Status ReleaseLease(const Lease& lease) EXCLUDES(mu_);
+  // The current lease of |name| (expired ones too, so a caller can see who held it), or
+  // nullopt (never taken, or released).
+  Result<std::optional<Lease>> GetLease(const std::string& name) EXCLUDES(mu_);
+  // True if |fence| is still the current fence of |name| (and not released). A write the
+  // lease guards checks store::FenceIsCurrent in its own transaction where it matters.
+  Result<bool> IsFenceCurrent(const std::string& name, int64_t fence) EXCLUDES(mu_);
 
   // Test hook: the process _exit()s at the named step so tests can check crash
   // consistency: install ("content", "commit", "swap") or remove ("remove-marked": marker

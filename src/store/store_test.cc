@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/checksum.h"
+#include "registries.h"
 
 namespace modeld::store {
 namespace {
@@ -34,7 +35,7 @@ void CorruptInPlace(const fs::path& file, bool keep_mtime = false) {
   }
 }
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public ::testing::TestWithParam<testing_pg::Registry> {
  protected:
   void SetUp() override {
     root_ = fs::temp_directory_path() /
@@ -43,6 +44,10 @@ class StoreTest : public ::testing::Test {
     fs::remove_all(root_);
     opts_.data_dir = root_ / "data";
     opts_.hf_cache = root_ / "hf";
+    if (GetParam() == testing_pg::Registry::kPostgres) {
+      MODELD_PG_DATABASE_OR_SKIP(url);
+      opts_.registry = url;
+    }
     Reopen();
   }
   void TearDown() override {
@@ -92,7 +97,7 @@ class StoreTest : public ::testing::Test {
   std::string want_status_;
 };
 
-TEST_F(StoreTest, InstallListInfoRemove) {
+TEST_P(StoreTest, InstallListInfoRemove) {
   auto a = Blob("model.bin", "weights");
   auto b = Blob("config/config.json", "{\"x\":1}");
   auto m = store_->Install(Spec("org/tiny", "v1", {a, b}));
@@ -126,7 +131,7 @@ TEST_F(StoreTest, InstallListInfoRemove) {
 // The inspection (what is inside the model) is written with the install, read whole by Get
 // and Versions and without the GGUF key/values by listings, set later for a model
 // installed without one, and kept apart from the user's metadata.
-TEST_F(StoreTest, InspectionIsStoredBesideTheUsersMetadata) {
+TEST_P(StoreTest, InspectionIsStoredBesideTheUsersMetadata) {
   auto a = Blob("m.gguf", "weights");
   InstallSpec spec = Spec("insp", "v1", {a});
   spec.inspection =
@@ -176,7 +181,7 @@ TEST_F(StoreTest, InspectionIsStoredBesideTheUsersMetadata) {
   EXPECT_EQ(store_->Get({"insp", "v1"})->inspection, "");
 }
 
-TEST_F(StoreTest, IdenticalFilesAreStoredOnce) {
+TEST_P(StoreTest, IdenticalFilesAreStoredOnce) {
   std::string big(1 << 20, 'w');
   auto shared = Blob("weights.bin", big);
   ASSERT_TRUE(store_->Install(Spec("a", "v1", {shared, Blob("a.txt", "a")})).has_value());
@@ -197,7 +202,7 @@ TEST_F(StoreTest, IdenticalFilesAreStoredOnce) {
   EXPECT_EQ(BlobCount(), 0u);
 }
 
-TEST_F(StoreTest, RefusesBadInputAndMissingBlobs) {
+TEST_P(StoreTest, RefusesBadInputAndMissingBlobs) {
   auto a = Blob("x", "x");
   EXPECT_EQ(store_->Install(Spec("../evil", "v1", {a})).error().code(),
             Status::Code::kInvalidArgument);
@@ -214,7 +219,7 @@ TEST_F(StoreTest, RefusesBadInputAndMissingBlobs) {
   EXPECT_TRUE(list->empty()) << "nothing half-installed";
 }
 
-TEST_F(StoreTest, ReinstallReplacesAndGcFreesTheOldBlob) {
+TEST_P(StoreTest, ReinstallReplacesAndGcFreesTheOldBlob) {
   auto v1 = Blob("model.bin", "old weights");
   ASSERT_TRUE(store_->Install(Spec("m", "latest", {v1})).has_value());
   auto v2 = Blob("model.bin", "new weights!");
@@ -231,7 +236,7 @@ TEST_F(StoreTest, ReinstallReplacesAndGcFreesTheOldBlob) {
   EXPECT_TRUE(fs::exists(store_->BlobPath(v2.sha256)));
 }
 
-TEST_F(StoreTest, GcRemovesOrphansAndStalePartialsButNotLockedOnes) {
+TEST_P(StoreTest, GcRemovesOrphansAndStalePartialsButNotLockedOnes) {
   Blob("orphan", "nobody uses me");
   fs::create_directories(opts_.data_dir / "content" / "deadbeef");
   fs::last_write_time(opts_.data_dir / "content" / "deadbeef",
@@ -253,7 +258,7 @@ TEST_F(StoreTest, GcRemovesOrphansAndStalePartialsButNotLockedOnes) {
   EXPECT_TRUE(fs::exists(busy)) << "a partial in use is kept";
 }
 
-TEST_F(StoreTest, VerifyMarksBrokenModelsAndRecovers) {
+TEST_P(StoreTest, VerifyMarksBrokenModelsAndRecovers) {
   auto a = Blob("model.bin", "0123456789");
   auto m = store_->Install(Spec("m", "v1", {a}));
   ASSERT_TRUE(m.has_value());
@@ -299,7 +304,7 @@ TEST_F(StoreTest, VerifyMarksBrokenModelsAndRecovers) {
 
 // kill -9 at each step of a re-install: afterwards the model is entirely the old
 // version or entirely the new one, and its files match the registry byte for byte.
-TEST_F(StoreTest, CrashDuringInstallLeavesOldOrNewNeverAMix) {
+TEST_P(StoreTest, CrashDuringInstallLeavesOldOrNewNeverAMix) {
   auto old_a = Blob("a.bin", "old-a");
   auto old_b = Blob("b.bin", "old-b");
   ASSERT_TRUE(store_->Install(Spec("m", "v1", {old_a, old_b})).has_value());
@@ -344,7 +349,7 @@ TEST_F(StoreTest, CrashDuringInstallLeavesOldOrNewNeverAMix) {
 // rm on a full disk deletes files before it deletes rows. Whatever the moment it dies
 // at, the model is never "available" without its files: it reads as broken (here in a
 // store opened before the crash, as a server's is), and the next Open finishes it.
-TEST_F(StoreTest, CrashDuringRemoveNeverLeavesAModelAvailableWithoutItsFiles) {
+TEST_P(StoreTest, CrashDuringRemoveNeverLeavesAModelAvailableWithoutItsFiles) {
   auto shared = Blob("shared.bin", "m and other use this");
   ASSERT_TRUE(store_->Install(Spec("other", "v1", {shared})).has_value());
   for (const char* point : {"remove-marked", "remove-freed"}) {
@@ -399,9 +404,57 @@ TEST_F(StoreTest, CrashDuringRemoveNeverLeavesAModelAvailableWithoutItsFiles) {
   }
 }
 
+// A registry shared by machines (PostgreSQL) records no device number: each machine mounts
+// the shared data dir as a device of its own, and a record with one would read as
+// "changed" on every other machine, its blobs hashed again and its models broken there.
+TEST_P(StoreTest, ASharedRegistryRecordsStampsWithoutTheirDevice) {
+  auto w = Blob("w.bin", "weights");
+  ASSERT_TRUE(store_->Install(Spec("m", "v1", {w})).has_value());
+  const bool pg = GetParam() == testing_pg::Registry::kPostgres;
+  std::unique_ptr<Db> direct;
+  if (pg) {
+    auto d = OpenPostgres(opts_.registry);
+    ASSERT_TRUE(d.has_value()) << d.error().ToString();
+    direct = std::move(d.value());
+  } else {
+    auto d = SqliteDb::Open(opts_.data_dir / "registry.sqlite");
+    ASSERT_TRUE(d.has_value()) << d.error().ToString();
+    direct = std::move(d.value());
+  }
+  const uint64_t dev = StampOf(store_->BlobPath(w.sha256))->dev;
+  ASSERT_NE(dev, 0u);
+  for (const char* sql : {"SELECT dev FROM files", "SELECT dev FROM blobs"}) {
+    auto q = direct->Prepare(sql);
+    ASSERT_TRUE(q.has_value());
+    auto row = q->Step();
+    ASSERT_TRUE(row.has_value() && *row) << sql;
+    EXPECT_EQ(FromSql(q->Int(0)), pg ? 0 : dev) << sql;
+  }
+  EXPECT_EQ(store_->PeekBlob(w.sha256, w.size), BlobState::kVerified);
+  auto m = store_->Get({"m", "v1"});
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->status, "available") << (m->problems.empty() ? "" : m->problems[0]);
+}
+
+TEST(FileStampTest, ARecordWithoutADeviceMatchesAnyDevice) {
+  const FileStamp live{5, 100, 42, 7};
+  EXPECT_TRUE((FileStamp{5, 100, 42, 7}).Matches(live));
+  EXPECT_TRUE((FileStamp{5, 100, 42, 0}).Matches(live));
+  EXPECT_FALSE((FileStamp{5, 100, 42, 8}).Matches(live));
+  EXPECT_FALSE((FileStamp{5, 101, 42, 0}).Matches(live));
+  EXPECT_FALSE((FileStamp{5, 100, 43, 0}).Matches(live));
+  EXPECT_FALSE((FileStamp{6, 100, 42, 0}).Matches(live));
+}
+
+// What only the SQLite registry does: files in the data dir.
+class SqliteStoreTest : public StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Registries, SqliteStoreTest,
+                         ::testing::Values(testing_pg::Registry::kSqlite),
+                         testing_pg::RegistryName);
+
 // Opening the registry again allocates nothing: its -wal and -shm files outlive the last
 // connection (so a full disk can still open it), and an up-to-date registry is not written.
-TEST_F(StoreTest, ReopeningAllocatesNoNewBlocks) {
+TEST_P(SqliteStoreTest, ReopeningAllocatesNoNewBlocks) {
   ASSERT_TRUE(store_->Install(Spec("m", "v1", {Blob("w.bin", "weights")})).has_value());
   store_.reset();
   const fs::path db = opts_.data_dir / "registry.sqlite";
@@ -426,7 +479,7 @@ TEST_F(StoreTest, ReopeningAllocatesNoNewBlocks) {
   EXPECT_EQ(blocks(), before);
 }
 
-TEST_F(StoreTest, MigrationsAreIdempotentAndRefuseNewerSchemas) {
+TEST_P(SqliteStoreTest, MigrationsAreIdempotentAndRefuseNewerSchemas) {
   Reopen();
   Reopen();
   store_.reset();
@@ -441,7 +494,7 @@ TEST_F(StoreTest, MigrationsAreIdempotentAndRefuseNewerSchemas) {
   EXPECT_NE(s.error().message().find("upgrade modeld"), std::string::npos);
 }
 
-TEST_F(StoreTest, RemembersWhichBlobAUrlProduced) {
+TEST_P(StoreTest, RemembersWhichBlobAUrlProduced) {
   auto a = Blob("w.bin", "weights");
   ASSERT_TRUE(store_->RememberUrl("http://x/w.bin", a).ok());
   auto hit = store_->LookupUrl("http://x/w.bin");
@@ -453,7 +506,7 @@ TEST_F(StoreTest, RemembersWhichBlobAUrlProduced) {
       << "a memo without its blob is a miss";
 }
 
-TEST_F(StoreTest, ReusesFilesAlreadyInTheHubCacheAfterHashingThem) {
+TEST_P(StoreTest, ReusesFilesAlreadyInTheHubCacheAfterHashingThem) {
   std::string content(100000, 'h');
   std::string sha = HashHex(HashAlgorithm::kSha256, content);
   fs::path blobs = opts_.hf_cache / "models--org--m" / "blobs";
@@ -488,7 +541,7 @@ TEST_F(StoreTest, ReusesFilesAlreadyInTheHubCacheAfterHashingThem) {
 // --- Integrity (issue 11): verification records ----------------------------------------
 
 // A verified file adopted over a corrupt blob of the same digest replaces it.
-TEST_F(StoreTest, AdoptingAVerifiedFileReplacesACorruptBlob) {
+TEST_P(StoreTest, AdoptingAVerifiedFileReplacesACorruptBlob) {
   auto a = Blob("w.bin", "the right bytes");
   CorruptInPlace(store_->BlobPath(a.sha256));
   ASSERT_NE(Read(store_->BlobPath(a.sha256)), "the right bytes");
@@ -498,7 +551,7 @@ TEST_F(StoreTest, AdoptingAVerifiedFileReplacesACorruptBlob) {
 
 // A verified blob is kept (one inode: the hard links of installed models stay shared);
 // with kReplace (pull --force) the new file always takes its place.
-TEST_F(StoreTest, AdoptingKeepsAVerifiedBlobUnlessTold) {
+TEST_P(StoreTest, AdoptingKeepsAVerifiedBlobUnlessTold) {
   auto a = Blob("w.bin", "weights");
   struct stat before {
   }, after{};
@@ -518,7 +571,7 @@ TEST_F(StoreTest, AdoptingKeepsAVerifiedBlobUnlessTold) {
 
 // Reuse rests on the verification record: a blob whose stat is the one recorded is reused
 // without reading it; one that changed is hashed again, and dropped when it is wrong.
-TEST_F(StoreTest, ReuseChecksTheRecordAndHashesAChangedBlob) {
+TEST_P(StoreTest, ReuseChecksTheRecordAndHashesAChangedBlob) {
   auto a = Blob("w.bin", "0123456789");
   EXPECT_EQ(store_->PeekBlob(a.sha256, a.size), BlobState::kVerified);
   EXPECT_TRUE(store_->HasVerifiedBlob(a.sha256, a.size));
@@ -551,7 +604,7 @@ TEST_F(StoreTest, ReuseChecksTheRecordAndHashesAChangedBlob) {
 }
 
 // The URL memo leads to a blob only through the same check.
-TEST_F(StoreTest, AUrlMemoDoesNotLeadToACorruptBlob) {
+TEST_P(StoreTest, AUrlMemoDoesNotLeadToACorruptBlob) {
   auto a = Blob("w.bin", "weights");
   ASSERT_TRUE(store_->RememberUrl("http://x/w.bin", a).ok());
   CorruptInPlace(store_->BlobPath(a.sha256));
@@ -562,7 +615,7 @@ TEST_F(StoreTest, AUrlMemoDoesNotLeadToACorruptBlob) {
 
 // Reusing a file from the Hub cache: a blob of ours that went bad is replaced by the Hub's
 // good copy, not returned as it is.
-TEST_F(StoreTest, HubCacheReuseReplacesACorruptBlobOfOurs) {
+TEST_P(StoreTest, HubCacheReuseReplacesACorruptBlobOfOurs) {
   std::string content(100000, 'h');
   auto ours = Blob("w.bin", content);
   fs::path blobs = opts_.hf_cache / "models--org--m" / "blobs";
@@ -578,7 +631,7 @@ TEST_F(StoreTest, HubCacheReuseReplacesACorruptBlobOfOurs) {
 
 // List, Get and Versions check each file with a stat and agree: a file deleted, replaced
 // or changed makes the model broken, and the problems say what.
-TEST_F(StoreTest, ReadsAgreeOnAModelWhoseFilesChanged) {
+TEST_P(StoreTest, ReadsAgreeOnAModelWhoseFilesChanged) {
   auto status_everywhere = [&](const ModelRef& ref) {
     std::set<std::string> seen;
     auto list = store_->List();
@@ -631,7 +684,7 @@ TEST_F(StoreTest, ReadsAgreeOnAModelWhoseFilesChanged) {
 // verify's full hash records what it finds: a touched file with the right bytes is
 // available again, and a blob whose bytes rotted under an unchanged stat loses its record,
 // so the next reuse hashes it (and drops it) instead of trusting it.
-TEST_F(StoreTest, AFullVerifyRecordsWhatItFinds) {
+TEST_P(StoreTest, AFullVerifyRecordsWhatItFinds) {
   auto a = Blob("a.bin", "aaaaaaaaaa");
   auto m = store_->Install(Spec("m", "v1", {a}));
   ASSERT_TRUE(m.has_value());
@@ -651,7 +704,7 @@ TEST_F(StoreTest, AFullVerifyRecordsWhatItFinds) {
   EXPECT_EQ(store_->Get({"m", "v1"})->status, "broken");
 }
 
-TEST_F(StoreTest, JobsSurviveAReopen) {
+TEST_P(StoreTest, JobsSurviveAReopen) {
   JobRecord a;
   a.id = "dwnld_1";
   a.model = "resnet50:v1.0";
@@ -687,7 +740,7 @@ TEST_F(StoreTest, JobsSurviveAReopen) {
 }
 
 // transformers and llama.cpp open files by path in the Hub cache: check that layout.
-TEST_F(StoreTest, HubCacheLayoutReadsBackByPath) {
+TEST_P(StoreTest, HubCacheLayoutReadsBackByPath) {
   auto cfg = Blob("config.json", "{\"model_type\":\"llama\"}");
   auto w = Blob("model.safetensors", std::string(4096, 's'));
   auto nested = Blob("tokenizer/vocab.txt", "a\nb\n");
@@ -730,6 +783,7 @@ class HubLinkedCleanupTest : public StoreTest {
  protected:
   void SetUp() override {
     StoreTest::SetUp();
+    if (IsSkipped()) return;
     w_ = Blob("w.bin", std::string(8192, 'w'));
     cfg_ = Blob("config.json", "{}");
     ASSERT_TRUE(store_->Install(Spec("org/m", "latest", {w_, cfg_})).has_value());
@@ -743,7 +797,7 @@ class HubLinkedCleanupTest : public StoreTest {
   fs::path repo_;
 };
 
-TEST_F(HubLinkedCleanupTest, CacheReportsTheHubCacheFilesThatAreOurs) {
+TEST_P(HubLinkedCleanupTest, CacheReportsTheHubCacheFilesThatAreOurs) {
   auto cache = store_->Cache();
   ASSERT_TRUE(cache.has_value());
   ASSERT_EQ(cache->hub_repos.size(), 1u);
@@ -759,7 +813,7 @@ TEST_F(HubLinkedCleanupTest, CacheReportsTheHubCacheFilesThatAreOurs) {
   EXPECT_EQ(cache->hub_repos[0].files, 1u);
 }
 
-TEST_F(HubLinkedCleanupTest, RemoveKeepsWhatTheHubCacheLinksAndGcHfCacheFreesIt) {
+TEST_P(HubLinkedCleanupTest, RemoveKeepsWhatTheHubCacheLinksAndGcHfCacheFreesIt) {
   auto removed = store_->Remove("org/m", "");
   ASSERT_TRUE(removed.has_value()) << removed.error().ToString();
   EXPECT_EQ(removed->removed.size(), 1u);
@@ -800,7 +854,7 @@ TEST_F(HubLinkedCleanupTest, RemoveKeepsWhatTheHubCacheLinksAndGcHfCacheFreesIt)
   EXPECT_TRUE(fs::exists(opts_.hf_cache / "CACHEDIR.TAG"));
 }
 
-TEST_F(HubLinkedCleanupTest, RemoveWithHfCacheFreesBothAndKeepsTheHubCachesOwnFiles) {
+TEST_P(HubLinkedCleanupTest, RemoveWithHfCacheFreesBothAndKeepsTheHubCachesOwnFiles) {
   // Another file of the repository that the Hub cache holds on its own.
   std::ofstream(repo_ / "blobs" / "f00d") << "theirs";
   fs::create_symlink("../../blobs/f00d", repo_ / "snapshots" / kCommit / "README.md");
@@ -816,6 +870,9 @@ TEST_F(HubLinkedCleanupTest, RemoveWithHfCacheFreesBothAndKeepsTheHubCachesOwnFi
   EXPECT_EQ(Read(repo_ / "refs" / "main"), kCommit) << "its snapshot is still there";
   EXPECT_EQ(BlobCount(), 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Registries, StoreTest, MODELD_REGISTRIES);
+INSTANTIATE_TEST_SUITE_P(Registries, HubLinkedCleanupTest, MODELD_REGISTRIES);
 
 }  // namespace
 }  // namespace modeld::store

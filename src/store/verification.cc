@@ -68,8 +68,13 @@ std::string StatProblem(int dir_fd, const char* file, const std::string& path, u
   if (now->size != size) {
     return path + ": size " + std::to_string(now->size) + ", want " + std::to_string(size);
   }
-  if (recorded && !(*recorded == *now)) return path + ": changed since it was verified";
+  if (recorded && !recorded->Matches(*now)) return path + ": changed since it was verified";
   return "";
+}
+
+FileStamp RecordedStamp(const Db& db, FileStamp stamp) {
+  if (db.engine() == Engine::kPostgres) stamp.dev = 0;
+  return stamp;
 }
 
 Result<std::optional<FileStamp>> BlobRecord(Db& db, const std::string& sha256) {
@@ -82,10 +87,13 @@ Result<std::optional<FileStamp>> BlobRecord(Db& db, const std::string& sha256) {
       FileStamp{FromSql(q->Int(0)), q->Int(1), FromSql(q->Int(2)), FromSql(q->Int(3))});
 }
 
-Status RecordBlob(Db& db, const std::string& sha256, const FileStamp& stamp, int64_t now) {
+Status RecordBlob(Db& db, const std::string& sha256, const FileStamp& live, int64_t now) {
+  const FileStamp stamp = RecordedStamp(db, live);
   auto q = db.Prepare(
-      "INSERT OR REPLACE INTO blobs(sha256, size, mtime_ns, ino, dev, verified_at) "
-      "VALUES (?1,?2,?3,?4,?5,?6)");
+      "INSERT INTO blobs(sha256, size, mtime_ns, ino, dev, verified_at) "
+      "VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(sha256) DO UPDATE SET size=excluded.size, "
+      "mtime_ns=excluded.mtime_ns, ino=excluded.ino, dev=excluded.dev, "
+      "verified_at=excluded.verified_at");
   if (!q.has_value()) return q.error();
   return q->Bind(1, sha256)
       .Bind(2, ToSql(stamp.size))
@@ -102,7 +110,8 @@ Status ForgetBlobRecord(Db& db, const std::string& sha256) {
   return q->Bind(1, sha256).Run();
 }
 
-Status RecordFileStamp(Db& db, int64_t model_id, const std::string& path, const FileStamp& stamp) {
+Status RecordFileStamp(Db& db, int64_t model_id, const std::string& path, const FileStamp& live) {
+  const FileStamp stamp = RecordedStamp(db, live);
   auto q = db.Prepare("UPDATE files SET mtime_ns=?3, ino=?4, dev=?5 WHERE model_id=?1 AND path=?2");
   if (!q.has_value()) return q.error();
   return q->Bind(1, model_id)

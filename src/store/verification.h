@@ -24,7 +24,7 @@
 #include <string>
 
 #include "core/status.h"
-#include "store/sqlite.h"
+#include "store/db.h"
 
 namespace modeld::store {
 
@@ -36,6 +36,12 @@ struct FileStamp {
   uint64_t ino = 0;
   uint64_t dev = 0;
   bool operator==(const FileStamp&) const = default;
+  // True if this record names the file |live| (a stat() now): the same size, mtime and
+  // inode, and device, but a record without one (dev 0: see RecordedStamp) matches any.
+  bool Matches(const FileStamp& live) const {
+    return size == live.size && mtime_ns == live.mtime_ns && ino == live.ino &&
+           (dev == 0 || dev == live.dev);
+  }
   // Same inode on the same device: one file under two names (a hard link).
   bool SameFile(const FileStamp& o) const { return ino == o.ino && dev == o.dev; }
 };
@@ -54,23 +60,30 @@ struct HashedFile {
 Result<HashedFile> HashFile(const std::filesystem::path& path);
 
 // "|path|: missing", "|path|: size 3, want 5" or "|path|: changed since it was verified"
-// (its stamp is not |recorded|), as one stat() finds |file| (relative to the directory
-// |dir_fd|, or AT_FDCWD) installed as |path|; "" when none. |stamp| receives the stat's
-// stamp when the file is there.
+// (|recorded| does not match its stamp: FileStamp::Matches), as one stat() finds |file| (relative
+// to the directory |dir_fd|, or AT_FDCWD) installed as |path|; "" when none. |stamp| receives the
+// stat's stamp when the file is there.
 std::string StatProblem(int dir_fd, const char* file, const std::string& path, uint64_t size,
                         const std::optional<FileStamp>& recorded,
                         std::optional<FileStamp>* stamp = nullptr);
 
+// |stamp| as the registry |db| records it: whole for SQLite (one machine); without its device
+// (dev 0) for PostgreSQL, whose registry machines share with the data dir on a shared file
+// system: each numbers that mount its own way, while size, mtime and inode are the file
+// system's own and the same for all.
+FileStamp RecordedStamp(const Db& db, FileStamp stamp);
+
 // The blobs table. Reads: mu_ held. Writes: inside a write transaction.
 // The record of blob |sha256|, nullopt if it has none.
 Result<std::optional<FileStamp>> BlobRecord(Db& db, const std::string& sha256);
-// Records (or re-records) |stamp| as blob |sha256|'s, verified at |now| (seconds).
+// Records (or re-records) |stamp| (as RecordedStamp) as blob |sha256|'s, verified at |now|
+// (seconds).
 Status RecordBlob(Db& db, const std::string& sha256, const FileStamp& stamp, int64_t now);
 // Forgets blob |sha256|'s record (no error when it has none).
 Status ForgetBlobRecord(Db& db, const std::string& sha256);
 
-// An installed file's stamp, as columns of the files table (mtime_ns, ino, dev; the size is
-// the file's own column). Inside a write transaction.
+// An installed file's stamp (as RecordedStamp), as columns of the files table (mtime_ns, ino,
+// dev; the size is the file's own column). Inside a write transaction.
 Status RecordFileStamp(Db& db, int64_t model_id, const std::string& path, const FileStamp& stamp);
 
 // SQLite stores signed 64-bit integers: inode and device numbers go in as their bit pattern.

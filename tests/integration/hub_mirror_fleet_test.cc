@@ -2,6 +2,8 @@
 // fetched from the upstream once, by whichever takes its lock first, while the others
 // stream it from the shared partial file (following its journal); when the one fetching
 // is killed with -9, another takes the file over and finishes it, resuming the partial.
+// Each test twice: the instances sharing the data dir's SQLite registry, and sharing a
+// PostgreSQL one (--registry, a throwaway cluster: tests/pg).
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -10,14 +12,22 @@
 #include "hub_mimic.h"
 #include "mirror_client.h"
 #include "serve_child.h"
+#include "throwaway_pg.h"
 
 namespace modeld::testing {
 namespace {
 
 const std::string kFleetCommit = "89abcdef0123456789abcdef0123456789abcdef";
 
-class MirrorFleetTest : public ::testing::Test, public HubFixture {
+// The parameter: true for a PostgreSQL registry.
+class MirrorFleetTest : public ::testing::TestWithParam<bool>, public HubFixture {
  protected:
+  void SetUp() override {
+    if (GetParam()) {
+      MODELD_PG_DATABASE_OR_SKIP(url);
+      registry_ = url;
+    }
+  }
   // A cold LFS file of |size| bytes whose CDN connections each send |rate| a second.
   std::string AddFile(size_t size, uint64_t rate) {
     std::string content = Pattern(size, 11);
@@ -25,12 +35,17 @@ class MirrorFleetTest : public ::testing::Test, public HubFixture {
     cdn_.Update(hub_.CdnPath(content), [rate](FileSpec& f) { f.rate = rate; });
     return content;
   }
-  std::vector<std::string> Args() const { return {"--hub-upstream", hub_.Endpoint()}; }
+  std::vector<std::string> Args() const {
+    std::vector<std::string> args = {"--hub-upstream", hub_.Endpoint()};
+    if (!registry_.empty()) args.insert(args.end(), {"--registry", registry_});
+    return args;
+  }
   const std::string kPath = "/org/fleet/resolve/main/w.bin";
   ScratchDir dir_;
+  std::string registry_;
 };
 
-TEST_F(MirrorFleetTest, TwoInstancesOneDataDirFetchEachFileOnce) {
+TEST_P(MirrorFleetTest, TwoInstancesOneDataDirFetchEachFileOnce) {
   const size_t kSize = 48u << 20;
   std::string content = AddFile(kSize, 2u << 20);
   ServeChild a(dir_.path() / "data", Args()), b(dir_.path() / "data", Args());
@@ -51,7 +66,7 @@ TEST_F(MirrorFleetTest, TwoInstancesOneDataDirFetchEachFileOnce) {
   EXPECT_LE(sent, kSize + kSize / 10) << "the upstream sent " << sent;
 }
 
-TEST_F(MirrorFleetTest, WhenTheOneFetchingIsKilledAnotherFinishesIt) {
+TEST_P(MirrorFleetTest, WhenTheOneFetchingIsKilledAnotherFinishesIt) {
   const size_t kSize = 48u << 20;
   std::string content = AddFile(kSize, 1u << 20);  // 16 connections: about 3 s
   const std::string cdn_path = hub_.CdnPath(content);
@@ -79,6 +94,11 @@ TEST_F(MirrorFleetTest, WhenTheOneFetchingIsKilledAnotherFinishesIt) {
   EXPECT_EQ(again.sha256, Sha256(content));
   EXPECT_EQ(cdn_.BodyBytes(cdn_path), sent);
 }
+
+INSTANTIATE_TEST_SUITE_P(Registries, MirrorFleetTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return std::string(p.param ? "postgres" : "sqlite");
+                         });
 
 }  // namespace
 }  // namespace modeld::testing
