@@ -72,6 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(ValidateRelativePath(e.path).ok());
         if (e.lfs()) FUZZ_CHECK(e.lfs_oid.size() == 64 && !e.directory);
         if (e.directory) FUZZ_CHECK(e.size == 0);
+        FUZZ_CHECK(e.oid.size() == 40 || e.oid.size() == 64);
         page.push_back(sources::HubEntryJson(e));
       }
       auto again = sources::ParseHubEntries(

@@ -3,6 +3,7 @@
 #include "api/http_server.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -234,6 +235,13 @@ Status HttpServer::Start() {
   for (auto& ioc : im.iocs) {
     im.work.push_back(net::make_work_guard(*ioc));
     im.threads.emplace_back([ioc = ioc.get()] {
+      // sendfile(2) to a client that reset its connection raises SIGPIPE in this thread,
+      // which would end the process (MSG_NOSIGNAL exists for send, not for sendfile):
+      // blocked here, it stays pending and harmless, whatever the embedding program does.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
       // A handler that throws costs its request, not the server (Beast's advice).
       for (;;) {
         try {

@@ -27,13 +27,6 @@ constexpr size_t kDrainLimit = 8 << 20;
 constexpr auto kDrainTime = std::chrono::seconds(2);
 constexpr size_t kHeaderLimit = 16 * 1024;
 
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 // What the request would do: a browser may send these cross-site without asking.
 bool ChangesState(http::verb v) {
   return v == http::verb::post || v == http::verb::put || v == http::verb::patch ||

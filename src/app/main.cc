@@ -1,4 +1,6 @@
 // modeld: the composition root. Parses the command line and runs a subcommand.
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -60,6 +62,8 @@ constexpr const char* kEnvironment =
 
 int main(int argc, char** argv) {
   using namespace modeld;
+  // A peer that closes a socket is an error to the writer (EPIPE), never a reason to die.
+  signal(SIGPIPE, SIG_IGN);
   log::Init();
   CLI::App app{
       "modeld: a local model download server and CLI.\n"
@@ -321,6 +325,15 @@ int main(int argc, char** argv) {
                    "again, e.g. 30s, 5m (default 60s)")
       ->transform(CLI::AsNumberWithUnit(duration_units))
       ->check(CLI::NonNegativeNumber);
+  serve_cmd
+      ->add_option("--mirror-lease-ttl", serve.mirror_lease_ttl_s,
+                   "instances sharing a registry: how long the one fetching a file may go "
+                   "silent before another takes the file over, e.g. 10s (default 10s)")
+      ->transform(CLI::AsNumberWithUnit(duration_units))
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--instance", serve.instance,
+                        "this instance's name in the registry's leases (default: the host "
+                        "name); instances of one name share a host's file locks");
   serve_cmd->footer(
       Examples({"modeld serve", "modeld serve --listen 0.0.0.0:8000 --token-file /etc/modeld/token",
                 "modeld serve --compat --allowed-origin http://localhost:5173",

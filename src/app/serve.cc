@@ -136,6 +136,9 @@ int RunServe(ServeArgs args) {
   mirroring.max_file_size = args.mirror_max_file_size;
   mirroring.client_tokens = args.mirror_client_tokens;
   mirroring.ref_ttl = std::chrono::milliseconds(static_cast<int64_t>(args.mirror_ref_ttl_s * 1000));
+  mirroring.lease_ttl =
+      std::chrono::milliseconds(static_cast<int64_t>(args.mirror_lease_ttl_s * 1000));
+  mirroring.instance = args.instance;
   std::unique_ptr<service::HubMirror> mirror = models.MakeHubMirror(mirroring);
   api::hub::Context hub_ctx{*mirror};
   std::vector<api::Dialect> dialects = {api::generic::GenericDialect(ctx),

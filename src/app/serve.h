@@ -35,6 +35,8 @@ struct ServeArgs {
   uint64_t mirror_max_file_size = 0;              // --mirror-max-file-size; 0: none
   std::vector<std::string> mirror_client_tokens;  // --mirror-client-token (gated repos)
   double mirror_ref_ttl_s = 60;                   // --mirror-ref-ttl
+  double mirror_lease_ttl_s = 10;                 // --mirror-lease-ttl
+  std::string instance;                           // --instance (default: the host name)
 };
 
 // Runs until SIGINT or SIGTERM. The bearer token is --token, else the first line of

@@ -17,5 +17,8 @@ std::string AsciiLower(std::string_view s);
 bool EqualsIgnoringCase(std::string_view a, std::string_view b);
 // The value of hex digit |c| (either case), or -1.
 int HexDigitValue(char c);
+// Whether |a| == |b|, in a time that depends on their lengths only (tokens: a secret's
+// bytes must not show in how long a refusal takes).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 }  // namespace modeld

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "core/error_reasons.h"
@@ -15,6 +17,7 @@
 #include "core/metrics.h"
 #include "core/mutex.h"
 #include "core/names.h"
+#include "core/text.h"
 #include "engine/engine.h"
 #include "engine/journal.h"
 #include "engine/range_set.h"
@@ -250,6 +253,17 @@ MirrorImpl::MirrorImpl(store::Store& store, std::function<engine::Engine&()> eng
     : store_(store), engine_(std::move(engine)), options_(std::move(options)) {
   while (!options_.upstream.empty() && options_.upstream.back() == '/')
     options_.upstream.pop_back();
+  std::string instance = options_.instance;
+  if (instance.empty()) {
+    char host[256] = {};
+    instance = ::gethostname(host, sizeof host - 1) == 0 && host[0] ? host : "localhost";
+  }
+  std::random_device random;
+  char tag[9] = {};
+  std::snprintf(tag, sizeof tag, "%08x", static_cast<unsigned>(random()));
+  host_prefix_ = instance + ":";
+  holder_ = host_prefix_ + std::to_string(::getpid()) + ":" + tag;
+  if (options_.lease_ttl.count() < 1) options_.lease_ttl = std::chrono::milliseconds(1);
 }
 
 MirrorImpl::~MirrorImpl() {
@@ -302,8 +316,13 @@ Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::Repo(HubKind kind, const s
   if ((*repo)->gated) {
     bool ok = false;
     for (const auto& t : options_.client_tokens)
-      ok = ok || (!client_token.empty() && t == client_token);
+      ok = ok || (!client_token.empty() && ConstantTimeEquals(t, client_token));
     if (!ok) {
+      // As the Hub: a private repository is not said to exist; a gated one is.
+      auto priv = (*repo)->info.find("private");
+      if (priv != (*repo)->info.end() && priv->is_boolean() && priv->get<bool>()) {
+        return MirrorRefusal(401, "RepoNotFound", "Repository not found: '" + repo_id + "'");
+      }
       return MirrorRefusal(401, "GatedRepo",
                            "Access to repository " + repo_id +
                                " is restricted: present a token this mirror accepts");
@@ -384,7 +403,18 @@ Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::FetchUpstream(HubKind kind
   const std::string kname = KindName(kind);
   sources::HubRepoKind skind =
       kind == HubKind::kDataset ? sources::HubRepoKind::kDataset : sources::HubRepoKind::kModel;
-  auto listing = sources::FetchHubListing(skind, repo_id, revision, Upstream());
+  // A branch re-checked after its ttl that still names a commit seen before: that
+  // commit's listing is not fetched again.
+  auto listing = sources::FetchHubRevision(skind, repo_id, revision, Upstream());
+  if (listing.has_value() && revision != listing->commit) {
+    if (auto known = KnownListing(kind, repo_id, listing->commit)) {
+      RecordRef(kname, repo_id, revision, listing->commit, key);
+      return Remember(key, known, true);
+    }
+  }
+  if (listing.has_value()) {
+    if (Status s = sources::FetchHubTree(*listing, Upstream()); !s.ok()) listing = s;
+  }
   {
     MutexLock l(&mu_);
     ++stats_.listings_fetched;
@@ -397,7 +427,12 @@ Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::FetchUpstream(HubKind kind
         (err.code() == Status::Code::kNotFound || err.code() == Status::Code::kPermissionDenied);
     if (refused) {
       MutexLock l(&mu_);
-      negative_[key] = {err, SteadyClock::now() + options_.negative_ttl};
+      auto now = SteadyClock::now();
+      if (negative_.size() >= kMaxRefs) {
+        std::erase_if(negative_, [&](const auto& n) { return n.second.until <= now; });
+        if (negative_.size() >= kMaxRefs) negative_.clear();
+      }
+      negative_[key] = {err, now + options_.negative_ttl};
       return err;
     }
     // The upstream is down or rate-limiting: what was seen before is still served.
@@ -410,6 +445,14 @@ Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::FetchUpstream(HubKind kind
       if (stored.has_value() && stored->has_value()) {
         if (auto repo = RepoFromJson(kind, repo_id, **stored)) {
           log::Warn("mirror: serving {} from the cache: {}", key, err.ToString());
+          // For a while, the next requests are answered from the cache at once instead
+          // of each waiting out the upstream's retries again.
+          MutexLock l(&mu_);
+          if (!sources::IsHubCommit(revision)) {
+            refs_[key] = {repo->commit, SteadyClock::now() - options_.ref_ttl +
+                                            std::min(options_.ref_ttl, options_.negative_ttl)};
+          }
+          listings_[kname + "/" + repo_id + "@" + repo->commit] = repo;
           return std::shared_ptr<const MirrorRepo>(repo);
         }
       }
@@ -425,23 +468,45 @@ Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::FetchUpstream(HubKind kind
       ListingJson(*listing).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (Status s = store_.PutHubListing(kname, repo_id, listing->commit, text); !s.ok())
     log::Warn("mirror: could not record the listing of {}: {}", key, s.ToString());
-  if (revision != listing->commit) {
-    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    if (Status s = store_.PutHubRef(kname, repo_id, revision, {listing->commit, now_ms}); !s.ok())
-      log::Warn("mirror: could not record the ref {}: {}", key, s.ToString());
-  }
+  if (revision != listing->commit) RecordRef(kname, repo_id, revision, listing->commit, key);
   auto repo = RepoFromJson(kind, repo_id, text);
   if (!repo) return Status::Corrupt("modeld mirror: the listing of " + key + " does not read back");
   return Remember(key, repo, revision != listing->commit);
 }
 
+std::shared_ptr<const MirrorRepo> MirrorImpl::KnownListing(HubKind kind, const std::string& repo_id,
+                                                           const std::string& commit) {
+  const std::string kname = KindName(kind);
+  {
+    MutexLock l(&mu_);
+    if (auto c = listings_.find(kname + "/" + repo_id + "@" + commit); c != listings_.end())
+      return c->second;
+  }
+  auto stored = store_.GetHubListing(kname, repo_id, commit);
+  if (stored.has_value() && stored->has_value()) return RepoFromJson(kind, repo_id, **stored);
+  return nullptr;
+}
+
+void MirrorImpl::RecordRef(const std::string& kname, const std::string& repo_id,
+                           const std::string& revision, const std::string& commit,
+                           const std::string& key) {
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  if (Status s = store_.PutHubRef(kname, repo_id, revision, {commit, now_ms}); !s.ok())
+    log::Warn("mirror: could not record the ref {}: {}", key, s.ToString());
+}
+
 std::shared_ptr<const MirrorRepo> MirrorImpl::Remember(const std::string& key,
-                                                       std::shared_ptr<MirrorRepo> repo,
+                                                       std::shared_ptr<const MirrorRepo> repo,
                                                        bool is_ref) {
   MutexLock l(&mu_);
-  if (is_ref) refs_[key] = {repo->commit, SteadyClock::now()};
+  auto now = SteadyClock::now();
+  if (refs_.size() >= kMaxRefs) {
+    std::erase_if(refs_, [&](const auto& r) { return now - r.second.checked >= options_.ref_ttl; });
+    if (refs_.size() >= kMaxRefs) refs_.clear();
+  }
+  if (is_ref) refs_[key] = {repo->commit, now};
   if (listings_.size() >= kMaxListings) listings_.erase(listings_.begin());
   listings_[KindName(repo->kind) + "/" + repo->repo_id + "@" + repo->commit] = repo;
   return repo;
@@ -454,12 +519,7 @@ std::string MirrorImpl::UpstreamUrl(const MirrorRepo& repo, const MirrorEntry& e
 
 Result<std::shared_ptr<FileSource>> MirrorImpl::Open(const MirrorRepo& repo,
                                                      const MirrorEntry& entry) {
-  if (entry.directory) return MirrorRefusal(404, "EntryNotFound", entry.path + " is a directory");
-  if (options_.max_file_size > 0 && entry.size > options_.max_file_size) {
-    return MirrorRefusal(403, "",
-                         "modeld mirror: " + entry.path + " (" + std::to_string(entry.size) +
-                             " bytes) is larger than this mirror serves");
-  }
+  if (Status s = CheckFile(entry); !s.ok()) return s;
   // The store has it: a mirrored blob, or (LFS) a model's blob of that digest.
   std::optional<store::FileEntry> blob;
   if (auto found = store_.FindMirrorBlob(entry.etag()); found.has_value() && found->has_value()) {
@@ -468,16 +528,32 @@ Result<std::shared_ptr<FileSource>> MirrorImpl::Open(const MirrorRepo& repo,
     blob = store::FileEntry{entry.path, entry.size, entry.lfs_oid};
     (void)store_.KeepMirrorBlob(entry.etag(), *blob);
   }
-  if (blob && blob->size == entry.size) {
-    UniqueFd fd(::open(store_.BlobPath(blob->sha256).c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.valid()) {
+  if (blob) {
+    if (auto source = OpenBlob(*blob, entry.size)) {
       MutexLock l(&mu_);
       ++stats_.served_from_store;
       MirrorFiles("store").Inc();
-      return std::shared_ptr<FileSource>(std::make_shared<BlobSource>(std::move(fd), entry.size));
+      return source;
     }
   }
   return Join(repo, entry);
+}
+
+Status MirrorImpl::CheckFile(const MirrorEntry& entry) const {
+  if (entry.directory) return MirrorRefusal(404, "EntryNotFound", entry.path + " is a directory");
+  if (options_.max_file_size > 0 && entry.size > options_.max_file_size) {
+    return MirrorRefusal(403, "",
+                         "modeld mirror: " + entry.path + " (" + std::to_string(entry.size) +
+                             " bytes) is larger than this mirror serves");
+  }
+  return Status::OK();
+}
+
+std::shared_ptr<FileSource> MirrorImpl::OpenBlob(const store::FileEntry& blob, uint64_t size) {
+  if (blob.size != size) return nullptr;
+  UniqueFd fd(::open(store_.BlobPath(blob.sha256).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return nullptr;
+  return std::make_shared<BlobSource>(std::move(fd), size);
 }
 
 Result<std::shared_ptr<FileSource>> MirrorImpl::Join(const MirrorRepo& repo,
@@ -492,6 +568,15 @@ Result<std::shared_ptr<FileSource>> MirrorImpl::Join(const MirrorRepo& repo,
     ++stats_.joined;
     MirrorFiles("joined").Inc();
     return std::shared_ptr<FileSource>(std::make_shared<FlightSource>(it->second, std::move(fd)));
+  }
+  // A flight that finished since Open looked is in the store now (a flight records its
+  // blob before it leaves flights_): a new one would read a partial file that is gone.
+  if (auto found = store_.FindMirrorBlob(etag); found.has_value() && found->has_value()) {
+    if (auto source = OpenBlob(**found, entry.size)) {
+      ++stats_.served_from_store;
+      MirrorFiles("store").Inc();
+      return source;
+    }
   }
   auto flight = std::make_shared<Flight>(entry.size);
   fs::path dir = store_.PartialDir("mirror-" + etag);
@@ -534,14 +619,18 @@ Result<std::shared_ptr<FileSource>> MirrorImpl::Join(const MirrorRepo& repo,
 
 void MirrorImpl::RunFlight(std::shared_ptr<Flight> flight, engine::DownloadRequest dl,
                            const std::string& etag, const std::string& what, uint64_t size) {
-  // One process fetches a file at a time (another modeld on the same data dir may be the
-  // one): the lock of "mirror-<etag>". While another holds it, this one follows its
-  // journal; when the lock comes free, the file is either in the store (done) or not
-  // (the other died or failed): this one fetches it then, resuming the partial.
+  // One instance fetches a file at a time. On one host, the processes sharing the data
+  // dir take the file lock "mirror-<etag>"; across hosts sharing the registry and the
+  // blob directory, the one holding the file lock also takes the registry lease
+  // "mirror:<etag>" (a fencing token). The others follow the partial file as its journal
+  // says bytes land; when the lock or the lease comes free, the file is either in the
+  // store (done) or not (the fetcher died or failed): then this one fetches it, resuming
+  // the partial.
   const std::string key = "mirror-" + etag;
+  const std::string lease_name = "mirror:" + etag;
   fs::path journal = flight->part;
   journal += ".journal";
-  bool followed = false;
+  Following follow;
   for (;;) {
     {
       MutexLock l(&mu_);
@@ -553,39 +642,79 @@ void MirrorImpl::RunFlight(std::shared_ptr<Flight> flight, engine::DownloadReque
       return FinishFlight(flight, etag, false);
     }
     if (lock->has_value()) {
-      if (auto blob = store_.FindMirrorBlob(etag); blob.has_value() && blob->has_value()) {
-        return FinishFlight(flight, etag, true);  // the other process finished it
+      if (auto done = Adopted(*flight, etag)) return FinishFlight(flight, etag, *done);
+      // Holding the file lock, a lease of this host's instances is one whose holder is
+      // gone (each fetches under the lock): it is taken over at once.
+      auto lease = store_.TryAcquireLease(lease_name, holder_, options_.lease_ttl, host_prefix_);
+      if (!lease.has_value()) {
+        log::Warn("mirror: {}: {}", what, lease.error().ToString());
+        return FinishFlight(flight, etag, false);
       }
-      if (followed) {
-        log::Info("mirror: {}: the other process fetching it stopped; fetching it here", what);
-        // A partial the other one deleted (its digest did not match) is not the file this
-        // flight's readers read: they fail, and the file is fetched again.
-        struct stat ours {
-        }, now{};
-        if (::fstat(flight->fd.get(), &ours) != 0 || ::stat(flight->part.c_str(), &now) != 0 ||
-            ours.st_ino != now.st_ino || ours.st_dev != now.st_dev) {
-          flight->Reset();
-          flight->fd.Reset(::open(flight->part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-        }
+      if (lease->has_value()) {
+        if (follow.active)
+          log::Warn("mirror: {}: the instance fetching it stopped; fetching it here", what);
+        SyncPartial(*flight, follow, /*create=*/true);  // the file the engine will write
+        if (!Fetch(flight, dl, etag, what, size, std::move(**lease))) return;
+        follow = Following{};  // the lease was lost: another instance fetches it now
       }
-      return Fetch(flight, std::move(dl), etag, what, size);
     }
-    // Another process fetches it: what its journal says is written may be read.
-    followed = true;
+    // Another instance fetches it: what its journal says is written may be read.
+    if (!follow.active) log::Info("mirror: {}: another instance fetches it; following", what);
+    follow.active = true;
+    SyncPartial(*flight, follow, /*create=*/false);
     if (auto state = engine::Journal::Load(journal); state.has_value() && state->has_value()) {
+      uint64_t total = 0;
+      for (const auto& r : (*state)->written) total += r.end - r.begin;
+      // Fewer bytes than before: the fetcher started the file over.
+      if (total < follow.journal_bytes) flight->Reset();
+      follow.journal_bytes = total;
       for (const auto& r : (*state)->written) flight->Written(r.begin, r.end);
     }
-    if (auto blob = store_.FindMirrorBlob(etag); blob.has_value() && blob->has_value()) {
-      return FinishFlight(flight, etag, true);
-    }
+    if (auto done = Adopted(*flight, etag)) return FinishFlight(flight, etag, *done);
     MutexLock l(&mu_);
     stop_cv_.WaitFor(&mu_, kFollowInterval, [&]() REQUIRES(mu_) { return stopping_; });
   }
   FinishFlight(flight, etag, false);  // stopping
 }
 
-void MirrorImpl::Fetch(std::shared_ptr<Flight> flight, engine::DownloadRequest dl,
-                       const std::string& etag, const std::string& what, uint64_t size) {
+std::optional<bool> MirrorImpl::Adopted(const Flight& flight, const std::string& etag) {
+  auto blob = store_.FindMirrorBlob(etag);
+  if (!blob.has_value() || !blob->has_value()) return std::nullopt;
+  // The fetcher renamed the partial into the store: the file this flight's readers read
+  // is that blob only if it is the same inode (not a partial it deleted and began again).
+  struct stat ours {
+  }, stored{};
+  return ::fstat(flight.fd.get(), &ours) == 0 &&
+         ::stat(store_.BlobPath((*blob)->sha256).c_str(), &stored) == 0 &&
+         ours.st_ino == stored.st_ino && ours.st_dev == stored.st_dev;
+}
+
+void MirrorImpl::SyncPartial(Flight& flight, Following& follow, bool create) {
+  struct stat ours {
+  }, now{};
+  const bool exists = ::stat(flight.part.c_str(), &now) == 0;
+  if (exists && ::fstat(flight.fd.get(), &ours) == 0 && ours.st_ino == now.st_ino &&
+      ours.st_dev == now.st_dev) {
+    return;
+  }
+  // Missing while another instance fetches: renamed into the store, or deleted to begin
+  // again (both seen on the next look).
+  if (!exists && !create) return;
+  // Deleted (its digest did not match) or replaced: the bytes read so far are not the
+  // file's. Readers from now on read the new one; those before fail.
+  UniqueFd fresh(::open(flight.part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fresh.valid()) return;
+  {
+    MutexLock l(&mu_);  // Join dups flight.fd under mu_
+    std::swap(flight.fd, fresh);
+  }
+  follow.journal_bytes = 0;
+  flight.Reset();
+}
+
+bool MirrorImpl::Fetch(std::shared_ptr<Flight> flight, engine::DownloadRequest dl,
+                       const std::string& etag, const std::string& what, uint64_t size,
+                       store::Lease lease) {
   struct Outcome {
     Mutex mu;
     CondVar cv;
@@ -603,24 +732,48 @@ void MirrorImpl::Fetch(std::shared_ptr<Flight> flight, engine::DownloadRequest d
     flight->transfer = id;
     if (stopping_) engine_().Stop(id);
   }
+  // The lease is renewed while the file downloads; lost (a pause longer than its ttl, the
+  // registry unreachable), the download stops and another instance takes the file over.
+  const auto renew_every = std::max(options_.lease_ttl / 3, std::chrono::milliseconds(1));
+  bool lost = false;
   engine::TransferEvent ev;
-  {
-    MutexLock l(&outcome->mu);
-    outcome->cv.Wait(&outcome->mu,
-                     [&]() REQUIRES(outcome->mu) { return outcome->event.has_value(); });
-    ev = *outcome->event;
+  for (;;) {
+    {
+      MutexLock l(&outcome->mu);
+      if (outcome->cv.WaitFor(&outcome->mu, renew_every,
+                              [&]() REQUIRES(outcome->mu) { return outcome->event.has_value(); })) {
+        ev = *outcome->event;
+        break;
+      }
+    }
+    if (lost) continue;
+    if (Status s = store_.RenewLease(lease, options_.lease_ttl); !s.ok()) {
+      log::Warn("mirror: {}: {}; stopping this download", what, s.ToString());
+      lost = true;
+      engine_().Stop(id);
+    }
   }
+  {
+    MutexLock l(&mu_);
+    flight->transfer = 0;
+  }
+  if (lost && ev.stage != engine::Stage::kCompleted) return true;
   bool ok = ev.stage == engine::Stage::kCompleted;
   if (ok) {
+    // Verified: the bytes are the file's whoever holds the lease now; only recording it
+    // is the lease's (its fence checked in the same transaction).
     store::FileEntry blob{what, size, ev.sha256};
     Status s = store_.AdoptBlob(dl.dest, ev.sha256);
-    if (s.ok()) s = store_.KeepMirrorBlob(etag, blob);
+    if (s.ok()) s = store_.KeepMirrorBlob(etag, blob, &lease);
     if (!s.ok()) log::Warn("mirror: could not keep {}: {}", what, s.ToString());
     log::Info("mirror: fetched {} ({} bytes)", what, size);
   } else {
     log::Warn("mirror: fetching {} failed: {}", what, ev.status.ToString());
   }
+  if (Status s = store_.ReleaseLease(lease); !s.ok())
+    log::Warn("mirror: {}: releasing its lease: {}", what, s.ToString());
   FinishFlight(flight, etag, ok);
+  return false;
 }
 
 void MirrorImpl::FinishFlight(const std::shared_ptr<Flight>& flight, const std::string& etag,

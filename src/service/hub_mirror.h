@@ -53,6 +53,13 @@ struct MirrorOptions {
   // How long an upstream API call keeps being retried before the mirror answers from its
   // cache or with 502/504.
   std::chrono::milliseconds upstream_retry_for{5'000};
+  // Instances sharing a registry and a blob directory (docs/mirror.md, "A fleet"): the one
+  // fetching a file holds the registry lease "mirror:<etag>" for lease_ttl, renewing it
+  // as it goes; another takes the file over when it expires. |instance| names this one
+  // in the lease (default: the host name); instances of one name act as one host (they
+  // share file locks, and take over a gone one's lease at once).
+  std::string instance;
+  std::chrono::milliseconds lease_ttl{10'000};
 };
 
 enum class HubKind { kModel, kDataset };
@@ -103,6 +110,9 @@ class HubMirror {
   // joined). PermissionDenied past MirrorOptions::max_file_size.
   virtual Result<std::shared_ptr<FileSource>> Open(const MirrorRepo& repo,
                                                    const MirrorEntry& entry) = 0;
+  // Whether Open would serve |entry| by the policy (a HEAD's answer): what Open refuses
+  // before it looks at the store.
+  virtual Status CheckFile(const MirrorEntry& entry) const = 0;
   virtual MirrorStats Stats() const = 0;
 };
 

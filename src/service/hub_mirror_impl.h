@@ -22,10 +22,12 @@
 #include "engine/range_set.h"
 #include "service/hub_mirror.h"
 #include "sources/huggingface.h"
+#include "store/leases.h"
 
 namespace modeld::store {
 class Store;
-}
+struct FileEntry;
+}  // namespace modeld::store
 
 namespace modeld::service {
 
@@ -50,7 +52,8 @@ class Flight {
   // For tests: waits until Finish, at most |timeout|; true when finished.
   bool WaitDone(std::chrono::milliseconds timeout) EXCLUDES(mu_);
 
-  // Set before the flight is shared, read-only after (transfer: under MirrorImpl::mu_).
+  // Set before the flight is shared, read-only after; transfer, and fd once shared, are
+  // changed by the flight's thread under MirrorImpl::mu_ (Join reads them under it).
   std::filesystem::path dest, part;
   UniqueFd fd;  // the partial file, opened before the engine starts (readers dup it)
   engine::TransferId transfer = 0;
@@ -83,10 +86,12 @@ class MirrorImpl : public HubMirror {
                                                  const std::string& client_token) override;
   Result<std::shared_ptr<FileSource>> Open(const MirrorRepo& repo,
                                            const MirrorEntry& entry) override;
+  Status CheckFile(const MirrorEntry& entry) const override;
   MirrorStats Stats() const override EXCLUDES(mu_);
 
  private:
   static constexpr size_t kMaxListings = 256;
+  static constexpr size_t kMaxRefs = 4096;  // refs_ and negative_ each
   // How often a file another process is fetching is looked at (its journal, the store).
   static constexpr auto kFollowInterval = std::chrono::milliseconds(50);
   struct Negative {
@@ -118,18 +123,38 @@ class MirrorImpl : public HubMirror {
   Result<std::shared_ptr<const MirrorRepo>> FetchUpstream(HubKind kind, const std::string& repo_id,
                                                           const std::string& revision,
                                                           const std::string& key) EXCLUDES(mu_);
+  // The listing of |commit| held in memory or in the registry; nullptr when neither.
+  std::shared_ptr<const MirrorRepo> KnownListing(HubKind kind, const std::string& repo_id,
+                                                 const std::string& commit) EXCLUDES(mu_);
+  void RecordRef(const std::string& kname, const std::string& repo_id, const std::string& revision,
+                 const std::string& commit, const std::string& key);
   std::shared_ptr<const MirrorRepo> Remember(const std::string& key,
-                                             std::shared_ptr<MirrorRepo> repo, bool is_ref)
+                                             std::shared_ptr<const MirrorRepo> repo, bool is_ref)
       EXCLUDES(mu_);
   std::string UpstreamUrl(const MirrorRepo& repo, const MirrorEntry& entry) const;
   Result<std::shared_ptr<FileSource>> Join(const MirrorRepo& repo, const MirrorEntry& entry)
       EXCLUDES(mu_);
-  // A flight's thread: fetches the file, or follows another process fetching it.
+  // A blob of the store, whole, when it is |size| bytes and opens.
+  std::shared_ptr<FileSource> OpenBlob(const store::FileEntry& blob, uint64_t size);
+  // A flight's thread: fetches the file, or follows another instance fetching it.
   void RunFlight(std::shared_ptr<Flight> flight, engine::DownloadRequest dl,
                  const std::string& etag, const std::string& what, uint64_t size) EXCLUDES(mu_);
-  // Downloads it here (holding the file's lock) and adopts the verified blob.
-  void Fetch(std::shared_ptr<Flight> flight, engine::DownloadRequest dl, const std::string& etag,
-             const std::string& what, uint64_t size) EXCLUDES(mu_);
+  // What a flight following another instance has seen of its journal.
+  struct Following {
+    bool active = false;
+    uint64_t journal_bytes = 0;
+  };
+  // The flight's thread: the file is in the store (nullopt: not yet); true when that blob
+  // is the file the flight's readers read (the same inode), false when not.
+  std::optional<bool> Adopted(const Flight& flight, const std::string& etag);
+  // The flight's thread: a partial file deleted (|create|: or missing) or replaced by the
+  // instance fetching it is opened anew and the flight's readers so far fail (Reset).
+  void SyncPartial(Flight& flight, Following& follow, bool create) EXCLUDES(mu_);
+  // Downloads it here (holding the file's lock and |lease|, renewed meanwhile) and adopts
+  // the verified blob; finishes the flight and releases the lease. True, with neither
+  // done, when the lease was lost before the file was whole (another instance has it).
+  bool Fetch(std::shared_ptr<Flight> flight, engine::DownloadRequest dl, const std::string& etag,
+             const std::string& what, uint64_t size, store::Lease lease) EXCLUDES(mu_);
   void FinishFlight(const std::shared_ptr<Flight>& flight, const std::string& etag, bool ok)
       EXCLUDES(mu_);
   void ReapRunners() REQUIRES(mu_);
@@ -137,6 +162,8 @@ class MirrorImpl : public HubMirror {
   store::Store& store_;
   std::function<engine::Engine&()> engine_;
   MirrorOptions options_;
+  std::string host_prefix_;  // "<instance>:", for the leases of this host's instances
+  std::string holder_;       // "<instance>:<pid>:<random>": this process in a lease
 
   mutable Mutex mu_;
   bool stopping_ GUARDED_BY(mu_) = false;

@@ -155,10 +155,9 @@ Result<std::vector<HubEntry>> ParseHubEntries(std::string_view body, const std::
     if (Status s = ValidateRelativePath(*path); !s.ok()) {
       return Status::Corrupt("the Hub listed a bad path in " + repo_id + ": " + s.message());
     }
-    // The oid becomes an ETag header: hex digits only (git's sha1, or a sha256).
-    if (oid->size() > 128 || !std::all_of(oid->begin(), oid->end(), [](char c) {
-          return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-        })) {
+    // The oid becomes an ETag header and names the file's download: git's id of the
+    // blob or tree (SHA-1, or SHA-256 in a SHA-256 repository), nothing else.
+    if (!IsLowerHex(*oid, 40) && !IsLowerHex(*oid, 64)) {
       return Status::Corrupt("the Hub's listing of " + repo_id + " has a bad oid for " + *path);
     }
     e.path = *path;
@@ -192,8 +191,8 @@ nlohmann::json HubEntryJson(const HubEntry& e) {
   return j;
 }
 
-Result<HubListing> FetchHubListing(HubRepoKind kind, const std::string& repo_id,
-                                   const std::string& revision, const HubConfig& config) {
+Result<HubListing> FetchHubRevision(HubRepoKind kind, const std::string& repo_id,
+                                    const std::string& revision, const HubConfig& config) {
   if (Status s = ValidateModelName(repo_id); !s.ok() || repo_id.find('/') == std::string::npos) {
     return Status::InvalidArgument("bad repository '" + repo_id + "': expected org/name");
   }
@@ -222,7 +221,13 @@ Result<HubListing> FetchHubListing(HubRepoKind kind, const std::string& repo_id,
   if (auto p = info.find("private"); p != info.end() && p->is_boolean())
     listing.is_private = p->get<bool>();
   listing.info = std::move(info);
+  return listing;
+}
 
+Status FetchHubTree(HubListing& listing, const HubConfig& config) {
+  const std::string& repo_id = listing.repo_id;
+  std::string api =
+      config.endpoint + "/api/" + std::string(HubKindPlural(listing.kind)) + "/" + repo_id;
   std::string url = api + "/tree/" + listing.commit + "?recursive=true";
   for (int page = 0; !url.empty(); ++page) {
     if (page > kMaxPages)
@@ -246,6 +251,14 @@ Result<HubListing> FetchHubListing(HubRepoKind kind, const std::string& repo_id,
       std::unique(listing.entries.begin(), listing.entries.end(),
                   [](const HubEntry& a, const HubEntry& b) { return a.path == b.path; }),
       listing.entries.end());
+  return Status::OK();
+}
+
+Result<HubListing> FetchHubListing(HubRepoKind kind, const std::string& repo_id,
+                                   const std::string& revision, const HubConfig& config) {
+  auto listing = FetchHubRevision(kind, repo_id, revision, config);
+  if (!listing.has_value()) return listing;
+  if (Status s = FetchHubTree(*listing, config); !s.ok()) return s;
   return listing;
 }
 

@@ -62,6 +62,11 @@ bool IsHubCommit(std::string_view revision);
 // answers cannot be read; InvalidArgument for a bad name or revision.
 Result<HubListing> FetchHubListing(HubRepoKind kind, const std::string& repo_id,
                                    const std::string& revision, const HubConfig& config);
+// Its two halves: the commit and description (one call; no entries), then every entry of
+// that commit (the tree's pages), for a caller that may know the commit's listing.
+Result<HubListing> FetchHubRevision(HubRepoKind kind, const std::string& repo_id,
+                                    const std::string& revision, const HubConfig& config);
+Status FetchHubTree(HubListing& listing, const HubConfig& config);
 
 // One page of the tree listing, directories included. Corrupt for a page that is not a
 // list, an entry whose type, path, size or oid is mistyped, or a path ValidateRelativePath

@@ -86,9 +86,17 @@ Result<std::optional<FileEntry>> Store::FindMirrorBlob(const std::string& etag) 
   return std::optional<FileEntry>(f);
 }
 
-Status Store::KeepMirrorBlob(const std::string& etag, const FileEntry& blob) {
+Status Store::KeepMirrorBlob(const std::string& etag, const FileEntry& blob, const Lease* fence) {
   MutexLock lock(&mu_);
   return registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
+    if (fence) {
+      auto current = FenceIsCurrent(db(), fence->name, fence->fence);
+      if (!current.has_value()) return current.error();
+      if (!*current) {
+        return Status::FailedPrecondition("the lease '" + fence->name + "' (fence " +
+                                          std::to_string(fence->fence) + ") was lost");
+      }
+    }
     auto q = db().Prepare(
         "INSERT INTO hub_blobs(etag, sha256, size, used_at) VALUES (?1,?2,?3,?4) "
         "ON CONFLICT(etag) DO UPDATE SET sha256=excluded.sha256, size=excluded.size, "

@@ -4,7 +4,8 @@ namespace modeld::store {
 
 Result<std::optional<Lease>> TryAcquireLeaseRow(Db& db, const std::string& name,
                                                 const std::string& holder,
-                                                std::chrono::milliseconds ttl, int64_t now_ms) {
+                                                std::chrono::milliseconds ttl, int64_t now_ms,
+                                                std::string_view take_from) {
   if (name.empty() || holder.empty()) {
     return Status::InvalidArgument("a lease needs a name and a holder");
   }
@@ -17,7 +18,9 @@ Result<std::optional<Lease>> TryAcquireLeaseRow(Db& db, const std::string& name,
   if (*row) {
     const std::string current = q->Text(0);
     const int64_t fence = q->Int(1);
-    const bool valid = !current.empty() && q->Int(2) > now_ms;
+    const bool taken_over = !take_from.empty() && current != holder &&
+                            std::string_view(current).substr(0, take_from.size()) == take_from;
+    const bool valid = !current.empty() && q->Int(2) > now_ms && !taken_over;
     if (valid && current != holder) return std::optional<Lease>();
     // Our own valid lease is renewed as it is; any other changes hands.
     lease.fence = valid ? fence : fence + 1;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "store/db.h"
@@ -41,11 +42,13 @@ struct Lease {
 // Takes |name| for |holder| until |now_ms| + |ttl| if nobody holds it, its lease expired
 // or was released: fence = the previous fence + 1 (1 for a name never leased). Renews
 // |holder|'s own valid lease (same fence). nullopt while another holder's lease is valid.
-// InvalidArgument for an empty name or holder or a ttl below 1 ms.
+// InvalidArgument for an empty name or holder or a ttl below 1 ms. A valid lease whose
+// holder begins with a non-empty |take_from| (and is not |holder|) is taken as if expired.
 // REQUIRES: a write transaction open on |db|.
 Result<std::optional<Lease>> TryAcquireLeaseRow(Db& db, const std::string& name,
                                                 const std::string& holder,
-                                                std::chrono::milliseconds ttl, int64_t now_ms);
+                                                std::chrono::milliseconds ttl, int64_t now_ms,
+                                                std::string_view take_from = {});
 
 // Extends |lease| (held by its holder with its fence and not expired at |now_ms|) to
 // |now_ms| + |ttl|, updating lease.expires_at_ms. FailedPrecondition when it was lost

@@ -135,6 +135,26 @@ TEST_P(LeaseTest, AnExpiredLeaseIsTakenOverAndItsHolderFindsOut) {
   EXPECT_EQ(d.fence, c.fence + 1) << "one's own expired lease is taken anew";
 }
 
+// A caller that knows a holder is gone (the Hub mirror: an instance of its own host,
+// while it holds the file lock they all fetch under) takes its valid lease at once.
+TEST_P(LeaseTest, AValidLeaseOfAHolderKnownGoneIsTakenOver) {
+  Lease a = Acquire(*store_, "mirror:t", "hostA:11:aa", 60s);
+  EXPECT_TRUE(Refused(*store_, "mirror:t", "hostA:12:bb")) << "no take-over asked";
+  auto other = store_->TryAcquireLease("mirror:t", "hostB:13:cc", 60s, "hostA:");
+  ASSERT_TRUE(other.has_value() && other->has_value()) << "hostA's lease, taken over";
+  EXPECT_EQ((*other)->fence, a.fence + 1);
+  auto back = store_->TryAcquireLease("mirror:t", "hostA:12:bb", 60s, "hostX:");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_FALSE(back->has_value()) << "hostB's lease is valid and not hostX's";
+  auto own = store_->TryAcquireLease("mirror:t", "hostB:13:cc", 60s, "hostB:");
+  ASSERT_TRUE(own.has_value() && own->has_value());
+  EXPECT_EQ((*own)->fence, a.fence + 1) << "one's own lease is renewed, not taken over";
+  // The holder that lost it cannot record what the lease guards.
+  FileEntry blob{"w.bin", 3, std::string(64, 'a')};
+  EXPECT_EQ(store_->KeepMirrorBlob("etag-t", blob, &a).code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(store_->KeepMirrorBlob("etag-t", blob, &**own).ok());
+}
+
 TEST_P(LeaseTest, RenewingAnExpiredLeaseFails) {
   Lease a = Acquire(*store_, "blob:e", "A", 1ms);
   const auto deadline = std::chrono::steady_clock::now() + 10s;

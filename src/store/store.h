@@ -397,7 +397,10 @@ class Store {
                        const std::string& listing) EXCLUDES(mu_);
   // The blob a mirrored etag is, while its blob is present and its size right.
   Result<std::optional<FileEntry>> FindMirrorBlob(const std::string& etag) EXCLUDES(mu_);
-  Status KeepMirrorBlob(const std::string& etag, const FileEntry& blob) EXCLUDES(mu_);
+  // With |fence|, only while that lease is current (checked in the same transaction):
+  // FailedPrecondition when it was lost, nothing written.
+  Status KeepMirrorBlob(const std::string& etag, const FileEntry& blob,
+                        const Lease* fence = nullptr) EXCLUDES(mu_);
 
   // Leases with fencing tokens, shared by every process using this registry
   // (store/leases.h has the rules). Each call is one write transaction (but GetLease and
@@ -406,8 +409,13 @@ class Store {
   // nullopt when another holder's lease is still valid. A lease that changes hands gets
   // fence = the previous fence + 1 (per name, never reused, also after Release).
   // Re-acquiring one's own valid lease renews it with the same fence.
+  // A valid lease of a holder beginning with |take_from| (when not empty) is taken as if
+  // it had expired: for a caller that knows such a holder is gone (the Hub mirror: one
+  // of this host's instances, while the caller holds the file lock every one of them
+  // fetches under).
   Result<std::optional<Lease>> TryAcquireLease(const std::string& name, const std::string& holder,
-                                               std::chrono::milliseconds ttl) EXCLUDES(mu_);
+                                               std::chrono::milliseconds ttl,
+                                               const std::string& take_from = "") EXCLUDES(mu_);
   // Extends a lease still held with the same fence (lease.expires_at_ms updated);
   // FailedPrecondition when it was lost (expired, released or taken).
   Status RenewLease(Lease& lease, std::chrono::milliseconds ttl) EXCLUDES(mu_);

@@ -8,13 +8,14 @@ namespace modeld::store {
 
 Result<std::optional<Lease>> Store::TryAcquireLease(const std::string& name,
                                                     const std::string& holder,
-                                                    std::chrono::milliseconds ttl) {
+                                                    std::chrono::milliseconds ttl,
+                                                    const std::string& take_from) {
   MutexLock lock(&mu_);
   std::optional<Lease> out;
   Status s = registry_->WriteTx([&]() REQUIRES(mu_) -> Status {
     auto now = db().NowMs();
     if (!now.has_value()) return now.error();
-    auto got = TryAcquireLeaseRow(db(), name, holder, ttl, *now);
+    auto got = TryAcquireLeaseRow(db(), name, holder, ttl, *now, take_from);
     if (!got.has_value()) return got.error();
     out = std::move(got.value());
     return Status::OK();

@@ -35,8 +35,8 @@ class MirrorFleetTest : public ::testing::TestWithParam<bool>, public HubFixture
     cdn_.Update(hub_.CdnPath(content), [rate](FileSpec& f) { f.rate = rate; });
     return content;
   }
-  std::vector<std::string> Args() const {
-    std::vector<std::string> args = {"--hub-upstream", hub_.Endpoint()};
+  std::vector<std::string> Args(std::vector<std::string> args = {}) const {
+    args.insert(args.end(), {"--hub-upstream", hub_.Endpoint()});
     if (!registry_.empty()) args.insert(args.end(), {"--registry", registry_});
     return args;
   }
@@ -93,6 +93,37 @@ TEST_P(MirrorFleetTest, WhenTheOneFetchingIsKilledAnotherFinishesIt) {
   auto again = StreamGet(c.base() + kPath);
   EXPECT_EQ(again.sha256, Sha256(content));
   EXPECT_EQ(cdn_.BodyBytes(cdn_path), sent);
+}
+
+// Instances of two names act as two hosts sharing the registry and the blob directory:
+// the registry's lease decides who fetches (a file lock is not trusted across hosts).
+// When the fetcher is killed, its lease must expire before the other takes the file over.
+TEST_P(MirrorFleetTest, AcrossHostsTheFetchersLeaseExpiresAndAnotherFinishesIt) {
+  const size_t kSize = 48u << 20;
+  std::string content = AddFile(kSize, 1u << 20);
+  const std::string cdn_path = hub_.CdnPath(content);
+  ServeChild a(dir_.path() / "data", Args({"--instance", "host-a", "--mirror-lease-ttl", "2s"}));
+  ServeChild b(dir_.path() / "data", Args({"--instance", "host-b", "--mirror-lease-ttl", "2s"}));
+  StreamResult from_a, from_b, from_b2;
+  std::thread ta([&] { from_a = StreamGet(a.base() + kPath); });
+  ASSERT_TRUE(cdn_.WaitForBodyBytes(cdn_path, 4u << 20));
+  std::thread tb([&] { from_b = StreamGet(b.base() + kPath); });
+  ASSERT_TRUE(cdn_.WaitForBodyBytes(cdn_path, 12u << 20));
+  a.Signal(SIGKILL);
+  a.Wait();
+  // A client arriving while host-a's lease still runs joins b's flight too.
+  std::thread tb2([&] { from_b2 = StreamGet(b.base() + kPath); });
+  ta.join();
+  tb.join();
+  tb2.join();
+  EXPECT_LT(from_a.bytes, kSize);
+  for (const auto* r : {&from_b, &from_b2}) {
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->sha256, Sha256(content)) << b.Log();
+  }
+  EXPECT_NE(b.Log().find("fetching it here"), std::string::npos) << b.Log();
+  uint64_t sent = cdn_.BodyBytes(cdn_path);
+  EXPECT_LT(sent, kSize + kSize / 2) << "the upstream sent " << sent;
 }
 
 INSTANTIATE_TEST_SUITE_P(Registries, MirrorFleetTest, ::testing::Values(false, true),

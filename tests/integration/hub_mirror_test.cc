@@ -54,9 +54,11 @@ class HubMirrorTest : public ::testing::Test, public HubFixture {
     base_ = "http://127.0.0.1:" + std::to_string(server_->ports()[0]);
   }
   void Stop() {
+    // The mirror goes while the server (whose executors its flights' waiters post to)
+    // is stopped but still there.
     if (server_) server_->Stop(std::chrono::seconds(5));
-    server_.reset();
     mirror_.reset();
+    server_.reset();
     ctx_.reset();
     models_.reset();
   }
@@ -234,6 +236,7 @@ TEST_F(HubMirrorTest, RefusalsAreTheHubsOwn) {
   auto file = HttpCall("GET", base_ + "/org/tiny/resolve/main/absent.bin");
   EXPECT_EQ(file.status, 404);
   EXPECT_TRUE(file.HasHeader("X-Error-Code: EntryNotFound"));
+  EXPECT_TRUE(file.HasHeader("X-Repo-Commit: " + kCommit)) << file.headers;
   // The negative cache: a second ask does not reach the upstream.
   size_t before = api_.Requests().size();
   EXPECT_EQ(HttpCall("GET", base_ + "/api/models/org/nope").status, 404);
@@ -266,6 +269,30 @@ TEST_F(HubMirrorTest, PolicyAllowsDeniesAndCapsFileSizes) {
   EXPECT_EQ(HttpCall("GET", base_ + "/org/tiny/resolve/main/config.json").status, 200);
   auto big = HttpCall("GET", base_ + "/org/tiny/resolve/main/model.safetensors");
   EXPECT_EQ(big.status, 403) << big.body;
+  EXPECT_EQ(HttpCall("HEAD", base_ + "/org/tiny/resolve/main/model.safetensors").status, 403)
+      << "a HEAD is answered as its GET would be";
+}
+
+// A branch whose commit is re-checked after the ttl and has not moved: one call to the
+// upstream (the revision), not the whole tree again.
+TEST_F(HubMirrorTest, ABranchRecheckedAfterItsTtlCostsOneCallWhenItsCommitIsKnown) {
+  Stop();
+  service::MirrorOptions o;
+  o.ref_ttl = std::chrono::milliseconds(0);  // every ask re-checks the branch
+  Start(o);
+  auto trees = [&] {
+    size_t n = 0;
+    for (const auto& r : api_.Requests()) n += r.target.find("/tree/") != std::string::npos;
+    return n;
+  };
+  EXPECT_EQ(GetJson("/api/models/org/tiny")["sha"], kCommit);
+  const size_t tree_calls = trees(), calls = api_.Requests().size();
+  ASSERT_GT(tree_calls, 0u);
+  auto listed = mirror_->Stats().listings_fetched;
+  EXPECT_EQ(GetJson("/api/models/org/tiny/revision/main")["sha"], kCommit);
+  EXPECT_EQ(api_.Requests().size(), calls + 1) << "the revision asked again, once";
+  EXPECT_EQ(trees(), tree_calls);
+  EXPECT_EQ(mirror_->Stats().listings_fetched, listed);
 }
 
 // 32 clients, whole file and random ranges, on one cold file: the upstream sends it once.

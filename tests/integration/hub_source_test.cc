@@ -31,8 +31,8 @@ class HubSourceTest : public ::testing::TestWithParam<bool>, protected HubFixtur
   }
   void TearDown() override {
     if (server_) server_->Stop(std::chrono::seconds(5));
+    mirror_.reset();  // while the stopped server's executors still exist
     server_.reset();
-    mirror_.reset();
     models_.reset();
   }
   bool mirrored() const { return GetParam(); }

@@ -185,8 +185,12 @@ SimpleResponse HubMimic::Api(const std::string& method, const std::string& targe
     for (const auto& f : repo->files) {
       for (size_t p = f.path.find('/'); p != std::string::npos; p = f.path.find('/', p + 1)) {
         if (dirs.insert(f.path.substr(0, p)).second) {
-          all.push_back(
-              {{"type", "directory"}, {"path", f.path.substr(0, p)}, {"oid", "d"}, {"size", 0}});
+          // A tree id as the Hub gives one: 40 hex digits (here, of the path).
+          std::string dir = f.path.substr(0, p);
+          all.push_back({{"type", "directory"},
+                         {"path", dir},
+                         {"oid", HashHex(HashAlgorithm::kSha1, "tree " + dir)},
+                         {"size", 0}});
         }
       }
       json item = {{"type", "file"},

@@ -121,9 +121,14 @@ void Resolve(Context& ctx, HubKind kind, const Request& req, const Params& p,
   if (!repo.has_value()) return fail(repo.error());
   const service::MirrorEntry* e = (*repo)->Find(p.Path("path"));
   if (!e || e->directory) {
-    return fail(Status::NotFound("Entry not found: " + p.Path("path"))
-                    .WithInfo({"HUB_UPSTREAM", {{"status", "404"}, {"code", "EntryNotFound"}}}));
+    // As the Hub: the commit looked in comes with the refusal (clients cache "missing").
+    Response res =
+        ErrorFor(Status::NotFound("Entry not found: " + p.Path("path"))
+                     .WithInfo({"HUB_UPSTREAM", {{"status", "404"}, {"code", "EntryNotFound"}}}));
+    res.set("X-Repo-Commit", (*repo)->commit);
+    return respond(FileReply{std::move(res)});
   }
+  if (Status s = ctx.mirror.CheckFile(*e); !s.ok()) return fail(s);
   Response head{http::status::ok, 11};
   head.set("X-Repo-Commit", (*repo)->commit);
   head.set(http::field::etag, "\"" + e->etag() + "\"");
