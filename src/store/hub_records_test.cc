@@ -18,16 +18,7 @@ namespace fs = std::filesystem;
 class HubRecordsTest : public ::testing::TestWithParam<testing_pg::Registry> {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("modeld_hubrec_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    opts_.data_dir = root_ / "data";
-    opts_.hf_cache = root_ / "hf";
-    if (GetParam() == testing_pg::Registry::kPostgres) {
-      MODELD_PG_DATABASE_OR_SKIP(url);
-      opts_.registry = url;
-    }
+    MODELD_STORE_OPTIONS_OR_SKIP(root_, opts_, "modeld_hubrec_");
     Reopen();
   }
   void TearDown() override {

@@ -41,6 +41,36 @@ class MirrorFleetTest : public ::testing::TestWithParam<bool>, public HubFixture
     return args;
   }
   const std::string kPath = "/org/fleet/resolve/main/w.bin";
+  static constexpr size_t kKillSize = 48u << 20;
+  struct KillRun {
+    uint64_t sent = 0;  // what the upstream sent in all
+  };
+  // a fetches |content| (its client came first), b's client joins once bytes flow, a is
+  // killed with -9 a quarter of the way, and another client of b's arrives: b finishes
+  // the file for both from a's partial, far below twice the file from the upstream.
+  KillRun KillTheFetcher(ServeChild& a, ServeChild& b, const std::string& content) {
+    const std::string cdn_path = hub_.CdnPath(content);
+    StreamResult from_a, from_b, late;
+    std::thread ta([&] { from_a = StreamGet(a.base() + kPath); });
+    EXPECT_TRUE(cdn_.WaitForBodyBytes(cdn_path, 4u << 20));
+    std::thread tb([&] { from_b = StreamGet(b.base() + kPath); });
+    EXPECT_TRUE(cdn_.WaitForBodyBytes(cdn_path, 12u << 20));
+    a.Signal(SIGKILL);
+    a.Wait();
+    std::thread tl([&] { late = StreamGet(b.base() + kPath); });
+    ta.join();
+    tb.join();
+    tl.join();
+    EXPECT_LT(from_a.bytes, content.size()) << "a's client is cut off with a";
+    for (const auto* r : {&from_b, &late}) {
+      EXPECT_EQ(r->status, 200);
+      EXPECT_EQ(r->bytes, content.size());
+      EXPECT_EQ(r->sha256, Sha256(content)) << b.Log();
+    }
+    KillRun run{cdn_.BodyBytes(cdn_path)};
+    EXPECT_LT(run.sent, content.size() + content.size() / 2) << "the upstream sent " << run.sent;
+    return run;
+  }
   ScratchDir dir_;
   std::string registry_;
 };
@@ -67,63 +97,25 @@ TEST_P(MirrorFleetTest, TwoInstancesOneDataDirFetchEachFileOnce) {
 }
 
 TEST_P(MirrorFleetTest, WhenTheOneFetchingIsKilledAnotherFinishesIt) {
-  const size_t kSize = 48u << 20;
-  std::string content = AddFile(kSize, 1u << 20);  // 16 connections: about 3 s
-  const std::string cdn_path = hub_.CdnPath(content);
+  std::string content = AddFile(kKillSize, 1u << 20);  // 16 connections: about 3 s
   ServeChild a(dir_.path() / "data", Args()), b(dir_.path() / "data", Args());
-  StreamResult from_a, from_b;
-  std::thread ta([&] { from_a = StreamGet(a.base() + kPath); });
-  // a fetches (its client came first); b's client joins once bytes flow.
-  ASSERT_TRUE(cdn_.WaitForBodyBytes(cdn_path, 4u << 20));
-  std::thread tb([&] { from_b = StreamGet(b.base() + kPath); });
-  ASSERT_TRUE(cdn_.WaitForBodyBytes(cdn_path, 12u << 20));
-  a.Signal(SIGKILL);
-  a.Wait();
-  ta.join();
-  tb.join();
-  EXPECT_LT(from_a.bytes, kSize) << "a's client is cut off with a";
-  EXPECT_EQ(from_b.status, 200);
-  EXPECT_EQ(from_b.bytes, kSize);
-  EXPECT_EQ(from_b.sha256, Sha256(content)) << b.Log();
-  // b resumed a's partial: far less than the file twice.
-  uint64_t sent = cdn_.BodyBytes(cdn_path);
-  EXPECT_LT(sent, kSize + kSize / 2) << "the upstream sent " << sent;
+  KillRun run = KillTheFetcher(a, b, content);
   // And the file is now served from the store, by either.
   ServeChild c(dir_.path() / "data", Args());
   auto again = StreamGet(c.base() + kPath);
   EXPECT_EQ(again.sha256, Sha256(content));
-  EXPECT_EQ(cdn_.BodyBytes(cdn_path), sent);
+  EXPECT_EQ(cdn_.BodyBytes(hub_.CdnPath(content)), run.sent);
 }
 
 // Instances of two names act as two hosts sharing the registry and the blob directory:
 // the registry's lease decides who fetches (a file lock is not trusted across hosts).
 // When the fetcher is killed, its lease must expire before the other takes the file over.
 TEST_P(MirrorFleetTest, AcrossHostsTheFetchersLeaseExpiresAndAnotherFinishesIt) {
-  const size_t kSize = 48u << 20;
-  std::string content = AddFile(kSize, 1u << 20);
-  const std::string cdn_path = hub_.CdnPath(content);
+  std::string content = AddFile(kKillSize, 1u << 20);
   ServeChild a(dir_.path() / "data", Args({"--instance", "host-a", "--mirror-lease-ttl", "2s"}));
   ServeChild b(dir_.path() / "data", Args({"--instance", "host-b", "--mirror-lease-ttl", "2s"}));
-  StreamResult from_a, from_b, from_b2;
-  std::thread ta([&] { from_a = StreamGet(a.base() + kPath); });
-  ASSERT_TRUE(cdn_.WaitForBodyBytes(cdn_path, 4u << 20));
-  std::thread tb([&] { from_b = StreamGet(b.base() + kPath); });
-  ASSERT_TRUE(cdn_.WaitForBodyBytes(cdn_path, 12u << 20));
-  a.Signal(SIGKILL);
-  a.Wait();
-  // A client arriving while host-a's lease still runs joins b's flight too.
-  std::thread tb2([&] { from_b2 = StreamGet(b.base() + kPath); });
-  ta.join();
-  tb.join();
-  tb2.join();
-  EXPECT_LT(from_a.bytes, kSize);
-  for (const auto* r : {&from_b, &from_b2}) {
-    EXPECT_EQ(r->status, 200);
-    EXPECT_EQ(r->sha256, Sha256(content)) << b.Log();
-  }
+  KillTheFetcher(a, b, content);
   EXPECT_NE(b.Log().find("fetching it here"), std::string::npos) << b.Log();
-  uint64_t sent = cdn_.BodyBytes(cdn_path);
-  EXPECT_LT(sent, kSize + kSize / 2) << "the upstream sent " << sent;
 }
 
 INSTANTIATE_TEST_SUITE_P(Registries, MirrorFleetTest, ::testing::Values(false, true),

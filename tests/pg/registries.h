@@ -5,7 +5,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -19,6 +21,15 @@ enum class Registry { kSqlite, kPostgres };
 
 inline std::string RegistryName(const ::testing::TestParamInfo<Registry>& info) {
   return info.param == Registry::kSqlite ? "sqlite" : "postgres";
+}
+
+// An empty temporary directory named after |prefix|, this process and the running test.
+inline std::filesystem::path FreshTestRoot(const std::string& prefix) {
+  auto root = std::filesystem::temp_directory_path() /
+              (prefix + std::to_string(::getpid()) + "_" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(root);
+  return root;
 }
 
 }  // namespace modeld::testing_pg
@@ -42,4 +53,16 @@ inline std::string RegistryName(const ::testing::TestParamInfo<Registry>& info) 
     auto opened_ = ::modeld::store::OpenPostgres(url_);             \
     ASSERT_TRUE(opened_.has_value()) << opened_.error().ToString(); \
     var = std::move(opened_.value());                               \
+  }
+
+// In SetUp of a fixture parameterised by Registry: |root| a fresh temporary directory
+// (FreshTestRoot(prefix)) and |opts| (store::StoreOptions) a store under it, its registry
+// the engine's (SQLite in the data dir, or a new PostgreSQL database), or skips the test.
+#define MODELD_STORE_OPTIONS_OR_SKIP(root, opts, prefix)         \
+  root = ::modeld::testing_pg::FreshTestRoot(prefix);            \
+  opts.data_dir = root / "data";                                 \
+  opts.hf_cache = root / "hf";                                   \
+  if (GetParam() == ::modeld::testing_pg::Registry::kPostgres) { \
+    MODELD_PG_DATABASE_OR_SKIP(url_);                            \
+    opts.registry = url_;                                        \
   }
