@@ -499,14 +499,18 @@ void TestOrigin::Serve(int fd) {
     auto start = Clock::now();
     size_t piece = spec.rate ? std::max<size_t>(1024, std::min<size_t>(64 * 1024, spec.rate / 50))
                              : 256 * 1024;
+    // A stall at a file offset: each response stops there, whatever range it began at.
+    const uint64_t stall_after = !stall ? 0
+                                 : spec.stall_at_offset
+                                     ? static_cast<uint64_t>(std::max<int64_t>(
+                                           spec.stall_after - static_cast<int64_t>(first), 0))
+                                     : static_cast<uint64_t>(spec.stall_after);
     while (pos < end && ok && !stop_) {
       uint64_t n = std::min<uint64_t>(piece, end - pos);
       if (drop && sent + n > static_cast<uint64_t>(spec.drop_after)) {
         n = static_cast<uint64_t>(spec.drop_after) - sent;
       }
-      if (stall && sent + n > static_cast<uint64_t>(spec.stall_after)) {
-        n = static_cast<uint64_t>(spec.stall_after) - sent;
-      }
+      if (stall && sent + n > stall_after) n = stall_after - sent;
       if (slow && pos < slow_from && pos + n > slow_from) n = slow_from - pos;
       if (slow && pos >= slow_from) {
         if (!slow_start) slow_start = Clock::now();
@@ -539,7 +543,7 @@ void TestOrigin::Serve(int fd) {
         ok = false;  // drop the connection mid-body
         break;
       }
-      if (stall && sent >= static_cast<uint64_t>(spec.stall_after)) {
+      if (stall && sent >= stall_after) {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait_for(lock, std::chrono::seconds(120), [&] { return stop_.load(); });
         ok = false;

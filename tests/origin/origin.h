@@ -47,11 +47,12 @@ struct FileSpec {
   // Faults. "times" counts GET requests to this file; -1 means every one.
   int fail_status = 0;  // answer the first fail_times GETs with this status
   int fail_times = 0;
-  std::string retry_after;   // sent with fail_status
-  int64_t drop_after = -1;   // close the connection after this many body bytes...
-  int drop_times = 0;        // ...in the first drop_times responses
-  int64_t stall_after = -1;  // stop sending (but keep the socket open) after this many...
-  int stall_times = 0;       // ...in the first stall_times responses
+  std::string retry_after;       // sent with fail_status
+  int64_t drop_after = -1;       // close the connection after this many body bytes...
+  int drop_times = 0;            // ...in the first drop_times responses
+  int64_t stall_after = -1;      // stop sending (but keep the socket open) after this many...
+  int stall_times = 0;           // ...in the first stall_times responses (-1: every one)
+  bool stall_at_offset = false;  // stall_after is the file offset every response stops at
   std::vector<uint64_t> corrupt_offsets;  // flip these file offsets in every response
   int change_after = -1;  // after this many GETs, serve changed_content with a new ETag
   std::string changed_content;
