@@ -107,7 +107,8 @@ class Session : public std::enable_shared_from_this<Session> {
     // Framing that a proxy in front could read differently: never guess.
     size_t cl = h.count(http::field::content_length), te = h.count(http::field::transfer_encoding);
     if (cl > 1 || te > 1 || (te > 0 && cl > 0) ||
-        (te > 0 && !beast::iequals(TrimSpaceTab(h[http::field::transfer_encoding]), "chunked"))) {
+        (te > 0 &&
+         !EqualsIgnoringCase(TrimSpaceTab(h[http::field::transfer_encoding]), "chunked"))) {
       return Refuse(http::status::bad_request,
                     "Malformed request: a body must have one Content-Length or be chunked, "
                     "not both, not another Transfer-Encoding");
@@ -168,7 +169,7 @@ class Session : public std::enable_shared_from_this<Session> {
     route_ = route;
     params_ = std::move(match->params);
     if (!body_unread_) return OnBody({}, 0);
-    if (beast::iequals(h[http::field::expect], "100-continue")) {
+    if (EqualsIgnoringCase(h[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       auto self = shared_from_this();
       return http::async_write(stream_, *cont, [self, cont](beast::error_code wec, size_t) {
@@ -442,7 +443,7 @@ class Session : public std::enable_shared_from_this<Session> {
             "Authorization, Content-Type, X-Application-ID");
     res.set(http::field::access_control_max_age, "600");
     // Chrome's Private Network Access: a public page asking a local server.
-    if (beast::iequals(h["Access-Control-Request-Private-Network"], "true")) {
+    if (EqualsIgnoringCase(h["Access-Control-Request-Private-Network"], "true")) {
       res.set("Access-Control-Allow-Private-Network", "true");
     }
     must_close_ = body_unread_;

@@ -18,7 +18,7 @@ Response Json(const json& j) {
 
 std::string ClientToken(const Request& req) {
   std::string_view auth = req[http::field::authorization];
-  if (auth.size() > 7 && boost::beast::iequals(auth.substr(0, 7), "Bearer ")) {
+  if (auth.size() > 7 && EqualsIgnoringCase(auth.substr(0, 7), "Bearer ")) {
     return std::string(TrimSpaceTab(auth.substr(7)));
   }
   return "";

@@ -33,7 +33,7 @@ std::string HeaderSafe(std::string_view text) {
 RangeRequest ParseRange(std::string_view header, uint64_t size) {
   RangeRequest r;
   std::string_view h = TrimSpaceTab(header);
-  if (h.size() < 6 || !boost::beast::iequals(h.substr(0, 6), "bytes=")) return r;
+  if (h.size() < 6 || !EqualsIgnoringCase(h.substr(0, 6), "bytes=")) return r;
   std::string_view spec = TrimSpaceTab(h.substr(6));
   if (spec.find(',') != std::string_view::npos) return r;  // several ranges: the whole file
   size_t dash = spec.find('-');
