@@ -276,13 +276,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return Send(std::move(reply.head), true);
     }
     Response& res = reply.head;
-    res.version(11);
-    res.set(http::field::server, "modeld");
-    if (!cors_origin_.empty()) {
-      res.set(http::field::access_control_allow_origin, cors_origin_);
-      res.set(http::field::vary, "Origin");
-    }
-    res.keep_alive(keep_alive_ && !must_close_ && !server_->stopping);
+    SetCommonHeaders(res);
     res.body().clear();
     res.content_length(reply.end - reply.offset);
     Count(res.result_int());
@@ -475,7 +469,8 @@ class Session : public std::enable_shared_from_this<Session> {
     Send(std::move(res), true);
   }
 
-  void Send(Response res, bool log) {
+  // What every answer carries: version, Server, CORS for an allowed origin, keep-alive.
+  void SetCommonHeaders(Response& res) {
     res.version(11);
     res.set(http::field::server, "modeld");
     if (!cors_origin_.empty()) {
@@ -483,6 +478,10 @@ class Session : public std::enable_shared_from_this<Session> {
       res.set(http::field::vary, "Origin");
     }
     res.keep_alive(keep_alive_ && !must_close_ && !server_->stopping);
+  }
+
+  void Send(Response res, bool log) {
+    SetCommonHeaders(res);
     // A HEAD of a file route states the file's length itself.
     std::string preset = head_ && res.body().empty() && res.count(http::field::content_length)
                              ? std::string(res[http::field::content_length])
