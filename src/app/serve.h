@@ -3,8 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace modeld::app {
 
@@ -42,5 +47,11 @@ struct ServeArgs {
 // Runs until SIGINT or SIGTERM. The bearer token is --token, else the first line of
 // --token-file, else $MODELD_TOKEN; it is never logged.
 int RunServe(ServeArgs args);
+
+// Adds the `serve` command to |app|, its flags filling |args| (which must outlive the
+// parse); |duration_units| are the units a duration flag takes (90s, 2m). The caller adds
+// the help's footer. serve_flags.cc.
+CLI::App* AddServeCommand(CLI::App& app, ServeArgs& args,
+                          const std::map<std::string, double>& duration_units);
 
 }  // namespace modeld::app

@@ -1,5 +1,8 @@
 // The Hub mirror's inside (hub_mirror.h): its flights (downloads clients read as they
 // land) and the implementation over the store and the engine. Private to service/.
+// hub_mirror.cc holds the listings (refs, the registry's copies, policy), and
+// hub_mirror_files.cc the files (flights, and how one is opened, joined, fetched or
+// followed).
 //
 // Thread safety: Flight's and MirrorImpl's methods are safe from any thread; each says
 // what its mutex guards. Lock order: MirrorImpl::mu_, then the store's; Flight::mu_ is
@@ -30,6 +33,11 @@ struct FileEntry;
 }  // namespace modeld::store
 
 namespace modeld::service {
+
+// The Hub's refusal as the dialect answers it: |status| 404 is NotFound, 401 and 403
+// PermissionDenied, anything else Unavailable; the Hub's error |code| and |message| ride
+// in the status's info (reason::kHubUpstream).
+Status MirrorRefusal(int status, const std::string& code, const std::string& message);
 
 // One upstream download of one file, read by its clients as it lands. Generations: the
 // engine starting the file over (Reset) fails the readers attached before.
