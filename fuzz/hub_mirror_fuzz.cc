@@ -2,16 +2,18 @@
 // first byte picks one:
 //   0: a Range header against a file size (the next 8 bytes) -> ParseRange
 //   1: an If-None-Match header -> EtagMatches
-//   2: POST .../paths-info's body -> ParsePathsInfo
+//   2: POST .../paths-info's body -> ParsePathsInfo, as JSON and as a form
 //   3: one page of the upstream's tree listing -> ParseHubEntries, HubEntryJson
 //
 // Invariants: a partial range lies inside the file (first <= last < size) and, written
 // back as "bytes=first-last", parses to itself; an unsatisfiable one starts past the end
 // or asks for no byte; "*" and a quoted etag match, an empty etag never does; a refused
-// body is InvalidArgument and an accepted one has at most 10,000 paths; a refused listing
+// body is InvalidArgument and an accepted one has at most 10,000 paths (a form's paths,
+// percent-encoded again, parse to the same request); a refused listing
 // is Corrupt, accepted entries have paths ValidateRelativePath accepts, LFS digests of 64
 // lower-case hex digits, no size for a directory, and read back from their JSON they are
 // the same entries.
+#include <cctype>
 #include <cstring>
 #include <string>
 
@@ -19,6 +21,26 @@
 #include "core/names.h"
 #include "fuzz_check.h"
 #include "sources/hub_upstream.h"
+
+namespace {
+
+// Every byte but letters and digits as %XX.
+std::string PercentEncodeAll(std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace modeld;
@@ -59,6 +81,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       } else {
         FUZZ_CHECK(req->paths.size() <= 10000);
       }
+      constexpr std::string_view kForm = "application/x-www-form-urlencoded";
+      auto form = api::hub::ParsePathsInfo(text, kForm);
+      if (!form.has_value()) {
+        FUZZ_CHECK(form.error().code() == Status::Code::kInvalidArgument);
+        break;
+      }
+      FUZZ_CHECK(form->paths.size() <= 10000);
+      std::string again = form->expand ? "expand=True" : "expand=False";
+      for (const auto& path : form->paths) again += "&paths=" + PercentEncodeAll(path);
+      auto reread = api::hub::ParsePathsInfo(again, kForm);
+      FUZZ_CHECK(reread.has_value() && reread->paths == form->paths &&
+                 reread->expand == form->expand);
       break;
     }
     case 3: {

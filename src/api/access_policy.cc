@@ -18,6 +18,11 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// The media type of a Content-Type, lower case, without its parameters.
+std::string MediaType(std::string_view content_type) {
+  return Lower(TrimSpaceTab(content_type.substr(0, content_type.find(';'))));
+}
+
 // The canonical text of an IP literal, or "" when |host| is not one.
 std::string CanonicalIp(std::string_view host) {
   boost::system::error_code ec;
@@ -150,9 +155,12 @@ bool AccessPolicy::CorsAllowed(std::string_view origin) const {
   return !o.empty() && std::find(origins_.begin(), origins_.end(), o) != origins_.end();
 }
 
+bool AccessPolicy::IsFormContentType(std::string_view content_type) {
+  return MediaType(content_type) == "application/x-www-form-urlencoded";
+}
+
 bool AccessPolicy::IsJsonContentType(std::string_view content_type) {
-  std::string_view media = TrimSpaceTab(content_type.substr(0, content_type.find(';')));
-  std::string m = Lower(media);
+  std::string m = MediaType(content_type);
   if (m == "application/json") return true;
   // application/merge-patch+json and friends: not a type a form can send either.
   return m.size() > 17 && m.rfind("application/", 0) == 0 &&

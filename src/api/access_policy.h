@@ -10,7 +10,8 @@
 //          --allowed-origin are refused.
 //   CORS   Only origins given with --allowed-origin may read answers cross-origin.
 // The server also requires application/json for request bodies (IsJsonContentType), so
-// a cross-site form or text/plain POST never reaches a handler even without an Origin.
+// a cross-site form or text/plain POST never reaches a handler even without an Origin;
+// the one exception, a route that reads forms (Route::form_body), changes nothing.
 //
 // Thread safety: immutable after construction; safe from any thread.
 #pragma once
@@ -56,6 +57,8 @@ class AccessPolicy {
 
   // "application/json", with parameters ("; charset=utf-8") and any case.
   static bool IsJsonContentType(std::string_view content_type);
+  // "application/x-www-form-urlencoded", with parameters and any case (Route::form_body).
+  static bool IsFormContentType(std::string_view content_type);
 
  private:
   AccessPolicyOptions options_;

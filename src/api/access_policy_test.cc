@@ -112,5 +112,13 @@ TEST(AccessPolicyTest, JsonContentTypes) {
   EXPECT_FALSE(AccessPolicy::IsJsonContentType(""));
 }
 
+TEST(AccessPolicyTest, FormContentTypes) {
+  EXPECT_TRUE(AccessPolicy::IsFormContentType("application/x-www-form-urlencoded"));
+  EXPECT_TRUE(AccessPolicy::IsFormContentType(" Application/X-WWW-Form-Urlencoded ; charset=x"));
+  EXPECT_FALSE(AccessPolicy::IsFormContentType("multipart/form-data; boundary=x"));
+  EXPECT_FALSE(AccessPolicy::IsFormContentType("application/json"));
+  EXPECT_FALSE(AccessPolicy::IsFormContentType(""));
+}
+
 }  // namespace
 }  // namespace modeld::api

@@ -77,7 +77,10 @@ Route MergeRoutes(std::vector<Route> same) {
   Route merged = same.front();
   std::vector<std::vector<std::string>> names(same.size());
   for (size_t i = 0; i < same.size(); ++i) Shape(same[i].pattern, &names[i]);
-  for (const auto& r : same) merged.lane = std::max(merged.lane, r.lane);
+  for (const auto& r : same) {
+    merged.lane = std::max(merged.lane, r.lane);
+    merged.form_body = merged.form_body && r.form_body;  // every handler must read it
+  }
   struct Part {
     Handler handler;
     std::vector<std::string> names;

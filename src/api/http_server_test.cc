@@ -45,6 +45,14 @@ std::vector<Route> TestRoutes(Hooks* hooks = nullptr) {
       {http::verb::post, "/echo", "test", [](const Request& req, const Params&, Responder r) {
          r(JsonResponse(http::status::ok, req.body().empty() ? "{}" : req.body()));
        }});
+  // A route that reads forms too (the Hub's paths-info): it answers the body's type.
+  Route form{
+      http::verb::post, "/form", "test", [](const Request& req, const Params&, Responder r) {
+        r(JsonResponse(http::status::ok,
+                       "{\"type\":\"" + std::string(req[http::field::content_type]) + "\"}"));
+      }};
+  form.form_body = true;
+  routes.push_back(std::move(form));
   routes.push_back({http::verb::delete_, "/models/*name", "test",
                     [hooks](const Request&, const Params&, Responder r) {
                       if (hooks) ++hooks->deletes;
@@ -222,6 +230,23 @@ TEST_F(HttpServerTest, CrossSiteRequestsCannotChangeAnything) {
   EXPECT_EQ(hooks.deletes, 1);
   // No body, no type needed (the Pieces client posts like this).
   EXPECT_EQ(HttpCall("POST", base_ + "/echo").status, 200);
+}
+
+// A route that reads forms (Route::form_body) takes one without an Origin, as a
+// program posts it, but a page on another site still cannot send it; other types stay 415.
+TEST_F(HttpServerTest, AFormRouteTakesFormsButNotFromOtherSites) {
+  Start(ServerOptions{});
+  const std::string form = "Content-Type: application/x-www-form-urlencoded";
+  auto r = HttpCall("POST", base_ + "/form", "paths=a&expand=True", {form});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("x-www-form-urlencoded"), std::string::npos);
+  EXPECT_EQ(HttpCall("POST", base_ + "/form", "{}", {"Content-Type: application/json"}).status,
+            200);
+  EXPECT_EQ(HttpCall("POST", base_ + "/form", "a", {"Content-Type: text/plain"}).status, 415);
+  EXPECT_EQ(
+      HttpCall("POST", base_ + "/form", "paths=a", {form, "Origin: https://evil.example"}).status,
+      403);
+  EXPECT_EQ(HttpCall("POST", base_ + "/echo", "a=1", {form}).status, 415) << "only where asked";
 }
 
 TEST_F(HttpServerTest, PreflightOnlyForConfiguredOrigins) {

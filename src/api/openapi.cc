@@ -172,8 +172,10 @@ json Operation(const ListenerRoute& lr, const std::vector<Segment>& segs,
     if (schema.is_discarded()) continue;  // a unit test keeps every stated schema valid
     // Required when the schema requires a field (an empty body reads as {} otherwise).
     bool required = schema.contains("required") && !schema["required"].empty();
-    op["requestBody"] = {{"required", required},
-                         {"content", {{"application/json", {{"schema", schema}}}}}};
+    json content = {{"application/json", {{"schema", schema}}}};
+    // The same fields as a form (Route::form_body), a list as a repeated field.
+    if (route.form_body) content["application/x-www-form-urlencoded"] = {{"schema", schema}};
+    op["requestBody"] = {{"required", required}, {"content", content}};
     break;
   }
 
@@ -244,7 +246,8 @@ std::string OpenApiDocument(const std::vector<const Dialect*>& dialects,
        "answered on every GET route. The bearer token is needed only when the server was "
        "started with one (--token). Cross-origin requests need --allowed-origin; requests "
        "that change state, streams and WebSockets are refused from other origins. Bodies of "
-       "POST and PUT requests are JSON (Content-Type: application/json)."}};
+       "POST and PUT requests are JSON (Content-Type: application/json); a route that also "
+       "takes a form says so in its requestBody."}};
   json components = {{"schemas", json::object()}, {"responses", json::object()}};
   components["securitySchemes"] = {
       {"bearer",

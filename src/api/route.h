@@ -125,6 +125,10 @@ struct Route {
   std::string body_schema = {};
   // Instead of |handler|: an answer that may be a file (FileReply), run on |lane|.
   FileHandler file_handler = nullptr;
+  // Also takes application/x-www-form-urlencoded bodies (the Hub's paths-info, which
+  // huggingface_hub posts as a form); the handler reads the Content-Type. The Origin
+  // check holds as for any POST, so a page on another site still cannot send one.
+  bool form_body = false;
 };
 
 // A JSON response with |json_body| as it is.

@@ -165,6 +165,16 @@ TEST_F(HubMirrorTest, PathsInfoAnswersForTheNamedPaths) {
   auto bad = HttpCall("POST", base_ + "/api/models/org/tiny/paths-info/main", R"({"paths": 5})",
                       {"Content-Type: application/json"});
   EXPECT_EQ(bad.status, 400);
+  // As huggingface_hub posts it (HfApi.get_paths_info, HfFileSystem.info): a form.
+  auto form = HttpCall("POST", base_ + "/api/models/org/tiny/paths-info/main",
+                       "paths=config.json&paths=gguf&paths=absent.txt&expand=True",
+                       {"Content-Type: application/x-www-form-urlencoded"});
+  ASSERT_EQ(form.status, 200) << form.body;
+  EXPECT_EQ(json::parse(form.body), j);
+  auto bad_form = HttpCall("POST", base_ + "/api/models/org/tiny/paths-info/main", "expand=True",
+                           {"Content-Type: application/x-www-form-urlencoded"});
+  EXPECT_EQ(bad_form.status, 400);
+  EXPECT_NE(bad_form.body.find("paths"), std::string::npos) << bad_form.body;
 }
 
 TEST_F(HubMirrorTest, ResolveHeadGivesTheHubsHeadersWithoutFetching) {

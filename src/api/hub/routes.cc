@@ -101,7 +101,7 @@ void Tree(Context& ctx, HubKind kind, const Request& req, const Params& p, Respo
 }
 
 void PathsInfo(Context& ctx, HubKind kind, const Request& req, const Params& p, Responder respond) {
-  auto body = ParsePathsInfo(req.body());
+  auto body = ParsePathsInfo(req.body(), req[http::field::content_type]);
   if (!body.has_value())
     return respond(ErrorBody(http::status::bad_request, body.error().message()));
   auto repo = RepoOf(ctx, kind, req, p);
@@ -202,7 +202,9 @@ void AddKind(std::vector<Route>& r, Context& ctx, HubKind kind) {
        Lane::kNetwork,
        false,
        {},
-       R"({"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"expand":{"type":"boolean"}},"required":["paths"]})"});
+       R"({"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}},"expand":{"type":"boolean"}},"required":["paths"]})",
+       nullptr,
+       /*form_body=*/true});
   Route file{
       http::verb::get,
       files + "/resolve/:rev/*path",

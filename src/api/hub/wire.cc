@@ -1,7 +1,10 @@
 #include "api/hub/wire.h"
 
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 #include <charconv>
 
+#include "api/access_policy.h"
 #include "api/common/body.h"
 #include "core/error_reasons.h"
 #include "core/text.h"
@@ -84,7 +87,44 @@ bool EtagMatches(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
-Result<PathsInfoRequest> ParsePathsInfo(std::string_view body) {
+namespace {
+
+constexpr size_t kMaxPaths = 10000;
+
+// The form: every "paths" a path, "expand" a Python bool as requests writes it (True,
+// False) or true/false/1/0; other fields ignored, as the Hub does.
+Result<PathsInfoRequest> ParsePathsInfoForm(std::string_view body) {
+  auto query = boost::urls::parse_query(body);
+  if (!query) return Status::InvalidArgument("Malformed form body: " + query.error().message());
+  PathsInfoRequest req;
+  bool has_paths = false;
+  // Valid (parse_query), so this cannot throw. (Boost 1.81's params_view(params_view,
+  // encoding_opts) is declared but missing from libboost_url.)
+  boost::urls::params_view params(body, boost::urls::encoding_opts(/*space_as_plus=*/true));
+  for (const auto& p : params) {
+    if (p.key == "paths") {
+      if (req.paths.size() == kMaxPaths)
+        return Status::InvalidArgument("Invalid parameter 'paths': at most 10000 paths");
+      has_paths = true;
+      req.paths.push_back(p.value);
+    } else if (p.key == "expand") {
+      if (p.value == "True" || p.value == "true" || p.value == "1") {
+        req.expand = true;
+      } else if (p.value == "False" || p.value == "false" || p.value == "0") {
+        req.expand = false;
+      } else {
+        return Status::InvalidArgument("Invalid parameter 'expand': expected true or false");
+      }
+    }
+  }
+  if (!has_paths) return Status::InvalidArgument("Invalid parameter 'paths': required");
+  return req;
+}
+
+}  // namespace
+
+Result<PathsInfoRequest> ParsePathsInfo(std::string_view body, std::string_view content_type) {
+  if (AccessPolicy::IsFormContentType(content_type)) return ParsePathsInfoForm(body);
   auto reader = BodyReader::Parse(body);
   if (!reader.has_value()) return reader.error();
   PathsInfoRequest req;
@@ -92,7 +132,7 @@ Result<PathsInfoRequest> ParsePathsInfo(std::string_view body) {
   reader->Bool("expand", &req.expand);
   if (!reader->ok()) return reader->error();
   if (!reader->Has("paths")) return Status::InvalidArgument("Invalid parameter 'paths': required");
-  if (req.paths.size() > 10000)
+  if (req.paths.size() > kMaxPaths)
     return Status::InvalidArgument("Invalid parameter 'paths': at most 10000 paths");
   return req;
 }

@@ -31,13 +31,16 @@ RangeRequest ParseRange(std::string_view header, uint64_t size);
 // An If-None-Match header names |etag| (quoted or not, weak or not, in a list, or "*").
 bool EtagMatches(std::string_view if_none_match, std::string_view etag);
 
-// POST .../paths-info/{rev}: {"paths": [..] or "path", "expand": bool}. InvalidArgument
-// naming the field for anything else; at most 10,000 paths.
+// POST .../paths-info/{rev}: {"paths": [..] or "path", "expand": bool}, or as a form
+// (|content_type| application/x-www-form-urlencoded, what huggingface_hub posts):
+// paths=a&paths=b&expand=True. InvalidArgument naming the field for anything else; at
+// most 10,000 paths.
 struct PathsInfoRequest {
   std::vector<std::string> paths;
   bool expand = false;
 };
-Result<PathsInfoRequest> ParsePathsInfo(std::string_view body);
+Result<PathsInfoRequest> ParsePathsInfo(std::string_view body,
+                                        std::string_view content_type = "application/json");
 
 // A failure as the Hub answers it: the status of the upstream's refusal (or the code's
 // own: 404, 401/403, 400, 502 for an unreachable upstream), X-Error-Code and

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string_view>
+#include <vector>
 
 namespace modeld::api::hub {
 namespace {
@@ -41,6 +42,43 @@ TEST(HubWireTest, EtagsMatchQuotedWeakListedOrStar) {
   EXPECT_TRUE(EtagMatches("*", "abc"));
   EXPECT_FALSE(EtagMatches("\"abd\"", "abc"));
   EXPECT_FALSE(EtagMatches("", "abc"));
+}
+
+TEST(HubWireTest, PathsInfoAsJson) {
+  auto r = ParsePathsInfo(R"({"paths": ["a.json", "dir/b c"], "expand": true})");
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->paths, (std::vector<std::string>{"a.json", "dir/b c"}));
+  EXPECT_TRUE(r->expand);
+  r = ParsePathsInfo(R"({"paths": "one"})");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->paths, std::vector<std::string>{"one"});
+  EXPECT_FALSE(r->expand);
+  EXPECT_EQ(ParsePathsInfo(R"({"paths": 5})").error().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(ParsePathsInfo("{}").error().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(ParsePathsInfo("paths=a").error().code(), Status::Code::kInvalidArgument)
+      << "a form is read as one only when it says so";
+}
+
+// What huggingface_hub's get_paths_info posts: requests' data= of a dict of a list and a
+// Python bool.
+TEST(HubWireTest, PathsInfoAsAForm) {
+  const std::string_view form = "application/x-www-form-urlencoded";
+  auto r = ParsePathsInfo("paths=a.json&paths=dir%2Fb+c&paths=%C3%A9.txt&expand=True", form);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->paths, (std::vector<std::string>{"a.json", "dir/b c", "\xc3\xa9.txt"}));
+  EXPECT_TRUE(r->expand);
+  r = ParsePathsInfo("paths=x&expand=False&other=1", "Application/x-www-form-urlencoded; a=b");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->paths, std::vector<std::string>{"x"});
+  EXPECT_FALSE(r->expand);
+  EXPECT_EQ(ParsePathsInfo("expand=True", form).error().code(), Status::Code::kInvalidArgument)
+      << "paths are required";
+  EXPECT_EQ(ParsePathsInfo("paths=a&expand=maybe", form).error().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(ParsePathsInfo("paths=%zz", form).error().code(), Status::Code::kInvalidArgument);
+  std::string many;
+  for (int i = 0; i <= 10000; ++i) many += "paths=p&";
+  EXPECT_EQ(ParsePathsInfo(many, form).error().code(), Status::Code::kInvalidArgument);
 }
 
 }  // namespace
