@@ -13,7 +13,6 @@
 // is Corrupt, accepted entries have paths ValidateRelativePath accepts, LFS digests of 64
 // lower-case hex digits, no size for a directory, and read back from their JSON they are
 // the same entries.
-#include <cctype>
 #include <cstring>
 #include <string>
 
@@ -21,26 +20,6 @@
 #include "core/names.h"
 #include "fuzz_check.h"
 #include "sources/hub_upstream.h"
-
-namespace {
-
-// Every byte but letters and digits as %XX.
-std::string PercentEncodeAll(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c)) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace modeld;
@@ -89,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       FUZZ_CHECK(form->paths.size() <= 10000);
       std::string again = form->expand ? "expand=True" : "expand=False";
-      for (const auto& path : form->paths) again += "&paths=" + PercentEncodeAll(path);
+      for (const auto& path : form->paths) again += "&paths=" + fuzz::PercentEncode(path);
       auto reread = api::hub::ParsePathsInfo(again, kForm);
       FUZZ_CHECK(reread.has_value() && reread->paths == form->paths &&
                  reread->expand == form->expand);

@@ -17,21 +17,6 @@ namespace {
 
 using modeld::api::http::verb;
 
-std::string Encode(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 const modeld::api::Router& Table() {
   static const modeld::api::Router* router = [] {
     auto h = [](const auto&, const auto&, auto) {};
@@ -74,14 +59,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const std::string& value = m->params.Path(seg.substr(1));
         FUZZ_CHECK(!value.empty());
         if (seg[0] == ':') FUZZ_CHECK(m->params.path.count(seg.substr(1)) == 1);
-        seg = Encode(value);
+        seg = modeld::fuzz::PercentEncode(value);
       }
       again += (again.size() > 1 ? "/" : "") + seg;
       i = slash + 1;
     }
     std::string query;
     for (const auto& [k, v] : m->params.query)
-      query += (query.empty() ? "?" : "&") + Encode(k) + "=" + Encode(v);
+      query += (query.empty() ? "?" : "&") + modeld::fuzz::PercentEncode(k) + "=" +
+               modeld::fuzz::PercentEncode(v);
     auto m2 = Table().Find(method, again + query);
     FUZZ_CHECK(m2 && m2->route == m->route);
     FUZZ_CHECK(m2->params.path == m->params.path);
