@@ -93,7 +93,13 @@ constexpr size_t kMaxPaths = 10000;
 
 // The form: every "paths" a path, "expand" a Python bool as requests writes it (True,
 // False) or true/false/1/0; other fields ignored, as the Hub does.
-Result<PathsInfoRequest> ParsePathsInfoForm(std::string_view body) {
+Result<PathsInfoRequest> ParsePathsInfoForm(std::string_view form) {
+  // Boost 1.81's parse_query reads the text with strlen (past the end of a buffer that is
+  // not NUL-terminated: ASan, the hub_mirror fuzz target), so it gets a copy, and a NUL,
+  // never valid in a form, is refused first.
+  if (form.find('\0') != std::string_view::npos)
+    return Status::InvalidArgument("Malformed form body: a NUL byte");
+  const std::string body(form);
   auto query = boost::urls::parse_query(body);
   if (!query) return Status::InvalidArgument("Malformed form body: " + query.error().message());
   PathsInfoRequest req;

@@ -76,6 +76,15 @@ TEST(HubWireTest, PathsInfoAsAForm) {
   EXPECT_EQ(ParsePathsInfo("paths=a&expand=maybe", form).error().code(),
             Status::Code::kInvalidArgument);
   EXPECT_EQ(ParsePathsInfo("paths=%zz", form).error().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(ParsePathsInfo(std::string_view("paths=a\0b", 9), form).error().code(),
+            Status::Code::kInvalidArgument);
+  // In a buffer of its exact size (Boost 1.81's parse_query read past it with strlen).
+  const std::string_view text = "paths=a&paths=b";
+  auto exact = std::make_unique<char[]>(text.size());
+  std::copy(text.begin(), text.end(), exact.get());
+  r = ParsePathsInfo(std::string_view(exact.get(), text.size()), form);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->paths, (std::vector<std::string>{"a", "b"}));
   std::string many;
   for (int i = 0; i <= 10000; ++i) many += "paths=p&";
   EXPECT_EQ(ParsePathsInfo(many, form).error().code(), Status::Code::kInvalidArgument);
