@@ -59,6 +59,11 @@ class AccessPolicy {
   static bool IsJsonContentType(std::string_view content_type);
   // "application/x-www-form-urlencoded", with parameters and any case (Route::form_body).
   static bool IsFormContentType(std::string_view content_type);
+  // Whether a request body of |content_type| may reach a handler: JSON, or a form where
+  // the route reads one (|form_ok|).
+  static bool BodyTypeAllowed(std::string_view content_type, bool form_ok) {
+    return IsJsonContentType(content_type) || (form_ok && IsFormContentType(content_type));
+  }
 
  private:
   AccessPolicyOptions options_;

@@ -118,6 +118,10 @@ TEST(AccessPolicyTest, FormContentTypes) {
   EXPECT_FALSE(AccessPolicy::IsFormContentType("multipart/form-data; boundary=x"));
   EXPECT_FALSE(AccessPolicy::IsFormContentType("application/json"));
   EXPECT_FALSE(AccessPolicy::IsFormContentType(""));
+  EXPECT_TRUE(AccessPolicy::BodyTypeAllowed("application/json", false));
+  EXPECT_FALSE(AccessPolicy::BodyTypeAllowed("application/x-www-form-urlencoded", false));
+  EXPECT_TRUE(AccessPolicy::BodyTypeAllowed("application/x-www-form-urlencoded", true));
+  EXPECT_FALSE(AccessPolicy::BodyTypeAllowed("text/plain", true));
 }
 
 }  // namespace

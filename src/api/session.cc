@@ -158,12 +158,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!origin.empty() && policy.CorsAllowed(origin)) cors_origin_ = std::string(origin);
     bool has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
-    std::string_view type = h[http::field::content_type];
     if (has_body &&
         (h.method() == http::verb::post || h.method() == http::verb::put ||
          h.method() == http::verb::patch) &&
-        !AccessPolicy::IsJsonContentType(type) &&
-        !(route->form_body && AccessPolicy::IsFormContentType(type))) {
+        !AccessPolicy::BodyTypeAllowed(h[http::field::content_type], route->form_body)) {
       return Refuse(http::status::unsupported_media_type,
                     "Content-Type must be application/json (curl: -H 'Content-Type: "
                     "application/json')");
