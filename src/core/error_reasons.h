@@ -36,6 +36,11 @@ inline constexpr char kHubAccess[] = "HUB_ACCESS";
 //   "EntryNotFound", "GatedRepo", may be ""); message: its X-Error-Message.
 inline constexpr char kHubUpstream[] = "HUB_UPSTREAM";
 
+// An upstream did not answer in time: libcurl's time-out ran out connecting or waiting for
+// the response (Unavailable). A gateway answers it 504 (the Hub mirror), not 502.
+//   (no keys: the message names the URL)
+inline constexpr char kUpstreamTimeout[] = "UPSTREAM_TIMEOUT";
+
 // A file of a model to load is missing (NotFound).
 //   model: "name:version"; path: the file.
 inline constexpr char kModelFileMissing[] = "MODEL_FILE_MISSING";

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <mutex>
 
+#include "core/error_reasons.h"
 #include "net/curl_setup.h"
 
 namespace modeld::net {
@@ -230,6 +231,8 @@ Status CurlStatus(std::string_view context, CURLcode code) {
                                      std::to_string(kMaxRedirects) + "); a redirect loop?");
     case CURLE_ABORTED_BY_CALLBACK:
       return Status::Cancelled(msg);
+    case CURLE_OPERATION_TIMEDOUT:
+      return Status::Unavailable(msg).WithInfo({reason::kUpstreamTimeout, {}});
     default:
       return Status::Unavailable(msg);
   }

@@ -83,7 +83,8 @@ struct BearerChallenge {
 };
 std::optional<BearerChallenge> ParseBearerChallenge(std::string_view value);
 
-// Maps a libcurl result to a Status: timeouts, resets and DNS failures are Unavailable;
+// Maps a libcurl result to a Status: timeouts, resets and DNS failures are Unavailable (a
+// time-out with reason::kUpstreamTimeout);
 // TLS verification failures are PermissionDenied; write errors are IoError; a redirect
 // loop (more than kMaxRedirects) is InvalidArgument saying "too many redirects".
 Status CurlStatus(std::string_view context, CURLcode code);

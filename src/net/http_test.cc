@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error_reasons.h"
+
 namespace modeld::net {
 namespace {
 
@@ -80,7 +82,12 @@ TEST(HttpTest, MapsStatuses) {
   EXPECT_EQ(HttpStatusToStatus(403, "GET").code(), Status::Code::kPermissionDenied);
   EXPECT_EQ(HttpStatusToStatus(503, "GET").code(), Status::Code::kUnavailable);
   EXPECT_EQ(HttpStatusToStatus(400, "GET").code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(CurlStatus("GET", CURLE_OPERATION_TIMEDOUT).code(), Status::Code::kUnavailable);
+  Status timed_out = CurlStatus("GET", CURLE_OPERATION_TIMEDOUT);
+  EXPECT_EQ(timed_out.code(), Status::Code::kUnavailable);
+  ASSERT_NE(timed_out.info(), nullptr);
+  EXPECT_EQ(timed_out.info()->reason, reason::kUpstreamTimeout);
+  // Only a time-out says so: a refused connection is another failure.
+  EXPECT_EQ(CurlStatus("GET", CURLE_COULDNT_CONNECT).info(), nullptr);
   EXPECT_TRUE(IsRetryableHttpStatus(429));
   EXPECT_FALSE(IsRetryableHttpStatus(404));
 }

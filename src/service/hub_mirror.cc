@@ -294,10 +294,13 @@ Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::FetchUpstream(HubKind kind
         }
       }
     }
-    if (err.code() == Status::Code::kUnavailable && !info) {
-      return Status::Unavailable("modeld mirror: the upstream " + options_.upstream +
-                                 " cannot be reached and " + repo_id + "@" + revision +
-                                 " is not cached: " + err.message());
+    const bool timed_out = info && info->reason == reason::kUpstreamTimeout;
+    if (err.code() == Status::Code::kUnavailable && (!info || timed_out)) {
+      Status s = Status::Unavailable(
+          "modeld mirror: the upstream " + options_.upstream +
+          (timed_out ? " did not answer in time" : " cannot be reached") + " and " + repo_id + "@" +
+          revision + " is not cached: " + err.message());
+      return timed_out ? s.WithInfo(*info) : s;
     }
     return err;
   }

@@ -4,6 +4,7 @@
 #include "service/hub_mirror.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "hub_mimic.h"
 #include "mirror_client.h"
 #include "service/model_service.h"
+#include "tcp_relay.h"
 
 namespace modeld::testing {
 namespace {
@@ -35,7 +37,7 @@ class HubMirrorTest : public ::testing::Test, public HubFixture {
   void TearDown() override { Stop(); }
 
   void Start(service::MirrorOptions o = {}) {
-    o.upstream = hub_.Endpoint();
+    if (o.upstream == service::MirrorOptions{}.upstream) o.upstream = hub_.Endpoint();
     o.upstream_retry_for = std::chrono::milliseconds(300);
     if (o.client_tokens.empty()) o.client_tokens = {"team-token"};
     o.upstream_token = o.upstream_token.empty() ? kGatedToken : o.upstream_token;
@@ -234,6 +236,24 @@ TEST_F(HubMirrorTest, ServesFilesWholeAndByRangeThenFromTheStore) {
   // What was never seen cannot be: a 502, not a 404.
   auto unseen = HttpCall("GET", base_ + "/api/models/org/other");
   EXPECT_EQ(unseen.status, 502) << unseen.body;
+}
+
+// An upstream that takes the connection and never answers: the client is told the
+// gateway timed out (504), not that the upstream could not be reached (502).
+TEST_F(HubMirrorTest, AnUpstreamThatDoesNotAnswerIsAGatewayTimeout) {
+  uint16_t port = 0;
+  int silent = ListenLoopback(&port, "silent upstream");  // never accepts: the kernel does
+  Stop();
+  service::MirrorOptions o;
+  o.upstream = "http://127.0.0.1:" + std::to_string(port);
+  o.upstream_timeout = std::chrono::milliseconds(300);
+  Start(o);
+  auto r = HttpCall("GET", base_ + "/api/models/org/tiny");
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_NE(r.body.find("did not answer in time"), std::string::npos) << r.body;
+  auto file = HttpCall("GET", base_ + "/org/tiny/resolve/main/config.json");
+  EXPECT_EQ(file.status, 504) << file.body;
+  ::close(silent);
 }
 
 TEST_F(HubMirrorTest, RefusalsAreTheHubsOwn) {

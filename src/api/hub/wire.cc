@@ -171,7 +171,9 @@ Response ErrorFor(const Status& s) {
         status = 400;
         break;
       case Status::Code::kUnavailable:
-        status = 502;
+        // A gateway whose upstream did not answer in time says so (504), as the Hub's
+        // own front does; one that could not reach it, or was refused, 502.
+        status = info && info->reason == reason::kUpstreamTimeout ? 504 : 502;
         break;
       case Status::Code::kNoSpace:
         status = 507;

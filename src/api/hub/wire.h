@@ -43,8 +43,8 @@ Result<PathsInfoRequest> ParsePathsInfo(std::string_view body,
                                         std::string_view content_type = "application/json");
 
 // A failure as the Hub answers it: the status of the upstream's refusal (or the code's
-// own: 404, 401/403, 400, 502 for an unreachable upstream), X-Error-Code and
-// X-Error-Message headers, and {"error": message}.
+// own: 404, 401/403, 400, 502 for an unreachable upstream, 504 for one that did not answer
+// in time), X-Error-Code and X-Error-Message headers, and {"error": message}.
 Response ErrorFor(const Status& status);
 // The dialect's error body for the server's own refusals: {"error": message}.
 Response ErrorBody(http::status status, const std::string& message);

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error_reasons.h"
+
 namespace modeld::api::hub {
 namespace {
 
@@ -88,6 +90,23 @@ TEST(HubWireTest, PathsInfoAsAForm) {
   std::string many;
   for (int i = 0; i <= 10000; ++i) many += "paths=p&";
   EXPECT_EQ(ParsePathsInfo(many, form).error().code(), Status::Code::kInvalidArgument);
+}
+
+// The status a Hub client sees for each failure, and the error headers it reads.
+TEST(HubWireTest, ErrorsAsTheHubAnswersThem) {
+  auto status_of = [](const Status& s) { return static_cast<int>(ErrorFor(s).result_int()); };
+  Status refused =
+      Status::NotFound("no such repo")
+          .WithInfo({reason::kHubUpstream, {{"status", "404"}, {"code", "RepoNotFound"}}});
+  Response r = ErrorFor(refused);
+  EXPECT_EQ(r.result_int(), 404u);
+  EXPECT_EQ(r["X-Error-Code"], "RepoNotFound");
+  EXPECT_EQ(r["X-Error-Message"], "no such repo");
+  EXPECT_EQ(status_of(Status::Unavailable("connection refused")), 502);
+  EXPECT_EQ(status_of(Status::Unavailable("timed out").WithInfo({reason::kUpstreamTimeout, {}})),
+            504);
+  EXPECT_EQ(status_of(Status::NoSpace("full")), 507);
+  EXPECT_EQ(status_of(Status::Internal("bug")), 500);
 }
 
 }  // namespace
