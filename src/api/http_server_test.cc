@@ -3,14 +3,18 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "http_client.h"
+#include "tcp_relay.h"
 
 namespace modeld::api {
 namespace {
@@ -18,11 +22,63 @@ namespace {
 using modeld::testing::HttpCall;
 using modeld::testing::RawHttp;
 
+// A file whose bytes arrive when the test says (as a mirror's download lands): none are
+// readable until Release. Its destruction is seen through |gone|.
+class HeldSource : public FileSource {
+ public:
+  HeldSource(const std::string& bytes, std::shared_ptr<std::promise<void>> gone)
+      : fd_(::memfd_create("held", MFD_CLOEXEC)), size_(bytes.size()), gone_(std::move(gone)) {
+    EXPECT_EQ(::write(fd_, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  }
+  ~HeldSource() override {
+    ::close(fd_);
+    gone_->set_value();
+  }
+  int fd() const override { return fd_; }
+  uint64_t size() const override { return size_; }
+  uint64_t Readable(uint64_t offset, uint64_t end) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return released_ && end > offset ? end - offset : 0;
+  }
+  void WhenReadable(uint64_t, uint64_t, std::function<void()> fn) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!released_) {
+        waiters_.push_back(std::move(fn));
+        return;
+      }
+    }
+    fn();
+  }
+  bool failed() const override { return false; }
+  void Release() {
+    std::vector<std::function<void()>> waiters;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+      waiters.swap(waiters_);
+    }
+    for (auto& fn : waiters) fn();
+  }
+
+ private:
+  int fd_;
+  uint64_t size_;
+  std::shared_ptr<std::promise<void>> gone_;
+  std::mutex mu_;
+  bool released_ = false;                       // GUARDED_BY(mu_)
+  std::vector<std::function<void()>> waiters_;  // GUARDED_BY(mu_)
+};
+
 struct Hooks {
   std::promise<Responder>* parked = nullptr;
   std::atomic<int> deletes{0};
   std::promise<void> slow_started;
   std::shared_future<void> slow_release;
+  // GET /held: the file's bytes, and the source the last request got.
+  std::string held_bytes = "held file bytes";
+  std::shared_ptr<std::promise<void>> held_gone = std::make_shared<std::promise<void>>();
+  std::weak_ptr<HeldSource> held;
 };
 
 std::vector<Route> TestRoutes(Hooks* hooks = nullptr) {
@@ -70,6 +126,14 @@ std::vector<Route> TestRoutes(Hooks* hooks = nullptr) {
                       r(JsonResponse(http::status::ok, "{\"slow\":true}"));
                     },
                     nullptr, StreamKind::kSse, Lane::kStore});
+  Route held{http::verb::get, "/held", "test", nullptr};
+  held.file_handler = [hooks](const Request&, const Params&, FileResponder respond) {
+    auto source = std::make_shared<HeldSource>(hooks->held_bytes, hooks->held_gone);
+    hooks->held = source;
+    FileReply reply{Response(http::status::ok, 11), source, 0, hooks->held_bytes.size()};
+    respond(std::move(reply));
+  };
+  routes.push_back(std::move(held));
   routes.push_back({http::verb::get, "/events", "test", nullptr,
                     [](const Request&, const Params&, StreamReply& reply) {
                       auto s = reply.Start();
@@ -100,6 +164,16 @@ class HttpServerTest : public ::testing::Test {
     return n;
   }
   std::string Host() const { return "Host: 127.0.0.1:" + std::to_string(port_) + "\r\n"; }
+  // A connection that has asked for GET /held; -1 if it could not.
+  int OpenHeldFile() const {
+    int fd = modeld::testing::ConnectTcp("127.0.0.1", port_);
+    std::string req = "GET /held HTTP/1.1\r\n" + Host() + "\r\n";
+    if (fd >= 0 && !modeld::testing::SendAll(fd, req.data(), req.size())) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
 
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
@@ -390,6 +464,56 @@ TEST_F(HttpServerTest, ConnectionsPastTheCapGetA503AndHealthzStillAnswers) {
     ok = HttpCall("GET", base_ + "/items/1/detail").status == 200;
   EXPECT_TRUE(ok);
   for (CURL* h : held) curl_easy_cleanup(h);
+}
+
+// Reads from |fd| until |what| has arrived; what came.
+std::string ReadUntil(int fd, const std::string& what) {
+  std::string got;
+  char buf[4096];
+  while (got.find(what) == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// A client that hangs up while the file's bytes are still to come is let go at once (its
+// connection, and the file it held open), not when the bytes land.
+TEST_F(HttpServerTest, AClientThatHangsUpWhileAFileIsArrivingIsLetGoAtOnce) {
+  Hooks hooks;
+  Start({}, &hooks);
+  int fd = OpenHeldFile();
+  ASSERT_GE(fd, 0);
+  std::string head = ReadUntil(fd, "\r\n\r\n");
+  EXPECT_EQ(StatusOf(head), 200) << head;
+  ::close(fd);
+  EXPECT_EQ(hooks.held_gone->get_future().wait_for(std::chrono::seconds(20)),
+            std::future_status::ready)
+      << "the server still holds the file of a client that went away";
+}
+
+// A request sent behind a file's (pipelining) while the file's bytes are still to come
+// is not taken for a hang-up: both are answered once the bytes land.
+TEST_F(HttpServerTest, ARequestPipelinedBehindAnArrivingFileIsAnsweredAfterIt) {
+  Hooks hooks;
+  Start({}, &hooks);
+  int fd = OpenHeldFile();
+  ASSERT_GE(fd, 0);
+  std::string got = ReadUntil(fd, "\r\n\r\n");
+  std::string second = "GET /healthz HTTP/1.1\r\n" + Host() + "Connection: close\r\n\r\n";
+  ASSERT_TRUE(modeld::testing::SendAll(fd, second.data(), second.size()));
+  // Nothing more comes until the file's bytes do.
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 200), 0) << "answered before the file's bytes arrived";
+  auto source = hooks.held.lock();
+  ASSERT_TRUE(source);
+  source->Release();
+  source.reset();
+  got += ReadUntil(fd, "\"status\":\"ok\"}");
+  ::close(fd);
+  EXPECT_EQ(CountResponses(got), 2) << got;
+  EXPECT_NE(got.find(hooks.held_bytes + "HTTP/1.1 200"), std::string::npos) << got;
 }
 
 TEST_F(HttpServerTest, HandlersMayAnswerLaterAndStopWaitsForThem) {

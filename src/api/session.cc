@@ -1,13 +1,12 @@
 // A connection's life: read a request's header, run the checks in http_server.h's order,
 // read the body, run the route's handler on its lane, write the answer, repeat; or hand
 // the socket to an event stream. Each Session lives on its connection's strand.
-#include <sys/sendfile.h>
-
 #include <boost/beast/websocket.hpp>
 #include <charconv>
 #include <optional>
 
 #include "api/dialect.h"
+#include "api/file_send.h"
 #include "api/http_server_impl.h"
 #include "api/streams.h"
 #include "core/log.h"
@@ -285,73 +284,15 @@ class Session : public std::enable_shared_from_this<Session> {
       log::Info("{} {} {} {} {:.1f}ms (file)", method_, log_target_, res.result_int(),
                 reply.end - reply.offset, ms);
     }
-    file_ = std::make_shared<FileSend>();
-    file_->source = std::move(reply.source);
-    file_->pos = reply.offset;
-    file_->end = reply.end;
-    file_->keep_alive = res.keep_alive();
-    file_->head = std::make_shared<http::response<http::empty_body>>(std::move(res.base()));
-    file_->serializer = std::make_shared<http::response_serializer<http::empty_body>>(*file_->head);
-    stream_.expires_after(std::chrono::seconds(30));
     auto self = shared_from_this();
-    http::async_write_header(stream_, *file_->serializer, [self](beast::error_code ec, size_t) {
-      if (ec) return self->FileDone(false);
-      self->stream_.expires_never();
-      beast::error_code nb;
-      self->stream_.socket().native_non_blocking(true, nb);
-      if (nb) return self->FileDone(false);
-      self->PumpFile();
-    });
+    const bool keep_alive = res.keep_alive();
+    FileSend::Start(stream_, self, FileSend::Head(std::move(res.base())), std::move(reply.source),
+                    reply.offset, reply.end,
+                    [self, keep_alive](bool ok) { self->FileDone(ok && keep_alive); });
   }
 
-  // Writes what the source has, then waits for the socket or the source.
-  void PumpFile() {
-    if (!file_) return;
-    FileSend& f = *file_;
-    for (int round = 0; round < 8; ++round) {
-      if (f.pos >= f.end) return FileDone(true);
-      if (f.source->failed()) return FileDone(false);
-      uint64_t n = f.source->Readable(f.pos, f.end);
-      if (n == 0) {
-        auto self = shared_from_this();
-        f.source->WhenReadable(f.pos, f.end, [self]() {
-          net::post(self->stream_.get_executor(), [self]() { self->PumpFile(); });
-        });
-        return;
-      }
-      off_t off = static_cast<off_t>(f.pos);
-      ssize_t w = ::sendfile(stream_.socket().native_handle(), f.source->fd(), &off,
-                             static_cast<size_t>(std::min<uint64_t>(n, kSendfileChunk)));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return WaitWritable();
-      if (w <= 0) return FileDone(false);  // the client went, or the file is short
-      f.pos += static_cast<uint64_t>(w);
-    }
-    // Other work on this strand gets its turn.
-    net::post(stream_.get_executor(),
-              beast::bind_front_handler(&Session::PumpFile, shared_from_this()));
-  }
-
-  // A client that takes nothing for kFileStall is dropped.
-  void WaitWritable() {
-    auto self = shared_from_this();
-    if (!file_->timer) file_->timer.emplace(stream_.get_executor());
-    file_->timer->expires_after(kFileStall);
-    file_->timer->async_wait([self](beast::error_code ec) {
-      if (!ec && self->file_) self->stream_.socket().cancel();
-    });
-    stream_.socket().async_wait(tcp::socket::wait_write, [self](beast::error_code ec) {
-      if (!self->file_) return;
-      self->file_->timer->cancel();
-      if (ec) return self->FileDone(false);
-      self->PumpFile();
-    });
-  }
-
-  // The file's bytes were all sent (|ok|), or the answer is cut short: close.
-  void FileDone(bool ok) {
-    bool keep = ok && file_ && file_->keep_alive;
-    file_.reset();
+  // The file's bytes were all sent and the connection stays open (|keep|), or it closes.
+  void FileDone(bool keep) {
     if (counted_) {
       counted_ = false;
       MutexLock lock(&server_->mu);
@@ -359,8 +300,6 @@ class Session : public std::enable_shared_from_this<Session> {
       server_->cv.SignalAll();
     }
     if (!keep) return Close();
-    beast::error_code nb;
-    stream_.socket().native_non_blocking(false, nb);
     DoRead();
   }
 
@@ -553,21 +492,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
-  // A file being sent (SendFile).
-  struct FileSend {
-    std::shared_ptr<FileSource> source;
-    uint64_t pos = 0, end = 0;
-    bool keep_alive = false;
-    std::shared_ptr<http::response<http::empty_body>> head;
-    std::shared_ptr<http::response_serializer<http::empty_body>> serializer;
-    std::optional<net::steady_timer> timer;
-  };
-  static constexpr uint64_t kSendfileChunk = 4 << 20;
-  static constexpr auto kFileStall = std::chrono::seconds(60);
-
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::shared_ptr<FileSend> file_;
   HttpServer::Impl* server_;
   HttpServer::Impl::Listener* listener_;
   std::shared_ptr<void> slot_;
