@@ -294,13 +294,14 @@ Result<std::shared_ptr<const MirrorRepo>> MirrorImpl::FetchUpstream(HubKind kind
         }
       }
     }
-    const bool timed_out = info && info->reason == reason::kUpstreamTimeout;
-    if (err.code() == Status::Code::kUnavailable && (!info || timed_out)) {
-      Status s = Status::Unavailable(
-          "modeld mirror: the upstream " + options_.upstream +
-          (timed_out ? " did not answer in time" : " cannot be reached") + " and " + repo_id + "@" +
-          revision + " is not cached: " + err.message());
-      return timed_out ? s.WithInfo(*info) : s;
+    // The Hub's own answers (429, 5xx) are passed on as they are; a failure to get one
+    // says what is missing, keeping its reason (a time-out is a 504 to Hub clients).
+    if (err.code() == Status::Code::kUnavailable &&
+        !(info && info->reason == reason::kHubUpstream)) {
+      const bool timed_out = info && info->reason == reason::kUpstreamTimeout;
+      return err.WithContext("modeld mirror: the upstream " + options_.upstream +
+                             (timed_out ? " did not answer in time" : " cannot be reached") +
+                             " and " + repo_id + "@" + revision + " is not cached");
     }
     return err;
   }
